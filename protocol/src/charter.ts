@@ -1,0 +1,294 @@
+/**
+ * The bloc charter: members (state keys, certified nodes, addresses), the secretariat's
+ * auditor key and the quorum policy. Version 1 (genesis) is signed by every founding member;
+ * its hash is the bloc id. Version n+1 names the hash of version n and is signed by at least
+ * `quorum` members of version n, with the keys version n gives them. Validating a chain is pure.
+ */
+import { type Static, Type } from '@sinclair/typebox'
+import {
+  type NodeCertificate,
+  NodeCertificate as NodeCertificateSchema,
+  verifyCertificateSignature,
+} from './certificates.ts'
+import type { Ed25519 } from './crypto.ts'
+import { contentId, DOMAINS, encodeCanonical, signingInput } from './encoding.ts'
+import { CharterError, ProtocolError } from './errors.ts'
+import { keyId } from './keys.ts'
+import { Id, Millis, PublicKey, parser, Signature, StateCode, Text } from './schema.ts'
+
+export const MAX_MEMBERS = 64
+export const MAX_NODES_PER_MEMBER = 16
+
+export const CharterNode = Type.Object(
+  {
+    cert: NodeCertificateSchema,
+    /** Where the node listens (multiaddrs); the DHT finds current ones when these go stale. */
+    addrs: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 8 }),
+  },
+  { additionalProperties: false },
+)
+export type CharterNode = Static<typeof CharterNode>
+
+export const Member = Type.Object(
+  {
+    code: StateCode,
+    name: Text(128),
+    stateKey: PublicKey,
+    nodes: Type.Array(CharterNode, { maxItems: MAX_NODES_PER_MEMBER }),
+  },
+  { additionalProperties: false },
+)
+export type Member = Static<typeof Member>
+
+export const CharterBody = Type.Object(
+  {
+    v: Type.Literal(1),
+    name: Text(128),
+    version: Type.Integer({ minimum: 1 }),
+    /** Hash of the previous version; null in the genesis charter. */
+    prev: Type.Union([Id, Type.Null()]),
+    /** The bloc id (hash of the genesis charter); null in the genesis charter itself. */
+    bloc: Type.Union([Id, Type.Null()]),
+    issuedAt: Millis,
+    members: Type.Array(Member, { minItems: 1, maxItems: MAX_MEMBERS }),
+    auditorKey: PublicKey,
+    /** How many members of this version must sign the next one. */
+    quorum: Type.Integer({ minimum: 1, maximum: MAX_MEMBERS }),
+  },
+  { additionalProperties: false },
+)
+export type CharterBody = Static<typeof CharterBody>
+
+export const SignedCharter = Type.Object(
+  {
+    charter: CharterBody,
+    sigs: Type.Array(Type.Object({ state: StateCode, sig: Signature }, { additionalProperties: false }), {
+      maxItems: MAX_MEMBERS,
+    }),
+  },
+  { additionalProperties: false },
+)
+export type SignedCharter = Static<typeof SignedCharter>
+export const parseSignedCharter = parser(SignedCharter)
+
+export function charterHash(charter: CharterBody): string {
+  return contentId(DOMAINS.charter, charter)
+}
+
+export function signCharter(ed: Ed25519, charter: CharterBody, state: string, stateSecretKey: Uint8Array) {
+  return { state, sig: ed.sign(signingInput(DOMAINS.charter, encodeCanonical(charter)), stateSecretKey) }
+}
+
+/** A certified node as the rest of the code needs it. */
+export interface CertifiedNode {
+  readonly state: string
+  readonly name: string
+  readonly nodeId: string
+  readonly peerId: string
+  readonly nodeKey: Uint8Array
+  readonly clientId: number
+  readonly addrs: readonly string[]
+  readonly notBefore: number
+  readonly notAfter: number
+}
+
+/** A validated charter version with the look-ups the node and auditor need. */
+export interface CharterView {
+  readonly bloc: string
+  readonly hash: string
+  readonly version: number
+  readonly charter: CharterBody
+  readonly members: ReadonlyMap<string, Member>
+  /** Nodes by node id (key id of the node key). */
+  readonly nodes: ReadonlyMap<string, CertifiedNode>
+  readonly nodesByPeerId: ReadonlyMap<string, CertifiedNode>
+}
+
+function checkStructure(ed: Ed25519, charter: CharterBody): Omit<CharterView, 'bloc' | 'hash'> {
+  const members = new Map<string, Member>()
+  const nodes = new Map<string, CertifiedNode>()
+  const nodesByPeerId = new Map<string, CertifiedNode>()
+  const clientIds = new Set<number>()
+  for (const m of charter.members) {
+    if (members.has(m.code)) throw new CharterError('CHARTER_INVALID', `member ${m.code} listed twice`)
+    members.set(m.code, m)
+    for (const n of m.nodes) {
+      const b = n.cert.body
+      if (b.state !== m.code)
+        throw new CharterError('CHARTER_INVALID', `node ${b.name} certified by another state`)
+      try {
+        verifyCertificateSignature(ed, n.cert, m.stateKey)
+      } catch (cause) {
+        throw new CharterError('CHARTER_INVALID', `node ${b.name} of ${m.code} has an invalid certificate`, {
+          cause,
+        })
+      }
+      const node: CertifiedNode = {
+        state: m.code,
+        name: b.name,
+        nodeId: keyId(b.nodeKey),
+        peerId: b.peerId,
+        nodeKey: b.nodeKey,
+        clientId: b.clientId,
+        addrs: n.addrs,
+        notBefore: b.notBefore,
+        notAfter: b.notAfter,
+      }
+      if (nodes.has(node.nodeId))
+        throw new CharterError('CHARTER_INVALID', `node key of ${b.name} used twice`)
+      if (clientIds.has(node.clientId))
+        throw new CharterError('CHARTER_INVALID', `client id of ${b.name} used twice`)
+      clientIds.add(node.clientId)
+      nodes.set(node.nodeId, node)
+      nodesByPeerId.set(node.peerId, node)
+    }
+  }
+  if (charter.quorum > members.size) {
+    throw new CharterError('CHARTER_INVALID', `quorum ${charter.quorum} exceeds ${members.size} members`)
+  }
+  return { version: charter.version, charter, members, nodes, nodesByPeerId }
+}
+
+/** Distinct members of `signers` whose signature over `charter` verifies. */
+function validSigners(ed: Ed25519, signed: SignedCharter, signers: ReadonlyMap<string, Member>): Set<string> {
+  const message = signingInput(DOMAINS.charter, encodeCanonical(signed.charter))
+  const ok = new Set<string>()
+  for (const { state, sig } of signed.sigs) {
+    const m = signers.get(state)
+    if (m && !ok.has(state) && ed.verify(sig, message, m.stateKey)) ok.add(state)
+  }
+  return ok
+}
+
+/** Validates a genesis charter: well-formed and signed by every founding member. */
+export function verifyGenesis(ed: Ed25519, signed: SignedCharter): CharterView {
+  const c = parseSignedCharter.parse(signed, 'charter').charter
+  if (c.version !== 1 || c.prev !== null || c.bloc !== null) {
+    throw new CharterError('CHARTER_CHAIN_BROKEN', 'a genesis charter has version 1 and no predecessor')
+  }
+  const view = checkStructure(ed, c)
+  const ok = validSigners(ed, signed, view.members)
+  if (ok.size < view.members.size) {
+    throw new CharterError(
+      'CHARTER_QUORUM_NOT_MET',
+      `genesis signed by ${ok.size} of ${view.members.size} founders`,
+    )
+  }
+  const hash = charterHash(c)
+  return { ...view, bloc: hash, hash }
+}
+
+/** Validates version n+1 against the validated version n. */
+export function verifyAmendment(ed: Ed25519, prev: CharterView, signed: SignedCharter): CharterView {
+  const c = parseSignedCharter.parse(signed, 'charter').charter
+  if (c.bloc !== prev.bloc) throw new CharterError('BLOC_MISMATCH', 'amendment names another bloc')
+  if (c.version !== prev.version + 1 || c.prev !== prev.hash) {
+    throw new CharterError('CHARTER_CHAIN_BROKEN', `amendment v${c.version} does not follow v${prev.version}`)
+  }
+  const view = checkStructure(ed, c)
+  const ok = validSigners(ed, signed, prev.members)
+  const k = prev.charter.quorum
+  if (ok.size < k) {
+    throw new CharterError('CHARTER_QUORUM_NOT_MET', `amendment signed by ${ok.size} members, quorum is ${k}`)
+  }
+  return { ...view, bloc: prev.bloc, hash: charterHash(c) }
+}
+
+/** Validates a whole chain, genesis first; returns every version's view. */
+export function verifyCharterChain(ed: Ed25519, chain: readonly SignedCharter[]): CharterView[] {
+  if (chain.length === 0) throw new CharterError('CHARTER_INVALID', 'empty charter chain')
+  const views = [verifyGenesis(ed, chain[0]!)]
+  for (let i = 1; i < chain.length; i++) views.push(verifyAmendment(ed, views[i - 1]!, chain[i]!))
+  return views
+}
+
+// ---- Amendments: pure helpers that turn version n into an unsigned draft of n+1. ----
+
+export interface AmendOptions {
+  issuedAt: number
+}
+
+function draft(
+  prev: CharterView,
+  members: Member[],
+  opts: AmendOptions,
+  quorum = prev.charter.quorum,
+): CharterBody {
+  const next: CharterBody = {
+    ...prev.charter,
+    version: prev.version + 1,
+    prev: prev.hash,
+    bloc: prev.bloc,
+    issuedAt: opts.issuedAt,
+    members,
+    quorum,
+  }
+  if (next.quorum > next.members.length) {
+    throw new CharterError('CHARTER_INVALID', `quorum ${next.quorum} exceeds ${next.members.length} members`)
+  }
+  return next
+}
+
+function requireMember(prev: CharterView, code: string): Member {
+  const m = prev.members.get(code)
+  if (!m) throw new ProtocolError('CHARTER_INVALID', `no member ${code}`)
+  return m
+}
+
+export function admitMember(prev: CharterView, member: Member, opts: AmendOptions): CharterBody {
+  if (prev.members.has(member.code))
+    throw new CharterError('CHARTER_INVALID', `${member.code} is already a member`)
+  return draft(prev, [...prev.charter.members, member], opts)
+}
+
+/** Expels a member; the quorum shrinks if it would exceed the remaining members. */
+export function expelMember(prev: CharterView, code: string, opts: AmendOptions): CharterBody {
+  requireMember(prev, code)
+  const members = prev.charter.members.filter((m) => m.code !== code)
+  return draft(prev, members, opts, Math.min(prev.charter.quorum, members.length))
+}
+
+/** Replaces a member's state key; its node certificates must be re-signed with the new key. */
+export function rotateStateKey(
+  prev: CharterView,
+  code: string,
+  stateKey: Uint8Array,
+  nodes: CharterNode[],
+  opts: AmendOptions,
+): CharterBody {
+  requireMember(prev, code)
+  return draft(
+    prev,
+    prev.charter.members.map((m) => (m.code === code ? { ...m, stateKey, nodes } : m)),
+    opts,
+  )
+}
+
+export function addNode(prev: CharterView, code: string, node: CharterNode, opts: AmendOptions): CharterBody {
+  requireMember(prev, code)
+  return draft(
+    prev,
+    prev.charter.members.map((m) => (m.code === code ? { ...m, nodes: [...m.nodes, node] } : m)),
+    opts,
+  )
+}
+
+export function removeNode(prev: CharterView, nodeId: string, opts: AmendOptions): CharterBody {
+  const node = prev.nodes.get(nodeId)
+  if (!node) throw new CharterError('CHARTER_INVALID', 'no such node')
+  return draft(
+    prev,
+    prev.charter.members.map((m) =>
+      m.code === node.state
+        ? { ...m, nodes: m.nodes.filter((n) => keyId(n.cert.body.nodeKey) !== nodeId) }
+        : m,
+    ),
+    opts,
+  )
+}
+
+export function setQuorum(prev: CharterView, quorum: number, opts: AmendOptions): CharterBody {
+  return draft(prev, [...prev.charter.members], opts, quorum)
+}
+
+export type { NodeCertificate }

@@ -1,0 +1,249 @@
+/**
+ * The Yjs document model: one small Y.Doc per citizen, plus one bloc-wide doc for alerts.
+ *
+ * A doc holds references, never content: `records` (Y.Array of record ids, the citizen's
+ * timeline, append-only) and `fields` (Y.Map slot → id of the record that set it: per-field
+ * merge of profile, presence and welfare status). The content lives in the signed records
+ * and their payloads, so a node can never put words in anyone's mouth through Yjs: every
+ * value in a doc must name a verified record about that doc's subject.
+ *
+ * A node writes a doc with its own Yjs client id only (bound in its certificate). A remote
+ * update is applied to a throw-away copy first and accepted only if it keeps these rules.
+ */
+import * as Y from 'yjs'
+import { toHex } from './bytes.ts'
+import { DOMAINS, domainHash, encodeCanonical } from './encoding.ts'
+import { EntryError } from './errors.ts'
+import type { RecordBody, RecordHeader } from './records.ts'
+
+export const RECORDS = 'records'
+export const FIELDS = 'fields'
+const SHARED_TYPES: ReadonlySet<string> = new Set([RECORDS, FIELDS])
+
+/** The `fields` slots a record sets when it is newer than the record already there. */
+export function recordSlots(header: RecordHeader, id: string): string[] {
+  switch (header.kind) {
+    case 'citizen.registered':
+      return ['registration', 'names', 'birth', 'travelDocument', 'contact']
+    case 'citizen.updated':
+      return [...(header.body as RecordBody<'citizen.updated'>).fields]
+    case 'presence.registered':
+      return ['presence']
+    case 'welfare.checkin':
+      return [`welfare:${(header.body as RecordBody<'welfare.checkin'>).alert}`]
+    case 'case.opened':
+      return [`case:${id}`]
+    case 'case.transition':
+      return [`case:${(header.body as RecordBody<'case.transition'>).case}`]
+    default:
+      return []
+  }
+}
+
+/** Newer wins: by the author's time, then by id, so every node picks the same record. */
+export function isNewer(a: { at: number; id: string }, b: { at: number; id: string }): boolean {
+  return a.at > b.at || (a.at === b.at && a.id > b.id)
+}
+
+export function createDoc(clientId?: number): Y.Doc {
+  const doc = new Y.Doc()
+  if (clientId !== undefined) doc.clientID = clientId
+  return doc
+}
+
+export function loadDoc(state: Uint8Array | undefined, clientId?: number): Y.Doc {
+  const doc = createDoc(clientId)
+  if (state) Y.applyUpdate(doc, state)
+  return doc
+}
+
+export function encodeDoc(doc: Y.Doc): Uint8Array {
+  return Y.encodeStateAsUpdate(doc)
+}
+
+export interface LocalRecord {
+  readonly id: string
+  readonly header: RecordHeader
+}
+
+/**
+ * Applies newly accepted records to a doc as this node (whose client id the doc carries)
+ * and returns the Yjs update to put in the node's next feed entry.
+ * `headerOf` finds the record a slot currently names, to keep the newer one.
+ */
+export function applyLocal(
+  doc: Y.Doc,
+  records: readonly LocalRecord[],
+  headerOf: (id: string) => RecordHeader | undefined,
+): Uint8Array {
+  let update: Uint8Array | undefined
+  const capture = (u: Uint8Array) => {
+    update = u
+  }
+  doc.on('update', capture)
+  try {
+    doc.transact(() => {
+      const timeline = doc.getArray<string>(RECORDS)
+      const fields = doc.getMap<string>(FIELDS)
+      for (const r of records) {
+        timeline.push([r.id])
+        for (const slot of recordSlots(r.header, r.id)) {
+          // A case transition moves the case slot only; the slot was opened by case.opened.
+          const cur = fields.get(slot)
+          const curHeader = cur === undefined ? undefined : cur === r.id ? undefined : headerOf(cur)
+          if (
+            cur === undefined ||
+            (curHeader && isNewer({ at: r.header.at, id: r.id }, { at: curHeader.at, id: cur }))
+          ) {
+            fields.set(slot, r.id)
+          }
+        }
+      }
+    })
+  } finally {
+    doc.off('update', capture)
+  }
+  if (!update) throw new EntryError('ENTRY_INVALID', 'no document change')
+  return update
+}
+
+/** What the validator needs to know about a record a doc refers to. */
+export interface KnownRecord {
+  readonly subject: string | null
+  readonly header: RecordHeader
+}
+
+/**
+ * Validates a remote update on a throw-away copy of `doc` and returns the copy with the
+ * update applied (the caller swaps it in). Refuses: structs of any client id other than the
+ * origin's, missing dependencies, new shared types, removal of any record from the timeline,
+ * and any value that does not name a known record about this doc in a slot that record sets.
+ */
+export function validateRemoteUpdate(
+  doc: Y.Doc,
+  docId: string,
+  update: Uint8Array,
+  originClientId: number,
+  known: (id: string) => KnownRecord | undefined,
+): Y.Doc {
+  let decoded: ReturnType<typeof Y.decodeUpdate>
+  try {
+    decoded = Y.decodeUpdate(update)
+  } catch (cause) {
+    throw new EntryError('ENTRY_INVALID', 'malformed document update', { cause })
+  }
+  for (const s of decoded.structs) {
+    if (s.id.client !== originClientId) throw new EntryError('ENTRY_FOREIGN_CLIENT')
+  }
+  const subject = docId
+  const copy = new Y.Doc()
+  copy.clientID = 0 // never writes
+  Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
+  const before = countIds(copy.getArray<unknown>(RECORDS).toArray())
+  try {
+    Y.applyUpdate(copy, update)
+  } catch (cause) {
+    throw new EntryError('ENTRY_INVALID', 'document update does not apply', { cause })
+  }
+  if (copy.store.pendingStructs !== null || copy.store.pendingDs !== null) {
+    throw new EntryError('ENTRY_INVALID', 'document update depends on changes not yet received')
+  }
+  for (const name of copy.share.keys()) {
+    if (!SHARED_TYPES.has(name)) throw new EntryError('ENTRY_INVALID', `unknown shared type ${name}`)
+  }
+  const after = copy.getArray<unknown>(RECORDS).toArray()
+  const afterCounts = countIds(after)
+  for (const [id, n] of before) {
+    if ((afterCounts.get(id) ?? 0) < n)
+      throw new EntryError('ENTRY_REWRITE', 'update removes a record from the timeline')
+  }
+  const inTimeline = new Set<string>()
+  for (const id of after) {
+    if (typeof id !== 'string') throw new EntryError('ENTRY_INVALID', 'timeline holds a non-id value')
+    const rec = known(id)
+    if (!rec || rec.subject !== (subject === 'alerts' ? null : subject)) {
+      throw new EntryError('ENTRY_INVALID', 'timeline names a record unknown or about someone else')
+    }
+    inTimeline.add(id)
+  }
+  for (const [slot, id] of copy.getMap<unknown>(FIELDS).entries()) {
+    if (typeof id !== 'string' || !inTimeline.has(id)) {
+      throw new EntryError('ENTRY_INVALID', 'field names a record not in the timeline')
+    }
+    if (!recordSlots(known(id)!.header, id).includes(slot)) {
+      throw new EntryError('ENTRY_INVALID', `record may not set field ${slot}`)
+    }
+  }
+  return copy
+}
+
+function countIds(values: unknown[]): Map<unknown, number> {
+  const m = new Map<unknown, number>()
+  for (const v of values) m.set(v, (m.get(v) ?? 0) + 1)
+  return m
+}
+
+/** The deterministic view of a doc: what two nodes must agree on byte for byte. */
+export interface DocView {
+  readonly records: string[]
+  readonly fields: Record<string, string>
+}
+
+export function docView(doc: Y.Doc): DocView {
+  const records = [...new Set(doc.getArray<string>(RECORDS).toArray())].sort()
+  const entries = [...doc.getMap<string>(FIELDS).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return { records, fields: Object.fromEntries(entries) }
+}
+
+export function docHash(docId: string, doc: Y.Doc): Uint8Array {
+  const v = docView(doc)
+  return domainHash(DOMAINS.doc, encodeCanonical({ id: docId, records: v.records, fields: v.fields }))
+}
+
+// ---- State root ----
+//
+// The state root must be updatable in O(1) per changed doc (a node may hold a million
+// citizens) and independent of the order docs changed in. It is the hash of a sum, mod
+// 2^256, of one SHA-256 value per doc (a multiset hash over (doc id, doc hash) pairs).
+
+const MOD = 1n << 256n
+
+function leaf(docId: string, hash: Uint8Array): bigint {
+  const h = domainHash(DOMAINS.stateRoot, encodeCanonical({ id: docId, hash }))
+  return BigInt(`0x${toHex(h)}`)
+}
+
+function toBytes32(n: bigint): Uint8Array {
+  const out = new Uint8Array(32)
+  let v = n
+  for (let i = 31; i >= 0; i--) {
+    out[i] = Number(v & 0xffn)
+    v >>= 8n
+  }
+  return out
+}
+
+function fromBytes32(b: Uint8Array): bigint {
+  return b.length === 0 ? 0n : BigInt(`0x${toHex(b)}`)
+}
+
+/** The accumulator of an empty state. */
+export const EMPTY_ACCUMULATOR = new Uint8Array(32)
+
+/** Moves a doc in the accumulator from `oldHash` (undefined if new) to `newHash`. */
+export function accumulate(
+  acc: Uint8Array,
+  docId: string,
+  oldHash: Uint8Array | undefined,
+  newHash: Uint8Array,
+): Uint8Array {
+  let v = fromBytes32(acc)
+  if (oldHash) v = (v - leaf(docId, oldHash) + MOD) % MOD
+  v = (v + leaf(docId, newHash)) % MOD
+  return toBytes32(v)
+}
+
+/** The state root that nodes compare: hex of the domain hash of the accumulator. */
+export function stateRoot(acc: Uint8Array): string {
+  return toHex(domainHash(DOMAINS.stateRoot, acc))
+}

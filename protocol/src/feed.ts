@@ -1,0 +1,136 @@
+/**
+ * The per-node signed feed. Each node appends entries to its own hash-chained feed:
+ * (origin, seq, prev, hlc, deps, changes) signed by the node key. `deps` is the version
+ * vector of other origins the entry was built on, so a replica applies it only after
+ * those (causal delivery: a Yjs update never arrives before the structs it builds on).
+ */
+import { type Static, Type } from '@sinclair/typebox'
+import { equalBytes } from './bytes.ts'
+import type { CertifiedNode, CharterView } from './charter.ts'
+import type { Ed25519 } from './crypto.ts'
+import { DOMAINS, decodeCanonical, domainHash, encodeCanonical, signingInput } from './encoding.ts'
+import { EntryError, SignatureError } from './errors.ts'
+import type { Hlc } from './hlc.ts'
+import { SignedRecord } from './records.ts'
+import { Digest, Id, KeyIdString, parser, Signature } from './schema.ts'
+
+/** A version vector: origin node id → highest contiguous seq applied. */
+export type VersionVector = Record<string, number>
+
+export const MAX_CHANGES_PER_ENTRY = 1024
+export const MAX_RECORDS_PER_CHANGE = 64
+export const MAX_ENTRY_BYTES = 1024 * 1024
+/** The doc id of the bloc-wide document that holds crisis alerts. */
+export const ALERTS_DOC = 'alerts'
+
+export const Change = Type.Object(
+  {
+    /** The document changed: a citizen id, or ALERTS_DOC. */
+    doc: Type.Union([KeyIdString, Type.Literal(ALERTS_DOC)]),
+    /** A Yjs update (v1 encoding) of that document, authored by the origin's client id only. */
+    update: Type.Uint8Array({ maxByteLength: 256 * 1024 }),
+    /** The signed records the update refers to. */
+    records: Type.Array(SignedRecord, { maxItems: MAX_RECORDS_PER_CHANGE }),
+  },
+  { additionalProperties: false },
+)
+export type Change = Static<typeof Change>
+
+export const EntryBody = Type.Object(
+  {
+    v: Type.Literal(1),
+    bloc: Id,
+    origin: KeyIdString,
+    seq: Type.Integer({ minimum: 1 }),
+    prev: Type.Union([Digest, Type.Null()]),
+    hlc: Type.Tuple([Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 0, maximum: 0xffff_ffff })]),
+    deps: Type.Record(KeyIdString, Type.Integer({ minimum: 1 })),
+    changes: Type.Array(Change, { minItems: 1, maxItems: MAX_CHANGES_PER_ENTRY }),
+  },
+  { additionalProperties: false },
+)
+export type EntryBody = Static<typeof EntryBody>
+
+export const SignedEntry = Type.Object({ body: EntryBody, sig: Signature }, { additionalProperties: false })
+export type SignedEntry = Static<typeof SignedEntry>
+const parseEntryShape = parser(SignedEntry)
+
+/** The entry's hash, which the next entry of the same origin names as `prev`. */
+export function entryHash(body: EntryBody): Uint8Array {
+  return domainHash(DOMAINS.entry, encodeCanonical(body))
+}
+
+export function signEntry(ed: Ed25519, body: EntryBody, nodeSecretKey: Uint8Array): SignedEntry {
+  return { body, sig: ed.sign(signingInput(DOMAINS.entry, encodeCanonical(body)), nodeSecretKey) }
+}
+
+export function encodeEntry(entry: SignedEntry): Uint8Array {
+  return encodeCanonical(entry)
+}
+
+/** Decodes and checks an entry's shape (no signature check). */
+export function decodeEntry(bytes: Uint8Array): SignedEntry {
+  return parseEntryShape.parse(decodeCanonical(bytes, MAX_ENTRY_BYTES), 'entry') as SignedEntry
+}
+
+/**
+ * Verifies an entry's bloc and signature by a node certified in one of the known charter
+ * versions (an expelled node's earlier entries stay valid: history is not rewritten).
+ */
+export function verifyEntrySignature(
+  ed: Ed25519,
+  entry: SignedEntry,
+  bloc: string,
+  charters: readonly CharterView[],
+): CertifiedNode {
+  const b = entry.body
+  if (b.bloc !== bloc) throw new EntryError('BLOC_MISMATCH', 'entry belongs to another bloc')
+  if (b.deps[b.origin] !== undefined)
+    throw new EntryError('ENTRY_INVALID', 'an entry does not depend on its own origin')
+  let node: CertifiedNode | undefined
+  for (let i = charters.length - 1; i >= 0 && !node; i--) node = charters[i]!.nodes.get(b.origin)
+  if (!node) throw new EntryError('ENTRY_INVALID', 'entry origin is not a certified node')
+  if (!ed.verify(entry.sig, signingInput(DOMAINS.entry, encodeCanonical(b)), node.nodeKey)) {
+    throw new SignatureError('SIGNATURE_INVALID', 'entry signature does not verify')
+  }
+  return node
+}
+
+/** Checks that `next` follows `prevEntry` (or is the first entry) in its origin's chain. */
+export function checkChain(prevEntry: EntryBody | undefined, next: EntryBody): void {
+  if (!prevEntry) {
+    if (next.seq !== 1 || next.prev !== null)
+      throw new EntryError('ENTRY_CHAIN_BROKEN', 'first entry must have seq 1')
+    return
+  }
+  if (next.origin !== prevEntry.origin || next.seq !== prevEntry.seq + 1) {
+    throw new EntryError('ENTRY_CHAIN_BROKEN', 'sequence gap')
+  }
+  if (next.prev === null || !equalBytes(next.prev, entryHash(prevEntry))) {
+    throw new EntryError('ENTRY_CHAIN_BROKEN', 'prev does not name the previous entry')
+  }
+}
+
+/** Whether all of an entry's dependencies are covered by `vv`. */
+export function depsSatisfied(deps: VersionVector, vv: VersionVector): boolean {
+  for (const [origin, seq] of Object.entries(deps)) if ((vv[origin] ?? 0) < seq) return false
+  return true
+}
+
+/** Proof that an origin signed two different entries for one seq. */
+export interface Equivocation {
+  readonly origin: string
+  readonly seq: number
+  readonly a: SignedEntry
+  readonly b: SignedEntry
+}
+
+export function isEquivocation(a: SignedEntry, b: SignedEntry): boolean {
+  return (
+    a.body.origin === b.body.origin &&
+    a.body.seq === b.body.seq &&
+    !equalBytes(entryHash(a.body), entryHash(b.body))
+  )
+}
+
+export type { Hlc }

@@ -1,0 +1,93 @@
+/**
+ * Signed HTTP requests: how officers and citizens prove who is reading.
+ *
+ * The client signs `{ method, path, at, body }` (path includes the query; body is the
+ * SHA-256 of the request body, or of nothing) under the `request` domain and sends
+ *   Authorization: Legation key=<base64url public key>, at=<ms>, sig=<base64url signature>
+ * plus, for an officer, `Legation-Certificate: <base64url canonical certificate>`.
+ * The node accepts a signature within ±`maxSkewMs` of its own clock. See docs/api.md.
+ */
+import { sha256 } from '@noble/hashes/sha2.js'
+import { fromBase64url, toBase64url } from './bytes.ts'
+import { type OfficerCertificate, parseOfficerCertificate } from './certificates.ts'
+import type { Ed25519 } from './crypto.ts'
+import { DOMAINS, decodeCanonical, encodeCanonical, signingInput } from './encoding.ts'
+import { ProtocolError } from './errors.ts'
+
+export const AUTH_SCHEME = 'Legation'
+export const CERT_HEADER = 'legation-certificate'
+export const DEFAULT_MAX_SKEW_MS = 120_000
+
+export interface RequestToSign {
+  method: string
+  /** Path and query exactly as sent, e.g. `/v1/citizens?nationality=AT`. */
+  path: string
+  body?: Uint8Array | undefined
+}
+
+function message(req: RequestToSign, at: number): Uint8Array {
+  return signingInput(
+    DOMAINS.request,
+    encodeCanonical({
+      method: req.method.toUpperCase(),
+      path: req.path,
+      at,
+      body: sha256(req.body ?? new Uint8Array()),
+    }),
+  )
+}
+
+export function signRequest(
+  ed: Ed25519,
+  req: RequestToSign,
+  keys: { publicKey: Uint8Array; secretKey: Uint8Array },
+  at: number,
+  cert?: OfficerCertificate,
+): Record<string, string> {
+  const sig = ed.sign(message(req, at), keys.secretKey)
+  const headers: Record<string, string> = {
+    authorization: `${AUTH_SCHEME} key=${toBase64url(keys.publicKey)}, at=${at}, sig=${toBase64url(sig)}`,
+  }
+  if (cert) headers[CERT_HEADER] = toBase64url(encodeCanonical(cert))
+  return headers
+}
+
+export interface RequestSigner {
+  readonly key: Uint8Array
+  readonly at: number
+  readonly cert: OfficerCertificate | null
+}
+
+const AUTH_RE = /^Legation key=([A-Za-z0-9_-]{43}), at=(\d{1,16}), sig=([A-Za-z0-9_-]{86})$/
+
+/** Verifies a signed request; throws REQUEST_AUTH_INVALID. Returns undefined if unsigned. */
+export function verifyRequest(
+  ed: Ed25519,
+  req: RequestToSign,
+  headers: { authorization?: string | undefined; certificate?: string | undefined },
+  now: number,
+  maxSkewMs = DEFAULT_MAX_SKEW_MS,
+): RequestSigner | undefined {
+  if (headers.authorization === undefined) return undefined
+  const m = AUTH_RE.exec(headers.authorization)
+  if (!m) throw new ProtocolError('REQUEST_AUTH_INVALID', 'malformed Authorization header')
+  const key = fromBase64url(m[1]!)
+  const at = Number(m[2])
+  const sig = fromBase64url(m[3]!)
+  if (Math.abs(now - at) > maxSkewMs)
+    throw new ProtocolError('REQUEST_AUTH_INVALID', 'request signature is stale')
+  if (!ed.verify(sig, message(req, at), key))
+    throw new ProtocolError('REQUEST_AUTH_INVALID', 'request signature does not verify')
+  let cert: OfficerCertificate | null = null
+  if (headers.certificate !== undefined) {
+    try {
+      cert = parseOfficerCertificate.parse(
+        decodeCanonical(fromBase64url(headers.certificate), 8192),
+        'certificate',
+      ) as OfficerCertificate
+    } catch (cause) {
+      throw new ProtocolError('REQUEST_AUTH_INVALID', 'malformed certificate header', { cause })
+    }
+  }
+  return { key, at, cert }
+}
