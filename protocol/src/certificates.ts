@@ -35,7 +35,7 @@ export const OfficerCertBody = Type.Object(
     bloc: Id,
     state: StateCode,
     officerKey: PublicKey,
-    roles: Type.Array(Type.Union(OFFICER_ROLES.map((r) => Type.Literal(r))), {
+    roles: Type.Array(Type.Unsafe<OfficerRole>(Type.Union(OFFICER_ROLES.map((r) => Type.Literal(r)))), {
       minItems: 1,
       maxItems: OFFICER_ROLES.length,
       uniqueItems: true,

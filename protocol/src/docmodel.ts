@@ -52,8 +52,11 @@ export function createDoc(clientId?: number): Y.Doc {
 }
 
 export function loadDoc(state: Uint8Array | undefined, clientId?: number): Y.Doc {
-  const doc = createDoc(clientId)
+  const doc = new Y.Doc()
   if (state) Y.applyUpdate(doc, state)
+  // Set the client id only after loading: Yjs gives a doc a fresh random client id when a
+  // remote update carries structs of the doc's own id — which a node's saved state does.
+  if (clientId !== undefined) doc.clientID = clientId
   return doc
 }
 
@@ -88,11 +91,13 @@ export function applyLocal(
       for (const r of records) {
         timeline.push([r.id])
         for (const slot of recordSlots(r.header, r.id)) {
-          // A case transition moves the case slot only; the slot was opened by case.opened.
           const cur = fields.get(slot)
           const curHeader = cur === undefined ? undefined : cur === r.id ? undefined : headerOf(cur)
+          // A case transition was authorized against the case's current state, so it is that
+          // state's successor whatever the clocks say; other slots keep the newer record.
           if (
             cur === undefined ||
+            r.header.kind === 'case.transition' ||
             (curHeader && isNewer({ at: r.header.at, id: r.id }, { at: curHeader.at, id: cur }))
           ) {
             fields.set(slot, r.id)
@@ -115,9 +120,10 @@ export interface KnownRecord {
 
 /**
  * Validates a remote update on a throw-away copy of `doc` and returns the copy with the
- * update applied (the caller swaps it in). Refuses: structs of any client id other than the
- * origin's, missing dependencies, new shared types, removal of any record from the timeline,
- * and any value that does not name a known record about this doc in a slot that record sets.
+ * update applied (the caller swaps it in; it keeps `doc`'s client id). Refuses: structs of any
+ * client id other than the origin's, missing dependencies, new shared types, keyed values in
+ * `records` or positional ones in `fields`, removal of any record from the timeline, and any
+ * value that does not name a known record about this doc in a slot that record sets.
  */
 export function validateRemoteUpdate(
   doc: Y.Doc,
@@ -151,7 +157,14 @@ export function validateRemoteUpdate(
   for (const name of copy.share.keys()) {
     if (!SHARED_TYPES.has(name)) throw new EntryError('ENTRY_INVALID', `unknown shared type ${name}`)
   }
-  const after = copy.getArray<unknown>(RECORDS).toArray()
+  const timeline = copy.getArray<unknown>(RECORDS)
+  const fields = copy.getMap<unknown>(FIELDS)
+  // Yjs lets any root type hold both keyed and positional items; each of ours uses one kind.
+  // Without this check, values nobody validates could ride along in a doc.
+  if (timeline._map.size > 0 || fields._start !== null) {
+    throw new EntryError('ENTRY_INVALID', 'update uses a shared type in the wrong shape')
+  }
+  const after = timeline.toArray()
   const afterCounts = countIds(after)
   for (const [id, n] of before) {
     if ((afterCounts.get(id) ?? 0) < n)
@@ -166,7 +179,7 @@ export function validateRemoteUpdate(
     }
     inTimeline.add(id)
   }
-  for (const [slot, id] of copy.getMap<unknown>(FIELDS).entries()) {
+  for (const [slot, id] of fields.entries()) {
     if (typeof id !== 'string' || !inTimeline.has(id)) {
       throw new EntryError('ENTRY_INVALID', 'field names a record not in the timeline')
     }
@@ -174,6 +187,8 @@ export function validateRemoteUpdate(
       throw new EntryError('ENTRY_INVALID', `record may not set field ${slot}`)
     }
   }
+  // Set after applying (see loadDoc): the caller swaps the copy in and writes to it as itself.
+  copy.clientID = doc.clientID
   return copy
 }
 

@@ -12,6 +12,7 @@ import { DOMAINS, decodeCanonical, domainHash, encodeCanonical, signingInput } f
 import { EntryError, SignatureError } from './errors.ts'
 import type { Hlc } from './hlc.ts'
 import { SignedRecord } from './records.ts'
+import type { SignedRecord as SignedRecordType } from './records.ts'
 import { Digest, Id, KeyIdString, parser, Signature } from './schema.ts'
 
 /** A version vector: origin node id → highest contiguous seq applied. */
@@ -34,7 +35,7 @@ export const Change = Type.Object(
   },
   { additionalProperties: false },
 )
-export type Change = Static<typeof Change>
+export type Change = Omit<Static<typeof Change>, 'records'> & { records: SignedRecordType[] }
 
 export const EntryBody = Type.Object(
   {
@@ -44,15 +45,19 @@ export const EntryBody = Type.Object(
     seq: Type.Integer({ minimum: 1 }),
     prev: Type.Union([Digest, Type.Null()]),
     hlc: Type.Tuple([Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 0, maximum: 0xffff_ffff })]),
-    deps: Type.Record(KeyIdString, Type.Integer({ minimum: 1 })),
+    // Without additionalProperties: false, keys that are not node ids would pass unchecked.
+    deps: Type.Record(KeyIdString, Type.Integer({ minimum: 1 }), { additionalProperties: false }),
     changes: Type.Array(Change, { minItems: 1, maxItems: MAX_CHANGES_PER_ENTRY }),
   },
   { additionalProperties: false },
 )
-export type EntryBody = Static<typeof EntryBody>
+export type EntryBody = Omit<Static<typeof EntryBody>, 'changes'> & { changes: Change[] }
 
 export const SignedEntry = Type.Object({ body: EntryBody, sig: Signature }, { additionalProperties: false })
-export type SignedEntry = Static<typeof SignedEntry>
+export interface SignedEntry {
+  body: EntryBody
+  sig: Uint8Array
+}
 const parseEntryShape = parser(SignedEntry)
 
 /** The entry's hash, which the next entry of the same origin names as `prev`. */

@@ -79,7 +79,9 @@ export const CONSENT_PURPOSES = ['consular-assistance', 'crisis-contact', 'next-
 export const PROFILE_FIELDS = ['names', 'birth', 'travelDocument', 'contact'] as const
 export type ProfileField = (typeof PROFILE_FIELDS)[number]
 
-const lit = <T extends readonly string[]>(values: T) => Type.Union(values.map((v) => Type.Literal(v)))
+/** A union of string literals that keeps its literal type. */
+const lit = <T extends readonly string[]>(values: T) =>
+  Type.Unsafe<T[number]>(Type.Union(values.map((v) => Type.Literal(v))))
 const Country = Type.String({ pattern: '^[A-Z]{2}$' })
 const Region = Type.String({ minLength: 1, maxLength: 64 })
 const Salt = Bytes(16)
@@ -390,6 +392,7 @@ export function verifyRecord(
   if (h.bloc !== bloc) throw new RecordError('BLOC_MISMATCH')
   const charter = ctx.charter(h.charter)
   if (!charter) throw new RecordError('RECORD_UNKNOWN_SUBJECT', 'record names an unknown charter version')
+  if (charter.bloc !== bloc) throw new RecordError('BLOC_MISMATCH', 'record names a charter of another bloc')
   if (!ctx.ed.verify(record.sig, signingInput(DOMAINS.record, encodeCanonical(h)), h.author)) {
     throw new SignatureError('SIGNATURE_INVALID', 'record signature does not verify')
   }

@@ -1,0 +1,998 @@
+/**
+ * The engine: a node's state machine.
+ *
+ * - Local writes: records submitted by clients are verified (outside the lock), then
+ *   grouped — everything that arrived while the previous group was being made durable goes
+ *   into ONE signed feed entry and ONE synced storage batch (group commit). A submission is
+ *   acknowledged only after that batch is on disk, and the entry is handed to listeners
+ *   (the mesh) only after that too: store before send.
+ * - Remote entries: verified, applied in causal order (held until their origin's previous
+ *   entry and their dependencies are here), their Yjs updates validated on throw-away copies.
+ *   Two different entries for one (origin, seq) are kept as evidence and the origin is
+ *   quarantined.
+ * - Derived state (doc hashes, the state-root accumulator, summaries, indexes, version
+ *   vector) is written in the same batch as the entry, so a restart reads it back instead
+ *   of replaying history.
+ */
+import {
+  ALERTS_DOC,
+  type Authority,
+  accumulate,
+  applyLocal,
+  authorizeInContext,
+  type CaseState,
+  type CaseType,
+  type Change,
+  type CharterView,
+  compareHlc,
+  DOMAINS,
+  decodeCanonical,
+  decodeEntry,
+  depsSatisfied,
+  docHash,
+  type Ed25519,
+  EMPTY_ACCUMULATOR,
+  type EntryBody,
+  EntryError,
+  encodeCanonical,
+  encodeDoc,
+  entryHash,
+  equalBytes,
+  fromHex,
+  HLC_ZERO,
+  type Hlc,
+  hlcReceive,
+  hlcTick,
+  type KeyPair,
+  type KnownRecord,
+  keyId,
+  loadDoc,
+  openPayload,
+  ProtocolError,
+  type RecordBody,
+  type RecordContext,
+  RecordError,
+  type RecordHeader,
+  type SignedCharter,
+  type SignedEntry,
+  type SignedRecord,
+  signEntry,
+  signingInput,
+  stateRoot,
+  toBase64url,
+  toHex,
+  utf8ToBytes,
+  type VersionVector,
+  validateRemoteUpdate,
+  verifyCharterChain,
+  verifyEntrySignature,
+  verifyRecord,
+} from '@legation/protocol'
+import type * as Y from 'yjs'
+import type { BatchOp, Store } from '../storage/store.ts'
+import { prefixRange } from '../storage/store.ts'
+import { K } from './keys.ts'
+
+/** Most records in one entry; a larger group is split over several entries. */
+export const DEFAULT_MAX_RECORDS_PER_ENTRY = 512
+/** Docs kept decoded in memory. */
+export const DEFAULT_DOC_CACHE = 5_000
+/** Remote entries held while waiting for their predecessors or dependencies. */
+export const DEFAULT_MAX_PENDING = 50_000
+
+export interface Submission {
+  readonly record: SignedRecord
+  readonly payload: Uint8Array | null
+}
+
+/** What a node signs to say it stored a record durably, at a place in its feed. */
+export interface Receipt {
+  readonly record: string
+  readonly node: string
+  readonly origin: string
+  readonly seq: number
+  /** Hex hash of the entry that carries the record. */
+  readonly entry: string
+  /** Base64url Ed25519 signature of the receiving node over the canonical receipt body. */
+  readonly sig: string
+}
+
+export type SubmitOutcome =
+  | { readonly ok: true; readonly id: string; readonly receipt: Receipt; readonly duplicate: boolean }
+  | { readonly ok: false; readonly id: string | null; readonly error: ProtocolError }
+
+export type RemoteResult = 'applied' | 'duplicate' | 'pending' | 'equivocation' | 'quarantined'
+
+export interface EngineObserver {
+  accepted?(source: 'client' | 'peer', n: number): void
+  rejected?(code: string): void
+  entryAppended?(entry: SignedEntry): void
+  entryReceived?(result: RemoteResult | 'invalid'): void
+}
+
+export interface EngineInit {
+  store: Store
+  /** The signature implementation: native in the node. */
+  ed: Ed25519
+  nodeKeys: KeyPair
+  /** The charter chain, genesis first. */
+  charter: readonly SignedCharter[]
+  /** @default Date.now */
+  clock?: () => number
+  observer?: EngineObserver
+  /** @default DEFAULT_MAX_RECORDS_PER_ENTRY */
+  maxRecordsPerEntry?: number
+  /** @default DEFAULT_DOC_CACHE */
+  docCacheSize?: number
+}
+
+export interface CaseSummary {
+  type: CaseType
+  state: CaseState
+  opened: number
+  updated: number
+}
+
+/** A citizen's derived summary: what indexes and authorization read. Node-local. */
+export interface CitizenSummary {
+  nationality: string | null
+  travelDocument: string | null
+  presence: { country: string; region: string; from: number; until: number | null } | null
+  cases: Record<string, CaseSummary>
+  welfare: Record<string, 'safe' | 'needs-help'>
+  /** Index keys this summary put, to remove them when it changes. */
+  ix: string[]
+}
+
+interface PersistentState {
+  vv: VersionVector
+  heads: Record<string, string>
+  acc: string
+  hlc: Hlc
+}
+
+interface StoredRecord {
+  origin: string
+  seq: number
+  record: SignedRecord
+}
+
+interface Verified {
+  sub: Submission
+  id: string
+  authority: Authority
+  resolve: (o: SubmitOutcome) => void
+}
+
+interface Tx {
+  ops: BatchOp[]
+  records: Map<string, StoredRecord>
+  payloads: Map<string, Uint8Array>
+  summaries: Map<string, CitizenSummary>
+  cases: Map<string, string>
+  alerts: Set<string>
+  docs: Map<string, { doc: Y.Doc; hash: Uint8Array }>
+  acc: Uint8Array
+}
+
+const enc = (v: unknown) => utf8ToBytes(JSON.stringify(v))
+const dec = <T>(b: Uint8Array) => JSON.parse(new TextDecoder().decode(b)) as T
+
+export class Engine {
+  readonly nodeId: string
+  readonly #store: Store
+  readonly #ed: Ed25519
+  readonly #keys: KeyPair
+  readonly #clock: () => number
+  readonly #observer: EngineObserver
+  readonly #maxPerEntry: number
+  readonly #docCacheSize: number
+  #charters: CharterView[]
+  #chain: SignedCharter[]
+  #state: PersistentState
+  #acc: Uint8Array
+  readonly #docs = new Map<string, { doc: Y.Doc; hash: Uint8Array }>()
+  readonly #summaries = new Map<string, CitizenSummary>()
+  #lock: Promise<unknown> = Promise.resolve()
+  #localQueue: Verified[] = []
+  #localScheduled = false
+  readonly #pending = new Map<string, { entry: SignedEntry; payloads: Map<string, Uint8Array> }>()
+  readonly #quarantined = new Map<string, number>()
+  readonly #listeners = new Set<
+    (entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>) => void
+  >()
+  readonly #revoked = new Map<string, number>()
+  #closed = false
+
+  private constructor(init: EngineInit, charters: CharterView[], state: PersistentState) {
+    this.#store = init.store
+    this.#ed = init.ed
+    this.#keys = init.nodeKeys
+    this.nodeId = keyId(init.nodeKeys.publicKey)
+    this.#clock = init.clock ?? Date.now
+    this.#observer = init.observer ?? {}
+    this.#maxPerEntry = init.maxRecordsPerEntry ?? DEFAULT_MAX_RECORDS_PER_ENTRY
+    this.#docCacheSize = init.docCacheSize ?? DEFAULT_DOC_CACHE
+    this.#charters = charters
+    this.#chain = [...init.charter]
+    this.#state = state
+    this.#acc = fromHex(state.acc)
+  }
+
+  /** Opens the engine over a store: reads derived state back, replays nothing. */
+  static async open(init: EngineInit): Promise<Engine> {
+    const stored = await init.store.get(K.charter)
+    let chain = [...init.charter]
+    if (stored) {
+      const have = decodeCanonical(stored, 16 * 1024 * 1024) as SignedCharter[]
+      if (have.length > chain.length) chain = have // amendments received earlier win over an older file
+    }
+    const charters = verifyCharterChain(init.ed, chain)
+    const raw = await init.store.get(K.state)
+    const state: PersistentState = raw
+      ? dec<PersistentState>(raw)
+      : { vv: {}, heads: {}, acc: toHex(EMPTY_ACCUMULATOR), hlc: HLC_ZERO }
+    const engine = new Engine({ ...init, charter: chain }, charters, state)
+    const self = engine.charter.nodes.get(engine.nodeId)
+    if (!self) throw new ProtocolError('CHARTER_INVALID', 'this node is not certified in the charter')
+    if (!stored || chain.length !== init.charter.length) {
+      await init.store.write([{ type: 'put', key: K.charter, value: encodeCanonical(chain) }])
+    }
+    return engine
+  }
+
+  // ---- Read side ----
+
+  get bloc(): string {
+    return this.#charters[0]!.bloc
+  }
+
+  /** The current charter version. */
+  get charter(): CharterView {
+    return this.#charters[this.#charters.length - 1]!
+  }
+
+  get charterChain(): readonly SignedCharter[] {
+    return this.#chain
+  }
+
+  get clientId(): number {
+    return this.charter.nodes.get(this.nodeId)?.clientId ?? this.#selfClientId()
+  }
+
+  #selfClientId(): number {
+    for (let i = this.#charters.length - 1; i >= 0; i--) {
+      const n = this.#charters[i]!.nodes.get(this.nodeId)
+      if (n) return n.clientId
+    }
+    throw new ProtocolError('CHARTER_INVALID', 'this node is not certified in the charter')
+  }
+
+  versionVector(): VersionVector {
+    return { ...this.#state.vv }
+  }
+
+  stateRoot(): string {
+    return stateRoot(this.#acc)
+  }
+
+  quarantined(): ReadonlyMap<string, number> {
+    return this.#quarantined
+  }
+
+  pendingCount(): number {
+    return this.#pending.size
+  }
+
+  charterByHash(hash: string): CharterView | undefined {
+    return this.#charters.find((c) => c.hash === hash)
+  }
+
+  onEntry(
+    listener: (entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>) => void,
+  ): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  async getEntryBytes(origin: string, seq: number): Promise<Uint8Array | undefined> {
+    return this.#store.get(K.entry(origin, seq))
+  }
+
+  /** Entries of `origin` from `fromSeq` on, in order, at most `limit`. */
+  async *entries(origin: string, fromSeq: number, limit: number): AsyncIterable<Uint8Array> {
+    for await (const [, v] of this.#store.range({
+      gte: K.entry(origin, fromSeq),
+      lt: `${K.entries(origin)}\uffff`,
+      limit,
+    })) {
+      yield v
+    }
+  }
+
+  async getRecord(id: string): Promise<StoredRecord | undefined> {
+    const raw = await this.#store.get(K.record(id))
+    return raw ? decodeStoredRecord(raw) : undefined
+  }
+
+  async getPayload(digest: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.#store.get(K.payload(toHex(digest)))
+  }
+
+  async getSummary(citizen: string): Promise<CitizenSummary | undefined> {
+    const cached = this.#summaries.get(citizen)
+    if (cached) return cached
+    const raw = await this.#store.get(K.summary(citizen))
+    if (!raw) return undefined
+    const s = dec<CitizenSummary>(raw)
+    this.#cacheSummary(citizen, s)
+    return s
+  }
+
+  async caseCitizen(caseId: string): Promise<string | undefined> {
+    const raw = await this.#store.get(K.case(caseId))
+    return raw ? new TextDecoder().decode(raw) : undefined
+  }
+
+  async hasAlert(id: string): Promise<boolean> {
+    return (await this.#store.get(K.alert(id))) !== undefined
+  }
+
+  /** The doc's record ids, deduplicated. */
+  async docRecords(docId: string): Promise<string[]> {
+    const d = await this.#loadDoc(docId)
+    return [...new Set(d.doc.getArray<string>('records').toArray())]
+  }
+
+  async docFields(docId: string): Promise<Record<string, string>> {
+    const d = await this.#loadDoc(docId)
+    return Object.fromEntries(d.doc.getMap<string>('fields').entries())
+  }
+
+  /** Keys of an index prefix (e.g. `ix/nat/AT/`), after `after`, at most `limit`. */
+  async indexKeys(prefix: string, limit: number, after?: string): Promise<string[]> {
+    const out: string[] = []
+    const opts = after
+      ? { gt: `${prefix}${after}`, lt: `${prefix}\uffff`, limit }
+      : prefixRange(prefix, { limit })
+    for await (const [k] of this.#store.range(opts)) out.push(k.slice(prefix.length))
+    return out
+  }
+
+  // ---- Local writes ----
+
+  /**
+   * Verifies and accepts records from clients. Resolves per record once it is durable
+   * (or refused). Records already known resolve with their original receipt.
+   */
+  submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
+    return Promise.all(subs.map((s) => this.#submitOne(s)))
+  }
+
+  #submitOne(sub: Submission): Promise<SubmitOutcome> {
+    if (this.#closed) {
+      return Promise.resolve({
+        ok: false,
+        id: null,
+        error: new ProtocolError('ENTRY_INVALID', 'node is shutting down'),
+      })
+    }
+    let verified: { id: string; authority: Authority }
+    try {
+      const v = verifyRecord({ ed: this.#ed, charter: (h) => this.charterByHash(h) }, sub.record, this.bloc)
+      if (v.record.header.payload !== null) {
+        if (!sub.payload) throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'the record’s payload is missing')
+        openPayload(v.record.header, sub.payload)
+      } else if (sub.payload) {
+        throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'a payload was sent for a record without one')
+      }
+      verified = v
+    } catch (err) {
+      return Promise.resolve(this.#refuse(null, err))
+    }
+    return new Promise((resolve) => {
+      this.#localQueue.push({ sub, id: verified.id, authority: verified.authority, resolve })
+      this.#scheduleLocal()
+    })
+  }
+
+  #refuse(id: string | null, err: unknown): SubmitOutcome {
+    const error =
+      err instanceof ProtocolError
+        ? err
+        : new ProtocolError('ENTRY_INVALID', 'record refused', { cause: err })
+    this.#observer.rejected?.(error.code)
+    return { ok: false, id, error }
+  }
+
+  #scheduleLocal(): void {
+    if (this.#localScheduled) return
+    this.#localScheduled = true
+    void this.#exclusive(async () => {
+      this.#localScheduled = false
+      const group = this.#localQueue.splice(0, this.#maxPerEntry)
+      if (this.#localQueue.length > 0) this.#scheduleLocal()
+      try {
+        await this.#appendLocal(group)
+      } catch (err) {
+        // A storage failure: nothing of this group is acknowledged, and cached docs may be ahead of disk.
+        this.#docs.clear()
+        this.#summaries.clear()
+        for (const v of group) v.resolve(this.#refuse(v.id, err))
+      }
+    })
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn)
+    this.#lock = run.catch(() => undefined)
+    return run
+  }
+
+  async #appendLocal(group: Verified[]): Promise<void> {
+    const tx = this.#newTx()
+    const accepted: Verified[] = []
+    const done: Array<() => void> = []
+    const seenInGroup = new Set<string>()
+    const ctx = this.#context(tx)
+    for (const v of group) {
+      const existing = seenInGroup.has(v.id) ? undefined : await this.getRecord(v.id)
+      if (existing || seenInGroup.has(v.id)) {
+        done.push(() => void this.#duplicate(v))
+        continue
+      }
+      try {
+        await ctx.prefetch(v.sub.record)
+        authorizeInContext(v.sub.record, v.authority, ctx)
+      } catch (err) {
+        v.resolve(this.#refuse(v.id, err))
+        continue
+      }
+      seenInGroup.add(v.id)
+      accepted.push(v)
+      tx.records.set(v.id, { origin: this.nodeId, seq: 0, record: v.sub.record })
+      if (v.sub.payload) tx.payloads.set(toHex(v.sub.record.header.payload!), v.sub.payload)
+      // Keep the context current within the group: a registration then a case, say.
+      await this.#noteForContext(tx, v.id, v.sub.record.header)
+    }
+    if (accepted.length === 0) {
+      for (const d of done) d()
+      return
+    }
+    const byDoc = new Map<string, Verified[]>()
+    for (const v of accepted) {
+      const doc = v.sub.record.header.subject ?? ALERTS_DOC
+      const list = byDoc.get(doc) ?? []
+      list.push(v)
+      byDoc.set(doc, list)
+    }
+    const changes: Change[] = []
+    for (const [docId, list] of byDoc) {
+      await this.#preloadDocHeaders(docId)
+      const d = await this.#txDoc(tx, docId, this.clientId)
+      const update = applyLocal(
+        d.doc,
+        list.map((v) => ({ id: v.id, header: v.sub.record.header })),
+        (id) => tx.records.get(id)?.record.header ?? this.#headerSync(id),
+      )
+      changes.push({ doc: docId, update, records: list.map((v) => v.sub.record) })
+    }
+    const seq = (this.#state.vv[this.nodeId] ?? 0) + 1
+    const hlc = hlcTick(this.#state.hlc, this.#clock())
+    const deps: VersionVector = {}
+    for (const [o, s] of Object.entries(this.#state.vv)) if (o !== this.nodeId && s > 0) deps[o] = s
+    const body: EntryBody = {
+      v: 1,
+      bloc: this.bloc,
+      origin: this.nodeId,
+      seq,
+      prev: this.#state.heads[this.nodeId] ? fromHex(this.#state.heads[this.nodeId]!) : null,
+      hlc: [hlc[0], hlc[1]],
+      deps,
+      changes,
+    }
+    const entry = signEntry(this.#ed, body, this.#keys.secretKey)
+    const bytes = encodeCanonical(entry)
+    const hash = toHex(entryHash(body))
+    for (const r of tx.records.values()) r.seq = seq
+    await this.#finishTx(tx, body, bytes, hash, hlc)
+    const receipts = accepted.map((v) => this.#receipt(v.id, this.nodeId, seq, hash))
+    accepted.forEach((v, i) => v.resolve({ ok: true, id: v.id, receipt: receipts[i]!, duplicate: false }))
+    this.#observer.accepted?.('client', accepted.length)
+    this.#observer.entryAppended?.(entry)
+    for (const d of done) d()
+    this.#emit(entry, bytes, tx.payloads)
+  }
+
+  async #duplicate(v: Verified): Promise<void> {
+    const r = await this.getRecord(v.id)
+    if (!r) return v.resolve(this.#refuse(v.id, new ProtocolError('ENTRY_INVALID', 'record vanished')))
+    const entryBytes = await this.#store.get(K.entry(r.origin, r.seq))
+    const hash = entryBytes ? toHex(entryHash(decodeEntry(entryBytes).body)) : ''
+    v.resolve({ ok: true, id: v.id, receipt: this.#receipt(v.id, r.origin, r.seq, hash), duplicate: true })
+  }
+
+  #receipt(record: string, origin: string, seq: number, entry: string): Receipt {
+    const body = { record, node: this.nodeId, origin, seq, entry }
+    const sig = this.#ed.sign(signingInput(DOMAINS.receipt, encodeCanonical(body)), this.#keys.secretKey)
+    return { ...body, sig: toBase64url(sig) }
+  }
+
+  #emit(entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
+    for (const l of this.#listeners) {
+      try {
+        l(entry, bytes, payloads)
+      } catch {
+        // A listener's failure is its own; the entry is durable either way.
+      }
+    }
+  }
+
+  // ---- Remote entries ----
+
+  /**
+   * Applies an entry received from a peer (any origin: entries are self-authenticating).
+   * `payloads` maps payload digest (hex) to bytes for the entry's records.
+   * Throws a ProtocolError if the entry is invalid (the caller drops and scores the peer).
+   */
+  async applyRemote(bytes: Uint8Array, payloads: Map<string, Uint8Array> = new Map()): Promise<RemoteResult> {
+    const entry = decodeEntry(bytes)
+    verifyEntrySignature(this.#ed, entry, this.bloc, this.#charters)
+    const result = await this.#exclusive(() => this.#applyRemoteLocked(entry, bytes, payloads))
+    this.#observer.entryReceived?.(result)
+    return result
+  }
+
+  async #applyRemoteLocked(
+    entry: SignedEntry,
+    bytes: Uint8Array,
+    payloads: Map<string, Uint8Array>,
+  ): Promise<RemoteResult> {
+    const b = entry.body
+    const have = this.#state.vv[b.origin] ?? 0
+    if (b.seq <= have) {
+      const mine = await this.#store.get(K.entry(b.origin, b.seq))
+      if (mine && !equalBytes(mine, bytes)) {
+        const other = decodeEntry(mine)
+        if (!equalBytes(entryHash(other.body), entryHash(b))) {
+          await this.#recordEquivocation(other, entry)
+          return 'equivocation'
+        }
+      }
+      return 'duplicate'
+    }
+    const q = this.#quarantined.get(b.origin)
+    if (q !== undefined && b.seq >= q) return 'quarantined'
+    const pendingKey = `${b.origin}/${b.seq}`
+    const held = this.#pending.get(pendingKey)
+    if (held && !equalBytes(encodeCanonical(held.entry), bytes)) {
+      await this.#recordEquivocation(held.entry, entry)
+      return 'equivocation'
+    }
+    if (b.seq > have + 1 || !depsSatisfied(b.deps, this.#state.vv)) {
+      if (this.#pending.size < DEFAULT_MAX_PENDING) this.#pending.set(pendingKey, { entry, payloads })
+      return 'pending'
+    }
+    await this.#applyReady(entry, bytes, payloads)
+    await this.#drainPending()
+    return 'applied'
+  }
+
+  async #drainPending(): Promise<void> {
+    let progress = true
+    while (progress && this.#pending.size > 0) {
+      progress = false
+      for (const [key, p] of this.#pending) {
+        const b = p.entry.body
+        const have = this.#state.vv[b.origin] ?? 0
+        if (b.seq <= have) {
+          this.#pending.delete(key)
+          continue
+        }
+        const q = this.#quarantined.get(b.origin)
+        if (q !== undefined && b.seq >= q) continue
+        if (b.seq === have + 1 && depsSatisfied(b.deps, this.#state.vv)) {
+          this.#pending.delete(key)
+          try {
+            await this.#applyReady(p.entry, encodeCanonical(p.entry), p.payloads)
+            progress = true
+          } catch {
+            this.#observer.entryReceived?.('invalid')
+          }
+        }
+      }
+    }
+  }
+
+  async #applyReady(entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>): Promise<void> {
+    const b = entry.body
+    const prevHash = this.#state.heads[b.origin]
+    if (b.seq === 1 ? b.prev !== null : b.prev === null || toHex(b.prev) !== prevHash) {
+      throw new EntryError('ENTRY_CHAIN_BROKEN', 'entry does not follow its origin’s previous entry')
+    }
+    const origin = this.#nodeById(b.origin)!
+    const tx = this.#newTx()
+    const known = (id: string): KnownRecord | undefined => {
+      const r = tx.records.get(id)
+      if (r) return { subject: r.record.header.subject, header: r.record.header }
+      const h = this.#headerSync(id)
+      return h ? { subject: h.subject, header: h } : undefined
+    }
+    const accepted: string[] = []
+    for (const change of b.changes) {
+      for (const rec of change.records) {
+        const v = verifyRecord({ ed: this.#ed, charter: (h) => this.charterByHash(h) }, rec, this.bloc)
+        if ((rec.header.subject ?? ALERTS_DOC) !== change.doc) {
+          throw new EntryError('ENTRY_INVALID', 'record filed under another document')
+        }
+        if (!tx.records.has(v.id)) accepted.push(v.id)
+        tx.records.set(v.id, { origin: b.origin, seq: b.seq, record: rec })
+        const digest = rec.header.payload
+        if (digest) {
+          const p = payloads.get(toHex(digest))
+          if (p) {
+            openPayload(rec.header, p)
+            tx.payloads.set(toHex(digest), p)
+          }
+        }
+      }
+      // Records stored earlier (the update may point at them): load their headers.
+      await this.#preloadDocHeaders(change.doc)
+    }
+    for (const change of b.changes) {
+      const current = await this.#txDoc(tx, change.doc, this.clientId)
+      const next = validateRemoteUpdate(current.doc, change.doc, change.update, origin.clientId, known)
+      next.clientID = this.clientId
+      current.doc = next
+    }
+    // A record relayed twice (two nodes accepted the same signed record) keeps its first place.
+    for (const [id, r] of tx.records) {
+      if (await this.#store.get(K.record(id))) {
+        tx.records.delete(id)
+        accepted.splice(accepted.indexOf(id), 1)
+      } else {
+        await this.#noteForContext(tx, id, r.record.header)
+      }
+    }
+    const hlc = hlcReceive(this.#state.hlc, b.hlc as Hlc, Math.max(this.#clock(), b.hlc[0]))
+    await this.#finishTx(tx, b, bytes, toHex(entryHash(b)), hlc)
+    this.#observer.accepted?.('peer', accepted.length)
+    this.#emit(entry, bytes, tx.payloads)
+  }
+
+  #nodeById(nodeId: string) {
+    for (let i = this.#charters.length - 1; i >= 0; i--) {
+      const n = this.#charters[i]!.nodes.get(nodeId)
+      if (n) return n
+    }
+    return undefined
+  }
+
+  async #recordEquivocation(a: SignedEntry, b: SignedEntry): Promise<void> {
+    const origin = a.body.origin
+    const seq = a.body.seq
+    const prev = this.#quarantined.get(origin)
+    this.#quarantined.set(origin, prev === undefined ? seq : Math.min(prev, seq))
+    await this.#store.write([
+      {
+        type: 'put',
+        key: K.evidence('equivocation', `${origin}/${seq}`),
+        value: encodeCanonical({ origin, seq, a, b }),
+      },
+    ])
+    this.#observer.rejected?.('ENTRY_EQUIVOCATION')
+  }
+
+  /** Evidence of an invalid signed entry from a peer, kept for the secretariat. */
+  async storeEvidence(kind: string, id: string, value: unknown): Promise<void> {
+    await this.#store.write([{ type: 'put', key: K.evidence(kind, id), value: encodeCanonical(value) }])
+  }
+
+  async *evidence(limit = 1000): AsyncIterable<[string, Uint8Array]> {
+    yield* this.#store.range(prefixRange('evid/', { limit }))
+  }
+
+  // ---- Transactions ----
+
+  #newTx(): Tx {
+    return {
+      ops: [],
+      records: new Map(),
+      payloads: new Map(),
+      summaries: new Map(),
+      cases: new Map(),
+      alerts: new Set(),
+      docs: new Map(),
+      acc: this.#acc,
+    }
+  }
+
+  async #txDoc(tx: Tx, docId: string, clientId: number) {
+    let d = tx.docs.get(docId)
+    if (!d) {
+      const loaded = await this.#loadDoc(docId)
+      d = { doc: loaded.doc, hash: loaded.hash }
+      d.doc.clientID = clientId
+      tx.docs.set(docId, d)
+    }
+    return d
+  }
+
+  async #loadDoc(docId: string): Promise<{ doc: Y.Doc; hash: Uint8Array }> {
+    const cached = this.#docs.get(docId)
+    if (cached) {
+      this.#docs.delete(docId)
+      this.#docs.set(docId, cached)
+      return cached
+    }
+    const [state, hash] = await this.#store.getMany([K.doc(docId), K.docHash(docId)])
+    const entry = { doc: loadDoc(state, this.clientId), hash: hash ?? new Uint8Array() }
+    this.#docs.set(docId, entry)
+    if (this.#docs.size > this.#docCacheSize) this.#docs.delete(this.#docs.keys().next().value!)
+    return entry
+  }
+
+  readonly #headers = new Map<string, RecordHeader>()
+
+  /** Headers of stored records the doc refers to, so validation can run synchronously. */
+  async #preloadDocHeaders(docId: string): Promise<void> {
+    const d = await this.#loadDoc(docId)
+    const ids = new Set(d.doc.getArray<string>('records').toArray())
+    const missing = [...ids].filter((id) => !this.#headers.has(id))
+    if (missing.length === 0) return
+    const raws = await this.#store.getMany(missing.map(K.record))
+    raws.forEach((raw, i) => {
+      if (raw) this.#rememberHeader(missing[i]!, decodeStoredRecord(raw).record.header)
+    })
+  }
+
+  #rememberHeader(id: string, h: RecordHeader): void {
+    this.#headers.set(id, h)
+    if (this.#headers.size > 50_000) this.#headers.delete(this.#headers.keys().next().value!)
+  }
+
+  #headerSync(id: string): RecordHeader | undefined {
+    return this.#headers.get(id)
+  }
+
+  async #finishTx(tx: Tx, body: EntryBody, bytes: Uint8Array, hash: string, hlc: Hlc): Promise<void> {
+    const ops = tx.ops
+    ops.push({ type: 'put', key: K.entry(body.origin, body.seq), value: bytes })
+    for (const [id, r] of tx.records) {
+      ops.push({ type: 'put', key: K.record(id), value: encodeStoredRecord(r) })
+      this.#rememberHeader(id, r.record.header)
+    }
+    for (const [digest, p] of tx.payloads) ops.push({ type: 'put', key: K.payload(digest), value: p })
+    let acc = tx.acc
+    const newHashes = new Map<string, Uint8Array>()
+    for (const [docId, d] of tx.docs) {
+      const h = docHash(docId, d.doc)
+      newHashes.set(docId, h)
+      acc = accumulate(acc, docId, d.hash.length ? d.hash : undefined, h)
+      ops.push({ type: 'put', key: K.doc(docId), value: encodeDoc(d.doc) })
+      ops.push({ type: 'put', key: K.docHash(docId), value: h })
+    }
+    // Summaries and indexes follow the merged docs.
+    for (const docId of tx.docs.keys()) {
+      if (docId === ALERTS_DOC) continue
+      await this.#resummarize(tx, docId)
+    }
+    for (const [caseId, citizen] of tx.cases)
+      ops.push({ type: 'put', key: K.case(caseId), value: utf8ToBytes(citizen) })
+    for (const a of tx.alerts) ops.push({ type: 'put', key: K.alert(a), value: new Uint8Array([1]) })
+    const vv = { ...this.#state.vv, [body.origin]: body.seq }
+    const heads = { ...this.#state.heads, [body.origin]: hash }
+    const state: PersistentState = {
+      vv,
+      heads,
+      acc: toHex(acc),
+      hlc: compareHlc(hlc, this.#state.hlc) > 0 ? hlc : this.#state.hlc,
+    }
+    ops.push({ type: 'put', key: K.state, value: enc(state) })
+    await this.#store.write(ops)
+    // Durable: now the in-memory view may move.
+    this.#state = state
+    this.#acc = acc
+    for (const [docId, d] of tx.docs) {
+      const entry = { doc: d.doc, hash: newHashes.get(docId)! }
+      this.#docs.set(docId, entry)
+    }
+    for (const [c, s] of tx.summaries) this.#cacheSummary(c, s)
+  }
+
+  #cacheSummary(citizen: string, s: CitizenSummary): void {
+    this.#summaries.set(citizen, s)
+    if (this.#summaries.size > this.#docCacheSize)
+      this.#summaries.delete(this.#summaries.keys().next().value!)
+  }
+
+  // ---- Derived state: summaries and indexes ----
+
+  async #txRecord(tx: Tx, id: string): Promise<SignedRecord | undefined> {
+    return tx.records.get(id)?.record ?? (await this.getRecord(id))?.record
+  }
+
+  async #txPayload(tx: Tx, record: SignedRecord): Promise<Record<string, unknown> | undefined> {
+    const digest = record.header.payload
+    if (!digest) return undefined
+    const hex = toHex(digest)
+    const bytes = tx.payloads.get(hex) ?? (await this.#store.get(K.payload(hex)))
+    return bytes ? (decodeCanonical(bytes) as Record<string, unknown>) : undefined
+  }
+
+  async #resummarize(tx: Tx, citizen: string): Promise<void> {
+    const d = tx.docs.get(citizen)!
+    const fields = d.doc.getMap<string>('fields')
+    const s: CitizenSummary = {
+      nationality: null,
+      travelDocument: null,
+      presence: null,
+      cases: {},
+      welfare: {},
+      ix: [],
+    }
+    const reg = fields.get('registration')
+    if (reg) {
+      const r = await this.#txRecord(tx, reg)
+      if (r) s.nationality = (r.header.body as RecordBody<'citizen.registered'>).nationality
+    }
+    const td = fields.get('travelDocument')
+    if (td) {
+      const r = await this.#txRecord(tx, td)
+      const p = r && (await this.#txPayload(tx, r))
+      const doc = p?.travelDocument as { number?: string } | undefined
+      if (doc?.number) s.travelDocument = doc.number
+    }
+    const pres = fields.get('presence')
+    if (pres) {
+      const r = await this.#txRecord(tx, pres)
+      const p = r && (await this.#txPayload(tx, r))
+      if (r && p) {
+        const b = r.header.body as RecordBody<'presence.registered'>
+        s.presence = {
+          country: p.country as string,
+          region: p.region as string,
+          from: b.from,
+          until: b.until,
+        }
+      }
+    }
+    for (const [slot, id] of fields.entries()) {
+      if (slot.startsWith('welfare:')) {
+        const r = await this.#txRecord(tx, id)
+        if (r) s.welfare[slot.slice(8)] = (r.header.body as RecordBody<'welfare.checkin'>).status
+      } else if (slot.startsWith('case:')) {
+        const caseId = slot.slice(5)
+        const opened = await this.#txRecord(tx, caseId)
+        const latest = id === caseId ? opened : await this.#txRecord(tx, id)
+        if (opened && latest) {
+          s.cases[caseId] = {
+            type: (opened.header.body as RecordBody<'case.opened'>).caseType,
+            state:
+              latest.header.kind === 'case.transition'
+                ? (latest.header.body as RecordBody<'case.transition'>).to
+                : 'submitted',
+            opened: opened.header.at,
+            updated: latest.header.at,
+          }
+        }
+      }
+    }
+    const ix: string[] = []
+    if (s.nationality) ix.push(`ix/nat/${s.nationality}/${citizen}`)
+    if (s.travelDocument) ix.push(`ix/td/${s.travelDocument}/${citizen}`)
+    if (s.presence) ix.push(`ix/pres/${s.presence.country}/${citizen}`)
+    for (const [caseId, c] of Object.entries(s.cases)) {
+      ix.push(`ix/case/${c.state}/${caseId}`)
+      if (s.nationality) ix.push(`ix/ncase/${s.nationality}/${c.state}/${caseId}`)
+    }
+    s.ix = ix
+    const old = tx.summaries.get(citizen) ?? (await this.getSummary(citizen))
+    const oldIx = new Set(old?.ix ?? [])
+    const newIx = new Set(ix)
+    for (const k of oldIx) if (!newIx.has(k)) tx.ops.push({ type: 'del', key: k })
+    for (const k of newIx)
+      if (!oldIx.has(k)) tx.ops.push({ type: 'put', key: k, value: utf8ToBytes(citizen) })
+    tx.ops.push({ type: 'put', key: K.summary(citizen), value: enc(s) })
+    tx.summaries.set(citizen, s)
+  }
+
+  /** Keeps the facts authorization reads current within a transaction. */
+  async #noteForContext(tx: Tx, id: string, h: RecordHeader): Promise<void> {
+    if (h.kind === 'alert.issued') tx.alerts.add(id)
+    if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)
+    if (h.subject === null) return
+    const s =
+      tx.summaries.get(h.subject) ?? structuredClone(await this.getSummary(h.subject)) ?? emptySummary()
+    if (h.kind === 'citizen.registered' && s.nationality === null) {
+      s.nationality = (h.body as RecordBody<'citizen.registered'>).nationality
+    }
+    if (h.kind === 'case.opened') {
+      s.cases[id] = {
+        type: (h.body as RecordBody<'case.opened'>).caseType,
+        state: 'submitted',
+        opened: h.at,
+        updated: h.at,
+      }
+    }
+    if (h.kind === 'case.transition') {
+      const b = h.body as RecordBody<'case.transition'>
+      const c = s.cases[b.case]
+      if (c) s.cases[b.case] = { ...c, state: b.to, updated: h.at }
+    }
+    tx.summaries.set(h.subject, s)
+  }
+
+  #context(tx: Tx): RecordContext & { prefetch(r: SignedRecord): Promise<void> } {
+    const alerts = new Map<string, boolean>()
+    const caseOwners = new Map<string, string | undefined>()
+    const summaries = new Map<string, CitizenSummary | undefined>()
+    const summary = (c: string) => tx.summaries.get(c) ?? summaries.get(c)
+    return {
+      prefetch: async (r) => {
+        const h = r.header
+        if (h.subject && !tx.summaries.has(h.subject))
+          summaries.set(h.subject, await this.getSummary(h.subject))
+        if (h.kind === 'welfare.checkin') {
+          const a = (h.body as RecordBody<'welfare.checkin'>).alert
+          alerts.set(a, tx.alerts.has(a) || (await this.hasAlert(a)))
+        }
+        const caseRef =
+          h.kind === 'case.transition'
+            ? (h.body as RecordBody<'case.transition'>).case
+            : h.kind === 'document.attested'
+              ? (h.body as RecordBody<'document.attested'>).case
+              : null
+        if (caseRef) caseOwners.set(caseRef, tx.cases.get(caseRef) ?? (await this.caseCitizen(caseRef)))
+      },
+      nationality: (c) => summary(c)?.nationality ?? undefined,
+      caseOf: (caseId) => {
+        const owner = tx.cases.get(caseId) ?? caseOwners.get(caseId)
+        const c = owner ? summary(owner)?.cases[caseId] : undefined
+        return owner && c ? { type: c.type, subject: owner, state: c.state } : undefined
+      },
+      hasAlert: (a) => tx.alerts.has(a) || alerts.get(a) === true,
+      revokedAt: (certId) => this.#revoked.get(certId),
+    }
+  }
+
+  /** Registers a verified revocation (the caller checked its signature). */
+  revoke(certId: string, at: number): void {
+    this.#revoked.set(certId, at)
+  }
+
+  /** Adopts a longer, valid charter chain (an amendment received from anyone). */
+  async adoptCharter(chain: readonly SignedCharter[]): Promise<boolean> {
+    if (chain.length <= this.#chain.length) return false
+    const views = verifyCharterChain(this.#ed, chain)
+    if (views[0]!.bloc !== this.bloc) throw new ProtocolError('BLOC_MISMATCH')
+    for (let i = 0; i < this.#charters.length; i++) {
+      if (views[i]!.hash !== this.#charters[i]!.hash) {
+        throw new ProtocolError('CHARTER_CHAIN_BROKEN', 'chain does not extend ours')
+      }
+    }
+    await this.#store.write([{ type: 'put', key: K.charter, value: encodeCanonical(chain) }])
+    this.#chain = [...chain]
+    this.#charters = views
+    return true
+  }
+
+  /** Waits for in-flight writes, then refuses new ones. The store is the caller's to close. */
+  async close(): Promise<void> {
+    this.#closed = true
+    while (this.#localQueue.length > 0 || this.#localScheduled) await this.#lock
+    await this.#lock
+  }
+}
+
+function emptySummary(): CitizenSummary {
+  return { nationality: null, travelDocument: null, presence: null, cases: {}, welfare: {}, ix: [] }
+}
+
+function encodeStoredRecord(r: StoredRecord): Uint8Array {
+  return encodeCanonical({ origin: r.origin, seq: r.seq, record: r.record })
+}
+
+function decodeStoredRecord(raw: Uint8Array): StoredRecord {
+  return decodeCanonical(raw, 1024 * 1024) as StoredRecord
+}

@@ -1,0 +1,32 @@
+/**
+ * The key layout of a node's store. One place, so that storage, backup and audit agree.
+ *
+ *   ent/<origin>/<seq:12>   signed entry (canonical CBOR)          history
+ *   rec/<recordId>          stored record: entry position + signed record
+ *   pay/<digest hex>        personal-data payload (erasable)       personal
+ *   doc/<docId>             Yjs state of a doc
+ *   dh/<docId>              doc hash (state-root leaf)
+ *   sum/<citizenId>         derived summary (JSON) incl. its index keys  personal (derived)
+ *   case/<caseId>           citizen id of the case
+ *   alert/<alertId>         marker of a crisis alert
+ *   ix/...                  secondary indexes (derived, rebuilt from docs)
+ *   evid/...                evidence: equivocations and refused entries
+ *   meta/state              version vector, feed heads, accumulator, HLC
+ *   meta/charter            the charter chain
+ */
+export const seqKey = (n: number) => n.toString().padStart(12, '0')
+export const K = {
+  entry: (origin: string, seq: number) => `ent/${origin}/${seqKey(seq)}`,
+  entries: (origin: string) => `ent/${origin}/`,
+  record: (id: string) => `rec/${id}`,
+  payload: (digestHex: string) => `pay/${digestHex}`,
+  doc: (id: string) => `doc/${id}`,
+  docHash: (id: string) => `dh/${id}`,
+  summary: (citizen: string) => `sum/${citizen}`,
+  case: (caseId: string) => `case/${caseId}`,
+  alert: (alertId: string) => `alert/${alertId}`,
+  alerts: 'alert/',
+  evidence: (kind: string, id: string) => `evid/${kind}/${id}`,
+  state: 'meta/state',
+  charter: 'meta/charter',
+} as const
