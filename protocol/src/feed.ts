@@ -11,8 +11,8 @@ import type { Ed25519 } from './crypto.ts'
 import { DOMAINS, decodeCanonical, domainHash, encodeCanonical, signingInput } from './encoding.ts'
 import { EntryError, SignatureError } from './errors.ts'
 import type { Hlc } from './hlc.ts'
-import { SignedRecord } from './records.ts'
 import type { SignedRecord as SignedRecordType } from './records.ts'
+import { SignedRecord } from './records.ts'
 import { Digest, Id, KeyIdString, parser, Signature } from './schema.ts'
 
 /** A version vector: origin node id → highest contiguous seq applied. */

@@ -496,8 +496,14 @@ export class Engine {
     const hash = toHex(entryHash(body))
     for (const r of tx.records.values()) r.seq = seq
     await this.#finishTx(tx, body, bytes, hash, hlc)
-    const receipts = accepted.map((v) => this.#receipt(v.id, this.nodeId, seq, hash))
-    accepted.forEach((v, i) => v.resolve({ ok: true, id: v.id, receipt: receipts[i]!, duplicate: false }))
+    for (const v of accepted) {
+      v.resolve({
+        ok: true,
+        id: v.id,
+        receipt: this.#receipt(v.id, this.nodeId, seq, hash),
+        duplicate: false,
+      })
+    }
     this.#observer.accepted?.('client', accepted.length)
     this.#observer.entryAppended?.(entry)
     for (const d of done) d()
