@@ -43,6 +43,7 @@ import {
   type Hlc,
   hlcReceive,
   hlcTick,
+  isEquivocation,
   type KeyPair,
   type KnownRecord,
   keyId,
@@ -55,9 +56,10 @@ import {
   type RecordHeader,
   type SignedCharter,
   type SignedEntry,
+  type SignedReceipt,
   type SignedRecord,
   signEntry,
-  signingInput,
+  signReceipt,
   stateRoot,
   toBase64url,
   toHex,
@@ -71,7 +73,7 @@ import {
 import type * as Y from 'yjs'
 import type { BatchOp, Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
-import { K } from './keys.ts'
+import { K, seqKey } from './keys.ts'
 
 /** Most records in one entry; a larger group is split over several entries. */
 export const DEFAULT_MAX_RECORDS_PER_ENTRY = 512
@@ -93,7 +95,7 @@ export interface Receipt {
   readonly seq: number
   /** Hex hash of the entry that carries the record. */
   readonly entry: string
-  /** Base64url Ed25519 signature of the receiving node over the canonical receipt body. */
+  /** Base64url signature of `node` over `{ node, origin, seq, entry }` (receipt domain, docs/protocol.md). */
   readonly sig: string
 }
 
@@ -108,6 +110,8 @@ export interface EngineObserver {
   rejected?(code: string): void
   entryAppended?(entry: SignedEntry): void
   entryReceived?(result: RemoteResult | 'invalid'): void
+  /** Seconds from a record's arrival to its durable acknowledgement. */
+  writeLatency?(seconds: number): void
 }
 
 export interface EngineInit {
@@ -158,6 +162,7 @@ interface StoredRecord {
 }
 
 interface Verified {
+  queuedAt: number
   sub: Submission
   id: string
   authority: Authority
@@ -391,7 +396,13 @@ export class Engine {
       return Promise.resolve(this.#refuse(null, err))
     }
     return new Promise((resolve) => {
-      this.#localQueue.push({ sub, id: verified.id, authority: verified.authority, resolve })
+      this.#localQueue.push({
+        queuedAt: performance.now(),
+        sub,
+        id: verified.id,
+        authority: verified.authority,
+        resolve,
+      })
       this.#scheduleLocal()
     })
   }
@@ -496,6 +507,7 @@ export class Engine {
     const hash = toHex(entryHash(body))
     for (const r of tx.records.values()) r.seq = seq
     await this.#finishTx(tx, body, bytes, hash, hlc)
+    const now = performance.now()
     for (const v of accepted) {
       v.resolve({
         ok: true,
@@ -503,6 +515,7 @@ export class Engine {
         receipt: this.#receipt(v.id, this.nodeId, seq, hash),
         duplicate: false,
       })
+      this.#observer.writeLatency?.((now - v.queuedAt) / 1000)
     }
     this.#observer.accepted?.('client', accepted.length)
     this.#observer.entryAppended?.(entry)
@@ -518,10 +531,26 @@ export class Engine {
     v.resolve({ ok: true, id: v.id, receipt: this.#receipt(v.id, r.origin, r.seq, hash), duplicate: true })
   }
 
+  /**
+   * A receipt for a record: this node's signature over the entry that carries it (the
+   * entry commits to all its records), signed once per entry.
+   */
   #receipt(record: string, origin: string, seq: number, entry: string): Receipt {
-    const body = { record, node: this.nodeId, origin, seq, entry }
-    const sig = this.#ed.sign(signingInput(DOMAINS.receipt, encodeCanonical(body)), this.#keys.secretKey)
-    return { ...body, sig: toBase64url(sig) }
+    const key = `${origin}/${seq}`
+    let sig = this.#receiptSigs.get(key)
+    if (!sig) {
+      sig = toBase64url(this.signReceipt(origin, seq, fromHex(entry)).sig)
+      this.#receiptSigs.set(key, sig)
+      if (this.#receiptSigs.size > 1024) this.#receiptSigs.delete(this.#receiptSigs.keys().next().value!)
+    }
+    return { record, node: this.nodeId, origin, seq, entry, sig }
+  }
+
+  readonly #receiptSigs = new Map<string, string>()
+
+  /** This node's signed statement that it stored entry (origin, seq) durably. */
+  signReceipt(origin: string, seq: number, entry: Uint8Array): SignedReceipt {
+    return signReceipt(this.#ed, { node: this.nodeId, origin, seq, entry }, this.#keys.secretKey)
   }
 
   #emit(entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
@@ -543,6 +572,15 @@ export class Engine {
    */
   async applyRemote(bytes: Uint8Array, payloads: Map<string, Uint8Array> = new Map()): Promise<RemoteResult> {
     const entry = decodeEntry(bytes)
+    const b = entry.body
+    // Relays deliver most entries more than once: a byte-identical copy needs no verification.
+    if (b.seq <= (this.#state.vv[b.origin] ?? 0)) {
+      const mine = await this.#store.get(K.entry(b.origin, b.seq))
+      if (mine && equalBytes(mine, bytes)) {
+        this.#observer.entryReceived?.('duplicate')
+        return 'duplicate'
+      }
+    }
     verifyEntrySignature(this.#ed, entry, this.bloc, this.#charters)
     const result = await this.#exclusive(() => this.#applyRemoteLocked(entry, bytes, payloads))
     this.#observer.entryReceived?.(result)
@@ -678,15 +716,39 @@ export class Engine {
     const origin = a.body.origin
     const seq = a.body.seq
     const prev = this.#quarantined.get(origin)
-    this.#quarantined.set(origin, prev === undefined ? seq : Math.min(prev, seq))
+    if (prev !== undefined && prev <= seq) return
+    this.#quarantined.set(origin, seq)
     await this.#store.write([
       {
         type: 'put',
-        key: K.evidence('equivocation', `${origin}/${seq}`),
+        key: K.evidence('equivocation', `${origin}/${seqKey(seq)}`),
         value: encodeCanonical({ origin, seq, a, b }),
       },
     ])
     this.#observer.rejected?.('ENTRY_EQUIVOCATION')
+    const [ea, eb] = [encodeCanonical(a), encodeCanonical(b)]
+    for (const l of this.#evidenceListeners) l(ea, eb)
+  }
+
+  readonly #evidenceListeners = new Set<(a: Uint8Array, b: Uint8Array) => void>()
+
+  /** Called with both entries whenever this node finds (or learns of) an equivocation. */
+  onEvidence(listener: (a: Uint8Array, b: Uint8Array) => void): () => void {
+    this.#evidenceListeners.add(listener)
+    return () => this.#evidenceListeners.delete(listener)
+  }
+
+  /**
+   * Checks equivocation evidence gossiped by a peer: two validly signed, different entries
+   * for one (origin, seq). Quarantines the origin from that seq on; throws if it is not proof.
+   */
+  async applyEvidence(aBytes: Uint8Array, bBytes: Uint8Array): Promise<void> {
+    const a = decodeEntry(aBytes)
+    const b = decodeEntry(bBytes)
+    verifyEntrySignature(this.#ed, a, this.bloc, this.#charters)
+    verifyEntrySignature(this.#ed, b, this.bloc, this.#charters)
+    if (!isEquivocation(a, b)) throw new EntryError('ENTRY_INVALID', 'evidence is not an equivocation')
+    await this.#exclusive(() => this.#recordEquivocation(a, b))
   }
 
   /** Evidence of an invalid signed entry from a peer, kept for the secretariat. */

@@ -15,15 +15,6 @@ import type {
 import { MeshChannelClosedError, MeshFrameMalformedError, MeshFrameTooLargeError } from './errors.ts'
 import { encodeFrame, FrameDecoder } from './framing.ts'
 
-/**
- * Yamux (the only muxer we configure) lets a stream's receive window grow to
- * 16 MiB. While a channel is paused that much may still arrive and sit in the
- * stream's read buffer, so that buffer must be allowed to hold it: libp2p
- * resets a stream whose read buffer outgrows `maxReadBufferLength` (4 MiB by
- * default), which would turn a slow consumer into a broken channel.
- */
-const YAMUX_MAX_STREAM_WINDOW = 16 * 1024 * 1024
-
 export interface SyncChannelInit {
   peerId: string
   stream: Stream
@@ -31,6 +22,14 @@ export interface SyncChannelInit {
   maxFrameBytes: number
   /** Bytes that may sit in the stream's write buffer before `write` waits. */
   maxBufferedBytes: number
+  /**
+   * Read buffer limit of the stream. While a channel is paused the remote may
+   * still fill its whole receive window, which lands in the stream's read
+   * buffer; libp2p resets a stream whose read buffer outgrows
+   * `maxReadBufferLength` (4 MiB by default), which would turn a slow consumer
+   * into a broken channel, so this must exceed the muxer's window.
+   */
+  maxReadBufferBytes: number
   /** Called with the frames each incoming chunk completed, in order. */
   onFrames(channel: SyncChannel, frames: Uint8Array[]): void
   /** Called once when the remote sent something that is not a valid frame. */
@@ -62,7 +61,7 @@ export class SyncChannel {
     this.decoder = new FrameDecoder(init.maxFrameBytes)
     this.maxBufferedBytes = init.maxBufferedBytes
 
-    this.stream.maxReadBufferLength = YAMUX_MAX_STREAM_WINDOW + 2 * init.maxFrameBytes
+    this.stream.maxReadBufferLength = init.maxReadBufferBytes
     // libp2p only bounds the write buffer if asked to; our own flow control
     // keeps it under maxBufferedBytes + one frame, so this is a backstop that
     // turns a flow control bug into a reset stream instead of unbounded memory
@@ -70,6 +69,7 @@ export class SyncChannel {
 
     this.stream.addEventListener('message', this.onMessage)
     this.stream.addEventListener('close', this.onClose)
+    this.stream.addEventListener('remoteCloseWrite', this.onRemoteCloseWrite)
 
     if (this.stream.status !== 'open') {
       // the stream may have been reset between negotiation and now: the close
@@ -241,6 +241,19 @@ export class SyncChannel {
     }
   }
 
+  /**
+   * The remote finished sending. Half-open channels are useless to us (it is
+   * one channel both ways), so finish our side too; 'close' then follows once
+   * the stream is closed in both directions.
+   */
+  private readonly onRemoteCloseWrite = (): void => {
+    // yamux reports FIN before it delivers the data of the same muxer frame:
+    // defer so the last frames are still read
+    setTimeout(() => {
+      void this.close({ signal: AbortSignal.timeout(5_000) })
+    }, 0)
+  }
+
   private readonly onClose = (evt?: StreamCloseEvent): void => {
     if (this.closed) {
       return
@@ -248,6 +261,7 @@ export class SyncChannel {
     this.closed = true
     this.stream.removeEventListener('message', this.onMessage)
     this.stream.removeEventListener('close', this.onClose)
+    this.stream.removeEventListener('remoteCloseWrite', this.onRemoteCloseWrite)
     this.init.onClose(this, evt?.error)
   }
 }

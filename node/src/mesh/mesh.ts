@@ -134,6 +134,17 @@ export interface MeshInit {
   maxInboundQueueBytes?: number
 
   /**
+   * Largest yamux receive window, in bytes, per stream. This is how much a
+   * peer may have in flight towards us on one stream; it bounds the memory a
+   * paused (slow) channel can pin, and together with the round-trip time it
+   * caps per-peer throughput (4 MiB at 100 ms RTT is about 40 MB/s).
+   * Must be at least 256 KiB.
+   *
+   * @default 4194304 (4 MiB)
+   */
+  maxStreamWindowBytes?: number
+
+  /**
    * How long `send()` and `dial()` wait, in ms, for the sync channel of a
    * connected peer to open, and how long opening a channel may take.
    *
@@ -188,6 +199,9 @@ export interface MeshInit {
 const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 const DEFAULT_MAX_BUFFERED_BYTES_PER_PEER = 8 * 1024 * 1024
 const DEFAULT_MAX_INBOUND_QUEUE_BYTES = 4 * 1024 * 1024
+const DEFAULT_MAX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024
+/** Yamux refuses windows below its initial window of 256 KiB. */
+const MIN_STREAM_WINDOW_BYTES = 256 * 1024
 const DEFAULT_CHANNEL_OPEN_TIMEOUT = 10_000
 const DEFAULT_DIAL_TIMEOUT = 10_000
 const DEFAULT_FIND_PEER_TIMEOUT = 10_000
@@ -306,6 +320,7 @@ interface ResolvedInit {
   maxFrameBytes: number
   maxBufferedBytesPerPeer: number
   maxInboundQueueBytes: number
+  maxStreamWindowBytes: number
   channelOpenTimeout: number
   dialTimeout: number
   findPeerTimeout: number
@@ -326,6 +341,7 @@ export async function createMesh(init: MeshInit): Promise<Mesh> {
     maxFrameBytes: init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
     maxBufferedBytesPerPeer: init.maxBufferedBytesPerPeer ?? DEFAULT_MAX_BUFFERED_BYTES_PER_PEER,
     maxInboundQueueBytes: 0,
+    maxStreamWindowBytes: init.maxStreamWindowBytes ?? DEFAULT_MAX_STREAM_WINDOW_BYTES,
     channelOpenTimeout: init.channelOpenTimeout ?? DEFAULT_CHANNEL_OPEN_TIMEOUT,
     dialTimeout: init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT,
     findPeerTimeout: init.findPeerTimeout ?? DEFAULT_FIND_PEER_TIMEOUT,
@@ -339,6 +355,9 @@ export async function createMesh(init: MeshInit): Promise<Mesh> {
   if (!resolved.protocolPrefix.startsWith('/')) {
     throw new MeshInvalidConfigError('protocolPrefix must start with "/"')
   }
+  if (resolved.maxStreamWindowBytes < MIN_STREAM_WINDOW_BYTES) {
+    throw new MeshInvalidConfigError(`maxStreamWindowBytes must be at least ${MIN_STREAM_WINDOW_BYTES}`)
+  }
   if (init.listen.length === 0) {
     throw new MeshInvalidConfigError('listen must name at least one multiaddr')
   }
@@ -346,6 +365,7 @@ export async function createMesh(init: MeshInit): Promise<Mesh> {
     'maxFrameBytes',
     'maxBufferedBytesPerPeer',
     'maxInboundQueueBytes',
+    'maxStreamWindowBytes',
     'channelOpenTimeout',
     'dialTimeout',
     'findPeerTimeout',
@@ -395,7 +415,17 @@ export async function createMesh(init: MeshInit): Promise<Mesh> {
     addresses: { listen: init.listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [
+      yamux({
+        streamOptions: {
+          maxStreamWindowSize: resolved.maxStreamWindowBytes,
+          // what a paused stream may hold is bounded by the window; allow it
+          // (plus slack for one partially consumed chunk) instead of having
+          // libp2p reset a stream whose reader is merely slow
+          maxReadBufferLength: resolved.maxStreamWindowBytes + 2 * resolved.maxFrameBytes,
+        },
+      }),
+    ],
     connectionGater,
     // deliberately empty: peers come from bootstrap() and the DHT only
     peerDiscovery: [],
@@ -481,8 +511,19 @@ export class Mesh {
       // registering twice (start after stop) must not throw
       force: true,
     })
-    await this.libp2p.start()
+    // running before libp2p starts listening: a peer that dials us the moment
+    // the socket is bound fires 'peer:connect' and opens its channel while
+    // libp2p.start() is still pending, and neither may be ignored (nothing
+    // would ever re-trigger opening that channel)
     this.running = true
+    try {
+      await this.libp2p.start()
+    } catch (err) {
+      this.running = false
+      this.libp2p.removeEventListener('peer:connect', this.onPeerConnect)
+      this.libp2p.removeEventListener('peer:disconnect', this.onPeerDisconnect)
+      throw err
+    }
     this.log.info({ addrs: this.addrs() }, 'mesh started')
     this.scheduleMaintenance(0)
   }
@@ -965,6 +1006,7 @@ export class Mesh {
       connection,
       maxFrameBytes: this.init.maxFrameBytes,
       maxBufferedBytes: this.init.maxBufferedBytesPerPeer,
+      maxReadBufferBytes: this.init.maxStreamWindowBytes + 2 * this.init.maxFrameBytes,
       onFrames: this.onChannelFrames,
       onMisbehaviour: this.onChannelMisbehaviour,
       onClose: this.onChannelClose,
@@ -1072,8 +1114,15 @@ export class Mesh {
           }
         }
 
-        if (entry.channel.paused && peer.inboxBytes <= this.inboxLowWater) {
-          entry.channel.resume()
+        if (peer.inboxBytes <= this.inboxLowWater) {
+          // the paused channel may be an older one than the current, or the
+          // current one while we still drain frames of an older one
+          if (entry.channel.paused) {
+            entry.channel.resume()
+          }
+          if (peer.channel?.paused === true) {
+            peer.channel.resume()
+          }
         }
       }
     } finally {
@@ -1129,8 +1178,23 @@ export class Mesh {
     this.maintenanceTimer.unref?.()
   }
 
-  /** Dial every allowed, unconnected bootstrap peer whose backoff expired. */
+  /**
+   * Periodic upkeep: make sure every connected peer we are the opener for has
+   * a channel (self-healing if an event was missed), then dial every allowed,
+   * unconnected bootstrap peer whose backoff expired.
+   */
   private maintain(): void {
+    for (const remote of this.libp2p.getPeers()) {
+      const id = remote.toString()
+      if (!this.isOpener(id) || !this.allowed(id)) {
+        continue
+      }
+      const peer = this.getOrCreatePeer(remote)
+      if (peer.channel === undefined && !peer.opening && peer.reopenTimer === undefined) {
+        void this.openChannel(peer)
+      }
+    }
+
     let list: BootstrapPeer[]
     try {
       list = this.init.bootstrap()

@@ -45,7 +45,9 @@ describe('mesh framing', () => {
       decoder.push(Uint8Array.of(byte), out)
     }
     expect(out).toHaveLength(frames.length)
-    out.forEach((f, i) => expect(Buffer.compare(f, frames[i]!)).toBe(0))
+    out.forEach((f, i) => {
+      expect(Buffer.compare(f, frames[i]!)).toBe(0)
+    })
   })
 
   it('rejects a frame larger than the limit as soon as the prefix says so', () => {

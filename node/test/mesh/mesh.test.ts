@@ -374,12 +374,24 @@ describe('mesh', () => {
         slowSent++
       }
     })()
+    // if an assertion below fails first, do not leave an unhandled rejection
+    toSlow.catch(() => {})
 
     await waitFor('slow peer stuck in its handler', () => atSlow.length === 1)
     // let the backpressure build up
     await new Promise((resolve) => setTimeout(resolve, 500))
     const stuckAt = slowSent
-    expect(stuckAt).toBeLessThan(slowCount)
+    // bounded by the buffers on the way: the receiver's queue (256 KiB), the
+    // yamux window (4 MiB, it also bounds what sits in the TCP sockets) and the
+    // sender's cap (256 KiB), nowhere near the 64 MiB the sender wants to push
+    expect(stuckAt * 64 * 1024).toBeLessThan(8 * 1024 * 1024)
+    // and the sender's own stream buffer stays under its cap plus one frame
+    const syncStreams = ma.node
+      .getConnections(peerIdFromString(slow.id))
+      .flatMap((c) => c.streams)
+      .filter((s) => s.protocol === `${PREFIX}/sync/1.0.0`)
+    expect(syncStreams).toHaveLength(1)
+    expect(syncStreams[0]!.writeBufferLength).toBeLessThanOrEqual(256 * 1024 + 64 * 1024 + 8)
 
     const started = Date.now()
     for (let i = 0; i < 1_000; i++) {

@@ -1,0 +1,242 @@
+/**
+ * Read-side views built from a citizen's doc, the records it names and their payloads:
+ * profile, timeline, presence abroad, cases, welfare per crisis alert. Personal data
+ * appears only here, on its way to an authorized reader.
+ */
+import {
+  ALERTS_DOC,
+  type CaseState,
+  type CaseType,
+  decodeCanonical,
+  type RecordBody,
+  type SignedRecord,
+  toBase64url,
+  toHex,
+} from '@legation/protocol'
+import type { CitizenSummary, Engine } from './engine.ts'
+
+export interface TimelineItem {
+  id: string
+  kind: string
+  at: number
+  /** 'citizen' or the officer's state code. */
+  by: string
+  origin: string
+  seq: number
+}
+
+export interface CaseView {
+  id: string
+  citizen: string
+  type: CaseType
+  state: CaseState
+  opened: number
+  updated: number
+  history: Array<{ id: string; from: CaseState; to: CaseState; at: number; by: string }>
+  details?: string
+}
+
+export interface CitizenView {
+  id: string
+  nationality: string | null
+  names: unknown
+  birth: unknown
+  travelDocument: unknown
+  contact: unknown
+  presence: { country: string; region: string; from: number; until: number | null } | null
+  cases: CaseView[]
+  welfare: Array<{ alert: string; status: 'safe' | 'needs-help' }>
+  timeline: TimelineItem[]
+}
+
+function signer(r: SignedRecord): string {
+  return r.cert ? r.cert.body.state : 'citizen'
+}
+
+async function payloadOf(engine: Engine, r: SignedRecord): Promise<Record<string, unknown> | undefined> {
+  if (!r.header.payload) return undefined
+  const bytes = await engine.getPayload(r.header.payload)
+  return bytes ? (decodeCanonical(bytes) as Record<string, unknown>) : undefined
+}
+
+export async function timeline(
+  engine: Engine,
+  docId: string,
+): Promise<Array<TimelineItem & { record: SignedRecord }>> {
+  const ids = await engine.docRecords(docId)
+  const items: Array<TimelineItem & { record: SignedRecord }> = []
+  for (const id of ids) {
+    const r = await engine.getRecord(id)
+    if (!r) continue
+    items.push({
+      id,
+      kind: r.record.header.kind,
+      at: r.record.header.at,
+      by: signer(r.record),
+      origin: r.origin,
+      seq: r.seq,
+      record: r.record,
+    })
+  }
+  return items.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}
+
+export async function citizenView(engine: Engine, id: string): Promise<CitizenView | undefined> {
+  const summary = await engine.getSummary(id)
+  if (!summary || summary.nationality === null) return undefined
+  const fields = await engine.docFields(id)
+  const items = await timeline(engine, id)
+  const byId = new Map(items.map((i) => [i.id, i.record]))
+  const field = async (slot: string, key: string) => {
+    const rid = fields[slot]
+    const r = rid ? byId.get(rid) : undefined
+    return r ? ((await payloadOf(engine, r))?.[key] ?? null) : null
+  }
+  const cases: CaseView[] = []
+  for (const caseId of Object.keys(summary.cases)) {
+    const c = await caseFromItems(caseId, id, summary, items, engine)
+    if (c) cases.push(c)
+  }
+  return {
+    id,
+    nationality: summary.nationality,
+    names: await field('names', 'names'),
+    birth: await field('birth', 'birth'),
+    travelDocument: await field('travelDocument', 'travelDocument'),
+    contact: await field('contact', 'contact'),
+    presence: summary.presence,
+    cases,
+    welfare: Object.entries(summary.welfare).map(([alert, status]) => ({ alert, status })),
+    timeline: items.map(({ record: _r, ...rest }) => rest),
+  }
+}
+
+async function caseFromItems(
+  caseId: string,
+  citizen: string,
+  summary: CitizenSummary,
+  items: Array<TimelineItem & { record: SignedRecord }>,
+  engine: Engine,
+): Promise<CaseView | undefined> {
+  const c = summary.cases[caseId]
+  const opened = items.find((i) => i.id === caseId)
+  if (!c || !opened) return undefined
+  const history = items
+    .filter(
+      (i) =>
+        i.kind === 'case.transition' &&
+        (i.record.header.body as RecordBody<'case.transition'>).case === caseId,
+    )
+    .map((i) => {
+      const b = i.record.header.body as RecordBody<'case.transition'>
+      return { id: i.id, from: b.from, to: b.to, at: i.at, by: i.by }
+    })
+  const details = (await payloadOf(engine, opened.record))?.details
+  const view: CaseView = { id: caseId, citizen, ...c, history }
+  if (typeof details === 'string') view.details = details
+  return view
+}
+
+export async function caseView(engine: Engine, caseId: string): Promise<CaseView | undefined> {
+  const citizen = await engine.caseCitizen(caseId)
+  if (!citizen) return undefined
+  const summary = await engine.getSummary(citizen)
+  if (!summary) return undefined
+  return caseFromItems(caseId, citizen, summary, await timeline(engine, citizen), engine)
+}
+
+export interface AlertView {
+  id: string
+  country: string
+  region: string | null
+  severity: string
+  title: string
+  message: string
+  issuedAt: number
+  issuedBy: string
+}
+
+export async function alerts(engine: Engine): Promise<AlertView[]> {
+  const items = await timeline(engine, ALERTS_DOC)
+  return items.map((i) => alertFrom(i.id, i.record)).reverse()
+}
+
+function alertFrom(id: string, r: SignedRecord): AlertView {
+  const b = r.header.body as RecordBody<'alert.issued'>
+  return { id, ...b, issuedAt: r.header.at, issuedBy: signer(r) }
+}
+
+export async function alertView(engine: Engine, id: string): Promise<AlertView | undefined> {
+  const r = await engine.getRecord(id)
+  return r && r.record.header.kind === 'alert.issued' ? alertFrom(id, r.record) : undefined
+}
+
+export interface WelfareBoard {
+  alert: AlertView
+  counts: { safe: number; needsHelp: number; notHeard: number }
+  safe: string[]
+  needsHelp: string[]
+  notHeard: string[]
+}
+
+/** The crisis dashboard: every citizen present where the alert applies, by welfare status. */
+export async function welfareBoard(
+  engine: Engine,
+  alertId: string,
+  limit = 10_000,
+): Promise<WelfareBoard | undefined> {
+  const alert = await alertView(engine, alertId)
+  if (!alert) return undefined
+  const board: WelfareBoard = {
+    alert,
+    counts: { safe: 0, needsHelp: 0, notHeard: 0 },
+    safe: [],
+    needsHelp: [],
+    notHeard: [],
+  }
+  for (const citizen of await engine.indexKeys(`ix/pres/${alert.country}/`, limit)) {
+    const s = await engine.getSummary(citizen)
+    if (!s?.presence || (alert.region !== null && s.presence.region !== alert.region)) continue
+    if (s.presence.until !== null && s.presence.until < alert.issuedAt) continue
+    const status = s.welfare[alertId]
+    if (status === 'safe') board.safe.push(citizen)
+    else if (status === 'needs-help') board.needsHelp.push(citizen)
+    else board.notHeard.push(citizen)
+  }
+  board.counts = {
+    safe: board.safe.length,
+    needsHelp: board.needsHelp.length,
+    notHeard: board.notHeard.length,
+  }
+  return board
+}
+
+/** A record as JSON: bytes as base64url (keys, signatures) or hex (digests). */
+export function renderRecord(id: string, r: { origin: string; seq: number; record: SignedRecord }) {
+  const h = r.record.header
+  return {
+    id,
+    kind: h.kind,
+    bloc: h.bloc,
+    charter: h.charter,
+    subject: h.subject,
+    at: h.at,
+    author: toBase64url(h.author),
+    signedBy: signer(r.record),
+    body: jsonBytes(h.body),
+    payloadDigest: h.payload ? toHex(h.payload) : null,
+    sig: toBase64url(r.record.sig),
+    origin: r.origin,
+    seq: r.seq,
+  }
+}
+
+function jsonBytes(v: unknown): unknown {
+  if (v instanceof Uint8Array) return toHex(v)
+  if (Array.isArray(v)) return v.map(jsonBytes)
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonBytes(x)]))
+  return v
+}
+
+export { jsonBytes }

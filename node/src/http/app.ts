@@ -1,0 +1,122 @@
+/**
+ * The HTTP API. `buildApp` builds the fastify app; only the binary calls `listen`.
+ *
+ * @example
+ * const app = await buildApp({ ctx, logger, registry, bodyLimit: 1 << 20, rateLimitPerMinute: 600 })
+ * await app.listen({ host: '127.0.0.1', port: 8080 })
+ */
+import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Counter, Histogram, Registry } from 'prom-client'
+import { ANONYMOUS, authenticate } from './auth.ts'
+import type { HttpContext } from './context.ts'
+import { installProblemHandlers, ProblemSchema } from './problem.ts'
+import { alertRoutes } from './routes/alerts.ts'
+import { caseRoutes } from './routes/cases.ts'
+import { citizenRoutes } from './routes/citizens.ts'
+import { healthRoutes } from './routes/health.ts'
+import { nodeRoutes } from './routes/node-info.ts'
+import { recordRoutes } from './routes/records.ts'
+
+export const DEFAULT_BODY_LIMIT = 1024 * 1024
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600
+
+export interface AppOptions {
+  ctx: HttpContext
+  logger?: FastifyBaseLogger
+  registry: Registry
+  httpRequests?: Histogram<'method' | 'route' | 'status'>
+  httpErrors?: Counter<'code'>
+  /** @default DEFAULT_BODY_LIMIT */
+  bodyLimit?: number
+  /** Requests per minute per client address. @default DEFAULT_RATE_LIMIT_PER_MINUTE */
+  rateLimitPerMinute?: number
+  /** More routes (the test-only fault switch). */
+  extraRoutes?: ((app: FastifyInstance) => Promise<void>) | undefined
+}
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    disableRequestLogging: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.addSchema(ProblemSchema)
+  installProblemHandlers(app, (code) => opts.httpErrors?.inc({ code }))
+
+  // Keep the raw body: signed requests cover its hash.
+  app.removeContentTypeParser(['application/json', 'text/plain'])
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    req.rawBody = body
+    if (body.length === 0) return done(null, undefined)
+    try {
+      done(null, JSON.parse(body.toString('utf8')))
+    } catch {
+      const err = Object.assign(new Error('request body is not valid JSON'), {
+        statusCode: 400,
+        code: 'FST_ERR_CTP_INVALID_JSON_BODY',
+      })
+      done(err, undefined)
+    }
+  })
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Legation node API',
+        version: opts.ctx.node.version,
+        description:
+          'Citizens, officers, the secretariat and operators. Errors are RFC 9457 problem+json with a stable `code`. Authentication: docs/api.md.',
+      },
+      tags: [
+        { name: 'records', description: 'Signed consular records' },
+        { name: 'citizens', description: 'Citizens’ files (personal data: officers or the citizen)' },
+        { name: 'cases', description: 'Consular cases' },
+        { name: 'alerts', description: 'Crisis alerts and welfare' },
+        { name: 'operations', description: 'Health, readiness, metrics and node status' },
+      ],
+    },
+  })
+  await app.register(rateLimit, {
+    global: true,
+    max: opts.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE,
+    timeWindow: 60_000,
+  })
+
+  app.decorateRequest('principal', null as never)
+  app.addHook('preHandler', async (request) => {
+    request.principal = authenticate(request, opts.ctx.engine, opts.ctx.ed, opts.ctx.now())
+  })
+  if (opts.httpRequests) {
+    const h = opts.httpRequests
+    app.addHook('onResponse', async (request, reply) => {
+      h.observe(
+        {
+          method: request.method,
+          route: request.routeOptions.url ?? 'unknown',
+          status: String(reply.statusCode),
+        },
+        reply.elapsedTime / 1000,
+      )
+    })
+  }
+
+  const { ctx } = opts
+  await app.register(healthRoutes, { ctx, registry: opts.registry })
+  await app.register(nodeRoutes, { ctx })
+  await app.register(recordRoutes, { ctx })
+  await app.register(citizenRoutes, { ctx })
+  await app.register(caseRoutes, { ctx })
+  await app.register(alertRoutes, { ctx })
+  if (opts.extraRoutes) await app.register(opts.extraRoutes)
+  app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () =>
+    app.swagger(),
+  )
+  await app.ready()
+  return app
+}

@@ -1,0 +1,34 @@
+/** What the HTTP routes are given. Built once by `buildApp`. */
+import type { Ed25519 } from '@legation/protocol'
+import type { Engine, Receipt } from '../engine/engine.ts'
+
+export interface PeerStatus {
+  peerId: string
+  nodeId: string | null
+  state: string | null
+  connected: boolean
+  versionVector: Record<string, number>
+  /** Entries this node has that the peer is known not to have. */
+  lag: number
+}
+
+/** Replication hooks the mesh provides; absent on a node running alone. */
+export interface Replication {
+  peers(): PeerStatus[]
+  /**
+   * Resolves with signed receipts from at least `k` other nodes that stored the records,
+   * or rejects with WRITE_CONCERN_TIMEOUT.
+   */
+  awaitReceipts(recordIds: readonly string[], k: number, timeoutMs: number): Promise<Receipt[]>
+}
+
+export interface HttpContext {
+  engine: Engine
+  ed: Ed25519
+  now: () => number
+  replication?: Replication | undefined
+  writeConcernTimeoutMs: number
+  /** Node facts shown at /v1/node. */
+  node: { peerId: string; name: string; state: string; version: string }
+  isReady: () => boolean
+}

@@ -1,0 +1,72 @@
+/** Crisis alerts (public) and, per alert, who is safe / needs help / not heard from (officers). */
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { alerts, alertView, welfareBoard } from '../../engine/views.ts'
+import { NodeError } from '../../errors.ts'
+import { requireOfficer } from '../auth.ts'
+import type { HttpContext } from '../context.ts'
+
+const Alert = Type.Object({
+  id: Type.String(),
+  country: Type.String(),
+  region: Type.Union([Type.String(), Type.Null()]),
+  severity: Type.String(),
+  title: Type.String(),
+  message: Type.String(),
+  issuedAt: Type.Integer(),
+  issuedBy: Type.String(),
+})
+const AlertId = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{64}$' }) })
+
+export const alertRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async (app, { ctx }) => {
+  app.get(
+    '/v1/alerts',
+    {
+      schema: {
+        summary: 'Crisis alerts, newest first',
+        tags: ['alerts'],
+        response: { 200: Type.Object({ alerts: Type.Array(Alert) }) },
+      },
+    },
+    async () => ({ alerts: await alerts(ctx.engine) }),
+  )
+  app.get(
+    '/v1/alerts/:id',
+    { schema: { summary: 'One crisis alert', tags: ['alerts'], params: AlertId, response: { 200: Alert } } },
+    async (req) => {
+      const a = await alertView(ctx.engine, req.params.id)
+      if (!a) throw new NodeError('NOT_FOUND', 'no such alert')
+      return a
+    },
+  )
+  app.get(
+    '/v1/alerts/:id/welfare',
+    {
+      schema: {
+        summary: 'The crisis dashboard: citizens present in the alert’s area by welfare status (officers)',
+        tags: ['alerts'],
+        params: AlertId,
+        response: {
+          200: Type.Object({
+            alert: Alert,
+            counts: Type.Object({
+              safe: Type.Integer(),
+              needsHelp: Type.Integer(),
+              notHeard: Type.Integer(),
+            }),
+            safe: Type.Array(Type.String()),
+            needsHelp: Type.Array(Type.String()),
+            notHeard: Type.Array(Type.String()),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      requireOfficer(req.principal)
+      const board = await welfareBoard(ctx.engine, req.params.id)
+      if (!board) throw new NodeError('NOT_FOUND', 'no such alert')
+      return board
+    },
+  )
+}

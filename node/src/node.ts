@@ -1,0 +1,182 @@
+/**
+ * A running Legation node: level storage, the engine, the libp2p mesh with replication,
+ * and the HTTP API, started and stopped together.
+ *
+ * @example
+ * const node = await startNode({ dataDir, charter, nodeKeys, logger, http: { host: '127.0.0.1', port: 8080 } })
+ * console.log(node.url)
+ * await node.stop()
+ */
+import { join } from 'node:path'
+import { type KeyPair, protocolPrefix, type SignedCharter } from '@legation/protocol'
+import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { Engine } from './engine/engine.ts'
+import { buildApp } from './http/app.ts'
+import { COMPONENTS } from './logger.ts'
+import { createMesh, type Mesh } from './mesh/index.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
+import { Replication } from './replication/replication.ts'
+import { LevelStore } from './storage/level-store.ts'
+
+export const VERSION = '0.1.0'
+
+export interface NodeOptions {
+  dataDir: string
+  charter: readonly SignedCharter[]
+  nodeKeys: KeyPair
+  logger: Logger
+  http: { host: string; port: number; bodyLimit?: number; rateLimitPerMinute?: number }
+  /** Multiaddrs to listen on; an empty list runs the node without a mesh. */
+  p2pListen?: string[]
+  writeConcernTimeoutMs?: number
+  /** Test-only switch: exposes POST /v1/_faults to cut this node off from given peers. */
+  faultInjection?: boolean
+  statusIntervalMs?: number
+  metrics?: Metrics
+}
+
+export interface RunningNode {
+  readonly url: string
+  readonly engine: Engine
+  readonly mesh: Mesh | undefined
+  readonly app: FastifyInstance
+  stop(): Promise<void>
+}
+
+export async function startNode(opts: NodeOptions): Promise<RunningNode> {
+  const ed = nativeEd25519
+  const log = opts.logger
+  const metrics = opts.metrics ?? createMetrics()
+  const store = await LevelStore.open(join(opts.dataDir, 'db'))
+  let ready = false
+  let engine: Engine
+  try {
+    engine = await Engine.open({
+      store,
+      ed,
+      nodeKeys: opts.nodeKeys,
+      charter: opts.charter,
+      observer: {
+        accepted: (source, n) => metrics.recordsAccepted.inc({ source }, n),
+        rejected: (code) => metrics.recordsRejected.inc({ code }),
+        entryAppended: () => metrics.entriesAppended.inc(),
+        entryReceived: (result) => metrics.entriesReceived.inc({ result }),
+        writeLatency: (s) => metrics.writeLatency.observe(s),
+      },
+    })
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  const self = engine.charter.nodes.get(engine.nodeId)!
+
+  // Test-only: peers this node pretends it cannot reach.
+  const blocked = new Set<string>()
+  let replication: Replication | undefined
+  let mesh: Mesh | undefined
+  const listen = opts.p2pListen ?? ['/ip4/127.0.0.1/tcp/0']
+  if (listen.length > 0) {
+    const meshLog = log.child({ component: COMPONENTS.mesh })
+    let rep: Replication | undefined
+    mesh = await createMesh({
+      privateKey: opts.nodeKeys.secretKey,
+      listen,
+      protocolPrefix: protocolPrefix(engine.bloc),
+      isAllowedPeer: (peer) => !blocked.has(peer) && (rep?.isAllowedPeer(peer) ?? false),
+      bootstrap: () => (rep?.bootstrapPeers() ?? []).filter((p) => !blocked.has(p.peerId)),
+      logger: meshLog,
+    })
+    rep = new Replication({
+      engine,
+      mesh,
+      ed,
+      logger: log.child({ component: COMPONENTS.replication }),
+      ...(opts.statusIntervalMs ? { statusIntervalMs: opts.statusIntervalMs } : {}),
+      observer: {
+        peerMisbehaved: (_peer, code) => metrics.peerMisbehaviour.inc({ code }),
+        peersChanged: (n) => metrics.peersConnected.set(n),
+        lag: (peer, lag) => metrics.replicationLag.set({ peer }, lag),
+      },
+    })
+    replication = rep
+    rep.start()
+    await mesh.start()
+  }
+
+  const app = await buildApp({
+    ctx: {
+      engine,
+      ed,
+      now: Date.now,
+      replication,
+      writeConcernTimeoutMs: opts.writeConcernTimeoutMs ?? 5000,
+      node: { peerId: self.peerId, name: self.name, state: self.state, version: VERSION },
+      isReady: () => ready,
+    },
+    logger: log.child({ component: COMPONENTS.http }),
+    registry: metrics.registry,
+    httpRequests: metrics.httpRequests,
+    ...(opts.http.bodyLimit ? { bodyLimit: opts.http.bodyLimit } : {}),
+    ...(opts.http.rateLimitPerMinute ? { rateLimitPerMinute: opts.http.rateLimitPerMinute } : {}),
+    extraRoutes: opts.faultInjection && mesh ? faultRoutes(mesh, blocked, log) : undefined,
+  })
+  await app.listen({ host: opts.http.host, port: opts.http.port })
+  const addr = app.server.address()
+  const port = typeof addr === 'object' && addr ? addr.port : opts.http.port
+  const url = `http://${opts.http.host.includes(':') ? `[${opts.http.host}]` : opts.http.host}:${port}`
+  ready = true
+  log.info(
+    { url, nodeId: engine.nodeId, peerId: self.peerId, state: self.state, p2p: mesh?.addrs() ?? [] },
+    'node started',
+  )
+
+  let stopping: Promise<void> | undefined
+  return {
+    url,
+    engine,
+    mesh,
+    app,
+    stop() {
+      stopping ??= (async () => {
+        ready = false
+        // Stop accepting requests and let in-flight ones finish; then flush writes and close.
+        await app.close()
+        replication?.stop()
+        await mesh?.stop()
+        await engine.close()
+        await store.close()
+        log.info('node stopped')
+      })()
+      return stopping
+    },
+  }
+}
+
+/** Test-only fault injection: cut this node off from some peers, or heal. */
+function faultRoutes(mesh: Mesh, blocked: Set<string>, log: Logger) {
+  return async (app: FastifyInstance) => {
+    app.post(
+      '/v1/_faults',
+      {
+        schema: {
+          hide: true,
+          body: Type.Object(
+            { block: Type.Array(Type.String({ maxLength: 128 }), { maxItems: 64 }) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        const { block } = req.body as { block: string[] }
+        blocked.clear()
+        for (const p of block) blocked.add(p)
+        log.warn({ blocked: block.length }, 'fault injection: peers blocked')
+        await mesh.refreshAllowedPeers()
+        return { blocked: block }
+      },
+    )
+  }
+}

@@ -1,0 +1,449 @@
+/**
+ * Replication: the sync protocol (protocol/src/sync.ts) over the mesh.
+ *
+ * - On connect both sides say `hello` (charter version, version vector); every
+ *   `statusIntervalMs` they say `status`. Whoever sees the other ahead for an origin sends
+ *   `want` for the missing range and gets `entries` back (with the payloads they need):
+ *   catch-up and anti-entropy are the same mechanism, so a lost push is repaired by the
+ *   next status.
+ * - Entries this node stores (its own, and others' it applied) are pushed to every
+ *   connected peer not known to have them: a dead node's history still spreads (relay).
+ * - A peer that applied an entry signs a receipt and sends it to the entry's origin, which
+ *   is how a write waits for k other nodes (`awaitReceipts`).
+ * - A newer charter chain is sent to peers on an older one; an equivocation found here is
+ *   sent to every peer as evidence.
+ * - A peer sending anything invalid is disconnected and banned for `banMs`, and the
+ *   signed evidence is stored. It never takes the node down.
+ */
+import {
+  decodeEntry,
+  decodeSyncMessage,
+  type Ed25519,
+  encodeSyncMessage,
+  entryHash,
+  fromHex,
+  MAX_WANT,
+  ProtocolError,
+  type SignedReceipt,
+  type SyncMessage,
+  toBase64url,
+  toHex,
+  type VersionVector,
+  verifyReceipt,
+} from '@legation/protocol'
+import type { Engine, Receipt } from '../engine/engine.ts'
+import { NodeError } from '../errors.ts'
+import type { PeerStatus, Replication as ReplicationHooks } from '../http/context.ts'
+import type { Mesh, MeshLogger } from '../mesh/index.ts'
+
+/** How often peers exchange version vectors (anti-entropy). @default 1000 */
+export const DEFAULT_STATUS_INTERVAL_MS = 1000
+/** Entries per `entries` frame, and the byte budget of one frame. */
+export const DEFAULT_ENTRIES_PER_FRAME = 256
+export const DEFAULT_FRAME_BUDGET = 2 * 1024 * 1024
+/** Frames queued for one peer before pushes to it are dropped (it catches up by pulling). */
+export const DEFAULT_MAX_QUEUED_FRAMES = 64
+/** How long a misbehaving peer stays disconnected. */
+export const DEFAULT_BAN_MS = 30_000
+
+export interface ReplicationObserver {
+  peerMisbehaved?(peerId: string, code: string): void
+  peersChanged?(connected: number): void
+  lag?(peerId: string, lag: number): void
+}
+
+export interface ReplicationInit {
+  engine: Engine
+  mesh: Mesh
+  ed: Ed25519
+  logger?: MeshLogger
+  observer?: ReplicationObserver
+  /** @default DEFAULT_STATUS_INTERVAL_MS */
+  statusIntervalMs?: number
+  /** @default DEFAULT_BAN_MS */
+  banMs?: number
+  /** @default Date.now */
+  clock?: () => number
+}
+
+interface PeerState {
+  peerId: string
+  nodeId: string | null
+  state: string | null
+  /** What the peer is known to have. */
+  vv: VersionVector
+  /** Origins with a `want` in flight, and when it was sent. */
+  wanting: Map<string, number>
+  queue: Uint8Array[]
+  sending: boolean
+}
+
+export class Replication implements ReplicationHooks {
+  readonly #engine: Engine
+  readonly #mesh: Mesh
+  readonly #ed: Ed25519
+  readonly #log: MeshLogger | undefined
+  readonly #observer: ReplicationObserver
+  readonly #statusMs: number
+  readonly #banMs: number
+  readonly #clock: () => number
+  readonly #peers = new Map<string, PeerState>()
+  readonly #banned = new Map<string, number>()
+  /** Receipts from other nodes, by `origin/seq`, then by node. */
+  readonly #receipts = new Map<string, Map<string, SignedReceipt>>()
+  readonly #waiters = new Set<() => void>()
+  readonly #unsubscribe: Array<() => void> = []
+  #timer: ReturnType<typeof setInterval> | undefined
+
+  constructor(init: ReplicationInit) {
+    this.#engine = init.engine
+    this.#mesh = init.mesh
+    this.#ed = init.ed
+    this.#log = init.logger
+    this.#observer = init.observer ?? {}
+    this.#statusMs = init.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS
+    this.#banMs = init.banMs ?? DEFAULT_BAN_MS
+    this.#clock = init.clock ?? Date.now
+  }
+
+  /** For the mesh's connection gater: certified in the charter and not banned. */
+  isAllowedPeer(peerId: string): boolean {
+    const until = this.#banned.get(peerId)
+    if (until !== undefined) {
+      if (until > this.#clock()) return false
+      this.#banned.delete(peerId)
+    }
+    return this.#engine.charter.nodesByPeerId.has(peerId) && peerId !== this.#selfPeerId()
+  }
+
+  #selfPeerId(): string {
+    return this.#engine.charter.nodes.get(this.#engine.nodeId)?.peerId ?? ''
+  }
+
+  /** For the mesh's bootstrap list: every other certified node and its charter addresses. */
+  bootstrapPeers(): Array<{ peerId: string; addrs: string[] }> {
+    const self = this.#selfPeerId()
+    return [...this.#engine.charter.nodes.values()]
+      .filter((n) => n.peerId !== self)
+      .map((n) => ({ peerId: n.peerId, addrs: [...n.addrs] }))
+  }
+
+  start(): void {
+    this.#unsubscribe.push(
+      this.#mesh.onPeerConnected((p) => this.#connected(p)),
+      this.#mesh.onPeerDisconnected((p) => this.#disconnected(p)),
+      this.#mesh.onFrame((p, f) => this.#onFrame(p, f)),
+      this.#mesh.onPeerMisbehaved((p, code) => this.#observer.peerMisbehaved?.(p, code)),
+      this.#engine.onEntry((entry, bytes, payloads) =>
+        this.#push(entry.body.origin, entry.body.seq, bytes, payloads),
+      ),
+      this.#engine.onEvidence((a, b) => this.#broadcast({ t: 'evidence', a, b })),
+    )
+    for (const p of this.#mesh.connectedPeers()) this.#connected(p)
+    this.#timer = setInterval(() => this.#tick(), this.#statusMs)
+    this.#timer.unref?.()
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer)
+    for (const u of this.#unsubscribe.splice(0)) u()
+    for (const w of this.#waiters) w()
+    this.#peers.clear()
+  }
+
+  // ---- Status for /v1/node ----
+
+  peers(): PeerStatus[] {
+    const mine = this.#engine.versionVector()
+    return [...this.#engine.charter.nodes.values()]
+      .filter((n) => n.nodeId !== this.#engine.nodeId)
+      .map((n) => {
+        const p = this.#peers.get(n.peerId)
+        return {
+          peerId: n.peerId,
+          nodeId: n.nodeId,
+          state: n.state,
+          connected: p !== undefined,
+          versionVector: p ? { ...p.vv } : {},
+          lag: p ? lagOf(mine, p.vv) : -1,
+        }
+      })
+  }
+
+  // ---- Write concern ----
+
+  async awaitReceipts(recordIds: readonly string[], k: number, timeoutMs: number): Promise<Receipt[]> {
+    const needed: Array<{ record: string; origin: string; seq: number }> = []
+    for (const id of recordIds) {
+      const r = await this.#engine.getRecord(id)
+      if (r) needed.push({ record: id, origin: r.origin, seq: r.seq })
+    }
+    const collect = (): Receipt[] | undefined => {
+      const out: Receipt[] = []
+      for (const n of needed) {
+        const byNode = this.#receipts.get(`${n.origin}/${n.seq}`)
+        const others = [...(byNode?.values() ?? [])].filter((r) => r.body.node !== this.#engine.nodeId)
+        if (others.length < k) return undefined
+        for (const r of others.slice(0, k)) {
+          out.push({
+            record: n.record,
+            node: r.body.node,
+            origin: r.body.origin,
+            seq: r.body.seq,
+            entry: toHex(r.body.entry),
+            sig: toBase64url(r.sig),
+          })
+        }
+      }
+      return out
+    }
+    const deadline = this.#clock() + timeoutMs
+    for (;;) {
+      const got = collect()
+      if (got) return got
+      const left = deadline - this.#clock()
+      if (left <= 0) {
+        throw new NodeError(
+          'WRITE_CONCERN_TIMEOUT',
+          `fewer than ${k} other nodes confirmed within ${timeoutMs} ms`,
+        )
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(left, 250))
+        const self = this
+        function done() {
+          clearTimeout(timer)
+          self.#waiters.delete(done)
+          resolve()
+        }
+        this.#waiters.add(done)
+      })
+    }
+  }
+
+  // ---- Peers ----
+
+  #connected(peerId: string): void {
+    if (this.#peers.has(peerId)) return
+    const node = this.#engine.charter.nodesByPeerId.get(peerId)
+    this.#peers.set(peerId, {
+      peerId,
+      nodeId: node?.nodeId ?? null,
+      state: node?.state ?? null,
+      vv: {},
+      wanting: new Map(),
+      queue: [],
+      sending: false,
+    })
+    this.#observer.peersChanged?.(this.#peers.size)
+    this.#send(peerId, {
+      t: 'hello',
+      bloc: this.#engine.bloc,
+      charter: { hash: this.#engine.charter.hash, version: this.#engine.charter.version },
+      vv: this.#engine.versionVector(),
+    })
+  }
+
+  #disconnected(peerId: string): void {
+    this.#peers.delete(peerId)
+    this.#observer.peersChanged?.(this.#peers.size)
+  }
+
+  #tick(): void {
+    const vv = this.#engine.versionVector()
+    const now = this.#clock()
+    for (const p of this.#peers.values()) {
+      // A want that got no answer (the peer went away mid-way, say) is asked again.
+      for (const [origin, at] of p.wanting) if (now - at > 5 * this.#statusMs) p.wanting.delete(origin)
+      this.#send(p.peerId, { t: 'status', vv })
+      this.#observer.lag?.(p.peerId, lagOf(vv, p.vv))
+    }
+  }
+
+  #send(peerId: string, msg: SyncMessage): void {
+    const p = this.#peers.get(peerId)
+    if (!p) return
+    if (p.queue.length >= DEFAULT_MAX_QUEUED_FRAMES) {
+      // A slow peer: drop what is queued; it pulls what it misses after the next status.
+      if (msg.t === 'entries') return
+      p.queue = p.queue.filter((_, i) => i % 2 === 0)
+    }
+    p.queue.push(encodeSyncMessage(msg))
+    if (!p.sending) void this.#drain(p)
+  }
+
+  async #drain(p: PeerState): Promise<void> {
+    p.sending = true
+    try {
+      while (p.queue.length > 0 && this.#peers.get(p.peerId) === p) {
+        const frame = p.queue.shift()!
+        await this.#mesh.send(p.peerId, frame)
+      }
+    } catch (err) {
+      this.#log?.debug({ peer: p.peerId, err }, 'send failed')
+      p.queue = []
+    } finally {
+      p.sending = false
+    }
+  }
+
+  #broadcast(msg: SyncMessage): void {
+    for (const p of this.#peers.keys()) this.#send(p, msg)
+  }
+
+  #push(origin: string, seq: number, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
+    for (const p of this.#peers.values()) {
+      if ((p.vv[origin] ?? 0) >= seq || p.nodeId === origin) continue
+      p.vv[origin] = seq
+      this.#send(p.peerId, {
+        t: 'entries',
+        entries: [bytes],
+        payloads: [...payloads].map(([d, payload]) => ({ d: fromHex(d), p: payload })),
+      })
+    }
+  }
+
+  async #onFrame(peerId: string, frame: Uint8Array): Promise<void> {
+    const p = this.#peers.get(peerId)
+    if (!p) return
+    let msg: SyncMessage
+    try {
+      msg = decodeSyncMessage(frame)
+    } catch (err) {
+      return this.#misbehaved(p, err)
+    }
+    try {
+      switch (msg.t) {
+        case 'hello':
+          if (msg.bloc !== this.#engine.bloc) throw new ProtocolError('BLOC_MISMATCH')
+          if (msg.charter.version < this.#engine.charter.version) {
+            this.#send(peerId, { t: 'charter', chain: [...this.#engine.charterChain] })
+          }
+          this.#learn(p, msg.vv)
+          return
+        case 'status':
+          this.#learn(p, msg.vv)
+          return
+        case 'want':
+          return await this.#answerWant(p, msg.origin, msg.from, msg.limit)
+        case 'entries':
+          return await this.#applyEntries(p, msg)
+        case 'stored':
+          return this.#onStored(msg.receipts)
+        case 'charter':
+          if (await this.#engine.adoptCharter(msg.chain)) {
+            this.#log?.info({ version: this.#engine.charter.version }, 'adopted a charter amendment')
+            await this.#mesh.refreshAllowedPeers()
+            this.#broadcast({ t: 'charter', chain: [...this.#engine.charterChain] })
+          }
+          return
+        case 'wantPayload': {
+          const payloads = []
+          for (const d of msg.digests) {
+            const bytes = await this.#engine.getPayload(d)
+            if (bytes) payloads.push({ d, p: bytes })
+          }
+          if (payloads.length > 0) this.#send(peerId, { t: 'entries', entries: [], payloads })
+          return
+        }
+        case 'evidence':
+          await this.#engine.applyEvidence(msg.a, msg.b)
+          return
+      }
+    } catch (err) {
+      return this.#misbehaved(p, err)
+    }
+  }
+
+  /** Merges what the peer says it has, and asks for what it has and we lack. */
+  #learn(p: PeerState, vv: VersionVector): void {
+    for (const [o, s] of Object.entries(vv)) if ((p.vv[o] ?? 0) < s) p.vv[o] = s
+    const mine = this.#engine.versionVector()
+    for (const [origin, theirs] of Object.entries(vv)) {
+      const have = mine[origin] ?? 0
+      if (theirs > have && !p.wanting.has(origin) && !this.#engine.quarantined().has(origin)) {
+        p.wanting.set(origin, this.#clock())
+        this.#send(p.peerId, { t: 'want', origin, from: have + 1, limit: DEFAULT_ENTRIES_PER_FRAME })
+      }
+    }
+  }
+
+  async #answerWant(p: PeerState, origin: string, from: number, limit: number): Promise<void> {
+    const entries: Uint8Array[] = []
+    const payloads: Array<{ d: Uint8Array; p: Uint8Array }> = []
+    let bytes = 0
+    for await (const e of this.#engine.entries(origin, from, Math.min(limit, MAX_WANT))) {
+      entries.push(e)
+      bytes += e.length
+      for (const rec of decodeEntry(e).body.changes.flatMap((c) => c.records)) {
+        if (!rec.header.payload) continue
+        const payload = await this.#engine.getPayload(rec.header.payload)
+        if (payload) {
+          payloads.push({ d: rec.header.payload, p: payload })
+          bytes += payload.length
+        }
+      }
+      if (bytes >= DEFAULT_FRAME_BUDGET) break
+    }
+    if (entries.length === 0) return
+    const last = from + entries.length - 1
+    if ((p.vv[origin] ?? 0) < last) p.vv[origin] = last
+    this.#send(p.peerId, { t: 'entries', entries, payloads })
+  }
+
+  async #applyEntries(p: PeerState, msg: Extract<SyncMessage, { t: 'entries' }>): Promise<void> {
+    const payloads = new Map(msg.payloads.map((x) => [toHex(x.d), x.p]))
+    const origins = new Set<string>()
+    for (const bytes of msg.entries) {
+      const entry = decodeEntry(bytes)
+      const { origin, seq } = entry.body
+      origins.add(origin)
+      if ((p.vv[origin] ?? 0) < seq) p.vv[origin] = seq
+      const result = await this.#engine.applyRemote(bytes, payloads)
+      if (result === 'applied' || result === 'duplicate')
+        this.#sendReceipt(origin, seq, entryHash(entry.body))
+    }
+    for (const o of origins) p.wanting.delete(o)
+    // More to fetch? Ask again straight away rather than waiting for the next status.
+    if (msg.entries.length > 0) this.#learn(p, p.vv)
+  }
+
+  #sendReceipt(origin: string, seq: number, hash: Uint8Array): void {
+    const node = this.#engine.charter.nodes.get(origin)
+    if (!node || !this.#peers.has(node.peerId)) return
+    this.#send(node.peerId, { t: 'stored', receipts: [this.#engine.signReceipt(origin, seq, hash)] })
+  }
+
+  #onStored(receipts: SignedReceipt[]): void {
+    for (const r of receipts) {
+      const node = this.#engine.charter.nodes.get(r.body.node)
+      if (!node || !verifyReceipt(this.#ed, r, node.nodeKey)) {
+        throw new ProtocolError('SIGNATURE_INVALID', 'receipt does not verify')
+      }
+      const key = `${r.body.origin}/${r.body.seq}`
+      let byNode = this.#receipts.get(key)
+      if (!byNode) {
+        byNode = new Map()
+        this.#receipts.set(key, byNode)
+        if (this.#receipts.size > 100_000) this.#receipts.delete(this.#receipts.keys().next().value!)
+      }
+      byNode.set(r.body.node, r)
+    }
+    for (const w of [...this.#waiters]) w()
+  }
+
+  #misbehaved(p: PeerState, err: unknown): void {
+    const code = err instanceof ProtocolError || err instanceof NodeError ? err.code : 'INTERNAL'
+    this.#log?.warn({ peer: p.peerId, node: p.nodeId, code }, 'peer sent invalid data; disconnecting')
+    this.#observer.peerMisbehaved?.(p.peerId, code)
+    this.#banned.set(p.peerId, this.#clock() + this.#banMs)
+    this.#peers.delete(p.peerId)
+    void this.#mesh.disconnect(p.peerId).catch(() => undefined)
+  }
+}
+
+function lagOf(mine: VersionVector, theirs: VersionVector): number {
+  let lag = 0
+  for (const [o, s] of Object.entries(mine)) lag += Math.max(0, s - (theirs[o] ?? 0))
+  return lag
+}

@@ -1,0 +1,327 @@
+import { toBase64url, toSubmission } from '@legation/protocol'
+import fc from 'fast-check'
+import type { FastifyInstance, InjectOptions } from 'fastify'
+import { afterEach, describe, expect, it } from 'vitest'
+import { registration } from '../fixtures.ts'
+import { testApp } from './helpers.ts'
+
+const apps: FastifyInstance[] = []
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close()
+})
+async function setup(opts: { rateLimitPerMinute?: number } = {}) {
+  const t = await testApp(opts)
+  apps.push(t.app)
+  return t
+}
+
+type Signer = { sign(req: { method: string; path: string; body?: Uint8Array }): Record<string, string> }
+function signed(client: Signer, method: string, path: string, body?: unknown) {
+  const raw = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+  const headers: Record<string, string> = client.sign({ method, path, ...(raw ? { body: raw } : {}) })
+  if (raw) headers['content-type'] = 'application/json'
+  return { method: method as 'GET', url: path, headers, ...(raw ? { payload: raw } : {}) }
+}
+
+describe('HTTP API', () => {
+  it('serves health, readiness, metrics, node status and the OpenAPI document', async () => {
+    const { app, engine } = await setup()
+    expect((await app.inject({ url: '/health' })).json()).toEqual({ status: 'ok' })
+    expect((await app.inject({ url: '/ready' })).statusCode).toBe(200)
+    const node = (await app.inject({ url: '/v1/node' })).json()
+    expect(node.nodeId).toBe(engine.nodeId)
+    expect(node.stateRoot).toBe(engine.stateRoot())
+    expect(node.charter.members).toEqual(['AAA', 'BBB', 'CCC'])
+    const openapi = (await app.inject({ url: '/openapi.json' })).json()
+    expect(Object.keys(openapi.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/records',
+        '/v1/citizens/{id}',
+        '/v1/cases',
+        '/v1/alerts/{id}/welfare',
+        '/v1/node',
+      ]),
+    )
+    expect((await app.inject({ url: '/metrics' })).statusCode).toBe(200)
+  })
+
+  it('accepts a signed record with 201 and a receipt, and a resubmission with 200 duplicate', async () => {
+    const { app, bloc } = await setup()
+    const reg = registration(bloc.officer('AAA'))
+    const first = await app.inject({ method: 'POST', url: '/v1/records', payload: toSubmission(reg) })
+    expect(first.statusCode).toBe(201)
+    expect(first.json()).toMatchObject({
+      id: reg.id,
+      status: 'accepted',
+      receipt: { record: reg.id, seq: 1 },
+    })
+    const again = await app.inject({ method: 'POST', url: '/v1/records', payload: toSubmission(reg) })
+    expect(again.statusCode).toBe(200)
+    expect(again.json().status).toBe('duplicate')
+  })
+
+  it('refuses a forged record with problem+json and a stable code', async () => {
+    const { app, bloc } = await setup()
+    const reg = registration(bloc.officer('AAA'))
+    reg.record.sig[5]! ^= 0x40
+    const res = await app.inject({ method: 'POST', url: '/v1/records', payload: toSubmission(reg) })
+    expect(res.statusCode).toBe(401)
+    expect(res.headers['content-type']).toContain('application/problem+json')
+    expect(res.json()).toMatchObject({ code: 'SIGNATURE_INVALID', status: 401 })
+  })
+
+  it('takes a batch where each record is accepted or refused on its own', async () => {
+    const { app, bloc } = await setup()
+    const officer = bloc.officer('AAA')
+    const good = registration(officer)
+    const bad = registration(officer)
+    bad.record.header.at += 1 // signature no longer matches
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/records/batch',
+      payload: { records: [toSubmission(good), toSubmission(bad), { record: 'AAAA' }] },
+    })
+    expect(res.statusCode).toBe(200)
+    expect(res.json().results.map((r: { status: string; code?: string }) => r.code ?? r.status)).toEqual([
+      'accepted',
+      'SIGNATURE_INVALID',
+      'ENCODING_MALFORMED',
+    ])
+  })
+
+  it('shows a citizen’s file to officers and to the citizen, nothing personal to anyone else', async () => {
+    const { app, bloc } = await setup()
+    const officer = bloc.officer('BBB')
+    const reg = registration(officer, 'CCC')
+    await app.inject({ method: 'POST', url: '/v1/records', payload: toSubmission(reg) })
+    const path = `/v1/citizens/${reg.citizenId}`
+
+    const anon = await app.inject({ url: path })
+    expect(anon.statusCode).toBe(401)
+    expect(anon.body).not.toContain('Given')
+
+    const stranger = bloc.citizen()
+    const other = await app.inject(signed(stranger, 'GET', path))
+    expect(other.statusCode).toBe(403)
+    expect(other.json().code).toBe('FORBIDDEN')
+
+    const asOfficer = await app.inject(signed(officer, 'GET', path))
+    expect(asOfficer.statusCode).toBe(200)
+    expect(asOfficer.json()).toMatchObject({
+      id: reg.citizenId,
+      nationality: 'CCC',
+      names: { given: expect.stringMatching(/^Given/) },
+    })
+
+    const self = bloc.citizen(reg.citizenKeys)
+    const asSelf = await app.inject(signed(self, 'GET', path))
+    expect(asSelf.statusCode).toBe(200)
+    expect(asSelf.json().travelDocument.number).toMatch(/^P/)
+  })
+
+  it('refuses a request whose signature covers another path', async () => {
+    const { app, bloc } = await setup()
+    const officer = bloc.officer('AAA')
+    const req = signed(officer, 'GET', '/v1/citizens?nationality=AAA')
+    const res = await app.inject({ ...req, url: '/v1/citizens?nationality=BBB' })
+    expect(res.statusCode).toBe(401)
+    expect(res.json().code).toBe('REQUEST_AUTH_INVALID')
+  })
+
+  it('lets a citizen sign their own check-in and shows it on the crisis dashboard', async () => {
+    const { app, bloc } = await setup()
+    const officer = bloc.officer('AAA')
+    const regs = [registration(officer), registration(officer), registration(officer)]
+    const alert = officer.record('alert.issued', null, {
+      country: 'KE',
+      region: null,
+      severity: 'warning',
+      title: 'Unrest',
+      message: 'Stay indoors',
+    })
+    const presences = regs.map((r) =>
+      officer.record(
+        'presence.registered',
+        r.citizenId,
+        { from: 0, until: null },
+        { salt: officer.salt(), country: 'KE', region: 'Nairobi' },
+      ),
+    )
+    const citizen0 = bloc.citizen(regs[0]!.citizenKeys)
+    const citizen1 = bloc.citizen(regs[1]!.citizenKeys)
+    const batch = [...regs, alert, ...presences].map(toSubmission)
+    expect(
+      (await app.inject({ method: 'POST', url: '/v1/records/batch', payload: { records: batch } }))
+        .statusCode,
+    ).toBe(200)
+    const checkins = [
+      citizen0.record('welfare.checkin', citizen0.id, { alert: alert.id, status: 'safe' }),
+      citizen1.record(
+        'welfare.checkin',
+        citizen1.id,
+        { alert: alert.id, status: 'needs-help' },
+        { salt: citizen1.salt(), note: 'no water' },
+      ),
+    ]
+    for (const c of checkins) {
+      expect(
+        (await app.inject({ method: 'POST', url: '/v1/records', payload: toSubmission(c) })).statusCode,
+      ).toBe(201)
+    }
+    const forgedFor = citizen0.record('welfare.checkin', citizen1.id, { alert: alert.id, status: 'safe' })
+    const forged = await app.inject({ method: 'POST', url: '/v1/records', payload: toSubmission(forgedFor) })
+    expect(forged.json().code).toBe('RECORD_UNAUTHORIZED')
+
+    expect((await app.inject({ url: `/v1/alerts/${alert.id}` })).json().title).toBe('Unrest')
+    expect((await app.inject({ url: `/v1/alerts/${alert.id}/welfare` })).statusCode).toBe(401)
+    const board = (await app.inject(signed(officer, 'GET', `/v1/alerts/${alert.id}/welfare`))).json()
+    expect(board.counts).toEqual({ safe: 1, needsHelp: 1, notHeard: 1 })
+    expect(board.safe).toEqual([regs[0]!.citizenId])
+  })
+
+  it('finds citizens by travel document and lists case queues for officers only', async () => {
+    const { app, bloc } = await setup()
+    const officer = bloc.officer('AAA')
+    const reg = registration(officer, 'BBB')
+    const opened = officer.record(
+      'case.opened',
+      reg.citizenId,
+      { caseType: 'lost-passport' },
+      { salt: officer.salt(), details: 'stolen' },
+    )
+    await app.inject({
+      method: 'POST',
+      url: '/v1/records/batch',
+      payload: { records: [toSubmission(reg), toSubmission(opened)] },
+    })
+    const number = (reg.record.header.subject &&
+      (await app.inject(signed(officer, 'GET', `/v1/citizens/${reg.citizenId}`))).json().travelDocument
+        .number) as string
+    const found = (await app.inject(signed(officer, 'GET', `/v1/citizens?travelDocument=${number}`))).json()
+    expect(found.citizens.map((c: { id: string }) => c.id)).toEqual([reg.citizenId])
+    const queue = (
+      await app.inject(signed(officer, 'GET', '/v1/cases?state=submitted&nationality=BBB'))
+    ).json()
+    expect(queue.cases).toHaveLength(1)
+    expect(queue.cases[0]).toMatchObject({ id: opened.id, type: 'lost-passport', details: 'stolen' })
+    expect((await app.inject({ url: '/v1/cases?state=submitted' })).statusCode).toBe(401)
+    const citizen = bloc.citizen(reg.citizenKeys)
+    expect((await app.inject(signed(citizen, 'GET', '/v1/cases?state=submitted'))).statusCode).toBe(403)
+    expect((await app.inject(signed(citizen, 'GET', `/v1/cases/${opened.id}`))).json().state).toBe(
+      'submitted',
+    )
+  })
+
+  it('answers client mistakes with 4xx problems, never 500', async () => {
+    const { app } = await setup()
+    const cases: Array<[InjectOptions, number, string]> = [
+      [{ url: '/nope' }, 404, 'NOT_FOUND'],
+      [
+        {
+          method: 'POST',
+          url: '/v1/records',
+          payload: '{not json',
+          headers: { 'content-type': 'application/json' },
+        },
+        400,
+        'MALFORMED_JSON',
+      ],
+      [
+        { method: 'POST', url: '/v1/records', payload: 'x', headers: { 'content-type': 'text/plain' } },
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      ],
+      [
+        { method: 'POST', url: '/v1/records', payload: { record: 'AAAA', extra: 1 } },
+        400,
+        'VALIDATION_FAILED',
+      ],
+      [{ method: 'POST', url: '/v1/records', payload: { record: 'AAAA' } }, 400, 'ENCODING_MALFORMED'],
+      [
+        { method: 'POST', url: '/v1/records', payload: { record: toBase64url(new Uint8Array([0xa0])) } },
+        400,
+        'SCHEMA_INVALID',
+      ],
+      [
+        { method: 'POST', url: '/v1/records', payload: { record: 'A'.repeat(600_000) } },
+        400,
+        'ENCODING_MALFORMED',
+      ],
+      [
+        {
+          method: 'POST',
+          url: '/v1/records',
+          payload: Buffer.alloc(2 * 1024 * 1024, 32),
+          headers: { 'content-type': 'application/json' },
+        },
+        413,
+        'BODY_TOO_LARGE',
+      ],
+      [{ url: '/v1/records/zz' }, 400, 'VALIDATION_FAILED'],
+      [{ url: `/v1/records/${'a'.repeat(64)}` }, 404, 'NOT_FOUND'],
+      [{ url: '/v1/citizens/x', headers: { authorization: 'Legation nonsense' } }, 400, 'VALIDATION_FAILED'],
+      [
+        { url: `/v1/citizens/${'a'.repeat(32)}`, headers: { authorization: 'Legation nonsense' } },
+        401,
+        'REQUEST_AUTH_INVALID',
+      ],
+    ]
+    for (const [req, status, code] of cases) {
+      const res = await app.inject(req)
+      expect({ url: req.url, status: res.statusCode, code: res.json().code }).toEqual({
+        url: req.url,
+        status,
+        code,
+      })
+      expect(res.headers['content-type']).toContain('application/problem+json')
+    }
+  })
+
+  it('rate-limits a client that sends too many requests', async () => {
+    const { app } = await setup({ rateLimitPerMinute: 5 })
+    const codes: number[] = []
+    for (let i = 0; i < 8; i++) codes.push((await app.inject({ url: '/v1/alerts' })).statusCode)
+    expect(codes.slice(0, 5)).toEqual([200, 200, 200, 200, 200])
+    const limited = await app.inject({ url: '/v1/alerts' })
+    expect(limited.statusCode).toBe(429)
+    expect(limited.json().code).toBe('RATE_LIMITED')
+  })
+
+  it('fuzz: random bodies, paths and headers never produce a 500 and never change state', async () => {
+    const { app, engine } = await setup()
+    const root = engine.stateRoot()
+    const paths = [
+      '/v1/records',
+      '/v1/records/batch',
+      '/v1/citizens',
+      '/v1/cases',
+      '/v1/alerts',
+      '/v1/node',
+      '/v1/records/',
+    ]
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...paths),
+        fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'),
+        fc.oneof(fc.json(), fc.string(), fc.constant('{"records":[{"record":"oA"}]}')),
+        fc.oneof(fc.constant(undefined), fc.string(), fc.constant('Legation key=abc, at=1, sig=x')),
+        fc.string({ maxLength: 40 }),
+        async (path, method, body, auth, suffix) => {
+          const res = await app.inject({
+            method: method as 'GET',
+            url: path + encodeURI(suffix),
+            headers: {
+              'content-type': 'application/json',
+              ...(auth === undefined ? {} : { authorization: auth }),
+            },
+            ...(method === 'GET' ? {} : { payload: body }),
+          })
+          expect(res.statusCode).toBeLessThan(500)
+          if (res.statusCode >= 400) expect(res.json().code).toMatch(/^[A-Z_]+$/)
+        },
+      ),
+      { numRuns: 300 },
+    )
+    expect(engine.stateRoot()).toBe(root)
+  })
+})

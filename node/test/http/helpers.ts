@@ -1,0 +1,36 @@
+import { toSubmission } from '@legation/protocol'
+import { Registry } from 'prom-client'
+import { Engine } from '../../src/engine/engine.ts'
+import { buildApp } from '../../src/http/app.ts'
+import { MemoryStore } from '../../src/storage/store.ts'
+import { ed, testBloc } from '../fixtures.ts'
+
+export async function testApp(opts: { rateLimitPerMinute?: number } = {}) {
+  const bloc = testBloc(1)
+  const engine = await Engine.open({
+    store: new MemoryStore(),
+    ed,
+    nodeKeys: bloc.nodes[0]!.keys,
+    charter: bloc.chain,
+  })
+  const app = await buildApp({
+    ctx: {
+      engine,
+      ed,
+      now: Date.now,
+      writeConcernTimeoutMs: 1000,
+      node: {
+        peerId: engine.charter.nodes.get(engine.nodeId)!.peerId,
+        name: 'node-0',
+        state: 'AAA',
+        version: 'test',
+      },
+      isReady: () => true,
+    },
+    registry: new Registry(),
+    rateLimitPerMinute: opts.rateLimitPerMinute ?? 100_000,
+  })
+  return { app, engine, bloc }
+}
+
+export { toSubmission }

@@ -1,0 +1,116 @@
+/**
+ * The sync protocol `/legation/<bloc>/sync/1.0.0`: messages exchanged on one long-lived
+ * stream per peer, each a length-prefixed frame holding one canonical-CBOR message.
+ *
+ *   hello       := { t: "hello", bloc, charter: { hash, version }, vv }      on connect
+ *   status      := { t: "status", vv }                                       periodically
+ *   want        := { t: "want", origin, from, limit }                        range pull
+ *   entries     := { t: "entries", entries: [bytes], payloads: [{ d, p }] }  push and pull answers
+ *   stored      := { t: "stored", receipts: [Receipt] }                      "I stored these" (write concern)
+ *   charter     := { t: "charter", chain: [SignedCharter] }                  a newer charter chain
+ *   wantPayload := { t: "wantPayload", digests: [bytes32] }
+ *   evidence    := { t: "evidence", a: bytes, b: bytes }                     two entries, one (origin, seq)
+ *
+ * A receipt is a node's signature over `{ node, origin, seq, entry }` (receipt domain): it
+ * stored that entry durably, and with it every record the entry carries.
+ */
+import { type Static, Type } from '@sinclair/typebox'
+import { SignedCharter } from './charter.ts'
+import type { Ed25519 } from './crypto.ts'
+import { DOMAINS, decodeCanonical, encodeCanonical, signingInput } from './encoding.ts'
+import { Digest, Id, KeyIdString, parser, Signature } from './schema.ts'
+
+export const SYNC_PROTOCOL_VERSION = '1.0.0'
+/** The sync protocol id of a bloc (the prefix keeps the DHT and sync private to the bloc). */
+export function protocolPrefix(bloc: string): string {
+  return `/legation/${bloc.slice(0, 16)}`
+}
+export function syncProtocol(bloc: string): string {
+  return `${protocolPrefix(bloc)}/sync/${SYNC_PROTOCOL_VERSION}`
+}
+
+/** Largest frame a peer may send (an `entries` frame is filled up to about half of it). */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024
+export const MAX_WANT = 1024
+
+const VV = Type.Record(KeyIdString, Type.Integer({ minimum: 0 }))
+const strict = { additionalProperties: false } as const
+
+export const ReceiptBody = Type.Object(
+  { node: KeyIdString, origin: KeyIdString, seq: Type.Integer({ minimum: 1 }), entry: Digest },
+  strict,
+)
+export type ReceiptBody = Static<typeof ReceiptBody>
+export const SignedReceipt = Type.Object({ body: ReceiptBody, sig: Signature }, strict)
+export type SignedReceipt = Static<typeof SignedReceipt>
+
+export function signReceipt(ed: Ed25519, body: ReceiptBody, nodeSecretKey: Uint8Array): SignedReceipt {
+  return { body, sig: ed.sign(signingInput(DOMAINS.receipt, encodeCanonical(body)), nodeSecretKey) }
+}
+
+export function verifyReceipt(ed: Ed25519, r: SignedReceipt, nodeKey: Uint8Array): boolean {
+  return ed.verify(r.sig, signingInput(DOMAINS.receipt, encodeCanonical(r.body)), nodeKey)
+}
+
+export const SyncMessage = Type.Union([
+  Type.Object(
+    {
+      t: Type.Literal('hello'),
+      bloc: Id,
+      charter: Type.Object({ hash: Id, version: Type.Integer({ minimum: 1 }) }, strict),
+      vv: VV,
+    },
+    strict,
+  ),
+  Type.Object({ t: Type.Literal('status'), vv: VV }, strict),
+  Type.Object(
+    {
+      t: Type.Literal('want'),
+      origin: KeyIdString,
+      from: Type.Integer({ minimum: 1 }),
+      limit: Type.Integer({ minimum: 1, maximum: MAX_WANT }),
+    },
+    strict,
+  ),
+  Type.Object(
+    {
+      t: Type.Literal('entries'),
+      entries: Type.Array(Type.Uint8Array({ maxByteLength: MAX_FRAME_BYTES }), { maxItems: MAX_WANT }),
+      payloads: Type.Array(
+        Type.Object({ d: Digest, p: Type.Uint8Array({ maxByteLength: 64 * 1024 }) }, strict),
+        {
+          maxItems: 64 * MAX_WANT,
+        },
+      ),
+    },
+    strict,
+  ),
+  Type.Object(
+    { t: Type.Literal('stored'), receipts: Type.Array(SignedReceipt, { maxItems: MAX_WANT }) },
+    strict,
+  ),
+  Type.Object(
+    { t: Type.Literal('charter'), chain: Type.Array(SignedCharter, { minItems: 1, maxItems: 1024 }) },
+    strict,
+  ),
+  Type.Object({ t: Type.Literal('wantPayload'), digests: Type.Array(Digest, { maxItems: 4096 }) }, strict),
+  Type.Object(
+    {
+      t: Type.Literal('evidence'),
+      a: Type.Uint8Array({ maxByteLength: MAX_FRAME_BYTES }),
+      b: Type.Uint8Array({ maxByteLength: MAX_FRAME_BYTES }),
+    },
+    strict,
+  ),
+])
+export type SyncMessage = Static<typeof SyncMessage>
+const parseSync = parser(SyncMessage)
+
+export function encodeSyncMessage(m: SyncMessage): Uint8Array {
+  return encodeCanonical(m)
+}
+
+/** Decodes one frame; throws an EncodingError or SchemaError for anything malformed. */
+export function decodeSyncMessage(frame: Uint8Array): SyncMessage {
+  return parseSync.parse(decodeCanonical(frame, MAX_FRAME_BYTES), 'sync message')
+}
