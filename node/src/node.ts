@@ -79,7 +79,6 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   let mesh: Mesh | undefined
   const listen = opts.p2pListen ?? ['/ip4/127.0.0.1/tcp/0']
   if (listen.length > 0) {
-    const meshLog = log.child({ component: COMPONENTS.mesh })
     let rep: Replication | undefined
     mesh = await createMesh({
       privateKey: opts.nodeKeys.secretKey,
@@ -87,7 +86,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       protocolPrefix: protocolPrefix(engine.bloc),
       isAllowedPeer: (peer) => !blocked.has(peer) && (rep?.isAllowedPeer(peer) ?? false),
       bootstrap: () => (rep?.bootstrapPeers() ?? []).filter((p) => !blocked.has(p.peerId)),
-      logger: meshLog,
+      logger: log, // the mesh names its own component
     })
     rep = new Replication({
       engine,

@@ -8,13 +8,14 @@
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Counter, Histogram, Registry } from 'prom-client'
 import { ANONYMOUS, authenticate } from './auth.ts'
 import type { HttpContext } from './context.ts'
 import { installProblemHandlers, ProblemSchema } from './problem.ts'
 import { alertRoutes } from './routes/alerts.ts'
 import { caseRoutes } from './routes/cases.ts'
+import { charterRoutes } from './routes/charter.ts'
 import { citizenRoutes } from './routes/citizens.ts'
 import { healthRoutes } from './routes/health.ts'
 import { nodeRoutes } from './routes/node-info.ts'
@@ -41,7 +42,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    disableRequestLogging: true,
+    // No per-request logs: URLs carry citizen ids and search terms (personal data).
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -79,6 +81,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         { name: 'cases', description: 'Consular cases' },
         { name: 'alerts', description: 'Crisis alerts and welfare' },
         { name: 'operations', description: 'Health, readiness, metrics and node status' },
+        { name: 'charter', description: 'The bloc charter and its amendments' },
+        { name: 'audit', description: 'Evidence for the treaty secretariat' },
       ],
     },
   })
@@ -113,6 +117,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(citizenRoutes, { ctx })
   await app.register(caseRoutes, { ctx })
   await app.register(alertRoutes, { ctx })
+  await app.register(charterRoutes, { ctx })
   if (opts.extraRoutes) await app.register(opts.extraRoutes)
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () =>
     app.swagger(),

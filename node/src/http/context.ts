@@ -20,6 +20,8 @@ export interface Replication {
    * or rejects with WRITE_CONCERN_TIMEOUT.
    */
   awaitReceipts(recordIds: readonly string[], k: number, timeoutMs: number): Promise<Receipt[]>
+  /** The engine adopted a newer charter: drop expelled peers, tell the others. */
+  charterChanged(): Promise<void>
 }
 
 export interface HttpContext {

@@ -151,6 +151,12 @@ export class Replication implements ReplicationHooks {
     this.#peers.clear()
   }
 
+  /** After the engine adopted a newer charter: drop peers no longer certified, tell the rest. */
+  async charterChanged(): Promise<void> {
+    await this.#mesh.refreshAllowedPeers()
+    this.#broadcast({ t: 'charter', chain: [...this.#engine.charterChain] })
+  }
+
   // ---- Status for /v1/node ----
 
   peers(): PeerStatus[] {
@@ -333,8 +339,7 @@ export class Replication implements ReplicationHooks {
         case 'charter':
           if (await this.#engine.adoptCharter(msg.chain)) {
             this.#log?.info({ version: this.#engine.charter.version }, 'adopted a charter amendment')
-            await this.#mesh.refreshAllowedPeers()
-            this.#broadcast({ t: 'charter', chain: [...this.#engine.charterChain] })
+            await this.charterChanged()
           }
           return
         case 'wantPayload': {

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * The node binary (`npm start`). Loads config (file → LEGATION_* env → flags), then either
+ * the charter and key file it names, or — with no charter configured — a development bloc
+ * generated on first run under the data dir. Stops gracefully on SIGTERM / SIGINT.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { decodeCanonical, generateKeyPair, type SignedCharter } from '@legation/protocol'
+import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import { type Config, configUsage, loadConfig } from './config.ts'
+import { ensureDevBloc } from './dev-bloc.ts'
+import { NodeError } from './errors.ts'
+import { loadKeys } from './keystore.ts'
+import { createLogger } from './logger.ts'
+import { startNode } from './node.ts'
+
+const ed = nativeEd25519
+
+async function identity(config: Readonly<Config>, log: ReturnType<typeof createLogger>) {
+  if (config.charterFile) {
+    const chain = decodeCanonical(await readFile(config.charterFile), 64 * 1024 * 1024) as SignedCharter[]
+    const keyFile = config.keyFile ?? join(config.dataDir, 'node-key.json')
+    const loaded = await loadKeys(keyFile, config.keyPassphrase ?? null)
+    const secret = loaded.keys.node
+    if (!secret) throw new NodeError('KEYSTORE_CORRUPT', `${keyFile} holds no "node" key`)
+    if (!loaded.encrypted) {
+      log.warn(
+        { keyFile },
+        'THE NODE KEY IS STORED UNENCRYPTED. This is a development default: set LEGATION_KEY_PASSPHRASE and re-save the key for any real deployment.',
+      )
+    }
+    return { chain, nodeKeys: generateKeyPair(ed, secret) }
+  }
+  if (!config.dev) {
+    throw new NodeError('CONFIG_INVALID', 'no charterFile configured and development mode is off (--no-dev)')
+  }
+  const dev = await ensureDevBloc(config.dataDir, { ed, now: Date.now(), log, httpPort: config.http.port })
+  return { chain: dev.chain, nodeKeys: dev.nodeKeys }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2)
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`Usage: npm start -- [flags]\n\n${configUsage()}\n`)
+    return
+  }
+  const config = loadConfig({ argv, env: process.env, cwd: process.cwd() })
+  const log = createLogger(config)
+  const { chain, nodeKeys } = await identity(config, log)
+  const node = await startNode({
+    dataDir: config.dataDir,
+    charter: chain,
+    nodeKeys,
+    logger: log,
+    http: {
+      host: config.http.host,
+      port: config.http.port,
+      bodyLimit: config.http.bodyLimit,
+      rateLimitPerMinute: config.http.rateLimit.max,
+    },
+    p2pListen: [...config.p2p.listen],
+    writeConcernTimeoutMs: config.writeConcernTimeoutMs,
+    faultInjection: config.faultInjection,
+  })
+  if (config.faultInjection) log.warn('FAULT INJECTION IS ENABLED: for tests only')
+  process.stdout.write(`Legation node listening on ${node.url} (try ${node.url}/v1/node)\n`)
+
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping')
+    node.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'unclean stop')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof NodeError || (err instanceof Error && 'code' in err && typeof err.code === 'string')) {
+    const e = err as Error & { code: string; details?: readonly string[] }
+    process.stderr.write(`legation: ${e.code}: ${e.message}\n`)
+    for (const d of e.details ?? []) process.stderr.write(`  ${d}\n`)
+  } else {
+    process.stderr.write(`legation: failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
+  }
+  process.exit(1)
+})

@@ -1,0 +1,101 @@
+/**
+ * The charter and the evidence store. A charter amendment may be submitted by anyone:
+ * it takes effect only if it extends this node's chain and carries a quorum of member
+ * signatures; it then spreads to every peer. Evidence (equivocations, refused signed
+ * entries) is for officers and the secretariat's auditor.
+ */
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import {
+  decodeCanonical,
+  encodeCanonical,
+  fromBase64url,
+  type SignedCharter,
+  toBase64url,
+} from '@legation/protocol'
+import { Type } from '@sinclair/typebox'
+import { NodeError } from '../../errors.ts'
+import type { HttpContext } from '../context.ts'
+
+export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async (app, { ctx }) => {
+  app.get(
+    '/v1/charter',
+    {
+      schema: {
+        summary: 'The charter chain this node follows (canonical CBOR, base64url) and its current version',
+        tags: ['charter'],
+        response: {
+          200: Type.Object({
+            version: Type.Integer(),
+            hash: Type.String(),
+            bloc: Type.String(),
+            chain: Type.String(),
+          }),
+        },
+      },
+    },
+    async () => ({
+      version: ctx.engine.charter.version,
+      hash: ctx.engine.charter.hash,
+      bloc: ctx.engine.bloc,
+      chain: toBase64url(encodeCanonical(ctx.engine.charterChain)),
+    }),
+  )
+
+  app.post(
+    '/v1/charter',
+    {
+      schema: {
+        summary: 'Submit a charter chain that extends this node’s by quorum-signed amendments',
+        tags: ['charter'],
+        body: Type.Object(
+          { chain: Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 900_000 }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ adopted: Type.Boolean(), version: Type.Integer(), hash: Type.String() }),
+        },
+      },
+    },
+    async (req) => {
+      const chain = decodeCanonical(fromBase64url(req.body.chain), 700_000)
+      if (!Array.isArray(chain))
+        throw new NodeError('VALIDATION_FAILED', 'chain must be an array of signed charters')
+      const adopted = await ctx.engine.adoptCharter(chain as SignedCharter[])
+      if (adopted) await ctx.replication?.charterChanged()
+      return { adopted, version: ctx.engine.charter.version, hash: ctx.engine.charter.hash }
+    },
+  )
+
+  app.get(
+    '/v1/audit/evidence',
+    {
+      schema: {
+        summary: 'Evidence of misbehaviour kept by this node (officers and the auditor)',
+        tags: ['audit'],
+        querystring: Type.Object(
+          { limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            evidence: Type.Array(
+              Type.Object({ kind: Type.String(), id: Type.String(), bytes: Type.String() }),
+            ),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const p = req.principal
+      if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
+      if (p.type === 'citizen') throw new NodeError('FORBIDDEN', 'officers and the auditor only')
+      const evidence = []
+      for await (const [key, value] of ctx.engine.evidence(req.query.limit)) {
+        const [, kind = '', ...rest] = key.split('/')
+        evidence.push({ kind, id: rest.join('/'), bytes: toBase64url(value) })
+      }
+      return { evidence }
+    },
+  )
+}

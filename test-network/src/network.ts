@@ -1,0 +1,375 @@
+/**
+ * A local bloc of real Legation node processes on loopback, for tests, benchmarks and
+ * `npm run testnet`. Each node is a child process (`node node/src/bin.ts`) with its own data
+ * dir, HTTP port and libp2p port; the harness generates the charter, can stop, SIGKILL,
+ * restart (on a new port if asked), partition and heal nodes, and waits for convergence.
+ *
+ * @example
+ * const net = await TestNetwork.start({ nodes: 5 })
+ * try { ...; await net.waitForConvergence() } finally { await net.stop() }
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createWriteStream } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import {
+  certifyOfficer,
+  createGenesis,
+  encodeCanonical,
+  generateKeyPair,
+  type KeyPair,
+  keyId,
+  LegationClient,
+  type OfficerCertificate,
+  peerIdOf,
+  type SignedCharter,
+  toBase64url,
+  toHex,
+  verifyGenesis,
+} from '@legation/protocol'
+import { nativeEd25519 } from '@legation/protocol/native-crypto'
+
+const ed = nativeEd25519
+const REPO = resolve(import.meta.dirname, '../..')
+const BIN = join(REPO, 'node/src/bin.ts')
+export const STATES = ['DVA', 'DVB', 'DVC'] as const
+
+export interface NetworkOptions {
+  nodes: number
+  /** Where data dirs live; a temp dir (removed on stop) if omitted. */
+  dir?: string
+  /** Enables the fault-injection route each node needs for partitions. @default true */
+  faultInjection?: boolean
+  /** @default 'warn' */
+  logLevel?: string
+  /** Extra environment for every node. */
+  env?: Record<string, string>
+  /** Only the first `startNodes` nodes are started (the rest are certified, for late joiners). @default nodes */
+  startNodes?: number
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const addr = srv.address()
+  const port = typeof addr === 'object' && addr ? addr.port : 0
+  srv.close()
+  await once(srv, 'close')
+  return port
+}
+
+async function sleep(ms: number) {
+  await new Promise((r) => setTimeout(r, ms))
+}
+
+export class TestNode {
+  readonly index: number
+  readonly dir: string
+  readonly keys: KeyPair
+  readonly state: string
+  readonly peerId: string
+  readonly nodeId: string
+  httpPort: number
+  p2pPort: number
+  #proc: ChildProcess | undefined
+  #exited: Promise<unknown> | undefined
+  readonly #net: TestNetwork
+
+  constructor(
+    net: TestNetwork,
+    index: number,
+    dir: string,
+    keys: KeyPair,
+    state: string,
+    httpPort: number,
+    p2pPort: number,
+  ) {
+    this.#net = net
+    this.index = index
+    this.dir = dir
+    this.keys = keys
+    this.state = state
+    this.peerId = peerIdOf(keys.publicKey)
+    this.nodeId = keyId(keys.publicKey)
+    this.httpPort = httpPort
+    this.p2pPort = p2pPort
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.httpPort}`
+  }
+
+  get pid(): number | undefined {
+    return this.#proc?.pid
+  }
+
+  get running(): boolean {
+    return this.#proc !== undefined && this.#proc.exitCode === null && this.#proc.signalCode === null
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return
+    const log = createWriteStream(join(this.dir, 'node.log'), { flags: 'a' })
+    const args = [
+      BIN,
+      '--data-dir',
+      this.dir,
+      '--http-port',
+      String(this.httpPort),
+      '--p2p-listen',
+      `/ip4/127.0.0.1/tcp/${this.p2pPort}`,
+      '--charter-file',
+      join(this.#net.dir, 'charter.cbor'),
+      '--key-file',
+      join(this.dir, 'node-key.json'),
+      '--no-dev',
+      '--log-level',
+      this.#net.options.logLevel ?? 'warn',
+    ]
+    if (this.#net.options.faultInjection ?? true) args.push('--fault-injection')
+    const proc = spawn(process.execPath, args, {
+      cwd: REPO,
+      env: { ...process.env, ...this.#net.options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    proc.stdout.pipe(log)
+    proc.stderr.pipe(log)
+    this.#proc = proc
+    this.#exited = once(proc, 'exit')
+    await this.waitReady()
+  }
+
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      if (!this.running)
+        throw new Error(`node ${this.index} exited during start-up (see ${join(this.dir, 'node.log')})`)
+      try {
+        const res = await fetch(`${this.url}/ready`, { signal: AbortSignal.timeout(1000) })
+        if (res.ok) return
+      } catch {
+        // not listening yet
+      }
+      await sleep(100)
+    }
+    throw new Error(`node ${this.index} not ready after ${timeoutMs} ms`)
+  }
+
+  /** Graceful stop: SIGTERM, then wait for the process to exit. */
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.#proc!.kill('SIGTERM')
+    const timer = setTimeout(() => this.#proc?.kill('SIGKILL'), 15_000)
+    await this.#exited
+    clearTimeout(timer)
+  }
+
+  /** SIGKILL: no chance to flush anything that was not already durable. */
+  async kill(): Promise<void> {
+    if (!this.running) return
+    this.#proc!.kill('SIGKILL')
+    await this.#exited
+  }
+
+  /** Starts again on the same data; on new ports if asked (the DHT must find it then). */
+  async restart(opts: { newPorts?: boolean } = {}): Promise<void> {
+    await this.stop()
+    if (opts.newPorts) {
+      this.httpPort = await freePort()
+      this.p2pPort = await freePort()
+    }
+    await this.start()
+  }
+
+  async get<T = unknown>(path: string, signer?: LegationClient): Promise<T> {
+    const headers = signer ? signer.sign({ method: 'GET', path }) : {}
+    const res = await fetch(`${this.url}${path}`, { headers, signal: AbortSignal.timeout(10_000) })
+    if (!res.ok) throw new Error(`GET ${path} → ${res.status} ${await res.text()}`)
+    return (await res.json()) as T
+  }
+
+  async post<T = unknown>(path: string, body: unknown): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${this.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    })
+    return { status: res.status, body: (await res.json()) as T }
+  }
+
+  async info(): Promise<NodeInfo> {
+    return this.get<NodeInfo>('/v1/node')
+  }
+}
+
+export interface NodeInfo {
+  nodeId: string
+  peerId: string
+  stateRoot: string
+  versionVector: Record<string, number>
+  pendingEntries: number
+  charter: { hash: string; version: number; members: string[] }
+  peers: Array<{ peerId: string; nodeId: string | null; connected: boolean; lag: number }>
+  quarantined: Array<{ nodeId: string; fromSeq: number }>
+}
+
+export class TestNetwork {
+  readonly dir: string
+  readonly options: NetworkOptions
+  readonly nodes: TestNode[] = []
+  readonly stateKeys: Record<string, KeyPair> = {}
+  chain: SignedCharter[] = []
+  bloc = ''
+  charterHash = ''
+  readonly #ownsDir: boolean
+
+  private constructor(dir: string, options: NetworkOptions, ownsDir: boolean) {
+    this.dir = dir
+    this.options = options
+    this.#ownsDir = ownsDir
+  }
+
+  static async start(options: NetworkOptions): Promise<TestNetwork> {
+    const ownsDir = options.dir === undefined
+    const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'legation-net-')))
+    await mkdir(dir, { recursive: true })
+    const net = new TestNetwork(dir, options, ownsDir)
+    try {
+      await net.#generate()
+      const n = options.startNodes ?? options.nodes
+      await Promise.all(net.nodes.slice(0, n).map((node) => node.start()))
+    } catch (err) {
+      await net.stop()
+      throw err
+    }
+    return net
+  }
+
+  async #generate(): Promise<void> {
+    const now = Date.now()
+    const validity = { notBefore: now - 86_400_000, notAfter: now + 365 * 86_400_000 }
+    for (const s of STATES) this.stateKeys[s] = generateKeyPair(ed)
+    for (let i = 0; i < this.options.nodes; i++) {
+      const nodeDir = join(this.dir, `node-${i}`)
+      await mkdir(nodeDir, { recursive: true })
+      const keys = generateKeyPair(ed)
+      const node = new TestNode(
+        this,
+        i,
+        nodeDir,
+        keys,
+        STATES[i % STATES.length]!,
+        await freePort(),
+        await freePort(),
+      )
+      this.nodes.push(node)
+      // Development key file (plaintext, as the dev default): the format node/src/keystore.ts reads.
+      await writeFile(
+        join(nodeDir, 'node-key.json'),
+        JSON.stringify({ v: 1, plaintext: true, keys: { node: toBase64url(keys.secretKey) } }),
+        { mode: 0o600 },
+      )
+    }
+    const genesis = createGenesis(ed, {
+      name: 'Local test bloc',
+      members: STATES.map((code) => ({
+        code,
+        name: `Development State ${code.slice(2)}`,
+        stateKeys: this.stateKeys[code]!,
+        nodes: this.nodes
+          .filter((n) => n.state === code)
+          .map((n) => ({
+            name: `node-${n.index}`,
+            keys: n.keys,
+            clientId: 10_000 + n.index,
+            addrs: [`/ip4/127.0.0.1/tcp/${n.p2pPort}/p2p/${n.peerId}`],
+          })),
+      })),
+      auditorKey: generateKeyPair(ed).publicKey,
+      quorum: 2,
+      issuedAt: now,
+      validity,
+    })
+    const view = verifyGenesis(ed, genesis)
+    this.chain = [genesis]
+    this.bloc = view.bloc
+    this.charterHash = view.hash
+    await writeFile(join(this.dir, 'charter.cbor'), encodeCanonical(this.chain))
+  }
+
+  /** A consular officer of `state` with every role, for signing records and requests. */
+  officer(
+    state: string = STATES[0],
+    roles: Array<'registrar' | 'consul' | 'crisis'> = ['registrar', 'consul', 'crisis'],
+  ) {
+    const now = Date.now()
+    const keys = generateKeyPair(ed)
+    const cert: OfficerCertificate = certifyOfficer(
+      ed,
+      this.bloc,
+      state,
+      this.stateKeys[state]!.secretKey,
+      keys.publicKey,
+      roles,
+      {
+        notBefore: now - 86_400_000,
+        notAfter: now + 86_400_000,
+      },
+    )
+    return new LegationClient({ ed, bloc: this.bloc, charter: this.charterHash, keys, cert })
+  }
+
+  /** Cuts the nodes of `a` off from those of `b` (both ways), through the fault switch. */
+  async partition(a: readonly number[], b: readonly number[]): Promise<void> {
+    const block = async (from: readonly number[], to: readonly number[]) => {
+      for (const i of from) {
+        const res = await this.nodes[i]!.post('/v1/_faults', { block: to.map((j) => this.nodes[j]!.peerId) })
+        if (res.status !== 200) throw new Error(`fault injection refused by node ${i}: ${res.status}`)
+      }
+    }
+    await block(a, b)
+    await block(b, a)
+  }
+
+  async heal(): Promise<void> {
+    for (const n of this.nodes) if (n.running) await n.post('/v1/_faults', { block: [] })
+  }
+
+  /** Waits until every running node (or those given) reports the same state root and no pending entries. */
+  async waitForConvergence(opts: { timeoutMs?: number; nodes?: readonly number[] } = {}): Promise<string> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 30_000)
+    const which = opts.nodes ?? this.nodes.filter((n) => n.running).map((n) => n.index)
+    let last: string[] = []
+    while (Date.now() < deadline) {
+      try {
+        const infos = await Promise.all(which.map((i) => this.nodes[i]!.info()))
+        last = infos.map((i) => `${i.stateRoot.slice(0, 12)} ${JSON.stringify(i.versionVector)}`)
+        const roots = new Set(infos.map((i) => i.stateRoot))
+        const vvs = new Set(infos.map((i) => JSON.stringify(sortKeys(i.versionVector))))
+        if (roots.size === 1 && vvs.size === 1 && infos.every((i) => i.pendingEntries === 0))
+          return infos[0]!.stateRoot
+      } catch {
+        // a node restarting: try again
+      }
+      await sleep(100)
+    }
+    throw new Error(`no convergence within ${opts.timeoutMs ?? 30_000} ms:\n${last.join('\n')}`)
+  }
+
+  /** Stops every node (SIGTERM, by PID) and removes the temp dir if the harness made it. */
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop().catch(() => n.kill())))
+    if (this.#ownsDir) await rm(this.dir, { recursive: true, force: true })
+  }
+}
+
+function sortKeys(o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)))
+}
+
+export { toHex }
