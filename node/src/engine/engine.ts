@@ -75,6 +75,9 @@ import type { BatchOp, Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
 import { K, seqKey } from './keys.ts'
 
+/** The node id of a read-only engine (it authors nothing). */
+export const READ_ONLY_NODE = 'read-only'
+
 /** Most records in one entry; a larger group is split over several entries. */
 export const DEFAULT_MAX_RECORDS_PER_ENTRY = 512
 /** Docs kept decoded in memory. */
@@ -118,7 +121,8 @@ export interface EngineInit {
   store: Store
   /** The signature implementation: native in the node. */
   ed: Ed25519
-  nodeKeys: KeyPair
+  /** This node's key; omitted for a read-only engine (offline audit and replay). */
+  nodeKeys?: KeyPair
   /** The charter chain, genesis first. */
   charter: readonly SignedCharter[]
   /** @default Date.now */
@@ -187,7 +191,7 @@ export class Engine {
   readonly nodeId: string
   readonly #store: Store
   readonly #ed: Ed25519
-  readonly #keys: KeyPair
+  readonly #keys: KeyPair | undefined
   readonly #clock: () => number
   readonly #observer: EngineObserver
   readonly #maxPerEntry: number
@@ -213,7 +217,7 @@ export class Engine {
     this.#store = init.store
     this.#ed = init.ed
     this.#keys = init.nodeKeys
-    this.nodeId = keyId(init.nodeKeys.publicKey)
+    this.nodeId = init.nodeKeys ? keyId(init.nodeKeys.publicKey) : READ_ONLY_NODE
     this.#clock = init.clock ?? Date.now
     this.#observer = init.observer ?? {}
     this.#maxPerEntry = init.maxRecordsPerEntry ?? DEFAULT_MAX_RECORDS_PER_ENTRY
@@ -238,8 +242,9 @@ export class Engine {
       ? dec<PersistentState>(raw)
       : { vv: {}, heads: {}, acc: toHex(EMPTY_ACCUMULATOR), hlc: HLC_ZERO }
     const engine = new Engine({ ...init, charter: chain }, charters, state)
-    const self = engine.charter.nodes.get(engine.nodeId)
-    if (!self) throw new ProtocolError('CHARTER_INVALID', 'this node is not certified in the charter')
+    if (init.nodeKeys && !engine.charter.nodes.get(engine.nodeId)) {
+      throw new ProtocolError('CHARTER_INVALID', 'this node is not certified in the charter')
+    }
     if (!stored || chain.length !== init.charter.length) {
       await init.store.write([{ type: 'put', key: K.charter, value: encodeCanonical(chain) }])
     }
@@ -266,6 +271,7 @@ export class Engine {
   }
 
   #selfClientId(): number {
+    if (!this.#keys) return 0 // read-only: never writes a doc
     for (let i = this.#charters.length - 1; i >= 0; i--) {
       const n = this.#charters[i]!.nodes.get(this.nodeId)
       if (n) return n.clientId
@@ -375,7 +381,7 @@ export class Engine {
   }
 
   #submitOne(sub: Submission): Promise<SubmitOutcome> {
-    if (this.#closed) {
+    if (this.#closed || !this.#keys) {
       return Promise.resolve({
         ok: false,
         id: null,
@@ -502,7 +508,7 @@ export class Engine {
       deps,
       changes,
     }
-    const entry = signEntry(this.#ed, body, this.#keys.secretKey)
+    const entry = signEntry(this.#ed, body, this.#keys!.secretKey)
     const bytes = encodeCanonical(entry)
     const hash = toHex(entryHash(body))
     for (const r of tx.records.values()) r.seq = seq
@@ -550,6 +556,7 @@ export class Engine {
 
   /** This node's signed statement that it stored entry (origin, seq) durably. */
   signReceipt(origin: string, seq: number, entry: Uint8Array): SignedReceipt {
+    if (!this.#keys) throw new ProtocolError('ENTRY_INVALID', 'a read-only engine signs nothing')
     return signReceipt(this.#ed, { node: this.nodeId, origin, seq, entry }, this.#keys.secretKey)
   }
 

@@ -1,0 +1,16 @@
+/**
+ * @legation/node — the node daemon: storage, the engine, replication over the libp2p mesh,
+ * the HTTP API, and the offline auditor. The binary is `src/bin.ts` (`npm start`).
+ */
+export { type AuditReport, auditStore } from './audit.ts'
+export {
+  Engine,
+  type EngineInit,
+  type Receipt,
+  type Submission,
+  type SubmitOutcome,
+} from './engine/engine.ts'
+export { buildApp } from './http/app.ts'
+export { type NodeOptions, type RunningNode, startNode, VERSION } from './node.ts'
+export { LevelStore } from './storage/level-store.ts'
+export { MemoryStore, type Store } from './storage/store.ts'
