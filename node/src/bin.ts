@@ -4,12 +4,11 @@
  * the charter and key file it names, or — with no charter configured — a development bloc
  * generated on first run under the data dir. Stops gracefully on SIGTERM / SIGINT.
  */
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeCanonical, generateKeyPair, type SignedCharter } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { type Config, configUsage, loadConfig } from './config.ts'
-import { ensureDevBloc } from './dev-bloc.ts'
+import { ensureDevBloc, readCharterChain } from './dev-bloc.ts'
 import { NodeError } from './errors.ts'
 import { loadKeys } from './keystore.ts'
 import { createLogger } from './logger.ts'
@@ -19,7 +18,7 @@ const ed = nativeEd25519
 
 async function identity(config: Readonly<Config>, log: ReturnType<typeof createLogger>) {
   if (config.charterFile) {
-    const chain = decodeCanonical(await readFile(config.charterFile), 64 * 1024 * 1024) as SignedCharter[]
+    const chain = await readCharterChain(ed, config.charterFile)
     const keyFile = config.keyFile ?? join(config.dataDir, 'node-key.json')
     const loaded = await loadKeys(keyFile, config.keyPassphrase ?? null)
     const secret = loaded.keys.node
@@ -35,7 +34,19 @@ async function identity(config: Readonly<Config>, log: ReturnType<typeof createL
   if (!config.dev) {
     throw new NodeError('CONFIG_INVALID', 'no charterFile configured and development mode is off (--no-dev)')
   }
-  const dev = await ensureDevBloc(config.dataDir, { ed, now: Date.now(), log, httpPort: config.http.port })
+  const dev = await ensureDevBloc(config.dataDir, {
+    ed,
+    now: Date.now(),
+    log,
+    httpPort: config.http.port,
+    ...(config.keyFile ? { keyFile: config.keyFile } : {}),
+    ...(config.keyPassphrase ? { passphrase: config.keyPassphrase } : {}),
+  })
+  if (dev.plaintextKeys) {
+    log.warn(
+      'THE NODE KEY IS STORED UNENCRYPTED (development bloc default): never use this node for real data',
+    )
+  }
   return { chain: dev.chain, nodeKeys: dev.nodeKeys }
 }
 
@@ -85,9 +96,9 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   if (err instanceof NodeError || (err instanceof Error && 'code' in err && typeof err.code === 'string')) {
-    const e = err as Error & { code: string; details?: readonly string[] }
+    const e = err as Error & { code: string }
+    // The message already lists every problem (details repeat them for programs).
     process.stderr.write(`legation: ${e.code}: ${e.message}\n`)
-    for (const d of e.details ?? []) process.stderr.write(`  ${d}\n`)
   } else {
     process.stderr.write(`legation: failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
   }

@@ -45,14 +45,15 @@ export function isNewer(a: { at: number; id: string }, b: { at: number; id: stri
   return a.at > b.at || (a.at === b.at && a.id > b.id)
 }
 
-export function createDoc(clientId?: number): Y.Doc {
-  const doc = new Y.Doc()
+/** `guid` names the doc (a citizen id); without one Yjs draws a random uuid per doc. */
+export function createDoc(clientId?: number, guid?: string): Y.Doc {
+  const doc = new Y.Doc(guid === undefined ? {} : { guid })
   if (clientId !== undefined) doc.clientID = clientId
   return doc
 }
 
-export function loadDoc(state: Uint8Array | undefined, clientId?: number): Y.Doc {
-  const doc = new Y.Doc()
+export function loadDoc(state: Uint8Array | undefined, clientId?: number, guid?: string): Y.Doc {
+  const doc = new Y.Doc(guid === undefined ? {} : { guid })
   if (state) Y.applyUpdate(doc, state)
   // Set the client id only after loading: Yjs gives a doc a fresh random client id when a
   // remote update carries structs of the doc's own id — which a node's saved state does.
@@ -142,7 +143,7 @@ export function validateRemoteUpdate(
     if (s.id.client !== originClientId) throw new EntryError('ENTRY_FOREIGN_CLIENT')
   }
   const subject = docId
-  const copy = new Y.Doc()
+  const copy = new Y.Doc({ guid: docId })
   copy.clientID = 0 // never writes
   Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
   const before = countIds(copy.getArray<unknown>(RECORDS).toArray())

@@ -5,7 +5,7 @@
  * those (causal delivery: a Yjs update never arrives before the structs it builds on).
  */
 import { type Static, Type } from '@sinclair/typebox'
-import { equalBytes } from './bytes.ts'
+import { concatBytes, equalBytes } from './bytes.ts'
 import type { CertifiedNode, CharterView } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
 import { DOMAINS, decodeCanonical, domainHash, encodeCanonical, signingInput } from './encoding.ts'
@@ -78,6 +78,50 @@ export function decodeEntry(bytes: Uint8Array): SignedEntry {
   return parseEntryShape.parse(decodeCanonical(bytes, MAX_ENTRY_BYTES), 'entry') as SignedEntry
 }
 
+// A signed entry is the map { sig, body }: canonical order puts "sig" (3 bytes) first, so its
+// bytes are a fixed prefix, the 64-byte signature, "body", then the body's own canonical bytes.
+// Knowing that lets a node encode a body once to sign, hash and send it, and a receiver
+// verify and hash the body without encoding it again.
+const ENTRY_PREFIX = Uint8Array.of(0xa2, 0x63, 0x73, 0x69, 0x67, 0x58, 0x40)
+const BODY_KEY = Uint8Array.of(0x64, 0x62, 0x6f, 0x64, 0x79)
+const BODY_OFFSET = ENTRY_PREFIX.length + 64 + BODY_KEY.length
+
+/** An entry with its canonical bytes and hash, encoded once. */
+export interface SealedEntry {
+  readonly entry: SignedEntry
+  readonly bytes: Uint8Array
+  readonly hash: Uint8Array
+}
+
+/** Signs a body, encoding it once for the signature, the hash and the wire bytes. */
+export function sealEntry(ed: Ed25519, body: EntryBody, nodeSecretKey: Uint8Array): SealedEntry {
+  const bodyBytes = encodeCanonical(body)
+  const sig = ed.sign(signingInput(DOMAINS.entry, bodyBytes), nodeSecretKey)
+  return {
+    entry: { body, sig },
+    bytes: concatBytes(ENTRY_PREFIX, sig, BODY_KEY, bodyBytes),
+    hash: domainHash(DOMAINS.entry, bodyBytes),
+  }
+}
+
+/** Decodes canonical entry bytes (shape checked) and gives the body's bytes and the hash. */
+export function openEntry(bytes: Uint8Array): SealedEntry & { readonly bodyBytes: Uint8Array } {
+  const entry = decodeEntry(bytes)
+  // decodeEntry proved the bytes canonical, so the layout above holds.
+  const bodyBytes = bytes.subarray(BODY_OFFSET)
+  return { entry, bytes, bodyBytes, hash: domainHash(DOMAINS.entry, bodyBytes) }
+}
+
+/** Like verifyEntrySignature, for an opened entry: no re-encoding of the body. */
+export function verifyOpenedEntry(
+  ed: Ed25519,
+  opened: { entry: SignedEntry; bodyBytes: Uint8Array },
+  bloc: string,
+  charters: readonly CharterView[],
+): CertifiedNode {
+  return verifyEntrySignature(ed, opened.entry, bloc, charters, opened.bodyBytes)
+}
+
 /**
  * Verifies an entry's bloc and signature by a node certified in one of the known charter
  * versions (an expelled node's earlier entries stay valid: history is not rewritten).
@@ -87,6 +131,7 @@ export function verifyEntrySignature(
   entry: SignedEntry,
   bloc: string,
   charters: readonly CharterView[],
+  bodyBytes: Uint8Array = encodeCanonical(entry.body),
 ): CertifiedNode {
   const b = entry.body
   if (b.bloc !== bloc) throw new EntryError('BLOC_MISMATCH', 'entry belongs to another bloc')
@@ -95,7 +140,7 @@ export function verifyEntrySignature(
   let node: CertifiedNode | undefined
   for (let i = charters.length - 1; i >= 0 && !node; i--) node = charters[i]!.nodes.get(b.origin)
   if (!node) throw new EntryError('ENTRY_INVALID', 'entry origin is not a certified node')
-  if (!ed.verify(entry.sig, signingInput(DOMAINS.entry, encodeCanonical(b)), node.nodeKey)) {
+  if (!ed.verify(entry.sig, signingInput(DOMAINS.entry, bodyBytes), node.nodeKey)) {
     throw new SignatureError('SIGNATURE_INVALID', 'entry signature does not verify')
   }
   return node

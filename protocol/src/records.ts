@@ -8,7 +8,7 @@
  * about low-entropy contents (a document number, a birth date).
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
-import { equalBytes } from './bytes.ts'
+import { equalBytes, toHex } from './bytes.ts'
 import {
   assertValidAt,
   type OfficerCertificate,
@@ -374,6 +374,27 @@ export interface VerifyContext {
   readonly ed: Ed25519
   /** Charter versions by hash (the record names the version its author chains to). */
   readonly charter: (hash: string) => CharterView | undefined
+  /**
+   * Officer certificates already verified, by certificate id and state key: an officer signs
+   * many records with one certificate, and verifying it again each time would double the cost.
+   */
+  readonly verifiedCerts?: BoundedSet
+}
+
+/** A set that forgets its oldest members past a size (pure: no timers). */
+export class BoundedSet {
+  readonly #max: number
+  readonly #items = new Set<string>()
+  constructor(max = 10_000) {
+    this.#max = max
+  }
+  has(key: string): boolean {
+    return this.#items.has(key)
+  }
+  add(key: string): void {
+    this.#items.add(key)
+    if (this.#items.size > this.#max) this.#items.delete(this.#items.values().next().value as string)
+  }
 }
 
 /**
@@ -393,14 +414,16 @@ export function verifyRecord(
   const charter = ctx.charter(h.charter)
   if (!charter) throw new RecordError('RECORD_UNKNOWN_SUBJECT', 'record names an unknown charter version')
   if (charter.bloc !== bloc) throw new RecordError('BLOC_MISMATCH', 'record names a charter of another bloc')
-  if (!ctx.ed.verify(record.sig, signingInput(DOMAINS.record, encodeCanonical(h)), h.author)) {
+  const headerBytes = encodeCanonical(h)
+  if (!ctx.ed.verify(record.sig, signingInput(DOMAINS.record, headerBytes), h.author)) {
     throw new SignatureError('SIGNATURE_INVALID', 'record signature does not verify')
   }
-  const authority = authorize(ctx.ed, charter, record)
-  return { record, id: recordId(h), authority }
+  const authority = authorize(ctx, charter, record)
+  return { record, id: toHex(domainHash(DOMAINS.record, headerBytes)), authority }
 }
 
-function authorize(ed: Ed25519, charter: CharterView, record: SignedRecord): Authority {
+function authorize(ctx: VerifyContext, charter: CharterView, record: SignedRecord): Authority {
+  const ed = ctx.ed
   const h = record.header
   if (record.cert === null) {
     // A citizen signs with the key they enrolled: their id is that key's id.
@@ -429,7 +452,13 @@ function authorize(ed: Ed25519, charter: CharterView, record: SignedRecord): Aut
   if (!member) throw new CertificateError('CERT_INVALID', `officer's state ${cert.state} is not a member`)
   if (cert.bloc !== h.bloc)
     throw new CertificateError('BLOC_MISMATCH', 'officer certificate is for another bloc')
-  verifyCertificateSignature(ed, record.cert, member.stateKey)
+  // The id covers the whole signed certificate; with the state key it names one verification.
+  const certId = contentId(DOMAINS.certificate, record.cert)
+  const cacheKey = `${certId}/${toHex(member.stateKey)}`
+  if (!ctx.verifiedCerts?.has(cacheKey)) {
+    verifyCertificateSignature(ed, record.cert, member.stateKey)
+    ctx.verifiedCerts?.add(cacheKey)
+  }
   if (!equalBytes(cert.officerKey, h.author))
     throw new CertificateError('CERT_INVALID', 'record not signed by the certified key')
   assertValidAt(cert, h.at)
@@ -447,7 +476,7 @@ function authorize(ed: Ed25519, charter: CharterView, record: SignedRecord): Aut
     type: 'officer',
     state: cert.state,
     roles: cert.roles,
-    certId: contentId(DOMAINS.certificate, record.cert),
+    certId,
   }
 }
 

@@ -20,6 +20,7 @@ import {
   accumulate,
   applyLocal,
   authorizeInContext,
+  BoundedSet,
   type CaseState,
   type CaseType,
   type Change,
@@ -48,6 +49,7 @@ import {
   type KnownRecord,
   keyId,
   loadDoc,
+  openEntry,
   openPayload,
   ProtocolError,
   type RecordBody,
@@ -58,16 +60,18 @@ import {
   type SignedEntry,
   type SignedReceipt,
   type SignedRecord,
-  signEntry,
+  sealEntry,
   signReceipt,
   stateRoot,
   toBase64url,
   toHex,
   utf8ToBytes,
+  type VerifyContext,
   type VersionVector,
   validateRemoteUpdate,
   verifyCharterChain,
   verifyEntrySignature,
+  verifyOpenedEntry,
   verifyRecord,
 } from '@legation/protocol'
 import type * as Y from 'yjs'
@@ -205,12 +209,16 @@ export class Engine {
   #lock: Promise<unknown> = Promise.resolve()
   #localQueue: Verified[] = []
   #localScheduled = false
-  readonly #pending = new Map<string, { entry: SignedEntry; payloads: Map<string, Uint8Array> }>()
+  readonly #pending = new Map<
+    string,
+    { entry: SignedEntry; bytes: Uint8Array; hash: Uint8Array; payloads: Map<string, Uint8Array> }
+  >()
   readonly #quarantined = new Map<string, number>()
   readonly #listeners = new Set<
     (entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>) => void
   >()
   readonly #revoked = new Map<string, number>()
+  readonly #verifyCtx: VerifyContext
   #closed = false
 
   private constructor(init: EngineInit, charters: CharterView[], state: PersistentState) {
@@ -224,6 +232,11 @@ export class Engine {
     this.#docCacheSize = init.docCacheSize ?? DEFAULT_DOC_CACHE
     this.#charters = charters
     this.#chain = [...init.charter]
+    this.#verifyCtx = {
+      ed: this.#ed,
+      charter: (h) => this.charterByHash(h),
+      verifiedCerts: new BoundedSet(10_000),
+    }
     this.#state = state
     this.#acc = fromHex(state.acc)
   }
@@ -390,7 +403,7 @@ export class Engine {
     }
     let verified: { id: string; authority: Authority }
     try {
-      const v = verifyRecord({ ed: this.#ed, charter: (h) => this.charterByHash(h) }, sub.record, this.bloc)
+      const v = verifyRecord(this.#verifyCtx, sub.record, this.bloc)
       if (v.record.header.payload !== null) {
         if (!sub.payload) throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'the record’s payload is missing')
         openPayload(v.record.header, sub.payload)
@@ -451,15 +464,18 @@ export class Engine {
     const accepted: Verified[] = []
     const done: Array<() => void> = []
     const seenInGroup = new Set<string>()
-    const ctx = this.#context(tx)
-    for (const v of group) {
-      const existing = seenInGroup.has(v.id) ? undefined : await this.getRecord(v.id)
-      if (existing || seenInGroup.has(v.id)) {
+    // One round of batched reads for the whole group, not several awaited reads per record.
+    const existing = await this.#store.getMany(group.map((v) => K.record(v.id)))
+    const ctx = await this.#context(
+      tx,
+      group.map((v) => v.sub.record),
+    )
+    for (const [i, v] of group.entries()) {
+      if (existing[i] !== undefined || seenInGroup.has(v.id)) {
         done.push(() => void this.#duplicate(v))
         continue
       }
       try {
-        await ctx.prefetch(v.sub.record)
         authorizeInContext(v.sub.record, v.authority, ctx)
       } catch (err) {
         v.resolve(this.#refuse(v.id, err))
@@ -470,7 +486,7 @@ export class Engine {
       tx.records.set(v.id, { origin: this.nodeId, seq: 0, record: v.sub.record })
       if (v.sub.payload) tx.payloads.set(toHex(v.sub.record.header.payload!), v.sub.payload)
       // Keep the context current within the group: a registration then a case, say.
-      await this.#noteForContext(tx, v.id, v.sub.record.header)
+      ctx.note(v.id, v.sub.record.header)
     }
     if (accepted.length === 0) {
       for (const d of done) d()
@@ -483,9 +499,9 @@ export class Engine {
       list.push(v)
       byDoc.set(doc, list)
     }
+    await this.#prefetchDocs([...byDoc.keys()])
     const changes: Change[] = []
     for (const [docId, list] of byDoc) {
-      await this.#preloadDocHeaders(docId)
       const d = await this.#txDoc(tx, docId, this.clientId)
       const update = applyLocal(
         d.doc,
@@ -508,9 +524,9 @@ export class Engine {
       deps,
       changes,
     }
-    const entry = signEntry(this.#ed, body, this.#keys!.secretKey)
-    const bytes = encodeCanonical(entry)
-    const hash = toHex(entryHash(body))
+    const sealed = sealEntry(this.#ed, body, this.#keys!.secretKey)
+    const { entry, bytes } = sealed
+    const hash = toHex(sealed.hash)
     for (const r of tx.records.values()) r.seq = seq
     await this.#finishTx(tx, body, bytes, hash, hlc)
     const now = performance.now()
@@ -578,7 +594,8 @@ export class Engine {
    * Throws a ProtocolError if the entry is invalid (the caller drops and scores the peer).
    */
   async applyRemote(bytes: Uint8Array, payloads: Map<string, Uint8Array> = new Map()): Promise<RemoteResult> {
-    const entry = decodeEntry(bytes)
+    const opened = openEntry(bytes)
+    const { entry } = opened
     const b = entry.body
     // Relays deliver most entries more than once: a byte-identical copy needs no verification.
     if (b.seq <= (this.#state.vv[b.origin] ?? 0)) {
@@ -588,8 +605,8 @@ export class Engine {
         return 'duplicate'
       }
     }
-    verifyEntrySignature(this.#ed, entry, this.bloc, this.#charters)
-    const result = await this.#exclusive(() => this.#applyRemoteLocked(entry, bytes, payloads))
+    verifyOpenedEntry(this.#ed, opened, this.bloc, this.#charters)
+    const result = await this.#exclusive(() => this.#applyRemoteLocked(entry, bytes, payloads, opened.hash))
     this.#observer.entryReceived?.(result)
     return result
   }
@@ -598,6 +615,7 @@ export class Engine {
     entry: SignedEntry,
     bytes: Uint8Array,
     payloads: Map<string, Uint8Array>,
+    hash: Uint8Array,
   ): Promise<RemoteResult> {
     const b = entry.body
     const have = this.#state.vv[b.origin] ?? 0
@@ -616,15 +634,16 @@ export class Engine {
     if (q !== undefined && b.seq >= q) return 'quarantined'
     const pendingKey = `${b.origin}/${b.seq}`
     const held = this.#pending.get(pendingKey)
-    if (held && !equalBytes(encodeCanonical(held.entry), bytes)) {
+    if (held && !equalBytes(held.bytes, bytes)) {
       await this.#recordEquivocation(held.entry, entry)
       return 'equivocation'
     }
     if (b.seq > have + 1 || !depsSatisfied(b.deps, this.#state.vv)) {
-      if (this.#pending.size < DEFAULT_MAX_PENDING) this.#pending.set(pendingKey, { entry, payloads })
+      if (this.#pending.size < DEFAULT_MAX_PENDING)
+        this.#pending.set(pendingKey, { entry, bytes, hash, payloads })
       return 'pending'
     }
-    await this.#applyReady(entry, bytes, payloads)
+    await this.#applyReady(entry, bytes, payloads, hash)
     await this.#drainPending()
     return 'applied'
   }
@@ -645,7 +664,7 @@ export class Engine {
         if (b.seq === have + 1 && depsSatisfied(b.deps, this.#state.vv)) {
           this.#pending.delete(key)
           try {
-            await this.#applyReady(p.entry, encodeCanonical(p.entry), p.payloads)
+            await this.#applyReady(p.entry, p.bytes, p.payloads, p.hash)
             progress = true
           } catch {
             this.#observer.entryReceived?.('invalid')
@@ -655,7 +674,12 @@ export class Engine {
     }
   }
 
-  async #applyReady(entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>): Promise<void> {
+  async #applyReady(
+    entry: SignedEntry,
+    bytes: Uint8Array,
+    payloads: Map<string, Uint8Array>,
+    hash: Uint8Array,
+  ): Promise<void> {
     const b = entry.body
     const prevHash = this.#state.heads[b.origin]
     if (b.seq === 1 ? b.prev !== null : b.prev === null || toHex(b.prev) !== prevHash) {
@@ -672,7 +696,7 @@ export class Engine {
     const accepted: string[] = []
     for (const change of b.changes) {
       for (const rec of change.records) {
-        const v = verifyRecord({ ed: this.#ed, charter: (h) => this.charterByHash(h) }, rec, this.bloc)
+        const v = verifyRecord(this.#verifyCtx, rec, this.bloc)
         if ((rec.header.subject ?? ALERTS_DOC) !== change.doc) {
           throw new EntryError('ENTRY_INVALID', 'record filed under another document')
         }
@@ -687,9 +711,9 @@ export class Engine {
           }
         }
       }
-      // Records stored earlier (the update may point at them): load their headers.
-      await this.#preloadDocHeaders(change.doc)
     }
+    // Records stored earlier (the updates may point at them): load their headers.
+    await this.#prefetchDocs(b.changes.map((c) => c.doc))
     for (const change of b.changes) {
       const current = await this.#txDoc(tx, change.doc, this.clientId)
       const next = validateRemoteUpdate(current.doc, change.doc, change.update, origin.clientId, known)
@@ -702,11 +726,13 @@ export class Engine {
         tx.records.delete(id)
         accepted.splice(accepted.indexOf(id), 1)
       } else {
-        await this.#noteForContext(tx, id, r.record.header)
+        const h = r.record.header
+        if (h.kind === 'alert.issued') tx.alerts.add(id)
+        if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)
       }
     }
     const hlc = hlcReceive(this.#state.hlc, b.hlc as Hlc, Math.max(this.#clock(), b.hlc[0]))
-    await this.#finishTx(tx, b, bytes, toHex(entryHash(b)), hlc)
+    await this.#finishTx(tx, b, bytes, toHex(hash), hlc)
     this.#observer.accepted?.('peer', accepted.length)
     this.#emit(entry, bytes, tx.payloads)
   }
@@ -795,30 +821,49 @@ export class Engine {
 
   async #loadDoc(docId: string): Promise<{ doc: Y.Doc; hash: Uint8Array }> {
     const cached = this.#docs.get(docId)
-    if (cached) {
-      this.#docs.delete(docId)
-      this.#docs.set(docId, cached)
-      return cached
-    }
+    if (cached) return cached
     const [state, hash] = await this.#store.getMany([K.doc(docId), K.docHash(docId)])
-    const entry = { doc: loadDoc(state, this.clientId), hash: hash ?? new Uint8Array() }
-    this.#docs.set(docId, entry)
-    if (this.#docs.size > this.#docCacheSize) this.#docs.delete(this.#docs.keys().next().value!)
+    const entry = { doc: loadDoc(state, this.clientId, docId), hash: hash ?? new Uint8Array() }
+    this.#cacheDoc(docId, entry)
     return entry
   }
 
   readonly #headers = new Map<string, RecordHeader>()
 
-  /** Headers of stored records the doc refers to, so validation can run synchronously. */
-  async #preloadDocHeaders(docId: string): Promise<void> {
-    const d = await this.#loadDoc(docId)
-    const ids = new Set(d.doc.getArray<string>('records').toArray())
-    const missing = [...ids].filter((id) => !this.#headers.has(id))
-    if (missing.length === 0) return
-    const raws = await this.#store.getMany(missing.map(K.record))
+  /**
+   * Loads docs (one batched read) and the headers of the stored records they name, so that
+   * applying and validating updates can run synchronously.
+   */
+  async #prefetchDocs(docIds: readonly string[]): Promise<void> {
+    const missing = [...new Set(docIds)].filter((id) => !this.#docs.has(id))
+    if (missing.length > 0) {
+      const raws = await this.#store.getMany(missing.flatMap((id) => [K.doc(id), K.docHash(id)]))
+      missing.forEach((id, i) => {
+        const state = raws[2 * i]
+        this.#cacheDoc(id, {
+          doc: loadDoc(state, this.clientId, id),
+          hash: raws[2 * i + 1] ?? new Uint8Array(),
+        })
+      })
+    }
+    const need = new Set<string>()
+    for (const id of docIds) {
+      for (const rid of this.#docs.get(id)!.doc.getArray<string>('records').toArray()) {
+        if (!this.#headers.has(rid)) need.add(rid)
+      }
+    }
+    if (need.size === 0) return
+    const ids = [...need]
+    const raws = await this.#store.getMany(ids.map(K.record))
     raws.forEach((raw, i) => {
-      if (raw) this.#rememberHeader(missing[i]!, decodeStoredRecord(raw).record.header)
+      if (raw) this.#rememberHeader(ids[i]!, decodeStoredRecord(raw).record.header)
     })
+  }
+
+  #cacheDoc(id: string, entry: { doc: Y.Doc; hash: Uint8Array }): void {
+    this.#docs.delete(id)
+    this.#docs.set(id, entry)
+    if (this.#docs.size > this.#docCacheSize) this.#docs.delete(this.#docs.keys().next().value!)
   }
 
   #rememberHeader(id: string, h: RecordHeader): void {
@@ -868,10 +913,7 @@ export class Engine {
     // Durable: now the in-memory view may move.
     this.#state = state
     this.#acc = acc
-    for (const [docId, d] of tx.docs) {
-      const entry = { doc: d.doc, hash: newHashes.get(docId)! }
-      this.#docs.set(docId, entry)
-    }
+    for (const [docId, d] of tx.docs) this.#cacheDoc(docId, { doc: d.doc, hash: newHashes.get(docId)! })
     for (const [c, s] of tx.summaries) this.#cacheSummary(c, s)
   }
 
@@ -972,62 +1014,57 @@ export class Engine {
     tx.summaries.set(citizen, s)
   }
 
-  /** Keeps the facts authorization reads current within a transaction. */
-  async #noteForContext(tx: Tx, id: string, h: RecordHeader): Promise<void> {
-    if (h.kind === 'alert.issued') tx.alerts.add(id)
-    if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)
-    if (h.subject === null) return
-    const s =
-      tx.summaries.get(h.subject) ?? structuredClone(await this.getSummary(h.subject)) ?? emptySummary()
-    if (h.kind === 'citizen.registered' && s.nationality === null) {
-      s.nationality = (h.body as RecordBody<'citizen.registered'>).nationality
-    }
-    if (h.kind === 'case.opened') {
-      s.cases[id] = {
-        type: (h.body as RecordBody<'case.opened'>).caseType,
-        state: 'submitted',
-        opened: h.at,
-        updated: h.at,
-      }
-    }
-    if (h.kind === 'case.transition') {
-      const b = h.body as RecordBody<'case.transition'>
-      const c = s.cases[b.case]
-      if (c) s.cases[b.case] = { ...c, state: b.to, updated: h.at }
-    }
-    tx.summaries.set(h.subject, s)
-  }
-
-  #context(tx: Tx): RecordContext & { prefetch(r: SignedRecord): Promise<void> } {
-    const alerts = new Map<string, boolean>()
-    const caseOwners = new Map<string, string | undefined>()
-    const summaries = new Map<string, CitizenSummary | undefined>()
+  /**
+   * The facts authorization reads, fetched for a whole group of records in one batch, and
+   * kept current as the group's records are accepted (a registration, then its case).
+   */
+  async #context(
+    tx: Tx,
+    records: readonly SignedRecord[],
+  ): Promise<RecordContext & { note(id: string, h: RecordHeader): void }> {
+    const subjects = [...new Set(records.flatMap((r) => (r.header.subject ? [r.header.subject] : [])))]
+    const caseRefs = [...new Set(records.flatMap((r) => caseRefOf(r.header) ?? []))]
+    const alertRefs = [
+      ...new Set(
+        records.flatMap((r) =>
+          r.header.kind === 'welfare.checkin' ? [(r.header.body as RecordBody<'welfare.checkin'>).alert] : [],
+        ),
+      ),
+    ]
+    const [sums, owners, alertMarks] = await Promise.all([
+      this.#store.getMany(subjects.map(K.summary)),
+      this.#store.getMany(caseRefs.map(K.case)),
+      this.#store.getMany(alertRefs.map(K.alert)),
+    ])
+    const summaries = new Map<string, CitizenSummary>()
+    subjects.forEach((c, i) => {
+      const raw = sums[i]
+      if (raw) summaries.set(c, dec<CitizenSummary>(raw))
+    })
+    const caseOwners = new Map<string, string>()
+    caseRefs.forEach((c, i) => {
+      const raw = owners[i]
+      if (raw) caseOwners.set(c, new TextDecoder().decode(raw))
+    })
+    const alerts = new Set(alertRefs.filter((_, i) => alertMarks[i] !== undefined))
     const summary = (c: string) => tx.summaries.get(c) ?? summaries.get(c)
     return {
-      prefetch: async (r) => {
-        const h = r.header
-        if (h.subject && !tx.summaries.has(h.subject))
-          summaries.set(h.subject, await this.getSummary(h.subject))
-        if (h.kind === 'welfare.checkin') {
-          const a = (h.body as RecordBody<'welfare.checkin'>).alert
-          alerts.set(a, tx.alerts.has(a) || (await this.hasAlert(a)))
-        }
-        const caseRef =
-          h.kind === 'case.transition'
-            ? (h.body as RecordBody<'case.transition'>).case
-            : h.kind === 'document.attested'
-              ? (h.body as RecordBody<'document.attested'>).case
-              : null
-        if (caseRef) caseOwners.set(caseRef, tx.cases.get(caseRef) ?? (await this.caseCitizen(caseRef)))
-      },
       nationality: (c) => summary(c)?.nationality ?? undefined,
       caseOf: (caseId) => {
         const owner = tx.cases.get(caseId) ?? caseOwners.get(caseId)
         const c = owner ? summary(owner)?.cases[caseId] : undefined
         return owner && c ? { type: c.type, subject: owner, state: c.state } : undefined
       },
-      hasAlert: (a) => tx.alerts.has(a) || alerts.get(a) === true,
+      hasAlert: (a) => tx.alerts.has(a) || alerts.has(a),
       revokedAt: (certId) => this.#revoked.get(certId),
+      note: (id, h) => {
+        if (h.kind === 'alert.issued') tx.alerts.add(id)
+        if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)
+        if (h.subject === null) return
+        const s = tx.summaries.get(h.subject) ?? structuredClone(summaries.get(h.subject)) ?? emptySummary()
+        noteInSummary(s, id, h)
+        tx.summaries.set(h.subject, s)
+      },
     }
   }
 
@@ -1057,6 +1094,32 @@ export class Engine {
     this.#closed = true
     while (this.#localQueue.length > 0 || this.#localScheduled) await this.#lock
     await this.#lock
+  }
+}
+
+function caseRefOf(h: RecordHeader): string | undefined {
+  if (h.kind === 'case.transition') return (h.body as RecordBody<'case.transition'>).case
+  if (h.kind === 'document.attested') return (h.body as RecordBody<'document.attested'>).case ?? undefined
+  return undefined
+}
+
+/** What authorization needs to see of a record accepted earlier in the same group. */
+function noteInSummary(s: CitizenSummary, id: string, h: RecordHeader): void {
+  if (h.kind === 'citizen.registered' && s.nationality === null) {
+    s.nationality = (h.body as RecordBody<'citizen.registered'>).nationality
+  }
+  if (h.kind === 'case.opened') {
+    s.cases[id] = {
+      type: (h.body as RecordBody<'case.opened'>).caseType,
+      state: 'submitted',
+      opened: h.at,
+      updated: h.at,
+    }
+  }
+  if (h.kind === 'case.transition') {
+    const b = h.body as RecordBody<'case.transition'>
+    const c = s.cases[b.case]
+    if (c) s.cases[b.case] = { ...c, state: b.to, updated: h.at }
   }
 }
 

@@ -1,0 +1,62 @@
+/**
+ * Typed errors of the node daemon.
+ *
+ * Same shape as `@legation/protocol`'s errors: a stable `code` (match on it, never on the
+ * message), an HTTP `statusCode` for when it reaches the API (the problem handler in
+ * `http/problem.ts` turns it into RFC 9457 `application/problem+json`), and a chained `cause`.
+ * The table below is the single list of codes; `docs/errors.md` describes each one.
+ *
+ * @example
+ * throw new NodeError('NOT_FOUND', 'no such citizen')
+ * throw new NodeError('KEYSTORE_CORRUPT', 'key file is not JSON', { cause: err })
+ */
+
+export const NODE_ERRORS = {
+  CONFIG_INVALID: { status: 500, message: 'node configuration is invalid' },
+  KEYSTORE_LOCKED: { status: 500, message: 'key file cannot be opened: passphrase missing or wrong' },
+  KEYSTORE_CORRUPT: { status: 500, message: 'key file is damaged or has been tampered with' },
+  KEYSTORE_MISSING: { status: 500, message: 'key file does not exist' },
+  NOT_FOUND: { status: 404, message: 'not found' },
+  UNAUTHENTICATED: { status: 401, message: 'request is not authenticated' },
+  FORBIDDEN: { status: 403, message: 'not allowed for this principal' },
+  RATE_LIMITED: { status: 429, message: 'too many requests' },
+  BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the size limit' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'request body has an unsupported content type' },
+  MALFORMED_JSON: { status: 400, message: 'request body is empty or not valid JSON' },
+  MALFORMED_REQUEST: { status: 400, message: 'request is malformed' },
+  BAD_REQUEST: { status: 400, message: 'bad request' },
+  VALIDATION_FAILED: { status: 400, message: 'request does not match the schema' },
+  NOT_READY: { status: 503, message: 'node is not ready yet' },
+  SHUTTING_DOWN: { status: 503, message: 'node is shutting down' },
+  WRITE_CONCERN_TIMEOUT: {
+    status: 504,
+    message: 'write is durable here but not enough peers acknowledged it in time',
+  },
+  INTERNAL: { status: 500, message: 'internal error' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type NodeErrorCode = keyof typeof NODE_ERRORS
+
+export interface NodeErrorOptions {
+  cause?: unknown
+  /** Structured, non-personal details (e.g. one line per config problem) safe to show. */
+  details?: readonly string[]
+}
+
+export class NodeError extends Error {
+  override readonly name: string = 'NodeError'
+  readonly code: NodeErrorCode
+  readonly statusCode: number
+  readonly details: readonly string[]
+
+  constructor(code: NodeErrorCode, message?: string, options: NodeErrorOptions = {}) {
+    super(message ?? NODE_ERRORS[code].message, { cause: options.cause })
+    this.code = code
+    this.statusCode = NODE_ERRORS[code].status
+    this.details = options.details ?? []
+  }
+}
+
+export function isNodeError(err: unknown): err is NodeError {
+  return err instanceof NodeError
+}

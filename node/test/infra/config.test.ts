@@ -1,0 +1,197 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import {
+  DEFAULT_HTTP_BODY_LIMIT,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_P2P_LISTEN,
+  type LoadConfigInput,
+  loadConfig,
+} from '../../src/config.ts'
+import type { NodeError } from '../../src/errors.ts'
+
+const cwd = mkdtempSync(join(tmpdir(), 'legation-config-'))
+
+function configFile(value: unknown, name = 'node.json'): string {
+  const path = join(cwd, name)
+  writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value))
+  return path
+}
+
+function failure(input: Partial<LoadConfigInput>): NodeError {
+  try {
+    loadConfig({ cwd, ...input })
+  } catch (err) {
+    return err as NodeError
+  }
+  throw new Error('loadConfig did not fail')
+}
+
+describe('loadConfig', () => {
+  it('has defaults for everything', () => {
+    const c = loadConfig({ cwd, env: {}, argv: [] })
+    expect(c.http).toEqual({
+      host: '127.0.0.1',
+      port: DEFAULT_HTTP_PORT,
+      bodyLimit: DEFAULT_HTTP_BODY_LIMIT,
+      rateLimit: { max: 600 },
+    })
+    expect(c.p2p).toEqual({ listen: [...DEFAULT_P2P_LISTEN], bootstrap: true })
+    expect(c.log.level).toBe('info')
+    expect(c.dataDir).toBe(join(cwd, '.legation/node'))
+    expect(c.dev).toBe(true)
+    expect(c.faultInjection).toBe(false)
+    expect(c.writeConcernTimeoutMs).toBe(5000)
+    expect(c.charterFile).toBeUndefined()
+    expect(c.keyFile).toBeUndefined()
+  })
+
+  it('applies file, then environment, then flags', () => {
+    const file = configFile({
+      http: { host: '0.0.0.0', port: 1000, rateLimit: { max: 50 } },
+      log: { level: 'debug' },
+      writeConcernTimeoutMs: 100,
+    })
+    const c = loadConfig({
+      cwd,
+      env: { LEGATION_CONFIG: file, LEGATION_HTTP_PORT: '2000', LEGATION_LOG_LEVEL: 'warn' },
+      argv: ['--http-port', '3000'],
+    })
+    expect(c.http.port).toBe(3000) // flag beats env beats file
+    expect(c.log.level).toBe('warn') // env beats file
+    expect(c.http.host).toBe('0.0.0.0') // file beats default
+    expect(c.http.rateLimit.max).toBe(50)
+    expect(c.writeConcernTimeoutMs).toBe(100)
+    expect(c.http.bodyLimit).toBe(DEFAULT_HTTP_BODY_LIMIT) // untouched default
+  })
+
+  it('takes the config file from --config over LEGATION_CONFIG', () => {
+    const a = configFile({ http: { port: 1111 } }, 'a.json')
+    const b = configFile({ http: { port: 2222 } }, 'b.json')
+    const c = loadConfig({ cwd, env: { LEGATION_CONFIG: a }, argv: ['--config', 'b.json'] })
+    expect(c.http.port).toBe(2222)
+    expect(b).toBe(join(cwd, 'b.json'))
+  })
+
+  it('coerces strings and splits lists', () => {
+    const c = loadConfig({
+      cwd,
+      env: {
+        LEGATION_P2P_LISTEN: '/ip4/127.0.0.1/tcp/4001, /ip4/127.0.0.1/tcp/4002',
+        LEGATION_P2P_BOOTSTRAP: 'false',
+        LEGATION_FAULT_INJECTION: '1',
+        LEGATION_HTTP_BODY_LIMIT: '2048',
+        LEGATION_DATA_DIR: 'data',
+      },
+      argv: ['--no-dev', '--key-file=/keys/node.json'],
+    })
+    expect(c.p2p.listen).toEqual(['/ip4/127.0.0.1/tcp/4001', '/ip4/127.0.0.1/tcp/4002'])
+    expect(c.p2p.bootstrap).toBe(false)
+    expect(c.faultInjection).toBe(true)
+    expect(c.http.bodyLimit).toBe(2048)
+    expect(c.dataDir).toBe(join(cwd, 'data'))
+    expect(c.dev).toBe(false)
+    expect(c.keyFile).toBe('/keys/node.json')
+  })
+
+  it('repeats list flags and lets a flag replace the environment list', () => {
+    const c = loadConfig({
+      cwd,
+      env: { LEGATION_P2P_LISTEN: '/ip4/127.0.0.1/tcp/1' },
+      argv: [
+        '--p2p-listen',
+        '/ip4/127.0.0.1/tcp/2',
+        '--p2p-listen=/ip4/127.0.0.1/tcp/3',
+        '--fault-injection',
+      ],
+    })
+    expect(c.p2p.listen).toEqual(['/ip4/127.0.0.1/tcp/2', '/ip4/127.0.0.1/tcp/3'])
+    expect(c.faultInjection).toBe(true)
+  })
+
+  it('turns development mode off by default when a charter is configured', () => {
+    const c = loadConfig({ cwd, env: { LEGATION_CHARTER_FILE: 'bloc/charter.cbor' } })
+    expect(c.dev).toBe(false)
+    expect(c.charterFile).toBe(join(cwd, 'bloc/charter.cbor'))
+    expect(loadConfig({ cwd, env: { LEGATION_CHARTER_FILE: 'c.cbor', LEGATION_DEV: 'true' } }).dev).toBe(true)
+  })
+
+  it('resolves relative paths of the config file against its folder', () => {
+    const sub = join(cwd, 'etc')
+    const file = configFile({ dataDir: 'state', keyFile: '/abs/key.json' }, 'paths.json')
+    const c = loadConfig({ cwd: sub, argv: ['--config', file] })
+    expect(c.dataDir).toBe(join(cwd, 'state'))
+    expect(c.keyFile).toBe('/abs/key.json')
+  })
+
+  it('reads the key passphrase from the environment only', () => {
+    expect(loadConfig({ cwd, env: { LEGATION_KEY_PASSPHRASE: 's3cret' } }).keyPassphrase).toBe('s3cret')
+    expect(failure({ argv: ['--key-passphrase', 'x'] }).message).toContain('unknown flag --key-passphrase')
+  })
+
+  it('reports every problem at once, with its path and source', () => {
+    const file = configFile({ http: { bodyLimit: 'big' }, logg: {} })
+    const err = failure({
+      env: {
+        LEGATION_CONFIG: file,
+        LEGATION_HTTP_PORT: '70000',
+        LEGATION_LOG_LEVEL: 'loud',
+        LEGATION_P2P_LISTEN: '/ip4/127.0.0.1/tcp/1,/nope/1',
+      },
+      argv: ['--write-concern-timeout-ms', '0', '--dev=perhaps'],
+    })
+    expect(err.code).toBe('CONFIG_INVALID')
+    expect(err.details).toEqual(
+      expect.arrayContaining([
+        `logg: unknown setting (from config file ${file})`,
+        `http.bodyLimit: must be an integer, got "big" (from config file ${file})`,
+        'http.port: must be <= 65535 (from LEGATION_HTTP_PORT)',
+        'log.level: must be one of fatal, error, warn, info, debug, trace, silent (from LEGATION_LOG_LEVEL)',
+        'writeConcernTimeoutMs: must be >= 1 (from --write-concern-timeout-ms)',
+        'dev: must be true or false, got "perhaps" (from --dev)',
+      ]),
+    )
+    expect(err.details.some((d) => d.startsWith('p2p.listen[1]: not a valid multiaddr'))).toBe(true)
+    expect(err.details).toHaveLength(7)
+    for (const d of err.details) expect(err.message).toContain(d)
+  })
+
+  it('rejects unknown flags clearly, all of them', () => {
+    const err = failure({ argv: ['--htp-port', '80', '--verbose', '--http-port', '81', 'stray'] })
+    expect(err.code).toBe('CONFIG_INVALID')
+    expect(err.details).toEqual([
+      'unknown flag --htp-port (see --help for the flags)',
+      'unknown flag --verbose (see --help for the flags)',
+      'unexpected argument "stray"',
+    ])
+  })
+
+  it('rejects a flag without its value', () => {
+    expect(failure({ argv: ['--http-port'] }).details).toEqual(['--http-port: needs a value'])
+    expect(failure({ argv: ['--data-dir', '--http-port', '1'] }).details).toContain(
+      '--data-dir: needs a value',
+    )
+  })
+
+  it('reports an unreadable or malformed config file', () => {
+    expect(failure({ argv: ['--config', 'missing.json'] }).details[0]).toMatch(
+      /^config file .*missing\.json: cannot be read \(ENOENT\)$/,
+    )
+    const bad = configFile('{"http": ', 'bad.json')
+    expect(failure({ env: { LEGATION_CONFIG: bad } }).details[0]).toMatch(/bad\.json: not valid JSON/)
+  })
+
+  it('returns a deep-frozen object', () => {
+    const c = loadConfig({ cwd })
+    expect(Object.isFrozen(c)).toBe(true)
+    expect(Object.isFrozen(c.http.rateLimit)).toBe(true)
+    expect(Object.isFrozen(c.p2p.listen)).toBe(true)
+    expect(() => {
+      ;(c.http as { port: number }).port = 1
+    }).toThrow(TypeError)
+    expect(() => (c.p2p.listen as string[]).push('/ip4/1.2.3.4/tcp/1')).toThrow(TypeError)
+    // Loading again is unaffected (defaults are copied, not shared).
+    expect(loadConfig({ cwd }).p2p.listen).toEqual([...DEFAULT_P2P_LISTEN])
+  })
+})

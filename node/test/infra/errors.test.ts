@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { isNodeError, NODE_ERRORS, NodeError, type NodeErrorCode } from '../../src/errors.ts'
+
+const ERRORS_MD = fileURLToPath(new URL('../../../docs/errors.md', import.meta.url))
+
+/** The rows `| CODE | status | meaning |` of the `## node` section of docs/errors.md. */
+function nodeSection(): Map<string, { status: number; meaning: string }> {
+  const text = readFileSync(ERRORS_MD, 'utf8')
+  const start = text.search(/^## node\s*$/m)
+  expect(start, 'docs/errors.md has a "## node" section').toBeGreaterThanOrEqual(0)
+  const rest = text.slice(start + 3)
+  const end = rest.search(/^## /m)
+  const body = end < 0 ? rest : rest.slice(0, end)
+  const rows = new Map<string, { status: number; meaning: string }>()
+  for (const m of body.matchAll(/^\|\s*`?([A-Z][A-Z0-9_]+)`?\s*\|\s*(\d{3})\s*\|\s*(.*?)\s*\|\s*$/gm)) {
+    rows.set(m[1]!, { status: Number(m[2]), meaning: m[3]! })
+  }
+  return rows
+}
+
+describe('NodeError', () => {
+  it('carries a stable code, its HTTP status, a default message and the cause', () => {
+    const cause = new Error('disk on fire')
+    const err = new NodeError('NOT_READY', undefined, { cause })
+    expect(err).toBeInstanceOf(Error)
+    expect(isNodeError(err)).toBe(true)
+    expect(err.name).toBe('NodeError')
+    expect(err.code).toBe('NOT_READY')
+    expect(err.statusCode).toBe(503)
+    expect(err.message).toBe(NODE_ERRORS.NOT_READY.message)
+    expect(err.cause).toBe(cause)
+    expect(err.details).toEqual([])
+  })
+
+  it('takes a specific message and details', () => {
+    const err = new NodeError('VALIDATION_FAILED', 'give one of a, b', { details: ['a: missing'] })
+    expect(err.message).toBe('give one of a, b')
+    expect(err.statusCode).toBe(400)
+    expect(err.details).toEqual(['a: missing'])
+    expect(isNodeError(new Error('x'))).toBe(false)
+  })
+
+  it('every code makes an error with its status', () => {
+    for (const code of Object.keys(NODE_ERRORS) as NodeErrorCode[]) {
+      const err = new NodeError(code)
+      expect(err.statusCode).toBe(NODE_ERRORS[code].status)
+      expect(err.message).toBe(NODE_ERRORS[code].message)
+    }
+    expect(NODE_ERRORS.UNAUTHENTICATED.status).toBe(401)
+    expect(NODE_ERRORS.FORBIDDEN.status).toBe(403)
+    expect(NODE_ERRORS.RATE_LIMITED.status).toBe(429)
+    expect(NODE_ERRORS.BODY_TOO_LARGE.status).toBe(413)
+  })
+})
+
+describe('docs/errors.md, node section', () => {
+  const rows = nodeSection()
+
+  it('lists every code of NODE_ERRORS with its HTTP status and a meaning', () => {
+    for (const [code, { status }] of Object.entries(NODE_ERRORS)) {
+      const row = rows.get(code)
+      expect(row, `${code} is missing from docs/errors.md`).toBeDefined()
+      expect(row!.status, `${code} status`).toBe(status)
+      expect(row!.meaning.length, `${code} meaning`).toBeGreaterThan(10)
+    }
+  })
+
+  it('lists no node code that does not exist', () => {
+    for (const code of rows.keys()) expect(Object.keys(NODE_ERRORS)).toContain(code)
+  })
+})
