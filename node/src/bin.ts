@@ -71,8 +71,12 @@ async function main(): Promise<void> {
       rateLimitPerMinute: config.http.rateLimit.max,
     },
     p2pListen: [...config.p2p.listen],
+    p2pBootstrap: config.p2p.bootstrap,
+    p2pBootstrapPeers: config.p2p.bootstrapPeers,
+    p2pBanMs: config.p2p.banMs,
     writeConcernTimeoutMs: config.writeConcernTimeoutMs,
     faultInjection: config.faultInjection,
+    duties: config.duties,
   })
   if (config.faultInjection) log.warn('FAULT INJECTION IS ENABLED: for tests only')
   process.stdout.write(`Legation node listening on ${node.url} (try ${node.url}/v1/node)\n`)

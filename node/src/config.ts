@@ -33,6 +33,7 @@ export const DEFAULT_HTTP_BODY_LIMIT = 1024 * 1024
 export const DEFAULT_HTTP_RATE_LIMIT_MAX = 600
 export const DEFAULT_P2P_LISTEN: readonly string[] = Object.freeze(['/ip4/127.0.0.1/tcp/0'])
 export const DEFAULT_P2P_BOOTSTRAP = true
+export const DEFAULT_P2P_BAN_MS = 30_000
 export const DEFAULT_LOG_LEVEL = 'info'
 export const DEFAULT_FAULT_INJECTION = false
 export const DEFAULT_WRITE_CONCERN_TIMEOUT_MS = 5000
@@ -93,6 +94,17 @@ export const ConfigSchema = Type.Object(
           default: DEFAULT_P2P_BOOTSTRAP,
           description: 'Dial the addresses the charter lists for the other nodes',
         }),
+        bootstrapPeers: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
+          maxItems: 256,
+          default: [],
+          description: 'Dial only these peer ids from the charter (empty: all certified nodes)',
+        }),
+        banMs: Type.Integer({
+          minimum: 0,
+          maximum: 86_400_000,
+          default: DEFAULT_P2P_BAN_MS,
+          description: 'How long a peer that sent invalid data stays disconnected, in ms',
+        }),
       },
       { additionalProperties: false },
     ),
@@ -120,6 +132,26 @@ export const ConfigSchema = Type.Object(
       default: DEFAULT_FAULT_INJECTION,
       description: 'Test only: enable the fault-injection control routes',
     }),
+    duties: Type.Object(
+      {
+        alertWebhook: Type.Optional(
+          Type.String({
+            minLength: 1,
+            maxLength: 2048,
+            description: 'URL that receives crisis-alert notifications (one per citizen)',
+          }),
+        ),
+        caseWebhook: Type.Optional(
+          Type.String({
+            minLength: 1,
+            maxLength: 2048,
+            description:
+              'URL of the case queue that receives new cases (the body names the nationality state)',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
     writeConcernTimeoutMs: Type.Integer({
       minimum: 1,
       maximum: 600_000,
@@ -490,7 +522,8 @@ export function loadConfig(input: LoadConfigInput): Readonly<Config> {
     }
     setAt(config, s.keys, value)
   }
-
+  // Groups whose settings are all optional exist even when none is set.
+  ;(config as { duties?: unknown }).duties ??= {}
   for (const e of Value.Errors(ConfigSchema, config)) {
     const { path, leaf } = dottedPath(e.path)
     problems.push(`${path}: ${describe(e)} (from ${sources.get(leaf) ?? 'default'})`)

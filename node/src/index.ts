@@ -3,6 +3,8 @@
  * the HTTP API, and the offline auditor. The binary is `src/bin.ts` (`npm start`).
  */
 export { type AuditReport, auditStore } from './audit.ts'
+export { createLocalBloc, ensureDevBloc, readCharterChain } from './dev-bloc.ts'
+export { DutyScheduler } from './duties/index.ts'
 export {
   Engine,
   type EngineInit,

@@ -13,6 +13,7 @@ import type { LogLevel } from './config.ts'
 
 /** Component names for `logger.child({ component })`: one constant, never retyped. */
 export const COMPONENTS = {
+  duties: 'duties',
   node: 'node',
   http: 'http',
   engine: 'engine',

@@ -13,6 +13,7 @@ import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { DutyScheduler } from './duties/index.ts'
 import { Engine } from './engine/engine.ts'
 import { buildApp } from './http/app.ts'
 import { COMPONENTS } from './logger.ts'
@@ -31,11 +32,19 @@ export interface NodeOptions {
   http: { host: string; port: number; bodyLimit?: number; rateLimitPerMinute?: number }
   /** Multiaddrs to listen on; an empty list runs the node without a mesh. */
   p2pListen?: string[]
+  /** Dial the certified nodes' charter addresses. @default true */
+  p2pBootstrap?: boolean
+  /** Dial only these peer ids (empty: every certified node). */
+  p2pBootstrapPeers?: readonly string[]
+  /** How long a misbehaving peer is refused. */
+  p2pBanMs?: number
   writeConcernTimeoutMs?: number
   /** Test-only switch: exposes POST /v1/_faults to cut this node off from given peers. */
   faultInjection?: boolean
   statusIntervalMs?: number
   metrics?: Metrics
+  /** Outbound webhooks for work done once across the bloc (takeover). */
+  duties?: { alertWebhook?: string | undefined; caseWebhook?: string | undefined }
 }
 
 export interface RunningNode {
@@ -75,6 +84,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 
   // Test-only: peers this node pretends it cannot reach.
   const blocked = new Set<string>()
+  const only = new Set(opts.p2pBootstrapPeers ?? [])
   let replication: Replication | undefined
   let mesh: Mesh | undefined
   const listen = opts.p2pListen ?? ['/ip4/127.0.0.1/tcp/0']
@@ -85,7 +95,12 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       listen,
       protocolPrefix: protocolPrefix(engine.bloc),
       isAllowedPeer: (peer) => !blocked.has(peer) && (rep?.isAllowedPeer(peer) ?? false),
-      bootstrap: () => (rep?.bootstrapPeers() ?? []).filter((p) => !blocked.has(p.peerId)),
+      bootstrap: () =>
+        opts.p2pBootstrap === false
+          ? []
+          : (rep?.bootstrapPeers() ?? []).filter(
+              (p) => !blocked.has(p.peerId) && (only.size === 0 || only.has(p.peerId)),
+            ),
       logger: log, // the mesh names its own component
     })
     rep = new Replication({
@@ -94,6 +109,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       ed,
       logger: log.child({ component: COMPONENTS.replication }),
       ...(opts.statusIntervalMs ? { statusIntervalMs: opts.statusIntervalMs } : {}),
+      ...(opts.p2pBanMs !== undefined ? { banMs: opts.p2pBanMs } : {}),
       observer: {
         peerMisbehaved: (_peer, code) => metrics.peerMisbehaviour.inc({ code }),
         peersChanged: (n) => metrics.peersConnected.set(n),
@@ -104,6 +120,28 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     rep.start()
     await mesh.start()
   }
+
+  // Work done once across the bloc, by whichever live node the rendezvous rule picks.
+  const cases = opts.duties?.caseWebhook
+  const duties = new DutyScheduler(
+    {
+      engine,
+      store,
+      liveNodes: () => replication?.liveNodes() ?? [],
+      announce: (d) => replication?.broadcastDutyDone(d),
+      logger: log.child({ component: COMPONENTS.duties }),
+    },
+    {
+      webhooks: {
+        ...(opts.duties?.alertWebhook ? { alerts: opts.duties.alertWebhook } : {}),
+        ...(cases
+          ? { cases: Object.fromEntries([...engine.charter.members.keys()].map((m) => [m, cases])) }
+          : {}),
+      },
+    },
+  )
+  replication?.setDuties(duties)
+  await duties.start()
 
   const app = await buildApp({
     ctx: {
@@ -143,6 +181,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         ready = false
         // Stop accepting requests and let in-flight ones finish; then flush writes and close.
         await app.close()
+        await duties.stop()
         replication?.stop()
         await mesh?.stop()
         await engine.close()

@@ -12,7 +12,7 @@ import {
 } from './certificates.ts'
 import type { Ed25519 } from './crypto.ts'
 import { contentId, DOMAINS, encodeCanonical, signingInput } from './encoding.ts'
-import { CharterError, ProtocolError } from './errors.ts'
+import { CharterError } from './errors.ts'
 import { keyId } from './keys.ts'
 import { Id, Millis, PublicKey, parser, Signature, StateCode, Text } from './schema.ts'
 
@@ -231,7 +231,7 @@ function draft(
 
 function requireMember(prev: CharterView, code: string): Member {
   const m = prev.members.get(code)
-  if (!m) throw new ProtocolError('CHARTER_INVALID', `no member ${code}`)
+  if (!m) throw new CharterError('CHARTER_INVALID', `no member ${code}`)
   return m
 }
 

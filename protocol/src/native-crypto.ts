@@ -4,7 +4,7 @@
  * browser-safe entry point does not import it — use `@legation/protocol/native-crypto`.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto'
-import type { Ed25519 } from './crypto.ts'
+import { type Ed25519, isStrictPublicKey } from './crypto.ts'
 
 // DER prefixes of PKCS#8 / SPKI wrappers around raw 32-byte Ed25519 keys (RFC 8410).
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -45,9 +45,11 @@ export const nativeEd25519: Ed25519 = {
   verify(signature, message, publicKey) {
     if (signature.length !== 64 || publicKey.length !== 32) return false
     try {
-      const key = cached(publicKeys, publicKey, () =>
-        createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' }),
-      )
+      const key = cached(publicKeys, publicKey, () => {
+        // OpenSSL would accept small-order and mixed-order keys that noble refuses (crypto.ts).
+        if (!isStrictPublicKey(publicKey)) throw new RangeError('public key outside the prime-order subgroup')
+        return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+      })
       return verify(null, message, key, signature)
     } catch {
       return false

@@ -8,7 +8,7 @@
  * The node accepts a signature within ±`maxSkewMs` of its own clock. See docs/api.md.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
-import { fromBase64url, toBase64url } from './bytes.ts'
+import { equalBytes, fromBase64url, toBase64url } from './bytes.ts'
 import { type OfficerCertificate, parseOfficerCertificate } from './certificates.ts'
 import type { Ed25519 } from './crypto.ts'
 import { DOMAINS, decodeCanonical, encodeCanonical, signingInput } from './encoding.ts'
@@ -58,7 +58,7 @@ export interface RequestSigner {
   readonly cert: OfficerCertificate | null
 }
 
-const AUTH_RE = /^Legation key=([A-Za-z0-9_-]{43}), at=(\d{1,16}), sig=([A-Za-z0-9_-]{86})$/
+const AUTH_RE = /^Legation key=([A-Za-z0-9_-]{43}), at=(0|[1-9]\d{0,14}), sig=([A-Za-z0-9_-]{86})$/
 
 /** Verifies a signed request; throws REQUEST_AUTH_INVALID. Returns undefined if unsigned. */
 export function verifyRequest(
@@ -71,9 +71,16 @@ export function verifyRequest(
   if (headers.authorization === undefined) return undefined
   const m = AUTH_RE.exec(headers.authorization)
   if (!m) throw new ProtocolError('REQUEST_AUTH_INVALID', 'malformed Authorization header')
-  const key = fromBase64url(m[1]!)
+  let key: Uint8Array
+  let sig: Uint8Array
+  try {
+    // The pattern admits base64url with non-zero padding bits, which fromBase64url refuses.
+    key = fromBase64url(m[1]!)
+    sig = fromBase64url(m[3]!)
+  } catch (cause) {
+    throw new ProtocolError('REQUEST_AUTH_INVALID', 'malformed Authorization header', { cause })
+  }
   const at = Number(m[2])
-  const sig = fromBase64url(m[3]!)
   if (Math.abs(now - at) > maxSkewMs)
     throw new ProtocolError('REQUEST_AUTH_INVALID', 'request signature is stale')
   if (!ed.verify(sig, message(req, at), key))
@@ -87,6 +94,11 @@ export function verifyRequest(
       ) as OfficerCertificate
     } catch (cause) {
       throw new ProtocolError('REQUEST_AUTH_INVALID', 'malformed certificate header', { cause })
+    }
+    // A certificate is public: presenting one proves nothing unless the request is signed by
+    // the key it certifies. (Whether a member state signed it is the caller's check.)
+    if (!equalBytes(cert.body.officerKey, key)) {
+      throw new ProtocolError('REQUEST_AUTH_INVALID', 'certificate does not certify the signing key')
     }
   }
   return { key, at, cert }

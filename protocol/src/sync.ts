@@ -10,6 +10,7 @@
  *   charter     := { t: "charter", chain: [SignedCharter] }                  a newer charter chain
  *   wantPayload := { t: "wantPayload", digests: [bytes32] }
  *   evidence    := { t: "evidence", a: bytes, b: bytes }                     two entries, one (origin, seq)
+ *   dutyDone    := { t: "dutyDone", done: [{ id, node, at }] }              duties done (takeover)
  *
  * A receipt is a node's signature over `{ node, origin, seq, entry }` (receipt domain): it
  * stored that entry durably, and with it every record the entry carries.
@@ -33,7 +34,8 @@ export function syncProtocol(bloc: string): string {
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024
 export const MAX_WANT = 1024
 
-const VV = Type.Record(KeyIdString, Type.Integer({ minimum: 0 }))
+// additionalProperties: false, or TypeBox lets keys that are not node ids through unchecked.
+const VV = Type.Record(KeyIdString, Type.Integer({ minimum: 0 }), { additionalProperties: false })
 const strict = { additionalProperties: false } as const
 
 export const ReceiptBody = Type.Object(
@@ -94,6 +96,15 @@ export const SyncMessage = Type.Union([
     strict,
   ),
   Type.Object({ t: Type.Literal('wantPayload'), digests: Type.Array(Digest, { maxItems: 4096 }) }, strict),
+  Type.Object(
+    {
+      t: Type.Literal('dutyDone'),
+      done: Type.Array(Type.Object({ id: Id, node: KeyIdString, at: Type.Integer({ minimum: 0 }) }, strict), {
+        maxItems: 4096,
+      }),
+    },
+    strict,
+  ),
   Type.Object(
     {
       t: Type.Literal('evidence'),

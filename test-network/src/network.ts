@@ -133,7 +133,8 @@ export class TestNode {
     if (this.#net.options.faultInjection ?? true) args.push('--fault-injection')
     const proc = spawn(process.execPath, args, {
       cwd: REPO,
-      env: { ...process.env, ...this.#net.options.env },
+      // Every test client shares one loopback address: lift the per-client rate limit.
+      env: { ...process.env, LEGATION_HTTP_RATE_LIMIT_MAX: '1000000', ...this.#net.options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     proc.stdout.pipe(log)

@@ -117,7 +117,9 @@ export async function missingAt(
       headers: signer.sign({ method: 'GET', path }),
       signal: AbortSignal.timeout(10_000),
     })
-    if (res.status !== 200) missing.push(id)
+    await res.arrayBuffer()
+    if (res.status === 404) missing.push(id)
+    else if (res.status !== 200) throw new Error(`GET ${path} at node ${node.index}: ${res.status}`)
   }
   return missing
 }

@@ -606,7 +606,14 @@ export class Engine {
       }
     }
     verifyOpenedEntry(this.#ed, opened, this.bloc, this.#charters)
-    const result = await this.#exclusive(() => this.#applyRemoteLocked(entry, bytes, payloads, opened.hash))
+    let result: RemoteResult
+    try {
+      result = await this.#exclusive(() => this.#applyRemoteLocked(entry, bytes, payloads, opened.hash))
+    } catch (err) {
+      // Signed by a certified node and still refused: keep it as evidence for the secretariat.
+      await this.#refusedEvidence(bytes, b.origin, b.seq, opened.hash, err)
+      throw err
+    }
     this.#observer.entryReceived?.(result)
     return result
   }
@@ -666,8 +673,8 @@ export class Engine {
           try {
             await this.#applyReady(p.entry, p.bytes, p.payloads, p.hash)
             progress = true
-          } catch {
-            this.#observer.entryReceived?.('invalid')
+          } catch (err) {
+            await this.#refusedEvidence(p.bytes, b.origin, b.seq, p.hash, err)
           }
         }
       }
@@ -782,6 +789,19 @@ export class Engine {
     verifyEntrySignature(this.#ed, b, this.bloc, this.#charters)
     if (!isEquivocation(a, b)) throw new EntryError('ENTRY_INVALID', 'evidence is not an equivocation')
     await this.#exclusive(() => this.#recordEquivocation(a, b))
+  }
+
+  async #refusedEvidence(
+    bytes: Uint8Array,
+    origin: string,
+    seq: number,
+    hash: Uint8Array,
+    err: unknown,
+  ): Promise<void> {
+    this.#observer.entryReceived?.('invalid')
+    const code = err instanceof ProtocolError ? err.code : 'INTERNAL'
+    this.#observer.rejected?.(code)
+    await this.storeEvidence('refused', `${origin}/${seqKey(seq)}/${toHex(hash)}`, { code, entry: bytes })
   }
 
   /** Evidence of an invalid signed entry from a peer, kept for the secretariat. */

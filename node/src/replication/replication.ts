@@ -46,6 +46,12 @@ export const DEFAULT_MAX_QUEUED_FRAMES = 64
 /** How long a misbehaving peer stays disconnected. */
 export const DEFAULT_BAN_MS = 30_000
 
+/** The takeover scheduler, as replication sees it. */
+export interface DutyPeer {
+  onAnnounced(done: { id: string; node: string; at: number }): Promise<void>
+  recentDone(limit?: number): Promise<Array<{ id: string; node: string; at: number }>>
+}
+
 export interface ReplicationObserver {
   peerMisbehaved?(peerId: string, code: string): void
   peersChanged?(connected: number): void
@@ -93,6 +99,7 @@ export class Replication implements ReplicationHooks {
   readonly #receipts = new Map<string, Map<string, SignedReceipt>>()
   readonly #waiters = new Set<() => void>()
   readonly #unsubscribe: Array<() => void> = []
+  #duties: DutyPeer | undefined
   #timer: ReturnType<typeof setInterval> | undefined
 
   constructor(init: ReplicationInit) {
@@ -104,6 +111,21 @@ export class Replication implements ReplicationHooks {
     this.#statusMs = init.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS
     this.#banMs = init.banMs ?? DEFAULT_BAN_MS
     this.#clock = init.clock ?? Date.now
+  }
+
+  /** Connects the takeover scheduler: duties done travel with the sync protocol. */
+  setDuties(duties: DutyPeer): void {
+    this.#duties = duties
+  }
+
+  /** Tells every peer this node did a duty. */
+  broadcastDutyDone(done: { id: string; node: string; at: number }): void {
+    this.#broadcast({ t: 'dutyDone', done: [done] })
+  }
+
+  /** Node ids of the certified peers this node is connected to now (takeover's live set). */
+  liveNodes(): string[] {
+    return [...this.#peers.values()].flatMap((p) => (p.nodeId ? [p.nodeId] : []))
   }
 
   /** For the mesh's connection gater: certified in the charter and not banned. */
@@ -248,6 +270,13 @@ export class Replication implements ReplicationHooks {
       charter: { hash: this.#engine.charter.hash, version: this.#engine.charter.version },
       vv: this.#engine.versionVector(),
     })
+    // A node coming back learns what was done while it was away, so it does not redo it.
+    void this.#duties
+      ?.recentDone(1000)
+      .then((done) => {
+        if (done.length > 0) this.#send(peerId, { t: 'dutyDone', done })
+      })
+      .catch(() => undefined)
   }
 
   #disconnected(peerId: string): void {
@@ -353,6 +382,11 @@ export class Replication implements ReplicationHooks {
         }
         case 'evidence':
           await this.#engine.applyEvidence(msg.a, msg.b)
+          return
+        case 'dutyDone':
+          // Claims arrive over the peer's authenticated channel; only certified nodes count.
+          for (const d of msg.done)
+            if (this.#engine.charter.nodes.has(d.node)) await this.#duties?.onAnnounced(d)
           return
       }
     } catch (err) {

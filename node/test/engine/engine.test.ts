@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../src/engine/engine.ts'
+import { Engine, type Submission } from '../../src/engine/engine.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { MemoryStore } from '../../src/storage/store.ts'
 import { ed, registration, testBloc } from '../fixtures.ts'
@@ -172,7 +172,7 @@ describe('engine: convergence', () => {
       for (let i = 0; i < 3; i++) {
         const o = officers[i]!
         const citizen = shared[round % 2]!
-        const batch = [registration(o)]
+        const batch: Submission[] = [registration(o)]
         // Edit a shared citizen only where that citizen is already known (concurrently at several nodes).
         if (await engines[i]!.getSummary(citizen.citizenId)) {
           batch.push(

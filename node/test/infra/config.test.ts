@@ -37,7 +37,13 @@ describe('loadConfig', () => {
       bodyLimit: DEFAULT_HTTP_BODY_LIMIT,
       rateLimit: { max: 600 },
     })
-    expect(c.p2p).toEqual({ listen: [...DEFAULT_P2P_LISTEN], bootstrap: true })
+    expect(c.p2p).toEqual({
+      listen: [...DEFAULT_P2P_LISTEN],
+      bootstrap: true,
+      bootstrapPeers: [],
+      banMs: 30_000,
+    })
+    expect(c.duties).toEqual({})
     expect(c.log.level).toBe('info')
     expect(c.dataDir).toBe(join(cwd, '.legation/node'))
     expect(c.dev).toBe(true)

@@ -1,0 +1,75 @@
+/**
+ * The `legation` command. `buildProgram(io)` builds it (tests run commands in-process with
+ * their own `io`); `run(argv, io)` runs one command line and returns its exit code; `main()`
+ * only wires the process's streams.
+ *
+ * @example
+ * const code = await run(['status', '--node', 'http://127.0.0.1:8080'], io)
+ */
+import { Command, CommanderError } from 'commander'
+import { registerDevSeed } from './commands/dev-seed.ts'
+import { registerKeys } from './commands/keys.ts'
+import { registerOfficerReads } from './commands/officer-reads.ts'
+import { registerStatus } from './commands/status.ts'
+import { registerVerifyCharter } from './commands/verify-charter.ts'
+import { CliError, EXIT_USAGE, isCliError } from './errors.ts'
+import { type CliIo, println, processIo } from './io.ts'
+
+export const VERSION = '0.1.0'
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('legation')
+  // Set before any subcommand exists: commander copies them into each one it creates.
+  program
+    .description('Legation admin CLI: node status, development data, charters and keys')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .showSuggestionAfterError(true)
+  registerStatus(program, io)
+  registerDevSeed(program, io)
+  registerVerifyCharter(program, io)
+  registerKeys(program, io)
+  registerOfficerReads(program, io)
+  return program
+}
+
+/** Runs one command line (without the `node legation` prefix); resolves to the exit code. */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io)
+  try {
+    await program.parseAsync([...argv], { from: 'user' })
+    return 0
+  } catch (err) {
+    return report(err, io)
+  }
+}
+
+function report(err: unknown, io: CliIo): number {
+  if (err instanceof CommanderError) {
+    // Commander has already printed its one-line message (or the help, or the version).
+    return err.exitCode === 0 ? 0 : EXIT_USAGE
+  }
+  if (isCliError(err)) {
+    println(io.stderr, `error: ${err.message} [${err.code}]`)
+    return err.exitCode
+  }
+  // A bug, not a user's mistake: still one line, with the stack only on request.
+  const e = new CliError(
+    'INTERNAL',
+    `unexpected failure: ${err instanceof Error ? err.message : String(err)}`,
+  )
+  println(io.stderr, `error: ${e.message} [${e.code}]`)
+  if (io.env.LEGATION_DEBUG && err instanceof Error && err.stack) println(io.stderr, err.stack)
+  else println(io.stderr, 'set LEGATION_DEBUG=1 to see where it happened')
+  return e.exitCode
+}
+
+export async function main(): Promise<void> {
+  process.exitCode = await run(process.argv.slice(2), processIo())
+}
+
+if (import.meta.main) await main()

@@ -1,0 +1,64 @@
+/**
+ * Typed errors of the admin CLI.
+ *
+ * Same shape as the other packages' errors: a stable `code` (scripts match on it, never on
+ * the message), a default message, a chained `cause`, and here an `exitCode` instead of an
+ * HTTP status. `cli.ts` prints one line, `error: <message> [<CODE>]`, and exits with
+ * `exitCode`; never a stack trace for a user's mistake, never a secret.
+ *
+ * @example
+ * throw new CliError('FILE_NOT_FOUND', `no such file: ${path}`)
+ */
+
+/** Exit code of a command that ran but failed. */
+export const EXIT_FAILURE = 1
+/** Exit code of a command line that could not be understood (commander's errors too). */
+export const EXIT_USAGE = 2
+
+export const CLI_ERRORS = {
+  USAGE: { exit: EXIT_USAGE, message: 'invalid command line' },
+  NODE_URL_INVALID: { exit: EXIT_USAGE, message: 'node URL must be an http:// or https:// URL' },
+  NODE_UNREACHABLE: { exit: EXIT_FAILURE, message: 'cannot reach the node' },
+  NODE_REFUSED: { exit: EXIT_FAILURE, message: 'the node refused the request' },
+  NODE_RESPONSE_INVALID: { exit: EXIT_FAILURE, message: 'the node sent a response the CLI cannot read' },
+  FILE_NOT_FOUND: { exit: EXIT_FAILURE, message: 'file does not exist' },
+  FILE_UNREADABLE: { exit: EXIT_FAILURE, message: 'file cannot be read' },
+  FILE_EXISTS: { exit: EXIT_FAILURE, message: 'file already exists; refusing to overwrite it' },
+  KEY_FILE_INVALID: { exit: EXIT_FAILURE, message: 'key file is not valid' },
+  CHARTER_FILE_INVALID: { exit: EXIT_FAILURE, message: 'file is not a charter chain' },
+  CHARTER_REJECTED: { exit: EXIT_FAILURE, message: 'charter chain does not verify' },
+  NOT_DEV_BLOC: { exit: EXIT_FAILURE, message: 'the node does not run a development bloc' },
+  BLOC_MISMATCH: { exit: EXIT_FAILURE, message: 'key file is for another bloc than the node' },
+  SEED_INCOMPLETE: { exit: EXIT_FAILURE, message: 'some records were refused' },
+  INTERNAL: { exit: EXIT_FAILURE, message: 'unexpected failure' },
+} as const satisfies Record<string, { exit: number; message: string }>
+
+export type CliErrorCode = keyof typeof CLI_ERRORS
+
+export interface CliErrorOptions {
+  cause?: unknown
+  /** The node's own problem code (RFC 9457 `code`) when the node refused a request. */
+  remoteCode?: string | undefined
+  /** The HTTP status the node answered with. */
+  status?: number | undefined
+}
+
+export class CliError extends Error {
+  override readonly name = 'CliError'
+  readonly code: CliErrorCode
+  readonly exitCode: number
+  readonly remoteCode: string | undefined
+  readonly status: number | undefined
+
+  constructor(code: CliErrorCode, message?: string, options: CliErrorOptions = {}) {
+    super(message ?? CLI_ERRORS[code].message, { cause: options.cause })
+    this.code = code
+    this.exitCode = CLI_ERRORS[code].exit
+    this.remoteCode = options.remoteCode
+    this.status = options.status
+  }
+}
+
+export function isCliError(err: unknown): err is CliError {
+  return err instanceof CliError
+}

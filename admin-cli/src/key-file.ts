@@ -1,0 +1,144 @@
+/**
+ * Key files: the development officer's secrets a dev node writes, and the key files
+ * `legation keys generate` writes. Both are JSON with keys in unpadded base64url (the node's
+ * convention for binary values in files); 64-character hex is accepted too. Secret keys never
+ * reach an error message or stdout.
+ *
+ * A development node's `<dataDir>/dev-secrets.json` (node/src/dev-bloc.ts, mode 0600):
+ *
+ *   { "warning": "DEVELOPMENT ONLY…", "bloc": "<hex bloc id>",
+ *     "states": { "DVA": "<b64url state secret>", … }, "auditor": "<b64url secret>",
+ *     "officer": { "state": "DVA", "secretKey": "<b64url secret>",
+ *                  "cert": "<b64url canonical CBOR of the OfficerCertificate>" } }
+ *
+ * Only `bloc` and `officer` are read here: the CLI never touches the state or auditor keys.
+ *
+ * A key file of `legation keys generate`:
+ *
+ *   { "type": "ed25519", "keyId": "<hex>", "publicKey": "<b64url>", "secretKey": "<b64url>" }
+ *
+ * optionally with a `cert` once the key is certified as an officer's.
+ */
+import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { resolve } from 'node:path'
+import {
+  decodeCanonical,
+  type Ed25519,
+  equalBytes,
+  fromBase64url,
+  fromHex,
+  generateKeyPair,
+  type KeyPair,
+  type OfficerCertificate,
+  parseOfficerCertificate,
+} from '@legation/protocol'
+import { CliError } from './errors.ts'
+
+export const DEFAULT_DATA_DIR = './.legation/node'
+export const DEV_SECRETS_FILE = 'dev-secrets.json'
+/** Owner read/write only. */
+export const SECRET_FILE_MODE = 0o600
+
+export interface LoadedKey {
+  readonly keys: KeyPair
+  /** The officer's certificate; null for a plain key (a citizen's). */
+  readonly cert: OfficerCertificate | null
+  /** The bloc and charter version the file says it belongs to, if it says. */
+  readonly bloc: string | undefined
+  readonly charter: string | undefined
+}
+
+/** `<dataDir>/dev-secrets.json`, where dataDir is LEGATION_DATA_DIR or the node's default. */
+export function defaultDevSecretsPath(env: Readonly<Record<string, string | undefined>>): string {
+  return resolve(env.LEGATION_DATA_DIR || DEFAULT_DATA_DIR, DEV_SECRETS_FILE)
+}
+
+export function readFileOrFail(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (cause) {
+    const code = (cause as { code?: string }).code
+    if (code === 'ENOENT') throw new CliError('FILE_NOT_FOUND', `${what} not found: ${path}`, { cause })
+    throw new CliError('FILE_UNREADABLE', `cannot read ${what} ${path}: ${code ?? 'error'}`, { cause })
+  }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/
+const B64URL32 = /^[A-Za-z0-9_-]{43}$/
+
+/** 32 key bytes from base64url or hex; undefined if neither. */
+function keyBytes(value: unknown): Uint8Array | undefined {
+  if (typeof value !== 'string') return undefined
+  try {
+    if (B64URL32.test(value)) return fromBase64url(value)
+    if (HEX64.test(value)) return fromHex(value)
+  } catch {
+    return undefined
+  }
+  return undefined
+}
+
+/** Reads an officer's (or citizen's) key file; checks that the keys and certificate belong together. */
+export function loadKeyFile(ed: Ed25519, path: string): LoadedKey {
+  const text = readFileOrFail(path, 'key file').toString('utf8')
+  const bad = (why: string, cause?: unknown) =>
+    new CliError('KEY_FILE_INVALID', `key file ${path}: ${why}`, { cause })
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (cause) {
+    throw bad('not JSON', cause)
+  }
+  if (typeof json !== 'object' || json === null) throw bad('not a JSON object')
+  const top = json as Record<string, unknown>
+  // dev-secrets.json nests the officer; a generated key file is flat.
+  const entry = (typeof top.officer === 'object' && top.officer !== null ? top.officer : top) as Record<
+    string,
+    unknown
+  >
+  const secret = keyBytes(entry.secretKey)
+  if (!secret) throw bad('secretKey must be 32 bytes in base64url (or hex)')
+  const keys = generateKeyPair(ed, secret)
+  if (entry.publicKey !== undefined) {
+    const pub = keyBytes(entry.publicKey)
+    if (!pub) throw bad('publicKey must be 32 bytes in base64url (or hex)')
+    if (!equalBytes(pub, keys.publicKey)) throw bad('publicKey is not the public key of secretKey')
+  }
+  let cert: OfficerCertificate | null = null
+  if (entry.cert !== undefined && entry.cert !== null) {
+    if (typeof entry.cert !== 'string') throw bad('cert must be base64url canonical CBOR')
+    try {
+      cert = parseOfficerCertificate.parse(
+        decodeCanonical(fromBase64url(entry.cert), 8192),
+        'certificate',
+      ) as OfficerCertificate
+    } catch (cause) {
+      throw bad('cert is not an officer certificate', cause)
+    }
+    if (!equalBytes(cert.body.officerKey, keys.publicKey)) throw bad('cert certifies another key')
+  }
+  const str = (v: unknown) => (typeof v === 'string' && HEX64.test(v) ? v : undefined)
+  return { keys, cert, bloc: str(top.bloc) ?? cert?.body.bloc, charter: str(top.charter) }
+}
+
+/**
+ * Creates `path` with mode 0600 and writes `text`, refusing to overwrite: a key file that
+ * already exists may be the only copy of a key.
+ */
+export function writeSecretFile(path: string, text: string): void {
+  let fd: number
+  try {
+    fd = openSync(path, 'wx', SECRET_FILE_MODE)
+  } catch (cause) {
+    const code = (cause as { code?: string }).code
+    if (code === 'EEXIST') throw new CliError('FILE_EXISTS', `${path} already exists; not overwriting it`)
+    throw new CliError('FILE_UNREADABLE', `cannot create ${path}: ${code ?? 'error'}`, { cause })
+  }
+  try {
+    // The umask can only narrow the mode, but say it again in case the file system ignored it.
+    fchmodSync(fd, SECRET_FILE_MODE)
+    writeSync(fd, text)
+  } finally {
+    closeSync(fd)
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The CLI's only way to a running node: its HTTP API (see docs/api.md). Turns transport
+ * failures and RFC 9457 problem responses into `CliError`s with the node's `code` attached,
+ * and signs requests as an officer or citizen when given a signer.
+ *
+ * @example
+ * const node = new NodeClient({ url: 'http://127.0.0.1:8080', fetch, now: Date.now })
+ * const info = await node.get<NodeInfo>('/v1/node')
+ */
+import type { RequestToSign } from '@legation/protocol'
+import { CliError } from './errors.ts'
+
+/** Long enough for a batch of 1000 records on a busy node. */
+export const DEFAULT_TIMEOUT_MS = 30_000
+export const DEFAULT_NODE_URL = 'http://127.0.0.1:8080'
+
+/** Whoever signs a request: a `LegationClient` of an officer or citizen. */
+export interface RequestSigner {
+  sign(req: RequestToSign): Record<string, string>
+}
+
+export interface NodeClientInit {
+  url: string
+  fetch: typeof globalThis.fetch
+  /** @default DEFAULT_TIMEOUT_MS */
+  timeoutMs?: number
+}
+
+/** What GET /v1/node answers (node/src/http/routes/node-info.ts). */
+export interface NodeInfo {
+  nodeId: string
+  peerId: string
+  name: string
+  state: string
+  version: string
+  bloc: string
+  charter: { hash: string; version: number; members: string[] }
+  versionVector: Record<string, number>
+  stateRoot: string
+  pendingEntries: number
+  quarantined: Array<{ nodeId: string; fromSeq: number }>
+  peers: Array<{
+    peerId: string
+    nodeId: string | null
+    state: string | null
+    connected: boolean
+    versionVector: Record<string, number>
+    lag: number
+  }>
+  /** Set by nodes that say whether they run a generated development bloc. */
+  dev?: boolean
+}
+
+interface Problem {
+  code?: unknown
+  title?: unknown
+  detail?: unknown
+  errors?: unknown
+}
+
+/** Parses and checks a node URL; the base every path is appended to. */
+export function parseNodeUrl(url: string): URL {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch (cause) {
+    throw new CliError('NODE_URL_INVALID', `not a URL: ${JSON.stringify(url)}`, { cause })
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new CliError('NODE_URL_INVALID', `node URL must be http:// or https://, not ${parsed.protocol}//`)
+  }
+  if (parsed.username || parsed.password) {
+    throw new CliError('NODE_URL_INVALID', 'node URL must not carry credentials')
+  }
+  parsed.search = ''
+  parsed.hash = ''
+  return parsed
+}
+
+export class NodeClient {
+  readonly base: URL
+  /** Path prefix of a node behind a reverse proxy ('' for most). */
+  readonly #prefix: string
+  readonly #fetch: typeof globalThis.fetch
+  readonly #timeoutMs: number
+
+  constructor(init: NodeClientInit) {
+    this.base = parseNodeUrl(init.url)
+    this.#prefix = this.base.pathname.replace(/\/+$/, '')
+    this.#fetch = init.fetch
+    this.#timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  }
+
+  /** The node's address as the user should see it. */
+  get origin(): string {
+    return `${this.base.origin}${this.#prefix}`
+  }
+
+  get<T>(path: string, signer?: RequestSigner): Promise<T> {
+    return this.request<T>('GET', path, undefined, signer)
+  }
+
+  post<T>(path: string, body: unknown, signer?: RequestSigner): Promise<T> {
+    return this.request<T>('POST', path, body, signer)
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, signer?: RequestSigner): Promise<T> {
+    // A reverse proxy in front of the node strips the prefix: the node sees, and the
+    // signature covers, `path` alone.
+    const fullPath = `${this.#prefix}${path}`
+    const raw = body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(body))
+    const headers: Record<string, string> = { accept: 'application/json, application/problem+json' }
+    if (raw) headers['content-type'] = 'application/json'
+    if (signer) Object.assign(headers, signer.sign({ method, path, body: raw }))
+    const where = `${method} ${this.origin}${path}`
+    let res: Response
+    try {
+      res = await this.#fetch(new URL(fullPath, this.base.origin), {
+        method,
+        headers,
+        ...(raw ? { body: raw } : {}),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      })
+    } catch (cause) {
+      throw new CliError('NODE_UNREACHABLE', `cannot reach ${this.origin}: ${transportReason(cause)}`, {
+        cause,
+      })
+    }
+    let text: string
+    try {
+      text = await res.text()
+    } catch (cause) {
+      throw new CliError('NODE_UNREACHABLE', `${where}: connection lost: ${transportReason(cause)}`, {
+        cause,
+      })
+    }
+    let json: unknown
+    try {
+      json = text === '' ? undefined : JSON.parse(text)
+    } catch (cause) {
+      if (res.ok) throw new CliError('NODE_RESPONSE_INVALID', `${where}: response is not JSON`, { cause })
+    }
+    if (!res.ok) {
+      const p = (typeof json === 'object' && json !== null ? json : {}) as Problem
+      const code = typeof p.code === 'string' ? p.code : undefined
+      const parts = [typeof p.title === 'string' ? p.title : `HTTP ${res.status} ${res.statusText}`.trim()]
+      if (typeof p.detail === 'string' && p.detail !== p.title) parts.push(p.detail)
+      if (Array.isArray(p.errors)) parts.push(...p.errors.filter((e): e is string => typeof e === 'string'))
+      throw new CliError(
+        'NODE_REFUSED',
+        `${where}: ${res.status}${code ? ` ${code}` : ''}: ${parts.join('; ')}`,
+        { remoteCode: code, status: res.status },
+      )
+    }
+    if (json === undefined) throw new CliError('NODE_RESPONSE_INVALID', `${where}: empty response`)
+    return json as T
+  }
+}
+
+/** The reason a fetch failed, in a few words (undici hides it under `cause`). */
+function transportReason(err: unknown): string {
+  if (err instanceof DOMException && err.name === 'TimeoutError') return 'timed out'
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause
+  const message = typeof cause?.message === 'string' && cause.message !== '' ? cause.message : undefined
+  if (cause && typeof cause.code === 'string') return message?.includes(cause.code) ? message : cause.code
+  if (message) return message
+  return err instanceof Error ? err.message : String(err)
+}

@@ -1,0 +1,468 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import {
+  ALERTS_DOC,
+  accumulate,
+  applyLocal,
+  createDoc,
+  depsSatisfied,
+  docHash,
+  docView,
+  EMPTY_ACCUMULATOR,
+  encodeDoc,
+  FIELDS,
+  type KnownRecord,
+  loadDoc,
+  RECORDS,
+  type RecordHeader,
+  stateRoot,
+  toHex,
+  type VersionVector,
+  validateRemoteUpdate,
+} from '../src/index.ts'
+import { DAY, expectCode, makeBloc, registration, registrationPayload, T0, testSalt } from './fixtures.ts'
+
+const bloc = makeBloc()
+const consul = bloc.officer('AT', ['consul'], 200)
+const crisis = bloc.officer('AT', ['crisis'], 201)
+const ana = bloc.citizen(300)
+const bob = bloc.citizen(301)
+
+interface Rec {
+  readonly id: string
+  readonly header: RecordHeader
+}
+const records = new Map<string, Rec>()
+function keep<T extends { id: string; record: { header: RecordHeader } }>(built: T): Rec {
+  const r = { id: built.id, header: built.record.header }
+  records.set(r.id, r)
+  return r
+}
+const known = (id: string): KnownRecord | undefined => {
+  const r = records.get(id)
+  return r && { subject: r.header.subject, header: r.header }
+}
+const headerOf = (id: string) => records.get(id)?.header
+
+const alert = keep(
+  crisis.client.record('alert.issued', null, {
+    country: 'KE',
+    region: null,
+    severity: 'advisory',
+    title: 'Elections',
+    message: 'Avoid crowds.',
+  }),
+)
+
+/** A pool of records about one citizen, at assorted times, to be accepted at assorted nodes. */
+function pool(citizen: typeof ana, n: number): Rec[] {
+  const out = [
+    keep(
+      consul.client.record(
+        'citizen.registered',
+        citizen.id,
+        registration(citizen.keys.publicKey, 'BE'),
+        registrationPayload(n),
+        T0 + DAY,
+      ),
+    ),
+  ]
+  for (let i = 0; i < 3; i++) {
+    out.push(
+      keep(
+        citizen.record(
+          'citizen.updated',
+          citizen.id,
+          { fields: i === 1 ? ['contact', 'names'] : ['contact'] },
+          { salt: testSalt(n * 10 + i), contact: { phone: `+32 ${i}` } },
+          T0 + (2 + (i % 2)) * DAY,
+        ),
+      ),
+    )
+    out.push(
+      keep(
+        citizen.record(
+          'presence.registered',
+          citizen.id,
+          { from: T0 + i, until: null },
+          { salt: testSalt(n * 10 + 5 + i), country: 'KE', region: `Region ${i}` },
+          T0 + (3 + i) * DAY,
+        ),
+      ),
+    )
+  }
+  out.push(
+    keep(
+      citizen.record('welfare.checkin', citizen.id, { alert: alert.id, status: 'safe' }, null, T0 + 9 * DAY),
+    ),
+  )
+  return out
+}
+const anaPool = pool(ana, 1)
+const bobPool = pool(bob, 2)
+const [anaReg, anaUpd1, anaPres1, anaUpd2] = anaPool as [Rec, Rec, Rec, Rec]
+const bobReg = bobPool[0]!
+
+const A = 1001
+const B = 1002
+
+/** What node A sends after accepting `recs` into `doc`. */
+const local = (doc: Y.Doc, recs: Rec[]) => applyLocal(doc, recs, headerOf)
+
+/** An update made by hand as client `client` on top of `base` (what a rogue node could send). */
+function craft(base: Y.Doc, client: number, change: (doc: Y.Doc) => void): Uint8Array {
+  const doc = loadDoc(encodeDoc(base), client)
+  const before = Y.encodeStateVector(doc)
+  change(doc)
+  return Y.encodeStateAsUpdate(doc, before)
+}
+
+describe('the Yjs doc model', () => {
+  it('an honest update validates and gives the replica the same view and hash', () => {
+    const docA = createDoc(A)
+    const u = local(docA, [anaReg, anaUpd1])
+    const docB = createDoc(B)
+    const next = validateRemoteUpdate(docB, ana.id, u, A, known)
+    expect(docView(next)).toEqual(docView(docA))
+    expect(docView(next).records).toEqual([anaReg.id, anaUpd1.id].sort())
+    expect(docView(next).fields).toMatchObject({
+      registration: anaReg.id,
+      names: anaReg.id,
+      contact: anaUpd1.id,
+    })
+    expect(toHex(docHash(ana.id, next))).toBe(toHex(docHash(ana.id, docA)))
+    // The copy is what the caller swaps in; it still writes as B.
+    expect(next.clientID).toBe(B)
+    const u2 = local(next, [anaPres1])
+    const back = validateRemoteUpdate(docA, ana.id, u2, B, known)
+    expect(docView(back).fields.presence).toBe(anaPres1.id)
+  })
+
+  it('validation never touches the doc it is given', () => {
+    const docB = createDoc(B)
+    const before = encodeDoc(docB)
+    validateRemoteUpdate(docB, ana.id, local(createDoc(A), [anaReg]), A, known)
+    expect(encodeDoc(docB)).toEqual(before)
+  })
+
+  it('newer records win their slots, by time then id; older ones only join the timeline', () => {
+    const doc = createDoc(A)
+    local(doc, [anaReg, anaUpd2]) // at T0 + 3 days: takes contact and names from the registration
+    expect(docView(doc).fields).toMatchObject({ contact: anaUpd2.id, names: anaUpd2.id, birth: anaReg.id })
+    local(doc, [anaUpd1]) // at T0 + 2 days: older, so it does not take the contact slot
+    expect(docView(doc).fields.contact).toBe(anaUpd2.id)
+    expect(docView(doc).records).toContain(anaUpd1.id)
+  })
+
+  it('a saved doc reloads with its own client id, so the node keeps writing as itself', () => {
+    const docA = createDoc(A)
+    local(docA, [anaReg])
+    const reloaded = loadDoc(encodeDoc(docA), A)
+    expect(reloaded.clientID).toBe(A)
+    const u = local(reloaded, [anaUpd1])
+    const replica = validateRemoteUpdate(loadDoc(encodeDoc(docA), B), ana.id, u, A, known)
+    expect(docView(replica)).toEqual(docView(reloaded))
+  })
+
+  it('refuses structs of another client id with ENTRY_FOREIGN_CLIENT', () => {
+    const u = local(createDoc(B), [anaReg])
+    expectCode(() => validateRemoteUpdate(createDoc(A), ana.id, u, A, known), 'ENTRY_FOREIGN_CLIENT')
+    // An update relaying both A's and B's structs is refused as a whole.
+    const docA = createDoc(A)
+    local(docA, [anaReg])
+    const docB = validateRemoteUpdate(createDoc(B), ana.id, encodeDoc(docA), A, known)
+    local(docB, [anaUpd1])
+    expectCode(
+      () => validateRemoteUpdate(createDoc(3), ana.id, encodeDoc(docB), B, known),
+      'ENTRY_FOREIGN_CLIENT',
+    )
+  })
+
+  it('refuses an update that deletes a record id from the timeline with ENTRY_REWRITE', () => {
+    const docA = createDoc(A)
+    const u1 = local(docA, [anaReg, anaUpd1])
+    const docB = validateRemoteUpdate(createDoc(B), ana.id, u1, A, known)
+    // A deletes its own entry…
+    const del = craft(docA, A, (d) => d.getArray(RECORDS).delete(0, 1))
+    expectCode(() => validateRemoteUpdate(docB, ana.id, del, A, known), 'ENTRY_REWRITE')
+    // …or replaces it by another record.
+    const replace = craft(docA, A, (d) => {
+      d.getArray(RECORDS).delete(1, 1)
+      d.getArray(RECORDS).insert(1, [anaPres1.id])
+    })
+    expectCode(() => validateRemoteUpdate(docB, ana.id, replace, A, known), 'ENTRY_REWRITE')
+    // B deletes a record A wrote (a delete set may name anyone's structs).
+    const byB = craft(docB, B, (d) => d.getArray(RECORDS).delete(0, 2))
+    expectCode(() => validateRemoteUpdate(docA, ana.id, byB, B, known), 'ENTRY_REWRITE')
+  })
+
+  it('refuses timeline values that name unknown records, records about someone else, or non-ids', () => {
+    const base = createDoc(A)
+    const cases: [string, (d: Y.Doc) => void][] = [
+      ['unknown record', (d) => d.getArray(RECORDS).push(['ff'.repeat(32)])],
+      ["another citizen's record", (d) => d.getArray(RECORDS).push([bobReg.id])],
+      ['an alert in a citizen doc', (d) => d.getArray(RECORDS).push([alert.id])],
+      ['a number', (d) => d.getArray(RECORDS).push([42])],
+      ['a nested type', (d) => d.getArray(RECORDS).push([new Y.Map()])],
+    ]
+    for (const [what, change] of cases) {
+      const u = craft(base, A, change)
+      expectCode(() => validateRemoteUpdate(createDoc(B), ana.id, u, A, known), 'ENTRY_INVALID')
+      expect(what).toBeTruthy()
+    }
+  })
+
+  it('refuses field values outside the timeline or in slots their record does not set', () => {
+    const docA = createDoc(A)
+    local(docA, [anaReg])
+    const cases: [string, (d: Y.Doc) => void][] = [
+      ['a record not in the timeline', (d) => d.getMap(FIELDS).set('contact', anaUpd1.id)],
+      ['a slot the record may not set', (d) => d.getMap(FIELDS).set('presence', anaReg.id)],
+      ['an invented slot', (d) => d.getMap(FIELDS).set('nickname', anaReg.id)],
+      ['a non-id value', (d) => d.getMap(FIELDS).set('contact', 'ana@example.org')],
+      ['a number', (d) => d.getMap(FIELDS).set('contact', 7)],
+    ]
+    for (const [what, change] of cases) {
+      const u = craft(docA, A, change)
+      const replica = loadDoc(encodeDoc(docA), B)
+      expectCode(() => validateRemoteUpdate(replica, ana.id, u, A, known), 'ENTRY_INVALID')
+      expect(what).toBeTruthy()
+    }
+  })
+
+  it('refuses new shared types and shared types used in the wrong shape', () => {
+    const cases: [string, (d: Y.Doc) => void][] = [
+      ['a new map', (d) => d.getMap('notes').set('x', 'personal data')],
+      ['a new text', (d) => d.getText('notes').insert(0, 'personal data')],
+      ['keyed values in the timeline', (d) => d.getMap(RECORDS).set('x', 'personal data')],
+      ['positional values in the fields', (d) => d.getArray(FIELDS).push(['personal data'])],
+    ]
+    for (const [what, change] of cases) {
+      const u = craft(createDoc(A), A, change)
+      expectCode(() => validateRemoteUpdate(createDoc(B), ana.id, u, A, known), 'ENTRY_INVALID')
+      expect(what).toBeTruthy()
+    }
+  })
+
+  it('refuses an update whose dependencies have not arrived, and accepts it once they have', () => {
+    const docA = createDoc(A)
+    const u1 = local(docA, [anaReg])
+    const u2 = local(docA, [anaUpd1])
+    const docB = createDoc(B)
+    expectCode(() => validateRemoteUpdate(docB, ana.id, u2, A, known), 'ENTRY_INVALID')
+    const after1 = validateRemoteUpdate(docB, ana.id, u1, A, known)
+    const after2 = validateRemoteUpdate(after1, ana.id, u2, A, known)
+    expect(docView(after2)).toEqual(docView(docA))
+    // A deletion of something not yet received is a missing dependency too.
+    const docC = validateRemoteUpdate(createDoc(3), ana.id, u1, A, known)
+    const onlyDelete = craft(docC, 3, (d) => d.getArray(RECORDS).delete(0, 1))
+    expectCode(() => validateRemoteUpdate(createDoc(B), ana.id, onlyDelete, 3, known), 'ENTRY_INVALID')
+  })
+
+  it('refuses bytes that are not a Yjs update', () => {
+    expectCode(
+      () => validateRemoteUpdate(createDoc(B), ana.id, Uint8Array.of(1, 2, 3), A, known),
+      'ENTRY_INVALID',
+    )
+  })
+
+  it('the alerts doc holds alerts only', () => {
+    const u = local(createDoc(A), [alert])
+    const next = validateRemoteUpdate(createDoc(B), ALERTS_DOC, u, A, known)
+    expect(docView(next).records).toEqual([alert.id])
+    const wrong = local(createDoc(A), [anaReg])
+    expectCode(() => validateRemoteUpdate(createDoc(B), ALERTS_DOC, wrong, A, known), 'ENTRY_INVALID')
+  })
+})
+
+describe('the state root', () => {
+  const docs = [anaPool, bobPool].map((p, i) => {
+    const d = createDoc(A)
+    local(d, p.slice(0, 3))
+    return { id: [ana.id, bob.id][i]!, hash: docHash([ana.id, bob.id][i]!, d), doc: d }
+  })
+
+  it('does not depend on the order docs were added or changed in', () => {
+    const ab = accumulate(
+      accumulate(EMPTY_ACCUMULATOR, docs[0]!.id, undefined, docs[0]!.hash),
+      docs[1]!.id,
+      undefined,
+      docs[1]!.hash,
+    )
+    const ba = accumulate(
+      accumulate(EMPTY_ACCUMULATOR, docs[1]!.id, undefined, docs[1]!.hash),
+      docs[0]!.id,
+      undefined,
+      docs[0]!.hash,
+    )
+    expect(stateRoot(ab)).toBe(stateRoot(ba))
+    expect(stateRoot(ab)).not.toBe(stateRoot(EMPTY_ACCUMULATOR))
+  })
+
+  it('moves a doc from its old hash to its new one in O(1)', () => {
+    const acc1 = accumulate(EMPTY_ACCUMULATOR, docs[0]!.id, undefined, docs[0]!.hash)
+    local(docs[0]!.doc, [anaPool[5]!])
+    const newHash = docHash(docs[0]!.id, docs[0]!.doc)
+    const moved = accumulate(acc1, docs[0]!.id, docs[0]!.hash, newHash)
+    const fresh = accumulate(EMPTY_ACCUMULATOR, docs[0]!.id, undefined, newHash)
+    expect(toHex(moved)).toBe(toHex(fresh))
+    // The doc id is part of the leaf: the same doc hash under another id is another state.
+    const other = accumulate(EMPTY_ACCUMULATOR, docs[1]!.id, undefined, newHash)
+    expect(stateRoot(other)).not.toBe(stateRoot(fresh))
+  })
+})
+
+// ---- Convergence, the Yjs way: seeded random delivery with duplicates and delays ----
+
+/** mulberry32: a tiny seeded PRNG, so a failing delivery order can be replayed from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+interface Message {
+  readonly origin: number
+  readonly seq: number
+  readonly deps: VersionVector
+  readonly doc: string
+  readonly update: Uint8Array
+}
+
+class SimNode {
+  readonly docs = new Map<string, Y.Doc>()
+  readonly vv: VersionVector = {}
+  readonly held: Message[] = []
+  readonly accepted = new Set<string>()
+  seq = 0
+  readonly clientId: number
+  constructor(clientId: number) {
+    this.clientId = clientId
+  }
+
+  doc(id: string): Y.Doc {
+    let d = this.docs.get(id)
+    if (!d) {
+      d = createDoc(this.clientId)
+      this.docs.set(id, d)
+    }
+    return d
+  }
+
+  /** Accepts a record from a client: a local change, sent to the others as the next message. */
+  accept(doc: string, rec: Rec): Message | undefined {
+    if (this.accepted.has(rec.id)) return undefined
+    this.accepted.add(rec.id)
+    const update = local(this.doc(doc), [rec])
+    const deps = Object.fromEntries(Object.entries(this.vv).filter(([k]) => k !== String(this.clientId)))
+    this.seq++
+    this.vv[this.clientId] = this.seq
+    return { origin: this.clientId, seq: this.seq, deps, doc, update }
+  }
+
+  /** Receives a message: applies it when causally ready, holds it otherwise, drops duplicates. */
+  receive(m: Message): void {
+    if (m.origin === this.clientId) return
+    this.held.push(m)
+    let progress = true
+    while (progress) {
+      progress = false
+      for (let i = 0; i < this.held.length; i++) {
+        const h = this.held[i]!
+        const have = this.vv[h.origin] ?? 0
+        if (h.seq <= have) {
+          this.held.splice(i--, 1) // duplicate
+        } else if (h.seq === have + 1 && depsSatisfied(h.deps, this.vv)) {
+          this.held.splice(i--, 1)
+          // Validation throws for any bad update: an honest run must never see one.
+          this.docs.set(h.doc, validateRemoteUpdate(this.doc(h.doc), h.doc, h.update, h.origin, known))
+          this.vv[h.origin] = h.seq
+          progress = true
+        }
+      }
+    }
+  }
+}
+
+describe('convergence', () => {
+  const CITIZENS = [
+    { id: ana.id, pool: anaPool },
+    { id: bob.id, pool: bobPool },
+  ]
+  const op = fc.oneof(
+    {
+      arbitrary: fc.record({
+        type: fc.constant('accept' as const),
+        node: fc.nat(2),
+        citizen: fc.nat(1),
+        record: fc.nat(anaPool.length - 1),
+      }),
+      weight: 2,
+    },
+    {
+      arbitrary: fc.record({ type: fc.constant('deliver' as const), pick: fc.nat(), to: fc.nat(2) }),
+      weight: 3,
+    },
+  )
+
+  it('nodes that received the same updates, in any order and with duplicates, have identical docs', () => {
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 50 }), fc.integer(), (ops, seed) => {
+        const nodes = [new SimNode(A), new SimNode(B), new SimNode(1003)]
+        const sent: Message[] = []
+        const acceptedAnywhere = new Map<string, Set<string>>()
+        for (const o of ops) {
+          if (o.type === 'accept') {
+            const c = CITIZENS[o.citizen]!
+            // A citizen's registration comes first at the node that accepts their other records.
+            const reg = c.pool[0]!
+            const recs = o.record === 0 ? [reg] : [reg, c.pool[o.record]!]
+            for (const rec of recs) {
+              const m = nodes[o.node]!.accept(c.id, rec)
+              if (m) sent.push(m)
+              if (!acceptedAnywhere.has(c.id)) acceptedAnywhere.set(c.id, new Set())
+              acceptedAnywhere.get(c.id)!.add(rec.id)
+            }
+          } else if (sent.length > 0) {
+            nodes[o.to]!.receive(sent[o.pick % sent.length]!)
+          }
+        }
+        // Eventually everyone gets everything: a seeded shuffle, every message twice.
+        const random = prng(seed)
+        const all = [...sent, ...sent]
+        for (let i = all.length - 1; i > 0; i--) {
+          const j = Math.floor(random() * (i + 1))
+          ;[all[i], all[j]] = [all[j]!, all[i]!]
+        }
+        for (const m of all) for (const n of nodes) n.receive(m)
+
+        for (const n of nodes) expect(n.held, `seed ${seed}: messages left undelivered`).toEqual([])
+        for (const c of CITIZENS) {
+          const expected = [...(acceptedAnywhere.get(c.id) ?? [])].sort()
+          const hashes = nodes.map((n) =>
+            n.docs.has(c.id) ? toHex(docHash(c.id, n.docs.get(c.id)!)) : 'absent',
+          )
+          const views = nodes.map((n) => (n.docs.has(c.id) ? docView(n.docs.get(c.id)!) : undefined))
+          if (expected.length === 0) continue
+          expect(new Set(hashes).size, `seed ${seed}: doc hashes differ for ${c.id}`).toBe(1)
+          expect(views[1], `seed ${seed}: views differ`).toEqual(views[0])
+          expect(views[2], `seed ${seed}: views differ`).toEqual(views[0])
+          expect(views[0]!.records, `seed ${seed}: timeline incomplete`).toEqual(expected)
+        }
+        const roots = nodes.map((n) => {
+          let acc: Uint8Array = EMPTY_ACCUMULATOR
+          for (const [id, d] of n.docs) acc = accumulate(acc, id, undefined, docHash(id, d))
+          return stateRoot(acc)
+        })
+        expect(new Set(roots).size, `seed ${seed}: state roots differ`).toBe(1)
+      }),
+      { numRuns: 200 },
+    )
+  })
+})

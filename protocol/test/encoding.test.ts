@@ -1,0 +1,236 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  type CanonicalValue,
+  contentId,
+  DOMAINS,
+  decodeCanonical,
+  domainHash,
+  EncodingError,
+  encodeCanonical,
+  fromBase64url,
+  fromHex,
+  MAX_DEPTH,
+  signingInput,
+  toBase64url,
+  toHex,
+  utf8ToBytes,
+} from '../src/index.ts'
+import { expectCode } from './fixtures.ts'
+
+const decodeHex = (hex: string) => decodeCanonical(fromHex(hex))
+
+/** Values of the canonical subset: safe integers, text, bytes, booleans, null, arrays, text-keyed maps. */
+const canonicalValue: fc.Arbitrary<CanonicalValue> = fc.letrec<{ value: CanonicalValue }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.constant(null),
+    fc.boolean(),
+    fc.maxSafeInteger().filter((n) => !Object.is(n, -0)),
+    fc.string({ unit: 'binary', maxLength: 20 }),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.array(tie('value'), { maxLength: 5 }),
+    fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 8 }), tie('value'), {
+      maxKeys: 5,
+      noNullPrototype: true,
+    }),
+  ),
+})).value
+
+describe('canonical encoding', () => {
+  it('round-trips every value of the subset, and one value has one encoding', () => {
+    fc.assert(
+      fc.property(canonicalValue, (v) => {
+        const bytes = encodeCanonical(v)
+        const back = decodeCanonical(bytes)
+        expect(back).toEqual(v)
+        expect(toHex(encodeCanonical(back))).toBe(toHex(bytes))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('sorts map keys by their encoded bytes: shorter first, then bytewise', () => {
+    const bytes = encodeCanonical({ b: 1, aa: 2, a: 3, é: 4, A: 5 })
+    // a5 | "A" 05 | "a" 03 | "b" 01 | "aa" 02 | "é" (c3 a9) 04
+    expect(toHex(bytes)).toBe('a5' + '614105' + '616103' + '616201' + '62616102' + '62c3a904')
+    expect(Object.keys(decodeCanonical(bytes) as object)).toEqual(['A', 'a', 'b', 'aa', 'é'])
+  })
+
+  it('returns plain Uint8Arrays whatever the size (slice() copies; no Node Buffer views)', () => {
+    for (const size of [0, 10, 100, 200, 1000, 5000, 70_000]) {
+      const bytes = encodeCanonical({ x: 'a'.repeat(size) })
+      expect(bytes.constructor).toBe(Uint8Array)
+      const copy = bytes.slice()
+      copy[0] = 0
+      expect(bytes[0]).toBe(0xa1)
+    }
+  })
+
+  it('uses the shortest integer forms and negative integers', () => {
+    expect(toHex(encodeCanonical([0, 23, 24, 255, 256, -1, -24, -25, -256, -257]))).toBe(
+      '8a00171818' + '18ff' + '190100' + '20' + '37' + '3818' + '38ff' + '390100',
+    )
+  })
+
+  describe('refuses non-canonical bytes with ENCODING_NON_CANONICAL', () => {
+    const cases: [string, string][] = [
+      ['unsorted map keys', 'a2616201616102'],
+      ['map keys sorted as text, not by encoded length', 'a262616101616202'],
+      ['non-minimal integer (1 in two bytes)', '1801'],
+      ['non-minimal integer (255 in three bytes)', '1900ff'],
+      ['non-minimal negative integer', '3800'],
+      ['non-minimal array length', '980101'],
+      ['non-minimal text length', '780161'],
+      ['non-minimal map key length', 'a178016101'],
+      ['indefinite-length array', '9f0102ff'],
+      ['indefinite-length map', 'bf616101ff'],
+      ['nested indefinite-length array', '819fff'],
+      ['a float that is an integer', 'f93c00'],
+      ['a float', 'fb3ff8000000000000'],
+      ['nesting deeper than MAX_DEPTH', `${'81'.repeat(MAX_DEPTH + 1)}00`],
+    ]
+    for (const [what, hex] of cases) {
+      it(what, () => {
+        expectCode(() => decodeHex(hex), 'ENCODING_NON_CANONICAL')
+      })
+    }
+  })
+
+  describe('refuses bytes outside the subset or not CBOR with ENCODING_MALFORMED', () => {
+    const cases: [string, string][] = [
+      ['undefined', 'f7'],
+      ['undefined inside an array', '8201f7'],
+      ['a tag (epoch time)', 'c11a514b67b0'],
+      ['a tag on bytes (bignum)', 'c249010000000000000000'],
+      ['a simple value', 'f0'],
+      ['integer beyond the safe range', '1b0020000000000000'],
+      ['negative integer beyond the safe range', '3b0020000000000000'],
+      ['non-text map key', 'a10102'],
+      ['duplicate map key', 'a2616101616102'],
+      ['trailing bytes', '0100'],
+      ['two values', 'f6f6'],
+      ['truncated array', '8201'],
+      ['truncated text', '636162'],
+      ['truncated byte string length', '59'],
+      ['empty input', ''],
+      ['a lone break', 'ff'],
+      ['indefinite-length text (not supported at all)', '7f616161ffff'],
+      ['byte string longer than the input', '5bffffffffffffffff'],
+    ]
+    for (const [what, hex] of cases) {
+      it(what, () => {
+        expectCode(() => decodeHex(hex), 'ENCODING_MALFORMED')
+      })
+    }
+  })
+
+  it('refuses anything that is not a Uint8Array', () => {
+    expectCode(() => decodeCanonical('a0' as unknown as Uint8Array), 'ENCODING_MALFORMED')
+  })
+
+  it('refuses input over the size limit with ENCODING_TOO_LARGE before decoding it', () => {
+    const big = encodeCanonical(new Uint8Array(2000))
+    expect(decodeCanonical(big, big.length)).toEqual(new Uint8Array(2000))
+    const err = expectCode(() => decodeCanonical(big, big.length - 1), 'ENCODING_TOO_LARGE')
+    expect(err.statusCode).toBe(413)
+  })
+
+  describe('refuses to encode values outside the subset with ENCODING_UNSUPPORTED_VALUE', () => {
+    const cases: [string, unknown][] = [
+      ['a float', 1.5],
+      ['NaN', Number.NaN],
+      ['Infinity', Number.POSITIVE_INFINITY],
+      ['an unsafe integer', 2 ** 53],
+      ['-0', -0],
+      ['undefined', undefined],
+      ['undefined in a map', { a: undefined }],
+      ['undefined in an array', [undefined]],
+      ['a bigint', 1n],
+      ['a Map', new Map()],
+      ['a Date', new Date(0)],
+      ['a class instance', new (class X {})()],
+      ['a function', () => 1],
+      ['a symbol', Symbol('x')],
+      [
+        'nesting deeper than MAX_DEPTH',
+        JSON.parse(`${'['.repeat(MAX_DEPTH + 2)}${']'.repeat(MAX_DEPTH + 2)}`),
+      ],
+    ]
+    for (const [what, value] of cases) {
+      it(what, () => {
+        expectCode(() => encodeCanonical(value), 'ENCODING_UNSUPPORTED_VALUE')
+      })
+    }
+  })
+
+  it('accepts an own "__proto__" key as plain data, without touching the prototype', () => {
+    // {"__proto__": {}}
+    const v = decodeHex('a1695f5f70726f746f5f5fa0') as Record<string, unknown>
+    expect(Object.getPrototypeOf(v)).toBe(Object.prototype)
+    expect(Object.keys(v)).toEqual(['__proto__'])
+  })
+
+  it('every decode failure is an EncodingError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        try {
+          decodeCanonical(bytes)
+        } catch (err) {
+          expect(err).toBeInstanceOf(EncodingError)
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+})
+
+describe('domain-separated hashing and signing input', () => {
+  it('prefixes the body with "legation/v1/sig/<domain>" and a zero byte', () => {
+    const body = encodeCanonical({ a: 1 })
+    const input = signingInput(DOMAINS.record, body)
+    expect(toHex(input)).toBe(toHex(utf8ToBytes('legation/v1/sig/record\u0000')) + toHex(body))
+  })
+
+  it('hashes are SHA-256 over "legation/v1/hash/<domain>" 0x00 body, different per domain', () => {
+    const body = encodeCanonical('x')
+    const seen = new Set<string>()
+    for (const d of Object.values(DOMAINS)) seen.add(toHex(domainHash(d, body)))
+    expect(seen.size).toBe(Object.values(DOMAINS).length)
+    // Parts are concatenated: hashing in two parts equals hashing the whole.
+    expect(toHex(domainHash(DOMAINS.doc, body.subarray(0, 1), body.subarray(1)))).toBe(
+      toHex(domainHash(DOMAINS.doc, body)),
+    )
+  })
+
+  it('contentId is the hex domain hash of the canonical bytes, independent of key order', () => {
+    expect(contentId(DOMAINS.record, { a: 1, b: 2 })).toBe(contentId(DOMAINS.record, { b: 2, a: 1 }))
+    expect(contentId(DOMAINS.record, { a: 1 })).toBe(
+      toHex(domainHash(DOMAINS.record, encodeCanonical({ a: 1 }))),
+    )
+    expect(contentId(DOMAINS.record, { a: 1 })).not.toBe(contentId(DOMAINS.certificate, { a: 1 }))
+  })
+})
+
+describe('hex and base64url', () => {
+  it('round-trip', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (b) => {
+        expect(fromHex(toHex(b))).toEqual(b)
+        expect(fromBase64url(toBase64url(b))).toEqual(b)
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('accept one spelling only', () => {
+    expectCode(() => fromHex('AB'), 'ENCODING_MALFORMED')
+    expectCode(() => fromHex('abc'), 'ENCODING_MALFORMED')
+    expectCode(() => fromBase64url('AA=='), 'ENCODING_MALFORMED')
+    expectCode(() => fromBase64url('A'), 'ENCODING_MALFORMED')
+    expectCode(() => fromBase64url('a+b/'), 'ENCODING_MALFORMED')
+    // "AB" has non-zero padding bits: the canonical spelling of the byte 0x00 is "AA".
+    expectCode(() => fromBase64url('AB'), 'ENCODING_NON_CANONICAL')
+    expect(fromBase64url('AA')).toEqual(Uint8Array.of(0))
+  })
+})
