@@ -5,7 +5,7 @@
  * generated on first run under the data dir. Stops gracefully on SIGTERM / SIGINT.
  */
 import { join } from 'node:path'
-import { decodeCanonical, generateKeyPair, type SignedCharter } from '@legation/protocol'
+import { generateKeyPair } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { type Config, configUsage, loadConfig } from './config.ts'
 import { ensureDevBloc, readCharterChain } from './dev-bloc.ts'
