@@ -13,6 +13,7 @@ import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { Verifier } from './crypto/verifier.ts'
 import { DutyScheduler } from './duties/index.ts'
 import { Engine } from './engine/engine.ts'
 import { buildApp } from './http/app.ts'
@@ -60,6 +61,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const log = opts.logger
   const metrics = opts.metrics ?? createMetrics()
   const store = await LevelStore.open(join(opts.dataDir, 'db'))
+  // Signature checks of large batches run on worker threads (the other cores).
+  const verifier = new Verifier({ ed })
   let ready = false
   let engine: Engine
   try {
@@ -68,6 +71,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       ed,
       nodeKeys: opts.nodeKeys,
       charter: opts.charter,
+      verifier,
       observer: {
         accepted: (source, n) => metrics.recordsAccepted.inc({ source }, n),
         rejected: (code) => metrics.recordsRejected.inc({ code }),
@@ -77,6 +81,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       },
     })
   } catch (err) {
+    await verifier.close()
     await store.close()
     throw err
   }
@@ -186,6 +191,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         await mesh?.stop()
         await engine.close()
         await store.close()
+        await verifier.close()
         log.info('node stopped')
       })()
       return stopping

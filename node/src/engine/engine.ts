@@ -26,7 +26,6 @@ import {
   type Change,
   type CharterView,
   compareHlc,
-  DOMAINS,
   decodeCanonical,
   decodeEntry,
   depsSatisfied,
@@ -56,6 +55,7 @@ import {
   type RecordContext,
   RecordError,
   type RecordHeader,
+  SignatureError,
   type SignedCharter,
   type SignedEntry,
   type SignedReceipt,
@@ -75,6 +75,7 @@ import {
   verifyRecord,
 } from '@legation/protocol'
 import type * as Y from 'yjs'
+import type { SigCheck, Verifier } from '../crypto/verifier.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
 import { K, seqKey } from './keys.ts'
@@ -136,6 +137,18 @@ export interface EngineInit {
   maxRecordsPerEntry?: number
   /** @default DEFAULT_DOC_CACHE */
   docCacheSize?: number
+  /** Batched signature verification (worker threads); inline when omitted. */
+  verifier?: Verifier
+}
+
+type Verification =
+  | { readonly ok: true; readonly record: SignedRecord; readonly id: string; readonly authority: Authority }
+  | { readonly ok: false; readonly error: ProtocolError }
+
+function asProtocolError(err: unknown): ProtocolError {
+  return err instanceof ProtocolError
+    ? err
+    : new ProtocolError('ENTRY_INVALID', 'record refused', { cause: err })
 }
 
 export interface CaseSummary {
@@ -211,7 +224,13 @@ export class Engine {
   #localScheduled = false
   readonly #pending = new Map<
     string,
-    { entry: SignedEntry; bytes: Uint8Array; hash: Uint8Array; payloads: Map<string, Uint8Array> }
+    {
+      entry: SignedEntry
+      bytes: Uint8Array
+      hash: Uint8Array
+      payloads: Map<string, Uint8Array>
+      ids: string[]
+    }
   >()
   readonly #quarantined = new Map<string, number>()
   readonly #listeners = new Set<
@@ -219,6 +238,8 @@ export class Engine {
   >()
   readonly #revoked = new Map<string, number>()
   readonly #verifyCtx: VerifyContext
+  readonly #verifiedCerts = new BoundedSet(10_000)
+  readonly #verifier: (checks: readonly SigCheck[]) => Promise<boolean[]>
   #closed = false
 
   private constructor(init: EngineInit, charters: CharterView[], state: PersistentState) {
@@ -235,8 +256,11 @@ export class Engine {
     this.#verifyCtx = {
       ed: this.#ed,
       charter: (h) => this.charterByHash(h),
-      verifiedCerts: new BoundedSet(10_000),
+      verifiedCerts: this.#verifiedCerts,
     }
+    this.#verifier = init.verifier
+      ? (checks) => init.verifier!.verify(checks)
+      : async (checks) => checks.map((c) => this.#ed.verify(c.sig, c.message, c.key))
     this.#state = state
     this.#acc = fromHex(state.acc)
   }
@@ -389,40 +413,98 @@ export class Engine {
    * Verifies and accepts records from clients. Resolves per record once it is durable
    * (or refused). Records already known resolve with their original receipt.
    */
-  submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
-    return Promise.all(subs.map((s) => this.#submitOne(s)))
-  }
-
-  #submitOne(sub: Submission): Promise<SubmitOutcome> {
+  async submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
     if (this.#closed || !this.#keys) {
-      return Promise.resolve({
+      return subs.map(() => ({
         ok: false,
         id: null,
         error: new ProtocolError('ENTRY_INVALID', 'node is shutting down'),
-      })
+      }))
     }
-    let verified: { id: string; authority: Authority }
-    try {
-      const v = verifyRecord(this.#verifyCtx, sub.record, this.bloc)
-      if (v.record.header.payload !== null) {
-        if (!sub.payload) throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'the record’s payload is missing')
-        openPayload(v.record.header, sub.payload)
-      } else if (sub.payload) {
-        throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'a payload was sent for a record without one')
+    const verified = await this.#verifyMany(subs.map((s) => s.record))
+    return Promise.all(
+      subs.map((sub, i) => {
+        const v = verified[i]!
+        if (!v.ok) return this.#refuse(null, v.error)
+        try {
+          if (v.record.header.payload !== null) {
+            if (!sub.payload)
+              throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'the record’s payload is missing')
+            openPayload(v.record.header, sub.payload)
+          } else if (sub.payload) {
+            throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'a payload was sent for a record without one')
+          }
+        } catch (err) {
+          return this.#refuse(v.id, err)
+        }
+        return new Promise<SubmitOutcome>((resolve) => {
+          this.#localQueue.push({
+            queuedAt: performance.now(),
+            sub,
+            id: v.id,
+            authority: v.authority,
+            resolve,
+          })
+          this.#scheduleLocal()
+        })
+      }),
+    )
+  }
+
+  /**
+   * Verifies many records with one batch of signature checks (on worker threads when the
+   * batch is large). Each record is first checked with a deferring Ed25519 that notes every
+   * (signature, message, key) it is asked about and answers "valid"; the noted checks then
+   * run for real, and a record stands only if all of its checks pass. Certificates it would
+   * have cached as verified are cached only then.
+   */
+  async #verifyMany(values: readonly unknown[]): Promise<Verification[]> {
+    const pending: Array<{ result: Verification; checks: SigCheck[]; certs: string[] }> = []
+    for (const value of values) {
+      const checks: SigCheck[] = []
+      const certs: string[] = []
+      const deferred: Ed25519 = {
+        name: 'deferred',
+        publicKey: (k) => this.#ed.publicKey(k),
+        sign: (m, k) => this.#ed.sign(m, k),
+        verify: (sig, message, key) => {
+          checks.push({ sig, message, key })
+          return true
+        },
       }
-      verified = v
-    } catch (err) {
-      return Promise.resolve(this.#refuse(null, err))
+      const real = this.#verifiedCerts
+      const staged = { has: (k: string) => real.has(k), add: (k: string) => void certs.push(k) } as BoundedSet
+      let result: Verification
+      try {
+        result = {
+          ok: true,
+          ...verifyRecord({ ...this.#verifyCtx, ed: deferred, verifiedCerts: staged }, value, this.bloc),
+        }
+      } catch (err) {
+        result = { ok: false, error: asProtocolError(err) }
+      }
+      pending.push({ result, checks, certs })
     }
-    return new Promise((resolve) => {
-      this.#localQueue.push({
-        queuedAt: performance.now(),
-        sub,
-        id: verified.id,
-        authority: verified.authority,
-        resolve,
-      })
-      this.#scheduleLocal()
+    const all = pending.flatMap((p) => (p.result.ok ? p.checks : []))
+    const outcomes = await this.#verifier(all)
+    let k = 0
+    return pending.map((p) => {
+      if (!p.result.ok) return p.result
+      const mine = outcomes.slice(k, k + p.checks.length)
+      k += p.checks.length
+      const failed = mine.indexOf(false)
+      if (failed === 0)
+        return {
+          ok: false,
+          error: new SignatureError('SIGNATURE_INVALID', 'record signature does not verify'),
+        }
+      if (failed > 0)
+        return {
+          ok: false,
+          error: new ProtocolError('CERT_INVALID', 'certificate is not signed by its state key'),
+        }
+      for (const c of p.certs) this.#verifiedCerts.add(c)
+      return p.result
     })
   }
 
@@ -608,7 +690,13 @@ export class Engine {
     verifyOpenedEntry(this.#ed, opened, this.bloc, this.#charters)
     let result: RemoteResult
     try {
-      result = await this.#exclusive(() => this.#applyRemoteLocked(entry, bytes, payloads, opened.hash))
+      // Every record's signatures, in one batch and before taking the lock.
+      const verified = await this.#verifyMany(b.changes.flatMap((c) => c.records))
+      const ids = verified.map((v) => {
+        if (!v.ok) throw v.error
+        return v.id
+      })
+      result = await this.#exclusive(() => this.#applyRemoteLocked(entry, bytes, payloads, opened.hash, ids))
     } catch (err) {
       // Signed by a certified node and still refused: keep it as evidence for the secretariat.
       await this.#refusedEvidence(bytes, b.origin, b.seq, opened.hash, err)
@@ -623,6 +711,7 @@ export class Engine {
     bytes: Uint8Array,
     payloads: Map<string, Uint8Array>,
     hash: Uint8Array,
+    ids: string[],
   ): Promise<RemoteResult> {
     const b = entry.body
     const have = this.#state.vv[b.origin] ?? 0
@@ -647,10 +736,10 @@ export class Engine {
     }
     if (b.seq > have + 1 || !depsSatisfied(b.deps, this.#state.vv)) {
       if (this.#pending.size < DEFAULT_MAX_PENDING)
-        this.#pending.set(pendingKey, { entry, bytes, hash, payloads })
+        this.#pending.set(pendingKey, { entry, bytes, hash, payloads, ids })
       return 'pending'
     }
-    await this.#applyReady(entry, bytes, payloads, hash)
+    await this.#applyReady(entry, bytes, payloads, hash, ids)
     await this.#drainPending()
     return 'applied'
   }
@@ -671,7 +760,7 @@ export class Engine {
         if (b.seq === have + 1 && depsSatisfied(b.deps, this.#state.vv)) {
           this.#pending.delete(key)
           try {
-            await this.#applyReady(p.entry, p.bytes, p.payloads, p.hash)
+            await this.#applyReady(p.entry, p.bytes, p.payloads, p.hash, p.ids)
             progress = true
           } catch (err) {
             await this.#refusedEvidence(p.bytes, b.origin, b.seq, p.hash, err)
@@ -686,6 +775,8 @@ export class Engine {
     bytes: Uint8Array,
     payloads: Map<string, Uint8Array>,
     hash: Uint8Array,
+    /** The ids of the entry's records, in order, whose signatures were verified. */
+    ids: readonly string[],
   ): Promise<void> {
     const b = entry.body
     const prevHash = this.#state.heads[b.origin]
@@ -701,9 +792,10 @@ export class Engine {
       return h ? { subject: h.subject, header: h } : undefined
     }
     const accepted: string[] = []
+    let n = 0
     for (const change of b.changes) {
       for (const rec of change.records) {
-        const v = verifyRecord(this.#verifyCtx, rec, this.bloc)
+        const v = { id: ids[n++]! }
         if ((rec.header.subject ?? ALERTS_DOC) !== change.doc) {
           throw new EntryError('ENTRY_INVALID', 'record filed under another document')
         }
@@ -728,8 +820,11 @@ export class Engine {
       current.doc = next
     }
     // A record relayed twice (two nodes accepted the same signed record) keeps its first place.
-    for (const [id, r] of tx.records) {
-      if (await this.#store.get(K.record(id))) {
+    const carried = [...tx.records.keys()]
+    const stored = await this.#store.getMany(carried.map(K.record))
+    for (const [i, id] of carried.entries()) {
+      const r = tx.records.get(id)!
+      if (stored[i] !== undefined) {
         tx.records.delete(id)
         accepted.splice(accepted.indexOf(id), 1)
       } else {
@@ -913,10 +1008,9 @@ export class Engine {
       ops.push({ type: 'put', key: K.docHash(docId), value: h })
     }
     // Summaries and indexes follow the merged docs.
-    for (const docId of tx.docs.keys()) {
-      if (docId === ALERTS_DOC) continue
-      await this.#resummarize(tx, docId)
-    }
+    const citizens = [...tx.docs.keys()].filter((d) => d !== ALERTS_DOC)
+    const previous = await this.#summariesOf(citizens)
+    for (const c of citizens) await this.#resummarize(tx, c, previous.get(c))
     for (const [caseId, citizen] of tx.cases)
       ops.push({ type: 'put', key: K.case(caseId), value: utf8ToBytes(citizen) })
     for (const a of tx.alerts) ops.push({ type: 'put', key: K.alert(a), value: new Uint8Array([1]) })
@@ -957,7 +1051,24 @@ export class Engine {
     return bytes ? (decodeCanonical(bytes) as Record<string, unknown>) : undefined
   }
 
-  async #resummarize(tx: Tx, citizen: string): Promise<void> {
+  /** Stored summaries of many citizens in one batched read (cache first). */
+  async #summariesOf(citizens: readonly string[]): Promise<Map<string, CitizenSummary>> {
+    const out = new Map<string, CitizenSummary>()
+    const missing: string[] = []
+    for (const c of citizens) {
+      const cached = this.#summaries.get(c)
+      if (cached) out.set(c, cached)
+      else missing.push(c)
+    }
+    const raws = await this.#store.getMany(missing.map(K.summary))
+    missing.forEach((c, i) => {
+      const raw = raws[i]
+      if (raw) out.set(c, dec<CitizenSummary>(raw))
+    })
+    return out
+  }
+
+  async #resummarize(tx: Tx, citizen: string, previous: CitizenSummary | undefined): Promise<void> {
     const d = tx.docs.get(citizen)!
     const fields = d.doc.getMap<string>('fields')
     const s: CitizenSummary = {
@@ -1024,7 +1135,7 @@ export class Engine {
       if (s.nationality) ix.push(`ix/ncase/${s.nationality}/${c.state}/${caseId}`)
     }
     s.ix = ix
-    const old = tx.summaries.get(citizen) ?? (await this.getSummary(citizen))
+    const old = previous
     const oldIx = new Set(old?.ix ?? [])
     const newIx = new Set(ix)
     for (const k of oldIx) if (!newIx.has(k)) tx.ops.push({ type: 'del', key: k })
