@@ -16,6 +16,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import {
+  addNode,
+  certifyNode,
   certifyOfficer,
   createGenesis,
   encodeCanonical,
@@ -26,8 +28,10 @@ import {
   type OfficerCertificate,
   peerIdOf,
   type SignedCharter,
+  signAmendment,
   toBase64url,
   toHex,
+  verifyCharterChain,
   verifyGenesis,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
@@ -49,6 +53,8 @@ export interface NetworkOptions {
   env?: Record<string, string>
   /** Only the first `startNodes` nodes are started (the rest are certified, for late joiners). @default nodes */
   startNodes?: number
+  /** The last `joiners` nodes are left out of the genesis charter, to be admitted later (`admit`). @default 0 */
+  joiners?: number
 }
 
 export async function freePort(): Promise<number> {
@@ -75,6 +81,8 @@ export class TestNode {
   readonly nodeId: string
   httpPort: number
   p2pPort: number
+  /** Extra environment for this node's next start. */
+  env: Record<string, string> = {}
   #proc: ChildProcess | undefined
   #exited: Promise<unknown> | undefined
   readonly #net: TestNetwork
@@ -134,7 +142,7 @@ export class TestNode {
     const proc = spawn(process.execPath, args, {
       cwd: REPO,
       // Every test client shares one loopback address: lift the per-client rate limit.
-      env: { ...process.env, LEGATION_HTTP_RATE_LIMIT_MAX: '1000000', ...this.#net.options.env },
+      env: { ...process.env, LEGATION_HTTP_RATE_LIMIT_MAX: '1000000', ...this.#net.options.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     proc.stdout.pipe(log)
@@ -228,6 +236,7 @@ export class TestNetwork {
   bloc = ''
   charterHash = ''
   readonly #ownsDir: boolean
+  #validity = { notBefore: 0, notAfter: 0 }
 
   private constructor(dir: string, options: NetworkOptions, ownsDir: boolean) {
     this.dir = dir
@@ -276,20 +285,14 @@ export class TestNetwork {
         { mode: 0o600 },
       )
     }
+    const founders = this.nodes.slice(0, this.nodes.length - (this.options.joiners ?? 0))
     const genesis = createGenesis(ed, {
       name: 'Local test bloc',
       members: STATES.map((code) => ({
         code,
         name: `Development State ${code.slice(2)}`,
         stateKeys: this.stateKeys[code]!,
-        nodes: this.nodes
-          .filter((n) => n.state === code)
-          .map((n) => ({
-            name: `node-${n.index}`,
-            keys: n.keys,
-            clientId: 10_000 + n.index,
-            addrs: [`/ip4/127.0.0.1/tcp/${n.p2pPort}/p2p/${n.peerId}`],
-          })),
+        nodes: founders.filter((n) => n.state === code).map((n) => nodeSpec(n)),
       })),
       auditorKey: generateKeyPair(ed).publicKey,
       quorum: 2,
@@ -297,10 +300,37 @@ export class TestNetwork {
       validity,
     })
     const view = verifyGenesis(ed, genesis)
+    this.#validity = validity
     this.chain = [genesis]
     this.bloc = view.bloc
     this.charterHash = view.hash
     await writeFile(join(this.dir, 'charter.cbor'), encodeCanonical(this.chain))
+  }
+
+  /**
+   * Admits a node left out of the genesis charter: an amendment adding it, signed by two of
+   * the three member states (the quorum), submitted to node `via`, from where it spreads.
+   */
+  async admit(index: number, via = 0): Promise<void> {
+    const node = this.nodes[index]!
+    const views = verifyCharterChain(ed, this.chain)
+    const prev = views[views.length - 1]!
+    const cert = certifyNode(
+      ed,
+      node.state,
+      this.stateKeys[node.state]!.secretKey,
+      nodeSpec(node),
+      this.#validity,
+    )
+    const draft = addNode(prev, node.state, cert, { issuedAt: Date.now() })
+    const signers = STATES.slice(0, 2).map((code) => ({ code, secretKey: this.stateKeys[code]!.secretKey }))
+    this.chain = [...this.chain, signAmendment(ed, draft, signers)]
+    await writeFile(join(this.dir, 'charter.cbor'), encodeCanonical(this.chain))
+    const res = await this.nodes[via]!.post<{ adopted: boolean }>('/v1/charter', {
+      chain: toBase64url(encodeCanonical(this.chain)),
+    })
+    if (res.status !== 200 || !res.body.adopted)
+      throw new Error(`amendment not adopted: ${res.status} ${JSON.stringify(res.body)}`)
   }
 
   /** A consular officer of `state` with every role, for signing records and requests. */
@@ -366,6 +396,15 @@ export class TestNetwork {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop().catch(() => n.kill())))
     if (this.#ownsDir) await rm(this.dir, { recursive: true, force: true })
+  }
+}
+
+function nodeSpec(n: TestNode) {
+  return {
+    name: `node-${n.index}`,
+    keys: n.keys,
+    clientId: 10_000 + n.index,
+    addrs: [`/ip4/127.0.0.1/tcp/${n.p2pPort}/p2p/${n.peerId}`],
   }
 }
 

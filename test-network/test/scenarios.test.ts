@@ -3,7 +3,7 @@
  * for CI; the benchmarks run the large versions.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { TestNetwork } from '../src/network.ts'
+import { TestNetwork, type TestNode } from '../src/network.ts'
 import { citizenRegistration, missingAt, presence, submitBatch } from '../src/workload.ts'
 
 let net: TestNetwork | undefined
@@ -73,3 +73,69 @@ describe('scenarios (real processes)', () => {
     expect(new Set(views.map((v) => JSON.stringify(v.presence))).size).toBe(1)
   })
 })
+
+describe('scenarios (real processes): membership and discovery', () => {
+  it('4: a node admitted by charter amendment joins after 20,000 records and catches up', {
+    timeout: 240_000,
+  }, async () => {
+    net = await TestNetwork.start({ nodes: 4, joiners: 1, startNodes: 3 })
+    const officer = net.officer('DVA')
+    const total = 20_000
+    const ids: string[] = []
+    for (let i = 0; i < total; i += 500) {
+      const batch = Array.from({ length: 500 }, () => citizenRegistration(officer, 'DVB'))
+      ids.push(...(await submitBatch(net.nodes[(i / 500) % 3]!, batch)))
+    }
+    await net.waitForConvergence({ timeoutMs: 120_000, nodes: [0, 1, 2] })
+    // Before the amendment the joiner is a stranger: the founders refuse it.
+    expect((await net.nodes[0]!.info()).charter.version).toBe(1)
+    await net.admit(3, 0)
+    const joiner = net.nodes[3]!
+    const t = Date.now()
+    await joiner.start()
+    const root = await net.waitForConvergence({ timeoutMs: 120_000 })
+    console.log(`late joiner caught up on ${total} records in ${Date.now() - t} ms (start-up included)`)
+    const infos = await Promise.all(net.nodes.map((n) => n.info()))
+    expect(infos.map((i) => i.charter.version)).toEqual([2, 2, 2, 2])
+    expect(infos.every((i) => i.stateRoot === root)).toBe(true)
+    // Spot-check records written before it joined, and one written after.
+    const sample = [ids[0]!, ids[7_777]!, ids[total - 1]!]
+    expect(await missingAt(joiner, sample, officer)).toEqual([])
+    const [after] = await submitBatch(joiner, [citizenRegistration(officer, 'DVC')])
+    await net.waitForConvergence({ timeoutMs: 30_000 })
+    expect(await missingAt(net.nodes[0]!, [after!], officer)).toEqual([])
+  })
+
+  it('6: a node restarted on a new port is found again through the DHT', async () => {
+    net = await TestNetwork.start({ nodes: 3 })
+    const [a, b, c] = net.nodes as [TestNode, TestNode, TestNode]
+    await waitFor(async () => (await c.info()).peers.filter((p) => p.connected).length === 2, 20_000)
+    const oldPort = a.p2pPort
+    // A comes back on new ports and dials only B. C has only A's stale charter address, so
+    // A's new address can reach C only through B and the bloc's private DHT.
+    a.env = { LEGATION_P2P_BOOTSTRAP_PEERS: b.peerId }
+    await a.restart({ newPorts: true })
+    expect(a.p2pPort).not.toBe(oldPort)
+    await waitFor(
+      async () => (await c.info()).peers.some((p) => p.peerId === a.peerId && p.connected),
+      30_000,
+    )
+    const officer = net.officer('DVC')
+    const ids = await submitBatch(c, [citizenRegistration(officer, 'DVA')])
+    await net.waitForConvergence({ timeoutMs: 20_000 })
+    expect(await missingAt(a, ids, officer)).toEqual([])
+  })
+})
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return
+    } catch {
+      // not reachable yet
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`)
+}
