@@ -67,6 +67,17 @@ describe('canonical encoding', () => {
     }
   })
 
+  it('decodes a Node Buffer into plain Uint8Arrays that do not alias it', () => {
+    const bytes = encodeCanonical({ sig: new Uint8Array(64).fill(7), nested: [new Uint8Array([1, 2])] })
+    const buffer = Buffer.from(bytes)
+    const value = decodeCanonical(buffer) as { sig: Uint8Array; nested: Uint8Array[] }
+    expect(value.sig.constructor).toBe(Uint8Array)
+    expect(value.nested[0]!.constructor).toBe(Uint8Array)
+    buffer.fill(0)
+    expect(value.sig[0]).toBe(7)
+    expect([...value.nested[0]!]).toEqual([1, 2])
+  })
+
   it('uses the shortest integer forms and negative integers', () => {
     expect(toHex(encodeCanonical([0, 23, 24, 255, 256, -1, -24, -25, -256, -257]))).toBe(
       '8a00171818' + '18ff' + '190100' + '20' + '37' + '3818' + '38ff' + '390100',
