@@ -9,7 +9,9 @@ import {
   fromBase64url,
   type LegationClient,
   openPayload,
+  parseSignedRecord,
   payloadDigest,
+  type RecordBody,
   type RecordKind,
   recordId,
   type SignedRecord,
@@ -393,5 +395,19 @@ describe('cases', () => {
       to: 'needs-info',
     })
     expectCode(() => accept(unknown, ctx), 'RECORD_UNKNOWN_SUBJECT')
+  })
+})
+
+describe('unique arrays', () => {
+  it('refuses a certificate with a role twice, and a consent with a purpose twice', () => {
+    const twiceRole = structuredClone(regAna.record)
+    ;(twiceRole.cert!.body.roles as string[]).push('consul')
+    const err = expectCode(() => parseSignedRecord(twiceRole), 'SCHEMA_INVALID')
+    expect(err.details).toEqual(['/cert/body/roles: Expected array to contain unique items'])
+    const twicePurpose = structuredClone(regAna.record)
+    const consent = (twicePurpose.header.body as RecordBody<'citizen.registered'>).consent
+    ;(consent.purposes as string[]).push(consent.purposes[0]!)
+    expectCode(() => parseSignedRecord(twicePurpose), 'SCHEMA_INVALID')
+    expect(parseSignedRecord(structuredClone(regAna.record)).header.kind).toBe('citizen.registered')
   })
 })
