@@ -48,6 +48,9 @@ import {
   type KnownRecord,
   keyId,
   loadDoc,
+  MAX_CHANGES_PER_ENTRY,
+  MAX_ENTRY_BYTES,
+  MAX_RECORDS_PER_CHANGE,
   openEntry,
   openPayload,
   ProtocolError,
@@ -85,6 +88,14 @@ export const READ_ONLY_NODE = 'read-only'
 
 /** Most records in one entry; a larger group is split over several entries. */
 export const DEFAULT_MAX_RECORDS_PER_ENTRY = 512
+/**
+ * Payload bytes one entry may carry. Payloads travel with their entry in one sync frame
+ * (4 MiB at most, MAX_FRAME_BYTES): an entry (≤ 1 MiB) and its payloads must always fit.
+ */
+export const DEFAULT_MAX_ENTRY_PAYLOAD_BYTES = 2 * 1024 * 1024
+/** Room kept in an entry for its envelope and each record's Yjs update (measured ≈ 60 B each). */
+const ENTRY_MARGIN_BYTES = 64 * 1024
+const UPDATE_ALLOWANCE_BYTES = 256
 /** Docs kept decoded in memory. */
 export const DEFAULT_DOC_CACHE = 5_000
 /** Remote entries held while waiting for their predecessors or dependencies. */
@@ -141,6 +152,16 @@ export interface EngineInit {
   verifier?: Verifier
 }
 
+/** A remote entry decoded and verified (entry and record signatures), ready to apply. */
+interface Prepared {
+  readonly entry: SignedEntry
+  readonly bytes: Uint8Array
+  readonly hash: Uint8Array
+  readonly payloads: Map<string, Uint8Array>
+  /** The ids of the entry's records, in order. */
+  readonly ids: readonly string[]
+}
+
 type Verification =
   | { readonly ok: true; readonly record: SignedRecord; readonly id: string; readonly authority: Authority }
   | { readonly ok: false; readonly error: ProtocolError }
@@ -185,20 +206,36 @@ interface StoredRecord {
 interface Verified {
   queuedAt: number
   sub: Submission
+  /** The record's encoded size, to fill entries up to what peers accept. */
+  size: number
   id: string
   authority: Authority
   resolve: (o: SubmitOutcome) => void
 }
 
 interface Tx {
+  /** The state as this transaction leaves it: vv, heads and hlc move with every entry applied. */
+  state: { vv: VersionVector; heads: Record<string, string>; hlc: Hlc }
+  /** Entries this transaction stores, in order. */
+  entries: Array<{ origin: string; seq: number; bytes: Uint8Array }>
   ops: BatchOp[]
   records: Map<string, StoredRecord>
   payloads: Map<string, Uint8Array>
   summaries: Map<string, CitizenSummary>
   cases: Map<string, string>
   alerts: Set<string>
-  docs: Map<string, { doc: Y.Doc; hash: Uint8Array }>
+  docs: Map<string, TxDoc>
+  /** Remote entries applied, in order, with how many of their records were new here. */
+  applied: Array<{ entry: SignedEntry; bytes: Uint8Array; accepted: number }>
   acc: Uint8Array
+}
+
+/** A doc as a transaction sees it; only changed docs are hashed and written. */
+interface TxDoc {
+  doc: Y.Doc
+  /** Its hash before the transaction (empty for a new doc). */
+  hash: Uint8Array
+  changed: boolean
 }
 
 const enc = (v: unknown) => utf8ToBytes(JSON.stringify(v))
@@ -222,16 +259,9 @@ export class Engine {
   #lock: Promise<unknown> = Promise.resolve()
   #localQueue: Verified[] = []
   #localScheduled = false
-  readonly #pending = new Map<
-    string,
-    {
-      entry: SignedEntry
-      bytes: Uint8Array
-      hash: Uint8Array
-      payloads: Map<string, Uint8Array>
-      ids: string[]
-    }
-  >()
+  /** Remote entries held until their predecessor and dependencies are here, by origin and seq. */
+  readonly #pending = new Map<string, Map<number, Prepared>>()
+  #pendingSize = 0
   readonly #quarantined = new Map<string, number>()
   readonly #listeners = new Set<
     (entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>) => void
@@ -329,7 +359,7 @@ export class Engine {
   }
 
   pendingCount(): number {
-    return this.#pending.size
+    return this.#pendingSize
   }
 
   charterByHash(hash: string): CharterView | undefined {
@@ -441,6 +471,7 @@ export class Engine {
           this.#localQueue.push({
             queuedAt: performance.now(),
             sub,
+            size: encodeCanonical(sub.record).length,
             id: v.id,
             authority: v.authority,
             resolve,
@@ -463,15 +494,7 @@ export class Engine {
     for (const value of values) {
       const checks: SigCheck[] = []
       const certs: string[] = []
-      const deferred: Ed25519 = {
-        name: 'deferred',
-        publicKey: (k) => this.#ed.publicKey(k),
-        sign: (m, k) => this.#ed.sign(m, k),
-        verify: (sig, message, key) => {
-          checks.push({ sig, message, key })
-          return true
-        },
-      }
+      const deferred = this.#deferred(checks)
       const real = this.#verifiedCerts
       const staged = { has: (k: string) => real.has(k), add: (k: string) => void certs.push(k) } as BoundedSet
       let result: Verification
@@ -522,7 +545,7 @@ export class Engine {
     this.#localScheduled = true
     void this.#exclusive(async () => {
       this.#localScheduled = false
-      const group = this.#localQueue.splice(0, this.#maxPerEntry)
+      const group = this.#takeGroup()
       if (this.#localQueue.length > 0) this.#scheduleLocal()
       try {
         await this.#appendLocal(group)
@@ -533,6 +556,39 @@ export class Engine {
         for (const v of group) v.resolve(this.#refuse(v.id, err))
       }
     })
+  }
+
+  /**
+   * The longest prefix of the queue that makes one entry every peer accepts: at most
+   * MAX_RECORDS_PER_CHANGE records for one doc, MAX_CHANGES_PER_ENTRY docs, MAX_ENTRY_BYTES in
+   * all, and payloads that fit one frame with it. An entry a peer refused would stop this
+   * node's whole feed there (each entry chains to the previous), so this is never exceeded.
+   * A prefix keeps the queue's order: a check-in never overtakes the alert it answers.
+   */
+  #takeGroup(): Verified[] {
+    const perDoc = new Map<string, number>()
+    let bytes = ENTRY_MARGIN_BYTES
+    let payloadBytes = 0
+    let n = 0
+    for (const v of this.#localQueue) {
+      const doc = v.sub.record.header.subject ?? ALERTS_DOC
+      const inDoc = (perDoc.get(doc) ?? 0) + 1
+      const b = bytes + v.size + UPDATE_ALLOWANCE_BYTES
+      const pb = payloadBytes + (v.sub.payload?.length ?? 0)
+      const docs = perDoc.size + (inDoc === 1 ? 1 : 0)
+      const full =
+        n >= this.#maxPerEntry ||
+        inDoc > MAX_RECORDS_PER_CHANGE ||
+        docs > MAX_CHANGES_PER_ENTRY ||
+        b > MAX_ENTRY_BYTES ||
+        pb > DEFAULT_MAX_ENTRY_PAYLOAD_BYTES
+      if (full && n > 0) break
+      perDoc.set(doc, inDoc)
+      bytes = b
+      payloadBytes = pb
+      n++
+    }
+    return this.#localQueue.splice(0, n)
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -585,6 +641,7 @@ export class Engine {
     const changes: Change[] = []
     for (const [docId, list] of byDoc) {
       const d = await this.#txDoc(tx, docId, this.clientId)
+      d.changed = true
       const update = applyLocal(
         d.doc,
         list.map((v) => ({ id: v.id, header: v.sub.record.header })),
@@ -608,9 +665,17 @@ export class Engine {
     }
     const sealed = sealEntry(this.#ed, body, this.#keys!.secretKey)
     const { entry, bytes } = sealed
+    if (bytes.length > MAX_ENTRY_BYTES) {
+      // #takeGroup's budget was wrong: refuse the group rather than store an entry peers refuse.
+      throw new Error(`entry of ${bytes.length} bytes is over the ${MAX_ENTRY_BYTES}-byte limit`)
+    }
     const hash = toHex(sealed.hash)
     for (const r of tx.records.values()) r.seq = seq
-    await this.#finishTx(tx, body, bytes, hash, hlc)
+    tx.state.vv[this.nodeId] = seq
+    tx.state.heads[this.nodeId] = hash
+    tx.state.hlc = hlc
+    tx.entries.push({ origin: this.nodeId, seq, bytes })
+    await this.#finishTx(tx)
     const now = performance.now()
     for (const v of accepted) {
       v.resolve({
@@ -676,51 +741,154 @@ export class Engine {
    * Throws a ProtocolError if the entry is invalid (the caller drops and scores the peer).
    */
   async applyRemote(bytes: Uint8Array, payloads: Map<string, Uint8Array> = new Map()): Promise<RemoteResult> {
-    const opened = openEntry(bytes)
-    const { entry } = opened
-    const b = entry.body
-    // Relays deliver most entries more than once: a byte-identical copy needs no verification.
-    if (b.seq <= (this.#state.vv[b.origin] ?? 0)) {
-      const mine = await this.#store.get(K.entry(b.origin, b.seq))
-      if (mine && equalBytes(mine, bytes)) {
-        this.#observer.entryReceived?.('duplicate')
-        return 'duplicate'
-      }
-    }
-    verifyOpenedEntry(this.#ed, opened, this.bloc, this.#charters)
-    let result: RemoteResult
-    try {
-      // Every record's signatures, in one batch and before taking the lock.
-      const verified = await this.#verifyMany(b.changes.flatMap((c) => c.records))
-      const ids = verified.map((v) => {
-        if (!v.ok) throw v.error
-        return v.id
-      })
-      result = await this.#exclusive(() => this.#applyRemoteLocked(entry, bytes, payloads, opened.hash, ids))
-    } catch (err) {
-      // Signed by a certified node and still refused: keep it as evidence for the secretariat.
-      await this.#refusedEvidence(bytes, b.origin, b.seq, opened.hash, err)
-      throw err
-    }
-    this.#observer.entryReceived?.(result)
-    return result
+    const [result] = await this.applyRemoteMany([bytes], payloads)
+    if (result instanceof ProtocolError) throw result
+    return result!
   }
 
-  async #applyRemoteLocked(
-    entry: SignedEntry,
-    bytes: Uint8Array,
+  /**
+   * Applies entries received together (one sync frame), in order, and answers per entry:
+   * its result, or the ProtocolError that refused it (a refused entry that its origin signed
+   * is kept as evidence).
+   *
+   * Decoding and every signature check of the frame (one batch, on worker threads when large)
+   * run as soon as it arrives, while earlier frames are still being applied: the frame takes
+   * its place in the engine's queue first, so frames apply in arrival order. The entries that
+   * are ready then go to disk in one transaction — one synced write per frame, not per entry.
+   */
+  applyRemoteMany(
+    list: readonly Uint8Array[],
+    payloads: Map<string, Uint8Array> = new Map(),
+  ): Promise<Array<RemoteResult | ProtocolError>> {
+    const prepared = this.#prepareMany(list, payloads)
+    // Nothing may be left unhandled while the frame waits for its turn.
+    prepared.catch(() => undefined)
+    return this.#exclusive(async () => {
+      const items = await prepared
+      const results = await this.#applyPrepared(items)
+      for (const r of results) this.#observer.entryReceived?.(r instanceof ProtocolError ? 'invalid' : r)
+      return results
+    })
+  }
+
+  /** Decodes entries and verifies all their signatures, entries' and records', in one batch. */
+  async #prepareMany(
+    list: readonly Uint8Array[],
     payloads: Map<string, Uint8Array>,
-    hash: Uint8Array,
-    ids: string[],
-  ): Promise<RemoteResult> {
-    const b = entry.body
-    const have = this.#state.vv[b.origin] ?? 0
+  ): Promise<Array<Prepared | RemoteResult | ProtocolError>> {
+    const out: Array<Prepared | RemoteResult | ProtocolError> = []
+    const opened: Array<{ i: number; entry: SignedEntry; bytes: Uint8Array; hash: Uint8Array }> = []
+    const entryChecks: SigCheck[] = []
+    for (const [i, bytes] of list.entries()) {
+      try {
+        const o = openEntry(bytes)
+        const b = o.entry.body
+        // Relays deliver most entries more than once: a byte-identical copy needs no verification.
+        if (b.seq <= (this.#state.vv[b.origin] ?? 0)) {
+          const mine = await this.#store.get(K.entry(b.origin, b.seq))
+          if (mine && equalBytes(mine, bytes)) {
+            out[i] = 'duplicate'
+            continue
+          }
+        }
+        // The entry's own signature joins the batch: checked later with the records'.
+        verifyOpenedEntry(this.#deferred(entryChecks), o, this.bloc, this.#charters)
+        opened.push({ i, entry: o.entry, bytes, hash: o.hash })
+      } catch (err) {
+        // Unsigned or not by a certified node: nothing to keep as anyone's evidence.
+        out[i] = asProtocolError(err)
+      }
+    }
+    const records = opened.map((o) => o.entry.body.changes.flatMap((c) => c.records))
+    const [entrySigs, verified] = await Promise.all([
+      this.#verifier(entryChecks),
+      this.#verifyMany(records.flat()),
+    ])
+    let k = 0
+    for (const [n, o] of opened.entries()) {
+      const mine = verified.slice(k, k + records[n]!.length)
+      k += records[n]!.length
+      if (!entrySigs[n]) {
+        out[o.i] = new SignatureError('SIGNATURE_INVALID', 'entry signature does not verify')
+        continue
+      }
+      const bad = mine.find((v) => !v.ok)
+      if (bad && !bad.ok) {
+        // Signed by a certified node and still refused: keep it as evidence for the secretariat.
+        await this.#refusedEvidence(o.bytes, o.entry.body.origin, o.entry.body.seq, o.hash, bad.error)
+        out[o.i] = bad.error
+        continue
+      }
+      out[o.i] = {
+        entry: o.entry,
+        bytes: o.bytes,
+        hash: o.hash,
+        payloads,
+        ids: mine.map((v) => (v.ok ? v.id : '')),
+      }
+    }
+    return out
+  }
+
+  /** An Ed25519 that notes each verification asked of it and answers "valid" for now. */
+  #deferred(checks: SigCheck[]): Ed25519 {
+    return {
+      name: 'deferred',
+      publicKey: (k) => this.#ed.publicKey(k),
+      sign: (m, k) => this.#ed.sign(m, k),
+      verify: (sig, message, key) => {
+        checks.push({ sig, message, key })
+        return true
+      },
+    }
+  }
+
+  /**
+   * Applies prepared entries in order, in one transaction (under the lock). An entry applies
+   * whole or not at all (see #applyToTx), so a refused one is kept as evidence and skipped,
+   * and the transaction goes on with the rest.
+   */
+  async #applyPrepared(
+    items: ReadonlyArray<Prepared | RemoteResult | ProtocolError>,
+  ): Promise<Array<RemoteResult | ProtocolError>> {
+    const tx = this.#newTx()
+    const results: Array<RemoteResult | ProtocolError> = []
+    for (const item of items) {
+      if (!isPrepared(item)) {
+        results.push(item)
+        continue
+      }
+      try {
+        results.push(await this.#place(tx, item))
+      } catch (err) {
+        await this.#refused(item, err)
+        results.push(asProtocolError(err))
+      }
+    }
+    await this.#commitRemote(tx)
+    return results
+  }
+
+  async #refused(item: Prepared, err: unknown): Promise<void> {
+    const b = item.entry.body
+    await this.#refusedEvidence(item.bytes, b.origin, b.seq, item.hash, err)
+  }
+
+  /**
+   * Decides what an entry is — a copy, an equivocation, held, or next in its origin's feed —
+   * and applies it to the transaction when it is next, with any held entries it releases.
+   */
+  async #place(tx: Tx, item: Prepared): Promise<RemoteResult> {
+    const b = item.entry.body
+    const have = tx.state.vv[b.origin] ?? 0
     if (b.seq <= have) {
-      const mine = await this.#store.get(K.entry(b.origin, b.seq))
-      if (mine && !equalBytes(mine, bytes)) {
+      const mine =
+        tx.entries.find((e) => e.origin === b.origin && e.seq === b.seq)?.bytes ??
+        (await this.#store.get(K.entry(b.origin, b.seq)))
+      if (mine && !equalBytes(mine, item.bytes)) {
         const other = decodeEntry(mine)
         if (!equalBytes(entryHash(other.body), entryHash(b))) {
-          await this.#recordEquivocation(other, entry)
+          await this.#recordEquivocation(other, item.entry)
           return 'equivocation'
         }
       }
@@ -728,115 +896,156 @@ export class Engine {
     }
     const q = this.#quarantined.get(b.origin)
     if (q !== undefined && b.seq >= q) return 'quarantined'
-    const pendingKey = `${b.origin}/${b.seq}`
-    const held = this.#pending.get(pendingKey)
-    if (held && !equalBytes(held.bytes, bytes)) {
-      await this.#recordEquivocation(held.entry, entry)
+    const held = this.#pending.get(b.origin)?.get(b.seq)
+    if (held && !equalBytes(held.bytes, item.bytes)) {
+      await this.#recordEquivocation(held.entry, item.entry)
       return 'equivocation'
     }
-    if (b.seq > have + 1 || !depsSatisfied(b.deps, this.#state.vv)) {
-      if (this.#pending.size < DEFAULT_MAX_PENDING)
-        this.#pending.set(pendingKey, { entry, bytes, hash, payloads, ids })
+    if (b.seq > have + 1 || !depsSatisfied(b.deps, tx.state.vv)) {
+      if (!held && this.#pendingSize < DEFAULT_MAX_PENDING) {
+        const byOrigin = this.#pending.get(b.origin) ?? new Map<number, Prepared>()
+        this.#pending.set(b.origin, byOrigin)
+        byOrigin.set(b.seq, item)
+        this.#pendingSize++
+      }
       return 'pending'
     }
-    await this.#applyReady(entry, bytes, payloads, hash, ids)
-    await this.#drainPending()
+    await this.#applyToTx(tx, item)
+    await this.#releaseHeld(tx)
     return 'applied'
   }
 
-  async #drainPending(): Promise<void> {
-    let progress = true
-    while (progress && this.#pending.size > 0) {
+  /** Applies held entries that the transaction made ready (their predecessor, their deps). */
+  async #releaseHeld(tx: Tx): Promise<void> {
+    for (let progress = true; progress && this.#pendingSize > 0; ) {
       progress = false
-      for (const [key, p] of this.#pending) {
-        const b = p.entry.body
-        const have = this.#state.vv[b.origin] ?? 0
-        if (b.seq <= have) {
-          this.#pending.delete(key)
-          continue
+      for (const [origin, bySeq] of this.#pending) {
+        const have = tx.state.vv[origin] ?? 0
+        for (const seq of bySeq.keys()) {
+          // Held entries already applied or overtaken are dropped once the transaction is on disk.
+          if (seq <= have && (this.#state.vv[origin] ?? 0) >= seq) this.#dropHeld(origin, seq)
         }
-        const q = this.#quarantined.get(b.origin)
-        if (q !== undefined && b.seq >= q) continue
-        if (b.seq === have + 1 && depsSatisfied(b.deps, this.#state.vv)) {
-          this.#pending.delete(key)
-          try {
-            await this.#applyReady(p.entry, p.bytes, p.payloads, p.hash, p.ids)
-            progress = true
-          } catch (err) {
-            await this.#refusedEvidence(p.bytes, b.origin, b.seq, p.hash, err)
-          }
+        const q = this.#quarantined.get(origin)
+        const next = bySeq.get(have + 1)
+        if (!next || (q !== undefined && have + 1 >= q) || !depsSatisfied(next.entry.body.deps, tx.state.vv))
+          continue
+        try {
+          // Dropped from the held set once the transaction is durable (#commitRemote).
+          await this.#applyToTx(tx, next)
+          progress = true
+        } catch (err) {
+          this.#dropHeld(origin, have + 1)
+          await this.#refused(next, err)
+          this.#observer.entryReceived?.('invalid')
         }
       }
     }
   }
 
-  async #applyReady(
-    entry: SignedEntry,
-    bytes: Uint8Array,
-    payloads: Map<string, Uint8Array>,
-    hash: Uint8Array,
-    /** The ids of the entry's records, in order, whose signatures were verified. */
-    ids: readonly string[],
-  ): Promise<void> {
+  #dropHeld(origin: string, seq: number): void {
+    const bySeq = this.#pending.get(origin)
+    if (bySeq?.delete(seq)) this.#pendingSize--
+    if (bySeq?.size === 0) this.#pending.delete(origin)
+  }
+
+  /** Validates one ready entry and adds its records, docs and place in the feed to the transaction. */
+  async #applyToTx(tx: Tx, item: Prepared): Promise<void> {
+    const { entry, bytes, payloads, ids } = item
     const b = entry.body
-    const prevHash = this.#state.heads[b.origin]
+    const prevHash = tx.state.heads[b.origin]
     if (b.seq === 1 ? b.prev !== null : b.prev === null || toHex(b.prev) !== prevHash) {
       throw new EntryError('ENTRY_CHAIN_BROKEN', 'entry does not follow its origin’s previous entry')
     }
     const origin = this.#nodeById(b.origin)!
-    const tx = this.#newTx()
-    const known = (id: string): KnownRecord | undefined => {
-      const r = tx.records.get(id)
-      if (r) return { subject: r.record.header.subject, header: r.record.header }
-      const h = this.#headerSync(id)
-      return h ? { subject: h.subject, header: h } : undefined
-    }
-    const accepted: string[] = []
+    const mine = new Map<string, SignedRecord>()
+    const found = new Map<string, Uint8Array>()
     let n = 0
     for (const change of b.changes) {
       for (const rec of change.records) {
-        const v = { id: ids[n++]! }
+        const id = ids[n++]!
         if ((rec.header.subject ?? ALERTS_DOC) !== change.doc) {
           throw new EntryError('ENTRY_INVALID', 'record filed under another document')
         }
-        if (!tx.records.has(v.id)) accepted.push(v.id)
-        tx.records.set(v.id, { origin: b.origin, seq: b.seq, record: rec })
+        mine.set(id, rec)
         const digest = rec.header.payload
         if (digest) {
-          const p = payloads.get(toHex(digest))
+          const hex = toHex(digest)
+          const p = payloads.get(hex)
           if (p) {
             openPayload(rec.header, p)
-            tx.payloads.set(toHex(digest), p)
+            found.set(hex, p)
           }
         }
       }
     }
+    const known = (id: string): KnownRecord | undefined => {
+      const h = mine.get(id)?.header ?? tx.records.get(id)?.record.header ?? this.#headerSync(id)
+      return h ? { subject: h.subject, header: h } : undefined
+    }
     // Records stored earlier (the updates may point at them): load their headers.
     await this.#prefetchDocs(b.changes.map((c) => c.doc))
+    // Every change is validated before the transaction takes any of them: an entry applies whole.
+    const next: Array<[TxDoc, Y.Doc]> = []
     for (const change of b.changes) {
       const current = await this.#txDoc(tx, change.doc, this.clientId)
-      const next = validateRemoteUpdate(current.doc, change.doc, change.update, origin.clientId, known)
-      next.clientID = this.clientId
-      current.doc = next
+      const staged = next.findLast(([d]) => d === current)?.[1] ?? current.doc
+      const doc = validateRemoteUpdate(staged, change.doc, change.update, origin.clientId, known)
+      doc.clientID = this.clientId
+      next.push([current, doc])
+    }
+    for (const [current, doc] of next) {
+      current.doc = doc
+      current.changed = true
     }
     // A record relayed twice (two nodes accepted the same signed record) keeps its first place.
-    const carried = [...tx.records.keys()]
-    const stored = await this.#store.getMany(carried.map(K.record))
-    for (const [i, id] of carried.entries()) {
-      const r = tx.records.get(id)!
-      if (stored[i] !== undefined) {
-        tx.records.delete(id)
-        accepted.splice(accepted.indexOf(id), 1)
-      } else {
-        const h = r.record.header
-        if (h.kind === 'alert.issued') tx.alerts.add(id)
-        if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)
+    const fresh = [...mine.keys()].filter((id) => !tx.records.has(id))
+    const stored = await this.#store.getMany(fresh.map(K.record))
+    let accepted = 0
+    for (const [i, id] of fresh.entries()) {
+      if (stored[i] !== undefined) continue
+      const r = mine.get(id)!
+      accepted++
+      tx.records.set(id, { origin: b.origin, seq: b.seq, record: r })
+      const h = r.header
+      if (h.payload) {
+        const p = found.get(toHex(h.payload))
+        if (p) tx.payloads.set(toHex(h.payload), p)
+      }
+      if (h.kind === 'alert.issued') tx.alerts.add(id)
+      if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)
+    }
+    const hlc = hlcReceive(tx.state.hlc, b.hlc as Hlc, Math.max(this.#clock(), b.hlc[0]))
+    if (compareHlc(hlc, tx.state.hlc) > 0) tx.state.hlc = hlc
+    tx.state.vv[b.origin] = b.seq
+    tx.state.heads[b.origin] = toHex(item.hash)
+    tx.entries.push({ origin: b.origin, seq: b.seq, bytes })
+    tx.applied.push({ entry, bytes, accepted })
+  }
+
+  /** Writes a transaction of remote entries, then tells listeners of each entry, in order. */
+  async #commitRemote(tx: Tx): Promise<void> {
+    if (tx.entries.length === 0) return
+    await this.#finishTx(tx)
+    for (const { entry, accepted } of tx.applied) {
+      const b = entry.body
+      this.#dropHeld(b.origin, b.seq)
+      this.#observer.accepted?.('peer', accepted)
+    }
+    for (const { entry, bytes } of tx.applied) this.#emit(entry, bytes, this.#payloadsOf(tx, entry))
+  }
+
+  /** The payloads the transaction holds for an entry's records (those that travel with it). */
+  #payloadsOf(tx: Tx, entry: SignedEntry): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>()
+    for (const c of entry.body.changes) {
+      for (const r of c.records) {
+        if (!r.header.payload) continue
+        const hex = toHex(r.header.payload)
+        const p = tx.payloads.get(hex)
+        if (p) out.set(hex, p)
       }
     }
-    const hlc = hlcReceive(this.#state.hlc, b.hlc as Hlc, Math.max(this.#clock(), b.hlc[0]))
-    await this.#finishTx(tx, b, bytes, toHex(hash), hlc)
-    this.#observer.accepted?.('peer', accepted.length)
-    this.#emit(entry, bytes, tx.payloads)
+    return out
   }
 
   #nodeById(nodeId: string) {
@@ -912,6 +1121,9 @@ export class Engine {
 
   #newTx(): Tx {
     return {
+      state: { vv: { ...this.#state.vv }, heads: { ...this.#state.heads }, hlc: this.#state.hlc },
+      entries: [],
+      applied: [],
       ops: [],
       records: new Map(),
       payloads: new Map(),
@@ -923,11 +1135,11 @@ export class Engine {
     }
   }
 
-  async #txDoc(tx: Tx, docId: string, clientId: number) {
+  async #txDoc(tx: Tx, docId: string, clientId: number): Promise<TxDoc> {
     let d = tx.docs.get(docId)
     if (!d) {
       const loaded = await this.#loadDoc(docId)
-      d = { doc: loaded.doc, hash: loaded.hash }
+      d = { doc: loaded.doc, hash: loaded.hash, changed: false }
       d.doc.clientID = clientId
       tx.docs.set(docId, d)
     }
@@ -990,17 +1202,19 @@ export class Engine {
     return this.#headers.get(id)
   }
 
-  async #finishTx(tx: Tx, body: EntryBody, bytes: Uint8Array, hash: string, hlc: Hlc): Promise<void> {
+  /** Writes a transaction in one synced batch, then moves the in-memory view to it. */
+  async #finishTx(tx: Tx): Promise<void> {
     const ops = tx.ops
-    ops.push({ type: 'put', key: K.entry(body.origin, body.seq), value: bytes })
+    for (const e of tx.entries) ops.push({ type: 'put', key: K.entry(e.origin, e.seq), value: e.bytes })
     for (const [id, r] of tx.records) {
       ops.push({ type: 'put', key: K.record(id), value: encodeStoredRecord(r) })
       this.#rememberHeader(id, r.record.header)
     }
     for (const [digest, p] of tx.payloads) ops.push({ type: 'put', key: K.payload(digest), value: p })
     let acc = tx.acc
+    const changed = [...tx.docs].filter(([, d]) => d.changed)
     const newHashes = new Map<string, Uint8Array>()
-    for (const [docId, d] of tx.docs) {
+    for (const [docId, d] of changed) {
       const h = docHash(docId, d.doc)
       newHashes.set(docId, h)
       acc = accumulate(acc, docId, d.hash.length ? d.hash : undefined, h)
@@ -1008,26 +1222,24 @@ export class Engine {
       ops.push({ type: 'put', key: K.docHash(docId), value: h })
     }
     // Summaries and indexes follow the merged docs.
-    const citizens = [...tx.docs.keys()].filter((d) => d !== ALERTS_DOC)
+    const citizens = changed.map(([docId]) => docId).filter((d) => d !== ALERTS_DOC)
     const previous = await this.#summariesOf(citizens)
     for (const c of citizens) await this.#resummarize(tx, c, previous.get(c))
     for (const [caseId, citizen] of tx.cases)
       ops.push({ type: 'put', key: K.case(caseId), value: utf8ToBytes(citizen) })
     for (const a of tx.alerts) ops.push({ type: 'put', key: K.alert(a), value: new Uint8Array([1]) })
-    const vv = { ...this.#state.vv, [body.origin]: body.seq }
-    const heads = { ...this.#state.heads, [body.origin]: hash }
     const state: PersistentState = {
-      vv,
-      heads,
+      vv: tx.state.vv,
+      heads: tx.state.heads,
       acc: toHex(acc),
-      hlc: compareHlc(hlc, this.#state.hlc) > 0 ? hlc : this.#state.hlc,
+      hlc: compareHlc(tx.state.hlc, this.#state.hlc) > 0 ? tx.state.hlc : this.#state.hlc,
     }
     ops.push({ type: 'put', key: K.state, value: enc(state) })
     await this.#store.write(ops)
     // Durable: now the in-memory view may move.
     this.#state = state
     this.#acc = acc
-    for (const [docId, d] of tx.docs) this.#cacheDoc(docId, { doc: d.doc, hash: newHashes.get(docId)! })
+    for (const [docId, d] of changed) this.#cacheDoc(docId, { doc: d.doc, hash: newHashes.get(docId)! })
     for (const [c, s] of tx.summaries) this.#cacheSummary(c, s)
   }
 
@@ -1256,6 +1468,10 @@ function noteInSummary(s: CitizenSummary, id: string, h: RecordHeader): void {
 
 function emptySummary(): CitizenSummary {
   return { nationality: null, travelDocument: null, presence: null, cases: {}, welfare: {}, ix: [] }
+}
+
+function isPrepared(item: Prepared | RemoteResult | ProtocolError): item is Prepared {
+  return typeof item === 'object' && !(item instanceof ProtocolError)
 }
 
 function encodeStoredRecord(r: StoredRecord): Uint8Array {

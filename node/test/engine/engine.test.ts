@@ -1,9 +1,16 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import {
+  decodeEntry,
+  entryHash,
+  MAX_RECORDS_PER_CHANGE,
+  type ProtocolError,
+  sealEntry,
+} from '@legation/protocol'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Engine, type Submission } from '../../src/engine/engine.ts'
+import { DEFAULT_MAX_ENTRY_PAYLOAD_BYTES, Engine, type Submission } from '../../src/engine/engine.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { MemoryStore } from '../../src/storage/store.ts'
 import { ed, registration, testBloc } from '../fixtures.ts'
@@ -147,6 +154,44 @@ describe('engine: durability', () => {
   })
 })
 
+describe('engine: entries peers accept', () => {
+  it('splits a large batch for one citizen into entries within every limit a peer enforces', async () => {
+    const bloc = testBloc(2)
+    const [a, b] = await Promise.all([engineFor(bloc, 0), engineFor(bloc, 1)])
+    const officer = bloc.officer('AAA')
+    const reg = registration(officer)
+    // 200 cases for one citizen, each with a long note: over the per-doc record limit of one
+    // change (64) and over the payload budget of one entry (2 MiB), in a single submission.
+    const details = '€'.repeat(4000)
+    const cases = Array.from({ length: 200 }, () =>
+      officer.record(
+        'case.opened',
+        reg.citizenId,
+        { caseType: 'emergency-travel-document' },
+        { salt: officer.salt(), details },
+      ),
+    )
+    const sent: Array<{ bytes: Uint8Array; payloads: Map<string, Uint8Array> }> = []
+    a.onEntry((_e, bytes, payloads) => sent.push({ bytes, payloads }))
+    const out = await a.submit([reg, ...cases])
+    expect(out.every((o) => o.ok)).toBe(true)
+    expect(sent.length).toBeGreaterThan(2)
+    for (const { bytes, payloads } of sent) {
+      const entry = decodeEntry(bytes) // the schema a peer checks
+      for (const c of entry.body.changes) expect(c.records.length).toBeLessThanOrEqual(MAX_RECORDS_PER_CHANGE)
+      const payloadBytes = [...payloads.values()].reduce((n, p) => n + p.length, 0)
+      expect(payloadBytes).toBeLessThanOrEqual(DEFAULT_MAX_ENTRY_PAYLOAD_BYTES)
+    }
+    const results = await b.applyRemoteMany(
+      sent.map((s) => s.bytes),
+      new Map(sent.flatMap((s) => [...s.payloads])),
+    )
+    expect(results).toEqual(sent.map(() => 'applied'))
+    expect(b.stateRoot()).toBe(a.stateRoot())
+    expect(Object.keys((await b.getSummary(reg.citizenId))!.cases)).toHaveLength(200)
+  })
+})
+
 describe('engine: convergence', () => {
   it('delivers the same entries in random order with duplicates and always reaches the same state root', async () => {
     const bloc = testBloc(3)
@@ -209,5 +254,81 @@ describe('engine: convergence', () => {
       }),
       { numRuns: 25 },
     )
+
+    // The same, delivered as frames of several entries, all handed over at once: each frame
+    // takes its turn when called, so verification of later frames overlaps earlier applies.
+    const framed = deliveries.chain((order) =>
+      fc
+        .array(fc.integer({ min: 1, max: 6 }), { minLength: order.length, maxLength: order.length })
+        .map((sizes) => {
+          const frames: number[][] = []
+          for (let i = 0, f = 0; i < order.length; i += sizes[f++]!)
+            frames.push(order.slice(i, i + sizes[f]!))
+          return frames
+        }),
+    )
+    await fc.assert(
+      fc.asyncProperty(framed, async (frames) => {
+        const fresh = await engineFor(bloc, 2)
+        const results = await Promise.all(
+          frames.map((f) =>
+            fresh.applyRemoteMany(
+              f.map((i) => entries[i]!),
+              payloads,
+            ),
+          ),
+        )
+        expect(results.flat().filter((r) => r instanceof Error)).toEqual([])
+        expect(fresh.pendingCount()).toBe(0)
+        expect(fresh.stateRoot()).toBe(roots[0])
+      }),
+      { numRuns: 25 },
+    )
+  })
+
+  it('refuses a signed but invalid entry in a frame, keeps it as evidence, and applies the rest', async () => {
+    const bloc = testBloc(3)
+    const [a, b] = await Promise.all([engineFor(bloc, 0), engineFor(bloc, 1)])
+    const c = await engineFor(bloc, 2)
+    const log: Uint8Array[] = []
+    const payloads = new Map<string, Uint8Array>()
+    for (const e of [a, b]) {
+      e.onEntry((_entry, bytes, p) => {
+        log.push(bytes)
+        for (const [k, v] of p) payloads.set(k, v)
+      })
+    }
+    await a.submit([registration(bloc.officer('AAA'))])
+    await b.submit([registration(bloc.officer('BBB'))])
+    const before = c.stateRoot()
+    // Node A's second entry, properly signed by A, whose Yjs update for a new citizen is garbage.
+    const reg = registration(bloc.officer('AAA'))
+    const first = decodeEntry(log[0]!)
+    const bad = sealEntry(
+      ed,
+      {
+        ...first.body,
+        seq: 2,
+        prev: entryHash(first.body),
+        changes: [{ doc: reg.citizenId, update: new Uint8Array([1, 2, 3]), records: [reg.record] }],
+      },
+      bloc.nodes[0]!.keys.secretKey,
+    )
+    const results = await c.applyRemoteMany([log[0]!, bad.bytes, log[1]!], payloads)
+    expect(results.map((r) => (r instanceof Error ? (r as ProtocolError).code : r))).toEqual([
+      'applied',
+      'ENTRY_INVALID',
+      'applied',
+    ])
+    expect(c.versionVector()).toEqual({ [a.nodeId]: 1, [b.nodeId]: 1 })
+    // The new citizen's doc was loaded by the refused entry and must not count in the state.
+    expect(c.stateRoot()).not.toBe(before)
+    const twin = await engineFor(bloc, 2)
+    await twin.applyRemoteMany([log[0]!, log[1]!], payloads)
+    expect(c.stateRoot()).toBe(twin.stateRoot())
+    const evidence: string[] = []
+    for await (const [key] of c.evidence()) evidence.push(key)
+    expect(evidence).toHaveLength(1)
+    expect(evidence[0]).toContain(`${a.nodeId}/`)
   })
 })
