@@ -3,6 +3,8 @@
  * `npm run testnet`. Each node is a child process (`node node/src/bin.ts`) with its own data
  * dir, HTTP port and libp2p port; the harness generates the charter, can stop, SIGKILL,
  * restart (on a new port if asked), partition and heal nodes, and waits for convergence.
+ * It saves what it generated (keys, ports) in `<dir>/network.json`, so that a later run with
+ * `reuse` starts the same bloc again on the data it kept.
  *
  * @example
  * const net = await TestNetwork.start({ nodes: 5 })
@@ -11,7 +13,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -21,6 +23,7 @@ import {
   certifyOfficer,
   createGenesis,
   encodeCanonical,
+  fromBase64url,
   generateKeyPair,
   type KeyPair,
   keyId,
@@ -35,11 +38,16 @@ import {
   verifyGenesis,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import { readCharterChain } from '../../node/src/dev-bloc.ts'
 
 const ed = nativeEd25519
 const REPO = resolve(import.meta.dirname, '../..')
 const BIN = join(REPO, 'node/src/bin.ts')
 export const STATES = ['DVA', 'DVB', 'DVC'] as const
+/** What a network saves in its dir to be started again (`reuse`). */
+export const NETWORK_FILE = 'network.json'
+const CHARTER_FILE = 'charter.cbor'
+const NODE_KEY_FILE = 'node-key.json'
 
 export interface NetworkOptions {
   nodes: number
@@ -55,6 +63,22 @@ export interface NetworkOptions {
   startNodes?: number
   /** The last `joiners` nodes are left out of the genesis charter, to be admitted later (`admit`). @default 0 */
   joiners?: number
+  /**
+   * If `dir` holds a network a previous run saved (`network.json`), start that one again: same
+   * keys, charter, ports and data (`nodes` must match its size). Otherwise a new one is generated.
+   * @default false
+   */
+  reuse?: boolean
+}
+
+/** `<dir>/network.json`: test secrets in plaintext (mode 0600), never for real data. */
+interface SavedNetwork {
+  v: 1
+  warning: string
+  /** Secret keys of the member states, base64url (node keys are in each node's key file). */
+  stateKeys: Record<string, string>
+  validity: { notBefore: number; notAfter: number }
+  nodes: Array<{ index: number; state: string; httpPort: number; p2pPort: number }>
 }
 
 export async function freePort(): Promise<number> {
@@ -131,9 +155,9 @@ export class TestNode {
       '--p2p-listen',
       `/ip4/127.0.0.1/tcp/${this.p2pPort}`,
       '--charter-file',
-      join(this.#net.dir, 'charter.cbor'),
+      join(this.#net.dir, CHARTER_FILE),
       '--key-file',
-      join(this.dir, 'node-key.json'),
+      join(this.dir, NODE_KEY_FILE),
       '--no-dev',
       '--log-level',
       this.#net.options.logLevel ?? 'warn',
@@ -250,7 +274,9 @@ export class TestNetwork {
     await mkdir(dir, { recursive: true })
     const net = new TestNetwork(dir, options, ownsDir)
     try {
-      await net.#generate()
+      const saved = options.reuse ? await readSaved(dir) : undefined
+      if (saved) await net.#load(saved)
+      else await net.#generate()
       const n = options.startNodes ?? options.nodes
       await Promise.all(net.nodes.slice(0, n).map((node) => node.start()))
     } catch (err) {
@@ -280,7 +306,7 @@ export class TestNetwork {
       this.nodes.push(node)
       // Development key file (plaintext, as the dev default): the format node/src/keystore.ts reads.
       await writeFile(
-        join(nodeDir, 'node-key.json'),
+        join(nodeDir, NODE_KEY_FILE),
         JSON.stringify({ v: 1, plaintext: true, keys: { node: toBase64url(keys.secretKey) } }),
         { mode: 0o600 },
       )
@@ -304,7 +330,47 @@ export class TestNetwork {
     this.chain = [genesis]
     this.bloc = view.bloc
     this.charterHash = view.hash
-    await writeFile(join(this.dir, 'charter.cbor'), encodeCanonical(this.chain))
+    await writeFile(join(this.dir, CHARTER_FILE), encodeCanonical(this.chain))
+    const saved: SavedNetwork = {
+      v: 1,
+      warning: 'TEST NETWORK ONLY: secret keys of a generated bloc, stored without encryption.',
+      stateKeys: Object.fromEntries(STATES.map((s) => [s, toBase64url(this.stateKeys[s]!.secretKey)])),
+      validity,
+      nodes: this.nodes.map((n) => ({
+        index: n.index,
+        state: n.state,
+        httpPort: n.httpPort,
+        p2pPort: n.p2pPort,
+      })),
+    }
+    await writeFile(join(this.dir, NETWORK_FILE), `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 })
+  }
+
+  /** Takes up a network a previous run saved: its keys, ports and charter (as amended since). */
+  async #load(saved: SavedNetwork): Promise<void> {
+    const file = join(this.dir, NETWORK_FILE)
+    if (saved.nodes.length !== this.options.nodes)
+      throw new Error(`${file} is a network of ${saved.nodes.length} nodes, not ${this.options.nodes}`)
+    for (const s of STATES) this.stateKeys[s] = generateKeyPair(ed, fromBase64url(saved.stateKeys[s]!))
+    for (const n of saved.nodes) {
+      const nodeDir = join(this.dir, `node-${n.index}`)
+      const keyFile = JSON.parse(await readFile(join(nodeDir, NODE_KEY_FILE), 'utf8')) as {
+        keys: { node: string }
+      }
+      const keys = generateKeyPair(ed, fromBase64url(keyFile.keys.node))
+      this.nodes.push(new TestNode(this, n.index, nodeDir, keys, n.state, n.httpPort, n.p2pPort))
+    }
+    this.chain = await readCharterChain(ed, join(this.dir, CHARTER_FILE))
+    const views = verifyCharterChain(ed, this.chain)
+    const latest = views[views.length - 1]!
+    for (const s of STATES) {
+      const member = latest.members.get(s)
+      if (!member || toHex(member.stateKey) !== toHex(this.stateKeys[s]!.publicKey))
+        throw new Error(`${file} does not belong to the charter in ${this.dir}: key of ${s} differs`)
+    }
+    this.#validity = saved.validity
+    this.bloc = latest.bloc
+    this.charterHash = latest.hash
   }
 
   /**
@@ -325,7 +391,7 @@ export class TestNetwork {
     const draft = addNode(prev, node.state, cert, { issuedAt: Date.now() })
     const signers = STATES.slice(0, 2).map((code) => ({ code, secretKey: this.stateKeys[code]!.secretKey }))
     this.chain = [...this.chain, signAmendment(ed, draft, signers)]
-    await writeFile(join(this.dir, 'charter.cbor'), encodeCanonical(this.chain))
+    await writeFile(join(this.dir, CHARTER_FILE), encodeCanonical(this.chain))
     const res = await this.nodes[via]!.post<{ adopted: boolean }>('/v1/charter', {
       chain: toBase64url(encodeCanonical(this.chain)),
     })
@@ -353,6 +419,11 @@ export class TestNetwork {
       },
     )
     return new LegationClient({ ed, bloc: this.bloc, charter: this.charterHash, keys, cert })
+  }
+
+  /** The size of the network saved in `dir` (see `reuse`), or undefined if it holds none. */
+  static async savedSize(dir: string): Promise<number | undefined> {
+    return (await readSaved(dir))?.nodes.length
   }
 
   /** Cuts the nodes of `a` off from those of `b` (both ways), through the fault switch. */
@@ -397,6 +468,21 @@ export class TestNetwork {
     await Promise.all(this.nodes.map((n) => n.stop().catch(() => n.kill())))
     if (this.#ownsDir) await rm(this.dir, { recursive: true, force: true })
   }
+}
+
+async function readSaved(dir: string): Promise<SavedNetwork | undefined> {
+  const file = join(dir, NETWORK_FILE)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  const saved = JSON.parse(text) as SavedNetwork
+  if (saved.v !== 1 || !Array.isArray(saved.nodes) || typeof saved.stateKeys !== 'object')
+    throw new Error(`${file} is not a saved test network`)
+  return saved
 }
 
 function nodeSpec(n: TestNode) {

@@ -1,0 +1,43 @@
+/**
+ * `@legation/test-network`: real Legation node processes on loopback, for scenario tests,
+ * benchmarks and `npm run testnet` (src/cli.ts). The harness (`TestNetwork`, `TestNode`), a
+ * certified byzantine peer run in-process (`HostilePeer`) and the helpers that go with it, and
+ * realistic signed records (`citizenRegistration`, `presence`, `submitBatch`, `missingAt`).
+ *
+ * @example
+ * import { citizenRegistration, submitBatch, TestNetwork } from '@legation/test-network'
+ *
+ * const net = await TestNetwork.start({ nodes: 3 })
+ * try {
+ *   const officer = net.officer('DVA')
+ *   await submitBatch(net.nodes[0]!, [citizenRegistration(officer, 'DVB')])
+ *   await net.waitForConvergence()
+ * } finally {
+ *   await net.stop()
+ * }
+ */
+export {
+  changeFor,
+  createDoc,
+  type Doc,
+  type Evidence,
+  eventually,
+  evidenceAt,
+  type HostileInit,
+  HostilePeer,
+  metric,
+  type SealedEntry,
+  sleep,
+  updateOf,
+} from './byzantine.ts'
+export {
+  freePort,
+  NETWORK_FILE,
+  type NetworkOptions,
+  type NodeInfo,
+  STATES,
+  TestNetwork,
+  TestNode,
+  toHex,
+} from './network.ts'
+export { type Acked, citizenRegistration, missingAt, presence, submitBatch } from './workload.ts'
