@@ -152,6 +152,16 @@ export interface EngineInit {
   verifier?: Verifier
 }
 
+/** What a received entry is, before it is verified. */
+export interface EntryHead {
+  readonly origin: string
+  readonly seq: number
+  /** The entry's hash (what a receipt signs). */
+  readonly hash: Uint8Array
+  /** Physical part of its hybrid logical clock, in ms. */
+  readonly time: number
+}
+
 /** A remote entry decoded and verified (entry and record signatures), ready to apply. */
 interface Prepared {
   readonly entry: SignedEntry
@@ -395,6 +405,53 @@ export class Engine {
 
   async getPayload(digest: Uint8Array): Promise<Uint8Array | undefined> {
     return this.#store.get(K.payload(toHex(digest)))
+  }
+
+  /** Digests of payloads that stored records name but this node lacks, at most `limit`. */
+  async missingPayloads(limit: number): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    for await (const [k] of this.#store.range(prefixRange(K.missingAll, { limit }))) {
+      out.push(fromHex(k.slice(K.missingAll.length)))
+    }
+    return out
+  }
+
+  /**
+   * Stores payloads fetched by digest: each must be one a stored record names and lacks, and
+   * match that record's signed digest and its kind's schema. The citizen's derived summary
+   * follows (a travel document number, a presence). Answers how many were stored; the rest
+   * (not missing here, or not matching) are ignored.
+   */
+  storePayloads(payloads: ReadonlyArray<{ d: Uint8Array; p: Uint8Array }>): Promise<number> {
+    return this.#exclusive(async () => {
+      const wanted = payloads.map(({ d }) => toHex(d))
+      const owners = await this.#store.getMany(wanted.map(K.missing))
+      const tx = this.#newTx()
+      const citizens = new Set<string>()
+      for (const [i, { p }] of payloads.entries()) {
+        const owner = owners[i]
+        if (!owner) continue
+        const stored = await this.getRecord(new TextDecoder().decode(owner))
+        if (!stored) continue
+        try {
+          openPayload(stored.record.header, p)
+        } catch {
+          continue // a peer's bad copy: another peer may hold the right one
+        }
+        tx.payloads.set(wanted[i]!, p)
+        tx.ops.push({ type: 'del', key: K.missing(wanted[i]!) })
+        if (stored.record.header.subject) citizens.add(stored.record.header.subject)
+      }
+      if (tx.payloads.size === 0) return 0
+      for (const [digest, p] of tx.payloads) tx.ops.push({ type: 'put', key: K.payload(digest), value: p })
+      await this.#prefetchDocs([...citizens])
+      for (const c of citizens) await this.#txDoc(tx, c, this.clientId)
+      const previous = await this.#summariesOf([...citizens])
+      for (const c of citizens) await this.#resummarize(tx, c, previous.get(c))
+      await this.#store.write(tx.ops)
+      for (const [c, s] of tx.summaries) this.#cacheSummary(c, s)
+      return tx.payloads.size
+    })
   }
 
   async getSummary(citizen: string): Promise<CitizenSummary | undefined> {
@@ -759,8 +816,13 @@ export class Engine {
   applyRemoteMany(
     list: readonly Uint8Array[],
     payloads: Map<string, Uint8Array> = new Map(),
+    /**
+     * Called once the frame is decoded, before it is verified and applied: what each entry is,
+     * in the frame's order (null for one that does not decode).
+     */
+    onRead?: (entries: ReadonlyArray<EntryHead | null>) => void,
   ): Promise<Array<RemoteResult | ProtocolError>> {
-    const prepared = this.#prepareMany(list, payloads)
+    const prepared = this.#prepareMany(list, payloads, onRead)
     // Nothing may be left unhandled while the frame waits for its turn.
     prepared.catch(() => undefined)
     return this.#exclusive(async () => {
@@ -775,13 +837,35 @@ export class Engine {
   async #prepareMany(
     list: readonly Uint8Array[],
     payloads: Map<string, Uint8Array>,
+    onRead?: (entries: ReadonlyArray<EntryHead | null>) => void,
   ): Promise<Array<Prepared | RemoteResult | ProtocolError>> {
     const out: Array<Prepared | RemoteResult | ProtocolError> = []
-    const opened: Array<{ i: number; entry: SignedEntry; bytes: Uint8Array; hash: Uint8Array }> = []
-    const entryChecks: SigCheck[] = []
+    const read: Array<{ i: number; o: ReturnType<typeof openEntry> }> = []
     for (const [i, bytes] of list.entries()) {
       try {
-        const o = openEntry(bytes)
+        read.push({ i, o: openEntry(bytes) })
+      } catch (err) {
+        out[i] = asProtocolError(err)
+      }
+    }
+    if (onRead) {
+      const heads: Array<EntryHead | null> = list.map(() => null)
+      for (const { i, o } of read) {
+        const b = o.entry.body
+        heads[i] = { origin: b.origin, seq: b.seq, hash: o.hash, time: b.hlc[0] }
+      }
+      onRead(heads)
+    }
+    const opened: Array<{
+      i: number
+      entry: SignedEntry
+      bytes: Uint8Array
+      hash: Uint8Array
+      checks: SigCheck[]
+    }> = []
+    for (const { i, o } of read) {
+      const bytes = list[i]!
+      try {
         const b = o.entry.body
         // Relays deliver most entries more than once: a byte-identical copy needs no verification.
         if (b.seq <= (this.#state.vv[b.origin] ?? 0)) {
@@ -792,8 +876,9 @@ export class Engine {
           }
         }
         // The entry's own signature joins the batch: checked later with the records'.
-        verifyOpenedEntry(this.#deferred(entryChecks), o, this.bloc, this.#charters)
-        opened.push({ i, entry: o.entry, bytes, hash: o.hash })
+        const checks: SigCheck[] = []
+        verifyOpenedEntry(this.#deferred(checks), o, this.bloc, this.#charters)
+        opened.push({ i, entry: o.entry, bytes, hash: o.hash, checks })
       } catch (err) {
         // Unsigned or not by a certified node: nothing to keep as anyone's evidence.
         out[i] = asProtocolError(err)
@@ -801,14 +886,17 @@ export class Engine {
     }
     const records = opened.map((o) => o.entry.body.changes.flatMap((c) => c.records))
     const [entrySigs, verified] = await Promise.all([
-      this.#verifier(entryChecks),
+      this.#verifier(opened.flatMap((o) => o.checks)),
       this.#verifyMany(records.flat()),
     ])
     let k = 0
+    let e = 0
     for (const [n, o] of opened.entries()) {
       const mine = verified.slice(k, k + records[n]!.length)
       k += records[n]!.length
-      if (!entrySigs[n]) {
+      const sigsOk = entrySigs.slice(e, e + o.checks.length).every(Boolean)
+      e += o.checks.length
+      if (!sigsOk) {
         out[o.i] = new SignatureError('SIGNATURE_INVALID', 'entry signature does not verify')
         continue
       }
@@ -1008,8 +1096,11 @@ export class Engine {
       tx.records.set(id, { origin: b.origin, seq: b.seq, record: r })
       const h = r.header
       if (h.payload) {
-        const p = found.get(toHex(h.payload))
-        if (p) tx.payloads.set(toHex(h.payload), p)
+        const hex = toHex(h.payload)
+        const p = found.get(hex)
+        if (p) tx.payloads.set(hex, p)
+        // Fetched by digest later (any node must serve any citizen in full).
+        else tx.ops.push({ type: 'put', key: K.missing(hex), value: utf8ToBytes(id) })
       }
       if (h.kind === 'alert.issued') tx.alerts.add(id)
       if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)

@@ -4,6 +4,7 @@
  *   ent/<origin>/<seq:12>   signed entry (canonical CBOR)          history
  *   rec/<recordId>          stored record: entry position + signed record
  *   pay/<digest hex>        personal-data payload (erasable)       personal
+ *   miss/<digest hex>       a payload a stored record names but this node lacks: its record id
  *   doc/<docId>             Yjs state of a doc
  *   dh/<docId>              doc hash (state-root leaf)
  *   sum/<citizenId>         derived summary (JSON) incl. its index keys  personal (derived)
@@ -20,6 +21,8 @@ export const K = {
   entries: (origin: string) => `ent/${origin}/`,
   record: (id: string) => `rec/${id}`,
   payload: (digestHex: string) => `pay/${digestHex}`,
+  missing: (digestHex: string) => `miss/${digestHex}`,
+  missingAll: 'miss/',
   doc: (id: string) => `doc/${id}`,
   docHash: (id: string) => `dh/${id}`,
   summary: (citizen: string) => `sum/${citizen}`,

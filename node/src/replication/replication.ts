@@ -20,7 +20,6 @@ import {
   decodeSyncMessage,
   type Ed25519,
   encodeSyncMessage,
-  entryHash,
   fromHex,
   MAX_WANT,
   ProtocolError,
@@ -31,7 +30,7 @@ import {
   type VersionVector,
   verifyReceipt,
 } from '@legation/protocol'
-import type { Engine, Receipt } from '../engine/engine.ts'
+import type { Engine, EntryHead, Receipt } from '../engine/engine.ts'
 import { NodeError } from '../errors.ts'
 import type { PeerStatus, Replication as ReplicationHooks } from '../http/context.ts'
 import type { Mesh, MeshLogger } from '../mesh/index.ts'
@@ -45,6 +44,21 @@ export const DEFAULT_FRAME_BUDGET = 2 * 1024 * 1024
 export const DEFAULT_MAX_QUEUED_FRAMES = 64
 /** How long a misbehaving peer stays disconnected. */
 export const DEFAULT_BAN_MS = 30_000
+/**
+ * Frames of entries from one peer being verified and applied at once. Two let the next
+ * frame's signatures be checked (on other cores) while the previous one is applied.
+ */
+export const DEFAULT_FRAMES_IN_FLIGHT = 2
+/** A want unanswered for this many status intervals is asked again, of any peer that has it. */
+const WANT_TIMEOUT_INTERVALS = 5
+/**
+ * Receipts are signed for entries whose clock is this recent: a write waits for receipts at
+ * most its write-concern timeout, and catching up on old history needs none.
+ */
+export const DEFAULT_RECEIPT_WINDOW_MS = 120_000
+/** Payload digests asked for at once, and how often (in status intervals) missing ones are asked. */
+const PAYLOADS_PER_WANT = 256
+const PAYLOAD_WANT_INTERVALS = 3
 
 /** The takeover scheduler, as replication sees it. */
 export interface DutyPeer {
@@ -78,8 +92,8 @@ interface PeerState {
   state: string | null
   /** What the peer is known to have. */
   vv: VersionVector
-  /** Origins with a `want` in flight, and when it was sent. */
-  wanting: Map<string, number>
+  /** Frames of entries from this peer still being verified and applied, oldest first. */
+  applying: Array<Promise<void>>
   queue: Uint8Array[]
   sending: boolean
 }
@@ -98,6 +112,18 @@ export class Replication implements ReplicationHooks {
   /** Receipts from other nodes, by `origin/seq`, then by node. */
   readonly #receipts = new Map<string, Map<string, SignedReceipt>>()
   readonly #waiters = new Set<() => void>()
+  /**
+   * One want in flight per origin, whichever peer it went to: catching up from several peers
+   * must not fetch and verify the same history from each.
+   */
+  readonly #wants = new Map<string, { peerId: string; at: number }>()
+  /**
+   * Per origin, the highest seq received without a gap (in frames being applied, not yet
+   * necessarily applied), and when it last moved: the next want starts after it, so the next
+   * range is on its way while this one is applied.
+   */
+  readonly #received = new Map<string, { seq: number; at: number }>()
+  #ticks = 0
   readonly #unsubscribe: Array<() => void> = []
   #duties: DutyPeer | undefined
   #timer: ReturnType<typeof setInterval> | undefined
@@ -259,7 +285,7 @@ export class Replication implements ReplicationHooks {
       nodeId: node?.nodeId ?? null,
       state: node?.state ?? null,
       vv: {},
-      wanting: new Map(),
+      applying: [],
       queue: [],
       sending: false,
     })
@@ -282,17 +308,35 @@ export class Replication implements ReplicationHooks {
   #disconnected(peerId: string): void {
     this.#peers.delete(peerId)
     this.#observer.peersChanged?.(this.#peers.size)
+    // Its wants go to another peer now.
+    for (const [origin, w] of this.#wants) if (w.peerId === peerId) this.#wants.delete(origin)
+    this.#pull()
   }
 
   #tick(): void {
     const vv = this.#engine.versionVector()
     const now = this.#clock()
+    // Received but never applied (its frame was dropped with a peer, say): ask again.
+    for (const [origin, r] of this.#received) {
+      if ((vv[origin] ?? 0) >= r.seq) this.#received.delete(origin)
+      else if (now - r.at > WANT_TIMEOUT_INTERVALS * this.#statusMs) this.#received.delete(origin)
+    }
     for (const p of this.#peers.values()) {
-      // A want that got no answer (the peer went away mid-way, say) is asked again.
-      for (const [origin, at] of p.wanting) if (now - at > 5 * this.#statusMs) p.wanting.delete(origin)
       this.#send(p.peerId, { t: 'status', vv })
       this.#observer.lag?.(p.peerId, lagOf(vv, p.vv))
     }
+    this.#pull()
+    if (++this.#ticks % PAYLOAD_WANT_INTERVALS === 0) void this.#wantPayloads().catch(() => undefined)
+  }
+
+  /** Asks a peer for payloads that stored records name and this node lacks. */
+  async #wantPayloads(): Promise<void> {
+    const peers = [...this.#peers.keys()]
+    if (peers.length === 0) return
+    const digests = await this.#engine.missingPayloads(PAYLOADS_PER_WANT)
+    if (digests.length === 0) return
+    // A different peer each time: one that lacks them too does not stop the fetch.
+    this.#send(peers[this.#ticks % peers.length]!, { t: 'wantPayload', digests })
   }
 
   #send(peerId: string, msg: SyncMessage): void {
@@ -373,9 +417,14 @@ export class Replication implements ReplicationHooks {
           return
         case 'wantPayload': {
           const payloads = []
+          let bytes = 0
           for (const d of msg.digests) {
-            const bytes = await this.#engine.getPayload(d)
-            if (bytes) payloads.push({ d, p: bytes })
+            const payload = await this.#engine.getPayload(d)
+            if (!payload) continue
+            // Within one frame's budget; the peer asks again for the rest.
+            if (bytes + payload.length > DEFAULT_FRAME_BUDGET) break
+            payloads.push({ d, p: payload })
+            bytes += payload.length
           }
           if (payloads.length > 0) this.#send(peerId, { t: 'entries', entries: [], payloads })
           return
@@ -394,16 +443,42 @@ export class Replication implements ReplicationHooks {
     }
   }
 
-  /** Merges what the peer says it has, and asks for what it has and we lack. */
+  /** Merges what the peer says it has, and asks for what we lack. */
   #learn(p: PeerState, vv: VersionVector): void {
     for (const [o, s] of Object.entries(vv)) if ((p.vv[o] ?? 0) < s) p.vv[o] = s
+    this.#pull()
+  }
+
+  /**
+   * For every origin some peer has more of than we have (or are receiving), one want for the
+   * next range, to the peer with the fewest wants in flight among those that have it.
+   */
+  #pull(): void {
     const mine = this.#engine.versionVector()
-    for (const [origin, theirs] of Object.entries(vv)) {
-      const have = mine[origin] ?? 0
-      if (theirs > have && !p.wanting.has(origin) && !this.#engine.quarantined().has(origin)) {
-        p.wanting.set(origin, this.#clock())
-        this.#send(p.peerId, { t: 'want', origin, from: have + 1, limit: DEFAULT_ENTRIES_PER_FRAME })
+    const quarantined = this.#engine.quarantined()
+    const now = this.#clock()
+    const timeout = WANT_TIMEOUT_INTERVALS * this.#statusMs
+    const load = new Map<string, number>()
+    for (const w of this.#wants.values()) load.set(w.peerId, (load.get(w.peerId) ?? 0) + 1)
+    const origins = new Set<string>()
+    for (const p of this.#peers.values()) for (const o of Object.keys(p.vv)) origins.add(o)
+    for (const origin of origins) {
+      if (quarantined.has(origin)) continue
+      const inFlight = this.#wants.get(origin)
+      if (inFlight && now - inFlight.at < timeout && this.#peers.has(inFlight.peerId)) continue
+      const have = Math.max(mine[origin] ?? 0, this.#received.get(origin)?.seq ?? 0)
+      let best: PeerState | undefined
+      for (const p of this.#peers.values()) {
+        if ((p.vv[origin] ?? 0) <= have) continue
+        if (!best || (load.get(p.peerId) ?? 0) < (load.get(best.peerId) ?? 0)) best = p
       }
+      if (!best) {
+        this.#wants.delete(origin)
+        continue
+      }
+      this.#wants.set(origin, { peerId: best.peerId, at: now })
+      load.set(best.peerId, (load.get(best.peerId) ?? 0) + 1)
+      this.#send(best.peerId, { t: 'want', origin, from: have + 1, limit: DEFAULT_ENTRIES_PER_FRAME })
     }
   }
 
@@ -412,17 +487,22 @@ export class Replication implements ReplicationHooks {
     const payloads: Array<{ d: Uint8Array; p: Uint8Array }> = []
     let bytes = 0
     for await (const e of this.#engine.entries(origin, from, Math.min(limit, MAX_WANT))) {
-      entries.push(e)
-      bytes += e.length
+      const mine: Array<{ d: Uint8Array; p: Uint8Array }> = []
+      let size = e.length
       for (const rec of decodeEntry(e).body.changes.flatMap((c) => c.records)) {
         if (!rec.header.payload) continue
         const payload = await this.#engine.getPayload(rec.header.payload)
         if (payload) {
-          payloads.push({ d: rec.header.payload, p: payload })
-          bytes += payload.length
+          mine.push({ d: rec.header.payload, p: payload })
+          size += payload.length
         }
       }
-      if (bytes >= DEFAULT_FRAME_BUDGET) break
+      // The frame stays under its budget; one entry with its payloads always fits a frame
+      // (the engine makes entries that do), so a frame is never empty.
+      if (entries.length > 0 && bytes + size > DEFAULT_FRAME_BUDGET) break
+      entries.push(e)
+      payloads.push(...mine)
+      bytes += size
     }
     if (entries.length === 0) return
     const last = from + entries.length - 1
@@ -430,27 +510,76 @@ export class Replication implements ReplicationHooks {
     this.#send(p.peerId, { t: 'entries', entries, payloads })
   }
 
+  /**
+   * Starts verifying and applying a frame of entries and returns once fewer than
+   * DEFAULT_FRAMES_IN_FLIGHT of this peer's frames are in progress: the mesh reads the next
+   * frame meanwhile, and a peer faster than this node is slowed down, not buffered without end.
+   */
   async #applyEntries(p: PeerState, msg: Extract<SyncMessage, { t: 'entries' }>): Promise<void> {
-    const payloads = new Map(msg.payloads.map((x) => [toHex(x.d), x.p]))
-    const origins = new Set<string>()
-    for (const bytes of msg.entries) {
-      const entry = decodeEntry(bytes)
-      const { origin, seq } = entry.body
-      origins.add(origin)
-      if ((p.vv[origin] ?? 0) < seq) p.vv[origin] = seq
-      const result = await this.#engine.applyRemote(bytes, payloads)
-      if (result === 'applied' || result === 'duplicate')
-        this.#sendReceipt(origin, seq, entryHash(entry.body))
+    if (msg.entries.length === 0) {
+      // An answer to wantPayload: payloads by digest, checked against their records' headers.
+      if (msg.payloads.length > 0) await this.#engine.storePayloads(msg.payloads)
+      return
     }
-    for (const o of origins) p.wanting.delete(o)
-    // More to fetch? Ask again straight away rather than waiting for the next status.
-    if (msg.entries.length > 0) this.#learn(p, p.vv)
+    const payloads = new Map(msg.payloads.map((x) => [toHex(x.d), x.p]))
+    let read: ReadonlyArray<EntryHead | null> = []
+    const done = this.#engine
+      .applyRemoteMany(msg.entries, payloads, (entries) => {
+        read = entries
+        this.#onRead(p, entries)
+      })
+      .then((results) => {
+        const receipts: SignedReceipt[] = []
+        const recent = this.#clock() - DEFAULT_RECEIPT_WINDOW_MS
+        let refused: ProtocolError | undefined
+        results.forEach((result, i) => {
+          if (result instanceof ProtocolError) refused ??= result
+          else if (result === 'applied' || result === 'duplicate') {
+            const head = read[i]
+            if (head && head.time >= recent)
+              receipts.push(this.#engine.signReceipt(head.origin, head.seq, head.hash))
+          }
+        })
+        this.#sendReceipts(receipts)
+        if (refused) throw refused
+      })
+      .catch((err) => this.#misbehaved(p, err))
+    p.applying.push(done)
+    while (p.applying.length >= DEFAULT_FRAMES_IN_FLIGHT) await p.applying.shift()
   }
 
-  #sendReceipt(origin: string, seq: number, hash: Uint8Array): void {
-    const node = this.#engine.charter.nodes.get(origin)
-    if (!node || !this.#peers.has(node.peerId)) return
-    this.#send(node.peerId, { t: 'stored', receipts: [this.#engine.signReceipt(origin, seq, hash)] })
+  /** A frame is read: what it carries is on its way; ask for what comes after. */
+  #onRead(p: PeerState, entries: ReadonlyArray<EntryHead | null>): void {
+    const now = this.#clock()
+    const mine = this.#engine.versionVector()
+    for (const head of entries) {
+      if (!head) continue
+      const { origin, seq } = head
+      if ((p.vv[origin] ?? 0) < seq) p.vv[origin] = seq
+      const r = this.#received.get(origin)
+      const upTo = Math.max(mine[origin] ?? 0, r?.seq ?? 0)
+      // Only without a gap: a pushed entry far ahead must not hide the range before it.
+      if (seq === upTo + 1) this.#received.set(origin, { seq, at: now })
+      if (this.#wants.get(origin)?.peerId === p.peerId) this.#wants.delete(origin)
+    }
+    this.#pull()
+  }
+
+  /** Receipts go to each entry's origin, one frame per origin. */
+  #sendReceipts(receipts: readonly SignedReceipt[]): void {
+    const byOrigin = new Map<string, SignedReceipt[]>()
+    for (const r of receipts) {
+      const list = byOrigin.get(r.body.origin) ?? []
+      list.push(r)
+      byOrigin.set(r.body.origin, list)
+    }
+    for (const [origin, list] of byOrigin) {
+      const node = this.#engine.charter.nodes.get(origin)
+      if (!node || !this.#peers.has(node.peerId)) continue
+      for (let i = 0; i < list.length; i += MAX_WANT) {
+        this.#send(node.peerId, { t: 'stored', receipts: list.slice(i, i + MAX_WANT) })
+      }
+    }
   }
 
   #onStored(receipts: SignedReceipt[]): void {

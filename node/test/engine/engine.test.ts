@@ -192,6 +192,37 @@ describe('engine: entries peers accept', () => {
   })
 })
 
+describe('engine: payloads fetched by digest', () => {
+  it('applies an entry whose payload did not travel with it, then takes the payload by digest', async () => {
+    const bloc = testBloc(2)
+    const [a, b] = await Promise.all([engineFor(bloc, 0), engineFor(bloc, 1)])
+    const sent: Array<{ bytes: Uint8Array; payloads: Map<string, Uint8Array> }> = []
+    a.onEntry((_e, bytes, payloads) => sent.push({ bytes, payloads }))
+    const reg = registration(bloc.officer('AAA'))
+    const other = registration(bloc.officer('AAA'))
+    await a.submit([reg])
+    // Relayed without its payload: the history applies, the personal data is still to come.
+    expect(await b.applyRemote(sent[0]!.bytes, new Map())).toBe('applied')
+    expect(b.stateRoot()).toBe(a.stateRoot())
+    const digest = reg.record.header.payload!
+    expect((await b.missingPayloads(10)).map((d) => Buffer.from(d).toString('hex'))).toEqual([
+      Buffer.from(digest).toString('hex'),
+    ])
+    expect((await b.getSummary(reg.citizenId))?.travelDocument).toBeNull()
+    // Another record's payload under this digest does not match the signed header.
+    expect(await b.storePayloads([{ d: digest, p: other.payload! }])).toBe(0)
+    expect(await b.storePayloads([{ d: digest, p: reg.payload! }])).toBe(1)
+    expect(await b.missingPayloads(10)).toEqual([])
+    expect(await b.getPayload(digest)).toEqual(reg.payload)
+    expect((await b.getSummary(reg.citizenId))?.travelDocument).toBe(
+      (await a.getSummary(reg.citizenId))?.travelDocument,
+    )
+    // A payload nobody asked for is not stored.
+    expect(await b.storePayloads([{ d: other.record.header.payload!, p: other.payload! }])).toBe(0)
+    expect(await b.getPayload(other.record.header.payload!)).toBeUndefined()
+  })
+})
+
 describe('engine: convergence', () => {
   it('delivers the same entries in random order with duplicates and always reaches the same state root', async () => {
     const bloc = testBloc(3)
