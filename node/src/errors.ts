@@ -18,6 +18,10 @@ export const NODE_ERRORS = {
   KEYSTORE_MISSING: { status: 500, message: 'key file does not exist' },
   NOT_FOUND: { status: 404, message: 'not found' },
   UNAUTHENTICATED: { status: 401, message: 'request is not authenticated' },
+  REQUEST_REPLAYED: {
+    status: 401,
+    message: 'this signed request was already used; sign the request again',
+  },
   FORBIDDEN: { status: 403, message: 'not allowed for this principal' },
   RATE_LIMITED: { status: 429, message: 'too many requests' },
   BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the size limit' },
@@ -41,6 +45,11 @@ export interface NodeErrorOptions {
   cause?: unknown
   /** Structured, non-personal details (e.g. one line per config problem) safe to show. */
   details?: readonly string[]
+  /**
+   * RFC 9457 extension members added to the problem answer (non-personal, safe to show),
+   * e.g. the per-record results of a batch whose write concern was not met.
+   */
+  extensions?: Readonly<Record<string, unknown>>
 }
 
 export class NodeError extends Error {
@@ -48,12 +57,14 @@ export class NodeError extends Error {
   readonly code: NodeErrorCode
   readonly statusCode: number
   readonly details: readonly string[]
+  readonly extensions: Readonly<Record<string, unknown>>
 
   constructor(code: NodeErrorCode, message?: string, options: NodeErrorOptions = {}) {
     super(message ?? NODE_ERRORS[code].message, { cause: options.cause })
     this.code = code
     this.statusCode = NODE_ERRORS[code].status
     this.details = options.details ?? []
+    this.extensions = options.extensions ?? {}
   }
 }
 

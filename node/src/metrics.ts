@@ -43,13 +43,16 @@ export interface Metrics {
   /** From accepting a write to it being durable (and, if asked, acknowledged by peers). */
   readonly writeLatency: Histogram
   readonly httpRequests: Histogram<'method' | 'route' | 'status'>
+  /** HTTP error answers (problem responses), by code. */
+  readonly httpErrors: Counter<'code'>
   readonly peersConnected: Gauge
   /** Misbehaviour seen from peers, by error code. */
   readonly peerMisbehaviour: Counter<'code'>
-  /** Entries a peer is known to have that this node has not received yet, by peer. */
+  /**
+   * Entries this node has that the peer is not known to have, by peer: what this node still
+   * has to send it (replication's `lagOf(mine, theirs)`).
+   */
   readonly replicationLag: Gauge<'peer'>
-  /** Documents (per citizen, per case) in the replicated state. */
-  readonly stateDocs: Gauge
 }
 
 export function createMetrics(init: MetricsInit = {}): Metrics {
@@ -96,6 +99,12 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
       buckets: [...LATENCY_BUCKETS],
       registers,
     }),
+    httpErrors: new Counter({
+      name: `${p}http_errors_total`,
+      help: 'HTTP error answers (problem+json), by code',
+      labelNames: ['code'],
+      registers,
+    }),
     peersConnected: new Gauge({
       name: `${p}peers_connected`,
       help: 'Certified peers currently connected',
@@ -109,13 +118,8 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
     }),
     replicationLag: new Gauge({
       name: `${p}replication_lag_entries`,
-      help: 'Entries a peer has that this node has not received yet, by peer',
+      help: 'Entries this node has that the peer is not known to have, by peer',
       labelNames: ['peer'],
-      registers,
-    }),
-    stateDocs: new Gauge({
-      name: `${p}state_docs`,
-      help: 'Documents in the replicated state',
       registers,
     }),
   }

@@ -64,6 +64,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   // Signature checks of large batches run on worker threads (the other cores).
   const verifier = new Verifier({ ed })
   let ready = false
+  /** Set when stop() begins: the HTTP API then answers 503 SHUTTING_DOWN. */
+  let shuttingDown = false
   let engine: Engine
   try {
     engine = await Engine.open({
@@ -134,7 +136,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       store,
       liveNodes: () => replication?.liveNodes() ?? [],
       announce: (d) => replication?.broadcastDutyDone(d),
-      logger: log.child({ component: COMPONENTS.duties }),
+      logger: log, // the scheduler names its own component
     },
     {
       webhooks: {
@@ -157,10 +159,12 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       writeConcernTimeoutMs: opts.writeConcernTimeoutMs ?? 5000,
       node: { peerId: self.peerId, name: self.name, state: self.state, version: VERSION },
       isReady: () => ready,
+      isStopping: () => shuttingDown,
     },
     logger: log.child({ component: COMPONENTS.http }),
     registry: metrics.registry,
     httpRequests: metrics.httpRequests,
+    httpErrors: metrics.httpErrors,
     ...(opts.http.bodyLimit ? { bodyLimit: opts.http.bodyLimit } : {}),
     ...(opts.http.rateLimitPerMinute ? { rateLimitPerMinute: opts.http.rateLimitPerMinute } : {}),
     extraRoutes: opts.faultInjection && mesh ? faultRoutes(mesh, blocked, log) : undefined,
@@ -184,6 +188,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     stop() {
       stopping ??= (async () => {
         ready = false
+        shuttingDown = true
         // Stop accepting requests and let in-flight ones finish; then flush writes and close.
         await app.close()
         await duties.stop()

@@ -5,7 +5,9 @@
  * SHA-256 of the request body, or of nothing) under the `request` domain and sends
  *   Authorization: Legation key=<base64url public key>, at=<ms>, sig=<base64url signature>
  * plus, for an officer, `Legation-Certificate: <base64url canonical certificate>`.
- * The node accepts a signature within ±`maxSkewMs` of its own clock. See docs/api.md.
+ * The node accepts a signature within ±`maxSkewMs` of its own clock. There is no nonce: the
+ * node also refuses a second use of a signed request other than GET or HEAD (REQUEST_REPLAYED,
+ * node/src/http/replay.ts), so a client signs every such request anew. See docs/api.md.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { equalBytes, fromBase64url, toBase64url } from './bytes.ts'

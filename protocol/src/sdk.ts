@@ -63,6 +63,8 @@ export class LegationClient {
   readonly cert: OfficerCertificate | null
   readonly #clock: () => number
   readonly #random: (n: number) => Uint8Array
+  /** The `at` of the last signed request: signing times are strictly increasing. */
+  #lastSignedAt = Number.NEGATIVE_INFINITY
 
   constructor(init: ClientInit) {
     this.ed = init.ed
@@ -107,9 +109,15 @@ export class LegationClient {
     return { id: recordId(header), record, payload: payloadBytes }
   }
 
-  /** Headers that authenticate a request as this officer or citizen. */
+  /**
+   * Headers that authenticate a request as this officer or citizen. Each call signs at a later
+   * millisecond than the one before (a node accepts a signed POST only once, and two identical
+   * requests signed in the same millisecond would otherwise carry the same signature).
+   */
   sign(req: RequestToSign): Record<string, string> {
-    return signRequest(this.ed, req, this.keys, this.#clock(), this.cert ?? undefined)
+    const at = Math.max(this.#clock(), this.#lastSignedAt + 1)
+    this.#lastSignedAt = at
+    return signRequest(this.ed, req, this.keys, at, this.cert ?? undefined)
   }
 }
 

@@ -37,14 +37,15 @@ import {
 import type { Engine } from '../engine/engine.ts'
 import { alertView, alerts as alertViews, citizenView } from '../engine/views.ts'
 import { NodeError } from '../errors.ts'
+import { COMPONENTS } from '../logger.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
 import { type AlertArea, type DutyRef, dutiesOfEntry, refId } from './discovery.ts'
 import { rankNodes } from './ids.ts'
 import { DK } from './keys.ts'
 
-/** The logger component name of this service. */
-export const DUTIES_COMPONENT = 'duties'
+/** The logger component name of this service (the scheduler adds it to the logger it is given). */
+export const DUTIES_COMPONENT = COMPONENTS.duties
 
 export const DEFAULT_TICK_MS = 500
 export const DEFAULT_RETRY_MIN_MS = 500

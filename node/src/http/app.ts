@@ -10,9 +10,11 @@ import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Counter, Histogram, Registry } from 'prom-client'
+import { NodeError } from '../errors.ts'
 import { authenticate } from './auth.ts'
 import type { HttpContext } from './context.ts'
 import { installProblemHandlers, ProblemSchema } from './problem.ts'
+import { ReplayGuard } from './replay.ts'
 import { alertRoutes } from './routes/alerts.ts'
 import { caseRoutes } from './routes/cases.ts'
 import { charterRoutes } from './routes/charter.ts'
@@ -20,9 +22,13 @@ import { citizenRoutes } from './routes/citizens.ts'
 import { healthRoutes } from './routes/health.ts'
 import { nodeRoutes } from './routes/node-info.ts'
 import { recordRoutes } from './routes/records.ts'
+import { SIGNATURE_SCHEME, SIGNATURE_SECURITY_SCHEME } from './security.ts'
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600
+
+/** Routes that still answer while the node stops: they do not touch the engine. */
+const SERVED_WHILE_STOPPING = new Set(['/health', '/metrics', '/openapi.json'])
 
 export interface AppOptions {
   ctx: HttpContext
@@ -36,6 +42,8 @@ export interface AppOptions {
   rateLimitPerMinute?: number
   /** More routes (the test-only fault switch). */
   extraRoutes?: ((app: FastifyInstance) => Promise<void>) | undefined
+  /** Remembers signed state-changing requests to refuse replays. @default a new ReplayGuard */
+  replayGuard?: ReplayGuard
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -45,6 +53,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // No per-request logs: URLs carry citizen ids and search terms (personal data).
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    // While closing, requests on open connections reach our hook below and get a problem answer
+    // (503 SHUTTING_DOWN) instead of fastify's own 503 body.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addSchema(ProblemSchema)
@@ -67,6 +78,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   })
 
   await app.register(swagger, {
+    // Shared schemas appear under their own $id (components/schemas/Problem).
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -84,7 +97,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         { name: 'charter', description: 'The bloc charter and its amendments' },
         { name: 'audit', description: 'Evidence for the treaty secretariat' },
       ],
+      components: { securitySchemes: { [SIGNATURE_SCHEME]: { ...SIGNATURE_SECURITY_SCHEME } } },
     },
+  })
+  // Before anything else (rate limit, body, engine): a stopping node takes no new work. The node
+  // says when it begins to stop; `app.close()` alone (without a node) counts as stopping too.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onRequest', async (request) => {
+    if (
+      (closing || opts.ctx.isStopping?.() === true) &&
+      !SERVED_WHILE_STOPPING.has(request.routeOptions.url ?? '')
+    ) {
+      throw new NodeError('SHUTTING_DOWN', 'the node is stopping: retry at another node')
+    }
   })
   await app.register(rateLimit, {
     global: true,
@@ -93,8 +121,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   })
 
   app.decorateRequest('principal', null as never)
+  const replay = opts.replayGuard ?? new ReplayGuard()
   app.addHook('preHandler', async (request) => {
-    request.principal = authenticate(request, opts.ctx.engine, opts.ctx.ed, opts.ctx.now())
+    request.principal = authenticate(request, opts.ctx.engine, opts.ctx.ed, opts.ctx.now(), replay)
   })
   if (opts.httpRequests) {
     const h = opts.httpRequests

@@ -3,6 +3,8 @@
  * or a citizen's own key (scheme: protocol/src/request-auth.ts, docs/api.md). Anonymous
  * callers see nothing personal.
  */
+
+import { createHash } from 'node:crypto'
 import {
   assertValidAt,
   CERT_HEADER,
@@ -18,6 +20,7 @@ import {
 import type { FastifyRequest } from 'fastify'
 import type { Engine } from '../engine/engine.ts'
 import { NodeError } from '../errors.ts'
+import type { ReplayGuard } from './replay.ts'
 
 export type Principal =
   | { readonly type: 'anonymous' }
@@ -39,7 +42,21 @@ declare module 'fastify' {
   }
 }
 
-export function authenticate(request: FastifyRequest, engine: Engine, ed: Ed25519, now: number): Principal {
+/** Methods that change nothing: their signed requests may be sent again within the window. */
+const SAFE_METHODS = new Set(['GET', 'HEAD'])
+
+/**
+ * Who signed the request (or ANONYMOUS). Throws REQUEST_AUTH_INVALID for a request that tries
+ * to sign and fails, and — given a `replay` guard — REQUEST_REPLAYED for a signed request
+ * other than GET or HEAD that was already accepted.
+ */
+export function authenticate(
+  request: FastifyRequest,
+  engine: Engine,
+  ed: Ed25519,
+  now: number,
+  replay?: ReplayGuard,
+): Principal {
   const authorization = request.headers.authorization
   if (authorization === undefined) return ANONYMOUS
   const certificate = request.headers[CERT_HEADER]
@@ -50,6 +67,32 @@ export function authenticate(request: FastifyRequest, engine: Engine, ed: Ed2551
     now,
   )
   if (!signer) return ANONYMOUS
+  const principal = principalOf(signer, engine, ed, now)
+  // Only once the whole check passed: a refused request must not use up its signature.
+  if (replay && !SAFE_METHODS.has(request.method.toUpperCase())) {
+    replay.check(requestId(request, signer.key, signer.at), signer.at, now)
+  }
+  return principal
+}
+
+/**
+ * Names what was signed (key, method, path and query, time, body), not the signature bytes,
+ * so that no other encoding of the same signature can pass as a new request.
+ */
+function requestId(request: FastifyRequest, key: Uint8Array, at: number): string {
+  return createHash('sha256')
+    .update(key)
+    .update(`${request.method.toUpperCase()}\n${request.url}\n${at}\n`)
+    .update(request.rawBody ?? new Uint8Array())
+    .digest('base64url')
+}
+
+function principalOf(
+  signer: NonNullable<ReturnType<typeof verifyRequest>>,
+  engine: Engine,
+  ed: Ed25519,
+  now: number,
+): Principal {
   if (signer.cert) {
     const body = signer.cert.body
     const member = engine.charter.members.get(body.state)
@@ -85,10 +128,13 @@ export function requirePersonalAccess(p: Principal, citizen: string): void {
     throw new NodeError('FORBIDDEN', 'a citizen may read only their own data')
 }
 
-/** Signed record headers about a citizen: officers, the auditor, or the citizen themself. */
-export function requireRecordAccess(p: Principal, subject: string | null): void {
-  if (subject === null) return
-  if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
-  if (p.type === 'citizen' && p.id !== subject)
-    throw new NodeError('FORBIDDEN', 'a citizen may read only their own records')
+/**
+ * Signed record headers: a public record (no subject: a crisis alert) to anyone; one about a
+ * citizen to officers, the auditor and that citizen. Callers answer "may not see" exactly as
+ * "does not exist", so that the answer does not tell whether the record exists.
+ */
+export function canReadRecord(p: Principal, subject: string | null): boolean {
+  if (subject === null) return true
+  if (p.type === 'anonymous') return false
+  return p.type !== 'citizen' || p.id === subject
 }

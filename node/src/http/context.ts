@@ -33,4 +33,9 @@ export interface HttpContext {
   /** Node facts shown at /v1/node. */
   node: { peerId: string; name: string; state: string; version: string }
   isReady: () => boolean
+  /**
+   * True once the node has begun to stop: every route but `/health` and `/metrics` answers
+   * 503 SHUTTING_DOWN instead of reaching the engine. @default never stopping
+   */
+  isStopping?: (() => boolean) | undefined
 }

@@ -3,29 +3,92 @@
  * `application/problem+json`; fastify's own client errors get codes too; anything else is
  * a 500 with a generic message (never an internal message or stack).
  */
-import { Type } from '@sinclair/typebox'
+import { type Static, type TSchema, Type } from '@sinclair/typebox'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
-export const ProblemSchema = Type.Object(
-  {
-    type: Type.String(),
-    title: Type.String(),
-    status: Type.Integer(),
-    code: Type.String(),
-    detail: Type.Optional(Type.String()),
-    instance: Type.Optional(Type.String()),
-    errors: Type.Optional(Type.Array(Type.String())),
-  },
-  { $id: 'Problem', description: 'RFC 9457 problem details with a stable code' },
-)
+/** The members of every problem answer; a route may add extension members to its own schema. */
+export const PROBLEM_MEMBERS = {
+  type: Type.String(),
+  title: Type.String(),
+  status: Type.Integer(),
+  code: Type.String(),
+  detail: Type.Optional(Type.String()),
+  instance: Type.Optional(Type.String()),
+  errors: Type.Optional(Type.Array(Type.String())),
+}
+
+export const ProblemSchema = Type.Object(PROBLEM_MEMBERS, {
+  $id: 'Problem',
+  description: 'RFC 9457 problem details with a stable code',
+})
+
+export type Problem = Static<typeof ProblemSchema>
 
 export const PROBLEM_TYPE_BASE = 'https://legation.dev/problems/'
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+/** What each error status means, for the OpenAPI document. */
+const STATUS_DESCRIPTIONS: Record<number, string> = {
+  400: 'The request is malformed or refused (VALIDATION_FAILED, MALFORMED_JSON, or a protocol code)',
+  401: 'Not authenticated: a bad or replayed request signature (REQUEST_AUTH_INVALID, REQUEST_REPLAYED), UNAUTHENTICATED, or a record that does not verify',
+  403: 'The signer may not do this (FORBIDDEN, or a protocol code such as RECORD_UNAUTHORIZED)',
+  404: 'Not found, or not visible to this signer (NOT_FOUND)',
+  409: 'Conflicts with what the node holds (a protocol code such as RECORD_INVALID_TRANSITION)',
+  413: 'The request body is too large (BODY_TOO_LARGE)',
+  415: 'The request body is not JSON (UNSUPPORTED_MEDIA_TYPE)',
+  429: 'Too many requests from this client (RATE_LIMITED); see retry-after',
+  500: 'An unexpected failure (INTERNAL); the detail is in the node’s log',
+  503: 'The node is starting or stopping (NOT_READY, SHUTTING_DOWN); retry, or use another node',
+  504: 'Durable on this node, but fewer other nodes acknowledged it in time (WRITE_CONCERN_TIMEOUT)',
+}
+
+/** A reference to the shared `Problem` schema, typed for the type provider. */
+export const ProblemRef = Type.Unsafe<Problem>({ $ref: 'Problem#' })
+
+/** The response entry (for fastify and the OpenAPI document) of one error status. */
+export interface ProblemResponse<T extends TSchema> {
+  description: string
+  content: { 'application/problem+json': { schema: T } }
+}
+
+/** One error status answered as problem+json with `schema` (a problem with extension members). */
+export function problemResponse<T extends TSchema>(status: number, schema: T): ProblemResponse<T> {
+  return {
+    description: STATUS_DESCRIPTIONS[status] ?? 'An error',
+    content: { [PROBLEM_CONTENT_TYPE]: { schema } },
+  }
+}
+
+/** Problem responses for each of `statuses`, to spread into a route's `response` schema. */
+export function problemResponses<S extends number>(
+  ...statuses: S[]
+): Record<S, ProblemResponse<typeof ProblemRef>> {
+  return Object.fromEntries(statuses.map((s) => [s, problemResponse(s, ProblemRef)])) as Record<
+    S,
+    ProblemResponse<typeof ProblemRef>
+  >
+}
 
 interface Coded {
   code: string
   statusCode: number
   message: string
   details?: readonly string[]
+  extensions?: Readonly<Record<string, unknown>>
+}
+
+/**
+ * 5xx answers that are expected conditions, not failures of the node: answered with their
+ * code and a clear title (the error's message as detail, which the node writes for clients),
+ * and logged without a stack.
+ */
+const EXPECTED_5XX: Record<string, { title: string; level: 'warn' | 'debug' }> = {
+  WRITE_CONCERN_TIMEOUT: {
+    title: 'The write is durable on this node, but not enough other nodes acknowledged it in time',
+    level: 'warn',
+  },
+  NOT_READY: { title: 'The node is not ready yet', level: 'debug' },
+  SHUTTING_DOWN: { title: 'The node is shutting down', level: 'debug' },
 }
 
 function isCoded(err: unknown): err is Coded {
@@ -54,9 +117,15 @@ export function sendProblem(
   status: number,
   code: string,
   title: string,
-  extra: { detail?: string; errors?: readonly string[] } = {},
+  extra: {
+    detail?: string
+    errors?: readonly string[]
+    extensions?: Readonly<Record<string, unknown>>
+  } = {},
 ) {
   const body: Record<string, unknown> = {
+    // Extension members first: they never override the standard members.
+    ...extra.extensions,
     type: `${PROBLEM_TYPE_BASE}${code.toLowerCase().replaceAll('_', '-')}`,
     title,
     status,
@@ -65,7 +134,7 @@ export function sendProblem(
   }
   if (extra.detail) body.detail = extra.detail
   if (extra.errors && extra.errors.length > 0) body.errors = [...extra.errors]
-  return reply.code(status).type('application/problem+json').send(body)
+  return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(body)
 }
 
 export function installProblemHandlers(app: FastifyInstance, onError?: (code: string) => void) {
@@ -88,7 +157,20 @@ export function installProblemHandlers(app: FastifyInstance, onError?: (code: st
     }
     if (isCoded(err) && err.statusCode < 500) {
       onError?.(err.code)
-      return sendProblem(reply, err.statusCode, err.code, err.message, { errors: err.details ?? [] })
+      return sendProblem(reply, err.statusCode, err.code, err.message, {
+        errors: err.details ?? [],
+        ...(err.extensions ? { extensions: err.extensions } : {}),
+      })
+    }
+    const expected = isCoded(err) ? EXPECTED_5XX[err.code] : undefined
+    if (isCoded(err) && expected) {
+      // An expected condition: no stack, no `err` (the cause chain may hold peer details).
+      request.log[expected.level]({ code: err.code, detail: err.message }, 'request not completed')
+      onError?.(err.code)
+      return sendProblem(reply, err.statusCode, err.code, expected.title, {
+        detail: err.message,
+        ...(err.extensions ? { extensions: err.extensions } : {}),
+      })
     }
     if (isCoded(err)) {
       request.log.error({ err }, 'request failed')

@@ -36,6 +36,7 @@ import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { COMPONENTS } from '../logger.ts'
 import { SyncChannel } from './channel.ts'
 import {
   MeshChannelClosedError,
@@ -377,7 +378,7 @@ export async function createMesh(init: MeshInit): Promise<Mesh> {
   }
 
   const privateKey = await privateKeyFromSeed(init.privateKey)
-  const logger = (init.logger ?? silentLogger).child({ component: 'mesh' })
+  const logger = (init.logger ?? silentLogger).child({ component: COMPONENTS.mesh })
 
   // the gater needs the mesh's allow check before the mesh exists
   const isAllowed = (peerId: string): boolean => {

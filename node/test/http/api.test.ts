@@ -258,7 +258,8 @@ describe('HTTP API', () => {
         'BODY_TOO_LARGE',
       ],
       [{ url: '/v1/records/zz' }, 400, 'VALIDATION_FAILED'],
-      [{ url: `/v1/records/${'a'.repeat(64)}` }, 404, 'NOT_FOUND'],
+      // Not a public record (unknown here): anonymous callers are told to sign, as for any private one.
+      [{ url: `/v1/records/${'a'.repeat(64)}` }, 401, 'UNAUTHENTICATED'],
       [{ url: '/v1/citizens/x', headers: { authorization: 'Legation nonsense' } }, 400, 'VALIDATION_FAILED'],
       [
         { url: `/v1/citizens/${'a'.repeat(32)}`, headers: { authorization: 'Legation nonsense' } },

@@ -1,11 +1,21 @@
 import { toSubmission } from '@legation/protocol'
+import type { FastifyBaseLogger } from 'fastify'
 import { Registry } from 'prom-client'
 import { Engine } from '../../src/engine/engine.ts'
 import { buildApp } from '../../src/http/app.ts'
+import type { Replication } from '../../src/http/context.ts'
 import { MemoryStore } from '../../src/storage/store.ts'
 import { ed, testBloc } from '../fixtures.ts'
 
-export async function testApp(opts: { rateLimitPerMinute?: number } = {}) {
+export interface TestAppOptions {
+  rateLimitPerMinute?: number
+  /** Replication hooks (a fake mesh) for write concern. */
+  replication?: Replication
+  isStopping?: () => boolean
+  logger?: FastifyBaseLogger
+}
+
+export async function testApp(opts: TestAppOptions = {}) {
   const bloc = testBloc(1)
   const engine = await Engine.open({
     store: new MemoryStore(),
@@ -26,7 +36,10 @@ export async function testApp(opts: { rateLimitPerMinute?: number } = {}) {
         version: 'test',
       },
       isReady: () => true,
+      replication: opts.replication,
+      isStopping: opts.isStopping,
     },
+    ...(opts.logger ? { logger: opts.logger } : {}),
     registry: new Registry(),
     rateLimitPerMinute: opts.rateLimitPerMinute ?? 100_000,
   })

@@ -2,23 +2,34 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { isNodeError, NODE_ERRORS, NodeError, type NodeErrorCode } from '../../src/errors.ts'
+import * as meshErrors from '../../src/mesh/errors.ts'
 
 const ERRORS_MD = fileURLToPath(new URL('../../../docs/errors.md', import.meta.url))
 
-/** The rows `| CODE | status | meaning |` of the `## node` section of docs/errors.md. */
-function nodeSection(): Map<string, { status: number; meaning: string }> {
+/**
+ * The rows `| CODE | status | meaning |` of the `## <name>` section of docs/errors.md;
+ * `status` is null for `—` (never an HTTP answer).
+ */
+function section(name: string): Map<string, { status: number | null; meaning: string }> {
   const text = readFileSync(ERRORS_MD, 'utf8')
-  const start = text.search(/^## node\s*$/m)
-  expect(start, 'docs/errors.md has a "## node" section').toBeGreaterThanOrEqual(0)
+  const start = text.search(new RegExp(`^## ${name}\\s*$`, 'm'))
+  expect(start, `docs/errors.md has a "## ${name}" section`).toBeGreaterThanOrEqual(0)
   const rest = text.slice(start + 3)
   const end = rest.search(/^## /m)
   const body = end < 0 ? rest : rest.slice(0, end)
-  const rows = new Map<string, { status: number; meaning: string }>()
-  for (const m of body.matchAll(/^\|\s*`?([A-Z][A-Z0-9_]+)`?\s*\|\s*(\d{3})\s*\|\s*(.*?)\s*\|\s*$/gm)) {
-    rows.set(m[1]!, { status: Number(m[2]), meaning: m[3]! })
+  const rows = new Map<string, { status: number | null; meaning: string }>()
+  for (const m of body.matchAll(/^\|\s*`?([A-Z][A-Z0-9_]+)`?\s*\|\s*(\d{3}|—)\s*\|\s*(.*?)\s*\|\s*$/gm)) {
+    rows.set(m[1]!, { status: m[2] === '—' ? null : Number(m[2]), meaning: m[3]! })
   }
   return rows
 }
+
+/** The `code` of every error class in node/src/mesh/errors.ts. */
+const MESH_CODES = Object.values(meshErrors).flatMap((v) =>
+  typeof v === 'function' && typeof (v as { code?: unknown }).code === 'string'
+    ? [(v as unknown as { code: string }).code]
+    : [],
+)
 
 describe('NodeError', () => {
   it('carries a stable code, its HTTP status, a default message and the cause', () => {
@@ -56,7 +67,7 @@ describe('NodeError', () => {
 })
 
 describe('docs/errors.md, node section', () => {
-  const rows = nodeSection()
+  const rows = section('node')
 
   it('lists every code of NODE_ERRORS with its HTTP status and a meaning', () => {
     for (const [code, { status }] of Object.entries(NODE_ERRORS)) {
@@ -69,5 +80,23 @@ describe('docs/errors.md, node section', () => {
 
   it('lists no node code that does not exist', () => {
     for (const code of rows.keys()) expect(Object.keys(NODE_ERRORS)).toContain(code)
+  })
+})
+
+describe('docs/errors.md, mesh section', () => {
+  const rows = section('mesh')
+
+  it('lists every MESH_* code, as never an HTTP answer, with a meaning', () => {
+    expect(MESH_CODES.length).toBeGreaterThanOrEqual(9)
+    for (const code of MESH_CODES) {
+      const row = rows.get(code)
+      expect(row, `${code} is missing from docs/errors.md`).toBeDefined()
+      expect(row!.status, `${code} status`).toBeNull()
+      expect(row!.meaning.length, `${code} meaning`).toBeGreaterThan(10)
+    }
+  })
+
+  it('lists no mesh code that does not exist', () => {
+    for (const code of rows.keys()) expect(MESH_CODES).toContain(code)
   })
 })

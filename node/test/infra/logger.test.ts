@@ -1,4 +1,7 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { COMPONENTS, createLogger, REDACT_CENSOR } from '../../src/logger.ts'
 
@@ -80,5 +83,15 @@ describe('createLogger', () => {
     expect(Object.values(COMPONENTS)).toEqual(
       expect.arrayContaining(['http', 'engine', 'mesh', 'storage', 'replication']),
     )
+  })
+
+  it('no source file retypes a component name instead of using COMPONENTS', () => {
+    const src = fileURLToPath(new URL('../../src/', import.meta.url))
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))
+    expect(files.length).toBeGreaterThan(20)
+    const retyped = files.filter((f) =>
+      /component:\s*['"`]|_COMPONENT\s*=\s*['"`]/.test(readFileSync(join(src, f), 'utf8')),
+    )
+    expect(retyped).toEqual([])
   })
 })

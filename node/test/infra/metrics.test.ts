@@ -14,7 +14,7 @@ describe('createMetrics', () => {
     m.peersConnected.set(4)
     m.peerMisbehaviour.inc({ code: 'ENTRY_INVALID' })
     m.replicationLag.set({ peer: '12D3KooWpeer' }, 17)
-    m.stateDocs.set(1234)
+    m.httpErrors.inc({ code: 'VALIDATION_FAILED' })
 
     const text = await m.registry.metrics()
     for (const line of [
@@ -29,13 +29,22 @@ describe('createMetrics', () => {
       'legation_peers_connected 4',
       'legation_peer_misbehaviour_total{code="ENTRY_INVALID"} 1',
       'legation_replication_lag_entries{peer="12D3KooWpeer"} 17',
-      'legation_state_docs 1234',
+      'legation_http_errors_total{code="VALIDATION_FAILED"} 1',
     ]) {
       expect(text).toContain(line)
     }
     expect(text).toContain('process_cpu_seconds_total')
     expect(text).toContain('nodejs_eventloop_lag_seconds')
     expect(m.registry.contentType).toMatch(/^text\/plain/)
+  })
+
+  it('describes replication lag as what this node has that the peer lacks, and serves no dead gauge', async () => {
+    const text = await createMetrics({ defaultMetrics: false }).registry.metrics()
+    expect(text).toContain(
+      '# HELP legation_replication_lag_entries Entries this node has that the peer is not known to have, by peer',
+    )
+    // Nothing sets a document count (the engine has no such API): no gauge that is always 0.
+    expect(text).not.toContain('legation_state_docs')
   })
 
   it('keeps two nodes in one process apart', async () => {

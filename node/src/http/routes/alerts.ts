@@ -6,6 +6,8 @@ import { alerts, alertView, welfareBoard } from '../../engine/views.ts'
 import { NodeError } from '../../errors.ts'
 import { requireOfficer } from '../auth.ts'
 import type { HttpContext } from '../context.ts'
+import { problemResponses } from '../problem.ts'
+import { OPTIONAL_SIGNATURE, SIGNATURE_REQUIRED } from '../security.ts'
 
 const Alert = Type.Object({
   id: Type.String(),
@@ -26,14 +28,26 @@ export const alertRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = asyn
       schema: {
         summary: 'Crisis alerts, newest first',
         tags: ['alerts'],
-        response: { 200: Type.Object({ alerts: Type.Array(Alert) }) },
+        security: OPTIONAL_SIGNATURE,
+        response: {
+          200: Type.Object({ alerts: Type.Array(Alert) }),
+          ...problemResponses(401, 429, 500, 503),
+        },
       },
     },
     async () => ({ alerts: await alerts(ctx.engine) }),
   )
   app.get(
     '/v1/alerts/:id',
-    { schema: { summary: 'One crisis alert', tags: ['alerts'], params: AlertId, response: { 200: Alert } } },
+    {
+      schema: {
+        summary: 'One crisis alert',
+        tags: ['alerts'],
+        security: OPTIONAL_SIGNATURE,
+        params: AlertId,
+        response: { 200: Alert, ...problemResponses(400, 401, 404, 429, 500, 503) },
+      },
+    },
     async (req) => {
       const a = await alertView(ctx.engine, req.params.id)
       if (!a) throw new NodeError('NOT_FOUND', 'no such alert')
@@ -46,8 +60,10 @@ export const alertRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = asyn
       schema: {
         summary: 'The crisis dashboard: citizens present in the alert’s area by welfare status (officers)',
         tags: ['alerts'],
+        security: SIGNATURE_REQUIRED,
         params: AlertId,
         response: {
+          ...problemResponses(400, 401, 403, 404, 429, 500, 503),
           200: Type.Object({
             alert: Alert,
             counts: Type.Object({

@@ -5,8 +5,10 @@ import { CASE_STATES } from '@legation/protocol'
 import { Type } from '@sinclair/typebox'
 import { caseView } from '../../engine/views.ts'
 import { NodeError } from '../../errors.ts'
-import { requireOfficer, requirePersonalAccess } from '../auth.ts'
+import { requireOfficer } from '../auth.ts'
 import type { HttpContext } from '../context.ts'
+import { problemResponses } from '../problem.ts'
+import { SIGNATURE_REQUIRED } from '../security.ts'
 
 export const CaseSchema = Type.Object({
   id: Type.String(),
@@ -37,6 +39,7 @@ export const caseRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
         summary:
           'Cases in a state (a work queue), optionally only for citizens of one nationality (officers)',
         tags: ['cases'],
+        security: SIGNATURE_REQUIRED,
         querystring: Type.Object(
           {
             state: Type.Union(
@@ -51,6 +54,7 @@ export const caseRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
         ),
         response: {
           200: Type.Object({ cases: Type.Array(CaseSchema), next: Type.Union([Type.String(), Type.Null()]) }),
+          ...problemResponses(400, 401, 403, 429, 500, 503),
         },
       },
     },
@@ -72,17 +76,23 @@ export const caseRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
     '/v1/cases/:id',
     {
       schema: {
-        summary: 'One case with its history',
+        summary: 'One case with its history (officers, or the case’s citizen)',
         tags: ['cases'],
+        security: SIGNATURE_REQUIRED,
         params: Type.Object({ id: CaseId }),
-        response: { 200: CaseSchema },
+        response: { 200: CaseSchema, ...problemResponses(400, 401, 403, 404, 429, 500, 503) },
       },
     },
     async (req) => {
+      // Who may ask is decided before looking: the answer must not tell whether a case exists.
+      const p = req.principal
+      if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
+      if (p.type === 'auditor')
+        throw new NodeError('FORBIDDEN', 'the auditor reads signed history, not personal data')
       const citizen = await ctx.engine.caseCitizen(req.params.id)
-      if (req.principal.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
-      if (!citizen) throw new NodeError('NOT_FOUND', 'no such case')
-      requirePersonalAccess(req.principal, citizen)
+      // Another citizen's case is answered exactly as an unknown one.
+      if (!citizen || (p.type === 'citizen' && p.id !== citizen))
+        throw new NodeError('NOT_FOUND', 'no such case')
       const c = await caseView(ctx.engine, req.params.id)
       if (!c) throw new NodeError('NOT_FOUND', 'no such case')
       return c

@@ -16,6 +16,8 @@ import {
 import { Type } from '@sinclair/typebox'
 import { NodeError } from '../../errors.ts'
 import type { HttpContext } from '../context.ts'
+import { problemResponses } from '../problem.ts'
+import { OPTIONAL_SIGNATURE, SIGNATURE_REQUIRED } from '../security.ts'
 
 export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async (app, { ctx }) => {
   app.get(
@@ -24,7 +26,9 @@ export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
       schema: {
         summary: 'The charter chain this node follows (canonical CBOR, base64url) and its current version',
         tags: ['charter'],
+        security: OPTIONAL_SIGNATURE,
         response: {
+          ...problemResponses(401, 429, 500, 503),
           200: Type.Object({
             version: Type.Integer(),
             hash: Type.String(),
@@ -48,12 +52,15 @@ export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
       schema: {
         summary: 'Submit a charter chain that extends this node’s by quorum-signed amendments',
         tags: ['charter'],
+        security: OPTIONAL_SIGNATURE,
         body: Type.Object(
           { chain: Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 900_000 }) },
           { additionalProperties: false },
         ),
         response: {
           200: Type.Object({ adopted: Type.Boolean(), version: Type.Integer(), hash: Type.String() }),
+          // The chain's own checks: CHARTER_QUORUM_NOT_MET (403), CHARTER_CHAIN_BROKEN, BLOC_MISMATCH (409), …
+          ...problemResponses(400, 401, 403, 409, 413, 415, 429, 500, 503),
         },
       },
     },
@@ -73,6 +80,7 @@ export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
       schema: {
         summary: 'Evidence of misbehaviour kept by this node (officers and the auditor)',
         tags: ['audit'],
+        security: SIGNATURE_REQUIRED,
         querystring: Type.Object(
           { limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) },
           { additionalProperties: false },
@@ -83,6 +91,7 @@ export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
               Type.Object({ kind: Type.String(), id: Type.String(), bytes: Type.String() }),
             ),
           }),
+          ...problemResponses(400, 401, 403, 429, 500, 503),
         },
       },
     },

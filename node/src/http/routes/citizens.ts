@@ -6,6 +6,8 @@ import { citizenView } from '../../engine/views.ts'
 import { NodeError } from '../../errors.ts'
 import { requireOfficer, requirePersonalAccess } from '../auth.ts'
 import type { HttpContext } from '../context.ts'
+import { problemResponses } from '../problem.ts'
+import { SIGNATURE_REQUIRED } from '../security.ts'
 import { CaseSchema } from './cases.ts'
 
 const CitizenId = Type.String({ pattern: '^[0-9a-f]{32}$' })
@@ -73,8 +75,9 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
       schema: {
         summary: 'A citizen’s file: profile, presence, cases, welfare and timeline',
         tags: ['citizens'],
+        security: SIGNATURE_REQUIRED,
         params: Type.Object({ id: CitizenId }),
-        response: { 200: CitizenSchema },
+        response: { 200: CitizenSchema, ...problemResponses(400, 401, 403, 404, 429, 500, 503) },
       },
     },
     async (req) => {
@@ -91,6 +94,7 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
       schema: {
         summary: 'Search citizens by travel document number, nationality or country of presence (officers)',
         tags: ['citizens'],
+        security: SIGNATURE_REQUIRED,
         querystring: Type.Object(
           {
             travelDocument: Type.Optional(Type.String({ pattern: '^[A-Z0-9]{3,32}$' })),
@@ -106,6 +110,7 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
             citizens: Type.Array(SearchHit),
             next: Type.Union([Type.String(), Type.Null()]),
           }),
+          ...problemResponses(400, 401, 403, 429, 500, 503),
         },
       },
     },

@@ -5,6 +5,8 @@ import { Type } from '@sinclair/typebox'
 import type { Registry } from 'prom-client'
 import { NodeError } from '../../errors.ts'
 import type { HttpContext } from '../context.ts'
+import { problemResponses } from '../problem.ts'
+import { OPTIONAL_SIGNATURE } from '../security.ts'
 
 export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext; registry: Registry }> = async (
   app,
@@ -16,7 +18,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext; registr
       schema: {
         summary: 'Liveness: the process is up',
         tags: ['operations'],
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        security: OPTIONAL_SIGNATURE,
+        response: { 200: Type.Object({ status: Type.Literal('ok') }), ...problemResponses(401, 500) },
       },
       config: { rateLimit: false },
     },
@@ -26,20 +29,39 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext; registr
     '/ready',
     {
       schema: {
-        summary: 'Readiness: storage open and accepting writes',
+        summary: 'Readiness: storage open and accepting writes (503 while starting or stopping)',
         tags: ['operations'],
-        response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: { $ref: 'Problem#' } },
+        security: OPTIONAL_SIGNATURE,
+        response: {
+          200: Type.Object({ status: Type.Literal('ready') }),
+          ...problemResponses(401, 500, 503),
+        },
       },
       config: { rateLimit: false },
     },
     async () => {
+      if (ctx.isStopping?.()) throw new NodeError('SHUTTING_DOWN')
       if (!ctx.isReady()) throw new NodeError('NOT_READY')
       return { status: 'ready' as const }
     },
   )
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics', tags: ['operations'] }, config: { rateLimit: false } },
+    {
+      schema: {
+        summary: 'Prometheus metrics (text exposition format)',
+        tags: ['operations'],
+        security: OPTIONAL_SIGNATURE,
+        response: {
+          200: {
+            description: 'Prometheus text format, version 0.0.4',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
+          ...problemResponses(401, 500),
+        },
+      },
+      config: { rateLimit: false },
+    },
     async (_req, reply) => {
       reply.type(registry.contentType)
       return registry.metrics()

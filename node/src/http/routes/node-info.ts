@@ -3,6 +3,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { HttpContext } from '../context.ts'
+import { problemResponses } from '../problem.ts'
+import { OPTIONAL_SIGNATURE } from '../security.ts'
 
 const VersionVector = Type.Record(Type.String(), Type.Integer())
 
@@ -37,7 +39,8 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
       schema: {
         summary: 'Node identity, charter, version vector, state root and peers',
         tags: ['operations'],
-        response: { 200: NodeInfo },
+        security: OPTIONAL_SIGNATURE,
+        response: { 200: NodeInfo, ...problemResponses(401, 429, 500, 503) },
       },
     },
     async () => {
