@@ -83,27 +83,40 @@ class Writer {
   }
 
   text(s: string): void {
-    // Most text in the protocol is ASCII: write it straight, without an intermediate buffer.
+    // Most text in the protocol is ASCII (ids, kinds, codes): assume its UTF-8 length is its
+    // length and let the native encoder write it in place. If it is not, the encoder stops
+    // short of the end and the string is written again with its real length.
     const n = s.length
-    let ascii = true
-    for (let i = 0; i < n; i++) {
-      if (s.charCodeAt(i) > 0x7f) {
-        ascii = false
-        break
-      }
-    }
-    if (!ascii) {
-      const b = utf8.encode(s)
-      this.head(MAJOR_TEXT, b.length)
-      this.bytes(b)
-      return
-    }
     this.head(MAJOR_TEXT, n)
     this.reserve(n)
-    const buf = this.buf
-    let p = this.pos
-    for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i)
-    this.pos = p
+    if (n < 16) {
+      let p = this.pos
+      const buf = this.buf
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i)
+        if (c > 0x7f) {
+          this.textSlow(s, n)
+          return
+        }
+        buf[p++] = c
+      }
+      this.pos = p
+      return
+    }
+    const { read, written } = utf8.encodeInto(s, this.buf.subarray(this.pos, this.pos + n))
+    if (read === n && written === n) {
+      this.pos += n
+      return
+    }
+    this.textSlow(s, n)
+  }
+
+  /** Takes back the head written for `n` bytes and writes `s` with its real UTF-8 length. */
+  textSlow(s: string, n: number): void {
+    this.pos -= n < 24 ? 1 : n < 0x100 ? 2 : n < 0x1_0000 ? 3 : n < TWO_32 ? 5 : 9
+    const b = utf8.encode(s)
+    this.head(MAJOR_TEXT, b.length)
+    this.bytes(b)
   }
 }
 
@@ -133,13 +146,29 @@ function compareKeys(a: Key, b: Key): number {
   return 0
 }
 
-/** Keys of most objects are already in canonical order (they were decoded, or built so). */
-function sortedKeys(keys: string[]): Key[] {
-  const out = keys.map(keyOf)
-  for (let i = 1; i < out.length; i++) {
-    if (compareKeys(out[i - 1]!, out[i]!) > 0) return out.sort(compareKeys)
+/**
+ * Keys in canonical order. Most objects have ASCII keys already in that order (they were
+ * decoded, or built so): checked without allocating; otherwise sorted by their UTF-8 bytes.
+ */
+function canonicalKeys(keys: string[]): string[] {
+  let sorted = true
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
+    for (let j = 0; j < k.length; j++) if (k.charCodeAt(j) > 0x7f) return sortByUtf8(keys)
+    if (sorted && i > 0) {
+      const p = keys[i - 1]!
+      if (p.length > k.length || (p.length === k.length && p > k)) sorted = false
+    }
   }
-  return out
+  // All ASCII: a string's length is its UTF-8 length and it compares as its bytes.
+  return sorted ? keys : keys.sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0))
+}
+
+function sortByUtf8(keys: string[]): string[] {
+  return keys
+    .map(keyOf)
+    .sort(compareKeys)
+    .map((k) => k.key)
 }
 
 function write(w: Writer, value: unknown, depth: number): void {
@@ -180,17 +209,12 @@ function write(w: Writer, value: unknown, depth: number): void {
       const proto = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) throw unsupported('only plain objects are encodable')
       const obj = value as Record<string, unknown>
-      const keys = sortedKeys(Object.keys(obj))
+      const keys = canonicalKeys(Object.keys(obj))
       w.head(MAJOR_MAP, keys.length)
       for (const k of keys) {
-        const v = obj[k.key]
+        const v = obj[k]
         if (v === undefined) throw unsupported('undefined is not encodable')
-        if (k.utf8) {
-          w.head(MAJOR_TEXT, k.length)
-          w.bytes(k.utf8)
-        } else {
-          w.text(k.key)
-        }
+        w.text(k)
         write(w, v, depth + 1)
       }
       return

@@ -8,7 +8,7 @@
  * Grammar and test vectors: docs/protocol.md.
  */
 
-import { sha256 } from '@noble/hashes/sha2.js'
+import { sha256 } from '#sha256'
 import { concatBytes, toHex, utf8ToBytes } from './bytes.ts'
 import { decode, encode, MAX_DEPTH } from './cbor.ts'
 import { EncodingError } from './errors.ts'
@@ -89,9 +89,7 @@ export function signingInput(domain: Domain, body: Uint8Array): Uint8Array {
 
 /** SHA-256 over `"legation/v1/hash/<domain>" 0x00 body`. */
 export function domainHash(domain: Domain, ...parts: Uint8Array[]): Uint8Array {
-  const h = sha256.create().update(prefix('hash', domain))
-  for (const p of parts) h.update(p)
-  return h.digest()
+  return sha256(prefix('hash', domain), ...parts)
 }
 
 /** Content address (lower-case hex of the domain hash) of a value's canonical bytes. */

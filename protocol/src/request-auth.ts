@@ -9,7 +9,7 @@
  * node also refuses a second use of a signed request other than GET or HEAD (REQUEST_REPLAYED,
  * node/src/http/replay.ts), so a client signs every such request anew. See docs/api.md.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
+import { sha256 } from '#sha256'
 import { equalBytes, fromBase64url, toBase64url } from './bytes.ts'
 import { type OfficerCertificate, parseOfficerCertificate } from './certificates.ts'
 import type { Ed25519 } from './crypto.ts'

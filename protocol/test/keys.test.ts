@@ -22,6 +22,8 @@ import {
   toHex,
 } from '../src/index.ts'
 import { nativeEd25519 } from '../src/native-crypto.ts'
+import { sha256 as nobleSha256 } from '../src/sha256.ts'
+import { sha256 as nativeSha256 } from '../src/sha256-native.ts'
 import { expectCode } from './fixtures.ts'
 
 const IMPLS = [nobleEd25519, nativeEd25519]
@@ -186,5 +188,22 @@ describe('keys', () => {
     const a = randomSecretKey()
     expect(a).toHaveLength(32)
     expect(toHex(a)).not.toBe(toHex(randomSecretKey()))
+  })
+})
+
+describe('the two SHA-256 implementations agree', () => {
+  it('on the standard vectors and on random parts, whatever the split', () => {
+    const abc = new TextEncoder().encode('abc')
+    const expected = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    expect(toHex(nobleSha256(abc))).toBe(expected)
+    expect(toHex(nativeSha256(abc))).toBe(expected)
+    expect(toHex(nativeSha256(abc.subarray(0, 1), abc.subarray(1)))).toBe(expected)
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 4 }), (parts) => {
+        expect(toHex(nativeSha256(...parts))).toBe(toHex(nobleSha256(...parts)))
+        expect(toHex(nativeSha256(...parts))).toBe(toHex(nobleSha256(concatBytes(...parts))))
+      }),
+      { numRuns: 300 },
+    )
   })
 })

@@ -40,9 +40,17 @@ function specifiers(text: string): string[] {
   return out
 }
 
+/** Files only Node loads (native-crypto.ts by its own entry point, sha256-native.ts by the `node` condition). */
+const NATIVE = new Set(['native-crypto.ts', 'sha256-native.ts'])
+/** Package imports (`#name`) as a browser resolves them: the `default` condition. */
+const IMPORTS = JSON.parse(readFileSync(join(SRC, '../package.json'), 'utf8')).imports as Record<
+  string,
+  { node?: string; default: string }
+>
+
 function forbidden(file: string, spec: string): string | undefined {
   if (spec.startsWith('node:') || BUILTINS.has(spec) || BUILTINS.has(spec.split('/')[0]!)) {
-    return file === 'native-crypto.ts' && spec === 'node:crypto' ? undefined : 'a Node module'
+    return NATIVE.has(file) && spec === 'node:crypto' ? undefined : 'a Node module'
   }
   for (const p of IO_PACKAGES) {
     if (p.endsWith('/') ? spec.startsWith(p) : spec === p || spec.startsWith(`${p}/`)) return 'an I/O package'
@@ -83,17 +91,26 @@ describe('protocol purity', () => {
     ])
   })
 
-  it('the entry point never reaches native-crypto.ts, directly or through another file', () => {
+  it('the entry point, as a browser resolves it, never reaches a file that uses node:crypto', () => {
     const seen = new Set<string>()
     const walk = (f: string) => {
       if (seen.has(f)) return
       seen.add(f)
       for (const spec of specifiers(readFileSync(join(SRC, f), 'utf8'))) {
         if (spec.startsWith('./')) walk(spec.slice(2))
+        if (spec.startsWith('#')) walk(IMPORTS[spec]!.default.replace('./src/', ''))
       }
     }
     walk('index.ts')
     expect(seen.size).toBeGreaterThan(5)
-    expect([...seen]).not.toContain('native-crypto.ts')
+    expect(seen).toContain('sha256.ts')
+    for (const f of NATIVE) expect([...seen]).not.toContain(f)
+  })
+
+  it('every package import has a browser (default) file and any node file is a native one', () => {
+    for (const [name, target] of Object.entries(IMPORTS)) {
+      expect(files, name).toContain(target.default.replace('./src/', ''))
+      if (target.node) expect(NATIVE.has(target.node.replace('./src/', '')), name).toBe(true)
+    }
   })
 })

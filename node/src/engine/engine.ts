@@ -104,6 +104,8 @@ export const DEFAULT_MAX_PENDING = 50_000
 export interface Submission {
   readonly record: SignedRecord
   readonly payload: Uint8Array | null
+  /** The record's canonical size in bytes, when the caller decoded it from its bytes. */
+  readonly size?: number
 }
 
 /** What a node signs to say it stored a record durably, at a place in its feed. */
@@ -218,6 +220,8 @@ interface Verified {
   sub: Submission
   /** The record's encoded size, to fill entries up to what peers accept. */
   size: number
+  /** The payload, decoded when it was checked (derived views read it). */
+  payload: Record<string, unknown> | null
   id: string
   authority: Authority
   resolve: (o: SubmitOutcome) => void
@@ -231,6 +235,8 @@ interface Tx {
   ops: BatchOp[]
   records: Map<string, StoredRecord>
   payloads: Map<string, Uint8Array>
+  /** Payloads of the transaction already decoded (and checked), by digest. */
+  decoded: Map<string, Record<string, unknown>>
   summaries: Map<string, CitizenSummary>
   cases: Map<string, string>
   alerts: Set<string>
@@ -513,11 +519,12 @@ export class Engine {
       subs.map((sub, i) => {
         const v = verified[i]!
         if (!v.ok) return this.#refuse(null, v.error)
+        let payload: Record<string, unknown> | null = null
         try {
           if (v.record.header.payload !== null) {
             if (!sub.payload)
               throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'the record’s payload is missing')
-            openPayload(v.record.header, sub.payload)
+            payload = openPayload(v.record.header, sub.payload)
           } else if (sub.payload) {
             throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'a payload was sent for a record without one')
           }
@@ -528,7 +535,8 @@ export class Engine {
           this.#localQueue.push({
             queuedAt: performance.now(),
             sub,
-            size: encodeCanonical(sub.record).length,
+            size: sub.size ?? encodeCanonical(sub.record).length,
+            payload,
             id: v.id,
             authority: v.authority,
             resolve,
@@ -679,7 +687,11 @@ export class Engine {
       seenInGroup.add(v.id)
       accepted.push(v)
       tx.records.set(v.id, { origin: this.nodeId, seq: 0, record: v.sub.record })
-      if (v.sub.payload) tx.payloads.set(toHex(v.sub.record.header.payload!), v.sub.payload)
+      if (v.sub.payload) {
+        const hex = toHex(v.sub.record.header.payload!)
+        tx.payloads.set(hex, v.sub.payload)
+        if (v.payload) tx.decoded.set(hex, v.payload)
+      }
       // Keep the context current within the group: a registration then a case, say.
       ctx.note(v.id, v.sub.record.header)
     }
@@ -1047,6 +1059,7 @@ export class Engine {
     const origin = this.#nodeById(b.origin)!
     const mine = new Map<string, SignedRecord>()
     const found = new Map<string, Uint8Array>()
+    const decoded = new Map<string, Record<string, unknown>>()
     let n = 0
     for (const change of b.changes) {
       for (const rec of change.records) {
@@ -1060,7 +1073,7 @@ export class Engine {
           const hex = toHex(digest)
           const p = payloads.get(hex)
           if (p) {
-            openPayload(rec.header, p)
+            decoded.set(hex, openPayload(rec.header, p))
             found.set(hex, p)
           }
         }
@@ -1098,7 +1111,10 @@ export class Engine {
       if (h.payload) {
         const hex = toHex(h.payload)
         const p = found.get(hex)
-        if (p) tx.payloads.set(hex, p)
+        if (p) {
+          tx.payloads.set(hex, p)
+          tx.decoded.set(hex, decoded.get(hex)!)
+        }
         // Fetched by digest later (any node must serve any citizen in full).
         else tx.ops.push({ type: 'put', key: K.missing(hex), value: utf8ToBytes(id) })
       }
@@ -1218,6 +1234,7 @@ export class Engine {
       ops: [],
       records: new Map(),
       payloads: new Map(),
+      decoded: new Map(),
       summaries: new Map(),
       cases: new Map(),
       alerts: new Set(),
@@ -1350,6 +1367,8 @@ export class Engine {
     const digest = record.header.payload
     if (!digest) return undefined
     const hex = toHex(digest)
+    const known = tx.decoded.get(hex)
+    if (known) return known
     const bytes = tx.payloads.get(hex) ?? (await this.#store.get(K.payload(hex)))
     return bytes ? (decodeCanonical(bytes) as Record<string, unknown>) : undefined
   }

@@ -84,8 +84,10 @@ const RecordView = Type.Object({
 export const MAX_BATCH = 1000
 
 function decodeSubmission(s: { record: string; payload?: string | undefined }) {
+  const bytes = fromBase64url(s.record)
   return {
-    record: decodeCanonical(fromBase64url(s.record), 512 * 1024) as SignedRecord,
+    record: decodeCanonical(bytes, 512 * 1024) as SignedRecord,
+    size: bytes.length,
     payload: s.payload === undefined ? null : fromBase64url(s.payload),
   }
 }
