@@ -238,8 +238,9 @@ describe('scenario 5: a byzantine peer', () => {
     }
 
     // ---- 4. Equivocation: two different, validly signed seq 2 entries, one to node 0, one to node 1 ----
-    // They differ in their HLC only, so that the honest nodes' state can still agree (entries
-    // whose content differs leave them diverged: see the known-bug test below).
+    // They differ in their HLC only, so that the honest nodes' state can still agree: versions
+    // whose changes differ leave the nodes that applied each diverged until the charter
+    // resolves it (docs/architecture.md, Equivocation and quarantine).
     {
       const presence = officer.record(
         'presence.registered',

@@ -331,6 +331,16 @@ export class Engine {
     if (!stored || chain.length !== init.charter.length) {
       await init.store.write([{ type: 'put', key: K.charter, value: encodeCanonical(chain) }])
     }
+    // Quarantines outlive restarts: they are read back from the equivocation evidence.
+    const prefix = K.evidence('equivocation', '')
+    for await (const [key] of init.store.range(prefixRange(prefix))) {
+      const [origin, seq] = key.slice(prefix.length).split('/')
+      const from = Number(seq)
+      if (origin && Number.isSafeInteger(from)) {
+        const q = engine.#quarantined.get(origin)
+        if (q === undefined || from < q) engine.#quarantined.set(origin, from)
+      }
+    }
     return engine
   }
 

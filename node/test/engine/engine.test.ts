@@ -152,6 +152,40 @@ describe('engine: durability', () => {
     await engine.close()
     await store.close()
   })
+
+  it('keeps an equivocating origin quarantined across a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'legation-engine-'))
+    dirs.push(dir)
+    const bloc = testBloc(2)
+    const a = await engineFor(bloc, 0)
+    const sent: Uint8Array[] = []
+    a.onEntry((_e, bytes) => sent.push(bytes))
+    const officer = bloc.officer('AAA')
+    await a.submit([registration(officer)])
+    await a.submit([registration(officer)])
+    // A second, different seq 1 signed by node 0: an equivocation.
+    const first = decodeEntry(sent[0]!)
+    const twin = sealEntry(
+      ed,
+      { ...first.body, hlc: [first.body.hlc[0] + 1, 0] },
+      bloc.nodes[0]!.keys.secretKey,
+    )
+    let store = await LevelStore.open(dir)
+    let b = await engineFor(bloc, 1, store as unknown as MemoryStore)
+    expect(await b.applyRemote(sent[0]!)).toBe('applied')
+    expect(await b.applyRemote(twin.bytes)).toBe('equivocation')
+    expect(b.quarantined().get(a.nodeId)).toBe(1)
+    await b.close()
+    await store.close()
+    store = await LevelStore.open(dir)
+    b = await engineFor(bloc, 1, store as unknown as MemoryStore)
+    expect(b.quarantined().get(a.nodeId)).toBe(1)
+    // Its later entries are held, not applied.
+    expect(await b.applyRemote(sent[1]!)).toBe('quarantined')
+    expect(b.versionVector()[a.nodeId]).toBe(1)
+    await b.close()
+    await store.close()
+  })
 })
 
 describe('engine: entries peers accept', () => {
