@@ -2,8 +2,7 @@
  * Batched Ed25519 verification on worker threads.
  *
  * Verification is most of a record's cost (docs/architecture.md), and a node has more
- * cores than its event loop uses: big batches go to workers, small ones are checked
- * inline (a round trip to a worker costs more than a few verifications).
+ * cores than its event loop uses: every check goes to a worker, batched across callers.
  */
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
@@ -15,54 +14,112 @@ export interface SigCheck {
   readonly key: Uint8Array
 }
 
-/** Batches smaller than this are verified on the calling thread. @default 32 */
-export const DEFAULT_INLINE_BELOW = 32
-
 export interface VerifierInit {
-  /** The inline implementation (native in the node). */
+  /** The implementation used when there are no workers (native in the node). */
   ed: Ed25519
-  /** Worker threads. @default availableParallelism() - 1 (0 disables workers) */
+  /** Worker threads. @default availableParallelism() - 1 (0 verifies on the calling thread) */
   workers?: number
-  /** @default DEFAULT_INLINE_BELOW */
-  inlineBelow?: number
 }
 
+interface Waiting {
+  readonly checks: readonly SigCheck[]
+  readonly resolve: (ok: boolean[]) => void
+  readonly reject: (err: unknown) => void
+}
+
+/**
+ * Checks from every caller in one turn of the event loop go to the workers together: a node
+ * answering many single-record requests at once sends one message, not one per request, and
+ * its event loop, which has everything else to do, verifies nothing itself.
+ */
 export class Verifier {
   readonly #ed: Ed25519
   readonly #workers: Worker[] = []
-  readonly #inlineBelow: number
-  readonly #waiting = new Map<number, (out: Uint8Array) => void>()
+  readonly #inFlight: number[] = []
+  readonly #replies = new Map<
+    number,
+    {
+      readonly worker: Worker
+      readonly resolve: (out: Uint8Array) => void
+      readonly reject: (e: unknown) => void
+    }
+  >()
+  #queue: Waiting[] = []
+  #scheduled = false
   #next = 0
-  #rr = 0
 
   constructor(init: VerifierInit) {
     this.#ed = init.ed
-    this.#inlineBelow = init.inlineBelow ?? DEFAULT_INLINE_BELOW
     const n = init.workers ?? Math.max(0, availableParallelism() - 1)
     for (let i = 0; i < n; i++) {
       const w = new Worker(new URL('./verify-worker.ts', import.meta.url))
       w.unref()
       w.on('message', (m: { id: number; out: Uint8Array }) => {
-        const done = this.#waiting.get(m.id)
-        this.#waiting.delete(m.id)
-        done?.(m.out)
+        const reply = this.#replies.get(m.id)
+        this.#replies.delete(m.id)
+        reply?.resolve(m.out)
       })
+      // A worker that fails fails its pending batches (their callers refuse those records)
+      // and leaves the pool; without workers, checks run on the calling thread.
+      const lost = (err: unknown) => this.#lose(w, err)
+      w.on('error', lost)
+      w.on('exit', (code) => lost(new Error(`verification worker exited (${code})`)))
       this.#workers.push(w)
+      this.#inFlight.push(0)
     }
   }
 
   /** One boolean per check, in order. */
-  async verify(checks: readonly SigCheck[]): Promise<boolean[]> {
-    if (checks.length < this.#inlineBelow || this.#workers.length === 0) {
-      return checks.map((c) => this.#ed.verify(c.sig, c.message, c.key))
+  #lose(worker: Worker, err: unknown): void {
+    const i = this.#workers.indexOf(worker)
+    if (i < 0) return
+    this.#workers.splice(i, 1)
+    this.#inFlight.splice(i, 1)
+    for (const [id, reply] of this.#replies) {
+      if (reply.worker !== worker) continue
+      this.#replies.delete(id)
+      reply.reject(err)
     }
-    // Split over the workers and the calling thread's share is none: it has other work.
-    const parts = Math.min(this.#workers.length, Math.ceil(checks.length / this.#inlineBelow))
-    const size = Math.ceil(checks.length / parts)
-    const results = await Promise.all(
-      Array.from({ length: parts }, (_, p) => this.#send(checks.slice(p * size, (p + 1) * size))),
-    )
-    return results.flatMap((r) => [...r].map((b) => b === 1))
+  }
+
+  verify(checks: readonly SigCheck[]): Promise<boolean[]> {
+    if (checks.length === 0) return Promise.resolve([])
+    if (this.#workers.length === 0) {
+      return Promise.resolve(checks.map((c) => this.#ed.verify(c.sig, c.message, c.key)))
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ checks, resolve, reject })
+      if (!this.#scheduled) {
+        this.#scheduled = true
+        setImmediate(() => this.#flush())
+      }
+    })
+  }
+
+  #flush(): void {
+    this.#scheduled = false
+    const batch = this.#queue
+    this.#queue = []
+    const all = batch.flatMap((w) => w.checks)
+    if (this.#workers.length === 0) {
+      for (const w of batch) w.resolve(w.checks.map((c) => this.#ed.verify(c.sig, c.message, c.key)))
+      return
+    }
+    // Large batches are split over the workers; small ones go to the least busy worker.
+    const parts = Math.min(this.#workers.length, Math.ceil(all.length / MIN_PER_WORKER))
+    const size = Math.ceil(all.length / parts)
+    Promise.all(Array.from({ length: parts }, (_, p) => this.#send(all.slice(p * size, (p + 1) * size))))
+      .then((outs) => {
+        const flat = outs.flatMap((o) => [...o].map((b) => b === 1))
+        let k = 0
+        for (const w of batch) {
+          w.resolve(flat.slice(k, k + w.checks.length))
+          k += w.checks.length
+        }
+      })
+      .catch((err) => {
+        for (const w of batch) w.reject(err)
+      })
   }
 
   #send(checks: readonly SigCheck[]): Promise<Uint8Array> {
@@ -82,15 +139,37 @@ export class Verifier {
       o += 100 + c.message.length
     }
     const id = this.#next++
-    const worker = this.#workers[this.#rr++ % this.#workers.length]!
-    return new Promise((resolve) => {
-      this.#waiting.set(id, resolve)
+    let w = 0
+    for (let i = 1; i < this.#workers.length; i++) if (this.#inFlight[i]! < this.#inFlight[w]!) w = i
+    const worker = this.#workers[w]!
+    this.#inFlight[w]! += checks.length
+    return new Promise((resolve, reject) => {
+      this.#replies.set(id, {
+        worker,
+        resolve: (out) => {
+          const i = this.#workers.indexOf(worker)
+          if (i >= 0) this.#inFlight[i]! -= checks.length
+          resolve(out)
+        },
+        reject,
+      })
       worker.postMessage({ id, buf, count: checks.length }, [buf.buffer])
     })
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#workers.map((w) => w.terminate()))
-    this.#workers.length = 0
+    const workers = this.#workers.splice(0)
+    this.#inFlight.length = 0
+    await Promise.all(workers.map((w) => w.terminate()))
+    for (const [id, reply] of this.#replies) {
+      this.#replies.delete(id)
+      reply.reject(new Error('verifier closed'))
+    }
+    // Whatever was waiting will not be answered now.
+    for (const w of this.#queue) w.reject(new Error('verifier closed'))
+    this.#queue = []
   }
 }
+
+/** Fewer checks than this per worker are not worth splitting a batch for. */
+const MIN_PER_WORKER = 32

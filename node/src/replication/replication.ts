@@ -541,9 +541,12 @@ export class Replication implements ReplicationHooks {
           }
         })
         this.#sendReceipts(receipts)
-        if (refused) throw refused
+        if (refused) this.#misbehaved(p, refused)
       })
-      .catch((err) => this.#misbehaved(p, err))
+      .catch((err) => {
+        // Our failure (storage, shutting down), not the peer's: the range is asked again later.
+        this.#log?.error({ peer: p.peerId, err }, 'could not apply entries from a peer')
+      })
     p.applying.push(done)
     while (p.applying.length >= DEFAULT_FRAMES_IN_FLIGHT) await p.applying.shift()
   }
