@@ -497,8 +497,11 @@ export interface RecordContext {
   caseOf(caseId: string): { type: CaseType; subject: string; state: CaseState } | undefined
   /** Whether a crisis alert is known. */
   hasAlert(alertId: string): boolean
-  /** When a certificate was revoked, or undefined. */
-  revokedAt(certId: string): number | undefined
+  /**
+   * When the certificate was revoked by `state` — the state that issued it — or undefined.
+   * A revocation signed by another member state does not count.
+   */
+  revokedAt(certId: string, state: string): number | undefined
 }
 
 /**
@@ -511,7 +514,7 @@ export interface RecordContext {
 export function authorizeInContext(record: SignedRecord, authority: Authority, ctx: RecordContext): void {
   const h = record.header
   if (authority.type === 'officer') {
-    const revoked = ctx.revokedAt(authority.certId)
+    const revoked = ctx.revokedAt(authority.certId, authority.state)
     if (revoked !== undefined && revoked <= h.at) throw new CertificateError('CERT_REVOKED')
   }
   if (h.kind === 'alert.issued' || h.kind === 'citizen.registered') return

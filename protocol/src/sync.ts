@@ -11,11 +11,13 @@
  *   wantPayload := { t: "wantPayload", digests: [bytes32] }
  *   evidence    := { t: "evidence", a: bytes, b: bytes }                     two entries, one (origin, seq)
  *   dutyDone    := { t: "dutyDone", done: [{ id, node, at }] }              duties done (takeover)
+ *   revocations := { t: "revocations", list: [Revocation] }                 officer certificates revoked
  *
  * A receipt is a node's signature over `{ node, origin, seq, entry }` (receipt domain): it
  * stored that entry durably, and with it every record the entry carries.
  */
 import { type Static, Type } from '@sinclair/typebox'
+import { Revocation } from './certificates.ts'
 import { SignedCharter } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
 import { DOMAINS, decodeCanonical, encodeCanonical, signingInput } from './encoding.ts'
@@ -33,6 +35,8 @@ export function syncProtocol(bloc: string): string {
 /** Largest frame a peer may send (an `entries` frame is filled up to about half of it). */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024
 export const MAX_WANT = 1024
+/** Revocations in one message (a node sends all it knows on connect, in messages of this many). */
+export const MAX_REVOCATIONS_PER_MESSAGE = 1024
 
 // additionalProperties: false, or TypeBox lets keys that are not node ids through unchecked.
 const VV = Type.Record(KeyIdString, Type.Integer({ minimum: 0 }), { additionalProperties: false })
@@ -102,6 +106,13 @@ export const SyncMessage = Type.Union([
       done: Type.Array(Type.Object({ id: Id, node: KeyIdString, at: Type.Integer({ minimum: 0 }) }, strict), {
         maxItems: 4096,
       }),
+    },
+    strict,
+  ),
+  Type.Object(
+    {
+      t: Type.Literal('revocations'),
+      list: Type.Array(Revocation, { minItems: 1, maxItems: MAX_REVOCATIONS_PER_MESSAGE }),
     },
     strict,
   ),

@@ -147,8 +147,8 @@ export class MemoryContext implements RecordContext {
   hasAlert(alertId: string) {
     return this.alerts.has(alertId)
   }
-  revokedAt(certId: string) {
-    return this.revoked.get(certId)
+  revokedAt(certId: string, state: string) {
+    return this.revoked.get(`${state}/${certId}`)
   }
 }
 

@@ -177,9 +177,13 @@ describe('officer certificates', () => {
 
   it('a revoked certificate is refused with CERT_REVOKED from the revocation time on', () => {
     const ctx = context()
-    ctx.revoked.set(atConsul.certId, T0 + 5 * DAY)
+    // Revoked by another member state: does not count.
+    ctx.revoked.set(`BE/${atConsul.certId}`, T0)
     const checkin = (at: number) =>
       atConsul.client.record('welfare.checkin', ana.id, { alert: alert.id, status: 'safe' }, null, at)
+    expect(accept(checkin(T0 + 6 * DAY), ctx).type).toBe('officer')
+    // Revoked by the state that issued it.
+    ctx.revoked.set(`AT/${atConsul.certId}`, T0 + 5 * DAY)
     // Signed before the revocation: still valid.
     expect(accept(checkin(T0 + 5 * DAY - 1), ctx).type).toBe('officer')
     expectCode(() => accept(checkin(T0 + 5 * DAY), ctx), 'CERT_REVOKED')

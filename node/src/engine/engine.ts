@@ -23,6 +23,7 @@ import {
   BoundedSet,
   type CaseState,
   type CaseType,
+  CertificateError,
   type Change,
   type CharterView,
   compareHlc,
@@ -54,10 +55,12 @@ import {
   openEntry,
   openPayload,
   ProtocolError,
+  parseRevocation,
   type RecordBody,
   type RecordContext,
   RecordError,
   type RecordHeader,
+  type Revocation,
   SignatureError,
   type SignedCharter,
   type SignedEntry,
@@ -76,6 +79,7 @@ import {
   verifyEntrySignature,
   verifyOpenedEntry,
   verifyRecord,
+  verifyRevocation,
 } from '@legation/protocol'
 import type * as Y from 'yjs'
 import type { SigCheck, Verifier } from '../crypto/verifier.ts'
@@ -282,7 +286,8 @@ export class Engine {
   readonly #listeners = new Set<
     (entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>) => void
   >()
-  readonly #revoked = new Map<string, number>()
+  /** Revocations by `<state>/<certId>` (the earliest one, where a state revoked twice). */
+  readonly #revocations = new Map<string, Revocation>()
   readonly #verifyCtx: VerifyContext
   readonly #verifiedCerts = new BoundedSet(10_000)
   readonly #verifier: (checks: readonly SigCheck[]) => Promise<boolean[]>
@@ -330,6 +335,10 @@ export class Engine {
     }
     if (!stored || chain.length !== init.charter.length) {
       await init.store.write([{ type: 'put', key: K.charter, value: encodeCanonical(chain) }])
+    }
+    for await (const [, value] of init.store.range(prefixRange(K.revocations))) {
+      const rev = decodeCanonical(value) as Revocation
+      engine.#revocations.set(`${rev.body.state}/${rev.body.cert}`, rev)
     }
     // Quarantines outlive restarts: they are read back from the equivocation evidence.
     const prefix = K.evidence('equivocation', '')
@@ -1519,7 +1528,7 @@ export class Engine {
         return owner && c ? { type: c.type, subject: owner, state: c.state } : undefined
       },
       hasAlert: (a) => tx.alerts.has(a) || alerts.has(a),
-      revokedAt: (certId) => this.#revoked.get(certId),
+      revokedAt: (certId, state) => this.#revocations.get(`${state}/${certId}`)?.body.at,
       note: (id, h) => {
         if (h.kind === 'alert.issued') tx.alerts.add(id)
         if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)
@@ -1531,9 +1540,34 @@ export class Engine {
     }
   }
 
-  /** Registers a verified revocation (the caller checked its signature). */
-  revoke(certId: string, at: number): void {
-    this.#revoked.set(certId, at)
+  /** The revocations this node knows, the earliest per certificate. */
+  revocations(): Revocation[] {
+    return [...this.#revocations.values()]
+  }
+
+  /**
+   * Adds a revocation of an officer certificate. It must be signed by the current key of the
+   * member state it names (a rotated-out key revokes nothing), and counts only against that
+   * state's certificates. Answers the revocation in force for that certificate and whether
+   * this one changed what the node refuses (new, or earlier than the one known). Throws a
+   * ProtocolError if it is not valid.
+   */
+  async addRevocation(value: unknown): Promise<{ added: boolean; revocation: Revocation }> {
+    const rev = parseRevocation.parse(value, 'revocation') as Revocation
+    if (rev.body.bloc !== this.bloc) throw new CertificateError('BLOC_MISMATCH', 'revocation of another bloc')
+    const member = this.charter.members.get(rev.body.state)
+    if (!member) throw new CertificateError('CERT_INVALID', `${rev.body.state} is not a member state`)
+    verifyRevocation(this.#ed, rev, member.stateKey)
+    const key = `${rev.body.state}/${rev.body.cert}`
+    return this.#exclusive(async () => {
+      const known = this.#revocations.get(key)
+      if (known && known.body.at <= rev.body.at) return { added: false, revocation: known }
+      await this.#store.write([
+        { type: 'put', key: K.revocation(rev.body.state, rev.body.cert), value: encodeCanonical(rev) },
+      ])
+      this.#revocations.set(key, rev)
+      return { added: true, revocation: rev }
+    })
   }
 
   /** Adopts a longer, valid charter chain (an amendment received from anyone). */

@@ -12,6 +12,7 @@
  *   alert/<alertId>         marker of a crisis alert
  *   ix/...                  secondary indexes (derived, rebuilt from docs)
  *   evid/...                evidence: equivocations and refused entries
+ *   rev/<state>/<certId>    a revocation of an officer certificate, signed by the state that issued it
  *   meta/state              version vector, feed heads, accumulator, HLC
  *   meta/charter            the charter chain
  */
@@ -30,6 +31,8 @@ export const K = {
   alert: (alertId: string) => `alert/${alertId}`,
   alerts: 'alert/',
   evidence: (kind: string, id: string) => `evid/${kind}/${id}`,
+  revocation: (state: string, certId: string) => `rev/${state}/${certId}`,
+  revocations: 'rev/',
   state: 'meta/state',
   charter: 'meta/charter',
 } as const

@@ -22,6 +22,7 @@ import { citizenRoutes } from './routes/citizens.ts'
 import { healthRoutes } from './routes/health.ts'
 import { nodeRoutes } from './routes/node-info.ts'
 import { recordRoutes } from './routes/records.ts'
+import { revocationRoutes } from './routes/revocations.ts'
 import { SIGNATURE_SCHEME, SIGNATURE_SECURITY_SCHEME } from './security.ts'
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024
@@ -147,6 +148,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(caseRoutes, { ctx })
   await app.register(alertRoutes, { ctx })
   await app.register(charterRoutes, { ctx })
+  await app.register(revocationRoutes, { ctx })
   if (opts.extraRoutes) await app.register(opts.extraRoutes)
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () =>
     app.swagger(),

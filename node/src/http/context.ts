@@ -1,5 +1,5 @@
 /** What the HTTP routes are given. Built once by `buildApp`. */
-import type { Ed25519 } from '@legation/protocol'
+import type { Ed25519, Revocation } from '@legation/protocol'
 import type { Engine, Receipt } from '../engine/engine.ts'
 
 export interface PeerStatus {
@@ -22,6 +22,8 @@ export interface Replication {
   awaitReceipts(recordIds: readonly string[], k: number, timeoutMs: number): Promise<Receipt[]>
   /** The engine adopted a newer charter: drop expelled peers, tell the others. */
   charterChanged(): Promise<void>
+  /** Revocations new to this node: tell every peer. */
+  revocationsAdded(list: readonly Revocation[]): void
 }
 
 export interface HttpContext {

@@ -21,8 +21,10 @@ import {
   type Ed25519,
   encodeSyncMessage,
   fromHex,
+  MAX_REVOCATIONS_PER_MESSAGE,
   MAX_WANT,
   ProtocolError,
+  type Revocation,
   type SignedReceipt,
   type SyncMessage,
   toBase64url,
@@ -199,6 +201,14 @@ export class Replication implements ReplicationHooks {
     this.#peers.clear()
   }
 
+  /** Tells every peer (but `except`) of revocations new to this node. */
+  revocationsAdded(list: readonly Revocation[], except?: string): void {
+    for (let i = 0; i < list.length; i += MAX_REVOCATIONS_PER_MESSAGE) {
+      const msg: SyncMessage = { t: 'revocations', list: list.slice(i, i + MAX_REVOCATIONS_PER_MESSAGE) }
+      for (const p of this.#peers.keys()) if (p !== except) this.#send(p, msg)
+    }
+  }
+
   /** After the engine adopted a newer charter: drop peers no longer certified, tell the rest. */
   async charterChanged(): Promise<void> {
     await this.#mesh.refreshAllowedPeers()
@@ -296,6 +306,11 @@ export class Replication implements ReplicationHooks {
       charter: { hash: this.#engine.charter.hash, version: this.#engine.charter.version },
       vv: this.#engine.versionVector(),
     })
+    // Revocations are few and must reach every node: all of them, to every peer that connects.
+    const revocations = this.#engine.revocations()
+    for (let i = 0; i < revocations.length; i += MAX_REVOCATIONS_PER_MESSAGE) {
+      this.#send(peerId, { t: 'revocations', list: revocations.slice(i, i + MAX_REVOCATIONS_PER_MESSAGE) })
+    }
     // A node coming back learns what was done while it was away, so it does not redo it.
     void this.#duties
       ?.recentDone(1000)
@@ -432,6 +447,19 @@ export class Replication implements ReplicationHooks {
         case 'evidence':
           await this.#engine.applyEvidence(msg.a, msg.b)
           return
+        case 'revocations': {
+          // Each must verify: a peer sending an invalid one is misbehaving.
+          const added: Revocation[] = []
+          for (const rev of msg.list) {
+            const r = await this.#engine.addRevocation(rev)
+            if (r.added) added.push(r.revocation)
+          }
+          if (added.length > 0) {
+            this.#log?.info({ count: added.length }, 'learned revocations of officer certificates')
+            this.revocationsAdded(added, peerId)
+          }
+          return
+        }
         case 'dutyDone':
           // Claims arrive over the peer's authenticated channel; only certified nodes count.
           for (const d of msg.done)

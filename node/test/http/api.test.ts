@@ -291,20 +291,23 @@ describe('HTTP API', () => {
   it('fuzz: random bodies, paths and headers never produce a 500 and never change state', async () => {
     const { app, engine } = await setup()
     const root = engine.stateRoot()
-    const paths = [
-      '/v1/records',
-      '/v1/records/batch',
-      '/v1/citizens',
-      '/v1/cases',
-      '/v1/alerts',
-      '/v1/node',
-      '/v1/records/',
-    ]
+    // Every route the node serves (from its OpenAPI document), path parameters left for the suffix.
+    const openapi = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, unknown> }
+    const paths = [...new Set(Object.keys(openapi.paths).map((p) => p.replace(/\{[^}]+\}.*$/, '')))]
+    expect(paths).toEqual(expect.arrayContaining(['/v1/records', '/v1/revocations', '/v1/charter']))
+    const b64 = fc.uint8Array({ maxLength: 300 }).map((b) => toBase64url(b))
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...paths),
         fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'),
-        fc.oneof(fc.json(), fc.string(), fc.constant('{"records":[{"record":"oA"}]}')),
+        fc.oneof(
+          fc.json(),
+          fc.string(),
+          fc.constant('{"records":[{"record":"oA"}]}'),
+          b64.map((x) => JSON.stringify({ revocation: x })),
+          b64.map((x) => JSON.stringify({ chain: x })),
+          b64.map((x) => JSON.stringify({ record: x, payload: x })),
+        ),
         fc.oneof(fc.constant(undefined), fc.string(), fc.constant('Legation key=abc, at=1, sig=x')),
         fc.string({ maxLength: 40 }),
         async (path, method, body, auth, suffix) => {

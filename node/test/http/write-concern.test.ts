@@ -26,6 +26,7 @@ function fakeReplication(awaitReceipts: Replication['awaitReceipts']) {
     peers: () => [],
     awaitReceipts: vi.fn(awaitReceipts),
     charterChanged: async () => {},
+    revocationsAdded: () => {},
   }
   return hooks
 }
