@@ -9,6 +9,7 @@
 import { Command, CommanderError } from 'commander'
 import { registerDevSeed } from './commands/dev-seed.ts'
 import { registerKeys } from './commands/keys.ts'
+import { registerOfficer } from './commands/officer.ts'
 import { registerOfficerReads } from './commands/officer-reads.ts'
 import { registerStatus } from './commands/status.ts'
 import { registerVerifyCharter } from './commands/verify-charter.ts'
@@ -21,7 +22,7 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('legation')
   // Set before any subcommand exists: commander copies them into each one it creates.
   program
-    .description('Legation admin CLI: node status, development data, charters and keys')
+    .description('Legation admin CLI: node status, development data, charters, keys and revocations')
     .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({
@@ -34,6 +35,7 @@ export function buildProgram(io: CliIo): Command {
   registerVerifyCharter(program, io)
   registerKeys(program, io)
   registerOfficerReads(program, io)
+  registerOfficer(program, io)
   return program
 }
 

@@ -25,6 +25,11 @@ export const CLI_ERRORS = {
   FILE_UNREADABLE: { exit: EXIT_FAILURE, message: 'file cannot be read' },
   FILE_EXISTS: { exit: EXIT_FAILURE, message: 'file already exists; refusing to overwrite it' },
   KEY_FILE_INVALID: { exit: EXIT_FAILURE, message: 'key file is not valid' },
+  STATE_KEY_NOT_FOUND: { exit: EXIT_FAILURE, message: 'the key file holds no key of that member state' },
+  STATE_MISMATCH: {
+    exit: EXIT_FAILURE,
+    message: 'the certificate was issued by another member state than the one revoking it',
+  },
   CHARTER_FILE_INVALID: { exit: EXIT_FAILURE, message: 'file is not a charter chain' },
   CHARTER_REJECTED: { exit: EXIT_FAILURE, message: 'charter chain does not verify' },
   NOT_DEV_BLOC: { exit: EXIT_FAILURE, message: 'the node does not run a development bloc' },

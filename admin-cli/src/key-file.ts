@@ -11,13 +11,17 @@
  *     "officer": { "state": "DVA", "secretKey": "<b64url secret>",
  *                  "cert": "<b64url canonical CBOR of the OfficerCertificate>" } }
  *
- * Only `bloc` and `officer` are read here: the CLI never touches the state or auditor keys.
+ * `loadKeyFile` reads `bloc` and `officer`; `loadStateKeyFile` reads `bloc` and one of `states`
+ * (only for `legation officer revoke`). The auditor key is never read.
  *
  * A key file of `legation keys generate`:
  *
  *   { "type": "ed25519", "keyId": "<hex>", "publicKey": "<b64url>", "secretKey": "<b64url>" }
  *
- * optionally with a `cert` once the key is certified as an officer's.
+ * optionally with a `cert` once the key is certified as an officer's. A member state's key file
+ * has the same shape, with no `cert` and, optionally, the state it belongs to (and its bloc):
+ *
+ *   { "type": "ed25519", "state": "AT", "bloc": "<hex>"?, "publicKey": "<b64url>"?, "secretKey": "<b64url>" }
  */
 import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -141,4 +145,90 @@ export function writeSecretFile(path: string, text: string): void {
   } finally {
     closeSync(fd)
   }
+}
+
+export interface LoadedStateKey {
+  /** The member state the key signs for. */
+  readonly state: string
+  readonly keys: KeyPair
+  /** The bloc the file says it belongs to, if it says. */
+  readonly bloc: string | undefined
+}
+
+const STATE_CODE = /^[A-Z]{2,3}$/
+
+/**
+ * Reads a member state's secret key: from a development bloc's dev-secrets.json (`states`, one
+ * picked by `state` unless the file holds only one), or from a single state's key file (the
+ * format of `keys generate`, optionally naming its `state`; `state` must then agree, or name
+ * the state when the file does not). Refuses an officer's key file (one with a certificate).
+ */
+export function loadStateKeyFile(ed: Ed25519, path: string, state: string | undefined): LoadedStateKey {
+  const text = readFileOrFail(path, 'state key file').toString('utf8')
+  const bad = (why: string, cause?: unknown) =>
+    new CliError('KEY_FILE_INVALID', `state key file ${path}: ${why}`, { cause })
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (cause) {
+    throw bad('not JSON', cause)
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('not a JSON object')
+  const top = json as Record<string, unknown>
+  const bloc = typeof top.bloc === 'string' && HEX64.test(top.bloc) ? top.bloc : undefined
+
+  if (top.states !== undefined) {
+    // A development bloc's dev-secrets.json: every member state's key, by code.
+    if (typeof top.states !== 'object' || top.states === null || Array.isArray(top.states)) {
+      throw bad('states must map state codes to secret keys')
+    }
+    const states = top.states as Record<string, unknown>
+    const codes = Object.keys(states).sort()
+    let code = state
+    if (code === undefined) {
+      if (codes.length !== 1) {
+        throw new CliError(
+          'USAGE',
+          `${path} holds the keys of ${codes.join(', ') || 'no state'}: say which with --state`,
+        )
+      }
+      code = codes[0]!
+      if (!STATE_CODE.test(code)) throw bad(`${JSON.stringify(code)} is not a state code`)
+    }
+    if (!Object.hasOwn(states, code)) {
+      throw new CliError(
+        'STATE_KEY_NOT_FOUND',
+        `${path} holds no key of ${code} (it holds ${codes.join(', ') || 'none'})`,
+      )
+    }
+    const secret = keyBytes(states[code])
+    if (!secret) throw bad(`the key of ${code} must be 32 bytes in base64url (or hex)`)
+    return { state: code, keys: generateKeyPair(ed, secret), bloc }
+  }
+
+  // One key: a state's key file, or a plain one from `keys generate`.
+  if (top.officer !== undefined || (top.cert !== undefined && top.cert !== null)) {
+    throw bad("an officer's key file (it has a certificate), not a state key")
+  }
+  const secret = keyBytes(top.secretKey)
+  if (!secret) throw bad('secretKey must be 32 bytes in base64url (or hex)')
+  const keys = generateKeyPair(ed, secret)
+  if (top.publicKey !== undefined) {
+    const pub = keyBytes(top.publicKey)
+    if (!pub) throw bad('publicKey must be 32 bytes in base64url (or hex)')
+    if (!equalBytes(pub, keys.publicKey)) throw bad('publicKey is not the public key of secretKey')
+  }
+  let named: string | undefined
+  if (top.state !== undefined) {
+    if (typeof top.state !== 'string' || !STATE_CODE.test(top.state)) throw bad('state must be a state code')
+    named = top.state
+  }
+  if (named !== undefined && state !== undefined && named !== state) {
+    throw new CliError('STATE_KEY_NOT_FOUND', `${path} holds the key of ${named}, not of ${state}`)
+  }
+  const code = state ?? named
+  if (code === undefined) {
+    throw new CliError('USAGE', `${path} does not say which state its key is: say it with --state`)
+  }
+  return { state: code, keys, bloc }
 }

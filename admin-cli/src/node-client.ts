@@ -105,6 +105,16 @@ export class NodeClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, signer?: RequestSigner): Promise<T> {
+    return (await this.exchange<T>(method, path, body, signer)).body
+  }
+
+  /** Like `request`, with the status of a successful answer (201 created, 200 already there…). */
+  async exchange<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    signer?: RequestSigner,
+  ): Promise<{ status: number; body: T }> {
     // A reverse proxy in front of the node strips the prefix: the node sees, and the
     // signature covers, `path` alone.
     const fullPath = `${this.#prefix}${path}`
@@ -153,7 +163,7 @@ export class NodeClient {
       )
     }
     if (json === undefined) throw new CliError('NODE_RESPONSE_INVALID', `${where}: empty response`)
-    return json as T
+    return { status: res.status, body: json as T }
   }
 }
 
