@@ -32,6 +32,10 @@ export const PROTOCOL_ERRORS = {
     message: 'record refers to a citizen, case or alert that is not known',
   },
   CLOCK_DRIFT: { status: 400, message: 'timestamp is too far ahead of this clock' },
+  RECORD_TIME_OUT_OF_RANGE: {
+    status: 400,
+    message: 'the record is dated too far from this node’s clock to be accepted',
+  },
   ENTRY_INVALID: { status: 400, message: 'feed entry is not valid' },
   ENTRY_CHAIN_BROKEN: { status: 409, message: 'feed entry does not follow the previous entry of its origin' },
   ENTRY_EQUIVOCATION: {

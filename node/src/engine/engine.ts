@@ -100,6 +100,15 @@ export const DEFAULT_MAX_ENTRY_PAYLOAD_BYTES = 2 * 1024 * 1024
 /** Room kept in an entry for its envelope and each record's Yjs update (measured ≈ 60 B each). */
 const ENTRY_MARGIN_BYTES = 64 * 1024
 const UPDATE_ALLOWANCE_BYTES = 256
+/**
+ * How far a record's signing time (`at`) may be from this node's clock when a client submits
+ * it. Ahead: a record dated in the future would win its slots over newer ones. Behind, for an
+ * officer: a revoked officer's key could sign records dated before the revocation; 10 minutes
+ * bounds how long that stays possible. A citizen may sign offline (a check-in in a crisis).
+ */
+export const DEFAULT_RECORD_MAX_AHEAD_MS = 2 * 60_000
+export const DEFAULT_OFFICER_RECORD_MAX_AGE_MS = 10 * 60_000
+export const DEFAULT_CITIZEN_RECORD_MAX_AGE_MS = 7 * 24 * 3_600_000
 /** Docs kept decoded in memory. */
 export const DEFAULT_DOC_CACHE = 5_000
 /** Remote entries held while waiting for their predecessors or dependencies. */
@@ -540,6 +549,7 @@ export class Engine {
         if (!v.ok) return this.#refuse(null, v.error)
         let payload: Record<string, unknown> | null = null
         try {
+          this.#checkTime(v.record, v.authority)
           if (v.record.header.payload !== null) {
             if (!sub.payload)
               throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'the record’s payload is missing')
@@ -564,6 +574,23 @@ export class Engine {
         })
       }),
     )
+  }
+
+  /** Refuses a record dated too far from this node's clock (DEFAULT_RECORD_MAX_AHEAD_MS …). */
+  #checkTime(record: SignedRecord, authority: Authority): void {
+    const now = this.#clock()
+    const at = record.header.at
+    const maxAge =
+      authority.type === 'officer' ? DEFAULT_OFFICER_RECORD_MAX_AGE_MS : DEFAULT_CITIZEN_RECORD_MAX_AGE_MS
+    if (at > now + DEFAULT_RECORD_MAX_AHEAD_MS) {
+      throw new RecordError('RECORD_TIME_OUT_OF_RANGE', 'the record is dated in the future')
+    }
+    if (at < now - maxAge) {
+      throw new RecordError(
+        'RECORD_TIME_OUT_OF_RANGE',
+        `${authority.type === 'officer' ? 'an officer' : 'a citizen'}’s record dated ${Math.round((now - at) / 60_000)} minutes ago`,
+      )
+    }
   }
 
   /**
@@ -1555,6 +1582,10 @@ export class Engine {
   async addRevocation(value: unknown): Promise<{ added: boolean; revocation: Revocation }> {
     const rev = parseRevocation.parse(value, 'revocation') as Revocation
     if (rev.body.bloc !== this.bloc) throw new CertificateError('BLOC_MISMATCH', 'revocation of another bloc')
+    // One in force from the same time or earlier makes this one moot, whatever key signed it
+    // (a peer resends revocations made before a state rotated its key).
+    const known = this.#revocations.get(`${rev.body.state}/${rev.body.cert}`)
+    if (known && known.body.at <= rev.body.at) return { added: false, revocation: known }
     const member = this.charter.members.get(rev.body.state)
     if (!member) throw new CertificateError('CERT_INVALID', `${rev.body.state} is not a member state`)
     verifyRevocation(this.#ed, rev, member.stateKey)

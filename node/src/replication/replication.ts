@@ -448,11 +448,20 @@ export class Replication implements ReplicationHooks {
           await this.#engine.applyEvidence(msg.a, msg.b)
           return
         case 'revocations': {
-          // Each must verify: a peer sending an invalid one is misbehaving.
+          // One that does not verify here is skipped, not held against the peer: it may follow
+          // another charter version (a revocation signed before a state rotated its key).
           const added: Revocation[] = []
           for (const rev of msg.list) {
-            const r = await this.#engine.addRevocation(rev)
-            if (r.added) added.push(r.revocation)
+            try {
+              const r = await this.#engine.addRevocation(rev)
+              if (r.added) added.push(r.revocation)
+            } catch (err) {
+              if (!(err instanceof ProtocolError)) throw err
+              this.#log?.warn(
+                { peer: peerId, code: err.code },
+                'skipped a revocation that does not verify here',
+              )
+            }
           }
           if (added.length > 0) {
             this.#log?.info({ count: added.length }, 'learned revocations of officer certificates')

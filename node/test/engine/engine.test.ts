@@ -2,11 +2,19 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  certificateId,
+  certifyNode,
+  decodeCanonical,
   decodeEntry,
   entryHash,
+  generateKeyPair,
   MAX_RECORDS_PER_CHANGE,
   type ProtocolError,
+  rotateStateKey,
   sealEntry,
+  signAmendment,
+  signRevocation,
+  verifyCharterChain,
 } from '@legation/protocol'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -223,6 +231,92 @@ describe('engine: entries peers accept', () => {
     expect(results).toEqual(sent.map(() => 'applied'))
     expect(b.stateRoot()).toBe(a.stateRoot())
     expect(Object.keys((await b.getSummary(reg.citizenId))!.cases)).toHaveLength(200)
+  })
+})
+
+describe('engine: what a node accepts from clients', () => {
+  it('refuses records dated too far from its clock: ahead, or an officer’s long ago', async () => {
+    const bloc = testBloc(1)
+    const now = Date.now()
+    const engine = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+      clock: () => now,
+    })
+    const officer = bloc.officer('AAA')
+    const dated = (at: number) => {
+      const r = registration(officer)
+      return officer.record(
+        'citizen.registered',
+        r.citizenId,
+        r.record.header.body,
+        decodeCanonical(r.payload!) as never,
+        at,
+      )
+    }
+    const codes = async (at: number) => {
+      const [o] = await engine.submit([dated(at)])
+      return o!.ok ? 'ok' : o!.error.code
+    }
+    expect(await codes(now - 9 * 60_000)).toBe('ok')
+    expect(await codes(now + 60_000)).toBe('ok')
+    // A stolen officer key cannot date records before its revocation once 10 minutes have passed.
+    expect(await codes(now - 11 * 60_000)).toBe('RECORD_TIME_OUT_OF_RANGE')
+    // Dated in the future, a record would win its slots over newer ones.
+    expect(await codes(now + 3 * 60_000)).toBe('RECORD_TIME_OUT_OF_RANGE')
+    // A citizen may sign offline, days before the record reaches a node.
+    const citizenKeys = generateKeyPair(ed)
+    const citizen = bloc.citizen(citizenKeys)
+    const [reg] = await engine.submit([registration(officer, 'AAA', citizenKeys)])
+    expect(reg?.ok).toBe(true)
+    const presence = citizen.record(
+      'presence.registered',
+      citizen.id,
+      { from: now, until: null },
+      { salt: citizen.salt(), country: 'KE', region: 'Nairobi' },
+      now - 3 * 86_400_000,
+    )
+    const [p] = await engine.submit([presence])
+    expect(p?.ok).toBe(true)
+  })
+
+  it('keeps a revocation made before its state rotated its key, and takes it again without complaint', async () => {
+    const bloc = testBloc(3) // one node per state: AAA, BBB, CCC
+    const engine = await engineFor(bloc, 0)
+    const officer = bloc.officer('CCC')
+    const revoke = (cert: string, key: Uint8Array) =>
+      signRevocation(
+        ed,
+        { type: 'revocation', bloc: bloc.bloc, state: 'CCC', cert, at: Date.now(), reason: 'key-compromise' },
+        key,
+      )
+    const rev = revoke(certificateId(officer.cert!), bloc.stateKeys.CCC!.secretKey)
+    expect((await engine.addRevocation(rev)).added).toBe(true)
+    // CCC rotates its state key; its node is certified again under the new one.
+    const fresh = generateKeyPair(ed)
+    const prev = verifyCharterChain(ed, bloc.chain).at(-1)!
+    const node = bloc.nodes[2]!
+    const validity = { notBefore: Date.now() - 86_400_000, notAfter: Date.now() + 86_400_000 }
+    const cert = certifyNode(
+      ed,
+      'CCC',
+      fresh.secretKey,
+      { name: 'node-2', keys: node.keys, clientId: node.clientId, addrs: [] },
+      validity,
+    )
+    const draft = rotateStateKey(prev, 'CCC', fresh.publicKey, [cert], { issuedAt: Date.now() })
+    const signers = ['AAA', 'BBB'].map((code) => ({ code, secretKey: bloc.stateKeys[code]!.secretKey }))
+    expect(await engine.adoptCharter([...bloc.chain, signAmendment(ed, draft, signers)])).toBe(true)
+    // Resent by a peer: known, in force, no error.
+    expect(await engine.addRevocation(rev)).toEqual({ added: false, revocation: rev })
+    // A new one signed with the old key is refused.
+    const other = bloc.officer('CCC')
+    await expect(
+      engine.addRevocation(revoke(certificateId(other.cert!), bloc.stateKeys.CCC!.secretKey)),
+    ).rejects.toMatchObject({ code: 'CERT_INVALID' })
+    expect(engine.revocations()).toEqual([rev])
   })
 })
 
