@@ -32,6 +32,10 @@ export const NODE_ERRORS = {
   VALIDATION_FAILED: { status: 400, message: 'request does not match the schema' },
   NOT_READY: { status: 503, message: 'node is not ready yet' },
   SHUTTING_DOWN: { status: 503, message: 'node is shutting down' },
+  STORAGE_FAILED: {
+    status: 503,
+    message: 'this node could not write to its storage and takes no writes until it is restarted',
+  },
   WRITE_CONCERN_TIMEOUT: {
     status: 504,
     message: 'write is durable here but not enough peers acknowledged it in time',

@@ -158,7 +158,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       replication,
       writeConcernTimeoutMs: opts.writeConcernTimeoutMs ?? 5000,
       node: { peerId: self.peerId, name: self.name, state: self.state, version: VERSION },
-      isReady: () => ready,
+      // A node whose storage failed takes no writes: load balancers should send clients elsewhere.
+      isReady: () => ready && engine.failure === undefined,
       isStopping: () => shuttingDown,
     },
     logger: log.child({ component: COMPONENTS.http }),

@@ -83,6 +83,7 @@ import {
 } from '@legation/protocol'
 import type * as Y from 'yjs'
 import type { SigCheck, Verifier } from '../crypto/verifier.ts'
+import { NodeError } from '../errors.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
 import { K, seqKey } from './keys.ts'
@@ -135,7 +136,7 @@ export interface Receipt {
 
 export type SubmitOutcome =
   | { readonly ok: true; readonly id: string; readonly receipt: Receipt; readonly duplicate: boolean }
-  | { readonly ok: false; readonly id: string | null; readonly error: ProtocolError }
+  | { readonly ok: false; readonly id: string | null; readonly error: ProtocolError | NodeError }
 
 export type RemoteResult = 'applied' | 'duplicate' | 'pending' | 'equivocation' | 'quarantined'
 
@@ -281,8 +282,19 @@ export class Engine {
   readonly #docCacheSize: number
   #charters: CharterView[]
   #chain: SignedCharter[]
+  /** What is on disk: the version vector, heads and root peers and clients are told. */
   #state: PersistentState
   #acc: Uint8Array
+  /**
+   * What the next entry builds on: the durable state plus every transaction handed to the
+   * store and not yet on disk (group commit overlaps one group's fsync with the next group).
+   */
+  #head: PersistentState
+  #headAcc: Uint8Array
+  /** Settles when everything handed to the store so far is durable (or has failed). */
+  #durable: Promise<void> = Promise.resolve()
+  /** Set once a write failed: the engine takes no writes until the node restarts. */
+  #failure: NodeError | undefined
   readonly #docs = new Map<string, { doc: Y.Doc; hash: Uint8Array }>()
   readonly #summaries = new Map<string, CitizenSummary>()
   #lock: Promise<unknown> = Promise.resolve()
@@ -323,6 +335,8 @@ export class Engine {
       : async (checks) => checks.map((c) => this.#ed.verify(c.sig, c.message, c.key))
     this.#state = state
     this.#acc = fromHex(state.acc)
+    this.#head = state
+    this.#headAcc = this.#acc
   }
 
   /** Opens the engine over a store: reads derived state back, replays nothing. */
@@ -535,12 +549,9 @@ export class Engine {
    * (or refused). Records already known resolve with their original receipt.
    */
   async submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
-    if (this.#closed || !this.#keys) {
-      return subs.map(() => ({
-        ok: false,
-        id: null,
-        error: new ProtocolError('ENTRY_INVALID', 'node is shutting down'),
-      }))
+    if (this.#closed || !this.#keys || this.#failure) {
+      const error = this.#failure ?? new NodeError('SHUTTING_DOWN')
+      return subs.map(() => ({ ok: false, id: null, error }))
     }
     const verified = await this.#verifyMany(subs.map((s) => s.record))
     return Promise.all(
@@ -643,10 +654,11 @@ export class Engine {
   }
 
   #refuse(id: string | null, err: unknown): SubmitOutcome {
+    // Anything but a refusal of the record itself is this node's failure, not the client's.
     const error =
-      err instanceof ProtocolError
+      err instanceof ProtocolError || err instanceof NodeError
         ? err
-        : new ProtocolError('ENTRY_INVALID', 'record refused', { cause: err })
+        : new NodeError('INTERNAL', 'the record could not be stored', { cause: err })
     this.#observer.rejected?.(error.code)
     return { ok: false, id, error }
   }
@@ -713,12 +725,16 @@ export class Engine {
     const accepted: Verified[] = []
     const done: Array<() => void> = []
     const seenInGroup = new Set<string>()
-    // One round of batched reads for the whole group, not several awaited reads per record.
-    const existing = await this.#store.getMany(group.map((v) => K.record(v.id)))
-    const ctx = await this.#context(
-      tx,
-      group.map((v) => v.sub.record),
-    )
+    // One round of batched reads for the whole group, all at once: copies already stored, the
+    // facts authorization reads, and the docs (with the headers they name) the records go to.
+    const [existing, ctx] = await Promise.all([
+      this.#store.getMany(group.map((v) => K.record(v.id))),
+      this.#context(
+        tx,
+        group.map((v) => v.sub.record),
+      ),
+      this.#prefetchDocs([...new Set(group.map((v) => v.sub.record.header.subject ?? ALERTS_DOC))]),
+    ])
     for (const [i, v] of group.entries()) {
       if (existing[i] !== undefined || seenInGroup.has(v.id)) {
         done.push(() => void this.#duplicate(v))
@@ -742,7 +758,10 @@ export class Engine {
       ctx.note(v.id, v.sub.record.header)
     }
     if (accepted.length === 0) {
-      for (const d of done) d()
+      // A copy's receipt claims its entry is durable: answer once all before it is.
+      void this.#durable.then(() => {
+        for (const d of done) d()
+      })
       return
     }
     const byDoc = new Map<string, Verified[]>()
@@ -752,7 +771,6 @@ export class Engine {
       list.push(v)
       byDoc.set(doc, list)
     }
-    await this.#prefetchDocs([...byDoc.keys()])
     const changes: Change[] = []
     for (const [docId, list] of byDoc) {
       const d = await this.#txDoc(tx, docId, this.clientId)
@@ -764,16 +782,16 @@ export class Engine {
       )
       changes.push({ doc: docId, update, records: list.map((v) => v.sub.record) })
     }
-    const seq = (this.#state.vv[this.nodeId] ?? 0) + 1
-    const hlc = hlcTick(this.#state.hlc, this.#clock())
+    const seq = (this.#head.vv[this.nodeId] ?? 0) + 1
+    const hlc = hlcTick(this.#head.hlc, this.#clock())
     const deps: VersionVector = {}
-    for (const [o, s] of Object.entries(this.#state.vv)) if (o !== this.nodeId && s > 0) deps[o] = s
+    for (const [o, s] of Object.entries(this.#head.vv)) if (o !== this.nodeId && s > 0) deps[o] = s
     const body: EntryBody = {
       v: 1,
       bloc: this.bloc,
       origin: this.nodeId,
       seq,
-      prev: this.#state.heads[this.nodeId] ? fromHex(this.#state.heads[this.nodeId]!) : null,
+      prev: this.#head.heads[this.nodeId] ? fromHex(this.#head.heads[this.nodeId]!) : null,
       hlc: [hlc[0], hlc[1]],
       deps,
       changes,
@@ -790,24 +808,35 @@ export class Engine {
     tx.state.heads[this.nodeId] = hash
     tx.state.hlc = hlc
     tx.entries.push({ origin: this.nodeId, seq, bytes })
-    await this.#finishTx(tx)
-    const now = performance.now()
-    for (const v of accepted) {
-      v.resolve({
-        ok: true,
-        id: v.id,
-        receipt: this.#receipt(v.id, this.nodeId, seq, hash),
-        duplicate: false,
-      })
-      this.#observer.writeLatency?.((now - v.queuedAt) / 1000)
-    }
-    this.#observer.accepted?.('client', accepted.length)
-    this.#observer.entryAppended?.(entry)
-    for (const d of done) d()
-    this.#emit(entry, bytes, tx.payloads)
+    const { durable } = await this.#finishTx(tx)
+    // Acknowledged, and sent to peers, only once on disk. The lock is free meanwhile: the next
+    // group is being built while this one is synced.
+    void durable.then(
+      () => {
+        const now = performance.now()
+        for (const v of accepted) {
+          v.resolve({
+            ok: true,
+            id: v.id,
+            receipt: this.#receipt(v.id, this.nodeId, seq, hash),
+            duplicate: false,
+          })
+          this.#observer.writeLatency?.((now - v.queuedAt) / 1000)
+        }
+        this.#observer.accepted?.('client', accepted.length)
+        this.#observer.entryAppended?.(entry)
+        for (const d of done) d()
+        this.#emit(entry, bytes, tx.payloads)
+      },
+      (err: unknown) => {
+        for (const v of accepted) v.resolve(this.#refuse(v.id, err))
+        for (const d of done) d()
+      },
+    )
   }
 
   async #duplicate(v: Verified): Promise<void> {
+    if (this.#failure) return v.resolve(this.#refuse(v.id, this.#failure))
     const r = await this.getRecord(v.id)
     if (!r) return v.resolve(this.#refuse(v.id, new ProtocolError('ENTRY_INVALID', 'record vanished')))
     const entryBytes = await this.#store.get(K.entry(r.origin, r.seq))
@@ -871,7 +900,7 @@ export class Engine {
    * its place in the engine's queue first, so frames apply in arrival order. The entries that
    * are ready then go to disk in one transaction — one synced write per frame, not per entry.
    */
-  applyRemoteMany(
+  async applyRemoteMany(
     list: readonly Uint8Array[],
     payloads: Map<string, Uint8Array> = new Map(),
     /**
@@ -880,15 +909,16 @@ export class Engine {
      */
     onRead?: (entries: ReadonlyArray<EntryHead | null>) => void,
   ): Promise<Array<RemoteResult | ProtocolError>> {
+    if (this.#failure) throw this.#failure
     const prepared = this.#prepareMany(list, payloads, onRead)
     // Nothing may be left unhandled while the frame waits for its turn.
     prepared.catch(() => undefined)
-    return this.#exclusive(async () => {
-      const items = await prepared
-      const results = await this.#applyPrepared(items)
-      for (const r of results) this.#observer.entryReceived?.(r instanceof ProtocolError ? 'invalid' : r)
-      return results
-    })
+    const { results, durable } = await this.#exclusive(async () => this.#applyPrepared(await prepared))
+    // A result claims the entry is stored (a receipt is signed for it): only once it is durable.
+    await durable
+    if (this.#failure) throw this.#failure
+    for (const r of results) this.#observer.entryReceived?.(r instanceof ProtocolError ? 'invalid' : r)
+    return results
   }
 
   /** Decodes entries and verifies all their signatures, entries' and records', in one batch. */
@@ -926,7 +956,7 @@ export class Engine {
       try {
         const b = o.entry.body
         // Relays deliver most entries more than once: a byte-identical copy needs no verification.
-        if (b.seq <= (this.#state.vv[b.origin] ?? 0)) {
+        if (b.seq <= (this.#head.vv[b.origin] ?? 0)) {
           const mine = await this.#store.get(K.entry(b.origin, b.seq))
           if (mine && equalBytes(mine, bytes)) {
             out[i] = 'duplicate'
@@ -996,7 +1026,7 @@ export class Engine {
    */
   async #applyPrepared(
     items: ReadonlyArray<Prepared | RemoteResult | ProtocolError>,
-  ): Promise<Array<RemoteResult | ProtocolError>> {
+  ): Promise<{ results: Array<RemoteResult | ProtocolError>; durable: Promise<void> }> {
     const tx = this.#newTx()
     const results: Array<RemoteResult | ProtocolError> = []
     for (const item of items) {
@@ -1011,8 +1041,8 @@ export class Engine {
         results.push(asProtocolError(err))
       }
     }
-    await this.#commitRemote(tx)
-    return results
+    const { durable } = await this.#commitRemote(tx)
+    return { results, durable }
   }
 
   async #refused(item: Prepared, err: unknown): Promise<void> {
@@ -1068,8 +1098,8 @@ export class Engine {
       for (const [origin, bySeq] of this.#pending) {
         const have = tx.state.vv[origin] ?? 0
         for (const seq of bySeq.keys()) {
-          // Held entries already applied or overtaken are dropped once the transaction is on disk.
-          if (seq <= have && (this.#state.vv[origin] ?? 0) >= seq) this.#dropHeld(origin, seq)
+          // Held entries an earlier transaction applied.
+          if (seq <= (this.#head.vv[origin] ?? 0)) this.#dropHeld(origin, seq)
         }
         const q = this.#quarantined.get(origin)
         const next = bySeq.get(have + 1)
@@ -1175,16 +1205,20 @@ export class Engine {
     tx.applied.push({ entry, bytes, accepted })
   }
 
-  /** Writes a transaction of remote entries, then tells listeners of each entry, in order. */
-  async #commitRemote(tx: Tx): Promise<void> {
-    if (tx.entries.length === 0) return
-    await this.#finishTx(tx)
-    for (const { entry, accepted } of tx.applied) {
-      const b = entry.body
-      this.#dropHeld(b.origin, b.seq)
-      this.#observer.accepted?.('peer', accepted)
+  /**
+   * Hands a transaction of remote entries to the store; once it is durable, tells listeners of
+   * each entry, in order. Answers when that is (with no entries: when all before is durable).
+   */
+  async #commitRemote(tx: Tx): Promise<{ durable: Promise<void> }> {
+    if (tx.entries.length === 0) return { durable: this.#durable }
+    const { durable } = await this.#finishTx(tx)
+    for (const { entry } of tx.applied) this.#dropHeld(entry.body.origin, entry.body.seq)
+    return {
+      durable: durable.then(() => {
+        for (const { accepted } of tx.applied) this.#observer.accepted?.('peer', accepted)
+        for (const { entry, bytes } of tx.applied) this.#emit(entry, bytes, this.#payloadsOf(tx, entry))
+      }),
     }
-    for (const { entry, bytes } of tx.applied) this.#emit(entry, bytes, this.#payloadsOf(tx, entry))
   }
 
   /** The payloads the transaction holds for an entry's records (those that travel with it). */
@@ -1274,7 +1308,7 @@ export class Engine {
 
   #newTx(): Tx {
     return {
-      state: { vv: { ...this.#state.vv }, heads: { ...this.#state.heads }, hlc: this.#state.hlc },
+      state: { vv: { ...this.#head.vv }, heads: { ...this.#head.heads }, hlc: this.#head.hlc },
       entries: [],
       applied: [],
       ops: [],
@@ -1285,7 +1319,7 @@ export class Engine {
       cases: new Map(),
       alerts: new Set(),
       docs: new Map(),
-      acc: this.#acc,
+      acc: this.#headAcc,
     }
   }
 
@@ -1356,8 +1390,13 @@ export class Engine {
     return this.#headers.get(id)
   }
 
-  /** Writes a transaction in one synced batch, then moves the in-memory view to it. */
-  async #finishTx(tx: Tx): Promise<void> {
+  /**
+   * Hands a transaction to the store as one synced batch and moves the working state to it at
+   * once: the next transaction builds on it while this one is synced. Answers a promise that
+   * settles when it is durable (then the durable state moves too); only then may anything be
+   * acknowledged or sent. A failed write stops the engine (#fail).
+   */
+  async #finishTx(tx: Tx): Promise<{ durable: Promise<void> }> {
     const ops = tx.ops
     for (const e of tx.entries) ops.push({ type: 'put', key: K.entry(e.origin, e.seq), value: e.bytes })
     for (const [id, r] of tx.records) {
@@ -1386,15 +1425,36 @@ export class Engine {
       vv: tx.state.vv,
       heads: tx.state.heads,
       acc: toHex(acc),
-      hlc: compareHlc(tx.state.hlc, this.#state.hlc) > 0 ? tx.state.hlc : this.#state.hlc,
+      hlc: compareHlc(tx.state.hlc, this.#head.hlc) > 0 ? tx.state.hlc : this.#head.hlc,
     }
     ops.push({ type: 'put', key: K.state, value: enc(state) })
-    await this.#store.write(ops)
-    // Durable: now the in-memory view may move.
-    this.#state = state
-    this.#acc = acc
+    const written = this.#store.write(ops)
+    this.#head = state
+    this.#headAcc = acc
     for (const [docId, d] of changed) this.#cacheDoc(docId, { doc: d.doc, hash: newHashes.get(docId)! })
     for (const [c, s] of tx.summaries) this.#cacheSummary(c, s)
+    const durable = written.then(
+      () => {
+        this.#state = state
+        this.#acc = acc
+      },
+      (err: unknown) => {
+        this.#fail(err)
+        throw this.#failure
+      },
+    )
+    this.#durable = durable.catch(() => undefined)
+    return { durable }
+  }
+
+  /** A write failed: nothing more is written or acknowledged until the node restarts. */
+  #fail(err: unknown): void {
+    this.#failure ??= new NodeError('STORAGE_FAILED', undefined, { cause: err })
+  }
+
+  /** Why this engine takes no more writes (its storage failed), or undefined. */
+  get failure(): NodeError | undefined {
+    return this.#failure
   }
 
   #cacheSummary(citizen: string, s: CitizenSummary): void {
@@ -1622,6 +1682,7 @@ export class Engine {
     this.#closed = true
     while (this.#localQueue.length > 0 || this.#localScheduled) await this.#lock
     await this.#lock
+    await this.#durable
   }
 }
 

@@ -9,6 +9,8 @@ import type { BatchOp, RangeOptions, Store } from './store.ts'
 
 interface Pending {
   ops: readonly BatchOp[]
+  /** Its place in the order of writes, to tell its overlay entries from later ones. */
+  n: number
   resolve: () => void
   reject: (err: unknown) => void
 }
@@ -23,6 +25,13 @@ export class LevelStore implements Store {
   readonly #sync: boolean
   #queue: Pending[] = []
   #flushing = false
+  #written = 0
+  /**
+   * Writes not yet durable, by key (undefined: deleted), with the write that made each: reads
+   * see them at once. An entry goes when that write is durable, unless a later one replaced it.
+   */
+  readonly #overlay = new Map<string, { value: Uint8Array | undefined; n: number }>()
+  #failed: unknown
 
   private constructor(db: Level<string, Uint8Array>, init: LevelStoreInit) {
     this.#db = db
@@ -36,18 +45,33 @@ export class LevelStore implements Store {
   }
 
   async get(key: string) {
+    const pending = this.#overlay.get(key)
+    if (pending) return pending.value
     return (await this.#db.get(key)) ?? undefined
   }
 
   async getMany(keys: readonly string[]) {
-    const values = await this.#db.getMany([...keys])
-    return values.map((v) => v ?? undefined)
+    if (this.#overlay.size === 0) {
+      const values = await this.#db.getMany([...keys])
+      return values.map((v) => v ?? undefined)
+    }
+    const missing = keys.filter((k) => !this.#overlay.has(k))
+    const found = missing.length > 0 ? await this.#db.getMany(missing) : []
+    const fromDb = new Map(missing.map((k, i) => [k, found[i] ?? undefined]))
+    // The overlay is read after the disk: a write made meanwhile is seen, not the older value.
+    return keys.map((k) => {
+      const pending = this.#overlay.get(k)
+      return pending ? pending.value : fromDb.get(k)
+    })
   }
 
   write(ops: readonly BatchOp[]): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed)
     if (ops.length === 0) return Promise.resolve()
+    const n = ++this.#written
+    for (const op of ops) this.#overlay.set(op.key, { value: op.type === 'put' ? op.value : undefined, n })
     return new Promise((resolve, reject) => {
-      this.#queue.push({ ops, resolve, reject })
+      this.#queue.push({ ops, n, resolve, reject })
       if (!this.#flushing) void this.#flush()
     })
   }
@@ -61,10 +85,18 @@ export class LevelStore implements Store {
         const ops = group.flatMap((p) => p.ops)
         try {
           await this.#db.batch(ops as BatchOp[], { sync: this.#sync })
-          for (const p of group) p.resolve()
         } catch (err) {
-          for (const p of group) p.reject(err)
+          // Later writes may build on this one: none of them may reach the disk now, and reads
+          // go back to what the disk holds.
+          this.#failed = err
+          this.#overlay.clear()
+          for (const p of [...group, ...this.#queue.splice(0)]) p.reject(err)
+          return
         }
+        for (const p of group) {
+          for (const op of p.ops) if (this.#overlay.get(op.key)?.n === p.n) this.#overlay.delete(op.key)
+        }
+        for (const p of group) p.resolve()
       }
     } finally {
       this.#flushing = false

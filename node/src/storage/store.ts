@@ -1,7 +1,11 @@
 /**
  * Storage behind a small interface: a `level` implementation on disk (the product) and an
- * in-memory one (unit tests). Keys are strings, values bytes. `write` is atomic, and when
- * it resolves the batch is durable.
+ * in-memory one (unit tests). Keys are strings, values bytes.
+ *
+ * `write` is atomic, and when it resolves the batch is durable. Writes become durable in the
+ * order they were made. From the moment `write` is called, `get` and `getMany` see the batch
+ * (read your writes: the next group of records can be built while this one is being synced);
+ * `range` sees only what is durable. After a failed write a store takes no more writes.
  */
 
 export type BatchOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
@@ -18,7 +22,7 @@ export interface RangeOptions {
 export interface Store {
   get(key: string): Promise<Uint8Array | undefined>
   getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>
-  /** Atomic and durable on resolve. */
+  /** Atomic; seen by get/getMany at once; durable, in call order, on resolve. */
   write(ops: readonly BatchOp[]): Promise<void>
   range(opts: RangeOptions): AsyncIterable<[string, Uint8Array]>
   close(): Promise<void>

@@ -234,6 +234,91 @@ describe('engine: entries peers accept', () => {
   })
 })
 
+/**
+ * A store whose writes are seen at once but become durable only when the test says so (or
+ * fail): to watch what the engine does while a write is on its way to disk.
+ */
+class GatedStore extends MemoryStore {
+  readonly gates: Array<{ open: () => void; fail: (err: Error) => void }> = []
+  /** Until armed, writes go straight through (opening the engine writes its charter). */
+  armed = false
+  override write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
+    const visible = super.write(ops)
+    if (!this.armed) return visible
+    return new Promise((resolve, reject) => {
+      this.gates.push({ open: () => void visible.then(resolve, reject), fail: reject })
+    })
+  }
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5))
+  expect(check()).toBe(true)
+}
+
+describe('engine: group commit overlaps the next group with this one’s fsync', () => {
+  it('builds the next entry while the last is being synced, and acknowledges each only once durable', async () => {
+    const bloc = testBloc(1)
+    const store = new GatedStore()
+    const engine = await engineFor(bloc, 0, store)
+    store.armed = true
+    const gatesAtStart = store.gates.length
+    const sent: number[] = []
+    engine.onEntry((e) => sent.push(e.body.seq))
+    const officer = bloc.officer('AAA')
+    let firstDone = false
+    const first = engine.submit([registration(officer)]).then((o) => {
+      firstDone = true
+      return o
+    })
+    await until(() => store.gates.length === gatesAtStart + 1)
+    // The first entry is on its way to disk: the second is built on it meanwhile.
+    const second = engine.submit([registration(officer)])
+    await until(() => store.gates.length === gatesAtStart + 2)
+    expect(firstDone).toBe(false)
+    expect(sent).toEqual([])
+    // Peers and clients are told only of what is durable.
+    expect(engine.versionVector()).toEqual({})
+    store.gates[gatesAtStart]!.open()
+    const [a] = await first
+    expect(a?.ok && a.receipt.seq).toBe(1)
+    expect(engine.versionVector()).toEqual({ [engine.nodeId]: 1 })
+    expect(sent).toEqual([1])
+    store.gates[gatesAtStart + 1]!.open()
+    const [b] = await second
+    expect(b?.ok && b.receipt.seq).toBe(2)
+    expect(sent).toEqual([1, 2])
+  })
+
+  it('stops taking writes once one fails, and refuses what was not durable', async () => {
+    const bloc = testBloc(1)
+    const store = new GatedStore()
+    const engine = await engineFor(bloc, 0, store)
+    store.armed = true
+    const officer = bloc.officer('AAA')
+    const base = store.gates.length
+    const kept = engine.submit([registration(officer)])
+    await until(() => store.gates.length === base + 1)
+    store.gates[base]!.open()
+    expect((await kept)[0]?.ok).toBe(true)
+    const lost = engine.submit([registration(officer)])
+    await until(() => store.gates.length === base + 2)
+    const after = engine.submit([registration(officer)])
+    await until(() => store.gates.length === base + 3)
+    store.gates[base + 1]!.fail(new Error('disk full'))
+    store.gates[base + 2]!.fail(new Error('disk full'))
+    const [l] = await lost
+    const [a] = await after
+    expect(!l?.ok && l?.error.code).toBe('STORAGE_FAILED')
+    expect(!a?.ok && a?.error.code).toBe('STORAGE_FAILED')
+    expect(engine.failure?.code).toBe('STORAGE_FAILED')
+    const [later] = await engine.submit([registration(officer)])
+    expect(!later?.ok && later?.error.code).toBe('STORAGE_FAILED')
+    // What was acknowledged stands.
+    expect(engine.versionVector()).toEqual({ [engine.nodeId]: 1 })
+  })
+})
+
 describe('engine: what a node accepts from clients', () => {
   it('refuses records dated too far from its clock: ahead, or an officer’s long ago', async () => {
     const bloc = testBloc(1)

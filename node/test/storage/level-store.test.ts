@@ -1,0 +1,63 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { LevelStore } from '../../src/storage/level-store.ts'
+
+const dirs: string[] = []
+const stores: LevelStore[] = []
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close()
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+async function open(): Promise<{ store: LevelStore; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'legation-store-'))
+  dirs.push(dir)
+  const store = await LevelStore.open(dir)
+  stores.push(store)
+  return { store, dir }
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s)
+const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b))
+
+describe('LevelStore', () => {
+  it('shows a write to get and getMany from the moment it is made, before it is durable', async () => {
+    const { store } = await open()
+    await store.write([{ type: 'put', key: 'a', value: bytes('old') }])
+    const first = store.write([
+      { type: 'put', key: 'a', value: bytes('new') },
+      { type: 'put', key: 'b', value: bytes('b1') },
+    ])
+    const second = store.write([
+      { type: 'put', key: 'b', value: bytes('b2') },
+      { type: 'del', key: 'a' },
+    ])
+    // Not awaited: the batches may still be on their way to disk.
+    expect(text(await store.get('b'))).toBe('b2')
+    expect(await store.get('a')).toBeUndefined()
+    expect((await store.getMany(['a', 'b', 'c'])).map(text)).toEqual([undefined, 'b2', undefined])
+    await Promise.all([first, second])
+    expect((await store.getMany(['a', 'b'])).map(text)).toEqual([undefined, 'b2'])
+  })
+
+  it('keeps, in order, every write it acknowledged, across a reopen', async () => {
+    const { store, dir } = await open()
+    const writes = Array.from({ length: 50 }, (_, i) =>
+      store.write([
+        { type: 'put', key: 'last', value: bytes(String(i)) },
+        { type: 'put', key: `k${String(i).padStart(2, '0')}`, value: bytes(String(i)) },
+      ]),
+    )
+    await Promise.all(writes)
+    await store.close()
+    stores.pop()
+    const again = await LevelStore.open(dir)
+    stores.push(again)
+    expect(text(await again.get('last'))).toBe('49')
+    const keys: string[] = []
+    for await (const [k] of again.range({ gte: 'k', lt: 'l' })) keys.push(k)
+    expect(keys).toHaveLength(50)
+  })
+})
