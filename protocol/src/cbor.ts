@@ -318,10 +318,11 @@ class Reader {
 
   bytesOf(n: number): Uint8Array {
     this.need(n)
-    // A copy: a value must not keep a whole frame alive, nor be a view that changes with it.
     const start = this.pos
     this.pos += n
-    return Uint8Array.prototype.slice.call(this.buf, start, start + n) as Uint8Array
+    // A view into the decode's own copy of its input (see decode): one allocation per message,
+    // not one per signature, key and digest.
+    return this.buf.subarray(start, start + n)
   }
 
   textOf(n: number): string {
@@ -506,13 +507,13 @@ function half(bits: number): number {
  */
 export function decode(bytes: Uint8Array): unknown {
   if (bytes.length === 0) throw malformed('empty input')
-  // A Node Buffer (from storage or a socket) is read through a plain view, so that the byte
-  // strings sliced out of it are plain Uint8Arrays too, never Buffers.
-  const plain =
-    bytes.constructor === Uint8Array
-      ? bytes
-      : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const r = new Reader(plain)
+  // The input is copied once, into a plain Uint8Array (never a Node Buffer). The value's byte
+  // strings are views into that copy: they do not change with the caller's buffer (a socket's,
+  // reused), and cost one allocation per message. A value keeps its message's copy alive: to
+  // keep part of one for long, take a copy (copyValue).
+  const copy = new Uint8Array(bytes.length)
+  copy.set(bytes)
+  const r = new Reader(copy)
   let value: unknown
   try {
     value = r.value(0)
@@ -523,5 +524,29 @@ export function decode(bytes: Uint8Array): unknown {
   }
   if (r.pos !== bytes.length) throw malformed('trailing bytes')
   if (r.nonCanonical !== null) throw new EncodingError('ENCODING_NON_CANONICAL', r.nonCanonical)
+  return value
+}
+
+/**
+ * A deep copy of a decoded value whose byte strings are their own small buffers: for keeping
+ * a part of a large decoded message (a record's header, say) without keeping all of it.
+ */
+export function copyValue<T>(value: T): T {
+  if (value instanceof Uint8Array) return value.slice() as T
+  if (Array.isArray(value)) return value.map(copyValue) as T
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) {
+      if (k === '__proto__')
+        Object.defineProperty(out, k, {
+          value: copyValue(v),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        })
+      else out[k] = copyValue(v)
+    }
+    return out as T
+  }
   return value
 }

@@ -10,10 +10,10 @@
 
 import { sha256 } from '#sha256'
 import { concatBytes, toHex, utf8ToBytes } from './bytes.ts'
-import { decode, encode, MAX_DEPTH } from './cbor.ts'
+import { copyValue, decode, encode, MAX_DEPTH } from './cbor.ts'
 import { EncodingError } from './errors.ts'
 
-export { MAX_DEPTH }
+export { copyValue, MAX_DEPTH }
 
 export type CanonicalValue =
   | null

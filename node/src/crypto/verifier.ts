@@ -21,6 +21,13 @@ export interface VerifierInit {
   workers?: number
 }
 
+/** A caller's answer being filled in, chunk by chunk. */
+interface Answer {
+  readonly waiting: Waiting
+  readonly ok: boolean[]
+  left: number
+}
+
 interface Waiting {
   readonly checks: readonly SigCheck[]
   readonly resolve: (ok: boolean[]) => void
@@ -100,26 +107,51 @@ export class Verifier {
     this.#scheduled = false
     const batch = this.#queue
     this.#queue = []
-    const all = batch.flatMap((w) => w.checks)
     if (this.#workers.length === 0) {
       for (const w of batch) w.resolve(w.checks.map((c) => this.#ed.verify(c.sig, c.message, c.key)))
       return
     }
-    // Large batches are split over the workers; small ones go to the least busy worker.
-    const parts = Math.min(this.#workers.length, Math.ceil(all.length / MIN_PER_WORKER))
-    const size = Math.ceil(all.length / parts)
-    Promise.all(Array.from({ length: parts }, (_, p) => this.#send(all.slice(p * size, (p + 1) * size))))
-      .then((outs) => {
-        const flat = outs.flatMap((o) => [...o].map((b) => b === 1))
-        let k = 0
-        for (const w of batch) {
-          w.resolve(flat.slice(k, k + w.checks.length))
-          k += w.checks.length
-        }
-      })
-      .catch((err) => {
-        for (const w of batch) w.reject(err)
-      })
+    // Messages of at most MAX_PER_MESSAGE checks, in the callers' order: small callers share
+    // one, a big one is split, and each caller is answered as soon as its own checks are back
+    // (a frame applied while the next one is still being verified, not after all of them).
+    let message: SigCheck[] = []
+    let parts: Array<{ answer: Answer; from: number; count: number }> = []
+    const send = () => {
+      if (message.length === 0) return
+      const mine = parts
+      this.#send(message).then(
+        (out) => {
+          let k = 0
+          for (const { answer, from, count } of mine) {
+            // Chunks of one caller may come back from different workers in any order.
+            for (let i = 0; i < count; i++) answer.ok[from + i] = out[k + i] === 1
+            k += count
+            answer.left -= count
+            if (answer.left === 0) answer.waiting.resolve(answer.ok)
+          }
+        },
+        (err) => {
+          for (const { answer } of mine) answer.waiting.reject(err)
+        },
+      )
+      message = []
+      parts = []
+    }
+    for (const waiting of batch) {
+      const answer: Answer = {
+        waiting,
+        ok: new Array<boolean>(waiting.checks.length),
+        left: waiting.checks.length,
+      }
+      for (let from = 0; from < waiting.checks.length; ) {
+        const count = Math.min(waiting.checks.length - from, MAX_PER_MESSAGE - message.length)
+        for (let i = 0; i < count; i++) message.push(waiting.checks[from + i]!)
+        parts.push({ answer, from, count })
+        from += count
+        if (message.length >= MAX_PER_MESSAGE) send()
+      }
+    }
+    send()
   }
 
   #send(checks: readonly SigCheck[]): Promise<Uint8Array> {
@@ -171,5 +203,8 @@ export class Verifier {
   }
 }
 
-/** Fewer checks than this per worker are not worth splitting a batch for. */
-const MIN_PER_WORKER = 32
+/**
+ * Most checks in one message to a worker (≈ 30 ms of work): large enough that posting costs
+ * little, small enough that callers are answered while the rest is still being checked.
+ */
+const MAX_PER_MESSAGE = 512

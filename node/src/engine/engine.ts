@@ -27,6 +27,7 @@ import {
   type Change,
   type CharterView,
   compareHlc,
+  copyValue,
   decodeCanonical,
   decodeEntry,
   depsSatisfied,
@@ -112,8 +113,13 @@ export const DEFAULT_OFFICER_RECORD_MAX_AGE_MS = 10 * 60_000
 export const DEFAULT_CITIZEN_RECORD_MAX_AGE_MS = 7 * 24 * 3_600_000
 /** Docs kept decoded in memory. */
 export const DEFAULT_DOC_CACHE = 5_000
-/** Remote entries held while waiting for their predecessors or dependencies. */
+/**
+ * Remote entries held while waiting for their predecessors or dependencies, by count and by
+ * bytes (a hostile peer's 1 MiB entries would otherwise pin tens of gigabytes). Past either,
+ * entries are dropped and fetched again later, in order.
+ */
 export const DEFAULT_MAX_PENDING = 50_000
+export const DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
 
 export interface Submission {
   readonly record: SignedRecord
@@ -166,6 +172,10 @@ export interface EngineInit {
   docCacheSize?: number
   /** Batched signature verification (worker threads); inline when omitted. */
   verifier?: Verifier
+  /** Remote entries held for their predecessors, at most. @default DEFAULT_MAX_PENDING */
+  maxPending?: number
+  /** …and their bytes, at most. @default DEFAULT_MAX_PENDING_BYTES */
+  maxPendingBytes?: number
 }
 
 /** What a received entry is, before it is verified. */
@@ -303,6 +313,9 @@ export class Engine {
   /** Remote entries held until their predecessor and dependencies are here, by origin and seq. */
   readonly #pending = new Map<string, Map<number, Prepared>>()
   #pendingSize = 0
+  #pendingBytes = 0
+  readonly #maxPending: number
+  readonly #maxPendingBytes: number
   readonly #quarantined = new Map<string, number>()
   readonly #listeners = new Set<
     (entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>) => void
@@ -323,6 +336,8 @@ export class Engine {
     this.#observer = init.observer ?? {}
     this.#maxPerEntry = init.maxRecordsPerEntry ?? DEFAULT_MAX_RECORDS_PER_ENTRY
     this.#docCacheSize = init.docCacheSize ?? DEFAULT_DOC_CACHE
+    this.#maxPending = init.maxPending ?? DEFAULT_MAX_PENDING
+    this.#maxPendingBytes = init.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES
     this.#charters = charters
     this.#chain = [...init.charter]
     this.#verifyCtx = {
@@ -1078,11 +1093,22 @@ export class Engine {
       return 'equivocation'
     }
     if (b.seq > have + 1 || !depsSatisfied(b.deps, tx.state.vv)) {
-      if (!held && this.#pendingSize < DEFAULT_MAX_PENDING) {
+      if (
+        !held &&
+        this.#pendingSize < this.#maxPending &&
+        this.#pendingBytes + item.bytes.length <= this.#maxPendingBytes
+      ) {
         const byOrigin = this.#pending.get(b.origin) ?? new Map<number, Prepared>()
         this.#pending.set(b.origin, byOrigin)
-        byOrigin.set(b.seq, item)
+        // Its own copy of its bytes and decoded form: not views into the frame it came in.
+        byOrigin.set(b.seq, {
+          ...item,
+          bytes: item.bytes.slice(),
+          entry: copyValue(item.entry),
+          payloads: payloadsFor(item.entry, item.payloads),
+        })
         this.#pendingSize++
+        this.#pendingBytes += item.bytes.length
       }
       return 'pending'
     }
@@ -1120,7 +1146,11 @@ export class Engine {
 
   #dropHeld(origin: string, seq: number): void {
     const bySeq = this.#pending.get(origin)
-    if (bySeq?.delete(seq)) this.#pendingSize--
+    const held = bySeq?.get(seq)
+    if (held && bySeq!.delete(seq)) {
+      this.#pendingSize--
+      this.#pendingBytes -= held.bytes.length
+    }
     if (bySeq?.size === 0) this.#pending.delete(origin)
   }
 
@@ -1162,13 +1192,13 @@ export class Engine {
     // Records stored earlier (the updates may point at them): load their headers.
     await this.#prefetchDocs(b.changes.map((c) => c.doc))
     // Every change is validated before the transaction takes any of them: an entry applies whole.
-    const next: Array<[TxDoc, Y.Doc]> = []
+    const next = new Map<TxDoc, Y.Doc>()
     for (const change of b.changes) {
       const current = await this.#txDoc(tx, change.doc, this.clientId)
-      const staged = next.findLast(([d]) => d === current)?.[1] ?? current.doc
+      const staged = next.get(current) ?? current.doc
       const doc = validateRemoteUpdate(staged, change.doc, change.update, origin.clientId, known)
       doc.clientID = this.clientId
-      next.push([current, doc])
+      next.set(current, doc)
     }
     for (const [current, doc] of next) {
       current.doc = doc
@@ -1382,7 +1412,8 @@ export class Engine {
   }
 
   #rememberHeader(id: string, h: RecordHeader): void {
-    this.#headers.set(id, h)
+    // A copy: the decoded header's bytes are views into its whole entry, which must not be kept.
+    this.#headers.set(id, copyValue(h))
     if (this.#headers.size > 50_000) this.#headers.delete(this.#headers.keys().next().value!)
   }
 
@@ -1714,6 +1745,20 @@ function noteInSummary(s: CitizenSummary, id: string, h: RecordHeader): void {
 
 function emptySummary(): CitizenSummary {
   return { nationality: null, travelDocument: null, presence: null, cases: {}, welfare: {}, ix: [] }
+}
+
+/** Copies of the payloads an entry's records name, out of a frame's. */
+function payloadsFor(entry: SignedEntry, frame: Map<string, Uint8Array>): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>()
+  for (const c of entry.body.changes) {
+    for (const r of c.records) {
+      if (!r.header.payload) continue
+      const hex = toHex(r.header.payload)
+      const p = frame.get(hex)
+      if (p) out.set(hex, p.slice())
+    }
+  }
+  return out
 }
 
 function isPrepared(item: Prepared | RemoteResult | ProtocolError): item is Prepared {

@@ -38,6 +38,14 @@ describe('verifier', () => {
     })
   }
 
+  it('answers one large caller in order, its checks split over messages and workers', async () => {
+    verifier = new Verifier({ ed, workers: 2 })
+    const bad = new Set([0, 511, 512, 1500, 2999])
+    const checks = Array.from({ length: 3000 }, (_, i) => check(i, !bad.has(i)))
+    const out = await verifier.verify(checks)
+    expect(out.flatMap((ok, i) => (ok ? [] : [i]))).toEqual([...bad])
+  })
+
   it('refuses a signature or key of the wrong size without failing the rest of the batch', async () => {
     verifier = new Verifier({ ed, workers: 1 })
     const good = check(1, true)

@@ -405,6 +405,38 @@ describe('engine: what a node accepts from clients', () => {
   })
 })
 
+describe('engine: entries held for their predecessors', () => {
+  it('holds no more than its byte budget; what it drops is applied when delivered again', async () => {
+    const bloc = testBloc(2)
+    const a = await engineFor(bloc, 0)
+    const sent: Uint8Array[] = []
+    const payloads = new Map<string, Uint8Array>()
+    a.onEntry((_e, bytes, p) => {
+      sent.push(bytes)
+      for (const [k, v] of p) payloads.set(k, v)
+    })
+    const officer = bloc.officer('AAA')
+    for (let i = 0; i < 6; i++) await a.submit([registration(officer)])
+    const budget = sent[1]!.length + sent[2]!.length + 10
+    const b = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[1]!.keys,
+      charter: bloc.chain,
+      maxPendingBytes: budget,
+    })
+    // Entries 2..6 arrive before 1: only what fits the budget is held.
+    for (const bytes of sent.slice(1)) expect(await b.applyRemote(bytes, payloads)).toBe('pending')
+    expect(b.pendingCount()).toBe(2)
+    expect(await b.applyRemote(sent[0]!, payloads)).toBe('applied')
+    expect(b.versionVector()[a.nodeId]).toBe(3)
+    for (const bytes of sent.slice(3)) await b.applyRemote(bytes, payloads)
+    expect(b.versionVector()[a.nodeId]).toBe(6)
+    expect(b.pendingCount()).toBe(0)
+    expect(b.stateRoot()).toBe(a.stateRoot())
+  })
+})
+
 describe('engine: payloads fetched by digest', () => {
   it('applies an entry whose payload did not travel with it, then takes the payload by digest', async () => {
     const bloc = testBloc(2)
