@@ -75,7 +75,7 @@ async function vvOf(node: TestNode, origin: string): Promise<number> {
   return (await node.info()).versionVector[origin] ?? 0
 }
 
-describe('scenario 5: a byzantine peer', () => {
+describe('scenario 5: a byzantine peer', { timeout: 120_000 }, () => {
   it('is refused at every attack, with evidence and metrics, while honest nodes keep writing and converge', async () => {
     const { net, hostile, honest } = await startBloc()
     const [n0, n1, n2] = honest as [TestNode, TestNode, TestNode]

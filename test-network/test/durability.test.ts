@@ -15,7 +15,9 @@ afterEach(async () => {
   net = undefined
 })
 
-it('keeps every acknowledged record through SIGKILL at a random moment, and the feed verifies', async () => {
+it('keeps every acknowledged record through SIGKILL at a random moment, and the feed verifies', {
+  timeout: 120_000,
+}, async () => {
   net = await TestNetwork.start({ nodes: 1 })
   const node = net.nodes[0]!
   const officer = net.officer('DVA')
