@@ -82,6 +82,19 @@ function keyBytes(value: unknown): Uint8Array | undefined {
   return undefined
 }
 
+/** The key pair of `{ secretKey, publicKey? }`; the public key, when given, must match. */
+function keyPairOf(ed: Ed25519, entry: Record<string, unknown>, bad: (why: string) => Error): KeyPair {
+  const secret = keyBytes(entry.secretKey)
+  if (!secret) throw bad('secretKey must be 32 bytes in base64url (or hex)')
+  const keys = generateKeyPair(ed, secret)
+  if (entry.publicKey !== undefined) {
+    const pub = keyBytes(entry.publicKey)
+    if (!pub) throw bad('publicKey must be 32 bytes in base64url (or hex)')
+    if (!equalBytes(pub, keys.publicKey)) throw bad('publicKey is not the public key of secretKey')
+  }
+  return keys
+}
+
 /** Reads an officer's (or citizen's) key file; checks that the keys and certificate belong together. */
 export function loadKeyFile(ed: Ed25519, path: string): LoadedKey {
   const text = readFileOrFail(path, 'key file').toString('utf8')
@@ -100,14 +113,7 @@ export function loadKeyFile(ed: Ed25519, path: string): LoadedKey {
     string,
     unknown
   >
-  const secret = keyBytes(entry.secretKey)
-  if (!secret) throw bad('secretKey must be 32 bytes in base64url (or hex)')
-  const keys = generateKeyPair(ed, secret)
-  if (entry.publicKey !== undefined) {
-    const pub = keyBytes(entry.publicKey)
-    if (!pub) throw bad('publicKey must be 32 bytes in base64url (or hex)')
-    if (!equalBytes(pub, keys.publicKey)) throw bad('publicKey is not the public key of secretKey')
-  }
+  const keys = keyPairOf(ed, entry, bad)
   let cert: OfficerCertificate | null = null
   if (entry.cert !== undefined && entry.cert !== null) {
     if (typeof entry.cert !== 'string') throw bad('cert must be base64url canonical CBOR')
@@ -210,14 +216,7 @@ export function loadStateKeyFile(ed: Ed25519, path: string, state: string | unde
   if (top.officer !== undefined || (top.cert !== undefined && top.cert !== null)) {
     throw bad("an officer's key file (it has a certificate), not a state key")
   }
-  const secret = keyBytes(top.secretKey)
-  if (!secret) throw bad('secretKey must be 32 bytes in base64url (or hex)')
-  const keys = generateKeyPair(ed, secret)
-  if (top.publicKey !== undefined) {
-    const pub = keyBytes(top.publicKey)
-    if (!pub) throw bad('publicKey must be 32 bytes in base64url (or hex)')
-    if (!equalBytes(pub, keys.publicKey)) throw bad('publicKey is not the public key of secretKey')
-  }
+  const keys = keyPairOf(ed, top, bad)
   let named: string | undefined
   if (top.state !== undefined) {
     if (typeof top.state !== 'string' || !STATE_CODE.test(top.state)) throw bad('state must be a state code')
