@@ -32,6 +32,10 @@ export const NODE_ERRORS = {
   VALIDATION_FAILED: { status: 400, message: 'request does not match the schema' },
   NOT_READY: { status: 503, message: 'node is not ready yet' },
   SHUTTING_DOWN: { status: 503, message: 'node is shutting down' },
+  NODE_NOT_CERTIFIED: {
+    status: 503,
+    message: 'this node is not certified in the current charter (its state or the node was removed)',
+  },
   STORAGE_FAILED: {
     status: 503,
     message: 'this node could not write to its storage and takes no writes until it is restarted',

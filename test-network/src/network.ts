@@ -19,10 +19,12 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import {
   addNode,
+  type CharterBody,
   certifyNode,
   certifyOfficer,
   createGenesis,
   encodeCanonical,
+  expelMember,
   fromBase64url,
   generateKeyPair,
   type KeyPair,
@@ -389,7 +391,25 @@ export class TestNetwork {
       this.#validity,
     )
     const draft = addNode(prev, node.state, cert, { issuedAt: Date.now() })
-    const signers = STATES.slice(0, 2).map((code) => ({ code, secretKey: this.stateKeys[code]!.secretKey }))
+    await this.#amend(draft, STATES.slice(0, 2), via)
+  }
+
+  /**
+   * Expels a member state: an amendment removing it (and so its nodes), signed by the two
+   * other states (the quorum), submitted to node `via`, from where it spreads.
+   */
+  async expel(state: string, via = 0): Promise<void> {
+    const prev = verifyCharterChain(ed, this.chain).at(-1)!
+    const draft = expelMember(prev, state, { issuedAt: Date.now() })
+    await this.#amend(
+      draft,
+      STATES.filter((s) => s !== state),
+      via,
+    )
+  }
+
+  async #amend(draft: CharterBody, signedBy: readonly string[], via: number): Promise<void> {
+    const signers = signedBy.map((code) => ({ code, secretKey: this.stateKeys[code]!.secretKey }))
     this.chain = [...this.chain, signAmendment(ed, draft, signers)]
     await writeFile(join(this.dir, CHARTER_FILE), encodeCanonical(this.chain))
     const res = await this.nodes[via]!.post<{ adopted: boolean }>('/v1/charter', {

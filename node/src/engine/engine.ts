@@ -564,8 +564,11 @@ export class Engine {
    * (or refused). Records already known resolve with their original receipt.
    */
   async submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
-    if (this.#closed || !this.#keys || this.#failure) {
-      const error = this.#failure ?? new NodeError('SHUTTING_DOWN')
+    const certified = this.#keys !== undefined && this.charter.nodes.has(this.nodeId)
+    if (this.#closed || !certified || this.#failure) {
+      // Expelled or removed by the charter: what it acknowledged could reach no other node.
+      const error =
+        this.#failure ?? (this.#closed ? new NodeError('SHUTTING_DOWN') : new NodeError('NODE_NOT_CERTIFIED'))
       return subs.map(() => ({ ok: false, id: null, error }))
     }
     const verified = await this.#verifyMany(subs.map((s) => s.record))
