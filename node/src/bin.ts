@@ -47,7 +47,7 @@ async function identity(config: Readonly<Config>, log: ReturnType<typeof createL
       'THE NODE KEY IS STORED UNENCRYPTED (development bloc default): never use this node for real data',
     )
   }
-  return { chain: dev.chain, nodeKeys: dev.nodeKeys }
+  return { chain: dev.chain, nodeKeys: dev.nodeKeys, devSecrets: dev.files.secrets }
 }
 
 async function main(): Promise<void> {
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   }
   const config = loadConfig({ argv, env: process.env, cwd: process.cwd() })
   const log = createLogger(config)
-  const { chain, nodeKeys } = await identity(config, log)
+  const { chain, nodeKeys, devSecrets } = await identity(config, log)
   const node = await startNode({
     dataDir: config.dataDir,
     charter: chain,
@@ -80,6 +80,18 @@ async function main(): Promise<void> {
   })
   if (config.faultInjection) log.warn('FAULT INJECTION IS ENABLED: for tests only')
   process.stdout.write(`Legation node listening on ${node.url} (try ${node.url}/v1/node)\n`)
+  if (devSecrets) {
+    // The development bloc's officer signs requests and records with the admin CLI.
+    process.stdout.write(
+      [
+        `Development bloc: the officer's key and certificate are in ${devSecrets} (plaintext; development only).`,
+        '  fill the node with test data: npx legation dev seed --citizens 100',
+        `                               (with --node ${node.url} --officer ${devSecrets} if not the defaults)`,
+        `  read as that officer:         npx legation citizen find --nationality DVB --node ${node.url} --key ${devSecrets}`,
+        '',
+      ].join('\n'),
+    )
+  }
 
   let stopping = false
   const stop = (signal: string) => {
