@@ -101,6 +101,14 @@ describe('membership and write concern (real processes)', { timeout: 120_000 }, 
     expect(there.status).toBe(503)
     expect(there.body.code).toBe('NODE_NOT_CERTIFIED')
     expect((await c.info()).peers.filter((p) => p.connected)).toEqual([])
+    // Restarted, it still serves what it holds and still takes no writes.
+    await c.restart()
+    expect((await c.info()).charter.version).toBe(2)
+    const again = await c.post<{ code?: string }>(
+      '/v1/records',
+      toSubmission(citizenRegistration(officer, 'DVB')),
+    )
+    expect(again.body.code).toBe('NODE_NOT_CERTIFIED')
     // The others carry on together.
     const rec = citizenRegistration(officer, 'DVB')
     expect((await a.post('/v1/records', toSubmission(rec))).status).toBe(201)

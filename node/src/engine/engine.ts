@@ -24,6 +24,7 @@ import {
   type CaseState,
   type CaseType,
   CertificateError,
+  type CertifiedNode,
   type Change,
   type CharterView,
   compareHlc,
@@ -368,7 +369,9 @@ export class Engine {
       ? dec<PersistentState>(raw)
       : { vv: {}, heads: {}, acc: toHex(EMPTY_ACCUMULATOR), hlc: HLC_ZERO }
     const engine = new Engine({ ...init, charter: chain }, charters, state)
-    if (init.nodeKeys && !engine.charter.nodes.get(engine.nodeId)) {
+    // A node the charter no longer certifies (its state expelled, it removed) still starts: it
+    // serves what it holds and takes no writes (NODE_NOT_CERTIFIED). One never certified does not.
+    if (init.nodeKeys && !charters.some((c) => c.nodes.has(engine.nodeId))) {
       throw new ProtocolError('CHARTER_INVALID', 'this node is not certified in the charter')
     }
     if (!stored || chain.length !== init.charter.length) {
@@ -1269,6 +1272,11 @@ export class Engine {
   }
 
   #nodeById(nodeId: string) {
+    return this.certifiedNode(nodeId)
+  }
+
+  /** A node as the latest charter version that certifies it has it (an expelled node included). */
+  certifiedNode(nodeId: string): CertifiedNode | undefined {
     for (let i = this.#charters.length - 1; i >= 0; i--) {
       const n = this.#charters[i]!.nodes.get(nodeId)
       if (n) return n

@@ -167,7 +167,7 @@ export class Replication implements ReplicationHooks {
   }
 
   #selfPeerId(): string {
-    return this.#engine.charter.nodes.get(this.#engine.nodeId)?.peerId ?? ''
+    return this.#engine.certifiedNode(this.#engine.nodeId)?.peerId ?? ''
   }
 
   /** For the mesh's bootstrap list: every other certified node and its charter addresses. */
