@@ -171,7 +171,13 @@ function sortByUtf8(keys: string[]): string[] {
     .map((k) => k.key)
 }
 
-function write(w: Writer, value: unknown, depth: number): void {
+/**
+ * Objects whose canonical bytes the caller already holds (a record decoded from exactly those
+ * bytes, say): written as they are instead of encoded again. The caller vouches for them.
+ */
+export type KnownEncodings = WeakMap<object, Uint8Array>
+
+function write(w: Writer, value: unknown, depth: number, known?: KnownEncodings): void {
   if (depth > MAX_DEPTH) throw unsupported('nesting too deep')
   switch (typeof value) {
     case 'string':
@@ -201,9 +207,14 @@ function write(w: Writer, value: unknown, depth: number): void {
         w.bytes(value)
         return
       }
+      const encoded = known?.get(value)
+      if (encoded) {
+        w.bytes(encoded)
+        return
+      }
       if (Array.isArray(value)) {
         w.head(MAJOR_ARRAY, value.length)
-        for (let i = 0; i < value.length; i++) write(w, value[i], depth + 1)
+        for (let i = 0; i < value.length; i++) write(w, value[i], depth + 1, known)
         return
       }
       const proto = Object.getPrototypeOf(value)
@@ -215,7 +226,7 @@ function write(w: Writer, value: unknown, depth: number): void {
         const v = obj[k]
         if (v === undefined) throw unsupported('undefined is not encodable')
         w.text(k)
-        write(w, v, depth + 1)
+        write(w, v, depth + 1, known)
       }
       return
     }
@@ -229,12 +240,12 @@ function write(w: Writer, value: unknown, depth: number): void {
 let scratch: Writer | undefined = new Writer(64 * 1024)
 
 /** Canonical bytes of a value. Throws EncodingError for values outside the subset. */
-export function encode(value: unknown): Uint8Array {
+export function encode(value: unknown, known?: KnownEncodings): Uint8Array {
   const w = scratch ?? new Writer(256)
   scratch = undefined
   w.pos = 0
   try {
-    write(w, value, 0)
+    write(w, value, 0, known)
     return w.buf.slice(0, w.pos)
   } finally {
     // Do not keep a huge buffer alive for the next small value.

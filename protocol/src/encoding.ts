@@ -10,10 +10,10 @@
 
 import { sha256 } from '#sha256'
 import { concatBytes, toHex, utf8ToBytes } from './bytes.ts'
-import { copyValue, decode, encode, MAX_DEPTH } from './cbor.ts'
+import { copyValue, decode, encode, type KnownEncodings, MAX_DEPTH } from './cbor.ts'
 import { EncodingError } from './errors.ts'
 
-export { copyValue, MAX_DEPTH }
+export { copyValue, type KnownEncodings, MAX_DEPTH }
 
 export type CanonicalValue =
   | null
@@ -34,8 +34,8 @@ export const DEFAULT_MAX_DECODE_BYTES = 4 * 1024 * 1024
  * Map keys are text only, ordered by their encodings: shorter first, then bytewise (RFC 8949
  * §4.2.1; for text keys the length head is a prefix that grows with the length).
  */
-export function encodeCanonical(value: unknown): Uint8Array {
-  return encode(value)
+export function encodeCanonical(value: unknown, known?: KnownEncodings): Uint8Array {
+  return encode(value, known)
 }
 
 /**

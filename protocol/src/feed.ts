@@ -8,7 +8,14 @@ import { type Static, Type } from '@sinclair/typebox'
 import { concatBytes, equalBytes } from './bytes.ts'
 import type { CertifiedNode, CharterView } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
-import { DOMAINS, decodeCanonical, domainHash, encodeCanonical, signingInput } from './encoding.ts'
+import {
+  DOMAINS,
+  decodeCanonical,
+  domainHash,
+  encodeCanonical,
+  type KnownEncodings,
+  signingInput,
+} from './encoding.ts'
 import { EntryError, SignatureError } from './errors.ts'
 import type { Hlc } from './hlc.ts'
 import type { SignedRecord as SignedRecordType } from './records.ts'
@@ -93,9 +100,17 @@ export interface SealedEntry {
   readonly hash: Uint8Array
 }
 
-/** Signs a body, encoding it once for the signature, the hash and the wire bytes. */
-export function sealEntry(ed: Ed25519, body: EntryBody, nodeSecretKey: Uint8Array): SealedEntry {
-  const bodyBytes = encodeCanonical(body)
+/**
+ * Signs a body, encoding it once for the signature, the hash and the wire bytes. `known`: the
+ * canonical bytes of records the caller decoded from them, spliced in as they are.
+ */
+export function sealEntry(
+  ed: Ed25519,
+  body: EntryBody,
+  nodeSecretKey: Uint8Array,
+  known?: KnownEncodings,
+): SealedEntry {
+  const bodyBytes = encodeCanonical(body, known)
   const sig = ed.sign(signingInput(DOMAINS.entry, bodyBytes), nodeSecretKey)
   return {
     entry: { body, sig },

@@ -246,3 +246,25 @@ describe('the one-pass codec agrees with cborg', () => {
       sameVerdict(Uint8Array.from(hex.match(/../g)!.map((h) => Number.parseInt(h, 16))))
   })
 })
+
+describe('known encodings', () => {
+  it('splicing the bytes of sub-objects the caller already encoded changes nothing', () => {
+    const objects = (v: unknown, out: object[] = []): object[] => {
+      if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
+        out.push(v)
+        for (const x of Object.values(v)) objects(x, out)
+      }
+      return out
+    }
+    fc.assert(
+      fc.property(value, fc.array(fc.boolean(), { maxLength: 40 }), (v, pick) => {
+        const known = new WeakMap<object, Uint8Array>()
+        objects(v).forEach((o, i) => {
+          if (pick[i]) known.set(o, encodeCanonical(o))
+        })
+        expect(toHex(encodeCanonical(v, known))).toBe(toHex(encodeCanonical(v)))
+      }),
+      { numRuns: 500 },
+    )
+  })
+})

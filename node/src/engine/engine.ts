@@ -48,6 +48,7 @@ import {
   hlcTick,
   isEquivocation,
   type KeyPair,
+  type KnownEncodings,
   type KnownRecord,
   keyId,
   loadDoc,
@@ -125,8 +126,11 @@ export const DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
 export interface Submission {
   readonly record: SignedRecord
   readonly payload: Uint8Array | null
-  /** The record's canonical size in bytes, when the caller decoded it from its bytes. */
-  readonly size?: number
+  /**
+   * The canonical bytes the caller decoded `record` from, if it did: the entry and the stored
+   * record take them as they are instead of encoding the record again.
+   */
+  readonly bytes?: Uint8Array
 }
 
 /** What a node signs to say it stored a record durably, at a place in its feed. */
@@ -325,6 +329,8 @@ export class Engine {
   readonly #revocations = new Map<string, Revocation>()
   readonly #verifyCtx: VerifyContext
   readonly #verifiedCerts = new BoundedSet(10_000)
+  /** Canonical bytes of records submitted as bytes, until the records themselves are gone. */
+  readonly #recordBytes = new WeakMap<object, Uint8Array>()
   readonly #verifier: (checks: readonly SigCheck[]) => Promise<boolean[]>
   #closed = false
 
@@ -580,6 +586,7 @@ export class Engine {
         const v = verified[i]!
         if (!v.ok) return this.#refuse(null, v.error)
         let payload: Record<string, unknown> | null = null
+        if (sub.bytes) this.#recordBytes.set(v.record, sub.bytes)
         try {
           this.#checkTime(v.record, v.authority)
           if (v.record.header.payload !== null) {
@@ -596,7 +603,7 @@ export class Engine {
           this.#localQueue.push({
             queuedAt: performance.now(),
             sub,
-            size: sub.size ?? encodeCanonical(sub.record).length,
+            size: sub.bytes?.length ?? encodeCanonical(sub.record).length,
             payload,
             id: v.id,
             authority: v.authority,
@@ -817,7 +824,7 @@ export class Engine {
       deps,
       changes,
     }
-    const sealed = sealEntry(this.#ed, body, this.#keys!.secretKey)
+    const sealed = sealEntry(this.#ed, body, this.#keys!.secretKey, this.#recordBytes)
     const { entry, bytes } = sealed
     if (bytes.length > MAX_ENTRY_BYTES) {
       // #takeGroup's budget was wrong: refuse the group rather than store an entry peers refuse.
@@ -1442,7 +1449,7 @@ export class Engine {
     const ops = tx.ops
     for (const e of tx.entries) ops.push({ type: 'put', key: K.entry(e.origin, e.seq), value: e.bytes })
     for (const [id, r] of tx.records) {
-      ops.push({ type: 'put', key: K.record(id), value: encodeStoredRecord(r) })
+      ops.push({ type: 'put', key: K.record(id), value: encodeStoredRecord(r, this.#recordBytes) })
       this.#rememberHeader(id, r.record.header)
     }
     for (const [digest, p] of tx.payloads) ops.push({ type: 'put', key: K.payload(digest), value: p })
@@ -1776,8 +1783,8 @@ function isPrepared(item: Prepared | RemoteResult | ProtocolError): item is Prep
   return typeof item === 'object' && !(item instanceof ProtocolError)
 }
 
-function encodeStoredRecord(r: StoredRecord): Uint8Array {
-  return encodeCanonical({ origin: r.origin, seq: r.seq, record: r.record })
+function encodeStoredRecord(r: StoredRecord, known: KnownEncodings): Uint8Array {
+  return encodeCanonical({ origin: r.origin, seq: r.seq, record: r.record }, known)
 }
 
 function decodeStoredRecord(raw: Uint8Array): StoredRecord {

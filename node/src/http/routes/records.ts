@@ -87,7 +87,7 @@ function decodeSubmission(s: { record: string; payload?: string | undefined }) {
   const bytes = fromBase64url(s.record)
   return {
     record: decodeCanonical(bytes, 512 * 1024) as SignedRecord,
-    size: bytes.length,
+    bytes,
     payload: s.payload === undefined ? null : fromBase64url(s.payload),
   }
 }
