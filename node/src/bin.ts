@@ -69,6 +69,7 @@ async function main(): Promise<void> {
       port: config.http.port,
       bodyLimit: config.http.bodyLimit,
       rateLimitPerMinute: config.http.rateLimit.max,
+      trustProxy: config.http.trustProxy,
     },
     p2pListen: [...config.p2p.listen],
     p2pBootstrap: config.p2p.bootstrap,

@@ -80,6 +80,12 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false },
         ),
+        trustProxy: Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Fa-f.:/]+$' }), {
+          maxItems: 32,
+          default: [],
+          description:
+            'Addresses or CIDR ranges of reverse proxies in front of the node: their X-Forwarded-For names the client (per-client rate limit); empty: the connecting address is the client',
+        }),
       },
       { additionalProperties: false },
     ),

@@ -30,7 +30,14 @@ export interface NodeOptions {
   charter: readonly SignedCharter[]
   nodeKeys: KeyPair
   logger: Logger
-  http: { host: string; port: number; bodyLimit?: number; rateLimitPerMinute?: number }
+  http: {
+    host: string
+    port: number
+    bodyLimit?: number
+    rateLimitPerMinute?: number
+    /** Reverse proxies whose X-Forwarded-For names the client. */
+    trustProxy?: readonly string[]
+  }
   /** Multiaddrs to listen on; an empty list runs the node without a mesh. */
   p2pListen?: string[]
   /** Dial the certified nodes' charter addresses. @default true */
@@ -169,6 +176,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     httpErrors: metrics.httpErrors,
     ...(opts.http.bodyLimit ? { bodyLimit: opts.http.bodyLimit } : {}),
     ...(opts.http.rateLimitPerMinute ? { rateLimitPerMinute: opts.http.rateLimitPerMinute } : {}),
+    ...(opts.http.trustProxy ? { trustProxy: opts.http.trustProxy } : {}),
     extraRoutes: opts.faultInjection && mesh ? faultRoutes(mesh, blocked, log) : undefined,
   })
   await app.listen({ host: opts.http.host, port: opts.http.port })

@@ -41,6 +41,11 @@ export interface AppOptions {
   bodyLimit?: number
   /** Requests per minute per client address. @default DEFAULT_RATE_LIMIT_PER_MINUTE */
   rateLimitPerMinute?: number
+  /**
+   * Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed: behind one,
+   * every client would otherwise share the proxy's address and its rate limit. @default none
+   */
+  trustProxy?: readonly string[]
   /** More routes (the test-only fault switch). */
   extraRoutes?: ((app: FastifyInstance) => Promise<void>) | undefined
   /** Remembers signed state-changing requests to refuse replays. @default a new ReplayGuard */
@@ -57,6 +62,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // While closing, requests on open connections reach our hook below and get a problem answer
     // (503 SHUTTING_DOWN) instead of fastify's own 503 body.
     return503OnClosing: false,
+    trustProxy: opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addSchema(ProblemSchema)

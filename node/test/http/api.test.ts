@@ -9,7 +9,7 @@ const apps: FastifyInstance[] = []
 afterEach(async () => {
   for (const a of apps.splice(0)) await a.close()
 })
-async function setup(opts: { rateLimitPerMinute?: number } = {}) {
+async function setup(opts: { rateLimitPerMinute?: number; trustProxy?: readonly string[] } = {}) {
   const t = await testApp(opts)
   apps.push(t.app)
   return t
@@ -286,6 +286,26 @@ describe('HTTP API', () => {
     const limited = await app.inject({ url: '/v1/alerts' })
     expect(limited.statusCode).toBe(429)
     expect(limited.json().code).toBe('RATE_LIMITED')
+  })
+
+  it('behind a trusted proxy, limits each client named by X-Forwarded-For, not the proxy', async () => {
+    const viaProxy = (client: string) => ({
+      url: '/v1/alerts',
+      remoteAddress: '10.0.0.2',
+      headers: { 'x-forwarded-for': client },
+    })
+    const { app } = await setup({ rateLimitPerMinute: 3, trustProxy: ['10.0.0.0/8'] })
+    const a = []
+    for (let i = 0; i < 4; i++) a.push((await app.inject(viaProxy('198.51.100.7'))).statusCode)
+    expect(a).toEqual([200, 200, 200, 429])
+    // Another client behind the same proxy has its own budget.
+    expect((await app.inject(viaProxy('203.0.113.9'))).statusCode).toBe(200)
+    // Without trusting the proxy, its clients would all share its one budget.
+    const { app: plain } = await setup({ rateLimitPerMinute: 3 })
+    const b = []
+    for (const c of ['198.51.100.7', '203.0.113.9', '192.0.2.1', '192.0.2.2'])
+      b.push((await plain.inject(viaProxy(c))).statusCode)
+    expect(b).toEqual([200, 200, 200, 429])
   })
 
   it('fuzz: random bodies, paths and headers never produce a 500 and never change state', async () => {

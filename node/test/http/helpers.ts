@@ -9,6 +9,7 @@ import { ed, testBloc } from '../fixtures.ts'
 
 export interface TestAppOptions {
   rateLimitPerMinute?: number
+  trustProxy?: readonly string[]
   /** Replication hooks (a fake mesh) for write concern. */
   replication?: Replication
   isStopping?: () => boolean
@@ -42,6 +43,7 @@ export async function testApp(opts: TestAppOptions = {}) {
     ...(opts.logger ? { logger: opts.logger } : {}),
     registry: new Registry(),
     rateLimitPerMinute: opts.rateLimitPerMinute ?? 100_000,
+    ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
   })
   return { app, engine, bloc }
 }

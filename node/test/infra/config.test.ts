@@ -29,6 +29,14 @@ function failure(input: Partial<LoadConfigInput>): NodeError {
 }
 
 describe('loadConfig', () => {
+  it('takes reverse proxies to trust from the environment, and refuses what is not an address', () => {
+    const c = loadConfig({ cwd, env: { LEGATION_HTTP_TRUST_PROXY: '10.0.0.0/8,::1' }, argv: [] })
+    expect(c.http.trustProxy).toEqual(['10.0.0.0/8', '::1'])
+    expect(() => loadConfig({ cwd, env: { LEGATION_HTTP_TRUST_PROXY: 'everyone' }, argv: [] })).toThrow(
+      /http\.trustProxy/,
+    )
+  })
+
   it('has defaults for everything', () => {
     const c = loadConfig({ cwd, env: {}, argv: [] })
     expect(c.http).toEqual({
@@ -36,6 +44,7 @@ describe('loadConfig', () => {
       port: DEFAULT_HTTP_PORT,
       bodyLimit: DEFAULT_HTTP_BODY_LIMIT,
       rateLimit: { max: 600 },
+      trustProxy: [],
     })
     expect(c.p2p).toEqual({
       listen: [...DEFAULT_P2P_LISTEN],
