@@ -7,6 +7,7 @@
  *   want        := { t: "want", origin, from, limit }                        range pull
  *   entries     := { t: "entries", entries: [bytes], payloads: [{ d, p }] }  push and pull answers
  *   stored      := { t: "stored", receipts: [Receipt] }                      "I stored these" (write concern)
+ *   wantReceipts := { t: "wantReceipts", entries: [{ origin, seq }] }       "sign receipts for these, if you hold them"
  *   charter     := { t: "charter", chain: [SignedCharter] }                  a newer charter chain
  *   wantPayload := { t: "wantPayload", digests: [bytes32] }
  *   evidence    := { t: "evidence", a: bytes, b: bytes }                     two entries, one (origin, seq)
@@ -93,6 +94,16 @@ export const SyncMessage = Type.Union([
   ),
   Type.Object(
     { t: Type.Literal('stored'), receipts: Type.Array(SignedReceipt, { maxItems: MAX_WANT }) },
+    strict,
+  ),
+  Type.Object(
+    {
+      t: Type.Literal('wantReceipts'),
+      entries: Type.Array(Type.Object({ origin: KeyIdString, seq: Type.Integer({ minimum: 1 }) }, strict), {
+        minItems: 1,
+        maxItems: MAX_WANT,
+      }),
+    },
     strict,
   ),
   Type.Object(

@@ -66,6 +66,24 @@ describe('membership and write concern (real processes)', { timeout: 120_000 }, 
     expect(late.body.code).toBe('WRITE_CONCERN_TIMEOUT')
     expect(late.body.results).toEqual([expect.objectContaining({ id: more.id, status: 'accepted' })])
     expect(await missingAt(a, [more.id], officer)).toEqual([])
+
+    // The client retries a record at another node (its first node failed before answering, say):
+    // that node gathers receipts for an entry it did not write.
+    const retry = citizenRegistration(officer, 'DVC')
+    expect((await a.post('/v1/records', toSubmission(retry))).status).toBe(201)
+    await net.waitForConvergence({ timeoutMs: 20_000 })
+    const again = await b.post<{ status: string; replicas: Receipt[] }>('/v1/records', {
+      ...toSubmission(retry),
+      writeConcern: 2,
+    })
+    expect(again.status).toBe(200)
+    expect(again.body.status).toBe('duplicate')
+    expect(new Set(again.body.replicas.map((r) => r.node))).toEqual(new Set([a.nodeId, c.nodeId]))
+    for (const r of again.body.replicas) {
+      const signer = net.nodes.find((n) => n.nodeId === r.node)!
+      const body = { node: r.node, origin: r.origin, seq: r.seq, entry: fromHex(r.entry) }
+      expect(verifyReceipt(ed, { body, sig: fromBase64url(r.sig) }, signer.keys.publicKey)).toBe(true)
+    }
   })
 
   it('an expelled member’s node is disconnected and refused; the others carry on', async () => {

@@ -23,6 +23,7 @@ import {
   fromHex,
   MAX_REVOCATIONS_PER_MESSAGE,
   MAX_WANT,
+  openEntry,
   ProtocolError,
   type Revocation,
   type SignedReceipt,
@@ -262,9 +263,22 @@ export class Replication implements ReplicationHooks {
       return out
     }
     const deadline = this.#clock() + timeoutMs
+    let asked = 0
     for (;;) {
       const got = collect()
       if (got) return got
+      // Receipts for this node's own entries come by themselves. For another origin's (a record
+      // first written elsewhere and submitted here again, say after its node failed), ask the
+      // peers that hold it to sign one; again each second, for peers still catching up.
+      const now = this.#clock()
+      if (now - asked >= 1000) {
+        asked = now
+        const theirs = needed.filter((n) => n.origin !== this.#engine.nodeId)
+        for (let i = 0; i < theirs.length; i += MAX_WANT) {
+          const entries = theirs.slice(i, i + MAX_WANT).map(({ origin, seq }) => ({ origin, seq }))
+          if (entries.length > 0) this.#broadcast({ t: 'wantReceipts', entries })
+        }
+      }
       const left = deadline - this.#clock()
       if (left <= 0) {
         throw new NodeError(
@@ -424,6 +438,8 @@ export class Replication implements ReplicationHooks {
           return await this.#applyEntries(p, msg)
         case 'stored':
           return this.#onStored(msg.receipts)
+        case 'wantReceipts':
+          return await this.#answerWantReceipts(peerId, msg.entries)
         case 'charter':
           if (await this.#engine.adoptCharter(msg.chain)) {
             this.#log?.info({ version: this.#engine.charter.version }, 'adopted a charter amendment')
@@ -620,6 +636,22 @@ export class Replication implements ReplicationHooks {
         this.#send(node.peerId, { t: 'stored', receipts: list.slice(i, i + MAX_WANT) })
       }
     }
+  }
+
+  /** Signs receipts for the entries asked about that this node holds durably. */
+  async #answerWantReceipts(
+    peerId: string,
+    entries: ReadonlyArray<{ origin: string; seq: number }>,
+  ): Promise<void> {
+    const vv = this.#engine.versionVector()
+    const receipts: SignedReceipt[] = []
+    for (const { origin, seq } of entries) {
+      if ((vv[origin] ?? 0) < seq) continue
+      const bytes = await this.#engine.getEntryBytes(origin, seq)
+      if (!bytes) continue
+      receipts.push(this.#engine.signReceipt(origin, seq, openEntry(bytes).hash))
+    }
+    if (receipts.length > 0) this.#send(peerId, { t: 'stored', receipts })
   }
 
   #onStored(receipts: SignedReceipt[]): void {
