@@ -1118,7 +1118,7 @@ export class Engine {
           ...item,
           bytes: item.bytes.slice(),
           entry: copyValue(item.entry),
-          payloads: payloadsFor(item.entry, item.payloads),
+          payloads: payloadsOf(item.entry, item.payloads, { copy: true }),
         })
         this.#pendingSize++
         this.#pendingBytes += item.bytes.length
@@ -1175,7 +1175,7 @@ export class Engine {
     if (b.seq === 1 ? b.prev !== null : b.prev === null || toHex(b.prev) !== prevHash) {
       throw new EntryError('ENTRY_CHAIN_BROKEN', 'entry does not follow its origin’s previous entry')
     }
-    const origin = this.#nodeById(b.origin)!
+    const origin = this.certifiedNode(b.origin)!
     const mine = new Map<string, SignedRecord>()
     const found = new Map<string, Uint8Array>()
     const decoded = new Map<string, Record<string, unknown>>()
@@ -1259,27 +1259,9 @@ export class Engine {
     return {
       durable: durable.then(() => {
         for (const { accepted } of tx.applied) this.#observer.accepted?.('peer', accepted)
-        for (const { entry, bytes } of tx.applied) this.#emit(entry, bytes, this.#payloadsOf(tx, entry))
+        for (const { entry, bytes } of tx.applied) this.#emit(entry, bytes, payloadsOf(entry, tx.payloads))
       }),
     }
-  }
-
-  /** The payloads the transaction holds for an entry's records (those that travel with it). */
-  #payloadsOf(tx: Tx, entry: SignedEntry): Map<string, Uint8Array> {
-    const out = new Map<string, Uint8Array>()
-    for (const c of entry.body.changes) {
-      for (const r of c.records) {
-        if (!r.header.payload) continue
-        const hex = toHex(r.header.payload)
-        const p = tx.payloads.get(hex)
-        if (p) out.set(hex, p)
-      }
-    }
-    return out
-  }
-
-  #nodeById(nodeId: string) {
-    return this.certifiedNode(nodeId)
   }
 
   /** A node as the latest charter version that certifies it has it (an expelled node included). */
@@ -1765,15 +1747,19 @@ function emptySummary(): CitizenSummary {
   return { nationality: null, travelDocument: null, presence: null, cases: {}, welfare: {}, ix: [] }
 }
 
-/** Copies of the payloads an entry's records name, out of a frame's. */
-function payloadsFor(entry: SignedEntry, frame: Map<string, Uint8Array>): Map<string, Uint8Array> {
+/** The payloads an entry's records name, out of a larger map (a frame's, a transaction's). */
+function payloadsOf(
+  entry: SignedEntry,
+  from: Map<string, Uint8Array>,
+  opts: { copy?: boolean } = {},
+): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>()
   for (const c of entry.body.changes) {
     for (const r of c.records) {
       if (!r.header.payload) continue
       const hex = toHex(r.header.payload)
-      const p = frame.get(hex)
-      if (p) out.set(hex, p.slice())
+      const p = from.get(hex)
+      if (p) out.set(hex, opts.copy ? p.slice() : p)
     }
   }
   return out
