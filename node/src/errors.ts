@@ -40,6 +40,10 @@ export const NODE_ERRORS = {
     status: 503,
     message: 'this node could not write to its storage and takes no writes until it is restarted',
   },
+  READ_ONLY: {
+    status: 503,
+    message: 'this engine is read-only (offline audit or replay): it signs and writes nothing',
+  },
   WRITE_CONCERN_TIMEOUT: {
     status: 504,
     message: 'write is durable here but not enough peers acknowledged it in time',

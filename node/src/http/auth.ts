@@ -6,15 +6,12 @@
 
 import { createHash } from 'node:crypto'
 import {
-  assertValidAt,
   CERT_HEADER,
   certificateId,
   type Ed25519,
   equalBytes,
   keyId,
   type OfficerRole,
-  ProtocolError,
-  verifyCertificateSignature,
   verifyRequest,
 } from '@legation/protocol'
 import type { FastifyRequest } from 'fastify'
@@ -67,7 +64,7 @@ export function authenticate(
     now,
   )
   if (!signer) return ANONYMOUS
-  const principal = principalOf(signer, engine, ed, now)
+  const principal = principalOf(signer, engine, now)
   // Only once the whole check passed: a refused request must not use up its signature.
   if (replay && !SAFE_METHODS.has(request.method.toUpperCase())) {
     replay.check(requestId(request, signer.key, signer.at), signer.at, now)
@@ -90,24 +87,12 @@ function requestId(request: FastifyRequest, key: Uint8Array, at: number): string
 function principalOf(
   signer: NonNullable<ReturnType<typeof verifyRequest>>,
   engine: Engine,
-  ed: Ed25519,
   now: number,
 ): Principal {
   if (signer.cert) {
+    // The same trust component that authorizes records answers for requests.
+    engine.trust.checkOfficer(signer.cert, signer.key, now)
     const body = signer.cert.body
-    const member = engine.charter.members.get(body.state)
-    if (!member || body.bloc !== engine.bloc) {
-      throw new ProtocolError('REQUEST_AUTH_INVALID', 'officer certificate is not of a member of this bloc')
-    }
-    try {
-      verifyCertificateSignature(ed, signer.cert, member.stateKey)
-      assertValidAt(body, now)
-    } catch (cause) {
-      throw new ProtocolError('REQUEST_AUTH_INVALID', 'officer certificate is not valid', { cause })
-    }
-    if (!equalBytes(body.officerKey, signer.key)) {
-      throw new ProtocolError('REQUEST_AUTH_INVALID', 'request not signed by the certified key')
-    }
     return { type: 'officer', state: body.state, roles: body.roles, certId: certificateId(signer.cert) }
   }
   if (equalBytes(signer.key, engine.charter.charter.auditorKey)) return { type: 'auditor' }

@@ -1,0 +1,77 @@
+/**
+ * The authorization context: the facts the protocol's record rules read (a citizen's
+ * nationality, a case's type and state, whether an alert exists, revocations), fetched for a
+ * whole group of records in one batched read and kept current as the group's records are
+ * accepted (a registration, then its case, in one group).
+ */
+import type { RecordBody, RecordContext, RecordHeader, SignedRecord } from '@legation/protocol'
+import type { Store } from '../storage/store.ts'
+import { decodeJson, decodeText } from './codec.ts'
+import { K } from './keys.ts'
+import { emptySummary, noteInSummary } from './projections.ts'
+import type { Trust } from './trust.ts'
+import type { Tx } from './tx.ts'
+import type { CitizenSummary } from './types.ts'
+
+export interface GroupContext extends RecordContext {
+  /** Makes an accepted record visible to the group's later records. */
+  note(id: string, h: RecordHeader): void
+}
+
+export async function groupContext(
+  store: Store,
+  trust: Trust,
+  tx: Tx,
+  records: readonly SignedRecord[],
+): Promise<GroupContext> {
+  const subjects = [...new Set(records.flatMap((r) => (r.header.subject ? [r.header.subject] : [])))]
+  const caseRefs = [...new Set(records.flatMap((r) => caseRefOf(r.header) ?? []))]
+  const alertRefs = [
+    ...new Set(
+      records.flatMap((r) =>
+        r.header.kind === 'welfare.checkin' ? [(r.header.body as RecordBody<'welfare.checkin'>).alert] : [],
+      ),
+    ),
+  ]
+  const [sums, owners, alertMarks] = await Promise.all([
+    store.getMany(subjects.map(K.summary)),
+    store.getMany(caseRefs.map(K.case)),
+    store.getMany(alertRefs.map(K.alert)),
+  ])
+  const summaries = new Map<string, CitizenSummary>()
+  subjects.forEach((c, i) => {
+    const raw = sums[i]
+    if (raw) summaries.set(c, decodeJson<CitizenSummary>(raw))
+  })
+  const caseOwners = new Map<string, string>()
+  caseRefs.forEach((c, i) => {
+    const raw = owners[i]
+    if (raw) caseOwners.set(c, decodeText(raw))
+  })
+  const alerts = new Set(alertRefs.filter((_, i) => alertMarks[i] !== undefined))
+  const summary = (c: string) => tx.summaries.get(c) ?? summaries.get(c)
+  return {
+    nationality: (c) => summary(c)?.nationality ?? undefined,
+    caseOf: (caseId) => {
+      const owner = tx.cases.get(caseId) ?? caseOwners.get(caseId)
+      const c = owner ? summary(owner)?.cases[caseId] : undefined
+      return owner && c ? { type: c.type, subject: owner, state: c.state } : undefined
+    },
+    hasAlert: (a) => tx.alerts.has(a) || alerts.has(a),
+    revokedAt: (certId, state) => trust.revokedAt(certId, state),
+    note: (id, h) => {
+      if (h.kind === 'alert.issued') tx.alerts.add(id)
+      if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)
+      if (h.subject === null) return
+      const s = tx.summaries.get(h.subject) ?? structuredClone(summaries.get(h.subject)) ?? emptySummary()
+      noteInSummary(s, id, h)
+      tx.summaries.set(h.subject, s)
+    },
+  }
+}
+
+function caseRefOf(h: RecordHeader): string | undefined {
+  if (h.kind === 'case.transition') return (h.body as RecordBody<'case.transition'>).case
+  if (h.kind === 'document.attested') return (h.body as RecordBody<'document.attested'>).case ?? undefined
+  return undefined
+}

@@ -1,0 +1,112 @@
+/**
+ * The doc cache: citizens' Yjs docs kept decoded in memory (decoding one costs far more than
+ * reading it), and the headers of the records they name (validating a remote update reads
+ * them synchronously). Both are LRU: a doc in use stays, a doc not touched for long goes.
+ */
+import { copyValue, loadDoc, type RecordHeader } from '@legation/protocol'
+import { LRUCache } from 'lru-cache'
+import type * as Y from 'yjs'
+import type { Store } from '../storage/store.ts'
+import { decodeStoredRecord } from './codec.ts'
+import { K } from './keys.ts'
+
+/** Docs kept decoded in memory. */
+export const DEFAULT_DOC_CACHE = 5_000
+/** Record headers kept in memory for validating updates. */
+export const DEFAULT_HEADER_CACHE = 50_000
+
+export interface CachedDoc {
+  readonly doc: Y.Doc
+  /** Its hash as stored (empty for a doc not stored yet). */
+  readonly hash: Uint8Array
+}
+
+export interface DocCacheInit {
+  /** @default DEFAULT_DOC_CACHE */
+  docCacheSize?: number
+  /** @default DEFAULT_HEADER_CACHE */
+  headerCacheSize?: number
+}
+
+export interface DocCacheComponents {
+  store: Store
+  /** The Yjs client id this node writes docs with. */
+  clientId: () => number
+}
+
+export class DocCache {
+  readonly #store: Store
+  readonly #clientId: () => number
+  readonly #docs: LRUCache<string, CachedDoc>
+  readonly #headers: LRUCache<string, RecordHeader>
+
+  constructor(init: DocCacheInit, components: DocCacheComponents) {
+    this.#store = components.store
+    this.#clientId = components.clientId
+    this.#docs = new LRUCache({ max: init.docCacheSize ?? DEFAULT_DOC_CACHE })
+    this.#headers = new LRUCache({ max: init.headerCacheSize ?? DEFAULT_HEADER_CACHE })
+  }
+
+  /** A doc, decoded (from the cache, or read and cached). */
+  async load(docId: string): Promise<CachedDoc> {
+    return this.#docs.get(docId) ?? (await this.prefetch([docId])).get(docId)!
+  }
+
+  /**
+   * Loads docs (one batched read) and the headers of the stored records they name, so that
+   * applying and validating updates can then run synchronously. Answers the docs.
+   */
+  async prefetch(docIds: readonly string[]): Promise<Map<string, CachedDoc>> {
+    const out = new Map<string, CachedDoc>()
+    const missing: string[] = []
+    for (const id of new Set(docIds)) {
+      const d = this.#docs.get(id)
+      if (d) out.set(id, d)
+      else missing.push(id)
+    }
+    if (missing.length > 0) {
+      const raws = await this.#store.getMany(missing.flatMap((id) => [K.doc(id), K.docHash(id)]))
+      missing.forEach((id, i) => {
+        const d = {
+          doc: loadDoc(raws[2 * i], this.#clientId(), id),
+          hash: raws[2 * i + 1] ?? new Uint8Array(),
+        }
+        this.#docs.set(id, d)
+        out.set(id, d)
+      })
+    }
+    const need = new Set<string>()
+    for (const d of out.values()) {
+      for (const rid of d.doc.getArray<string>('records').toArray()) {
+        if (!this.#headers.has(rid)) need.add(rid)
+      }
+    }
+    if (need.size > 0) {
+      const ids = [...need]
+      const raws = await this.#store.getMany(ids.map(K.record))
+      raws.forEach((raw, i) => {
+        if (raw) this.rememberHeader(ids[i]!, decodeStoredRecord(raw).record.header)
+      })
+    }
+    return out
+  }
+
+  /** Caches a doc as a transaction left it. */
+  set(docId: string, d: CachedDoc): void {
+    this.#docs.set(docId, d)
+  }
+
+  header(id: string): RecordHeader | undefined {
+    return this.#headers.get(id)
+  }
+
+  rememberHeader(id: string, h: RecordHeader): void {
+    // A copy: the decoded header's bytes are views into its whole entry, which must not be kept.
+    this.#headers.set(id, copyValue(h))
+  }
+
+  /** Forgets every doc (after a failed write, cached docs may be ahead of the disk). */
+  clear(): void {
+    this.#docs.clear()
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Transactions and durability. Each transaction — a group of local records, or a frame of
+ * remote entries — goes to the store as ONE synced batch with everything derived from it
+ * (records, payloads, docs and their hashes, summaries, indexes, the feed state), so a restart
+ * reads state back instead of replaying history.
+ *
+ * Group commit overlaps one transaction's fsync with building the next: `head` is what the
+ * next transaction builds on (every batch handed to the store), `state` what is on disk (what
+ * peers and clients are told). Nothing is acknowledged or sent before its batch is durable.
+ * A failed write stops the engine (fail-stop): nothing more is written until a restart.
+ */
+import {
+  ALERTS_DOC,
+  accumulate,
+  compareHlc,
+  docHash,
+  EMPTY_ACCUMULATOR,
+  encodeDoc,
+  fromHex,
+  HLC_ZERO,
+  type KnownEncodings,
+  toHex,
+  utf8ToBytes,
+} from '@legation/protocol'
+import { Mutex } from 'async-mutex'
+import { NodeError } from '../errors.ts'
+import type { Store } from '../storage/store.ts'
+import { decodeJson, encodeJson, encodeStoredRecord } from './codec.ts'
+import type { DocCache } from './doc-cache.ts'
+import { K } from './keys.ts'
+import type { Projections } from './projections.ts'
+import { newTx, type Tx, type TxDoc } from './tx.ts'
+import type { PersistentState } from './types.ts'
+
+export interface DurabilityComponents {
+  store: Store
+  docs: DocCache
+  projections: Projections
+  /** Canonical bytes of records submitted as bytes: stored as they came. */
+  recordBytes: KnownEncodings
+}
+
+export class Durability {
+  readonly #store: Store
+  readonly #docs: DocCache
+  readonly #projections: Projections
+  readonly #recordBytes: KnownEncodings
+  /** One transaction is built at a time; the store syncs the previous one meanwhile. */
+  readonly #mutex = new Mutex()
+  #state: PersistentState = { vv: {}, heads: {}, acc: toHex(EMPTY_ACCUMULATOR), hlc: HLC_ZERO }
+  #acc: Uint8Array = EMPTY_ACCUMULATOR
+  #head: PersistentState = this.#state
+  #headAcc: Uint8Array = EMPTY_ACCUMULATOR
+  /** Settles when everything handed to the store so far is durable (or has failed). */
+  #durable: Promise<void> = Promise.resolve()
+  #failure: NodeError | undefined
+
+  constructor(components: DurabilityComponents) {
+    this.#store = components.store
+    this.#docs = components.docs
+    this.#projections = components.projections
+    this.#recordBytes = components.recordBytes
+  }
+
+  /** Reads the feed state back from the store. */
+  async load(): Promise<void> {
+    const raw = await this.#store.get(K.state)
+    if (!raw) return
+    this.#state = decodeJson<PersistentState>(raw)
+    this.#acc = fromHex(this.#state.acc)
+    this.#head = this.#state
+    this.#headAcc = this.#acc
+  }
+
+  /** What is on disk: the version vector, heads and root that peers and clients are told. */
+  get state(): PersistentState {
+    return this.#state
+  }
+
+  get acc(): Uint8Array {
+    return this.#acc
+  }
+
+  /** What the next transaction builds on: the durable state plus every batch not yet synced. */
+  get head(): PersistentState {
+    return this.#head
+  }
+
+  /** Why the engine takes no more writes (its storage failed), or undefined. */
+  get failure(): NodeError | undefined {
+    return this.#failure
+  }
+
+  /** Settles once everything handed to the store so far is durable (never rejects). */
+  get durable(): Promise<void> {
+    return this.#durable
+  }
+
+  /** Runs `fn` alone: transactions are built one at a time, in the order they asked. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#mutex.runExclusive(fn)
+  }
+
+  /** Waits until no transaction is being built and everything handed over is durable. */
+  async idle(): Promise<void> {
+    await this.#mutex.waitForUnlock()
+    await this.#durable
+  }
+
+  newTx(): Tx {
+    return newTx(this.#head, this.#headAcc)
+  }
+
+  /**
+   * Hands a transaction to the store as one synced batch and moves `head` to it at once.
+   * Answers a promise that settles when it is durable (then `state` moves too); only then may
+   * anything be acknowledged or sent. A failed write stops the engine.
+   */
+  async finish(tx: Tx): Promise<{ durable: Promise<void> }> {
+    const ops = tx.ops
+    for (const e of tx.entries) ops.push({ type: 'put', key: K.entry(e.origin, e.seq), value: e.bytes })
+    for (const [id, r] of tx.records) {
+      ops.push({ type: 'put', key: K.record(id), value: encodeStoredRecord(r, this.#recordBytes) })
+      this.#docs.rememberHeader(id, r.record.header)
+    }
+    for (const [digest, p] of tx.payloads) ops.push({ type: 'put', key: K.payload(digest), value: p })
+    let acc = tx.acc
+    const changed = [...tx.docs].filter(([, d]) => d.changed)
+    const hashes = new Map<TxDoc, Uint8Array>()
+    for (const [docId, d] of changed) {
+      const h = docHash(docId, d.doc)
+      hashes.set(d, h)
+      acc = accumulate(acc, docId, d.hash.length ? d.hash : undefined, h)
+      ops.push({ type: 'put', key: K.doc(docId), value: encodeDoc(d.doc) })
+      ops.push({ type: 'put', key: K.docHash(docId), value: h })
+    }
+    // Summaries and indexes follow the merged docs.
+    await this.#projections.update(
+      tx,
+      changed.map(([docId]) => docId).filter((d) => d !== ALERTS_DOC),
+    )
+    for (const [caseId, citizen] of tx.cases)
+      ops.push({ type: 'put', key: K.case(caseId), value: utf8ToBytes(citizen) })
+    for (const a of tx.alerts) ops.push({ type: 'put', key: K.alert(a), value: new Uint8Array([1]) })
+    const state: PersistentState = {
+      vv: tx.state.vv,
+      heads: tx.state.heads,
+      acc: toHex(acc),
+      hlc: compareHlc(tx.state.hlc, this.#head.hlc) > 0 ? tx.state.hlc : this.#head.hlc,
+    }
+    ops.push({ type: 'put', key: K.state, value: encodeJson(state) })
+    const written = this.#store.write(ops)
+    this.#head = state
+    this.#headAcc = acc
+    for (const [docId, d] of changed) this.#docs.set(docId, { doc: d.doc, hash: hashes.get(d)! })
+    this.#projections.remember(tx)
+    const durable = written.then(
+      () => {
+        this.#state = state
+        this.#acc = acc
+      },
+      (err: unknown) => {
+        this.fail(err)
+        throw this.#failure
+      },
+    )
+    this.#durable = durable.catch(() => undefined)
+    return { durable }
+  }
+
+  /** A write failed: nothing more is written or acknowledged until the node restarts. */
+  fail(err: unknown): void {
+    this.#failure ??= new NodeError('STORAGE_FAILED', undefined, { cause: err })
+  }
+
+  /** A transaction's doc, loaded (and cached) on first use, with this node's client id. */
+  async txDoc(tx: Tx, docId: string, clientId: number): Promise<TxDoc> {
+    let d = tx.docs.get(docId)
+    if (!d) {
+      const loaded = await this.#docs.load(docId)
+      d = { doc: loaded.doc, hash: loaded.hash, changed: false }
+      d.doc.clientID = clientId
+      tx.docs.set(docId, d)
+    }
+    return d
+  }
+}

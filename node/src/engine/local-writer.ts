@@ -1,0 +1,383 @@
+/**
+ * The local writer: records submitted by clients, verified, queued and written by group
+ * commit. Everything that arrived while the previous group was being made durable goes into
+ * ONE signed feed entry and ONE synced batch. A submission is acknowledged, with a signed
+ * receipt, only once its batch is on disk, and its entry is handed to listeners (the mesh)
+ * only then too: store before send.
+ *
+ * Record-time policy lives here too: a record dated too far from this node's clock is refused
+ * where it is first accepted (replicas never re-check it, to converge).
+ */
+import {
+  ALERTS_DOC,
+  type Authority,
+  applyLocal,
+  authorizeInContext,
+  type Change,
+  decodeEntry,
+  type Ed25519,
+  type EntryBody,
+  encodeCanonical,
+  entryHash,
+  fromHex,
+  hlcTick,
+  type KeyPair,
+  type KnownEncodings,
+  MAX_CHANGES_PER_ENTRY,
+  MAX_ENTRY_BYTES,
+  MAX_RECORDS_PER_CHANGE,
+  openPayload,
+  ProtocolError,
+  RecordError,
+  type SignedRecord,
+  sealEntry,
+  toHex,
+  type VersionVector,
+} from '@legation/protocol'
+import { NodeError } from '../errors.ts'
+import type { Store } from '../storage/store.ts'
+import { groupContext } from './auth-context.ts'
+import { decodeStoredRecord } from './codec.ts'
+import type { DocCache } from './doc-cache.ts'
+import type { Durability } from './durability.ts'
+import { K } from './keys.ts'
+import type { Receipts } from './receipts.ts'
+import type { Trust } from './trust.ts'
+import type { EngineObserver, EntryListener, Submission, SubmitOutcome, Verification } from './types.ts'
+
+/** Most records in one entry; a larger group is split over several entries. */
+export const DEFAULT_MAX_RECORDS_PER_ENTRY = 512
+/**
+ * Payload bytes one entry may carry. Payloads travel with their entry in one sync frame
+ * (4 MiB at most, MAX_FRAME_BYTES): an entry (≤ 1 MiB) and its payloads must always fit.
+ */
+export const DEFAULT_MAX_ENTRY_PAYLOAD_BYTES = 2 * 1024 * 1024
+/** Room kept in an entry for its envelope and each record's Yjs update (measured ≈ 60 B each). */
+const ENTRY_MARGIN_BYTES = 64 * 1024
+const UPDATE_ALLOWANCE_BYTES = 256
+/**
+ * How far a record's signing time (`at`) may be from this node's clock when a client submits
+ * it. Ahead: a record dated in the future would win its slots over newer ones. Behind, for an
+ * officer: a revoked officer's key could sign records dated before the revocation; 10 minutes
+ * bounds how long that stays possible. A citizen may sign offline (a check-in in a crisis).
+ */
+export const DEFAULT_RECORD_MAX_AHEAD_MS = 2 * 60_000
+export const DEFAULT_OFFICER_RECORD_MAX_AGE_MS = 10 * 60_000
+export const DEFAULT_CITIZEN_RECORD_MAX_AGE_MS = 7 * 24 * 3_600_000
+
+export interface LocalWriterInit {
+  /** @default DEFAULT_MAX_RECORDS_PER_ENTRY */
+  maxRecordsPerEntry?: number
+  /** @default DEFAULT_RECORD_MAX_AHEAD_MS */
+  recordMaxAheadMs?: number
+  /** @default DEFAULT_OFFICER_RECORD_MAX_AGE_MS */
+  officerRecordMaxAgeMs?: number
+  /** @default DEFAULT_CITIZEN_RECORD_MAX_AGE_MS */
+  citizenRecordMaxAgeMs?: number
+}
+
+export interface LocalWriterComponents {
+  store: Store
+  ed: Ed25519
+  keys: KeyPair
+  nodeId: string
+  clientId: () => number
+  clock: () => number
+  trust: Trust
+  durability: Durability
+  docs: DocCache
+  receipts: Receipts
+  observer: EngineObserver
+  recordBytes: KnownEncodings & WeakMap<object, Uint8Array>
+  /** Hands a durable entry to the engine's listeners. */
+  emit: EntryListener
+}
+
+/** A verified submission waiting for its group. */
+interface Queued {
+  queuedAt: number
+  sub: Submission
+  /** The record's encoded size, to fill entries up to what peers accept. */
+  size: number
+  /** The payload, decoded when it was checked (derived views read it). */
+  payload: Record<string, unknown> | null
+  id: string
+  authority: Authority
+  resolve: (o: SubmitOutcome) => void
+}
+
+export class LocalWriter {
+  readonly #c: LocalWriterComponents
+  readonly #maxPerEntry: number
+  readonly #maxAheadMs: number
+  readonly #officerMaxAgeMs: number
+  readonly #citizenMaxAgeMs: number
+  #queue: Queued[] = []
+  #scheduled = false
+  /** The last group handed to the transaction queue. */
+  #last: Promise<void> = Promise.resolve()
+
+  constructor(init: LocalWriterInit, components: LocalWriterComponents) {
+    this.#c = components
+    this.#maxPerEntry = init.maxRecordsPerEntry ?? DEFAULT_MAX_RECORDS_PER_ENTRY
+    this.#maxAheadMs = init.recordMaxAheadMs ?? DEFAULT_RECORD_MAX_AHEAD_MS
+    this.#officerMaxAgeMs = init.officerRecordMaxAgeMs ?? DEFAULT_OFFICER_RECORD_MAX_AGE_MS
+    this.#citizenMaxAgeMs = init.citizenRecordMaxAgeMs ?? DEFAULT_CITIZEN_RECORD_MAX_AGE_MS
+  }
+
+  /** Queues verified submissions; each resolves once durable (or refused). */
+  enqueue(subs: readonly Submission[], verified: readonly Verification[]): Promise<SubmitOutcome[]> {
+    return Promise.all(
+      subs.map((sub, i) => {
+        const v = verified[i]!
+        if (!v.ok) return this.refuse(null, v.error)
+        let payload: Record<string, unknown> | null = null
+        if (sub.bytes) this.#c.recordBytes.set(v.record, sub.bytes)
+        try {
+          this.#checkTime(v.record, v.authority)
+          if (v.record.header.payload !== null) {
+            if (!sub.payload)
+              throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'the record’s payload is missing')
+            payload = openPayload(v.record.header, sub.payload)
+          } else if (sub.payload) {
+            throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'a payload was sent for a record without one')
+          }
+        } catch (err) {
+          return this.refuse(v.id, err)
+        }
+        return new Promise<SubmitOutcome>((resolve) => {
+          this.#queue.push({
+            queuedAt: performance.now(),
+            sub,
+            size: sub.bytes?.length ?? encodeCanonical(sub.record).length,
+            payload,
+            id: v.id,
+            authority: v.authority,
+            resolve,
+          })
+          this.#schedule()
+        })
+      }),
+    )
+  }
+
+  /** Waits until every queued record is written (or refused). */
+  async drain(): Promise<void> {
+    while (this.#queue.length > 0 || this.#scheduled) await this.#last
+  }
+
+  refuse(id: string | null, err: unknown): SubmitOutcome {
+    // Anything but a refusal of the record itself is this node's failure, not the client's.
+    const error =
+      err instanceof ProtocolError || err instanceof NodeError
+        ? err
+        : new NodeError('INTERNAL', 'the record could not be stored', { cause: err })
+    this.#c.observer.rejected?.(error.code)
+    return { ok: false, id, error }
+  }
+
+  /** Refuses a record dated too far from this node's clock. */
+  #checkTime(record: SignedRecord, authority: Authority): void {
+    const now = this.#c.clock()
+    const at = record.header.at
+    const officer = authority.type === 'officer'
+    if (at > now + this.#maxAheadMs) {
+      throw new RecordError('RECORD_TIME_OUT_OF_RANGE', 'the record is dated in the future')
+    }
+    if (at < now - (officer ? this.#officerMaxAgeMs : this.#citizenMaxAgeMs)) {
+      throw new RecordError(
+        'RECORD_TIME_OUT_OF_RANGE',
+        `${officer ? 'an officer' : 'a citizen'}’s record dated ${Math.round((now - at) / 60_000)} minutes ago`,
+      )
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    this.#last = this.#c.durability.exclusive(async () => {
+      this.#scheduled = false
+      const group = this.#takeGroup()
+      if (this.#queue.length > 0) this.#schedule()
+      try {
+        await this.#append(group)
+      } catch (err) {
+        // A storage failure: nothing of this group is acknowledged, and cached docs may be ahead of disk.
+        this.#c.docs.clear()
+        for (const v of group) v.resolve(this.refuse(v.id, err))
+      }
+    })
+  }
+
+  /**
+   * The longest prefix of the queue that makes one entry every peer accepts: at most
+   * MAX_RECORDS_PER_CHANGE records for one doc, MAX_CHANGES_PER_ENTRY docs, MAX_ENTRY_BYTES in
+   * all, and payloads that fit one frame with it. An entry a peer refused would stop this
+   * node's whole feed there (each entry chains to the previous), so this is never exceeded.
+   * A prefix keeps the queue's order: a check-in never overtakes the alert it answers.
+   */
+  #takeGroup(): Queued[] {
+    const perDoc = new Map<string, number>()
+    let bytes = ENTRY_MARGIN_BYTES
+    let payloadBytes = 0
+    let n = 0
+    for (const v of this.#queue) {
+      const doc = v.sub.record.header.subject ?? ALERTS_DOC
+      const inDoc = (perDoc.get(doc) ?? 0) + 1
+      const b = bytes + v.size + UPDATE_ALLOWANCE_BYTES
+      const pb = payloadBytes + (v.sub.payload?.length ?? 0)
+      const docs = perDoc.size + (inDoc === 1 ? 1 : 0)
+      const full =
+        n >= this.#maxPerEntry ||
+        inDoc > MAX_RECORDS_PER_CHANGE ||
+        docs > MAX_CHANGES_PER_ENTRY ||
+        b > MAX_ENTRY_BYTES ||
+        pb > DEFAULT_MAX_ENTRY_PAYLOAD_BYTES
+      if (full && n > 0) break
+      perDoc.set(doc, inDoc)
+      bytes = b
+      payloadBytes = pb
+      n++
+    }
+    return this.#queue.splice(0, n)
+  }
+
+  async #append(group: Queued[]): Promise<void> {
+    const c = this.#c
+    const tx = c.durability.newTx()
+    const accepted: Queued[] = []
+    const done: Array<() => void> = []
+    const seenInGroup = new Set<string>()
+    // One round of batched reads for the whole group, all at once: copies already stored, the
+    // facts authorization reads, and the docs (with the headers they name) the records go to.
+    const [existing, ctx] = await Promise.all([
+      c.store.getMany(group.map((v) => K.record(v.id))),
+      groupContext(
+        c.store,
+        c.trust,
+        tx,
+        group.map((v) => v.sub.record),
+      ),
+      c.docs.prefetch([...new Set(group.map((v) => v.sub.record.header.subject ?? ALERTS_DOC))]),
+    ])
+    for (const [i, v] of group.entries()) {
+      if (existing[i] !== undefined || seenInGroup.has(v.id)) {
+        done.push(() => void this.#duplicate(v))
+        continue
+      }
+      try {
+        authorizeInContext(v.sub.record, v.authority, ctx)
+      } catch (err) {
+        v.resolve(this.refuse(v.id, err))
+        continue
+      }
+      seenInGroup.add(v.id)
+      accepted.push(v)
+      tx.records.set(v.id, { origin: c.nodeId, seq: 0, record: v.sub.record })
+      if (v.sub.payload) {
+        const hex = toHex(v.sub.record.header.payload!)
+        tx.payloads.set(hex, v.sub.payload)
+        if (v.payload) tx.decoded.set(hex, v.payload)
+      }
+      // Keep the context current within the group: a registration then a case, say.
+      ctx.note(v.id, v.sub.record.header)
+    }
+    if (accepted.length === 0) {
+      // A copy's receipt claims its entry is durable: answer once all before it is.
+      void c.durability.durable.then(() => {
+        for (const d of done) d()
+      })
+      return
+    }
+    const byDoc = new Map<string, Queued[]>()
+    for (const v of accepted) {
+      const doc = v.sub.record.header.subject ?? ALERTS_DOC
+      const list = byDoc.get(doc) ?? []
+      list.push(v)
+      byDoc.set(doc, list)
+    }
+    const changes: Change[] = []
+    for (const [docId, list] of byDoc) {
+      const d = await c.durability.txDoc(tx, docId, c.clientId())
+      d.changed = true
+      const update = applyLocal(
+        d.doc,
+        list.map((v) => ({ id: v.id, header: v.sub.record.header })),
+        (id) => tx.records.get(id)?.record.header ?? c.docs.header(id),
+      )
+      changes.push({ doc: docId, update, records: list.map((v) => v.sub.record) })
+    }
+    const head = c.durability.head
+    const seq = (head.vv[c.nodeId] ?? 0) + 1
+    const hlc = hlcTick(head.hlc, c.clock())
+    const deps: VersionVector = {}
+    for (const [o, s] of Object.entries(head.vv)) if (o !== c.nodeId && s > 0) deps[o] = s
+    const body: EntryBody = {
+      v: 1,
+      bloc: c.trust.bloc,
+      origin: c.nodeId,
+      seq,
+      prev: head.heads[c.nodeId] ? fromHex(head.heads[c.nodeId]!) : null,
+      hlc: [hlc[0], hlc[1]],
+      deps,
+      changes,
+    }
+    const { entry, bytes, hash: entryHashBytes } = sealEntry(c.ed, body, c.keys.secretKey, c.recordBytes)
+    if (bytes.length > MAX_ENTRY_BYTES) {
+      // #takeGroup's budget was wrong: refuse the group rather than store an entry peers refuse.
+      throw new NodeError(
+        'INTERNAL',
+        `entry of ${bytes.length} bytes is over the ${MAX_ENTRY_BYTES}-byte limit`,
+      )
+    }
+    const hash = toHex(entryHashBytes)
+    for (const r of tx.records.values()) r.seq = seq
+    tx.state.vv[c.nodeId] = seq
+    tx.state.heads[c.nodeId] = hash
+    tx.state.hlc = hlc
+    tx.entries.push({ origin: c.nodeId, seq, bytes })
+    const { durable } = await c.durability.finish(tx)
+    // Acknowledged, and sent to peers, only once on disk. The transaction queue is free
+    // meanwhile: the next group is being built while this one is synced.
+    void durable.then(
+      () => {
+        const now = performance.now()
+        for (const v of accepted) {
+          v.resolve({
+            ok: true,
+            id: v.id,
+            receipt: c.receipts.receipt(v.id, c.nodeId, seq, hash),
+            duplicate: false,
+          })
+          c.observer.writeLatency?.((now - v.queuedAt) / 1000)
+        }
+        c.observer.accepted?.('client', accepted.length)
+        c.observer.entryAppended?.(entry)
+        for (const d of done) d()
+        c.emit(entry, bytes, tx.payloads)
+      },
+      (err: unknown) => {
+        for (const v of accepted) v.resolve(this.refuse(v.id, err))
+        for (const d of done) d()
+      },
+    )
+  }
+
+  /** A record already stored: answered with the receipt of the entry that carries it. */
+  async #duplicate(v: Queued): Promise<void> {
+    const c = this.#c
+    const failure = c.durability.failure
+    if (failure) return v.resolve(this.refuse(v.id, failure))
+    const raw = await c.store.get(K.record(v.id))
+    if (!raw) return v.resolve(this.refuse(v.id, new NodeError('INTERNAL', 'a stored record vanished')))
+    const r = decodeStoredRecord(raw)
+    const entryBytes = await c.store.get(K.entry(r.origin, r.seq))
+    const hash = entryBytes ? toHex(entryHash(decodeEntry(entryBytes).body)) : ''
+    v.resolve({
+      ok: true,
+      id: v.id,
+      receipt: c.receipts.receipt(v.id, r.origin, r.seq, hash),
+      duplicate: true,
+    })
+  }
+}

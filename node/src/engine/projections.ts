@@ -1,0 +1,169 @@
+/**
+ * Projections: a citizen's summary (nationality, travel document, presence, cases, welfare)
+ * derived from their merged doc, and the secondary indexes that follow it (`ix/...`). Written
+ * in the same batch as the entries that changed the doc, so a restart reads them back.
+ */
+import type { RecordBody, RecordHeader } from '@legation/protocol'
+import { utf8ToBytes } from '@legation/protocol'
+import { LRUCache } from 'lru-cache'
+import type { Store } from '../storage/store.ts'
+import { decodeJson, encodeJson } from './codec.ts'
+import { DEFAULT_DOC_CACHE } from './doc-cache.ts'
+import { K } from './keys.ts'
+import { type Tx, txPayload, txRecord } from './tx.ts'
+import type { CitizenSummary } from './types.ts'
+
+export interface ProjectionsInit {
+  /** Summaries kept in memory. @default DEFAULT_DOC_CACHE */
+  summaryCacheSize?: number
+}
+
+export class Projections {
+  readonly #store: Store
+  readonly #cache: LRUCache<string, CitizenSummary>
+
+  constructor(init: ProjectionsInit, components: { store: Store }) {
+    this.#store = components.store
+    this.#cache = new LRUCache({ max: init.summaryCacheSize ?? DEFAULT_DOC_CACHE })
+  }
+
+  async get(citizen: string): Promise<CitizenSummary | undefined> {
+    const cached = this.#cache.get(citizen)
+    if (cached) return cached
+    const raw = await this.#store.get(K.summary(citizen))
+    if (!raw) return undefined
+    const s = decodeJson<CitizenSummary>(raw)
+    this.#cache.set(citizen, s)
+    return s
+  }
+
+  /** Stored summaries of many citizens in one batched read (cache first). */
+  async many(citizens: readonly string[]): Promise<Map<string, CitizenSummary>> {
+    const out = new Map<string, CitizenSummary>()
+    const missing: string[] = []
+    for (const c of citizens) {
+      const cached = this.#cache.get(c)
+      if (cached) out.set(c, cached)
+      else missing.push(c)
+    }
+    const raws = await this.#store.getMany(missing.map(K.summary))
+    missing.forEach((c, i) => {
+      const raw = raws[i]
+      if (raw) out.set(c, decodeJson<CitizenSummary>(raw))
+    })
+    return out
+  }
+
+  /** Caches the summaries a transaction wrote (once it is handed to the store). */
+  remember(tx: Tx): void {
+    for (const [c, s] of tx.summaries) this.#cache.set(c, s)
+  }
+
+  clear(): void {
+    this.#cache.clear()
+  }
+
+  /** Derives the summaries of these citizens from the transaction's docs, with their index changes. */
+  async update(tx: Tx, citizens: readonly string[]): Promise<void> {
+    const previous = await this.many(citizens)
+    for (const c of citizens) await this.#resummarize(tx, c, previous.get(c))
+  }
+
+  async #resummarize(tx: Tx, citizen: string, previous: CitizenSummary | undefined): Promise<void> {
+    const record = (id: string) => txRecord(this.#store, tx, id)
+    const fields = tx.docs.get(citizen)!.doc.getMap<string>('fields')
+    const s = emptySummary()
+    const reg = fields.get('registration')
+    if (reg) {
+      const r = await record(reg)
+      if (r) s.nationality = (r.header.body as RecordBody<'citizen.registered'>).nationality
+    }
+    const td = fields.get('travelDocument')
+    if (td) {
+      const r = await record(td)
+      const p = r && (await txPayload(this.#store, tx, r))
+      const doc = p?.travelDocument as { number?: string } | undefined
+      if (doc?.number) s.travelDocument = doc.number
+    }
+    const pres = fields.get('presence')
+    if (pres) {
+      const r = await record(pres)
+      const p = r && (await txPayload(this.#store, tx, r))
+      if (r && p) {
+        const b = r.header.body as RecordBody<'presence.registered'>
+        s.presence = {
+          country: p.country as string,
+          region: p.region as string,
+          from: b.from,
+          until: b.until,
+        }
+      }
+    }
+    for (const [slot, id] of fields.entries()) {
+      if (slot.startsWith('welfare:')) {
+        const r = await record(id)
+        if (r) s.welfare[slot.slice(8)] = (r.header.body as RecordBody<'welfare.checkin'>).status
+      } else if (slot.startsWith('case:')) {
+        const caseId = slot.slice(5)
+        const opened = await record(caseId)
+        const latest = id === caseId ? opened : await record(id)
+        if (opened && latest) {
+          s.cases[caseId] = {
+            type: (opened.header.body as RecordBody<'case.opened'>).caseType,
+            state:
+              latest.header.kind === 'case.transition'
+                ? (latest.header.body as RecordBody<'case.transition'>).to
+                : 'submitted',
+            opened: opened.header.at,
+            updated: latest.header.at,
+          }
+        }
+      }
+    }
+    s.ix = indexKeysOf(citizen, s)
+    const oldIx = new Set(previous?.ix ?? [])
+    const newIx = new Set(s.ix)
+    for (const k of oldIx) if (!newIx.has(k)) tx.ops.push({ type: 'del', key: k })
+    for (const k of newIx)
+      if (!oldIx.has(k)) tx.ops.push({ type: 'put', key: k, value: utf8ToBytes(citizen) })
+    tx.ops.push({ type: 'put', key: K.summary(citizen), value: encodeJson(s) })
+    tx.summaries.set(citizen, s)
+  }
+}
+
+/** The index keys a summary puts: by nationality, travel document, presence, case state. */
+function indexKeysOf(citizen: string, s: CitizenSummary): string[] {
+  const ix: string[] = []
+  if (s.nationality) ix.push(`ix/nat/${s.nationality}/${citizen}`)
+  if (s.travelDocument) ix.push(`ix/td/${s.travelDocument}/${citizen}`)
+  if (s.presence) ix.push(`ix/pres/${s.presence.country}/${citizen}`)
+  for (const [caseId, c] of Object.entries(s.cases)) {
+    ix.push(`ix/case/${c.state}/${caseId}`)
+    if (s.nationality) ix.push(`ix/ncase/${s.nationality}/${c.state}/${caseId}`)
+  }
+  return ix
+}
+
+export function emptySummary(): CitizenSummary {
+  return { nationality: null, travelDocument: null, presence: null, cases: {}, welfare: {}, ix: [] }
+}
+
+/** What authorization needs to see of a record accepted earlier in the same group. */
+export function noteInSummary(s: CitizenSummary, id: string, h: RecordHeader): void {
+  if (h.kind === 'citizen.registered' && s.nationality === null) {
+    s.nationality = (h.body as RecordBody<'citizen.registered'>).nationality
+  }
+  if (h.kind === 'case.opened') {
+    s.cases[id] = {
+      type: (h.body as RecordBody<'case.opened'>).caseType,
+      state: 'submitted',
+      opened: h.at,
+      updated: h.at,
+    }
+  }
+  if (h.kind === 'case.transition') {
+    const b = h.body as RecordBody<'case.transition'>
+    const c = s.cases[b.case]
+    if (c) s.cases[b.case] = { ...c, state: b.to, updated: h.at }
+  }
+}

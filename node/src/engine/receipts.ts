@@ -1,0 +1,49 @@
+/**
+ * Receipts: this node's signed statement that it stored an entry durably. A receipt names the
+ * entry (which commits to all its records), so one signature serves every record in it; the
+ * signatures of recent entries are kept.
+ */
+import {
+  type Ed25519,
+  fromHex,
+  type KeyPair,
+  type SignedReceipt,
+  signReceipt,
+  toBase64url,
+} from '@legation/protocol'
+import { LRUCache } from 'lru-cache'
+import { NodeError } from '../errors.ts'
+import type { Receipt } from './types.ts'
+
+/** Entries whose receipt signature is kept. */
+export const DEFAULT_RECEIPT_CACHE = 1024
+
+export class Receipts {
+  readonly #ed: Ed25519
+  readonly #keys: KeyPair | undefined
+  readonly #nodeId: string
+  readonly #sigs = new LRUCache<string, string>({ max: DEFAULT_RECEIPT_CACHE })
+
+  constructor(components: { ed: Ed25519; keys: KeyPair | undefined; nodeId: string }) {
+    this.#ed = components.ed
+    this.#keys = components.keys
+    this.#nodeId = components.nodeId
+  }
+
+  /** A receipt for `record`, carried by entry (origin, seq) whose hash is `entry` (hex). */
+  receipt(record: string, origin: string, seq: number, entry: string): Receipt {
+    const key = `${origin}/${seq}`
+    let sig = this.#sigs.get(key)
+    if (!sig) {
+      sig = toBase64url(this.sign(origin, seq, fromHex(entry)).sig)
+      this.#sigs.set(key, sig)
+    }
+    return { record, node: this.#nodeId, origin, seq, entry, sig }
+  }
+
+  /** This node's signed statement that it stored entry (origin, seq) durably. */
+  sign(origin: string, seq: number, entry: Uint8Array): SignedReceipt {
+    if (!this.#keys) throw new NodeError('READ_ONLY', 'a read-only engine signs no receipts')
+    return signReceipt(this.#ed, { node: this.#nodeId, origin, seq, entry }, this.#keys.secretKey)
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Trust: the one component that says who holds authority — the charter chain (its versions,
+ * the member states and their keys, the certified nodes) and the officer revocations. Records
+ * and entries are verified against it, and the HTTP authentication asks it about an officer's
+ * certificate, so reads and writes get the same answer.
+ *
+ * It keeps the chain and the revocations in the store, and reads them back on start.
+ */
+import {
+  assertValidAt,
+  CertificateError,
+  type CertifiedNode,
+  type CharterView,
+  decodeCanonical,
+  type Ed25519,
+  encodeCanonical,
+  equalBytes,
+  type OfficerCertificate,
+  ProtocolError,
+  parseRevocation,
+  type Revocation,
+  type SignedCharter,
+  verifyCertificateSignature,
+  verifyCharterChain,
+  verifyRevocation,
+} from '@legation/protocol'
+import { Mutex } from 'async-mutex'
+import type { Store } from '../storage/store.ts'
+import { prefixRange } from '../storage/store.ts'
+import { K } from './keys.ts'
+
+/** Largest stored charter chain read back. */
+const MAX_CHARTER_CHAIN_BYTES = 16 * 1024 * 1024
+
+export interface TrustComponents {
+  store: Store
+  ed: Ed25519
+}
+
+export class Trust {
+  readonly #store: Store
+  readonly #ed: Ed25519
+  #chain: SignedCharter[]
+  #views: CharterView[]
+  /** Revocations by `<state>/<certId>` (the earliest one, where a state revoked twice). */
+  readonly #revocations = new Map<string, Revocation>()
+  readonly #mutex = new Mutex()
+
+  /** `given`: the charter chain this node was started with, genesis first. */
+  constructor(components: TrustComponents, given: readonly SignedCharter[]) {
+    this.#store = components.store
+    this.#ed = components.ed
+    this.#chain = [...given]
+    this.#views = []
+  }
+
+  /**
+   * Verifies the chain — the one given, or a longer one stored earlier (an amendment received
+   * from a peer wins over an older file) — stores it if it is new, and reads the revocations
+   * back. Throws a ProtocolError if the chain does not verify.
+   */
+  async load(): Promise<void> {
+    const given = this.#chain
+    const stored = await this.#store.get(K.charter)
+    if (stored) {
+      const have = decodeCanonical(stored, MAX_CHARTER_CHAIN_BYTES) as SignedCharter[]
+      if (have.length > given.length) this.#chain = have
+    }
+    this.#views = verifyCharterChain(this.#ed, this.#chain)
+    if (!stored || this.#chain.length !== given.length) {
+      await this.#store.write([{ type: 'put', key: K.charter, value: encodeCanonical(this.#chain) }])
+    }
+    for await (const [, value] of this.#store.range(prefixRange(K.revocations))) {
+      const rev = decodeCanonical(value) as Revocation
+      this.#revocations.set(`${rev.body.state}/${rev.body.cert}`, rev)
+    }
+  }
+
+  get bloc(): string {
+    return this.#views[0]!.bloc
+  }
+
+  /** The charter version in force (the latest). */
+  get charter(): CharterView {
+    return this.#views[this.#views.length - 1]!
+  }
+
+  /** Every version, genesis first. */
+  get versions(): readonly CharterView[] {
+    return this.#views
+  }
+
+  get chain(): readonly SignedCharter[] {
+    return this.#chain
+  }
+
+  charterByHash(hash: string): CharterView | undefined {
+    return this.#views.find((c) => c.hash === hash)
+  }
+
+  /** A node as the latest charter version that certifies it has it (an expelled node included). */
+  certifiedNode(nodeId: string): CertifiedNode | undefined {
+    for (let i = this.#views.length - 1; i >= 0; i--) {
+      const n = this.#views[i]!.nodes.get(nodeId)
+      if (n) return n
+    }
+    return undefined
+  }
+
+  /** When `state` revoked certificate `certId`, if it did. */
+  revokedAt(certId: string, state: string): number | undefined {
+    return this.#revocations.get(`${state}/${certId}`)?.body.at
+  }
+
+  /** The revocations known here, the earliest per certificate. */
+  revocations(): Revocation[] {
+    return [...this.#revocations.values()]
+  }
+
+  /**
+   * Checks an officer certificate presented with a signed request: issued by a member state
+   * of this bloc under its current key, valid at `now`, and certifying `key`. Throws a
+   * ProtocolError (REQUEST_AUTH_INVALID) otherwise.
+   */
+  checkOfficer(cert: OfficerCertificate, key: Uint8Array, now: number): void {
+    const body = cert.body
+    const member = this.charter.members.get(body.state)
+    if (!member || body.bloc !== this.bloc) {
+      throw new ProtocolError('REQUEST_AUTH_INVALID', 'officer certificate is not of a member of this bloc')
+    }
+    try {
+      verifyCertificateSignature(this.#ed, cert, member.stateKey)
+      assertValidAt(body, now)
+    } catch (cause) {
+      throw new ProtocolError('REQUEST_AUTH_INVALID', 'officer certificate is not valid', { cause })
+    }
+    if (!equalBytes(body.officerKey, key)) {
+      throw new ProtocolError('REQUEST_AUTH_INVALID', 'request not signed by the certified key')
+    }
+  }
+
+  /**
+   * Adds a revocation of an officer certificate. It must be signed by the current key of the
+   * member state it names (a rotated-out key revokes nothing), and counts only against that
+   * state's certificates. Answers the revocation in force for that certificate and whether
+   * this one changed what the node refuses (new, or earlier than the one known). Throws a
+   * ProtocolError if it is not valid.
+   */
+  async addRevocation(value: unknown): Promise<{ added: boolean; revocation: Revocation }> {
+    const rev = parseRevocation.parse(value, 'revocation') as Revocation
+    if (rev.body.bloc !== this.bloc) throw new CertificateError('BLOC_MISMATCH', 'revocation of another bloc')
+    const key = `${rev.body.state}/${rev.body.cert}`
+    // One in force from the same time or earlier makes this one moot, whatever key signed it
+    // (a peer resends revocations made before a state rotated its key).
+    const known = this.#revocations.get(key)
+    if (known && known.body.at <= rev.body.at) return { added: false, revocation: known }
+    const member = this.charter.members.get(rev.body.state)
+    if (!member) throw new CertificateError('CERT_INVALID', `${rev.body.state} is not a member state`)
+    verifyRevocation(this.#ed, rev, member.stateKey)
+    return this.#mutex.runExclusive(async () => {
+      const known = this.#revocations.get(key)
+      if (known && known.body.at <= rev.body.at) return { added: false, revocation: known }
+      await this.#store.write([
+        { type: 'put', key: K.revocation(rev.body.state, rev.body.cert), value: encodeCanonical(rev) },
+      ])
+      this.#revocations.set(key, rev)
+      return { added: true, revocation: rev }
+    })
+  }
+
+  /** Adopts a longer, valid charter chain that extends this one (an amendment from anyone). */
+  async adoptCharter(chain: readonly SignedCharter[]): Promise<boolean> {
+    if (chain.length <= this.#chain.length) return false
+    const views = verifyCharterChain(this.#ed, chain)
+    if (views[0]!.bloc !== this.bloc) throw new ProtocolError('BLOC_MISMATCH')
+    for (let i = 0; i < this.#views.length; i++) {
+      if (views[i]!.hash !== this.#views[i]!.hash) {
+        throw new ProtocolError('CHARTER_CHAIN_BROKEN', 'chain does not extend ours')
+      }
+    }
+    await this.#store.write([{ type: 'put', key: K.charter, value: encodeCanonical(chain) }])
+    this.#chain = [...chain]
+    this.#views = views
+    return true
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * A transaction: what one group of local records, or one frame of remote entries, changes —
+ * collected in memory, then handed to the store as ONE synced batch (durability.ts). Reads
+ * within a transaction see its own writes first (`txRecord`, `txPayload`).
+ */
+import {
+  decodeCanonical,
+  type Hlc,
+  type SignedEntry,
+  type SignedRecord,
+  toHex,
+  type VersionVector,
+} from '@legation/protocol'
+import type * as Y from 'yjs'
+import type { BatchOp, Store } from '../storage/store.ts'
+import { decodeStoredRecord } from './codec.ts'
+import { K } from './keys.ts'
+import type { CitizenSummary, PersistentState, StoredRecord } from './types.ts'
+
+export interface Tx {
+  /** The state as this transaction leaves it: vv, heads and hlc move with every entry applied. */
+  state: { vv: VersionVector; heads: Record<string, string>; hlc: Hlc }
+  /** Entries this transaction stores, in order. */
+  entries: Array<{ origin: string; seq: number; bytes: Uint8Array }>
+  ops: BatchOp[]
+  records: Map<string, StoredRecord>
+  payloads: Map<string, Uint8Array>
+  /** Payloads of the transaction already decoded (and checked), by digest. */
+  decoded: Map<string, Record<string, unknown>>
+  summaries: Map<string, CitizenSummary>
+  cases: Map<string, string>
+  alerts: Set<string>
+  docs: Map<string, TxDoc>
+  /** Remote entries applied, in order, with how many of their records were new here. */
+  applied: Array<{ entry: SignedEntry; bytes: Uint8Array; accepted: number }>
+  /** The state-root accumulator before the transaction. */
+  acc: Uint8Array
+}
+
+/** A doc as a transaction sees it; only changed docs are hashed and written. */
+export interface TxDoc {
+  doc: Y.Doc
+  /** Its hash before the transaction (empty for a new doc). */
+  hash: Uint8Array
+  changed: boolean
+}
+
+/** A transaction that builds on `head` (the state every earlier transaction leaves). */
+export function newTx(head: PersistentState, headAcc: Uint8Array): Tx {
+  return {
+    state: { vv: { ...head.vv }, heads: { ...head.heads }, hlc: head.hlc },
+    entries: [],
+    applied: [],
+    ops: [],
+    records: new Map(),
+    payloads: new Map(),
+    decoded: new Map(),
+    summaries: new Map(),
+    cases: new Map(),
+    alerts: new Set(),
+    docs: new Map(),
+    acc: headAcc,
+  }
+}
+
+/** A record as the transaction sees it: its own first, then the store. */
+export async function txRecord(store: Store, tx: Tx, id: string): Promise<SignedRecord | undefined> {
+  const mine = tx.records.get(id)
+  if (mine) return mine.record
+  const raw = await store.get(K.record(id))
+  return raw ? decodeStoredRecord(raw).record : undefined
+}
+
+/** A record's decoded payload as the transaction sees it, if this node holds it. */
+export async function txPayload(
+  store: Store,
+  tx: Tx,
+  record: SignedRecord,
+): Promise<Record<string, unknown> | undefined> {
+  const digest = record.header.payload
+  if (!digest) return undefined
+  const hex = toHex(digest)
+  const known = tx.decoded.get(hex)
+  if (known) return known
+  const bytes = tx.payloads.get(hex) ?? (await store.get(K.payload(hex)))
+  return bytes ? (decodeCanonical(bytes) as Record<string, unknown>) : undefined
+}
