@@ -142,8 +142,16 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     {
       engine,
       store,
-      liveNodes: () => replication?.liveNodes() ?? [],
-      announce: (d) => replication?.broadcastDutyDone(d),
+      // TEMPORARY adapter until Replication implements SyncRegistrar: replication still calls
+      // the scheduler through setDuties() below, so handle/unhandle have nothing to do.
+      registrar: {
+        handle: () => {},
+        unhandle: () => {},
+        broadcast: (msg) => {
+          if (msg.t === 'dutyDone') for (const d of msg.done) replication?.broadcastDutyDone(d)
+        },
+        liveNodes: () => replication?.liveNodes() ?? [],
+      },
       logger: log, // the scheduler names its own component
     },
     {
