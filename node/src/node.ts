@@ -53,6 +53,11 @@ export interface NodeOptions {
   metrics?: Metrics
   /** Outbound webhooks for work done once across the bloc (takeover). */
   duties?: { alertWebhook?: string | undefined; caseWebhook?: string | undefined }
+  // TEMPORARY (config branch): accepted but not wired yet; the lead wires them to the services' Init.
+  /** The engine's operational limits (config section `engine`). */
+  engine?: Readonly<Partial<Record<string, number>>>
+  /** Replication's operational limits (config section `replication`). */
+  replication?: Readonly<Partial<Record<string, number>>>
 }
 
 export interface RunningNode {
