@@ -78,6 +78,8 @@ async function main(): Promise<void> {
     writeConcernTimeoutMs: config.writeConcernTimeoutMs,
     faultInjection: config.faultInjection,
     duties: config.duties,
+    engine: config.engine,
+    replication: config.replication,
   })
   if (config.faultInjection) log.warn('FAULT INJECTION IS ENABLED: for tests only')
   process.stdout.write(`Legation node listening on ${node.url} (try ${node.url}/v1/node)\n`)

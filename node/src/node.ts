@@ -53,6 +53,11 @@ export interface NodeOptions {
   metrics?: Metrics
   /** Outbound webhooks for work done once across the bloc (takeover). */
   duties?: { alertWebhook?: string | undefined; caseWebhook?: string | undefined }
+  // TEMPORARY (config branch): accepted but not wired yet; the lead wires them to the services' Init.
+  /** The engine's operational limits (config section `engine`). */
+  engine?: Readonly<Partial<Record<string, number>>>
+  /** Replication's operational limits (config section `replication`). */
+  replication?: Readonly<Partial<Record<string, number>>>
 }
 
 export interface RunningNode {
@@ -142,8 +147,16 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     {
       engine,
       store,
-      liveNodes: () => replication?.liveNodes() ?? [],
-      announce: (d) => replication?.broadcastDutyDone(d),
+      // TEMPORARY adapter until Replication implements SyncRegistrar: replication still calls
+      // the scheduler through setDuties() below, so handle/unhandle have nothing to do.
+      registrar: {
+        handle: () => {},
+        unhandle: () => {},
+        broadcast: (msg) => {
+          if (msg.t === 'dutyDone') for (const d of msg.done) replication?.broadcastDutyDone(d)
+        },
+        liveNodes: () => replication?.liveNodes() ?? [],
+      },
       logger: log, // the scheduler names its own component
     },
     {

@@ -3,10 +3,12 @@
  * See README.md.
  *
  * @example
- * import { DutyScheduler } from './duties/index.ts'
- * const duties = new DutyScheduler({ engine, store, liveNodes, announce, logger }, { webhooks })
+ * import { dutyScheduler } from './duties/index.ts'
+ * const duties = dutyScheduler({ webhooks })({ engine, store, registrar, logger })
  * await duties.start()
  */
+
+export { isDutyDone, RECENT_DONE_ON_CONNECT } from './announcements.ts'
 export {
   type AlertArea,
   alertDuties,
@@ -16,6 +18,7 @@ export {
   type PresenceArea,
   refId,
 } from './discovery.ts'
+export { DUTY_ERRORS, DutyError, type DutyErrorCode, isDutyError } from './errors.ts'
 export {
   alertDutyId,
   caseDutyId,
@@ -35,16 +38,13 @@ export {
   DEFAULT_RETRY_MIN_MS,
   DEFAULT_START_DELAY_MS,
   DEFAULT_TICK_MS,
+  type DutySchedulerInit,
+} from './options.ts'
+export {
   DUTIES_COMPONENT,
   type DutyComponents,
-  type DutyDone,
-  type DutyLogger,
   DutyScheduler,
-  type DutySchedulerInit,
   type DutySchedulerStatus,
-  type DutyState,
-  type DutyWebhooks,
   dutyScheduler,
-  isDutyDone,
-  type StoredDuty,
 } from './scheduler.ts'
+export type { DutyDone, DutyLogger, DutyState, DutyWebhooks, StoredDuty } from './types.ts'

@@ -5,7 +5,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { decodeCanonical, type LegationClient } from '@legation/protocol'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   alertDutyId,
   caseDutyId,
@@ -20,6 +20,7 @@ import { Engine, type Submission } from '../../src/engine/engine.ts'
 import { NodeError } from '../../src/errors.ts'
 import { MemoryStore } from '../../src/storage/store.ts'
 import { ed, registration, type TestBloc, testBloc } from '../fixtures.ts'
+import { FakeRegistrar, fakeNet } from './fake-registrar.ts'
 
 const TICK = 25
 /** Every wait in this file is bounded by this. */
@@ -32,13 +33,8 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = DEADLINE_MS) {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(5)
-  }
-}
+/** Retries `check` (an assertion) until it passes, for at most DEADLINE_MS. */
+const until = (check: () => unknown) => vi.waitFor(check, { timeout: DEADLINE_MS, interval: 5 })
 
 // ---- The webhook: a real HTTP server that records every request ----
 
@@ -123,25 +119,20 @@ async function cluster(n: number, init: DutySchedulerInit) {
       log.push({ bytes, payloads })
     })
   }
-  /** Who each node sees as connected (its liveNodes), and which nodes have "crashed". */
-  const live = ids.map((self) => new Set(ids.filter((x) => x !== self)))
-  const crashed = new Set<number>()
+  // The sync protocol between them; each node's live set is what its mesh sees as connected.
+  const registrars = fakeNet(ids)
+  const live = registrars.map((r) => r.live)
   const lines: string[] = []
-  const announced: DutyDone[] = []
+  /** Every completion any node announced. */
+  const announced = (): DutyDone[] =>
+    registrars.flatMap((r) => r.sent.flatMap((m) => (m.t === 'dutyDone' ? m.done : [])))
   const schedulers: DutyScheduler[] = []
   const make = (i: number, over: DutySchedulerInit = {}) =>
     new DutyScheduler(
       {
         engine: engines[i]!,
         store: stores[i]!,
-        liveNodes: () => [...live[i]!],
-        announce: (d) => {
-          announced.push(d)
-          // The sync message to every connected, running peer.
-          for (let j = 0; j < n; j++) {
-            if (j !== i && live[i]!.has(ids[j]!) && !crashed.has(j)) void schedulers[j]!.onAnnounced(d)
-          }
-        },
+        registrar: registrars[i]!,
         logger: captureLogger(lines),
       },
       { tickMs: TICK, startDelayMs: 0, retryMinMs: 50, ...init, ...over },
@@ -156,8 +147,8 @@ async function cluster(n: number, init: DutySchedulerInit) {
     stores,
     engines,
     ids,
+    registrars,
     live,
-    crashed,
     lines,
     announced,
     schedulers,
@@ -253,8 +244,9 @@ describe('duties: alert-notify', () => {
       [alertDutyId(alert.id, inA), regs[0]!],
       [alertDutyId(alert.id, inB), regs[1]!],
     ])
-    await waitFor('two deliveries and no pending duty anywhere', () => {
-      return hook.ok().length >= 2 && c.schedulers.every((s) => s.status().pending === 0)
+    await until(() => {
+      expect(hook.ok().length).toBeGreaterThanOrEqual(2)
+      for (const s of c.schedulers) expect(s.status().pending).toBe(0)
     })
     await sleep(TICK * 6) // a few more ticks: nothing else may arrive
     expect(hook.hits).toHaveLength(2)
@@ -288,7 +280,12 @@ describe('duties: alert-notify', () => {
       }
     }
     expect(c.schedulers.reduce((n, s) => n + s.status().delivered, 0)).toBe(2)
-    expect(c.announced.map((d) => d.id).sort()).toEqual([...expected.keys()].sort())
+    expect(
+      c
+        .announced()
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual([...expected.keys()].sort())
     for (const s of c.schedulers) expect(s.status()).toMatchObject({ pending: 0, done: 2, failures: 0 })
     // Logs name duties, never the people behind them.
     const logs = c.lines.join('\n')
@@ -310,7 +307,7 @@ describe('duties: alert-notify', () => {
     expect(hook.hits).toHaveLength(0)
     await c.submit(0, [presence(officer, reg.citizenId, 'KE', 'Kisumu')])
     await c.sync()
-    await waitFor('the late arrival is notified', () => hook.ok().length === 1)
+    await until(() => expect(hook.ok()).toHaveLength(1))
     expect(hook.hits[0]!.key).toBe(alertDutyId(alert.id, reg.citizenId))
     expect(hook.hits[0]!.body.contact).toEqual(contactOf(reg))
   })
@@ -327,15 +324,14 @@ describe('duties: takeover', () => {
     const [owner, next] = rankNodes(id, c.ids).map((n) => c.ids.indexOf(n)) as [number, number, number]
 
     // The owner crashes before it can deliver; the others have not noticed yet.
-    c.crashed.add(owner)
     await c.schedulers[owner]!.stop()
     const writer = (owner + 1) % 3
     await c.submit(writer, [reg, presence(officer, reg.citizenId, 'KE', 'Nairobi'), alert])
     await c.sync()
     const survivors = [0, 1, 2].filter((i) => i !== owner)
-    await waitFor('the survivors discover the duty', () =>
-      survivors.every((i) => c.schedulers[i]!.status().pending === 1),
-    )
+    await until(() => {
+      for (const i of survivors) expect(c.schedulers[i]!.status().pending).toBe(1)
+    })
     await sleep(TICK * 8)
     expect(hook.hits).toHaveLength(0) // the owner still counts as live: nobody else may do its work
     for (const i of survivors) expect(c.schedulers[i]!.status().mine).toBe(0)
@@ -343,7 +339,7 @@ describe('duties: takeover', () => {
     // The mesh notices: the owner leaves every survivor's live set.
     const noticed = Date.now()
     for (const i of survivors) c.live[i]!.delete(c.ids[owner]!)
-    await waitFor('a survivor delivers', () => hook.ok().length === 1)
+    await until(() => expect(hook.ok()).toHaveLength(1))
     expect(Date.now() - noticed).toBeLessThan(TICK * 20)
     await sleep(TICK * 6)
     expect(hook.hits).toHaveLength(1)
@@ -354,15 +350,12 @@ describe('duties: takeover', () => {
     }
 
     // The owner comes back. It finds the duty in entries stored while it was down, but the
-    // peers tell it what they did (recentDone on reconnect) before its start delay is over.
-    c.crashed.delete(owner)
+    // peers tell it what they did (their dutyDone handler on connect) before its start delay is over.
     for (const i of survivors) c.live[i]!.add(c.ids[owner]!)
     const restarted = c.make(owner, { startDelayMs: TICK * 8 })
     c.schedulers[owner] = restarted
     await restarted.start()
-    for (const i of survivors) {
-      for (const d of await c.schedulers[i]!.recentDone()) await restarted.onAnnounced(d)
-    }
+    for (const i of survivors) await c.registrars[i]!.greet(c.registrars[owner]!)
     await sleep(TICK * 16)
     expect(hook.hits).toHaveLength(1)
     expect(await restarted.get(id)).toMatchObject({ state: 'done', doneBy: c.ids[next] })
@@ -378,7 +371,7 @@ describe('duties: delivery', () => {
     const reg = registration(officer)
     const opened = officer.record('case.opened', reg.citizenId, { caseType: 'passport-renewal' })
     await c.submit(0, [reg, opened])
-    await waitFor('delivery after three failures', () => hook.ok().length === 1)
+    await until(() => expect(hook.ok()).toHaveLength(1))
     await sleep(TICK * 8)
     expect(hook.hits.map((h) => h.status)).toEqual([503, 503, 503, 200])
     expect(new Set(hook.hits.map((h) => h.key))).toEqual(new Set([caseDutyId(opened.id)]))
@@ -403,7 +396,10 @@ describe('duties: delivery', () => {
     const unrouted = officer.record('case.opened', ccc.citizenId, { caseType: 'lost-passport' })
     await c.submit(0, [bbb, ccc, routed, unrouted])
     const s = c.schedulers[0]!
-    await waitFor('routed and skipped', () => hook.ok().length === 1 && s.status().skipped === 1)
+    await until(() => {
+      expect(hook.ok()).toHaveLength(1)
+      expect(s.status().skipped).toBe(1)
+    })
     await sleep(TICK * 10)
     expect(hook.hits).toHaveLength(1)
     expect(hook.hits[0]!.path).toBe('/queue/BBB')
@@ -422,9 +418,12 @@ describe('duties: delivery', () => {
     })
     expect(s.status()).toMatchObject({ pending: 0, delivered: 1, skipped: 1, failures: 0 })
     // Closed for the whole bloc, so no other node retries it either.
-    expect(c.announced.map((d) => d.id).sort()).toEqual(
-      [caseDutyId(routed.id), caseDutyId(unrouted.id)].sort(),
-    )
+    expect(
+      c
+        .announced()
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual([caseDutyId(routed.id), caseDutyId(unrouted.id)].sort())
   })
 })
 
@@ -437,14 +436,47 @@ describe('duties: announcements', () => {
     const opened = officer.record('case.opened', reg.citizenId, { caseType: 'passport-renewal' })
     await c.submit(0, [reg, opened])
     const s = c.schedulers[0]!
-    await waitFor('the delivery is in flight', () => hook.hits.length === 1 && s.status().inFlight === 1)
+    await until(() => {
+      expect(hook.hits).toHaveLength(1)
+      expect(s.status().inFlight).toBe(1)
+    })
     const id = caseDutyId(opened.id)
     await s.onAnnounced({ id, node: 'peer-node', at: 7 })
     expect(s.status()).toMatchObject({ pending: 0, done: 1 })
-    await waitFor('the delivery ends', () => s.status().inFlight === 0)
+    await until(() => expect(s.status().inFlight).toBe(0))
     expect(await s.get(id)).toMatchObject({ state: 'done', doneBy: 'peer-node', at: 7 })
-    expect(c.announced).toEqual([]) // the peer already told everyone
+    expect(c.announced()).toEqual([]) // the peer already told everyone
     expect(s.status()).toMatchObject({ pending: 0, done: 1, delivered: 1 })
+  })
+})
+
+describe('duties: dutyDone over the sync registrar', () => {
+  it('counts completions from certified nodes only, and tells a connecting peer what was done', async () => {
+    const c = await cluster(2, {})
+    const [a, b] = c.registrars as [FakeRegistrar, FakeRegistrar]
+    const s = c.schedulers[0]!
+    expect(a.handles('dutyDone')).toBe(true)
+    // Nothing done yet: a connecting peer is told nothing.
+    await a.greet(b)
+    expect(b.sent).toEqual([])
+    const stranger = caseDutyId('from-a-stranger')
+    const certified = caseDutyId('from-a-node')
+    const msg = (id: string, node: string) => ({ t: 'dutyDone' as const, done: [{ id, node, at: 9 }] })
+    await a.receive(msg(stranger, 'not-a-certified-node'), b.self)
+    await a.receive(msg(certified, c.ids[1]!), b.self)
+    expect(await s.get(stranger)).toBeUndefined()
+    expect(await s.get(certified)).toMatchObject({ state: 'done', doneBy: c.ids[1], at: 9 })
+    // What node 0 now knows reaches a peer that connects.
+    const seen: unknown[] = []
+    const probe = new FakeRegistrar({ nodeId: 'probe', peerId: 'peer-probe' }, new Set(), () => [])
+    probe.handle('dutyDone', { onMessage: (m) => void seen.push(m) })
+    await a.greet(probe)
+    expect(seen).toEqual([{ t: 'dutyDone', done: [{ id: certified, node: c.ids[1], at: 9 }] }])
+    // Stopped: no longer handles the message type (so it can be started again).
+    await s.stop()
+    expect(a.handles('dutyDone')).toBe(false)
+    await s.start()
+    expect(a.handles('dutyDone')).toBe(true)
   })
 })
 
@@ -456,7 +488,7 @@ describe('duties: restart', () => {
     const bloc = testBloc(1)
     const store = new MemoryStore()
     const open = () => Engine.open({ store, ed, nodeKeys: bloc.nodes[0]!.keys, charter: bloc.chain })
-    const components = (engine: Engine) => ({ engine, store, liveNodes: () => [], announce: () => {} })
+    const components = (engine: Engine) => ({ engine, store, registrar: fakeNet([engine.nodeId])[0]! })
     const init = { tickMs: TICK, startDelayMs: 0, retryMinMs: 20, webhooks }
 
     let engine = await open()
@@ -468,7 +500,7 @@ describe('duties: restart', () => {
     const alert = crisisAlert(bloc)
     await engine.submit([reg, presence(officer, reg.citizenId, 'KE', 'Nairobi'), alert])
     const alertDuty = alertDutyId(alert.id, reg.citizenId)
-    await waitFor('a failed attempt', () => hook.hits.length >= 1)
+    await until(() => expect(hook.hits.length).toBeGreaterThanOrEqual(1))
     await first.stop()
     expect(await first.get(alertDuty)).toMatchObject({ state: 'pending' })
     const attempts = hook.hits.length
@@ -486,7 +518,7 @@ describe('duties: restart', () => {
     const second = new DutyScheduler(components(engine), init)
     cleanups.push(() => second.stop())
     await second.start()
-    await waitFor('both duties delivered', () => hook.ok().length === 2)
+    await until(() => expect(hook.ok()).toHaveLength(2))
     await sleep(TICK * 6)
     expect(hook.okPerKey()).toEqual(
       new Map([
@@ -512,7 +544,7 @@ describe('duties: input from peers and configuration', () => {
   })
 
   it('refuses webhook URLs that are not http(s) without repeating them', () => {
-    const base = { engine: {} as Engine, store: new MemoryStore(), liveNodes: () => [], announce: () => {} }
+    const base = { engine: {} as Engine, store: new MemoryStore(), registrar: fakeNet(['n'])[0]! }
     let err: unknown
     try {
       new DutyScheduler(base, { webhooks: { alerts: 'ftp://secret-token@x/', cases: { AAA: 'nope' } } })

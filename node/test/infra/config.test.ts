@@ -3,13 +3,31 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
-  DEFAULT_HTTP_BODY_LIMIT,
   DEFAULT_HTTP_PORT,
   DEFAULT_P2P_LISTEN,
   type LoadConfigInput,
   loadConfig,
+  SETTINGS,
 } from '../../src/config.ts'
+import {
+  DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
+  DEFAULT_DOC_CACHE,
+  DEFAULT_MAX_PENDING,
+  DEFAULT_MAX_PENDING_BYTES,
+  DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
+  DEFAULT_RECORD_MAX_AHEAD_MS,
+} from '../../src/engine/engine.ts'
 import type { NodeError } from '../../src/errors.ts'
+import { DEFAULT_BODY_LIMIT as DEFAULT_HTTP_BODY_LIMIT } from '../../src/http/app.ts'
+import {
+  DEFAULT_BAN_MS,
+  DEFAULT_ENTRIES_PER_FRAME,
+  DEFAULT_FRAME_BUDGET,
+  DEFAULT_FRAMES_IN_FLIGHT,
+  DEFAULT_MAX_QUEUED_FRAMES,
+  DEFAULT_RECEIPT_WINDOW_MS,
+  DEFAULT_STATUS_INTERVAL_MS,
+} from '../../src/replication/replication.ts'
 
 const cwd = mkdtempSync(join(tmpdir(), 'legation-config-'))
 
@@ -50,7 +68,7 @@ describe('loadConfig', () => {
       listen: [...DEFAULT_P2P_LISTEN],
       bootstrap: true,
       bootstrapPeers: [],
-      banMs: 30_000,
+      banMs: DEFAULT_BAN_MS,
     })
     expect(c.duties).toEqual({})
     expect(c.log.level).toBe('info')
@@ -208,5 +226,100 @@ describe('loadConfig', () => {
     expect(() => (c.p2p.listen as string[]).push('/ip4/1.2.3.4/tcp/1')).toThrow(TypeError)
     // Loading again is unaffected (defaults are copied, not shared).
     expect(loadConfig({ cwd }).p2p.listen).toEqual([...DEFAULT_P2P_LISTEN])
+  })
+
+  it('defaults the engine and replication limits to the services’ own defaults', () => {
+    const c = loadConfig({ cwd })
+    expect(c.engine).toEqual({
+      recordMaxAheadMs: DEFAULT_RECORD_MAX_AHEAD_MS,
+      officerRecordMaxAgeMs: DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
+      citizenRecordMaxAgeMs: DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
+      docCacheSize: DEFAULT_DOC_CACHE,
+      maxPending: DEFAULT_MAX_PENDING,
+      maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
+    })
+    expect(c.replication).toEqual({
+      statusIntervalMs: DEFAULT_STATUS_INTERVAL_MS,
+      entriesPerFrame: DEFAULT_ENTRIES_PER_FRAME,
+      frameBudget: DEFAULT_FRAME_BUDGET,
+      maxQueuedFrames: DEFAULT_MAX_QUEUED_FRAMES,
+      framesInFlight: DEFAULT_FRAMES_IN_FLIGHT,
+      receiptWindowMs: DEFAULT_RECEIPT_WINDOW_MS,
+    })
+    // Literal values too: a default that changed by accident shows here.
+    expect(c.engine.recordMaxAheadMs).toBe(120_000)
+    expect(c.replication.statusIntervalMs).toBe(1000)
+  })
+
+  it('sets the engine and replication limits from file, environment and flags', () => {
+    const file = configFile(
+      { engine: { docCacheSize: 10 }, replication: { framesInFlight: 4 } },
+      'limits.json',
+    )
+    const c = loadConfig({
+      cwd,
+      env: {
+        LEGATION_CONFIG: file,
+        LEGATION_ENGINE_MAX_PENDING: '1000',
+        LEGATION_ENGINE_OFFICER_RECORD_MAX_AGE_MS: '60000',
+        LEGATION_REPLICATION_ENTRIES_PER_FRAME: '64',
+        LEGATION_REPLICATION_FRAMES_IN_FLIGHT: '3',
+      },
+      argv: ['--replication-frames-in-flight', '8', '--engine-record-max-ahead-ms=5000'],
+    })
+    expect(c.engine).toMatchObject({
+      docCacheSize: 10,
+      maxPending: 1000,
+      officerRecordMaxAgeMs: 60_000,
+      recordMaxAheadMs: 5000,
+    })
+    expect(c.replication).toMatchObject({ entriesPerFrame: 64, framesInFlight: 8 })
+    // Every new setting has its environment variable and flag.
+    const names = SETTINGS.filter((x) => /^(engine|replication)\./.test(x.path)).map((x) => [x.env, x.flag])
+    expect(names).toContainEqual([
+      'LEGATION_ENGINE_CITIZEN_RECORD_MAX_AGE_MS',
+      'engine-citizen-record-max-age-ms',
+    ])
+    expect(names).toContainEqual(['LEGATION_REPLICATION_RECEIPT_WINDOW_MS', 'replication-receipt-window-ms'])
+    expect(names).toHaveLength(12)
+  })
+
+  it('reports every out-of-bounds engine and replication limit at once', () => {
+    const err = failure({
+      env: {
+        LEGATION_ENGINE_DOC_CACHE_SIZE: '0',
+        LEGATION_ENGINE_MAX_PENDING_BYTES: '1024',
+        LEGATION_ENGINE_CITIZEN_RECORD_MAX_AGE_MS: 'a week',
+        LEGATION_REPLICATION_ENTRIES_PER_FRAME: '5000',
+      },
+      argv: ['--replication-frame-budget', '1', '--replication-status-interval-ms', '600000'],
+    })
+    expect(err.code).toBe('CONFIG_INVALID')
+    expect(err.details).toEqual(
+      expect.arrayContaining([
+        'engine.docCacheSize: must be >= 1 (from LEGATION_ENGINE_DOC_CACHE_SIZE)',
+        'engine.maxPendingBytes: must be >= 4194304 (from LEGATION_ENGINE_MAX_PENDING_BYTES)',
+        'engine.citizenRecordMaxAgeMs: must be an integer, got "a week" (from LEGATION_ENGINE_CITIZEN_RECORD_MAX_AGE_MS)',
+        'replication.entriesPerFrame: must be <= 1024 (from LEGATION_REPLICATION_ENTRIES_PER_FRAME)',
+        'replication.frameBudget: must be >= 65536 (from --replication-frame-budget)',
+        'replication.statusIntervalMs: must be <= 60000 (from --replication-status-interval-ms)',
+      ]),
+    )
+    expect(err.details).toHaveLength(6)
+    expect(
+      failure({ env: { LEGATION_ENGINE_WHATEVER: '1' }, argv: ['--engine-whatever', '1'] }).details,
+    ).toEqual(['unknown flag --engine-whatever (see --help for the flags)'])
+  })
+
+  it('refuses a receipt window shorter than the write-concern timeout', () => {
+    const err = failure({
+      argv: ['--replication-receipt-window-ms', '2000', '--write-concern-timeout-ms', '3000'],
+    })
+    expect(err.details).toEqual([
+      'replication.receiptWindowMs: must be >= writeConcernTimeoutMs (3000) (from --replication-receipt-window-ms)',
+    ])
+    expect(
+      loadConfig({ cwd, argv: ['--replication-receipt-window-ms', '5000'] }).replication.receiptWindowMs,
+    ).toBe(5000)
   })
 })

@@ -1,0 +1,236 @@
+/**
+ * The node's configuration schema: every setting an operator may change, with its bounds, its
+ * description (shown by `--help`) and its default. A default that belongs to a service is that
+ * service's `DEFAULT_*` constant, imported here, so each default is defined once.
+ */
+import { MAX_FRAME_BYTES, MAX_WANT } from '@legation/protocol'
+import { type Static, Type } from '@sinclair/typebox'
+import {
+  DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
+  DEFAULT_DOC_CACHE,
+  DEFAULT_MAX_PENDING,
+  DEFAULT_MAX_PENDING_BYTES,
+  DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
+  DEFAULT_RECORD_MAX_AHEAD_MS,
+} from '../engine/engine.ts'
+import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT_PER_MINUTE } from '../http/app.ts'
+import {
+  DEFAULT_BAN_MS,
+  DEFAULT_ENTRIES_PER_FRAME,
+  DEFAULT_FRAME_BUDGET,
+  DEFAULT_FRAMES_IN_FLIGHT,
+  DEFAULT_MAX_QUEUED_FRAMES,
+  DEFAULT_RECEIPT_WINDOW_MS,
+  DEFAULT_STATUS_INTERVAL_MS,
+} from '../replication/replication.ts'
+
+export const DEFAULT_DATA_DIR = './.legation/node'
+export const DEFAULT_HTTP_HOST = '127.0.0.1'
+export const DEFAULT_HTTP_PORT = 8080
+export const DEFAULT_P2P_LISTEN: readonly string[] = Object.freeze(['/ip4/127.0.0.1/tcp/0'])
+export const DEFAULT_P2P_BOOTSTRAP = true
+export const DEFAULT_LOG_LEVEL = 'info'
+export const DEFAULT_FAULT_INJECTION = false
+/** How long a write that asks for peers' receipts waits for them. */
+export const DEFAULT_WRITE_CONCERN_TIMEOUT_MS = 5000
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+const MAX_BODY_LIMIT = 64 * 1024 * 1024
+const SECOND = 1000
+const MINUTE = 60 * SECOND
+const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
+const MIB = 1024 * 1024
+
+const strict = { additionalProperties: false } as const
+
+/** A whole number of milliseconds (or of things) within bounds, with its default and meaning. */
+const int = (minimum: number, maximum: number, def: number, description: string) =>
+  Type.Integer({ minimum, maximum, default: def, description })
+
+const Engine = Type.Object(
+  {
+    recordMaxAheadMs: int(
+      SECOND,
+      HOUR,
+      DEFAULT_RECORD_MAX_AHEAD_MS,
+      'How far ahead of this node’s clock a record submitted by a client may be dated, in ms',
+    ),
+    officerRecordMaxAgeMs: int(
+      SECOND,
+      DAY,
+      DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
+      'How long ago an officer’s record submitted by a client may be dated, in ms (also how long a revoked key may still sign back-dated records)',
+    ),
+    citizenRecordMaxAgeMs: int(
+      MINUTE,
+      30 * DAY,
+      DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
+      'How long ago a citizen’s record submitted by a client may be dated, in ms (citizens may sign offline)',
+    ),
+    docCacheSize: int(1, 1_000_000, DEFAULT_DOC_CACHE, 'Documents kept decoded in memory'),
+    maxPending: int(
+      1,
+      10_000_000,
+      DEFAULT_MAX_PENDING,
+      'Remote entries held while they wait for earlier ones; past it they are fetched again later',
+    ),
+    maxPendingBytes: int(
+      // At least one largest entry with its payloads (MAX_FRAME_BYTES).
+      MAX_FRAME_BYTES,
+      16 * 1024 * MIB,
+      DEFAULT_MAX_PENDING_BYTES,
+      'Bytes of the remote entries held while they wait for earlier ones',
+    ),
+  },
+  strict,
+)
+
+const Replication = Type.Object(
+  {
+    statusIntervalMs: int(
+      50,
+      MINUTE,
+      DEFAULT_STATUS_INTERVAL_MS,
+      'How often peers exchange what they have (anti-entropy), in ms',
+    ),
+    entriesPerFrame: int(1, MAX_WANT, DEFAULT_ENTRIES_PER_FRAME, 'Entries asked for and sent per frame'),
+    frameBudget: int(
+      64 * 1024,
+      // An entry and its payloads always fit a frame; the rest of MAX_FRAME_BYTES is the slack.
+      MAX_FRAME_BYTES - MIB,
+      DEFAULT_FRAME_BUDGET,
+      'Bytes of entries and payloads per sync frame',
+    ),
+    maxQueuedFrames: int(
+      1,
+      10_000,
+      DEFAULT_MAX_QUEUED_FRAMES,
+      'Frames queued for one peer before pushes to it are dropped (it catches up by asking)',
+    ),
+    framesInFlight: int(1, 64, DEFAULT_FRAMES_IN_FLIGHT, 'Frames from one peer verified and applied at once'),
+    receiptWindowMs: int(
+      SECOND,
+      DAY,
+      DEFAULT_RECEIPT_WINDOW_MS,
+      'Receipts are signed for entries this recent, in ms (at least writeConcernTimeoutMs)',
+    ),
+  },
+  strict,
+)
+
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({
+      minLength: 1,
+      default: DEFAULT_DATA_DIR,
+      description: 'Folder of the node store, its keys and (in development) the generated bloc',
+    }),
+    http: Type.Object(
+      {
+        host: Type.String({ minLength: 1, default: DEFAULT_HTTP_HOST, description: 'HTTP listen address' }),
+        port: int(0, 65535, DEFAULT_HTTP_PORT, 'HTTP listen port (0: any free port)'),
+        bodyLimit: int(1024, MAX_BODY_LIMIT, DEFAULT_BODY_LIMIT, 'Largest accepted request body, in bytes'),
+        rateLimit: Type.Object(
+          {
+            max: Type.Integer({
+              minimum: 1,
+              default: DEFAULT_RATE_LIMIT_PER_MINUTE,
+              description: 'Requests per minute per client',
+            }),
+          },
+          strict,
+        ),
+        trustProxy: Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Fa-f.:/]+$' }), {
+          maxItems: 32,
+          default: [],
+          description:
+            'Addresses or CIDR ranges of reverse proxies in front of the node: their X-Forwarded-For names the client (per-client rate limit); empty: the connecting address is the client',
+        }),
+      },
+      strict,
+    ),
+    p2p: Type.Object(
+      {
+        listen: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), {
+          maxItems: 16,
+          default: DEFAULT_P2P_LISTEN,
+          description: 'libp2p listen multiaddrs',
+        }),
+        bootstrap: Type.Boolean({
+          default: DEFAULT_P2P_BOOTSTRAP,
+          description: 'Dial the addresses the charter lists for the other nodes',
+        }),
+        bootstrapPeers: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
+          maxItems: 256,
+          default: [],
+          description: 'Dial only these peer ids from the charter (empty: all certified nodes)',
+        }),
+        banMs: int(
+          0,
+          DAY,
+          DEFAULT_BAN_MS,
+          'How long a peer that sent invalid data stays disconnected, in ms',
+        ),
+      },
+      strict,
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          LOG_LEVELS.map((l) => Type.Literal(l)),
+          { default: DEFAULT_LOG_LEVEL, description: 'pino log level' },
+        ),
+      },
+      strict,
+    ),
+    dev: Type.Boolean({
+      description: 'Allow a generated development bloc (default: true when no charterFile is set)',
+    }),
+    charterFile: Type.Optional(
+      Type.String({ minLength: 1, description: 'Charter chain file (canonical CBOR of SignedCharter[])' }),
+    ),
+    keyFile: Type.Optional(Type.String({ minLength: 1, description: 'The node key file (keystore)' })),
+    /** Environment or config file only: a flag would show it in `ps`. */
+    keyPassphrase: Type.Optional(
+      Type.String({ minLength: 1, description: 'Passphrase of the key file (environment only)' }),
+    ),
+    faultInjection: Type.Boolean({
+      default: DEFAULT_FAULT_INJECTION,
+      description: 'Test only: enable the fault-injection control routes',
+    }),
+    duties: Type.Object(
+      {
+        alertWebhook: Type.Optional(
+          Type.String({
+            minLength: 1,
+            maxLength: 2048,
+            description: 'URL that receives crisis-alert notifications (one per citizen)',
+          }),
+        ),
+        caseWebhook: Type.Optional(
+          Type.String({
+            minLength: 1,
+            maxLength: 2048,
+            description:
+              'URL of the case queue that receives new cases (the body names the nationality state)',
+          }),
+        ),
+      },
+      strict,
+    ),
+    writeConcernTimeoutMs: int(
+      1,
+      600_000,
+      DEFAULT_WRITE_CONCERN_TIMEOUT_MS,
+      'How long a write waits for peer receipts when the client asks for them',
+    ),
+    engine: Engine,
+    replication: Replication,
+  },
+  strict,
+)
+
+export type Config = Static<typeof ConfigSchema>

@@ -1,0 +1,93 @@
+/**
+ * The shapes the scheduler's parts share: a completion as peers announce it, a duty as it is
+ * stored, a duty as it waits in memory, and the structural logger they all write to.
+ */
+import type { DutyRef } from './discovery.ts'
+
+/** A peer's statement that a duty is done (or closed as skipped). Carried by the sync protocol. */
+export interface DutyDone {
+  readonly id: string
+  /** Node id of the node that did it. */
+  readonly node: string
+  /** When it was done (that node's clock, ms). */
+  readonly at: number
+}
+
+export interface DutyWebhooks {
+  /** Receives every `alert-notify` delivery. */
+  alerts?: string
+  /** Per member-state code: the queue that receives `route-case` for that state's nationals. */
+  cases?: Readonly<Record<string, string>>
+}
+
+export type DutyState = 'pending' | 'done' | 'skipped'
+
+/** A duty as stored under `duty/<id>`. */
+export interface StoredDuty {
+  v: 1
+  id: string
+  state: DutyState
+  /** What it is about; null when this node only heard from a peer that it was done. */
+  ref: DutyRef | null
+  discoveredAt: number | null
+  /** The node that delivered (or skipped) it. */
+  doneBy?: string
+  at?: number
+  /** Why it was skipped, e.g. `no-webhook`. */
+  reason?: string
+}
+
+/** A duty known here and not done yet, with what ownership and retries need. */
+export interface PendingDuty {
+  readonly id: string
+  readonly ref: DutyRef
+  readonly discoveredAt: number | null
+  /** Candidate nodes in rendezvous order, and the charter version they were ranked for. */
+  rank: readonly string[]
+  rankedFor: string
+  /** The owner at the last tick, to notice takeovers. */
+  owner: string | undefined
+  attempts: number
+  nextAt: number
+  inFlight: boolean
+}
+
+export function newPending(id: string, ref: DutyRef, discoveredAt: number | null): PendingDuty {
+  return {
+    id,
+    ref,
+    discoveredAt,
+    rank: [],
+    rankedFor: '',
+    owner: undefined,
+    attempts: 0,
+    nextAt: 0,
+    inFlight: false,
+  }
+}
+
+/** Minimal structural logger; a pino logger satisfies it. */
+export interface DutyLogger {
+  child(bindings: Record<string, unknown>): DutyLogger
+  debug(obj: Record<string, unknown>, msg?: string): void
+  info(obj: Record<string, unknown>, msg?: string): void
+  warn(obj: Record<string, unknown>, msg?: string): void
+  error(obj: Record<string, unknown>, msg?: string): void
+}
+
+export const silentLogger: DutyLogger = {
+  child: () => silentLogger,
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+}
+
+/** An error as log fields: its name and code, never its message (which could quote a URL). */
+export function errorFields(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code
+    return { name: err.name, ...(typeof code === 'string' ? { code } : {}) }
+  }
+  return { name: 'unknown' }
+}
