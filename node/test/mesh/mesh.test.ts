@@ -227,6 +227,39 @@ describe('mesh', () => {
     expect(framesAtA).not.toContain(stranger.id)
   }, 20_000)
 
+  it('(b2) a peer policy change drops the peers it no longer allows; stop() unsubscribes', async () => {
+    const a = newNode()
+    const b = newNode()
+    const allowedByA = new Set<string>()
+    let listedByA: BootstrapPeer[] = []
+    const policy = new TestPolicy(
+      (id) => allowedByA.has(id),
+      () => listedByA,
+    )
+    const mb = await startMesh(b, { isAllowedPeer: () => true })
+    const ma = await startMesh(a, { isAllowedPeer: () => false, policy })
+    expect(policy.listeners.size).toBe(1)
+
+    // the policy now allows and lists B: A dials it
+    allowedByA.add(b.id)
+    listedByA = [{ peerId: b.id, addrs: mb.addrs() }]
+    policy.changed()
+    await waitFor('A-B', () => ma.connectedPeers().includes(b.id) && mb.connectedPeers().includes(a.id))
+
+    // B falls out of the policy: the change alone (no refreshAllowedPeers call) drops it
+    allowedByA.delete(b.id)
+    listedByA = []
+    policy.changed()
+    await waitFor(
+      'B dropped',
+      () => !ma.connectedPeers().includes(b.id) && !mb.connectedPeers().includes(a.id),
+    )
+    expect(ma.node.getConnections(peerIdFromString(b.id))).toHaveLength(0)
+
+    await ma.stop()
+    expect(policy.listeners.size).toBe(0)
+  }, 20_000)
+
   it('(c) an oversized or malformed frame aborts the channel and reports misbehaviour', async () => {
     const a = newNode()
     const b = newNode()
