@@ -10,7 +10,7 @@ export {
   type MeshMisbehaviourCode,
 } from './errors.ts'
 export type { FrameHandler, MisbehaviourHandler, PeerHandler } from './events.ts'
-export type { MeshLogger } from './log.ts'
+export { type MeshLogger, silentLogger } from './log.ts'
 export {
   type CreateMeshInit,
   createMesh,
