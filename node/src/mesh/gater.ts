@@ -3,7 +3,8 @@
  * every inbound and outbound connection before and after encryption, so a stranger never gets
  * as far as opening a stream; relays are refused outright.
  */
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { AbortOptions, ConnectionGater, Libp2p, PeerId } from '@libp2p/interface'
+import { MeshError } from './errors.ts'
 import { errorFields, type MeshLogger } from './log.ts'
 import { peerIdOfMultiaddr } from './multiaddrs.ts'
 import type { PeerPolicy } from './peer-policy.ts'
@@ -45,4 +46,37 @@ export function connectionGater(isAllowed: (peerId: string) => boolean): Connect
     denyOutboundRelayedConnection: () => true,
     denyInboundRelayedConnection: () => true,
   }
+}
+
+/**
+ * Ask the policy again about every open connection and close those it now refuses (the gater
+ * only sees new ones). Answers the peer ids dropped.
+ */
+export async function dropDisallowed(
+  libp2p: Libp2p,
+  isAllowed: (peerId: string) => boolean,
+  log: MeshLogger,
+  options?: AbortOptions,
+): Promise<string[]> {
+  const dropped = new Map<string, PeerId>()
+  for (const connection of libp2p.getConnections()) {
+    const id = connection.remotePeer.toString()
+    if (!isAllowed(id)) {
+      dropped.set(id, connection.remotePeer)
+    }
+  }
+  await Promise.all(
+    [...dropped.values()].map(async (peerId) => {
+      log.info({ peer: peerId.toString() }, 'closing connection to peer that is no longer allowed')
+      try {
+        await libp2p.hangUp(peerId, options)
+      } catch (err) {
+        // hangUp closes gracefully; if that fails, abort whatever is left
+        for (const connection of libp2p.getConnections(peerId)) {
+          connection.abort(new MeshError('MESH_PEER_NOT_ALLOWED', 'Peer no longer allowed', { cause: err }))
+        }
+      }
+    }),
+  )
+  return [...dropped.keys()]
 }

@@ -2,6 +2,8 @@
  * Private libp2p mesh transport: certified peers only, a bloc-scoped DHT, and
  * one length-prefixed frame channel per peer. See `mesh.ts`.
  */
+
+export { type CreateMeshInit, createMesh } from './create-mesh.ts'
 export {
   isMeshError,
   MESH_ERRORS,
@@ -12,8 +14,6 @@ export {
 export type { FrameHandler, MisbehaviourHandler, PeerHandler } from './events.ts'
 export { type MeshLogger, silentLogger } from './log.ts'
 export {
-  type CreateMeshInit,
-  createMesh,
   Mesh,
   type MeshComponents,
   mesh,

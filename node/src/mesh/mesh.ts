@@ -19,7 +19,7 @@
  * await m.start()
  * await m.send(peerId, frame)
  */
-import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { AbortOptions } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { COMPONENTS } from '../logger.ts'
@@ -33,14 +33,14 @@ import {
   type PeerHandler,
   subscribe,
 } from './events.ts'
-import { allowCheck, connectionGater } from './gater.ts'
+import { allowCheck, connectionGater, dropDisallowed } from './gater.ts'
 import { Inbox } from './inbox.ts'
 import { peerIdFromSeed } from './keys.ts'
 import { createMeshLibp2p, type MeshLibp2p } from './libp2p-node.ts'
-import { errorFields, type MeshLogger, noop, silentLogger } from './log.ts'
+import { errorFields, type MeshLogger, noop } from './log.ts'
 import { withPeerId } from './multiaddrs.ts'
 import { type MeshInit, type ResolvedInit, resolveInit } from './options.ts'
-import type { BootstrapPeer, PeerPolicy } from './peer-policy.ts'
+import type { PeerPolicy } from './peer-policy.ts'
 import { Peers } from './peers.ts'
 import { Sender } from './sender.ts'
 
@@ -284,27 +284,7 @@ export class Mesh {
    */
   async refreshAllowedPeers(options?: AbortOptions): Promise<string[]> {
     const { libp2p } = this.#assertRunning()
-    const dropped = new Map<string, PeerId>()
-    for (const connection of libp2p.getConnections()) {
-      const id = connection.remotePeer.toString()
-      if (!this.#isAllowed(id)) {
-        dropped.set(id, connection.remotePeer)
-      }
-    }
-    await Promise.all(
-      [...dropped.values()].map(async (peerId) => {
-        this.#log.info({ peer: peerId.toString() }, 'closing connection to peer that is no longer allowed')
-        try {
-          await libp2p.hangUp(peerId, options)
-        } catch (err) {
-          // hangUp closes gracefully; if that fails, abort whatever is left
-          for (const connection of libp2p.getConnections(peerId)) {
-            connection.abort(new MeshError('MESH_PEER_NOT_ALLOWED', 'Peer no longer allowed', { cause: err }))
-          }
-        }
-      }),
-    )
-    return [...dropped.keys()]
+    return dropDisallowed(libp2p, this.#isAllowed, this.#log, options)
   }
 
   /**
@@ -393,36 +373,5 @@ export class Mesh {
   }
 }
 
-/**
- * The options and callbacks of the former `createMesh`.
- *
- * @deprecated use `mesh(init)({ peerPolicy, logger })`.
- */
-export interface CreateMeshInit extends MeshInit {
-  /** Becomes `peerPolicy.isAllowed`. */
-  isAllowedPeer(peerId: string): boolean
-  /** Becomes `peerPolicy.bootstrapPeers`. @default () => [] */
-  bootstrap?: () => BootstrapPeer[]
-  /** @default a logger that discards everything */
-  logger?: MeshLogger
-}
-
-/**
- * Build a mesh from the former callbacks. Its peer policy never signals a change: the caller
- * calls `refreshAllowedPeers()` itself, as before.
- *
- * @deprecated use `mesh(init)({ peerPolicy, logger })`; kept until `node.ts` is rewired.
- */
-export async function createMesh(init: CreateMeshInit): Promise<Mesh> {
-  const { isAllowedPeer, bootstrap, logger, ...options } = init
-  return mesh(options)({
-    peerPolicy: {
-      isAllowed: (peerId) => isAllowedPeer(peerId),
-      bootstrapPeers: () => bootstrap?.() ?? [],
-      onChange: () => noop,
-    },
-    logger: logger ?? silentLogger,
-  })
-}
-
+export { type CreateMeshInit, createMesh } from './create-mesh.ts'
 export { peerIdFromSeed }
