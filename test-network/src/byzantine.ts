@@ -25,7 +25,7 @@ import {
   sealEntry,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
-import { createMesh, type Mesh } from '../../node/src/mesh/index.ts'
+import { type Mesh, mesh, type PeerPolicy, silentLogger } from '../../node/src/mesh/index.ts'
 import type { TestNetwork, TestNode } from './network.ts'
 
 const ed = nativeEd25519
@@ -56,19 +56,24 @@ export class HostilePeer {
     const node = net.nodes[index]!
     if (node.running) throw new Error(`node ${index} runs as a process; a hostile peer needs its keys`)
     const honest = net.nodes.filter((n) => n.index !== index)
-    const mesh = await createMesh({
+    // Every peer is allowed (a hostile peer has no charter to check) and the honest ones dialled.
+    const peerPolicy: PeerPolicy = {
+      isAllowed: () => true,
+      bootstrapPeers: () =>
+        honest.map((n) => ({ peerId: n.peerId, addrs: [`/ip4/127.0.0.1/tcp/${n.p2pPort}`] })),
+      onChange: () => () => {},
+    }
+    const hostile = mesh({
       privateKey: node.keys.secretKey,
       // The address the charter gives this node, so honest nodes also dial it on their own.
       listen: [`/ip4/127.0.0.1/tcp/${node.p2pPort}`],
       protocolPrefix: protocolPrefix(net.bloc),
-      isAllowedPeer: () => true,
-      bootstrap: () => honest.map((n) => ({ peerId: n.peerId, addrs: [`/ip4/127.0.0.1/tcp/${n.p2pPort}`] })),
       maxFrameBytes: init.maxFrameBytes ?? 8 * 1024 * 1024,
       dialTimeout: 2_000,
       channelOpenTimeout: 3_000,
-    })
-    await mesh.start()
-    return new HostilePeer(net, node, mesh)
+    })({ peerPolicy, logger: silentLogger })
+    await hostile.start()
+    return new HostilePeer(net, node, hostile)
   }
 
   get nodeId(): string {

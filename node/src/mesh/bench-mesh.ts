@@ -9,9 +9,18 @@
  * got if the deadline hit first.
  */
 import { randomBytes } from 'node:crypto'
-import { createMesh } from './mesh.ts'
+import { MeshError } from './errors.ts'
+import { silentLogger } from './log.ts'
+import { mesh } from './mesh.ts'
+import type { PeerPolicy } from './peer-policy.ts'
 
 const DEADLINE_MS = 60_000
+
+const OPEN_POLICY: PeerPolicy = {
+  isAllowed: () => true,
+  bootstrapPeers: () => [],
+  onChange: () => () => {},
+}
 
 function parseArg(index: number, fallback: number): number {
   const raw = process.argv[index]
@@ -20,7 +29,7 @@ function parseArg(index: number, fallback: number): number {
   }
   const value = Number(raw)
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new Error(`argument ${index - 1} must be a positive integer, got ${raw}`)
+    throw new MeshError('MESH_INVALID_CONFIG', `argument ${index - 1} must be a positive integer, got ${raw}`)
   }
   return value
 }
@@ -36,11 +45,12 @@ async function main(): Promise<number> {
   const common = {
     listen: ['/ip4/127.0.0.1/tcp/0'],
     protocolPrefix: '/legation/bench',
-    isAllowedPeer: () => true,
     maxFrameBytes: Math.max(4 * 1024 * 1024, frameBytes),
   }
-  const receiver = await createMesh({ ...common, privateKey: seedB })
-  const sender = await createMesh({ ...common, privateKey: seedA })
+  // everyone is allowed and nobody is dialled on its own: the sender dials once
+  const components = { peerPolicy: OPEN_POLICY, logger: silentLogger }
+  const receiver = mesh({ ...common, privateKey: seedB })(components)
+  const sender = mesh({ ...common, privateKey: seedA })(components)
 
   try {
     await receiver.start()

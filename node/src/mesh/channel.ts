@@ -12,7 +12,7 @@ import type {
   StreamCloseEvent,
   StreamMessageEvent,
 } from '@libp2p/interface'
-import { MeshChannelClosedError, MeshFrameMalformedError, MeshFrameTooLargeError } from './errors.ts'
+import { isMeshError, MeshError, type MeshMisbehaviourCode } from './errors.ts'
 import { encodeFrame, FrameDecoder } from './framing.ts'
 
 export interface SyncChannelInit {
@@ -33,7 +33,7 @@ export interface SyncChannelInit {
   /** Called with the frames each incoming chunk completed, in order. */
   onFrames(channel: SyncChannel, frames: Uint8Array[]): void
   /** Called once when the remote sent something that is not a valid frame. */
-  onMisbehaviour(channel: SyncChannel, err: MeshFrameTooLargeError | MeshFrameMalformedError): void
+  onMisbehaviour(channel: SyncChannel, err: MeshError & { code: MeshMisbehaviourCode }): void
   /** Called once when the underlying stream closed, for whatever reason. */
   onClose(channel: SyncChannel, err?: Error): void
 }
@@ -104,14 +104,14 @@ export class SyncChannel {
    */
   write(frame: Uint8Array): void {
     if (!this.writable) {
-      throw new MeshChannelClosedError()
+      throw new MeshError('MESH_CHANNEL_CLOSED')
     }
     // one contiguous buffer per frame: a single send() is a single muxer frame,
     // and copying means the caller may reuse its buffer once send() resolved
     try {
       this.stream.send(encodeFrame(frame))
     } catch (err) {
-      throw new MeshChannelClosedError('Sync channel rejected the frame', { cause: err })
+      throw new MeshError('MESH_CHANNEL_CLOSED', 'Sync channel rejected the frame', { cause: err })
     }
   }
 
@@ -119,7 +119,7 @@ export class SyncChannel {
   async waitForCapacity(frameBytes: number, options?: AbortOptions): Promise<void> {
     while (!this.canWriteNow(frameBytes)) {
       if (!this.writable) {
-        throw new MeshChannelClosedError()
+        throw new MeshError('MESH_CHANNEL_CLOSED')
       }
       await this.waitForDrain(options)
     }
@@ -145,7 +145,7 @@ export class SyncChannel {
       }
       const onClose = (): void => {
         cleanup()
-        reject(new MeshChannelClosedError())
+        reject(new MeshError('MESH_CHANNEL_CLOSED'))
       }
       const onAbort = (): void => {
         cleanup()
@@ -205,7 +205,11 @@ export class SyncChannel {
     try {
       await this.stream.close(options)
     } catch (err) {
-      this.abort(err instanceof Error ? err : new Error(String(err)))
+      this.abort(
+        err instanceof Error
+          ? err
+          : new MeshError('MESH_CHANNEL_CLOSED', 'Closing the sync channel failed', { cause: err }),
+      )
     }
   }
 
@@ -214,7 +218,7 @@ export class SyncChannel {
       return
     }
     const frames: Uint8Array[] = []
-    let error: MeshFrameTooLargeError | MeshFrameMalformedError | undefined
+    let error: (MeshError & { code: MeshMisbehaviourCode }) | undefined
     try {
       const data = evt.data
       if (data instanceof Uint8Array) {
@@ -225,7 +229,7 @@ export class SyncChannel {
         }
       }
     } catch (err) {
-      if (err instanceof MeshFrameTooLargeError || err instanceof MeshFrameMalformedError) {
+      if (isMeshError(err, 'MESH_FRAME_TOO_LARGE', 'MESH_FRAME_MALFORMED')) {
         error = err
       } else {
         throw err

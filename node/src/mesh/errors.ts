@@ -1,111 +1,49 @@
 /**
  * Errors raised by the mesh transport layer.
  *
- * Every class has a human readable `name` (as libp2p's own errors do) and a
- * stable machine readable `code`: callers and metrics should branch on `code`,
- * never on the message text, which may change.
+ * Same shape as `node/src/errors.ts` and `protocol/src/errors.ts`: one table of stable codes
+ * (match on `code`, never on the message text, which may change), one class, `cause` chained.
+ * Mesh errors never reach an HTTP client as such, so they carry no `statusCode` (the problem
+ * handler answers an unmapped error with `500 INTERNAL`). `docs/errors.md` describes each code;
+ * `node/test/infra/errors.test.ts` checks that it does.
+ *
+ * @example
+ * throw new MeshError('MESH_PEER_NOT_CONNECTED', `Peer ${id} is not connected`)
+ * if (isMeshError(err, 'MESH_NOT_STARTED')) return
  */
 
-/** Base class so callers can `instanceof MeshError` for anything we throw. */
-export class MeshError extends Error {
-  readonly code: string
+export const MESH_ERRORS = {
+  MESH_FRAME_TOO_LARGE: { message: 'Frame exceeds the maximum frame size' },
+  MESH_FRAME_MALFORMED: { message: 'Malformed frame' },
+  MESH_PEER_NOT_ALLOWED: { message: 'Peer is not allowed' },
+  MESH_PEER_NOT_CONNECTED: { message: 'Peer is not connected' },
+  MESH_CHANNEL_CLOSED: { message: 'Sync channel closed' },
+  MESH_HANDLER_FAILED: { message: 'Frame handler failed' },
+  MESH_NOT_STARTED: { message: 'Mesh is not started' },
+  MESH_PEER_NOT_FOUND: { message: 'Peer not found' },
+  MESH_INVALID_CONFIG: { message: 'Invalid mesh configuration' },
+  MESH_ABORTED: { message: 'The operation was aborted' },
+} as const satisfies Record<string, { message: string }>
 
-  constructor(message: string, code: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'MeshError'
+export type MeshErrorCode = keyof typeof MESH_ERRORS
+
+/** The codes `onPeerMisbehaved` can report: what a peer sent could not be a frame. */
+export type MeshMisbehaviourCode = Extract<MeshErrorCode, 'MESH_FRAME_TOO_LARGE' | 'MESH_FRAME_MALFORMED'>
+
+export class MeshError extends Error {
+  override readonly name: string = 'MeshError'
+  readonly code: MeshErrorCode
+
+  constructor(code: MeshErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? MESH_ERRORS[code].message, { cause: options?.cause })
     this.code = code
   }
 }
 
-/** A frame (outgoing or incoming) is larger than `maxFrameBytes`. */
-export class MeshFrameTooLargeError extends MeshError {
-  static readonly code = 'MESH_FRAME_TOO_LARGE'
-
-  constructor(message = 'Frame exceeds the maximum frame size', options?: ErrorOptions) {
-    super(message, MeshFrameTooLargeError.code, options)
-    this.name = 'MeshFrameTooLargeError'
-  }
+/** Whether `err` is a mesh error, and if codes are given, one of them. */
+export function isMeshError<C extends MeshErrorCode>(
+  err: unknown,
+  ...codes: C[]
+): err is MeshError & { code: C } {
+  return err instanceof MeshError && (codes.length === 0 || (codes as MeshErrorCode[]).includes(err.code))
 }
-
-/** The remote sent bytes that cannot be decoded as a length-prefixed frame. */
-export class MeshFrameMalformedError extends MeshError {
-  static readonly code = 'MESH_FRAME_MALFORMED'
-
-  constructor(message = 'Malformed frame', options?: ErrorOptions) {
-    super(message, MeshFrameMalformedError.code, options)
-    this.name = 'MeshFrameMalformedError'
-  }
-}
-
-/** The peer is not (or no longer) allowed by `isAllowedPeer`. */
-export class MeshPeerNotAllowedError extends MeshError {
-  static readonly code = 'MESH_PEER_NOT_ALLOWED'
-
-  constructor(message = 'Peer is not allowed', options?: ErrorOptions) {
-    super(message, MeshPeerNotAllowedError.code, options)
-    this.name = 'MeshPeerNotAllowedError'
-  }
-}
-
-/** There is no open sync channel to the peer and none appeared in time. */
-export class MeshPeerNotConnectedError extends MeshError {
-  static readonly code = 'MESH_PEER_NOT_CONNECTED'
-
-  constructor(message = 'Peer is not connected', options?: ErrorOptions) {
-    super(message, MeshPeerNotConnectedError.code, options)
-    this.name = 'MeshPeerNotConnectedError'
-  }
-}
-
-/** The sync channel closed before a queued frame could be handed to it. */
-export class MeshChannelClosedError extends MeshError {
-  static readonly code = 'MESH_CHANNEL_CLOSED'
-
-  constructor(message = 'Sync channel closed', options?: ErrorOptions) {
-    super(message, MeshChannelClosedError.code, options)
-    this.name = 'MeshChannelClosedError'
-  }
-}
-
-/** A frame handler registered with `onFrame` threw or rejected. */
-export class MeshHandlerError extends MeshError {
-  static readonly code = 'MESH_HANDLER_FAILED'
-
-  constructor(message = 'Frame handler failed', options?: ErrorOptions) {
-    super(message, MeshHandlerError.code, options)
-    this.name = 'MeshHandlerError'
-  }
-}
-
-/** An operation was attempted on a mesh that is not started. */
-export class MeshNotStartedError extends MeshError {
-  static readonly code = 'MESH_NOT_STARTED'
-
-  constructor(message = 'Mesh is not started', options?: ErrorOptions) {
-    super(message, MeshNotStartedError.code, options)
-    this.name = 'MeshNotStartedError'
-  }
-}
-
-/** A peer lookup through the DHT found nothing. */
-export class MeshPeerNotFoundError extends MeshError {
-  static readonly code = 'MESH_PEER_NOT_FOUND'
-
-  constructor(message = 'Peer not found', options?: ErrorOptions) {
-    super(message, MeshPeerNotFoundError.code, options)
-    this.name = 'MeshPeerNotFoundError'
-  }
-}
-
-/** A `MeshInit` option is invalid (wrong seed length, bad limits, ...). */
-export class MeshInvalidConfigError extends MeshError {
-  static readonly code = 'MESH_INVALID_CONFIG'
-
-  constructor(message = 'Invalid mesh configuration', options?: ErrorOptions) {
-    super(message, MeshInvalidConfigError.code, options)
-    this.name = 'MeshInvalidConfigError'
-  }
-}
-
-/** The codes `onPeerMisbehaved` can report. */
-export type MeshMisbehaviourCode = typeof MeshFrameTooLargeError.code | typeof MeshFrameMalformedError.code

@@ -10,7 +10,7 @@
  * several frames, so the decoder is an incremental state machine fed with
  * arbitrary chunks.
  */
-import { MeshFrameMalformedError, MeshFrameTooLargeError } from './errors.ts'
+import { MeshError } from './errors.ts'
 
 /**
  * A varint longer than this cannot describe a frame we would accept: 7 bytes
@@ -67,9 +67,9 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
 
 /**
  * Incremental decoder: feed it chunks with `push`, get back the frames that
- * became complete. It throws `MeshFrameTooLargeError` as soon as a length
+ * became complete. It throws `MESH_FRAME_TOO_LARGE` as soon as a length
  * prefix announces more than `maxFrameBytes` (before allocating anything), and
- * `MeshFrameMalformedError` for a prefix that is over-long or not minimally
+ * `MESH_FRAME_MALFORMED` for a prefix that is over-long or not minimally
  * encoded. After a throw the decoder must not be used again: the stream it
  * reads is no longer in sync.
  */
@@ -107,19 +107,20 @@ export class FrameDecoder {
         // could have been encoded shorter: reject so a frame has exactly one
         // encoding and nobody can pad prefixes to probe the parser
         if (byte === 0 && this.prefixBytes > 0) {
-          throw new MeshFrameMalformedError('Frame length prefix is not minimally encoded')
+          throw new MeshError('MESH_FRAME_MALFORMED', 'Frame length prefix is not minimally encoded')
         }
         this.prefixValue += (byte & 0x7f) * 2 ** (7 * this.prefixBytes)
         this.prefixBytes++
 
         if (this.prefixValue > this.maxFrameBytes) {
-          throw new MeshFrameTooLargeError(
+          throw new MeshError(
+            'MESH_FRAME_TOO_LARGE',
             `Incoming frame announces at least ${this.prefixValue} bytes, limit is ${this.maxFrameBytes}`,
           )
         }
         if ((byte & 0x80) !== 0) {
           if (this.prefixBytes >= MAX_VARINT_BYTES) {
-            throw new MeshFrameMalformedError('Frame length prefix is too long')
+            throw new MeshError('MESH_FRAME_MALFORMED', 'Frame length prefix is too long')
           }
           continue
         }

@@ -1,48 +1,36 @@
 /**
  * Node identity: a node's libp2p key pair, and so its peer id, is derived
- * deterministically from a 32-byte Ed25519 seed, so the same seed always
- * yields the same peer id (certificates can name the peer id ahead of time).
+ * deterministically from its 32-byte Ed25519 seed (the node key), so the same
+ * seed always yields the same peer id and certificates can name the peer id
+ * ahead of time. The peer id is computed the way the protocol computes it for a
+ * certificate (`peerIdOf`), so the two can never disagree.
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto'
-import { generateKeyPairFromSeed, publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdOf } from '@legation/protocol'
+import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import { privateKeyFromRaw } from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
-import { peerIdFromPublicKey } from '@libp2p/peer-id'
-import { MeshInvalidConfigError } from './errors.ts'
+import { MeshError } from './errors.ts'
 
 const SEED_BYTES = 32
 
-/** DER header of a PKCS#8 Ed25519 private key; the 32-byte seed follows it. */
-const PKCS8_ED25519_PREFIX = Uint8Array.from([
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-])
-
-function assertSeed(seed: Uint8Array): void {
+export function assertSeed(seed: Uint8Array): void {
   if (!(seed instanceof Uint8Array) || seed.byteLength !== SEED_BYTES) {
-    throw new MeshInvalidConfigError(`privateKey must be a ${SEED_BYTES}-byte Ed25519 seed`)
+    throw new MeshError('MESH_INVALID_CONFIG', `privateKey must be a ${SEED_BYTES}-byte Ed25519 seed`)
   }
 }
 
-/** Build the libp2p private key for a seed. */
-export async function privateKeyFromSeed(seed: Uint8Array): Promise<Ed25519PrivateKey> {
+/** The libp2p private key for a seed. */
+export function privateKeyFromSeed(seed: Uint8Array): Ed25519PrivateKey {
   assertSeed(seed)
-  return generateKeyPairFromSeed('Ed25519', seed)
+  // libp2p's raw Ed25519 private key is the seed followed by the public key
+  const raw = new Uint8Array(2 * SEED_BYTES)
+  raw.set(seed, 0)
+  raw.set(nativeEd25519.publicKey(seed), SEED_BYTES)
+  return privateKeyFromRaw(raw) as Ed25519PrivateKey
 }
 
-/**
- * The peer id (base58btc string) that a mesh created with this seed will
- * have. Synchronous, unlike @libp2p/crypto's key generation, so it can be used
- * when building configuration: the public key is derived with node:crypto.
- */
+/** The peer id (base58btc string) that a mesh created with this seed will have. */
 export function peerIdFromSeed(seed: Uint8Array): string {
   assertSeed(seed)
-  const der = new Uint8Array(PKCS8_ED25519_PREFIX.byteLength + SEED_BYTES)
-  der.set(PKCS8_ED25519_PREFIX, 0)
-  der.set(seed, PKCS8_ED25519_PREFIX.byteLength)
-  const privateKey = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' })
-  const jwk = createPublicKey(privateKey).export({ format: 'jwk' })
-  if (typeof jwk.x !== 'string') {
-    throw new MeshInvalidConfigError('Could not derive an Ed25519 public key from the seed')
-  }
-  const publicKey = publicKeyFromRaw(Buffer.from(jwk.x, 'base64url'))
-  return peerIdFromPublicKey(publicKey).toString()
+  return peerIdOf(nativeEd25519.publicKey(seed))
 }

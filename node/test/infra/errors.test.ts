@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { isNodeError, NODE_ERRORS, NodeError, type NodeErrorCode } from '../../src/errors.ts'
-import * as meshErrors from '../../src/mesh/errors.ts'
+import { isMeshError, MESH_ERRORS, MeshError, type MeshErrorCode } from '../../src/mesh/errors.ts'
 
 const ERRORS_MD = fileURLToPath(new URL('../../../docs/errors.md', import.meta.url))
 
@@ -24,12 +24,7 @@ function section(name: string): Map<string, { status: number | null; meaning: st
   return rows
 }
 
-/** The `code` of every error class in node/src/mesh/errors.ts. */
-const MESH_CODES = Object.values(meshErrors).flatMap((v) =>
-  typeof v === 'function' && typeof (v as { code?: unknown }).code === 'string'
-    ? [(v as unknown as { code: string }).code]
-    : [],
-)
+const MESH_CODES = Object.keys(MESH_ERRORS) as MeshErrorCode[]
 
 describe('NodeError', () => {
   it('carries a stable code, its HTTP status, a default message and the cause', () => {
@@ -83,11 +78,34 @@ describe('docs/errors.md, node section', () => {
   })
 })
 
+describe('MeshError', () => {
+  it('carries a stable code, a default message per code and the cause', () => {
+    const cause = new Error('socket reset')
+    const err = new MeshError('MESH_CHANNEL_CLOSED', undefined, { cause })
+    expect(err).toBeInstanceOf(Error)
+    expect(err.name).toBe('MeshError')
+    expect(err.code).toBe('MESH_CHANNEL_CLOSED')
+    expect(err.message).toBe(MESH_ERRORS.MESH_CHANNEL_CLOSED.message)
+    expect(err.cause).toBe(cause)
+    // never an HTTP answer as such: the problem handler maps it to 500 INTERNAL
+    expect('statusCode' in err).toBe(false)
+    for (const code of MESH_CODES) expect(new MeshError(code).message).toBe(MESH_ERRORS[code].message)
+  })
+
+  it('isMeshError matches on the code', () => {
+    const err = new MeshError('MESH_FRAME_MALFORMED', 'bad prefix')
+    expect(isMeshError(err)).toBe(true)
+    expect(isMeshError(err, 'MESH_FRAME_TOO_LARGE', 'MESH_FRAME_MALFORMED')).toBe(true)
+    expect(isMeshError(err, 'MESH_FRAME_TOO_LARGE')).toBe(false)
+    expect(isMeshError(Object.assign(new Error('x'), { code: 'MESH_FRAME_MALFORMED' }))).toBe(false)
+  })
+})
+
 describe('docs/errors.md, mesh section', () => {
   const rows = section('mesh')
 
   it('lists every MESH_* code, as never an HTTP answer, with a meaning', () => {
-    expect(MESH_CODES.length).toBeGreaterThanOrEqual(9)
+    expect(MESH_CODES.length).toBeGreaterThanOrEqual(10)
     for (const code of MESH_CODES) {
       const row = rows.get(code)
       expect(row, `${code} is missing from docs/errors.md`).toBeDefined()
@@ -97,6 +115,6 @@ describe('docs/errors.md, mesh section', () => {
   })
 
   it('lists no mesh code that does not exist', () => {
-    for (const code of rows.keys()) expect(MESH_CODES).toContain(code)
+    for (const code of rows.keys()) expect(MESH_CODES as string[]).toContain(code)
   })
 })

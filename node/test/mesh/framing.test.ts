@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { MeshFrameMalformedError, MeshFrameTooLargeError } from '../../src/mesh/errors.ts'
 import { encodeFrame, encodeVarint, FrameDecoder, varintLength } from '../../src/mesh/framing.ts'
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -11,6 +10,11 @@ function concat(parts: Uint8Array[]): Uint8Array {
     offset += p.byteLength
   }
   return out
+}
+
+/** Matches a `MeshError` with this code (tests match on the code, never the message). */
+function coded(code: string): unknown {
+  return expect.objectContaining({ name: 'MeshError', code })
 }
 
 describe('mesh framing', () => {
@@ -52,16 +56,18 @@ describe('mesh framing', () => {
 
   it('rejects a frame larger than the limit as soon as the prefix says so', () => {
     const decoder = new FrameDecoder(1024)
-    expect(() => decoder.push(encodeVarint(1025))).toThrow(MeshFrameTooLargeError)
+    expect(() => decoder.push(encodeVarint(1025))).toThrow(coded('MESH_FRAME_TOO_LARGE'))
     // a prefix that is still incomplete but already too large
     const decoder2 = new FrameDecoder(1024)
-    expect(() => decoder2.push(Uint8Array.of(0xff, 0xff))).toThrow(MeshFrameTooLargeError)
+    expect(() => decoder2.push(Uint8Array.of(0xff, 0xff))).toThrow(coded('MESH_FRAME_TOO_LARGE'))
   })
 
   it('rejects malformed prefixes', () => {
-    expect(() => new FrameDecoder(1024).push(Uint8Array.of(0x80, 0x00))).toThrow(MeshFrameMalformedError)
+    expect(() => new FrameDecoder(1024).push(Uint8Array.of(0x80, 0x00))).toThrow(
+      coded('MESH_FRAME_MALFORMED'),
+    )
     expect(() =>
       new FrameDecoder(2 ** 52).push(Uint8Array.of(0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81)),
-    ).toThrow(MeshFrameMalformedError)
+    ).toThrow(coded('MESH_FRAME_MALFORMED'))
   })
 })

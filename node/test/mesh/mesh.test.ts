@@ -3,8 +3,10 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MeshFrameTooLargeError, MeshPeerNotAllowedError } from '../../src/mesh/errors.ts'
-import { createMesh, Mesh, type MeshInit, type MeshLogger } from '../../src/mesh/mesh.ts'
+import { type MeshLogger, silentLogger } from '../../src/mesh/log.ts'
+import { Mesh, mesh } from '../../src/mesh/mesh.ts'
+import type { MeshInit } from '../../src/mesh/options.ts'
+import type { BootstrapPeer, PeerPolicy } from '../../src/mesh/peer-policy.ts'
 
 const PREFIX = '/legation/test-bloc'
 
@@ -26,11 +28,40 @@ function newNode(): Node {
   return { seed, id: Mesh.peerIdFromSeed(seed) }
 }
 
-async function startMesh(
-  node: Node,
-  init: Partial<MeshInit> & Pick<MeshInit, 'isAllowedPeer'>,
-): Promise<Mesh> {
-  const mesh = await createMesh({
+/** A peer policy given as two functions, whose changes the test announces with `changed()`. */
+class TestPolicy implements PeerPolicy {
+  readonly listeners = new Set<() => void>()
+  readonly allow: (peerId: string) => boolean
+  readonly bootstrap: () => BootstrapPeer[]
+  constructor(allow: (peerId: string) => boolean, bootstrap: () => BootstrapPeer[] = () => []) {
+    this.allow = allow
+    this.bootstrap = bootstrap
+  }
+  isAllowed(peerId: string): boolean {
+    return this.allow(peerId)
+  }
+  bootstrapPeers(): BootstrapPeer[] {
+    return this.bootstrap()
+  }
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+  changed(): void {
+    for (const listener of this.listeners) listener()
+  }
+}
+
+interface StartOptions extends Partial<MeshInit> {
+  isAllowedPeer: (peerId: string) => boolean
+  bootstrap?: () => BootstrapPeer[]
+  logger?: MeshLogger
+  policy?: TestPolicy
+}
+
+async function startMesh(node: Node, opts: StartOptions): Promise<Mesh> {
+  const { isAllowedPeer, bootstrap, logger, policy, ...init } = opts
+  const m = mesh({
     privateKey: node.seed,
     listen: ['/ip4/127.0.0.1/tcp/0'],
     protocolPrefix: PREFIX,
@@ -42,24 +73,21 @@ async function startMesh(
     dialTimeout: 3_000,
     findPeerTimeout: 5_000,
     ...init,
-  })
-  running.push(mesh)
-  await mesh.start()
-  return mesh
+  })({ peerPolicy: policy ?? new TestPolicy(isAllowedPeer, bootstrap), logger: logger ?? silentLogger })
+  running.push(m)
+  await m.start()
+  return m
 }
 
-async function waitFor(
+/** Wait until `condition` holds (polled), failing with `what` after `timeoutMs`. */
+function waitFor(
   what: string,
   condition: () => boolean | Promise<boolean>,
   timeoutMs = 8_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
+  return expect
+    .poll(condition, { message: `timed out waiting for ${what}`, timeout: timeoutMs, interval: 25 })
+    .toBe(true)
 }
 
 function portOf(addr: string): string | undefined {
@@ -169,7 +197,7 @@ describe('mesh', () => {
     expect(ma.connectedPeers()).not.toContain(stranger.id)
     expect(ma.node.getConnections(peerIdFromString(stranger.id))).toHaveLength(0)
     // and A will not dial it either
-    await expect(ma.dial(stranger.id, ms.addrs())).rejects.toBeInstanceOf(MeshPeerNotAllowedError)
+    await expect(ma.dial(stranger.id, ms.addrs())).rejects.toMatchObject({ code: 'MESH_PEER_NOT_ALLOWED' })
 
     // B is allowed: connect and exchange a frame
     await mb.dial(a.id, ma.addrs())
@@ -199,6 +227,39 @@ describe('mesh', () => {
     expect(framesAtA).not.toContain(stranger.id)
   }, 20_000)
 
+  it('(b2) a peer policy change drops the peers it no longer allows; stop() unsubscribes', async () => {
+    const a = newNode()
+    const b = newNode()
+    const allowedByA = new Set<string>()
+    let listedByA: BootstrapPeer[] = []
+    const policy = new TestPolicy(
+      (id) => allowedByA.has(id),
+      () => listedByA,
+    )
+    const mb = await startMesh(b, { isAllowedPeer: () => true })
+    const ma = await startMesh(a, { isAllowedPeer: () => false, policy })
+    expect(policy.listeners.size).toBe(1)
+
+    // the policy now allows and lists B: A dials it
+    allowedByA.add(b.id)
+    listedByA = [{ peerId: b.id, addrs: mb.addrs() }]
+    policy.changed()
+    await waitFor('A-B', () => ma.connectedPeers().includes(b.id) && mb.connectedPeers().includes(a.id))
+
+    // B falls out of the policy: the change alone (no refreshAllowedPeers call) drops it
+    allowedByA.delete(b.id)
+    listedByA = []
+    policy.changed()
+    await waitFor(
+      'B dropped',
+      () => !ma.connectedPeers().includes(b.id) && !mb.connectedPeers().includes(a.id),
+    )
+    expect(ma.node.getConnections(peerIdFromString(b.id))).toHaveLength(0)
+
+    await ma.stop()
+    expect(policy.listeners.size).toBe(0)
+  }, 20_000)
+
   it('(c) an oversized or malformed frame aborts the channel and reports misbehaviour', async () => {
     const a = newNode()
     const b = newNode()
@@ -224,7 +285,9 @@ describe('mesh', () => {
     await waitFor('channel', () => ma.connectedPeers().includes(b.id) && mb.connectedPeers().includes(a.id))
 
     // sending too much locally is refused before touching the wire
-    await expect(ma.send(b.id, new Uint8Array(64 * 1024 + 1))).rejects.toBeInstanceOf(MeshFrameTooLargeError)
+    await expect(ma.send(b.id, new Uint8Array(64 * 1024 + 1))).rejects.toMatchObject({
+      code: 'MESH_FRAME_TOO_LARGE',
+    })
 
     await mb.send(a.id, new Uint8Array(1000))
     await mb.send(a.id, new Uint8Array(128 * 1024))
