@@ -15,4 +15,5 @@ export {
 export { buildApp } from './http/app.ts'
 export { type NodeOptions, type RunningNode, startNode, VERSION } from './node.ts'
 export { LevelStore } from './storage/level-store.ts'
-export { MemoryStore, type Store } from './storage/store.ts'
+export { MemoryStore } from './storage/memory-store.ts'
+export { type BatchOp, prefixRange, type RangeOptions, type Store } from './storage/store.ts'
