@@ -370,7 +370,8 @@ function progressReporter(io: CliIo) {
     const bar = new cliProgress.SingleBar(
       {
         format: 'seeding [{bar}] {percentage}% | {value}/{total} records | {refused} refused',
-        stream: io.stderr,
+        // cli-progress only writes to it (and reads isTTY/columns): an Output is enough.
+        stream: io.stderr as NodeJS.WritableStream,
         hideCursor: false,
         clearOnComplete: true,
       },
