@@ -7,6 +7,7 @@
  * const code = await run(['status', '--node', 'http://127.0.0.1:8080'], io)
  */
 import { Command, CommanderError } from 'commander'
+import pkg from '../package.json' with { type: 'json' }
 import { registerDevSeed } from './commands/dev-seed.ts'
 import { registerKeys } from './commands/keys.ts'
 import { registerOfficer } from './commands/officer.ts'
@@ -16,7 +17,8 @@ import { registerVerifyCharter } from './commands/verify-charter.ts'
 import { CliError, EXIT_USAGE, isCliError } from './errors.ts'
 import { type CliIo, println, processIo } from './io.ts'
 
-export const VERSION = '0.1.0'
+/** This package's version, as its package.json says. */
+export const VERSION: string = pkg.version
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('legation')

@@ -20,6 +20,7 @@ export interface CliIo {
 
 /** The process's own streams, network, environment and clock. */
 export function processIo(): CliIo {
+  exitQuietlyOnEpipe(process.stdout)
   return {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -32,4 +33,19 @@ export function processIo(): CliIo {
 /** Writes one line. */
 export function println(out: Output, line = ''): void {
   out.write(`${line}\n`)
+}
+
+/**
+ * `legation status | head`: once the reader has gone, a write fails with EPIPE, emitted as an
+ * 'error' event that would otherwise kill the process with a stack trace. Nobody is left to
+ * read the rest, so the command ends there, quietly. Any other stream error still throws.
+ */
+export function exitQuietlyOnEpipe(
+  stream: Pick<NodeJS.EventEmitter, 'on'>,
+  exit: (code: number) => void = (code) => process.exit(code),
+): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return exit(0)
+    throw err
+  })
 }

@@ -7,7 +7,9 @@
  * const node = new NodeClient({ url: 'http://127.0.0.1:8080', fetch, now: Date.now })
  * const info = await node.get<NodeInfo>('/v1/node')
  */
+import type { NodeInfo as NodeInfoSchema } from '@legation/node/http/schemas'
 import type { RequestToSign } from '@legation/protocol'
+import type { Static } from '@sinclair/typebox'
 import { CliError } from './errors.ts'
 
 /** Long enough for a batch of 1000 records on a busy node. */
@@ -26,30 +28,11 @@ export interface NodeClientInit {
   timeoutMs?: number
 }
 
-/** What GET /v1/node answers (node/src/http/routes/node-info.ts). */
-export interface NodeInfo {
-  nodeId: string
-  peerId: string
-  name: string
-  state: string
-  version: string
-  bloc: string
-  charter: { hash: string; version: number; members: string[] }
-  versionVector: Record<string, number>
-  stateRoot: string
-  pendingEntries: number
-  quarantined: Array<{ nodeId: string; fromSeq: number }>
-  peers: Array<{
-    peerId: string
-    nodeId: string | null
-    state: string | null
-    connected: boolean
-    versionVector: Record<string, number>
-    lag: number
-  }>
-  /** Set by nodes that say whether they run a generated development bloc. */
-  dev?: boolean
-}
+/**
+ * What GET /v1/node answers: the node's own response schema. `dev` is read when present, for
+ * nodes that say outright whether they run a generated development bloc.
+ */
+export type NodeInfo = Static<typeof NodeInfoSchema> & { dev?: boolean }
 
 interface Problem {
   code?: unknown

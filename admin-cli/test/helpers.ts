@@ -8,7 +8,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildApp, Engine, MemoryStore } from '@legation/node'
+import { buildApp, Engine, ensureDevBloc, MemoryStore } from '@legation/node'
 import {
   certifyOfficer,
   createGenesis,
@@ -19,7 +19,6 @@ import {
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { Registry } from 'prom-client'
-import { ensureDevBloc } from '../../node/src/dev-bloc.ts'
 import { run } from '../src/cli.ts'
 import type { CliIo } from '../src/io.ts'
 

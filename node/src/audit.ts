@@ -25,7 +25,8 @@ import {
 } from '@legation/protocol'
 import { Engine } from './engine/engine.ts'
 import { K } from './engine/keys.ts'
-import { MemoryStore, prefixRange, type Store } from './storage/store.ts'
+import { MemoryStore } from './storage/memory-store.ts'
+import { prefixRange, type Store } from './storage/store.ts'
 
 export interface AuditReport {
   ok: boolean

@@ -13,6 +13,9 @@ export {
   type SubmitOutcome,
 } from './engine/engine.ts'
 export { buildApp } from './http/app.ts'
+/** The API's response bodies; a client that must not load the node imports '@legation/node/http/schemas'. */
+export * as responseSchemas from './http/schemas.ts'
 export { type NodeOptions, type RunningNode, startNode, VERSION } from './node.ts'
 export { LevelStore } from './storage/level-store.ts'
-export { MemoryStore, type Store } from './storage/store.ts'
+export { MemoryStore } from './storage/memory-store.ts'
+export { type BatchOp, prefixRange, type RangeOptions, type Store } from './storage/store.ts'

@@ -13,6 +13,7 @@ import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import pkg from '../package.json' with { type: 'json' }
 import { Verifier } from './crypto/verifier.ts'
 import { DutyScheduler } from './duties/index.ts'
 import { Engine } from './engine/engine.ts'
@@ -23,7 +24,8 @@ import { createMetrics, type Metrics } from './metrics.ts'
 import { Replication } from './replication/replication.ts'
 import { LevelStore } from './storage/level-store.ts'
 
-export const VERSION = '0.1.0'
+/** This package's version, as its package.json says. */
+export const VERSION: string = pkg.version
 
 export interface NodeOptions {
   dataDir: string

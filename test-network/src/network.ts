@@ -17,6 +17,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { readCharterChain } from '@legation/node'
+import type { CharterAdoption, NodeInfo as NodeInfoSchema } from '@legation/node/http/schemas'
 import {
   addNode,
   type CharterBody,
@@ -40,7 +42,7 @@ import {
   verifyGenesis,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
-import { readCharterChain } from '../../node/src/dev-bloc.ts'
+import type { Static } from '@sinclair/typebox'
 
 const ed = nativeEd25519
 const REPO = resolve(import.meta.dirname, '../..')
@@ -242,16 +244,8 @@ export class TestNode {
   }
 }
 
-export interface NodeInfo {
-  nodeId: string
-  peerId: string
-  stateRoot: string
-  versionVector: Record<string, number>
-  pendingEntries: number
-  charter: { hash: string; version: number; members: string[] }
-  peers: Array<{ peerId: string; nodeId: string | null; connected: boolean; lag: number }>
-  quarantined: Array<{ nodeId: string; fromSeq: number }>
-}
+/** What GET /v1/node answers: the node's own response schema. */
+export type NodeInfo = Static<typeof NodeInfoSchema>
 
 export class TestNetwork {
   readonly dir: string
@@ -412,7 +406,7 @@ export class TestNetwork {
     const signers = signedBy.map((code) => ({ code, secretKey: this.stateKeys[code]!.secretKey }))
     this.chain = [...this.chain, signAmendment(ed, draft, signers)]
     await writeFile(join(this.dir, CHARTER_FILE), encodeCanonical(this.chain))
-    const res = await this.nodes[via]!.post<{ adopted: boolean }>('/v1/charter', {
+    const res = await this.nodes[via]!.post<Static<typeof CharterAdoption>>('/v1/charter', {
       chain: toBase64url(encodeCanonical(this.chain)),
     })
     if (res.status !== 200 || !res.body.adopted)

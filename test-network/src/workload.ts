@@ -1,4 +1,5 @@
 /** Realistic records for test networks and benchmarks, signed by an officer (and citizens). */
+import type { BatchResults } from '@legation/node/http/schemas'
 import {
   type BuiltRecord,
   generateKeyPair,
@@ -8,6 +9,7 @@ import {
   toSubmission,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import type { Static } from '@sinclair/typebox'
 import type { TestNode } from './network.ts'
 
 const GIVEN = [
@@ -91,12 +93,9 @@ export interface Acked {
 
 /** Submits a batch; returns the ids the node acknowledged (accepted or duplicate). */
 export async function submitBatch(node: TestNode, records: readonly BuiltRecord[]): Promise<string[]> {
-  const res = await node.post<{ results: Array<{ id: string | null; status: string; code?: string }> }>(
-    '/v1/records/batch',
-    {
-      records: records.map(toSubmission),
-    },
-  )
+  const res = await node.post<Static<typeof BatchResults>>('/v1/records/batch', {
+    records: records.map(toSubmission),
+  })
   if (res.status !== 200)
     throw new Error(`batch refused by node ${node.index}: ${res.status} ${JSON.stringify(res.body)}`)
   const refused = res.body.results.filter((r) => r.status === 'refused')

@@ -6,8 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { eventually } from '../src/byzantine.ts'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { NodeInfo } from '../src/network.ts'
 
 const REPO = resolve(import.meta.dirname, '../..')
@@ -67,13 +66,10 @@ function startCli(args: string[]): Run {
 
 /** Waits until the output matches, failing early if the CLI exits first. */
 async function waitForOutput(r: Run, re: RegExp, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs
-  while (!re.test(r.output())) {
-    if (r.proc.exitCode !== null || r.proc.signalCode !== null)
-      throw new Error(`the CLI exited (${r.proc.exitCode ?? r.proc.signalCode}) first:\n${r.output()}`)
-    if (Date.now() > deadline) throw new Error(`no ${re} within ${timeoutMs} ms:\n${r.output()}`)
-    await new Promise((res) => setTimeout(res, 50))
-  }
+  const exited = () => r.proc.exitCode !== null || r.proc.signalCode !== null
+  // Stops waiting once the CLI has exited: the check after it then says so.
+  await vi.waitFor(() => exited() || expect(r.output()).toMatch(re), { timeout: timeoutMs, interval: 50 })
+  expect(r.output(), `the CLI exited (${r.proc.exitCode ?? r.proc.signalCode}) first`).toMatch(re)
   return r.output()
 }
 
@@ -109,14 +105,15 @@ describe('npm run testnet (src/cli.ts)', () => {
     }
     // Each node sees the other as a connected peer.
     for (const [a, b] of [nodes, [...nodes].reverse()] as const) {
-      await eventually(
-        `node ${a!.index} connected to node ${b!.index}`,
-        async () => {
-          const info = await getJson<NodeInfo>(`${a!.url}/v1/node`)
-          return info.peers.some((p) => p.peerId === b!.peerId && p.connected)
-        },
-        20_000,
-      )
+      await expect
+        .poll(
+          async () => {
+            const info = await getJson<NodeInfo>(`${a!.url}/v1/node`)
+            return info.peers.some((p) => p.peerId === b!.peerId && p.connected)
+          },
+          { timeout: 20_000, interval: 50, message: `node ${a!.index} connected to node ${b!.index}` },
+        )
+        .toBe(true)
     }
     // The officer file it prints is one the `legation` CLI signs with.
     const officerFile = /^Officer\s+(\S+)$/m.exec(text)?.[1]

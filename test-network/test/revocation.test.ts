@@ -2,10 +2,12 @@
  * A state revokes an officer's certificate at one node: every node, including one that joins
  * the mesh afterwards, learns it and refuses that officer's new records.
  */
+
+import type { RevocationList } from '@legation/node/http/schemas'
 import { certificateId, encodeCanonical, signRevocation, toBase64url, toSubmission } from '@legation/protocol'
 import { nativeEd25519 as ed } from '@legation/protocol/native-crypto'
+import type { Static } from '@sinclair/typebox'
 import { afterEach, expect, it } from 'vitest'
-import { eventually } from '../src/byzantine.ts'
 import { TestNetwork, type TestNode } from '../src/network.ts'
 import { citizenRegistration } from '../src/workload.ts'
 
@@ -33,10 +35,8 @@ it('a revocation posted at one node reaches every node, and each refuses the off
   expect(res.status).toBe(201)
 
   const listed = async (n: TestNode) =>
-    (await n.get<{ revocations: Array<{ cert: string }> }>('/v1/revocations')).revocations.some(
-      (r) => r.cert === cert,
-    )
-  await eventually('the revocation at node b', () => listed(b), 20_000)
+    (await n.get<Static<typeof RevocationList>>('/v1/revocations')).revocations.some((r) => r.cert === cert)
+  await expect.poll(() => listed(b), { timeout: 20_000, interval: 50 }).toBe(true)
   const refused = await b.post<{ code: string }>(
     '/v1/records',
     toSubmission(citizenRegistration(officer, 'DVA')),
@@ -46,7 +46,7 @@ it('a revocation posted at one node reaches every node, and each refuses the off
 
   // A node that was not running learns it when it connects.
   await late.start()
-  await eventually('the revocation at the late node', () => listed(late), 30_000)
+  await expect.poll(() => listed(late), { timeout: 30_000, interval: 50 }).toBe(true)
   const there = await late.post<{ code: string }>(
     '/v1/records',
     toSubmission(citizenRegistration(officer, 'DVC')),

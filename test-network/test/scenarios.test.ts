@@ -2,7 +2,7 @@
  * Scenarios with real node processes on loopback (issue: the mesh). Sizes are kept small
  * for CI; the benchmarks run the large versions.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { TestNetwork, type TestNode } from '../src/network.ts'
 import { citizenRegistration, missingAt, presence, submitBatch } from '../src/workload.ts'
 
@@ -111,16 +111,20 @@ describe('scenarios (real processes): membership and discovery', { timeout: 120_
   it('6: a node restarted on a new port is found again through the DHT', async () => {
     net = await TestNetwork.start({ nodes: 3 })
     const [a, b, c] = net.nodes as [TestNode, TestNode, TestNode]
-    await waitFor(async () => (await c.info()).peers.filter((p) => p.connected).length === 2, 20_000)
+    // vi.waitFor also retries while a node is not answering yet.
+    await vi.waitFor(async () => expect((await c.info()).peers.filter((p) => p.connected)).toHaveLength(2), {
+      timeout: 20_000,
+      interval: 200,
+    })
     const oldPort = a.p2pPort
     // A comes back on new ports and dials only B. C has only A's stale charter address, so
     // A's new address can reach C only through B and the bloc's private DHT.
     a.env = { LEGATION_P2P_BOOTSTRAP_PEERS: b.peerId }
     await a.restart({ newPorts: true })
     expect(a.p2pPort).not.toBe(oldPort)
-    await waitFor(
-      async () => (await c.info()).peers.some((p) => p.peerId === a.peerId && p.connected),
-      30_000,
+    await vi.waitFor(
+      async () => expect((await c.info()).peers.some((p) => p.peerId === a.peerId && p.connected)).toBe(true),
+      { timeout: 30_000, interval: 200 },
     )
     const officer = net.officer('DVC')
     const ids = await submitBatch(c, [citizenRegistration(officer, 'DVA')])
@@ -128,16 +132,3 @@ describe('scenarios (real processes): membership and discovery', { timeout: 120_
     expect(await missingAt(a, ids, officer)).toEqual([])
   })
 })
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return
-    } catch {
-      // not reachable yet
-    }
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`)
-}

@@ -6,6 +6,7 @@
  * Refuses any node whose bloc is not a development bloc (see `isDevelopmentBloc`).
  */
 import { randomBytes } from 'node:crypto'
+import type { BatchResults as BatchResultsSchema } from '@legation/node/http/schemas'
 import {
   type BuiltRecord,
   type Ed25519,
@@ -18,6 +19,7 @@ import {
   toSubmission,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import type { Static } from '@sinclair/typebox'
 import cliProgress from 'cli-progress'
 import { type Command, Option } from 'commander'
 import { CliError } from '../errors.ts'
@@ -50,11 +52,8 @@ export function isDevelopmentBloc(info: Pick<NodeInfo, 'charter' | 'dev'>): bool
 
 type Submission = ReturnType<typeof toSubmission>
 
-interface BatchResult {
-  id: string | null
-  status: 'accepted' | 'duplicate' | 'refused'
-  code?: string
-}
+/** What POST /v1/records/batch answers. */
+type BatchResults = Static<typeof BatchResultsSchema>
 
 export interface SeedInit {
   node: NodeClient
@@ -190,9 +189,9 @@ export async function seedNode(init: SeedInit): Promise<SeedResult> {
   let batches = 0
 
   const send = async (batch: Built[]) => {
-    let res: { results: BatchResult[] }
+    let res: BatchResults
     try {
-      res = await init.node.post<{ results: BatchResult[] }>('/v1/records/batch', {
+      res = await init.node.post<BatchResults>('/v1/records/batch', {
         records: batch.map((r) => r.sub),
       })
     } catch (err) {
@@ -371,7 +370,8 @@ function progressReporter(io: CliIo) {
     const bar = new cliProgress.SingleBar(
       {
         format: 'seeding [{bar}] {percentage}% | {value}/{total} records | {refused} refused',
-        stream: io.stderr,
+        // cli-progress only writes to it (and reads isTTY/columns): an Output is enough.
+        stream: io.stderr as NodeJS.WritableStream,
         hideCursor: false,
         clearOnComplete: true,
       },

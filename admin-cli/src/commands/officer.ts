@@ -9,6 +9,7 @@
  * it, so the CLI refuses to revoke a certificate it can see was issued by another state.
  */
 import { resolve } from 'node:path'
+import type { RevocationList, RevocationView as RevocationViewSchema } from '@legation/node/http/schemas'
 import {
   certificateId,
   encodeCanonical,
@@ -17,6 +18,7 @@ import {
   toBase64url,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import type { Static } from '@sinclair/typebox'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CliError, isCliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
@@ -37,14 +39,8 @@ export const DEFAULT_REASON: Reason = 'key-compromise'
 /** Latest time the protocol accepts (`ms` in docs/protocol.md). */
 const MAX_MS = 8.64e15
 
-/** What GET /v1/revocations lists, and POST answers (node/src/http/routes/revocations.ts). */
-export interface RevocationView {
-  cert: string
-  state: string
-  at: number
-  reason: string
-  revocation: string
-}
+/** What GET /v1/revocations lists, and POST answers. */
+export type RevocationView = Static<typeof RevocationViewSchema>
 
 function certId(value: string): string {
   if (!/^[0-9a-f]{64}$/.test(value)) {
@@ -227,7 +223,7 @@ export function registerOfficer(program: Command, io: CliIo): void {
     .option('--json', 'print the raw JSON of GET /v1/revocations')
     .action(async (opts: { node: string; json?: boolean }) => {
       const client = new NodeClient({ url: opts.node, fetch: io.fetch })
-      const res = await client.get<{ revocations: RevocationView[] }>('/v1/revocations')
+      const res = await client.get<Static<typeof RevocationList>>('/v1/revocations')
       if (!Array.isArray(res.revocations)) {
         throw new CliError('NODE_RESPONSE_INVALID', 'GET /v1/revocations answered without a list')
       }

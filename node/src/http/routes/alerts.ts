@@ -7,18 +7,9 @@ import { NodeError } from '../../errors.ts'
 import { requireOfficer } from '../auth.ts'
 import type { HttpContext } from '../context.ts'
 import { problemResponses } from '../problem.ts'
+import { Alert } from '../schemas.ts'
 import { OPTIONAL_SIGNATURE, SIGNATURE_REQUIRED } from '../security.ts'
 
-const Alert = Type.Object({
-  id: Type.String(),
-  country: Type.String(),
-  region: Type.Union([Type.String(), Type.Null()]),
-  severity: Type.String(),
-  title: Type.String(),
-  message: Type.String(),
-  issuedAt: Type.Integer(),
-  issuedBy: Type.String(),
-})
 const AlertId = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{64}$' }) })
 
 export const alertRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async (app, { ctx }) => {

@@ -8,26 +8,8 @@ import { NodeError } from '../../errors.ts'
 import { requireOfficer } from '../auth.ts'
 import type { HttpContext } from '../context.ts'
 import { problemResponses } from '../problem.ts'
+import { Case } from '../schemas.ts'
 import { SIGNATURE_REQUIRED } from '../security.ts'
-
-export const CaseSchema = Type.Object({
-  id: Type.String(),
-  citizen: Type.String(),
-  type: Type.String(),
-  state: Type.String(),
-  opened: Type.Integer(),
-  updated: Type.Integer(),
-  details: Type.Optional(Type.String()),
-  history: Type.Array(
-    Type.Object({
-      id: Type.String(),
-      from: Type.String(),
-      to: Type.String(),
-      at: Type.Integer(),
-      by: Type.String(),
-    }),
-  ),
-})
 
 const CaseId = Type.String({ pattern: '^[0-9a-f]{64}$' })
 
@@ -53,7 +35,7 @@ export const caseRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ cases: Type.Array(CaseSchema), next: Type.Union([Type.String(), Type.Null()]) }),
+          200: Type.Object({ cases: Type.Array(Case), next: Type.Union([Type.String(), Type.Null()]) }),
           ...problemResponses(400, 401, 403, 429, 500, 503),
         },
       },
@@ -80,7 +62,7 @@ export const caseRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
         tags: ['cases'],
         security: SIGNATURE_REQUIRED,
         params: Type.Object({ id: CaseId }),
-        response: { 200: CaseSchema, ...problemResponses(400, 401, 403, 404, 429, 500, 503) },
+        response: { 200: Case, ...problemResponses(400, 401, 403, 404, 429, 500, 503) },
       },
     },
     async (req) => {

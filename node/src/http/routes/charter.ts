@@ -17,6 +17,7 @@ import { Type } from '@sinclair/typebox'
 import { NodeError } from '../../errors.ts'
 import type { HttpContext } from '../context.ts'
 import { problemResponses } from '../problem.ts'
+import { CharterAdoption, CharterView, EvidenceList } from '../schemas.ts'
 import { OPTIONAL_SIGNATURE, SIGNATURE_REQUIRED } from '../security.ts'
 
 export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async (app, { ctx }) => {
@@ -29,12 +30,7 @@ export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
         security: OPTIONAL_SIGNATURE,
         response: {
           ...problemResponses(401, 429, 500, 503),
-          200: Type.Object({
-            version: Type.Integer(),
-            hash: Type.String(),
-            bloc: Type.String(),
-            chain: Type.String(),
-          }),
+          200: CharterView,
         },
       },
     },
@@ -58,7 +54,7 @@ export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ adopted: Type.Boolean(), version: Type.Integer(), hash: Type.String() }),
+          200: CharterAdoption,
           // The chain's own checks: CHARTER_QUORUM_NOT_MET (403), CHARTER_CHAIN_BROKEN, BLOC_MISMATCH (409), …
           ...problemResponses(400, 401, 403, 409, 413, 415, 429, 500, 503),
         },
@@ -86,11 +82,7 @@ export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            evidence: Type.Array(
-              Type.Object({ kind: Type.String(), id: Type.String(), bytes: Type.String() }),
-            ),
-          }),
+          200: EvidenceList,
           ...problemResponses(400, 401, 403, 429, 500, 503),
         },
       },

@@ -7,8 +7,8 @@ import { NodeError } from '../../errors.ts'
 import { requireOfficer, requirePersonalAccess } from '../auth.ts'
 import type { HttpContext } from '../context.ts'
 import { problemResponses } from '../problem.ts'
+import { Case as CaseSchema } from '../schemas.ts'
 import { SIGNATURE_REQUIRED } from '../security.ts'
-import { CaseSchema } from './cases.ts'
 
 const CitizenId = Type.String({ pattern: '^[0-9a-f]{32}$' })
 const Presence = Type.Union([

@@ -1,36 +1,10 @@
 /** GET /v1/node: who this node is and where it stands. */
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
 import type { HttpContext } from '../context.ts'
 import { problemResponses } from '../problem.ts'
+import { NodeInfo } from '../schemas.ts'
 import { OPTIONAL_SIGNATURE } from '../security.ts'
-
-const VersionVector = Type.Record(Type.String(), Type.Integer())
-
-export const NodeInfo = Type.Object({
-  nodeId: Type.String(),
-  peerId: Type.String(),
-  name: Type.String(),
-  state: Type.String(),
-  version: Type.String(),
-  bloc: Type.String(),
-  charter: Type.Object({ hash: Type.String(), version: Type.Integer(), members: Type.Array(Type.String()) }),
-  versionVector: VersionVector,
-  stateRoot: Type.String(),
-  pendingEntries: Type.Integer(),
-  quarantined: Type.Array(Type.Object({ nodeId: Type.String(), fromSeq: Type.Integer() })),
-  peers: Type.Array(
-    Type.Object({
-      peerId: Type.String(),
-      nodeId: Type.Union([Type.String(), Type.Null()]),
-      state: Type.Union([Type.String(), Type.Null()]),
-      connected: Type.Boolean(),
-      versionVector: VersionVector,
-      lag: Type.Integer(),
-    }),
-  ),
-})
 
 export const nodeRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async (app, { ctx }) => {
   app.get(

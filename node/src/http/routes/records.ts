@@ -9,6 +9,7 @@ import { NodeError } from '../../errors.ts'
 import { canReadRecord } from '../auth.ts'
 import type { HttpContext } from '../context.ts'
 import { PROBLEM_MEMBERS, problemResponse, problemResponses } from '../problem.ts'
+import { Accepted, BatchResults, ItemResult, RecordView } from '../schemas.ts'
 import { OPTIONAL_SIGNATURE } from '../security.ts'
 
 const B64 = Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 700_000 })
@@ -29,27 +30,6 @@ const SingleSubmission = Type.Object(
   { ...SubmissionFields, writeConcern: WriteConcern },
   { additionalProperties: false },
 )
-export const ReceiptSchema = Type.Object({
-  record: Type.String(),
-  node: Type.String(),
-  origin: Type.String(),
-  seq: Type.Integer(),
-  entry: Type.String(),
-  sig: Type.String(),
-})
-const Accepted = Type.Object({
-  id: Type.String(),
-  status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate')]),
-  receipt: ReceiptSchema,
-  replicas: Type.Optional(Type.Array(ReceiptSchema)),
-})
-const ItemResult = Type.Object({
-  id: Type.Union([Type.String(), Type.Null()]),
-  status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate'), Type.Literal('refused')]),
-  receipt: Type.Optional(ReceiptSchema),
-  code: Type.Optional(Type.String()),
-  detail: Type.Optional(Type.String()),
-})
 /**
  * The 504 of a write whose write concern was not met: the records are durable on this node,
  * and `results` says which (as the batch's 200 would have).
@@ -64,22 +44,6 @@ const WriteConcernProblem = Type.Object(
   { description: 'WRITE_CONCERN_TIMEOUT, with the per-record results' },
 )
 type ItemResultValue = Static<typeof ItemResult>
-
-const RecordView = Type.Object({
-  id: Type.String(),
-  kind: Type.String(),
-  bloc: Type.String(),
-  charter: Type.String(),
-  subject: Type.Union([Type.String(), Type.Null()]),
-  at: Type.Integer(),
-  author: Type.String(),
-  signedBy: Type.String(),
-  body: Type.Unknown(),
-  payloadDigest: Type.Union([Type.String(), Type.Null()]),
-  sig: Type.String(),
-  origin: Type.String(),
-  seq: Type.Integer(),
-})
 
 export const MAX_BATCH = 1000
 
@@ -178,10 +142,7 @@ export const recordRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = asy
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            results: Type.Array(ItemResult),
-            replicas: Type.Optional(Type.Array(ReceiptSchema)),
-          }),
+          200: BatchResults,
           ...writeProblems,
         },
       },

@@ -16,15 +16,8 @@ import {
 import { Type } from '@sinclair/typebox'
 import type { HttpContext } from '../context.ts'
 import { problemResponses } from '../problem.ts'
+import { RevocationList, RevocationView } from '../schemas.ts'
 import { OPTIONAL_SIGNATURE } from '../security.ts'
-
-const RevocationView = Type.Object({
-  cert: Type.String({ description: 'Id of the revoked officer certificate' }),
-  state: Type.String({ description: 'The member state that issued and revoked it' }),
-  at: Type.Integer({ description: 'From this time (ms since the epoch) its signatures are refused' }),
-  reason: Type.String(),
-  revocation: Type.String({ description: 'The signed revocation, canonical CBOR, base64url' }),
-})
 
 export const revocationRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async (app, { ctx }) => {
   app.post(
@@ -69,7 +62,7 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> =
         tags: ['charter'],
         security: OPTIONAL_SIGNATURE,
         response: {
-          200: Type.Object({ revocations: Type.Array(RevocationView) }),
+          200: RevocationList,
           ...problemResponses(401, 429, 500, 503),
         },
       },

@@ -1,0 +1,144 @@
+/**
+ * The bodies the node answers with, as TypeBox schemas: the routes declare them as their
+ * response schemas (which also keeps undeclared fields from leaving the node), and clients
+ * (the admin CLI, the test network) take their types from them, so the API is one contract.
+ * Only TypeBox here: a client imports this file (`@legation/node/http/schemas`) without
+ * loading the node.
+ *
+ * @example
+ * import { NodeInfo } from '@legation/node/http/schemas'
+ * const info = (await res.json()) as Static<typeof NodeInfo>
+ */
+import { Type } from '@sinclair/typebox'
+
+const VersionVector = Type.Record(Type.String(), Type.Integer())
+
+export const NodeInfo = Type.Object({
+  nodeId: Type.String(),
+  peerId: Type.String(),
+  name: Type.String(),
+  state: Type.String(),
+  version: Type.String(),
+  bloc: Type.String(),
+  charter: Type.Object({ hash: Type.String(), version: Type.Integer(), members: Type.Array(Type.String()) }),
+  versionVector: VersionVector,
+  stateRoot: Type.String(),
+  pendingEntries: Type.Integer(),
+  quarantined: Type.Array(Type.Object({ nodeId: Type.String(), fromSeq: Type.Integer() })),
+  peers: Type.Array(
+    Type.Object({
+      peerId: Type.String(),
+      nodeId: Type.Union([Type.String(), Type.Null()]),
+      state: Type.Union([Type.String(), Type.Null()]),
+      connected: Type.Boolean(),
+      versionVector: VersionVector,
+      lag: Type.Integer(),
+    }),
+  ),
+})
+
+export const Receipt = Type.Object({
+  record: Type.String(),
+  node: Type.String(),
+  origin: Type.String(),
+  seq: Type.Integer(),
+  entry: Type.String(),
+  sig: Type.String(),
+})
+
+export const Accepted = Type.Object({
+  id: Type.String(),
+  status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate')]),
+  receipt: Receipt,
+  replicas: Type.Optional(Type.Array(Receipt)),
+})
+
+export const ItemResult = Type.Object({
+  id: Type.Union([Type.String(), Type.Null()]),
+  status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate'), Type.Literal('refused')]),
+  receipt: Type.Optional(Receipt),
+  code: Type.Optional(Type.String()),
+  detail: Type.Optional(Type.String()),
+})
+
+export const RecordView = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  bloc: Type.String(),
+  charter: Type.String(),
+  subject: Type.Union([Type.String(), Type.Null()]),
+  at: Type.Integer(),
+  author: Type.String(),
+  signedBy: Type.String(),
+  body: Type.Unknown(),
+  payloadDigest: Type.Union([Type.String(), Type.Null()]),
+  sig: Type.String(),
+  origin: Type.String(),
+  seq: Type.Integer(),
+})
+
+export const RevocationView = Type.Object({
+  cert: Type.String({ description: 'Id of the revoked officer certificate' }),
+  state: Type.String({ description: 'The member state that issued and revoked it' }),
+  at: Type.Integer({ description: 'From this time (ms since the epoch) its signatures are refused' }),
+  reason: Type.String(),
+  revocation: Type.String({ description: 'The signed revocation, canonical CBOR, base64url' }),
+})
+
+export const Case = Type.Object({
+  id: Type.String(),
+  citizen: Type.String(),
+  type: Type.String(),
+  state: Type.String(),
+  opened: Type.Integer(),
+  updated: Type.Integer(),
+  details: Type.Optional(Type.String()),
+  history: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      from: Type.String(),
+      to: Type.String(),
+      at: Type.Integer(),
+      by: Type.String(),
+    }),
+  ),
+})
+
+export const Alert = Type.Object({
+  id: Type.String(),
+  country: Type.String(),
+  region: Type.Union([Type.String(), Type.Null()]),
+  severity: Type.String(),
+  title: Type.String(),
+  message: Type.String(),
+  issuedAt: Type.Integer(),
+  issuedBy: Type.String(),
+})
+
+/** `POST /v1/records/batch`: one result per submitted record, in order. */
+export const BatchResults = Type.Object({
+  results: Type.Array(ItemResult),
+  replicas: Type.Optional(Type.Array(Receipt)),
+})
+
+export const RevocationList = Type.Object({ revocations: Type.Array(RevocationView) })
+
+/** `GET /v1/charter`. */
+export const CharterView = Type.Object({
+  version: Type.Integer(),
+  hash: Type.String(),
+  bloc: Type.String(),
+  chain: Type.String(),
+})
+
+/** `POST /v1/charter`. */
+export const CharterAdoption = Type.Object({
+  adopted: Type.Boolean(),
+  version: Type.Integer(),
+  hash: Type.String(),
+})
+
+/** `GET /v1/audit/evidence`. */
+export const EvidenceList = Type.Object({
+  evidence: Type.Array(Type.Object({ kind: Type.String(), id: Type.String(), bytes: Type.String() })),
+})
