@@ -20,7 +20,8 @@ import { buildApp } from './http/app.ts'
 import { COMPONENTS } from './logger.ts'
 import { createMesh, type Mesh } from './mesh/index.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
-import { Replication } from './replication/replication.ts'
+import { type PeerPolicyControl, peerPolicy, type Startable } from './replication/peer-policy.ts'
+import { replication as createReplication, type Replication } from './replication/replication.ts'
 import { LevelStore } from './storage/level-store.ts'
 
 export const VERSION = '0.1.0'
@@ -97,34 +98,37 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   // Found in an older charter version too: a node its state's expulsion left out still starts.
   const self = engine.certifiedNode(engine.nodeId)!
 
-  // Test-only: peers this node pretends it cannot reach.
-  const blocked = new Set<string>()
-  const only = new Set(opts.p2pBootstrapPeers ?? [])
   let replication: Replication | undefined
+  let policy: (PeerPolicyControl & Startable) | undefined
   let mesh: Mesh | undefined
   const listen = opts.p2pListen ?? ['/ip4/127.0.0.1/tcp/0']
   if (listen.length > 0) {
-    let rep: Replication | undefined
-    mesh = await createMesh({
+    const peers = peerPolicy({
+      bootstrap: opts.p2pBootstrap !== false,
+      only: opts.p2pBootstrapPeers ?? [],
+      ...(opts.p2pBanMs !== undefined ? { banMs: opts.p2pBanMs } : {}),
+    })({ engine })
+    policy = peers
+    const m = await createMesh({
       privateKey: opts.nodeKeys.secretKey,
       listen,
       protocolPrefix: protocolPrefix(engine.bloc),
-      isAllowedPeer: (peer) => !blocked.has(peer) && (rep?.isAllowedPeer(peer) ?? false),
-      bootstrap: () =>
-        opts.p2pBootstrap === false
-          ? []
-          : (rep?.bootstrapPeers() ?? []).filter(
-              (p) => !blocked.has(p.peerId) && (only.size === 0 || only.has(p.peerId)),
-            ),
+      isAllowedPeer: (peer) => peers.isAllowed(peer),
+      bootstrap: () => peers.bootstrapPeers().map((p) => ({ peerId: p.peerId, addrs: [...p.addrs] })),
       logger: log, // the mesh names its own component
     })
-    rep = new Replication({
+    mesh = m
+    // Until the mesh takes the policy as a component: a ban, an expiry, a charter amendment
+    // or a fault injection drops peers no longer allowed.
+    peers.onChange(() => void m.refreshAllowedPeers().catch(() => undefined))
+    const rep = createReplication({
+      ...(opts.statusIntervalMs ? { statusIntervalMs: opts.statusIntervalMs } : {}),
+    })({
       engine,
-      mesh,
+      mesh: m,
+      peerPolicy: peers,
       ed,
       logger: log.child({ component: COMPONENTS.replication }),
-      ...(opts.statusIntervalMs ? { statusIntervalMs: opts.statusIntervalMs } : {}),
-      ...(opts.p2pBanMs !== undefined ? { banMs: opts.p2pBanMs } : {}),
       observer: {
         peerMisbehaved: (_peer, code) => metrics.peerMisbehaviour.inc({ code }),
         peersChanged: (n) => metrics.peersConnected.set(n),
@@ -132,8 +136,9 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       },
     })
     replication = rep
-    rep.start()
-    await mesh.start()
+    await peers.start()
+    await rep.start()
+    await m.start()
   }
 
   // Work done once across the bloc, by whichever live node the rendezvous rule picks.
@@ -143,7 +148,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       engine,
       store,
       liveNodes: () => replication?.liveNodes() ?? [],
-      announce: (d) => replication?.broadcastDutyDone(d),
+      announce: (d) => replication?.broadcast({ t: 'dutyDone', done: [d] }),
       logger: log, // the scheduler names its own component
     },
     {
@@ -155,7 +160,18 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       },
     },
   )
-  replication?.setDuties(duties)
+  // Until the scheduler registers itself: duties done travel with the sync protocol.
+  replication?.handle('dutyDone', {
+    // Claims arrive over the peer's authenticated channel; only certified nodes count.
+    onMessage: async (msg) => {
+      for (const d of msg.done) if (engine.charter.nodes.has(d.node)) await duties.onAnnounced(d)
+    },
+    // A node coming back learns what was done while it was away, so it does not redo it.
+    onConnect: async () => {
+      const done = await duties.recentDone(1000)
+      return done.length > 0 ? { t: 'dutyDone', done } : undefined
+    },
+  })
   await duties.start()
 
   const app = await buildApp({
@@ -177,7 +193,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     ...(opts.http.bodyLimit ? { bodyLimit: opts.http.bodyLimit } : {}),
     ...(opts.http.rateLimitPerMinute ? { rateLimitPerMinute: opts.http.rateLimitPerMinute } : {}),
     ...(opts.http.trustProxy ? { trustProxy: opts.http.trustProxy } : {}),
-    extraRoutes: opts.faultInjection && mesh ? faultRoutes(mesh, blocked, log) : undefined,
+    extraRoutes: opts.faultInjection && mesh && policy ? faultRoutes(mesh, policy, log) : undefined,
   })
   await app.listen({ host: opts.http.host, port: opts.http.port })
   const addr = app.server.address()
@@ -202,7 +218,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         // Stop accepting requests and let in-flight ones finish; then flush writes and close.
         await app.close()
         await duties.stop()
-        replication?.stop()
+        await replication?.stop()
+        await policy?.stop()
         await mesh?.stop()
         await engine.close()
         await store.close()
@@ -215,7 +232,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 }
 
 /** Test-only fault injection: cut this node off from some peers, or heal. */
-function faultRoutes(mesh: Mesh, blocked: Set<string>, log: Logger) {
+function faultRoutes(mesh: Mesh, policy: PeerPolicyControl, log: Logger) {
   return async (app: FastifyInstance) => {
     app.post(
       '/v1/_faults',
@@ -230,8 +247,7 @@ function faultRoutes(mesh: Mesh, blocked: Set<string>, log: Logger) {
       },
       async (req) => {
         const { block } = req.body as { block: string[] }
-        blocked.clear()
-        for (const p of block) blocked.add(p)
+        policy.block(block)
         log.warn({ blocked: block.length }, 'fault injection: peers blocked')
         await mesh.refreshAllowedPeers()
         return { blocked: block }
