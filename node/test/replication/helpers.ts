@@ -53,6 +53,8 @@ export interface NodeOptions {
   /** The charter chain this node starts on. @default bloc.chain */
   chain?: TestBloc['chain']
   init?: ReplicationInit
+  /** @default a new MemoryStore */
+  store?: MemoryStore
   /** Called before replication starts, e.g. to register a handler. */
   register?: (registrar: SyncRegistrar) => void
 }
@@ -61,7 +63,7 @@ export interface NodeOptions {
 export async function startNode(bloc: TestBloc, i: number, opts: NodeOptions = {}): Promise<TestNode> {
   const keys = bloc.nodes[i]!.keys
   const engine = await Engine.open({
-    store: new MemoryStore(),
+    store: opts.store ?? new MemoryStore(),
     ed,
     nodeKeys: keys,
     charter: opts.chain ?? bloc.chain,

@@ -14,6 +14,7 @@ import {
   verifyCharterChain,
 } from '@legation/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
+import { MemoryStore } from '../../src/storage/store.ts'
 import { ed, registration, testBloc } from '../fixtures.ts'
 import { connect, startNode, stopAll } from './helpers.ts'
 
@@ -237,5 +238,40 @@ describe('replication: misbehaving peers', () => {
 
     await expect.poll(() => a.misbehaved, WAIT).toEqual([{ peerId: b.peerId, code: 'SCHEMA_INVALID' }])
     expect(a.policy.isAllowed(b.peerId)).toBe(false)
+  })
+})
+
+/** A store whose writes wait for the test to let them through: a frame being applied, held. */
+class GatedStore extends MemoryStore {
+  readonly gates: Array<() => void> = []
+  armed = false
+  override write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
+    const visible = super.write(ops)
+    if (!this.armed) return visible
+    return new Promise((resolve, reject) => this.gates.push(() => void visible.then(resolve, reject)))
+  }
+}
+
+describe('replication: stop', () => {
+  it('waits for frames being applied before it resolves', async () => {
+    const bloc = testBloc(2)
+    const a = await startNode(bloc, 0)
+    const store = new GatedStore()
+    const b = await startNode(bloc, 1, { store })
+    store.armed = true
+    await a.engine.submit([registration(bloc.officer('AAA'))])
+    await connect(a, b)
+    // B received A's entry and is writing it.
+    await expect.poll(() => store.gates.length, WAIT).toBeGreaterThan(0)
+    let stopped = false
+    const stopping = b.rep.stop().then(() => {
+      stopped = true
+    })
+    await new Promise((r) => setTimeout(r, 100))
+    expect(stopped).toBe(false)
+    store.armed = false
+    for (const open of store.gates.splice(0)) open()
+    await stopping
+    expect(b.engine.versionVector()[a.engine.nodeId]).toBe(1)
   })
 })
