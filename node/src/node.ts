@@ -1,6 +1,12 @@
 /**
- * A running Legation node: level storage, the engine, the libp2p mesh with replication,
- * and the HTTP API, started and stopped together.
+ * A running Legation node: every part is a service of one shape (`service.ts`), built first
+ * with what it depends on, then started in order and stopped in reverse.
+ *
+ *   store → verifier → engine → peer policy → replication → duties → mesh → HTTP
+ *
+ * Handlers come before the transports that feed them: replication and the duty scheduler
+ * register for peers' frames before the mesh opens, and the HTTP API listens last, once
+ * everything it reads is up. It stops first, letting requests in flight finish.
  *
  * @example
  * const node = await startNode({ dataDir, charter, nodeKeys, logger, http: { host: '127.0.0.1', port: 8080 } })
@@ -8,21 +14,28 @@
  * await node.stop()
  */
 import { join } from 'node:path'
-import { type KeyPair, protocolPrefix, type SignedCharter } from '@legation/protocol'
+import { charterHash, type KeyPair, protocolPrefix, type SignedCharter } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import pkg from '../package.json' with { type: 'json' }
-import { Verifier } from './crypto/verifier.ts'
-import { DutyScheduler } from './duties/index.ts'
-import { Engine } from './engine/engine.ts'
-import { buildApp } from './http/app.ts'
+import { type VerifierInit, verifier } from './crypto/verifier.ts'
+import { dutyScheduler, EVERY_STATE } from './duties/index.ts'
+import { engine as createEngine, type Engine, type EngineInit } from './engine/engine.ts'
+import { type HttpServerInit, httpServer } from './http/server.ts'
 import { COMPONENTS } from './logger.ts'
-import { createMesh, type Mesh } from './mesh/index.ts'
+import { mesh as createMesh, DEFAULT_LISTEN, type Mesh } from './mesh/index.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
-import { Replication } from './replication/replication.ts'
-import { LevelStore } from './storage/level-store.ts'
+import { type PeerPolicyControl, peerPolicy } from './replication/peer-policy.ts'
+import { LOCAL_REGISTRAR } from './replication/registrar.ts'
+import {
+  replication as createReplication,
+  type Replication,
+  type ReplicationInit,
+} from './replication/replication.ts'
+import { type NamedService, startServices } from './service.ts'
+import { levelStore } from './storage/level-store.ts'
 
 /** This package's version, as its package.json says. */
 export const VERSION: string = pkg.version
@@ -32,34 +45,28 @@ export interface NodeOptions {
   charter: readonly SignedCharter[]
   nodeKeys: KeyPair
   logger: Logger
-  http: {
-    host: string
-    port: number
-    bodyLimit?: number
-    rateLimitPerMinute?: number
-    /** Reverse proxies whose X-Forwarded-For names the client. */
-    trustProxy?: readonly string[]
+  http: HttpServerInit & { host: string; port: number }
+  p2p?: {
+    /** Multiaddrs to listen on; an empty list runs the node without a mesh. @default DEFAULT_LISTEN */
+    listen?: readonly string[]
+    /** Dial the certified nodes' charter addresses. @default DEFAULT_BOOTSTRAP */
+    bootstrap?: boolean
+    /** Dial only these peer ids (empty: every certified node). */
+    bootstrapPeers?: readonly string[]
+    /** How long a misbehaving peer is refused, in ms. @default DEFAULT_BAN_MS */
+    banMs?: number
   }
-  /** Multiaddrs to listen on; an empty list runs the node without a mesh. */
-  p2pListen?: string[]
-  /** Dial the certified nodes' charter addresses. @default true */
-  p2pBootstrap?: boolean
-  /** Dial only these peer ids (empty: every certified node). */
-  p2pBootstrapPeers?: readonly string[]
-  /** How long a misbehaving peer is refused. */
-  p2pBanMs?: number
+  /** The engine's budgets and record clock bounds (the charter comes from `charter`). */
+  engine?: Omit<EngineInit, 'charter'>
+  replication?: ReplicationInit
+  verifier?: VerifierInit
+  /** @default DEFAULT_WRITE_CONCERN_TIMEOUT_MS */
   writeConcernTimeoutMs?: number
   /** Test-only switch: exposes POST /v1/_faults to cut this node off from given peers. */
   faultInjection?: boolean
-  statusIntervalMs?: number
   metrics?: Metrics
   /** Outbound webhooks for work done once across the bloc (takeover). */
   duties?: { alertWebhook?: string | undefined; caseWebhook?: string | undefined }
-  // TEMPORARY (config branch): accepted but not wired yet; the lead wires them to the services' Init.
-  /** The engine's operational limits (config section `engine`). */
-  engine?: Readonly<Partial<Record<string, number>>>
-  /** Replication's operational limits (config section `replication`). */
-  replication?: Readonly<Partial<Record<string, number>>>
 }
 
 export interface RunningNode {
@@ -74,113 +81,86 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const ed = nativeEd25519
   const log = opts.logger
   const metrics = opts.metrics ?? createMetrics()
-  const store = await LevelStore.open(join(opts.dataDir, 'db'))
-  // Signature checks of large batches run on worker threads (the other cores).
-  const verifier = new Verifier({ ed })
   let ready = false
   /** Set when stop() begins: the HTTP API then answers 503 SHUTTING_DOWN. */
   let shuttingDown = false
-  let engine: Engine
-  try {
-    engine = await Engine.open({
-      store,
-      ed,
-      nodeKeys: opts.nodeKeys,
-      charter: opts.charter,
-      verifier,
-      observer: {
-        accepted: (source, n) => metrics.recordsAccepted.inc({ source }, n),
-        rejected: (code) => metrics.recordsRejected.inc({ code }),
-        entryAppended: () => metrics.entriesAppended.inc(),
-        entryReceived: (result) => metrics.entriesReceived.inc({ result }),
-        writeLatency: (s) => metrics.writeLatency.observe(s),
-      },
-    })
-  } catch (err) {
-    await verifier.close()
-    await store.close()
-    throw err
-  }
-  // Found in an older charter version too: a node its state's expulsion left out still starts.
-  const self = engine.certifiedNode(engine.nodeId)!
 
-  // Test-only: peers this node pretends it cannot reach.
-  const blocked = new Set<string>()
-  const only = new Set(opts.p2pBootstrapPeers ?? [])
-  let replication: Replication | undefined
-  let mesh: Mesh | undefined
-  const listen = opts.p2pListen ?? ['/ip4/127.0.0.1/tcp/0']
+  const store = levelStore({ path: join(opts.dataDir, 'db') })()
+  // Signature checks of large batches run on worker threads (the other cores).
+  const verify = verifier(opts.verifier)({ ed })
+  const engine = createEngine({ ...opts.engine, charter: opts.charter })({
+    store,
+    ed,
+    nodeKeys: opts.nodeKeys,
+    verifier: verify,
+    observer: {
+      accepted: (source, n) => metrics.recordsAccepted.inc({ source }, n),
+      rejected: (code) => metrics.recordsRejected.inc({ code }),
+      entryAppended: () => metrics.entriesAppended.inc(),
+      entryReceived: (result) => metrics.entriesReceived.inc({ result }),
+      writeLatency: (s) => metrics.writeLatency.observe(s),
+    },
+  })
+  const services: NamedService[] = [
+    { name: 'store', service: store },
+    { name: 'verifier', service: verify },
+    { name: 'engine', service: engine },
+  ]
+
+  const listen = [...(opts.p2p?.listen ?? DEFAULT_LISTEN)]
+  let p2p: { policy: PeerPolicyControl; mesh: Mesh; replication: Replication } | undefined
   if (listen.length > 0) {
-    let rep: Replication | undefined
-    mesh = await createMesh({
+    const policy = peerPolicy({
+      ...(opts.p2p?.bootstrap !== undefined ? { bootstrap: opts.p2p.bootstrap } : {}),
+      ...(opts.p2p?.bootstrapPeers ? { only: opts.p2p.bootstrapPeers } : {}),
+      ...(opts.p2p?.banMs !== undefined ? { banMs: opts.p2p.banMs } : {}),
+    })({ engine })
+    const mesh = createMesh({
       privateKey: opts.nodeKeys.secretKey,
       listen,
-      protocolPrefix: protocolPrefix(engine.bloc),
-      isAllowedPeer: (peer) => !blocked.has(peer) && (rep?.isAllowedPeer(peer) ?? false),
-      bootstrap: () =>
-        opts.p2pBootstrap === false
-          ? []
-          : (rep?.bootstrapPeers() ?? []).filter(
-              (p) => !blocked.has(p.peerId) && (only.size === 0 || only.has(p.peerId)),
-            ),
-      logger: log, // the mesh names its own component
-    })
-    rep = new Replication({
+      // The bloc's own protocol ids; the bloc id is the hash of the genesis charter.
+      protocolPrefix: protocolPrefix(charterHash(opts.charter[0]!.charter)),
+    })({ peerPolicy: policy, logger: log })
+    const replication = createReplication(opts.replication)({
       engine,
       mesh,
+      peerPolicy: policy,
       ed,
       logger: log.child({ component: COMPONENTS.replication }),
-      ...(opts.statusIntervalMs ? { statusIntervalMs: opts.statusIntervalMs } : {}),
-      ...(opts.p2pBanMs !== undefined ? { banMs: opts.p2pBanMs } : {}),
       observer: {
         peerMisbehaved: (_peer, code) => metrics.peerMisbehaviour.inc({ code }),
         peersChanged: (n) => metrics.peersConnected.set(n),
         lag: (peer, lag) => metrics.replicationLag.set({ peer }, lag),
       },
     })
-    replication = rep
-    rep.start()
-    await mesh.start()
+    p2p = { policy, mesh, replication }
+    services.push({ name: 'peer-policy', service: policy }, { name: 'replication', service: replication })
   }
 
   // Work done once across the bloc, by whichever live node the rendezvous rule picks.
   const cases = opts.duties?.caseWebhook
-  const duties = new DutyScheduler(
-    {
-      engine,
-      store,
-      // TEMPORARY adapter until Replication implements SyncRegistrar: replication still calls
-      // the scheduler through setDuties() below, so handle/unhandle have nothing to do.
-      registrar: {
-        handle: () => {},
-        unhandle: () => {},
-        broadcast: (msg) => {
-          if (msg.t === 'dutyDone') for (const d of msg.done) replication?.broadcastDutyDone(d)
-        },
-        liveNodes: () => replication?.liveNodes() ?? [],
-      },
-      logger: log, // the scheduler names its own component
+  const duties = dutyScheduler({
+    webhooks: {
+      ...(opts.duties?.alertWebhook ? { alerts: opts.duties.alertWebhook } : {}),
+      // Every member state's cases go to the one queue (the body names the nationality state).
+      ...(cases ? { cases: { [EVERY_STATE]: cases } } : {}),
     },
-    {
-      webhooks: {
-        ...(opts.duties?.alertWebhook ? { alerts: opts.duties.alertWebhook } : {}),
-        ...(cases
-          ? { cases: Object.fromEntries([...engine.charter.members.keys()].map((m) => [m, cases])) }
-          : {}),
-      },
-    },
-  )
-  replication?.setDuties(duties)
-  await duties.start()
+  })({ engine, store, registrar: p2p?.replication ?? LOCAL_REGISTRAR, logger: log })
+  services.push({ name: 'duties', service: duties })
+  if (p2p) services.push({ name: 'mesh', service: p2p.mesh })
 
-  const app = await buildApp({
+  const http = httpServer(opts.http)({
     ctx: {
       engine,
       ed,
       now: Date.now,
-      replication,
-      writeConcernTimeoutMs: opts.writeConcernTimeoutMs ?? 5000,
-      node: { peerId: self.peerId, name: self.name, state: self.state, version: VERSION },
+      replication: p2p?.replication,
+      writeConcernTimeoutMs: opts.writeConcernTimeoutMs,
+      get node() {
+        // Found in an older charter version too: a node its state's expulsion left out still starts.
+        const self = engine.certifiedNode(engine.nodeId)!
+        return { peerId: self.peerId, name: self.name, state: self.state, version: VERSION }
+      },
       // A node whose storage failed takes no writes: load balancers should send clients elsewhere.
       isReady: () => ready && engine.failure === undefined,
       isStopping: () => shuttingDown,
@@ -189,39 +169,36 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     registry: metrics.registry,
     httpRequests: metrics.httpRequests,
     httpErrors: metrics.httpErrors,
-    ...(opts.http.bodyLimit ? { bodyLimit: opts.http.bodyLimit } : {}),
-    ...(opts.http.rateLimitPerMinute ? { rateLimitPerMinute: opts.http.rateLimitPerMinute } : {}),
-    ...(opts.http.trustProxy ? { trustProxy: opts.http.trustProxy } : {}),
-    extraRoutes: opts.faultInjection && mesh ? faultRoutes(mesh, blocked, log) : undefined,
+    extraRoutes: opts.faultInjection && p2p ? faultRoutes(p2p.mesh, p2p.policy, log) : undefined,
   })
-  await app.listen({ host: opts.http.host, port: opts.http.port })
-  const addr = app.server.address()
-  const port = typeof addr === 'object' && addr ? addr.port : opts.http.port
-  const url = `http://${opts.http.host.includes(':') ? `[${opts.http.host}]` : opts.http.host}:${port}`
+  services.push({ name: 'http', service: http })
+
+  const stopServices = await startServices(services, log)
   ready = true
+  const self = engine.certifiedNode(engine.nodeId)!
   log.info(
-    { url, nodeId: engine.nodeId, peerId: self.peerId, state: self.state, p2p: mesh?.addrs() ?? [] },
+    {
+      url: http.url,
+      nodeId: engine.nodeId,
+      peerId: self.peerId,
+      state: self.state,
+      p2p: p2p?.mesh.addrs() ?? [],
+    },
     'node started',
   )
 
   let stopping: Promise<void> | undefined
   return {
-    url,
+    url: http.url,
     engine,
-    mesh,
-    app,
+    mesh: p2p?.mesh,
+    app: http.app,
     stop() {
       stopping ??= (async () => {
         ready = false
         shuttingDown = true
-        // Stop accepting requests and let in-flight ones finish; then flush writes and close.
-        await app.close()
-        await duties.stop()
-        replication?.stop()
-        await mesh?.stop()
-        await engine.close()
-        await store.close()
-        await verifier.close()
+        // In reverse: the HTTP API lets requests in flight finish, and the store closes last.
+        await stopServices()
         log.info('node stopped')
       })()
       return stopping
@@ -230,7 +207,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 }
 
 /** Test-only fault injection: cut this node off from some peers, or heal. */
-function faultRoutes(mesh: Mesh, blocked: Set<string>, log: Logger) {
+function faultRoutes(mesh: Mesh, policy: PeerPolicyControl, log: Logger) {
   return async (app: FastifyInstance) => {
     app.post(
       '/v1/_faults',
@@ -245,8 +222,7 @@ function faultRoutes(mesh: Mesh, blocked: Set<string>, log: Logger) {
       },
       async (req) => {
         const { block } = req.body as { block: string[] }
-        blocked.clear()
-        for (const p of block) blocked.add(p)
+        policy.block(block)
         log.warn({ blocked: block.length }, 'fault injection: peers blocked')
         await mesh.refreshAllowedPeers()
         return { blocked: block }

@@ -28,7 +28,7 @@ beforeAll(async () => {
     nodeKeys: bloc.nodes[0]!.keys,
     logger: createLogger({ log: { level: 'info' } }, stream),
     http: { host: '127.0.0.1', port: 0 },
-    p2pListen: [],
+    p2p: { listen: [] },
     metrics: createMetrics({ defaultMetrics: false }),
   })
 })

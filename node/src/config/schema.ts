@@ -14,6 +14,9 @@ import {
   DEFAULT_RECORD_MAX_AHEAD_MS,
 } from '../engine/engine.ts'
 import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT_PER_MINUTE } from '../http/app.ts'
+import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_WRITE_CONCERN_TIMEOUT_MS } from '../http/server.ts'
+import { DEFAULT_LISTEN } from '../mesh/options.ts'
+import { DEFAULT_BOOTSTRAP } from '../replication/peer-policy.ts'
 import {
   DEFAULT_BAN_MS,
   DEFAULT_ENTRIES_PER_FRAME,
@@ -25,14 +28,11 @@ import {
 } from '../replication/replication.ts'
 
 export const DEFAULT_DATA_DIR = './.legation/node'
-export const DEFAULT_HTTP_HOST = '127.0.0.1'
-export const DEFAULT_HTTP_PORT = 8080
-export const DEFAULT_P2P_LISTEN: readonly string[] = Object.freeze(['/ip4/127.0.0.1/tcp/0'])
-export const DEFAULT_P2P_BOOTSTRAP = true
+export { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_WRITE_CONCERN_TIMEOUT_MS }
+export const DEFAULT_P2P_LISTEN = DEFAULT_LISTEN
+export const DEFAULT_P2P_BOOTSTRAP = DEFAULT_BOOTSTRAP
 export const DEFAULT_LOG_LEVEL = 'info'
 export const DEFAULT_FAULT_INJECTION = false
-/** How long a write that asks for peers' receipts waits for them. */
-export const DEFAULT_WRITE_CONCERN_TIMEOUT_MS = 5000
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]

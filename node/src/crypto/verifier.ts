@@ -3,10 +3,17 @@
  *
  * Verification is most of a record's cost (docs/architecture.md), and a node has more
  * cores than its event loop uses: every check goes to a worker, batched across callers.
+ * A worker that dies fails the batches it held (their callers refuse those records) and is
+ * replaced; past `maxReplacementsPerMinute`, checks run on the calling thread instead.
  */
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import type { Ed25519 } from '@legation/protocol'
+import { NodeError } from '../errors.ts'
+import type { Startable } from '../service.ts'
+
+/** Workers replaced at most in one minute: a worker that cannot live must not spin the CPU. */
+export const DEFAULT_MAX_REPLACEMENTS_PER_MINUTE = 10
 
 export interface SigCheck {
   readonly sig: Uint8Array
@@ -15,10 +22,40 @@ export interface SigCheck {
 }
 
 export interface VerifierInit {
-  /** The implementation used when there are no workers (native in the node). */
-  ed: Ed25519
   /** Worker threads. @default availableParallelism() - 1 (0 verifies on the calling thread) */
   workers?: number
+  /** @default DEFAULT_MAX_REPLACEMENTS_PER_MINUTE */
+  maxReplacementsPerMinute?: number
+  /** The worker's script. @default ./verify-worker.ts */
+  workerUrl?: URL
+}
+
+export interface VerifierComponents {
+  /** The implementation used when there are no workers (native in the node). */
+  ed: Ed25519
+}
+
+export interface VerifierStats {
+  /** Workers running now. */
+  readonly workers: number
+  /** Workers that died and were replaced since start. */
+  readonly replaced: number
+}
+
+/** The verifier as a service: workers start with `start()` and end with `stop()`. */
+export function verifier(init: VerifierInit = {}): (components: VerifierComponents) => Verifier {
+  const workers = init.workers ?? Math.max(0, availableParallelism() - 1)
+  const maxReplacements = init.maxReplacementsPerMinute ?? DEFAULT_MAX_REPLACEMENTS_PER_MINUTE
+  for (const [name, v] of [
+    ['workers', workers],
+    ['maxReplacementsPerMinute', maxReplacements],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new NodeError('CONFIG_INVALID', `verifier: ${name} must be a non-negative integer, got ${v}`)
+    }
+  }
+  const url = init.workerUrl ?? new URL('./verify-worker.ts', import.meta.url)
+  return (components) => new Verifier({ workers, maxReplacements, url }, components)
 }
 
 /** A caller's answer being filled in, chunk by chunk. */
@@ -39,8 +76,15 @@ interface Waiting {
  * answering many single-record requests at once sends one message, not one per request, and
  * its event loop, which has everything else to do, verifies nothing itself.
  */
-export class Verifier {
+export class Verifier implements Startable {
   readonly #ed: Ed25519
+  readonly #size: number
+  readonly #maxReplacements: number
+  readonly #url: URL
+  /** When workers were replaced in the last minute. */
+  #replacedAt: number[] = []
+  #replaced = 0
+  #running = false
   readonly #workers: Worker[] = []
   readonly #inFlight: number[] = []
   readonly #replies = new Map<
@@ -55,28 +99,43 @@ export class Verifier {
   #scheduled = false
   #next = 0
 
-  constructor(init: VerifierInit) {
-    this.#ed = init.ed
-    const n = init.workers ?? Math.max(0, availableParallelism() - 1)
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL('./verify-worker.ts', import.meta.url))
-      w.unref()
-      w.on('message', (m: { id: number; out: Uint8Array }) => {
-        const reply = this.#replies.get(m.id)
-        this.#replies.delete(m.id)
-        reply?.resolve(m.out)
-      })
-      // A worker that fails fails its pending batches (their callers refuse those records)
-      // and leaves the pool; without workers, checks run on the calling thread.
-      const lost = (err: unknown) => this.#lose(w, err)
-      w.on('error', lost)
-      w.on('exit', (code) => lost(new Error(`verification worker exited (${code})`)))
-      this.#workers.push(w)
-      this.#inFlight.push(0)
-    }
+  constructor(init: { workers: number; maxReplacements: number; url: URL }, components: VerifierComponents) {
+    this.#ed = components.ed
+    this.#size = init.workers
+    this.#maxReplacements = init.maxReplacements
+    this.#url = init.url
   }
 
-  /** One boolean per check, in order. */
+  async start(): Promise<void> {
+    if (this.#running) return
+    this.#running = true
+    for (let i = 0; i < this.#size; i++) this.#spawn()
+  }
+
+  stop(): Promise<void> {
+    return this.close()
+  }
+
+  stats(): VerifierStats {
+    return { workers: this.#workers.length, replaced: this.#replaced }
+  }
+
+  #spawn(): void {
+    const w = new Worker(this.#url)
+    w.unref()
+    w.on('message', (m: { id: number; out: Uint8Array }) => {
+      const reply = this.#replies.get(m.id)
+      this.#replies.delete(m.id)
+      reply?.resolve(m.out)
+    })
+    const lost = (err: unknown) => this.#lose(w, err)
+    w.on('error', lost)
+    w.on('exit', (code) => lost(new NodeError('INTERNAL', `verification worker exited (${code})`)))
+    this.#workers.push(w)
+    this.#inFlight.push(0)
+  }
+
+  /** A worker died: its batches fail, and another takes its place while the budget lasts. */
   #lose(worker: Worker, err: unknown): void {
     const i = this.#workers.indexOf(worker)
     if (i < 0) return
@@ -87,8 +146,16 @@ export class Verifier {
       this.#replies.delete(id)
       reply.reject(err)
     }
+    if (!this.#running) return
+    const now = Date.now()
+    this.#replacedAt = this.#replacedAt.filter((t) => t > now - 60_000)
+    if (this.#replacedAt.length >= this.#maxReplacements) return
+    this.#replacedAt.push(now)
+    this.#replaced++
+    this.#spawn()
   }
 
+  /** One boolean per check, in order. */
   verify(checks: readonly SigCheck[]): Promise<boolean[]> {
     if (checks.length === 0) return Promise.resolve([])
     if (this.#workers.length === 0) {
@@ -190,15 +257,16 @@ export class Verifier {
   }
 
   async close(): Promise<void> {
+    this.#running = false
     const workers = this.#workers.splice(0)
     this.#inFlight.length = 0
     await Promise.all(workers.map((w) => w.terminate()))
     for (const [id, reply] of this.#replies) {
       this.#replies.delete(id)
-      reply.reject(new Error('verifier closed'))
+      reply.reject(new NodeError('SHUTTING_DOWN', 'verifier closed'))
     }
     // Whatever was waiting will not be answered now.
-    for (const w of this.#queue) w.reject(new Error('verifier closed'))
+    for (const w of this.#queue) w.reject(new NodeError('SHUTTING_DOWN', 'verifier closed'))
     this.#queue = []
   }
 }

@@ -4,12 +4,14 @@
  * retried after an exponential backoff with jitter. What the body says is read from the engine
  * when it is sent, never stored with the duty, so erased personal data is never delivered.
  */
+
 import type { RecordBody } from '@legation/protocol'
 import type { Engine } from '../engine/engine.ts'
 import { alertView, citizenView } from '../engine/views.ts'
 import { backoffDelay } from '../util/backoff.ts'
 import { DutyError, isDutyError } from './errors.ts'
 import type { DutyWebhooks, PendingDuty } from './types.ts'
+import { EVERY_STATE } from './types.ts'
 
 export interface DeliveryComponents {
   readonly engine: Engine
@@ -106,7 +108,7 @@ export class Delivery {
     const nationality = (await engine.getSummary(ref.citizen))?.nationality
     if (!nationality) throw new DutyError('DUTY_DATA_UNAVAILABLE', 'citizen not registered here')
     const cases = webhooks.cases
-    const url = cases && Object.hasOwn(cases, nationality) ? cases[nationality] : undefined
+    const url = cases && (Object.hasOwn(cases, nationality) ? cases[nationality] : cases[EVERY_STATE])
     if (!url) return { skip: 'no-webhook' }
     const opened = await engine.getRecord(ref.case)
     if (opened?.record.header.kind !== 'case.opened') {

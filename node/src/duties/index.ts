@@ -47,4 +47,11 @@ export {
   type DutySchedulerStatus,
   dutyScheduler,
 } from './scheduler.ts'
-export type { DutyDone, DutyLogger, DutyState, DutyWebhooks, StoredDuty } from './types.ts'
+export {
+  type DutyDone,
+  type DutyLogger,
+  type DutyState,
+  type DutyWebhooks,
+  EVERY_STATE,
+  type StoredDuty,
+} from './types.ts'

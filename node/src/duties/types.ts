@@ -13,10 +13,16 @@ export interface DutyDone {
   readonly at: number
 }
 
+/** The key of `DutyWebhooks.cases` whose queue takes the cases of every state not named. */
+export const EVERY_STATE = '*'
+
 export interface DutyWebhooks {
   /** Receives every `alert-notify` delivery. */
   alerts?: string
-  /** Per member-state code: the queue that receives `route-case` for that state's nationals. */
+  /**
+   * Per member-state code: the queue that receives `route-case` for that state's nationals;
+   * under EVERY_STATE (`*`), the queue for every state not named.
+   */
   cases?: Readonly<Record<string, string>>
 }
 

@@ -3,7 +3,6 @@
  * one length-prefixed frame channel per peer. See `mesh.ts`.
  */
 
-export { type CreateMeshInit, createMesh } from './create-mesh.ts'
 export {
   isMeshError,
   MESH_ERRORS,
@@ -23,6 +22,7 @@ export {
   DEFAULT_CHANNEL_OPEN_TIMEOUT,
   DEFAULT_DIAL_TIMEOUT,
   DEFAULT_FIND_PEER_TIMEOUT,
+  DEFAULT_LISTEN,
   DEFAULT_MAINTENANCE_INTERVAL,
   DEFAULT_MAX_BUFFERED_BYTES_PER_PEER,
   DEFAULT_MAX_FRAME_BYTES,

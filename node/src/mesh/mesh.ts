@@ -373,5 +373,4 @@ export class Mesh {
   }
 }
 
-export { type CreateMeshInit, createMesh } from './create-mesh.ts'
 export { peerIdFromSeed }

@@ -6,6 +6,8 @@
 import { MeshError } from './errors.ts'
 import { assertSeed } from './keys.ts'
 
+/** Where a node listens for peers unless told otherwise: loopback, any free port. */
+export const DEFAULT_LISTEN: readonly string[] = Object.freeze(['/ip4/127.0.0.1/tcp/0'])
 export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 export const DEFAULT_MAX_BUFFERED_BYTES_PER_PEER = 8 * 1024 * 1024
 export const DEFAULT_MAX_INBOUND_QUEUE_BYTES = 4 * 1024 * 1024

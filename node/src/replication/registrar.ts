@@ -41,3 +41,14 @@ export interface SyncRegistrar {
   /** Node ids of the peers connected now (this node not included). */
   liveNodes(): string[]
 }
+
+/**
+ * The registrar of a node running without a mesh: no peers, so nothing is sent or heard, and
+ * every duty falls to this node.
+ */
+export const LOCAL_REGISTRAR: SyncRegistrar = Object.freeze({
+  handle: () => undefined,
+  unhandle: () => undefined,
+  broadcast: () => undefined,
+  liveNodes: () => [],
+})

@@ -8,6 +8,7 @@
  * for `MemoryStore`, so both keep one contract (node/test/storage/compliance.ts).
  */
 import { Level } from 'level'
+import type { Startable } from '../service.ts'
 import type { BatchOp, RangeOptions, Store } from './store.ts'
 
 /** What the store needs of an abstract-level database (`level`, `memory-level`). */
@@ -15,6 +16,7 @@ export interface LevelDatabase {
   get(key: string): Promise<Uint8Array | undefined>
   getMany(keys: string[]): Promise<Array<Uint8Array | undefined>>
   batch(ops: BatchOp[], opts: { sync: boolean }): Promise<void>
+  open(): Promise<void>
   iterator(opts: RangeOptions & { limit: number }): AsyncIterable<[string, Uint8Array]>
   close(): Promise<void>
 }
@@ -32,7 +34,16 @@ export interface LevelStoreInit {
   sync?: boolean
 }
 
-export class LevelStore implements Store {
+/** The node's store as a service: `level` on disk at `path`, opened on start, closed on stop. */
+export function levelStore(init: LevelStoreInit & { path: string }): () => LevelStore {
+  return () =>
+    new LevelStore(
+      new Level<string, Uint8Array>(init.path, { keyEncoding: 'utf8', valueEncoding: 'view' }),
+      init,
+    )
+}
+
+export class LevelStore implements Store, Startable {
   /** The database under the store; tests reach it to make the medium slow or failing. */
   protected readonly db: LevelDatabase
   readonly #sync: boolean
@@ -53,10 +64,20 @@ export class LevelStore implements Store {
     this.#sync = init.sync ?? true
   }
 
+  /** Opens a store at `path` at once (the offline tools' short form of `levelStore`). */
   static async open(path: string, init: LevelStoreInit = {}): Promise<LevelStore> {
-    const db = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' })
-    await db.open()
-    return new LevelStore(db, init)
+    const store = levelStore({ ...init, path })()
+    await store.start()
+    return store
+  }
+
+  /** Opens the database (it is opening already; this waits, and reports a failure to open). */
+  async start(): Promise<void> {
+    await this.db.open()
+  }
+
+  stop(): Promise<void> {
+    return this.close()
   }
 
   async get(key: string) {

@@ -2,7 +2,7 @@ import { generateKeyPair, signingInput } from '@legation/protocol'
 import { nativeEd25519 as ed } from '@legation/protocol/native-crypto'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type SigCheck, Verifier } from '../../src/crypto/verifier.ts'
+import { verifier as makeVerifier, type SigCheck, type Verifier } from '../../src/crypto/verifier.ts'
 
 const keys = [generateKeyPair(ed), generateKeyPair(ed)]
 function check(i: number, valid: boolean): SigCheck {
@@ -13,6 +13,11 @@ function check(i: number, valid: boolean): SigCheck {
 }
 
 let verifier: Verifier | undefined
+async function started(init: Parameters<typeof makeVerifier>[0]): Promise<Verifier> {
+  const v = makeVerifier(init)({ ed })
+  await v.start()
+  return v
+}
 afterEach(async () => {
   await verifier?.close()
   verifier = undefined
@@ -21,7 +26,7 @@ afterEach(async () => {
 describe('verifier', () => {
   for (const workers of [0, 2]) {
     it(`answers each of many concurrent callers for its own checks, in order (${workers} workers)`, async () => {
-      verifier = new Verifier({ ed, workers })
+      verifier = await started({ workers })
       const v = verifier
       await fc.assert(
         fc.asyncProperty(
@@ -39,7 +44,7 @@ describe('verifier', () => {
   }
 
   it('answers one large caller in order, its checks split over messages and workers', async () => {
-    verifier = new Verifier({ ed, workers: 2 })
+    verifier = await started({ workers: 2 })
     const bad = new Set([0, 511, 512, 1500, 2999])
     const checks = Array.from({ length: 3000 }, (_, i) => check(i, !bad.has(i)))
     const out = await verifier.verify(checks)
@@ -47,7 +52,7 @@ describe('verifier', () => {
   })
 
   it('refuses a signature or key of the wrong size without failing the rest of the batch', async () => {
-    verifier = new Verifier({ ed, workers: 1 })
+    verifier = await started({ workers: 1 })
     const good = check(1, true)
     const out = await verifier.verify([
       good,
@@ -59,7 +64,7 @@ describe('verifier', () => {
   })
 
   it('answers or fails everything when closed, never leaving a caller waiting', async () => {
-    verifier = new Verifier({ ed, workers: 1 })
+    verifier = await started({ workers: 1 })
     const queued = verifier.verify([check(1, true)])
     const sent = new Promise<boolean[]>((resolve, reject) => {
       setImmediate(() => {
@@ -75,5 +80,28 @@ describe('verifier', () => {
       if (s.status === 'fulfilled') expect(s.value.every(Boolean)).toBe(true)
       else expect(String(s.reason)).toMatch(/closed|exited/)
     }
+  })
+
+  it('replaces a worker that dies: its batch fails, the next is verified by the new worker', async () => {
+    verifier = await started({ workers: 1, workerUrl: new URL('./crash-on-13-worker.ts', import.meta.url) })
+    expect(verifier.stats()).toEqual({ workers: 1, replaced: 0 })
+    const doomed = Array.from({ length: 13 }, (_, i) => check(i, true))
+    await expect(verifier.verify(doomed)).rejects.toMatchObject({ code: 'INTERNAL' })
+    expect(verifier.stats()).toEqual({ workers: 1, replaced: 1 })
+    const out = await verifier.verify([check(1, true), check(2, false), check(3, true)])
+    expect(out).toEqual([true, false, true])
+  })
+
+  it('stops replacing workers that keep dying, and verifies on the calling thread instead', async () => {
+    verifier = await started({
+      workers: 1,
+      maxReplacementsPerMinute: 2,
+      workerUrl: new URL('./crash-on-13-worker.ts', import.meta.url),
+    })
+    const doomed = Array.from({ length: 13 }, (_, i) => check(i, true))
+    for (let i = 0; i < 3; i++)
+      await expect(verifier.verify(doomed)).rejects.toMatchObject({ code: 'INTERNAL' })
+    expect(verifier.stats()).toEqual({ workers: 0, replaced: 2 })
+    expect(await verifier.verify(doomed)).toEqual(doomed.map(() => true))
   })
 })

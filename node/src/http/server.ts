@@ -1,0 +1,95 @@
+/**
+ * The HTTP API as a node service: the fastify app built on start, listening until stop.
+ * `stop()` lets requests in flight finish (they are answered 503 SHUTTING_DOWN from the moment
+ * the node begins to stop) before the services behind it stop.
+ */
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { Counter, Histogram, Registry } from 'prom-client'
+import { NodeError } from '../errors.ts'
+import type { Startable } from '../service.ts'
+import { buildApp } from './app.ts'
+import type { HttpContext } from './context.ts'
+
+/** How long a write waits for peers' receipts when the client asks for them, in ms. */
+export const DEFAULT_WRITE_CONCERN_TIMEOUT_MS = 5000
+export const DEFAULT_HTTP_HOST = '127.0.0.1'
+export const DEFAULT_HTTP_PORT = 8080
+
+export interface HttpServerInit {
+  /** @default DEFAULT_HTTP_HOST */
+  host?: string
+  /** 0: any free port. @default DEFAULT_HTTP_PORT */
+  port?: number
+  /** @default DEFAULT_BODY_LIMIT (http/app.ts) */
+  bodyLimit?: number
+  /** @default DEFAULT_RATE_LIMIT_PER_MINUTE (http/app.ts) */
+  rateLimitPerMinute?: number
+  /** Reverse proxies whose X-Forwarded-For names the client. @default none */
+  trustProxy?: readonly string[]
+}
+
+export interface HttpServerComponents {
+  /** What the routes read; `writeConcernTimeoutMs` defaults to DEFAULT_WRITE_CONCERN_TIMEOUT_MS. */
+  ctx: Omit<HttpContext, 'writeConcernTimeoutMs'> & { writeConcernTimeoutMs?: number | undefined }
+  logger?: FastifyBaseLogger
+  registry: Registry
+  httpRequests?: Histogram<'method' | 'route' | 'status'>
+  httpErrors?: Counter<'code'>
+  /** More routes (the test-only fault switch). */
+  extraRoutes?: ((app: FastifyInstance) => Promise<void>) | undefined
+}
+
+export function httpServer(init: HttpServerInit = {}): (components: HttpServerComponents) => HttpServer {
+  const port = init.port ?? DEFAULT_HTTP_PORT
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) {
+    throw new NodeError('CONFIG_INVALID', `http: port must be an integer from 0 to 65535, got ${port}`)
+  }
+  return (components) => new HttpServer({ ...init, host: init.host ?? DEFAULT_HTTP_HOST, port }, components)
+}
+
+export class HttpServer implements Startable {
+  readonly #init: HttpServerInit & { host: string; port: number }
+  readonly #components: HttpServerComponents
+  #app: FastifyInstance | undefined
+  #url: string | undefined
+
+  constructor(init: HttpServerInit & { host: string; port: number }, components: HttpServerComponents) {
+    this.#init = init
+    this.#components = components
+  }
+
+  /** The app; there is one once started. */
+  get app(): FastifyInstance {
+    if (!this.#app) throw new NodeError('NOT_READY', 'the HTTP server is not started')
+    return this.#app
+  }
+
+  /** Where it listens, e.g. `http://127.0.0.1:8080`; known once started. */
+  get url(): string {
+    if (!this.#url) throw new NodeError('NOT_READY', 'the HTTP server is not started')
+    return this.#url
+  }
+
+  async start(): Promise<void> {
+    const { ctx, extraRoutes, ...rest } = this.#components
+    const init = this.#init
+    const app = await buildApp({
+      ...rest,
+      ctx: { ...ctx, writeConcernTimeoutMs: ctx.writeConcernTimeoutMs ?? DEFAULT_WRITE_CONCERN_TIMEOUT_MS },
+      ...(init.bodyLimit ? { bodyLimit: init.bodyLimit } : {}),
+      ...(init.rateLimitPerMinute ? { rateLimitPerMinute: init.rateLimitPerMinute } : {}),
+      ...(init.trustProxy ? { trustProxy: init.trustProxy } : {}),
+      extraRoutes,
+    })
+    await app.listen({ host: init.host, port: init.port })
+    const addr = app.server.address()
+    const port = typeof addr === 'object' && addr ? addr.port : init.port
+    this.#url = `http://${init.host.includes(':') ? `[${init.host}]` : init.host}:${port}`
+    this.#app = app
+  }
+
+  /** Stops accepting requests and lets those in flight finish. */
+  async stop(): Promise<void> {
+    await this.#app?.close()
+  }
+}

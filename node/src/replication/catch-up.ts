@@ -1,0 +1,257 @@
+/**
+ * Catch-up and anti-entropy, one mechanism: whoever sees a peer ahead for an origin sends
+ * `want` for the next missing range and gets `entries` back with the payloads they need.
+ * A lost push is repaired by the next status.
+ *
+ * One want is in flight per origin, whichever peer it went to (catching up from several
+ * peers must not fetch and verify the same history from each), and the next range is asked
+ * as soon as a frame is read, so it travels while the previous one is applied.
+ */
+import {
+  decodeEntry,
+  fromHex,
+  MAX_WANT,
+  ProtocolError,
+  type SyncMessage,
+  toHex,
+  type VersionVector,
+} from '@legation/protocol'
+import type { Engine, EntryHead } from '../engine/engine.ts'
+import type { MeshLogger } from '../mesh/index.ts'
+import type { PeerState, Peers } from './peers.ts'
+import type { Receipts } from './receipts.ts'
+
+export interface CatchUpOptions {
+  statusIntervalMs: number
+  entriesPerFrame: number
+  frameBudget: number
+  framesInFlight: number
+  wantTimeoutIntervals: number
+  payloadsPerWant: number
+  payloadWantIntervals: number
+}
+
+type Payload = { d: Uint8Array; p: Uint8Array }
+
+export class CatchUp {
+  readonly #engine: Engine
+  readonly #peers: Peers
+  readonly #receipts: Receipts
+  readonly #clock: () => number
+  readonly #log: MeshLogger | undefined
+  readonly #opts: CatchUpOptions
+  readonly #misbehaved: (p: PeerState, err: unknown) => void
+  /** One want in flight per origin: to which peer, since when. */
+  readonly #wants = new Map<string, { peerId: string; at: number }>()
+  /**
+   * Per origin, the highest seq received without a gap (in frames being applied, not yet
+   * necessarily applied), and when it last moved: the next want starts after it.
+   */
+  readonly #received = new Map<string, { seq: number; at: number }>()
+  /** Every frame being applied, whatever became of its peer: stop() waits for them. */
+  readonly #applying = new Set<Promise<void>>()
+  #ticks = 0
+
+  constructor(
+    deps: {
+      engine: Engine
+      peers: Peers
+      receipts: Receipts
+      clock: () => number
+      log: MeshLogger | undefined
+      misbehaved: (p: PeerState, err: unknown) => void
+    },
+    opts: CatchUpOptions,
+  ) {
+    this.#engine = deps.engine
+    this.#peers = deps.peers
+    this.#receipts = deps.receipts
+    this.#clock = deps.clock
+    this.#log = deps.log
+    this.#misbehaved = deps.misbehaved
+    this.#opts = opts
+  }
+
+  /** Resolves once every frame being applied has been applied or has failed. */
+  async settle(): Promise<void> {
+    while (this.#applying.size > 0) await Promise.allSettled([...this.#applying])
+  }
+
+  /** Every status interval: forget stalled ranges, ask again, and now and then for payloads. */
+  tick(): void {
+    const vv = this.#engine.versionVector()
+    const now = this.#clock()
+    // Received but never applied (its frame was dropped with a peer, say): ask again.
+    for (const [origin, r] of this.#received) {
+      if ((vv[origin] ?? 0) >= r.seq) this.#received.delete(origin)
+      else if (now - r.at > this.#timeoutMs()) this.#received.delete(origin)
+    }
+    this.pull()
+    if (++this.#ticks % this.#opts.payloadWantIntervals === 0) {
+      void this.#wantPayloads().catch(() => undefined)
+    }
+  }
+
+  /** A peer left: its wants go to another peer now. */
+  disconnected(peerId: string): void {
+    for (const [origin, w] of this.#wants) if (w.peerId === peerId) this.#wants.delete(origin)
+    this.pull()
+  }
+
+  /** Merges what the peer says it has, and asks for what we lack. */
+  learn(p: PeerState, vv: VersionVector): void {
+    for (const [o, s] of Object.entries(vv)) if ((p.vv[o] ?? 0) < s) p.vv[o] = s
+    this.pull()
+  }
+
+  /** An entry this node stored: to every peer not known to have it (a dead node's history still spreads). */
+  push(origin: string, seq: number, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
+    for (const p of this.#peers.all()) {
+      if ((p.vv[origin] ?? 0) >= seq || p.nodeId === origin) continue
+      p.vv[origin] = seq
+      this.#peers.send(p.peerId, {
+        t: 'entries',
+        entries: [bytes],
+        payloads: [...payloads].map(([d, payload]) => ({ d: fromHex(d), p: payload })),
+      })
+    }
+  }
+
+  /**
+   * For every origin some peer has more of than we have (or are receiving), one want for the
+   * next range, to the peer with the fewest wants in flight among those that have it.
+   */
+  pull(): void {
+    const mine = this.#engine.versionVector()
+    const quarantined = this.#engine.quarantined()
+    const now = this.#clock()
+    const load = new Map<string, number>()
+    for (const w of this.#wants.values()) load.set(w.peerId, (load.get(w.peerId) ?? 0) + 1)
+    const origins = new Set<string>()
+    for (const p of this.#peers.all()) for (const o of Object.keys(p.vv)) origins.add(o)
+    for (const origin of origins) {
+      if (quarantined.has(origin)) continue
+      const inFlight = this.#wants.get(origin)
+      if (inFlight && now - inFlight.at < this.#timeoutMs() && this.#peers.has(inFlight.peerId)) continue
+      const have = Math.max(mine[origin] ?? 0, this.#received.get(origin)?.seq ?? 0)
+      let best: PeerState | undefined
+      for (const p of this.#peers.all()) {
+        if ((p.vv[origin] ?? 0) <= have) continue
+        if (!best || (load.get(p.peerId) ?? 0) < (load.get(best.peerId) ?? 0)) best = p
+      }
+      if (!best) {
+        this.#wants.delete(origin)
+        continue
+      }
+      this.#wants.set(origin, { peerId: best.peerId, at: now })
+      load.set(best.peerId, (load.get(best.peerId) ?? 0) + 1)
+      this.#peers.send(best.peerId, { t: 'want', origin, from: have + 1, limit: this.#opts.entriesPerFrame })
+    }
+  }
+
+  async answerWant(p: PeerState, origin: string, from: number, limit: number): Promise<void> {
+    const entries: Uint8Array[] = []
+    const payloads: Payload[] = []
+    let bytes = 0
+    for await (const e of this.#engine.entries(origin, from, Math.min(limit, MAX_WANT))) {
+      const mine: Payload[] = []
+      let size = e.length
+      for (const rec of decodeEntry(e).body.changes.flatMap((c) => c.records)) {
+        if (!rec.header.payload) continue
+        const payload = await this.#engine.getPayload(rec.header.payload)
+        if (payload) {
+          mine.push({ d: rec.header.payload, p: payload })
+          size += payload.length
+        }
+      }
+      // The frame stays under its budget; one entry with its payloads always fits a frame
+      // (the engine makes entries that do), so a frame is never empty.
+      if (entries.length > 0 && bytes + size > this.#opts.frameBudget) break
+      entries.push(e)
+      payloads.push(...mine)
+      bytes += size
+    }
+    if (entries.length === 0) return
+    const last = from + entries.length - 1
+    if ((p.vv[origin] ?? 0) < last) p.vv[origin] = last
+    this.#peers.send(p.peerId, { t: 'entries', entries, payloads })
+  }
+
+  /** Payloads by digest, within one frame's budget; the peer asks again for the rest. */
+  async answerWantPayload(peerId: string, digests: readonly Uint8Array[]): Promise<void> {
+    const payloads: Payload[] = []
+    let bytes = 0
+    for (const d of digests) {
+      const payload = await this.#engine.getPayload(d)
+      if (!payload) continue
+      if (bytes + payload.length > this.#opts.frameBudget) break
+      payloads.push({ d, p: payload })
+      bytes += payload.length
+    }
+    if (payloads.length > 0) this.#peers.send(peerId, { t: 'entries', entries: [], payloads })
+  }
+
+  /**
+   * Starts verifying and applying a frame of entries and returns once fewer than
+   * `framesInFlight` of this peer's frames are in progress: the mesh reads the next frame
+   * meanwhile, and a peer faster than this node is slowed down, not buffered without end.
+   */
+  async applyEntries(p: PeerState, msg: Extract<SyncMessage, { t: 'entries' }>): Promise<void> {
+    if (msg.entries.length === 0) {
+      // An answer to wantPayload: payloads by digest, checked against their records' headers.
+      if (msg.payloads.length > 0) await this.#engine.storePayloads(msg.payloads)
+      return
+    }
+    const payloads = new Map(msg.payloads.map((x) => [toHex(x.d), x.p]))
+    let read: ReadonlyArray<EntryHead | null> = []
+    const done = this.#engine
+      .applyRemoteMany(msg.entries, payloads, (entries) => {
+        read = entries
+        this.#onRead(p, entries)
+      })
+      .then((results) => {
+        this.#receipts.applied(read, results)
+        const refused = results.find((r) => r instanceof ProtocolError)
+        if (refused) this.#misbehaved(p, refused)
+      })
+      .catch((err) => {
+        // Our failure (storage, shutting down), not the peer's: the range is asked again later.
+        this.#log?.error({ peer: p.peerId, err }, 'could not apply entries from a peer')
+      })
+      .finally(() => this.#applying.delete(done))
+    this.#applying.add(done)
+    p.applying.push(done)
+    while (p.applying.length >= this.#opts.framesInFlight) await p.applying.shift()
+  }
+
+  /** A frame is read: what it carries is on its way; ask for what comes after. */
+  #onRead(p: PeerState, entries: ReadonlyArray<EntryHead | null>): void {
+    const now = this.#clock()
+    const mine = this.#engine.versionVector()
+    for (const head of entries) {
+      if (!head) continue
+      const { origin, seq } = head
+      if ((p.vv[origin] ?? 0) < seq) p.vv[origin] = seq
+      const r = this.#received.get(origin)
+      const upTo = Math.max(mine[origin] ?? 0, r?.seq ?? 0)
+      // Only without a gap: a pushed entry far ahead must not hide the range before it.
+      if (seq === upTo + 1) this.#received.set(origin, { seq, at: now })
+      if (this.#wants.get(origin)?.peerId === p.peerId) this.#wants.delete(origin)
+    }
+    this.pull()
+  }
+
+  /** Asks a peer for payloads that stored records name and this node lacks. */
+  async #wantPayloads(): Promise<void> {
+    const peers = this.#peers.ids()
+    if (peers.length === 0) return
+    const digests = await this.#engine.missingPayloads(this.#opts.payloadsPerWant)
+    if (digests.length === 0) return
+    // A different peer each time: one that lacks them too does not stop the fetch.
+    this.#peers.send(peers[this.#ticks % peers.length]!, { t: 'wantPayload', digests })
+  }
+
+  #timeoutMs(): number {
+    return this.#opts.wantTimeoutIntervals * this.#opts.statusIntervalMs
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The peers replication talks to: what each is known to have, and one send queue per peer.
+ *
+ * A peer's queue is capped: a slow peer's pushed entries are dropped rather than buffered
+ * without end (it pulls what it missed after the next status), and other messages thin the
+ * queue out rather than grow it.
+ */
+import { encodeSyncMessage, type SyncMessage, type VersionVector } from '@legation/protocol'
+import type { MeshLogger } from '../mesh/index.ts'
+
+/** The mesh, as replication uses it (the libp2p mesh, or a fake in tests). */
+export interface ReplicationMesh {
+  onFrame(handler: (peerId: string, frame: Uint8Array) => void | Promise<void>): () => void
+  onPeerConnected(handler: (peerId: string) => void | Promise<void>): () => void
+  onPeerDisconnected(handler: (peerId: string) => void | Promise<void>): () => void
+  onPeerMisbehaved(handler: (peerId: string, code: string) => void | Promise<void>): () => void
+  connectedPeers(): string[]
+  send(peerId: string, frame: Uint8Array): Promise<void>
+  disconnect(peerId: string): Promise<void>
+}
+
+export interface PeerState {
+  readonly peerId: string
+  /** The node the charter certified for this peer when it connected. */
+  readonly nodeId: string | null
+  readonly state: string | null
+  /** What the peer is known to have. */
+  readonly vv: VersionVector
+  /** Frames of entries from this peer still being verified and applied, oldest first. */
+  readonly applying: Array<Promise<void>>
+  queue: Uint8Array[]
+  sending: boolean
+}
+
+export class Peers {
+  readonly #mesh: ReplicationMesh
+  readonly #maxQueued: number
+  readonly #log: MeshLogger | undefined
+  readonly #peers = new Map<string, PeerState>()
+
+  constructor(mesh: ReplicationMesh, maxQueuedFrames: number, log: MeshLogger | undefined) {
+    this.#mesh = mesh
+    this.#maxQueued = maxQueuedFrames
+    this.#log = log
+  }
+
+  get size(): number {
+    return this.#peers.size
+  }
+
+  get(peerId: string): PeerState | undefined {
+    return this.#peers.get(peerId)
+  }
+
+  has(peerId: string): boolean {
+    return this.#peers.has(peerId)
+  }
+
+  all(): IterableIterator<PeerState> {
+    return this.#peers.values()
+  }
+
+  ids(): string[] {
+    return [...this.#peers.keys()]
+  }
+
+  /** Adds a peer that just connected; undefined if it was already known. */
+  add(peerId: string, node: { nodeId: string; state: string } | undefined): PeerState | undefined {
+    if (this.#peers.has(peerId)) return undefined
+    const p: PeerState = {
+      peerId,
+      nodeId: node?.nodeId ?? null,
+      state: node?.state ?? null,
+      vv: {},
+      applying: [],
+      queue: [],
+      sending: false,
+    }
+    this.#peers.set(peerId, p)
+    return p
+  }
+
+  /** Forgets a peer; what is queued for it is dropped. */
+  remove(peerId: string): boolean {
+    return this.#peers.delete(peerId)
+  }
+
+  clear(): void {
+    this.#peers.clear()
+  }
+
+  /** Node ids of the certified peers connected now. */
+  liveNodes(): string[] {
+    return [...this.#peers.values()].flatMap((p) => (p.nodeId ? [p.nodeId] : []))
+  }
+
+  send(peerId: string, msg: SyncMessage): void {
+    const p = this.#peers.get(peerId)
+    if (!p) return
+    if (p.queue.length >= this.#maxQueued) {
+      // A slow peer: drop what is queued; it pulls what it misses after the next status.
+      if (msg.t === 'entries') return
+      p.queue = p.queue.filter((_, i) => i % 2 === 0)
+    }
+    p.queue.push(encodeSyncMessage(msg))
+    if (!p.sending) void this.#drain(p)
+  }
+
+  /** Sends to every peer but `except`. */
+  broadcast(msg: SyncMessage, except?: (peerId: string) => boolean): void {
+    for (const peerId of this.#peers.keys()) if (!except?.(peerId)) this.send(peerId, msg)
+  }
+
+  async #drain(p: PeerState): Promise<void> {
+    p.sending = true
+    try {
+      while (p.queue.length > 0 && this.#peers.get(p.peerId) === p) {
+        const frame = p.queue.shift()!
+        await this.#mesh.send(p.peerId, frame)
+      }
+    } catch (err) {
+      this.#log?.debug({ peer: p.peerId, err }, 'send failed')
+      p.queue = []
+    } finally {
+      p.sending = false
+    }
+  }
+}
+
+/** Entries this node has that a peer is known not to have. */
+export function lagOf(mine: VersionVector, theirs: VersionVector): number {
+  let lag = 0
+  for (const [o, s] of Object.entries(mine)) lag += Math.max(0, s - (theirs[o] ?? 0))
+  return lag
+}

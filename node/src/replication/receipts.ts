@@ -1,0 +1,187 @@
+/**
+ * Receipts and write concern: a peer that applied an entry signs a receipt and sends it to
+ * the entry's origin, which is how a write waits for k other nodes (`awaitReceipts`).
+ *
+ * Receipts are signed only for recent entries (within the receipt window): a write waits
+ * for receipts at most its write-concern timeout, and catching up on old history needs none.
+ * A node can also ask its peers to sign receipts for entries another node wrote
+ * (`wantReceipts`), for a record first written elsewhere and submitted here again.
+ */
+import {
+  type Ed25519,
+  MAX_WANT,
+  openEntry,
+  ProtocolError,
+  type SignedReceipt,
+  toBase64url,
+  toHex,
+  verifyReceipt,
+} from '@legation/protocol'
+import { LRUCache } from 'lru-cache'
+import type { Engine, EntryHead, Receipt } from '../engine/engine.ts'
+import { NodeError } from '../errors.ts'
+import type { Peers } from './peers.ts'
+
+/** How often a write waiting for another origin's receipts asks peers again, in ms. */
+const WANT_RECEIPTS_EVERY_MS = 1000
+/** Longest sleep of a waiting write between looks at the receipts it has (a new one wakes it). */
+const WAIT_SLICE_MS = 250
+
+export interface ReceiptsOptions {
+  receiptWindowMs: number
+  maxTrackedEntries: number
+}
+
+export class Receipts {
+  readonly #engine: Engine
+  readonly #peers: Peers
+  readonly #ed: Ed25519
+  readonly #clock: () => number
+  readonly #windowMs: number
+  /** Receipts from other nodes, by `origin/seq`, then by node. */
+  readonly #receipts: LRUCache<string, Map<string, SignedReceipt>>
+  readonly #waiters = new Set<() => void>()
+
+  constructor(engine: Engine, peers: Peers, ed: Ed25519, clock: () => number, opts: ReceiptsOptions) {
+    this.#engine = engine
+    this.#peers = peers
+    this.#ed = ed
+    this.#clock = clock
+    this.#windowMs = opts.receiptWindowMs
+    this.#receipts = new LRUCache({ max: opts.maxTrackedEntries })
+  }
+
+  /** Wakes every waiting write (at shutdown: each then times out or finds its receipts). */
+  wakeAll(): void {
+    for (const w of [...this.#waiters]) w()
+  }
+
+  async awaitReceipts(recordIds: readonly string[], k: number, timeoutMs: number): Promise<Receipt[]> {
+    const needed: Array<{ record: string; origin: string; seq: number }> = []
+    for (const id of recordIds) {
+      const r = await this.#engine.getRecord(id)
+      if (r) needed.push({ record: id, origin: r.origin, seq: r.seq })
+    }
+    const collect = (): Receipt[] | undefined => {
+      const out: Receipt[] = []
+      for (const n of needed) {
+        const byNode = this.#receipts.get(`${n.origin}/${n.seq}`)
+        const others = [...(byNode?.values() ?? [])].filter((r) => r.body.node !== this.#engine.nodeId)
+        if (others.length < k) return undefined
+        for (const r of others.slice(0, k)) {
+          out.push({
+            record: n.record,
+            node: r.body.node,
+            origin: r.body.origin,
+            seq: r.body.seq,
+            entry: toHex(r.body.entry),
+            sig: toBase64url(r.sig),
+          })
+        }
+      }
+      return out
+    }
+    const deadline = this.#clock() + timeoutMs
+    let asked = 0
+    for (;;) {
+      const got = collect()
+      if (got) return got
+      // Receipts for this node's own entries come by themselves. For another origin's (a record
+      // first written elsewhere and submitted here again, say after its node failed), ask the
+      // peers that hold it to sign one; again each second, for peers still catching up.
+      const now = this.#clock()
+      if (now - asked >= WANT_RECEIPTS_EVERY_MS) {
+        asked = now
+        const theirs = needed.filter((n) => n.origin !== this.#engine.nodeId)
+        for (let i = 0; i < theirs.length; i += MAX_WANT) {
+          const entries = theirs.slice(i, i + MAX_WANT).map(({ origin, seq }) => ({ origin, seq }))
+          if (entries.length > 0) this.#peers.broadcast({ t: 'wantReceipts', entries })
+        }
+      }
+      const left = deadline - this.#clock()
+      if (left <= 0) {
+        throw new NodeError(
+          'WRITE_CONCERN_TIMEOUT',
+          `fewer than ${k} other nodes confirmed within ${timeoutMs} ms`,
+        )
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(left, WAIT_SLICE_MS))
+        const waiters = this.#waiters
+        function done() {
+          clearTimeout(timer)
+          waiters.delete(done)
+          resolve()
+        }
+        waiters.add(done)
+      })
+    }
+  }
+
+  /**
+   * A frame of entries was applied: receipts for the recent ones this node now holds,
+   * `heads[i]` being what `results[i]` applied.
+   */
+  applied(heads: ReadonlyArray<EntryHead | null>, results: readonly unknown[]): void {
+    const receipts: SignedReceipt[] = []
+    const recent = this.#clock() - this.#windowMs
+    results.forEach((result, i) => {
+      if (result !== 'applied' && result !== 'duplicate') return
+      const head = heads[i]
+      if (head && head.time >= recent)
+        receipts.push(this.#engine.signReceipt(head.origin, head.seq, head.hash))
+    })
+    this.#send(receipts)
+  }
+
+  /** Signs receipts for the entries asked about that this node holds durably. */
+  async answerWantReceipts(
+    peerId: string,
+    entries: ReadonlyArray<{ origin: string; seq: number }>,
+  ): Promise<void> {
+    const vv = this.#engine.versionVector()
+    const receipts: SignedReceipt[] = []
+    for (const { origin, seq } of entries) {
+      if ((vv[origin] ?? 0) < seq) continue
+      const bytes = await this.#engine.getEntryBytes(origin, seq)
+      if (!bytes) continue
+      receipts.push(this.#engine.signReceipt(origin, seq, openEntry(bytes).hash))
+    }
+    if (receipts.length > 0) this.#peers.send(peerId, { t: 'stored', receipts })
+  }
+
+  /** Receipts a peer sent: each must verify against its node's key. */
+  onStored(receipts: readonly SignedReceipt[]): void {
+    for (const r of receipts) {
+      const node = this.#engine.charter.nodes.get(r.body.node)
+      if (!node || !verifyReceipt(this.#ed, r, node.nodeKey)) {
+        throw new ProtocolError('SIGNATURE_INVALID', 'receipt does not verify')
+      }
+      const key = `${r.body.origin}/${r.body.seq}`
+      let byNode = this.#receipts.get(key)
+      if (!byNode) {
+        byNode = new Map()
+        this.#receipts.set(key, byNode)
+      }
+      byNode.set(r.body.node, r)
+    }
+    this.wakeAll()
+  }
+
+  /** Receipts go to each entry's origin, one frame per origin (and per MAX_WANT receipts). */
+  #send(receipts: readonly SignedReceipt[]): void {
+    const byOrigin = new Map<string, SignedReceipt[]>()
+    for (const r of receipts) {
+      const list = byOrigin.get(r.body.origin) ?? []
+      list.push(r)
+      byOrigin.set(r.body.origin, list)
+    }
+    for (const [origin, list] of byOrigin) {
+      const node = this.#engine.charter.nodes.get(origin)
+      if (!node || !this.#peers.has(node.peerId)) continue
+      for (let i = 0; i < list.length; i += MAX_WANT) {
+        this.#peers.send(node.peerId, { t: 'stored', receipts: list.slice(i, i + MAX_WANT) })
+      }
+    }
+  }
+}

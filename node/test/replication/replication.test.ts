@@ -1,0 +1,277 @@
+/**
+ * Replication between two or three nodes in this process: real engines, real meshes on
+ * loopback, the sync protocol between them. Each test drives one message flow and asserts
+ * what a user of the node would see (records, receipts, revocations, the charter in force).
+ */
+import {
+  certificateId,
+  encodeSyncMessage,
+  ProtocolError,
+  type SyncMessage,
+  setQuorum,
+  signAmendment,
+  signRevocation,
+  verifyCharterChain,
+} from '@legation/protocol'
+import { afterEach, describe, expect, it } from 'vitest'
+import { MemoryStore } from '../../src/storage/store.ts'
+import { ed, registration, testBloc } from '../fixtures.ts'
+import { connect, startNode, stopAll } from './helpers.ts'
+
+afterEach(stopAll)
+
+const WAIT = { timeout: 10_000, interval: 50 }
+/** A duty id as the schema wants it (64 hex characters). */
+const dutyId = (n: number) => n.toString(16).padStart(64, '0')
+
+describe('replication: catch-up and push', () => {
+  it('a node that connects late catches up by want/entries, several frames of history', async () => {
+    const bloc = testBloc(2)
+    const officer = bloc.officer('AAA')
+    // Two entries per frame: five entries take three wants, each asked when the last is read.
+    const a = await startNode(bloc, 0, { init: { entriesPerFrame: 2 } })
+    const b = await startNode(bloc, 1, { init: { entriesPerFrame: 2 } })
+    const regs = []
+    for (let i = 0; i < 5; i++) {
+      const reg = registration(officer)
+      regs.push(reg)
+      expect((await a.engine.submit([reg]))[0]?.ok).toBe(true)
+    }
+    expect(a.engine.versionVector()[a.engine.nodeId]).toBe(5)
+
+    await connect(a, b)
+
+    await expect.poll(() => b.engine.versionVector()[a.engine.nodeId], WAIT).toBe(5)
+    await expect.poll(() => b.engine.stateRoot(), WAIT).toBe(a.engine.stateRoot())
+    for (const reg of regs) expect((await b.engine.getSummary(reg.citizenId))?.nationality).toBe('AAA')
+    expect(a.rep.peers()).toMatchObject([{ peerId: b.peerId, connected: true }])
+  })
+
+  it('pushes an entry written after peers connected to every one of them', async () => {
+    const bloc = testBloc(3)
+    const nodes = await Promise.all([0, 1, 2].map((i) => startNode(bloc, i)))
+    await connect(...nodes)
+    const [a, b, c] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]]
+    const reg = registration(bloc.officer('BBB'), 'CCC')
+    expect((await b.engine.submit([reg]))[0]?.ok).toBe(true)
+    for (const n of [a, c]) {
+      await expect.poll(async () => (await n.engine.getSummary(reg.citizenId))?.nationality, WAIT).toBe('CCC')
+    }
+  })
+})
+
+describe('replication: write concern', () => {
+  it('awaitReceipts resolves with receipts signed by k other nodes', async () => {
+    const bloc = testBloc(3)
+    const nodes = await Promise.all([0, 1, 2].map((i) => startNode(bloc, i)))
+    await connect(...nodes)
+    const a = nodes[0]!
+    const reg = registration(bloc.officer('AAA'))
+    expect((await a.engine.submit([reg]))[0]?.ok).toBe(true)
+
+    const receipts = await a.rep.awaitReceipts([reg.id], 2, 8_000)
+
+    expect(receipts).toHaveLength(2)
+    const others = nodes.slice(1).map((n) => n.engine.nodeId)
+    expect(new Set(receipts.map((r) => r.node))).toEqual(new Set(others))
+    for (const r of receipts) {
+      expect(r).toMatchObject({ record: reg.id, origin: a.engine.nodeId, seq: 1 })
+    }
+  })
+
+  it('awaitReceipts times out with WRITE_CONCERN_TIMEOUT when too few nodes hold the record', async () => {
+    const bloc = testBloc(2)
+    const a = await startNode(bloc, 0)
+    await startNode(bloc, 1) // never connected
+    const reg = registration(bloc.officer('AAA'))
+    await a.engine.submit([reg])
+    await expect(a.rep.awaitReceipts([reg.id], 1, 300)).rejects.toMatchObject({
+      code: 'WRITE_CONCERN_TIMEOUT',
+    })
+  })
+
+  it('gets receipts for a record another node wrote, by asking peers (wantReceipts)', async () => {
+    const bloc = testBloc(3)
+    const nodes = await Promise.all([0, 1, 2].map((i) => startNode(bloc, i)))
+    await connect(...nodes)
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
+    const reg = registration(bloc.officer('AAA'))
+    await a.engine.submit([reg])
+    await expect.poll(async () => (await b.engine.getRecord(reg.id))?.origin, WAIT).toBe(a.engine.nodeId)
+
+    // B did not write it, so no receipt comes to B by itself: B asks A and C to sign one.
+    const receipts = await b.rep.awaitReceipts([reg.id], 2, 8_000)
+    expect(new Set(receipts.map((r) => r.node))).toEqual(new Set([a.engine.nodeId, nodes[2]!.engine.nodeId]))
+  })
+})
+
+describe('replication: gossip', () => {
+  it('sends a revocation to peers, who keep it', async () => {
+    const bloc = testBloc(2)
+    const a = await startNode(bloc, 0)
+    const b = await startNode(bloc, 1)
+    await connect(a, b)
+    const officer = bloc.officer('CCC')
+    const rev = signRevocation(
+      ed,
+      {
+        type: 'revocation',
+        bloc: bloc.bloc,
+        state: 'CCC',
+        cert: certificateId(officer.cert!),
+        at: Date.now(),
+        reason: 'key-compromise',
+      },
+      bloc.stateKeys.CCC!.secretKey,
+    )
+    expect((await a.engine.addRevocation(rev)).added).toBe(true)
+    a.rep.revocationsAdded([rev])
+    await expect.poll(() => b.engine.revocations(), WAIT).toEqual([rev])
+  })
+
+  it('sends the newer charter chain to a peer that says hello on an older one', async () => {
+    const bloc = testBloc(2)
+    const prev = verifyCharterChain(ed, bloc.chain).at(-1)!
+    const draft = setQuorum(prev, 3, { issuedAt: Date.now() })
+    const signers = ['AAA', 'BBB'].map((code) => ({ code, secretKey: bloc.stateKeys[code]!.secretKey }))
+    const amended = [...bloc.chain, signAmendment(ed, draft, signers)]
+    const a = await startNode(bloc, 0, { chain: amended })
+    const b = await startNode(bloc, 1)
+    expect(b.engine.charter.version).toBeLessThan(a.engine.charter.version)
+
+    await connect(a, b)
+
+    await expect.poll(() => b.engine.charter.version, WAIT).toBe(a.engine.charter.version)
+    expect(b.engine.charter.hash).toBe(a.engine.charter.hash)
+  })
+
+  it('sends an amendment adopted while connected to every peer (charterChanged)', async () => {
+    const bloc = testBloc(2)
+    const a = await startNode(bloc, 0)
+    const b = await startNode(bloc, 1)
+    await connect(a, b)
+    const prev = verifyCharterChain(ed, bloc.chain).at(-1)!
+    const signers = ['AAA', 'CCC'].map((code) => ({ code, secretKey: bloc.stateKeys[code]!.secretKey }))
+    const amendment = signAmendment(ed, setQuorum(prev, 3, { issuedAt: Date.now() }), signers)
+    expect(await a.engine.adoptCharter([...bloc.chain, amendment])).toBe(true)
+    await a.rep.charterChanged()
+    await expect.poll(() => b.engine.charter.version, WAIT).toBe(a.engine.charter.version)
+  })
+})
+
+describe('replication: registrar', () => {
+  it('hands a registered type to its handler, sends what onConnect answers, and broadcasts', async () => {
+    const bloc = testBloc(2)
+    const got: Array<{ msg: SyncMessage; from: { peerId: string; nodeId: string } }> = []
+    const done = { id: dutyId(1), node: '', at: Date.now() }
+    const a = await startNode(bloc, 0, {
+      register: (r) => r.handle('dutyDone', { onMessage: (msg, from) => void got.push({ msg, from }) }),
+    })
+    const b = await startNode(bloc, 1, {
+      register: (r) =>
+        r.handle('dutyDone', {
+          onMessage: (msg, from) => void got.push({ msg, from }),
+          // Called once connected, when `b` is long assigned.
+          onConnect: async () => ({ t: 'dutyDone', done: [{ ...done, node: b.engine.nodeId }] }),
+        }),
+    })
+    await connect(a, b)
+    // B answered A's connection with what it has done.
+    await expect.poll(() => got.length, WAIT).toBe(1)
+    expect(got[0]).toEqual({
+      msg: { t: 'dutyDone', done: [{ ...done, node: b.engine.nodeId }] },
+      from: { peerId: b.peerId, nodeId: b.engine.nodeId },
+    })
+    // A's broadcast reaches B's handler.
+    a.rep.broadcast({ t: 'dutyDone', done: [{ ...done, id: dutyId(2), node: a.engine.nodeId }] })
+    await expect.poll(() => got.length, WAIT).toBe(2)
+    expect(got[1]?.from).toEqual({ peerId: a.peerId, nodeId: a.engine.nodeId })
+    expect(() => a.rep.handle('dutyDone', { onMessage: () => undefined })).toThrow(/already registered/)
+    expect(() => a.rep.handle('entries', { onMessage: () => undefined })).toThrow(/already registered/)
+  })
+
+  it('drops a message of a type nobody handles, and keeps the peer', async () => {
+    const bloc = testBloc(2)
+    const a = await startNode(bloc, 0)
+    const b = await startNode(bloc, 1)
+    await connect(a, b)
+    b.rep.broadcast({ t: 'dutyDone', done: [{ id: dutyId(3), node: b.engine.nodeId, at: 1 }] })
+    const reg = registration(bloc.officer('BBB'))
+    expect((await b.engine.submit([reg]))[0]?.ok).toBe(true)
+    // Still replicating after the unhandled message: the peer was not banned.
+    await expect.poll(async () => (await a.engine.getRecord(reg.id))?.origin, WAIT).toBe(b.engine.nodeId)
+    expect(a.misbehaved).toEqual([])
+    expect(a.policy.isAllowed(b.peerId)).toBe(true)
+  })
+})
+
+describe('replication: misbehaving peers', () => {
+  it('bans a peer that sends a malformed frame, through the peer policy', async () => {
+    const bloc = testBloc(2)
+    const a = await startNode(bloc, 0)
+    const b = await startNode(bloc, 1)
+    await connect(a, b)
+    await b.mesh.send(a.peerId, new Uint8Array([0xff, 0x00, 0x13, 0x37]))
+
+    await expect.poll(() => a.misbehaved.map((m) => m.peerId), WAIT).toContain(b.peerId)
+    expect(a.policy.isAllowed(b.peerId)).toBe(false)
+    await expect.poll(() => a.rep.liveNodes(), WAIT).toEqual([])
+    await expect.poll(() => a.mesh.connectedPeers(), WAIT).toEqual([])
+  })
+
+  it('bans a peer whose message a registered handler refuses with a ProtocolError', async () => {
+    const bloc = testBloc(2)
+    const a = await startNode(bloc, 0, {
+      register: (r) =>
+        r.handle('dutyDone', {
+          onMessage: () => {
+            throw new ProtocolError('SCHEMA_INVALID', 'not a duty this node knows')
+          },
+        }),
+    })
+    const b = await startNode(bloc, 1)
+    await connect(a, b)
+    b.mesh.send(
+      a.peerId,
+      encodeSyncMessage({ t: 'dutyDone', done: [{ id: 'x', node: b.engine.nodeId, at: 1 }] }),
+    )
+
+    await expect.poll(() => a.misbehaved, WAIT).toEqual([{ peerId: b.peerId, code: 'SCHEMA_INVALID' }])
+    expect(a.policy.isAllowed(b.peerId)).toBe(false)
+  })
+})
+
+/** A store whose writes wait for the test to let them through: a frame being applied, held. */
+class GatedStore extends MemoryStore {
+  readonly gates: Array<() => void> = []
+  armed = false
+  override write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
+    const visible = super.write(ops)
+    if (!this.armed) return visible
+    return new Promise((resolve, reject) => this.gates.push(() => void visible.then(resolve, reject)))
+  }
+}
+
+describe('replication: stop', () => {
+  it('waits for frames being applied before it resolves', async () => {
+    const bloc = testBloc(2)
+    const a = await startNode(bloc, 0)
+    const store = new GatedStore()
+    const b = await startNode(bloc, 1, { store })
+    store.armed = true
+    await a.engine.submit([registration(bloc.officer('AAA'))])
+    await connect(a, b)
+    // B received A's entry and is writing it.
+    await expect.poll(() => store.gates.length, WAIT).toBeGreaterThan(0)
+    let stopped = false
+    const stopping = b.rep.stop().then(() => {
+      stopped = true
+    })
+    await new Promise((r) => setTimeout(r, 100))
+    expect(stopped).toBe(false)
+    store.armed = false
+    for (const open of store.gates.splice(0)) open()
+    await stopping
+    expect(b.engine.versionVector()[a.engine.nodeId]).toBe(1)
+  })
+})
