@@ -76,11 +76,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     try {
       done(null, JSON.parse(body.toString('utf8')))
     } catch {
-      const err = Object.assign(new Error('request body is not valid JSON'), {
-        statusCode: 400,
-        code: 'FST_ERR_CTP_INVALID_JSON_BODY',
-      })
-      done(err, undefined)
+      done(new NodeError('MALFORMED_JSON', 'request body is not valid JSON'), undefined)
     }
   })
 

@@ -33,6 +33,3 @@ export interface Store {
 export function prefixRange(prefix: string, extra: Omit<RangeOptions, 'gte' | 'lt'> = {}): RangeOptions {
   return { ...extra, gte: prefix, lt: `${prefix}\uffff` }
 }
-
-// Kept here for the modules that import it from the interface's file.
-export { MemoryStore } from './memory-store.ts'

@@ -18,7 +18,7 @@ import {
 } from '../../src/duties/index.ts'
 import { Engine, type Submission } from '../../src/engine/engine.ts'
 import { NodeError } from '../../src/errors.ts'
-import { MemoryStore } from '../../src/storage/store.ts'
+import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { ed, registration, type TestBloc, testBloc } from '../fixtures.ts'
 import { FakeRegistrar, fakeNet } from './fake-registrar.ts'
 

@@ -17,18 +17,20 @@ import {
   verifyCharterChain,
 } from '@legation/protocol'
 import fc from 'fast-check'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { DEFAULT_MAX_ENTRY_PAYLOAD_BYTES, Engine, type Submission } from '../../src/engine/engine.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
-import { MemoryStore } from '../../src/storage/store.ts'
+import { MemoryStore } from '../../src/storage/memory-store.ts'
+import type { Store } from '../../src/storage/store.ts'
 import { ed, registration, testBloc } from '../fixtures.ts'
+import { GatedStore } from '../storage/gated-store.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
-async function engineFor(bloc: ReturnType<typeof testBloc>, i: number, store = new MemoryStore()) {
+async function engineFor(bloc: ReturnType<typeof testBloc>, i: number, store: Store = new MemoryStore()) {
   return Engine.open({ store, ed, nodeKeys: bloc.nodes[i]!.keys, charter: bloc.chain })
 }
 
@@ -143,7 +145,7 @@ describe('engine: durability', () => {
     const bloc = testBloc(1)
     const officer = bloc.officer('AAA')
     let store = await LevelStore.open(dir)
-    let engine = await engineFor(bloc, 0, store as unknown as MemoryStore)
+    let engine = await engineFor(bloc, 0, store)
     const regs = Array.from({ length: 50 }, () => registration(officer))
     await engine.submit(regs)
     const root = engine.stateRoot()
@@ -151,7 +153,7 @@ describe('engine: durability', () => {
     await engine.close()
     await store.close()
     store = await LevelStore.open(dir)
-    engine = await engineFor(bloc, 0, store as unknown as MemoryStore)
+    engine = await engineFor(bloc, 0, store)
     expect(engine.stateRoot()).toBe(root)
     expect(engine.versionVector()).toEqual(vv)
     expect((await engine.getSummary(regs[7]!.citizenId))?.nationality).toBe('AAA')
@@ -179,14 +181,14 @@ describe('engine: durability', () => {
       bloc.nodes[0]!.keys.secretKey,
     )
     let store = await LevelStore.open(dir)
-    let b = await engineFor(bloc, 1, store as unknown as MemoryStore)
+    let b = await engineFor(bloc, 1, store)
     expect(await b.applyRemote(sent[0]!)).toBe('applied')
     expect(await b.applyRemote(twin.bytes)).toBe('equivocation')
     expect(b.quarantined().get(a.nodeId)).toBe(1)
     await b.close()
     await store.close()
     store = await LevelStore.open(dir)
-    b = await engineFor(bloc, 1, store as unknown as MemoryStore)
+    b = await engineFor(bloc, 1, store)
     expect(b.quarantined().get(a.nodeId)).toBe(1)
     // Its later entries are held, not applied.
     expect(await b.applyRemote(sent[1]!)).toBe('quarantined')
@@ -234,26 +236,9 @@ describe('engine: entries peers accept', () => {
   })
 })
 
-/**
- * A store whose writes are seen at once but become durable only when the test says so (or
- * fail): to watch what the engine does while a write is on its way to disk.
- */
-class GatedStore extends MemoryStore {
-  readonly gates: Array<{ open: () => void; fail: (err: Error) => void }> = []
-  /** Until armed, writes go straight through (opening the engine writes its charter). */
-  armed = false
-  override write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
-    const visible = super.write(ops)
-    if (!this.armed) return visible
-    return new Promise((resolve, reject) => {
-      this.gates.push({ open: () => void visible.then(resolve, reject), fail: reject })
-    })
-  }
-}
-
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5))
-  expect(check()).toBe(true)
+/** Waits (bounded) until the store has handed out `n` gates. */
+async function gatesReach(store: GatedStore, n: number): Promise<void> {
+  await vi.waitFor(() => expect(store.gates.length).toBe(n), { timeout: 2_000, interval: 5 })
 }
 
 describe('engine: group commit overlaps the next group with this one’s fsync', () => {
@@ -271,10 +256,10 @@ describe('engine: group commit overlaps the next group with this one’s fsync',
       firstDone = true
       return o
     })
-    await until(() => store.gates.length === gatesAtStart + 1)
+    await gatesReach(store, gatesAtStart + 1)
     // The first entry is on its way to disk: the second is built on it meanwhile.
     const second = engine.submit([registration(officer)])
-    await until(() => store.gates.length === gatesAtStart + 2)
+    await gatesReach(store, gatesAtStart + 2)
     expect(firstDone).toBe(false)
     expect(sent).toEqual([])
     // Peers and clients are told only of what is durable.
@@ -298,13 +283,13 @@ describe('engine: group commit overlaps the next group with this one’s fsync',
     const officer = bloc.officer('AAA')
     const base = store.gates.length
     const kept = engine.submit([registration(officer)])
-    await until(() => store.gates.length === base + 1)
+    await gatesReach(store, base + 1)
     store.gates[base]!.open()
     expect((await kept)[0]?.ok).toBe(true)
     const lost = engine.submit([registration(officer)])
-    await until(() => store.gates.length === base + 2)
+    await gatesReach(store, base + 2)
     const after = engine.submit([registration(officer)])
-    await until(() => store.gates.length === base + 3)
+    await gatesReach(store, base + 3)
     store.gates[base + 1]!.fail(new Error('disk full'))
     store.gates[base + 2]!.fail(new Error('disk full'))
     const [l] = await lost

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client'
 import { Engine } from '../../src/engine/engine.ts'
 import { buildApp } from '../../src/http/app.ts'
 import type { Replication } from '../../src/http/context.ts'
-import { MemoryStore } from '../../src/storage/store.ts'
+import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { ed, testBloc } from '../fixtures.ts'
 
 export interface TestAppOptions {

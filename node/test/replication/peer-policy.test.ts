@@ -3,7 +3,7 @@ import { expelMember, signAmendment, verifyCharterChain } from '@legation/protoc
 import { afterEach, describe, expect, it } from 'vitest'
 import { Engine } from '../../src/engine/engine.ts'
 import { DEFAULT_BAN_MS, type PeerPolicyInit, peerPolicy } from '../../src/replication/peer-policy.ts'
-import { MemoryStore } from '../../src/storage/store.ts'
+import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { ed, testBloc } from '../fixtures.ts'
 
 const engines: Engine[] = []

@@ -14,7 +14,7 @@ import {
   verifyCharterChain,
 } from '@legation/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MemoryStore } from '../../src/storage/store.ts'
+import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { ed, registration, testBloc } from '../fixtures.ts'
 import { connect, startNode, stopAll } from './helpers.ts'
 
