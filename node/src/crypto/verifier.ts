@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads'
 import type { Ed25519 } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
 import type { Startable } from '../service.ts'
+import { integerOptions } from '../util/options.ts'
 
 /** Workers replaced at most in one minute: a worker that cannot live must not spin the CPU. */
 export const DEFAULT_MAX_REPLACEMENTS_PER_MINUTE = 10
@@ -44,16 +45,15 @@ export interface VerifierStats {
 
 /** The verifier as a service: workers start with `start()` and end with `stop()`. */
 export function verifier(init: VerifierInit = {}): (components: VerifierComponents) => Verifier {
-  const workers = init.workers ?? Math.max(0, availableParallelism() - 1)
-  const maxReplacements = init.maxReplacementsPerMinute ?? DEFAULT_MAX_REPLACEMENTS_PER_MINUTE
-  for (const [name, v] of [
-    ['workers', workers],
-    ['maxReplacementsPerMinute', maxReplacements],
-  ] as const) {
-    if (!Number.isSafeInteger(v) || v < 0) {
-      throw new NodeError('CONFIG_INVALID', `verifier: ${name} must be a non-negative integer, got ${v}`)
-    }
-  }
+  const { workers, maxReplacementsPerMinute: maxReplacements } = integerOptions(
+    'verifier',
+    init,
+    {
+      workers: Math.max(0, availableParallelism() - 1),
+      maxReplacementsPerMinute: DEFAULT_MAX_REPLACEMENTS_PER_MINUTE,
+    },
+    { min: { workers: 0, maxReplacementsPerMinute: 0 } },
+  )
   const url = init.workerUrl ?? new URL('./verify-worker.ts', import.meta.url)
   return (components) => new Verifier({ workers, maxReplacements, url }, components)
 }

@@ -4,6 +4,7 @@
  * webhook must refuse to start, not fail its first delivery).
  */
 import { NodeError } from '../errors.ts'
+import { integerOptions } from '../util/options.ts'
 import type { DutyWebhooks } from './types.ts'
 
 export const DEFAULT_TICK_MS = 500
@@ -55,21 +56,20 @@ export type DutyOptions = Required<Readonly<DutySchedulerInit>>
 
 /** Applies the defaults and checks every option; throws `CONFIG_INVALID` listing every problem. */
 export function dutyOptions(init: DutySchedulerInit): DutyOptions {
-  const numbers = {
-    tickMs: init.tickMs ?? DEFAULT_TICK_MS,
-    retryMinMs: init.retryMinMs ?? DEFAULT_RETRY_MIN_MS,
-    retryMaxMs: init.retryMaxMs ?? DEFAULT_RETRY_MAX_MS,
-    maxInFlight: init.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
-    requestTimeoutMs: init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-    startDelayMs: init.startDelayMs ?? DEFAULT_START_DELAY_MS,
-    maxAgeMs: init.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
-  }
-  const problems = Object.entries(numbers)
-    .filter(([k, v]) => !Number.isFinite(v) || v < (k === 'startDelayMs' ? 0 : 1))
-    .map(([k]) => `duties.${k}: must be a positive number (startDelayMs may be 0)`)
-  if (problems.length > 0) {
-    throw new NodeError('CONFIG_INVALID', 'duty scheduler options are invalid', { details: problems })
-  }
+  const numbers = integerOptions(
+    'duties',
+    init,
+    {
+      tickMs: DEFAULT_TICK_MS,
+      retryMinMs: DEFAULT_RETRY_MIN_MS,
+      retryMaxMs: DEFAULT_RETRY_MAX_MS,
+      maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+      requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+      startDelayMs: DEFAULT_START_DELAY_MS,
+      maxAgeMs: DEFAULT_MAX_AGE_MS,
+    },
+    { min: { startDelayMs: 0 } },
+  )
   const webhooks = init.webhooks ?? {}
   checkWebhooks(webhooks)
   return { ...numbers, webhooks }

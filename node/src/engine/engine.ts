@@ -23,7 +23,6 @@ import {
   type CertifiedNode,
   type CharterView,
   type Ed25519,
-  fromHex,
   type KeyPair,
   keyId,
   openPayload,
@@ -39,31 +38,42 @@ import {
 import type { Verifier } from '../crypto/verifier.ts'
 import { NodeError } from '../errors.ts'
 import type { Store } from '../storage/store.ts'
-import { prefixRange } from '../storage/store.ts'
+import { integerOptions } from '../util/options.ts'
 import { BatchVerifier } from './batch-verifier.ts'
-import { decodeStoredRecord, decodeText } from './codec.ts'
-import { DocCache, type DocCacheInit } from './doc-cache.ts'
+import { decodeText } from './codec.ts'
+import { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE, DocCache, type DocCacheInit } from './doc-cache.ts'
 import { Durability } from './durability.ts'
 import { Evidence } from './evidence.ts'
-import { HeldEntries, type HeldEntriesInit } from './held-entries.ts'
+import {
+  DEFAULT_MAX_PENDING,
+  DEFAULT_MAX_PENDING_BYTES,
+  HeldEntries,
+  type HeldEntriesInit,
+} from './held-entries.ts'
 import { K } from './keys.ts'
-import { LocalWriter, type LocalWriterInit } from './local-writer.ts'
+import {
+  DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
+  DEFAULT_MAX_RECORDS_PER_ENTRY,
+  DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
+  DEFAULT_RECORD_MAX_AHEAD_MS,
+  LocalWriter,
+  type LocalWriterInit,
+} from './local-writer.ts'
 import { Projections } from './projections.ts'
+import { EngineReads } from './reads.ts'
 import { Receipts } from './receipts.ts'
 import { RemoteApplier } from './remote-apply.ts'
 import { Trust } from './trust.ts'
 import type {
-  CitizenSummary,
   EngineObserver,
   EntryHead,
   EntryListener,
   RemoteResult,
-  StoredRecord,
   Submission,
   SubmitOutcome,
 } from './types.ts'
 
-export { DEFAULT_DOC_CACHE } from './doc-cache.ts'
+export { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE } from './doc-cache.ts'
 export { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES } from './held-entries.ts'
 export {
   DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
@@ -107,16 +117,26 @@ export interface EngineComponents {
 
 /** The engine as a service: `engine(init)(components)`, then `start()`. */
 export function engine(init: EngineInit): (components: EngineComponents) => Engine {
-  return (components) => new Engine(init, components)
+  const checked: EngineInit = {
+    ...integerOptions('engine', init, {
+      maxRecordsPerEntry: DEFAULT_MAX_RECORDS_PER_ENTRY,
+      recordMaxAheadMs: DEFAULT_RECORD_MAX_AHEAD_MS,
+      officerRecordMaxAgeMs: DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
+      citizenRecordMaxAgeMs: DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
+      docCacheSize: DEFAULT_DOC_CACHE,
+      headerCacheSize: DEFAULT_HEADER_CACHE,
+      maxPending: DEFAULT_MAX_PENDING,
+      maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
+    }),
+    charter: init.charter,
+  }
+  return (components) => new Engine(checked, components)
 }
 
-export class Engine {
+export class Engine extends EngineReads {
   readonly nodeId: string
-  readonly #store: Store
   readonly #keys: KeyPair | undefined
   readonly #trust: Trust
-  readonly #docs: DocCache
-  readonly #projections: Projections
   readonly #durability: Durability
   readonly #held: HeldEntries
   readonly #evidence: Evidence
@@ -132,7 +152,9 @@ export class Engine {
     const { store, ed } = components
     const clock = components.clock ?? Date.now
     const observer = components.observer ?? {}
-    this.#store = store
+    const docs = new DocCache(init, { store, clientId: () => this.clientId })
+    const projections = new Projections({ summaryCacheSize: init.docCacheSize }, { store })
+    super(store, docs, projections)
     this.#keys = components.nodeKeys
     this.nodeId = this.#keys ? keyId(this.#keys.publicKey) : READ_ONLY_NODE
     // Canonical bytes of records submitted as bytes, kept until the records themselves are gone.
@@ -140,12 +162,10 @@ export class Engine {
     const clientId = () => this.clientId
     const emit: EntryListener = (entry, bytes, payloads) => this.#emit(entry, bytes, payloads)
     this.#trust = new Trust({ store, ed }, init.charter)
-    this.#docs = new DocCache(init, { store, clientId })
-    this.#projections = new Projections({ summaryCacheSize: init.docCacheSize }, { store })
     this.#durability = new Durability({
       store,
-      docs: this.#docs,
-      projections: this.#projections,
+      docs: this.docs,
+      projections: this.projections,
       recordBytes,
     })
     this.#held = new HeldEntries(init)
@@ -159,7 +179,7 @@ export class Engine {
       clientId,
       trust: this.#trust,
       durability: this.#durability,
-      docs: this.#docs,
+      docs: this.docs,
     }
     this.#writer = this.#keys
       ? new LocalWriter(init, {
@@ -364,7 +384,7 @@ export class Engine {
   storePayloads(payloads: ReadonlyArray<{ d: Uint8Array; p: Uint8Array }>): Promise<number> {
     return this.#durability.exclusive(async () => {
       const wanted = payloads.map(({ d }) => toHex(d))
-      const owners = await this.#store.getMany(wanted.map(K.missing))
+      const owners = await this.store.getMany(wanted.map(K.missing))
       const tx = this.#durability.newTx()
       const citizens = new Set<string>()
       for (const [i, { p }] of payloads.entries()) {
@@ -383,11 +403,11 @@ export class Engine {
       }
       if (tx.payloads.size === 0) return 0
       for (const [digest, p] of tx.payloads) tx.ops.push({ type: 'put', key: K.payload(digest), value: p })
-      await this.#docs.prefetch([...citizens])
+      await this.docs.prefetch([...citizens])
       for (const c of citizens) await this.#durability.txDoc(tx, c, this.clientId)
-      await this.#projections.update(tx, [...citizens])
-      await this.#store.write(tx.ops)
-      this.#projections.remember(tx)
+      await this.projections.update(tx, [...citizens])
+      await this.store.write(tx.ops)
+      this.projections.remember(tx)
       return tx.payloads.size
     })
   }
@@ -415,69 +435,5 @@ export class Engine {
 
   evidence(limit?: number): AsyncIterable<[string, Uint8Array]> {
     return this.#evidence.list(limit)
-  }
-
-  // ---- Reads ----
-
-  getEntryBytes(origin: string, seq: number): Promise<Uint8Array | undefined> {
-    return this.#store.get(K.entry(origin, seq))
-  }
-
-  /** Entries of `origin` from `fromSeq` on, in order, at most `limit`. */
-  async *entries(origin: string, fromSeq: number, limit: number): AsyncIterable<Uint8Array> {
-    const range = { gte: K.entry(origin, fromSeq), lt: `${K.entries(origin)}\uffff`, limit }
-    for await (const [, v] of this.#store.range(range)) yield v
-  }
-
-  async getRecord(id: string): Promise<StoredRecord | undefined> {
-    const raw = await this.#store.get(K.record(id))
-    return raw ? decodeStoredRecord(raw) : undefined
-  }
-
-  getPayload(digest: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.#store.get(K.payload(toHex(digest)))
-  }
-
-  /** Digests of payloads that stored records name but this node lacks, at most `limit`. */
-  async missingPayloads(limit: number): Promise<Uint8Array[]> {
-    const out: Uint8Array[] = []
-    for await (const [k] of this.#store.range(prefixRange(K.missingAll, { limit }))) {
-      out.push(fromHex(k.slice(K.missingAll.length)))
-    }
-    return out
-  }
-
-  getSummary(citizen: string): Promise<CitizenSummary | undefined> {
-    return this.#projections.get(citizen)
-  }
-
-  async caseCitizen(caseId: string): Promise<string | undefined> {
-    const raw = await this.#store.get(K.case(caseId))
-    return raw ? decodeText(raw) : undefined
-  }
-
-  async hasAlert(id: string): Promise<boolean> {
-    return (await this.#store.get(K.alert(id))) !== undefined
-  }
-
-  /** The doc's record ids, deduplicated. */
-  async docRecords(docId: string): Promise<string[]> {
-    const d = await this.#docs.load(docId)
-    return [...new Set(d.doc.getArray<string>('records').toArray())]
-  }
-
-  async docFields(docId: string): Promise<Record<string, string>> {
-    const d = await this.#docs.load(docId)
-    return Object.fromEntries(d.doc.getMap<string>('fields').entries())
-  }
-
-  /** Keys of an index prefix (e.g. `ix/nat/AT/`), after `after`, at most `limit`. */
-  async indexKeys(prefix: string, limit: number, after?: string): Promise<string[]> {
-    const out: string[] = []
-    const range = after
-      ? { gt: `${prefix}${after}`, lt: `${prefix}\uffff`, limit }
-      : prefixRange(prefix, { limit })
-    for await (const [k] of this.#store.range(range)) out.push(k.slice(prefix.length))
-    return out
   }
 }

@@ -3,6 +3,7 @@
  * place they are checked and filled in. Who may connect and whom to dial are not options but
  * a component (`PeerPolicy`), since they change while the mesh runs.
  */
+import { integerOptions } from '../util/options.ts'
 import { MeshError } from './errors.ts'
 import { assertSeed } from './keys.ts'
 
@@ -137,55 +138,42 @@ export interface ResolvedInit {
   readonly maintenanceInterval: number
 }
 
-const POSITIVE_INTEGERS = [
-  'maxFrameBytes',
-  'maxBufferedBytesPerPeer',
-  'maxInboundQueueBytes',
-  'maxStreamWindowBytes',
-  'channelOpenTimeout',
-  'dialTimeout',
-  'findPeerTimeout',
-  'redialMinDelay',
-  'redialMaxDelay',
-  'maintenanceInterval',
-] as const
-
 /** Check `init` once and fill in the defaults; throws `MESH_INVALID_CONFIG`. */
 export function resolveInit(init: MeshInit): ResolvedInit {
   assertSeed(init.privateKey)
   const maxFrameBytes = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  const numbers = integerOptions(
+    'mesh',
+    init,
+    {
+      maxFrameBytes,
+      maxBufferedBytesPerPeer: DEFAULT_MAX_BUFFERED_BYTES_PER_PEER,
+      // The inbound queue holds at least one whole frame.
+      maxInboundQueueBytes: Math.max(DEFAULT_MAX_INBOUND_QUEUE_BYTES, maxFrameBytes),
+      maxStreamWindowBytes: DEFAULT_MAX_STREAM_WINDOW_BYTES,
+      channelOpenTimeout: DEFAULT_CHANNEL_OPEN_TIMEOUT,
+      dialTimeout: DEFAULT_DIAL_TIMEOUT,
+      findPeerTimeout: DEFAULT_FIND_PEER_TIMEOUT,
+      redialMinDelay: DEFAULT_REDIAL_MIN_DELAY,
+      redialMaxDelay: DEFAULT_REDIAL_MAX_DELAY,
+      maintenanceInterval: DEFAULT_MAINTENANCE_INTERVAL,
+    },
+    {
+      min: { maxStreamWindowBytes: MIN_STREAM_WINDOW_BYTES },
+      fail: (problems) => new MeshError('MESH_INVALID_CONFIG', problems.join('; ')),
+    },
+  )
   const resolved: ResolvedInit = {
+    ...numbers,
     privateKey: init.privateKey,
     listen: [...init.listen],
     protocolPrefix: init.protocolPrefix.replace(/\/+$/, ''),
-    maxFrameBytes,
-    maxBufferedBytesPerPeer: init.maxBufferedBytesPerPeer ?? DEFAULT_MAX_BUFFERED_BYTES_PER_PEER,
-    maxInboundQueueBytes:
-      init.maxInboundQueueBytes ?? Math.max(DEFAULT_MAX_INBOUND_QUEUE_BYTES, maxFrameBytes),
-    maxStreamWindowBytes: init.maxStreamWindowBytes ?? DEFAULT_MAX_STREAM_WINDOW_BYTES,
-    channelOpenTimeout: init.channelOpenTimeout ?? DEFAULT_CHANNEL_OPEN_TIMEOUT,
-    dialTimeout: init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT,
-    findPeerTimeout: init.findPeerTimeout ?? DEFAULT_FIND_PEER_TIMEOUT,
-    redialMinDelay: init.redialMinDelay ?? DEFAULT_REDIAL_MIN_DELAY,
-    redialMaxDelay: init.redialMaxDelay ?? DEFAULT_REDIAL_MAX_DELAY,
-    maintenanceInterval: init.maintenanceInterval ?? DEFAULT_MAINTENANCE_INTERVAL,
   }
   if (!resolved.protocolPrefix.startsWith('/')) {
     throw new MeshError('MESH_INVALID_CONFIG', 'protocolPrefix must start with "/"')
   }
-  if (resolved.maxStreamWindowBytes < MIN_STREAM_WINDOW_BYTES) {
-    throw new MeshError(
-      'MESH_INVALID_CONFIG',
-      `maxStreamWindowBytes must be at least ${MIN_STREAM_WINDOW_BYTES}`,
-    )
-  }
   if (resolved.listen.length === 0) {
     throw new MeshError('MESH_INVALID_CONFIG', 'listen must name at least one multiaddr')
-  }
-  for (const key of POSITIVE_INTEGERS) {
-    if (!Number.isSafeInteger(resolved[key]) || resolved[key] <= 0) {
-      throw new MeshError('MESH_INVALID_CONFIG', `${key} must be a positive integer`)
-    }
   }
   return Object.freeze(resolved)
 }

@@ -12,9 +12,9 @@
  */
 import type { CharterView } from '@legation/protocol'
 import type { Engine } from '../engine/engine.ts'
-import { NodeError } from '../errors.ts'
 import type { BootstrapPeer, PeerPolicy } from '../mesh/peer-policy.ts'
 import type { Startable } from '../service.ts'
+import { integerOptions } from '../util/options.ts'
 
 /** How long a misbehaving peer stays disconnected, in ms. */
 export const DEFAULT_BAN_MS = 30_000
@@ -50,10 +50,7 @@ export interface PeerPolicyControl extends PeerPolicy {
 export function peerPolicy(
   init: PeerPolicyInit = {},
 ): (components: PeerPolicyComponents) => PeerPolicyControl & Startable {
-  const banMs = init.banMs ?? DEFAULT_BAN_MS
-  if (!Number.isSafeInteger(banMs) || banMs < 0) {
-    throw new NodeError('CONFIG_INVALID', `peer policy: banMs must be a non-negative integer, got ${banMs}`)
-  }
+  const { banMs } = integerOptions('peerPolicy', init, { banMs: DEFAULT_BAN_MS }, { min: { banMs: 0 } })
   return (components) => new CharterPeerPolicy(init, banMs, components)
 }
 

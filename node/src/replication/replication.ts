@@ -26,6 +26,7 @@ import type { Engine, Receipt } from '../engine/engine.ts'
 import { NodeError } from '../errors.ts'
 import type { PeerStatus, Replication as ReplicationHooks } from '../http/context.ts'
 import type { MeshLogger } from '../mesh/index.ts'
+import { integerOptions } from '../util/options.ts'
 import { CatchUp } from './catch-up.ts'
 import { Gossip } from './gossip.ts'
 import type { PeerPolicyControl } from './peer-policy.ts'
@@ -128,27 +129,19 @@ const OWN_TYPES: ReadonlySet<SyncType> = new Set<SyncType>([
 type Options = Required<ReplicationInit>
 
 export function replication(init: ReplicationInit = {}): (components: ReplicationComponents) => Replication {
-  const opts: Options = {
-    statusIntervalMs: positive(init, 'statusIntervalMs', DEFAULT_STATUS_INTERVAL_MS),
-    entriesPerFrame: positive(init, 'entriesPerFrame', DEFAULT_ENTRIES_PER_FRAME),
-    frameBudget: positive(init, 'frameBudget', DEFAULT_FRAME_BUDGET),
-    maxQueuedFrames: positive(init, 'maxQueuedFrames', DEFAULT_MAX_QUEUED_FRAMES),
-    framesInFlight: positive(init, 'framesInFlight', DEFAULT_FRAMES_IN_FLIGHT),
-    wantTimeoutIntervals: positive(init, 'wantTimeoutIntervals', DEFAULT_WANT_TIMEOUT_INTERVALS),
-    receiptWindowMs: positive(init, 'receiptWindowMs', DEFAULT_RECEIPT_WINDOW_MS),
-    payloadsPerWant: positive(init, 'payloadsPerWant', DEFAULT_PAYLOADS_PER_WANT),
-    payloadWantIntervals: positive(init, 'payloadWantIntervals', DEFAULT_PAYLOAD_WANT_INTERVALS),
-    maxTrackedReceipts: positive(init, 'maxTrackedReceipts', DEFAULT_MAX_TRACKED_RECEIPTS),
-  }
+  const opts: Options = integerOptions('replication', init, {
+    statusIntervalMs: DEFAULT_STATUS_INTERVAL_MS,
+    entriesPerFrame: DEFAULT_ENTRIES_PER_FRAME,
+    frameBudget: DEFAULT_FRAME_BUDGET,
+    maxQueuedFrames: DEFAULT_MAX_QUEUED_FRAMES,
+    framesInFlight: DEFAULT_FRAMES_IN_FLIGHT,
+    wantTimeoutIntervals: DEFAULT_WANT_TIMEOUT_INTERVALS,
+    receiptWindowMs: DEFAULT_RECEIPT_WINDOW_MS,
+    payloadsPerWant: DEFAULT_PAYLOADS_PER_WANT,
+    payloadWantIntervals: DEFAULT_PAYLOAD_WANT_INTERVALS,
+    maxTrackedReceipts: DEFAULT_MAX_TRACKED_RECEIPTS,
+  })
   return (components) => new SyncReplication(opts, components)
-}
-
-function positive(init: ReplicationInit, key: keyof ReplicationInit, fallback: number): number {
-  const value = init[key] ?? fallback
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new NodeError('CONFIG_INVALID', `replication: ${key} must be a positive integer, got ${value}`)
-  }
-  return value
 }
 
 class SyncReplication implements Replication {

@@ -1,0 +1,87 @@
+/**
+ * The engine's read side: what is stored, read as it is (entries, records, payloads, case
+ * owners, alerts, index keys) and what is derived (summaries, docs). Routes and replication
+ * read through these; nothing here writes. `Engine` extends it.
+ */
+import { fromHex, toHex } from '@legation/protocol'
+import type { Store } from '../storage/store.ts'
+import { prefixRange } from '../storage/store.ts'
+import { decodeStoredRecord, decodeText } from './codec.ts'
+import type { DocCache } from './doc-cache.ts'
+import { K } from './keys.ts'
+import type { Projections } from './projections.ts'
+import type { CitizenSummary, StoredRecord } from './types.ts'
+
+export class EngineReads {
+  protected readonly store: Store
+  protected readonly docs: DocCache
+  protected readonly projections: Projections
+
+  constructor(store: Store, docs: DocCache, projections: Projections) {
+    this.store = store
+    this.docs = docs
+    this.projections = projections
+  }
+
+  getEntryBytes(origin: string, seq: number): Promise<Uint8Array | undefined> {
+    return this.store.get(K.entry(origin, seq))
+  }
+
+  /** Entries of `origin` from `fromSeq` on, in order, at most `limit`. */
+  async *entries(origin: string, fromSeq: number, limit: number): AsyncIterable<Uint8Array> {
+    const range = { gte: K.entry(origin, fromSeq), lt: `${K.entries(origin)}\uffff`, limit }
+    for await (const [, v] of this.store.range(range)) yield v
+  }
+
+  async getRecord(id: string): Promise<StoredRecord | undefined> {
+    const raw = await this.store.get(K.record(id))
+    return raw ? decodeStoredRecord(raw) : undefined
+  }
+
+  getPayload(digest: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.store.get(K.payload(toHex(digest)))
+  }
+
+  /** Digests of payloads that stored records name but this node lacks, at most `limit`. */
+  async missingPayloads(limit: number): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    for await (const [k] of this.store.range(prefixRange(K.missingAll, { limit }))) {
+      out.push(fromHex(k.slice(K.missingAll.length)))
+    }
+    return out
+  }
+
+  getSummary(citizen: string): Promise<CitizenSummary | undefined> {
+    return this.projections.get(citizen)
+  }
+
+  async caseCitizen(caseId: string): Promise<string | undefined> {
+    const raw = await this.store.get(K.case(caseId))
+    return raw ? decodeText(raw) : undefined
+  }
+
+  async hasAlert(id: string): Promise<boolean> {
+    return (await this.store.get(K.alert(id))) !== undefined
+  }
+
+  /** The doc's record ids, deduplicated. */
+  async docRecords(docId: string): Promise<string[]> {
+    const d = await this.docs.load(docId)
+    return [...new Set(d.doc.getArray<string>('records').toArray())]
+  }
+
+  async docFields(docId: string): Promise<Record<string, string>> {
+    const d = await this.docs.load(docId)
+    return Object.fromEntries(d.doc.getMap<string>('fields').entries())
+  }
+
+  /** Keys of an index prefix (e.g. `ix/nat/AT/`), after `after`, at most `limit`. */
+  async indexKeys(prefix: string, limit: number, after?: string): Promise<string[]> {
+    const out: string[] = []
+    const range = after
+      ? { gt: `${prefix}${after}`, lt: `${prefix}\uffff`, limit }
+      : prefixRange(prefix, { limit })
+    for await (const [k] of this.store.range(range)) out.push(k.slice(prefix.length))
+    return out
+  }
+}
