@@ -8,7 +8,9 @@
  * const end = metrics.writeLatency.startTimer(); await commit(); end()
  * reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
  */
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { RemoteResult } from './engine/types.ts'
 
 export const METRIC_PREFIX = 'legation_'
 
@@ -21,7 +23,8 @@ export const LATENCY_BUCKETS: readonly number[] = [
 ]
 
 export type RecordSource = 'client' | 'peer'
-export type EntryResult = 'applied' | 'duplicate' | 'rejected' | 'equivocation'
+/** What became of a peer's entry (the engine's `RemoteResult`, or refused). */
+export type EntryResult = RemoteResult | 'invalid'
 
 export interface MetricsInit {
   /** Also collect prom-client's process and Node.js runtime metrics. @default true */
@@ -40,7 +43,7 @@ export interface Metrics {
   readonly entriesAppended: Counter
   /** Entries received from peers, by outcome. */
   readonly entriesReceived: Counter<'result'>
-  /** From accepting a write to it being durable (and, if asked, acknowledged by peers). */
+  /** From accepting a write to it being durable here (peers' receipts not included). */
   readonly writeLatency: Histogram
   readonly httpRequests: Histogram<'method' | 'route' | 'status'>
   /** HTTP error answers (problem responses), by code. */

@@ -1,0 +1,117 @@
+/**
+ * The engine's parts on their own: held entries keep their budgets, the doc cache keeps what
+ * is used, and Trust answers for officers' certificates as HTTP authentication needs.
+ */
+import { generateKeyPair, type SignedEntry } from '@legation/protocol'
+import { describe, expect, it } from 'vitest'
+import { DocCache } from '../../src/engine/doc-cache.ts'
+import { HeldEntries } from '../../src/engine/held-entries.ts'
+import { Trust } from '../../src/engine/trust.ts'
+import type { Prepared } from '../../src/engine/types.ts'
+import { MemoryStore } from '../../src/storage/memory-store.ts'
+import { ed, testBloc } from '../fixtures.ts'
+
+/** A held entry as remote application makes one; only its place and size matter here. */
+function prepared(origin: string, seq: number, size: number): Prepared {
+  const entry = { body: { origin, seq, changes: [] }, sig: new Uint8Array(64) } as unknown as SignedEntry
+  return {
+    entry,
+    bytes: new Uint8Array(size).fill(seq),
+    hash: new Uint8Array(32),
+    payloads: new Map(),
+    ids: [],
+  }
+}
+
+describe('held entries', () => {
+  it('holds entries up to its count budget, then refuses more', () => {
+    const held = new HeldEntries({ maxPending: 2 })
+    expect(held.hold(prepared('a', 2, 10))).toBe(true)
+    expect(held.hold(prepared('a', 3, 10))).toBe(true)
+    expect(held.hold(prepared('b', 5, 10))).toBe(false)
+    expect(held.size).toBe(2)
+    held.drop('a', 2)
+    expect(held.hold(prepared('b', 5, 10))).toBe(true)
+    expect([...held.origins()].map(([o, bySeq]) => [o, [...bySeq.keys()]])).toEqual([
+      ['a', [3]],
+      ['b', [5]],
+    ])
+  })
+
+  it('holds entries up to its byte budget, and gives the bytes back when they go', () => {
+    const held = new HeldEntries({ maxPendingBytes: 100 })
+    expect(held.hold(prepared('a', 2, 60))).toBe(true)
+    expect(held.hold(prepared('a', 3, 60))).toBe(false)
+    expect(held.bytes).toBe(60)
+    held.dropThrough('a', 2)
+    expect(held.bytes).toBe(0)
+    expect(held.size).toBe(0)
+    expect(held.hold(prepared('a', 3, 60))).toBe(true)
+  })
+
+  it('keeps one entry per place, and its own copy of the bytes it came in', () => {
+    const held = new HeldEntries()
+    const item = prepared('a', 2, 8)
+    expect(held.hold(item)).toBe(true)
+    expect(held.hold(prepared('a', 2, 8))).toBe(false)
+    item.bytes.fill(0) // the frame's buffer is reused
+    expect(held.get('a', 2)!.bytes).toEqual(new Uint8Array(8).fill(2))
+  })
+})
+
+describe('doc cache', () => {
+  it('keeps the docs in use: a doc read again outlives one read once (LRU, not FIFO)', async () => {
+    const cache = new DocCache({ docCacheSize: 2 }, { store: new MemoryStore(), clientId: () => 7 })
+    const a = await cache.load('a')
+    const b = await cache.load('b')
+    expect(await cache.load('a')).toBe(a) // a is now the most recently used
+    await cache.load('c') // evicts b, the least recently used
+    expect(await cache.load('a')).toBe(a)
+    expect(await cache.load('b')).not.toBe(b)
+    expect(a.doc.clientID).toBe(7)
+  })
+})
+
+describe('trust', () => {
+  async function loaded(bloc = testBloc(1)) {
+    const trust = new Trust({ store: new MemoryStore(), ed }, bloc.chain)
+    await trust.load()
+    return { trust, bloc }
+  }
+
+  it('accepts an officer certificate of a member state presented with its key', async () => {
+    const { trust, bloc } = await loaded()
+    const officer = bloc.officer('BBB')
+    expect(() => trust.checkOfficer(officer.cert!, officer.keys.publicKey, Date.now())).not.toThrow()
+    expect(trust.bloc).toBe(bloc.bloc)
+  })
+
+  it('refuses a certificate shown with another key, out of its validity, or of another bloc', async () => {
+    const { trust, bloc } = await loaded()
+    const officer = bloc.officer('AAA')
+    const refused = { code: 'REQUEST_AUTH_INVALID' }
+    expect(() => trust.checkOfficer(officer.cert!, generateKeyPair(ed).publicKey, Date.now())).toThrow(
+      expect.objectContaining(refused),
+    )
+    expect(() =>
+      trust.checkOfficer(officer.cert!, officer.keys.publicKey, Date.now() + 400 * 86_400_000),
+    ).toThrow(expect.objectContaining(refused))
+    const stranger = testBloc(1).officer('AAA')
+    expect(() => trust.checkOfficer(stranger.cert!, stranger.keys.publicKey, Date.now())).toThrow(
+      expect.objectContaining(refused),
+    )
+  })
+
+  it('reads a longer charter chain stored earlier back instead of the one it was given', async () => {
+    const bloc = testBloc(1)
+    const store = new MemoryStore()
+    const first = new Trust({ store, ed }, bloc.chain)
+    await first.load()
+    expect(first.chain).toHaveLength(1)
+    // A second start with an older (shorter) file: the stored chain stands.
+    const again = new Trust({ store, ed }, bloc.chain.slice(0, 1))
+    await again.load()
+    expect(again.charter.hash).toBe(first.charter.hash)
+    expect(again.certifiedNode('nobody')).toBeUndefined()
+  })
+})
