@@ -9,6 +9,8 @@
  * try { await hostile.connect(net.nodes[0]!); await hostile.sendEntries(net.nodes[0]!, [bytes]) }
  * finally { await hostile.stop() }
  */
+
+import { type Mesh, mesh, type PeerPolicy, silentLogger } from '@legation/node/mesh'
 import {
   applyLocal,
   type BuiltRecord,
@@ -25,7 +27,7 @@ import {
   sealEntry,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
-import { type Mesh, mesh, type PeerPolicy, silentLogger } from '../../node/src/mesh/index.ts'
+import { vi } from 'vitest'
 import type { TestNetwork, TestNode } from './network.ts'
 
 const ed = nativeEd25519
@@ -91,32 +93,30 @@ export class HostilePeer {
    */
   async connect(target: TestNode, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    let last: unknown
-    while (Date.now() < deadline) {
-      if (this.mesh.connectedPeers().includes(target.peerId)) return
-      try {
+    await vi.waitFor(
+      async () => {
+        if (this.mesh.connectedPeers().includes(target.peerId)) return
         await this.mesh.dial(target.peerId, [`/ip4/127.0.0.1/tcp/${target.p2pPort}`], {
           signal: AbortSignal.timeout(Math.max(100, Math.min(3_000, deadline - Date.now()))),
         })
-        if (this.mesh.connectedPeers().includes(target.peerId)) return
-      } catch (err) {
-        last = err
-      }
-      await sleep(100)
-    }
-    throw new Error(`hostile peer could not reconnect to node ${target.index} within ${timeoutMs} ms`, {
-      cause: last,
-    })
+        if (!this.mesh.connectedPeers().includes(target.peerId)) {
+          throw new Error(`hostile peer not yet reconnected to node ${target.index}`)
+        }
+      },
+      { timeout: timeoutMs, interval: 100 },
+    )
   }
 
   /** Waits until `target` has dropped the sync channel to us (after a ban or a bad frame). */
   async waitDropped(target: TestNode, timeoutMs = 5_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline) {
-      if (!this.mesh.connectedPeers().includes(target.peerId)) return
-      await sleep(20)
-    }
-    throw new Error(`node ${target.index} did not drop the hostile peer within ${timeoutMs} ms`)
+    await vi.waitFor(
+      () => {
+        if (this.mesh.connectedPeers().includes(target.peerId)) {
+          throw new Error(`node ${target.index} has not dropped the hostile peer yet`)
+        }
+      },
+      { timeout: timeoutMs, interval: 20 },
+    )
   }
 
   /** Sends one sync message (canonically encoded, as honest nodes do). */
@@ -243,25 +243,20 @@ export async function evidenceAt(node: TestNode, officer: LegationClient): Promi
   }))
 }
 
-/** Polls `check` until it returns a value other than undefined/false, or throws at the deadline. */
-export async function eventually<T>(
+/** Polls `check` (bounded, with vitest's waitFor) until it returns a value other than undefined/false. */
+export function eventually<T>(
   what: string,
   check: () => Promise<T | undefined | false>,
   timeoutMs = 5_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
+  return vi.waitFor(
+    async () => {
       const v = await check()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() >= deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last })
-    await sleep(50)
-  }
+      if (v === undefined || v === false) throw new Error(`still waiting for ${what}`)
+      return v
+    },
+    { timeout: timeoutMs, interval: 50 },
+  )
 }
 
 export function sleep(ms: number): Promise<void> {
