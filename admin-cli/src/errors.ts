@@ -10,6 +10,8 @@
  * throw new CliError('FILE_NOT_FOUND', `no such file: ${path}`)
  */
 
+import { CodedError } from '@legation/protocol'
+
 /** Exit code of a command that ran but failed. */
 export const EXIT_FAILURE = 1
 /** Exit code of a command line that could not be understood (commander's errors too). */
@@ -48,16 +50,14 @@ export interface CliErrorOptions {
   status?: number | undefined
 }
 
-export class CliError extends Error {
+export class CliError extends CodedError<CliErrorCode> {
   override readonly name = 'CliError'
-  readonly code: CliErrorCode
   readonly exitCode: number
   readonly remoteCode: string | undefined
   readonly status: number | undefined
 
   constructor(code: CliErrorCode, message?: string, options: CliErrorOptions = {}) {
-    super(message ?? CLI_ERRORS[code].message, { cause: options.cause })
-    this.code = code
+    super(CLI_ERRORS, code, message, options)
     this.exitCode = CLI_ERRORS[code].exit
     this.remoteCode = options.remoteCode
     this.status = options.status

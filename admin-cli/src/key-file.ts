@@ -25,6 +25,7 @@
  */
 import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { DEFAULT_DATA_DIR, DEV_FILES } from '@legation/node/layout'
 import {
   decodeCanonical,
   type Ed25519,
@@ -38,8 +39,8 @@ import {
 } from '@legation/protocol'
 import { CliError } from './errors.ts'
 
-export const DEFAULT_DATA_DIR = './.legation/node'
-export const DEV_SECRETS_FILE = 'dev-secrets.json'
+export { DEFAULT_DATA_DIR }
+export const DEV_SECRETS_FILE = DEV_FILES.secrets
 /** Owner read/write only. */
 export const SECRET_FILE_MODE = 0o600
 

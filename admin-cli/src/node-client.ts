@@ -32,7 +32,7 @@ export interface NodeClientInit {
  * What GET /v1/node answers: the node's own response schema. `dev` is read when present, for
  * nodes that say outright whether they run a generated development bloc.
  */
-export type NodeInfo = Static<typeof NodeInfoSchema> & { dev?: boolean }
+export type NodeInfo = Static<typeof NodeInfoSchema>
 
 interface Problem {
   code?: unknown

@@ -34,6 +34,7 @@ import {
 import type { Logger } from 'pino'
 import { NodeError } from './errors.ts'
 import { type KeystoreOptions, loadKeys, saveKeys, writeFileAtomic } from './keystore.ts'
+import { DEV_FILES } from './layout.ts'
 
 export const DEV_BLOC_NAME = 'Legation development bloc'
 export const DEV_STATES = [
@@ -53,12 +54,7 @@ export const CLOCK_SKEW_MS = 60 * 60 * 1000
 /** An officer certificate this close to expiry is re-issued on start. */
 export const OFFICER_RENEW_BEFORE_MS = DAY_MS
 
-/** Files of a development bloc in the data folder. */
-export const DEV_FILES = {
-  charter: 'charter.cbor',
-  nodeKeys: 'node-key.json',
-  secrets: 'dev-secrets.json',
-} as const
+export { DEV_FILES }
 
 /** Name of the node's secret key inside its key file. */
 export const NODE_KEY_NAME = 'node'

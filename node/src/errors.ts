@@ -11,6 +11,8 @@
  * throw new NodeError('KEYSTORE_CORRUPT', 'key file is not JSON', { cause: err })
  */
 
+import { CodedError } from '@legation/protocol'
+
 export const NODE_ERRORS = {
   CONFIG_INVALID: { status: 500, message: 'node configuration is invalid' },
   KEYSTORE_LOCKED: { status: 500, message: 'key file cannot be opened: passphrase missing or wrong' },
@@ -64,16 +66,14 @@ export interface NodeErrorOptions {
   extensions?: Readonly<Record<string, unknown>>
 }
 
-export class NodeError extends Error {
+export class NodeError extends CodedError<NodeErrorCode> {
   override readonly name: string = 'NodeError'
-  readonly code: NodeErrorCode
   readonly statusCode: number
   readonly details: readonly string[]
   readonly extensions: Readonly<Record<string, unknown>>
 
   constructor(code: NodeErrorCode, message?: string, options: NodeErrorOptions = {}) {
-    super(message ?? NODE_ERRORS[code].message, { cause: options.cause })
-    this.code = code
+    super(NODE_ERRORS, code, message, options)
     this.statusCode = NODE_ERRORS[code].status
     this.details = options.details ?? []
     this.extensions = options.extensions ?? {}

@@ -1,5 +1,6 @@
 /** Small byte helpers shared by the whole protocol. */
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js'
+import { base64urlnopad } from '@scure/base'
 import { EncodingError } from './errors.ts'
 
 export { concatBytes, utf8ToBytes }
@@ -36,20 +37,26 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 const B64URL_RE = /^[A-Za-z0-9_-]*$/
 
+/** Unpadded base64url (RFC 4648 §5), as signed requests, receipts and JSON bodies spell bytes. */
 export function toBase64url(bytes: Uint8Array): string {
-  let s = ''
-  for (const b of bytes) s += String.fromCharCode(b)
-  return btoa(s).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')
+  return base64urlnopad.encode(bytes)
 }
 
+/**
+ * Decodes unpadded base64url. Malformed text is ENCODING_MALFORMED; text with non-zero padding
+ * bits (a second spelling of the same bytes) is ENCODING_NON_CANONICAL: one spelling per value.
+ */
 export function fromBase64url(text: string): Uint8Array {
   if (typeof text !== 'string' || !B64URL_RE.test(text) || text.length % 4 === 1) {
     throw new EncodingError('ENCODING_MALFORMED', 'expected unpadded base64url')
   }
-  const bin = atob(text.replaceAll('-', '+').replaceAll('_', '/'))
-  const out = new Uint8Array(bin.length)
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
-  // One spelling per value: reject encodings with non-zero padding bits.
+  let out: Uint8Array
+  try {
+    out = base64urlnopad.decode(text)
+  } catch (cause) {
+    // The alphabet and length were checked above: what is left is padding bits.
+    throw new EncodingError('ENCODING_NON_CANONICAL', 'non-canonical base64url', { cause })
+  }
   if (toBase64url(out) !== text) throw new EncodingError('ENCODING_NON_CANONICAL', 'non-canonical base64url')
   return out
 }

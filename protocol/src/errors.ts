@@ -6,6 +6,24 @@
  * the single list of codes: `docs/errors.md` must describe each one (a test checks it).
  */
 
+/** A table of error codes: each with its default message (and, per package, its status or exit code). */
+export type ErrorTable = { readonly [code: string]: { readonly message: string } }
+
+/**
+ * The base of every coded error in the project (protocol, node, mesh, duties, CLI): a stable
+ * `code` from its package's table, that code's default message unless one is given, and the
+ * `cause` chained. Each package's class adds what its callers need (an HTTP status, an exit code).
+ */
+export class CodedError<C extends string> extends Error {
+  override readonly name: string = 'CodedError'
+  readonly code: C
+
+  constructor(table: ErrorTable, code: C, message?: string, options?: { cause?: unknown }) {
+    super(message ?? table[code]!.message, { cause: options?.cause })
+    this.code = code
+  }
+}
+
 export const PROTOCOL_ERRORS = {
   ENCODING_MALFORMED: { status: 400, message: 'bytes are not well-formed canonical CBOR' },
   ENCODING_NON_CANONICAL: { status: 400, message: 'bytes are not in canonical form' },
@@ -55,15 +73,13 @@ export interface ProtocolErrorOptions {
   details?: readonly string[]
 }
 
-export class ProtocolError extends Error {
+export class ProtocolError extends CodedError<ProtocolErrorCode> {
   override readonly name: string = 'ProtocolError'
-  readonly code: ProtocolErrorCode
   readonly statusCode: number
   readonly details: readonly string[]
 
   constructor(code: ProtocolErrorCode, message?: string, options: ProtocolErrorOptions = {}) {
-    super(message ?? PROTOCOL_ERRORS[code].message, { cause: options.cause })
-    this.code = code
+    super(PROTOCOL_ERRORS, code, message, options)
     this.statusCode = PROTOCOL_ERRORS[code].status
     this.details = options.details ?? []
   }

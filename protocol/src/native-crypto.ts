@@ -4,23 +4,23 @@
  * browser-safe entry point does not import it — use `@legation/protocol/native-crypto`.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
 import { type Ed25519, isStrictPublicKey } from './crypto.ts'
 
 // DER prefixes of PKCS#8 / SPKI wrappers around raw 32-byte Ed25519 keys (RFC 8410).
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
-/** Rebuilding a KeyObject per call halves the verify rate; keep the hot ones. */
+/** Rebuilding a KeyObject per call halves the verify rate; keep the hot ones (LRU). */
 const MAX_CACHED_KEYS = 10_000
-const publicKeys = new Map<string, KeyObject>()
-const privateKeys = new Map<string, KeyObject>()
+const publicKeys = new LRUCache<string, KeyObject>({ max: MAX_CACHED_KEYS })
+const privateKeys = new LRUCache<string, KeyObject>({ max: MAX_CACHED_KEYS })
 
-function cached(cache: Map<string, KeyObject>, raw: Uint8Array, make: () => KeyObject): KeyObject {
+function cached(cache: LRUCache<string, KeyObject>, raw: Uint8Array, make: () => KeyObject): KeyObject {
   const k = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64')
   let key = cache.get(k)
   if (!key) {
     key = make()
-    if (cache.size >= MAX_CACHED_KEYS) cache.delete(cache.keys().next().value as string)
     cache.set(k, key)
   }
   return key

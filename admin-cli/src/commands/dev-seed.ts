@@ -40,12 +40,10 @@ export const MAX_CONCURRENCY = 16
 /**
  * Development blocs are recognized by their member state codes: a generated development bloc
  * uses `DV` + one letter (DVA, DVB, DVC…), which no real state code (ISO 3166) starts with.
- * A node that states it outright (`dev` in GET /v1/node) is believed instead.
  */
 export const DEV_STATE_CODE = /^DV[A-Z]$/
 
-export function isDevelopmentBloc(info: Pick<NodeInfo, 'charter' | 'dev'>): boolean {
-  if (typeof info.dev === 'boolean') return info.dev
+export function isDevelopmentBloc(info: Pick<NodeInfo, 'charter'>): boolean {
   const members = info.charter.members
   return members.length > 0 && members.every((m) => DEV_STATE_CODE.test(m))
 }

@@ -15,6 +15,7 @@ import {
 } from '../engine/engine.ts'
 import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT_PER_MINUTE } from '../http/app.ts'
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_WRITE_CONCERN_TIMEOUT_MS } from '../http/server.ts'
+import { DEFAULT_DATA_DIR } from '../layout.ts'
 import { DEFAULT_LISTEN } from '../mesh/options.ts'
 import { DEFAULT_BOOTSTRAP } from '../replication/peer-policy.ts'
 import {
@@ -27,8 +28,7 @@ import {
   DEFAULT_STATUS_INTERVAL_MS,
 } from '../replication/replication.ts'
 
-export const DEFAULT_DATA_DIR = './.legation/node'
-export { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_WRITE_CONCERN_TIMEOUT_MS }
+export { DEFAULT_DATA_DIR, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_WRITE_CONCERN_TIMEOUT_MS }
 export const DEFAULT_P2P_LISTEN = DEFAULT_LISTEN
 export const DEFAULT_P2P_BOOTSTRAP = DEFAULT_BOOTSTRAP
 export const DEFAULT_LOG_LEVEL = 'info'

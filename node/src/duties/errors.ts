@@ -8,19 +8,19 @@
  * @example
  * throw new DutyError('DUTY_DATA_UNAVAILABLE', 'alert not stored here')
  */
+import { CodedError } from '@legation/protocol'
+
 export const DUTY_ERRORS = {
   DUTY_DATA_UNAVAILABLE: { message: 'the data this delivery needs is not stored on this node yet' },
 } as const satisfies Record<string, { message: string }>
 
 export type DutyErrorCode = keyof typeof DUTY_ERRORS
 
-export class DutyError extends Error {
+export class DutyError extends CodedError<DutyErrorCode> {
   override readonly name = 'DutyError'
-  readonly code: DutyErrorCode
 
-  constructor(code: DutyErrorCode, message?: string, options?: ErrorOptions) {
-    super(message ?? DUTY_ERRORS[code].message, options)
-    this.code = code
+  constructor(code: DutyErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(DUTY_ERRORS, code, message, options)
   }
 }
 

@@ -12,6 +12,8 @@
  * if (isMeshError(err, 'MESH_NOT_STARTED')) return
  */
 
+import { CodedError } from '@legation/protocol'
+
 export const MESH_ERRORS = {
   MESH_FRAME_TOO_LARGE: { message: 'Frame exceeds the maximum frame size' },
   MESH_FRAME_MALFORMED: { message: 'Malformed frame' },
@@ -30,13 +32,11 @@ export type MeshErrorCode = keyof typeof MESH_ERRORS
 /** The codes `onPeerMisbehaved` can report: what a peer sent could not be a frame. */
 export type MeshMisbehaviourCode = Extract<MeshErrorCode, 'MESH_FRAME_TOO_LARGE' | 'MESH_FRAME_MALFORMED'>
 
-export class MeshError extends Error {
+export class MeshError extends CodedError<MeshErrorCode> {
   override readonly name: string = 'MeshError'
-  readonly code: MeshErrorCode
 
   constructor(code: MeshErrorCode, message?: string, options?: { cause?: unknown }) {
-    super(message ?? MESH_ERRORS[code].message, { cause: options?.cause })
-    this.code = code
+    super(MESH_ERRORS, code, message, options)
   }
 }
 
