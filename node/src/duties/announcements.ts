@@ -49,7 +49,7 @@ export function dutyDoneHandler(c: DutyDoneHandlerComponents): SyncHandler<'duty
         const done = await c.recentDone(RECENT_DONE_ON_CONNECT)
         return done.length > 0 ? { t: 'dutyDone', done } : undefined
       } catch (err) {
-        c.log.error({ err: errorFields(err) }, 'could not read recent duties for a peer')
+        c.log.error({ ...errorFields(err, { message: false }) }, 'could not read recent duties for a peer')
         return undefined
       }
     },

@@ -35,7 +35,7 @@ export class Ownership {
     try {
       return new Set(this.#liveNodes())
     } catch (err) {
-      this.#log.error({ err: errorFields(err) }, 'liveNodes() threw; acting as if alone')
+      this.#log.error({ ...errorFields(err, { message: false }) }, 'liveNodes() threw; acting as if alone')
       return new Set()
     }
   }

@@ -216,7 +216,10 @@ export class DutyScheduler {
     try {
       await this.#lock.runExclusive(() => this.#markDoneByPeer(done))
     } catch (err) {
-      this.#log.error({ duty: done.id, err: errorFields(err) }, 'could not record an announced duty')
+      this.#log.error(
+        { duty: done.id, ...errorFields(err, { message: false }) },
+        'could not record an announced duty',
+      )
     }
   }
 
@@ -269,7 +272,7 @@ export class DutyScheduler {
         while (this.#running && (this.#catchUp || this.#queue.length > 0)) await this.#discoverBatch()
       } catch (err) {
         // The cursor did not move past what failed: the next entry (or restart) rescans it.
-        this.#log.error({ err: errorFields(err) }, 'duty discovery failed')
+        this.#log.error({ ...errorFields(err, { message: false }) }, 'duty discovery failed')
       } finally {
         this.#discovering = false
       }
@@ -342,7 +345,7 @@ export class DutyScheduler {
       this.#lock
         .runExclusive(() => this.#saveCursor())
         .catch((err: unknown) => {
-          this.#log.error({ err: errorFields(err) }, 'could not save the duty scan cursor')
+          this.#log.error({ ...errorFields(err, { message: false }) }, 'could not save the duty scan cursor')
         })
     }
   }
@@ -418,7 +421,10 @@ export class DutyScheduler {
       })
     } catch (err) {
       // Done but not recorded: it stays pending, and is delivered again (same key) later.
-      this.#log.error({ duty: p.id, kind: p.ref.kind, err: errorFields(err) }, 'could not record a done duty')
+      this.#log.error(
+        { duty: p.id, kind: p.ref.kind, ...errorFields(err, { message: false }) },
+        'could not record a done duty',
+      )
       return
     }
     if (!recorded) return
@@ -431,7 +437,10 @@ export class DutyScheduler {
     try {
       this.#registrar.broadcast({ t: 'dutyDone', done: [done] })
     } catch (err) {
-      this.#log.error({ duty: p.id, err: errorFields(err) }, 'could not announce a done duty')
+      this.#log.error(
+        { duty: p.id, ...errorFields(err, { message: false }) },
+        'could not announce a done duty',
+      )
     }
   }
 

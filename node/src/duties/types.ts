@@ -72,28 +72,5 @@ export function newPending(id: string, ref: DutyRef, discoveredAt: number | null
   }
 }
 
-/** Minimal structural logger; a pino logger satisfies it. */
-export interface DutyLogger {
-  child(bindings: Record<string, unknown>): DutyLogger
-  debug(obj: Record<string, unknown>, msg?: string): void
-  info(obj: Record<string, unknown>, msg?: string): void
-  warn(obj: Record<string, unknown>, msg?: string): void
-  error(obj: Record<string, unknown>, msg?: string): void
-}
-
-export const silentLogger: DutyLogger = {
-  child: () => silentLogger,
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-}
-
-/** An error as log fields: its name and code, never its message (which could quote a URL). */
-export function errorFields(err: unknown): Record<string, unknown> {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code
-    return { name: err.name, ...(typeof code === 'string' ? { code } : {}) }
-  }
-  return { name: 'unknown' }
-}
+export type { ServiceLogger as DutyLogger } from '../util/log.ts'
+export { errorFields, silentLogger } from '../util/log.ts'
