@@ -1,6 +1,6 @@
 /**
  * A state revokes an officer's certificate at one node: every node, including one that joins
- * the mesh afterwards, learns it and refuses that officer's new records.
+ * the mesh afterwards, learns it and refuses that officer's new records and reads.
  */
 
 import type { RevocationList } from '@legation/node/http/schemas'
@@ -24,7 +24,19 @@ it('a revocation posted at one node reaches every node, and each refuses the off
   const [a, b, late] = net.nodes as [TestNode, TestNode, TestNode]
   const officer = net.officer('DVB')
   const cert = certificateId(officer.cert!)
-  expect((await b.post('/v1/records', toSubmission(citizenRegistration(officer, 'DVA')))).status).toBe(201)
+  const registered = citizenRegistration(officer, 'DVA')
+  expect((await b.post('/v1/records', toSubmission(registered))).status).toBe(201)
+  /** The officer reads the citizen's file (names, passport) at node `n`: the status and problem code. */
+  const read = async (n: TestNode) => {
+    const path = `/v1/citizens/${registered.citizenId}`
+    const res = await fetch(`${n.url}${path}`, {
+      headers: officer.sign({ method: 'GET', path }),
+      signal: AbortSignal.timeout(10_000),
+    })
+    const body = (await res.json()) as { code?: string }
+    return { status: res.status, code: body.code }
+  }
+  expect((await read(b)).status).toBe(200)
 
   const revocation = signRevocation(
     ed,
@@ -43,6 +55,8 @@ it('a revocation posted at one node reaches every node, and each refuses the off
   )
   expect(refused.status).toBe(401)
   expect(refused.body.code).toBe('CERT_REVOKED')
+  // Nor does the officer read any more, at a node other than the one it was posted to.
+  expect(await read(b)).toEqual({ status: 401, code: 'CERT_REVOKED' })
 
   // A node that was not running learns it when it connects.
   await late.start()
@@ -52,4 +66,7 @@ it('a revocation posted at one node reaches every node, and each refuses the off
     toSubmission(citizenRegistration(officer, 'DVC')),
   )
   expect(there.body.code).toBe('CERT_REVOKED')
+  await expect
+    .poll(async () => (await read(late)).code, { timeout: 30_000, interval: 100 })
+    .toBe('CERT_REVOKED')
 })

@@ -11,6 +11,7 @@ import {
   CertificateError,
   type CertifiedNode,
   type CharterView,
+  certificateId,
   decodeCanonical,
   type Ed25519,
   encodeCanonical,
@@ -119,8 +120,9 @@ export class Trust {
 
   /**
    * Checks an officer certificate presented with a signed request: issued by a member state
-   * of this bloc under its current key, valid at `now`, and certifying `key`. Throws a
-   * ProtocolError (REQUEST_AUTH_INVALID) otherwise.
+   * of this bloc under its current key, valid at `now`, certifying `key`, and not revoked by
+   * its state at or before `now` — a revoked officer reads nothing, as it writes nothing.
+   * Throws a ProtocolError: REQUEST_AUTH_INVALID, or CERT_REVOKED.
    */
   checkOfficer(cert: OfficerCertificate, key: Uint8Array, now: number): void {
     const body = cert.body
@@ -136,6 +138,10 @@ export class Trust {
     }
     if (!equalBytes(body.officerKey, key)) {
       throw new ProtocolError('REQUEST_AUTH_INVALID', 'request not signed by the certified key')
+    }
+    const revoked = this.revokedAt(certificateId(cert), body.state)
+    if (revoked !== undefined && revoked <= now) {
+      throw new ProtocolError('CERT_REVOKED', 'this officer certificate was revoked by its state')
     }
   }
 

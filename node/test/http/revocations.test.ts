@@ -108,4 +108,63 @@ describe('revocations', () => {
     expect(bad.statusCode).toBe(400)
     expect((await app.inject({ method: 'GET', url: '/v1/revocations' })).json().revocations).toHaveLength(1)
   })
+
+  it('lets a revoked officer read nothing: citizens, a citizen’s file, welfare — at once, every route', async () => {
+    const { app, bloc } = await testApp()
+    close = () => app.close()
+    const officer = bloc.officer('AAA')
+    const colleague = bloc.officer('AAA')
+    const reg = registration(officer)
+    const alert = officer.record('alert.issued', null, {
+      country: 'KE',
+      region: null,
+      severity: 'warning',
+      title: 'Unrest',
+      message: 'Stay indoors',
+    })
+    const stored = await app.inject({
+      method: 'POST',
+      url: '/v1/records/batch',
+      payload: { records: [reg, alert].map(toSubmission) },
+    })
+    expect(stored.statusCode).toBe(200)
+    const paths = [
+      `/v1/citizens/${reg.citizenId}`,
+      '/v1/citizens?nationality=AAA',
+      `/v1/alerts/${alert.id}/welfare`,
+    ]
+    const read = (who: LegationClient, path: string) =>
+      app.inject({ method: 'GET', url: path, headers: who.sign({ method: 'GET', path }) })
+    for (const path of paths) expect((await read(officer, path)).statusCode, path).toBe(200)
+
+    const posted = await app.inject({
+      method: 'POST',
+      url: '/v1/revocations',
+      payload: { revocation: toBase64url(encodeCanonical(revoke(bloc, officer, 'AAA', Date.now()))) },
+    })
+    expect(posted.statusCode).toBe(201)
+    for (const path of paths) {
+      const res = await read(officer, path)
+      expect(res.statusCode, path).toBe(401)
+      expect(res.json().code, path).toBe('CERT_REVOKED')
+      // Another officer of the same state still reads.
+      expect((await read(colleague, path)).statusCode, path).toBe(200)
+    }
+  })
+
+  it('refuses an officer’s reads only from the revocation’s time on', async () => {
+    const { app, bloc } = await testApp()
+    close = () => app.close()
+    const officer = bloc.officer('AAA')
+    // Revoked as of an hour from now (a planned end of duty): still reads until then.
+    const later = revoke(bloc, officer, 'AAA', Date.now() + 3_600_000)
+    await app.inject({
+      method: 'POST',
+      url: '/v1/revocations',
+      payload: { revocation: toBase64url(encodeCanonical(later)) },
+    })
+    const path = '/v1/citizens?nationality=AAA'
+    const res = await app.inject({ method: 'GET', url: path, headers: officer.sign({ method: 'GET', path }) })
+    expect(res.statusCode).toBe(200)
+  })
 })
