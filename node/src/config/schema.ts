@@ -3,7 +3,7 @@
  * description (shown by `--help`) and its default. A default that belongs to a service is that
  * service's `DEFAULT_*` constant, imported here, so each default is defined once.
  */
-import { MAX_FRAME_BYTES, MAX_WANT } from '@legation/protocol'
+import { DEFAULT_MAX_DRIFT_MS, MAX_FRAME_BYTES, MAX_WANT } from '@legation/protocol'
 import { type Static, Type } from '@sinclair/typebox'
 import {
   DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
@@ -69,6 +69,12 @@ const Engine = Type.Object(
       30 * DAY,
       DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
       'How long ago a citizen’s record submitted by a client may be dated, in ms (citizens may sign offline)',
+    ),
+    maxClockDriftMs: int(
+      SECOND,
+      HOUR,
+      DEFAULT_MAX_DRIFT_MS,
+      'How far ahead of this node’s clock a peer’s entry may be stamped; further ahead it waits (a runaway clock does not drag this one)',
     ),
     docCacheSize: int(1, 1_000_000, DEFAULT_DOC_CACHE, 'Documents kept decoded in memory'),
     maxPending: int(

@@ -22,6 +22,7 @@
 import {
   type CertifiedNode,
   type CharterView,
+  DEFAULT_MAX_DRIFT_MS,
   type Ed25519,
   type KeyPair,
   keyId,
@@ -62,7 +63,7 @@ import {
 import { Projections } from './projections.ts'
 import { EngineReads } from './reads.ts'
 import { Receipts } from './receipts.ts'
-import { RemoteApplier } from './remote-apply.ts'
+import { RemoteApplier, type RemoteApplierInit } from './remote-apply.ts'
 import { Trust } from './trust.ts'
 import type {
   EngineObserver,
@@ -97,7 +98,7 @@ export type {
 /** The node id of a read-only engine (it authors nothing). */
 export const READ_ONLY_NODE = 'read-only'
 
-export interface EngineInit extends LocalWriterInit, HeldEntriesInit, DocCacheInit {
+export interface EngineInit extends LocalWriterInit, HeldEntriesInit, DocCacheInit, RemoteApplierInit {
   /** The charter chain this node starts with, genesis first (a longer stored one wins). */
   charter: readonly SignedCharter[]
 }
@@ -127,6 +128,7 @@ export function engine(init: EngineInit): (components: EngineComponents) => Engi
       headerCacheSize: DEFAULT_HEADER_CACHE,
       maxPending: DEFAULT_MAX_PENDING,
       maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
+      maxClockDriftMs: DEFAULT_MAX_DRIFT_MS,
     }),
     charter: init.charter,
   }
@@ -192,7 +194,7 @@ export class Engine extends EngineReads {
           emit,
         })
       : undefined
-    this.#remote = new RemoteApplier({
+    this.#remote = new RemoteApplier(init, {
       ...parts,
       held: this.#held,
       evidence: this.#evidence,

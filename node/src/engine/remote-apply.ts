@@ -12,6 +12,7 @@
 import {
   ALERTS_DOC,
   compareHlc,
+  DEFAULT_MAX_DRIFT_MS,
   decodeEntry,
   depsSatisfied,
   type Ed25519,
@@ -52,6 +53,15 @@ import {
   type RemoteResult,
 } from './types.ts'
 
+export interface RemoteApplierInit {
+  /**
+   * How far ahead of this node's clock an entry's clock may be. Further ahead, it waits: one
+   * node with a runaway clock must not drag every node's clock forward (docs/protocol.md § HLC).
+   * @default DEFAULT_MAX_DRIFT_MS
+   */
+  maxClockDriftMs?: number
+}
+
 export interface RemoteApplierComponents {
   store: Store
   ed: Ed25519
@@ -71,9 +81,16 @@ type Item = Prepared | RemoteResult | ProtocolError
 
 export class RemoteApplier {
   readonly #c: RemoteApplierComponents
+  readonly #maxDriftMs: number
 
-  constructor(components: RemoteApplierComponents) {
+  constructor(init: RemoteApplierInit, components: RemoteApplierComponents) {
     this.#c = components
+    this.#maxDriftMs = init.maxClockDriftMs ?? DEFAULT_MAX_DRIFT_MS
+  }
+
+  /** Whether an entry's clock is too far ahead of this node's to apply it now. */
+  #early(item: Prepared): boolean {
+    return item.entry.body.hlc[0] - this.#c.clock() > this.#maxDriftMs
   }
 
   /**
@@ -230,6 +247,7 @@ export class RemoteApplier {
       return 'duplicate'
     }
     if (c.evidence.isQuarantined(b.origin, b.seq)) return 'quarantined'
+    if (this.#early(item)) return 'deferred'
     const held = c.held.get(b.origin, b.seq)
     if (held && !equalBytes(held.bytes, item.bytes)) {
       await c.evidence.equivocation(held.entry, item.entry)
@@ -348,7 +366,10 @@ export class RemoteApplier {
       if (h.kind === 'alert.issued') tx.alerts.add(id)
       if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)
     }
-    const hlc = hlcReceive(tx.state.hlc, b.hlc as Hlc, Math.max(c.clock(), b.hlc[0]))
+    // The entry is within the drift allowed (#early): the local clock moves at most that far
+    // ahead of the physical one (the floor only keeps a clock that stepped back from refusing it).
+    const now = Math.max(c.clock(), b.hlc[0] - this.#maxDriftMs)
+    const hlc = hlcReceive(tx.state.hlc, b.hlc as Hlc, now, this.#maxDriftMs)
     if (compareHlc(hlc, tx.state.hlc) > 0) tx.state.hlc = hlc
     tx.state.vv[b.origin] = b.seq
     tx.state.heads[b.origin] = toHex(item.hash)

@@ -41,7 +41,11 @@ export type SubmitOutcome =
   | { readonly ok: true; readonly id: string; readonly receipt: Receipt; readonly duplicate: boolean }
   | { readonly ok: false; readonly id: string | null; readonly error: ProtocolError | NodeError }
 
-export type RemoteResult = 'applied' | 'duplicate' | 'pending' | 'equivocation' | 'quarantined'
+/**
+ * What became of a peer's entry. `deferred`: its clock is further ahead of this node's than the
+ * drift allowed (a runaway clock): not applied now, and fetched again once this clock catches up.
+ */
+export type RemoteResult = 'applied' | 'duplicate' | 'pending' | 'deferred' | 'equivocation' | 'quarantined'
 
 export interface EngineObserver {
   accepted?(source: 'client' | 'peer', n: number): void

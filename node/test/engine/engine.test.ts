@@ -593,3 +593,42 @@ describe('engine: convergence', () => {
     expect(evidence[0]).toContain(`${a.nodeId}/`)
   })
 })
+
+describe('engine: a runaway clock', () => {
+  it('defers an entry stamped too far ahead, keeps its own clock, and applies it once caught up', async () => {
+    const bloc = testBloc(2)
+    const now = Date.now()
+    let bNow = now
+    // Node 0's clock runs ten minutes ahead; node 1's is right.
+    const a = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+      clock: () => bNow + 10 * 60_000,
+    })
+    const b = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[1]!.keys,
+      charter: bloc.chain,
+      clock: () => bNow,
+    })
+    const sent: Uint8Array[] = []
+    a.onEntry((_e, bytes) => sent.push(bytes))
+    const officer = bloc.officer('AAA')
+    // Records are dated by the officer's (right) clock; only the node's entry stamp runs ahead.
+    expect((await a.submit([registration(officer)]))[0]?.ok).toBe(true)
+    expect(await b.applyRemote(sent[0]!)).toBe('deferred')
+    expect(b.versionVector()).toEqual({})
+    // Node 1's own next entry is not dragged ten minutes ahead.
+    const mine: number[] = []
+    b.onEntry((e) => mine.push(e.body.hlc[0]))
+    await b.submit([registration(bloc.officer('BBB'), 'BBB')])
+    expect(mine[0]).toBeLessThanOrEqual(bNow)
+    // Nine minutes later the stamp is within a minute of node 1's clock: it applies.
+    bNow += 9 * 60_000 + 1_000
+    expect(await b.applyRemote(sent[0]!)).toBe('applied')
+    expect(b.versionVector()[a.nodeId]).toBe(1)
+  })
+})

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DEFAULT_MAX_DRIFT_MS } from '@legation/protocol'
 import { describe, expect, it } from 'vitest'
 import {
   DEFAULT_HTTP_PORT,
@@ -234,6 +235,7 @@ describe('loadConfig', () => {
       recordMaxAheadMs: DEFAULT_RECORD_MAX_AHEAD_MS,
       officerRecordMaxAgeMs: DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
       citizenRecordMaxAgeMs: DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
+      maxClockDriftMs: DEFAULT_MAX_DRIFT_MS,
       docCacheSize: DEFAULT_DOC_CACHE,
       maxPending: DEFAULT_MAX_PENDING,
       maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
@@ -281,7 +283,7 @@ describe('loadConfig', () => {
       'engine-citizen-record-max-age-ms',
     ])
     expect(names).toContainEqual(['LEGATION_REPLICATION_RECEIPT_WINDOW_MS', 'replication-receipt-window-ms'])
-    expect(names).toHaveLength(12)
+    expect(names).toHaveLength(13)
   })
 
   it('reports every out-of-bounds engine and replication limit at once', () => {
