@@ -2,10 +2,31 @@
  * The peers replication talks to: what each is known to have, and one send queue per peer.
  *
  * A peer's queue is capped: a slow peer's pushed entries are dropped rather than buffered
- * without end (it pulls what it missed after the next status), and other messages thin the
- * queue out rather than grow it.
+ * without end (it pulls what it missed after the next status), and other messages thin out
+ * what can be sent again (entries, statuses, wants) rather than grow the queue. Messages sent
+ * once — revocations, evidence, receipts, the charter, duties done — are never dropped; a peer
+ * that lets even those pile up is disconnected, and told everything again when it reconnects.
  */
 import { encodeSyncMessage, type SyncMessage, type VersionVector } from '@legation/protocol'
+
+/** Messages repeated or asked for again when lost: load shedding may drop these. */
+const RESENT: ReadonlySet<SyncMessage['t']> = new Set<SyncMessage['t']>([
+  'entries',
+  'status',
+  'hello',
+  'want',
+  'wantPayload',
+  'wantReceipts',
+])
+/** How many times the queue cap a peer's queue of messages sent once may grow before it is dropped. */
+const CONTROL_QUEUE_FACTOR = 4
+
+interface Queued {
+  readonly frame: Uint8Array
+  /** Sent again (or asked again) if lost: may be shed. */
+  readonly resent: boolean
+}
+
 import type { MeshLogger } from '../mesh/index.ts'
 
 /** The mesh, as replication uses it (the libp2p mesh, or a fake in tests). */
@@ -28,7 +49,7 @@ export interface PeerState {
   readonly vv: VersionVector
   /** Frames of entries from this peer still being verified and applied, oldest first. */
   readonly applying: Array<Promise<void>>
-  queue: Uint8Array[]
+  queue: Queued[]
   sending: boolean
 }
 
@@ -97,12 +118,20 @@ export class Peers {
   send(peerId: string, msg: SyncMessage): void {
     const p = this.#peers.get(peerId)
     if (!p) return
+    const resent = RESENT.has(msg.t)
     if (p.queue.length >= this.#maxQueued) {
-      // A slow peer: drop what is queued; it pulls what it misses after the next status.
+      // A slow peer: it pulls what it misses after the next status. Shed what is sent again.
       if (msg.t === 'entries') return
-      p.queue = p.queue.filter((_, i) => i % 2 === 0)
+      let n = 0
+      p.queue = p.queue.filter((q) => !q.resent || n++ % 2 === 0)
+      if (p.queue.length >= this.#maxQueued * CONTROL_QUEUE_FACTOR) {
+        this.#log?.warn({ peer: peerId, queued: p.queue.length }, 'peer reads nothing; disconnecting')
+        this.#peers.delete(peerId)
+        void this.#mesh.disconnect(peerId).catch(() => undefined)
+        return
+      }
     }
-    p.queue.push(encodeSyncMessage(msg))
+    p.queue.push({ frame: encodeSyncMessage(msg), resent })
     if (!p.sending) void this.#drain(p)
   }
 
@@ -115,7 +144,7 @@ export class Peers {
     p.sending = true
     try {
       while (p.queue.length > 0 && this.#peers.get(p.peerId) === p) {
-        const frame = p.queue.shift()!
+        const { frame } = p.queue.shift()!
         await this.#mesh.send(p.peerId, frame)
       }
     } catch (err) {

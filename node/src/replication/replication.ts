@@ -328,7 +328,10 @@ class SyncReplication implements Replication {
     try {
       await this.#route(p, msg)
     } catch (err) {
-      this.#misbehaved(p, err)
+      // What the peer sent was refused: its fault. Anything else (our storage failing while we
+      // adopt its charter or store its evidence) is ours, and never held against the peer.
+      if (err instanceof ProtocolError) this.#misbehaved(p, err)
+      else this.#log?.error({ peer: p.peerId, type: msg.t, err }, 'could not handle a peer’s message')
     }
   }
 

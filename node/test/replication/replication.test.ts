@@ -16,6 +16,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { ed, registration, testBloc } from '../fixtures.ts'
+import { GatedStore } from '../storage/gated-store.ts'
 import { connect, startNode, stopAll } from './helpers.ts'
 
 afterEach(stopAll)
@@ -156,6 +157,28 @@ describe('replication: gossip', () => {
     expect(await a.engine.adoptCharter([...bloc.chain, amendment])).toBe(true)
     await a.rep.charterChanged()
     await expect.poll(() => b.engine.charter.version, WAIT).toBe(a.engine.charter.version)
+  })
+
+  it('does not blame the peer when its own storage fails while adopting the peer’s charter', async () => {
+    const bloc = testBloc(2)
+    const store = new GatedStore()
+    const a = await startNode(bloc, 0)
+    const b = await startNode(bloc, 1, { store })
+    await connect(a, b)
+    store.armed = true
+    const prev = verifyCharterChain(ed, bloc.chain).at(-1)!
+    const signers = ['AAA', 'CCC'].map((code) => ({ code, secretKey: bloc.stateKeys[code]!.secretKey }))
+    const amendment = signAmendment(ed, setQuorum(prev, 3, { issuedAt: Date.now() }), signers)
+    expect(await a.engine.adoptCharter([...bloc.chain, amendment])).toBe(true)
+    await a.rep.charterChanged()
+    // B tries to store the amendment, and its disk fails.
+    await expect.poll(() => store.gates.length, WAIT).toBeGreaterThan(0)
+    store.gates[0]!.fail(new Error('disk full'))
+    await new Promise((r) => setTimeout(r, 200))
+    expect(b.misbehaved).toEqual([])
+    expect(b.policy.isAllowed(a.peerId)).toBe(true)
+    expect(b.rep.liveNodes()).toEqual([a.engine.nodeId])
+    expect(b.engine.charter.version).toBe(1)
   })
 })
 
