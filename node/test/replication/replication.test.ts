@@ -14,7 +14,6 @@ import {
   verifyCharterChain,
 } from '@legation/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { ed, registration, testBloc } from '../fixtures.ts'
 import { GatedStore } from '../storage/gated-store.ts'
 import { connect, startNode, stopAll } from './helpers.ts'
@@ -264,17 +263,6 @@ describe('replication: misbehaving peers', () => {
   })
 })
 
-/** A store whose writes wait for the test to let them through: a frame being applied, held. */
-class GatedStore extends MemoryStore {
-  readonly gates: Array<() => void> = []
-  armed = false
-  override write(ops: Parameters<MemoryStore['write']>[0]): Promise<void> {
-    const visible = super.write(ops)
-    if (!this.armed) return visible
-    return new Promise((resolve, reject) => this.gates.push(() => void visible.then(resolve, reject)))
-  }
-}
-
 describe('replication: stop', () => {
   it('waits for frames being applied before it resolves', async () => {
     const bloc = testBloc(2)
@@ -293,7 +281,7 @@ describe('replication: stop', () => {
     await new Promise((r) => setTimeout(r, 100))
     expect(stopped).toBe(false)
     store.armed = false
-    for (const open of store.gates.splice(0)) open()
+    for (const gate of store.gates.splice(0)) gate.open()
     await stopping
     expect(b.engine.versionVector()[a.engine.nodeId]).toBe(1)
   })
