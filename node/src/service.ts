@@ -10,6 +10,10 @@
  */
 export interface Startable {
   start(): Promise<void>
+  /** Once every service has started (the transports open too): work that needs the whole node up. */
+  afterStart?(): void | Promise<void>
+  /** Before any service stops (the transports still open): stop making new work. */
+  beforeStop?(): void | Promise<void>
   /** Stops and waits until the service holds nothing open. */
   stop(): Promise<void>
 }
@@ -25,9 +29,10 @@ interface StartLogger {
 }
 
 /**
- * Starts the services in order. If one fails to start, those started are stopped in reverse
- * order and the failure is thrown. Answers a function that stops them all, in reverse order,
- * going on past a service whose stop fails (and throwing the first such failure at the end).
+ * Starts the services in order, then calls their `afterStart` in order. If one fails to start,
+ * those started are stopped in reverse order and the failure is thrown. Answers a function
+ * that calls every `beforeStop` in reverse order, then stops them all in reverse order, going
+ * on past a service whose stop fails (and throwing the first such failure at the end).
  */
 export async function startServices(
   services: readonly NamedService[],
@@ -36,7 +41,16 @@ export async function startServices(
   const started: NamedService[] = []
   const stopAll = async () => {
     let failure: unknown
-    for (const s of started.splice(0).reverse()) {
+    const stopping = started.splice(0).reverse()
+    for (const s of stopping) {
+      try {
+        await s.service.beforeStop?.()
+      } catch (err) {
+        log?.error({ service: s.name, err }, 'service failed to prepare to stop')
+        failure ??= err
+      }
+    }
+    for (const s of stopping) {
       try {
         await s.service.stop()
         log?.debug({ service: s.name }, 'service stopped')
@@ -56,6 +70,12 @@ export async function startServices(
       throw err
     }
     started.push(s)
+  }
+  try {
+    for (const s of services) await s.service.afterStart?.()
+  } catch (err) {
+    await stopAll().catch(() => undefined)
+    throw err
   }
   return stopAll
 }

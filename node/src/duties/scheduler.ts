@@ -185,6 +185,22 @@ export class DutyScheduler {
     this.#log.info({ pending: this.#pending.size }, 'duty scheduler started')
   }
 
+  /**
+   * The grace period starts once the whole node is up, the mesh included: peers connect and say
+   * what they did before this node takes over anything.
+   */
+  afterStart(): void {
+    if (this.#running) this.#deliverFrom = this.#clock() + this.#o.startDelayMs
+  }
+
+  /**
+   * Stops before the mesh does: with peers gone, every duty would look like this node's to do,
+   * and what it did could no longer be announced.
+   */
+  beforeStop(): Promise<void> {
+    return this.stop()
+  }
+
   /** Stops ticking, aborts deliveries in flight (they stay pending) and saves the scan cursor. */
   async stop(): Promise<void> {
     if (!this.#running) return

@@ -47,9 +47,14 @@ export class DocCache {
     this.#headers = new LRUCache({ max: init.headerCacheSize ?? DEFAULT_HEADER_CACHE })
   }
 
-  /** A doc, decoded (from the cache, or read and cached). */
+  /** A doc, decoded (from the cache, or read and cached); the headers it names are not read. */
   async load(docId: string): Promise<CachedDoc> {
-    return this.#docs.get(docId) ?? (await this.prefetch([docId])).get(docId)!
+    const cached = this.#docs.get(docId)
+    if (cached) return cached
+    const [state, hash] = await this.#store.getMany([K.doc(docId), K.docHash(docId)])
+    const d = { doc: loadDoc(state, this.#clientId(), docId), hash: hash ?? new Uint8Array() }
+    this.#docs.set(docId, d)
+    return d
   }
 
   /**

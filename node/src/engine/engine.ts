@@ -214,12 +214,9 @@ export class Engine extends EngineReads {
   /** Reads the charter, revocations, feed state and quarantines back; replays nothing. */
   async start(): Promise<void> {
     if (this.#started) return
-    await this.#trust.load()
     // A node the charter no longer certifies (its state expelled, it removed) still starts: it
     // serves what it holds and takes no writes (NODE_NOT_CERTIFIED). One never certified does not.
-    if (this.#keys && !this.#trust.certifiedNode(this.nodeId)) {
-      throw new NodeError('NODE_NOT_CERTIFIED', 'this node is certified in no version of the charter')
-    }
+    await this.#trust.load(this.#keys ? this.nodeId : undefined)
     await this.#durability.load()
     await this.#evidence.load()
     this.#started = true
@@ -230,6 +227,7 @@ export class Engine extends EngineReads {
     this.#stopped = true
     await this.#writer?.drain()
     await this.#durability.idle()
+    await this.#trust.idle()
   }
 
   /** @deprecated the same as `stop()`. */

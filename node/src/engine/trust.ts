@@ -26,6 +26,7 @@ import {
   verifyRevocation,
 } from '@legation/protocol'
 import { Mutex } from 'async-mutex'
+import { NodeError } from '../errors.ts'
 import type { Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
 import { K } from './keys.ts'
@@ -56,18 +57,39 @@ export class Trust {
   }
 
   /**
-   * Verifies the chain — the one given, or a longer one stored earlier (an amendment received
-   * from a peer wins over an older file) — stores it if it is new, and reads the revocations
-   * back. Throws a ProtocolError if the chain does not verify.
+   * Verifies the chain — the one given, or a longer one stored earlier that extends it (an
+   * amendment received from a peer wins over an older file) — and reads the revocations back.
+   * `self`, a node's id, must be certified in some version of it (an expelled node still
+   * starts; one never certified does not) before anything is stored. Throws a ProtocolError if
+   * the chain does not verify or the stored one is another bloc's, NODE_NOT_CERTIFIED if `self`
+   * is in no version.
    */
-  async load(): Promise<void> {
+  async load(self?: string): Promise<void> {
     const given = this.#chain
+    const givenViews = verifyCharterChain(this.#ed, given)
     const stored = await this.#store.get(K.charter)
+    let views = givenViews
     if (stored) {
       const have = decodeCanonical(stored, MAX_CHARTER_CHAIN_BYTES) as SignedCharter[]
-      if (have.length > given.length) this.#chain = have
+      const haveViews = verifyCharterChain(this.#ed, have)
+      const common = Math.min(have.length, given.length)
+      for (let i = 0; i < common; i++) {
+        if (haveViews[i]!.hash !== givenViews[i]!.hash) {
+          throw new ProtocolError(
+            'CHARTER_CHAIN_BROKEN',
+            'the data folder holds another charter chain than the one this node was given',
+          )
+        }
+      }
+      if (have.length > given.length) {
+        this.#chain = have
+        views = haveViews
+      }
     }
-    this.#views = verifyCharterChain(this.#ed, this.#chain)
+    if (self !== undefined && !views.some((v) => v.nodes.has(self))) {
+      throw new NodeError('NODE_NOT_CERTIFIED', 'this node is certified in no version of the charter')
+    }
+    this.#views = views
     if (!stored || this.#chain.length !== given.length) {
       await this.#store.write([{ type: 'put', key: K.charter, value: encodeCanonical(this.#chain) }])
     }
@@ -75,6 +97,11 @@ export class Trust {
       const rev = decodeCanonical(value) as Revocation
       this.#revocations.set(`${rev.body.state}/${rev.body.cert}`, rev)
     }
+  }
+
+  /** Resolves once no revocation is being stored. */
+  idle(): Promise<void> {
+    return this.#mutex.waitForUnlock()
   }
 
   get bloc(): string {

@@ -2,7 +2,7 @@
  * The engine's parts on their own: held entries keep their budgets, the doc cache keeps what
  * is used, and Trust answers for officers' certificates as HTTP authentication needs.
  */
-import { generateKeyPair, type SignedEntry } from '@legation/protocol'
+import { generateKeyPair, keyId, type SignedEntry } from '@legation/protocol'
 import { describe, expect, it } from 'vitest'
 import { DocCache } from '../../src/engine/doc-cache.ts'
 import { HeldEntries } from '../../src/engine/held-entries.ts'
@@ -113,5 +113,24 @@ describe('trust', () => {
     await again.load()
     expect(again.charter.hash).toBe(first.charter.hash)
     expect(again.certifiedNode('nobody')).toBeUndefined()
+  })
+})
+
+describe('trust: the data folder and the charter given', () => {
+  it('stores nothing and refuses to start a node its charter never certified', async () => {
+    const bloc = testBloc(1)
+    const store = new MemoryStore()
+    const stranger = generateKeyPair(ed)
+    const trust = new Trust({ store, ed }, bloc.chain)
+    await expect(trust.load(keyId(stranger.publicKey))).rejects.toMatchObject({ code: 'NODE_NOT_CERTIFIED' })
+    expect(await store.get('meta/charter')).toBeUndefined()
+  })
+
+  it('refuses a data folder that holds another bloc’s charter', async () => {
+    const store = new MemoryStore()
+    await new Trust({ store, ed }, testBloc(1).chain).load()
+    await expect(new Trust({ store, ed }, testBloc(1).chain).load()).rejects.toMatchObject({
+      code: 'CHARTER_CHAIN_BROKEN',
+    })
   })
 })

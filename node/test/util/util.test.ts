@@ -67,3 +67,23 @@ describe('startServices', () => {
     expect(log).toEqual(['start store', 'start engine', 'stop engine', 'stop store'])
   })
 })
+
+describe('startServices: after start, before stop', () => {
+  it('calls afterStart once all have started, and beforeStop on all before any stops', async () => {
+    const log: string[] = []
+    const service = (name: string): NamedService => ({
+      name,
+      service: {
+        start: async () => void log.push(`start ${name}`),
+        afterStart: () => void log.push(`after ${name}`),
+        beforeStop: () => void log.push(`before-stop ${name}`),
+        stop: async () => void log.push(`stop ${name}`),
+      },
+    })
+    const stop = await startServices([service('duties'), service('mesh')])
+    expect(log).toEqual(['start duties', 'start mesh', 'after duties', 'after mesh'])
+    log.length = 0
+    await stop()
+    expect(log).toEqual(['before-stop mesh', 'before-stop duties', 'stop mesh', 'stop duties'])
+  })
+})
