@@ -13,6 +13,7 @@ import type { Counter, Histogram, Registry } from 'prom-client'
 import { NodeError } from '../errors.ts'
 import { authenticate } from './auth.ts'
 import type { HttpContext } from './context.ts'
+import { refuseNonFiniteNumbers } from './finite.ts'
 import { installProblemHandlers, ProblemSchema } from './problem.ts'
 import { ReplayGuard } from './replay.ts'
 import { alertRoutes } from './routes/alerts.ts'
@@ -67,6 +68,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.addSchema(ProblemSchema)
   installProblemHandlers(app, (code) => opts.httpErrors?.inc({ code }))
+  refuseNonFiniteNumbers(app)
 
   // Keep the raw body: signed requests cover its hash.
   app.removeContentTypeParser(['application/json', 'text/plain'])

@@ -212,6 +212,41 @@ describe('HTTP API', () => {
     )
   })
 
+  it('refuses limit=Infinity and other non-finite numbers instead of answering every hit', async () => {
+    const { app, bloc } = await setup()
+    const officer = bloc.officer('AAA')
+    const regs = Array.from({ length: 60 }, () => registration(officer))
+    await app.inject({
+      method: 'POST',
+      url: '/v1/records/batch',
+      payload: { records: regs.map(toSubmission) },
+    })
+    const all = (await app.inject(signed(officer, 'GET', '/v1/citizens?nationality=AAA&limit=200'))).json()
+    expect(all.citizens).toHaveLength(60)
+    for (const path of [
+      '/v1/citizens?nationality=AAA&limit=Infinity',
+      '/v1/citizens?nationality=AAA&limit=1e309',
+      '/v1/citizens?nationality=AAA&limit=-Infinity',
+      '/v1/cases?state=submitted&limit=Infinity',
+      '/v1/audit/evidence?limit=1e999',
+    ]) {
+      const res = await app.inject(signed(officer, 'GET', path))
+      expect(res.statusCode, path).toBe(400)
+      expect(res.headers['content-type'], path).toMatch(/^application\/problem\+json/)
+      expect(res.json().code, path).toBe('VALIDATION_FAILED')
+    }
+    // A body number that JSON.parse reads as Infinity.
+    const body = Buffer.from(`{"record":"AAAA","writeConcern":1e999}`)
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/records',
+      headers: { 'content-type': 'application/json' },
+      payload: body,
+    })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().code).toBe('VALIDATION_FAILED')
+  })
+
   it('answers client mistakes with 4xx problems, never 500', async () => {
     const { app } = await setup()
     const cases: Array<[InjectOptions, number, string]> = [
