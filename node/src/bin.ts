@@ -70,6 +70,7 @@ async function main(): Promise<void> {
       bodyLimit: config.http.bodyLimit,
       rateLimitPerMinute: config.http.rateLimit.max,
       trustProxy: config.http.trustProxy,
+      requestTimeoutMs: config.http.requestTimeoutMs,
     },
     p2p: config.p2p,
     writeConcernTimeoutMs: config.writeConcernTimeoutMs,

@@ -13,7 +13,7 @@ import {
   DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
   DEFAULT_RECORD_MAX_AHEAD_MS,
 } from '../engine/engine.ts'
-import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT_PER_MINUTE } from '../http/app.ts'
+import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_REQUEST_TIMEOUT_MS } from '../http/app.ts'
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_WRITE_CONCERN_TIMEOUT_MS } from '../http/server.ts'
 import { DEFAULT_DATA_DIR } from '../layout.ts'
 import { DEFAULT_LISTEN } from '../mesh/options.ts'
@@ -139,6 +139,12 @@ export const ConfigSchema = Type.Object(
         host: Type.String({ minLength: 1, default: DEFAULT_HTTP_HOST, description: 'HTTP listen address' }),
         port: int(0, 65535, DEFAULT_HTTP_PORT, 'HTTP listen port (0: any free port)'),
         bodyLimit: int(1024, MAX_BODY_LIMIT, DEFAULT_BODY_LIMIT, 'Largest accepted request body, in bytes'),
+        requestTimeoutMs: int(
+          SECOND,
+          10 * MINUTE,
+          DEFAULT_REQUEST_TIMEOUT_MS,
+          'How long a client may take to send a whole request, in ms; a slower one is answered 408 and disconnected',
+        ),
         rateLimit: Type.Object(
           {
             max: Type.Integer({

@@ -14,7 +14,12 @@ import { NodeError } from '../errors.ts'
 import { authenticate } from './auth.ts'
 import type { HttpContext } from './context.ts'
 import { refuseNonFiniteNumbers } from './finite.ts'
-import { installProblemHandlers, ProblemSchema } from './problem.ts'
+import {
+  clientErrorProblem,
+  frameworkErrorProblem,
+  installProblemHandlers,
+  ProblemSchema,
+} from './problem.ts'
 import { ReplayGuard } from './replay.ts'
 import { alertRoutes } from './routes/alerts.ts'
 import { caseRoutes } from './routes/cases.ts'
@@ -28,6 +33,12 @@ import { SIGNATURE_SCHEME, SIGNATURE_SECURITY_SCHEME } from './security.ts'
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600
+/**
+ * How long a client may take to send a whole request, headers and body: a body trickled a byte
+ * at a time would otherwise hold its connection (and memory) forever. A 1 MiB batch needs
+ * about 20 s at 400 kbit/s.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 
 /** Routes that still answer while the node stops: they do not touch the engine. */
 const SERVED_WHILE_STOPPING = new Set(['/health', '/metrics', '/openapi.json'])
@@ -47,6 +58,8 @@ export interface AppOptions {
    * every client would otherwise share the proxy's address and its rate limit. @default none
    */
   trustProxy?: readonly string[]
+  /** @default DEFAULT_REQUEST_TIMEOUT_MS */
+  requestTimeoutMs?: number
   /** More routes (the test-only fault switch). */
   extraRoutes?: ((app: FastifyInstance) => Promise<void>) | undefined
   /** Remembers signed state-changing requests to refuse replays. @default a new ReplayGuard */
@@ -54,6 +67,8 @@ export interface AppOptions {
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const countError = (code: string) => opts.httpErrors?.inc({ code })
+  const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -64,10 +79,21 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // (503 SHUTTING_DOWN) instead of fastify's own 503 body.
     return503OnClosing: false,
     trustProxy: opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
+    requestTimeout: requestTimeoutMs,
+    // Node checks the timeout on this beat (30 s by default): a tenth of the timeout keeps a
+    // trickled request from outliving it by more than that.
+    // Node's headers timeout must not exceed the request timeout, or the latter never fires.
+    http: {
+      connectionsCheckingInterval: Math.max(100, Math.floor(requestTimeoutMs / 10)),
+      headersTimeout: Math.min(60_000, requestTimeoutMs),
+    },
+    // Every answer is a problem with a documented code, the router's and the socket's too.
+    frameworkErrors: frameworkErrorProblem(countError),
+    clientErrorHandler: clientErrorProblem(countError),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addSchema(ProblemSchema)
-  installProblemHandlers(app, (code) => opts.httpErrors?.inc({ code }))
+  installProblemHandlers(app, countError)
   refuseNonFiniteNumbers(app)
 
   // Keep the raw body: signed requests cover its hash.
@@ -123,6 +149,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     global: true,
     max: opts.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE,
     timeWindow: 60_000,
+    // The client's address (the proxy-named one behind a trusted proxy). A connection the
+    // client already broke (bad framing) has none: rate-limit's own key would throw then.
+    keyGenerator: (request) => request.ip ?? 'closed-connection',
   })
 
   app.decorateRequest('principal', null as never)

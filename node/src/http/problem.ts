@@ -3,8 +3,11 @@
  * `application/problem+json`; fastify's own client errors get codes too; anything else is
  * a 500 with a generic message (never an internal message or stack).
  */
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { NODE_ERRORS } from '../errors.ts'
 
 /** The members of every problem answer; a route may add extension members to its own schema. */
 export const PROBLEM_MEMBERS = {
@@ -189,4 +192,46 @@ export function installProblemHandlers(app: FastifyInstance, onError?: (code: st
     onError?.('NOT_FOUND')
     return sendProblem(reply, 404, 'NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)
   })
+}
+
+/** Fastify's router errors (bad percent-encoding, an over-long parameter) as problems. */
+export function frameworkErrorProblem(onError?: (code: string) => void) {
+  return (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+    const code = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'URI_TOO_LONG' : 'MALFORMED_REQUEST'
+    const { status, message } = NODE_ERRORS[code]
+    onError?.(code)
+    return sendProblem(reply, status, code, message)
+  }
+}
+
+/**
+ * Errors below HTTP (bad framing, oversized headers, a request not received in time) as
+ * problems written on the socket, which is then closed: node's and fastify's own answers are
+ * plain JSON with no code.
+ */
+export function clientErrorProblem(onError?: (code: string) => void) {
+  return (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return
+    const code =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'REQUEST_TIMEOUT'
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? 'HEADERS_TOO_LARGE'
+          : 'MALFORMED_REQUEST'
+    const { status, message } = NODE_ERRORS[code]
+    onError?.(code)
+    const body = JSON.stringify({
+      type: `${PROBLEM_TYPE_BASE}${code.toLowerCase().replaceAll('_', '-')}`,
+      title: message,
+      status,
+      code,
+    })
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      )
+    }
+    socket.destroy()
+  }
 }

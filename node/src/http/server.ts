@@ -26,6 +26,8 @@ export interface HttpServerInit {
   rateLimitPerMinute?: number
   /** Reverse proxies whose X-Forwarded-For names the client. @default none */
   trustProxy?: readonly string[]
+  /** @default DEFAULT_REQUEST_TIMEOUT_MS (http/app.ts) */
+  requestTimeoutMs?: number
 }
 
 export interface HttpServerComponents {
@@ -79,6 +81,7 @@ export class HttpServer implements Startable {
       ...(init.bodyLimit ? { bodyLimit: init.bodyLimit } : {}),
       ...(init.rateLimitPerMinute ? { rateLimitPerMinute: init.rateLimitPerMinute } : {}),
       ...(init.trustProxy ? { trustProxy: init.trustProxy } : {}),
+      ...(init.requestTimeoutMs ? { requestTimeoutMs: init.requestTimeoutMs } : {}),
       extraRoutes,
     })
     await app.listen({ host: init.host, port: init.port })
