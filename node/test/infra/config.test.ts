@@ -62,6 +62,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       port: DEFAULT_HTTP_PORT,
       bodyLimit: DEFAULT_HTTP_BODY_LIMIT,
+      requestTimeoutMs: 60_000,
       rateLimit: { max: 600 },
       trustProxy: [],
     })
