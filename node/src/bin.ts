@@ -57,6 +57,8 @@ async function main(): Promise<void> {
     return
   }
   const config = loadConfig({ argv, env: process.env, cwd: process.cwd() })
+  // Everything the node writes (store files, keys) is its user's alone.
+  process.umask(0o077)
   const log = createLogger(config)
   const { chain, nodeKeys, devSecrets } = await identity(config, log)
   const node = await startNode({

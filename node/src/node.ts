@@ -21,6 +21,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import pkg from '../package.json' with { type: 'json' }
 import { type VerifierInit, verifier } from './crypto/verifier.ts'
+import { secureDataDir } from './data-dir.ts'
 import { dutyScheduler, EVERY_STATE } from './duties/index.ts'
 import { engine as createEngine, type Engine, type EngineInit } from './engine/engine.ts'
 import { type HttpServerInit, httpServer } from './http/server.ts'
@@ -85,6 +86,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   /** Set when stop() begins: the HTTP API then answers 503 SHUTTING_DOWN. */
   let shuttingDown = false
 
+  // Keys and personal data: no other user of the machine may read the folder.
+  await secureDataDir(opts.dataDir, log)
   const store = levelStore({ path: join(opts.dataDir, 'db') })()
   // Signature checks of large batches run on worker threads (the other cores).
   const verify = verifier(opts.verifier)({ ed })
@@ -150,6 +153,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   if (p2p) services.push({ name: 'mesh', service: p2p.mesh })
 
   const http = httpServer(opts.http)({
+    store,
     ctx: {
       engine,
       ed,

@@ -15,6 +15,7 @@
  *   rev/<state>/<certId>    a revocation of an officer certificate, signed by the state that issued it
  *   meta/state              version vector, feed heads, accumulator, HLC
  *   meta/charter            the charter chain
+ *   meta/replay             signed requests accepted recently, saved by a clean stop (HTTP)
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
 export const K = {
@@ -35,4 +36,5 @@ export const K = {
   revocations: 'rev/',
   state: 'meta/state',
   charter: 'meta/charter',
+  replay: 'meta/replay',
 } as const

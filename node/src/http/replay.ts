@@ -8,6 +8,11 @@
  * remembers the requests it accepted until their `at` leaves the window (after which the skew
  * check refuses them anyway) and refuses a second use with `401 REQUEST_REPLAYED`.
  *
+ * Across a restart: a node that stops cleanly saves what it remembers (`snapshot`) and takes it
+ * back when it starts (`restore`). After a crash it cannot know what it accepted, so it refuses
+ * every state-changing request signed before it started (`refuseSignedBefore`): a client whose
+ * request was refused signs it again.
+ *
  * Memory is bounded by `capacity`. When full, the entry accepted longest ago is forgotten and
  * the node raises a floor: any state-changing request signed at or before the forgotten entry's
  * `at` is refused too, since the node can no longer tell whether it was seen. Under normal load
@@ -46,7 +51,7 @@ export class ReplayGuard {
     this.#capacity = init.capacity ?? DEFAULT_REPLAY_CAPACITY
     this.#maxSkewMs = init.maxSkewMs ?? DEFAULT_MAX_SKEW_MS
     if (!Number.isInteger(this.#capacity) || this.#capacity < 1) {
-      throw new RangeError('ReplayGuard capacity must be a positive integer')
+      throw new NodeError('CONFIG_INVALID', 'ReplayGuard capacity must be a positive integer')
     }
   }
 
@@ -75,6 +80,26 @@ export class ReplayGuard {
       this.#floor = Math.max(this.#floor, oldestAt)
     }
     this.#seen.set(id, at)
+  }
+
+  /** What it remembers, to be saved across a clean restart: `[id, at]` in acceptance order. */
+  snapshot(now: number): Array<[string, number]> {
+    this.#prune(now)
+    return [...this.#seen]
+  }
+
+  /** Takes back what a clean stop saved; what is too old by now is dropped. */
+  restore(entries: ReadonlyArray<readonly [string, number]>, now: number): void {
+    for (const [id, at] of entries) {
+      if (this.#seen.size >= this.#capacity) break
+      this.#seen.set(id, at)
+    }
+    this.#prune(now)
+  }
+
+  /** Refuses every request signed at or before `at` (after a crash: what was accepted is unknown). */
+  refuseSignedBefore(at: number): void {
+    this.#floor = Math.max(this.#floor, at)
   }
 
   /** Forgets requests whose signature is now too old to be accepted by the skew check. */

@@ -5,10 +5,14 @@
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Counter, Histogram, Registry } from 'prom-client'
+import { decodeJson, encodeJson } from '../engine/codec.ts'
+import { K } from '../engine/keys.ts'
 import { NodeError } from '../errors.ts'
 import type { Startable } from '../service.ts'
+import type { Store } from '../storage/store.ts'
 import { buildApp } from './app.ts'
 import type { HttpContext } from './context.ts'
+import { ReplayGuard } from './replay.ts'
 
 /** How long a write waits for peers' receipts when the client asks for them, in ms. */
 export const DEFAULT_WRITE_CONCERN_TIMEOUT_MS = 5000
@@ -31,6 +35,8 @@ export interface HttpServerInit {
 }
 
 export interface HttpServerComponents {
+  /** Where the replay guard's memory is kept across a clean restart. */
+  store: Store
   /** What the routes read; `writeConcernTimeoutMs` defaults to DEFAULT_WRITE_CONCERN_TIMEOUT_MS. */
   ctx: Omit<HttpContext, 'writeConcernTimeoutMs'> & { writeConcernTimeoutMs?: number | undefined }
   logger?: FastifyBaseLogger
@@ -49,11 +55,18 @@ export function httpServer(init: HttpServerInit = {}): (components: HttpServerCo
   return (components) => new HttpServer({ ...init, host: init.host ?? DEFAULT_HTTP_HOST, port }, components)
 }
 
+/** What `meta/replay` holds: while running `clean: false`; after a clean stop, what it accepted. */
+interface ReplayMemory {
+  clean: boolean
+  seen: Array<[string, number]>
+}
+
 export class HttpServer implements Startable {
   readonly #init: HttpServerInit & { host: string; port: number }
   readonly #components: HttpServerComponents
   #app: FastifyInstance | undefined
   #url: string | undefined
+  readonly #replay = new ReplayGuard()
 
   constructor(init: HttpServerInit & { host: string; port: number }, components: HttpServerComponents) {
     this.#init = init
@@ -73,8 +86,19 @@ export class HttpServer implements Startable {
   }
 
   async start(): Promise<void> {
-    const { ctx, extraRoutes, ...rest } = this.#components
+    const { ctx, extraRoutes, store, ...rest } = this.#components
     const init = this.#init
+    // A clean stop saved the signed requests it accepted. After a crash nothing is known, and
+    // every state-changing request signed before now is refused (the client signs it again).
+    // On the first start there is nothing to know.
+    const saved = await store.get(K.replay)
+    if (saved) {
+      const memory = decodeJson<ReplayMemory>(saved)
+      if (memory.clean) this.#replay.restore(memory.seen, ctx.now())
+      else this.#replay.refuseSignedBefore(ctx.now())
+    }
+    const running: ReplayMemory = { clean: false, seen: [] }
+    await store.write([{ type: 'put', key: K.replay, value: encodeJson(running) }])
     const app = await buildApp({
       ...rest,
       ctx: { ...ctx, writeConcernTimeoutMs: ctx.writeConcernTimeoutMs ?? DEFAULT_WRITE_CONCERN_TIMEOUT_MS },
@@ -83,6 +107,7 @@ export class HttpServer implements Startable {
       ...(init.trustProxy ? { trustProxy: init.trustProxy } : {}),
       ...(init.requestTimeoutMs ? { requestTimeoutMs: init.requestTimeoutMs } : {}),
       extraRoutes,
+      replayGuard: this.#replay,
     })
     await app.listen({ host: init.host, port: init.port })
     const addr = app.server.address()
@@ -91,8 +116,12 @@ export class HttpServer implements Startable {
     this.#app = app
   }
 
-  /** Stops accepting requests and lets those in flight finish. */
+  /** Stops accepting requests, lets those in flight finish, and saves the replay guard's memory. */
   async stop(): Promise<void> {
-    await this.#app?.close()
+    if (!this.#app) return
+    await this.#app.close()
+    this.#app = undefined
+    const memory: ReplayMemory = { clean: true, seen: this.#replay.snapshot(this.#components.ctx.now()) }
+    await this.#components.store.write([{ type: 'put', key: K.replay, value: encodeJson(memory) }])
   }
 }
