@@ -171,6 +171,16 @@ describe('amendments', () => {
     expect(verifyAmendment(ed, v1, sign(admitDk, ['CZ', 'BE', 'AT'])).hash).toBe(v2.hash)
   })
 
+  it('checks the quorum before the certificates it lists: an unsigned amendment costs no certificate check', () => {
+    // A node certificate that does not verify, in an amendment nobody signed: refused for the
+    // quorum, found without checking any certificate (anyone may submit an amendment).
+    const bogusNode = { ...dk.nodes[0]!, cert: { ...dk.nodes[0]!.cert, sig: new Uint8Array(64) } }
+    const forged = admitMember(v1, { ...dk, nodes: [bogusNode] }, opts(1))
+    expectCode(() => verifyAmendment(ed, v1, sign(forged, [])), 'CHARTER_QUORUM_NOT_MET')
+    // Signed by a quorum, the bad certificate is found.
+    expectCode(() => verifyAmendment(ed, v1, sign(forged, ['AT', 'BE'])), 'CHARTER_INVALID')
+  })
+
   it('k-1 signatures are refused with CHARTER_QUORUM_NOT_MET', () => {
     expectCode(() => verifyAmendment(ed, v1, sign(admitDk, ['AT'])), 'CHARTER_QUORUM_NOT_MET')
     expectCode(() => verifyAmendment(ed, v1, sign(admitDk, [])), 'CHARTER_QUORUM_NOT_MET')

@@ -12,6 +12,7 @@ import {
   type CertifiedNode,
   type CharterView,
   certificateId,
+  charterHash,
   decodeCanonical,
   type Ed25519,
   encodeCanonical,
@@ -19,8 +20,10 @@ import {
   type OfficerCertificate,
   ProtocolError,
   parseRevocation,
+  parseSignedCharter,
   type Revocation,
   type SignedCharter,
+  verifyAmendment,
   verifyCertificateSignature,
   verifyCharterChain,
   verifyRevocation,
@@ -201,19 +204,36 @@ export class Trust {
     })
   }
 
-  /** Adopts a longer, valid charter chain that extends this one (an amendment from anyone). */
+  /**
+   * Adopts a longer, valid charter chain that extends this one (an amendment from anyone).
+   * Cheap checks first: the versions this node holds must be the very ones in `chain` (compared
+   * by hash, no signature checked), and only the new amendments are verified — each its quorum
+   * of signatures before the certificates it lists. A self-made chain of another bloc costs a
+   * hash, not thousands of signature checks.
+   */
   async adoptCharter(chain: readonly SignedCharter[]): Promise<boolean> {
-    if (chain.length <= this.#chain.length) return false
-    const views = verifyCharterChain(this.#ed, chain)
-    if (views[0]!.bloc !== this.bloc) throw new ProtocolError('BLOC_MISMATCH')
-    for (let i = 0; i < this.#views.length; i++) {
-      if (views[i]!.hash !== this.#views[i]!.hash) {
+    const held = this.#views.length
+    if (chain.length <= held) return false
+    for (let i = 0; i < held; i++) {
+      const theirs = charterHash(parseSignedCharter.parse(chain[i], 'charter').charter)
+      if (theirs !== this.#views[i]!.hash) {
+        if (i === 0) throw new ProtocolError('BLOC_MISMATCH', 'a charter chain of another bloc')
         throw new ProtocolError('CHARTER_CHAIN_BROKEN', 'chain does not extend ours')
       }
     }
-    await this.#store.write([{ type: 'put', key: K.charter, value: encodeCanonical(chain) }])
-    this.#chain = [...chain]
-    this.#views = views
-    return true
+    const views = [...this.#views]
+    for (let i = held; i < chain.length; i++) views.push(verifyAmendment(this.#ed, views.at(-1)!, chain[i]!))
+    const adopted = await this.#mutex.runExclusive(async () => {
+      // Another adoption came first: check again against what is held now.
+      if (this.#views.length !== held) return undefined
+      // Our own copies of the versions held (theirs were compared by hash, not verified), and
+      // the amendments just verified.
+      const next = [...this.#chain, ...chain.slice(held)]
+      await this.#store.write([{ type: 'put', key: K.charter, value: encodeCanonical(next) }])
+      this.#chain = next
+      this.#views = views
+      return true
+    })
+    return adopted ?? this.adoptCharter(chain)
   }
 }

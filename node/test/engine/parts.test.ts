@@ -2,14 +2,21 @@
  * The engine's parts on their own: held entries keep their budgets, the doc cache keeps what
  * is used, and Trust answers for officers' certificates as HTTP authentication needs.
  */
-import { generateKeyPair, keyId, type SignedEntry } from '@legation/protocol'
+import {
+  generateKeyPair,
+  keyId,
+  type SignedEntry,
+  setQuorum,
+  signAmendment,
+  verifyCharterChain,
+} from '@legation/protocol'
 import { describe, expect, it } from 'vitest'
 import { DocCache } from '../../src/engine/doc-cache.ts'
 import { HeldEntries } from '../../src/engine/held-entries.ts'
 import { Trust } from '../../src/engine/trust.ts'
 import type { Prepared } from '../../src/engine/types.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
-import { ed, testBloc } from '../fixtures.ts'
+import { ed, type TestBloc, testBloc } from '../fixtures.ts'
 
 /** A held entry as remote application makes one; only its place and size matter here. */
 function prepared(origin: string, seq: number, size: number): Prepared {
@@ -132,5 +139,46 @@ describe('trust: the data folder and the charter given', () => {
     await expect(new Trust({ store, ed }, testBloc(1).chain).load()).rejects.toMatchObject({
       code: 'CHARTER_CHAIN_BROKEN',
     })
+  })
+})
+
+describe('trust: adopting an amendment', () => {
+  function amended(bloc: TestBloc) {
+    const prev = verifyCharterChain(ed, bloc.chain).at(-1)!
+    const signers = ['AAA', 'BBB'].map((code) => ({ code, secretKey: bloc.stateKeys[code]!.secretKey }))
+    return signAmendment(ed, setQuorum(prev, 3, { issuedAt: Date.now() }), signers)
+  }
+
+  it('keeps its own copy of the versions it held, whatever signatures the submitter attached to them', async () => {
+    const bloc = testBloc(1)
+    const store = new MemoryStore()
+    const trust = new Trust({ store, ed }, bloc.chain)
+    await trust.load()
+    // The genesis as sent carries garbage signatures: the body is ours, the copy is not verified.
+    const tampered = {
+      ...bloc.chain[0]!,
+      sigs: bloc.chain[0]!.sigs.map((x) => ({ ...x, sig: new Uint8Array(64) })),
+    }
+    expect(await trust.adoptCharter([tampered, amended(bloc)])).toBe(true)
+    expect(trust.charter.version).toBe(2)
+    // What was stored still verifies: the node starts again on it.
+    const again = new Trust({ store, ed }, bloc.chain)
+    await again.load()
+    expect(again.charter.version).toBe(2)
+  })
+
+  it('refuses another bloc’s chain by its genesis hash, and a chain that does not extend this one', async () => {
+    const bloc = testBloc(1)
+    const trust = new Trust({ store: new MemoryStore(), ed }, bloc.chain)
+    await trust.load()
+    const other = testBloc(1)
+    await expect(trust.adoptCharter([...other.chain, amended(other)])).rejects.toMatchObject({
+      code: 'BLOC_MISMATCH',
+    })
+    const unsigned = { ...amended(bloc), sigs: [] }
+    await expect(trust.adoptCharter([...bloc.chain, unsigned])).rejects.toMatchObject({
+      code: 'CHARTER_QUORUM_NOT_MET',
+    })
+    expect(trust.charter.version).toBe(1)
   })
 })

@@ -1,8 +1,9 @@
-import { toBase64url, toSubmission } from '@legation/protocol'
+import { encodeCanonical, toBase64url, toSubmission } from '@legation/protocol'
 import fc from 'fast-check'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { registration } from '../fixtures.ts'
+import { CHARTER_SUBMISSIONS_PER_MINUTE } from '../../src/http/routes/charter.ts'
+import { registration, testBloc } from '../fixtures.ts'
 import { testApp } from './helpers.ts'
 
 const apps: FastifyInstance[] = []
@@ -311,6 +312,19 @@ describe('HTTP API', () => {
       })
       expect(res.headers['content-type']).toContain('application/problem+json')
     }
+  })
+
+  it('gives each client a small budget of charter submissions, the most expensive request', async () => {
+    const { app } = await setup()
+    const body = { chain: toBase64url(encodeCanonical(testBloc(1).chain)) }
+    const statuses: number[] = []
+    for (let i = 0; i < CHARTER_SUBMISSIONS_PER_MINUTE + 2; i++) {
+      statuses.push((await app.inject({ method: 'POST', url: '/v1/charter', payload: body })).statusCode)
+    }
+    expect(statuses.slice(0, CHARTER_SUBMISSIONS_PER_MINUTE).every((s) => s === 200 || s === 409)).toBe(true)
+    expect(statuses.slice(CHARTER_SUBMISSIONS_PER_MINUTE)).toEqual([429, 429])
+    // Other routes are not affected.
+    expect((await app.inject({ url: '/v1/charter' })).statusCode).toBe(200)
   })
 
   it('rate-limits a client that sends too many requests', async () => {

@@ -20,6 +20,9 @@ import { problemResponses } from '../problem.ts'
 import { CharterAdoption, CharterView, EvidenceList } from '../schemas.ts'
 import { OPTIONAL_SIGNATURE, SIGNATURE_REQUIRED } from '../security.ts'
 
+/** Charter chains one client may submit per minute (amendments are rare: a few a year). */
+export const CHARTER_SUBMISSIONS_PER_MINUTE = 10
+
 export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async (app, { ctx }) => {
   app.get(
     '/v1/charter',
@@ -45,6 +48,9 @@ export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
   app.post(
     '/v1/charter',
     {
+      // Anyone may submit a chain, and checking one costs more than any other request: each
+      // client gets a budget of its own, far below the node-wide rate limit.
+      config: { rateLimit: { max: CHARTER_SUBMISSIONS_PER_MINUTE, timeWindow: 60_000 } },
       schema: {
         summary: 'Submit a charter chain that extends this node’s by quorum-signed amendments',
         tags: ['charter'],
