@@ -7,6 +7,7 @@
  * still verifies. Every payload starts with a random salt, so its digest reveals nothing
  * about low-entropy contents (a document number, a birth date).
  */
+
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
 import { equalBytes, toHex } from './bytes.ts'
 import {
@@ -20,6 +21,7 @@ import type { CharterView } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
 import { contentId, DOMAINS, decodeCanonical, domainHash, encodeCanonical, signingInput } from './encoding.ts'
 import { CertificateError, RecordError, SignatureError } from './errors.ts'
+import { identityRuleRefuses, signerOf } from './identity.ts'
 import { keyId } from './keys.ts'
 import {
   Bytes,
@@ -524,8 +526,12 @@ export function authorizeInContext(record: SignedRecord, authority: Authority, c
     const revoked = ctx.revokedAt(authority.certId, authority.state)
     if (revoked !== undefined && revoked <= h.at) throw new CertificateError('CERT_REVOKED')
   }
-  if (h.kind === 'alert.issued' || h.kind === 'citizen.registered') return
+  if (h.kind === 'alert.issued') return
   const nationality = ctx.nationality(h.subject!)
+  // Identity and nationality change only by the nationality state (protocol/src/identity.ts).
+  const refused = identityRuleRefuses(h, signerOf(record), nationality)
+  if (refused) throw new RecordError('RECORD_UNAUTHORIZED', refused)
+  if (h.kind === 'citizen.registered') return
   if (nationality === undefined) throw new RecordError('RECORD_UNKNOWN_SUBJECT', 'citizen is not registered')
   if (h.kind === 'welfare.checkin') {
     const b = h.body as RecordBody<'welfare.checkin'>

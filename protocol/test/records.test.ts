@@ -240,7 +240,8 @@ describe('officer certificates', () => {
 
 describe('who may sign which kind', () => {
   it('roles allow their kinds', () => {
-    expect(accept(regAna).type).toBe('officer')
+    // Ana's first registration: in a context where she is not registered yet.
+    expect(accept(regAna, new MemoryContext()).type).toBe('officer')
     expect(accept(alert).type).toBe('officer')
     const reg = atRegistrar.client.record(
       'citizen.registered',
@@ -248,7 +249,7 @@ describe('who may sign which kind', () => {
       registration(bob.keys.publicKey, 'AT'),
       registrationPayload(2),
     )
-    expect(accept(reg).type).toBe('officer')
+    expect(accept(reg, new MemoryContext()).type).toBe('officer')
     const doc = atConsul.client.record('document.attested', ana.id, {
       documentHash: payloadDigest(new Uint8Array(3)),
       documentType: 'birth certificate',
@@ -304,7 +305,7 @@ describe('who may sign which kind', () => {
       registration(ana.keys.publicKey, 'BE'),
       registrationPayload(1),
     )
-    expect(accept(self)).toEqual({ type: 'citizen', citizen: ana.id })
+    expect(accept(self, new MemoryContext())).toEqual({ type: 'citizen', citizen: ana.id })
     const enrolsOther = ana.record(
       'citizen.registered',
       bob.id,
@@ -312,6 +313,55 @@ describe('who may sign which kind', () => {
       registrationPayload(1),
     )
     expectCode(() => verify(enrolsOther.record), 'RECORD_UNAUTHORIZED')
+  })
+
+  it('identity and nationality change only by officers of the citizen’s nationality', () => {
+    // Ana is Belgian. An Austrian consul may not register her again (as Austrian or not)…
+    const asAustrian = atConsul.client.record(
+      'citizen.registered',
+      ana.id,
+      registration(ana.keys.publicKey, 'AT'),
+      registrationPayload(7),
+    )
+    expectCode(() => accept(asAustrian), 'RECORD_UNAUTHORIZED')
+    // …nor may she re-register herself, nor change her own names or passport…
+    const selfAgain = ana.record(
+      'citizen.registered',
+      ana.id,
+      registration(ana.keys.publicKey, 'AT'),
+      registrationPayload(8),
+    )
+    expectCode(() => accept(selfAgain), 'RECORD_UNAUTHORIZED')
+    const { contact: _c, birth: _b, ...identity } = registrationPayload(9)
+    const newName = ana.record('citizen.updated', ana.id, { fields: ['names', 'travelDocument'] }, identity)
+    expectCode(() => accept(newName), 'RECORD_UNAUTHORIZED')
+    const byAustrian = atConsul.client.record(
+      'citizen.updated',
+      ana.id,
+      { fields: ['names', 'travelDocument'] },
+      identity,
+    )
+    expectCode(() => accept(byAustrian), 'RECORD_UNAUTHORIZED')
+    // …but a Belgian officer may do both, and anyone may update her contact details.
+    expect(
+      accept(
+        beConsul.client.record('citizen.updated', ana.id, { fields: ['names', 'travelDocument'] }, identity),
+      ).type,
+    ).toBe('officer')
+    const beAgain = beConsul.client.record(
+      'citizen.registered',
+      ana.id,
+      registration(ana.keys.publicKey, 'BE'),
+      registrationPayload(10),
+    )
+    expect(accept(beAgain).type).toBe('officer')
+    const contact = { salt: testSalt(11), contact: { email: 'ana@example.be' } }
+    expect(accept(ana.record('citizen.updated', ana.id, { fields: ['contact'] }, contact)).type).toBe(
+      'citizen',
+    )
+    expect(
+      accept(czConsul.client.record('citizen.updated', ana.id, { fields: ['contact'] }, contact)).type,
+    ).toBe('officer')
   })
 
   it('a check-in for an unknown alert, or about an unregistered citizen, is refused in context', () => {

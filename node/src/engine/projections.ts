@@ -3,8 +3,15 @@
  * derived from their merged doc, and the secondary indexes that follow it (`ix/...`). Written
  * in the same batch as the entries that changed the doc, so a restart reads them back.
  */
-import type { RecordBody, RecordHeader } from '@legation/protocol'
-import { utf8ToBytes } from '@legation/protocol'
+import {
+  foldIdentity,
+  type IdentityRecord,
+  type RecordBody,
+  type RecordHeader,
+  type SignedRecord,
+  signerOf,
+  utf8ToBytes,
+} from '@legation/protocol'
 import { LRUCache } from 'lru-cache'
 import type { Store } from '../storage/store.ts'
 import { decodeJson, encodeJson } from './codec.ts'
@@ -69,18 +76,21 @@ export class Projections {
     for (const c of citizens) await this.#resummarize(tx, c, previous.get(c))
   }
 
+  #identityRecords(tx: Tx, citizen: string): Promise<IdentityRecord[]> {
+    const ids = tx.docs.get(citizen)!.doc.getArray<string>('records').toArray()
+    return identityRecordsOf(ids, (id) => txRecord(this.#store, tx, id))
+  }
+
   async #resummarize(tx: Tx, citizen: string, previous: CitizenSummary | undefined): Promise<void> {
     const record = (id: string) => txRecord(this.#store, tx, id)
     const fields = tx.docs.get(citizen)!.doc.getMap<string>('fields')
     const s = emptySummary()
-    const reg = fields.get('registration')
-    if (reg) {
-      const r = await record(reg)
-      if (r) s.nationality = (r.header.body as RecordBody<'citizen.registered'>).nationality
-    }
-    const td = fields.get('travelDocument')
-    if (td) {
-      const r = await record(td)
+    // Nationality and identity: the citizen's registrations and updates folded under the rule
+    // (only the nationality state changes them), not the doc's newest-wins slots.
+    const identity = foldIdentity(await this.#identityRecords(tx, citizen))
+    if (identity) {
+      s.nationality = identity.nationality
+      const r = await record(identity.travelDocument)
       const p = r && (await txPayload(this.#store, tx, r))
       const doc = p?.travelDocument as { number?: string } | undefined
       if (doc?.number) s.travelDocument = doc.number
@@ -131,6 +141,21 @@ export class Projections {
   }
 }
 
+/** The citizen's registration and update records, as the identity rule reads them. */
+export async function identityRecordsOf(
+  ids: readonly string[],
+  record: (id: string) => Promise<SignedRecord | undefined>,
+): Promise<IdentityRecord[]> {
+  const out: IdentityRecord[] = []
+  for (const id of new Set(ids)) {
+    const r = await record(id)
+    if (r && (r.header.kind === 'citizen.registered' || r.header.kind === 'citizen.updated')) {
+      out.push({ id, header: r.header, signer: signerOf(r) })
+    }
+  }
+  return out
+}
+
 /** The index keys a summary puts: by nationality, travel document, presence, case state. */
 function indexKeysOf(citizen: string, s: CitizenSummary): string[] {
   const ix: string[] = []
@@ -150,9 +175,9 @@ export function emptySummary(): CitizenSummary {
 
 /** What authorization needs to see of a record accepted earlier in the same group. */
 export function noteInSummary(s: CitizenSummary, id: string, h: RecordHeader): void {
-  if (h.kind === 'citizen.registered' && s.nationality === null) {
+  // Accepted, so allowed: a first registration, or the nationality state's own.
+  if (h.kind === 'citizen.registered')
     s.nationality = (h.body as RecordBody<'citizen.registered'>).nationality
-  }
   if (h.kind === 'case.opened') {
     s.cases[id] = {
       type: (h.body as RecordBody<'case.opened'>).caseType,

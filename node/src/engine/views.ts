@@ -8,8 +8,10 @@ import {
   type CaseState,
   type CaseType,
   decodeCanonical,
+  foldIdentity,
   type RecordBody,
   type SignedRecord,
+  signerOf,
   toBase64url,
   toHex,
 } from '@legation/protocol'
@@ -84,13 +86,16 @@ export async function timeline(
 export async function citizenView(engine: Engine, id: string): Promise<CitizenView | undefined> {
   const summary = await engine.getSummary(id)
   if (!summary || summary.nationality === null) return undefined
-  const fields = await engine.docFields(id)
   const items = await timeline(engine, id)
   const byId = new Map(items.map((i) => [i.id, i.record]))
-  const field = async (slot: string, key: string) => {
-    const rid = fields[slot]
+  // Identity under the rule (only the nationality state changes it), as the summary has it.
+  const identity = foldIdentity(
+    items.map((i) => ({ id: i.id, header: i.record.header, signer: signerOf(i.record) })),
+  )
+  const field = async (part: 'names' | 'birth' | 'travelDocument' | 'contact') => {
+    const rid = identity?.[part]
     const r = rid ? byId.get(rid) : undefined
-    return r ? ((await payloadOf(engine, r))?.[key] ?? null) : null
+    return r ? ((await payloadOf(engine, r))?.[part] ?? null) : null
   }
   const cases: CaseView[] = []
   for (const caseId of Object.keys(summary.cases)) {
@@ -100,10 +105,10 @@ export async function citizenView(engine: Engine, id: string): Promise<CitizenVi
   return {
     id,
     nationality: summary.nationality,
-    names: await field('names', 'names'),
-    birth: await field('birth', 'birth'),
-    travelDocument: await field('travelDocument', 'travelDocument'),
-    contact: await field('contact', 'contact'),
+    names: await field('names'),
+    birth: await field('birth'),
+    travelDocument: await field('travelDocument'),
+    contact: await field('contact'),
     presence: summary.presence,
     cases,
     welfare: Object.entries(summary.welfare).map(([alert, status]) => ({ alert, status })),
