@@ -18,10 +18,12 @@
  * stored that entry durably, and with it every record the entry carries.
  */
 import { type Static, Type } from '@sinclair/typebox'
+import { toHex } from './bytes.ts'
 import { Revocation } from './certificates.ts'
 import { SignedCharter } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
 import { DOMAINS, decodeCanonical, encodeCanonical, signingInput } from './encoding.ts'
+import { SchemaError } from './errors.ts'
 import { Digest, Id, KeyIdString, parser, Signature } from './schema.ts'
 
 export const SYNC_PROTOCOL_VERSION = '1.0.0'
@@ -143,7 +145,45 @@ export function encodeSyncMessage(m: SyncMessage): Uint8Array {
   return encodeCanonical(m)
 }
 
-/** Decodes one frame; throws an EncodingError or SchemaError for anything malformed. */
+/**
+ * Decodes one frame; throws an EncodingError or SchemaError for anything malformed — a list
+ * that names one thing twice included: each answer costs the receiver work (a receipt signed,
+ * a payload read, a revocation verified), so a peer that repeats itself is refused, not served
+ * a thousand times.
+ */
 export function decodeSyncMessage(frame: Uint8Array): SyncMessage {
-  return parseSync.parse(decodeCanonical(frame, MAX_FRAME_BYTES), 'sync message')
+  const msg = parseSync.parse(decodeCanonical(frame, MAX_FRAME_BYTES), 'sync message')
+  const repeated = repeatedItem(msg)
+  if (repeated) throw new SchemaError('SCHEMA_INVALID', `sync message ${msg.t} names one ${repeated} twice`)
+  return msg
+}
+
+/** What a message names twice, if it does. */
+function repeatedItem(msg: SyncMessage): string | undefined {
+  const twice = (keys: Iterable<string>) => {
+    const seen = new Set<string>()
+    for (const k of keys) {
+      if (seen.has(k)) return true
+      seen.add(k)
+    }
+    return false
+  }
+  switch (msg.t) {
+    case 'wantReceipts':
+      return twice(msg.entries.map((e) => `${e.origin}/${e.seq}`)) ? 'entry' : undefined
+    case 'wantPayload':
+      return twice(msg.digests.map(toHex)) ? 'payload' : undefined
+    case 'entries':
+      return twice(msg.payloads.map((p) => toHex(p.d))) ? 'payload' : undefined
+    case 'stored':
+      return twice(msg.receipts.map((r) => `${r.body.node}/${r.body.origin}/${r.body.seq}`))
+        ? 'receipt'
+        : undefined
+    case 'revocations':
+      return twice(msg.list.map((r) => `${r.body.state}/${r.body.cert}`)) ? 'revocation' : undefined
+    case 'dutyDone':
+      return twice(msg.done.map((d) => d.id)) ? 'duty' : undefined
+    default:
+      return undefined
+  }
 }

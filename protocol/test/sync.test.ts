@@ -34,6 +34,54 @@ describe('sync messages', () => {
     expectCode(() => decodeSyncMessage(bad), 'SCHEMA_INVALID')
   })
 
+  it('a message that names one thing twice is malformed: each item costs its receiver work', () => {
+    const digest = new Uint8Array(32).fill(7)
+    const receipt = signReceipt(
+      bloc.ed,
+      { node: NODE, origin: NODE, seq: 1, entry: digest },
+      node.keys.secretKey,
+    )
+    const repeated: SyncMessage[] = [
+      {
+        t: 'wantReceipts',
+        entries: [
+          { origin: NODE, seq: 3 },
+          { origin: NODE, seq: 3 },
+        ],
+      },
+      { t: 'wantPayload', digests: [digest, digest.slice()] },
+      {
+        t: 'entries',
+        entries: [],
+        payloads: [
+          { d: digest, p: new Uint8Array(1) },
+          { d: digest, p: new Uint8Array(2) },
+        ],
+      },
+      { t: 'stored', receipts: [receipt, receipt] },
+      {
+        t: 'dutyDone',
+        done: [
+          { id: 'ab'.repeat(32), node: NODE, at: 1 },
+          { id: 'ab'.repeat(32), node: NODE, at: 2 },
+        ],
+      },
+    ]
+    for (const m of repeated) expectCode(() => decodeSyncMessage(encodeSyncMessage(m)), 'SCHEMA_INVALID')
+    // The same items once each are fine.
+    const once: SyncMessage[] = [
+      {
+        t: 'wantReceipts',
+        entries: [
+          { origin: NODE, seq: 3 },
+          { origin: NODE, seq: 4 },
+        ],
+      },
+      { t: 'wantPayload', digests: [digest, new Uint8Array(32)] },
+    ]
+    for (const m of once) expect(decodeSyncMessage(encodeSyncMessage(m))).toEqual(m)
+  })
+
   it('the protocol id is versioned and bloc-specific', () => {
     expect(syncProtocol(bloc.view.bloc)).toBe(`/legation/${bloc.view.bloc.slice(0, 16)}/sync/1.0.0`)
   })

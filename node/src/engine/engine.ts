@@ -424,6 +424,8 @@ export class Engine extends EngineReads {
    * for one (origin, seq). Quarantines the origin from that seq on; throws if it is not proof.
    */
   async applyEvidence(a: Uint8Array, b: Uint8Array): Promise<void> {
+    // Known already (a peer resends what every node gossips): no signature checked again.
+    if (this.#evidence.knows(a)) return
     const [ea, eb] = this.#evidence.check(a, b)
     await this.#durability.exclusive(() => this.#evidence.equivocation(ea, eb))
   }

@@ -92,6 +92,12 @@ export class Evidence {
     for (const l of this.#listeners) l(ea, eb)
   }
 
+  /** Whether the origin of this entry is quarantined at its seq already (the evidence is known). */
+  knows(entryBytes: Uint8Array): boolean {
+    const { origin, seq } = decodeEntry(entryBytes).body
+    return this.isQuarantined(origin, seq)
+  }
+
   /**
    * Checks equivocation evidence gossiped by a peer: two validly signed, different entries
    * for one (origin, seq). Answers the pair; throws if it is not proof.

@@ -151,16 +151,19 @@ export class CatchUp {
 
   async answerWant(p: PeerState, origin: string, from: number, limit: number): Promise<void> {
     const entries: Uint8Array[] = []
-    const payloads: Payload[] = []
+    /** By digest: a record relayed in two entries names its payload twice, sent once. */
+    const payloads = new Map<string, Payload>()
     let bytes = 0
     for await (const e of this.#engine.entries(origin, from, Math.min(limit, MAX_WANT))) {
-      const mine: Payload[] = []
+      const mine = new Map<string, Payload>()
       let size = e.length
       for (const rec of decodeEntry(e).body.changes.flatMap((c) => c.records)) {
         if (!rec.header.payload) continue
+        const hex = toHex(rec.header.payload)
+        if (payloads.has(hex) || mine.has(hex)) continue
         const payload = await this.#engine.getPayload(rec.header.payload)
         if (payload) {
-          mine.push({ d: rec.header.payload, p: payload })
+          mine.set(hex, { d: rec.header.payload, p: payload })
           size += payload.length
         }
       }
@@ -168,13 +171,13 @@ export class CatchUp {
       // (the engine makes entries that do), so a frame is never empty.
       if (entries.length > 0 && bytes + size > this.#opts.frameBudget) break
       entries.push(e)
-      payloads.push(...mine)
+      for (const [hex, m] of mine) payloads.set(hex, m)
       bytes += size
     }
     if (entries.length === 0) return
     const last = from + entries.length - 1
     if ((p.vv[origin] ?? 0) < last) p.vv[origin] = last
-    this.#peers.send(p.peerId, { t: 'entries', entries, payloads })
+    this.#peers.send(p.peerId, { t: 'entries', entries, payloads: [...payloads.values()] })
   }
 
   /** Payloads by digest, within one frame's budget; the peer asks again for the rest. */

@@ -22,6 +22,8 @@ import type { Engine, EntryHead, Receipt } from '../engine/engine.ts'
 import { NodeError } from '../errors.ts'
 import type { Peers } from './peers.ts'
 
+/** Receipts signed on request kept, so that asking again costs a lookup. */
+const SIGNED_RECEIPT_CACHE = 4096
 /** How often a write waiting for another origin's receipts asks peers again, in ms. */
 const WANT_RECEIPTS_EVERY_MS = 1000
 /** Longest sleep of a waiting write between looks at the receipts it has (a new one wakes it). */
@@ -41,6 +43,8 @@ export class Receipts {
   /** Receipts from other nodes, by `origin/seq`, then by node. */
   readonly #receipts: LRUCache<string, Map<string, SignedReceipt>>
   readonly #waiters = new Set<() => void>()
+  /** Receipts this node signed for peers that asked (`wantReceipts`), by `origin/seq`. */
+  readonly #signed = new LRUCache<string, SignedReceipt>({ max: SIGNED_RECEIPT_CACHE })
 
   constructor(engine: Engine, peers: Peers, ed: Ed25519, clock: () => number, opts: ReceiptsOptions) {
     this.#engine = engine
@@ -92,7 +96,12 @@ export class Receipts {
       const now = this.#clock()
       if (now - asked >= WANT_RECEIPTS_EVERY_MS) {
         asked = now
-        const theirs = needed.filter((n) => n.origin !== this.#engine.nodeId)
+        // One per entry: several records may share one (a peer refuses a repeated item).
+        const theirs = [
+          ...new Map(
+            needed.filter((n) => n.origin !== this.#engine.nodeId).map((n) => [`${n.origin}/${n.seq}`, n]),
+          ).values(),
+        ]
         for (let i = 0; i < theirs.length; i += MAX_WANT) {
           const entries = theirs.slice(i, i + MAX_WANT).map(({ origin, seq }) => ({ origin, seq }))
           if (entries.length > 0) this.#peers.broadcast({ t: 'wantReceipts', entries })
@@ -124,12 +133,15 @@ export class Receipts {
    */
   applied(heads: ReadonlyArray<EntryHead | null>, results: readonly unknown[]): void {
     const receipts: SignedReceipt[] = []
+    const signed = new Set<string>()
     const recent = this.#clock() - this.#windowMs
     results.forEach((result, i) => {
       if (result !== 'applied' && result !== 'duplicate') return
       const head = heads[i]
-      if (head && head.time >= recent)
-        receipts.push(this.#engine.signReceipt(head.origin, head.seq, head.hash))
+      // One receipt per entry, though a frame may carry an entry twice.
+      if (!head || head.time < recent || signed.has(`${head.origin}/${head.seq}`)) return
+      signed.add(`${head.origin}/${head.seq}`)
+      receipts.push(this.#engine.signReceipt(head.origin, head.seq, head.hash))
     })
     this.#send(receipts)
   }
@@ -143,9 +155,16 @@ export class Receipts {
     const receipts: SignedReceipt[] = []
     for (const { origin, seq } of entries) {
       if ((vv[origin] ?? 0) < seq) continue
-      const bytes = await this.#engine.getEntryBytes(origin, seq)
-      if (!bytes) continue
-      receipts.push(this.#engine.signReceipt(origin, seq, openEntry(bytes).hash))
+      // A receipt signed once is kept: decoding a large entry again for each ask is the cost.
+      const key = `${origin}/${seq}`
+      let receipt = this.#signed.get(key)
+      if (!receipt) {
+        const bytes = await this.#engine.getEntryBytes(origin, seq)
+        if (!bytes) continue
+        receipt = this.#engine.signReceipt(origin, seq, openEntry(bytes).hash)
+        this.#signed.set(key, receipt)
+      }
+      receipts.push(receipt)
     }
     if (receipts.length > 0) this.#peers.send(peerId, { t: 'stored', receipts })
   }

@@ -103,6 +103,23 @@ describe('replication: write concern', () => {
     const receipts = await b.rep.awaitReceipts([reg.id], 2, 8_000)
     expect(new Set(receipts.map((r) => r.node))).toEqual(new Set([a.engine.nodeId, nodes[2]!.engine.nodeId]))
   })
+
+  it('asks once per entry for records that share one, and is not taken for a repeating peer', async () => {
+    const bloc = testBloc(2)
+    const [a, b] = await Promise.all([startNode(bloc, 0), startNode(bloc, 1)])
+    await connect(a, b)
+    const officer = bloc.officer('AAA')
+    const regs = [registration(officer), registration(officer), registration(officer)]
+    await a.engine.submit(regs) // one group: one entry
+    await expect.poll(async () => (await b.engine.getRecord(regs[2]!.id))?.origin, WAIT).toBe(a.engine.nodeId)
+    const receipts = await b.rep.awaitReceipts(
+      regs.map((r) => r.id),
+      1,
+      8_000,
+    )
+    expect(receipts.map((r) => r.record)).toEqual(regs.map((r) => r.id))
+    expect(a.misbehaved).toEqual([])
+  })
 })
 
 describe('replication: gossip', () => {
