@@ -9,6 +9,7 @@ import {
   DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
   DEFAULT_DOC_CACHE,
   DEFAULT_MAX_PENDING,
+  DEFAULT_MAX_PENDING_AGE_MS,
   DEFAULT_MAX_PENDING_BYTES,
   DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
   DEFAULT_RECORD_MAX_AHEAD_MS,
@@ -82,6 +83,12 @@ const Engine = Type.Object(
       10_000_000,
       DEFAULT_MAX_PENDING,
       'Remote entries held while they wait for earlier ones; past it they are fetched again later',
+    ),
+    maxPendingAgeMs: int(
+      SECOND,
+      DAY,
+      DEFAULT_MAX_PENDING_AGE_MS,
+      'How long a remote entry is held while it waits for earlier ones; then it is let go and fetched again later',
     ),
     maxPendingBytes: int(
       // At least one largest entry with its payloads (MAX_FRAME_BYTES).

@@ -47,6 +47,7 @@ import { Durability } from './durability.ts'
 import { Evidence } from './evidence.ts'
 import {
   DEFAULT_MAX_PENDING,
+  DEFAULT_MAX_PENDING_AGE_MS,
   DEFAULT_MAX_PENDING_BYTES,
   HeldEntries,
   type HeldEntriesInit,
@@ -75,7 +76,7 @@ import type {
 } from './types.ts'
 
 export { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE } from './doc-cache.ts'
-export { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES } from './held-entries.ts'
+export { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, DEFAULT_MAX_PENDING_BYTES } from './held-entries.ts'
 export {
   DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
   DEFAULT_MAX_ENTRY_PAYLOAD_BYTES,
@@ -128,6 +129,7 @@ export function engine(init: EngineInit): (components: EngineComponents) => Engi
       headerCacheSize: DEFAULT_HEADER_CACHE,
       maxPending: DEFAULT_MAX_PENDING,
       maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
+      maxPendingAgeMs: DEFAULT_MAX_PENDING_AGE_MS,
       maxClockDriftMs: DEFAULT_MAX_DRIFT_MS,
     }),
     charter: init.charter,
@@ -170,7 +172,7 @@ export class Engine extends EngineReads {
       projections: this.projections,
       recordBytes,
     })
-    this.#held = new HeldEntries(init)
+    this.#held = new HeldEntries(init, clock)
     this.#evidence = new Evidence({ store, ed, trust: this.#trust, observer })
     this.#verify = new BatchVerifier({ ed, trust: this.#trust, verifier: components.verifier })
     this.#receipts = new Receipts({ ed, keys: this.#keys, nodeId: this.nodeId })

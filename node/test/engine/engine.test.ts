@@ -395,14 +395,17 @@ describe('engine: entries held for their predecessors', () => {
     const bloc = testBloc(2)
     const a = await engineFor(bloc, 0)
     const sent: Uint8Array[] = []
+    /** What holding each entry costs: its bytes, its decoded copy, its payloads. */
+    const costs: number[] = []
     const payloads = new Map<string, Uint8Array>()
     a.onEntry((_e, bytes, p) => {
       sent.push(bytes)
+      costs.push(2 * bytes.length + [...p.values()].reduce((n, x) => n + x.length, 0))
       for (const [k, v] of p) payloads.set(k, v)
     })
     const officer = bloc.officer('AAA')
     for (let i = 0; i < 6; i++) await a.submit([registration(officer)])
-    const budget = sent[1]!.length + sent[2]!.length + 10
+    const budget = costs[1]! + costs[2]! + 10
     const b = await Engine.open({
       store: new MemoryStore(),
       ed,

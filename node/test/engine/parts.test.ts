@@ -45,15 +45,29 @@ describe('held entries', () => {
     ])
   })
 
-  it('holds entries up to its byte budget, and gives the bytes back when they go', () => {
-    const held = new HeldEntries({ maxPendingBytes: 100 })
+  it('holds entries up to its byte budget, counting their decoded copies, and gives it back when they go', () => {
+    const held = new HeldEntries({ maxPendingBytes: 200 })
     expect(held.hold(prepared('a', 2, 60))).toBe(true)
     expect(held.hold(prepared('a', 3, 60))).toBe(false)
-    expect(held.bytes).toBe(60)
+    // 60 bytes and the decoded copy of them.
+    expect(held.bytes).toBe(120)
     held.dropThrough('a', 2)
     expect(held.bytes).toBe(0)
     expect(held.size).toBe(0)
     expect(held.hold(prepared('a', 3, 60))).toBe(true)
+  })
+
+  it('lets go of entries held longer than their age allows', () => {
+    let now = 1_000_000
+    const held = new HeldEntries({ maxPendingAgeMs: 60_000 }, () => now)
+    expect(held.hold(prepared('a', 2, 10))).toBe(true)
+    now += 30_000
+    expect(held.hold(prepared('a', 3, 10))).toBe(true)
+    now += 40_000 // the first is 70 s old, the second 40 s
+    held.expire()
+    expect(held.get('a', 2)).toBeUndefined()
+    expect(held.get('a', 3)).toBeDefined()
+    expect(held.size).toBe(1)
   })
 
   it('keeps one entry per place, and its own copy of the bytes it came in', () => {

@@ -14,6 +14,7 @@ import {
   DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
   DEFAULT_DOC_CACHE,
   DEFAULT_MAX_PENDING,
+  DEFAULT_MAX_PENDING_AGE_MS,
   DEFAULT_MAX_PENDING_BYTES,
   DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
   DEFAULT_RECORD_MAX_AHEAD_MS,
@@ -239,6 +240,7 @@ describe('loadConfig', () => {
       maxClockDriftMs: DEFAULT_MAX_DRIFT_MS,
       docCacheSize: DEFAULT_DOC_CACHE,
       maxPending: DEFAULT_MAX_PENDING,
+      maxPendingAgeMs: DEFAULT_MAX_PENDING_AGE_MS,
       maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
     })
     expect(c.replication).toEqual({
@@ -284,7 +286,7 @@ describe('loadConfig', () => {
       'engine-citizen-record-max-age-ms',
     ])
     expect(names).toContainEqual(['LEGATION_REPLICATION_RECEIPT_WINDOW_MS', 'replication-receipt-window-ms'])
-    expect(names).toHaveLength(13)
+    expect(names).toHaveLength(14)
   })
 
   it('reports every out-of-bounds engine and replication limit at once', () => {
