@@ -147,6 +147,7 @@ export class Durability {
       heads: tx.state.heads,
       acc: toHex(acc),
       hlc: compareHlc(tx.state.hlc, this.#head.hlc) > 0 ? tx.state.hlc : this.#head.hlc,
+      clocks: tx.state.clocks,
     }
     ops.push({ type: 'put', key: K.state, value: encodeJson(state) })
     const written = this.#store.write(ops)

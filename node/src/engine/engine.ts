@@ -149,6 +149,7 @@ export class Engine extends EngineReads {
   readonly #writer: LocalWriter | undefined
   readonly #remote: RemoteApplier
   readonly #listeners = new Set<EntryListener>()
+  readonly #clock: () => number
   #started = false
   #stopped = false
 
@@ -159,6 +160,7 @@ export class Engine extends EngineReads {
     const docs = new DocCache(init, { store, clientId: () => this.clientId })
     const projections = new Projections({ summaryCacheSize: init.docCacheSize }, { store })
     super(store, docs, projections)
+    this.#clock = clock
     this.#keys = components.nodeKeys
     this.nodeId = this.#keys ? keyId(this.#keys.publicKey) : READ_ONLY_NODE
     // Canonical bytes of records submitted as bytes, kept until the records themselves are gone.
@@ -332,7 +334,10 @@ export class Engine extends EngineReads {
    */
   async submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
     const failure = this.#durability.failure
-    const certified = this.#trust.charter.nodes.has(this.nodeId)
+    // In the charter in force, and within its certificate's window: peers refuse entries dated
+    // outside it.
+    const certified =
+      this.#trust.charter.nodes.has(this.nodeId) && this.#trust.nodeValidAt(this.nodeId, this.#clock())
     if (this.#stopped || !this.#writer || !certified || failure) {
       // Expelled or removed by the charter: what it acknowledged could reach no other node.
       const error =

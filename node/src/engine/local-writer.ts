@@ -335,6 +335,7 @@ export class LocalWriter {
     tx.state.vv[c.nodeId] = seq
     tx.state.heads[c.nodeId] = hash
     tx.state.hlc = hlc
+    tx.state.clocks[c.nodeId] = hlc
     tx.entries.push({ origin: c.nodeId, seq, bytes })
     const { durable } = await c.durability.finish(tx)
     // Acknowledged, and sent to peers, only once on disk. The transaction queue is free

@@ -247,7 +247,9 @@ export class RemoteApplier {
       return 'duplicate'
     }
     if (c.evidence.isQuarantined(b.origin, b.seq)) return 'quarantined'
-    if (this.#early(item)) return 'deferred'
+    // Stamped too far ahead, or at a time no charter version known here certifies its node
+    // for (a renewal not received yet): not applied now, not held against anyone.
+    if (this.#early(item) || !c.trust.nodeValidAt(b.origin, b.hlc[0])) return 'deferred'
     const held = c.held.get(b.origin, b.seq)
     if (held && !equalBytes(held.bytes, item.bytes)) {
       await c.evidence.equivocation(held.entry, item.entry)
@@ -301,6 +303,10 @@ export class RemoteApplier {
       throw new EntryError('ENTRY_CHAIN_BROKEN', 'entry does not follow its origin’s previous entry')
     }
     const origin = c.trust.certifiedNode(b.origin)!
+    const last = tx.state.clocks[b.origin]
+    if (last && compareHlc(b.hlc as Hlc, last) <= 0) {
+      throw new EntryError('ENTRY_INVALID', 'an origin’s entry clock must increase from entry to entry')
+    }
     const mine = new Map<string, SignedRecord>()
     const found = new Map<string, Uint8Array>()
     const decoded = new Map<string, Record<string, unknown>>()
@@ -373,6 +379,7 @@ export class RemoteApplier {
     if (compareHlc(hlc, tx.state.hlc) > 0) tx.state.hlc = hlc
     tx.state.vv[b.origin] = b.seq
     tx.state.heads[b.origin] = toHex(item.hash)
+    tx.state.clocks[b.origin] = b.hlc as Hlc
     tx.entries.push({ origin: b.origin, seq: b.seq, bytes })
     tx.applied.push({ entry, bytes, accepted })
   }

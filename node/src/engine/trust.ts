@@ -138,6 +138,17 @@ export class Trust {
     return undefined
   }
 
+  /**
+   * Whether some charter version known here certifies `nodeId` at time `at` (its certificate's
+   * window). A node renewed by amendment is valid in any of its windows.
+   */
+  nodeValidAt(nodeId: string, at: number): boolean {
+    return this.#views.some((v) => {
+      const n = v.nodes.get(nodeId)
+      return n !== undefined && n.notBefore <= at && at <= n.notAfter
+    })
+  }
+
   /** When `state` revoked certificate `certId`, if it did. */
   revokedAt(certId: string, state: string): number | undefined {
     return this.#revocations.get(`${state}/${certId}`)?.body.at

@@ -107,6 +107,8 @@ export interface PersistentState {
   heads: Record<string, string>
   acc: string
   hlc: Hlc
+  /** Each origin's last entry clock: an origin's clock must increase. Absent in older stores. */
+  clocks?: Record<string, Hlc>
 }
 
 export interface StoredRecord {

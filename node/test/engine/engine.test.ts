@@ -11,6 +11,7 @@ import {
   MAX_RECORDS_PER_CHANGE,
   type ProtocolError,
   rotateStateKey,
+  type SignedEntry,
   sealEntry,
   signAmendment,
   signRevocation,
@@ -633,5 +634,60 @@ describe('engine: a runaway clock', () => {
     bNow += 9 * 60_000 + 1_000
     expect(await b.applyRemote(sent[0]!)).toBe('applied')
     expect(b.versionVector()[a.nodeId]).toBe(1)
+  })
+})
+
+describe('engine: an origin’s clock and its certificate', () => {
+  const DAY_MS = 86_400_000
+
+  it('refuses an entry whose clock does not increase from its origin’s previous one', async () => {
+    const bloc = testBloc(2)
+    const a = await engineFor(bloc, 0)
+    const sent: Uint8Array[] = []
+    a.onEntry((_e, bytes) => sent.push(bytes))
+    const officer = bloc.officer('AAA')
+    await a.submit([registration(officer)])
+    await a.submit([registration(officer)])
+    const [first, second] = sent.map(decodeEntry) as [SignedEntry, SignedEntry]
+    // The same second entry, stamped with the first one's clock, signed by its node.
+    const stale = sealEntry(ed, { ...second.body, hlc: first.body.hlc }, bloc.nodes[0]!.keys.secretKey)
+    const b = await engineFor(bloc, 1)
+    const [one, two] = await b.applyRemoteMany([sent[0]!, stale.bytes])
+    expect(one).toBe('applied')
+    expect(two).toMatchObject({ code: 'ENTRY_INVALID' })
+    expect(b.versionVector()[a.nodeId]).toBe(1)
+  })
+
+  it('defers an entry dated outside every certificate its node holds, and writes nothing then itself', async () => {
+    const bloc = testBloc(2)
+    const later = Date.now() + 400 * DAY_MS // past the test certificates' year
+    const a = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+      clock: () => later,
+    })
+    // Its own certificate has expired: it takes no writes.
+    const [refused] = await a.submit([registration(bloc.officer('AAA'))])
+    expect(!refused?.ok && refused?.error.code).toBe('NODE_NOT_CERTIFIED')
+    // An entry its key signs anyway, dated then, waits at a replica whose clock agrees.
+    const b = await engineFor(bloc, 1)
+    const writer = await engineFor(bloc, 0)
+    const sent: Uint8Array[] = []
+    writer.onEntry((_e, bytes) => sent.push(bytes))
+    await writer.submit([registration(bloc.officer('AAA'))])
+    const entry = decodeEntry(sent[0]!)
+    const outside = sealEntry(ed, { ...entry.body, hlc: [later, 0] }, bloc.nodes[0]!.keys.secretKey)
+    const c = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[1]!.keys,
+      charter: bloc.chain,
+      clock: () => later,
+    })
+    expect(await c.applyRemote(outside.bytes)).toBe('deferred')
+    expect(c.versionVector()).toEqual({})
+    expect(await b.applyRemote(sent[0]!)).toBe('applied')
   })
 })
