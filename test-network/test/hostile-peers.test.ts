@@ -1,0 +1,74 @@
+/**
+ * Certified peers that wear a node down without sending anything invalid, with real node
+ * processes: one that claims history it does not have and never answers a want (the node
+ * catches up from honest peers regardless, and the liar costs it nothing it cannot bear), and
+ * one that repeats an item a thousand times in a message (refused at once, banned, counted).
+ * The bloc has 4 certified nodes; 3 run as processes, node 3's keys belong to the hostile peer.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { HostilePeer, metric } from '../src/byzantine.ts'
+import { TestNetwork, type TestNode } from '../src/network.ts'
+import { citizenRegistration, submitBatch } from '../src/workload.ts'
+
+const BAN_MS = 2_000
+let net: TestNetwork | undefined
+let hostile: HostilePeer | undefined
+afterEach(async () => {
+  await hostile?.stop().catch(() => undefined)
+  hostile = undefined
+  await net?.stop()
+  net = undefined
+})
+
+const vvOf = async (node: TestNode) => (await node.info()).versionVector
+
+describe('hostile but well-formed peers', { timeout: 120_000 }, () => {
+  it('a peer that claims history it lacks and never answers does not stop a node catching up', async () => {
+    net = await TestNetwork.start({
+      nodes: 4,
+      startNodes: 2,
+      env: { LEGATION_P2P_BAN_MS: String(BAN_MS), LEGATION_REPLICATION_STATUS_INTERVAL_MS: '200' },
+    })
+    const [a, b, late] = net.nodes as [TestNode, TestNode, TestNode]
+    const officer = net.officer('DVA')
+    for (let i = 0; i < 4; i++) {
+      await submitBatch(
+        a,
+        Array.from({ length: 100 }, () => citizenRegistration(officer, 'DVB')),
+      )
+    }
+    const want = (await vvOf(a))[a.nodeId]!
+    await expect.poll(async () => (await vvOf(b))[a.nodeId], { timeout: 30_000, interval: 100 }).toBe(want)
+
+    // The liar is connected to the late node before anyone else and says it holds far more of
+    // A's feed than exists; it reads every want and answers none.
+    hostile = await HostilePeer.start(net, 3)
+    await late.start()
+    await hostile.connect(late)
+    await hostile.send(late, { t: 'status', vv: { [a.nodeId]: want + 1_000_000 } })
+
+    await expect.poll(async () => (await vvOf(late))[a.nodeId], { timeout: 60_000, interval: 200 }).toBe(want)
+    // The lie is not provable (history it says it has may be on its way): it is not banned.
+    expect(await metric(late, 'legation_peer_misbehaviour_total')).toBe(0)
+    // The late node still serves.
+    expect((await late.post('/v1/records', { record: 'AAAA' })).status).toBe(400)
+  })
+
+  it('a peer that repeats an item in a message is refused at once, banned and counted', async () => {
+    net = await TestNetwork.start({ nodes: 4, startNodes: 3, env: { LEGATION_P2P_BAN_MS: String(BAN_MS) } })
+    const [a] = net.nodes as [TestNode]
+    const officer = net.officer('DVA')
+    await submitBatch(a, [citizenRegistration(officer, 'DVB')])
+    const seq = (await vvOf(a))[a.nodeId]!
+    hostile = await HostilePeer.start(net, 3)
+    await hostile.connect(a)
+    const entries = Array.from({ length: 1024 }, () => ({ origin: a.nodeId, seq }))
+    const start = Date.now()
+    await hostile.send(a, { t: 'wantReceipts', entries })
+    await hostile.waitDropped(a)
+    expect(Date.now() - start).toBeLessThan(5_000)
+    expect(await metric(a, 'legation_peer_misbehaviour_total', { code: 'SCHEMA_INVALID' })).toBe(1)
+    // And the node carries on.
+    expect((await submitBatch(a, [citizenRegistration(officer, 'DVB')])).length).toBe(1)
+  })
+})
