@@ -8,7 +8,7 @@ import type { Ed25519 } from './crypto.ts'
 import { contentId, DOMAINS, encodeCanonical, signingInput } from './encoding.ts'
 import { CertificateError } from './errors.ts'
 import { peerIdOf } from './keys.ts'
-import { Id, Line, Millis, PublicKey, parser, Signature, StateCode } from './schema.ts'
+import { Id, Millis, PublicKey, parser, Signature, StateCode, Text } from './schema.ts'
 
 export const OFFICER_ROLES = ['registrar', 'consul', 'crisis'] as const
 export type OfficerRole = (typeof OFFICER_ROLES)[number]
@@ -17,7 +17,7 @@ export const NodeCertBody = Type.Object(
   {
     type: Type.Literal('node'),
     state: StateCode,
-    name: Line(64),
+    name: Text(64),
     nodeKey: PublicKey,
     peerId: Type.String({ minLength: 1, maxLength: 128 }),
     /** Yjs client id: the only client id whose document changes this node may author. */

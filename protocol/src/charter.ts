@@ -14,7 +14,7 @@ import type { Ed25519 } from './crypto.ts'
 import { contentId, DOMAINS, encodeCanonical, signingInput } from './encoding.ts'
 import { CharterError } from './errors.ts'
 import { keyId } from './keys.ts'
-import { Id, Line, Millis, PublicKey, parser, Signature, StateCode } from './schema.ts'
+import { Id, Millis, PublicKey, parser, Signature, StateCode, Text } from './schema.ts'
 
 export const MAX_MEMBERS = 64
 export const MAX_NODES_PER_MEMBER = 16
@@ -32,7 +32,7 @@ export type CharterNode = Static<typeof CharterNode>
 export const Member = Type.Object(
   {
     code: StateCode,
-    name: Line(128),
+    name: Text(128),
     stateKey: PublicKey,
     nodes: Type.Array(CharterNode, { maxItems: MAX_NODES_PER_MEMBER }),
   },
@@ -43,7 +43,7 @@ export type Member = Static<typeof Member>
 export const CharterBody = Type.Object(
   {
     v: Type.Literal(1),
-    name: Line(128),
+    name: Text(128),
     version: Type.Integer({ minimum: 1 }),
     /** Hash of the previous version; null in the genesis charter. */
     prev: Type.Union([Id, Type.Null()]),

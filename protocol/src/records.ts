@@ -28,14 +28,12 @@ import {
   Digest,
   Id,
   KeyIdString,
-  Line,
   Millis,
   PublicKey,
   parser,
   Signature,
   StateCode,
   Text,
-  UNSHOWN_CHARS,
 } from './schema.ts'
 
 // ---- The consular domain ----
@@ -87,14 +85,12 @@ export type ProfileField = (typeof PROFILE_FIELDS)[number]
 const lit = <T extends readonly string[]>(values: T) =>
   Type.Unsafe<T[number]>(Type.Union(values.map((v) => Type.Literal(v))))
 const Country = Type.String({ pattern: '^[A-Z]{2}$' })
-const Region = Line(64)
+const Region = Type.String({ minLength: 1, maxLength: 64 })
 const Salt = Bytes(16)
 const strict = { additionalProperties: false } as const
 
 // Personal data. Only ever inside payloads.
-/** One side of an e-mail address. */
-const EMAIL_PART = `[^@\\s${UNSHOWN_CHARS}]+`
-const Names = Type.Object({ given: Line(128), family: Line(128) }, strict)
+const Names = Type.Object({ given: Text(128), family: Text(128) }, strict)
 const TravelDocument = Type.Object(
   {
     type: lit(['passport', 'id-card', 'emergency-travel-document'] as const),
@@ -106,17 +102,14 @@ const TravelDocument = Type.Object(
 )
 const Contact = Type.Object(
   {
-    // No spaces, controls or invisible characters: one address, as it reads.
-    email: Type.Optional(
-      Type.String({ minLength: 3, maxLength: 254, pattern: `^${EMAIL_PART}@${EMAIL_PART}$` }),
-    ),
+    email: Type.Optional(Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' })),
     phone: Type.Optional(Type.String({ minLength: 3, maxLength: 32, pattern: '^\\+?[0-9 ()-]+$' })),
     address: Type.Optional(Text(512)),
   },
   strict,
 )
 const Birth = Type.Object(
-  { date: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }), place: Type.Optional(Line(128)) },
+  { date: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }), place: Type.Optional(Text(128)) },
   strict,
 )
 
@@ -180,7 +173,7 @@ export const RECORD_KINDS = {
         country: Country,
         region: Type.Union([Region, Type.Null()]),
         severity: lit(ALERT_SEVERITIES),
-        title: Line(200),
+        title: Text(200),
         message: Text(4000),
       },
       strict,
@@ -191,7 +184,7 @@ export const RECORD_KINDS = {
   'welfare.checkin': {
     body: Type.Object({ alert: Id, status: lit(['safe', 'needs-help'] as const) }, strict),
     payload: Type.Object(
-      { salt: Salt, note: Type.Optional(Text(1000)), location: Type.Optional(Line(256)) },
+      { salt: Salt, note: Type.Optional(Text(1000)), location: Type.Optional(Text(256)) },
       strict,
     ),
     payloadRequired: false,
@@ -208,7 +201,7 @@ export const RECORD_KINDS = {
   },
   'document.attested': {
     body: Type.Object(
-      { documentHash: Digest, documentType: Line(64), case: Type.Union([Id, Type.Null()]) },
+      { documentHash: Digest, documentType: Text(64), case: Type.Union([Id, Type.Null()]) },
       strict,
     ),
     payload: Type.Object({ salt: Salt, note: Type.Optional(Text(1000)) }, strict),

@@ -101,21 +101,5 @@ export const KeyIdString = Type.String({ pattern: '^[0-9a-f]{32}$' })
 export const StateCode = Type.String({ pattern: '^[A-Z]{2,3}$' })
 /** Milliseconds since the Unix epoch. */
 export const Millis = Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000 })
-/**
- * Characters that change how text displays without being seen: bidirectional overrides and
- * isolates (a name that reads backwards), zero-width space and word joiners, the byte-order
- * mark, line and paragraph separators. Officers read what citizens write: none of these may
- * disguise one name as another. Zero-width (non-)joiners stay: Persian and Indic names need them.
- */
-const INVISIBLE = '\\u061C\\u200B\\u200E\\u200F\\u2028-\\u202E\\u2060-\\u2069\\uFEFF\\uFFF9-\\uFFFB'
-/** Control characters (C0, DEL, C1) and invisible ones, as the inside of a regex class. */
-export const UNSHOWN_CHARS = `\\u0000-\\u001F\\u007F-\\u009F${INVISIBLE}`
-/** One line of text: no control characters at all, nothing invisible. */
-export const LINE_PATTERN = `^[^${UNSHOWN_CHARS}]*$`
-/** Free text: lines and tabs, but no other control character, nothing invisible. */
-export const TEXT_PATTERN = `^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F${INVISIBLE}]*$`
-
-/** A line of text shown to people (a name, a place, a title): 1 to `maxLength` characters. */
-export const Line = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: LINE_PATTERN })
-/** Free text shown to people (an address, a note, a message), lines allowed. */
-export const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: TEXT_PATTERN })
+/** Text of at most `maxLength` characters. What may be in it where people read it: display.ts. */
+export const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength })

@@ -13,11 +13,13 @@ import {
   ALERTS_DOC,
   accumulate,
   compareHlc,
+  decodeEntry,
   docHash,
   EMPTY_ACCUMULATOR,
   encodeDoc,
   fromHex,
   HLC_ZERO,
+  type Hlc,
   type KnownEncodings,
   toHex,
   utf8ToBytes,
@@ -67,6 +69,16 @@ export class Durability {
     const raw = await this.#store.get(K.state)
     if (!raw) return
     this.#state = decodeJson<PersistentState>(raw)
+    // A store written before origins' clocks were kept: read each origin's last entry, so the
+    // rule that an origin's clock increases holds from the first entry received after it.
+    if (!this.#state.clocks) {
+      const clocks: Record<string, Hlc> = {}
+      for (const [origin, seq] of Object.entries(this.#state.vv)) {
+        const bytes = await this.#store.get(K.entry(origin, seq))
+        if (bytes) clocks[origin] = decodeEntry(bytes).body.hlc as Hlc
+      }
+      this.#state = { ...this.#state, clocks }
+    }
     this.#acc = fromHex(this.#state.acc)
     this.#head = this.#state
     this.#headAcc = this.#acc

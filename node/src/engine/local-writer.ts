@@ -32,6 +32,7 @@ import {
   type SignedRecord,
   sealEntry,
   toHex,
+  unsafeDisplayText,
   type VersionVector,
 } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
@@ -142,6 +143,16 @@ export class LocalWriter {
           } else if (sub.payload) {
             throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'a payload was sent for a record without one')
           }
+          // Text people will read, checked here and not on replicas (protocol/src/display.ts).
+          const unsafe =
+            unsafeDisplayText(v.record.header.body, 'body') ?? unsafeDisplayText(payload, 'payload')
+          if (unsafe) {
+            throw new RecordError('SCHEMA_INVALID', `${unsafe}: control or invisible characters`, {
+              details: [
+                `${unsafe}: must not hold control characters or characters that hide or reorder text`,
+              ],
+            })
+          }
         } catch (err) {
           return this.refuse(v.id, err)
         }
@@ -180,14 +191,16 @@ export class LocalWriter {
   #checkTime(record: SignedRecord, authority: Authority): void {
     const now = this.#c.clock()
     const at = record.header.at
-    const officer = authority.type === 'officer'
+    // A registration fixes a citizen's nationality: whoever signs it may date it no further back
+    // than an officer (an older date would put it before the citizen's real first registration).
+    const officer = authority.type === 'officer' || record.header.kind === 'citizen.registered'
     if (at > now + this.#maxAheadMs) {
       throw new RecordError('RECORD_TIME_OUT_OF_RANGE', 'the record is dated in the future')
     }
     if (at < now - (officer ? this.#officerMaxAgeMs : this.#citizenMaxAgeMs)) {
       throw new RecordError(
         'RECORD_TIME_OUT_OF_RANGE',
-        `${officer ? 'an officer' : 'a citizen'}’s record dated ${Math.round((now - at) / 60_000)} minutes ago`,
+        `${record.header.kind === 'citizen.registered' ? 'a registration' : officer ? 'an officer’s record' : 'a citizen’s record'} dated ${Math.round((now - at) / 60_000)} minutes ago`,
       )
     }
   }
@@ -310,6 +323,11 @@ export class LocalWriter {
     const head = c.durability.head
     const seq = (head.vv[c.nodeId] ?? 0) + 1
     const hlc = hlcTick(head.hlc, c.clock())
+    // Peers defer an entry dated outside this node's certificate: one stamped there (its clock
+    // up to a drift ahead of the physical one) must not be written, or it would never spread.
+    if (!c.trust.nodeValidAt(c.nodeId, hlc[0])) {
+      throw new NodeError('NODE_NOT_CERTIFIED', 'this node’s certificate is not valid at its clock')
+    }
     const deps: VersionVector = {}
     for (const [o, s] of Object.entries(head.vv)) if (o !== c.nodeId && s > 0) deps[o] = s
     const body: EntryBody = {

@@ -82,22 +82,34 @@ export class ReplayGuard {
     this.#seen.set(id, at)
   }
 
-  /** What it remembers, to be saved across a clean restart: `[id, at]` in acceptance order. */
-  snapshot(now: number): Array<[string, number]> {
+  /** What it remembers, to be saved across a clean restart: `[id, at]` in acceptance order, and its floor. */
+  snapshot(now: number): { seen: Array<[string, number]>; floor: number | null } {
     this.#prune(now)
-    return [...this.#seen]
+    return { seen: [...this.#seen], floor: Number.isFinite(this.#floor) ? this.#floor : null }
   }
 
   /** Takes back what a clean stop saved; what is too old by now is dropped. */
-  restore(entries: ReadonlyArray<readonly [string, number]>, now: number): void {
-    for (const [id, at] of entries) {
+  restore(
+    saved: { seen: ReadonlyArray<readonly [string, number]>; floor?: number | null },
+    now: number,
+  ): void {
+    for (const [id, at] of saved.seen) {
       if (this.#seen.size >= this.#capacity) break
       this.#seen.set(id, at)
     }
+    if (typeof saved.floor === 'number') this.refuseSignedBefore(saved.floor)
     this.#prune(now)
   }
 
-  /** Refuses every request signed at or before `at` (after a crash: what was accepted is unknown). */
+  /**
+   * After a crash, what was accepted is unknown: refuses every request that could have been,
+   * one signed up to the skew allowed after `now` included.
+   */
+  refuseSignedUntil(now: number): void {
+    this.refuseSignedBefore(now + this.#maxSkewMs)
+  }
+
+  /** Refuses every request signed at or before `at`. */
   refuseSignedBefore(at: number): void {
     this.#floor = Math.max(this.#floor, at)
   }

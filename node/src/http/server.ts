@@ -59,6 +59,8 @@ export function httpServer(init: HttpServerInit = {}): (components: HttpServerCo
 interface ReplayMemory {
   clean: boolean
   seen: Array<[string, number]>
+  /** Requests signed at or before this are refused (after a crash, or a full memory). */
+  floor: number | null
 }
 
 export class HttpServer implements Startable {
@@ -94,10 +96,10 @@ export class HttpServer implements Startable {
     const saved = await store.get(K.replay)
     if (saved) {
       const memory = decodeJson<ReplayMemory>(saved)
-      if (memory.clean) this.#replay.restore(memory.seen, ctx.now())
-      else this.#replay.refuseSignedBefore(ctx.now())
+      if (memory.clean) this.#replay.restore(memory, ctx.now())
+      else this.#replay.refuseSignedUntil(ctx.now())
     }
-    const running: ReplayMemory = { clean: false, seen: [] }
+    const running: ReplayMemory = { clean: false, seen: [], floor: null }
     await store.write([{ type: 'put', key: K.replay, value: encodeJson(running) }])
     const app = await buildApp({
       ...rest,
@@ -121,7 +123,7 @@ export class HttpServer implements Startable {
     if (!this.#app) return
     await this.#app.close()
     this.#app = undefined
-    const memory: ReplayMemory = { clean: true, seen: this.#replay.snapshot(this.#components.ctx.now()) }
+    const memory: ReplayMemory = { clean: true, ...this.#replay.snapshot(this.#components.ctx.now()) }
     await this.#components.store.write([{ type: 'put', key: K.replay, value: encodeJson(memory) }])
   }
 }

@@ -10,6 +10,7 @@ import {
   generateKeyPair,
   MAX_RECORDS_PER_CHANGE,
   type ProtocolError,
+  type RecordBody,
   rotateStateKey,
   type SignedEntry,
   sealEntry,
@@ -689,5 +690,82 @@ describe('engine: an origin’s clock and its certificate', () => {
     expect(await c.applyRemote(outside.bytes)).toBe('deferred')
     expect(c.versionVector()).toEqual({})
     expect(await b.applyRemote(sent[0]!)).toBe('applied')
+  })
+})
+
+describe('engine: text people read', () => {
+  it('refuses a record whose names hide or reorder text where it is submitted', async () => {
+    const bloc = testBloc(1)
+    const engine = await engineFor(bloc, 0)
+    const officer = bloc.officer('AAA')
+    const reg = registration(officer)
+    const sneaky = officer.record(
+      'citizen.registered',
+      reg.citizenId,
+      reg.record.header.body as RecordBody<'citizen.registered'>,
+      {
+        salt: officer.salt(),
+        names: { given: '\u202Eana', family: 'Peeters' },
+        birth: { date: '1990-01-02' },
+        travelDocument: { type: 'passport', number: 'P1234567', issuer: 'AAA', expires: '2031-01-01' },
+        contact: {},
+      },
+    )
+    const [out] = await engine.submit([sneaky])
+    expect(!out?.ok && out?.error.code).toBe('SCHEMA_INVALID')
+    expect((await engine.submit([reg]))[0]?.ok).toBe(true)
+  })
+})
+
+describe('engine: review fixes', () => {
+  it('bounds a citizen’s self-registration to an officer’s age limit: it fixes their nationality', async () => {
+    const bloc = testBloc(1)
+    const engine = await engineFor(bloc, 0)
+    const keys = generateKeyPair(ed)
+    const citizen = bloc.citizen(keys)
+    const body = {
+      citizenKey: keys.publicKey,
+      nationality: 'BBB',
+      consent: { purposes: ['consular-assistance' as const], version: 1 },
+    }
+    const payload = {
+      salt: citizen.salt(),
+      names: { given: 'Ana', family: 'Peeters' },
+      birth: { date: '1990-01-02' },
+      travelDocument: { type: 'passport' as const, number: 'P7654321', issuer: 'BBB', expires: '2031-01-01' },
+      contact: {},
+    }
+    const old = citizen.record('citizen.registered', citizen.id, body, payload, Date.now() - 3_600_000)
+    const [refused] = await engine.submit([old])
+    expect(!refused?.ok && refused?.error.code).toBe('RECORD_TIME_OUT_OF_RANGE')
+    // A check-in may still be hours old (signed offline in a crisis); a registration made now is fine.
+    expect(
+      (await engine.submit([citizen.record('citizen.registered', citizen.id, body, payload)]))[0]?.ok,
+    ).toBe(true)
+  })
+
+  it('checks an origin’s clock from the first entry after reading a store that kept no clocks', async () => {
+    const bloc = testBloc(2)
+    const a = await engineFor(bloc, 0)
+    const sent: Uint8Array[] = []
+    a.onEntry((_e, bytes) => sent.push(bytes))
+    const officer = bloc.officer('AAA')
+    await a.submit([registration(officer)])
+    await a.submit([registration(officer)])
+    const store = new MemoryStore()
+    let b = await engineFor(bloc, 1, store)
+    expect(await b.applyRemote(sent[0]!)).toBe('applied')
+    await b.close()
+    // As a store of an earlier version: its feed state without the origins' clocks.
+    const state = JSON.parse(new TextDecoder().decode((await store.get('meta/state'))!))
+    delete state.clocks
+    await store.write([
+      { type: 'put', key: 'meta/state', value: new TextEncoder().encode(JSON.stringify(state)) },
+    ])
+    b = await engineFor(bloc, 1, store)
+    const [first, second] = sent.map(decodeEntry) as [SignedEntry, SignedEntry]
+    const stale = sealEntry(ed, { ...second.body, hlc: first.body.hlc }, bloc.nodes[0]!.keys.secretKey)
+    const [result] = await b.applyRemoteMany([stale.bytes])
+    expect(result).toMatchObject({ code: 'ENTRY_INVALID' })
   })
 })
