@@ -46,7 +46,8 @@ export function dutyDoneHandler(c: DutyDoneHandlerComponents): SyncHandler<'duty
     },
     async onConnect() {
       try {
-        const done = await c.recentDone(RECENT_DONE_ON_CONNECT)
+        // Each duty once: a peer refuses a message that names one twice.
+        const done = [...new Map((await c.recentDone(RECENT_DONE_ON_CONNECT)).map((d) => [d.id, d])).values()]
         return done.length > 0 ? { t: 'dutyDone', done } : undefined
       } catch (err) {
         c.log.error({ ...errorFields(err, { message: false }) }, 'could not read recent duties for a peer')

@@ -158,6 +158,12 @@ export class RemoteApplier {
             continue
           }
         }
+        // An origin no charter version known here certifies: an amendment that admits it may not
+        // have reached this node yet. Not applied now, not held against the sender.
+        if (!c.trust.certifiedNode(b.origin)) {
+          out[i] = 'deferred'
+          continue
+        }
         // The entry's own signature joins the batch: checked later with the records'.
         const checks: SigCheck[] = []
         verifyOpenedEntry(c.verify.deferred(checks), o, c.trust.bloc, c.trust.versions)

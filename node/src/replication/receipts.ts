@@ -172,8 +172,11 @@ export class Receipts {
   /** Receipts a peer sent: each must verify against its node's key. */
   onStored(receipts: readonly SignedReceipt[]): void {
     for (const r of receipts) {
+      // Only nodes of the charter in force count. One not in it (expelled, or admitted by an
+      // amendment not received yet) is skipped, not held against the sender.
       const node = this.#engine.charter.nodes.get(r.body.node)
-      if (!node || !verifyReceipt(this.#ed, r, node.nodeKey)) {
+      if (!node) continue
+      if (!verifyReceipt(this.#ed, r, node.nodeKey)) {
         throw new ProtocolError('SIGNATURE_INVALID', 'receipt does not verify')
       }
       const key = `${r.body.origin}/${r.body.seq}`

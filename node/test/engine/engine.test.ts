@@ -8,6 +8,7 @@ import {
   decodeEntry,
   entryHash,
   generateKeyPair,
+  keyId,
   MAX_RECORDS_PER_CHANGE,
   type ProtocolError,
   type RecordBody,
@@ -767,5 +768,21 @@ describe('engine: review fixes', () => {
     const stale = sealEntry(ed, { ...second.body, hlc: first.body.hlc }, bloc.nodes[0]!.keys.secretKey)
     const [result] = await b.applyRemoteMany([stale.bytes])
     expect(result).toMatchObject({ code: 'ENTRY_INVALID' })
+  })
+})
+
+describe('engine: an origin not known yet', () => {
+  it('defers an entry from a node no charter version here certifies (an amendment may be on its way)', async () => {
+    const bloc = testBloc(2)
+    const a = await engineFor(bloc, 0)
+    const sent: Uint8Array[] = []
+    a.onEntry((_e, bytes) => sent.push(bytes))
+    await a.submit([registration(bloc.officer('AAA'))])
+    const stranger = generateKeyPair(ed)
+    const entry = decodeEntry(sent[0]!)
+    const unknown = sealEntry(ed, { ...entry.body, origin: keyId(stranger.publicKey) }, stranger.secretKey)
+    const b = await engineFor(bloc, 1)
+    expect(await b.applyRemoteMany([unknown.bytes])).toEqual(['deferred'])
+    expect(b.versionVector()).toEqual({})
   })
 })
