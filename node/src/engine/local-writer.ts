@@ -136,6 +136,8 @@ export class LocalWriter {
         if (sub.bytes) this.#c.recordBytes.set(v.record, sub.bytes)
         try {
           this.#checkTime(v.record, v.authority)
+          // Under the charter in force, whatever version the record names.
+          if (v.record.cert) this.#c.trust.assertOfficerInForce(v.record.cert)
           if (v.record.header.payload !== null) {
             if (!sub.payload)
               throw new RecordError('RECORD_PAYLOAD_MISMATCH', 'the record’s payload is missing')

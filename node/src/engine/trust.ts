@@ -29,6 +29,7 @@ import {
   verifyRevocation,
 } from '@legation/protocol'
 import { Mutex } from 'async-mutex'
+import { LRUCache } from 'lru-cache'
 import { NodeError } from '../errors.ts'
 import type { Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
@@ -50,6 +51,8 @@ export class Trust {
   /** Revocations by `<state>/<certId>` (the earliest one, where a state revoked twice). */
   readonly #revocations = new Map<string, Revocation>()
   readonly #mutex = new Mutex()
+  /** Officer certificates found signed by their state's key in force, by `<certId>/<charter hash>`. */
+  readonly #inForce = new LRUCache<string, true>({ max: 10_000 })
 
   /** `given`: the charter chain this node was started with, genesis first. */
   constructor(components: TrustComponents, given: readonly SignedCharter[]) {
@@ -184,6 +187,35 @@ export class Trust {
     if (revoked !== undefined && revoked <= now) {
       throw new ProtocolError('CERT_REVOKED', 'this officer certificate was revoked by its state')
     }
+  }
+
+  /**
+   * Checks, where a record is first accepted, that its officer acts under the charter in force:
+   * their state is still a member, and their certificate is signed by that state's key in force
+   * — not by a key an amendment rotated out, whatever charter version the record names. Throws
+   * CERT_INVALID otherwise.
+   */
+  assertOfficerInForce(cert: OfficerCertificate): void {
+    const charter = this.charter
+    const key = `${certificateId(cert)}/${charter.hash}`
+    if (this.#inForce.has(key)) return
+    const member = charter.members.get(cert.body.state)
+    if (!member) {
+      throw new CertificateError(
+        'CERT_INVALID',
+        `${cert.body.state} is not a member state in the charter in force`,
+      )
+    }
+    try {
+      verifyCertificateSignature(this.#ed, cert, member.stateKey)
+    } catch (cause) {
+      throw new CertificateError(
+        'CERT_INVALID',
+        `the officer certificate is not signed by ${cert.body.state}’s key in force`,
+        { cause },
+      )
+    }
+    this.#inForce.set(key, true)
   }
 
   /**
