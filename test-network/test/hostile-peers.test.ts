@@ -71,4 +71,78 @@ describe('hostile but well-formed peers', { timeout: 120_000 }, () => {
     // And the node carries on.
     expect((await submitBatch(a, [citizenRegistration(officer, 'DVB')])).length).toBe(1)
   })
+
+  it('a banned peer that dials again and again is refused at the door, and let back in after its ban', async () => {
+    net = await TestNetwork.start({ nodes: 4, startNodes: 3, env: { LEGATION_P2P_BAN_MS: '4000' } })
+    const [a] = net.nodes as [TestNode]
+    hostile = await HostilePeer.start(net, 3)
+    await hostile.connect(a)
+    await hostile.sendFrame(a, new Uint8Array([0xff, 0x00, 0x13])) // not a sync message: banned
+    await hostile.waitDropped(a)
+    const bannedAt = Date.now()
+    // Redial in a loop while banned: every attempt is refused before any stream opens.
+    let attempts = 0
+    while (Date.now() - bannedAt < 2_500 && attempts < 200) {
+      attempts++
+      await hostile.mesh
+        .dial(a.peerId, [`/ip4/127.0.0.1/tcp/${a.p2pPort}`], { signal: AbortSignal.timeout(500) })
+        .catch(() => undefined)
+      expect(hostile.mesh.connectedPeers()).not.toContain(a.peerId)
+    }
+    expect(attempts).toBeGreaterThan(5)
+    // One misbehaviour, however often it knocked; the node kept answering meanwhile.
+    expect(await metric(a, 'legation_peer_misbehaviour_total')).toBe(1)
+    expect((await a.info()).peers.filter((p) => p.connected)).toHaveLength(2)
+    // The ban runs out: the peer is let back in.
+    await hostile.connect(a, 15_000)
+    expect(hostile.mesh.connectedPeers()).toContain(a.peerId)
+  })
+
+  it('a peer that floods a node with new streams does not stop it serving or replicating', async () => {
+    net = await TestNetwork.start({ nodes: 4, startNodes: 3 })
+    const [a, b] = net.nodes as [TestNode, TestNode]
+    hostile = await HostilePeer.start(net, 3)
+    await hostile.connect(a)
+    const conn = hostile.mesh.node.getConnections().find((c) => c.remotePeer.toString() === a.peerId)!
+    let opened = 0
+    const flood = (async () => {
+      for (let i = 0; i < 300; i++) {
+        const stream = await conn
+          .newStream(hostile!.mesh.syncProtocol, { signal: AbortSignal.timeout(1_000) })
+          .catch(() => undefined)
+        if (stream) opened++
+      }
+    })()
+    // Meanwhile the node takes a write and it reaches another node.
+    const officer = net.officer('DVA')
+    await submitBatch(a, [citizenRegistration(officer, 'DVB')])
+    const written = (await vvOf(a))[a.nodeId]!
+    await expect.poll(async () => (await vvOf(b))[a.nodeId], { timeout: 20_000, interval: 100 }).toBe(written)
+    await flood
+    expect((await fetch(`${a.url}/health`)).status).toBe(200)
+    expect(opened).toBeGreaterThan(0)
+  })
+
+  it('a slow-loris peer trickling one huge frame does not stop a node serving or replicating', async () => {
+    net = await TestNetwork.start({ nodes: 4, startNodes: 3 })
+    const [a, b] = net.nodes as [TestNode, TestNode]
+    hostile = await HostilePeer.start(net, 3)
+    await hostile.connect(a)
+    const conn = hostile.mesh.node.getConnections().find((c) => c.remotePeer.toString() === a.peerId)!
+    const stream = await conn.newStream(hostile.mesh.syncProtocol, { signal: AbortSignal.timeout(5_000) })
+    // A frame announced as 1 MiB (unsigned LEB128 length), then one byte every 100 ms.
+    stream.send(Uint8Array.of(0x80, 0x80, 0x40))
+    const trickle = (async () => {
+      for (let i = 0; i < 30 && stream.status === 'open'; i++) {
+        stream.send(Uint8Array.of(0x42))
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    })()
+    const officer = net.officer('DVA')
+    await submitBatch(a, [citizenRegistration(officer, 'DVB')])
+    const written = (await vvOf(a))[a.nodeId]!
+    await expect.poll(async () => (await vvOf(b))[a.nodeId], { timeout: 20_000, interval: 100 }).toBe(written)
+    expect((await fetch(`${a.url}/health`)).status).toBe(200)
+    await trickle
+  })
 })
