@@ -6,7 +6,7 @@
  * The bloc has 4 certified nodes; 3 run as processes, node 3's keys belong to the hostile peer.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { HostilePeer, metric } from '../src/byzantine.ts'
+import { changeFor, createDoc, HostilePeer, metric } from '../src/byzantine.ts'
 import { TestNetwork, type TestNode } from '../src/network.ts'
 import { citizenRegistration, submitBatch } from '../src/workload.ts'
 
@@ -144,5 +144,49 @@ describe('hostile but well-formed peers', { timeout: 120_000 }, () => {
     await expect.poll(async () => (await vvOf(b))[a.nodeId], { timeout: 20_000, interval: 100 }).toBe(written)
     expect((await fetch(`${a.url}/health`)).status).toBe(200)
     await trickle
+  })
+
+  it('a peer that floods valid entries is slowed to the pace the node applies them, and the node keeps serving', async () => {
+    net = await TestNetwork.start({ nodes: 4, startNodes: 3 })
+    const [a, b] = net.nodes as [TestNode, TestNode]
+    hostile = await HostilePeer.start(net, 3)
+    await hostile.connect(a)
+    // 2,000 valid entries of the hostile peer's own feed, each registering a citizen.
+    const officer = net.officer('DVA')
+    const start = Date.now() - 10_000
+    const frames: Array<{ entries: Uint8Array[]; records: ReturnType<typeof citizenRegistration>[] }> = []
+    let prev: Uint8Array | null = null
+    for (let f = 0; f < 20; f++) {
+      const frame = { entries: [] as Uint8Array[], records: [] as ReturnType<typeof citizenRegistration>[] }
+      for (let i = 0; i < 100; i++) {
+        const seq = f * 100 + i + 1
+        const reg = citizenRegistration(officer, 'DVB')
+        const sealed = hostile.seal({
+          origin: hostile.nodeId,
+          seq,
+          prev,
+          hlc: [start + seq, 0],
+          changes: [changeFor(createDoc(hostile.clientId), reg.citizenId, [reg])],
+        })
+        prev = sealed.hash
+        frame.entries.push(sealed.bytes)
+        frame.records.push(reg)
+      }
+      frames.push(frame)
+    }
+    const flood = (async () => {
+      for (const frame of frames) await hostile!.sendEntries(a, frame.entries, frame.records)
+    })()
+    // Meanwhile an honest write at another node reaches the flooded one, and it answers HTTP.
+    await submitBatch(b, [citizenRegistration(officer, 'DVC')])
+    const written = (await vvOf(b))[b.nodeId]!
+    await expect.poll(async () => (await vvOf(a))[b.nodeId], { timeout: 30_000, interval: 100 }).toBe(written)
+    expect((await fetch(`${a.url}/health`)).status).toBe(200)
+    await flood
+    // Valid history is history: all of it is applied, none lost, the peer not blamed.
+    await expect
+      .poll(async () => (await vvOf(a))[hostile!.nodeId], { timeout: 60_000, interval: 200 })
+      .toBe(2_000)
+    expect(await metric(a, 'legation_peer_misbehaviour_total')).toBe(0)
   })
 })
