@@ -1,0 +1,171 @@
+/**
+ * C2SP signed notes (https://c2sp.org/signed-note) with Ed25519 keys, and transparency-log
+ * checkpoints (https://c2sp.org/tlog-checkpoint): the formats the transparency ecosystem (Go's
+ * checksum database, Sigstore's Rekor, witnesses) exchanges, so that existing tools read what a
+ * Legation node signs.
+ *
+ *   note      := text • "\n" • signature+          text: UTF-8, ends with "\n", no blank line at its end
+ *   signature := "— " • name • " " • base64(keyID(4) • Ed25519 signature over text) • "\n"
+ *   keyID     := SHA-256(name • "\n" • 0x01 • publicKey)[0:4]
+ *   vkey      := name • "+" • hex(keyID) • "+" • base64(0x01 • publicKey)
+ *   checkpoint text := origin • "\n" • size • "\n" • base64(root) • "\n" • (extension line • "\n")*
+ *
+ * Pure: the signature implementation is passed in.
+ */
+import { sha256 } from '#sha256'
+import { concatBytes, equalBytes, utf8ToBytes } from './bytes.ts'
+import type { Ed25519 } from './crypto.ts'
+import { ProtocolError } from './errors.ts'
+
+/** Ed25519's algorithm byte in key ids and verifier keys. */
+const ED25519_ALG = 0x01
+const SIG_PREFIX = '— '
+/** A name: no whitespace and no "+" (C2SP signed-note). */
+const NAME = /^[^\s+]+$/
+const text = new TextDecoder('utf-8', { fatal: true })
+
+function base64(bytes: Uint8Array): string {
+  let s = ''
+  for (const b of bytes) s += String.fromCharCode(b)
+  return btoa(s)
+}
+
+function unbase64(s: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return undefined
+  const bin = atob(s)
+  const out = new Uint8Array(bin.length)
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
+  return out
+}
+
+/** The 4-byte key id of an Ed25519 key under `name`. */
+export function noteKeyId(name: string, publicKey: Uint8Array): Uint8Array {
+  return sha256(utf8ToBytes(name), Uint8Array.of(0x0a, ED25519_ALG), publicKey).subarray(0, 4)
+}
+
+/** The verifier key string (`name+keyid+key`) by which tools name a signer. */
+export function verifierKey(name: string, publicKey: Uint8Array): string {
+  if (!NAME.test(name)) throw new ProtocolError('SCHEMA_INVALID', 'a note signer name has no spaces or "+"')
+  const id = [...noteKeyId(name, publicKey)].map((b) => b.toString(16).padStart(2, '0')).join('')
+  return `${name}+${id}+${base64(concatBytes(Uint8Array.of(ED25519_ALG), publicKey))}`
+}
+
+/** Parses a verifier key string into its name and Ed25519 public key. */
+export function parseVerifierKey(vkey: string): { name: string; publicKey: Uint8Array } {
+  const [name, id, key, ...rest] = vkey.split('+')
+  const raw = key === undefined ? undefined : unbase64(key)
+  if (
+    !name ||
+    !NAME.test(name) ||
+    !id ||
+    rest.length > 0 ||
+    !raw ||
+    raw.length !== 33 ||
+    raw[0] !== ED25519_ALG
+  ) {
+    throw new ProtocolError('SCHEMA_INVALID', 'not an Ed25519 verifier key')
+  }
+  const publicKey = raw.subarray(1)
+  const expected = [...noteKeyId(name, publicKey)].map((b) => b.toString(16).padStart(2, '0')).join('')
+  if (id !== expected) throw new ProtocolError('SCHEMA_INVALID', 'verifier key id does not match its key')
+  return { name, publicKey }
+}
+
+function checkText(t: string): void {
+  if (!t.endsWith('\n') || t.endsWith('\n\n') || t.includes('\r')) {
+    throw new ProtocolError('SCHEMA_INVALID', 'a note text ends with one newline and has no carriage return')
+  }
+}
+
+/** Signs `noteText` (ending with "\n") with each signer; answers the whole note. */
+export function signNote(
+  ed: Ed25519,
+  noteText: string,
+  signers: ReadonlyArray<{ name: string; secretKey: Uint8Array }>,
+): string {
+  checkText(noteText)
+  const message = utf8ToBytes(noteText)
+  const lines = signers.map(({ name, secretKey }) => {
+    if (!NAME.test(name)) throw new ProtocolError('SCHEMA_INVALID', 'a note signer name has no spaces or "+"')
+    const id = noteKeyId(name, ed.publicKey(secretKey))
+    return `${SIG_PREFIX}${name} ${base64(concatBytes(id, ed.sign(message, secretKey)))}\n`
+  })
+  return `${noteText}\n${lines.join('')}`
+}
+
+/**
+ * Opens a signed note: its text and the names of the known signers whose signatures verify.
+ * Signatures by keys it does not know are ignored; one by a known key that does not verify, a
+ * malformed note, or no verified signature at all is a ProtocolError (SIGNATURE_INVALID or
+ * SCHEMA_INVALID).
+ */
+export function openNote(
+  ed: Ed25519,
+  note: string,
+  known: ReadonlyArray<{ name: string; publicKey: Uint8Array }>,
+): { text: string; verified: string[] } {
+  const split = note.lastIndexOf('\n\n')
+  if (split < 0 || !note.endsWith('\n')) throw new ProtocolError('SCHEMA_INVALID', 'not a signed note')
+  const noteText = note.slice(0, split + 1)
+  checkText(noteText)
+  const message = utf8ToBytes(noteText)
+  const verified: string[] = []
+  for (const line of note.slice(split + 2, -1).split('\n')) {
+    if (!line.startsWith(SIG_PREFIX))
+      throw new ProtocolError('SCHEMA_INVALID', 'malformed note signature line')
+    const [name, sig, ...rest] = line.slice(SIG_PREFIX.length).split(' ')
+    const raw = sig === undefined ? undefined : unbase64(sig)
+    if (!name || rest.length > 0 || !raw || raw.length < 5) {
+      throw new ProtocolError('SCHEMA_INVALID', 'malformed note signature line')
+    }
+    const id = raw.subarray(0, 4)
+    for (const k of known) {
+      if (k.name !== name || !equalBytes(noteKeyId(k.name, k.publicKey), id)) continue
+      if (raw.length !== 68 || !ed.verify(raw.subarray(4), message, k.publicKey)) {
+        throw new ProtocolError('SIGNATURE_INVALID', `the note signature of ${name} does not verify`)
+      }
+      if (!verified.includes(name)) verified.push(name)
+    }
+  }
+  if (verified.length === 0) throw new ProtocolError('SIGNATURE_INVALID', 'no known key signed the note')
+  return { text: noteText, verified }
+}
+
+/** A transparency-log checkpoint (tree head) and the lines Legation adds to it. */
+export interface Checkpoint {
+  readonly origin: string
+  readonly size: number
+  readonly root: Uint8Array
+  readonly extensions: readonly string[]
+}
+
+/** The text of a checkpoint, to be signed as a note. */
+export function checkpointText(c: Checkpoint): string {
+  for (const line of [c.origin, ...c.extensions]) {
+    if (line.length === 0 || line.includes('\n')) {
+      throw new ProtocolError('SCHEMA_INVALID', 'a checkpoint line is not empty and holds no newline')
+    }
+  }
+  if (!Number.isSafeInteger(c.size) || c.size < 0) throw new ProtocolError('SCHEMA_INVALID', 'bad tree size')
+  return `${[c.origin, String(c.size), base64(c.root), ...c.extensions].join('\n')}\n`
+}
+
+/** Parses a checkpoint's text (a verified note's). */
+export function parseCheckpoint(noteText: string): Checkpoint {
+  checkText(noteText)
+  const [origin, size, root, ...extensions] = noteText.slice(0, -1).split('\n')
+  const hash = root === undefined ? undefined : unbase64(root)
+  if (!origin || !size || !/^(0|[1-9][0-9]{0,15})$/.test(size) || !hash || hash.length !== 32) {
+    throw new ProtocolError('SCHEMA_INVALID', 'not a checkpoint')
+  }
+  return { origin, size: Number(size), root: hash, extensions }
+}
+
+/** Decodes UTF-8 strictly (a note from the network). */
+export function noteFromBytes(bytes: Uint8Array): string {
+  try {
+    return text.decode(bytes)
+  } catch (cause) {
+    throw new ProtocolError('SCHEMA_INVALID', 'a note is UTF-8', { cause })
+  }
+}
