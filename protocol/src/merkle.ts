@@ -53,20 +53,59 @@ export function rootOf(leaves: readonly Uint8Array[]): Uint8Array {
   return mth(leaves, 0, leaves.length)
 }
 
-/** The audit path of leaf `index` in the tree of `leaves` (RFC 6962 §2.1.1 PATH). */
-export function inclusionProof(leaves: readonly Uint8Array[], index: number): Uint8Array[] {
-  if (!Number.isSafeInteger(index) || index < 0 || index >= leaves.length) {
-    throw new RangeError(`leaf ${index} is not in a tree of ${leaves.length}`)
+/**
+ * The root of the leaves `[from, to)`, however a caller holds the tree: an array of leaf hashes,
+ * or stored subtrees (`rangeRootFromSubtrees`). Proofs only ask for ranges the RFC's recursion
+ * makes, whose start is a multiple of the largest power of two not above their length.
+ */
+export type RangeRoot = (from: number, to: number) => Uint8Array | Promise<Uint8Array>
+
+/** A `RangeRoot` over an array of leaf hashes. */
+export function rangeRootOf(leaves: readonly Uint8Array[]): RangeRoot {
+  return (from, to) => mth(leaves, from, to)
+}
+
+/**
+ * A `RangeRoot` over stored complete subtrees: `subtree(level, index)` is the root of the 2^level
+ * leaves from index·2^level (level 0: the leaf hashes), as `CompactTree.append` reports them.
+ * A range costs O(log n) lookups.
+ */
+export function rangeRootFromSubtrees(
+  subtree: (level: number, index: number) => Uint8Array | Promise<Uint8Array>,
+): RangeRoot {
+  const root = async (from: number, to: number): Promise<Uint8Array> => {
+    const n = to - from
+    if (n === 0) return sha256()
+    if (isPowerOfTwo(n) && from % n === 0) return subtree(Math.log2(n), from / n)
+    const k = split(n)
+    return nodeHash(await root(from, from + k), await root(from + k, to))
   }
-  const path = (m: number, from: number, to: number): Uint8Array[] => {
+  return root
+}
+
+/** The audit path of leaf `index` in the tree of `size` leaves (RFC 6962 §2.1.1 PATH). */
+export async function inclusionProofFrom(
+  size: number,
+  index: number,
+  range: RangeRoot,
+): Promise<Uint8Array[]> {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) {
+    throw new RangeError(`leaf ${index} is not in a tree of ${size}`)
+  }
+  const path = async (m: number, from: number, to: number): Promise<Uint8Array[]> => {
     const n = to - from
     if (n === 1) return []
     const k = split(n)
     return m < k
-      ? [...path(m, from, from + k), mth(leaves, from + k, to)]
-      : [...path(m - k, from + k, to), mth(leaves, from, from + k)]
+      ? [...(await path(m, from, from + k)), await range(from + k, to)]
+      : [...(await path(m - k, from + k, to)), await range(from, from + k)]
   }
-  return path(index, 0, leaves.length)
+  return path(index, 0, size)
+}
+
+/** The audit path of leaf `index` in the tree of `leaves`. */
+export function inclusionProof(leaves: readonly Uint8Array[], index: number): Promise<Uint8Array[]> {
+  return inclusionProofFrom(leaves.length, index, rangeRootOf(leaves))
 }
 
 /** Whether `proof` shows leaf `index` (hash `leaf`) in the tree of `size` whose root is `root` (RFC 9162 §2.1.3.2). */
@@ -100,21 +139,30 @@ export function verifyInclusion(
   return sn === 0 && equalBytes(r, root)
 }
 
-/** The proof that the tree of `oldSize` leaves is a prefix of the tree of `leaves` (RFC 6962 §2.1.2 PROOF). */
-export function consistencyProof(leaves: readonly Uint8Array[], oldSize: number): Uint8Array[] {
-  if (!Number.isSafeInteger(oldSize) || oldSize < 0 || oldSize > leaves.length) {
-    throw new RangeError(`a tree of ${oldSize} is not a prefix of a tree of ${leaves.length}`)
+/** The proof that the tree of `oldSize` leaves is a prefix of the tree of `size` (RFC 6962 §2.1.2 PROOF). */
+export async function consistencyProofFrom(
+  oldSize: number,
+  size: number,
+  range: RangeRoot,
+): Promise<Uint8Array[]> {
+  if (!Number.isSafeInteger(oldSize) || !Number.isSafeInteger(size) || oldSize < 0 || oldSize > size) {
+    throw new RangeError(`a tree of ${oldSize} is not a prefix of a tree of ${size}`)
   }
-  if (oldSize === 0 || oldSize === leaves.length) return []
-  const subproof = (m: number, from: number, to: number, whole: boolean): Uint8Array[] => {
+  if (oldSize === 0 || oldSize === size) return []
+  const subproof = async (m: number, from: number, to: number, whole: boolean): Promise<Uint8Array[]> => {
     const n = to - from
-    if (m === n) return whole ? [] : [mth(leaves, from, to)]
+    if (m === n) return whole ? [] : [await range(from, to)]
     const k = split(n)
     return m <= k
-      ? [...subproof(m, from, from + k, whole), mth(leaves, from + k, to)]
-      : [...subproof(m - k, from + k, to, false), mth(leaves, from, from + k)]
+      ? [...(await subproof(m, from, from + k, whole)), await range(from + k, to)]
+      : [...(await subproof(m - k, from + k, to, false)), await range(from, from + k)]
   }
-  return subproof(oldSize, 0, leaves.length, true)
+  return subproof(oldSize, 0, size, true)
+}
+
+/** The proof that the tree of `oldSize` leaves is a prefix of the tree of `leaves`. */
+export function consistencyProof(leaves: readonly Uint8Array[], oldSize: number): Promise<Uint8Array[]> {
+  return consistencyProofFrom(oldSize, leaves.length, rangeRootOf(leaves))
 }
 
 /**
@@ -189,13 +237,22 @@ export class CompactTree {
     return { size: this.#size, edge: [...this.#edge] }
   }
 
-  /** Appends a leaf (its hash). */
-  append(leaf: Uint8Array): void {
+  /**
+   * Appends a leaf (its hash). Answers the complete subtrees it completes, the leaf first
+   * (level 0): what a store keeps to prove inclusion and consistency later (rangeRootFromSubtrees).
+   */
+  append(leaf: Uint8Array): Array<{ level: number; index: number; hash: Uint8Array }> {
+    const at = this.#size
+    const made = [{ level: 0, index: at, hash: leaf }]
     let hash = leaf
     // Merge equal-sized subtrees from the right: one per trailing 1-bit of the old size.
-    for (let s = this.#size; s % 2 === 1; s = Math.floor(s / 2)) hash = nodeHash(this.#edge.pop()!, hash)
+    for (let s = at, level = 1; s % 2 === 1; s = Math.floor(s / 2), level++) {
+      hash = nodeHash(this.#edge.pop()!, hash)
+      made.push({ level, index: Math.floor(at / 2 ** level), hash })
+    }
     this.#edge.push(hash)
     this.#size++
+    return made
   }
 
   /** The tree head. */

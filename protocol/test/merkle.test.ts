@@ -8,9 +8,12 @@ import { describe, expect, it } from 'vitest'
 import {
   CompactTree,
   consistencyProof,
+  consistencyProofFrom,
   fromHex,
   inclusionProof,
+  inclusionProofFrom,
   leafHash,
+  rangeRootFromSubtrees,
   rootOf,
   toHex,
   verifyConsistency,
@@ -49,12 +52,12 @@ describe('Merkle trees (RFC 6962)', () => {
     }
   })
 
-  it('prove every leaf included, and refuse a proof for another leaf, index or root', () => {
+  it('prove every leaf included, and refuse a proof for another leaf, index or root', async () => {
     for (let n = 1; n <= 40; n++) {
       const leaves = leavesOf(n)
       const root = rootOf(leaves)
       for (let i = 0; i < n; i++) {
-        const proof = inclusionProof(leaves, i)
+        const proof = await inclusionProof(leaves, i)
         expect(verifyInclusion(leaves[i]!, i, n, proof, root), `${i} of ${n}`).toBe(true)
         if (n > 1) {
           expect(verifyInclusion(leaves[(i + 1) % n]!, i, n, proof, root)).toBe(false)
@@ -65,13 +68,13 @@ describe('Merkle trees (RFC 6962)', () => {
     }
   })
 
-  it('prove every prefix consistent, and refuse a proof against another old root or size', () => {
+  it('prove every prefix consistent, and refuse a proof against another old root or size', async () => {
     for (let n = 1; n <= 40; n++) {
       const leaves = leavesOf(n)
       const root = rootOf(leaves)
       for (let m = 0; m <= n; m++) {
         const old = rootOf(leaves.slice(0, m))
-        const proof = consistencyProof(leaves, m)
+        const proof = await consistencyProof(leaves, m)
         expect(verifyConsistency(m, n, old, root, proof), `${m} → ${n}`).toBe(true)
         if (m > 0 && m < n) {
           const other = rootOf(
@@ -99,5 +102,30 @@ describe('Merkle trees (RFC 6962)', () => {
       }),
       { numRuns: 60 },
     )
+  })
+
+  it('proves from stored subtrees exactly what it proves from the leaves', async () => {
+    const leaves = leavesOf(37)
+    const tree = new CompactTree()
+    const stored = new Map<string, Uint8Array>()
+    for (const l of leaves) for (const n of tree.append(l)) stored.set(`${n.level}/${n.index}`, n.hash)
+    const range = rangeRootFromSubtrees((level, index) => {
+      const h = stored.get(`${level}/${index}`)
+      if (!h) throw new Error(`no subtree ${level}/${index}`)
+      return h
+    })
+    for (const n of [1, 2, 5, 16, 31, 37]) {
+      expect(toHex(await range(0, n))).toBe(toHex(rootOf(leaves.slice(0, n))))
+      for (const i of [0, Math.floor(n / 2), n - 1]) {
+        expect((await inclusionProofFrom(n, i, range)).map(toHex)).toEqual(
+          (await inclusionProof(leaves.slice(0, n), i)).map(toHex),
+        )
+      }
+      for (const m of [0, 1, Math.floor(n / 3), n]) {
+        expect((await consistencyProofFrom(m, n, range)).map(toHex)).toEqual(
+          (await consistencyProof(leaves.slice(0, n), m)).map(toHex),
+        )
+      }
+    }
   })
 })

@@ -21,14 +21,16 @@ import {
   HLC_ZERO,
   type Hlc,
   type KnownEncodings,
+  openEntry,
   toHex,
   utf8ToBytes,
 } from '@legation/protocol'
 import { Mutex } from 'async-mutex'
 import { NodeError } from '../errors.ts'
-import type { Store } from '../storage/store.ts'
+import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
 import { decodeJson, encodeJson, encodeStoredRecord } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
+import type { FeedTrees, TreeState } from './feed-trees.ts'
 import { K } from './keys.ts'
 import type { Projections } from './projections.ts'
 import { newTx, type Tx, type TxDoc } from './tx.ts'
@@ -36,6 +38,8 @@ import type { PersistentState } from './types.ts'
 
 export interface DurabilityComponents {
   store: Store
+  /** The feeds' Merkle trees, extended with every transaction's entries. */
+  trees: FeedTrees
   docs: DocCache
   projections: Projections
   /** Canonical bytes of records submitted as bytes: stored as they came. */
@@ -47,6 +51,7 @@ export class Durability {
   readonly #docs: DocCache
   readonly #projections: Projections
   readonly #recordBytes: KnownEncodings
+  readonly #trees: FeedTrees
   /** One transaction is built at a time; the store syncs the previous one meanwhile. */
   readonly #mutex = new Mutex()
   #state: PersistentState = { vv: {}, heads: {}, acc: toHex(EMPTY_ACCUMULATOR), hlc: HLC_ZERO }
@@ -62,6 +67,7 @@ export class Durability {
     this.#docs = components.docs
     this.#projections = components.projections
     this.#recordBytes = components.recordBytes
+    this.#trees = components.trees
   }
 
   /** Reads the feed state back from the store. */
@@ -78,6 +84,21 @@ export class Durability {
         if (bytes) clocks[origin] = decodeEntry(bytes).body.hlc as Hlc
       }
       this.#state = { ...this.#state, clocks }
+    }
+    // A store written before feed trees were kept: build them from the stored entries, once.
+    if (!this.#state.trees) {
+      const ops: BatchOp[] = []
+      let trees: Record<string, TreeState> = {}
+      for (const origin of Object.keys(this.#state.vv)) {
+        const entries: Array<{ origin: string; seq: number; hash: Uint8Array }> = []
+        for await (const [, bytes] of this.#store.range(prefixRange(K.entries(origin)))) {
+          entries.push({ origin, seq: entries.length + 1, hash: openEntry(bytes).hash })
+        }
+        trees = this.#trees.extend(trees, entries, ops)
+      }
+      this.#state = { ...this.#state, trees }
+      ops.push({ type: 'put', key: K.state, value: encodeJson(this.#state) })
+      await this.#store.write(ops)
     }
     this.#acc = fromHex(this.#state.acc)
     this.#head = this.#state
@@ -131,6 +152,7 @@ export class Durability {
   async finish(tx: Tx): Promise<{ durable: Promise<void> }> {
     const ops = tx.ops
     for (const e of tx.entries) ops.push({ type: 'put', key: K.entry(e.origin, e.seq), value: e.bytes })
+    const trees = this.#trees.extend(this.#head.trees ?? {}, tx.entries, ops)
     for (const [id, r] of tx.records) {
       ops.push({ type: 'put', key: K.record(id), value: encodeStoredRecord(r, this.#recordBytes) })
       this.#docs.rememberHeader(id, r.record.header)
@@ -160,6 +182,7 @@ export class Durability {
       acc: toHex(acc),
       hlc: compareHlc(tx.state.hlc, this.#head.hlc) > 0 ? tx.state.hlc : this.#head.hlc,
       clocks: tx.state.clocks,
+      trees,
     }
     ops.push({ type: 'put', key: K.state, value: encodeJson(state) })
     const written = this.#store.write(ops)

@@ -13,7 +13,8 @@
  *   ix/...                  secondary indexes (derived, rebuilt from docs)
  *   evid/...                evidence: equivocations and refused entries
  *   rev/<state>/<certId>    a revocation of an officer certificate, signed by the state that issued it
- *   meta/state              version vector, feed heads, accumulator, HLC
+ *   mkt/<origin>/<level:2>/<index:12>   a complete subtree of an origin's feed tree (RFC 6962)
+ *   meta/state              version vector, feed heads, accumulator, HLC, feed trees' right edges
  *   meta/charter            the charter chain
  *   meta/replay             signed requests accepted recently, saved by a clean stop (HTTP)
  */
@@ -34,6 +35,8 @@ export const K = {
   evidence: (kind: string, id: string) => `evid/${kind}/${id}`,
   revocation: (state: string, certId: string) => `rev/${state}/${certId}`,
   revocations: 'rev/',
+  subtree: (origin: string, level: number, index: number) =>
+    `mkt/${origin}/${String(level).padStart(2, '0')}/${seqKey(index)}`,
   state: 'meta/state',
   charter: 'meta/charter',
   replay: 'meta/replay',

@@ -356,7 +356,7 @@ export class LocalWriter {
     tx.state.heads[c.nodeId] = hash
     tx.state.hlc = hlc
     tx.state.clocks[c.nodeId] = hlc
-    tx.entries.push({ origin: c.nodeId, seq, bytes })
+    tx.entries.push({ origin: c.nodeId, seq, bytes, hash: entryHashBytes })
     const { durable } = await c.durability.finish(tx)
     // Acknowledged, and sent to peers, only once on disk. The transaction queue is free
     // meanwhile: the next group is being built while this one is synced.

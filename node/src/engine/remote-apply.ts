@@ -386,7 +386,7 @@ export class RemoteApplier {
     tx.state.vv[b.origin] = b.seq
     tx.state.heads[b.origin] = toHex(item.hash)
     tx.state.clocks[b.origin] = b.hlc as Hlc
-    tx.entries.push({ origin: b.origin, seq: b.seq, bytes })
+    tx.entries.push({ origin: b.origin, seq: b.seq, bytes, hash: item.hash })
     tx.applied.push({ entry, bytes, accepted })
   }
 

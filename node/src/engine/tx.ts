@@ -20,8 +20,8 @@ import type { CitizenSummary, PersistentState, StoredRecord } from './types.ts'
 export interface Tx {
   /** The state as this transaction leaves it: vv, heads and hlc move with every entry applied. */
   state: { vv: VersionVector; heads: Record<string, string>; hlc: Hlc; clocks: Record<string, Hlc> }
-  /** Entries this transaction stores, in order. */
-  entries: Array<{ origin: string; seq: number; bytes: Uint8Array }>
+  /** Entries this transaction stores, in order, with their hashes (their feed trees' leaves). */
+  entries: Array<{ origin: string; seq: number; bytes: Uint8Array; hash: Uint8Array }>
   ops: BatchOp[]
   records: Map<string, StoredRecord>
   payloads: Map<string, Uint8Array>
