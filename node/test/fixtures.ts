@@ -26,11 +26,14 @@ export interface TestBloc {
     validity?: { notBefore: number; notAfter: number },
   ): LegationClient
   citizen(keys?: KeyPair): LegationClient
+  /** The secretariat's auditor, whose key the charter names. */
+  auditor: LegationClient
 }
 
 export function testBloc(n = 3, now = Date.now()): TestBloc {
   const validity = { notBefore: now - 86_400_000, notAfter: now + 365 * 86_400_000 }
   const stateKeys = Object.fromEntries(STATES.map((s) => [s, generateKeyPair(ed)]))
+  const auditorKeys = generateKeyPair(ed)
   const nodes = Array.from({ length: n }, (_, i) => ({
     keys: generateKeyPair(ed),
     clientId: 1000 + i,
@@ -47,7 +50,7 @@ export function testBloc(n = 3, now = Date.now()): TestBloc {
         .filter((node) => node.state === code)
         .map((node) => ({ name: `node-${node.i}`, keys: node.keys, clientId: node.clientId, addrs: [] })),
     })),
-    auditorKey: generateKeyPair(ed).publicKey,
+    auditorKey: auditorKeys.publicKey,
     quorum: 2,
     issuedAt: now,
     validity,
@@ -67,6 +70,7 @@ export function testBloc(n = 3, now = Date.now()): TestBloc {
     citizen(keys = generateKeyPair(ed)) {
       return new LegationClient({ ed, bloc: view.bloc, charter: view.hash, keys })
     },
+    auditor: new LegationClient({ ed, bloc: view.bloc, charter: view.hash, keys: auditorKeys }),
   }
 }
 

@@ -52,17 +52,13 @@ export function verifierKey(name: string, publicKey: Uint8Array): string {
 
 /** Parses a verifier key string into its name and Ed25519 public key. */
 export function parseVerifierKey(vkey: string): { name: string; publicKey: Uint8Array } {
-  const [name, id, key, ...rest] = vkey.split('+')
-  const raw = key === undefined ? undefined : unbase64(key)
-  if (
-    !name ||
-    !NAME.test(name) ||
-    !id ||
-    rest.length > 0 ||
-    !raw ||
-    raw.length !== 33 ||
-    raw[0] !== ED25519_ALG
-  ) {
+  // name+keyid+key: the key is standard base64, which may hold "+" itself.
+  const first = vkey.indexOf('+')
+  const second = first < 0 ? -1 : vkey.indexOf('+', first + 1)
+  const name = first < 0 ? '' : vkey.slice(0, first)
+  const id = second < 0 ? '' : vkey.slice(first + 1, second)
+  const raw = second < 0 ? undefined : unbase64(vkey.slice(second + 1))
+  if (!name || !NAME.test(name) || !id || !raw || raw.length !== 33 || raw[0] !== ED25519_ALG) {
     throw new ProtocolError('SCHEMA_INVALID', 'not an Ed25519 verifier key')
   }
   const publicKey = raw.subarray(1)

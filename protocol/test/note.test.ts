@@ -34,6 +34,17 @@ describe('signed notes (C2SP)', () => {
     )
   })
 
+  it('read a verifier key whose base64 holds a "+" (the separator of its parts)', () => {
+    for (let i = 0; i < 200; i++) {
+      const k = generateKeyPair(ed)
+      const vkey = verifierKey('legation/x', k.publicKey)
+      if (!vkey.split('+').slice(2).join('+').includes('+')) continue
+      expect(parseVerifierKey(vkey)).toEqual({ name: 'legation/x', publicKey: k.publicKey })
+      return
+    }
+    throw new Error('no key with a "+" in 200 tries')
+  })
+
   it('sign as the format says: signatures by other keys are ignored, the text comes back', () => {
     const node = generateKeyPair(ed)
     const other = generateKeyPair(ed)

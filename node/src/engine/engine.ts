@@ -40,12 +40,13 @@ import type { Verifier } from '../crypto/verifier.ts'
 import { NodeError } from '../errors.ts'
 import type { Store } from '../storage/store.ts'
 import { integerOptions } from '../util/options.ts'
+import { AuditView } from './audit-view.ts'
 import { BatchVerifier } from './batch-verifier.ts'
 import { decodeText } from './codec.ts'
 import { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE, DocCache, type DocCacheInit } from './doc-cache.ts'
 import { Durability } from './durability.ts'
 import { Evidence } from './evidence.ts'
-import { FeedTrees, treeOf } from './feed-trees.ts'
+import { FeedTrees } from './feed-trees.ts'
 import {
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_PENDING_AGE_MS,
@@ -151,7 +152,7 @@ export class Engine extends EngineReads {
   readonly #remote: RemoteApplier
   readonly #listeners = new Set<EntryListener>()
   readonly #clock: () => number
-  readonly #trees: FeedTrees
+  readonly #audit: AuditView
   #started = false
   #stopped = false
 
@@ -170,13 +171,23 @@ export class Engine extends EngineReads {
     const clientId = () => this.clientId
     const emit: EntryListener = (entry, bytes, payloads) => this.#emit(entry, bytes, payloads)
     this.#trust = new Trust({ store, ed }, init.charter)
-    this.#trees = new FeedTrees(store)
+    const trees = new FeedTrees(store)
     this.#durability = new Durability({
       store,
       docs: this.docs,
       projections: this.projections,
       recordBytes,
-      trees: this.#trees,
+      trees,
+    })
+    this.#audit = new AuditView({
+      ed,
+      keys: components.nodeKeys,
+      nodeId: this.nodeId,
+      trees,
+      durableTrees: () => this.#durability.state.trees ?? {},
+      bloc: () => this.bloc,
+      charter: () => this.charter,
+      stateRoot: () => this.stateRoot(),
     })
     this.#held = new HeldEntries(init, clock)
     this.#evidence = new Evidence({ store, ed, trust: this.#trust, observer })
@@ -423,51 +434,11 @@ export class Engine extends EngineReads {
     })
   }
 
-  // ---- Feed trees (audit) ----
+  // ---- Audit ----
 
-  /** The durable size and root of `origin`'s feed tree (size 0 for a feed never seen). */
-  feedTree(origin: string): { size: number; root: Uint8Array } {
-    const tree = treeOf(this.#durability.state.trees?.[origin])
-    return { size: tree.size, root: tree.root() }
-  }
-
-  /** The feeds this node holds, each with its tree's size and root. */
-  feedTrees(): Array<{ origin: string; size: number; root: Uint8Array }> {
-    return Object.keys(this.#durability.state.trees ?? {}).map((origin) => ({
-      origin,
-      ...this.feedTree(origin),
-    }))
-  }
-
-  /** The audit path of entry `seq` of `origin` in its tree of `size` entries (durable ones only). */
-  async inclusionProof(origin: string, seq: number, size: number): Promise<Uint8Array[]> {
-    this.#durableTree(origin, size)
-    if (!Number.isSafeInteger(seq) || seq < 1 || seq > size) {
-      throw new NodeError('NOT_FOUND', `entry ${seq} is not in a tree of ${size}`)
-    }
-    return this.#trees.inclusionProof(origin, seq, size)
-  }
-
-  /** The proof that `origin`'s tree of `from` entries is a prefix of its tree of `to`. */
-  async consistencyProof(origin: string, from: number, to: number): Promise<Uint8Array[]> {
-    this.#durableTree(origin, to)
-    if (!Number.isSafeInteger(from) || from < 0 || from > to) {
-      throw new NodeError('BAD_REQUEST', `a tree of ${from} is not a prefix of a tree of ${to}`)
-    }
-    return this.#trees.consistencyProof(origin, from, to)
-  }
-
-  /** The root of `origin`'s tree when it had `size` entries. */
-  async feedTreeRoot(origin: string, size: number): Promise<Uint8Array> {
-    this.#durableTree(origin, size)
-    return this.#trees.root(origin, size)
-  }
-
-  #durableTree(origin: string, size: number): void {
-    const held = this.#durability.state.trees?.[origin]?.size ?? 0
-    if (!Number.isSafeInteger(size) || size < 0 || size > held) {
-      throw new NodeError('NOT_FOUND', `this node holds ${held} entries of that feed`)
-    }
+  /** Feed trees, proofs and this node's signed checkpoint, for the secretariat's auditor. */
+  get audit(): AuditView {
+    return this.#audit
   }
 
   // ---- Evidence ----

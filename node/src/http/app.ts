@@ -22,6 +22,7 @@ import {
 } from './problem.ts'
 import { ReplayGuard } from './replay.ts'
 import { alertRoutes } from './routes/alerts.ts'
+import { auditRoutes } from './routes/audit.ts'
 import { caseRoutes } from './routes/cases.ts'
 import { charterRoutes } from './routes/charter.ts'
 import { citizenRoutes } from './routes/citizens.ts'
@@ -182,6 +183,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(alertRoutes, { ctx })
   await app.register(charterRoutes, { ctx })
   await app.register(revocationRoutes, { ctx })
+  await app.register(auditRoutes, { ctx })
   if (opts.extraRoutes) await app.register(opts.extraRoutes)
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () =>
     app.swagger(),

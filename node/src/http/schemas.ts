@@ -142,3 +142,43 @@ export const CharterAdoption = Type.Object({
 export const EvidenceList = Type.Object({
   evidence: Type.Array(Type.Object({ kind: Type.String(), id: Type.String(), bytes: Type.String() })),
 })
+
+// ---- Audit (the secretariat's auditor) ----
+
+const Hash = Type.String({ description: 'A SHA-256 hash, base64url' })
+
+export const FeedTreeList = Type.Object({
+  feeds: Type.Array(
+    Type.Object({
+      origin: Type.String({ description: 'Node id of the feed’s origin' }),
+      size: Type.Integer({ description: 'Entries of the feed this node holds durably' }),
+      root: Hash,
+    }),
+  ),
+})
+
+export const SignedCheckpointView = Type.Object({
+  origin: Type.String({ description: 'The checkpoint’s origin line: legation/<bloc>/<node id>' }),
+  size: Type.Integer(),
+  note: Type.String({
+    description: 'A C2SP tlog-checkpoint in a C2SP signed note, signed with the node key',
+  }),
+  verifierKey: Type.String({ description: 'The C2SP verifier key (name+keyid+key) that opens the note' }),
+})
+
+export const InclusionProofView = Type.Object({
+  origin: Type.String(),
+  seq: Type.Integer(),
+  size: Type.Integer(),
+  root: Hash,
+  proof: Type.Array(Hash, { description: 'The RFC 6962 audit path, leaf to root' }),
+})
+
+export const ConsistencyProofView = Type.Object({
+  origin: Type.String(),
+  from: Type.Integer(),
+  to: Type.Integer(),
+  fromRoot: Hash,
+  toRoot: Hash,
+  proof: Type.Array(Hash, { description: 'The RFC 6962 consistency proof' }),
+})

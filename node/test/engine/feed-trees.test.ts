@@ -35,25 +35,25 @@ async function fiveEntries() {
 describe('feed trees', () => {
   it('are the RFC 6962 tree of each feed’s entry hashes, the same at the origin and at a replica', async () => {
     const { bloc, a, sent, leaves } = await fiveEntries()
-    expect(a.feedTree(a.nodeId).size).toBe(5)
-    expect(toHex(a.feedTree(a.nodeId).root)).toBe(toHex(rootOf(leaves)))
+    expect(a.audit.feedTree(a.nodeId).size).toBe(5)
+    expect(toHex(a.audit.feedTree(a.nodeId).root)).toBe(toHex(rootOf(leaves)))
     const b = await open(bloc, 1)
     await b.applyRemoteMany(sent.map((s) => s.bytes))
-    expect(toHex(b.feedTree(a.nodeId).root)).toBe(toHex(rootOf(leaves)))
-    expect(toHex(await b.feedTreeRoot(a.nodeId, 3))).toBe(toHex(rootOf(leaves.slice(0, 3))))
+    expect(toHex(b.audit.feedTree(a.nodeId).root)).toBe(toHex(rootOf(leaves)))
+    expect(toHex(await b.audit.root(a.nodeId, 3))).toBe(toHex(rootOf(leaves.slice(0, 3))))
   })
 
   it('prove an entry included and an older tree consistent, as RFC 9162 verifies them', async () => {
     const { a, leaves } = await fiveEntries()
-    const root = a.feedTree(a.nodeId).root
+    const root = a.audit.feedTree(a.nodeId).root
     for (let seq = 1; seq <= 5; seq++) {
-      const proof = await a.inclusionProof(a.nodeId, seq, 5)
+      const proof = await a.audit.inclusionProof(a.nodeId, seq, 5)
       expect(verifyInclusion(leaves[seq - 1]!, seq - 1, 5, proof, root)).toBe(true)
     }
-    const old = await a.feedTreeRoot(a.nodeId, 2)
-    expect(verifyConsistency(2, 5, old, root, await a.consistencyProof(a.nodeId, 2, 5))).toBe(true)
+    const old = await a.audit.root(a.nodeId, 2)
+    expect(verifyConsistency(2, 5, old, root, await a.audit.consistencyProof(a.nodeId, 2, 5))).toBe(true)
     // Nothing beyond what is held.
-    await expect(a.inclusionProof(a.nodeId, 6, 6)).rejects.toMatchObject({ code: 'NOT_FOUND' })
+    await expect(a.audit.inclusionProof(a.nodeId, 6, 6)).rejects.toMatchObject({ code: 'NOT_FOUND' })
   })
 
   it('are kept across a restart, and built once for a store that kept none', async () => {
@@ -62,10 +62,10 @@ describe('feed trees', () => {
     let a = await open(bloc, 0, store)
     const officer = bloc.officer('AAA')
     for (let i = 0; i < 3; i++) await a.submit([registration(officer)])
-    const root = toHex(a.feedTree(a.nodeId).root)
+    const root = toHex(a.audit.feedTree(a.nodeId).root)
     await a.close()
     a = await open(bloc, 0, store)
-    expect(toHex(a.feedTree(a.nodeId).root)).toBe(root)
+    expect(toHex(a.audit.feedTree(a.nodeId).root)).toBe(root)
     await a.close()
     // As a store of an earlier version: no trees in its feed state, no subtrees.
     const state = JSON.parse(new TextDecoder().decode((await store.get('meta/state'))!))
@@ -77,10 +77,10 @@ describe('feed trees', () => {
       { type: 'put', key: 'meta/state', value: new TextEncoder().encode(JSON.stringify(state)) },
     ])
     a = await open(bloc, 0, store)
-    expect(toHex(a.feedTree(a.nodeId).root)).toBe(root)
+    expect(toHex(a.audit.feedTree(a.nodeId).root)).toBe(root)
     await a.submit([registration(officer)])
-    expect(a.feedTree(a.nodeId).size).toBe(4)
-    const proof = await a.inclusionProof(a.nodeId, 2, 4)
+    expect(a.audit.feedTree(a.nodeId).size).toBe(4)
+    const proof = await a.audit.inclusionProof(a.nodeId, 2, 4)
     expect(proof.length).toBeGreaterThan(0)
   })
 })

@@ -33,6 +33,10 @@ const SIGNED_ONLY = [
   'GET /v1/cases/{id}',
   'GET /v1/alerts/{id}/welfare',
   'GET /v1/audit/evidence',
+  'GET /v1/audit/checkpoint',
+  'GET /v1/audit/feeds',
+  'GET /v1/audit/feeds/{origin}/inclusion',
+  'GET /v1/audit/feeds/{origin}/consistency',
 ]
 
 describe('GET /openapi.json', () => {

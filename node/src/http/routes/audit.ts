@@ -1,0 +1,116 @@
+/**
+ * The secretariat's audit of feeds, for the auditor key the charter names and only for it:
+ * each feed's Merkle tree (RFC 6962), inclusion and consistency proofs, and this node's signed
+ * checkpoint of its own feed (C2SP tlog-checkpoint in a C2SP signed note). Hashes and sizes only:
+ * nothing personal is here.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { toBase64url } from '@legation/protocol'
+import { Type } from '@sinclair/typebox'
+import { NodeError } from '../../errors.ts'
+import type { Principal } from '../auth.ts'
+import type { HttpContext } from '../context.ts'
+import { problemResponses } from '../problem.ts'
+import { ConsistencyProofView, FeedTreeList, InclusionProofView, SignedCheckpointView } from '../schemas.ts'
+import { SIGNATURE_REQUIRED } from '../security.ts'
+
+const Origin = Type.String({ pattern: '^[0-9a-f]{32}$', description: 'Node id of the feed’s origin' })
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
+
+function requireAuditor(p: Principal): void {
+  if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
+  if (p.type !== 'auditor') throw new NodeError('FORBIDDEN', 'the auditor only')
+}
+
+export const auditRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async (app, { ctx }) => {
+  const audit = () => ctx.engine.audit
+  const errors = problemResponses(400, 401, 403, 404, 429, 500, 503)
+
+  app.get(
+    '/v1/audit/checkpoint',
+    {
+      schema: {
+        summary: 'This node’s signed checkpoint of its own feed (C2SP tlog-checkpoint, signed note)',
+        tags: ['audit'],
+        security: SIGNATURE_REQUIRED,
+        response: { 200: SignedCheckpointView, ...errors },
+      },
+    },
+    async (req) => {
+      requireAuditor(req.principal)
+      const { note, verifierKey, origin, size } = audit().checkpoint()
+      return { note, verifierKey, origin, size }
+    },
+  )
+
+  app.get(
+    '/v1/audit/feeds',
+    {
+      schema: {
+        summary: 'Every feed this node holds, with its Merkle tree’s size and root',
+        tags: ['audit'],
+        security: SIGNATURE_REQUIRED,
+        response: { 200: FeedTreeList, ...errors },
+      },
+    },
+    async (req) => {
+      requireAuditor(req.principal)
+      return {
+        feeds: audit()
+          .feedTrees()
+          .map((f) => ({ origin: f.origin, size: f.size, root: toBase64url(f.root) })),
+      }
+    },
+  )
+
+  app.get(
+    '/v1/audit/feeds/:origin/inclusion',
+    {
+      schema: {
+        summary: 'Proof that entry `seq` of a feed is in its tree of `size` entries (RFC 6962)',
+        tags: ['audit'],
+        security: SIGNATURE_REQUIRED,
+        params: Type.Object({ origin: Origin }, { additionalProperties: false }),
+        querystring: Type.Object({ seq: Count, size: Count }, { additionalProperties: false }),
+        response: { 200: InclusionProofView, ...errors },
+      },
+    },
+    async (req) => {
+      requireAuditor(req.principal)
+      const { origin } = req.params
+      const { seq, size } = req.query
+      const proof = await audit().inclusionProof(origin, seq, size)
+      const root = await audit().root(origin, size)
+      return { origin, seq, size, root: toBase64url(root), proof: proof.map(toBase64url) }
+    },
+  )
+
+  app.get(
+    '/v1/audit/feeds/:origin/consistency',
+    {
+      schema: {
+        summary: 'Proof that a feed’s tree of `from` entries is a prefix of its tree of `to` (RFC 6962)',
+        tags: ['audit'],
+        security: SIGNATURE_REQUIRED,
+        params: Type.Object({ origin: Origin }, { additionalProperties: false }),
+        querystring: Type.Object({ from: Count, to: Count }, { additionalProperties: false }),
+        response: { 200: ConsistencyProofView, ...errors },
+      },
+    },
+    async (req) => {
+      requireAuditor(req.principal)
+      const { origin } = req.params
+      const { from, to } = req.query
+      const proof = await audit().consistencyProof(origin, from, to)
+      const [fromRoot, toRoot] = await Promise.all([audit().root(origin, from), audit().root(origin, to)])
+      return {
+        origin,
+        from,
+        to,
+        fromRoot: toBase64url(fromRoot),
+        toRoot: toBase64url(toRoot),
+        proof: proof.map(toBase64url),
+      }
+    },
+  )
+}
