@@ -180,7 +180,8 @@ export function verifyConsistency(
     return false
   }
   if (oldSize === newSize) return proof.length === 0 && equalBytes(oldRoot, newRoot)
-  if (oldSize === 0) return proof.length === 0
+  // The empty tree is a prefix of every tree, if the root given for it is the empty root.
+  if (oldSize === 0) return proof.length === 0 && equalBytes(oldRoot, sha256())
   let path = [...proof]
   // When the old tree is a complete subtree, its root is the proof's first hash.
   if (isPowerOfTwo(oldSize)) path = [oldRoot, ...path]
@@ -224,7 +225,14 @@ export class CompactTree {
   readonly #edge: Uint8Array[]
 
   constructor(state: { size: number; edge: readonly Uint8Array[] } = { size: 0, edge: [] }) {
-    if (popCount(state.size) !== state.edge.length) throw new RangeError('edge does not match size')
+    if (
+      !Number.isSafeInteger(state.size) ||
+      state.size < 0 ||
+      popCount(state.size) !== state.edge.length ||
+      state.edge.some((h) => h.length !== 32)
+    ) {
+      throw new RangeError('a compact tree’s edge does not match its size')
+    }
     this.#size = state.size
     this.#edge = [...state.edge]
   }
@@ -265,7 +273,7 @@ export class CompactTree {
 }
 
 function isPowerOfTwo(n: number): boolean {
-  return n > 0 && (n & (n - 1)) === 0
+  return n > 0 && Number.isInteger(Math.log2(n))
 }
 
 function popCount(n: number): number {

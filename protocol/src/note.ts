@@ -20,6 +20,9 @@ import { ProtocolError } from './errors.ts'
 /** Ed25519's algorithm byte in key ids and verifier keys. */
 const ED25519_ALG = 0x01
 const SIG_PREFIX = '— '
+/** Signature lines a note may carry at most, and its largest size (Go's note package: 100). */
+const MAX_SIGNATURES = 100
+const MAX_NOTE_BYTES = 1024 * 1024
 /** A name: no whitespace and no "+" (C2SP signed-note). */
 const NAME = /^[^\s+]+$/
 const text = new TextDecoder('utf-8', { fatal: true })
@@ -68,8 +71,12 @@ export function parseVerifierKey(vkey: string): { name: string; publicKey: Uint8
 }
 
 function checkText(t: string): void {
-  if (!t.endsWith('\n') || t.endsWith('\n\n') || t.includes('\r')) {
-    throw new ProtocolError('SCHEMA_INVALID', 'a note text ends with one newline and has no carriage return')
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the controls a note may not hold (all but newline)
+  if (!t.endsWith('\n') || t.endsWith('\n\n') || /[\u0000-\u0009\u000B-\u001F]/.test(t)) {
+    throw new ProtocolError(
+      'SCHEMA_INVALID',
+      'a note text ends with one newline and holds no control character but newlines',
+    )
   }
 }
 
@@ -80,6 +87,7 @@ export function signNote(
   signers: ReadonlyArray<{ name: string; secretKey: Uint8Array }>,
 ): string {
   checkText(noteText)
+  if (signers.length === 0) throw new ProtocolError('SCHEMA_INVALID', 'a note has at least one signature')
   const message = utf8ToBytes(noteText)
   const lines = signers.map(({ name, secretKey }) => {
     if (!NAME.test(name)) throw new ProtocolError('SCHEMA_INVALID', 'a note signer name has no spaces or "+"')
@@ -101,17 +109,22 @@ export function openNote(
   known: ReadonlyArray<{ name: string; publicKey: Uint8Array }>,
 ): { text: string; verified: string[] } {
   const split = note.lastIndexOf('\n\n')
-  if (split < 0 || !note.endsWith('\n')) throw new ProtocolError('SCHEMA_INVALID', 'not a signed note')
+  if (split < 0 || !note.endsWith('\n') || note.length > MAX_NOTE_BYTES) {
+    throw new ProtocolError('SCHEMA_INVALID', 'not a signed note')
+  }
   const noteText = note.slice(0, split + 1)
   checkText(noteText)
   const message = utf8ToBytes(noteText)
   const verified: string[] = []
-  for (const line of note.slice(split + 2, -1).split('\n')) {
+  const lines = note.slice(split + 2, -1).split('\n')
+  if (lines.length > MAX_SIGNATURES) throw new ProtocolError('SCHEMA_INVALID', 'too many note signatures')
+  // A line repeated is checked once.
+  for (const line of new Set(lines)) {
     if (!line.startsWith(SIG_PREFIX))
       throw new ProtocolError('SCHEMA_INVALID', 'malformed note signature line')
     const [name, sig, ...rest] = line.slice(SIG_PREFIX.length).split(' ')
     const raw = sig === undefined ? undefined : unbase64(sig)
-    if (!name || rest.length > 0 || !raw || raw.length < 5) {
+    if (!name || !NAME.test(name) || rest.length > 0 || !raw || raw.length < 5) {
       throw new ProtocolError('SCHEMA_INVALID', 'malformed note signature line')
     }
     const id = raw.subarray(0, 4)
@@ -143,6 +156,7 @@ export function checkpointText(c: Checkpoint): string {
     }
   }
   if (!Number.isSafeInteger(c.size) || c.size < 0) throw new ProtocolError('SCHEMA_INVALID', 'bad tree size')
+  if (c.root.length !== 32) throw new ProtocolError('SCHEMA_INVALID', 'a checkpoint root is a SHA-256 hash')
   return `${[c.origin, String(c.size), base64(c.root), ...c.extensions].join('\n')}\n`
 }
 
@@ -151,7 +165,15 @@ export function parseCheckpoint(noteText: string): Checkpoint {
   checkText(noteText)
   const [origin, size, root, ...extensions] = noteText.slice(0, -1).split('\n')
   const hash = root === undefined ? undefined : unbase64(root)
-  if (!origin || !size || !/^(0|[1-9][0-9]{0,15})$/.test(size) || !hash || hash.length !== 32) {
+  if (
+    !origin ||
+    !size ||
+    !/^(0|[1-9][0-9]{0,15})$/.test(size) ||
+    !Number.isSafeInteger(Number(size)) ||
+    !hash ||
+    hash.length !== 32 ||
+    extensions.some((e) => e.length === 0)
+  ) {
     throw new ProtocolError('SCHEMA_INVALID', 'not a checkpoint')
   }
   return { origin, size: Number(size), root: hash, extensions }

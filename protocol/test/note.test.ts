@@ -76,3 +76,27 @@ describe('signed notes (C2SP)', () => {
     )
   })
 })
+
+describe('signed notes: what the format forbids', () => {
+  it('refuses control characters, no signers, too many lines, empty extension lines and short roots', () => {
+    const k = generateKeyPair(ed)
+    const signer = [{ name: 'legation/x', secretKey: k.secretKey }]
+    expect(() => signNote(ed, 'tab\there\n', signer)).toThrow(
+      expect.objectContaining({ code: 'SCHEMA_INVALID' }),
+    )
+    expect(() => signNote(ed, 'fine\n', [])).toThrow(expect.objectContaining({ code: 'SCHEMA_INVALID' }))
+    const note = signNote(ed, 'fine\n', signer)
+    const line = note.slice('fine\n\n'.length)
+    const known = [{ name: 'legation/x', publicKey: k.publicKey }]
+    expect(() => openNote(ed, `fine\n\n${line.repeat(101)}`, known)).toThrow(
+      expect.objectContaining({ code: 'SCHEMA_INVALID' }),
+    )
+    expect(openNote(ed, `fine\n\n${line.repeat(3)}`, known).verified).toEqual(['legation/x'])
+    expect(() => parseCheckpoint('o\n1\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n\next\n')).toThrow(
+      expect.objectContaining({ code: 'SCHEMA_INVALID' }),
+    )
+    expect(() => checkpointText({ origin: 'o', size: 1, root: new Uint8Array(3), extensions: [] })).toThrow(
+      expect.objectContaining({ code: 'SCHEMA_INVALID' }),
+    )
+  })
+})

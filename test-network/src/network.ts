@@ -85,15 +85,23 @@ interface SavedNetwork {
   nodes: Array<{ index: number; state: string; httpPort: number; p2pPort: number }>
 }
 
+/** Ports this process handed out: the system may offer a port again once it is closed. */
+const handedOut = new Set<number>()
+
 export async function freePort(): Promise<number> {
-  const srv = createServer()
-  srv.listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const addr = srv.address()
-  const port = typeof addr === 'object' && addr ? addr.port : 0
-  srv.close()
-  await once(srv, 'close')
-  return port
+  for (let tries = 0; ; tries++) {
+    const srv = createServer()
+    srv.listen(0, '127.0.0.1')
+    await once(srv, 'listening')
+    const addr = srv.address()
+    const port = typeof addr === 'object' && addr ? addr.port : 0
+    srv.close()
+    await once(srv, 'close')
+    if (!handedOut.has(port) || tries >= 20) {
+      handedOut.add(port)
+      return port
+    }
+  }
 }
 
 async function sleep(ms: number) {
@@ -147,7 +155,23 @@ export class TestNode {
     return this.#proc !== undefined && this.#proc.exitCode === null && this.#proc.signalCode === null
   }
 
+  /**
+   * Starts the process. Should its HTTP port have been taken meanwhile (another test's process
+   * on this machine), it starts again on a new one; its p2p port is in the charter and stays.
+   */
   async start(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#startOnce()
+      } catch (err) {
+        const log = await readFile(join(this.dir, 'node.log'), 'utf8').catch(() => '')
+        if (attempt >= 3 || !log.includes(`EADDRINUSE`) || !log.includes(String(this.httpPort))) throw err
+        this.httpPort = await freePort()
+      }
+    }
+  }
+
+  async #startOnce(): Promise<void> {
     if (this.running) return
     const log = createWriteStream(join(this.dir, 'node.log'), { flags: 'a' })
     const args = [
@@ -183,8 +207,13 @@ export class TestNode {
   async waitReady(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
-      if (!this.running)
-        throw new Error(`node ${this.index} exited during start-up (see ${join(this.dir, 'node.log')})`)
+      if (!this.running) {
+        const tail = (await readFile(join(this.dir, 'node.log'), 'utf8').catch(() => ''))
+          .split('\n')
+          .slice(-6)
+          .join('\n')
+        throw new Error(`node ${this.index} exited during start-up (${join(this.dir, 'node.log')}):\n${tail}`)
+      }
       try {
         const res = await fetch(`${this.url}/ready`, { signal: AbortSignal.timeout(1000) })
         if (res.ok) return

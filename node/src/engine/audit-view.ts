@@ -6,15 +6,15 @@
  */
 import { checkpointText, type Ed25519, type KeyPair, signNote, verifierKey } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
-import { type FeedTrees, type TreeState, treeOf } from './feed-trees.ts'
+import type { FeedTrees } from './feed-trees.ts'
 
 export interface AuditViewComponents {
   ed: Ed25519
   keys: KeyPair | undefined
   nodeId: string
   trees: FeedTrees
-  /** The durable feed trees' right edges. */
-  durableTrees: () => Readonly<Record<string, TreeState>>
+  /** The durable version vector: each feed's tree holds that many entries. */
+  durableSizes: () => Readonly<Record<string, number>>
   bloc: () => string
   charter: () => { hash: string; version: number }
   stateRoot: () => string
@@ -38,14 +38,19 @@ export class AuditView {
   }
 
   /** The durable size and root of `origin`'s feed tree (size 0 for a feed never seen). */
-  feedTree(origin: string): { size: number; root: Uint8Array } {
-    const tree = treeOf(this.#c.durableTrees()[origin])
-    return { size: tree.size, root: tree.root() }
+  async feedTree(origin: string): Promise<{ size: number; root: Uint8Array }> {
+    const size = this.#c.durableSizes()[origin] ?? 0
+    return { size, root: await this.#c.trees.root(origin, size) }
   }
 
   /** The feeds this node holds, each with its tree's size and root. */
-  feedTrees(): Array<{ origin: string; size: number; root: Uint8Array }> {
-    return Object.keys(this.#c.durableTrees()).map((origin) => ({ origin, ...this.feedTree(origin) }))
+  feedTrees(): Promise<Array<{ origin: string; size: number; root: Uint8Array }>> {
+    return Promise.all(
+      Object.keys(this.#c.durableSizes()).map(async (origin) => ({
+        origin,
+        ...(await this.feedTree(origin)),
+      })),
+    )
   }
 
   /** The root of `origin`'s tree when it had `size` entries. */
@@ -76,17 +81,20 @@ export class AuditView {
    * This node's checkpoint of its own feed, signed with its node key. The origin line names
    * the bloc and the node; extension lines carry the charter version in force and the state root.
    */
-  checkpoint(): SignedCheckpoint {
+  async checkpoint(): Promise<SignedCheckpoint> {
     const { ed, keys, nodeId } = this.#c
     if (!keys) throw new NodeError('READ_ONLY', 'a read-only engine signs no checkpoint')
     const origin = `legation/${this.#c.bloc()}/${nodeId}`
-    const { size, root } = this.feedTree(nodeId)
+    // Size, root and state root from one durable state (nothing awaited between reading them).
+    const size = this.#c.durableSizes()[nodeId] ?? 0
+    const stateRoot = this.#c.stateRoot()
     const charter = this.#c.charter()
+    const root = await this.#c.trees.root(nodeId, size)
     const text = checkpointText({
       origin,
       size,
       root,
-      extensions: [`charter ${charter.version} ${charter.hash}`, `state-root ${this.#c.stateRoot()}`],
+      extensions: [`charter ${charter.version} ${charter.hash}`, `state-root ${stateRoot}`],
     })
     return {
       note: signNote(ed, text, [{ name: origin, secretKey: keys.secretKey }]),
@@ -97,7 +105,7 @@ export class AuditView {
   }
 
   #held(origin: string, size: number): void {
-    const held = this.#c.durableTrees()[origin]?.size ?? 0
+    const held = this.#c.durableSizes()[origin] ?? 0
     if (!Number.isSafeInteger(size) || size < 0 || size > held) {
       throw new NodeError('NOT_FOUND', `this node holds ${held} entries of that feed`)
     }

@@ -30,7 +30,7 @@ import { NodeError } from '../errors.ts'
 import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
 import { decodeJson, encodeJson, encodeStoredRecord } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
-import type { FeedTrees, TreeState } from './feed-trees.ts'
+import type { FeedTrees } from './feed-trees.ts'
 import { K } from './keys.ts'
 import type { Projections } from './projections.ts'
 import { newTx, type Tx, type TxDoc } from './tx.ts'
@@ -85,21 +85,8 @@ export class Durability {
       }
       this.#state = { ...this.#state, clocks }
     }
-    // A store written before feed trees were kept: build them from the stored entries, once.
-    if (!this.#state.trees) {
-      const ops: BatchOp[] = []
-      let trees: Record<string, TreeState> = {}
-      for (const origin of Object.keys(this.#state.vv)) {
-        const entries: Array<{ origin: string; seq: number; hash: Uint8Array }> = []
-        for await (const [, bytes] of this.#store.range(prefixRange(K.entries(origin)))) {
-          entries.push({ origin, seq: entries.length + 1, hash: openEntry(bytes).hash })
-        }
-        trees = this.#trees.extend(trees, entries, ops)
-      }
-      this.#state = { ...this.#state, trees }
-      ops.push({ type: 'put', key: K.state, value: encodeJson(this.#state) })
-      await this.#store.write(ops)
-    }
+    // Each feed's tree: its right edge read back, or built once for an older store.
+    await this.#trees.load(this.#state.vv)
     this.#acc = fromHex(this.#state.acc)
     this.#head = this.#state
     this.#headAcc = this.#acc
@@ -152,7 +139,7 @@ export class Durability {
   async finish(tx: Tx): Promise<{ durable: Promise<void> }> {
     const ops = tx.ops
     for (const e of tx.entries) ops.push({ type: 'put', key: K.entry(e.origin, e.seq), value: e.bytes })
-    const trees = this.#trees.extend(this.#head.trees ?? {}, tx.entries, ops)
+    const trees = this.#trees.extend(tx.entries, ops)
     for (const [id, r] of tx.records) {
       ops.push({ type: 'put', key: K.record(id), value: encodeStoredRecord(r, this.#recordBytes) })
       this.#docs.rememberHeader(id, r.record.header)
@@ -182,10 +169,10 @@ export class Durability {
       acc: toHex(acc),
       hlc: compareHlc(tx.state.hlc, this.#head.hlc) > 0 ? tx.state.hlc : this.#head.hlc,
       clocks: tx.state.clocks,
-      trees,
     }
     ops.push({ type: 'put', key: K.state, value: encodeJson(state) })
     const written = this.#store.write(ops)
+    this.#trees.commit(trees)
     this.#head = state
     this.#headAcc = acc
     for (const [docId, d] of changed) this.#docs.set(docId, { doc: d.doc, hash: hashes.get(d)! })

@@ -184,7 +184,7 @@ export class Engine extends EngineReads {
       keys: components.nodeKeys,
       nodeId: this.nodeId,
       trees,
-      durableTrees: () => this.#durability.state.trees ?? {},
+      durableSizes: () => this.#durability.state.vv,
       bloc: () => this.bloc,
       charter: () => this.charter,
       stateRoot: () => this.stateRoot(),

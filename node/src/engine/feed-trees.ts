@@ -2,59 +2,111 @@
  * Feed trees: for every origin, the RFC 6962 Merkle tree over its feed's entries in sequence
  * order (leaf data: the entry's hash, as receipts name it), kept incrementally. Each transaction
  * extends the trees of the feeds it appends to and stores the complete subtrees it finishes
- * (`mkt/…`, about two hashes per entry), so a tree head of any size, an inclusion proof and a
- * consistency proof each cost O(log n) reads. The right edge of each tree (at most log2 n
- * hashes) lives in the feed state, written with the entries.
+ * (`mkt/…`, about two hashes per entry) in its own batch. A tree of n leaves is then fully given
+ * by n (the feed's place in the version vector) and its stored subtrees: its right edge is read
+ * back on start, a tree head of any size and each proof cost a few dozen reads.
  */
 import {
   CompactTree,
   consistencyProofFrom,
-  fromHex,
   inclusionProofFrom,
   leafHash,
+  openEntry,
   type RangeRoot,
   rangeRootFromSubtrees,
-  toHex,
 } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
+import { prefixRange } from '../storage/store.ts'
 import { K } from './keys.ts'
 
-/** A feed tree's right edge as the feed state keeps it. */
-export interface TreeState {
-  size: number
-  /** Roots of its complete subtrees, largest first, hex. */
-  edge: string[]
+/** Subtrees written at once while a store written before trees were kept gets its trees. */
+const BACKFILL_BATCH = 10_000
+
+interface LoadLogger {
+  info(obj: Record<string, unknown>, msg?: string): void
 }
 
-export function treeOf(state: TreeState | undefined): CompactTree {
-  return state ? new CompactTree({ size: state.size, edge: state.edge.map(fromHex) }) : new CompactTree()
-}
-
-export function stateOf(tree: CompactTree): TreeState {
-  const { size, edge } = tree.state
-  return { size, edge: edge.map(toHex) }
-}
+/** The extended trees of one transaction, applied to the head once it is handed to the store. */
+export type PendingTrees = ReadonlyMap<string, CompactTree>
 
 export class FeedTrees {
   readonly #store: Store
+  /** Each origin's tree as the next transaction extends it (its right edge only). */
+  readonly #head = new Map<string, CompactTree>()
 
   constructor(store: Store) {
     this.#store = store
   }
 
   /**
-   * Extends the trees of `base` with entries (in sequence order per origin) and adds the
-   * subtrees they complete to `ops`. Answers the new tree states.
+   * Reads each feed's right edge back from its stored subtrees (`vv`: the feeds' sizes). A feed
+   * whose subtrees are not stored (a store written before trees were kept) gets them, once, from
+   * its stored entries, which must run 1..n without a gap.
+   */
+  async load(vv: Readonly<Record<string, number>>, log?: LoadLogger): Promise<void> {
+    for (const [origin, size] of Object.entries(vv)) {
+      const edge = await this.#edgeOf(origin, size)
+      this.#head.set(origin, edge ? new CompactTree({ size, edge }) : await this.#rebuild(origin, size, log))
+    }
+  }
+
+  /** The roots of the complete subtrees of a tree of `size`, largest first, if all are stored. */
+  async #edgeOf(origin: string, size: number): Promise<Uint8Array[] | undefined> {
+    const edge: Uint8Array[] = []
+    let start = 0
+    for (let level = Math.floor(Math.log2(Math.max(size, 1))); level >= 0 && start < size; level--) {
+      const width = 2 ** level
+      if (start + width > size) continue
+      const hash = await this.#store.get(K.subtree(origin, level, start / width))
+      if (!hash) return undefined
+      edge.push(hash)
+      start += width
+    }
+    return edge
+  }
+
+  async #rebuild(origin: string, size: number, log?: LoadLogger): Promise<CompactTree> {
+    log?.info({ origin, entries: size }, 'building the feed tree of a store written before trees were kept')
+    const tree = new CompactTree()
+    let ops: BatchOp[] = []
+    for await (const [, bytes] of this.#store.range(prefixRange(K.entries(origin)))) {
+      const { entry, hash } = openEntry(bytes)
+      if (entry.body.origin !== origin || entry.body.seq !== tree.size + 1) {
+        throw new NodeError(
+          'STORAGE_FAILED',
+          `the stored feed of ${origin} has a gap before entry ${tree.size + 1}`,
+        )
+      }
+      for (const n of tree.append(leafHash(hash))) {
+        ops.push({ type: 'put', key: K.subtree(origin, n.level, n.index), value: n.hash })
+      }
+      if (ops.length >= BACKFILL_BATCH) {
+        await this.#store.write(ops)
+        ops = []
+      }
+    }
+    if (tree.size !== size) {
+      throw new NodeError(
+        'STORAGE_FAILED',
+        `the stored feed of ${origin} has ${tree.size} entries, not ${size}`,
+      )
+    }
+    if (ops.length > 0) await this.#store.write(ops)
+    return tree
+  }
+
+  /**
+   * Extends copies of the head trees with a transaction's entries (in sequence order per origin)
+   * and adds the subtrees they complete to `ops`. `commit` the answer once `ops` go to the store.
    */
   extend(
-    base: Readonly<Record<string, TreeState>>,
     entries: ReadonlyArray<{ origin: string; seq: number; hash: Uint8Array }>,
     ops: BatchOp[],
-  ): Record<string, TreeState> {
+  ): PendingTrees {
     const trees = new Map<string, CompactTree>()
     for (const e of entries) {
-      const tree = trees.get(e.origin) ?? treeOf(base[e.origin])
+      const tree = trees.get(e.origin) ?? new CompactTree(this.#head.get(e.origin)?.state)
       trees.set(e.origin, tree)
       if (tree.size !== e.seq - 1) {
         throw new NodeError(
@@ -66,23 +118,26 @@ export class FeedTrees {
         ops.push({ type: 'put', key: K.subtree(e.origin, n.level, n.index), value: n.hash })
       }
     }
-    const out = { ...base }
-    for (const [origin, tree] of trees) out[origin] = stateOf(tree)
-    return out
+    return trees
+  }
+
+  commit(pending: PendingTrees): void {
+    for (const [origin, tree] of pending) this.#head.set(origin, tree)
   }
 
   /** The tree of `origin` as far as it is stored, read through its stored subtrees. */
   #range(origin: string): RangeRoot {
     return rangeRootFromSubtrees(async (level, index) => {
       const h = await this.#store.get(K.subtree(origin, level, index))
-      if (!h) throw new NodeError('NOT_FOUND', `no subtree ${level}/${index} of ${origin}`)
+      // Asked only for sizes the caller knows are stored: a missing subtree is a damaged store.
+      if (!h) throw new NodeError('INTERNAL', `subtree ${level}/${index} of ${origin} is not stored`)
       return h
     })
   }
 
   /** The root of `origin`'s tree when it had `size` entries. */
-  async root(origin: string, size: number): Promise<Uint8Array> {
-    return this.#range(origin)(0, size)
+  root(origin: string, size: number): Promise<Uint8Array> {
+    return Promise.resolve(this.#range(origin)(0, size))
   }
 
   /** The audit path of entry `seq` of `origin` in the tree of `size` entries. */

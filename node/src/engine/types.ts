@@ -14,7 +14,6 @@ import {
   type VersionVector,
 } from '@legation/protocol'
 import type { NodeError } from '../errors.ts'
-import type { TreeState } from './feed-trees.ts'
 
 export interface Submission {
   readonly record: SignedRecord
@@ -110,8 +109,6 @@ export interface PersistentState {
   hlc: Hlc
   /** Each origin's last entry clock: an origin's clock must increase. Absent in older stores. */
   clocks?: Record<string, Hlc>
-  /** Each origin's feed tree, its right edge (feed-trees.ts). Absent in older stores. */
-  trees?: Record<string, TreeState>
 }
 
 export interface StoredRecord {

@@ -35,17 +35,17 @@ async function fiveEntries() {
 describe('feed trees', () => {
   it('are the RFC 6962 tree of each feed’s entry hashes, the same at the origin and at a replica', async () => {
     const { bloc, a, sent, leaves } = await fiveEntries()
-    expect(a.audit.feedTree(a.nodeId).size).toBe(5)
-    expect(toHex(a.audit.feedTree(a.nodeId).root)).toBe(toHex(rootOf(leaves)))
+    expect((await a.audit.feedTree(a.nodeId)).size).toBe(5)
+    expect(toHex((await a.audit.feedTree(a.nodeId)).root)).toBe(toHex(rootOf(leaves)))
     const b = await open(bloc, 1)
     await b.applyRemoteMany(sent.map((s) => s.bytes))
-    expect(toHex(b.audit.feedTree(a.nodeId).root)).toBe(toHex(rootOf(leaves)))
+    expect(toHex((await b.audit.feedTree(a.nodeId)).root)).toBe(toHex(rootOf(leaves)))
     expect(toHex(await b.audit.root(a.nodeId, 3))).toBe(toHex(rootOf(leaves.slice(0, 3))))
   })
 
   it('prove an entry included and an older tree consistent, as RFC 9162 verifies them', async () => {
     const { a, leaves } = await fiveEntries()
-    const root = a.audit.feedTree(a.nodeId).root
+    const root = (await a.audit.feedTree(a.nodeId)).root
     for (let seq = 1; seq <= 5; seq++) {
       const proof = await a.audit.inclusionProof(a.nodeId, seq, 5)
       expect(verifyInclusion(leaves[seq - 1]!, seq - 1, 5, proof, root)).toBe(true)
@@ -62,25 +62,35 @@ describe('feed trees', () => {
     let a = await open(bloc, 0, store)
     const officer = bloc.officer('AAA')
     for (let i = 0; i < 3; i++) await a.submit([registration(officer)])
-    const root = toHex(a.audit.feedTree(a.nodeId).root)
+    const root = toHex((await a.audit.feedTree(a.nodeId)).root)
     await a.close()
     a = await open(bloc, 0, store)
-    expect(toHex(a.audit.feedTree(a.nodeId).root)).toBe(root)
+    expect(toHex((await a.audit.feedTree(a.nodeId)).root)).toBe(root)
     await a.close()
-    // As a store of an earlier version: no trees in its feed state, no subtrees.
-    const state = JSON.parse(new TextDecoder().decode((await store.get('meta/state'))!))
-    delete state.trees
+    // As a store of an earlier version: no subtrees stored.
     const subtrees: string[] = []
     for await (const [k] of store.range({ gte: 'mkt/', lt: 'mkt/\uffff' })) subtrees.push(k)
-    await store.write([
-      ...subtrees.map((key) => ({ type: 'del' as const, key })),
-      { type: 'put', key: 'meta/state', value: new TextEncoder().encode(JSON.stringify(state)) },
-    ])
+    expect(subtrees.length).toBeGreaterThan(0)
+    await store.write(subtrees.map((key) => ({ type: 'del' as const, key })))
     a = await open(bloc, 0, store)
-    expect(toHex(a.audit.feedTree(a.nodeId).root)).toBe(root)
+    expect(toHex((await a.audit.feedTree(a.nodeId)).root)).toBe(root)
     await a.submit([registration(officer)])
-    expect(a.audit.feedTree(a.nodeId).size).toBe(4)
+    expect((await a.audit.feedTree(a.nodeId)).size).toBe(4)
     const proof = await a.audit.inclusionProof(a.nodeId, 2, 4)
     expect(proof.length).toBeGreaterThan(0)
+  })
+
+  it('refuse to start on a store whose feed has a gap where its tree must be built', async () => {
+    const bloc = testBloc(1)
+    const store = new MemoryStore()
+    const a = await open(bloc, 0, store)
+    const officer = bloc.officer('AAA')
+    for (let i = 0; i < 3; i++) await a.submit([registration(officer)])
+    await a.close()
+    const subtrees: string[] = []
+    for await (const [k] of store.range({ gte: 'mkt/', lt: 'mkt/\uffff' })) subtrees.push(k)
+    const entry2 = `ent/${a.nodeId}/${'2'.padStart(12, '0')}`
+    await store.write([...subtrees, entry2].map((key) => ({ type: 'del' as const, key })))
+    await expect(open(bloc, 0, store)).rejects.toMatchObject({ code: 'STORAGE_FAILED' })
   })
 })

@@ -38,7 +38,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = asyn
     },
     async (req) => {
       requireAuditor(req.principal)
-      const { note, verifierKey, origin, size } = audit().checkpoint()
+      const { note, verifierKey, origin, size } = await audit().checkpoint()
       return { note, verifierKey, origin, size }
     },
   )
@@ -55,11 +55,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = asyn
     },
     async (req) => {
       requireAuditor(req.principal)
-      return {
-        feeds: audit()
-          .feedTrees()
-          .map((f) => ({ origin: f.origin, size: f.size, root: toBase64url(f.root) })),
-      }
+      const feeds = await audit().feedTrees()
+      return { feeds: feeds.map((f) => ({ origin: f.origin, size: f.size, root: toBase64url(f.root) })) }
     },
   )
 
