@@ -126,8 +126,12 @@ export class Peers {
       p.queue = p.queue.filter((q) => !q.resent || n++ % 2 === 0)
       if (p.queue.length >= this.#maxQueued * CONTROL_QUEUE_FACTOR) {
         this.#log?.warn({ peer: peerId, queued: p.queue.length }, 'peer reads nothing; disconnecting')
-        this.#peers.delete(peerId)
-        void this.#mesh.disconnect(peerId).catch(() => undefined)
+        // Dropped from the peers once the mesh says it is gone (replication's disconnect handler):
+        // should the disconnect fail, the peer is still served and dropped again later.
+        p.queue = []
+        void this.#mesh.disconnect(peerId).catch((err: unknown) => {
+          this.#log?.warn({ peer: peerId, err }, 'could not disconnect a peer that reads nothing')
+        })
         return
       }
     }
