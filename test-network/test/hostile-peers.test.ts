@@ -2,9 +2,11 @@
  * Certified peers that wear a node down without sending anything invalid, with real node
  * processes: one that claims history it does not have and never answers a want (the node
  * catches up from honest peers regardless, and the liar costs it nothing it cannot bear), and
- * one that repeats an item a thousand times in a message (refused at once, banned, counted).
+ * one that repeats an item a thousand times in a message (refused at once, banned, counted), one
+ * that asks for the same range over and over (answered once per half want timeout).
  * The bloc has 4 certified nodes; 3 run as processes, node 3's keys belong to the hostile peer.
  */
+import { decodeSyncMessage } from '@legation/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
 import { changeFor, createDoc, HostilePeer, metric } from '../src/byzantine.ts'
 import { TestNetwork, type TestNode } from '../src/network.ts'
@@ -70,6 +72,39 @@ describe('hostile but well-formed peers', { timeout: 120_000 }, () => {
     expect(await metric(a, 'legation_peer_misbehaviour_total', { code: 'SCHEMA_INVALID' })).toBe(1)
     // And the node carries on.
     expect((await submitBatch(a, [citizenRegistration(officer, 'DVB')])).length).toBe(1)
+  })
+
+  it('a peer that asks the same range again and again gets it once per half want timeout', async () => {
+    // Status every 1 s and a want timeout of 5 intervals: a range is sent again after 2.5 s.
+    net = await TestNetwork.start({ nodes: 4, startNodes: 3, env: { LEGATION_P2P_BAN_MS: String(BAN_MS) } })
+    const [a] = net.nodes as [TestNode]
+    const officer = net.officer('DVA')
+    await submitBatch(
+      a,
+      Array.from({ length: 50 }, () => citizenRegistration(officer, 'DVB')),
+    )
+    hostile = await HostilePeer.start(net, 3)
+    const answers: number[] = []
+    hostile.mesh.onFrame((from, frame) => {
+      const msg = decodeSyncMessage(frame)
+      if (from === a.peerId && msg.t === 'entries' && msg.entries.length > 0) answers.push(Date.now())
+    })
+    await hostile.connect(a)
+    // 200 wants for A's first entries, each a few bytes, as fast as the stream takes them.
+    const start = Date.now()
+    for (let i = 0; i < 200; i++) await hostile.send(a, { t: 'want', origin: a.nodeId, from: 1, limit: 256 })
+    const sent = Date.now() - start
+    await expect.poll(() => answers.length, { timeout: 10_000, interval: 50 }).toBeGreaterThan(0)
+    await new Promise((r) => setTimeout(r, 500))
+    // Sent within the window: one answer (two if the loop outlasted it), not 200.
+    expect(answers.length).toBeLessThanOrEqual(1 + Math.floor(sent / 2_500))
+    // An honest peer whose frame was lost asks again after its timeout, and gets it.
+    const before = answers.length
+    await new Promise((r) => setTimeout(r, 2_600 - (Date.now() - answers.at(-1)!)))
+    await hostile.send(a, { t: 'want', origin: a.nodeId, from: 1, limit: 256 })
+    await expect.poll(() => answers.length, { timeout: 10_000, interval: 50 }).toBe(before + 1)
+    // Not misbehaviour: it is answered less, not banned.
+    expect(await metric(a, 'legation_peer_misbehaviour_total')).toBe(0)
   })
 
   it('a banned peer that dials again and again is refused at the door, and let back in after its ban', async () => {

@@ -149,7 +149,18 @@ export class CatchUp {
     }
   }
 
+  /**
+   * Answers a want with one frame of entries and the payloads they need. A want that goes back
+   * into the range last sent this peer for that origin, within half a want timeout of sending
+   * it, is not answered: an honest peer asks again only after a whole timeout (its frame was
+   * lost), while one that asks the same range over and over would make this node read and send
+   * a frame for every few bytes it sends. So each origin costs at most one frame sent again
+   * per half timeout, besides frames that move the peer forward.
+   */
   async answerWant(p: PeerState, origin: string, from: number, limit: number): Promise<void> {
+    const now = this.#clock()
+    const prev = p.answered.get(origin)
+    if (prev && from <= prev.last && now - prev.at < this.#timeoutMs() / 2) return
     const entries: Uint8Array[] = []
     /** By digest: a record relayed in two entries names its payload twice, sent once. */
     const payloads = new Map<string, Payload>()
@@ -177,6 +188,7 @@ export class CatchUp {
     if (entries.length === 0) return
     const last = from + entries.length - 1
     if ((p.vv[origin] ?? 0) < last) p.vv[origin] = last
+    p.answered.set(origin, { last, at: now })
     this.#peers.send(p.peerId, { t: 'entries', entries, payloads: [...payloads.values()] })
   }
 

@@ -49,6 +49,11 @@ export interface PeerState {
   readonly vv: VersionVector
   /** Frames of entries from this peer still being verified and applied, oldest first. */
   readonly applying: Array<Promise<void>>
+  /**
+   * Per origin, the last range of entries we sent this peer in answer to a want (its last seq)
+   * and when: a want that goes back into it soon after is not answered again (CatchUp).
+   */
+  readonly answered: Map<string, { last: number; at: number }>
   queue: Queued[]
   sending: boolean
 }
@@ -94,6 +99,7 @@ export class Peers {
       state: node?.state ?? null,
       vv: {},
       applying: [],
+      answered: new Map(),
       queue: [],
       sending: false,
     }
