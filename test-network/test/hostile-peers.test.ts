@@ -85,15 +85,21 @@ describe('hostile but well-formed peers', { timeout: 120_000 }, () => {
     )
     hostile = await HostilePeer.start(net, 3)
     const answers: number[] = []
+    const payloadAnswers: number[] = []
+    const digests: Uint8Array[] = []
     hostile.mesh.onFrame((from, frame) => {
       const msg = decodeSyncMessage(frame)
-      if (from === a.peerId && msg.t === 'entries' && msg.entries.length > 0) answers.push(Date.now())
+      if (from !== a.peerId || msg.t !== 'entries') return
+      if (msg.entries.length > 0) {
+        answers.push(Date.now())
+        if (digests.length === 0) digests.push(...msg.payloads.map((x) => x.d))
+      } else if (msg.payloads.length > 0) payloadAnswers.push(Date.now())
     })
     await hostile.connect(a)
     // 200 wants for A's first entries, each a few bytes, as fast as the stream takes them.
-    const start = Date.now()
+    let start = Date.now()
     for (let i = 0; i < 200; i++) await hostile.send(a, { t: 'want', origin: a.nodeId, from: 1, limit: 256 })
-    const sent = Date.now() - start
+    let sent = Date.now() - start
     await expect.poll(() => answers.length, { timeout: 10_000, interval: 50 }).toBeGreaterThan(0)
     await new Promise((r) => setTimeout(r, 500))
     // Sent within the window: one answer (two if the loop outlasted it), not 200.
@@ -103,6 +109,16 @@ describe('hostile but well-formed peers', { timeout: 120_000 }, () => {
     await new Promise((r) => setTimeout(r, 2_600 - (Date.now() - answers.at(-1)!)))
     await hostile.send(a, { t: 'want', origin: a.nodeId, from: 1, limit: 256 })
     await expect.poll(() => answers.length, { timeout: 10_000, interval: 50 }).toBe(before + 1)
+
+    // The same for payloads: 200 wantPayloads, answered once per half payload interval (1.5 s).
+    expect(digests.length).toBeGreaterThan(0)
+    start = Date.now()
+    for (let i = 0; i < 200; i++) await hostile.send(a, { t: 'wantPayload', digests })
+    sent = Date.now() - start
+    await expect.poll(() => payloadAnswers.length, { timeout: 10_000, interval: 50 }).toBeGreaterThan(0)
+    await new Promise((r) => setTimeout(r, 500))
+    expect(payloadAnswers.length).toBeLessThanOrEqual(1 + Math.floor(sent / 1_500))
+
     // Not misbehaviour: it is answered less, not banned.
     expect(await metric(a, 'legation_peer_misbehaviour_total')).toBe(0)
   })

@@ -51,6 +51,8 @@ export class CatchUp {
   /** Every frame being applied, whatever became of its peer: stop() waits for them. */
   readonly #applying = new Set<Promise<void>>()
   #ticks = 0
+  /** Which peer the next wantPayload goes to (not #ticks: a multiple of the interval would pick one peer). */
+  #payloadTurn = 0
 
   constructor(
     deps: {
@@ -192,8 +194,15 @@ export class CatchUp {
     this.#peers.send(p.peerId, { t: 'entries', entries, payloads: [...payloads.values()] })
   }
 
-  /** Payloads by digest, within one frame's budget; the peer asks again for the rest. */
-  async answerWantPayload(peerId: string, digests: readonly Uint8Array[]): Promise<void> {
+  /**
+   * Payloads by digest, within one frame's budget; the peer asks again for the rest. An honest
+   * peer asks one peer at a time, every `payloadWantIntervals` status intervals; a peer asking
+   * sooner than half that after its last answer is not answered (each answer reads a frame).
+   */
+  async answerWantPayload(p: PeerState, digests: readonly Uint8Array[]): Promise<void> {
+    const now = this.#clock()
+    const interval = this.#opts.payloadWantIntervals * this.#opts.statusIntervalMs
+    if (now - p.payloadsAnsweredAt < interval / 2) return
     const payloads: Payload[] = []
     let bytes = 0
     for (const d of digests) {
@@ -203,7 +212,9 @@ export class CatchUp {
       payloads.push({ d, p: payload })
       bytes += payload.length
     }
-    if (payloads.length > 0) this.#peers.send(peerId, { t: 'entries', entries: [], payloads })
+    if (payloads.length === 0) return
+    p.payloadsAnsweredAt = now
+    this.#peers.send(p.peerId, { t: 'entries', entries: [], payloads })
   }
 
   /**
@@ -263,7 +274,7 @@ export class CatchUp {
     const digests = await this.#engine.missingPayloads(this.#opts.payloadsPerWant)
     if (digests.length === 0) return
     // A different peer each time: one that lacks them too does not stop the fetch.
-    this.#peers.send(peers[this.#ticks % peers.length]!, { t: 'wantPayload', digests })
+    this.#peers.send(peers[this.#payloadTurn++ % peers.length]!, { t: 'wantPayload', digests })
   }
 
   #timeoutMs(): number {

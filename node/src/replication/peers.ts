@@ -54,6 +54,8 @@ export interface PeerState {
    * and when: a want that goes back into it soon after is not answered again (CatchUp).
    */
   readonly answered: Map<string, { last: number; at: number }>
+  /** When we last sent this peer payloads it asked for: a wantPayload sooner is not answered. */
+  payloadsAnsweredAt: number
   queue: Queued[]
   sending: boolean
 }
@@ -100,6 +102,7 @@ export class Peers {
       vv: {},
       applying: [],
       answered: new Map(),
+      payloadsAnsweredAt: Number.NEGATIVE_INFINITY,
       queue: [],
       sending: false,
     }

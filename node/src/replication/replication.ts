@@ -348,7 +348,7 @@ class SyncReplication implements Replication {
       case 'entries':
         return await this.#catchUp.applyEntries(p, msg)
       case 'wantPayload':
-        return await this.#catchUp.answerWantPayload(p.peerId, msg.digests)
+        return await this.#catchUp.answerWantPayload(p, msg.digests)
       case 'stored':
         return this.#receipts.onStored(msg.receipts)
       case 'wantReceipts':
