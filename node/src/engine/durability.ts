@@ -21,13 +21,12 @@ import {
   HLC_ZERO,
   type Hlc,
   type KnownEncodings,
-  openEntry,
   toHex,
   utf8ToBytes,
 } from '@legation/protocol'
 import { Mutex } from 'async-mutex'
 import { NodeError } from '../errors.ts'
-import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
+import type { Store } from '../storage/store.ts'
 import { decodeJson, encodeJson, encodeStoredRecord } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
 import type { FeedTrees } from './feed-trees.ts'
