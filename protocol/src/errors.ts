@@ -60,6 +60,11 @@ export const PROTOCOL_ERRORS = {
     status: 409,
     message: 'two different entries were signed for the same origin and sequence',
   },
+  ENTRY_CHARTER_UNKNOWN: { status: 409, message: 'feed entry names a charter version not known here' },
+  ENTRY_AUTHORITY_WITHDRAWN: {
+    status: 403,
+    message: 'feed entry was signed after a charter amendment removed its node',
+  },
   ENTRY_FOREIGN_CLIENT: { status: 400, message: 'entry carries document changes of another node' },
   ENTRY_REWRITE: { status: 400, message: 'entry would delete or rewrite a record' },
   REQUEST_AUTH_INVALID: { status: 401, message: 'request signature is missing, stale or invalid' },

@@ -52,6 +52,12 @@ export const EntryBody = Type.Object(
     seq: Type.Integer({ minimum: 1 }),
     prev: Type.Union([Digest, Type.Null()]),
     hlc: Type.Tuple([Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 0, maximum: 0xffff_ffff })]),
+    /**
+     * The hash of the charter version the origin applied when it signed (its latest). Absent
+     * means the genesis charter (entries written before versions were named). Replicas judge
+     * the entry under that version, not any version the signer might prefer.
+     */
+    charter: Type.Optional(Id),
     // Without additionalProperties: false, keys that are not node ids would pass unchecked.
     deps: Type.Record(KeyIdString, Type.Integer({ minimum: 1 }), { additionalProperties: false }),
     changes: Type.Array(Change, { minItems: 1, maxItems: MAX_CHANGES_PER_ENTRY }),
@@ -138,8 +144,24 @@ export function verifyOpenedEntry(
 }
 
 /**
- * Verifies an entry's bloc and signature by a node certified in one of the known charter
- * versions (an expelled node's earlier entries stay valid: history is not rewritten).
+ * The charter version an entry names (absent: genesis) and its place in `charters` (genesis
+ * first), or undefined when that version is not among them — not known here yet.
+ */
+export function entryCharter(
+  body: EntryBody,
+  charters: readonly CharterView[],
+): { view: CharterView; index: number } | undefined {
+  if (body.charter === undefined) return charters[0] && { view: charters[0], index: 0 }
+  const index = charters.findIndex((c) => c.hash === body.charter)
+  return index < 0 ? undefined : { view: charters[index]!, index }
+}
+
+/**
+ * Verifies an entry's bloc and signature under the charter version it names: its origin is a
+ * node that version certifies, and the entry's time is within that node's certificate window.
+ * An expelled node's earlier entries stay valid (history is not rewritten); for the entries it
+ * signed after its removal see `withdrawnAt`. Throws ENTRY_CHARTER_UNKNOWN when the version
+ * named is not in `charters` (a node that has not received the amendment yet waits for it).
  */
 export function verifyEntrySignature(
   ed: Ed25519,
@@ -152,13 +174,39 @@ export function verifyEntrySignature(
   if (b.bloc !== bloc) throw new EntryError('BLOC_MISMATCH', 'entry belongs to another bloc')
   if (b.deps[b.origin] !== undefined)
     throw new EntryError('ENTRY_INVALID', 'an entry does not depend on its own origin')
-  let node: CertifiedNode | undefined
-  for (let i = charters.length - 1; i >= 0 && !node; i--) node = charters[i]!.nodes.get(b.origin)
-  if (!node) throw new EntryError('ENTRY_INVALID', 'entry origin is not a certified node')
+  const named = entryCharter(b, charters)
+  if (!named) throw new EntryError('ENTRY_CHARTER_UNKNOWN')
+  const node = named.view.nodes.get(b.origin)
+  if (!node)
+    throw new EntryError('ENTRY_INVALID', 'entry origin is not certified in the charter version it names')
+  if (b.hlc[0] < node.notBefore || b.hlc[0] > node.notAfter) {
+    throw new EntryError(
+      'ENTRY_INVALID',
+      'entry is dated outside its node’s certificate in the charter it names',
+    )
+  }
   if (!ed.verify(entry.sig, signingInput(DOMAINS.entry, bodyBytes), node.nodeKey)) {
     throw new SignatureError('SIGNATURE_INVALID', 'entry signature does not verify')
   }
   return node
+}
+
+/**
+ * When the origin of an entry lost its authority, if it did before the entry's time: the
+ * issue time of the first charter version after the one the entry names that no longer
+ * certifies its node (its state expelled, or the node removed). An entry stamped at or after
+ * that is void everywhere that knows the amendment, whichever node relayed it and whatever
+ * version it names. Undefined when the entry stands.
+ */
+export function withdrawnAt(body: EntryBody, charters: readonly CharterView[]): number | undefined {
+  const named = entryCharter(body, charters)
+  if (!named) return undefined
+  for (let i = named.index + 1; i < charters.length; i++) {
+    const v = charters[i]!
+    if (v.nodes.has(body.origin)) continue
+    return body.hlc[0] >= v.charter.issuedAt ? v.charter.issuedAt : undefined
+  }
+  return undefined
 }
 
 /** Checks that `next` follows `prevEntry` (or is the first entry) in its origin's chain. */

@@ -168,6 +168,8 @@ export class Durability {
       acc: toHex(acc),
       hlc: compareHlc(tx.state.hlc, this.#head.hlc) > 0 ? tx.state.hlc : this.#head.hlc,
       clocks: tx.state.clocks,
+      charters: tx.state.charters,
+      closed: tx.state.closed,
     }
     ops.push({ type: 'put', key: K.state, value: encodeJson(state) })
     const written = this.#store.write(ops)

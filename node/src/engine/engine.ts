@@ -321,6 +321,14 @@ export class Engine extends EngineReads {
     return this.#evidence.quarantined()
   }
 
+  /**
+   * Feeds that end here for good, by their last valid seq: the next entry was signed after a
+   * charter amendment removed the node (ENTRY_AUTHORITY_WITHDRAWN). Nothing later is asked for.
+   */
+  closedFeeds(): Readonly<Record<string, number>> {
+    return this.#durability.head.closed ?? {}
+  }
+
   pendingCount(): number {
     return this.#held.size
   }

@@ -339,6 +339,8 @@ export class LocalWriter {
       seq,
       prev: head.heads[c.nodeId] ? fromHex(head.heads[c.nodeId]!) : null,
       hlc: [hlc[0], hlc[1]],
+      // The version in force here: peers judge the entry and its records under it.
+      charter: c.trust.charter.hash,
       deps,
       changes,
     }

@@ -14,9 +14,9 @@ import {
   compareHlc,
   DEFAULT_MAX_DRIFT_MS,
   decodeEntry,
-  depsSatisfied,
   type Ed25519,
   EntryError,
+  entryCharter,
   entryHash,
   equalBytes,
   type Hlc,
@@ -29,8 +29,10 @@ import {
   type SignedRecord,
   toHex,
   utf8ToBytes,
+  type VersionVector,
   validateRemoteUpdate,
   verifyOpenedEntry,
+  withdrawnAt,
 } from '@legation/protocol'
 import type * as Y from 'yjs'
 import type { SigCheck } from '../crypto/verifier.ts'
@@ -158,9 +160,10 @@ export class RemoteApplier {
             continue
           }
         }
-        // An origin no charter version known here certifies: an amendment that admits it may not
-        // have reached this node yet. Not applied now, not held against the sender.
-        if (!c.trust.certifiedNode(b.origin)) {
+        // It names a charter version not known here: the amendment (that admits its node,
+        // renews it, or rotates a key) has not reached this node yet. Not applied now, not held
+        // against the sender; asked for again later.
+        if (!entryCharter(b, c.trust.versions)) {
           out[i] = 'deferred'
           continue
         }
@@ -253,21 +256,42 @@ export class RemoteApplier {
       return 'duplicate'
     }
     if (c.evidence.isQuarantined(b.origin, b.seq)) return 'quarantined'
-    // Stamped too far ahead, or at a time no charter version known here certifies its node
-    // for (a renewal not received yet): not applied now, not held against anyone.
-    if (this.#early(item) || !c.trust.nodeValidAt(b.origin, b.hlc[0])) return 'deferred'
+    if (await this.#withdrawn(tx, item)) return 'withdrawn'
+    // Stamped too far ahead: not applied now, not held against anyone.
+    if (this.#early(item)) return 'deferred'
     const held = c.held.get(b.origin, b.seq)
     if (held && !equalBytes(held.bytes, item.bytes)) {
       await c.evidence.equivocation(held.entry, item.entry)
       return 'equivocation'
     }
-    if (b.seq > have + 1 || !depsSatisfied(b.deps, tx.state.vv)) {
+    if (b.seq > have + 1 || !depsMet(b.deps, tx.state)) {
       c.held.hold(item)
       return 'pending'
     }
     await this.#applyToTx(tx, item)
     await this.#releaseHeld(tx)
     return 'applied'
+  }
+
+  /**
+   * Whether the entry was signed after a charter amendment removed its node (docs/protocol.md
+   * § Charter versions): void on every node that knows the amendment, whichever peer relayed
+   * it — the relay may not have had the amendment yet, so it is not blamed. The first such
+   * entry next in its feed closes the feed there for good (kept as evidence): entries that
+   * depend on later ones are applied on what is held, so the bloc does not wait on them.
+   */
+  async #withdrawn(tx: Tx, item: Prepared): Promise<boolean> {
+    const c = this.#c
+    const b = item.entry.body
+    const closed = tx.state.closed[b.origin]
+    if (closed !== undefined) return b.seq > closed
+    if (withdrawnAt(b, c.trust.versions) === undefined) return false
+    if (b.seq === (tx.state.vv[b.origin] ?? 0) + 1) {
+      tx.state.closed[b.origin] = b.seq - 1
+      c.held.dropThrough(b.origin, Number.MAX_SAFE_INTEGER)
+      await this.#refused(item, new EntryError('ENTRY_AUTHORITY_WITHDRAWN'))
+    }
+    return true
   }
 
   /** Applies held entries that the transaction made ready (their predecessor, their deps). */
@@ -280,11 +304,7 @@ export class RemoteApplier {
         c.held.dropThrough(origin, c.durability.head.vv[origin] ?? 0)
         const have = tx.state.vv[origin] ?? 0
         const next = bySeq.get(have + 1)
-        if (
-          !next ||
-          c.evidence.isQuarantined(origin, have + 1) ||
-          !depsSatisfied(next.entry.body.deps, tx.state.vv)
-        )
+        if (!next || c.evidence.isQuarantined(origin, have + 1) || !depsMet(next.entry.body.deps, tx.state))
           continue
         try {
           // Dropped from the held set once the transaction is handed to the store (#commit).
@@ -313,6 +333,11 @@ export class RemoteApplier {
     if (last && compareHlc(b.hlc as Hlc, last) <= 0) {
       throw new EntryError('ENTRY_INVALID', 'an origin’s entry clock must increase from entry to entry')
     }
+    // Verified under the version it names (#prepare), which cannot go back to an older one.
+    const charterIndex = entryCharter(b, c.trust.versions)!.index
+    if (charterIndex < (tx.state.charters[b.origin] ?? 0)) {
+      throw new EntryError('ENTRY_INVALID', 'an origin’s entry names an older charter version than before')
+    }
     const mine = new Map<string, SignedRecord>()
     const found = new Map<string, Uint8Array>()
     const decoded = new Map<string, Record<string, unknown>>()
@@ -323,6 +348,7 @@ export class RemoteApplier {
         if ((rec.header.subject ?? ALERTS_DOC) !== change.doc) {
           throw new EntryError('ENTRY_INVALID', 'record filed under another document')
         }
+        c.trust.checkRecordUnder(rec.header, rec.cert, charterIndex)
         mine.set(id, rec)
         const digest = rec.header.payload
         if (digest) {
@@ -386,6 +412,7 @@ export class RemoteApplier {
     tx.state.vv[b.origin] = b.seq
     tx.state.heads[b.origin] = toHex(item.hash)
     tx.state.clocks[b.origin] = b.hlc as Hlc
+    tx.state.charters[b.origin] = charterIndex
     tx.entries.push({ origin: b.origin, seq: b.seq, bytes, hash: item.hash })
     tx.applied.push({ entry, bytes, accepted })
   }
@@ -396,7 +423,9 @@ export class RemoteApplier {
    */
   async #commit(tx: Tx): Promise<{ durable: Promise<void> }> {
     const c = this.#c
-    if (tx.entries.length === 0) return { durable: c.durability.durable }
+    // Nothing to store unless a feed was closed (#withdrawn).
+    const closed = Object.keys(tx.state.closed).length !== Object.keys(c.durability.head.closed ?? {}).length
+    if (tx.entries.length === 0 && !closed) return { durable: c.durability.durable }
     const { durable } = await c.durability.finish(tx)
     for (const { entry } of tx.applied) c.held.drop(entry.body.origin, entry.body.seq)
     return {
@@ -406,6 +435,14 @@ export class RemoteApplier {
       }),
     }
   }
+}
+
+/** Whether an entry's dependencies are applied here, or end in a feed closed here (#withdrawn). */
+function depsMet(deps: VersionVector, state: Tx['state']): boolean {
+  for (const [origin, seq] of Object.entries(deps)) {
+    if ((state.vv[origin] ?? 0) < seq && state.closed[origin] === undefined) return false
+  }
+  return true
 }
 
 function isPrepared(item: Item): item is Prepared {

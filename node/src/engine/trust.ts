@@ -15,6 +15,7 @@ import {
   charterHash,
   decodeCanonical,
   type Ed25519,
+  EntryError,
   encodeCanonical,
   equalBytes,
   type OfficerCertificate,
@@ -142,14 +143,40 @@ export class Trust {
   }
 
   /**
-   * Whether some charter version known here certifies `nodeId` at time `at` (its certificate's
-   * window). A node renewed by amendment is valid in any of its windows.
+   * Whether the charter version in force certifies `nodeId` at time `at` (its certificate's
+   * window): what this node's own entries must meet, since they name that version.
    */
   nodeValidAt(nodeId: string, at: number): boolean {
-    return this.#views.some((v) => {
-      const n = v.nodes.get(nodeId)
-      return n !== undefined && n.notBefore <= at && at <= n.notAfter
-    })
+    const n = this.charter.nodes.get(nodeId)
+    return n !== undefined && n.notBefore <= at && at <= n.notAfter
+  }
+
+  /** The place of the version with this hash in the chain (genesis 0), or -1 if not known here. */
+  versionIndex(hash: string): number {
+    return this.#views.findIndex((c) => c.hash === hash)
+  }
+
+  /**
+   * Checks, on every replica, a record carried by an entry that names charter version
+   * `entryIndex`: the record names no later version than its entry (the origin could not have
+   * verified it), and an officer's state is a member of the entry's version under the same key
+   * that signed the officer's certificate — a key an amendment rotated out, or an expelled
+   * state, authorizes nothing in an entry written after the node adopted the amendment.
+   */
+  checkRecordUnder(header: { charter: string }, cert: OfficerCertificate | null, entryIndex: number): void {
+    const index = this.versionIndex(header.charter)
+    if (index < 0 || index > entryIndex) {
+      throw new EntryError('ENTRY_INVALID', 'a record names a later charter version than its entry')
+    }
+    if (cert === null || index === entryIndex) return
+    const signedUnder = this.#views[index]!.members.get(cert.body.state)
+    const inEntry = this.#views[entryIndex]!.members.get(cert.body.state)
+    if (!inEntry || !signedUnder || !equalBytes(inEntry.stateKey, signedUnder.stateKey)) {
+      throw new CertificateError(
+        'CERT_INVALID',
+        `${cert.body.state}’s key that certified the officer is not in force in the entry’s charter version`,
+      )
+    }
   }
 
   /** When `state` revoked certificate `certId`, if it did. */

@@ -19,7 +19,14 @@ import type { CitizenSummary, PersistentState, StoredRecord } from './types.ts'
 
 export interface Tx {
   /** The state as this transaction leaves it: vv, heads and hlc move with every entry applied. */
-  state: { vv: VersionVector; heads: Record<string, string>; hlc: Hlc; clocks: Record<string, Hlc> }
+  state: {
+    vv: VersionVector
+    heads: Record<string, string>
+    hlc: Hlc
+    clocks: Record<string, Hlc>
+    charters: Record<string, number>
+    closed: Record<string, number>
+  }
   /** Entries this transaction stores, in order, with their hashes (their feed trees' leaves). */
   entries: Array<{ origin: string; seq: number; bytes: Uint8Array; hash: Uint8Array }>
   ops: BatchOp[]
@@ -48,7 +55,14 @@ export interface TxDoc {
 /** A transaction that builds on `head` (the state every earlier transaction leaves). */
 export function newTx(head: PersistentState, headAcc: Uint8Array): Tx {
   return {
-    state: { vv: { ...head.vv }, heads: { ...head.heads }, hlc: head.hlc, clocks: { ...head.clocks } },
+    state: {
+      vv: { ...head.vv },
+      heads: { ...head.heads },
+      hlc: head.hlc,
+      clocks: { ...head.clocks },
+      charters: { ...head.charters },
+      closed: { ...head.closed },
+    },
     entries: [],
     applied: [],
     ops: [],

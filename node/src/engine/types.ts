@@ -45,7 +45,15 @@ export type SubmitOutcome =
  * What became of a peer's entry. `deferred`: its clock is further ahead of this node's than the
  * drift allowed (a runaway clock): not applied now, and fetched again once this clock catches up.
  */
-export type RemoteResult = 'applied' | 'duplicate' | 'pending' | 'deferred' | 'equivocation' | 'quarantined'
+export type RemoteResult =
+  | 'applied'
+  | 'duplicate'
+  | 'pending'
+  | 'deferred'
+  | 'equivocation'
+  | 'quarantined'
+  /** Signed after a charter amendment removed its node: void, kept as evidence, sender not blamed. */
+  | 'withdrawn'
 
 export interface EngineObserver {
   accepted?(source: 'client' | 'peer', n: number): void
@@ -109,6 +117,17 @@ export interface PersistentState {
   hlc: Hlc
   /** Each origin's last entry clock: an origin's clock must increase. Absent in older stores. */
   clocks?: Record<string, Hlc>
+  /**
+   * The place in the charter chain of the version each origin's last entry names: an origin's
+   * entries never name an older version than before. Absent in older stores (taken as genesis).
+   */
+  charters?: Record<string, number>
+  /**
+   * Origins whose feed ends here for good, by their last valid seq: the next entry was signed
+   * after a charter amendment removed the node. A dependency on such an origin is met by what
+   * is held of it. Absent in older stores.
+   */
+  closed?: Record<string, number>
 }
 
 export interface StoredRecord {

@@ -25,6 +25,8 @@ export const NodeInfo = Type.Object({
   stateRoot: Type.String(),
   pendingEntries: Type.Integer(),
   quarantined: Type.Array(Type.Object({ nodeId: Type.String(), fromSeq: Type.Integer() })),
+  /** Feeds closed here: the next entry was signed after an amendment removed the node. */
+  closed: Type.Array(Type.Object({ nodeId: Type.String(), lastSeq: Type.Integer() })),
   peers: Type.Array(
     Type.Object({
       peerId: Type.String(),

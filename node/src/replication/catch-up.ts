@@ -126,13 +126,14 @@ export class CatchUp {
   pull(): void {
     const mine = this.#engine.versionVector()
     const quarantined = this.#engine.quarantined()
+    const closed = this.#engine.closedFeeds()
     const now = this.#clock()
     const load = new Map<string, number>()
     for (const w of this.#wants.values()) load.set(w.peerId, (load.get(w.peerId) ?? 0) + 1)
     const origins = new Set<string>()
     for (const p of this.#peers.all()) for (const o of Object.keys(p.vv)) origins.add(o)
     for (const origin of origins) {
-      if (quarantined.has(origin)) continue
+      if (quarantined.has(origin) || closed[origin] !== undefined) continue
       const inFlight = this.#wants.get(origin)
       if (inFlight && now - inFlight.at < this.#timeoutMs() && this.#peers.has(inFlight.peerId)) continue
       const have = Math.max(mine[origin] ?? 0, this.#received.get(origin)?.seq ?? 0)

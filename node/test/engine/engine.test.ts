@@ -660,7 +660,7 @@ describe('engine: an origin’s clock and its certificate', () => {
     expect(b.versionVector()[a.nodeId]).toBe(1)
   })
 
-  it('defers an entry dated outside every certificate its node holds, and writes nothing then itself', async () => {
+  it('refuses an entry dated outside its node’s certificate in the charter version it names, and writes nothing then itself', async () => {
     const bloc = testBloc(2)
     const later = Date.now() + 400 * DAY_MS // past the test certificates' year
     const a = await Engine.open({
@@ -673,7 +673,8 @@ describe('engine: an origin’s clock and its certificate', () => {
     // Its own certificate has expired: it takes no writes.
     const [refused] = await a.submit([registration(bloc.officer('AAA'))])
     expect(!refused?.ok && refused?.error.code).toBe('NODE_NOT_CERTIFIED')
-    // An entry its key signs anyway, dated then, waits at a replica whose clock agrees.
+    // An entry its key signs anyway, dated then, is refused even by a replica whose clock agrees:
+    // the version it names certifies its node only until then (a renewal is a new version).
     const b = await engineFor(bloc, 1)
     const writer = await engineFor(bloc, 0)
     const sent: Uint8Array[] = []
@@ -688,7 +689,7 @@ describe('engine: an origin’s clock and its certificate', () => {
       charter: bloc.chain,
       clock: () => later,
     })
-    expect(await c.applyRemote(outside.bytes)).toBe('deferred')
+    await expect(c.applyRemote(outside.bytes)).rejects.toMatchObject({ code: 'ENTRY_INVALID' })
     expect(c.versionVector()).toEqual({})
     expect(await b.applyRemote(sent[0]!)).toBe('applied')
   })
@@ -772,7 +773,7 @@ describe('engine: review fixes', () => {
 })
 
 describe('engine: an origin not known yet', () => {
-  it('defers an entry from a node no charter version here certifies (an amendment may be on its way)', async () => {
+  it('defers an entry naming a charter version not held here (the amendment admitting its node may be on its way), and refuses one whose version does not certify its node', async () => {
     const bloc = testBloc(2)
     const a = await engineFor(bloc, 0)
     const sent: Uint8Array[] = []
@@ -780,9 +781,12 @@ describe('engine: an origin not known yet', () => {
     await a.submit([registration(bloc.officer('AAA'))])
     const stranger = generateKeyPair(ed)
     const entry = decodeEntry(sent[0]!)
-    const unknown = sealEntry(ed, { ...entry.body, origin: keyId(stranger.publicKey) }, stranger.secretKey)
+    const origin = keyId(stranger.publicKey)
+    const admitted = sealEntry(ed, { ...entry.body, origin, charter: 'ab'.repeat(32) }, stranger.secretKey)
     const b = await engineFor(bloc, 1)
-    expect(await b.applyRemoteMany([unknown.bytes])).toEqual(['deferred'])
+    expect(await b.applyRemoteMany([admitted.bytes])).toEqual(['deferred'])
+    const stranger2 = sealEntry(ed, { ...entry.body, origin }, stranger.secretKey)
+    await expect(b.applyRemote(stranger2.bytes)).rejects.toMatchObject({ code: 'ENTRY_INVALID' })
     expect(b.versionVector()).toEqual({})
   })
 })
