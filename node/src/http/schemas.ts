@@ -171,7 +171,12 @@ export const SignedCheckpointView = Type.Object({
 export const InclusionProofView = Type.Object({
   origin: Type.String(),
   seq: Type.Integer(),
+  index: Type.Integer({ description: 'The leaf’s index in the tree, from 0 as RFC 6962 counts: seq − 1' }),
   size: Type.Integer(),
+  entry: Type.String({
+    description:
+      'The leaf data: the entry’s hash (hex, as receipts give it); the leaf hash is SHA-256(0x00 ‖ entry)',
+  }),
   root: Hash,
   proof: Type.Array(Hash, { description: 'The RFC 6962 audit path, leaf to root' }),
 })

@@ -12,6 +12,7 @@ import {
   parseCheckpoint,
   parseVerifierKey,
   toBase64url,
+  toHex,
   toSubmission,
   verifyConsistency,
   verifyInclusion,
@@ -56,6 +57,8 @@ describe('audit routes', () => {
       await get(app, `/v1/audit/feeds/${engine.nodeId}/inclusion?seq=3&size=5`, bloc.auditor)
     ).json()
     expect(inc.root).toBe(toBase64url(cp.root))
+    // The answer names its leaf, so a standard verifier needs nothing else: the entry's hash as data.
+    expect(inc).toMatchObject({ seq: 3, index: 2, entry: toHex(entryHash(third.entry.body)) })
     const leaf = leafHash(entryHash(third.entry.body))
     expect(verifyInclusion(leaf, 2, 5, inc.proof.map(fromBase64url), cp.root)).toBe(true)
     // And the tree of 2 is a prefix of the checkpoint's.

@@ -5,7 +5,7 @@
  * nothing personal is here.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { toBase64url } from '@legation/protocol'
+import { openEntry, toBase64url, toHex } from '@legation/protocol'
 import { Type } from '@sinclair/typebox'
 import { NodeError } from '../../errors.ts'
 import type { Principal } from '../auth.ts'
@@ -78,7 +78,19 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = asyn
       const { seq, size } = req.query
       const proof = await audit().inclusionProof(origin, seq, size)
       const root = await audit().root(origin, size)
-      return { origin, seq, size, root: toBase64url(root), proof: proof.map(toBase64url) }
+      // The leaf data, so that a standard verifier hashes the leaf itself (RFC 6962's leaf hash).
+      const bytes = await ctx.engine.getEntryBytes(origin, seq)
+      if (!bytes) throw new NodeError('INTERNAL', `entry ${seq} of ${origin} is in the tree but not stored`)
+      const entry = toHex(openEntry(bytes).hash)
+      return {
+        origin,
+        seq,
+        index: seq - 1,
+        size,
+        entry,
+        root: toBase64url(root),
+        proof: proof.map(toBase64url),
+      }
     },
   )
 
