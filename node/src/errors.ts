@@ -45,6 +45,11 @@ export const NODE_ERRORS = {
     status: 503,
     message: 'this node could not write to its storage and takes no writes until it is restarted',
   },
+  REBUILD_LOST_OWN_ENTRIES: {
+    status: 503,
+    message:
+      'rebuilding derived state left some of this node’s own entries unapplied: it takes no writes until an operator looks',
+  },
   READ_ONLY: {
     status: 503,
     message: 'this engine is read-only (offline audit or replay): it signs and writes nothing',

@@ -17,6 +17,7 @@
  *   meta/state              version vector, feed heads, accumulator, HLC, feed trees' right edges
  *   meta/charter            the charter chain
  *   meta/replay             signed requests accepted recently, saved by a clean stop (HTTP)
+ *   meta/rebuild            present while derived state is being rebuilt from the feeds (rebuild.ts)
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
 export const K = {
@@ -40,4 +41,5 @@ export const K = {
   state: 'meta/state',
   charter: 'meta/charter',
   replay: 'meta/replay',
+  rebuild: 'meta/rebuild',
 } as const
