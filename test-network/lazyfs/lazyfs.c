@@ -5,20 +5,22 @@
  * kills a node would pass even if the node never called fsync. This filesystem stands for
  * the disk instead: file data written through it is held in this process's memory, per
  * file, until that file is fsync'ed or fdatasync'ed, and only then written to the backing
- * directory. A "crash" command drops everything still held, which is what a power loss does
- * to data that was never synced. The idea is Jepsen's LazyFS; this is a small rewrite of it
- * for one job.
+ * directory. A crash (SIGUSR1) drops everything still held, which is what a power loss does to
+ * data that was never synced. The idea is Jepsen's LazyFS; this is a small rewrite of it for
+ * one job.
  *
- *   lazyfs BACKING MOUNTPOINT [-f] [fuse options]      (always single-threaded: -s is added)
+ *   lazyfs [--sync-delay-ms N] BACKING MOUNTPOINT [-f] [fuse options]   (single-threaded: -s)
  *
- * Control file: MOUNTPOINT/.lazyfs (not listed by readdir, reached by its name only).
- *   write "crash"  every unsynced write and pending truncate is dropped, at once, and the
- *                  filesystem is dead from then on: every operation but the control file
- *                  answers EIO, as a machine without power would. Unmount it and mount a new
- *                  one over the same backing directory to "reboot".
- *   write "sync"   everything held is written to the backing directory (as sync(2) would).
- *   read           one line of JSON: bytes and files held now, bytes and number of fsyncs
- *                  written so far, and what the last crash dropped (bytes, files by path).
+ * Crash: send SIGUSR1 to the lazyfs process. Every unsynced write and pending truncate is
+ *   dropped at once, before the next operation is served, and the filesystem is dead from then
+ *   on: every operation but the control file answers EIO, as a machine without power would.
+ *   Unmount it and mount a new one over the same backing directory to "reboot". A signal, not
+ *   a command written to a file, because it must also land inside an fsync in progress: with
+ *   --sync-delay-ms every fsync takes that long (a slow disk), its data becomes durable only
+ *   at the end, and a crash during the wait drops it and answers EIO.
+ * Control file: MOUNTPOINT/.lazyfs, read-only, not listed by readdir. Reading it gives one line
+ *   of JSON: whether it crashed, bytes and files held now, bytes and number of fsyncs written so
+ *   far, the sync delay, and what the crash dropped (bytes, files by path).
  *
  * What it models, and what it does not:
  * - File data (write, truncate, O_TRUNC) is held until fsync/fdatasync of that file; reads and
@@ -34,8 +36,9 @@
  *   writes and not others.
  * - The backing directory plays the disk platter: data synced here is written to it, not
  *   fsync'ed on the host (the test does not pull the host's power).
- * - Regular files do not use direct_io: LevelDB maps table files with mmap(MAP_SHARED), which a
- *   FUSE file opened with direct_io refuses on most kernels. Writes still reach this process
+ * - Regular files do not use direct_io: LevelDB maps table files with mmap(MAP_SHARED), which
+ *   FUSE refuses (ENODEV) for a file opened with direct_io unless the filesystem opts in with
+ *   FUSE_DIRECT_IO_ALLOW_MMAP (libfuse 3.16 and Linux 6.6; Debian's libfuse3 is older). Writes still reach this process
  *   at once (no writeback_cache: the kernel writes through), attribute and entry timeouts are
  *   0 so sizes always come from here, and after a crash the mount is dead and must be
  *   replaced, so no page the kernel cached from before the crash is ever read again.
@@ -49,11 +52,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -97,7 +102,9 @@ struct handle {
 static int root_fd = -1;
 static struct lfile *files; /* linked files that have been seen (held data or not) */
 static int crashed;
-static unsigned long long synced_bytes, syncs, crashes;
+static volatile sig_atomic_t crash_signal;
+static struct timespec sync_delay;
+static unsigned long long synced_bytes, syncs;
 static char last_crash[REPORT_MAX / 2] = "null";
 
 /* ---- bookkeeping ----------------------------------------------------------------------- */
@@ -337,9 +344,10 @@ static char *make_report(size_t *len) {
   char held[REPORT_MAX / 2];
   describe_held(held, sizeof held);
   int n = snprintf(out, REPORT_MAX,
-                   "{\"crashed\":%s,\"held\":%s,\"syncedBytes\":%llu,\"syncs\":%llu,\"crashes\":%llu,"
+                   "{\"crashed\":%s,\"held\":%s,\"syncedBytes\":%llu,\"syncs\":%llu,\"syncDelayMs\":%lld,"
                    "\"lastCrash\":%s}\n",
-                   crashed ? "true" : "false", held, synced_bytes, syncs, crashes, last_crash);
+                   crashed ? "true" : "false", held, synced_bytes, syncs,
+                   (long long)sync_delay.tv_sec * 1000 + sync_delay.tv_nsec / 1000000, last_crash);
   *len = n < REPORT_MAX ? (size_t)n : REPORT_MAX - 1;
   return out;
 }
@@ -353,33 +361,14 @@ static int do_crash(void) {
     drop_extents(f);
   }
   crashed = 1;
-  crashes++;
   fprintf(stderr, "lazyfs: crash: dropped %llu unsynced bytes in %llu files\n", bytes, nfiles);
   return 0;
 }
 
-static int do_sync(void) {
-  /* Only linked files: a path is needed to reach one no handle holds open. */
-  for (struct lfile *f = files; f; f = f->next) {
-    if (!f->dirty) continue;
-    int fd = openat(root_fd, rel(f->path), O_RDWR);
-    if (fd < 0) return -errno;
-    int r = flush_file(f, fd);
-    close(fd);
-    if (r != 0) return r;
-  }
-  return 0;
-}
-
-static int ctl_command(const char *buf, size_t size) {
-  char cmd[32];
-  size_t n = size < sizeof cmd - 1 ? size : sizeof cmd - 1;
-  memcpy(cmd, buf, n);
-  while (n > 0 && (cmd[n - 1] == '\n' || cmd[n - 1] == ' ' || cmd[n - 1] == '\r')) n--;
-  cmd[n] = 0;
-  if (strcmp(cmd, "crash") == 0) return do_crash();
-  if (strcmp(cmd, "sync") == 0) return crashed ? -EIO : do_sync();
-  return -EINVAL;
+/* Every operation starts here: the crash a signal asked for happens before it. */
+static int dead(void) {
+  if (crash_signal && !crashed) do_crash();
+  return crashed;
 }
 
 /* ---- FUSE operations ----------------------------------------------------------------- */
@@ -412,7 +401,7 @@ static int lf_getattr(const char *path, struct stat *st, struct fuse_file_info *
     st->st_nlink = 1;
     return 0;
   }
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   struct handle *h = handle_of(fi);
   int r = h ? fstat(h->fd, st) : fstatat(root_fd, rel(path), st, AT_SYMLINK_NOFOLLOW);
   if (r != 0) return -errno;
@@ -428,7 +417,7 @@ static int lf_getattr(const char *path, struct stat *st, struct fuse_file_info *
 
 /* A directory handle is its backing DIR: with nullpath_ok, readdir gets no path. */
 static int lf_opendir(const char *path, struct fuse_file_info *fi) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   int fd = openat(root_fd, rel(path), O_RDONLY | O_DIRECTORY);
   if (fd < 0) return -errno;
   DIR *d = fdopendir(fd);
@@ -446,7 +435,7 @@ static int lf_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
   (void)path;
   (void)offset;
   (void)flags;
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   DIR *d = (DIR *)(uintptr_t)fi->fh;
   rewinddir(d);
   struct dirent *de;
@@ -466,17 +455,17 @@ static int lf_releasedir(const char *path, struct fuse_file_info *fi) {
 }
 
 static int lf_mkdir(const char *path, mode_t mode) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   return mkdirat(root_fd, rel(path), mode) == 0 ? 0 : -errno;
 }
 
 static int lf_rmdir(const char *path) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   return unlinkat(root_fd, rel(path), AT_REMOVEDIR) == 0 ? 0 : -errno;
 }
 
 static int lf_unlink(const char *path) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   if (is_ctl(path)) return -EPERM;
   struct lfile *f = last_link(path);
   if (unlinkat(root_fd, rel(path), 0) != 0) return -errno;
@@ -485,7 +474,7 @@ static int lf_unlink(const char *path) {
 }
 
 static int lf_rename(const char *from, const char *to, unsigned int flags) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   if (is_ctl(from) || is_ctl(to)) return -EPERM;
   struct stat src;
   if (fstatat(root_fd, rel(from), &src, AT_SYMLINK_NOFOLLOW) != 0) return -errno;
@@ -510,17 +499,17 @@ static int lf_rename(const char *from, const char *to, unsigned int flags) {
 }
 
 static int lf_link(const char *from, const char *to) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   return linkat(root_fd, rel(from), root_fd, rel(to), 0) == 0 ? 0 : -errno;
 }
 
 static int lf_symlink(const char *target, const char *path) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   return symlinkat(target, root_fd, rel(path)) == 0 ? 0 : -errno;
 }
 
 static int lf_readlink(const char *path, char *buf, size_t size) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   ssize_t n = readlinkat(root_fd, rel(path), buf, size - 1);
   if (n < 0) return -errno;
   buf[n] = 0;
@@ -528,7 +517,7 @@ static int lf_readlink(const char *path, char *buf, size_t size) {
 }
 
 static int lf_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   struct handle *h = handle_of(fi);
   if (h && !h->f) return -EPERM;
   int r = h ? fchmod(h->fd, mode) : fchmodat(root_fd, rel(path), mode, 0);
@@ -536,7 +525,7 @@ static int lf_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
 }
 
 static int lf_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   struct handle *h = handle_of(fi);
   if (h && !h->f) return -EPERM;
   int r = h ? fchown(h->fd, uid, gid) : fchownat(root_fd, rel(path), uid, gid, AT_SYMLINK_NOFOLLOW);
@@ -544,7 +533,7 @@ static int lf_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 }
 
 static int lf_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   struct handle *h = handle_of(fi);
   if (h && !h->f) return 0;
   int r = h ? futimens(h->fd, tv) : utimensat(root_fd, rel(path), tv, AT_SYMLINK_NOFOLLOW);
@@ -554,7 +543,7 @@ static int lf_utimens(const char *path, const struct timespec tv[2], struct fuse
 static int lf_truncate(const char *path, off_t len, struct fuse_file_info *fi) {
   struct handle *h = handle_of(fi);
   if ((h && !h->f) || is_ctl(path)) return 0;
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   struct stat st;
   int r = h ? fstat(h->fd, &st) : fstatat(root_fd, rel(path), &st, AT_SYMLINK_NOFOLLOW);
   if (r != 0) return -errno;
@@ -568,7 +557,7 @@ static int lf_truncate(const char *path, off_t len, struct fuse_file_info *fi) {
 
 /* Opens the backing file read-write whatever was asked: a held write is synced through it. */
 static int open_backing(const char *path, struct fuse_file_info *fi, int create, mode_t mode) {
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   int flags = fi->flags & ~(O_ACCMODE | O_TRUNC | O_APPEND);
   if (create) flags |= O_CREAT;
   int fd = openat(root_fd, rel(path), flags | O_RDWR, mode);
@@ -602,6 +591,7 @@ static int open_ctl(struct fuse_file_info *fi) {
   struct handle *h = calloc(1, sizeof *h);
   if (!h) return -ENOMEM;
   h->fd = -1;
+  dead(); /* a crash signalled before this open shows in the report */
   h->report = make_report(&h->report_len);
   fi->fh = (uint64_t)(uintptr_t)h;
   fi->direct_io = 1; /* its size is 0: the kernel must ask for the content */
@@ -627,7 +617,7 @@ static int lf_read(const char *path, char *buf, size_t size, off_t off, struct f
     memcpy(buf, h->report + off, n);
     return (int)n;
   }
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   if (h->f->dirty) return (int)read_overlay(h->f, h->fd, buf, size, off);
   return (int)pread_full(h->fd, buf, size, off);
 }
@@ -636,11 +626,8 @@ static int lf_write(const char *path, const char *buf, size_t size, off_t off,
                     struct fuse_file_info *fi) {
   (void)path;
   struct handle *h = handle_of(fi);
-  if (!h->f) {
-    int r = ctl_command(buf, size);
-    return r < 0 ? r : (int)size;
-  }
-  if (crashed) return -EIO;
+  if (!h->f) return -EPERM;
+  if (dead()) return -EIO;
   if (!h->f->dirty) {
     struct stat st;
     if (fstat(h->fd, &st) != 0) return -errno;
@@ -655,7 +642,11 @@ static int lf_fsync(const char *path, int datasync, struct fuse_file_info *fi) {
   (void)datasync; /* data is all this holds: fsync and fdatasync do the same */
   struct handle *h = handle_of(fi);
   if (!h->f) return 0;
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
+  /* A slow disk: the data is durable at the end of the wait, and a crash during it loses it. */
+  struct timespec left = sync_delay;
+  while ((left.tv_sec || left.tv_nsec) && nanosleep(&left, &left) != 0 && !crash_signal) continue;
+  if (dead()) return -EIO;
   return flush_file(h->f, h->fd);
 }
 
@@ -663,7 +654,7 @@ static int lf_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
   (void)path;
   (void)datasync;
   (void)fi;
-  return crashed ? -EIO : 0; /* metadata went to the backing directory already */
+  return dead() ? -EIO : 0; /* metadata went to the backing directory already */
 }
 
 static int lf_flush(const char *path, struct fuse_file_info *fi) {
@@ -688,7 +679,7 @@ static int lf_release(const char *path, struct fuse_file_info *fi) {
 
 static int lf_statfs(const char *path, struct statvfs *st) {
   (void)path;
-  if (crashed) return -EIO;
+  if (dead()) return -EIO;
   return fstatvfs(root_fd, st) == 0 ? 0 : -errno;
 }
 
@@ -721,21 +712,46 @@ static const struct fuse_operations ops = {
     .statfs = lf_statfs,
 };
 
+static void on_crash_signal(int sig) {
+  (void)sig;
+  crash_signal = 1;
+}
+
 int main(int argc, char *argv[]) {
+  char *prog = argv[0];
+  long delay_ms = 0;
+  if (argc > 2 && strcmp(argv[1], "--sync-delay-ms") == 0) {
+    char *end;
+    delay_ms = strtol(argv[2], &end, 10);
+    if (*end || delay_ms < 0 || delay_ms > 10000) {
+      fprintf(stderr, "lazyfs: --sync-delay-ms takes 0 to 10000\n");
+      return 2;
+    }
+    argv += 2;
+    argc -= 2;
+  }
   if (argc < 3) {
-    fprintf(stderr, "usage: %s BACKING MOUNTPOINT [-f] [fuse options]\n", argv[0]);
+    fprintf(stderr, "usage: %s [--sync-delay-ms N] BACKING MOUNTPOINT [-f] [fuse options]\n", prog);
     return 2;
   }
+  sync_delay.tv_sec = delay_ms / 1000;
+  sync_delay.tv_nsec = (delay_ms % 1000) * 1000000L;
   root_fd = open(argv[1], O_RDONLY | O_DIRECTORY);
   if (root_fd < 0) {
     fprintf(stderr, "lazyfs: cannot open backing directory %s: %s\n", argv[1], strerror(errno));
     return 2;
   }
+  /* No SA_RESTART: the signal cuts short an fsync's wait (nanosleep answers EINTR). */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_crash_signal;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGUSR1, &sa, NULL) != 0) return 2;
   /* argv without BACKING, plus -s: the code above is not thread-safe. */
   char **args = calloc((size_t)argc + 4, sizeof *args);
   if (!args) return 2;
   int n = 0;
-  args[n++] = argv[0];
+  args[n++] = prog;
   for (int i = 2; i < argc; i++) args[n++] = argv[i];
   args[n++] = "-s";
   args[n++] = "-ofsname=lazyfs,subtype=lazyfs";

@@ -13,7 +13,7 @@
  * const disk = await LazyFs.mount(bin, backingDir, mountpoint)
  * try {
  *   // ... a process writes under mountpoint, then is SIGKILLed ...
- *   const lost = await disk.crash() // unsynced data is gone; the mount is dead
+ *   const lost = await disk.crash() // SIGUSR1: unsynced data is gone; the mount is dead
  *   await disk.unmount() // mount a new LazyFs over backingDir to "reboot"
  * } finally {
  *   await disk.unmount()
@@ -21,7 +21,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { access, readFile, writeFile } from 'node:fs/promises'
+import { access, readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 
@@ -47,9 +47,18 @@ export interface LazyFsReport {
   /** Bytes written to the backing directory by fsync, and the number of fsyncs that wrote. */
   syncedBytes: number
   syncs: number
-  crashes: number
-  /** What the last crash dropped, or null if there was none. */
+  syncDelayMs: number
+  /** What the crash dropped, or null if there was none. */
   lastCrash: HeldData | null
+}
+
+export interface LazyFsOptions {
+  /**
+   * How long each fsync takes (a slow disk): its data is durable only at the end, and a crash
+   * during the wait drops it. It widens the window a crash can hit between write and durable.
+   * @default 0
+   */
+  syncDelayMs?: number
 }
 
 async function need(what: string, check: () => Promise<unknown>): Promise<void> {
@@ -126,9 +135,15 @@ export class LazyFs {
   }
 
   /** Mounts `backing` at `mountpoint` (both existing directories) and waits until it is there. */
-  static async mount(bin: string, backing: string, mountpoint: string): Promise<LazyFs> {
+  static async mount(
+    bin: string,
+    backing: string,
+    mountpoint: string,
+    opts: LazyFsOptions = {},
+  ): Promise<LazyFs> {
     const mp = resolve(mountpoint)
-    const proc = spawn(bin, [resolve(backing), mp, '-f'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const args = ['--sync-delay-ms', String(opts.syncDelayMs ?? 0), resolve(backing), mp, '-f']
+    const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     const fs = new LazyFs(proc, resolve(backing), mp)
     const deadline = Date.now() + MOUNT_TIMEOUT_MS
     while (!(await mounted(mp))) {
@@ -165,16 +180,20 @@ export class LazyFs {
   }
 
   /**
-   * Power loss: drops every write not yet synced, at once. Stop the processes writing here
-   * first (SIGKILL), as the power takes them down too; then unmount, and mount anew to reboot.
-   * Returns what was dropped.
+   * Power loss: SIGUSR1 to the filesystem's PID, sent before this returns its promise, so a
+   * caller can SIGKILL the writing process right after it, in the same instant. Everything not
+   * synced is dropped, an fsync in progress included, and the mount is dead (EIO): unmount it
+   * and mount a new LazyFs over the same backing directory to reboot. Resolves to what was
+   * dropped.
    */
-  async crash(): Promise<HeldData> {
-    await writeFile(join(this.mountpoint, CONTROL), 'crash')
-    const report = await this.report()
-    if (!report.crashed || !report.lastCrash)
-      throw new Error(`lazyfs did not crash: ${JSON.stringify(report)}`)
-    return report.lastCrash
+  crash(): Promise<HeldData> {
+    if (!this.running) return Promise.reject(new Error(`lazyfs is not running:\n${this.output}`))
+    this.#proc.kill('SIGUSR1')
+    return this.report().then((report) => {
+      if (!report.crashed || !report.lastCrash)
+        throw new Error(`lazyfs did not crash: ${JSON.stringify(report)}`)
+      return report.lastCrash
+    })
   }
 
   /**

@@ -4,7 +4,7 @@
  * would.
  */
 import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs'
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, expect, it } from 'vitest'
@@ -30,8 +30,8 @@ afterEach(async () => {
   await rm(tmp, { recursive: true, force: true })
 })
 
-async function mount(): Promise<LazyFs> {
-  const m = await LazyFs.mount(bin, backing, mnt)
+async function mount(opts: { syncDelayMs?: number } = {}): Promise<LazyFs> {
+  const m = await LazyFs.mount(bin, backing, mnt, opts)
   mounts.push(m)
   return m
 }
@@ -97,4 +97,28 @@ it('keeps held data with its file through a rename, and syncs it through any han
   const { next } = await powerCycle(disk)
   expect(await readFile(join(mnt, 'CURRENT'), 'utf8')).toBe('current')
   expect((await next.report()).crashed).toBe(false)
+})
+
+it('drops the data of an fsync a crash cuts short, and that fsync fails', async () => {
+  const disk = await mount({ syncDelayMs: 2_000 })
+  const file = await open(join(mnt, 'log'), 'w')
+  try {
+    await file.write('cut short')
+    // On libuv's thread pool: the crash comes while it waits.
+    const sync = file.datasync().then(
+      () => 'synced',
+      (err: NodeJS.ErrnoException) => err.code,
+    )
+    await new Promise((r) => setTimeout(r, 100))
+    const dropped = await disk.crash()
+    expect(await sync).toBe('EIO')
+    expect(dropped).toEqual({ bytes: 9, files: [{ path: '/log', bytes: 9 }] })
+  } finally {
+    await file.close()
+  }
+  const { syncs } = await disk.report()
+  expect(syncs).toBe(0)
+  await disk.unmount()
+  await mount()
+  expect(await readFile(join(mnt, 'log'), 'utf8')).toBe('')
 })
