@@ -281,6 +281,11 @@ export class TestNetwork {
   readonly options: NetworkOptions
   readonly nodes: TestNode[] = []
   readonly stateKeys: Record<string, KeyPair> = {}
+  /**
+   * The secretariat's auditor key the genesis charter names. Not saved: a network reused from its
+   * folder (`reuse`) has a charter naming a key this one is not.
+   */
+  readonly auditorKeys: KeyPair = generateKeyPair(ed)
   chain: SignedCharter[] = []
   bloc = ''
   charterHash = ''
@@ -345,7 +350,7 @@ export class TestNetwork {
         stateKeys: this.stateKeys[code]!,
         nodes: founders.filter((n) => n.state === code).map((n) => nodeSpec(n)),
       })),
-      auditorKey: generateKeyPair(ed).publicKey,
+      auditorKey: this.auditorKeys.publicKey,
       quorum: 2,
       issuedAt: now,
       validity,
@@ -462,6 +467,11 @@ export class TestNetwork {
       },
     )
     return new LegationClient({ ed, bloc: this.bloc, charter: this.charterHash, keys, cert })
+  }
+
+  /** The secretariat's auditor, who signs requests to the audit routes. */
+  auditor(): LegationClient {
+    return new LegationClient({ ed, bloc: this.bloc, charter: this.charterHash, keys: this.auditorKeys })
   }
 
   /** The size of the network saved in `dir` (see `reuse`), or undefined if it holds none. */

@@ -14,6 +14,8 @@
  *   evid/...                evidence: equivocations and refused entries
  *   rev/<state>/<certId>    a revocation of an officer certificate, signed by the state that issued it
  *   mkt/<origin>/<level:2>/<index:12>   a complete subtree of an origin's feed tree (RFC 6962)
+ *   ckpt/latest/<origin>    the latest checkpoint of a feed checked here, with its cosignatures (witness.ts)
+ *   ckpt/final/<origin>     the latest bloc-final one
  *   meta/state              version vector, feed heads, accumulator, HLC, feed trees' right edges
  *   meta/charter            the charter chain
  *   meta/replay             signed requests accepted recently, saved by a clean stop (HTTP)

@@ -17,7 +17,7 @@ import { SIGNATURE_REQUIRED } from '../security.ts'
 const Origin = Type.String({ pattern: '^[0-9a-f]{32}$', description: 'Node id of the feed’s origin' })
 const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 
-function requireAuditor(p: Principal): void {
+export function requireAuditor(p: Principal): void {
   if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
   if (p.type !== 'auditor') throw new NodeError('FORBIDDEN', 'the auditor only')
 }
