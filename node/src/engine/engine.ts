@@ -31,6 +31,7 @@ import {
   type Revocation,
   type SignedCharter,
   type SignedEntry,
+  type SignedPlacement,
   type SignedReceipt,
   stateRoot,
   toHex,
@@ -423,6 +424,11 @@ export class Engine extends EngineReads {
   /** This node's signed statement that it stored entry (origin, seq) durably. */
   signReceipt(origin: string, seq: number, entry: Uint8Array): SignedReceipt {
     return this.#receipts.sign(origin, seq, entry)
+  }
+
+  /** This node's signed statement that a record is carried by entry (origin, seq) of hash `entry`. */
+  signPlacement(record: string, origin: string, seq: number, entry: Uint8Array): SignedPlacement {
+    return this.#receipts.place(record, origin, seq, entry)
   }
 
   /**

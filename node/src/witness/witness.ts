@@ -30,6 +30,7 @@ import {
   ProtocolError,
   parseCheckpoint,
   utf8ToBytes,
+  witnessName,
 } from '@legation/protocol'
 import type { Engine } from '../engine/engine.ts'
 import { seqKey } from '../engine/keys.ts'
@@ -278,11 +279,6 @@ export class Witness {
     )
     await this.#c.engine.storeEvidence('split-view', `${nodeId}/${seqKey(size)}`, { notes })
   }
-}
-
-/** The cosigner name of a node's witness key (its node key, under the cosignature key type). */
-export function witnessName(bloc: string, nodeId: string): string {
-  return `legation/${bloc}/witness/${nodeId}`
 }
 
 function sameText(a: string, b: string): boolean {
