@@ -225,16 +225,18 @@ export function checkChain(prevEntry: EntryBody | undefined, next: EntryBody): v
 }
 
 /**
- * Whether all of an entry's dependencies are covered by `vv`, or end in a feed `closed` there
- * (by its last valid seq: the origin's later entries are void, docs/protocol.md § Charter versions).
+ * Whether all of an entry's dependencies are covered by `vv`, as far as their feeds go: `ends`
+ * gives, for a feed that ends early, the last seq of it that will ever be applied (a feed closed
+ * by a charter amendment, docs/protocol.md § Charter versions; an equivocating origin's cut,
+ * § Forks that heal). A dependency beyond its feed's end is met once the feed reaches its end.
  */
 export function depsSatisfied(
   deps: VersionVector,
   vv: VersionVector,
-  closed: Readonly<Record<string, number>> = {},
+  ends: Readonly<Record<string, number>> = {},
 ): boolean {
   for (const [origin, seq] of Object.entries(deps)) {
-    if ((vv[origin] ?? 0) < seq && closed[origin] === undefined) return false
+    if ((vv[origin] ?? 0) < Math.min(seq, ends[origin] ?? seq)) return false
   }
   return true
 }

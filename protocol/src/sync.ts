@@ -134,7 +134,21 @@ export const SyncMessage = Type.Union([
    * cosignatures (tlog-cosignature) of the witnesses that checked it (docs/protocol.md § Witnesses).
    */
   Type.Object(
-    { t: Type.Literal('checkpoint'), note: Type.String({ minLength: 1, maxLength: 64 * 1024 }) },
+    {
+      t: Type.Literal('checkpoint'),
+      note: Type.String({ minLength: 1, maxLength: 64 * 1024 }),
+      /**
+       * Where the checkpoint's origin equivocated at `seq`: the entry hash its tree holds there
+       * and the RFC 6962 inclusion proof of it under the checkpoint's root — which version stands
+       * (docs/protocol.md § Forks that heal).
+       */
+      fork: Type.Optional(
+        Type.Object(
+          { seq: Type.Integer({ minimum: 1 }), entry: Digest, path: Type.Array(Digest, { maxItems: 64 }) },
+          strict,
+        ),
+      ),
+    },
     strict,
   ),
   Type.Object(

@@ -26,6 +26,8 @@ import {
   type Ed25519,
   type KeyPair,
   keyId,
+  leafHash,
+  openEntry,
   openPayload,
   type ProtocolError,
   type Revocation,
@@ -36,6 +38,7 @@ import {
   stateRoot,
   toHex,
   type VersionVector,
+  verifyInclusion,
 } from '@legation/protocol'
 import type { Verifier } from '../crypto/verifier.ts'
 import { NodeError } from '../errors.ts'
@@ -48,6 +51,7 @@ import { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE, DocCache, type DocCacheInit } 
 import { Durability } from './durability.ts'
 import { Evidence } from './evidence.ts'
 import { FeedTrees } from './feed-trees.ts'
+import { forksNeedRebuild } from './forks.ts'
 import {
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_PENDING_AGE_MS,
@@ -158,6 +162,8 @@ export class Engine extends EngineReads {
   readonly #observer: EngineObserver
   #started = false
   #stopped = false
+  /** Feeds found to hold the bloc-final version of a fork, by `<origin>/<final size>` (forks.ts). */
+  readonly #forksChecked = new Set<string>()
   /** Set while the derived state is rebuilt (rebuild.ts): writes and peers' entries wait for it. */
   #rebuilding: Promise<void> | undefined
 
@@ -319,13 +325,26 @@ export class Engine extends EngineReads {
       return this.#rebuildIfNeeded()
     }
     if (this.#durability.failure) return false
-    if (!(await needsRebuild(this.store, this.#durability.state, this.#trust.versions))) return false
+    const forks = {
+      store: this.store,
+      evidence: this.#evidence,
+      audit: this.#audit,
+      vv: () => this.#durability.state.vv,
+      checked: this.#forksChecked,
+    }
+    if (
+      !(await needsRebuild(this.store, this.#durability.state, this.#trust.versions)) &&
+      !(this.#evidence.equivocations().size > 0 && (await forksNeedRebuild(forks)))
+    ) {
+      return false
+    }
     const run = rebuild({
       store: this.store,
       durability: this.#durability,
       held: this.#held,
       versions: () => this.#trust.versions,
       apply: (list, payloads) => this.#remote.applyMany(list, payloads),
+      cuts: () => this.#evidence.cuts(),
       self: this.#keys ? this.nodeId : undefined,
     })
       .then((report) => this.#observer.rebuilt?.(report))
@@ -336,6 +355,50 @@ export class Engine extends EngineReads {
       this.#rebuilding = undefined
     })
     await this.#rebuilding
+    return true
+  }
+
+  /**
+   * A bloc-final checkpoint of `origin`'s feed (the witness found it cosigned by a quorum of
+   * states): where that origin equivocated, the version it holds stands, and a node that holds
+   * another heals (forks.ts).
+   */
+  async setFinal(origin: string, size: number, root: Uint8Array): Promise<void> {
+    if (this.#evidence.setFinal(origin, size, root) && this.#evidence.equivocations().has(origin)) {
+      await this.#rebuildIfNeeded()
+    }
+  }
+
+  /**
+   * Where `origin` equivocated at q ≤ `size` and this node holds the tree of that size: the entry
+   * hash its tree holds at q and the proof of it — which version a checkpoint of `size` keeps.
+   */
+  async forkProof(
+    origin: string,
+    size: number,
+  ): Promise<{ seq: number; entry: Uint8Array; path: Uint8Array[] } | undefined> {
+    const q = this.#evidence.equivocations().get(origin)
+    if (q === undefined || q > size || (this.#durability.state.vv[origin] ?? 0) < size) return undefined
+    const bytes = await this.store.get(K.entry(origin, q))
+    if (!bytes) return undefined
+    return { seq: q, entry: openEntry(bytes).hash, path: await this.#audit.inclusionProof(origin, q, size) }
+  }
+
+  /**
+   * A bloc-final checkpoint of `origin` (`size`, `root`) with the proof of the entry it holds at
+   * the origin's fork: that version stands (forks.ts). Answers whether the proof was new and held.
+   */
+  async pinFork(
+    origin: string,
+    size: number,
+    root: Uint8Array,
+    fork: { seq: number; entry: Uint8Array; path: readonly Uint8Array[] },
+  ): Promise<boolean> {
+    if (this.#evidence.pinned(origin)) return false
+    if (!verifyInclusion(leafHash(fork.entry), fork.seq - 1, size, fork.path, root)) return false
+    await this.setFinal(origin, size, root)
+    if (!(await this.#evidence.pin(origin, fork.seq, fork.entry))) return false
+    await this.#rebuildIfNeeded()
     return true
   }
 
@@ -361,6 +424,11 @@ export class Engine extends EngineReads {
 
   quarantined(): ReadonlyMap<string, number> {
     return this.#evidence.quarantined()
+  }
+
+  /** Each origin found equivocating, and the first seq it equivocated at. */
+  equivocations(): ReadonlyMap<string, number> {
+    return this.#evidence.equivocations()
   }
 
   /**
@@ -448,14 +516,20 @@ export class Engine extends EngineReads {
    * evidence). `onRead` is told what each entry is once the frame is decoded, before it is
    * verified and applied (null for one that does not decode).
    */
-  applyRemoteMany(
+  async applyRemoteMany(
     list: readonly Uint8Array[],
     payloads: Map<string, Uint8Array> = new Map(),
     onRead?: (entries: ReadonlyArray<EntryHead | null>) => void,
   ): Promise<Array<RemoteResult | ProtocolError>> {
     // Peers' entries wait for a rebuild: they build on the state it restores.
     if (this.#rebuilding) return this.#rebuilding.then(() => this.applyRemoteMany(list, payloads, onRead))
-    return this.#remote.applyMany(list, payloads, onRead)
+    const results = await this.#remote.applyMany(list, payloads, onRead)
+    // An equivocation found, or entries of an equivocating origin applied: its fork may heal now.
+    if (this.#evidence.equivocations().size > 0) {
+      await this.#durability.durable
+      await this.#rebuildIfNeeded()
+    }
+    return results
   }
 
   /**
@@ -518,6 +592,8 @@ export class Engine extends EngineReads {
     if (this.#evidence.knows(a)) return
     const [ea, eb] = this.#evidence.check(a, b)
     await this.#durability.exclusive(() => this.#evidence.equivocation(ea, eb))
+    await this.#durability.durable
+    await this.#rebuildIfNeeded()
   }
 
   /** Evidence of an invalid signed entry from a peer, kept for the secretariat. */

@@ -39,6 +39,12 @@ export class Evidence {
   readonly #observer: EngineObserver
   /** Quarantined origins, from the first seq they equivocated at. */
   readonly #quarantined = new Map<string, number>()
+  /** The latest bloc-final checkpoint of each feed known here (from the witness). */
+  readonly #finals = new Map<string, { size: number; root: Uint8Array }>()
+  /** Entries of a fork that lost (hex hashes): never applied again (docs/protocol.md § Forks that heal). */
+  readonly #superseded = new Set<string>()
+  /** At an equivocation, the entry a bloc-final checkpoint holds (hex hash): the version that stands. */
+  readonly #pinned = new Map<string, { seq: number; hash: string }>()
   readonly #listeners = new Set<(a: Uint8Array, b: Uint8Array) => void>()
 
   constructor(components: EvidenceComponents) {
@@ -48,8 +54,16 @@ export class Evidence {
     this.#observer = components.observer
   }
 
-  /** Reads the quarantines back from the equivocation evidence. */
+  /** Reads the quarantines back from the equivocation evidence, and the superseded entries. */
   async load(): Promise<void> {
+    for await (const [key] of this.#store.range(prefixRange(K.evidence('superseded', '')))) {
+      const hash = key.slice(key.lastIndexOf('/') + 1)
+      this.#superseded.add(hash)
+    }
+    for await (const [key, value] of this.#store.range(prefixRange(K.evidence('pinned', '')))) {
+      const [origin, seq] = key.slice(K.evidence('pinned', '').length).split('/')
+      if (origin && seq) this.#pinned.set(origin, { seq: Number(seq), hash: toHex(value) })
+    }
     const prefix = K.evidence('equivocation', '')
     for await (const [key] of this.#store.range(prefixRange(prefix))) {
       const [origin, seq] = key.slice(prefix.length).split('/')
@@ -58,14 +72,94 @@ export class Evidence {
     }
   }
 
+  /** Each quarantined origin and the first seq of it no longer applied (its cut + 1). */
   quarantined(): ReadonlyMap<string, number> {
+    return new Map([...this.#quarantined.keys()].map((o) => [o, this.cut(o)! + 1]))
+  }
+
+  /** Each origin found equivocating, and the first seq it equivocated at. */
+  equivocations(): ReadonlyMap<string, number> {
     return this.#quarantined
   }
 
-  /** Whether entry (origin, seq) falls in a quarantine. */
+  /** Whether an equivocation of `origin` at or before `seq` is known (the evidence is here). */
   isQuarantined(origin: string, seq: number): boolean {
     const q = this.#quarantined.get(origin)
     return q !== undefined && seq >= q
+  }
+
+  /**
+   * The last seq of an equivocating origin's feed that stands: through its latest bloc-final
+   * checkpoint if that covers the fork (the version it holds stands), else just before the fork.
+   * Undefined for an origin not found equivocating.
+   */
+  cut(origin: string): number | undefined {
+    const q = this.#quarantined.get(origin)
+    if (q === undefined) return undefined
+    const f = this.#finals.get(origin)
+    return f && f.size >= q ? f.size : q - 1
+  }
+
+  /** Each equivocating origin's cut, as `depsSatisfied` takes the feeds' ends. */
+  cuts(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const o of this.#quarantined.keys()) out[o] = this.cut(o)!
+    return out
+  }
+
+  /**
+   * Whether entry (origin, seq) of hash `hash` (hex) must not be applied: past a cut,
+   * superseded, or not the version a bloc-final checkpoint holds at the fork.
+   */
+  blocked(origin: string, seq: number, hash: string): boolean {
+    if (this.#superseded.has(hash)) return true
+    const pin = this.#pinned.get(origin)
+    if (pin && pin.seq === seq && pin.hash !== hash) return true
+    const cut = this.cut(origin)
+    return cut !== undefined && seq > cut
+  }
+
+  /** The latest bloc-final checkpoint of `origin`'s feed known here. */
+  final(origin: string): { size: number; root: Uint8Array } | undefined {
+    return this.#finals.get(origin)
+  }
+
+  /** Notes a bloc-final checkpoint; answers whether it is newer than the one known. */
+  setFinal(origin: string, size: number, root: Uint8Array): boolean {
+    const known = this.#finals.get(origin)
+    if (known && known.size >= size) return false
+    this.#finals.set(origin, { size, root })
+    return true
+  }
+
+  /** The version that stands at `origin`'s fork, if a bloc-final checkpoint showed it. */
+  pinned(origin: string): { seq: number; hash: string } | undefined {
+    return this.#pinned.get(origin)
+  }
+
+  /**
+   * Notes which entry a bloc-final tree holds at (origin, seq), proven by the caller: any other
+   * entry there is a fork that loses. Known before the equivocation itself may be.
+   */
+  async pin(origin: string, seq: number, hash: Uint8Array): Promise<boolean> {
+    if (this.#pinned.has(origin)) return false
+    await this.#store.write([
+      { type: 'put', key: K.evidence('pinned', `${origin}/${seqKey(seq)}`), value: hash },
+    ])
+    this.#pinned.set(origin, { seq, hash: toHex(hash) })
+    return true
+  }
+
+  /** Marks entries of a losing fork: kept as evidence, never applied again. */
+  async supersede(origin: string, entries: ReadonlyArray<{ seq: number; hash: string }>): Promise<void> {
+    await this.#store.write(
+      entries.map((e) => ({
+        type: 'put' as const,
+        key: K.evidence('superseded', `${origin}/${seqKey(e.seq)}/${e.hash}`),
+        value: new Uint8Array([1]),
+      })),
+    )
+    for (const e of entries) this.#superseded.add(e.hash)
   }
 
   /** Called with both entries whenever this node finds (or learns of) an equivocation. */

@@ -2,8 +2,9 @@
  * Rebuilding the derived state from the stored feeds.
  *
  * A node that applied entries before it learned of the charter amendment that voids them (their
- * node was removed before their time: docs/protocol.md § Charter versions) holds in its docs,
- * records and indexes what every node that knew the amendment refused. To converge with them it
+ * node was removed before their time: docs/protocol.md § Charter versions), or entries of a
+ * fork that lost or past an equivocating origin's cut (§ Forks that heal), holds in its docs,
+ * records and indexes what the other nodes do not. To converge with them it
  * forgets everything derived from the feeds — records, docs, summaries, indexes, feed trees, the
  * feed state — and applies its stored entries again, in causal order, through the same path as
  * entries from peers: the void ones are refused this time, their origin's feed closes, and what
@@ -49,6 +50,8 @@ export interface RebuildComponents {
     list: Uint8Array[],
     payloads: Map<string, Uint8Array>,
   ) => Promise<Array<RemoteResult | ProtocolError>>
+  /** Where equivocating origins' feeds are cut (Evidence.cuts): nothing past a cut is applied. */
+  cuts: () => Record<string, number>
   /** This node's id (its own feed must come back whole), or undefined for a read-only engine. */
   self?: string
 }
@@ -99,15 +102,16 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
     progress = false
     for (const [origin, from] of next) {
       const head = durability.head
-      // A closed feed ends where it closed: what follows is void.
-      const last = Math.min(before[origin]!, head.closed?.[origin] ?? Number.POSITIVE_INFINITY)
+      // A closed feed ends where it closed, a cut one at its cut: what follows is void.
+      const ends = { ...head.closed, ...c.cuts() }
+      const last = Math.min(before[origin]!, ends[origin] ?? Number.POSITIVE_INFINITY)
       if (from > last) continue
       const ready: Uint8Array[] = []
       const digests: string[] = []
       const range = { gte: K.entry(origin, from), lte: K.entry(origin, last), limit: CHUNK }
       for await (const [, bytes] of store.range(range)) {
         const body = decodeEntry(bytes).body
-        if (!depsSatisfied(body.deps, head.vv, head.closed)) break
+        if (!depsSatisfied(body.deps, head.vv, ends)) break
         ready.push(bytes)
         for (const ch of body.changes) {
           for (const r of ch.records) if (r.header.payload) digests.push(toHex(r.header.payload))

@@ -256,7 +256,7 @@ export class RemoteApplier {
       }
       return 'duplicate'
     }
-    if (c.evidence.isQuarantined(b.origin, b.seq)) return 'quarantined'
+    if (c.evidence.blocked(b.origin, b.seq, toHex(item.hash))) return 'quarantined'
     if (await this.#withdrawn(tx, item)) return 'withdrawn'
     // Stamped too far ahead: not applied now, not held against anyone.
     if (this.#early(item)) return 'deferred'
@@ -265,7 +265,7 @@ export class RemoteApplier {
       await c.evidence.equivocation(held.entry, item.entry)
       return 'equivocation'
     }
-    if (b.seq > have + 1 || !depsSatisfied(b.deps, tx.state.vv, tx.state.closed)) {
+    if (b.seq > have + 1 || !depsSatisfied(b.deps, tx.state.vv, this.#ends(tx))) {
       c.held.hold(item)
       return 'pending'
     }
@@ -295,6 +295,12 @@ export class RemoteApplier {
     return true
   }
 
+  /** Where feeds end early: closed by an amendment, or cut after an equivocation. */
+  #ends(tx: Tx): Record<string, number> {
+    const cuts = this.#c.evidence.cuts()
+    return Object.keys(cuts).length === 0 ? tx.state.closed : { ...tx.state.closed, ...cuts }
+  }
+
   /** Applies held entries that the transaction made ready (their predecessor, their deps). */
   async #releaseHeld(tx: Tx): Promise<void> {
     const c = this.#c
@@ -307,8 +313,8 @@ export class RemoteApplier {
         const next = bySeq.get(have + 1)
         if (
           !next ||
-          c.evidence.isQuarantined(origin, have + 1) ||
-          !depsSatisfied(next.entry.body.deps, tx.state.vv, tx.state.closed)
+          c.evidence.blocked(origin, have + 1, toHex(next.hash)) ||
+          !depsSatisfied(next.entry.body.deps, tx.state.vv, this.#ends(tx))
         )
           continue
         try {

@@ -133,10 +133,13 @@ export class CatchUp {
     const origins = new Set<string>()
     for (const p of this.#peers.all()) for (const o of Object.keys(p.vv)) origins.add(o)
     for (const origin of origins) {
-      if (quarantined.has(origin) || closed[origin] !== undefined) continue
+      if (closed[origin] !== undefined) continue
       const inFlight = this.#wants.get(origin)
       if (inFlight && now - inFlight.at < this.#timeoutMs() && this.#peers.has(inFlight.peerId)) continue
       const have = Math.max(mine[origin] ?? 0, this.#received.get(origin)?.seq ?? 0)
+      // An equivocating origin is asked for only up to its cut (the version that stands).
+      const stop = quarantined.get(origin)
+      if (stop !== undefined && have >= stop - 1) continue
       let best: PeerState | undefined
       for (const p of this.#peers.all()) {
         if ((p.vv[origin] ?? 0) <= have) continue

@@ -20,6 +20,7 @@
  */
 import {
   cosignatureLine,
+  decodeEntry,
   type Ed25519,
   equalBytes,
   joinNote,
@@ -39,6 +40,13 @@ import type { Store } from '../storage/store.ts'
 import { integerOptions } from '../util/options.ts'
 
 export const DEFAULT_WITNESS_INTERVAL_MS = 2_000
+
+/** Which entry a checkpoint's tree holds where its origin equivocated, and the proof of it. */
+export interface ForkProof {
+  readonly seq: number
+  readonly entry: Uint8Array
+  readonly path: readonly Uint8Array[]
+}
 /** Signature lines a stored note keeps at most (Go's note package reads 100). */
 const MAX_LINES = 100
 
@@ -102,6 +110,7 @@ export class Witness {
   /** Checkpoints larger than the entries held, by origin: checked once the entries are here. */
   readonly #waiting = new Map<string, string>()
   #timer: NodeJS.Timeout | undefined
+  #unlisten: (() => void) | undefined
   #ticking: Promise<void> = Promise.resolve()
 
   constructor(opts: { intervalMs: number }, components: WitnessComponents) {
@@ -121,12 +130,19 @@ export class Witness {
       }
     }
     this.#c.registrar.handle('checkpoint', {
-      onMessage: (msg, from) => this.receive(msg.note, from),
+      onMessage: (msg, from) => this.receive(msg.note, from, msg.fork),
       onConnect: async () => {
         const own = this.#latest.get(this.#c.engine.nodeId)
         return own ? { t: 'checkpoint', note: own.note } : undefined
       },
     })
+    // Where this node learns of an equivocation, it tells the bloc which version the bloc-final
+    // checkpoint it holds keeps (forks that heal).
+    this.#unlisten = this.#c.engine.onEvidence((a) => {
+      const origin = decodeEntry(a).body.origin
+      this.#ticking = this.#ticking.then(() => this.#announceFinal(origin)).catch(() => undefined)
+    })
+    for (const [origin, f] of this.#final) await this.#c.engine.setFinal(origin, f.size, f.root)
     this.#timer = setInterval(() => {
       this.#ticking = this.#ticking
         .then(() => this.tick())
@@ -139,6 +155,7 @@ export class Witness {
 
   async stop(): Promise<void> {
     clearInterval(this.#timer)
+    this.#unlisten?.()
     this.#c.registrar.unhandle('checkpoint')
     await this.#ticking
   }
@@ -167,6 +184,9 @@ export class Witness {
     } else if (own && !own.final) {
       this.#c.registrar.broadcast({ t: 'checkpoint', note: own.note })
     }
+    // Which version stands where a feed forked, told again each tick: a peer that learns of the
+    // fork later needs it then.
+    for (const origin of engine.equivocations().keys()) await this.#announceFinal(origin)
     for (const [origin, note] of [...this.#waiting]) {
       this.#waiting.delete(origin)
       await this.receive(note)
@@ -178,10 +198,16 @@ export class Witness {
    * known of it, kept and passed on when it taught this node something. Throws a ProtocolError
    * for a note that does not open (the peer's misbehaviour).
    */
-  async receive(note: string, _from?: SyncPeer): Promise<void> {
+  async receive(note: string, _from?: SyncPeer, fork?: ForkProof): Promise<void> {
     const { engine } = this.#c
     const seen = this.#open(note)
     const nodeId = seen.origin
+    // A bloc-final checkpoint says which version of an equivocating feed stands, whatever this
+    // node holds of it yet.
+    if (seen.final) {
+      await engine.setFinal(nodeId, seen.size, seen.root)
+      if (fork) await engine.pinFork(nodeId, seen.size, seen.root, fork)
+    }
     const have = this.#latest.get(nodeId)
     const held = engine.versionVector()[nodeId] ?? 0
     if (have && have.size === seen.size && !equalBytes(have.root, seen.root)) {
@@ -229,7 +255,17 @@ export class Witness {
       ops.push({ type: 'put', key: K.final(nodeId), value: utf8ToBytes(merged.note) })
     }
     await this.#c.store.write(ops)
-    this.#c.registrar.broadcast({ t: 'checkpoint', note: merged.note })
+    if (merged.final) await engine.setFinal(nodeId, merged.size, merged.root)
+    const proof = merged.final ? await engine.forkProof(nodeId, merged.size) : undefined
+    this.#c.registrar.broadcast({ t: 'checkpoint', note: merged.note, ...(proof ? { fork: proof } : {}) })
+  }
+
+  /** Tells the peers the bloc-final checkpoint of `origin` held here, with its fork proof. */
+  async #announceFinal(origin: string): Promise<void> {
+    const final = this.#final.get(origin)
+    if (!final) return
+    const proof = await this.#c.engine.forkProof(origin, final.size)
+    this.#c.registrar.broadcast({ t: 'checkpoint', note: final.note, ...(proof ? { fork: proof } : {}) })
   }
 
   /** Opens a checkpoint note of a node of this bloc; throws a ProtocolError if it does not. */

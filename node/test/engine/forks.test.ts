@@ -1,0 +1,149 @@
+/**
+ * Forks that heal: after an origin equivocates, every honest node ends with the same feed of it,
+ * whatever order the versions reached it — through the fork's predecessor when no bloc-final
+ * checkpoint covers the fork, through the bloc-final checkpoint (its version) when one does —
+ * and the honest nodes' own entries stay.
+ */
+import { decodeEntry } from '@legation/protocol'
+import { describe, expect, it } from 'vitest'
+import { Engine } from '../../src/engine/engine.ts'
+import { MemoryStore } from '../../src/storage/memory-store.ts'
+import { ed, registration, type TestBloc, testBloc } from '../fixtures.ts'
+
+async function open(bloc: TestBloc, i: number) {
+  const engine = await Engine.open({
+    store: new MemoryStore(),
+    ed,
+    nodeKeys: bloc.nodes[i]!.keys,
+    charter: bloc.chain,
+  })
+  const sent: Uint8Array[] = []
+  engine.onEntry((e, bytes) => {
+    if (e.body.origin === engine.nodeId) sent.push(bytes)
+  })
+  return { engine, sent }
+}
+
+/**
+ * Node 0 forks its feed: one copy of its key writes seq 1 and then version A (seqs 2…), another
+ * copy version B from seq 2. Answers the entries and the registrations each carries.
+ */
+async function fork(bloc: TestBloc, lengthA: number, lengthB: number) {
+  const officer = bloc.officer('AAA')
+  const a1 = await open(bloc, 0)
+  const a2 = await open(bloc, 0)
+  const first = registration(officer)
+  await a1.engine.submit([first])
+  expect(await a2.engine.applyRemote(a1.sent[0]!)).toBe('applied')
+  const regsA = []
+  const regsB = []
+  for (let i = 0; i < lengthA; i++) {
+    regsA.push(registration(officer))
+    await a1.engine.submit([regsA[i]!])
+  }
+  for (let i = 0; i < lengthB; i++) {
+    regsB.push(registration(officer))
+    await a2.engine.submit([regsB[i]!])
+  }
+  const e1 = a1.sent[0]!
+  const A = a1.sent.slice(1)
+  const B = a2.sent.slice(1) // its first is seq 1, applied from the other copy
+  expect(decodeEntry(A[0]!).body.seq).toBe(2)
+  expect(decodeEntry(B[0]!).body.seq).toBe(2)
+  return { origin: a1.engine.nodeId, e1, A, B, first, regsA, regsB }
+}
+
+describe('forks that heal', () => {
+  it('without a bloc-final checkpoint, every node ends just before the fork, whatever the order', async () => {
+    const bloc = testBloc(3)
+    const f = await fork(bloc, 2, 1)
+    const b = await open(bloc, 1)
+    const c = await open(bloc, 2)
+    // Node 1 sees A first, node 2 sees B first; each then sees the other version.
+    expect(await b.engine.applyRemoteMany([f.e1, ...f.A])).toEqual(['applied', 'applied', 'applied'])
+    expect(await b.engine.applyRemoteMany(f.B)).toEqual(['equivocation'])
+    expect(await c.engine.applyRemoteMany([f.e1, ...f.B])).toEqual(['applied', 'applied'])
+    expect(await c.engine.applyRemoteMany(f.A)).toEqual(['equivocation', 'quarantined'])
+    for (const n of [b, c]) {
+      expect(n.engine.versionVector()[f.origin]).toBe(1)
+      expect(await n.engine.getRecord(f.first.id)).toBeDefined()
+      for (const r of [...f.regsA, ...f.regsB]) expect(await n.engine.getRecord(r.id)).toBeUndefined()
+    }
+    expect(b.engine.stateRoot()).toBe(c.engine.stateRoot())
+  })
+
+  it('with a bloc-final checkpoint over the fork, its version stands: a node that held the other is told which, and takes it', async () => {
+    const bloc = testBloc(3)
+    const f = await fork(bloc, 2, 1)
+    const b = await open(bloc, 1)
+    const c = await open(bloc, 2)
+    await b.engine.applyRemoteMany([f.e1, ...f.A])
+    await c.engine.applyRemoteMany([f.e1, ...f.B])
+    // The witnesses found node 0's checkpoint of 3 entries (version A) bloc-final.
+    const root = await b.engine.audit.root(f.origin, 3)
+    await b.engine.setFinal(f.origin, 3, root)
+    await c.engine.setFinal(f.origin, 3, root)
+    // Both learn of the equivocation.
+    await b.engine.applyEvidence(f.A[0]!, f.B[0]!)
+    await c.engine.applyEvidence(f.A[0]!, f.B[0]!)
+    expect(b.engine.versionVector()[f.origin]).toBe(3) // it holds the version that stands
+    // Node 2 cannot tell from its 2 entries which version the checkpoint holds, until node 1
+    // shows it (the witness sends this with the bloc-final checkpoint).
+    const proof = await b.engine.forkProof(f.origin, 3)
+    expect(proof?.seq).toBe(2)
+    expect(await c.engine.pinFork(f.origin, 3, root, proof!)).toBe(true)
+    expect(c.engine.versionVector()[f.origin]).toBe(1)
+    // Catch-up brings version A; version B is not taken again, from anyone.
+    expect(await c.engine.applyRemoteMany(f.B)).toEqual(['quarantined'])
+    expect(await c.engine.applyRemoteMany(f.A)).toEqual(['applied', 'applied'])
+    expect(c.engine.versionVector()[f.origin]).toBe(3)
+    expect(c.engine.stateRoot()).toBe(b.engine.stateRoot())
+    for (const r of f.regsA) expect(await c.engine.getRecord(r.id)).toBeDefined()
+    for (const r of f.regsB) expect(await c.engine.getRecord(r.id)).toBeUndefined()
+  })
+
+  it('a node whose longer fork contradicts the bloc-final root drops it on its own', async () => {
+    const bloc = testBloc(3)
+    const f = await fork(bloc, 2, 3)
+    const b = await open(bloc, 1)
+    const c = await open(bloc, 2)
+    await b.engine.applyRemoteMany([f.e1, ...f.A])
+    await c.engine.applyRemoteMany([f.e1, ...f.B])
+    const root = await b.engine.audit.root(f.origin, 3)
+    // Node 2 holds 4 entries of version B: its tree of 3 is not the bloc-final one.
+    await c.engine.setFinal(f.origin, 3, root)
+    await c.engine.applyEvidence(f.A[0]!, f.B[0]!)
+    expect(c.engine.versionVector()[f.origin]).toBe(1)
+    expect(await c.engine.applyRemoteMany([...f.B, ...f.A])).toEqual([
+      'quarantined',
+      'quarantined',
+      'quarantined',
+      'applied',
+      'applied',
+    ])
+    await b.engine.setFinal(f.origin, 3, root)
+    await b.engine.applyEvidence(f.A[0]!, f.B[0]!)
+    expect(c.engine.stateRoot()).toBe(b.engine.stateRoot())
+  })
+
+  it('keeps an honest node’s own entries that depended on the dropped ones', async () => {
+    const bloc = testBloc(3)
+    const f = await fork(bloc, 2, 1)
+    const b = await open(bloc, 1)
+    await b.engine.applyRemoteMany([f.e1, ...f.A])
+    // Node 1 writes after applying version A: its entry depends on node 0's seq 3.
+    const own = registration(bloc.officer('BBB'), 'BBB')
+    expect((await b.engine.submit([own]))[0]?.ok).toBe(true)
+    expect(decodeEntry(b.sent[0]!).body.deps[f.origin]).toBe(3)
+    await b.engine.applyEvidence(f.A[0]!, f.B[0]!)
+    expect(b.engine.versionVector()[f.origin]).toBe(1)
+    expect(b.engine.versionVector()[b.engine.nodeId]).toBe(1)
+    expect(await b.engine.getRecord(own.id)).toBeDefined()
+    // Another node that never saw version A takes node 1's entry all the same.
+    const c = await open(bloc, 2)
+    await c.engine.applyRemoteMany([f.e1, ...f.B])
+    await c.engine.applyEvidence(f.A[0]!, f.B[0]!)
+    expect(await c.engine.applyRemote(b.sent[0]!)).toBe('applied')
+    expect(c.engine.stateRoot()).toBe(b.engine.stateRoot())
+  })
+})
