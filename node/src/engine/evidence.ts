@@ -129,8 +129,10 @@ export class Evidence {
     await this.#store.write([{ type: 'put', key: K.evidence(kind, id), value: encodeCanonical(value) }])
   }
 
-  async *list(limit = DEFAULT_EVIDENCE_LIMIT): AsyncIterable<[string, Uint8Array]> {
-    yield* this.#store.range(prefixRange('evid/', { limit }))
+  /** Evidence rows in key order (`evid/<kind>/<id>`), after the row `after` names (`<kind>/<id>`). */
+  async *list(limit = DEFAULT_EVIDENCE_LIMIT, after?: string): AsyncIterable<[string, Uint8Array]> {
+    const range = prefixRange('evid/', { limit })
+    yield* this.#store.range(after === undefined ? range : { gt: `evid/${after}`, lt: range.lt, limit })
   }
 
   #quarantine(origin: string, from: number): void {
