@@ -23,17 +23,18 @@ import {
   BoundedSet,
   type CheckedEntry,
   checkEntry,
+  checkEquivocation,
   compareHlc,
   decodeCanonical,
   type Ed25519,
   EMPTY_ACCUMULATOR,
+  type EquivocationEvidence,
   encodeEntry,
   entryHash,
   type FeedAuditContext,
   FeedChain,
   fromHex,
   type Hlc,
-  isEquivocation,
   isProtocolError,
   ProtocolError,
   type Revocation,
@@ -44,7 +45,6 @@ import {
   stateRoot,
   toBase64url,
   toHex,
-  verifyEntrySignature,
 } from '@legation/protocol'
 import { Engine } from './engine/engine.ts'
 import { K } from './engine/keys.ts'
@@ -71,7 +71,9 @@ export interface StoreFinding {
 export interface AuditReport {
   ok: boolean
   bloc: string
+  /** The charter version audited under: the latest of the store's and the auditor's chains. */
   charterVersion: number
+  charterHash: string
   /** Entries per origin node id. */
   feeds: Record<string, number>
   /** Each feed's tree root (base64url) as its stored subtrees give it and as its entries give it. */
@@ -202,7 +204,7 @@ export async function auditStore(
     const prev = last.get(origin)
     const faults = [...checked.faults, ...chains.get(origin)!.next(checked)]
     for (const f of faults) {
-      const chainFault = f.kind === 'chain-broken' && prev
+      const chainFault = !checked.faults.includes(f) && prev
       find({
         kind: f.kind,
         feed: origin,
@@ -283,7 +285,7 @@ export async function auditStore(
   for await (const [key, value] of store.range(prefixRange('evid/'))) {
     evidence++
     if (key.startsWith(K.evidence('equivocation', '')))
-      checkEquivocation(ed, bloc, charters, key, value, find)
+      checkStoredEquivocation(ed, bloc, charters, key, value, find)
   }
 
   const storedRoot = stateRoot(fromHex(state.acc))
@@ -313,6 +315,7 @@ export async function auditStore(
     ok: findings.length === 0,
     bloc,
     charterVersion: charters.length,
+    charterHash: charters.at(-1)!.hash,
     feeds,
     trees,
     entries,
@@ -356,7 +359,7 @@ async function storedTreeRoot(store: Store, origin: string, size: number): Promi
 }
 
 /** Equivocation evidence the store keeps must be two entries its origin signed for one seq. */
-function checkEquivocation(
+function checkStoredEquivocation(
   ed: Ed25519,
   bloc: string,
   charters: FeedAuditContext['charters'],
@@ -364,13 +367,10 @@ function checkEquivocation(
   value: Uint8Array,
   find: (f: StoreFinding) => void,
 ): void {
-  let proof: { origin: string; seq: number; a: SignedEntry; b: SignedEntry }
+  let proof: EquivocationEvidence
   try {
-    proof = decodeCanonical(value) as typeof proof
-    verifyEntrySignature(ed, proof.a, bloc, charters)
-    verifyEntrySignature(ed, proof.b, bloc, charters)
-    if (!isEquivocation(proof.a, proof.b))
-      throw new ProtocolError('ENTRY_INVALID', 'not two entries of one seq')
+    proof = decodeCanonical(value) as EquivocationEvidence
+    checkEquivocation(ed, bloc, charters, proof)
   } catch (err) {
     const detail = isProtocolError(err) ? `${err.code}: ${err.message}` : String(err)
     find({ kind: 'evidence-invalid', feed: null, seq: null, detail: `${key}: ${detail}` })

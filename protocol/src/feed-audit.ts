@@ -24,8 +24,16 @@ import {
   verifyCharterChain,
 } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
-import { CharterError, isProtocolError } from './errors.ts'
-import { entryCharter, openEntry, type SignedEntry, verifyOpenedEntry, withdrawnAt } from './feed.ts'
+import { CharterError, EntryError, isProtocolError } from './errors.ts'
+import {
+  entryCharter,
+  isEquivocation,
+  openEntry,
+  type SignedEntry,
+  verifyEntrySignature,
+  verifyOpenedEntry,
+  withdrawnAt,
+} from './feed.ts'
 import { compareHlc, type Hlc } from './hlc.ts'
 import { CompactTree, leafHash } from './merkle.ts'
 import { type BoundedSet, recordId, type SignedRecord, verifyRecord } from './records.ts'
@@ -400,4 +408,29 @@ export function auditCharter(
     return { chain: trusted, views, divergesAt: more.length + 1 }
   }
   return { chain: [...trusted, ...offered.slice(trusted.length)], views: more, divergesAt: undefined }
+}
+
+/** Equivocation evidence as nodes keep it (`evid/equivocation/…`): two entries of one seq. */
+export interface EquivocationEvidence {
+  readonly origin: string
+  readonly seq: number
+  readonly a: SignedEntry
+  readonly b: SignedEntry
+}
+
+/**
+ * Checks equivocation evidence: two different entries for one (origin, seq), each signed by the
+ * origin under the charter version it names. Throws a ProtocolError when it proves nothing.
+ */
+export function checkEquivocation(
+  ed: Ed25519,
+  bloc: string,
+  charters: readonly CharterView[],
+  evidence: EquivocationEvidence,
+): void {
+  verifyEntrySignature(ed, evidence.a, bloc, charters)
+  verifyEntrySignature(ed, evidence.b, bloc, charters)
+  if (!isEquivocation(evidence.a, evidence.b) || evidence.a.body.origin !== evidence.origin) {
+    throw new EntryError('ENTRY_INVALID', 'not two different entries of one origin and sequence')
+  }
 }

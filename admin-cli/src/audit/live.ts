@@ -1,0 +1,536 @@
+/**
+ * The live audit: what `legation audit --node URL…` checks on running nodes, through their audit
+ * API only. Each node's charter, signed checkpoint, feeds, revocations and evidence are read
+ * first (a snapshot of sizes); then every feed is read from every node that holds it, in step,
+ * entry by entry: each distinct entry is checked once (`checkEntry`), each node's copy of the
+ * feed in its place (`FeedChain`), and where two nodes serve different entries at one place the
+ * first such place is named (an equivocation, when the origin signed both). Last, every root a
+ * node serves or signs is compared with the root of the entries it served, each checkpoint with
+ * the one seen last time (`--state`), and each consistency proof checked.
+ */
+import {
+  type AuditFindingKind,
+  auditCharter,
+  BoundedSet,
+  type CharterView,
+  type CheckedEntry,
+  checkEntry,
+  checkEquivocation,
+  type Ed25519,
+  encodeEntry,
+  type FeedAuditContext,
+  FeedChain,
+  fromBase64url,
+  isProtocolError,
+  type KeyPair,
+  openNote,
+  parseCheckpoint,
+  type Revocation,
+  revocationIndex,
+  rootOf,
+  type SignedCharter,
+  toBase64url,
+  verifyConsistency,
+} from '@legation/protocol'
+import { CliError } from '../errors.ts'
+import type { NodeInfo } from '../node-client.ts'
+import {
+  type AuditReport,
+  checkResults,
+  type Finding,
+  type FoundWithMaterial,
+  type Material,
+  mergeFindings,
+  type NodeSummary,
+} from './report.ts'
+import { AuditedNode, DEFAULT_AUDIT_PAGE, decodeEquivocation, EntryReader, type FeedTree } from './sources.ts'
+import type { AuditState, RememberedCheckpoint } from './state.ts'
+
+export interface LiveAuditOptions {
+  readonly urls: readonly string[]
+  /** The auditor's charter chain (verified): the trust anchor. */
+  readonly charter: readonly SignedCharter[]
+  readonly auditor: KeyPair
+  readonly ed: Ed25519
+  readonly fetch: typeof globalThis.fetch
+  readonly now: () => number
+  /** The checkpoints seen by an earlier run: each must be extended, never rewritten. */
+  readonly previous?: AuditState | undefined
+  /** @default DEFAULT_AUDIT_PAGE */
+  readonly pageSize?: number
+  readonly onProgress?: (done: number, total: number) => void
+}
+
+export interface LiveAuditResult {
+  readonly report: AuditReport
+  readonly found: FoundWithMaterial[]
+  /** The checkpoints to remember for the next run. */
+  readonly state: AuditState
+  readonly nodes: ReadonlyMap<string, AuditedNode>
+}
+
+/** One node as read at the start of the audit. */
+interface Snapshot {
+  readonly node: AuditedNode
+  readonly info: NodeInfo
+  readonly feeds: ReadonlyMap<string, FeedTree>
+  readonly checkpoint: { note: string; size: number; root: Uint8Array } | undefined
+}
+
+/** Every `PROGRESS_EVERY` entries read, progress is told. */
+const PROGRESS_EVERY = 200
+
+export async function auditLive(opts: LiveAuditOptions): Promise<LiveAuditResult> {
+  const { ed } = opts
+  const found: FoundWithMaterial[] = []
+  const notices: string[] = []
+  const nodes = opts.urls.map((u) => new AuditedNode(u, opts.fetch, ed, opts.auditor, opts.now))
+  const infos = await Promise.all(nodes.map((n) => n.info()))
+  const label = (i: number) => infos[i]!.nodeId
+  const add = (i: number, f: Omit<Finding, 'node' | 'source' | 'nodes'>, material?: Material) =>
+    found.push({
+      finding: { ...f, node: label(i), source: nodes[i]!.url, nodes: [label(i)] },
+      material,
+    })
+
+  // The charter: the auditor's, extended by any amendment a node holds (each verified by its quorum).
+  let charter = auditCharter(ed, opts.charter)
+  for (const [i, n] of nodes.entries()) {
+    const offered = await n.charter()
+    const next = auditCharter(ed, charter.chain, offered)
+    if (next.divergesAt !== undefined) {
+      add(i, {
+        kind: 'charter-mismatch',
+        feed: null,
+        seq: null,
+        detail: `its charter chain differs from the auditor's at version ${next.divergesAt}`,
+      })
+    }
+    charter = next
+  }
+  const charters = charter.views
+  const bloc = charters[0]!.bloc
+  const latest = charters.at(-1)!
+  for (const [i, info] of infos.entries()) {
+    if (info.bloc !== bloc)
+      throw new CliError('BLOC_MISMATCH', `${nodes[i]!.url} runs another bloc (${info.bloc})`)
+  }
+  if (toBase64url(latest.charter.auditorKey) !== toBase64url(opts.auditor.publicKey)) {
+    throw new CliError(
+      'AUDITOR_KEY_MISMATCH',
+      `the key given is not the auditor key of charter version ${latest.version}`,
+    )
+  }
+
+  // Revocations: every node's, each checked against its state's keys; the earliest counts.
+  const servedBy = new Map<Revocation, number>()
+  for (const [i, n] of nodes.entries()) {
+    for (const r of await n.revocations()) {
+      if (r.ok) servedBy.set(r.revocation, i)
+      else
+        add(i, {
+          kind: 'revocation-invalid',
+          feed: null,
+          seq: null,
+          detail: `a revocation does not decode: ${r.detail}`,
+        })
+    }
+  }
+  const revocations = revocationIndex(ed, bloc, charters, servedBy.keys())
+  for (const { revocation, detail } of revocations.invalid) {
+    add(
+      servedBy.get(revocation)!,
+      {
+        kind: 'revocation-invalid',
+        feed: null,
+        seq: null,
+        detail: `revocation of ${revocation.body.cert} by ${revocation.body.state}: ${detail}`,
+      },
+      { revocations: [revocation] },
+    )
+  }
+  const ctx: FeedAuditContext = {
+    ed,
+    bloc,
+    charters,
+    revocation: revocations.revocation,
+    verifiedCerts: new BoundedSet(),
+  }
+
+  // Each node's signed checkpoint (before its feeds: the feeds then hold at least as much) and feeds.
+  const snapshots: Snapshot[] = []
+  for (const [i, node] of nodes.entries()) {
+    const served = await node.checkpoint()
+    const checkpoint = openCheckpoint(ed, bloc, charters, infos[i]!.nodeId, served.note)
+    if (typeof checkpoint === 'string') {
+      add(
+        i,
+        { kind: 'checkpoint-invalid', feed: infos[i]!.nodeId, seq: null, detail: checkpoint },
+        { checkpoints: [served.note] },
+      )
+    }
+    const feeds = new Map((await node.feeds()).map((f) => [f.origin, f]))
+    snapshots.push({
+      node,
+      info: infos[i]!,
+      feeds,
+      checkpoint: typeof checkpoint === 'string' ? undefined : { note: served.note, ...checkpoint },
+    })
+  }
+
+  // Evidence the nodes keep: equivocations must prove themselves.
+  let refused = 0
+  for (const [i, node] of nodes.entries()) {
+    for await (const e of node.evidence()) {
+      if (e.kind !== 'equivocation') {
+        refused++
+        continue
+      }
+      const proof = decodeEquivocation(e.bytes)
+      try {
+        if (!proof) throw new Error('not two entries')
+        checkEquivocation(ed, bloc, charters, proof)
+      } catch (err) {
+        add(i, {
+          kind: 'evidence-invalid',
+          feed: null,
+          seq: null,
+          detail: `${e.kind}/${e.id}: ${describe(err)}`,
+        })
+        continue
+      }
+      add(
+        i,
+        {
+          kind: 'equivocation',
+          feed: proof!.origin,
+          seq: proof!.seq,
+          detail: `kept as evidence by ${label(i)}: two entries signed for one sequence number`,
+        },
+        { entries: [encodeEntry(proof!.a), encodeEntry(proof!.b)] },
+      )
+    }
+  }
+  if (refused > 0)
+    notices.push(`the nodes keep ${refused} refused entries as evidence (GET /v1/audit/evidence)`)
+
+  // Every feed, read from every node that holds it, in step.
+  const origins = [...new Set(snapshots.flatMap((s) => [...s.feeds.keys()]))].sort()
+  const total = snapshots.reduce((n, s) => n + [...s.feeds.values()].reduce((m, f) => m + f.size, 0), 0)
+  const progress = { done: 0, total }
+  opts.onProgress?.(0, total)
+  const roots = new Map<string, FeedChain>()
+  let entries = 0
+  let records = 0
+  let voidEntries = 0
+  for (const origin of origins) {
+    const counted = await auditFeed(origin, snapshots, ctx, opts, progress, add)
+    for (const [i, chain] of counted.chains) roots.set(`${i}/${origin}`, chain)
+    entries += counted.entries
+    records += counted.records
+    voidEntries += counted.voidEntries
+  }
+  opts.onProgress?.(progress.done, total)
+  if (voidEntries > 0) {
+    notices.push(`${voidEntries} entries are void: dated after an amendment removed their node (not a fault)`)
+  }
+
+  // Roots served and signed, against the entries served; checkpoints against the last ones seen.
+  const state: AuditState = { v: 1, bloc, checkpoints: { ...(opts.previous?.checkpoints ?? {}) } }
+  for (const [i, s] of snapshots.entries()) {
+    for (const [origin, feed] of s.feeds) {
+      const recomputed = roots.get(`${i}/${origin}`)?.rootAt(feed.size)
+      if (recomputed && toBase64url(recomputed) !== feed.root) {
+        add(i, {
+          kind: 'root-mismatch',
+          feed: origin,
+          seq: null,
+          detail: `GET /v1/audit/feeds says the tree of ${feed.size} has root ${feed.root}; its entries give ${toBase64url(recomputed)}`,
+        })
+      }
+    }
+    const own = s.info.nodeId
+    const cp = s.checkpoint
+    if (!cp) continue
+    const chain = roots.get(`${i}/${own}`)
+    const recomputed = cp.size === 0 ? rootOf([]) : chain?.rootAt(cp.size)
+    if (recomputed && toBase64url(recomputed) !== toBase64url(cp.root)) {
+      add(
+        i,
+        {
+          kind: 'root-mismatch',
+          feed: own,
+          seq: null,
+          detail: `its signed checkpoint of ${cp.size} entries has root ${toBase64url(cp.root)}; those entries give ${toBase64url(recomputed)}`,
+        },
+        { checkpoints: [cp.note], feed: { source: s.node.url, origin: own, size: cp.size } },
+      )
+    }
+    const before = opts.previous?.checkpoints[own]
+    const consistent = before ? await checkSince(i, s, before, chain, add) : true
+    if (consistent)
+      state.checkpoints[own] = {
+        note: cp.note,
+        size: cp.size,
+        root: toBase64url(cp.root),
+        at: new Date(opts.now()).toISOString(),
+      }
+  }
+  await crossCheckProofs(origins, snapshots, roots, add)
+
+  const merged = mergeFindings(found)
+  const summaries: NodeSummary[] = snapshots.map((s) => ({
+    source: s.node.url,
+    nodeId: s.info.nodeId,
+    name: s.info.name,
+    state: s.info.state,
+    checkpoint: s.checkpoint ? { size: s.checkpoint.size, root: toBase64url(s.checkpoint.root) } : null,
+    feeds: Object.fromEntries([...s.feeds].map(([o, f]) => [o, f.size])),
+  }))
+  const findings = merged.map((f) => f.finding)
+  return {
+    found: merged,
+    state,
+    nodes: new Map(nodes.map((n) => [n.url, n])),
+    report: {
+      v: 1,
+      mode: 'live',
+      at: new Date(opts.now()).toISOString(),
+      bloc,
+      charter: { version: latest.version, hash: latest.hash },
+      nodes: summaries,
+      totals: { nodes: nodes.length, feeds: origins.length, entries, records },
+      checks: checkResults(findings, {
+        'state-root': 'offline only (--data-dir): a live node’s state moves while it is read',
+        'cosignature-quorum': 'not built yet: nodes do not collect member states’ cosignatures',
+      }),
+      findings,
+      notices,
+    },
+  }
+}
+
+type Add = (i: number, f: Omit<Finding, 'node' | 'source' | 'nodes'>, material?: Material) => void
+
+/** Reads one feed from every node that holds it, entry by entry, and checks it. */
+async function auditFeed(
+  origin: string,
+  snapshots: readonly Snapshot[],
+  ctx: FeedAuditContext,
+  opts: LiveAuditOptions,
+  progress: { done: number; total: number },
+  add: Add,
+): Promise<{ chains: Map<number, FeedChain>; entries: number; records: number; voidEntries: number }> {
+  const holders = snapshots.flatMap((s, i) => ((s.feeds.get(origin)?.size ?? 0) > 0 ? [i] : []))
+  const sizes = new Map(holders.map((i) => [i, snapshots[i]!.feeds.get(origin)!.size]))
+  const chains = new Map<number, FeedChain>()
+  const readers = new Map<number, EntryReader>()
+  const last = new Map<number, Uint8Array>()
+  for (const i of holders) {
+    const s = snapshots[i]!
+    const wanted = [...sizes.values()].filter((n) => n <= sizes.get(i)!)
+    if (s.info.nodeId === origin && s.checkpoint) wanted.push(s.checkpoint.size)
+    const before = opts.previous?.checkpoints[origin]
+    if (s.info.nodeId === origin && before) wanted.push(before.size)
+    chains.set(i, new FeedChain(origin, ctx.charters, wanted))
+    readers.set(i, new EntryReader(s.node, origin, sizes.get(i)!, opts.pageSize ?? DEFAULT_AUDIT_PAGE))
+  }
+  const diverged = new Set<string>()
+  const max = Math.max(0, ...sizes.values())
+  let entries = 0
+  let records = 0
+  let voidEntries = 0
+  for (let seq = 1; seq <= max; seq++) {
+    const active = holders.filter((i) => sizes.get(i)! >= seq && !readers.get(i)!.exhausted)
+    const served = await Promise.all(active.map((i) => readers.get(i)!.at(seq)))
+    const groups: Array<{ bytes: Uint8Array; checked: CheckedEntry; holders: number[] }> = []
+    for (const [k, i] of active.entries()) {
+      const bytes = served[k]
+      if (!bytes) {
+        add(i, {
+          kind: 'size-mismatch',
+          feed: origin,
+          seq,
+          detail: `says it holds ${sizes.get(i)} entries of the feed but serves none from entry ${seq} on`,
+        })
+        continue
+      }
+      const group = groups.find((g) => Buffer.from(g.bytes).equals(bytes))
+      if (group) group.holders.push(i)
+      else groups.push({ bytes, checked: checkEntry(ctx, bytes), holders: [i] })
+    }
+    for (const g of groups) {
+      entries++
+      records += g.checked.records
+      if (g.checked.voidFrom !== undefined) voidEntries++
+      for (const f of g.checked.faults) {
+        for (const i of g.holders) {
+          add(
+            i,
+            { kind: f.kind, feed: origin, seq, ...(f.record ? { record: f.record } : {}), detail: f.detail },
+            {
+              entries: [g.bytes],
+              ...(f.revocation ? { revocations: [f.revocation] } : {}),
+            },
+          )
+        }
+      }
+      for (const i of g.holders) {
+        for (const f of chains.get(i)!.next(g.checked)) {
+          // The entry before it, when there is one: together they show the fault.
+          const prev = last.get(i)
+          add(
+            i,
+            { kind: f.kind, feed: origin, seq, detail: f.detail },
+            { entries: prev ? [prev, g.bytes] : [g.bytes] },
+          )
+        }
+        last.set(i, g.bytes)
+        progress.done++
+        if (progress.done % PROGRESS_EVERY === 0) opts.onProgress?.(progress.done, progress.total)
+      }
+    }
+    // Where nodes first serve different entries at one place: who, and whether the origin signed both.
+    for (let a = 0; a < groups.length; a++) {
+      for (let b = a + 1; b < groups.length; b++) {
+        const [ga, gb] = [groups[a]!, groups[b]!]
+        const pairs = ga.holders.flatMap((x) => gb.holders.map((y) => `${Math.min(x, y)}/${Math.max(x, y)}`))
+        if (pairs.every((p) => diverged.has(p))) continue
+        for (const p of pairs) diverged.add(p)
+        const both = ga.checked.signed && gb.checked.signed
+        const kind: AuditFindingKind = both ? 'equivocation' : 'nodes-disagree'
+        const names = (g: typeof ga) => g.holders.map((i) => snapshots[i]!.info.nodeId).join(', ')
+        add(
+          ga.holders[0]!,
+          {
+            kind,
+            feed: origin,
+            seq,
+            detail: both
+              ? `the origin signed two different entries for ${seq}: one held by ${names(ga)}, the other by ${names(gb)}`
+              : `${names(ga)} and ${names(gb)} hold different entries for ${seq}`,
+          },
+          { entries: [ga.bytes, gb.bytes] },
+        )
+      }
+    }
+  }
+  return { chains, entries, records, voidEntries }
+}
+
+/**
+ * Checks a node's checkpoint against the one an earlier run saw: never smaller, the same root at
+ * the same size, and the earlier tree a prefix of this one — by the entries just read and by
+ * the node's own consistency proof. Answers whether it is consistent.
+ */
+async function checkSince(
+  i: number,
+  s: Snapshot,
+  before: RememberedCheckpoint,
+  chain: FeedChain | undefined,
+  add: Add,
+): Promise<boolean> {
+  const cp = s.checkpoint!
+  const own = s.info.nodeId
+  const inconsistent = (detail: string, material: Material) => {
+    add(i, { kind: 'checkpoint-inconsistent', feed: own, seq: null, detail }, material)
+    return false
+  }
+  const notes = [before.note, cp.note]
+  if (cp.size < before.size) {
+    return inconsistent(`its checkpoint went back from ${before.size} to ${cp.size} entries`, {
+      checkpoints: notes,
+    })
+  }
+  if (cp.size === before.size) {
+    if (toBase64url(cp.root) === before.root) return true
+    return inconsistent(`two checkpoints of ${cp.size} entries with different roots`, { checkpoints: notes })
+  }
+  const then = chain?.rootAt(before.size)
+  if (then && toBase64url(then) !== before.root) {
+    return inconsistent(
+      `its entries 1..${before.size} no longer give the root it signed then (${before.root}): history was rewritten`,
+      { checkpoints: notes, feed: { source: s.node.url, origin: own, size: cp.size } },
+    )
+  }
+  if (before.size === 0) return true
+  const proof = await s.node.consistency(own, before.size, cp.size)
+  if (!verifyConsistency(before.size, cp.size, fromBase64url(before.root), cp.root, proof)) {
+    add(i, {
+      kind: 'proof-invalid',
+      feed: own,
+      seq: null,
+      detail: `its consistency proof from ${before.size} to ${cp.size} does not verify against its signed checkpoints`,
+    })
+  }
+  return true
+}
+
+/**
+ * Where one node holds a longer copy of a feed than another, the longer one's consistency proof
+ * from the shorter size must verify against both roots (asked of the longest copy only).
+ */
+async function crossCheckProofs(
+  origins: readonly string[],
+  snapshots: readonly Snapshot[],
+  roots: ReadonlyMap<string, FeedChain>,
+  add: Add,
+): Promise<void> {
+  for (const origin of origins) {
+    const holders = snapshots.flatMap((s, i) => (s.feeds.has(origin) ? [i] : []))
+    const size = (i: number) => snapshots[i]!.feeds.get(origin)!.size
+    const ref = holders.reduce((a, b) => (size(b) > size(a) ? b : a), holders[0]!)
+    const refRoot = roots.get(`${ref}/${origin}`)?.rootAt(size(ref))
+    const asked = new Set<number>()
+    for (const i of holders) {
+      const from = size(i)
+      if (from === 0 || from >= size(ref) || asked.has(from)) continue
+      asked.add(from)
+      const mine = roots.get(`${i}/${origin}`)?.rootAt(from)
+      const theirs = roots.get(`${ref}/${origin}`)?.rootAt(from)
+      // Different entries were named already; a proof between them proves nothing more.
+      if (!mine || !theirs || !refRoot || toBase64url(mine) !== toBase64url(theirs)) continue
+      const proof = await snapshots[ref]!.node.consistency(origin, from, size(ref))
+      if (!verifyConsistency(from, size(ref), mine, refRoot, proof)) {
+        add(ref, {
+          kind: 'proof-invalid',
+          feed: origin,
+          seq: null,
+          detail: `its consistency proof from ${from} to ${size(ref)} does not verify against the entries' roots`,
+        })
+      }
+    }
+  }
+}
+
+/** Opens a node's checkpoint with its node key; answers why not if it cannot. */
+export function openCheckpoint(
+  ed: Ed25519,
+  bloc: string,
+  charters: readonly CharterView[],
+  nodeId: string,
+  note: string,
+): { size: number; root: Uint8Array } | string {
+  const node = [...charters]
+    .reverse()
+    .find((c) => c.nodes.has(nodeId))
+    ?.nodes.get(nodeId)
+  if (!node) return `node ${nodeId} is certified in no charter version`
+  const name = `legation/${bloc}/${nodeId}`
+  try {
+    const opened = openNote(ed, note, [{ name, publicKey: node.nodeKey }])
+    const cp = parseCheckpoint(opened.text)
+    if (cp.origin !== name) return `the checkpoint is of ${cp.origin}, not ${name}`
+    return { size: cp.size, root: cp.root }
+  } catch (err) {
+    return `the checkpoint does not verify with the node's key: ${describe(err)}`
+  }
+}
+
+function describe(err: unknown): string {
+  return isProtocolError(err)
+    ? `${err.code}: ${err.message}`
+    : err instanceof Error
+      ? err.message
+      : String(err)
+}
