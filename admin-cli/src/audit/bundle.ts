@@ -347,20 +347,20 @@ function judgeInconsistent(
   }
   if (after.size < before.size)
     return ['proven', `the node signed ${before.size} entries, then ${after.size}`]
-  if (after.size === before.size) {
-    return equalBytes(after.root, before.root)
-      ? ['unproven', 'the two checkpoints agree']
-      : ['proven', `the node signed two different roots of ${after.size} entries`]
+  if (after.size === before.size && !equalBytes(after.root, before.root)) {
+    return ['proven', `the node signed two different roots of ${after.size} entries`]
   }
   if (!proof?.feed) return ['observed', 'no entries given to recompute the earlier root']
-  const chain = rootOfFeed(ctx, f.feed, proof.feed.entries, [before.size, after.size])
+  if (proof.feed.entries.length < before.size) {
+    return ['observed', 'fewer entries given than the earlier checkpoint covers']
+  }
+  const chain = rootOfFeed(ctx, f.feed, proof.feed.entries.slice(0, before.size), [before.size])
   if (typeof chain === 'string') return ['observed', chain]
-  if (!equalBytes(chain.rootAt(after.size)!, after.root))
-    return ['unproven', 'the entries given are not the later checkpoint’s']
-  if (equalBytes(chain.rootAt(before.size)!, before.root))
-    return ['unproven', 'the later tree extends the earlier one']
+  if (equalBytes(chain.rootAt(before.size)!, before.root)) {
+    return ['unproven', 'its entries give the root of the earlier checkpoint']
+  }
   return [
     'proven',
-    `the node signed a tree of ${before.size} entries, then a tree of ${after.size} whose first ${before.size} entries (signed by it) give another root: it rewrote its history`,
+    `the node signed a tree of ${before.size} entries; the first ${before.size} entries it signed, as it serves them now, give another root: it rewrote its history`,
   ]
 }
