@@ -102,6 +102,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       entryAppended: () => metrics.entriesAppended.inc(),
       entryReceived: (result) => metrics.entriesReceived.inc({ result }),
       writeLatency: (s) => metrics.writeLatency.observe(s),
+      evidenceStored: (kind) => metrics.evidenceStored.inc({ kind }),
     },
   })
   const services: NamedService[] = [

@@ -88,6 +88,7 @@ export class Evidence {
       },
     ])
     this.#observer.rejected?.('ENTRY_EQUIVOCATION')
+    this.#observer.evidenceStored?.('equivocation')
     const [ea, eb] = [encodeCanonical(a), encodeCanonical(b)]
     for (const l of this.#listeners) l(ea, eb)
   }
@@ -127,6 +128,7 @@ export class Evidence {
 
   async store(kind: string, id: string, value: unknown): Promise<void> {
     await this.#store.write([{ type: 'put', key: K.evidence(kind, id), value: encodeCanonical(value) }])
+    this.#observer.evidenceStored?.(kind)
   }
 
   /** Evidence rows in key order (`evid/<kind>/<id>`), after the row `after` names (`<kind>/<id>`). */

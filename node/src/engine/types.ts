@@ -62,6 +62,8 @@ export interface EngineObserver {
   entryReceived?(result: RemoteResult | 'invalid'): void
   /** Seconds from a record's arrival to its durable acknowledgement. */
   writeLatency?(seconds: number): void
+  /** Signed evidence kept for the secretariat: `equivocation`, `refused`. */
+  evidenceStored?(kind: string): void
 }
 
 /** Called with each entry once it is durable here (the mesh pushes it to peers). */
