@@ -4,12 +4,25 @@
  * has its shape, a tampered store is named with exit 3, a bundle written by `audit export`
  * verifies offline with only the charter, and the command line is checked.
  */
+import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Engine, ensureDevBloc, LevelStore } from '@legation/node'
-import { generateKeyPair, LegationClient, toBase64url, toSubmission } from '@legation/protocol'
+import {
+  certificateId,
+  decodeCanonical,
+  encodeCanonical,
+  generateKeyPair,
+  LegationClient,
+  parseOfficerCertificate,
+  signRevocation,
+  toBase64url,
+  toSubmission,
+} from '@legation/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
+import { run } from '../../src/cli.ts'
 import { devNode, ed, errorLines, legation, type TestNode } from '../helpers.ts'
 
 const cleanup: Array<() => Promise<void>> = []
@@ -22,7 +35,6 @@ async function nodeWithRecords(n: number): Promise<TestNode> {
   cleanup.push(() => node.close())
   const secrets = JSON.parse(await readFile(node.secrets, 'utf8'))
   const officerKeys = generateKeyPair(ed, Buffer.from(secrets.officer.secretKey, 'base64url'))
-  const { decodeCanonical, parseOfficerCertificate } = await import('@legation/protocol')
   const cert = parseOfficerCertificate.parse(
     decodeCanonical(Buffer.from(secrets.officer.cert, 'base64url')),
     'cert',
@@ -151,6 +163,85 @@ describe('legation audit (live)', () => {
   })
 })
 
+describe('legation audit --follow', () => {
+  it('stops at the first finding of a later round, exits 3 and posts the report to the webhook', async () => {
+    const node = await nodeWithRecords(2)
+    const posted: unknown[] = []
+    const hook = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c) => (body += c))
+      req.on('end', () => {
+        posted.push(JSON.parse(body))
+        res.end()
+      })
+    })
+    hook.listen(0, '127.0.0.1')
+    await once(hook, 'listening')
+    cleanup.push(async () => void hook.close())
+    const port = (hook.address() as { port: number }).port
+
+    let stdout = ''
+    let stderr = ''
+    const following = run(
+      [
+        'audit',
+        '--follow',
+        '--interval',
+        '1',
+        '--max-rounds',
+        '20',
+        '--webhook',
+        `http://127.0.0.1:${port}/alert`,
+        '--node',
+        node.url,
+        '--charter',
+        node.charterFile,
+        '--key',
+        node.secrets,
+        '--json',
+      ],
+      {
+        stdout: { write: (s: string) => (stdout += s) },
+        stderr: { write: (s: string) => (stderr += s) },
+        fetch: globalThis.fetch,
+        env: {},
+        now: Date.now,
+      },
+    )
+    await expect.poll(() => stderr, { timeout: 10_000 }).toContain('round 1')
+    // Between two rounds, the officer's state revokes its certificate from before it signed.
+    const secrets = JSON.parse(await readFile(node.secrets, 'utf8'))
+    const cert = parseOfficerCertificate.parse(
+      decodeCanonical(Buffer.from(secrets.officer.cert, 'base64url')),
+      'c',
+    )
+    const revocation = signRevocation(
+      ed,
+      {
+        type: 'revocation',
+        bloc: node.bloc,
+        state: secrets.officer.state,
+        cert: certificateId(cert as never),
+        at: Date.now() - 3_600_000,
+        reason: 'key-compromise',
+      },
+      Buffer.from(secrets.states[secrets.officer.state], 'base64url'),
+    )
+    const res = await fetch(`${node.url}/v1/revocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ revocation: toBase64url(encodeCanonical(revocation)) }),
+    })
+    expect(res.status).toBe(201)
+
+    expect(await following).toBe(3)
+    expect(stderr).toContain('[AUDIT_FINDINGS]')
+    const report = JSON.parse(stdout)
+    expect(report.findings.map((f: { kind: string }) => f.kind)).toEqual(['record-revoked', 'record-revoked'])
+    expect(posted).toEqual([{ event: 'legation.audit.finding', report }])
+  })
+})
+
 describe('legation audit (offline)', () => {
   async function storeDir(records: number) {
     const dir = await mkdtemp(join(tmpdir(), 'legation-audit-'))
@@ -159,7 +250,6 @@ describe('legation audit (offline)', () => {
     const store = await LevelStore.open(join(dir, 'db'))
     const engine = await Engine.open({ store, ed, nodeKeys: dev.nodeKeys, charter: dev.chain })
     const secrets = JSON.parse(await readFile(dev.files.secrets, 'utf8'))
-    const { decodeCanonical, parseOfficerCertificate } = await import('@legation/protocol')
     const cert = parseOfficerCertificate.parse(
       decodeCanonical(Buffer.from(secrets.officer.cert, 'base64url')),
       'cert',
