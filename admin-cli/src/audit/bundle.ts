@@ -42,7 +42,7 @@ import {
   toHex,
 } from '@legation/protocol'
 import { CliError } from '../errors.ts'
-import { openCheckpoint } from './live.ts'
+import { openCheckpoint } from './checkpoints.ts'
 import type { AuditReport, Finding, FoundWithMaterial } from './report.ts'
 import type { AuditedNode } from './sources.ts'
 
