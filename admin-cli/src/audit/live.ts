@@ -9,6 +9,7 @@
  * the one seen last time (`--state`), and each consistency proof checked.
  */
 import {
+  type AuditCharter,
   type AuditFindingKind,
   auditCharter,
   BoundedSet,
@@ -19,6 +20,7 @@ import {
   encodeEntry,
   type FeedAuditContext,
   FeedChain,
+  isProtocolError,
   type KeyPair,
   type Revocation,
   revocationIndex,
@@ -90,7 +92,13 @@ export async function auditLive(opts: LiveAuditOptions): Promise<LiveAuditResult
   let charter = auditCharter(ed, opts.charter)
   for (const [i, n] of nodes.entries()) {
     const offered = await n.charter()
-    const next = auditCharter(ed, charter.chain, offered)
+    let next: AuditCharter
+    try {
+      next = auditCharter(ed, charter.chain, offered)
+    } catch (cause) {
+      if (!isProtocolError(cause) || cause.code !== 'BLOC_MISMATCH') throw cause
+      throw new CliError('BLOC_MISMATCH', `${n.url} runs another bloc than the charter's`, { cause })
+    }
     if (next.divergesAt !== undefined) {
       add(i, {
         kind: 'charter-mismatch',

@@ -122,6 +122,23 @@ describe('legation audit (live)', () => {
     expect(errorLines(r)).toEqual([expect.stringContaining('[AUDITOR_KEY_MISMATCH]')])
   })
 
+  it('refuses to audit a node of another bloc than the charter’s', async () => {
+    const node = await nodeWithRecords(1)
+    const other = await devNode()
+    cleanup.push(() => other.close())
+    const r = await legation([
+      'audit',
+      '--node',
+      node.url,
+      '--charter',
+      other.charterFile,
+      '--key',
+      other.secrets,
+    ])
+    expect(r.code).toBe(1)
+    expect(errorLines(r)).toEqual([expect.stringContaining('[BLOC_MISMATCH]')])
+  })
+
   it('remembers checkpoints with --state and checks the next one extends it', async () => {
     const node = await nodeWithRecords(2)
     const state = join(node.dir, 'audit-state.json')
