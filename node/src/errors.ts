@@ -19,6 +19,10 @@ export const NODE_ERRORS = {
   KEYSTORE_CORRUPT: { status: 500, message: 'key file is damaged or has been tampered with' },
   KEYSTORE_MISSING: { status: 500, message: 'key file does not exist' },
   NOT_FOUND: { status: 404, message: 'not found' },
+  RECEIPT_PENDING: {
+    status: 409,
+    message: 'no checkpoint of the record’s feed covers it here yet: ask again in a few seconds',
+  },
   UNAUTHENTICATED: { status: 401, message: 'request is not authenticated' },
   REQUEST_REPLAYED: {
     status: 401,
@@ -44,6 +48,11 @@ export const NODE_ERRORS = {
   STORAGE_FAILED: {
     status: 503,
     message: 'this node could not write to its storage and takes no writes until it is restarted',
+  },
+  REBUILD_LOST_OWN_ENTRIES: {
+    status: 503,
+    message:
+      'rebuilding derived state left some of this node’s own entries unapplied: it takes no writes until an operator looks',
   },
   READ_ONLY: {
     status: 503,

@@ -43,6 +43,12 @@ export interface Metrics {
   readonly entriesAppended: Counter
   /** Entries received from peers, by outcome. */
   readonly entriesReceived: Counter<'result'>
+  /** Checkpoints of other nodes' feeds this node checked and cosigned (as a witness). */
+  readonly checkpointsCosigned: Counter
+  /** Feeds whose checkpoint became bloc-final here (cosigned by a quorum of member states). */
+  readonly checkpointsFinal: Counter
+  /** Checkpoints that contradict another view of their node's feed (stored as evidence). */
+  readonly splitViews: Counter
   /** From accepting a write to it being durable here (peers' receipts not included). */
   readonly writeLatency: Histogram
   readonly httpRequests: Histogram<'method' | 'route' | 'status'>
@@ -92,6 +98,21 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
       name: `${p}entries_received_total`,
       help: 'Entries received from peers, by result',
       labelNames: ['result'],
+      registers,
+    }),
+    checkpointsCosigned: new Counter({
+      name: `${p}checkpoints_cosigned_total`,
+      help: "Checkpoints of other nodes' feeds this node checked against their entries and cosigned",
+      registers,
+    }),
+    checkpointsFinal: new Counter({
+      name: `${p}checkpoints_final_total`,
+      help: 'Checkpoints that became bloc-final here: cosigned by nodes of a quorum of member states',
+      registers,
+    }),
+    splitViews: new Counter({
+      name: `${p}split_views_total`,
+      help: 'Checkpoints that contradict another view of their feed (kept as split-view evidence)',
       registers,
     }),
     writeLatency: new Histogram({

@@ -2,9 +2,9 @@
  * A running Legation node: every part is a service of one shape (`service.ts`), built first
  * with what it depends on, then started in order and stopped in reverse.
  *
- *   store → verifier → engine → peer policy → replication → duties → mesh → HTTP
+ *   store → verifier → engine → peer policy → replication → duties → witness → mesh → HTTP
  *
- * Handlers come before the transports that feed them: replication and the duty scheduler
+ * Handlers come before the transports that feed them: replication, the duty scheduler and the witness
  * register for peers' frames before the mesh opens, and the HTTP API listens last, once
  * everything it reads is up. It stops first, letting requests in flight finish.
  *
@@ -37,6 +37,7 @@ import {
 } from './replication/replication.ts'
 import { type NamedService, startServices } from './service.ts'
 import { levelStore } from './storage/level-store.ts'
+import { type WitnessInit, witness } from './witness/witness.ts'
 
 /** This package's version, as its package.json says. */
 export const VERSION: string = pkg.version
@@ -68,6 +69,8 @@ export interface NodeOptions {
   metrics?: Metrics
   /** Outbound webhooks for work done once across the bloc (takeover). */
   duties?: { alertWebhook?: string | undefined; caseWebhook?: string | undefined }
+  /** Checkpointing and cosigning (witness.ts). */
+  witness?: WitnessInit
 }
 
 export interface RunningNode {
@@ -103,6 +106,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       entryReceived: (result) => metrics.entriesReceived.inc({ result }),
       writeLatency: (s) => metrics.writeLatency.observe(s),
       evidenceStored: (kind) => metrics.evidenceStored.inc({ kind }),
+      rebuilt: ({ before, after }) => {
+        const dropped = Object.entries(before).reduce((n, [o, s]) => n + s - (after[o] ?? 0), 0)
+        log.warn({ dropped }, 'rebuilt the derived state without entries a charter amendment voided')
+      },
     },
   })
   const services: NamedService[] = [
@@ -151,6 +158,21 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     },
   })({ engine, store, registrar: p2p?.replication ?? LOCAL_REGISTRAR, logger: log })
   services.push({ name: 'duties', service: duties })
+  // Every node checks and cosigns the others' checkpoints: member states as witnesses.
+  const witnessing = witness(opts.witness)({
+    engine,
+    store,
+    ed,
+    nodeKeys: opts.nodeKeys,
+    registrar: p2p?.replication ?? LOCAL_REGISTRAR,
+    observer: {
+      cosigned: () => metrics.checkpointsCosigned.inc(),
+      final: () => metrics.checkpointsFinal.inc(),
+      splitView: () => metrics.splitViews.inc(),
+    },
+    logger: log,
+  })
+  services.push({ name: 'witness', service: witnessing })
   if (p2p) services.push({ name: 'mesh', service: p2p.mesh })
 
   const http = httpServer(opts.http)({
@@ -160,6 +182,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       ed,
       now: Date.now,
       replication: p2p?.replication,
+      witness: witnessing,
       writeConcernTimeoutMs: opts.writeConcernTimeoutMs,
       get node() {
         // Found in an older charter version too: a node its state's expulsion left out still starts.

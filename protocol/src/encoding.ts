@@ -61,6 +61,7 @@ export const DOMAINS = {
   charter: 'charter',
   entry: 'entry',
   receipt: 'receipt',
+  placement: 'placement',
   checkpoint: 'checkpoint',
   request: 'request',
   doc: 'doc',

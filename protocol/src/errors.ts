@@ -60,6 +60,7 @@ export const PROTOCOL_ERRORS = {
     status: 409,
     message: 'two different entries were signed for the same origin and sequence',
   },
+  RECEIPT_INVALID: { status: 400, message: 'inclusion receipt does not prove what it claims' },
   ENTRY_CHARTER_UNKNOWN: { status: 409, message: 'feed entry names a charter version not known here' },
   ENTRY_AUTHORITY_WITHDRAWN: {
     status: 403,

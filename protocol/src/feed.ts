@@ -224,9 +224,18 @@ export function checkChain(prevEntry: EntryBody | undefined, next: EntryBody): v
   }
 }
 
-/** Whether all of an entry's dependencies are covered by `vv`. */
-export function depsSatisfied(deps: VersionVector, vv: VersionVector): boolean {
-  for (const [origin, seq] of Object.entries(deps)) if ((vv[origin] ?? 0) < seq) return false
+/**
+ * Whether all of an entry's dependencies are covered by `vv`, or end in a feed `closed` there
+ * (by its last valid seq: the origin's later entries are void, docs/protocol.md § Charter versions).
+ */
+export function depsSatisfied(
+  deps: VersionVector,
+  vv: VersionVector,
+  closed: Readonly<Record<string, number>> = {},
+): boolean {
+  for (const [origin, seq] of Object.entries(deps)) {
+    if ((vv[origin] ?? 0) < seq && closed[origin] === undefined) return false
+  }
   return true
 }
 

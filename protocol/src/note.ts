@@ -10,6 +10,14 @@
  *   vkey      := name • "+" • hex(keyID) • "+" • base64(0x01 • publicKey)
  *   checkpoint text := origin • "\n" • size • "\n" • base64(root) • "\n" • (extension line • "\n")*
  *
+ * and C2SP tlog cosignatures (https://c2sp.org/tlog-cosignature, Ed25519 `cosignature/v1`): a
+ * witness's note signature on a checkpoint, saying that as of its time this is the largest
+ * consistent tree of that log it has seen.
+ *
+ *   cosignature line := "— " • name • " " • base64(cosignKeyID(4) • u64be(time) • Ed25519 sig)
+ *   cosignKeyID      := SHA-256(name • "\n" • 0x04 • publicKey)[0:4]
+ *   signed message   := "cosignature/v1\n" • "time " • time • "\n" • checkpoint text
+ *
  * Pure: the signature implementation is passed in.
  */
 import { sha256 } from '#sha256'
@@ -19,6 +27,8 @@ import { ProtocolError } from './errors.ts'
 
 /** Ed25519's algorithm byte in key ids and verifier keys. */
 const ED25519_ALG = 0x01
+/** The Ed25519 cosignature/v1 type byte in cosigners' key ids. */
+const COSIGNATURE_ALG = 0x04
 const SIG_PREFIX = '— '
 /** Signature lines a note may carry at most, and its largest size (Go's note package: 100). */
 const MAX_SIGNATURES = 100
@@ -97,6 +107,34 @@ export function signNote(
   return `${noteText}\n${lines.join('')}`
 }
 
+/** A note's text and its signature lines, each as its signer name and decoded bytes. */
+function splitNote(note: string): {
+  text: string
+  message: Uint8Array
+  lines: Array<{ name: string; raw: Uint8Array }>
+} {
+  const split = note.lastIndexOf('\n\n')
+  if (split < 0 || !note.endsWith('\n') || note.length > MAX_NOTE_BYTES) {
+    throw new ProtocolError('SCHEMA_INVALID', 'not a signed note')
+  }
+  const noteText = note.slice(0, split + 1)
+  checkText(noteText)
+  const raw = note.slice(split + 2, -1).split('\n')
+  if (raw.length > MAX_SIGNATURES) throw new ProtocolError('SCHEMA_INVALID', 'too many note signatures')
+  // A line repeated is checked once.
+  const lines = [...new Set(raw)].map((line) => {
+    if (!line.startsWith(SIG_PREFIX))
+      throw new ProtocolError('SCHEMA_INVALID', 'malformed note signature line')
+    const [name, sig, ...rest] = line.slice(SIG_PREFIX.length).split(' ')
+    const bytes = sig === undefined ? undefined : unbase64(sig)
+    if (!name || !NAME.test(name) || rest.length > 0 || !bytes || bytes.length < 5) {
+      throw new ProtocolError('SCHEMA_INVALID', 'malformed note signature line')
+    }
+    return { name, raw: bytes }
+  })
+  return { text: noteText, message: utf8ToBytes(noteText), lines }
+}
+
 /**
  * Opens a signed note: its text and the names of the known signers whose signatures verify.
  * Signatures by keys it does not know are ignored; one by a known key that does not verify, a
@@ -108,25 +146,9 @@ export function openNote(
   note: string,
   known: ReadonlyArray<{ name: string; publicKey: Uint8Array }>,
 ): { text: string; verified: string[] } {
-  const split = note.lastIndexOf('\n\n')
-  if (split < 0 || !note.endsWith('\n') || note.length > MAX_NOTE_BYTES) {
-    throw new ProtocolError('SCHEMA_INVALID', 'not a signed note')
-  }
-  const noteText = note.slice(0, split + 1)
-  checkText(noteText)
-  const message = utf8ToBytes(noteText)
+  const { text: noteText, message, lines } = splitNote(note)
   const verified: string[] = []
-  const lines = note.slice(split + 2, -1).split('\n')
-  if (lines.length > MAX_SIGNATURES) throw new ProtocolError('SCHEMA_INVALID', 'too many note signatures')
-  // A line repeated is checked once.
-  for (const line of new Set(lines)) {
-    if (!line.startsWith(SIG_PREFIX))
-      throw new ProtocolError('SCHEMA_INVALID', 'malformed note signature line')
-    const [name, sig, ...rest] = line.slice(SIG_PREFIX.length).split(' ')
-    const raw = sig === undefined ? undefined : unbase64(sig)
-    if (!name || !NAME.test(name) || rest.length > 0 || !raw || raw.length < 5) {
-      throw new ProtocolError('SCHEMA_INVALID', 'malformed note signature line')
-    }
+  for (const { name, raw } of lines) {
     const id = raw.subarray(0, 4)
     for (const k of known) {
       if (k.name !== name || !equalBytes(noteKeyId(k.name, k.publicKey), id)) continue
@@ -138,6 +160,89 @@ export function openNote(
   }
   if (verified.length === 0) throw new ProtocolError('SIGNATURE_INVALID', 'no known key signed the note')
   return { text: noteText, verified }
+}
+
+/** The 4-byte key id of an Ed25519 cosigner (witness) key under `name`. */
+export function cosignatureKeyId(name: string, publicKey: Uint8Array): Uint8Array {
+  return sha256(utf8ToBytes(name), Uint8Array.of(0x0a, COSIGNATURE_ALG), publicKey).subarray(0, 4)
+}
+
+function cosignedMessage(noteText: string, time: number): Uint8Array {
+  return utf8ToBytes(`cosignature/v1\ntime ${time}\n${noteText}`)
+}
+
+/**
+ * A witness's cosignature line on a checkpoint's text (ending with "\n"), at `time` (POSIX
+ * seconds): append it to the checkpoint's signed note.
+ */
+export function cosignatureLine(
+  ed: Ed25519,
+  noteText: string,
+  cosigner: { name: string; secretKey: Uint8Array },
+  time: number,
+): string {
+  checkText(noteText)
+  if (!NAME.test(cosigner.name))
+    throw new ProtocolError('SCHEMA_INVALID', 'a cosigner name has no spaces or "+"')
+  if (!Number.isSafeInteger(time) || time < 0)
+    throw new ProtocolError('SCHEMA_INVALID', 'bad cosignature time')
+  const stamp = new Uint8Array(8)
+  new DataView(stamp.buffer).setBigUint64(0, BigInt(time))
+  const sig = ed.sign(cosignedMessage(noteText, time), cosigner.secretKey)
+  const id = cosignatureKeyId(cosigner.name, ed.publicKey(cosigner.secretKey))
+  return `${SIG_PREFIX}${cosigner.name} ${base64(concatBytes(id, stamp, sig))}\n`
+}
+
+/** A signed note whose text is checked, and its signature lines kept apart (each ending in "\n"). */
+export interface NoteParts {
+  readonly text: string
+  readonly lines: readonly string[]
+}
+
+/** The text and the signature lines of a note (shape checked, no signature verified). */
+export function noteParts(note: string): NoteParts {
+  const { text: noteText } = splitNote(note)
+  const lines = [...new Set(note.slice(noteText.length + 1, -1).split('\n'))].map((l) => `${l}\n`)
+  return { text: noteText, lines }
+}
+
+/** A note from its text and signature lines (a line appears once). */
+export function joinNote(parts: NoteParts): string {
+  return `${parts.text}\n${[...new Set(parts.lines)].join('')}`
+}
+
+/**
+ * Opens a cosigned checkpoint note: the log's own signature by `signer` must verify (as
+ * `openNote`), and each cosignature line by a known cosigner key is checked (one that does not
+ * verify is SIGNATURE_INVALID). Lines by keys it does not know are ignored. Answers the text
+ * and, per cosigner name that verified, the line and its time.
+ */
+export function openCosignedNote(
+  ed: Ed25519,
+  note: string,
+  signer: { name: string; publicKey: Uint8Array },
+  cosigners: ReadonlyArray<{ name: string; publicKey: Uint8Array }>,
+): { text: string; cosignatures: Map<string, { line: string; time: number }> } {
+  const { text: noteText } = openNote(ed, note, [signer])
+  const { lines } = splitNote(note)
+  const cosignatures = new Map<string, { line: string; time: number }>()
+  for (const { name, raw } of lines) {
+    const id = raw.subarray(0, 4)
+    for (const k of cosigners) {
+      if (k.name !== name || !equalBytes(cosignatureKeyId(k.name, k.publicKey), id)) continue
+      const time = raw.length === 76 ? new DataView(raw.buffer, raw.byteOffset + 4, 8).getBigUint64(0) : -1n
+      if (
+        time < 0n ||
+        time > BigInt(Number.MAX_SAFE_INTEGER) ||
+        !ed.verify(raw.subarray(12), cosignedMessage(noteText, Number(time)), k.publicKey)
+      ) {
+        throw new ProtocolError('SIGNATURE_INVALID', `the cosignature of ${name} does not verify`)
+      }
+      const line = `${SIG_PREFIX}${name} ${base64(raw)}\n`
+      if (!cosignatures.has(name)) cosignatures.set(name, { line, time: Number(time) })
+    }
+  }
+  return { text: noteText, cosignatures }
 }
 
 /** A transparency-log checkpoint (tree head) and the lines Legation adds to it. */

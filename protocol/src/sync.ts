@@ -129,6 +129,14 @@ export const SyncMessage = Type.Union([
     },
     strict,
   ),
+  /**
+   * A checkpoint of one node's feed as a C2SP signed note: the origin's own signature and the
+   * cosignatures (tlog-cosignature) of the witnesses that checked it (docs/protocol.md § Witnesses).
+   */
+  Type.Object(
+    { t: Type.Literal('checkpoint'), note: Type.String({ minLength: 1, maxLength: 64 * 1024 }) },
+    strict,
+  ),
   Type.Object(
     {
       t: Type.Literal('evidence'),

@@ -43,6 +43,7 @@ const SIGNED_DOMAINS: Domain[] = [
   DOMAINS.charter,
   DOMAINS.entry,
   DOMAINS.receipt,
+  DOMAINS.placement,
   DOMAINS.checkpoint,
   DOMAINS.request,
 ]

@@ -6,7 +6,13 @@
 import { describe, expect, it } from 'vitest'
 import {
   checkpointText,
+  cosignatureKeyId,
+  cosignatureLine,
   generateKeyPair,
+  joinNote,
+  noteKeyId,
+  noteParts,
+  openCosignedNote,
   openNote,
   parseCheckpoint,
   parseVerifierKey,
@@ -97,6 +103,62 @@ describe('signed notes: what the format forbids', () => {
     )
     expect(() => checkpointText({ origin: 'o', size: 1, root: new Uint8Array(3), extensions: [] })).toThrow(
       expect.objectContaining({ code: 'SCHEMA_INVALID' }),
+    )
+  })
+})
+
+describe('cosignatures (C2SP tlog-cosignature, Ed25519 cosignature/v1)', () => {
+  const log = generateKeyPair(ed)
+  const witness = generateKeyPair(ed)
+  const other = generateKeyPair(ed)
+  const text = checkpointText({
+    origin: 'legation/b/n1',
+    size: 3,
+    root: new Uint8Array(32).fill(7),
+    extensions: [],
+  })
+  const signed = signNote(ed, text, [{ name: 'legation/b/n1', secretKey: log.secretKey }])
+  const signer = { name: 'legation/b/n1', publicKey: log.publicKey }
+  const w = { name: 'legation/b/witness/n2', publicKey: witness.publicKey }
+
+  it('sign the message the format defines, with the time in the line, and verify as a known witness', () => {
+    const line = cosignatureLine(ed, text, { name: w.name, secretKey: witness.secretKey }, 1_679_315_147)
+    const raw = Uint8Array.from(atob(line.trim().split(' ').at(-1)!), (c) => c.charCodeAt(0))
+    expect(raw.length).toBe(4 + 8 + 64)
+    expect([...raw.subarray(0, 4)]).toEqual([...cosignatureKeyId(w.name, w.publicKey)])
+    expect(new DataView(raw.buffer, 4, 8).getBigUint64(0)).toBe(1_679_315_147n)
+    const message = new TextEncoder().encode(`cosignature/v1\ntime 1679315147\n${text}`)
+    expect(ed.verify(raw.subarray(12), message, witness.publicKey)).toBe(true)
+
+    const note = joinNote({ text, lines: [...noteParts(signed).lines, line] })
+    const opened = openCosignedNote(ed, note, signer, [w])
+    expect(opened.text).toBe(text)
+    expect([...opened.cosignatures]).toEqual([[w.name, { line, time: 1_679_315_147 }]])
+    // The log's own key type (0x01) is not a cosignature (0x04): the same key and name differ.
+    expect(cosignatureKeyId(w.name, w.publicKey)).not.toEqual(noteKeyId(w.name, w.publicKey))
+  })
+
+  it('refuse a cosignature that does not verify, ignore unknown witnesses, and need the log’s signature', () => {
+    const line = cosignatureLine(ed, text, { name: w.name, secretKey: witness.secretKey }, 100)
+    // Another time in the line than the one signed.
+    const raw = Uint8Array.from(atob(line.trim().split(' ').at(-1)!), (c) => c.charCodeAt(0))
+    raw[11] = raw[11]! ^ 1
+    const tampered = `— ${w.name} ${btoa(String.fromCharCode(...raw))}\n`
+    expect(() =>
+      openCosignedNote(ed, joinNote({ text, lines: [...noteParts(signed).lines, tampered] }), signer, [w]),
+    ).toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID' }))
+    // By a key not listed: ignored.
+    const stranger = cosignatureLine(
+      ed,
+      text,
+      { name: 'legation/b/witness/n9', secretKey: other.secretKey },
+      100,
+    )
+    const withStranger = joinNote({ text, lines: [...noteParts(signed).lines, stranger] })
+    expect(openCosignedNote(ed, withStranger, signer, [w]).cosignatures.size).toBe(0)
+    // Cosignatures alone do not open a checkpoint: the log must have signed it.
+    expect(() => openCosignedNote(ed, joinNote({ text, lines: [line] }), signer, [w])).toThrow(
+      expect.objectContaining({ code: 'SIGNATURE_INVALID' }),
     )
   })
 })

@@ -1,8 +1,9 @@
 /**
  * `@legation/test-network`: real Legation node processes on loopback, for scenario tests,
  * benchmarks and `npm run testnet` (src/cli.ts). The harness (`TestNetwork`, `TestNode`), a
- * certified byzantine peer run in-process (`HostilePeer`) and the helpers that go with it, and
- * realistic signed records (`citizenRegistration`, `presence`, `submitBatch`, `missingAt`).
+ * certified byzantine peer run in-process (`HostilePeer`) and the helpers that go with it,
+ * realistic signed records (`citizenRegistration`, `presence`, `submitBatch`, `missingAt`), and a
+ * filesystem that loses unsynced writes in a crash (`LazyFs`).
  *
  * @example
  * import { citizenRegistration, submitBatch, TestNetwork } from '@legation/test-network'
@@ -30,6 +31,7 @@ export {
   sleep,
   updateOf,
 } from './byzantine.ts'
+export { buildLazyFs, type HeldData, LazyFs, type LazyFsReport } from './lazyfs.ts'
 export {
   freePort,
   NETWORK_FILE,

@@ -81,8 +81,6 @@ interface SavedNetwork {
   warning: string
   /** Secret keys of the member states, base64url (node keys are in each node's key file). */
   stateKeys: Record<string, string>
-  /** The secretariat's auditor key, base64url (absent in networks saved before it was kept). */
-  auditor?: string
   validity: { notBefore: number; notAfter: number }
   nodes: Array<{ index: number; state: string; httpPort: number; p2pPort: number }>
 }
@@ -283,8 +281,11 @@ export class TestNetwork {
   readonly options: NetworkOptions
   readonly nodes: TestNode[] = []
   readonly stateKeys: Record<string, KeyPair> = {}
-  /** The secretariat's auditor key, the one the charter names (`legation audit --key`). */
-  auditor: KeyPair | undefined
+  /**
+   * The secretariat's auditor key the genesis charter names. Not saved: a network reused from its
+   * folder (`reuse`) has a charter naming a key this one is not.
+   */
+  readonly auditorKeys: KeyPair = generateKeyPair(ed)
   chain: SignedCharter[] = []
   bloc = ''
   charterHash = ''
@@ -319,7 +320,6 @@ export class TestNetwork {
     const now = Date.now()
     const validity = { notBefore: now - 86_400_000, notAfter: now + 365 * 86_400_000 }
     for (const s of STATES) this.stateKeys[s] = generateKeyPair(ed)
-    this.auditor = generateKeyPair(ed)
     for (let i = 0; i < this.options.nodes; i++) {
       const nodeDir = join(this.dir, `node-${i}`)
       await mkdir(nodeDir, { recursive: true })
@@ -350,7 +350,7 @@ export class TestNetwork {
         stateKeys: this.stateKeys[code]!,
         nodes: founders.filter((n) => n.state === code).map((n) => nodeSpec(n)),
       })),
-      auditorKey: this.auditor.publicKey,
+      auditorKey: this.auditorKeys.publicKey,
       quorum: 2,
       issuedAt: now,
       validity,
@@ -365,7 +365,6 @@ export class TestNetwork {
       v: 1,
       warning: 'TEST NETWORK ONLY: secret keys of a generated bloc, stored without encryption.',
       stateKeys: Object.fromEntries(STATES.map((s) => [s, toBase64url(this.stateKeys[s]!.secretKey)])),
-      auditor: toBase64url(this.auditor.secretKey),
       validity,
       nodes: this.nodes.map((n) => ({
         index: n.index,
@@ -383,7 +382,6 @@ export class TestNetwork {
     if (saved.nodes.length !== this.options.nodes)
       throw new Error(`${file} is a network of ${saved.nodes.length} nodes, not ${this.options.nodes}`)
     for (const s of STATES) this.stateKeys[s] = generateKeyPair(ed, fromBase64url(saved.stateKeys[s]!))
-    if (saved.auditor) this.auditor = generateKeyPair(ed, fromBase64url(saved.auditor))
     for (const n of saved.nodes) {
       const nodeDir = join(this.dir, `node-${n.index}`)
       const keyFile = JSON.parse(await readFile(join(nodeDir, NODE_KEY_FILE), 'utf8')) as {
@@ -474,6 +472,11 @@ export class TestNetwork {
       },
     )
     return new LegationClient({ ed, bloc: this.bloc, charter: this.charterHash, keys, cert })
+  }
+
+  /** The secretariat's auditor, who signs requests to the audit routes. */
+  auditor(): LegationClient {
+    return new LegationClient({ ed, bloc: this.bloc, charter: this.charterHash, keys: this.auditorKeys })
   }
 
   /** The size of the network saved in `dir` (see `reuse`), or undefined if it holds none. */

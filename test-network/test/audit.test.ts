@@ -60,7 +60,7 @@ async function bloc(): Promise<TestNetwork> {
   net = await TestNetwork.start({ nodes: 3 })
   await writeFile(
     join(net.dir, 'auditor.key.json'),
-    JSON.stringify({ secretKey: toBase64url(net.auditor!.secretKey) }),
+    JSON.stringify({ secretKey: toBase64url(net.auditorKeys.secretKey) }),
   )
   const officer = net.officer('DVA')
   for (const i of [0, 1, 2]) {

@@ -110,8 +110,12 @@ export class DocCache {
     this.#headers.set(id, copyValue(h))
   }
 
-  /** Forgets every doc (after a failed write, cached docs may be ahead of the disk). */
+  /**
+   * Forgets every doc and record header (after a failed write, cached docs may be ahead of the
+   * disk; before a rebuild, records of void entries must not be known).
+   */
   clear(): void {
     this.#docs.clear()
+    this.#headers.clear()
   }
 }

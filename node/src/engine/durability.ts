@@ -91,6 +91,22 @@ export class Durability {
     this.#headAcc = this.#acc
   }
 
+  /**
+   * Forgets the feed state and every cached doc and summary (their stored keys are the caller's
+   * to delete), so that the feeds can be applied again from the first entry (rebuild.ts). Feeds
+   * closed stay closed: the void entries that closed them may be gone from the store.
+   */
+  reset(): void {
+    const closed = this.#state.closed ?? {}
+    this.#state = { vv: {}, heads: {}, acc: toHex(EMPTY_ACCUMULATOR), hlc: HLC_ZERO, closed }
+    this.#acc = EMPTY_ACCUMULATOR
+    this.#head = this.#state
+    this.#headAcc = this.#acc
+    this.#trees.reset()
+    this.#docs.clear()
+    this.#projections.clear()
+  }
+
   /** What is on disk: the version vector, heads and root that peers and clients are told. */
   get state(): PersistentState {
     return this.#state
@@ -194,7 +210,10 @@ export class Durability {
 
   /** A write failed: nothing more is written or acknowledged until the node restarts. */
   fail(err: unknown): void {
-    this.#failure ??= new NodeError('STORAGE_FAILED', undefined, { cause: err })
+    this.#failure ??=
+      err instanceof NodeError && err.code === 'REBUILD_LOST_OWN_ENTRIES'
+        ? err
+        : new NodeError('STORAGE_FAILED', undefined, { cause: err })
   }
 
   /** A transaction's doc, loaded (and cached) on first use, with this node's client id. */

@@ -31,6 +31,7 @@ import {
   type Revocation,
   type SignedCharter,
   type SignedEntry,
+  type SignedPlacement,
   type SignedReceipt,
   stateRoot,
   toHex,
@@ -65,6 +66,7 @@ import {
 } from './local-writer.ts'
 import { Projections } from './projections.ts'
 import { EngineReads } from './reads.ts'
+import { needsRebuild, rebuild } from './rebuild.ts'
 import { Receipts } from './receipts.ts'
 import { RemoteApplier, type RemoteApplierInit } from './remote-apply.ts'
 import { Trust } from './trust.ts'
@@ -153,8 +155,11 @@ export class Engine extends EngineReads {
   readonly #listeners = new Set<EntryListener>()
   readonly #clock: () => number
   readonly #audit: AuditView
+  readonly #observer: EngineObserver
   #started = false
   #stopped = false
+  /** Set while the derived state is rebuilt (rebuild.ts): writes and peers' entries wait for it. */
+  #rebuilding: Promise<void> | undefined
 
   constructor(init: EngineInit, components: EngineComponents) {
     const { store, ed } = components
@@ -164,6 +169,7 @@ export class Engine extends EngineReads {
     const projections = new Projections({ summaryCacheSize: init.docCacheSize }, { store })
     super(store, docs, projections)
     this.#clock = clock
+    this.#observer = observer
     this.#keys = components.nodeKeys
     this.nodeId = this.#keys ? keyId(this.#keys.publicKey) : READ_ONLY_NODE
     // Canonical bytes of records submitted as bytes, kept until the records themselves are gone.
@@ -238,6 +244,8 @@ export class Engine extends EngineReads {
     await this.#trust.load(this.#keys ? this.nodeId : undefined)
     await this.#durability.load()
     await this.#evidence.load()
+    // A rebuild was interrupted, or an amendment adopted just before a stop voids entries held.
+    await this.#rebuildIfNeeded()
     this.#started = true
   }
 
@@ -293,8 +301,42 @@ export class Engine extends EngineReads {
   }
 
   /** Adopts a longer, valid charter chain (an amendment received from anyone). */
-  adoptCharter(chain: readonly SignedCharter[]): Promise<boolean> {
-    return this.#trust.adoptCharter(chain)
+  async adoptCharter(chain: readonly SignedCharter[]): Promise<boolean> {
+    const adopted = await this.#trust.adoptCharter(chain)
+    // It may remove a node whose later entries this node applied before it knew.
+    if (adopted) await this.#rebuildIfNeeded()
+    return adopted
+  }
+
+  /**
+   * Rebuilds the derived state from the stored feeds if entries applied here are void under the
+   * charter known now (rebuild.ts). Answers whether it did. A rebuild that cannot bring this
+   * node's own feed back whole stops its writes (REBUILD_LOST_OWN_ENTRIES).
+   */
+  async #rebuildIfNeeded(): Promise<boolean> {
+    if (this.#rebuilding) {
+      await this.#rebuilding
+      return this.#rebuildIfNeeded()
+    }
+    if (this.#durability.failure) return false
+    if (!(await needsRebuild(this.store, this.#durability.state, this.#trust.versions))) return false
+    const run = rebuild({
+      store: this.store,
+      durability: this.#durability,
+      held: this.#held,
+      versions: () => this.#trust.versions,
+      apply: (list, payloads) => this.#remote.applyMany(list, payloads),
+      self: this.#keys ? this.nodeId : undefined,
+    })
+      .then((report) => this.#observer.rebuilt?.(report))
+      .catch((err: unknown) => {
+        this.#durability.fail(err)
+      })
+    this.#rebuilding = run.finally(() => {
+      this.#rebuilding = undefined
+    })
+    await this.#rebuilding
+    return true
   }
 
   /** This node's Yjs client id (0 for a read-only engine, which writes no doc). */
@@ -340,6 +382,8 @@ export class Engine extends EngineReads {
   }
 
   #emit(entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
+    // Entries applied again by a rebuild are not news: peers have them.
+    if (this.#rebuilding) return
     for (const l of this.#listeners) {
       try {
         l(entry, bytes, payloads)
@@ -356,6 +400,8 @@ export class Engine extends EngineReads {
    * (or refused). Records already known resolve with their original receipt.
    */
   async submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
+    // Writes wait for a rebuild: their entry builds on the state it restores.
+    if (this.#rebuilding) await this.#rebuilding
     const failure = this.#durability.failure
     // In the charter in force, and within its certificate's window: peers refuse entries dated
     // outside it.
@@ -380,6 +426,11 @@ export class Engine extends EngineReads {
     return this.#receipts.sign(origin, seq, entry)
   }
 
+  /** This node's signed statement that a record is carried by entry (origin, seq) of hash `entry`. */
+  signPlacement(record: string, origin: string, seq: number, entry: Uint8Array): SignedPlacement {
+    return this.#receipts.place(record, origin, seq, entry)
+  }
+
   /**
    * Applies an entry received from a peer. `payloads` maps payload digest (hex) to bytes for
    * the entry's records. Throws a ProtocolError if the entry is invalid (the caller drops and
@@ -402,6 +453,8 @@ export class Engine extends EngineReads {
     payloads: Map<string, Uint8Array> = new Map(),
     onRead?: (entries: ReadonlyArray<EntryHead | null>) => void,
   ): Promise<Array<RemoteResult | ProtocolError>> {
+    // Peers' entries wait for a rebuild: they build on the state it restores.
+    if (this.#rebuilding) return this.#rebuilding.then(() => this.applyRemoteMany(list, payloads, onRead))
     return this.#remote.applyMany(list, payloads, onRead)
   }
 

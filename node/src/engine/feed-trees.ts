@@ -51,6 +51,11 @@ export class FeedTrees {
     }
   }
 
+  /** Forgets every tree (their stored subtrees are the caller's to delete): they grow again from 0. */
+  reset(): void {
+    this.#head.clear()
+  }
+
   /** The roots of the complete subtrees of a tree of `size`, largest first, if all are stored. */
   async #edgeOf(origin: string, size: number): Promise<Uint8Array[] | undefined> {
     const edge: Uint8Array[] = []

@@ -126,6 +126,11 @@ export class HeldEntries {
   }
 
   /** Drops the entries of `origin` up to `seq` (applied by an earlier transaction). */
+  /** Drops every held entry. */
+  clear(): void {
+    for (const [origin, bySeq] of [...this.#byOrigin]) for (const s of [...bySeq.keys()]) this.drop(origin, s)
+  }
+
   dropThrough(origin: string, seq: number): void {
     const bySeq = this.#byOrigin.get(origin)
     if (!bySeq) return

@@ -14,9 +14,12 @@
  *   evid/...                evidence: equivocations and refused entries
  *   rev/<state>/<certId>    a revocation of an officer certificate, signed by the state that issued it
  *   mkt/<origin>/<level:2>/<index:12>   a complete subtree of an origin's feed tree (RFC 6962)
+ *   ckpt/latest/<origin>    the latest checkpoint of a feed checked here, with its cosignatures (witness.ts)
+ *   ckpt/final/<origin>     the latest bloc-final one
  *   meta/state              version vector, feed heads, accumulator, HLC, feed trees' right edges
  *   meta/charter            the charter chain
  *   meta/replay             signed requests accepted recently, saved by a clean stop (HTTP)
+ *   meta/rebuild            present while derived state is being rebuilt from the feeds (rebuild.ts)
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
 export const K = {
@@ -40,4 +43,5 @@ export const K = {
   state: 'meta/state',
   charter: 'meta/charter',
   replay: 'meta/replay',
+  rebuild: 'meta/rebuild',
 } as const

@@ -7,7 +7,9 @@ import {
   type Ed25519,
   fromHex,
   type KeyPair,
+  type SignedPlacement,
   type SignedReceipt,
+  signPlacement,
   signReceipt,
   toBase64url,
 } from '@legation/protocol'
@@ -39,6 +41,15 @@ export class Receipts {
       this.#sigs.set(key, sig)
     }
     return { record, node: this.#nodeId, origin, seq, entry, sig }
+  }
+
+  /**
+   * This node's signed statement that record `record` is carried by entry (origin, seq), whose
+   * hash is `entry`: the part of a citizen's inclusion receipt that names no one else's records.
+   */
+  place(record: string, origin: string, seq: number, entry: Uint8Array): SignedPlacement {
+    if (!this.#keys) throw new NodeError('READ_ONLY', 'a read-only engine signs no placements')
+    return signPlacement(this.#ed, { node: this.#nodeId, record, origin, seq, entry }, this.#keys.secretKey)
   }
 
   /** This node's signed statement that it stored entry (origin, seq) durably. */

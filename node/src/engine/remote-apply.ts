@@ -14,6 +14,7 @@ import {
   compareHlc,
   DEFAULT_MAX_DRIFT_MS,
   decodeEntry,
+  depsSatisfied,
   type Ed25519,
   EntryError,
   entryCharter,
@@ -264,7 +265,7 @@ export class RemoteApplier {
       await c.evidence.equivocation(held.entry, item.entry)
       return 'equivocation'
     }
-    if (b.seq > have + 1 || !depsMet(b.deps, tx.state)) {
+    if (b.seq > have + 1 || !depsSatisfied(b.deps, tx.state.vv, tx.state.closed)) {
       c.held.hold(item)
       return 'pending'
     }
@@ -304,7 +305,11 @@ export class RemoteApplier {
         c.held.dropThrough(origin, c.durability.head.vv[origin] ?? 0)
         const have = tx.state.vv[origin] ?? 0
         const next = bySeq.get(have + 1)
-        if (!next || c.evidence.isQuarantined(origin, have + 1) || !depsMet(next.entry.body.deps, tx.state))
+        if (
+          !next ||
+          c.evidence.isQuarantined(origin, have + 1) ||
+          !depsSatisfied(next.entry.body.deps, tx.state.vv, tx.state.closed)
+        )
           continue
         try {
           // Dropped from the held set once the transaction is handed to the store (#commit).
@@ -435,14 +440,6 @@ export class RemoteApplier {
       }),
     }
   }
-}
-
-/** Whether an entry's dependencies are applied here, or end in a feed closed here (#withdrawn). */
-function depsMet(deps: VersionVector, state: Tx['state']): boolean {
-  for (const [origin, seq] of Object.entries(deps)) {
-    if ((state.vv[origin] ?? 0) < seq && state.closed[origin] === undefined) return false
-  }
-  return true
 }
 
 function isPrepared(item: Item): item is Prepared {

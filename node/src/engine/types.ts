@@ -64,6 +64,8 @@ export interface EngineObserver {
   writeLatency?(seconds: number): void
   /** Signed evidence kept for the secretariat: `equivocation`, `refused`. */
   evidenceStored?(kind: string): void
+  /** The derived state was rebuilt from the feeds (rebuild.ts): each feed's length before and after. */
+  rebuilt?(report: { before: VersionVector; after: VersionVector }): void
 }
 
 /** Called with each entry once it is durable here (the mesh pushes it to peers). */

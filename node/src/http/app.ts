@@ -25,9 +25,11 @@ import { alertRoutes } from './routes/alerts.ts'
 import { auditRoutes } from './routes/audit.ts'
 import { caseRoutes } from './routes/cases.ts'
 import { charterRoutes } from './routes/charter.ts'
+import { checkpointRoutes } from './routes/checkpoints.ts'
 import { citizenRoutes } from './routes/citizens.ts'
 import { healthRoutes } from './routes/health.ts'
 import { nodeRoutes } from './routes/node-info.ts'
+import { receiptRoutes } from './routes/receipts.ts'
 import { recordRoutes } from './routes/records.ts'
 import { revocationRoutes } from './routes/revocations.ts'
 import { SIGNATURE_SCHEME, SIGNATURE_SECURITY_SCHEME } from './security.ts'
@@ -184,6 +186,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(charterRoutes, { ctx })
   await app.register(revocationRoutes, { ctx })
   await app.register(auditRoutes, { ctx })
+  await app.register(checkpointRoutes, { ctx })
+  await app.register(receiptRoutes, { ctx })
   if (opts.extraRoutes) await app.register(opts.extraRoutes)
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () =>
     app.swagger(),

@@ -1,6 +1,7 @@
 /** What the HTTP routes are given. Built once by `buildApp`. */
 import type { Ed25519, Revocation } from '@legation/protocol'
 import type { Engine, Receipt } from '../engine/engine.ts'
+import type { WitnessedCheckpoint } from '../witness/witness.ts'
 
 export interface PeerStatus {
   peerId: string
@@ -31,6 +32,10 @@ export interface HttpContext {
   ed: Ed25519
   now: () => number
   replication?: Replication | undefined
+  /** Checkpoints checked and cosigned by this node (absent in tests that build no witness). */
+  witness?:
+    | { checkpoints(): Array<{ origin: string; latest?: WitnessedCheckpoint; final?: WitnessedCheckpoint }> }
+    | undefined
   writeConcernTimeoutMs: number
   /** Node facts shown at /v1/node. */
   node: { peerId: string; name: string; state: string; version: string }

@@ -195,4 +195,94 @@ describe('an expelled state’s node', () => {
     const origin = decodeEntry(c.sent[0]!).body.origin
     expect(again.closedFeeds()).toEqual({ [origin]: 0 })
   })
+
+  it('is voided too on a node that applied its later entries before it knew: that node rebuilds and converges', async () => {
+    const bloc = testBloc(3)
+    const clock = { now: Date.now() }
+    const c = await writer(bloc, 2, clock)
+    const regs = [registration(bloc.officer('CCC'), 'CCC')]
+    await c.engine.submit([regs[0]!])
+    const prev = verifyCharterChain(ed, bloc.chain).at(-1)!
+    const expel = signAmendment(
+      ed,
+      expelMember(prev, 'CCC', { issuedAt: clock.now + 1_000 }),
+      signers(bloc, ['AAA', 'BBB']),
+    )
+    clock.now += 3_000
+    for (let i = 1; i < 3; i++) {
+      regs.push(registration(bloc.officer('CCC'), 'CCC'))
+      await c.engine.submit([regs[i]!])
+    }
+    // Node 1 takes them all before it hears of the expulsion, and writes on them.
+    const store = new MemoryStore()
+    const b = await Engine.open({ store, ed, nodeKeys: bloc.nodes[1]!.keys, charter: bloc.chain })
+    const fromB: Uint8Array[] = []
+    b.onEntry((_e, bytes) => fromB.push(bytes))
+    expect(await b.applyRemoteMany(c.sent)).toEqual(['applied', 'applied', 'applied'])
+    const own = registration(bloc.officer('BBB'), 'BBB')
+    expect((await b.submit([own]))[0]?.ok).toBe(true)
+    const relayed = fromB.length
+    // Node 0 knew the amendment all along.
+    const a = await replica(bloc, 0, [...bloc.chain, expel])
+    await a.applyRemoteMany([...c.sent, fromB.at(-1)!])
+    expect(b.stateRoot()).not.toBe(a.stateRoot())
+
+    expect(await b.adoptCharter([...bloc.chain, expel])).toBe(true)
+    const origin = decodeEntry(c.sent[0]!).body.origin
+    expect(b.versionVector()).toEqual(a.versionVector())
+    expect(b.stateRoot()).toBe(a.stateRoot())
+    expect(b.closedFeeds()).toEqual({ [origin]: 1 })
+    expect(fromB.length).toBe(relayed) // nothing re-sent to peers
+    // The voided records are gone from its reads; the one before the expulsion and its own stay.
+    expect(await b.getRecord(regs[0]!.id)).toBeDefined()
+    expect(await b.getRecord(regs[1]!.id)).toBeUndefined()
+    expect(await b.getRecord(regs[2]!.id)).toBeUndefined()
+    expect(await b.getRecord(own.id)).toBeDefined()
+    // It goes on writing, and the others take what it writes.
+    const next = registration(bloc.officer('BBB'), 'BBB')
+    expect((await b.submit([next]))[0]?.ok).toBe(true)
+    expect(await a.applyRemote(fromB.at(-1)!)).toBe('applied')
+    expect(b.stateRoot()).toBe(a.stateRoot())
+
+    // A rebuild cut short (the marker left behind) runs again when the node starts.
+    await b.stop()
+    await store.write([{ type: 'put', key: 'meta/rebuild', value: new Uint8Array([1]) }])
+    const again = await Engine.open({
+      store,
+      ed,
+      nodeKeys: bloc.nodes[1]!.keys,
+      charter: [...bloc.chain, expel],
+    })
+    expect(again.stateRoot()).toBe(a.stateRoot())
+    expect(await store.get('meta/rebuild')).toBeUndefined()
+  })
+
+  it('stops a node’s writes when a rebuild cannot bring its own feed back whole', async () => {
+    const bloc = testBloc(3)
+    const clock = { now: Date.now() }
+    const c = await writer(bloc, 2, clock)
+    const prev = verifyCharterChain(ed, bloc.chain).at(-1)!
+    const expel = signAmendment(
+      ed,
+      expelMember(prev, 'CCC', { issuedAt: clock.now - 1 }),
+      signers(bloc, ['AAA', 'BBB']),
+    )
+    const reg = registration(bloc.officer('CCC'), 'AAA')
+    await c.engine.submit([reg])
+    // Node 1 applies the void registration, then its officer opens a case on that citizen: its
+    // own entry builds on what the amendment voids.
+    const b = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[1]!.keys,
+      charter: bloc.chain,
+    })
+    expect(await b.applyRemote(c.sent[0]!)).toBe('applied')
+    const officer = bloc.officer('BBB')
+    const opened = officer.record('case.opened', reg.citizenId, { caseType: 'emergency-travel-document' })
+    expect((await b.submit([opened]))[0]?.ok).toBe(true)
+    await b.adoptCharter([...bloc.chain, expel])
+    const [refused] = await b.submit([registration(bloc.officer('BBB'), 'BBB')])
+    expect(!refused?.ok && refused?.error.code).toBe('REBUILD_LOST_OWN_ENTRIES')
+  })
 })

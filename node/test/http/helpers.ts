@@ -1,9 +1,9 @@
-import { toSubmission } from '@legation/protocol'
+import { type KeyPair, toSubmission } from '@legation/protocol'
 import type { FastifyBaseLogger } from 'fastify'
 import { Registry } from 'prom-client'
 import { Engine } from '../../src/engine/engine.ts'
 import { buildApp } from '../../src/http/app.ts'
-import type { Replication } from '../../src/http/context.ts'
+import type { HttpContext, Replication } from '../../src/http/context.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { ed, testBloc } from '../fixtures.ts'
 
@@ -14,6 +14,8 @@ export interface TestAppOptions {
   replication?: Replication
   isStopping?: () => boolean
   logger?: FastifyBaseLogger
+  /** The witness (checkpoints cosigned), built on the app's engine. */
+  witness?: (engine: Engine, nodeKeys: KeyPair) => HttpContext['witness']
 }
 
 export async function testApp(opts: TestAppOptions = {}) {
@@ -39,6 +41,7 @@ export async function testApp(opts: TestAppOptions = {}) {
       isReady: () => true,
       replication: opts.replication,
       isStopping: opts.isStopping,
+      witness: opts.witness?.(engine, bloc.nodes[0]!.keys),
     },
     ...(opts.logger ? { logger: opts.logger } : {}),
     registry: new Registry(),

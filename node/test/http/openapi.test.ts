@@ -34,6 +34,7 @@ const SIGNED_ONLY = [
   'GET /v1/alerts/{id}/welfare',
   'GET /v1/audit/evidence',
   'GET /v1/audit/checkpoint',
+  'GET /v1/audit/checkpoints',
   'GET /v1/audit/feeds',
   'GET /v1/audit/feeds/{origin}/inclusion',
   'GET /v1/audit/feeds/{origin}/consistency',

@@ -35,7 +35,7 @@ export const MAX_AUDIT_PAGE_ENTRIES = 1000
  */
 export const MAX_AUDIT_PAGE_BYTES = 4 * 1024 * 1024
 
-function requireAuditor(p: Principal): void {
+export function requireAuditor(p: Principal): void {
   if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
   if (p.type !== 'auditor') throw new NodeError('FORBIDDEN', 'the auditor only')
 }

@@ -1,0 +1,159 @@
+/**
+ * Rebuilding the derived state from the stored feeds.
+ *
+ * A node that applied entries before it learned of the charter amendment that voids them (their
+ * node was removed before their time: docs/protocol.md § Charter versions) holds in its docs,
+ * records and indexes what every node that knew the amendment refused. To converge with them it
+ * forgets everything derived from the feeds — records, docs, summaries, indexes, feed trees, the
+ * feed state — and applies its stored entries again, in causal order, through the same path as
+ * entries from peers: the void ones are refused this time, their origin's feed closes, and what
+ * is left is what every other node holds. Entries, payloads, evidence, revocations and the
+ * charter are kept.
+ *
+ * `meta/rebuild` is written before anything is deleted and removed once the state is durable
+ * again, so a node stopped in between rebuilds again when it starts. Rare (an amendment that
+ * removes a node, met by a node that relayed that node's later entries) and as long as a
+ * catch-up of the whole store; entries arriving meanwhile wait.
+ */
+import {
+  type CharterView,
+  decodeEntry,
+  depsSatisfied,
+  type ProtocolError,
+  toHex,
+  type VersionVector,
+  withdrawnAt,
+} from '@legation/protocol'
+import { NodeError } from '../errors.ts'
+import type { BatchOp, Store } from '../storage/store.ts'
+import { prefixRange } from '../storage/store.ts'
+import type { Durability } from './durability.ts'
+import type { HeldEntries } from './held-entries.ts'
+import { K, seqKey } from './keys.ts'
+import type { PersistentState, RemoteResult } from './types.ts'
+
+/** Key prefixes of what is derived from the feeds, deleted before they are applied again. */
+const DERIVED = ['rec/', 'miss/', 'doc/', 'dh/', 'sum/', 'case/', 'alert/', 'ix/', 'mkt/'] as const
+/** Entries of one origin applied together, and keys deleted per write. */
+const CHUNK = 256
+const DELETE_BATCH = 1_000
+
+export interface RebuildComponents {
+  store: Store
+  durability: Durability
+  held: HeldEntries
+  /** The charter chain known here, genesis first. */
+  versions: () => readonly CharterView[]
+  /** Applies entries as if a peer had sent them (RemoteApplier.applyMany). */
+  apply: (
+    list: Uint8Array[],
+    payloads: Map<string, Uint8Array>,
+  ) => Promise<Array<RemoteResult | ProtocolError>>
+  /** This node's id (its own feed must come back whole), or undefined for a read-only engine. */
+  self?: string
+}
+
+export interface RebuildReport {
+  /** Each origin's feed length before and after. */
+  before: VersionVector
+  after: VersionVector
+}
+
+/**
+ * Whether the derived state must be rebuilt: a rebuild was interrupted, or some origin's last
+ * applied entry is void under the charter chain known now (its clock only increases, so if its
+ * last entry stands, all its entries do).
+ */
+export async function needsRebuild(
+  store: Store,
+  state: PersistentState,
+  versions: readonly CharterView[],
+): Promise<boolean> {
+  if (await store.get(K.rebuild)) return true
+  for (const [origin, seq] of Object.entries(state.vv)) {
+    if (seq === 0 || state.closed?.[origin] !== undefined) continue
+    const bytes = await store.get(K.entry(origin, seq))
+    if (bytes && withdrawnAt(decodeEntry(bytes).body, versions) !== undefined) return true
+  }
+  return false
+}
+
+/**
+ * Forgets the derived state and applies the stored feeds again (see the file comment). Throws
+ * REBUILD_LOST_OWN_ENTRIES, after finishing, if this node's own feed did not come back whole.
+ */
+export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
+  const { store, durability } = c
+  await durability.idle()
+  const before = { ...durability.state.vv }
+  await store.write([{ type: 'put', key: K.rebuild, value: new Uint8Array([1]) }])
+  for (const prefix of DERIVED) await deleteAll(store, prefix)
+  await store.write([{ type: 'del', key: K.state }])
+  durability.reset()
+  c.held.clear()
+
+  // Each origin from its first entry, a chunk at a time, taking only entries whose dependencies
+  // are applied (or end in a closed feed): causal order, so nothing waits in the held set.
+  const next = new Map(Object.keys(before).map((o) => [o, 1]))
+  for (let progress = true; progress; ) {
+    progress = false
+    for (const [origin, from] of next) {
+      const head = durability.head
+      // A closed feed ends where it closed: what follows is void.
+      const last = Math.min(before[origin]!, head.closed?.[origin] ?? Number.POSITIVE_INFINITY)
+      if (from > last) continue
+      const ready: Uint8Array[] = []
+      const digests: string[] = []
+      const range = { gte: K.entry(origin, from), lte: K.entry(origin, last), limit: CHUNK }
+      for await (const [, bytes] of store.range(range)) {
+        const body = decodeEntry(bytes).body
+        if (!depsSatisfied(body.deps, head.vv, head.closed)) break
+        ready.push(bytes)
+        for (const ch of body.changes) {
+          for (const r of ch.records) if (r.header.payload) digests.push(toHex(r.header.payload))
+        }
+      }
+      if (ready.length === 0) continue
+      const found = await store.getMany(digests.map(K.payload))
+      const payloads = new Map<string, Uint8Array>()
+      for (const [i, d] of digests.entries()) if (found[i]) payloads.set(d, found[i]!)
+      await c.apply(ready, payloads)
+      next.set(origin, from + ready.length)
+      progress = true
+    }
+  }
+  // Entries left waiting (after one refused) are not part of the state.
+  c.held.clear()
+  await durability.idle()
+  const after = { ...durability.state.vv }
+  // The entries not applied again (void, or after one refused) leave the feeds; the void ones
+  // are kept as evidence.
+  const drop: BatchOp[] = []
+  for (const [origin, last] of Object.entries(before)) {
+    if (origin === c.self) continue
+    for (let s = (after[origin] ?? 0) + 1; s <= last; s++) drop.push({ type: 'del', key: K.entry(origin, s) })
+  }
+  for (let i = 0; i < drop.length; i += DELETE_BATCH) await store.write(drop.slice(i, i + DELETE_BATCH))
+  const own = c.self === undefined ? 0 : (before[c.self] ?? 0)
+  if (c.self !== undefined && (after[c.self] ?? 0) < own) {
+    // Its next entry would reuse a seq it signed: it must write nothing (the marker stays, so a
+    // restart tries again and fails the same way until an operator looks).
+    throw new NodeError(
+      'REBUILD_LOST_OWN_ENTRIES',
+      `own entries ${seqKey((after[c.self] ?? 0) + 1)}..${seqKey(own)} no longer apply`,
+    )
+  }
+  await store.write([{ type: 'del', key: K.rebuild }])
+  return { before, after }
+}
+
+async function deleteAll(store: Store, prefix: string): Promise<void> {
+  for (;;) {
+    const ops: BatchOp[] = []
+    for await (const [key] of store.range(prefixRange(prefix, { limit: DELETE_BATCH }))) {
+      ops.push({ type: 'del', key })
+    }
+    if (ops.length === 0) return
+    await store.write(ops)
+  }
+}

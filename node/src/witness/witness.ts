@@ -1,0 +1,291 @@
+/**
+ * Member states as witnesses of each other's feeds (docs/protocol.md § Witnesses).
+ *
+ * Every node signs a checkpoint of its own feed when the feed has grown (a C2SP tlog-checkpoint
+ * in a signed note: `AuditView.checkpoint`) and gossips it. Every node that receives another
+ * node's checkpoint checks it against the entries of that feed it holds — the checkpoint's root
+ * must be the root of its own tree of that size — and, if it holds them and the checkpoint is at
+ * least as large as the last it checked, adds its **cosignature** (C2SP tlog-cosignature,
+ * Ed25519 `cosignature/v1`, under its node key and the name `legation/<bloc>/witness/<node id>`)
+ * and passes the note on. Notes of one checkpoint merge their signature lines; a checkpoint
+ * cosigned by nodes of at least `quorum` member states of the charter in force is **bloc-final**.
+ *
+ * A node that signs two checkpoints of one size with different roots, or one whose root is not
+ * that of the entries it signed, has shown two views of its feed: both notes (or the note) are
+ * stored as evidence (`split-view`), as an equivocation is.
+ *
+ * What is kept, per origin: the latest checkpoint checked here and the latest bloc-final one
+ * (`ckpt/latest/<origin>`, `ckpt/final/<origin>`), each as the note with every signature line
+ * known here. A checkpoint larger than the entries held waits until they arrive.
+ */
+import {
+  cosignatureLine,
+  type Ed25519,
+  equalBytes,
+  joinNote,
+  type KeyPair,
+  noteParts,
+  openCosignedNote,
+  openNote,
+  ProtocolError,
+  parseCheckpoint,
+  utf8ToBytes,
+  witnessName,
+} from '@legation/protocol'
+import type { Engine } from '../engine/engine.ts'
+import { seqKey } from '../engine/keys.ts'
+import type { SyncPeer, SyncRegistrar } from '../replication/registrar.ts'
+import type { Store } from '../storage/store.ts'
+import { integerOptions } from '../util/options.ts'
+
+export const DEFAULT_WITNESS_INTERVAL_MS = 2_000
+/** Signature lines a stored note keeps at most (Go's note package reads 100). */
+const MAX_LINES = 100
+
+export interface WitnessInit {
+  /** How often this node checkpoints its own feed (when it grew) and retries what waits. @default 2000 */
+  intervalMs?: number
+}
+
+export interface WitnessObserver {
+  cosigned?(): void
+  final?(): void
+  splitView?(): void
+}
+
+export interface WitnessComponents {
+  engine: Engine
+  store: Store
+  ed: Ed25519
+  /** This node's key: it signs its checkpoints and cosignatures. */
+  nodeKeys: KeyPair
+  registrar: SyncRegistrar
+  observer?: WitnessObserver
+  clock?: () => number
+  logger?: { warn(obj: Record<string, unknown>, msg?: string): void }
+}
+
+/** A checkpoint as this node keeps it. */
+export interface WitnessedCheckpoint {
+  readonly origin: string
+  readonly size: number
+  readonly root: Uint8Array
+  /** The note with every signature line known here: the origin's and the cosignatures. */
+  readonly note: string
+  /** Node ids of the witnesses whose cosignatures verified, and their states. */
+  readonly cosigners: readonly string[]
+  readonly states: readonly string[]
+  readonly final: boolean
+}
+
+const K = {
+  latest: (origin: string) => `ckpt/latest/${origin}`,
+  final: (origin: string) => `ckpt/final/${origin}`,
+  all: 'ckpt/latest/',
+} as const
+
+export function witness(init: WitnessInit = {}): (components: WitnessComponents) => Witness {
+  const opts = integerOptions(
+    'witness',
+    init,
+    { intervalMs: DEFAULT_WITNESS_INTERVAL_MS },
+    { min: { intervalMs: 10 } },
+  )
+  return (components) => new Witness(opts, components)
+}
+
+export class Witness {
+  readonly #c: WitnessComponents
+  readonly #intervalMs: number
+  readonly #latest = new Map<string, WitnessedCheckpoint>()
+  readonly #final = new Map<string, WitnessedCheckpoint>()
+  /** Checkpoints larger than the entries held, by origin: checked once the entries are here. */
+  readonly #waiting = new Map<string, string>()
+  #timer: NodeJS.Timeout | undefined
+  #ticking: Promise<void> = Promise.resolve()
+
+  constructor(opts: { intervalMs: number }, components: WitnessComponents) {
+    this.#c = components
+    this.#intervalMs = opts.intervalMs
+  }
+
+  async start(): Promise<void> {
+    const { store } = this.#c
+    for await (const [key, value] of store.range({ gte: 'ckpt/', lt: 'ckpt/\uffff' })) {
+      const origin = key.slice(key.lastIndexOf('/') + 1)
+      try {
+        const seen = this.#open(new TextDecoder().decode(value))
+        ;(key.startsWith(K.all) ? this.#latest : this.#final).set(origin, seen)
+      } catch {
+        // A checkpoint that no longer opens (its witnesses left the charter): forgotten.
+      }
+    }
+    this.#c.registrar.handle('checkpoint', {
+      onMessage: (msg, from) => this.receive(msg.note, from),
+      onConnect: async () => {
+        const own = this.#latest.get(this.#c.engine.nodeId)
+        return own ? { t: 'checkpoint', note: own.note } : undefined
+      },
+    })
+    this.#timer = setInterval(() => {
+      this.#ticking = this.#ticking
+        .then(() => this.tick())
+        .catch((err: unknown) => {
+          this.#c.logger?.warn({ err }, 'witness tick failed')
+        })
+    }, this.#intervalMs)
+    this.#timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    this.#c.registrar.unhandle('checkpoint')
+    await this.#ticking
+  }
+
+  /** The latest checkpoint checked here, and the latest bloc-final one, of every feed. */
+  checkpoints(): Array<{ latest?: WitnessedCheckpoint; final?: WitnessedCheckpoint; origin: string }> {
+    const origins = new Set([...this.#latest.keys(), ...this.#final.keys()])
+    return [...origins].sort().map((origin) => ({
+      origin,
+      ...(this.#latest.has(origin) ? { latest: this.#latest.get(origin)! } : {}),
+      ...(this.#final.has(origin) ? { final: this.#final.get(origin)! } : {}),
+    }))
+  }
+
+  /**
+   * Checkpoints this node's own feed if it grew (or tells the peers again while its latest is
+   * not bloc-final), and checks the checkpoints that waited for entries.
+   */
+  async tick(): Promise<void> {
+    const { engine } = this.#c
+    const self = engine.nodeId
+    const size = engine.versionVector()[self] ?? 0
+    const own = this.#latest.get(self)
+    if (size > 0 && (!own || own.size < size)) {
+      if (engine.charter.nodes.has(self)) await this.receive((await engine.audit.checkpoint()).note)
+    } else if (own && !own.final) {
+      this.#c.registrar.broadcast({ t: 'checkpoint', note: own.note })
+    }
+    for (const [origin, note] of [...this.#waiting]) {
+      this.#waiting.delete(origin)
+      await this.receive(note)
+    }
+  }
+
+  /**
+   * A checkpoint note from a peer (or this node's own): checked, cosigned, merged with what is
+   * known of it, kept and passed on when it taught this node something. Throws a ProtocolError
+   * for a note that does not open (the peer's misbehaviour).
+   */
+  async receive(note: string, _from?: SyncPeer): Promise<void> {
+    const { engine } = this.#c
+    const seen = this.#open(note)
+    const nodeId = seen.origin
+    const have = this.#latest.get(nodeId)
+    const held = engine.versionVector()[nodeId] ?? 0
+    if (have && have.size === seen.size && !equalBytes(have.root, seen.root)) {
+      return this.#splitView(nodeId, seen.size, [have.note, note])
+    }
+    if (seen.size > held) {
+      const waiting = this.#waiting.get(nodeId)
+      if (!waiting || this.#open(waiting).size < seen.size) this.#waiting.set(nodeId, note)
+      return
+    }
+    // Checked against the entries of its feed held here: a root that is not theirs is a view
+    // of the feed no honest node was shown.
+    if (!equalBytes(await engine.audit.root(nodeId, seen.size), seen.root)) {
+      return this.#splitView(nodeId, seen.size, [note])
+    }
+    if (have && (seen.size < have.size || (seen.size === have.size && !sameText(have.note, note)))) {
+      // Older, or the same tree in another text (other extension lines): the first kept wins
+      // where texts differ, so that cosignatures gather on one text.
+      if (have.size > seen.size || noteParts(have.note).text <= noteParts(note).text) return
+    }
+    const lines = mergeLines(have && sameText(have.note, note) ? have.note : undefined, note)
+    if (nodeId !== engine.nodeId && !seen.cosigners.includes(engine.nodeId)) {
+      lines.push(
+        cosignatureLine(
+          this.#c.ed,
+          noteParts(note).text,
+          { name: witnessName(engine.bloc, engine.nodeId), secretKey: this.#c.nodeKeys.secretKey },
+          Math.floor((this.#c.clock ?? Date.now)() / 1000),
+        ),
+      )
+      this.#c.observer?.cosigned?.()
+    }
+    const merged = this.#open(joinNote({ text: noteParts(note).text, lines }))
+    if (have && have.note === merged.note) return
+    if (have && sameText(have.note, merged.note) && merged.cosigners.length <= have.cosigners.length) return
+    this.#latest.set(nodeId, merged)
+    const ops = [{ type: 'put' as const, key: K.latest(nodeId), value: utf8ToBytes(merged.note) }]
+    const final = this.#final.get(nodeId)
+    if (
+      merged.final &&
+      (!final || final.size < merged.size || final.cosigners.length < merged.cosigners.length)
+    ) {
+      if (!final || final.size < merged.size) this.#c.observer?.final?.()
+      this.#final.set(nodeId, merged)
+      ops.push({ type: 'put', key: K.final(nodeId), value: utf8ToBytes(merged.note) })
+    }
+    await this.#c.store.write(ops)
+    this.#c.registrar.broadcast({ t: 'checkpoint', note: merged.note })
+  }
+
+  /** Opens a checkpoint note of a node of this bloc; throws a ProtocolError if it does not. */
+  #open(note: string): WitnessedCheckpoint {
+    const { engine, ed } = this.#c
+    const { text } = noteParts(note)
+    const cp = parseCheckpoint(text)
+    const prefix = `legation/${engine.bloc}/`
+    const nodeId = cp.origin.startsWith(prefix) ? cp.origin.slice(prefix.length) : ''
+    const node = engine.trust.certifiedNode(nodeId)
+    if (!node) throw new ProtocolError('SCHEMA_INVALID', 'a checkpoint of no node of this bloc')
+    const charter = engine.charter
+    const witnesses = [...charter.nodes.values()]
+      .filter((n) => n.nodeId !== nodeId)
+      .map((n) => ({ name: witnessName(engine.bloc, n.nodeId), publicKey: n.nodeKey, node: n }))
+    const signer = { name: cp.origin, publicKey: node.nodeKey }
+    const opened = openCosignedNote(ed, note, signer, witnesses)
+    const cosigners = witnesses.filter((w) => opened.cosignatures.has(w.name))
+    const states = [...new Set(cosigners.map((w) => w.node.state))].sort()
+    // Kept and passed on: the origin's signature and the cosignatures that verified, nothing else.
+    const own = noteParts(note).lines.find((line) => {
+      if (!line.startsWith(`— ${cp.origin} `)) return false
+      try {
+        openNote(ed, joinNote({ text, lines: [line] }), [signer])
+        return true
+      } catch {
+        return false
+      }
+    })!
+    const lines = [own, ...cosigners.map((w) => opened.cosignatures.get(w.name)!.line)]
+    return {
+      origin: nodeId,
+      size: cp.size,
+      root: cp.root,
+      note: joinNote({ text, lines: lines.slice(0, MAX_LINES) }),
+      cosigners: cosigners.map((w) => w.node.nodeId),
+      states,
+      final: states.length >= charter.charter.quorum,
+    }
+  }
+
+  async #splitView(nodeId: string, size: number, notes: string[]): Promise<void> {
+    this.#c.observer?.splitView?.()
+    this.#c.logger?.warn(
+      { origin: nodeId, size },
+      'a node signed a checkpoint that contradicts another view of its feed',
+    )
+    await this.#c.engine.storeEvidence('split-view', `${nodeId}/${seqKey(size)}`, { notes })
+  }
+}
+
+function sameText(a: string, b: string): boolean {
+  return noteParts(a).text === noteParts(b).text
+}
+
+/** The signature lines of `note` and, if given, of `have` (same text). */
+function mergeLines(have: string | undefined, note: string): string[] {
+  return [...(have ? noteParts(have).lines : []), ...noteParts(note).lines]
+}
