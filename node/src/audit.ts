@@ -31,11 +31,14 @@ import {
   type EquivocationEvidence,
   encodeEntry,
   entryHash,
+  equalBytes,
   type FeedAuditContext,
   FeedChain,
   fromHex,
   type Hlc,
   isProtocolError,
+  openSplitView,
+  openWitnessed,
   ProtocolError,
   type Revocation,
   rangeRootFromSubtrees,
@@ -45,6 +48,7 @@ import {
   stateRoot,
   toBase64url,
   toHex,
+  type WitnessedTree,
 } from '@legation/protocol'
 import { Engine } from './engine/engine.ts'
 import { K } from './engine/keys.ts'
@@ -56,6 +60,10 @@ export interface FindingMaterial {
   /** Signed entries, canonical CBOR, in feed order. */
   readonly entries?: readonly Uint8Array[]
   readonly revocations?: readonly Revocation[]
+  /** Signed checkpoints (C2SP signed notes, with their cosignatures). */
+  readonly checkpoints?: readonly string[]
+  /** Every entry of a feed, 1..n, as stored: the tree a signed checkpoint must match. */
+  readonly feed?: { readonly origin: string; readonly entries: readonly Uint8Array[] }
 }
 
 export interface StoreFinding {
@@ -85,6 +93,8 @@ export interface AuditReport {
   replayedRoot: string | null
   /** Equivocations and refused entries kept as evidence. */
   evidence: number
+  /** Checkpoints kept as witness (latest and bloc-final, per feed) that opened and were checked. */
+  witnessed: number
   /** Entries that are void: dated after an amendment removed their node (not a fault). */
   voidEntries: number
   findings: StoreFinding[]
@@ -177,8 +187,12 @@ export async function auditStore(
     const hlc = (checked.entry?.body.hlc as Hlc | undefined) ?? last.get(origin)?.hlc ?? [0, 0]
     heads.set(origin, { origin, seq, bytes: next.value[1], checked, hlc })
   }
+  // The checkpoints this node witnessed (docs/protocol.md § Witnesses): each must open, be
+  // bloc-final if kept as such, and have the root of the entries stored.
+  const witnessed = await witnessedCheckpoints(store, ed, bloc, charters, find)
   for (const [origin, size] of Object.entries(state.vv)) {
-    chains.set(origin, new FeedChain(origin, charters, [size]))
+    const sizes = witnessed.filter((w) => w.origin === origin).map((w) => w.tree.size)
+    chains.set(origin, new FeedChain(origin, charters, [size, ...sizes]))
     iterators.set(origin, store.range(prefixRange(K.entries(origin)))[Symbol.asyncIterator]())
     await advance(origin, 1)
   }
@@ -281,6 +295,21 @@ export async function auditStore(
     }
   }
 
+  for (const w of witnessed) {
+    const recomputed = chains.get(w.origin)?.rootAt(w.tree.size)
+    if (!recomputed || equalBytes(recomputed, w.tree.root)) continue
+    find({
+      kind: 'root-mismatch',
+      feed: w.origin,
+      seq: null,
+      detail: `the ${w.which} checkpoint kept here, of ${w.tree.size} entries, has root ${toBase64url(w.tree.root)}; the entries stored give ${toBase64url(recomputed)}`,
+      material: {
+        checkpoints: [w.note],
+        feed: { origin: w.origin, entries: await feedEntries(store, w.origin, w.tree.size) },
+      },
+    })
+  }
+
   let evidence = 0
   for await (const [key, value] of store.range(prefixRange('evid/'))) {
     evidence++
@@ -323,6 +352,7 @@ export async function auditStore(
     storedRoot,
     replayedRoot,
     evidence,
+    witnessed: witnessed.length,
     voidEntries,
     findings,
     problems: findings.map(
@@ -383,4 +413,88 @@ function checkStoredEquivocation(
     detail: `entries ${toHex(entryHash(proof.a.body))} and ${toHex(entryHash(proof.b.body))}`,
     material: { entries: [encodeEntry(proof.a), encodeEntry(proof.b)] },
   })
+}
+
+interface Witnessed {
+  readonly origin: string
+  readonly which: 'latest' | 'final' | 'split-view'
+  readonly note: string
+  readonly tree: WitnessedTree
+}
+
+/**
+ * The checkpoints a node keeps as witness (`ckpt/latest/<origin>`, `ckpt/final/<origin>`), opened:
+ * one that does not is `checkpoint-invalid`, one kept as bloc-final whose cosigners' states do not
+ * reach the quorum is `cosignature-quorum`.
+ */
+async function witnessedCheckpoints(
+  store: Store,
+  ed: Ed25519,
+  bloc: string,
+  charters: FeedAuditContext['charters'],
+  find: (f: StoreFinding) => void,
+): Promise<Witnessed[]> {
+  const out: Witnessed[] = []
+  // Split views kept as evidence: checkpoints in conflict by themselves, or with the entries here.
+  for await (const [key, value] of store.range(prefixRange(K.evidence('split-view', '')))) {
+    const origin = key.slice(K.evidence('split-view', '').length).split('/')[0] ?? ''
+    let notes: string[] = []
+    try {
+      const v = decodeCanonical(value) as { notes?: unknown }
+      if (Array.isArray(v.notes) && v.notes.every((n) => typeof n === 'string')) notes = v.notes
+    } catch {
+      // named below
+    }
+    const opened =
+      notes.length > 0 ? openSplitView(ed, bloc, charters, origin, notes) : 'no checkpoints in it'
+    if (typeof opened === 'string') {
+      find({ kind: 'evidence-invalid', feed: origin, seq: null, detail: `${key}: ${opened}` })
+    } else if (opened.conflict) {
+      find({
+        kind: 'checkpoint-inconsistent',
+        feed: origin,
+        seq: null,
+        detail: opened.conflict,
+        material: { checkpoints: notes },
+      })
+    } else {
+      for (const [k, tree] of opened.trees.entries())
+        out.push({ origin, which: 'split-view', note: notes[k]!, tree })
+    }
+  }
+  for await (const [key, value] of store.range(prefixRange('ckpt/'))) {
+    const [, which, origin = ''] = key.split('/')
+    if (which !== 'latest' && which !== 'final') continue
+    const note = new TextDecoder().decode(value)
+    const tree = openWitnessed(ed, bloc, charters, origin, note)
+    if (typeof tree === 'string') {
+      find({
+        kind: 'checkpoint-invalid',
+        feed: origin,
+        seq: null,
+        detail: `${key}: ${tree}`,
+        material: { checkpoints: [note] },
+      })
+      continue
+    }
+    if (which === 'final' && !tree.final) {
+      find({
+        kind: 'cosignature-quorum',
+        feed: origin,
+        seq: null,
+        detail: `kept as bloc-final, but cosigned by nodes of ${tree.states.join(', ') || 'no state'} only`,
+        material: { checkpoints: [note] },
+      })
+    }
+    out.push({ origin, which, note, tree })
+  }
+  return out
+}
+
+/** The entries 1..size of a feed as stored. */
+async function feedEntries(store: Store, origin: string, size: number): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = []
+  for await (const [, bytes] of store.range({ ...prefixRange(K.entries(origin)), limit: size }))
+    out.push(bytes)
+  return out
 }

@@ -35,7 +35,9 @@ import {
   withdrawnAt,
 } from './feed.ts'
 import { compareHlc, type Hlc } from './hlc.ts'
+import { witnessName } from './inclusion-receipt.ts'
 import { CompactTree, leafHash } from './merkle.ts'
+import { noteParts, openCosignedNote, parseCheckpoint } from './note.ts'
 import { type BoundedSet, recordId, type SignedRecord, verifyRecord } from './records.ts'
 
 /**
@@ -433,4 +435,78 @@ export function checkEquivocation(
   if (!isEquivocation(evidence.a, evidence.b) || evidence.a.body.origin !== evidence.origin) {
     throw new EntryError('ENTRY_INVALID', 'not two different entries of one origin and sequence')
   }
+}
+
+/** A witnessed checkpoint, opened: its tree, and the member states whose nodes cosigned it. */
+export interface WitnessedTree {
+  readonly size: number
+  readonly root: Uint8Array
+  readonly states: readonly string[]
+  /** Cosigned by nodes of at least the quorum of member states of the latest charter version. */
+  readonly final: boolean
+}
+
+/**
+ * Opens a checkpoint of `origin`'s feed as witnesses keep it (docs/protocol.md § Witnesses): the
+ * origin's signature with its node key, each cosignature by another node of the latest charter
+ * version under its witness name, and whether their states reach that version's quorum.
+ * Answers why not when it does not open.
+ */
+export function openWitnessed(
+  ed: Ed25519,
+  bloc: string,
+  charters: readonly CharterView[],
+  origin: string,
+  note: string,
+): WitnessedTree | string {
+  const node = [...charters]
+    .reverse()
+    .find((c) => c.nodes.has(origin))
+    ?.nodes.get(origin)
+  if (!node) return `node ${origin} is certified in no charter version`
+  const latest = charters.at(-1)!
+  const name = `legation/${bloc}/${origin}`
+  const witnesses = [...latest.nodes.values()]
+    .filter((n) => n.nodeId !== origin)
+    .map((n) => ({ name: witnessName(bloc, n.nodeId), publicKey: n.nodeKey, state: n.state }))
+  try {
+    const opened = openCosignedNote(ed, note, { name, publicKey: node.nodeKey }, witnesses)
+    const cp = parseCheckpoint(noteParts(note).text)
+    if (cp.origin !== name) return `the checkpoint is of ${cp.origin}, not ${name}`
+    const states = [
+      ...new Set(witnesses.filter((w) => opened.cosignatures.has(w.name)).map((w) => w.state)),
+    ].sort()
+    return { size: cp.size, root: cp.root, states, final: states.length >= latest.charter.quorum }
+  } catch (err) {
+    return `the checkpoint does not verify: ${messageOf(err)}`
+  }
+}
+
+/**
+ * Checks split-view evidence as witnesses keep it (`{ notes }`, docs/protocol.md § Witnesses):
+ * checkpoints `origin` signed that contradict each other (one size, two roots) or contradict the
+ * entries the keeper holds. Answers why it proves nothing (a note that does not open), or the
+ * checkpoints opened and, if two of them conflict by themselves, how.
+ */
+export function openSplitView(
+  ed: Ed25519,
+  bloc: string,
+  charters: readonly CharterView[],
+  origin: string,
+  notes: readonly string[],
+): { trees: WitnessedTree[]; conflict: string | undefined } | string {
+  const trees: WitnessedTree[] = []
+  for (const note of notes) {
+    const tree = openWitnessed(ed, bloc, charters, origin, note)
+    if (typeof tree === 'string') return tree
+    trees.push(tree)
+  }
+  for (const a of trees) {
+    for (const b of trees) {
+      if (a.size === b.size && !equalBytes(a.root, b.root)) {
+        return { trees, conflict: `it signed two checkpoints of ${a.size} entries with different roots` }
+      }
+    }
+  }
+  return { trees, conflict: undefined }
 }

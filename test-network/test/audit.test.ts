@@ -77,6 +77,28 @@ async function bloc(): Promise<TestNetwork> {
 
 const keyFile = (n: TestNetwork) => join(n.dir, 'auditor.key.json')
 
+/** Waits until every node holds a bloc-final checkpoint of every feed at its full size. */
+async function finalEverywhere(n: TestNetwork): Promise<void> {
+  const auditor = n.auditor()
+  for (const node of n.nodes) {
+    const vv = (await node.info()).versionVector
+    await expect
+      .poll(
+        async () => {
+          const list = await node.get<{ checkpoints: Array<{ origin: string; final?: { size: number } }> }>(
+            '/v1/audit/checkpoints',
+            auditor,
+          )
+          return Object.entries(vv).every(
+            ([o, size]) => list.checkpoints.find((c) => c.origin === o)?.final?.size === size,
+          )
+        },
+        { timeout: 30_000, interval: 200 },
+      )
+      .toBe(true)
+  }
+}
+
 async function auditLive(n: TestNetwork, extra: string[] = []) {
   const nodes = n.nodes.filter((x) => x.running).flatMap((x) => ['--node', x.url])
   const r = await legation([
@@ -122,9 +144,13 @@ describe('legation audit against real nodes', () => {
     timeout: 60_000,
   }, async () => {
     const n = await bloc()
+    // The witnesses' bloc-final checkpoints are checked too: wait for them, so that the check is not empty.
+    await finalEverywhere(n)
     const live = await auditLive(n)
     expect(live.report!.findings).toEqual([])
     expect(live.code).toBe(0)
+    const checks = (live.report as unknown as { checks: Array<{ check: string; status: string }> }).checks
+    expect(checks.find((c) => c.check === 'cosignature-quorum')!.status).toBe('ok')
     // Three feeds of three entries, each read from each of the three nodes.
     expect(live.report!.totals).toMatchObject({ nodes: 3, feeds: 3, records: 36 })
 
@@ -258,6 +284,31 @@ describe('legation audit against real nodes', () => {
     const offline = await auditOffline(n, c)
     expect(offline.code).toBe(3)
     expect(kinds(offline.report.findings)).toEqual([`root-mismatch ${c.nodeId} -`])
+  })
+
+  it('names a checkpoint a stopped node keeps as bloc-final without a quorum of cosignatures', {
+    timeout: 60_000,
+  }, async () => {
+    const n = await bloc()
+    await finalEverywhere(n)
+    const [a, b] = n.nodes as [TestNode, TestNode]
+    // Node b's bloc-final checkpoint of a's feed, with the witnesses' cosignatures struck out.
+    await tamper(
+      b,
+      async (store) => {
+        const key = `ckpt/final/${a.nodeId}`
+        const note = new TextDecoder().decode((await store.get(key))!)
+        const [text, sigs] = note.split('\n\n') as [string, string]
+        const own = sigs.split('\n').filter((l) => l.startsWith(`— legation/${n.bloc}/${a.nodeId} `))
+        await store.write([
+          { type: 'put', key, value: new TextEncoder().encode(`${text}\n\n${own.join('\n')}\n`) },
+        ])
+      },
+      false,
+    )
+    const offline = await auditOffline(n, b)
+    expect(offline.code).toBe(3)
+    expect(kinds(offline.report.findings)).toEqual([`cosignature-quorum ${a.nodeId} -`])
   })
 
   it('names a record signed by an officer whose certificate was revoked before the record’s time', {

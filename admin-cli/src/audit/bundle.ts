@@ -82,7 +82,10 @@ export async function buildBundle(
       findings.push({ finding, proof: null })
       continue
     }
-    let feed: BundleProof['feed']
+    let feed: BundleProof['feed'] = material.feedEntries && {
+      origin: material.feedEntries.origin,
+      entries: material.feedEntries.entries.map(toBase64url),
+    }
     if (material.feed) {
       const node = nodes.get(material.feed.source)
       if (node)

@@ -5,18 +5,22 @@
  */
 import {
   type CharterView,
+  decodeCanonical,
   type Ed25519,
   type FeedChain,
   fromBase64url,
   isProtocolError,
   openNote,
+  openSplitView,
+  openWitnessed,
   parseCheckpoint,
   toBase64url,
   verifyConsistency,
+  type WitnessedTree,
 } from '@legation/protocol'
 import type { NodeInfo } from '../node-client.ts'
 import type { Finding, Material } from './report.ts'
-import type { AuditedNode, FeedTree } from './sources.ts'
+import type { AuditedNode, FeedTree, WitnessedList } from './sources.ts'
 import type { RememberedCheckpoint } from './state.ts'
 
 /** One node as read at the start of the audit. */
@@ -25,6 +29,14 @@ export interface Snapshot {
   readonly info: NodeInfo
   readonly feeds: ReadonlyMap<string, FeedTree>
   readonly checkpoint: { note: string; size: number; root: Uint8Array } | undefined
+  /** The checkpoints of every feed it witnessed that opened: each must have its entries' root. */
+  readonly witnessed: Array<{
+    readonly origin: string
+    /** Where the node keeps it: its latest or bloc-final checkpoint of the feed, or split-view evidence. */
+    readonly which: 'latest' | 'final' | 'split-view'
+    readonly note: string
+    readonly tree: WitnessedTree
+  }>
 }
 
 /** Adds a finding at node `i` of the audit. */
@@ -114,6 +126,104 @@ export async function crossCheckProofs(
       }
     }
   }
+}
+
+/**
+ * Opens the checkpoints a node witnessed (`GET /v1/audit/checkpoints`): each must open with its
+ * origin's key and its cosigners' keys, and one the node calls bloc-final must be cosigned by
+ * nodes of the charter's quorum of member states. Answers those that open.
+ */
+export function openWitnessedList(
+  ed: Ed25519,
+  bloc: string,
+  charters: readonly CharterView[],
+  i: number,
+  list: WitnessedList,
+  add: Add,
+): Snapshot['witnessed'] {
+  const out: Array<Snapshot['witnessed'][number]> = []
+  for (const { origin, latest, final } of list) {
+    for (const [which, served] of [
+      ['latest', latest],
+      ['final', final],
+    ] as const) {
+      if (!served) continue
+      const tree = openWitnessed(ed, bloc, charters, origin, served.note)
+      if (typeof tree === 'string') {
+        add(
+          i,
+          {
+            kind: 'checkpoint-invalid',
+            feed: origin,
+            seq: null,
+            detail: `its ${which} witnessed checkpoint: ${tree}`,
+          },
+          {
+            checkpoints: [served.note],
+          },
+        )
+        continue
+      }
+      if ((which === 'final' || served.final) && !tree.final) {
+        add(
+          i,
+          {
+            kind: 'cosignature-quorum',
+            feed: origin,
+            seq: null,
+            detail: `it calls its checkpoint of ${tree.size} entries bloc-final, but nodes of ${tree.states.join(', ') || 'no state'} cosigned it`,
+          },
+          { checkpoints: [served.note] },
+        )
+      }
+      out.push({ origin, which, note: served.note, tree })
+    }
+  }
+  return out
+}
+
+/**
+ * Split-view evidence a node keeps (`{ notes }`): checkpoints of one origin that conflict by
+ * themselves are `checkpoint-inconsistent`; one that contradicts the keeper's entries is checked
+ * against the entries it serves, as its witnessed checkpoints are.
+ */
+export function splitView(
+  ed: Ed25519,
+  bloc: string,
+  charters: readonly CharterView[],
+  i: number,
+  s: Snapshot,
+  e: { kind: string; id: string; bytes: Uint8Array },
+  add: Add,
+): void {
+  const origin = e.id.split('/')[0] ?? ''
+  let notes: string[] = []
+  try {
+    const v = decodeCanonical(e.bytes, 1024 * 1024) as { notes?: unknown }
+    if (Array.isArray(v.notes) && v.notes.every((n) => typeof n === 'string')) notes = v.notes
+  } catch {
+    // named below
+  }
+  const opened = notes.length > 0 ? openSplitView(ed, bloc, charters, origin, notes) : 'no checkpoints in it'
+  if (typeof opened === 'string') {
+    add(i, { kind: 'evidence-invalid', feed: origin, seq: null, detail: `${e.kind}/${e.id}: ${opened}` })
+    return
+  }
+  if (opened.conflict) {
+    add(
+      i,
+      {
+        kind: 'checkpoint-inconsistent',
+        feed: origin,
+        seq: null,
+        detail: `kept as evidence by ${s.info.nodeId}: ${opened.conflict}`,
+      },
+      { checkpoints: notes },
+    )
+    return
+  }
+  for (const [k, tree] of opened.trees.entries())
+    s.witnessed.push({ origin, which: 'split-view', note: notes[k]!, tree })
 }
 
 /** Opens a node's checkpoint with its node key; answers why not if it cannot. */

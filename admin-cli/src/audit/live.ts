@@ -35,7 +35,9 @@ import {
   crossCheckProofs,
   describe,
   openCheckpoint,
+  openWitnessedList,
   type Snapshot,
+  splitView,
 } from './checkpoints.ts'
 import {
   type AuditReport,
@@ -170,19 +172,27 @@ export async function auditLive(opts: LiveAuditOptions): Promise<LiveAuditResult
         { checkpoints: [served.note] },
       )
     }
+    const list = await node.witnessed()
+    if (!list) notices.push(`${node.url} serves no witnessed checkpoints (GET /v1/audit/checkpoints)`)
+    const witnessed = openWitnessedList(ed, bloc, charters, i, list ?? [], add)
     const feeds = new Map((await node.feeds()).map((f) => [f.origin, f]))
     snapshots.push({
       node,
       info: infos[i]!,
       feeds,
       checkpoint: typeof checkpoint === 'string' ? undefined : { note: served.note, ...checkpoint },
+      witnessed,
     })
   }
 
-  // Evidence the nodes keep: equivocations must prove themselves.
+  // Evidence the nodes keep: equivocations and split views must prove themselves.
   let refused = 0
   for (const [i, node] of nodes.entries()) {
     for await (const e of node.evidence()) {
+      if (e.kind === 'split-view') {
+        splitView(ed, bloc, charters, i, snapshots[i]!, e, add)
+        continue
+      }
       if (e.kind !== 'equivocation') {
         refused++
         continue
@@ -250,6 +260,20 @@ export async function auditLive(opts: LiveAuditOptions): Promise<LiveAuditResult
         })
       }
     }
+    for (const w of s.witnessed) {
+      const recomputed = roots.get(`${i}/${w.origin}`)?.rootAt(w.tree.size)
+      if (!recomputed || toBase64url(recomputed) === toBase64url(w.tree.root)) continue
+      add(
+        i,
+        {
+          kind: 'root-mismatch',
+          feed: w.origin,
+          seq: null,
+          detail: `the ${w.which} checkpoint it witnessed, of ${w.tree.size} entries (cosigned by ${w.tree.states.join(', ') || 'no state'}), has root ${toBase64url(w.tree.root)}; the entries it serves give ${toBase64url(recomputed)}`,
+        },
+        { checkpoints: [w.note], feed: { source: s.node.url, origin: w.origin, size: w.tree.size } },
+      )
+    }
     const own = s.info.nodeId
     const cp = s.checkpoint
     if (!cp) continue
@@ -303,7 +327,6 @@ export async function auditLive(opts: LiveAuditOptions): Promise<LiveAuditResult
       totals: { nodes: nodes.length, feeds: origins.length, entries, records },
       checks: checkResults(findings, {
         'state-root': 'offline only (--data-dir): a live node’s state moves while it is read',
-        'cosignature-quorum': 'not built yet: nodes do not collect member states’ cosignatures',
       }),
       findings,
       notices,
@@ -331,6 +354,7 @@ async function auditFeed(
     if (s.info.nodeId === origin && s.checkpoint) wanted.push(s.checkpoint.size)
     const before = opts.previous?.checkpoints[origin]
     if (s.info.nodeId === origin && before) wanted.push(before.size)
+    for (const w of s.witnessed) if (w.origin === origin) wanted.push(w.tree.size)
     chains.set(i, new FeedChain(origin, ctx.charters, wanted))
     readers.set(i, new EntryReader(s.node, origin, sizes.get(i)!, opts.pageSize ?? DEFAULT_AUDIT_PAGE))
   }

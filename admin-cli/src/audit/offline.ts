@@ -64,7 +64,12 @@ export async function auditDataDir(
       ...(f.record ? { record: f.record } : {}),
       detail: f.detail,
     },
-    material: f.material,
+    material: f.material && {
+      ...(f.material.entries ? { entries: f.material.entries } : {}),
+      ...(f.material.revocations ? { revocations: f.material.revocations } : {}),
+      ...(f.material.checkpoints ? { checkpoints: f.material.checkpoints } : {}),
+      ...(f.material.feed ? { feedEntries: f.material.feed } : {}),
+    },
   }))
   const findings = found.map((f) => f.finding)
   const notices: string[] = []
@@ -74,6 +79,8 @@ export async function auditDataDir(
     )
   }
   if (r.evidence > 0) notices.push(`the store keeps ${r.evidence} piece(s) of evidence`)
+  if (r.witnessed === 0)
+    notices.push('the store keeps no witnessed checkpoint: its stored trees were checked')
   return {
     found,
     report: {
@@ -85,11 +92,9 @@ export async function auditDataDir(
       nodes: [{ source: dir, nodeId: null, name: null, state: null, checkpoint: null, feeds: r.feeds }],
       totals: { nodes: 1, feeds: Object.keys(r.feeds).length, entries: r.entries, records: r.records },
       checks: checkResults(findings, {
-        checkpoints: 'live only: a stopped node signs no checkpoint; its stored trees are checked instead',
         'checkpoint-consistency': 'live only (--node, with --state)',
         'node-agreement': 'live only: one store holds one node’s copy',
         ...(opts.replay === false ? { 'state-root': 'skipped (--no-replay)' } : {}),
-        'cosignature-quorum': 'not built yet: nodes do not collect member states’ cosignatures',
       }),
       findings,
       notices,

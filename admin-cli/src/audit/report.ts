@@ -31,6 +31,8 @@ export interface Material {
   readonly checkpoints?: readonly string[]
   /** Entries 1..size of a feed as a node serves them, fetched when the bundle is written. */
   readonly feed?: { readonly source: string; readonly origin: string; readonly size: number }
+  /** Entries 1..n of a feed, already read (a store's). */
+  readonly feedEntries?: { readonly origin: string; readonly entries: readonly Uint8Array[] }
 }
 
 export interface FoundWithMaterial {
@@ -69,7 +71,7 @@ export const CHECKS: ReadonlyArray<{ name: string; kinds: readonly AuditFindingK
   {
     name: 'checkpoints',
     kinds: ['checkpoint-invalid'],
-    what: 'each node’s checkpoint signed by its node key',
+    what: 'each checkpoint (a node’s own, those it witnessed) opens with its signers’ keys',
   },
   {
     name: 'checkpoint-consistency',
@@ -91,7 +93,7 @@ export const CHECKS: ReadonlyArray<{ name: string; kinds: readonly AuditFindingK
   {
     name: 'cosignature-quorum',
     kinds: ['cosignature-quorum'],
-    what: 'checkpoints cosigned by a quorum of members',
+    what: 'every checkpoint called bloc-final is cosigned by nodes of a quorum of member states',
   },
 ]
 

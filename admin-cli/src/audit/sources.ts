@@ -35,6 +35,19 @@ export interface ServedCheckpoint {
   readonly verifierKey: string
 }
 
+/** A witnessed checkpoint as a node serves it: the note, and what the node says of it. */
+export interface ServedWitnessed {
+  readonly size: number
+  readonly note: string
+  readonly final: boolean
+}
+
+export type WitnessedList = ReadonlyArray<{
+  readonly origin: string
+  readonly latest?: ServedWitnessed
+  readonly final?: ServedWitnessed
+}>
+
 /** A revocation as a node lists it: decoded, or why it could not be. */
 export type ServedRevocation = { ok: true; revocation: Revocation } | { ok: false; detail: string }
 
@@ -82,6 +95,19 @@ export class AuditedNode {
 
   checkpoint(): Promise<ServedCheckpoint> {
     return this.get<ServedCheckpoint>('/v1/audit/checkpoint')
+  }
+
+  /**
+   * The checkpoints the node witnessed (`GET /v1/audit/checkpoints`), or undefined from a node
+   * that does not serve them (a version before witnesses).
+   */
+  async witnessed(): Promise<WitnessedList | undefined> {
+    try {
+      return (await this.get<{ checkpoints: WitnessedList }>('/v1/audit/checkpoints')).checkpoints
+    } catch (err) {
+      if (isCliError(err) && err.status === 404) return undefined
+      throw err
+    }
   }
 
   async feeds(): Promise<FeedTree[]> {
