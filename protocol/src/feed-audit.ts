@@ -66,8 +66,7 @@ export const AUDIT_FINDING_KINDS = {
   'state-root-mismatch': 'the state root stored is not the one a replay of the entries gives',
   'replay-refused': 'replaying the stored entries, a fresh engine refuses an entry',
   'charter-mismatch': 'the node follows a charter chain that is not the auditor’s',
-  /** Reserved: cosignatures by other member states (witnesses) are not built yet. */
-  'cosignature-quorum': 'a checkpoint lacks a quorum of member states’ cosignatures',
+  'cosignature-quorum': 'a checkpoint called bloc-final lacks a quorum of member states’ cosignatures',
 } as const satisfies Record<string, string>
 
 export type AuditFindingKind = keyof typeof AUDIT_FINDING_KINDS

@@ -309,6 +309,14 @@ describe('legation audit against real nodes', () => {
     const offline = await auditOffline(n, b)
     expect(offline.code).toBe(3)
     expect(kinds(offline.report.findings)).toEqual([`cosignature-quorum ${a.nodeId} -`])
+    const bundle = join(n.dir, 'bundle.json')
+    const args = ['audit', 'export', '--out', bundle, '--data-dir', b.dir, '--charter', n.charterFile]
+    expect((await legation(args)).code).toBe(3)
+    const verified = await legation(['audit', 'verify-bundle', bundle, '--charter', n.charterFile, '--json'])
+    expect(verified.code).toBe(0)
+    expect(JSON.parse(verified.stdout)).toEqual([
+      expect.objectContaining({ kind: 'cosignature-quorum', verdict: 'shown' }),
+    ])
   })
 
   it('names a record signed by an officer whose certificate was revoked before the record’s time', {

@@ -33,6 +33,7 @@ import {
   FeedChain,
   fromBase64url,
   isEquivocation,
+  openWitnessed,
   parseRevocation,
   type Revocation,
   revocationFault,
@@ -259,8 +260,17 @@ function judge(
     case 'checkpoint-invalid': {
       const note = proof?.checkpoints?.[0]
       if (note === undefined || !f.feed) return ['observed', 'no checkpoint given']
-      const opened = openCheckpoint(ed, bloc, charters, f.feed, note)
+      const opened = openWitnessed(ed, bloc, charters, f.feed, note)
       return typeof opened === 'string' ? ['shown', opened] : ['unproven', 'the checkpoint verifies']
+    }
+    case 'cosignature-quorum': {
+      const note = proof?.checkpoints?.[0]
+      if (note === undefined || !f.feed) return ['observed', 'no checkpoint given']
+      const tree = openWitnessed(ed, bloc, charters, f.feed, note)
+      if (typeof tree === 'string') return ['unproven', tree]
+      if (tree.final)
+        return ['unproven', `its cosigners’ states (${tree.states.join(', ')}) reach the quorum`]
+      return ['shown', `cosigned by nodes of ${tree.states.join(', ') || 'no state'}: fewer than the quorum`]
     }
     case 'root-mismatch':
       return judgeCheckpointAgainstEntries(ed, bloc, charters, ctx, f, proof)
@@ -320,7 +330,7 @@ function judgeCheckpointAgainstEntries(
 ): [Verdict, string] {
   const note = proof?.checkpoints?.[0]
   if (note === undefined || !proof?.feed || !f.feed) return ['observed', 'a root the node said, not signed']
-  const cp = openCheckpoint(ed, bloc, charters, f.feed, note)
+  const cp = openWitnessed(ed, bloc, charters, f.feed, note)
   if (typeof cp === 'string') return ['unproven', cp]
   if (proof.feed.entries.length !== cp.size)
     return ['unproven', `the feed given has ${proof.feed.entries.length} entries, the checkpoint ${cp.size}`]
