@@ -8,6 +8,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
+import { registerAudit } from './commands/audit.ts'
 import { registerDevSeed } from './commands/dev-seed.ts'
 import { registerKeys } from './commands/keys.ts'
 import { registerOfficer } from './commands/officer.ts'
@@ -24,7 +25,7 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('legation')
   // Set before any subcommand exists: commander copies them into each one it creates.
   program
-    .description('Legation admin CLI: node status, development data, charters, keys and revocations')
+    .description('Legation admin CLI: node status, development data, charters, keys, revocations and audit')
     .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({
@@ -32,12 +33,16 @@ export function buildProgram(io: CliIo): Command {
       writeErr: (s) => io.stderr.write(s),
     })
     .showSuggestionAfterError(true)
+    // A subcommand's options are its own, even where its parent has one of the same name
+    // (`audit --charter` and `audit export --charter`).
+    .enablePositionalOptions()
   registerStatus(program, io)
   registerDevSeed(program, io)
   registerVerifyCharter(program, io)
   registerKeys(program, io)
   registerOfficerReads(program, io)
   registerOfficer(program, io)
+  registerAudit(program, io)
   return program
 }
 

@@ -16,6 +16,8 @@ import { CodedError } from '@legation/protocol'
 export const EXIT_FAILURE = 1
 /** Exit code of a command line that could not be understood (commander's errors too). */
 export const EXIT_USAGE = 2
+/** Exit code of an audit that ran and found faults (or a bundle that does not prove them). */
+export const EXIT_FINDINGS = 3
 
 export const CLI_ERRORS = {
   USAGE: { exit: EXIT_USAGE, message: 'invalid command line' },
@@ -37,6 +39,11 @@ export const CLI_ERRORS = {
   NOT_DEV_BLOC: { exit: EXIT_FAILURE, message: 'the node does not run a development bloc' },
   BLOC_MISMATCH: { exit: EXIT_FAILURE, message: 'key file is for another bloc than the node' },
   SEED_INCOMPLETE: { exit: EXIT_FAILURE, message: 'some records were refused' },
+  AUDITOR_KEY_MISMATCH: { exit: EXIT_FAILURE, message: 'the key is not the auditor key the charter names' },
+  AUDIT_FINDINGS: { exit: EXIT_FINDINGS, message: 'the audit found faults' },
+  STATE_FILE_INVALID: { exit: EXIT_FAILURE, message: 'the audit state file cannot be read' },
+  BUNDLE_INVALID: { exit: EXIT_FAILURE, message: 'the file is not an evidence bundle' },
+  BUNDLE_UNPROVEN: { exit: EXIT_FINDINGS, message: 'the bundle does not prove every finding it names' },
   INTERNAL: { exit: EXIT_FAILURE, message: 'unexpected failure' },
 } as const satisfies Record<string, { exit: number; message: string }>
 

@@ -12,7 +12,8 @@
  *                  "cert": "<b64url canonical CBOR of the OfficerCertificate>" } }
  *
  * `loadKeyFile` reads `bloc` and `officer`; `loadStateKeyFile` reads `bloc` and one of `states`
- * (only for `legation officer revoke`). The auditor key is never read.
+ * (only for `legation officer revoke`); `loadAuditorKeyFile` reads `auditor` (only for
+ * `legation audit`).
  *
  * A key file of `legation keys generate`:
  *
@@ -231,4 +232,32 @@ export function loadStateKeyFile(ed: Ed25519, path: string, state: string | unde
     throw new CliError('USAGE', `${path} does not say which state its key is: say it with --state`)
   }
   return { state: code, keys, bloc }
+}
+
+/**
+ * Reads the secretariat's auditor key: a development bloc's dev-secrets.json (`auditor`) or a
+ * key file of `keys generate`. Refuses an officer's key file. Whether it is the charter's auditor
+ * key is for the caller to check.
+ */
+export function loadAuditorKeyFile(ed: Ed25519, path: string): KeyPair {
+  const text = readFileOrFail(path, 'auditor key file').toString('utf8')
+  const bad = (why: string, cause?: unknown) =>
+    new CliError('KEY_FILE_INVALID', `auditor key file ${path}: ${why}`, { cause })
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (cause) {
+    throw bad('not JSON', cause)
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('not a JSON object')
+  const top = json as Record<string, unknown>
+  if (top.auditor !== undefined) {
+    const secret = keyBytes(top.auditor)
+    if (!secret) throw bad('auditor must be a secret key: 32 bytes in base64url (or hex)')
+    return generateKeyPair(ed, secret)
+  }
+  if (top.officer !== undefined || (top.cert !== undefined && top.cert !== null)) {
+    throw bad("an officer's key file (it has a certificate), not the auditor's")
+  }
+  return keyPairOf(ed, top, bad)
 }

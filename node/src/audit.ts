@@ -1,126 +1,500 @@
 /**
- * Offline audit of a node's store (a stopped node's data dir, or a backup): every feed
- * entry's signature and hash chain, then a replay of all feeds into a fresh, read-only
- * engine whose recomputed state root must equal the one the node stored. Trusts nothing
- * the node derived: only the signed entries, the payloads (checked against their digests)
- * and the charter chain (checked against its quorum signatures).
+ * Offline audit of a node's store (a stopped node's data dir, or a backup), the checks of
+ * `legation audit --data-dir`: every entry checked alone and in its place in its feed
+ * (`checkEntry`, `FeedChain` from @legation/protocol — the same checks the live audit runs on
+ * what nodes serve), each feed's stored tree against the root of its entries, the revocations
+ * and equivocation evidence the store keeps, and a replay of all feeds into a fresh, read-only
+ * engine whose state root must equal the one the node stored. Trusts nothing the node derived:
+ * only the signed entries, the payloads (checked against their digests), the revocations (checked
+ * against their states' keys) and the charter chain (checked against its quorum signatures, and
+ * against the auditor's own when given).
+ *
+ * Streams: entries are read feed by feed in clock order (an entry's dependencies are earlier),
+ * payloads fetched per record, so memory does not grow with the store — but for the replay's
+ * own in-memory state (`replay: false` skips it).
  *
  * @example
  * const report = await auditStore(await LevelStore.open(`${dataDir}/db`), nativeEd25519)
- * if (!report.ok) console.error(report.problems)
+ * if (!report.ok) console.error(report.findings)
  */
 import {
+  type AuditFindingKind,
+  auditCharter,
+  BoundedSet,
+  type CheckedEntry,
+  checkEntry,
+  checkEquivocation,
+  compareHlc,
   decodeCanonical,
-  decodeEntry,
   type Ed25519,
   EMPTY_ACCUMULATOR,
+  type EquivocationEvidence,
+  encodeEntry,
   entryHash,
   equalBytes,
+  type FeedAuditContext,
+  FeedChain,
   fromHex,
+  type Hlc,
+  isProtocolError,
+  openSplitView,
+  openWitnessed,
   ProtocolError,
+  type Revocation,
+  rangeRootFromSubtrees,
+  revocationIndex,
   type SignedCharter,
+  type SignedEntry,
   stateRoot,
-  verifyCharterChain,
-  verifyEntrySignature,
+  toBase64url,
+  toHex,
+  type WitnessedTree,
 } from '@legation/protocol'
 import { Engine } from './engine/engine.ts'
 import { K } from './engine/keys.ts'
 import { MemoryStore } from './storage/memory-store.ts'
 import { prefixRange, type Store } from './storage/store.ts'
 
+/** The signed material, kept in the store, that shows a finding to anyone holding the charter. */
+export interface FindingMaterial {
+  /** Signed entries, canonical CBOR, in feed order. */
+  readonly entries?: readonly Uint8Array[]
+  readonly revocations?: readonly Revocation[]
+  /** Signed checkpoints (C2SP signed notes, with their cosignatures). */
+  readonly checkpoints?: readonly string[]
+  /** Every entry of a feed, 1..n, as stored: the tree a signed checkpoint must match. */
+  readonly feed?: { readonly origin: string; readonly entries: readonly Uint8Array[] }
+}
+
+export interface StoreFinding {
+  readonly kind: AuditFindingKind
+  /** The feed (its origin's node id), if the finding is about one. */
+  readonly feed: string | null
+  readonly seq: number | null
+  readonly record?: string
+  readonly detail: string
+  readonly material?: FindingMaterial
+}
+
 export interface AuditReport {
   ok: boolean
   bloc: string
+  /** The charter version audited under: the latest of the store's and the auditor's chains. */
   charterVersion: number
+  charterHash: string
   /** Entries per origin node id. */
   feeds: Record<string, number>
+  /** Each feed's tree root (base64url) as its stored subtrees give it and as its entries give it. */
+  trees: Record<string, { size: number; stored: string | null; recomputed: string | null }>
   entries: number
   records: number
   storedRoot: string
-  replayedRoot: string
+  /** Null when the replay was skipped. */
+  replayedRoot: string | null
+  /** Equivocations and refused entries kept as evidence. */
   evidence: number
+  /** Checkpoints kept as witness (latest and bloc-final, per feed) that opened and were checked. */
+  witnessed: number
+  /** Entries that are void: dated after an amendment removed their node (not a fault). */
+  voidEntries: number
+  findings: StoreFinding[]
+  /** The findings as lines, `<feed>: entry <seq>: <kind>: <detail>`. */
   problems: string[]
 }
 
-export async function auditStore(store: Store, ed: Ed25519): Promise<AuditReport> {
-  const problems: string[] = []
+export interface AuditStoreOptions {
+  /** The auditor's own charter chain: the store's must be it or extend it. @default the store's */
+  charter?: readonly SignedCharter[]
+  /** Replay every entry into a fresh engine and compare state roots. @default true */
+  replay?: boolean
+  /** Told how many of the store's entries are checked so far, of how many. */
+  onProgress?: (done: number, total: number) => void
+}
+
+/** Entries between two progress reports. */
+const PROGRESS_EVERY = 500
+const MAX_CHARTER_BYTES = 64 * 1024 * 1024
+
+interface Head {
+  readonly origin: string
+  readonly seq: number
+  readonly bytes: Uint8Array
+  readonly checked: CheckedEntry
+  readonly hlc: Hlc
+}
+
+export async function auditStore(
+  store: Store,
+  ed: Ed25519,
+  opts: AuditStoreOptions = {},
+): Promise<AuditReport> {
+  const findings: StoreFinding[] = []
+  const find = (f: StoreFinding) => findings.push(f)
   const rawChain = await store.get(K.charter)
   if (!rawChain) throw new ProtocolError('CHARTER_INVALID', 'the store holds no charter')
-  const chain = decodeCanonical(rawChain, 64 * 1024 * 1024) as SignedCharter[]
-  const charters = verifyCharterChain(ed, chain)
+  const stored = decodeCanonical(rawChain, MAX_CHARTER_BYTES) as SignedCharter[]
+  const charter = auditCharter(ed, opts.charter ?? stored, stored)
+  if (charter.divergesAt !== undefined) {
+    find({
+      kind: 'charter-mismatch',
+      feed: null,
+      seq: null,
+      detail: `the store's charter chain differs from the auditor's at version ${charter.divergesAt}`,
+    })
+  }
+  const charters = charter.views
   const bloc = charters[0]!.bloc
+
+  const revs: Revocation[] = []
+  for await (const [, value] of store.range(prefixRange(K.revocations)))
+    revs.push(decodeCanonical(value) as Revocation)
+  const revocations = revocationIndex(ed, bloc, charters, revs)
+  for (const { revocation, detail } of revocations.invalid) {
+    find({
+      kind: 'revocation-invalid',
+      feed: null,
+      seq: null,
+      detail: `revocation of ${revocation.body.cert} by ${revocation.body.state}: ${detail}`,
+      material: { revocations: [revocation] },
+    })
+  }
+  const ctx: FeedAuditContext = {
+    ed,
+    bloc,
+    charters,
+    revocation: revocations.revocation,
+    verifiedCerts: new BoundedSet(),
+  }
+
   const rawState = await store.get(K.state)
-  const stored = rawState
-    ? (JSON.parse(new TextDecoder().decode(rawState)) as { vv: Record<string, number> })
-    : { vv: {} }
+  const state = rawState
+    ? (JSON.parse(new TextDecoder().decode(rawState)) as { vv: Record<string, number>; acc: string })
+    : { vv: {}, acc: toHex(EMPTY_ACCUMULATOR) }
+  const total = Object.values(state.vv).reduce((a, b) => a + b, 0)
+  const replay =
+    opts.replay === false
+      ? undefined
+      : await Engine.open({ store: new MemoryStore(), ed, charter: charter.chain })
 
-  const replay = await Engine.open({ store: new MemoryStore(), ed, charter: chain })
-  const payloads = new Map<string, Uint8Array>()
-  for await (const [key, value] of store.range(prefixRange('pay/'))) payloads.set(key.slice(4), value)
+  const chains = new Map<string, FeedChain>()
+  const last = new Map<string, { bytes: Uint8Array; hlc: Hlc }>()
+  const iterators = new Map<string, AsyncIterator<[string, Uint8Array]>>()
+  const heads = new Map<string, Head>()
+  const advance = async (origin: string, seq: number) => {
+    const next = await iterators.get(origin)!.next()
+    if (next.done) return heads.delete(origin)
+    const checked = checkEntry(ctx, next.value[1])
+    const hlc = (checked.entry?.body.hlc as Hlc | undefined) ?? last.get(origin)?.hlc ?? [0, 0]
+    heads.set(origin, { origin, seq, bytes: next.value[1], checked, hlc })
+  }
+  // The checkpoints this node witnessed (docs/protocol.md § Witnesses): each must open, be
+  // bloc-final if kept as such, and have the root of the entries stored.
+  const witnessed = await witnessedCheckpoints(store, ed, bloc, charters, find)
+  for (const [origin, size] of Object.entries(state.vv)) {
+    const sizes = witnessed.filter((w) => w.origin === origin).map((w) => w.tree.size)
+    chains.set(origin, new FeedChain(origin, charters, [size, ...sizes]))
+    iterators.set(origin, store.range(prefixRange(K.entries(origin)))[Symbol.asyncIterator]())
+    await advance(origin, 1)
+  }
 
-  const feeds: Record<string, number> = {}
   let entries = 0
   let records = 0
-  const all: Uint8Array[] = []
-  for (const [origin, top] of Object.entries(stored.vv)) {
-    let prev: Uint8Array | null = null
-    let seq = 0
-    for await (const [, bytes] of store.range(prefixRange(K.entries(origin)))) {
-      seq++
+  let voidEntries = 0
+  let faulty = 0
+  let pending = 0
+  opts.onProgress?.(0, total)
+  // Clock order across feeds: an entry comes after every entry it depends on.
+  while (heads.size > 0) {
+    let head: Head | undefined
+    for (const h of heads.values()) {
+      if (
+        !head ||
+        compareHlc(h.hlc, head.hlc) < 0 ||
+        (compareHlc(h.hlc, head.hlc) === 0 && h.origin < head.origin)
+      )
+        head = h
+    }
+    const { origin, seq, bytes, checked } = head!
+    const prev = last.get(origin)
+    const faults = [...checked.faults, ...chains.get(origin)!.next(checked)]
+    for (const f of faults) {
+      const chainFault = !checked.faults.includes(f) && prev
+      find({
+        kind: f.kind,
+        feed: origin,
+        seq,
+        ...(f.record ? { record: f.record } : {}),
+        detail: f.detail,
+        material: {
+          entries: chainFault ? [prev.bytes, bytes] : [bytes],
+          ...(f.revocation ? { revocations: [f.revocation] } : {}),
+        },
+      })
+    }
+    if (faults.length > 0) faulty++
+    entries++
+    records += checked.records
+    if (checked.voidFrom !== undefined) voidEntries++
+    if (replay && checked.entry) {
       try {
-        const entry = decodeEntry(bytes)
-        verifyEntrySignature(ed, entry, bloc, charters)
-        if (entry.body.origin !== origin || entry.body.seq !== seq)
-          problems.push(`${origin}: entry ${seq} is out of place`)
-        const chained =
-          seq === 1
-            ? entry.body.prev === null
-            : entry.body.prev !== null && prev !== null && equalBytes(entry.body.prev, prev)
-        if (!chained) problems.push(`${origin}: entry ${seq} does not name the previous entry`)
-        prev = entryHash(entry.body)
-        records += entry.body.changes.reduce((n, c) => n + c.records.length, 0)
-        all.push(bytes)
+        const result = await replay.applyRemote(bytes, await payloadsOf(store, checked.entry))
+        if (result === 'pending') pending++
       } catch (err) {
-        problems.push(`${origin}: entry ${seq}: ${err instanceof ProtocolError ? err.code : String(err)}`)
+        // An entry already named above need not be named again.
+        if (faults.length === 0) {
+          find({
+            kind: 'replay-refused',
+            feed: origin,
+            seq,
+            detail: isProtocolError(err) ? `${err.code}: ${err.message}` : String(err),
+            material: { entries: [bytes] },
+          })
+        }
       }
     }
-    if (seq !== top) problems.push(`${origin}: ${seq} entries stored, version vector says ${top}`)
-    feeds[origin] = seq
-    entries += seq
+    last.set(origin, { bytes, hlc: head!.hlc })
+    if (entries % PROGRESS_EVERY === 0) opts.onProgress?.(entries, total)
+    await advance(origin, seq + 1)
   }
-  // Causal order is the engine's job: it holds an entry until what it depends on arrived.
-  for (const bytes of all) {
-    try {
-      await replay.applyRemote(bytes, payloads)
-    } catch (err) {
-      problems.push(`replay: ${err instanceof ProtocolError ? err.code : String(err)}`)
+  opts.onProgress?.(entries, total)
+
+  const feeds: Record<string, number> = {}
+  const trees: AuditReport['trees'] = {}
+  for (const [origin, size] of Object.entries(state.vv)) {
+    const chain = chains.get(origin)!
+    feeds[origin] = chain.size
+    if (chain.size !== size) {
+      find({
+        kind: 'size-mismatch',
+        feed: origin,
+        seq: null,
+        detail: `${chain.size} entries stored, the version vector says ${size}`,
+      })
+    }
+    const recomputed = chain.rootAt(size)
+    const treeRoot = await storedTreeRoot(store, origin, size)
+    trees[origin] = {
+      size,
+      stored: treeRoot ? toBase64url(treeRoot) : null,
+      recomputed: recomputed ? toBase64url(recomputed) : null,
+    }
+    if (!treeRoot) {
+      find({
+        kind: 'root-mismatch',
+        feed: origin,
+        seq: null,
+        detail: `the stored tree of ${size} entries is incomplete`,
+      })
+    } else if (recomputed && toHex(recomputed) !== toHex(treeRoot)) {
+      find({
+        kind: 'root-mismatch',
+        feed: origin,
+        seq: null,
+        detail: `the stored tree of ${size} entries has root ${toBase64url(treeRoot)}, its entries give ${toBase64url(recomputed)}`,
+      })
     }
   }
-  if (replay.pendingCount() > 0)
-    problems.push(`replay: ${replay.pendingCount()} entries never became applicable`)
-  const storedRoot = await storedStateRoot(store)
-  const replayedRoot = replay.stateRoot()
-  if (storedRoot !== replayedRoot) problems.push(`state root: stored ${storedRoot}, replayed ${replayedRoot}`)
+
+  for (const w of witnessed) {
+    const recomputed = chains.get(w.origin)?.rootAt(w.tree.size)
+    if (!recomputed || equalBytes(recomputed, w.tree.root)) continue
+    find({
+      kind: 'root-mismatch',
+      feed: w.origin,
+      seq: null,
+      detail: `the ${w.which} checkpoint kept here, of ${w.tree.size} entries, has root ${toBase64url(w.tree.root)}; the entries stored give ${toBase64url(recomputed)}`,
+      material: {
+        checkpoints: [w.note],
+        feed: { origin: w.origin, entries: await feedEntries(store, w.origin, w.tree.size) },
+      },
+    })
+  }
+
   let evidence = 0
-  for await (const _ of store.range(prefixRange('evid/'))) evidence++
-  await replay.close()
+  for await (const [key, value] of store.range(prefixRange('evid/'))) {
+    evidence++
+    if (key.startsWith(K.evidence('equivocation', '')))
+      checkStoredEquivocation(ed, bloc, charters, key, value, find)
+  }
+
+  const storedRoot = stateRoot(fromHex(state.acc))
+  let replayedRoot: string | null = null
+  if (replay) {
+    replayedRoot = replay.stateRoot()
+    // Entries held for a dependency that never came: worth naming only when nothing else explains it.
+    if (replay.pendingCount() > 0 && faulty === 0) {
+      find({
+        kind: 'replay-refused',
+        feed: null,
+        seq: null,
+        detail: `${replay.pendingCount()} entries never became applicable (${pending} held on arrival)`,
+      })
+    }
+    if (storedRoot !== replayedRoot) {
+      find({
+        kind: 'state-root-mismatch',
+        feed: null,
+        seq: null,
+        detail: `stored ${storedRoot}, replayed ${replayedRoot}`,
+      })
+    }
+    await replay.close()
+  }
   return {
-    ok: problems.length === 0,
+    ok: findings.length === 0,
     bloc,
     charterVersion: charters.length,
+    charterHash: charters.at(-1)!.hash,
     feeds,
+    trees,
     entries,
     records,
     storedRoot,
     replayedRoot,
     evidence,
-    problems,
+    witnessed: witnessed.length,
+    voidEntries,
+    findings,
+    problems: findings.map(
+      (f) => `${f.feed ?? 'store'}: ${f.seq === null ? '' : `entry ${f.seq}: `}${f.kind}: ${f.detail}`,
+    ),
   }
 }
 
-async function storedStateRoot(store: Store): Promise<string> {
-  const raw = await store.get(K.state)
-  if (!raw) return stateRoot(EMPTY_ACCUMULATOR)
-  const { acc } = JSON.parse(new TextDecoder().decode(raw)) as { acc: string }
-  return stateRoot(fromHex(acc))
+/** The payloads a replica would have been sent with an entry: those the store holds. */
+async function payloadsOf(store: Store, entry: SignedEntry): Promise<Map<string, Uint8Array>> {
+  const digests = entry.body.changes.flatMap((c) =>
+    c.records.flatMap((r) => (r.header.payload ? [toHex(r.header.payload)] : [])),
+  )
+  const found = await store.getMany(digests.map(K.payload))
+  const out = new Map<string, Uint8Array>()
+  for (const [i, p] of found.entries()) if (p) out.set(digests[i]!, p)
+  return out
+}
+
+/** The root of a feed's tree of `size` as the store's complete subtrees give it, if all are there. */
+async function storedTreeRoot(store: Store, origin: string, size: number): Promise<Uint8Array | undefined> {
+  const missing = Symbol('missing')
+  const range = rangeRootFromSubtrees(async (level, index) => {
+    const h = await store.get(K.subtree(origin, level, index))
+    if (!h) throw missing
+    return h
+  })
+  try {
+    return await range(0, size)
+  } catch (err) {
+    if (err === missing) return undefined
+    throw err
+  }
+}
+
+/** Equivocation evidence the store keeps must be two entries its origin signed for one seq. */
+function checkStoredEquivocation(
+  ed: Ed25519,
+  bloc: string,
+  charters: FeedAuditContext['charters'],
+  key: string,
+  value: Uint8Array,
+  find: (f: StoreFinding) => void,
+): void {
+  let proof: EquivocationEvidence
+  try {
+    proof = decodeCanonical(value) as EquivocationEvidence
+    checkEquivocation(ed, bloc, charters, proof)
+  } catch (err) {
+    const detail = isProtocolError(err) ? `${err.code}: ${err.message}` : String(err)
+    find({ kind: 'evidence-invalid', feed: null, seq: null, detail: `${key}: ${detail}` })
+    return
+  }
+  find({
+    kind: 'equivocation',
+    feed: proof.a.body.origin,
+    seq: proof.a.body.seq,
+    detail: `entries ${toHex(entryHash(proof.a.body))} and ${toHex(entryHash(proof.b.body))}`,
+    material: { entries: [encodeEntry(proof.a), encodeEntry(proof.b)] },
+  })
+}
+
+interface Witnessed {
+  readonly origin: string
+  readonly which: 'latest' | 'final' | 'split-view'
+  readonly note: string
+  readonly tree: WitnessedTree
+}
+
+/**
+ * The checkpoints a node keeps as witness (`ckpt/latest/<origin>`, `ckpt/final/<origin>`), opened:
+ * one that does not is `checkpoint-invalid`, one kept as bloc-final whose cosigners' states do not
+ * reach the quorum is `cosignature-quorum`.
+ */
+async function witnessedCheckpoints(
+  store: Store,
+  ed: Ed25519,
+  bloc: string,
+  charters: FeedAuditContext['charters'],
+  find: (f: StoreFinding) => void,
+): Promise<Witnessed[]> {
+  const out: Witnessed[] = []
+  // Split views kept as evidence: checkpoints in conflict by themselves, or with the entries here.
+  for await (const [key, value] of store.range(prefixRange(K.evidence('split-view', '')))) {
+    const origin = key.slice(K.evidence('split-view', '').length).split('/')[0] ?? ''
+    let notes: string[] = []
+    try {
+      const v = decodeCanonical(value) as { notes?: unknown }
+      if (Array.isArray(v.notes) && v.notes.every((n) => typeof n === 'string')) notes = v.notes
+    } catch {
+      // named below
+    }
+    const opened =
+      notes.length > 0 ? openSplitView(ed, bloc, charters, origin, notes) : 'no checkpoints in it'
+    if (typeof opened === 'string') {
+      find({ kind: 'evidence-invalid', feed: origin, seq: null, detail: `${key}: ${opened}` })
+    } else if (opened.conflict) {
+      find({
+        kind: 'checkpoint-inconsistent',
+        feed: origin,
+        seq: null,
+        detail: opened.conflict,
+        material: { checkpoints: notes },
+      })
+    } else {
+      for (const [k, tree] of opened.trees.entries())
+        out.push({ origin, which: 'split-view', note: notes[k]!, tree })
+    }
+  }
+  for await (const [key, value] of store.range(prefixRange('ckpt/'))) {
+    const [, which, origin = ''] = key.split('/')
+    if (which !== 'latest' && which !== 'final') continue
+    const note = new TextDecoder().decode(value)
+    const tree = openWitnessed(ed, bloc, charters, origin, note)
+    if (typeof tree === 'string') {
+      find({
+        kind: 'checkpoint-invalid',
+        feed: origin,
+        seq: null,
+        detail: `${key}: ${tree}`,
+        material: { checkpoints: [note] },
+      })
+      continue
+    }
+    if (which === 'final' && !tree.final) {
+      find({
+        kind: 'cosignature-quorum',
+        feed: origin,
+        seq: null,
+        detail: `kept as bloc-final, but cosigned by nodes of ${tree.states.join(', ') || 'no state'} only`,
+        material: { checkpoints: [note] },
+      })
+    }
+    out.push({ origin, which, note, tree })
+  }
+  return out
+}
+
+/** The entries 1..size of a feed as stored. */
+async function feedEntries(store: Store, origin: string, size: number): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = []
+  for await (const [, bytes] of store.range({ ...prefixRange(K.entries(origin)), limit: size }))
+    out.push(bytes)
+  return out
 }

@@ -2,7 +2,13 @@
  * @legation/node — the node daemon: storage, the engine, replication over the libp2p mesh,
  * the HTTP API, and the offline auditor. The binary is `src/bin.ts` (`npm start`).
  */
-export { type AuditReport, auditStore } from './audit.ts'
+export {
+  type AuditReport,
+  type AuditStoreOptions,
+  auditStore,
+  type FindingMaterial,
+  type StoreFinding,
+} from './audit.ts'
 export { createLocalBloc, ensureDevBloc, readCharterChain } from './dev-bloc.ts'
 export { DutyScheduler } from './duties/index.ts'
 export {

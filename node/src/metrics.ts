@@ -62,6 +62,11 @@ export interface Metrics {
    * has to send it (replication's `lagOf(mine, theirs)`).
    */
   readonly replicationLag: Gauge<'peer'>
+  /**
+   * Signed evidence this node kept for the secretariat, by kind (`equivocation`, `refused`): what
+   * an alert on a node watches for between two runs of `legation audit`.
+   */
+  readonly evidenceStored: Counter<'kind'>
 }
 
 export function createMetrics(init: MetricsInit = {}): Metrics {
@@ -144,6 +149,12 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
       name: `${p}replication_lag_entries`,
       help: 'Entries this node has that the peer is not known to have, by peer',
       labelNames: ['peer'],
+      registers,
+    }),
+    evidenceStored: new Counter({
+      name: `${p}evidence_stored_total`,
+      help: 'Signed evidence kept for the secretariat (equivocations, refused entries), by kind',
+      labelNames: ['kind'],
       registers,
     }),
   }

@@ -105,6 +105,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       entryAppended: () => metrics.entriesAppended.inc(),
       entryReceived: (result) => metrics.entriesReceived.inc({ result }),
       writeLatency: (s) => metrics.writeLatency.observe(s),
+      evidenceStored: (kind) => metrics.evidenceStored.inc({ kind }),
       rebuilt: ({ before, after }) => {
         const dropped = Object.entries(before).reduce((n, [o, s]) => n + s - (after[o] ?? 0), 0)
         log.warn({ dropped }, 'rebuilt the derived state without entries a charter amendment voided')

@@ -447,6 +447,11 @@ export class TestNetwork {
       throw new Error(`amendment not adopted: ${res.status} ${JSON.stringify(res.body)}`)
   }
 
+  /** The charter chain file every node starts from (`legation audit --charter`). */
+  get charterFile(): string {
+    return join(this.dir, CHARTER_FILE)
+  }
+
   /** A consular officer of `state` with every role, for signing records and requests. */
   officer(
     state: string = STATES[0],

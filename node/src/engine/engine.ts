@@ -601,7 +601,7 @@ export class Engine extends EngineReads {
     return this.#evidence.store(kind, id, value)
   }
 
-  evidence(limit?: number): AsyncIterable<[string, Uint8Array]> {
-    return this.#evidence.list(limit)
+  evidence(limit?: number, after?: string): AsyncIterable<[string, Uint8Array]> {
+    return this.#evidence.list(limit, after)
   }
 }

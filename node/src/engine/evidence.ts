@@ -182,6 +182,7 @@ export class Evidence {
       },
     ])
     this.#observer.rejected?.('ENTRY_EQUIVOCATION')
+    this.#observer.evidenceStored?.('equivocation')
     const [ea, eb] = [encodeCanonical(a), encodeCanonical(b)]
     for (const l of this.#listeners) l(ea, eb)
   }
@@ -221,10 +222,13 @@ export class Evidence {
 
   async store(kind: string, id: string, value: unknown): Promise<void> {
     await this.#store.write([{ type: 'put', key: K.evidence(kind, id), value: encodeCanonical(value) }])
+    this.#observer.evidenceStored?.(kind)
   }
 
-  async *list(limit = DEFAULT_EVIDENCE_LIMIT): AsyncIterable<[string, Uint8Array]> {
-    yield* this.#store.range(prefixRange('evid/', { limit }))
+  /** Evidence rows in key order (`evid/<kind>/<id>`), after the row `after` names (`<kind>/<id>`). */
+  async *list(limit = DEFAULT_EVIDENCE_LIMIT, after?: string): AsyncIterable<[string, Uint8Array]> {
+    const range = prefixRange('evid/', { limit })
+    yield* this.#store.range(after === undefined ? range : { gt: `evid/${after}`, lt: range.lt, limit })
   }
 
   #quarantine(origin: string, from: number): void {

@@ -62,6 +62,8 @@ export interface EngineObserver {
   entryReceived?(result: RemoteResult | 'invalid'): void
   /** Seconds from a record's arrival to its durable acknowledgement. */
   writeLatency?(seconds: number): void
+  /** Signed evidence kept for the secretariat: `equivocation`, `refused`. */
+  evidenceStored?(kind: string): void
   /** The derived state was rebuilt from the feeds (rebuild.ts): each feed's length before and after. */
   rebuilt?(report: { before: VersionVector; after: VersionVector }): void
 }

@@ -143,6 +143,9 @@ export const CharterAdoption = Type.Object({
 /** `GET /v1/audit/evidence`. */
 export const EvidenceList = Type.Object({
   evidence: Type.Array(Type.Object({ kind: Type.String(), id: Type.String(), bytes: Type.String() })),
+  next: Type.Union([Type.String(), Type.Null()], {
+    description: 'Pass as `after` for the next page; null on the last page',
+  }),
 })
 
 // ---- Audit (the secretariat's auditor) ----
@@ -179,6 +182,28 @@ export const InclusionProofView = Type.Object({
   }),
   root: Hash,
   proof: Type.Array(Hash, { description: 'The RFC 6962 audit path, leaf to root' }),
+})
+
+/** `GET /v1/audit/feeds/{origin}/entries`: signed entries as stored, never a payload. */
+export const AuditEntryPage = Type.Object({
+  origin: Type.String(),
+  size: Type.Integer({ description: 'Entries of the feed this node holds durably' }),
+  entries: Type.Array(
+    Type.Object({
+      seq: Type.Integer(),
+      hash: Type.Union([Type.String(), Type.Null()], {
+        description:
+          'The entry’s hash (hex), its leaf data in the feed’s tree; null if the stored bytes do not decode',
+      }),
+      entry: Type.String({
+        description:
+          'The signed entry as stored, canonical CBOR, base64url: record headers and signatures; payloads only by digest',
+      }),
+    }),
+  ),
+  next: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'Pass as `after` for the next page; null once the page reaches `size`',
+  }),
 })
 
 export const ConsistencyProofView = Type.Object({

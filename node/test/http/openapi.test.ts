@@ -38,6 +38,7 @@ const SIGNED_ONLY = [
   'GET /v1/audit/feeds',
   'GET /v1/audit/feeds/{origin}/inclusion',
   'GET /v1/audit/feeds/{origin}/consistency',
+  'GET /v1/audit/feeds/{origin}/entries',
 ]
 
 describe('GET /openapi.json', () => {

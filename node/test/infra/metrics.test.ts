@@ -15,6 +15,7 @@ describe('createMetrics', () => {
     m.peerMisbehaviour.inc({ code: 'ENTRY_INVALID' })
     m.replicationLag.set({ peer: '12D3KooWpeer' }, 17)
     m.httpErrors.inc({ code: 'VALIDATION_FAILED' })
+    m.evidenceStored.inc({ kind: 'equivocation' })
 
     const text = await m.registry.metrics()
     for (const line of [
@@ -30,6 +31,7 @@ describe('createMetrics', () => {
       'legation_peer_misbehaviour_total{code="ENTRY_INVALID"} 1',
       'legation_replication_lag_entries{peer="12D3KooWpeer"} 17',
       'legation_http_errors_total{code="VALIDATION_FAILED"} 1',
+      'legation_evidence_stored_total{kind="equivocation"} 1',
     ]) {
       expect(text).toContain(line)
     }

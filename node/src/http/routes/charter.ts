@@ -84,7 +84,15 @@ export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
         tags: ['audit'],
         security: SIGNATURE_REQUIRED,
         querystring: Type.Object(
-          { limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) },
+          {
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+            after: Type.Optional(
+              Type.String({
+                pattern: '^[a-z-]{1,32}/[0-9A-Za-z._/-]{1,300}$',
+                description: 'Continue after this evidence row (`<kind>/<id>`, a page’s `next`)',
+              }),
+            ),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -98,11 +106,13 @@ export const charterRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
       if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
       if (p.type === 'citizen') throw new NodeError('FORBIDDEN', 'officers and the auditor only')
       const evidence = []
-      for await (const [key, value] of ctx.engine.evidence(req.query.limit)) {
+      for await (const [key, value] of ctx.engine.evidence(req.query.limit, req.query.after)) {
         const [, kind = '', ...rest] = key.split('/')
         evidence.push({ kind, id: rest.join('/'), bytes: toBase64url(value) })
       }
-      return { evidence }
+      const last = evidence.at(-1)
+      const next = evidence.length === req.query.limit && last ? `${last.kind}/${last.id}` : null
+      return { evidence, next }
     },
   )
 }
