@@ -30,7 +30,6 @@ import {
   type SignedRecord,
   toHex,
   utf8ToBytes,
-  type VersionVector,
   validateRemoteUpdate,
   verifyOpenedEntry,
   withdrawnAt,
