@@ -24,7 +24,7 @@ import {
   verifyCharterChain,
 } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
-import { CharterError, EntryError, isProtocolError } from './errors.ts'
+import { CertificateError, CharterError, EntryError, isProtocolError, type ProtocolError } from './errors.ts'
 import {
   entryCharter,
   isEquivocation,
@@ -177,7 +177,7 @@ function checkRecord(
     return { kind: 'record-invalid', record: id, detail: messageOf(err) }
   }
   const underEntry = recordUnderEntry(ctx.charters, record, entryIndex)
-  if (underEntry) return { kind: 'record-invalid', record: id, detail: underEntry }
+  if (underEntry) return { kind: 'record-invalid', record: id, detail: underEntry.message }
   const authority = verified.authority
   if (authority.type !== 'officer') return undefined
   const revocation = ctx.revocation(authority.certId, authority.state)
@@ -199,20 +199,26 @@ function checkRecord(
  * The rule every replica applies to a record in an entry naming charter version `entryIndex`
  * (docs/protocol.md § Charter versions, 3): the record names no later version, and an officer's
  * state is a member of the entry's version under the key that signed the officer's certificate.
- * Answers why not, or undefined.
+ * Answers why not (the error a replica refuses the entry with), or undefined. Nodes apply it
+ * where entries are accepted (`Trust.checkRecordUnder`), the audit where it checks them.
  */
 export function recordUnderEntry(
   charters: readonly CharterView[],
   record: Pick<SignedRecord, 'header' | 'cert'>,
   entryIndex: number,
-): string | undefined {
+): ProtocolError | undefined {
   const index = charters.findIndex((c) => c.hash === record.header.charter)
-  if (index < 0 || index > entryIndex) return 'the record names a later charter version than its entry'
+  if (index < 0 || index > entryIndex) {
+    return new EntryError('ENTRY_INVALID', 'a record names a later charter version than its entry')
+  }
   if (record.cert === null || index === entryIndex) return undefined
   const signedUnder = charters[index]!.members.get(record.cert.body.state)
   const inEntry = charters[entryIndex]!.members.get(record.cert.body.state)
   if (!signedUnder || !inEntry || !equalBytes(signedUnder.stateKey, inEntry.stateKey)) {
-    return `${record.cert.body.state}’s key that certified the officer is not in force in the entry’s charter version`
+    return new CertificateError(
+      'CERT_INVALID',
+      `${record.cert.body.state}’s key that certified the officer is not in force in the entry’s charter version`,
+    )
   }
   return undefined
 }

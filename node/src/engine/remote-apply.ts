@@ -358,7 +358,7 @@ export class RemoteApplier {
         if ((rec.header.subject ?? ALERTS_DOC) !== change.doc) {
           throw new EntryError('ENTRY_INVALID', 'record filed under another document')
         }
-        c.trust.checkRecordUnder(rec.header, rec.cert, charterIndex)
+        c.trust.checkRecordUnder(rec, charterIndex)
         mine.set(id, rec)
         const digest = rec.header.payload
         if (digest) {

@@ -15,7 +15,6 @@ import {
   charterHash,
   decodeCanonical,
   type Ed25519,
-  EntryError,
   encodeCanonical,
   equalBytes,
   type OfficerCertificate,
@@ -23,7 +22,9 @@ import {
   parseRevocation,
   parseSignedCharter,
   type Revocation,
+  recordUnderEntry,
   type SignedCharter,
+  type SignedRecord,
   verifyAmendment,
   verifyCertificateSignature,
   verifyCharterChain,
@@ -163,20 +164,9 @@ export class Trust {
    * that signed the officer's certificate — a key an amendment rotated out, or an expelled
    * state, authorizes nothing in an entry written after the node adopted the amendment.
    */
-  checkRecordUnder(header: { charter: string }, cert: OfficerCertificate | null, entryIndex: number): void {
-    const index = this.versionIndex(header.charter)
-    if (index < 0 || index > entryIndex) {
-      throw new EntryError('ENTRY_INVALID', 'a record names a later charter version than its entry')
-    }
-    if (cert === null || index === entryIndex) return
-    const signedUnder = this.#views[index]!.members.get(cert.body.state)
-    const inEntry = this.#views[entryIndex]!.members.get(cert.body.state)
-    if (!inEntry || !signedUnder || !equalBytes(inEntry.stateKey, signedUnder.stateKey)) {
-      throw new CertificateError(
-        'CERT_INVALID',
-        `${cert.body.state}’s key that certified the officer is not in force in the entry’s charter version`,
-      )
-    }
+  checkRecordUnder(record: Pick<SignedRecord, 'header' | 'cert'>, entryIndex: number): void {
+    const err = recordUnderEntry(this.#views, record, entryIndex)
+    if (err) throw err
   }
 
   /** When `state` revoked certificate `certId`, if it did. */
