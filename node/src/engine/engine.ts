@@ -26,9 +26,6 @@ import {
   type Ed25519,
   type KeyPair,
   keyId,
-  leafHash,
-  openEntry,
-  openPayload,
   type ProtocolError,
   type Revocation,
   type SignedCharter,
@@ -36,9 +33,7 @@ import {
   type SignedPlacement,
   type SignedReceipt,
   stateRoot,
-  toHex,
   type VersionVector,
-  verifyInclusion,
 } from '@legation/protocol'
 import type { Verifier } from '../crypto/verifier.ts'
 import { NodeError } from '../errors.ts'
@@ -46,12 +41,12 @@ import type { Store } from '../storage/store.ts'
 import { integerOptions } from '../util/options.ts'
 import { AuditView } from './audit-view.ts'
 import { BatchVerifier } from './batch-verifier.ts'
-import { decodeText } from './codec.ts'
 import { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE, DocCache, type DocCacheInit } from './doc-cache.ts'
 import { Durability } from './durability.ts'
 import { Evidence } from './evidence.ts'
 import { FeedTrees } from './feed-trees.ts'
-import { forksNeedRebuild } from './forks.ts'
+import { storeFetchedPayloads } from './fetched-payloads.ts'
+import { type ForkProof, Healing } from './healing.ts'
 import {
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_PENDING_AGE_MS,
@@ -59,7 +54,6 @@ import {
   HeldEntries,
   type HeldEntriesInit,
 } from './held-entries.ts'
-import { K } from './keys.ts'
 import {
   DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
   DEFAULT_MAX_RECORDS_PER_ENTRY,
@@ -70,7 +64,6 @@ import {
 } from './local-writer.ts'
 import { Projections } from './projections.ts'
 import { EngineReads } from './reads.ts'
-import { needsRebuild, rebuild } from './rebuild.ts'
 import { Receipts } from './receipts.ts'
 import { RemoteApplier, type RemoteApplierInit } from './remote-apply.ts'
 import { Trust } from './trust.ts'
@@ -162,10 +155,7 @@ export class Engine extends EngineReads {
   readonly #observer: EngineObserver
   #started = false
   #stopped = false
-  /** Feeds found to hold the bloc-final version of a fork, by `<origin>/<final size>` (forks.ts). */
-  readonly #forksChecked = new Set<string>()
-  /** Set while the derived state is rebuilt (rebuild.ts): writes and peers' entries wait for it. */
-  #rebuilding: Promise<void> | undefined
+  readonly #healing: Healing
 
   constructor(init: EngineInit, components: EngineComponents) {
     const { store, ed } = components
@@ -233,6 +223,17 @@ export class Engine extends EngineReads {
       observer,
       emit,
     })
+    this.#healing = new Healing({
+      store,
+      durability: this.#durability,
+      held: this.#held,
+      trust: this.#trust,
+      evidence: this.#evidence,
+      audit: this.#audit,
+      observer,
+      apply: (list, payloads) => this.#remote.applyMany(list, payloads),
+      self: this.#keys ? this.nodeId : undefined,
+    })
   }
 
   /** Opens the engine over a store: `engine(init)(components)` started. */
@@ -251,7 +252,7 @@ export class Engine extends EngineReads {
     await this.#durability.load()
     await this.#evidence.load()
     // A rebuild was interrupted, or an amendment adopted just before a stop voids entries held.
-    await this.#rebuildIfNeeded()
+    await this.#healing.ifNeeded()
     this.#started = true
   }
 
@@ -310,96 +311,26 @@ export class Engine extends EngineReads {
   async adoptCharter(chain: readonly SignedCharter[]): Promise<boolean> {
     const adopted = await this.#trust.adoptCharter(chain)
     // It may remove a node whose later entries this node applied before it knew.
-    if (adopted) await this.#rebuildIfNeeded()
+    if (adopted) await this.#healing.ifNeeded()
     return adopted
   }
 
   /**
-   * Rebuilds the derived state from the stored feeds if entries applied here are void under the
-   * charter known now (rebuild.ts). Answers whether it did. A rebuild that cannot bring this
-   * node's own feed back whole stops its writes (REBUILD_LOST_OWN_ENTRIES).
-   */
-  async #rebuildIfNeeded(): Promise<boolean> {
-    if (this.#rebuilding) {
-      await this.#rebuilding
-      return this.#rebuildIfNeeded()
-    }
-    if (this.#durability.failure) return false
-    const forks = {
-      store: this.store,
-      evidence: this.#evidence,
-      audit: this.#audit,
-      vv: () => this.#durability.state.vv,
-      checked: this.#forksChecked,
-    }
-    if (
-      !(await needsRebuild(this.store, this.#durability.state, this.#trust.versions)) &&
-      !(this.#evidence.equivocations().size > 0 && (await forksNeedRebuild(forks)))
-    ) {
-      return false
-    }
-    const run = rebuild({
-      store: this.store,
-      durability: this.#durability,
-      held: this.#held,
-      versions: () => this.#trust.versions,
-      apply: (list, payloads) => this.#remote.applyMany(list, payloads),
-      cuts: () => this.#evidence.cuts(),
-      self: this.#keys ? this.nodeId : undefined,
-    })
-      .then((report) => this.#observer.rebuilt?.(report))
-      .catch((err: unknown) => {
-        this.#durability.fail(err)
-      })
-    this.#rebuilding = run.finally(() => {
-      this.#rebuilding = undefined
-    })
-    await this.#rebuilding
-    return true
-  }
-
-  /**
    * A bloc-final checkpoint of `origin`'s feed (the witness found it cosigned by a quorum of
-   * states): where that origin equivocated, the version it holds stands, and a node that holds
-   * another heals (forks.ts).
+   * states): where that origin equivocated, the version it holds stands (healing.ts).
    */
-  async setFinal(origin: string, size: number, root: Uint8Array): Promise<void> {
-    if (this.#evidence.setFinal(origin, size, root) && this.#evidence.equivocations().has(origin)) {
-      await this.#rebuildIfNeeded()
-    }
+  setFinal(origin: string, size: number, root: Uint8Array): Promise<void> {
+    return this.#healing.setFinal(origin, size, root)
   }
 
-  /**
-   * Where `origin` equivocated at q ≤ `size` and this node holds the tree of that size: the entry
-   * hash its tree holds at q and the proof of it — which version a checkpoint of `size` keeps.
-   */
-  async forkProof(
-    origin: string,
-    size: number,
-  ): Promise<{ seq: number; entry: Uint8Array; path: Uint8Array[] } | undefined> {
-    const q = this.#evidence.equivocations().get(origin)
-    if (q === undefined || q > size || (this.#durability.state.vv[origin] ?? 0) < size) return undefined
-    const bytes = await this.store.get(K.entry(origin, q))
-    if (!bytes) return undefined
-    return { seq: q, entry: openEntry(bytes).hash, path: await this.#audit.inclusionProof(origin, q, size) }
+  /** Which entry this node's tree of `size` holds where `origin` equivocated, with its proof. */
+  forkProof(origin: string, size: number): Promise<ForkProof | undefined> {
+    return this.#healing.forkProof(origin, size)
   }
 
-  /**
-   * A bloc-final checkpoint of `origin` (`size`, `root`) with the proof of the entry it holds at
-   * the origin's fork: that version stands (forks.ts). Answers whether the proof was new and held.
-   */
-  async pinFork(
-    origin: string,
-    size: number,
-    root: Uint8Array,
-    fork: { seq: number; entry: Uint8Array; path: readonly Uint8Array[] },
-  ): Promise<boolean> {
-    if (this.#evidence.pinned(origin)) return false
-    if (!verifyInclusion(leafHash(fork.entry), fork.seq - 1, size, fork.path, root)) return false
-    await this.setFinal(origin, size, root)
-    if (!(await this.#evidence.pin(origin, fork.seq, fork.entry))) return false
-    await this.#rebuildIfNeeded()
-    return true
+  /** A bloc-final checkpoint and the proof of the entry it holds at `origin`'s fork (healing.ts). */
+  pinFork(origin: string, size: number, root: Uint8Array, fork: ForkProof): Promise<boolean> {
+    return this.#healing.pinFork(origin, size, root, fork)
   }
 
   /** This node's Yjs client id (0 for a read-only engine, which writes no doc). */
@@ -451,7 +382,7 @@ export class Engine extends EngineReads {
 
   #emit(entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
     // Entries applied again by a rebuild are not news: peers have them.
-    if (this.#rebuilding) return
+    if (this.#healing.rebuilding) return
     for (const l of this.#listeners) {
       try {
         l(entry, bytes, payloads)
@@ -469,7 +400,7 @@ export class Engine extends EngineReads {
    */
   async submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
     // Writes wait for a rebuild: their entry builds on the state it restores.
-    if (this.#rebuilding) await this.#rebuilding
+    if (this.#healing.rebuilding) await this.#healing.rebuilding
     const failure = this.#durability.failure
     // In the charter in force, and within its certificate's window: peers refuse entries dated
     // outside it.
@@ -522,12 +453,13 @@ export class Engine extends EngineReads {
     onRead?: (entries: ReadonlyArray<EntryHead | null>) => void,
   ): Promise<Array<RemoteResult | ProtocolError>> {
     // Peers' entries wait for a rebuild: they build on the state it restores.
-    if (this.#rebuilding) return this.#rebuilding.then(() => this.applyRemoteMany(list, payloads, onRead))
+    if (this.#healing.rebuilding)
+      return this.#healing.rebuilding.then(() => this.applyRemoteMany(list, payloads, onRead))
     const results = await this.#remote.applyMany(list, payloads, onRead)
     // An equivocation found, or entries of an equivocating origin applied: its fork may heal now.
     if (this.#evidence.equivocations().size > 0) {
       await this.#durability.durable
-      await this.#rebuildIfNeeded()
+      await this.#healing.ifNeeded()
     }
     return results
   }
@@ -539,34 +471,13 @@ export class Engine extends EngineReads {
    * (not missing here, or not matching) are ignored.
    */
   storePayloads(payloads: ReadonlyArray<{ d: Uint8Array; p: Uint8Array }>): Promise<number> {
-    return this.#durability.exclusive(async () => {
-      const wanted = payloads.map(({ d }) => toHex(d))
-      const owners = await this.store.getMany(wanted.map(K.missing))
-      const tx = this.#durability.newTx()
-      const citizens = new Set<string>()
-      for (const [i, { p }] of payloads.entries()) {
-        const owner = owners[i]
-        if (!owner) continue
-        const stored = await this.getRecord(decodeText(owner))
-        if (!stored) continue
-        try {
-          openPayload(stored.record.header, p)
-        } catch {
-          continue // a peer's bad copy: another peer may hold the right one
-        }
-        tx.payloads.set(wanted[i]!, p)
-        tx.ops.push({ type: 'del', key: K.missing(wanted[i]!) })
-        if (stored.record.header.subject) citizens.add(stored.record.header.subject)
-      }
-      if (tx.payloads.size === 0) return 0
-      for (const [digest, p] of tx.payloads) tx.ops.push({ type: 'put', key: K.payload(digest), value: p })
-      await this.docs.prefetch([...citizens])
-      for (const c of citizens) await this.#durability.txDoc(tx, c, this.clientId)
-      await this.projections.update(tx, [...citizens])
-      await this.store.write(tx.ops)
-      this.projections.remember(tx)
-      return tx.payloads.size
-    })
+    const c = {
+      store: this.store,
+      durability: this.#durability,
+      docs: this.docs,
+      projections: this.projections,
+    }
+    return storeFetchedPayloads(c, (id) => this.getRecord(id), this.clientId, payloads)
   }
 
   // ---- Audit ----
@@ -593,7 +504,7 @@ export class Engine extends EngineReads {
     const [ea, eb] = this.#evidence.check(a, b)
     await this.#durability.exclusive(() => this.#evidence.equivocation(ea, eb))
     await this.#durability.durable
-    await this.#rebuildIfNeeded()
+    await this.#healing.ifNeeded()
   }
 
   /** Evidence of an invalid signed entry from a peer, kept for the secretariat. */

@@ -34,6 +34,7 @@ import {
   witnessName,
 } from '@legation/protocol'
 import type { Engine } from '../engine/engine.ts'
+import type { ForkProof } from '../engine/healing.ts'
 import { seqKey } from '../engine/keys.ts'
 import type { SyncPeer, SyncRegistrar } from '../replication/registrar.ts'
 import type { Store } from '../storage/store.ts'
@@ -41,12 +42,6 @@ import { integerOptions } from '../util/options.ts'
 
 export const DEFAULT_WITNESS_INTERVAL_MS = 2_000
 
-/** Which entry a checkpoint's tree holds where its origin equivocated, and the proof of it. */
-export interface ForkProof {
-  readonly seq: number
-  readonly entry: Uint8Array
-  readonly path: readonly Uint8Array[]
-}
 /** Signature lines a stored note keeps at most (Go's note package reads 100). */
 const MAX_LINES = 100
 

@@ -1,0 +1,133 @@
+/**
+ * Healing: bringing this node's state back to the bloc's when something it applied turns out not
+ * to stand — entries a charter amendment voids (docs/protocol.md § Charter versions) or an
+ * equivocating origin's entries past its cut or of the losing version (§ Forks that heal). It
+ * decides (rebuild.ts `needsRebuild`, forks.ts), then rebuilds the derived state from the stored
+ * feeds; writes and peers' entries wait for it (`rebuilding`).
+ */
+import { leafHash, openEntry, verifyInclusion } from '@legation/protocol'
+import type { Store } from '../storage/store.ts'
+import type { AuditView } from './audit-view.ts'
+import type { Durability } from './durability.ts'
+import type { Evidence } from './evidence.ts'
+import { forksNeedRebuild } from './forks.ts'
+import type { HeldEntries } from './held-entries.ts'
+import { K } from './keys.ts'
+import { needsRebuild, type RebuildComponents, rebuild } from './rebuild.ts'
+import type { Trust } from './trust.ts'
+import type { EngineObserver } from './types.ts'
+
+export interface HealingComponents {
+  store: Store
+  durability: Durability
+  held: HeldEntries
+  trust: Trust
+  evidence: Evidence
+  audit: AuditView
+  observer: EngineObserver
+  /** Applies entries as a peer's (RemoteApplier.applyMany). */
+  apply: RebuildComponents['apply']
+  /** This node's id, or undefined for a read-only engine. */
+  self: string | undefined
+}
+
+/** Which entry a checkpoint's tree holds where its origin equivocated, and the proof of it. */
+export interface ForkProof {
+  readonly seq: number
+  readonly entry: Uint8Array
+  readonly path: Uint8Array[]
+}
+
+export class Healing {
+  readonly #c: HealingComponents
+  /** Feeds found to hold the bloc-final version of a fork, by `<origin>/<final size>` (forks.ts). */
+  readonly #checked = new Set<string>()
+  #rebuilding: Promise<void> | undefined
+
+  constructor(components: HealingComponents) {
+    this.#c = components
+  }
+
+  /** Set while the derived state is rebuilt. */
+  get rebuilding(): Promise<void> | undefined {
+    return this.#rebuilding
+  }
+
+  /**
+   * Rebuilds the derived state if entries applied here do not stand (see the file comment).
+   * Answers whether it did. A rebuild that cannot bring this node's own feed back whole stops
+   * its writes (REBUILD_LOST_OWN_ENTRIES).
+   */
+  async ifNeeded(): Promise<boolean> {
+    const c = this.#c
+    if (this.#rebuilding) {
+      await this.#rebuilding
+      return this.ifNeeded()
+    }
+    if (c.durability.failure) return false
+    const forks = {
+      store: c.store,
+      evidence: c.evidence,
+      audit: c.audit,
+      vv: () => c.durability.state.vv,
+      checked: this.#checked,
+    }
+    if (
+      !(await needsRebuild(c.store, c.durability.state, c.trust.versions)) &&
+      !(c.evidence.equivocations().size > 0 && (await forksNeedRebuild(forks)))
+    ) {
+      return false
+    }
+    const run = rebuild({
+      store: c.store,
+      durability: c.durability,
+      held: c.held,
+      versions: () => c.trust.versions,
+      apply: c.apply,
+      cuts: () => c.evidence.cuts(),
+      self: c.self,
+    })
+      .then((report) => c.observer.rebuilt?.(report))
+      .catch((err: unknown) => {
+        c.durability.fail(err)
+      })
+    this.#rebuilding = run.finally(() => {
+      this.#rebuilding = undefined
+    })
+    await this.#rebuilding
+    return true
+  }
+
+  /** A bloc-final checkpoint of `origin`'s feed: where it equivocated, that version stands. */
+  async setFinal(origin: string, size: number, root: Uint8Array): Promise<void> {
+    const { evidence } = this.#c
+    if (evidence.setFinal(origin, size, root) && evidence.equivocations().has(origin)) await this.ifNeeded()
+  }
+
+  /**
+   * Where `origin` equivocated at q ≤ `size` and this node holds the tree of that size: the entry
+   * hash its tree holds at q and the proof of it — which version a checkpoint of `size` keeps.
+   */
+  async forkProof(origin: string, size: number): Promise<ForkProof | undefined> {
+    const c = this.#c
+    const q = c.evidence.equivocations().get(origin)
+    if (q === undefined || q > size || (c.durability.state.vv[origin] ?? 0) < size) return undefined
+    const bytes = await c.store.get(K.entry(origin, q))
+    if (!bytes) return undefined
+    return { seq: q, entry: openEntry(bytes).hash, path: await c.audit.inclusionProof(origin, q, size) }
+  }
+
+  /**
+   * A bloc-final checkpoint of `origin` (`size`, `root`) with the proof of the entry it holds at
+   * the origin's fork: that version stands. Answers whether the proof was new and held.
+   */
+  async pinFork(origin: string, size: number, root: Uint8Array, fork: ForkProof): Promise<boolean> {
+    const { evidence } = this.#c
+    if (evidence.pinned(origin)) return false
+    if (!verifyInclusion(leafHash(fork.entry), fork.seq - 1, size, fork.path, root)) return false
+    await this.setFinal(origin, size, root)
+    if (!(await evidence.pin(origin, fork.seq, fork.entry))) return false
+    await this.ifNeeded()
+    return true
+  }
+}
