@@ -13,6 +13,7 @@ import { registerDevSeed } from './commands/dev-seed.ts'
 import { registerKeys } from './commands/keys.ts'
 import { registerOfficer } from './commands/officer.ts'
 import { registerOfficerReads } from './commands/officer-reads.ts'
+import { registerReceipt } from './commands/receipt.ts'
 import { registerStatus } from './commands/status.ts'
 import { registerVerifyCharter } from './commands/verify-charter.ts'
 import { CliError, EXIT_USAGE, isCliError } from './errors.ts'
@@ -43,6 +44,7 @@ export function buildProgram(io: CliIo): Command {
   registerOfficerReads(program, io)
   registerOfficer(program, io)
   registerAudit(program, io)
+  registerReceipt(program, io)
   return program
 }
 

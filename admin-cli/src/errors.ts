@@ -44,6 +44,8 @@ export const CLI_ERRORS = {
   STATE_FILE_INVALID: { exit: EXIT_FAILURE, message: 'the audit state file cannot be read' },
   BUNDLE_INVALID: { exit: EXIT_FAILURE, message: 'the file is not an evidence bundle' },
   BUNDLE_UNPROVEN: { exit: EXIT_FINDINGS, message: 'the bundle does not prove every finding it names' },
+  RECEIPT_INVALID: { exit: EXIT_FINDINGS, message: 'the receipt does not prove what it claims' },
+  RECEIPT_NOT_FINAL: { exit: EXIT_FINDINGS, message: 'the receipt’s checkpoint is not bloc-final yet' },
   INTERNAL: { exit: EXIT_FAILURE, message: 'unexpected failure' },
 } as const satisfies Record<string, { exit: number; message: string }>
 

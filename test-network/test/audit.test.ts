@@ -8,7 +8,6 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { run } from '@legation/admin-cli'
 import { LevelStore } from '@legation/node'
 import {
   certificateId,
@@ -22,6 +21,7 @@ import {
 } from '@legation/protocol'
 import { nativeEd25519 as ed } from '@legation/protocol/native-crypto'
 import { afterEach, describe, expect, it } from 'vitest'
+import { legation } from '../src/admin.ts'
 import { TestNetwork, type TestNode } from '../src/network.ts'
 import { citizenRegistration, submitBatch } from '../src/workload.ts'
 
@@ -39,20 +39,6 @@ interface Finding {
   seq: number | null
   record?: string
   detail: string
-}
-
-/** Runs `legation …` in this process; its exit code, stdout and stderr. */
-async function legation(argv: string[]) {
-  let stdout = ''
-  let stderr = ''
-  const code = await run(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    fetch: globalThis.fetch,
-    env: {},
-    now: Date.now,
-  })
-  return { code, stdout, stderr }
 }
 
 /** A bloc of 3 nodes where nodes 0 and 1 took records, converged. */

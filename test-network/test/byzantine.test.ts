@@ -238,9 +238,8 @@ describe('scenario 5: a byzantine peer', { timeout: 120_000 }, () => {
     }
 
     // ---- 4. Equivocation: two different, validly signed seq 2 entries, one to node 0, one to node 1 ----
-    // They differ in their HLC only, so that the honest nodes' state can still agree: versions
-    // whose changes differ leave the nodes that applied each diverged until the charter
-    // resolves it (docs/architecture.md, Equivocation and quarantine).
+    // No bloc-final checkpoint covers seq 2, so neither version stands: every honest node ends
+    // with the hostile feed cut at seq 1 (docs/protocol.md § Forks that heal).
     {
       const presence = officer.record(
         'presence.registered',
@@ -293,7 +292,8 @@ describe('scenario 5: a byzantine peer', { timeout: 120_000 }, () => {
       }
       await write
       await allHealthy()
-      // A quarantined origin gets nothing more in: a valid-looking seq 3 is not applied.
+      // A quarantined origin gets nothing more in: a valid-looking seq 3 is not applied, and the
+      // version of seq 2 a node applied first is gone too.
       const later = citizenRegistration(officer, 'DVA')
       const seq3 = hostile.seal({
         origin: hostile.nodeId,
@@ -303,8 +303,8 @@ describe('scenario 5: a byzantine peer', { timeout: 120_000 }, () => {
       })
       await hostile.sendEntries(n2, [seq3.bytes], [later])
       await sleep(300)
-      expect(await vvOf(n2, hostile.nodeId)).toBe(2)
-      expect(await missingAt(n2, [later.id], officer)).toEqual([later.id])
+      for (const n of honest) expect(await vvOf(n, hostile.nodeId)).toBe(1)
+      expect(await missingAt(n2, [later.id, presence.id], officer)).toEqual([later.id, presence.id])
     }
 
     // ---- 5. Frames: oversized, malformed length prefix, garbage payload, wrong schema ----

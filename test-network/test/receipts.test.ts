@@ -5,6 +5,9 @@
  * from the other nodes verify too, and agree with the first (one feed, one history). A receipt
  * holds none of the citizen's personal data, and one tampered with does not verify.
  */
+
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import {
   decodeCanonical,
   encodeCanonical,
@@ -19,6 +22,7 @@ import {
 } from '@legation/protocol'
 import { nativeEd25519 as ed } from '@legation/protocol/native-crypto'
 import { afterEach, expect, it } from 'vitest'
+import { legation } from '../src/admin.ts'
 import { eventually } from '../src/byzantine.ts'
 import { TestNetwork, type TestNode } from '../src/network.ts'
 import { citizenRegistration, submitBatch } from '../src/workload.ts'
@@ -87,6 +91,29 @@ it('a receipt from one node verifies offline with the charter alone, and agrees 
     expect(() => verifyReceiptsAgree(first, later)).not.toThrow()
   }
 
+  // The same, as a citizen would with the command line: the receipt and the charter, nothing else.
+  const file = (name: string, value: unknown) => {
+    const path = join(net!.dir, name)
+    writeFileSync(path, JSON.stringify(value))
+    return path
+  }
+  const firstFile = file('receipt-0.json', first.receipt)
+  const lastFile = file('receipt-2.json', last.receipt)
+  const ok = await legation([
+    'receipt',
+    'verify',
+    firstFile,
+    '--charter',
+    net.charterFile,
+    '--against',
+    lastFile,
+    '--require-final',
+  ])
+  expect(ok.stderr).toBe('')
+  expect(ok.code).toBe(0)
+  expect(ok.stdout).toContain(`valid receipt of record ${reg.id}`)
+  expect(ok.stdout).toContain('bloc-final: cosigned by nodes of')
+
   // Tampered: a proof hash flipped, or the placement moved to another record.
   // (A later checkpoint holds more than this entry: its proof has at least one hash.)
   const path = last.receipt.proof.path.map(fromBase64url)
@@ -96,6 +123,15 @@ it('a receipt from one node verifies offline with the charter alone, and agrees 
   expect(() => verifyInclusionReceipt(ed, flipped, charters)).toThrow(
     expect.objectContaining({ code: 'RECEIPT_INVALID' }),
   )
+  const bad = await legation([
+    'receipt',
+    'verify',
+    file('flipped.json', flipped),
+    '--charter',
+    net.charterFile,
+  ])
+  expect(bad.code).toBe(3)
+  expect(bad.stderr).toContain('[RECEIPT_INVALID]')
   const other = citizenRegistration(officer, 'DVB')
   const swapped = { ...first.receipt, record: toBase64url(encodeCanonical(other.record)) }
   expect(() => verifyInclusionReceipt(ed, swapped, charters)).toThrow(
