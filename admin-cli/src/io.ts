@@ -2,6 +2,7 @@
  * What a command may touch besides files: its output streams, the network, the environment
  * and the clock. `main()` passes the process's; tests pass their own and read what was written.
  */
+import cliProgress from 'cli-progress'
 
 export interface Output {
   write(chunk: string): unknown
@@ -48,4 +49,33 @@ export function exitQuietlyOnEpipe(
     if (err.code === 'EPIPE') return exit(0)
     throw err
   })
+}
+
+/**
+ * A cli-progress bar on `io.stderr` in `format` (its `{…}` tokens: the bar's own and the
+ * payload's), started at the first update: the caller checks `io.stderr.isTTY` first.
+ */
+export function progressBar<P extends object>(io: CliIo, format: string) {
+  const bar = new cliProgress.SingleBar(
+    {
+      format,
+      // cli-progress only writes to it (and reads isTTY/columns): an Output is enough.
+      stream: io.stderr as NodeJS.WritableStream,
+      hideCursor: false,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  )
+  let started = false
+  return {
+    update(done: number, total: number, payload?: P) {
+      if (!started) {
+        bar.start(total, done, payload)
+        started = true
+      } else bar.update(done, payload)
+    },
+    stop() {
+      if (started) bar.stop()
+    },
+  }
 }

@@ -172,17 +172,7 @@ const STATE_CODE = /^[A-Z]{2,3}$/
  * the state when the file does not). Refuses an officer's key file (one with a certificate).
  */
 export function loadStateKeyFile(ed: Ed25519, path: string, state: string | undefined): LoadedStateKey {
-  const text = readFileOrFail(path, 'state key file').toString('utf8')
-  const bad = (why: string, cause?: unknown) =>
-    new CliError('KEY_FILE_INVALID', `state key file ${path}: ${why}`, { cause })
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (cause) {
-    throw bad('not JSON', cause)
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('not a JSON object')
-  const top = json as Record<string, unknown>
+  const { top, bad } = readJsonObject(path, 'state key file')
   const bloc = typeof top.bloc === 'string' && HEX64.test(top.bloc) ? top.bloc : undefined
 
   if (top.states !== undefined) {
@@ -240,17 +230,7 @@ export function loadStateKeyFile(ed: Ed25519, path: string, state: string | unde
  * key is for the caller to check.
  */
 export function loadAuditorKeyFile(ed: Ed25519, path: string): KeyPair {
-  const text = readFileOrFail(path, 'auditor key file').toString('utf8')
-  const bad = (why: string, cause?: unknown) =>
-    new CliError('KEY_FILE_INVALID', `auditor key file ${path}: ${why}`, { cause })
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (cause) {
-    throw bad('not JSON', cause)
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('not a JSON object')
-  const top = json as Record<string, unknown>
+  const { top, bad } = readJsonObject(path, 'auditor key file')
   if (top.auditor !== undefined) {
     const secret = keyBytes(top.auditor)
     if (!secret) throw bad('auditor must be a secret key: 32 bytes in base64url (or hex)')
@@ -260,4 +240,22 @@ export function loadAuditorKeyFile(ed: Ed25519, path: string): KeyPair {
     throw bad("an officer's key file (it has a certificate), not the auditor's")
   }
   return keyPairOf(ed, top, bad)
+}
+
+/** A key file's top-level JSON object, and how to say what is wrong with it (KEY_FILE_INVALID). */
+function readJsonObject(
+  path: string,
+  what: string,
+): { top: Record<string, unknown>; bad: (why: string, cause?: unknown) => CliError } {
+  const text = readFileOrFail(path, what).toString('utf8')
+  const bad = (why: string, cause?: unknown) =>
+    new CliError('KEY_FILE_INVALID', `${what} ${path}: ${why}`, { cause })
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (cause) {
+    throw bad('not JSON', cause)
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('not a JSON object')
+  return { top: json as Record<string, unknown>, bad }
 }

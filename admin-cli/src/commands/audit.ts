@@ -10,7 +10,6 @@ import { writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { KeyPair, SignedCharter } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
-import cliProgress from 'cli-progress'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { buildBundle, parseBundle, type Verdict, verifyBundle } from '../audit/bundle.ts'
 import { auditLive, type LiveAuditResult } from '../audit/live.ts'
@@ -19,7 +18,7 @@ import { type AuditReport, type FoundWithMaterial, formatReport } from '../audit
 import { DEFAULT_AUDIT_PAGE } from '../audit/sources.ts'
 import { type AuditState, loadState, saveState } from '../audit/state.ts'
 import { CliError } from '../errors.ts'
-import { type CliIo, println } from '../io.ts'
+import { type CliIo, println, progressBar } from '../io.ts'
 import { defaultDevSecretsPath, loadAuditorKeyFile, readFileOrFail } from '../key-file.ts'
 import { parseNodeUrl } from '../node-client.ts'
 import { intInRange } from '../options.ts'
@@ -203,7 +202,7 @@ async function runAudit(io: CliIo, opts: AuditOptions, previous?: AuditState, qu
   if (live === (opts.dataDir !== undefined))
     throw new CliError('USAGE', 'give --node (one or more) or --data-dir, not both')
   const { chain, views } = verifyCharterFile(resolve(opts.charter))
-  const progress = quiet ? { update() {}, stop() {} } : progressBar(io)
+  const progress = quiet ? { update() {}, stop() {} } : auditProgress(io)
   try {
     if (!live) {
       const r = await auditDataDir({
@@ -322,28 +321,7 @@ function checkedUrl(value: string): string {
 }
 
 /** A progress bar on stderr when a person watches it; nothing otherwise. */
-function progressBar(io: CliIo) {
+function auditProgress(io: CliIo) {
   if (!io.stderr.isTTY) return { update() {}, stop() {} }
-  const bar = new cliProgress.SingleBar(
-    {
-      format: 'auditing [{bar}] {percentage}% | {value}/{total} entries | {eta_formatted} left',
-      // cli-progress only writes to it (and reads isTTY/columns): an Output is enough.
-      stream: io.stderr as NodeJS.WritableStream,
-      hideCursor: false,
-      clearOnComplete: true,
-    },
-    cliProgress.Presets.shades_classic,
-  )
-  let started = false
-  return {
-    update(done: number, total: number) {
-      if (!started) {
-        bar.start(total, done)
-        started = true
-      } else bar.update(done)
-    },
-    stop() {
-      if (started) bar.stop()
-    },
-  }
+  return progressBar(io, 'auditing [{bar}] {percentage}% | {value}/{total} entries | {eta_formatted} left')
 }

@@ -20,10 +20,9 @@ import {
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import type { Static } from '@sinclair/typebox'
-import cliProgress from 'cli-progress'
 import { type Command, Option } from 'commander'
 import { CliError } from '../errors.ts'
-import { type CliIo, println } from '../io.ts'
+import { type CliIo, println, progressBar } from '../io.ts'
 import { type LoadedKey, loadKeyFile } from '../key-file.ts'
 import { NodeClient, type NodeInfo } from '../node-client.ts'
 import { dataDirOption, intInRange, keyFileOption, keyFilePath, nodeOption } from '../options.ts'
@@ -365,27 +364,14 @@ function requireOfficer(key: LoadedKey, path: string): LoadedKey & { cert: Offic
 /** A progress bar when a person watches stderr; one plain line per batch otherwise. */
 function progressReporter(io: CliIo) {
   if (io.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      {
-        format: 'seeding [{bar}] {percentage}% | {value}/{total} records | {refused} refused',
-        // cli-progress only writes to it (and reads isTTY/columns): an Output is enough.
-        stream: io.stderr as NodeJS.WritableStream,
-        hideCursor: false,
-        clearOnComplete: true,
-      },
-      cliProgress.Presets.shades_classic,
+    const bar = progressBar<{ refused: number }>(
+      io,
+      'seeding [{bar}] {percentage}% | {value}/{total} records | {refused} refused',
     )
-    let started = false
     return {
-      update(done: number, total: number, tally: SeedTally) {
-        if (!started) {
-          bar.start(total, done, { refused: tally.refused })
-          started = true
-        } else bar.update(done, { refused: tally.refused })
-      },
-      stop() {
-        if (started) bar.stop()
-      },
+      update: (done: number, total: number, tally: SeedTally) =>
+        bar.update(done, total, { refused: tally.refused }),
+      stop: () => bar.stop(),
     }
   }
   return {
