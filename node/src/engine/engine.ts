@@ -457,10 +457,7 @@ export class Engine extends EngineReads {
       return this.#healing.rebuilding.then(() => this.applyRemoteMany(list, payloads, onRead))
     const results = await this.#remote.applyMany(list, payloads, onRead)
     // An equivocation found, or entries of an equivocating origin applied: its fork may heal now.
-    if (this.#evidence.equivocations().size > 0) {
-      await this.#durability.durable
-      await this.#healing.ifNeeded()
-    }
+    await this.#healing.afterApply(results.includes('equivocation'))
     return results
   }
 

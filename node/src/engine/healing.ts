@@ -42,6 +42,8 @@ export class Healing {
   readonly #c: HealingComponents
   /** Feeds found to hold the bloc-final version of a fork, by `<origin>/<final size>` (forks.ts). */
   readonly #checked = new Set<string>()
+  /** Each equivocating origin's feed length when the forks were last checked after applying. */
+  readonly #seen = new Map<string, number>()
   #rebuilding: Promise<void> | undefined
 
   constructor(components: HealingComponents) {
@@ -96,6 +98,28 @@ export class Healing {
     })
     await this.#rebuilding
     return true
+  }
+
+  /**
+   * After peers' entries were applied: checks the forks again if one was just found, or if an
+   * equivocating origin's feed moved (it may have reached its bloc-final size). Otherwise
+   * nothing — so a bloc that once saw a fork does not pay for it on every frame.
+   */
+  async afterApply(foundEquivocation: boolean): Promise<void> {
+    const { evidence, durability } = this.#c
+    const forked = evidence.equivocations()
+    if (forked.size === 0) return
+    let changed = foundEquivocation
+    for (const origin of forked.keys()) {
+      const held = durability.head.vv[origin] ?? 0
+      if (this.#seen.get(origin) !== held) {
+        this.#seen.set(origin, held)
+        changed = true
+      }
+    }
+    if (!changed) return
+    await durability.durable
+    await this.ifNeeded()
   }
 
   /** A bloc-final checkpoint of `origin`'s feed: where it equivocated, that version stands. */
