@@ -98,6 +98,7 @@ async function main(): Promise<void> {
         '  fill the node with test data: npx legation dev seed --citizens 100',
         `                               (with --node ${node.url} --officer ${devSecrets} if not the defaults)`,
         `  read as that officer:         npx legation citizen find --nationality DVB --node ${node.url} --key ${devSecrets}`,
+        `  start afresh (officer revoked, data to drop): stop this node, then npx legation dev reset --yes --data-dir ${config.dataDir}`,
         '',
       ].join('\n'),
     )
