@@ -28,13 +28,15 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 
 # Manifests first, so that the install layer is cached until a dependency changes. Every
-# workspace's package.json is needed for `npm ci`; the admin CLI's bin script is linked by it.
+# workspace's package.json is needed for `npm ci`; the bin launchers are linked by it.
 COPY package.json package-lock.json ./
 COPY protocol/package.json protocol/
 COPY node/package.json node/
+COPY node/bin node/bin
 COPY admin-cli/package.json admin-cli/
 COPY admin-cli/bin admin-cli/bin
 COPY test-network/package.json test-network/
+COPY test-network/bin test-network/bin
 
 # --omit=dev leaves out TypeScript, vitest, biome and fast-check, and the root's `node`
 # devDependency, whose install script would download a second Node binary: the image's own
@@ -74,5 +76,6 @@ EXPOSE 8080 4001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.LEGATION_HTTP_PORT || 8080) + '/health', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-# The node stops gracefully on SIGTERM (`docker stop`), flushing its store.
-CMD ["node", "node/src/bin.ts"]
+# The node stops gracefully on SIGTERM (`docker stop`), flushing its store. The launcher checks
+# the Node version, then runs node/src/bin.ts.
+CMD ["node", "node/bin/legation-node.js"]

@@ -9,6 +9,7 @@
 import { Command, CommanderError } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
 import { registerAudit } from './commands/audit.ts'
+import { registerDevReset } from './commands/dev-reset.ts'
 import { registerDevSeed } from './commands/dev-seed.ts'
 import { registerKeys } from './commands/keys.ts'
 import { registerOfficer } from './commands/officer.ts'
@@ -38,7 +39,7 @@ export function buildProgram(io: CliIo): Command {
     // (`audit --charter` and `audit export --charter`).
     .enablePositionalOptions()
   registerStatus(program, io)
-  registerDevSeed(program, io)
+  registerDevReset(registerDevSeed(program, io), io)
   registerVerifyCharter(program, io)
   registerKeys(program, io)
   registerOfficerReads(program, io)

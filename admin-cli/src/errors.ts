@@ -37,6 +37,7 @@ export const CLI_ERRORS = {
   CHARTER_FILE_INVALID: { exit: EXIT_FAILURE, message: 'file is not a charter chain' },
   CHARTER_REJECTED: { exit: EXIT_FAILURE, message: 'charter chain does not verify' },
   NOT_DEV_BLOC: { exit: EXIT_FAILURE, message: 'the node does not run a development bloc' },
+  CONFIRMATION_REQUIRED: { exit: EXIT_USAGE, message: 'this removes data: confirm with --yes' },
   BLOC_MISMATCH: { exit: EXIT_FAILURE, message: 'key file is for another bloc than the node' },
   SEED_INCOMPLETE: { exit: EXIT_FAILURE, message: 'some records were refused' },
   AUDITOR_KEY_MISMATCH: { exit: EXIT_FAILURE, message: 'the key is not the auditor key the charter names' },

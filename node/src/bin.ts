@@ -7,12 +7,14 @@
 import { join } from 'node:path'
 import { generateKeyPair } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import { readCharterChain } from './charter-file.ts'
 import { type Config, configUsage, loadConfig } from './config.ts'
-import { ensureDevBloc, readCharterChain } from './dev-bloc.ts'
+import { ensureDevBloc } from './dev-bloc.ts'
 import { NodeError } from './errors.ts'
 import { loadKeys } from './keystore.ts'
 import { createLogger } from './logger.ts'
 import { startNode } from './node.ts'
+import { address, listenPorts, probePorts } from './port-probe.ts'
 
 const ed = nativeEd25519
 
@@ -60,6 +62,11 @@ async function main(): Promise<void> {
   // Everything the node writes (store files, keys) is its user's alone.
   process.umask(0o077)
   const log = createLogger(config)
+  // Before anything is written: a busy port must not leave a half-used development bloc behind.
+  await probePorts([
+    { host: config.http.host, port: config.http.port, setting: 'http.port' },
+    ...listenPorts(config.p2p.listen),
+  ])
   const { chain, nodeKeys, devSecrets } = await identity(config, log)
   const node = await startNode({
     dataDir: config.dataDir,
@@ -91,6 +98,7 @@ async function main(): Promise<void> {
         '  fill the node with test data: npx legation dev seed --citizens 100',
         `                               (with --node ${node.url} --officer ${devSecrets} if not the defaults)`,
         `  read as that officer:         npx legation citizen find --nationality DVB --node ${node.url} --key ${devSecrets}`,
+        `  start afresh (officer revoked, data to drop): stop this node, then npx legation dev reset --yes --data-dir ${config.dataDir}`,
         '',
       ].join('\n'),
     )
@@ -114,6 +122,13 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  const errno = err as NodeJS.ErrnoException & { address?: string; port?: number }
+  if (errno?.code === 'EADDRINUSE') {
+    // Taken between the probe and the listen: still the one documented code.
+    const where = errno.address && errno.port ? address(errno.address, errno.port) : 'a configured port'
+    process.stderr.write(`legation: PORT_IN_USE: ${where} is already in use, perhaps by another node\n`)
+    process.exit(1)
+  }
   if (err instanceof NodeError || (err instanceof Error && 'code' in err && typeof err.code === 'string')) {
     const e = err as Error & { code: string }
     // The message already lists every problem (details repeat them for programs).

@@ -27,11 +27,11 @@ import {
   type OfficerCertificate,
   type OfficerRole,
   parseOfficerCertificate,
-  parseSignedCharter,
   type SignedCharter,
   verifyCharterChain,
 } from '@legation/protocol'
 import type { Logger } from 'pino'
+import { readCharterChain } from './charter-file.ts'
 import { NodeError } from './errors.ts'
 import { type KeystoreOptions, loadKeys, saveKeys, writeFileAtomic } from './keystore.ts'
 import { DEV_FILES } from './layout.ts'
@@ -54,6 +54,7 @@ export const CLOCK_SKEW_MS = 60 * 60 * 1000
 /** An officer certificate this close to expiry is re-issued on start. */
 export const OFFICER_RENEW_BEFORE_MS = DAY_MS
 
+export { MAX_CHARTER_FILE_BYTES, readCharterChain } from './charter-file.ts'
 export { DEV_FILES }
 
 /** Name of the node's secret key inside its key file. */
@@ -279,18 +280,6 @@ async function exists(path: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
     throw err
   }
-}
-
-/** A chain of many versions of a large bloc (64 members × 16 nodes) stays well below this. */
-export const MAX_CHARTER_FILE_BYTES = 64 * 1024 * 1024
-
-/** Reads a charter chain file: canonical CBOR of `SignedCharter[]`, parsed and verified. */
-export async function readCharterChain(ed: Ed25519, path: string): Promise<SignedCharter[]> {
-  const value = decodeCanonical(new Uint8Array(await readFile(path)), MAX_CHARTER_FILE_BYTES)
-  if (!Array.isArray(value)) throw new NodeError('CONFIG_INVALID', `${path} is not a charter chain`)
-  const chain = value.map((c, i) => parseSignedCharter.parse(c, `charter version ${i + 1}`))
-  verifyCharterChain(ed, chain)
-  return chain
 }
 
 function secretsToFile(

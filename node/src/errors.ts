@@ -18,6 +18,12 @@ export const NODE_ERRORS = {
   KEYSTORE_LOCKED: { status: 500, message: 'key file cannot be opened: passphrase missing or wrong' },
   KEYSTORE_CORRUPT: { status: 500, message: 'key file is damaged or has been tampered with' },
   KEYSTORE_MISSING: { status: 500, message: 'key file does not exist' },
+  CHARTER_FILE_MISSING: { status: 500, message: 'the configured charter file does not exist' },
+  CHARTER_FILE_INVALID: {
+    status: 500,
+    message: 'the configured charter file is not a charter chain (canonical CBOR of SignedCharter[])',
+  },
+  PORT_IN_USE: { status: 500, message: 'a port the node is configured to listen on is in use' },
   NOT_FOUND: { status: 404, message: 'not found' },
   RECEIPT_PENDING: {
     status: 409,

@@ -7,8 +7,8 @@
  * with both Ed25519 implementations and compares it byte for byte, so a change to any
  * encoding, hash or signing input shows up as a failing test, not as a silent fork.
  *
- *   node protocol/scripts/make-vectors.ts          # (re)write docs/test-vectors.json
- *   node protocol/scripts/make-vectors.ts --check  # exit 1 if the file is not up to date
+ *   npm run vectors             # (re)write docs/test-vectors.json
+ *   npm run vectors -- --check  # exit 1 if the file is not up to date
  *
  * Regenerate only for a deliberate, versioned change of the protocol (see docs/protocol.md).
  */
@@ -483,7 +483,7 @@ export function frozenJson(): string {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   if (process.argv.includes('--check')) {
     if (frozenJson() !== vectorsJson(nativeEd25519)) {
-      console.error(`${VECTORS_PATH} is out of date: run node protocol/scripts/make-vectors.ts`)
+      console.error(`${VECTORS_PATH} is out of date: run npm run vectors`)
       process.exit(1)
     }
     console.log(`${VECTORS_PATH} is up to date`)

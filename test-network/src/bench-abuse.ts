@@ -1,6 +1,6 @@
 /**
  * What a hostile client or peer can make a node spend, in main-thread CPU per request or frame:
- * `node test-network/src/bench-abuse.ts` (prints JSON). Bounded in count; runs in-process.
+ * `npm run bench:abuse` (prints JSON). Bounded in count; runs in-process.
  *
  * - `charterSubmission`: an anonymous POST /v1/charter of a self-made chain of another bloc with
  *   64 members × 16 nodes (the largest charter), as a client could send it.

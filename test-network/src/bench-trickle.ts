@@ -1,5 +1,5 @@
 /**
- * What clients that trickle request bodies cost a node: `node test-network/src/bench-trickle.ts
+ * What clients that trickle request bodies cost a node: `npm run bench:trickle --
  * [connections] [seconds]` (prints JSON). Starts one real node process, opens `connections`
  * (default 200) TCP connections that each send a POST /v1/records head announcing a 1 MB body
  * and then one byte every 10 s, and samples the node's resident memory (VmRSS) and how many of

@@ -1,7 +1,7 @@
 /**
  * CPU a record costs each node of a 3-node bloc on the write path — the origin that accepts it
  * and the replicas that apply it — with everything the nodes do around it (feed trees,
- * checkpoints and their cosignatures, receipts): `node test-network/src/bench-writepath.ts
+ * checkpoints and their cosignatures, receipts): `npm run bench:writepath --
  * [records] [batch]` (prints JSON). CPU time is read from /proc per process (user + system), which
  * is steadier than a rate on a shared machine. Bounded: `records` (default 6000) in batches of
  * `batch` (default 250), then at most 60 s for the replicas to catch up.

@@ -284,7 +284,8 @@ interface SeedOptions {
   json?: boolean
 }
 
-export function registerDevSeed(program: Command, io: CliIo): void {
+/** Registers `dev seed` under `dev`; returns the `dev` command for its other subcommands. */
+export function registerDevSeed(program: Command, io: CliIo): Command {
   const dev = program.command('dev').description('development blocs only')
   dev
     .command('seed')
@@ -354,6 +355,7 @@ export function registerDevSeed(program: Command, io: CliIo): void {
         throw new CliError('SEED_INCOMPLETE', `${result.refused} of ${result.sent} records were refused`)
       }
     })
+  return dev
 }
 
 function requireOfficer(key: LoadedKey, path: string): LoadedKey & { cert: OfficerCertificate } {
