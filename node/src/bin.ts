@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     duties: config.duties,
     engine: config.engine,
     replication: config.replication,
+    witness: config.witness,
   })
   if (config.faultInjection) log.warn('FAULT INJECTION IS ENABLED: for tests only')
   process.stdout.write(`Legation node listening on ${node.url} (try ${node.url}/v1/node)\n`)

@@ -3,6 +3,7 @@
  * description (shown by `--help`) and its default. A default that belongs to a service is that
  * service's `DEFAULT_*` constant, imported here, so each default is defined once.
  */
+
 import { DEFAULT_MAX_DRIFT_MS, MAX_FRAME_BYTES, MAX_WANT } from '@legation/protocol'
 import { type Static, Type } from '@sinclair/typebox'
 import {
@@ -28,6 +29,7 @@ import {
   DEFAULT_RECEIPT_WINDOW_MS,
   DEFAULT_STATUS_INTERVAL_MS,
 } from '../replication/replication.ts'
+import { DEFAULT_WITNESS_INTERVAL_MS } from '../witness/witness.ts'
 
 export { DEFAULT_DATA_DIR, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_WRITE_CONCERN_TIMEOUT_MS }
 export const DEFAULT_P2P_LISTEN = DEFAULT_LISTEN
@@ -248,6 +250,17 @@ export const ConfigSchema = Type.Object(
     ),
     engine: Engine,
     replication: Replication,
+    witness: Type.Object(
+      {
+        intervalMs: int(
+          100,
+          MINUTE,
+          DEFAULT_WITNESS_INTERVAL_MS,
+          'How often the node checkpoints its own feed (when it grew) and retries checkpoints that wait for entries, in ms',
+        ),
+      },
+      strict,
+    ),
   },
   strict,
 )
