@@ -86,8 +86,11 @@ interface RevokeOptions {
   json?: boolean
 }
 
-export function registerOfficer(program: Command, io: CliIo): void {
-  const officer = program.command('officer').description("officers' certificates: revoke, list revocations")
+/** Adds `officer revoke` and `officer revocations`; returns `officer` for its other subcommands. */
+export function registerOfficer(program: Command, io: CliIo): Command {
+  const officer = program
+    .command('officer')
+    .description("officers' certificates: certify, renew, revoke, list revocations")
 
   // Required: a revocation should name the node it goes to (LEGATION_NODE_URL counts).
   const node = new Option('--node <url>', 'node HTTP address (env LEGATION_NODE_URL)').makeOptionMandatory()
@@ -233,6 +236,7 @@ export function registerOfficer(program: Command, io: CliIo): void {
       }
       for (const line of formatRevocations(client.origin, res.revocations)) println(io.stdout, line)
     })
+  return officer
 }
 
 /** One line per revocation, oldest first. */
