@@ -13,7 +13,6 @@ import { registerDevReset } from './commands/dev-reset.ts'
 import { registerDevSeed } from './commands/dev-seed.ts'
 import { registerKeys } from './commands/keys.ts'
 import { registerOfficer } from './commands/officer.ts'
-import { registerOfficerCertify } from './commands/officer-certify.ts'
 import { registerOfficerReads } from './commands/officer-reads.ts'
 import { registerReceipt } from './commands/receipt.ts'
 import { registerStatus } from './commands/status.ts'
@@ -44,7 +43,7 @@ export function buildProgram(io: CliIo): Command {
   registerVerifyCharter(program, io)
   registerKeys(program, io)
   registerOfficerReads(program, io)
-  registerOfficerCertify(registerOfficer(program, io), io)
+  registerOfficer(program, io)
   registerAudit(program, io)
   registerReceipt(program, io)
   return program
