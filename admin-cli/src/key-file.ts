@@ -24,7 +24,7 @@
  *
  *   { "type": "ed25519", "state": "AT", "bloc": "<hex>"?, "publicKey": "<b64url>"?, "secretKey": "<b64url>" }
  */
-import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { DEFAULT_DATA_DIR, DEV_FILES } from '@legation/node/layout'
 import {
@@ -133,6 +133,17 @@ export function loadKeyFile(ed: Ed25519, path: string): LoadedKey {
   return { keys, cert, bloc: str(top.bloc) ?? cert?.body.bloc, charter: str(top.charter) }
 }
 
+const existsError = (path: string) =>
+  new CliError('FILE_EXISTS', `${path} already exists; not overwriting it`)
+
+/**
+ * Refuses early, before any work that would be lost, a key file to create that exists already.
+ * `writeSecretFile` refuses again when it creates the file, so a file made meanwhile is safe.
+ */
+export function refuseExisting(path: string): void {
+  if (existsSync(path)) throw existsError(path)
+}
+
 /**
  * Creates `path` with mode 0600 and writes `text`, refusing to overwrite: a key file that
  * already exists may be the only copy of a key.
@@ -143,7 +154,7 @@ export function writeSecretFile(path: string, text: string): void {
     fd = openSync(path, 'wx', SECRET_FILE_MODE)
   } catch (cause) {
     const code = (cause as { code?: string }).code
-    if (code === 'EEXIST') throw new CliError('FILE_EXISTS', `${path} already exists; not overwriting it`)
+    if (code === 'EEXIST') throw existsError(path)
     throw new CliError('FILE_UNREADABLE', `cannot create ${path}: ${code ?? 'error'}`, { cause })
   }
   try {

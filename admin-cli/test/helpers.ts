@@ -14,13 +14,16 @@ import {
   createGenesis,
   encodeCanonical,
   generateKeyPair,
+  LegationClient,
   type SignedCharter,
+  toSubmission,
   verifyGenesis,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { Registry } from 'prom-client'
 import { run } from '../src/cli.ts'
 import type { CliIo } from '../src/io.ts'
+import { loadKeyFile } from '../src/key-file.ts'
 
 export const ed = nativeEd25519
 
@@ -132,17 +135,62 @@ export async function productionNode(): Promise<TestNode> {
   return { ...s, dir, bloc: view.bloc, charterHash: view.hash, secrets, charterFile }
 }
 
+/**
+ * Registers a new citizen as the officer of `keyFile` (an officer key file, or a dev node's
+ * dev-secrets.json); answers the node's status and, for a refusal, its code.
+ */
+export async function submitAsOfficer(
+  node: TestNode,
+  keyFile: string = node.secrets,
+): Promise<{ status: number; code?: string }> {
+  const officer = loadKeyFile(ed, keyFile)
+  const client = new LegationClient({
+    ed,
+    bloc: node.bloc,
+    charter: node.charterHash,
+    keys: officer.keys,
+    cert: officer.cert ?? undefined,
+  })
+  const citizen = generateKeyPair(ed)
+  const record = client.record(
+    'citizen.registered',
+    new LegationClient({ ed, bloc: node.bloc, charter: node.charterHash, keys: citizen }).id,
+    {
+      citizenKey: citizen.publicKey,
+      nationality: 'DVB',
+      consent: { purposes: ['consular-assistance'], version: 1 },
+    },
+    {
+      salt: client.salt(),
+      names: { given: 'Ana', family: 'Novak' },
+      birth: { date: '1990-04-12' },
+      travelDocument: { type: 'passport', number: 'X1234567', issuer: 'DVB', expires: '2031-06-30' },
+      contact: { email: 'ana@example.org' },
+    },
+  )
+  const res = await fetch(`${node.url}/v1/records`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(toSubmission(record)),
+  })
+  const body = (await res.json()) as { code?: string }
+  return { status: res.status, ...(body.code ? { code: body.code } : {}) }
+}
+
 export interface Ran {
   code: number
   stdout: string
   stderr: string
 }
 
-/** Runs `legation <argv>` in-process with captured output and an empty environment. */
+/**
+ * Runs `legation <argv>` in-process with captured output and an empty environment; `now` is
+ * the CLI's clock (default `Date.now`).
+ */
 export async function legation(
   argv: string[],
   env: Record<string, string> = {},
-  opts: { tty?: boolean } = {},
+  opts: { tty?: boolean; now?: () => number } = {},
 ): Promise<Ran> {
   let stdout = ''
   let stderr = ''
@@ -151,7 +199,7 @@ export async function legation(
     stderr: { write: (s: string) => (stderr += s), isTTY: opts.tty ?? false },
     fetch: globalThis.fetch,
     env,
-    now: Date.now,
+    now: opts.now ?? Date.now,
   }
   const code = await run(argv, io)
   return { code, stdout, stderr }

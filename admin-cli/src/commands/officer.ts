@@ -25,6 +25,7 @@ import { type CliIo, println } from '../io.ts'
 import { loadKeyFile, loadStateKeyFile } from '../key-file.ts'
 import { NodeClient, type NodeInfo } from '../node-client.ts'
 import { nodeOption } from '../options.ts'
+import { registerOfficerCertify } from './officer-certify.ts'
 
 type Reason = Revocation['body']['reason']
 export const REVOCATION_REASONS = [
@@ -86,8 +87,12 @@ interface RevokeOptions {
   json?: boolean
 }
 
+/** Adds `officer` and its subcommands, in the order of an officer's life: certify, renew, revoke. */
 export function registerOfficer(program: Command, io: CliIo): void {
-  const officer = program.command('officer').description("officers' certificates: revoke, list revocations")
+  const officer = program
+    .command('officer')
+    .description("officers' certificates: certify, renew, revoke, list revocations")
+  registerOfficerCertify(officer, io)
 
   // Required: a revocation should name the node it goes to (LEGATION_NODE_URL counts).
   const node = new Option('--node <url>', 'node HTTP address (env LEGATION_NODE_URL)').makeOptionMandatory()

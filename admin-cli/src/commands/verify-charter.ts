@@ -18,7 +18,7 @@ import { type CliIo, println } from '../io.ts'
 import { readFileOrFail } from '../key-file.ts'
 
 /** A chain of 64 versions of 64 members with 16 nodes each stays well below this. */
-const MAX_CHARTER_FILE_BYTES = 64 * 1024 * 1024
+export const MAX_CHARTER_FILE_BYTES = 64 * 1024 * 1024
 
 export interface CharterVersionSummary {
   version: number
@@ -79,10 +79,21 @@ export function verifyCharterFile(path: string): { chain: SignedCharter[]; views
     const code = isProtocolError(cause) ? ` (${cause.code})` : ''
     throw new CliError('CHARTER_FILE_INVALID', `${path} is not canonical CBOR${code}`, { cause })
   }
+  return verifyCharterValue(chain, path)
+}
+
+/**
+ * Verifies a decoded charter chain (`what` names where it came from in errors): not an array is
+ * `CHARTER_FILE_INVALID`, a chain that does not verify `CHARTER_REJECTED`.
+ */
+export function verifyCharterValue(
+  chain: unknown,
+  what: string,
+): { chain: SignedCharter[]; views: CharterView[] } {
   if (!Array.isArray(chain)) {
     throw new CliError(
       'CHARTER_FILE_INVALID',
-      `${path} is not a charter chain (expected an array of versions)`,
+      `${what} is not a charter chain (expected an array of versions)`,
     )
   }
   try {
@@ -93,7 +104,7 @@ export function verifyCharterFile(path: string): { chain: SignedCharter[]; views
     const details = cause.details.length > 0 ? `: ${cause.details.join('; ')}` : ''
     throw new CliError(
       'CHARTER_REJECTED',
-      `${path} does not verify: ${cause.message}${details} (${cause.code})`,
+      `${what} does not verify: ${cause.message}${details} (${cause.code})`,
       { cause, remoteCode: cause.code },
     )
   }

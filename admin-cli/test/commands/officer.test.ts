@@ -1,17 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import {
-  certificateId,
-  generateKeyPair,
-  LegationClient,
-  type OfficerCertificate,
-  toSubmission,
-} from '@legation/protocol'
+import { certificateId, type OfficerCertificate } from '@legation/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseTime } from '../../src/commands/officer.ts'
 import { loadKeyFile } from '../../src/key-file.ts'
-import { devNode, ed, errorLines, legation, type TestNode } from '../helpers.ts'
+import { devNode, ed, errorLines, legation, submitAsOfficer, type TestNode } from '../helpers.ts'
 
 const nodes: TestNode[] = []
 afterAll(async () => {
@@ -28,42 +22,6 @@ function devOfficer(node: TestNode) {
   const key = loadKeyFile(ed, node.secrets)
   const cert = key.cert as OfficerCertificate
   return { ...key, cert, id: certificateId(cert) }
-}
-
-/** Registers a new citizen as the development officer; answers the node's status and code. */
-async function submitAsOfficer(node: TestNode): Promise<{ status: number; code?: string }> {
-  const officer = devOfficer(node)
-  const client = new LegationClient({
-    ed,
-    bloc: node.bloc,
-    charter: node.charterHash,
-    keys: officer.keys,
-    cert: officer.cert,
-  })
-  const citizen = generateKeyPair(ed)
-  const record = client.record(
-    'citizen.registered',
-    new LegationClient({ ed, bloc: node.bloc, charter: node.charterHash, keys: citizen }).id,
-    {
-      citizenKey: citizen.publicKey,
-      nationality: 'DVB',
-      consent: { purposes: ['consular-assistance'], version: 1 },
-    },
-    {
-      salt: client.salt(),
-      names: { given: 'Ana', family: 'Novak' },
-      birth: { date: '1990-04-12' },
-      travelDocument: { type: 'passport', number: 'X1234567', issuer: 'DVB', expires: '2031-06-30' },
-      contact: { email: 'ana@example.org' },
-    },
-  )
-  const res = await fetch(`${node.url}/v1/records`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(toSubmission(record)),
-  })
-  const body = (await res.json()) as { code?: string }
-  return { status: res.status, ...(body.code ? { code: body.code } : {}) }
 }
 
 /** Every secret key in a dev-secrets.json, to check none is ever printed. */
