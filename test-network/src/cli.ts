@@ -1,8 +1,9 @@
 /**
  * `npm run testnet -- [--nodes N] [--dir PATH]`: a local bloc of N real node processes on
  * loopback (the `TestNetwork` harness), kept running until SIGINT (Ctrl-C) or SIGTERM, which
- * stop every node. It prints each node's URL and peer id, and writes a development officer's
- * key and certificate to `<dir>/officer.json` for the `legation` admin CLI.
+ * stop every node. It prints each node's URL and peer id, and writes key files for the
+ * `legation` admin CLI in `<dir>`: a development officer's key and certificate (`officer.json`)
+ * and each member state's key (`state-<CODE>.key.json`; src/key-files.ts).
  *
  * Exit codes: 0 after a requested stop, 2 for a command line it cannot use, 1 for any other
  * failure (a node that does not start, every node gone).
@@ -11,22 +12,26 @@
  * npm run testnet -- --nodes 3 --dir .legation/testnet
  * npx legation status --node http://127.0.0.1:<port printed>
  */
-import { chmod, readdir, writeFile } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { encodeCanonical, keyId, type LegationClient, toBase64url } from '@legation/protocol'
+import { keyId } from '@legation/protocol'
+import { CONTROL_HELP, ControlError, type ControlResult, NetworkControl, nodeTable } from './control.ts'
+import { CONTROL_SOCKET_FILE, type ControlServer, sendControl, serveControl } from './control-socket.ts'
+import { OFFICER_FILE, stateKeyFileName, writeKeyFiles } from './key-files.ts'
 import { NETWORK_FILE, STATES, TestNetwork, type TestNode } from './network.ts'
+import { ControlPrompt } from './prompt.ts'
 
 export const DEFAULT_NODES = 3
 /** Each node is a whole process with its own store, connected to every other node: a bound for one machine. */
 export const MAX_NODES = 20
-export const OFFICER_FILE = 'officer.json'
 /** How long to wait for every node to be connected to every other before saying so. */
 const CONNECT_TIMEOUT_MS = 60_000
 const WATCH_INTERVAL_MS = 500
 const EXIT_USAGE = 2
 
-const USAGE = `Usage: npm run testnet -- [--nodes N] [--dir PATH]
+const USAGE = `Usage: npm run testnet -- [--nodes N] [--dir PATH] [--prompt]
+       npm run testnet -- ctl <command> --dir PATH
 
 Starts a local bloc of N real Legation node processes on loopback (HTTP and libp2p on
 127.0.0.1, free ports) and keeps it running; Ctrl-C (SIGINT) or SIGTERM stops every node.
@@ -36,10 +41,21 @@ Starts a local bloc of N real Legation node processes on loopback (HTTP and libp
   --dir PATH   keep the network (charter, keys, ports, data, logs) in PATH: a later run with
                the same PATH starts the same bloc again on its data. Default: a temporary
                folder, removed on exit.
+  --prompt     read control commands from stdin even when it is not a terminal (one per line)
   -h, --help   this text
 
-A development officer's key and certificate (DVA; registrar, consul, crisis; valid 24 h) is
-written to <dir>/${OFFICER_FILE} on every start, for the legation CLI's --key / --officer.
+While it runs, one node at a time can be controlled: at the prompt (when stdin is a terminal),
+or from anywhere with \`ctl\`, which talks to the running test network through its control
+socket (<dir>/${CONTROL_SOCKET_FILE}) and exits 0 when the command was done, 1 when refused:
+
+  npm run testnet -- ctl restart 1 --dir PATH
+
+${CONTROL_HELP}
+
+Key files for the legation CLI, written to <dir> on every start:
+  ${OFFICER_FILE.padEnd(20)}  a development officer's key and certificate (DVA; registrar,
+                        consul, crisis; valid 24 h), for --key / --officer / --officer-key
+  ${stateKeyFileName('<S>').padEnd(20)}  each member state's secret key, for officer revoke --state-key
 `
 
 class UsageError extends Error {
@@ -50,23 +66,38 @@ interface Flags {
   help: boolean
   nodes: number | undefined
   dir: string | undefined
+  prompt: boolean
+  /** `ctl <command…>`: the command line to send to the test network running in `dir`. */
+  ctl: string | undefined
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  let values: { nodes?: string; dir?: string; help?: boolean }
+  let values: { nodes?: string; dir?: string; help?: boolean; prompt?: boolean }
+  let positionals: string[]
   try {
-    ;({ values } = parseArgs({
+    ;({ values, positionals } = parseArgs({
       args: [...argv],
       options: {
         nodes: { type: 'string' },
         dir: { type: 'string' },
+        prompt: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
-      allowPositionals: false,
+      allowPositionals: true,
     }))
   } catch (err) {
     throw new UsageError((err as Error).message)
+  }
+  let ctl: string | undefined
+  if (positionals.length > 0) {
+    if (positionals[0] !== 'ctl') throw new UsageError(`unexpected argument "${positionals[0]}"`)
+    if (positionals.length === 1) throw new UsageError('ctl needs a command, e.g. ctl status --dir PATH')
+    if (values.dir === undefined)
+      throw new UsageError('ctl needs --dir: the folder of the running test network (printed at its start)')
+    if (values.nodes !== undefined || values.prompt)
+      throw new UsageError('ctl takes only a command and --dir')
+    ctl = positionals.slice(1).join(' ')
   }
   let nodes: number | undefined
   if (values.nodes !== undefined) {
@@ -81,7 +112,23 @@ function parseFlags(argv: readonly string[]): Flags {
     help: values.help ?? false,
     nodes,
     dir: values.dir === undefined ? undefined : resolve(cwd, values.dir),
+    prompt: values.prompt ?? false,
+    ctl,
   }
+}
+
+/** `ctl`: one command to the test network running in `dir`; its answer on stdout, or its error. */
+async function sendCommand(dir: string, line: string): Promise<number> {
+  let result: ControlResult
+  try {
+    result = await sendControl(dir, line)
+  } catch (e) {
+    if (!(e instanceof ControlError)) throw e
+    result = { ok: false, code: e.code, text: e.message }
+  }
+  if (result.ok) out(result.text)
+  else err(`${result.text} [${result.code}]`)
+  return result.ok ? 0 : 1
 }
 
 /** How many nodes to start: the flag, else the size saved in `dir`, else the default. */
@@ -109,28 +156,6 @@ async function networkSize(flags: Flags): Promise<number> {
   return saved
 }
 
-/**
- * Writes the officer's key and certificate in the layout of a dev node's dev-secrets.json
- * (`bloc` and `officer`), which `legation --key` / `--officer` read (admin-cli/src/key-file.ts).
- */
-async function writeOfficerFile(net: TestNetwork, officer: LegationClient): Promise<string> {
-  const file = join(net.dir, OFFICER_FILE)
-  const body = {
-    warning: 'DEVELOPMENT ONLY. The secret key of a test network officer, stored without encryption.',
-    bloc: net.bloc,
-    charter: net.charterHash,
-    officer: {
-      state: officer.cert!.body.state,
-      publicKey: toBase64url(officer.keys.publicKey),
-      secretKey: toBase64url(officer.keys.secretKey),
-      cert: toBase64url(encodeCanonical(officer.cert)),
-    },
-  }
-  await writeFile(file, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 })
-  await chmod(file, 0o600) // the file may have been there from an earlier run
-  return file
-}
-
 /** Pairs of nodes that are not (yet) connected, as `0→2` (a node that is down misses every link). */
 async function missingLinks(net: TestNetwork): Promise<string[]> {
   const infos = await Promise.all(
@@ -154,17 +179,12 @@ async function waitConnected(net: TestNetwork, timeoutMs: number, stopped: () =>
   }
 }
 
-function table(nodes: readonly TestNode[]): string {
-  const rows = [
-    ['node', 'state', 'HTTP', 'peer id', 'pid'],
-    ...nodes.map((n) => [String(n.index), n.state, n.url, n.peerId, String(n.pid ?? '-')]),
-  ]
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
-  return rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')}`.trimEnd()).join('\n')
-}
-
-const out = (text: string) => process.stdout.write(`${text}\n`)
-const err = (text: string) => process.stderr.write(`testnet: ${text}\n`)
+// While the prompt is up, lines are printed through it so that they do not garble the typing.
+let prompt: ControlPrompt | undefined
+const out = (text: string) =>
+  prompt ? prompt.say(process.stdout, text) : void process.stdout.write(`${text}\n`)
+const err = (text: string) =>
+  prompt ? prompt.say(process.stderr, `testnet: ${text}`) : void process.stderr.write(`testnet: ${text}\n`)
 
 async function main(argv: readonly string[]): Promise<number> {
   const flags = parseFlags(argv)
@@ -172,6 +192,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
+  if (flags.ctl !== undefined) return await sendCommand(flags.dir!, flags.ctl)
   const nodes = await networkSize(flags)
 
   // Signals are taken from the start: a Ctrl-C during start-up still stops what has started.
@@ -215,43 +236,76 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0
   }
   const officer = net.officer(STATES[0])
-  const officerFile = await writeOfficerFile(net, officer)
+  const keyFiles = await writeKeyFiles(net, officer)
+  const officerFile = keyFiles.officer
   const officerUntil = new Date(officer.cert!.body.notAfter).toISOString().slice(0, 16).replace('T', ' ')
   const first = net.nodes[0]!.url
+  const control = new NetworkControl(net, {
+    onQuit: () => {
+      stopping ??= 'quit'
+      wake()
+    },
+  })
+  let server: ControlServer
+  try {
+    server = await serveControl(net.dir, (line) => control.run(line))
+  } catch (e) {
+    await net.stop()
+    throw e
+  }
   out(`
 Bloc      ${net.bloc} (charter v${net.chain.length}, states ${STATES.join(', ')})
 Folder    ${net.dir}${flags.dir === undefined ? ' (temporary: removed on exit; keep it with --dir)' : ''}
 Logs      ${join(net.dir, 'node-<n>', 'node.log')}
 
-${table(net.nodes)}
+${nodeTable(net.nodes)}
 
 Officer   ${officerFile}
           key and certificate of ${STATES[0]} officer ${keyId(officer.keys.publicKey)}
           (registrar, consul, crisis), valid until ${officerUntil} UTC; renewed on every start
+${STATES.map((s, i) => `${i === 0 ? 'States' : '      '}    ${keyFiles.states[s]}`).join('\n')}
+          each member state's secret key (officer revoke --state-key)
 
 Try
   npx legation status --node ${first}
   npx legation dev seed --citizens 100 --node ${first} --officer ${officerFile}
   npx legation citizen find --nationality DVB --node ${net.nodes.at(-1)!.url} --key ${officerFile}
-`)
 
-  // Reports a node process that exits on its own (a crash, or someone's kill).
+Control   ${server.path}
+  npm run testnet -- ctl status --dir ${net.dir}
+  npm run testnet -- ctl restart ${net.nodes.length - 1} --dir ${net.dir}
+`)
+  const interactive = Boolean(process.stdin.isTTY) || flags.prompt
+  if (interactive)
+    prompt = new ControlPrompt({
+      input: process.stdin,
+      output: process.stdout,
+      errors: process.stderr,
+      run: (line) => control.run(line),
+      onInterrupt: () => onSignal('SIGINT'),
+      onEnd: () => control.run('quit'),
+    })
+
+  // Reports a node process that exits on its own (a crash, or someone's kill), by pid: a node
+  // started again by a command is a new process, and one stopped by a command is no surprise.
   let exitCode = 0
   const reported = new Set<number>()
   const suspect = new Set<number>()
+  const exitedOnItsOwn = (n: TestNode) =>
+    !n.running && n.pid !== undefined && !control.stoppedByCommand(n.index)
   const watch = setInterval(() => {
     if (stopping || !net) return
     for (const n of net.nodes) {
-      if (n.running || reported.has(n.index)) continue
+      if (!exitedOnItsOwn(n) || reported.has(n.pid!)) continue
       // Seen dead on two ticks in a row: a Ctrl-C reaches the nodes too, maybe before us.
-      if (!suspect.has(n.index)) {
-        suspect.add(n.index)
+      if (!suspect.has(n.pid!)) {
+        suspect.add(n.pid!)
         continue
       }
-      reported.add(n.index)
+      reported.add(n.pid!)
       err(`node ${n.index} (pid ${n.pid}) exited unexpectedly; see ${join(n.dir, 'node.log')}`)
     }
-    if (net.nodes.every((n) => !n.running) && reported.size === net.nodes.length) {
+    if (net.nodes.every((n) => exitedOnItsOwn(n) && reported.has(n.pid!))) {
       err('every node has exited; stopping')
       exitCode = 1
       stopping = 'exit'
@@ -277,10 +331,18 @@ Try
     }
   }
   // `npm run` passes a signal sent to npm only to its shell: signal this pid, or Ctrl-C the group.
-  if (!stopping) out(`Running (pid ${process.pid}). Ctrl-C (SIGINT) or SIGTERM stops every node.`)
+  if (!stopping)
+    out(
+      `Running (pid ${process.pid}). Ctrl-C (SIGINT) or SIGTERM stops every node${interactive ? '; type help for commands' : ''}.`,
+    )
 
   await stopRequested
   clearInterval(watch)
+  prompt?.close()
+  prompt = undefined
+  // A command under way finishes first (a start is not left half done); later ones are refused.
+  await control.close()
+  await server.close()
   if (stopping !== 'exit') out(`\n${stopping}: stopping ${nodes} node(s)…`)
   await net.stop()
   out(

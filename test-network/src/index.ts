@@ -2,8 +2,10 @@
  * `@legation/test-network`: real Legation node processes on loopback, for scenario tests,
  * benchmarks and `npm run testnet` (src/cli.ts). The harness (`TestNetwork`, `TestNode`), a
  * certified byzantine peer run in-process (`HostilePeer`) and the helpers that go with it,
- * realistic signed records (`citizenRegistration`, `presence`, `submitBatch`, `missingAt`), and a
- * filesystem that loses unsynced writes in a crash (`LazyFs`).
+ * realistic signed records (`citizenRegistration`, `presence`, `submitBatch`, `missingAt`), a
+ * filesystem that loses unsynced writes in a crash (`LazyFs`), and what `npm run testnet` uses to
+ * control its nodes one at a time (`NetworkControl`, `sendControl`) and write key files
+ * (`writeKeyFiles`).
  *
  * @example
  * import { citizenRegistration, submitBatch, TestNetwork } from '@legation/test-network'
@@ -31,6 +33,15 @@ export {
   sleep,
   updateOf,
 } from './byzantine.ts'
+export {
+  CONTROL_ERRORS,
+  ControlError,
+  type ControlErrorCode,
+  type ControlResult,
+  NetworkControl,
+} from './control.ts'
+export { type ControlServer, controlSocketPath, sendControl, serveControl } from './control-socket.ts'
+export { type KeyFiles, OFFICER_FILE, stateKeyFileName, writeKeyFiles } from './key-files.ts'
 export { buildLazyFs, type HeldData, LazyFs, type LazyFsReport } from './lazyfs.ts'
 export {
   freePort,
