@@ -56,17 +56,21 @@ async function forkedBloc() {
 
 /** Waits until the honest nodes all know of the fork and hold the same state; answers its feed length there. */
 async function agreed(honest: readonly TestNode[], id: string): Promise<number> {
+  let last: unknown
   const info = await eventually(
     'the honest nodes to agree on the forked feed and the state root',
     async () => {
       const infos = await Promise.all(honest.map((n) => n.info()))
+      last = infos.map((i) => ({ quarantined: i.quarantined, feed: i.versionVector[id], root: i.stateRoot }))
       const forked = infos.every((i) => i.quarantined.some((q) => q.nodeId === id))
       const roots = new Set(infos.map((i) => i.stateRoot))
       const vvs = new Set(infos.map((i) => JSON.stringify(Object.entries(i.versionVector).sort())))
       return forked && roots.size === 1 && vvs.size === 1 ? infos[0]! : undefined
     },
     60_000,
-  )
+  ).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(last)}`)
+  })
   return info.versionVector[id] ?? 0
 }
 
@@ -76,6 +80,19 @@ it('a hostile node that shows each half of the bloc a different version at once:
   const { net, h, honest, regs, versionA, versionB, id } = await forkedBloc()
   const [n0, n1, n2] = honest
   await Promise.all([versionA(n0), versionA(n1), versionB(n2)])
+  // Each node has taken what the hostile node sent it (or already knows of the fork) before
+  // the hostile node leaves: a frame still in flight when it stops would show no fork at all.
+  const reader = net.officer('DVB')
+  const took = async (n: TestNode, record: string) =>
+    (await missingAt(n, [record], reader)).length === 0 ||
+    (await n.info()).quarantined.some((q) => q.nodeId === id)
+  for (const [n, record] of [
+    [n0, regs[1]!.id],
+    [n1, regs[1]!.id],
+    [n2, regs[3]!.id],
+  ] as const) {
+    await eventually(`node ${n.index} to take its version`, () => took(n, record))
+  }
   await h.stop()
   hostile = undefined
   // Honest writes go on meanwhile, at every node.
@@ -86,7 +103,6 @@ it('a hostile node that shows each half of the bloc a different version at once:
   // Either the checkpoint of version A became bloc-final before the fork was found (A stands),
   // or the fork was found first (nothing from seq 2 stands); never version B, never a mix.
   expect([1, 3]).toContain(held)
-  const reader = net.officer('DVB')
   for (const n of honest) {
     expect(await missingAt(n, [regs[0]!.id, ...writes.map((w) => w.id)], reader)).toEqual([])
     expect(await missingAt(n, [regs[3]!.id], reader)).toEqual([regs[3]!.id])
@@ -112,6 +128,10 @@ it('once a checkpoint is bloc-final, a version shown later against it does not s
     })
   }
   await versionB(n2)
+  // Node 2 holds version A already (relayed, and bloc-final): version B shows it the fork.
+  await eventually('node 2 to find the fork', async () =>
+    (await n2.info()).quarantined.some((q) => q.nodeId === id),
+  )
   await h.stop()
   hostile = undefined
   expect(await agreed(honest, id)).toBe(3)

@@ -504,6 +504,11 @@ export class Engine extends EngineReads {
     await this.#healing.ifNeeded()
   }
 
+  /** The proofs of the forks known here (both entries of each), at most `limit`. */
+  equivocationProofs(limit: number): Promise<Array<{ a: Uint8Array; b: Uint8Array }>> {
+    return this.#evidence.equivocationProofs(limit)
+  }
+
   /** Evidence of an invalid signed entry from a peer, kept for the secretariat. */
   storeEvidence(kind: string, id: string, value: unknown): Promise<void> {
     return this.#evidence.store(kind, id, value)

@@ -6,6 +6,7 @@
  * secretariat. Quarantines outlive restarts: they are read back from the evidence.
  */
 import {
+  decodeCanonical,
   decodeEntry,
   type Ed25519,
   EntryError,
@@ -148,6 +149,16 @@ export class Evidence {
     ])
     this.#pinned.set(origin, { seq, hash: toHex(hash) })
     return true
+  }
+
+  /** The stored equivocation proofs, each as the two entries' canonical bytes, at most `limit`. */
+  async equivocationProofs(limit: number): Promise<Array<{ a: Uint8Array; b: Uint8Array }>> {
+    const out: Array<{ a: Uint8Array; b: Uint8Array }> = []
+    for await (const [, value] of this.#store.range(prefixRange(K.evidence('equivocation', ''), { limit }))) {
+      const { a, b } = decodeCanonical(value) as { a: SignedEntry; b: SignedEntry }
+      out.push({ a: encodeCanonical(a), b: encodeCanonical(b) })
+    }
+    return out
   }
 
   /** Marks entries of a losing fork: kept as evidence, never applied again. */

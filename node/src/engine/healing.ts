@@ -6,14 +6,14 @@
  * feeds; writes and peers' entries wait for it (`rebuilding`).
  */
 import { leafHash, openEntry, verifyInclusion } from '@legation/protocol'
-import type { Store } from '../storage/store.ts'
+import type { BatchOp, Store } from '../storage/store.ts'
 import type { AuditView } from './audit-view.ts'
 import type { Durability } from './durability.ts'
 import type { Evidence } from './evidence.ts'
 import { forksNeedRebuild } from './forks.ts'
 import type { HeldEntries } from './held-entries.ts'
 import { K } from './keys.ts'
-import { needsRebuild, type RebuildComponents, rebuild } from './rebuild.ts'
+import { needsRebuild, type RebuildComponents, rebuild, storedPayloads } from './rebuild.ts'
 import type { Trust } from './trust.ts'
 import type { EngineObserver } from './types.ts'
 
@@ -125,7 +125,35 @@ export class Healing {
   /** A bloc-final checkpoint of `origin`'s feed: where it equivocated, that version stands. */
   async setFinal(origin: string, size: number, root: Uint8Array): Promise<void> {
     const { evidence } = this.#c
-    if (evidence.setFinal(origin, size, root) && evidence.equivocations().has(origin)) await this.ifNeeded()
+    if (!evidence.setFinal(origin, size, root) || !evidence.equivocations().has(origin)) return
+    await this.ifNeeded()
+    await this.#restore(origin)
+  }
+
+  /**
+   * Applies again the entries of `origin` set aside past its cut (rebuild.ts) that a higher cut
+   * now covers: a node that cut a fork before it knew the bloc-final checkpoint over it holds
+   * the version that stands again, and can serve it (and its proof) to the others.
+   */
+  async #restore(origin: string): Promise<void> {
+    const c = this.#c
+    const cut = c.evidence.cut(origin)
+    const held = c.durability.head.vv[origin] ?? 0
+    if (cut === undefined || cut <= held) return
+    const stashed: Uint8Array[] = []
+    for await (const [, bytes] of c.store.range({
+      gte: K.stash(origin, held + 1),
+      lte: K.stash(origin, cut),
+    })) {
+      stashed.push(bytes)
+    }
+    if (stashed.length === 0) return
+    await c.apply(stashed, await storedPayloads(c.store, stashed))
+    await c.durability.durable
+    const now = c.durability.state.vv[origin] ?? 0
+    const done: BatchOp[] = []
+    for (let s = held + 1; s <= now; s++) done.push({ type: 'del', key: K.stash(origin, s) })
+    if (done.length > 0) await c.store.write(done)
   }
 
   /**

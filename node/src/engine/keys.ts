@@ -16,6 +16,7 @@
  *   mkt/<origin>/<level:2>/<index:12>   a complete subtree of an origin's feed tree (RFC 6962)
  *   ckpt/latest/<origin>    the latest checkpoint of a feed checked here, with its cosignatures (witness.ts)
  *   ckpt/final/<origin>     the latest bloc-final one
+ *   stash/<origin>/<seq:12> an equivocating origin's entry set aside past its cut (healing.ts)
  *   meta/state              version vector, feed heads, accumulator, HLC, feed trees' right edges
  *   meta/charter            the charter chain
  *   meta/replay             signed requests accepted recently, saved by a clean stop (HTTP)
@@ -40,6 +41,7 @@ export const K = {
   revocations: 'rev/',
   subtree: (origin: string, level: number, index: number) =>
     `mkt/${origin}/${String(level).padStart(2, '0')}/${seqKey(index)}`,
+  stash: (origin: string, seq: number) => `stash/${origin}/${seqKey(seq)}`,
   state: 'meta/state',
   charter: 'meta/charter',
   replay: 'meta/replay',

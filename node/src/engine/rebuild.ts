@@ -107,21 +107,13 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
       const last = Math.min(before[origin]!, ends[origin] ?? Number.POSITIVE_INFINITY)
       if (from > last) continue
       const ready: Uint8Array[] = []
-      const digests: string[] = []
       const range = { gte: K.entry(origin, from), lte: K.entry(origin, last), limit: CHUNK }
       for await (const [, bytes] of store.range(range)) {
-        const body = decodeEntry(bytes).body
-        if (!depsSatisfied(body.deps, head.vv, ends)) break
+        if (!depsSatisfied(decodeEntry(bytes).body.deps, head.vv, ends)) break
         ready.push(bytes)
-        for (const ch of body.changes) {
-          for (const r of ch.records) if (r.header.payload) digests.push(toHex(r.header.payload))
-        }
       }
       if (ready.length === 0) continue
-      const found = await store.getMany(digests.map(K.payload))
-      const payloads = new Map<string, Uint8Array>()
-      for (const [i, d] of digests.entries()) if (found[i]) payloads.set(d, found[i]!)
-      await c.apply(ready, payloads)
+      await c.apply(ready, await storedPayloads(store, ready))
       next.set(origin, from + ready.length)
       progress = true
     }
@@ -132,10 +124,19 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
   const after = { ...durability.state.vv }
   // The entries not applied again (void, or after one refused) leave the feeds; the void ones
   // are kept as evidence.
+  // An equivocating origin's entries past its cut are set aside (`stash/`), not lost: a
+  // bloc-final checkpoint learned later may raise the cut over them (healing.ts).
   const drop: BatchOp[] = []
+  const cuts = c.cuts()
   for (const [origin, last] of Object.entries(before)) {
     if (origin === c.self) continue
-    for (let s = (after[origin] ?? 0) + 1; s <= last; s++) drop.push({ type: 'del', key: K.entry(origin, s) })
+    for (let s = (after[origin] ?? 0) + 1; s <= last; s++) {
+      if (cuts[origin] !== undefined) {
+        const bytes = await store.get(K.entry(origin, s))
+        if (bytes) drop.push({ type: 'put', key: K.stash(origin, s), value: bytes })
+      }
+      drop.push({ type: 'del', key: K.entry(origin, s) })
+    }
   }
   for (let i = 0; i < drop.length; i += DELETE_BATCH) await store.write(drop.slice(i, i + DELETE_BATCH))
   const own = c.self === undefined ? 0 : (before[c.self] ?? 0)
@@ -160,4 +161,21 @@ async function deleteAll(store: Store, prefix: string): Promise<void> {
     if (ops.length === 0) return
     await store.write(ops)
   }
+}
+
+/** The payloads stored here that the records of `entries` name, by digest (hex). */
+export async function storedPayloads(
+  store: Store,
+  entries: readonly Uint8Array[],
+): Promise<Map<string, Uint8Array>> {
+  const digests: string[] = []
+  for (const bytes of entries) {
+    for (const ch of decodeEntry(bytes).body.changes) {
+      for (const r of ch.records) if (r.header.payload) digests.push(toHex(r.header.payload))
+    }
+  }
+  const found = await store.getMany(digests.map(K.payload))
+  const payloads = new Map<string, Uint8Array>()
+  for (const [i, d] of digests.entries()) if (found[i]) payloads.set(d, found[i]!)
+  return payloads
 }

@@ -264,6 +264,12 @@ export class RemoteApplier {
       await c.evidence.equivocation(held.entry, item.entry)
       return 'equivocation'
     }
+    // Next in its feed but chained to another entry than the one held here at seq − 1: its origin
+    // forked its feed before this entry. Not the relay's fault; the other version is asked for
+    // (catch-up), which proves the fork (an equivocation) and lets it heal.
+    if (b.seq === have + 1 && b.seq > 1 && b.prev !== null && toHex(b.prev) !== tx.state.heads[b.origin]) {
+      return 'forked'
+    }
     if (b.seq > have + 1 || !depsSatisfied(b.deps, tx.state.vv, this.#ends(tx))) {
       c.held.hold(item)
       return 'pending'

@@ -54,6 +54,8 @@ export type RemoteResult =
   | 'quarantined'
   /** Signed after a charter amendment removed its node: void, kept as evidence, sender not blamed. */
   | 'withdrawn'
+  /** Chained to another entry at seq − 1 than the one held here: its origin forked (sender not blamed). */
+  | 'forked'
 
 export interface EngineObserver {
   accepted?(source: 'client' | 'peer', n: number): void

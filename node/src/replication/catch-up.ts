@@ -243,6 +243,14 @@ export class CatchUp {
         this.#receipts.applied(read, results)
         const refused = results.find((r) => r instanceof ProtocolError)
         if (refused) this.#misbehaved(p, refused)
+        // The peer holds another version of an entry than this node: ask it for that entry, whose
+        // arrival proves the fork (docs/protocol.md § Forks that heal).
+        for (const [i, r] of results.entries()) {
+          const head = read[i]
+          if (r === 'forked' && head) {
+            this.#peers.send(p.peerId, { t: 'want', origin: head.origin, from: head.seq - 1, limit: 1 })
+          }
+        }
       })
       .catch((err) => {
         // Our failure (storage, shutting down), not the peer's: the range is asked again later.

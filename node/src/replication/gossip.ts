@@ -13,6 +13,9 @@ import type { Engine } from '../engine/engine.ts'
 import type { MeshLogger } from '../mesh/index.ts'
 import type { Peers } from './peers.ts'
 
+/** Equivocation proofs sent to a peer that connects (the rest reach it from other peers). */
+const MAX_PROOFS_ON_CONNECT = 64
+
 export class Gossip {
   readonly #engine: Engine
   readonly #peers: Peers
@@ -36,9 +39,18 @@ export class Gossip {
     this.#policyChanged = deps.charterChanged
   }
 
-  /** A peer just connected: revocations must reach every node, so all of them, to it. */
+  /**
+   * A peer just connected: revocations must reach every node, so all of them, to it; and the
+   * proof of each fork known here (a peer that was away when it was gossiped must still heal).
+   */
   connected(peerId: string): void {
     for (const msg of revocationMessages(this.#engine.revocations())) this.#peers.send(peerId, msg)
+    void this.#engine
+      .equivocationProofs(MAX_PROOFS_ON_CONNECT)
+      .then((proofs) => {
+        for (const { a, b } of proofs) this.#peers.send(peerId, { t: 'evidence', a, b })
+      })
+      .catch((err: unknown) => this.#log?.warn({ err }, 'could not read the equivocation evidence'))
   }
 
   /** Tells every peer (but `except`) of revocations new to this node. */

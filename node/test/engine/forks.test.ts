@@ -146,4 +146,21 @@ describe('forks that heal', () => {
     expect(await c.engine.applyRemote(b.sent[0]!)).toBe('applied')
     expect(c.engine.stateRoot()).toBe(b.engine.stateRoot())
   })
+
+  it('a node that cut a fork before it learned the bloc-final checkpoint over it takes that version back', async () => {
+    const bloc = testBloc(3)
+    const f = await fork(bloc, 2, 1)
+    const b = await open(bloc, 1)
+    await b.engine.applyRemoteMany([f.e1, ...f.A])
+    const root = await b.engine.audit.root(f.origin, 3)
+    // The fork is found first: no bloc-final checkpoint is known, so nothing from seq 2 stands.
+    await b.engine.applyEvidence(f.A[0]!, f.B[0]!)
+    expect(b.engine.versionVector()[f.origin]).toBe(1)
+    // Then the checkpoint the witnesses had finalized arrives: version A stands after all, and
+    // node 1 applies again the entries it had set aside (no peer needed), so it can serve them.
+    await b.engine.setFinal(f.origin, 3, root)
+    expect(b.engine.versionVector()[f.origin]).toBe(3)
+    for (const r of f.regsA) expect(await b.engine.getRecord(r.id)).toBeDefined()
+    expect((await b.engine.forkProof(f.origin, 3))?.seq).toBe(2)
+  })
 })
