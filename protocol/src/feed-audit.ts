@@ -35,10 +35,10 @@ import {
   withdrawnAt,
 } from './feed.ts'
 import { compareHlc, type Hlc } from './hlc.ts'
-import { witnessName } from './inclusion-receipt.ts'
 import { CompactTree, leafHash } from './merkle.ts'
-import { noteParts, openCosignedNote, parseCheckpoint } from './note.ts'
+import { noteParts, parseCheckpoint } from './note.ts'
 import { type BoundedSet, recordId, type SignedRecord, verifyRecord } from './records.ts'
+import { certifiedNode, openWitnessedCheckpoint } from './witnessed.ts'
 
 /**
  * Every kind of fault an audit names, and what it means. A report (the CLI's JSON, a store
@@ -464,24 +464,13 @@ export function openWitnessed(
   origin: string,
   note: string,
 ): WitnessedTree | string {
-  const node = [...charters]
-    .reverse()
-    .find((c) => c.nodes.has(origin))
-    ?.nodes.get(origin)
-  if (!node) return `node ${origin} is certified in no charter version`
-  const latest = charters.at(-1)!
+  if (!certifiedNode(charters, origin)) return `node ${origin} is certified in no charter version`
   const name = `legation/${bloc}/${origin}`
-  const witnesses = [...latest.nodes.values()]
-    .filter((n) => n.nodeId !== origin)
-    .map((n) => ({ name: witnessName(bloc, n.nodeId), publicKey: n.nodeKey, state: n.state }))
   try {
-    const opened = openCosignedNote(ed, note, { name, publicKey: node.nodeKey }, witnesses)
     const cp = parseCheckpoint(noteParts(note).text)
     if (cp.origin !== name) return `the checkpoint is of ${cp.origin}, not ${name}`
-    const states = [
-      ...new Set(witnesses.filter((w) => opened.cosignatures.has(w.name)).map((w) => w.state)),
-    ].sort()
-    return { size: cp.size, root: cp.root, states, final: states.length >= latest.charter.quorum }
+    const opened = openWitnessedCheckpoint(ed, bloc, charters, note, origin)
+    return { size: opened.size, root: opened.root, states: opened.states, final: opened.final }
   } catch (err) {
     return `the checkpoint does not verify: ${messageOf(err)}`
   }

@@ -25,9 +25,10 @@ import type { Ed25519 } from './crypto.ts'
 import { DOMAINS, decodeCanonical, encodeCanonical, signingInput } from './encoding.ts'
 import { ProtocolError, SignatureError } from './errors.ts'
 import { leafHash, verifyConsistency, verifyInclusion } from './merkle.ts'
-import { noteParts, openCosignedNote, parseCheckpoint } from './note.ts'
+import { noteParts, parseCheckpoint } from './note.ts'
 import { verifyRecord } from './records.ts'
 import { Digest, Id, KeyIdString, parser, Signature } from './schema.ts'
+import { certifiedNode, openWitnessedCheckpoint } from './witnessed.ts'
 
 export const PlacementBody = Type.Object(
   { node: KeyIdString, record: Id, origin: KeyIdString, seq: Type.Integer({ minimum: 1 }), entry: Digest },
@@ -86,11 +87,6 @@ export interface ReceiptVerdict {
   readonly attestedBy: string
 }
 
-/** The cosigner name of a node as witness (docs/protocol.md § Witnesses). */
-export function witnessName(bloc: string, nodeId: string): string {
-  return `legation/${bloc}/witness/${nodeId}`
-}
-
 /**
  * Checks an inclusion receipt offline against the charter chain (genesis first). Throws a
  * ProtocolError naming the first thing that does not hold; answers what it proves. `final` is
@@ -110,27 +106,20 @@ export function verifyInclusionReceipt(
   const placement = parsePlacement.parse(decodeB64Cbor(r.placement), 'placement') as SignedPlacement
   const p = placement.body
   if (p.record !== id) throw new ProtocolError('RECEIPT_INVALID', 'the placement names another record')
-  const attester = certified(charters, p.node)
+  const attester = certifiedNode(charters, p.node)
   if (
     !attester ||
     !ed.verify(placement.sig, signingInput(DOMAINS.placement, encodeCanonical(p)), attester.nodeKey)
   ) {
     throw new SignatureError('SIGNATURE_INVALID', 'the placement is not signed by a node of this bloc')
   }
-  const originNode = certified(charters, p.origin)
-  if (!originNode) throw new ProtocolError('RECEIPT_INVALID', 'the entry’s origin is no node of this bloc')
-  const origin = `legation/${r.bloc}/${p.origin}`
-  const witnesses = [...latest.nodes.values()]
-    .filter((n) => n.nodeId !== p.origin)
-    .map((n) => ({ name: witnessName(r.bloc, n.nodeId), publicKey: n.nodeKey, state: n.state }))
-  const opened = openCosignedNote(
-    ed,
-    r.checkpoint,
-    { name: origin, publicKey: originNode.nodeKey },
-    witnesses,
-  )
-  const cp = parseCheckpoint(noteParts(r.checkpoint).text)
-  if (cp.origin !== origin) throw new ProtocolError('RECEIPT_INVALID', 'the checkpoint is of another feed')
+  if (!certifiedNode(charters, p.origin)) {
+    throw new ProtocolError('RECEIPT_INVALID', 'the entry’s origin is no node of this bloc')
+  }
+  if (parseCheckpoint(noteParts(r.checkpoint).text).origin !== `legation/${r.bloc}/${p.origin}`) {
+    throw new ProtocolError('RECEIPT_INVALID', 'the checkpoint is of another feed')
+  }
+  const cp = openWitnessedCheckpoint(ed, r.bloc, charters, r.checkpoint, p.origin)
   if (r.proof.size !== cp.size || r.proof.index !== p.seq - 1) {
     throw new ProtocolError('RECEIPT_INVALID', 'the proof is not for this entry in this checkpoint')
   }
@@ -138,17 +127,14 @@ export function verifyInclusionReceipt(
   if (!verifyInclusion(leafHash(p.entry), r.proof.index, cp.size, path, cp.root)) {
     throw new ProtocolError('RECEIPT_INVALID', 'the entry is not in the checkpoint’s tree')
   }
-  const states = [
-    ...new Set(witnesses.filter((w) => opened.cosignatures.has(w.name)).map((w) => w.state)),
-  ].sort()
   return {
     record: id,
     origin: p.origin,
     seq: p.seq,
     size: cp.size,
     root: toHex(cp.root),
-    states,
-    final: states.length >= latest.charter.quorum,
+    states: cp.states,
+    final: cp.final,
     attestedBy: p.node,
   }
 }
@@ -186,14 +172,6 @@ export function verifyReceiptsAgree(
   ) {
     throw new ProtocolError('RECEIPT_INVALID', 'the later checkpoint does not extend the earlier one')
   }
-}
-
-function certified(charters: readonly CharterView[], nodeId: string) {
-  for (let i = charters.length - 1; i >= 0; i--) {
-    const n = charters[i]!.nodes.get(nodeId)
-    if (n) return n
-  }
-  return undefined
 }
 
 function decodeB64Cbor(s: string): unknown {

@@ -214,17 +214,21 @@ export function joinNote(parts: NoteParts): string {
 /**
  * Opens a cosigned checkpoint note: the log's own signature by `signer` must verify (as
  * `openNote`), and each cosignature line by a known cosigner key is checked (one that does not
- * verify is SIGNATURE_INVALID). Lines by keys it does not know are ignored. Answers the text
- * and, per cosigner name that verified, the line and its time.
+ * verify is SIGNATURE_INVALID). Lines by keys it does not know are ignored. Answers the text,
+ * the log's own signature line, and, per cosigner name that verified, the line and its time.
  */
 export function openCosignedNote(
   ed: Ed25519,
   note: string,
   signer: { name: string; publicKey: Uint8Array },
   cosigners: ReadonlyArray<{ name: string; publicKey: Uint8Array }>,
-): { text: string; cosignatures: Map<string, { line: string; time: number }> } {
+): { text: string; signerLine: string; cosignatures: Map<string, { line: string; time: number }> } {
   const { text: noteText } = openNote(ed, note, [signer])
   const { lines } = splitNote(note)
+  // openNote verified every line under the signer's name and key id: the first is its own.
+  const signerId = noteKeyId(signer.name, signer.publicKey)
+  const own = lines.find((l) => l.name === signer.name && equalBytes(l.raw.subarray(0, 4), signerId))!
+  const signerLine = `${SIG_PREFIX}${own.name} ${base64(own.raw)}\n`
   const cosignatures = new Map<string, { line: string; time: number }>()
   for (const { name, raw } of lines) {
     const id = raw.subarray(0, 4)
@@ -242,7 +246,7 @@ export function openCosignedNote(
       if (!cosignatures.has(name)) cosignatures.set(name, { line, time: Number(time) })
     }
   }
-  return { text: noteText, cosignatures }
+  return { text: noteText, signerLine, cosignatures }
 }
 
 /** A transparency-log checkpoint (tree head) and the lines Legation adds to it. */

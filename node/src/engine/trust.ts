@@ -12,6 +12,7 @@ import {
   type CertifiedNode,
   type CharterView,
   certificateId,
+  certifiedNode,
   charterHash,
   decodeCanonical,
   type Ed25519,
@@ -136,11 +137,7 @@ export class Trust {
 
   /** A node as the latest charter version that certifies it has it (an expelled node included). */
   certifiedNode(nodeId: string): CertifiedNode | undefined {
-    for (let i = this.#views.length - 1; i >= 0; i--) {
-      const n = this.#views[i]!.nodes.get(nodeId)
-      if (n) return n
-    }
-    return undefined
+    return certifiedNode(this.#views, nodeId)
   }
 
   /**

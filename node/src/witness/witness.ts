@@ -26,10 +26,8 @@ import {
   joinNote,
   type KeyPair,
   noteParts,
-  openCosignedNote,
-  openNote,
-  ProtocolError,
-  parseCheckpoint,
+  type OpenedWitnessed,
+  openWitnessedCheckpoint,
   utf8ToBytes,
   witnessName,
 } from '@legation/protocol'
@@ -69,17 +67,7 @@ export interface WitnessComponents {
 }
 
 /** A checkpoint as this node keeps it. */
-export interface WitnessedCheckpoint {
-  readonly origin: string
-  readonly size: number
-  readonly root: Uint8Array
-  /** The note with every signature line known here: the origin's and the cosignatures. */
-  readonly note: string
-  /** Node ids of the witnesses whose cosignatures verified, and their states. */
-  readonly cosigners: readonly string[]
-  readonly states: readonly string[]
-  readonly final: boolean
-}
+export type WitnessedCheckpoint = OpenedWitnessed
 
 const K = {
   latest: (origin: string) => `ckpt/latest/${origin}`,
@@ -266,40 +254,12 @@ export class Witness {
   /** Opens a checkpoint note of a node of this bloc; throws a ProtocolError if it does not. */
   #open(note: string): WitnessedCheckpoint {
     const { engine, ed } = this.#c
-    const { text } = noteParts(note)
-    const cp = parseCheckpoint(text)
-    const prefix = `legation/${engine.bloc}/`
-    const nodeId = cp.origin.startsWith(prefix) ? cp.origin.slice(prefix.length) : ''
-    const node = engine.trust.certifiedNode(nodeId)
-    if (!node) throw new ProtocolError('SCHEMA_INVALID', 'a checkpoint of no node of this bloc')
-    const charter = engine.charter
-    const witnesses = [...charter.nodes.values()]
-      .filter((n) => n.nodeId !== nodeId)
-      .map((n) => ({ name: witnessName(engine.bloc, n.nodeId), publicKey: n.nodeKey, node: n }))
-    const signer = { name: cp.origin, publicKey: node.nodeKey }
-    const opened = openCosignedNote(ed, note, signer, witnesses)
-    const cosigners = witnesses.filter((w) => opened.cosignatures.has(w.name))
-    const states = [...new Set(cosigners.map((w) => w.node.state))].sort()
-    // Kept and passed on: the origin's signature and the cosignatures that verified, nothing else.
-    const own = noteParts(note).lines.find((line) => {
-      if (!line.startsWith(`— ${cp.origin} `)) return false
-      try {
-        openNote(ed, joinNote({ text, lines: [line] }), [signer])
-        return true
-      } catch {
-        return false
-      }
-    })!
-    const lines = [own, ...cosigners.map((w) => opened.cosignatures.get(w.name)!.line)]
-    return {
-      origin: nodeId,
-      size: cp.size,
-      root: cp.root,
-      note: joinNote({ text, lines: lines.slice(0, MAX_LINES) }),
-      cosigners: cosigners.map((w) => w.node.nodeId),
-      states,
-      final: states.length >= charter.charter.quorum,
-    }
+    // Kept and passed on: the origin's signature and the cosignatures that verify, nothing else.
+    const opened = openWitnessedCheckpoint(ed, engine.bloc, engine.trust.versions, note)
+    const { text, lines } = noteParts(opened.note)
+    return lines.length <= MAX_LINES
+      ? opened
+      : { ...opened, note: joinNote({ text, lines: lines.slice(0, MAX_LINES) }) }
   }
 
   async #splitView(nodeId: string, size: number, notes: string[]): Promise<void> {
