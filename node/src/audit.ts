@@ -5,9 +5,11 @@
  * what nodes serve), each feed's stored tree against the root of its entries, the revocations
  * and equivocation evidence the store keeps, and a replay of all feeds into a fresh, read-only
  * engine whose state root must equal the one the node stored. Trusts nothing the node derived:
- * only the signed entries, the payloads (checked against their digests), the revocations (checked
- * against their states' keys) and the charter chain (checked against its quorum signatures, and
- * against the auditor's own when given).
+ * only the signed entries, the revocations (checked against their states' keys) and the charter
+ * chain (checked against its quorum signatures, and against the auditor's own when given).
+ * Payloads are sealed under keys only the node holds (vault.ts), so the audit reads none: the
+ * state root covers the signed headers and docs, never personal data, and an auditor given the
+ * node's secret key (`nodeSecret`) also checks each payload against its signed digest.
  *
  * Streams: entries are read feed by feed in clock order (an entry's dependencies are earlier),
  * payloads fetched per record, so memory does not grow with the store — but for the replay's
@@ -52,6 +54,7 @@ import {
 } from '@legation/protocol'
 import { Engine } from './engine/engine.ts'
 import { K } from './engine/keys.ts'
+import { Vault } from './engine/vault.ts'
 import { MemoryStore } from './storage/memory-store.ts'
 import { prefixRange, type Store } from './storage/store.ts'
 
@@ -109,6 +112,8 @@ export interface AuditStoreOptions {
   replay?: boolean
   /** Told how many of the store's entries are checked so far, of how many. */
   onProgress?: (done: number, total: number) => void
+  /** The node's secret key: payloads are opened and checked against their digests too. */
+  nodeSecret?: Uint8Array
 }
 
 /** Entries between two progress reports. */
@@ -175,6 +180,7 @@ export async function auditStore(
     opts.replay === false
       ? undefined
       : await Engine.open({ store: new MemoryStore(), ed, charter: charter.chain })
+  const vault = opts.nodeSecret && new Vault(opts.nodeSecret, { store })
 
   const chains = new Map<string, FeedChain>()
   const last = new Map<string, { bytes: Uint8Array; hlc: Hlc }>()
@@ -237,7 +243,8 @@ export async function auditStore(
     if (checked.voidFrom !== undefined) voidEntries++
     if (replay && checked.entry) {
       try {
-        const result = await replay.applyRemote(bytes, await payloadsOf(store, checked.entry))
+        const payloads = vault ? await payloadsOf(store, vault, checked.entry) : new Map()
+        const result = await replay.applyRemote(bytes, payloads)
         if (result === 'pending') pending++
       } catch (err) {
         // An entry already named above need not be named again.
@@ -362,13 +369,16 @@ export async function auditStore(
 }
 
 /** The payloads a replica would have been sent with an entry: those the store holds. */
-async function payloadsOf(store: Store, entry: SignedEntry): Promise<Map<string, Uint8Array>> {
+async function payloadsOf(store: Store, vault: Vault, entry: SignedEntry): Promise<Map<string, Uint8Array>> {
   const digests = entry.body.changes.flatMap((c) =>
     c.records.flatMap((r) => (r.header.payload ? [toHex(r.header.payload)] : [])),
   )
   const found = await store.getMany(digests.map(K.payload))
   const out = new Map<string, Uint8Array>()
-  for (const [i, p] of found.entries()) if (p) out.set(digests[i]!, p)
+  for (const [i, p] of found.entries()) {
+    const plain = p && (await vault.openPayload(digests[i]!, p))
+    if (plain) out.set(digests[i]!, plain)
+  }
   return out
 }
 

@@ -49,6 +49,10 @@ export const PROTOCOL_ERRORS = {
     status: 404,
     message: 'record refers to a citizen, case or alert that is not known',
   },
+  RECORD_LEGAL_HOLD: {
+    status: 409,
+    message: 'the citizen’s data is held by an open case and cannot be erased on their request',
+  },
   CLOCK_DRIFT: { status: 400, message: 'timestamp is too far ahead of this clock' },
   RECORD_TIME_OUT_OF_RANGE: {
     status: 400,

@@ -77,6 +77,25 @@ export const CASE_TRANSITIONS: Readonly<Record<string, { officer: boolean; citiz
 export const NATIONAL_APPROVAL: ReadonlySet<CaseType> = new Set(['passport-renewal', 'lost-passport'])
 
 export const ALERT_SEVERITIES = ['advisory', 'warning', 'evacuation'] as const
+/**
+ * Why a citizen's personal data is erased (`citizen.erased`). The citizen may ask for it
+ * themselves unless a case of theirs is open (a legal hold); an officer of the nationality state
+ * may erase for any of these reasons.
+ */
+export const ERASURE_REASONS = [
+  'citizen-request',
+  'court-order',
+  'deceased',
+  'data-protection-authority',
+] as const
+/** Case states that hold a citizen's data against their own erasure request. */
+export const OPEN_CASE_STATES: ReadonlySet<CaseState> = new Set([
+  'submitted',
+  'in-review',
+  'needs-info',
+  'approved',
+  'issued',
+])
 export const CONSENT_PURPOSES = ['consular-assistance', 'crisis-contact', 'next-of-kin-notification'] as const
 export const PROFILE_FIELDS = ['names', 'birth', 'travelDocument', 'contact'] as const
 export type ProfileField = (typeof PROFILE_FIELDS)[number]
@@ -207,6 +226,15 @@ export const RECORD_KINDS = {
     payload: Type.Object({ salt: Salt, note: Type.Optional(Text(1000)) }, strict),
     payloadRequired: false,
   },
+  /**
+   * Erases the subject's personal data on every node: each destroys its key for the citizen and
+   * every payload, summary value and index token derived from it. The signed history stays.
+   */
+  'citizen.erased': {
+    body: Type.Object({ reason: lit(ERASURE_REASONS) }, strict),
+    payload: null,
+    payloadRequired: false,
+  },
 } as const satisfies Record<string, { body: TSchema; payload: TSchema | null; payloadRequired: boolean }>
 
 export type RecordKind = keyof typeof RECORD_KINDS
@@ -227,6 +255,7 @@ export const ROLE_KINDS: Readonly<Record<OfficerRole, readonly RecordKind[]>> = 
     'presence.registered',
     'welfare.checkin',
     'case.opened',
+    'citizen.erased',
   ],
   consul: [
     'citizen.registered',
@@ -236,6 +265,7 @@ export const ROLE_KINDS: Readonly<Record<OfficerRole, readonly RecordKind[]>> = 
     'case.opened',
     'case.transition',
     'document.attested',
+    'citizen.erased',
   ],
   crisis: ['alert.issued', 'welfare.checkin'],
 }
@@ -246,6 +276,7 @@ const CITIZEN_KINDS: ReadonlySet<RecordKind> = new Set([
   'welfare.checkin',
   'case.opened',
   'case.transition',
+  'citizen.erased',
 ])
 
 // ---- Header and signed record ----
@@ -499,6 +530,8 @@ export interface RecordContext {
   caseOf(caseId: string): { type: CaseType; subject: string; state: CaseState } | undefined
   /** Whether a crisis alert is known. */
   hasAlert(alertId: string): boolean
+  /** How many of the citizen's cases are open (OPEN_CASE_STATES). */
+  openCases(citizen: string): number
   /**
    * When the certificate was revoked by `state` — the state that issued it — or undefined.
    * A revocation signed by another member state does not count.
@@ -526,6 +559,21 @@ export function authorizeInContext(record: SignedRecord, authority: Authority, c
   if (refused) throw new RecordError('RECORD_UNAUTHORIZED', refused)
   if (h.kind === 'citizen.registered') return
   if (nationality === undefined) throw new RecordError('RECORD_UNKNOWN_SUBJECT', 'citizen is not registered')
+  if (h.kind === 'citizen.erased') {
+    if (authority.type === 'officer' && authority.state !== nationality) {
+      throw new RecordError('RECORD_UNAUTHORIZED', `only officers of ${nationality} may erase this citizen`)
+    }
+    if (authority.type === 'citizen') {
+      if ((h.body as RecordBody<'citizen.erased'>).reason !== 'citizen-request') {
+        throw new RecordError('RECORD_UNAUTHORIZED', 'a citizen erases their data by request only')
+      }
+      const open = ctx.openCases(h.subject!)
+      if (open > 0) {
+        throw new RecordError('RECORD_LEGAL_HOLD', `${open} open case(s) hold this citizen's data`)
+      }
+    }
+    return
+  }
   if (h.kind === 'welfare.checkin') {
     const b = h.body as RecordBody<'welfare.checkin'>
     if (!ctx.hasAlert(b.alert)) throw new RecordError('RECORD_UNKNOWN_SUBJECT', 'unknown crisis alert')

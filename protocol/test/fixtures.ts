@@ -18,6 +18,7 @@ import {
   type MemberSpec,
   type OfficerCertificate,
   type OfficerRole,
+  OPEN_CASE_STATES,
   PROTOCOL_ERRORS,
   ProtocolError,
   type ProtocolErrorCode,
@@ -146,6 +147,10 @@ export class MemoryContext implements RecordContext {
   }
   hasAlert(alertId: string) {
     return this.alerts.has(alertId)
+  }
+  openCases(citizen: string) {
+    return [...this.cases.values()].filter((c) => c.subject === citizen && OPEN_CASE_STATES.has(c.state))
+      .length
   }
   revokedAt(certId: string, state: string) {
     return this.revoked.get(`${state}/${certId}`)

@@ -109,7 +109,7 @@ export async function alertDuties(
   pageSize = DEFAULT_PRESENCE_PAGE,
 ): Promise<DutyRef[]> {
   const out: DutyRef[] = []
-  const prefix = `ix/pres/${alert.country}/`
+  const prefix = engine.blindPrefix('pres', alert.country)
   let after: string | undefined
   for (;;) {
     const page = await engine.indexKeys(prefix, pageSize, after)

@@ -4,7 +4,13 @@
  * whole group of records in one batched read and kept current as the group's records are
  * accepted (a registration, then its case, in one group).
  */
-import type { RecordBody, RecordContext, RecordHeader, SignedRecord } from '@legation/protocol'
+import {
+  OPEN_CASE_STATES,
+  type RecordBody,
+  type RecordContext,
+  type RecordHeader,
+  type SignedRecord,
+} from '@legation/protocol'
 import type { Store } from '../storage/store.ts'
 import { decodeJson, decodeText } from './codec.ts'
 import { K } from './keys.ts'
@@ -58,6 +64,8 @@ export async function groupContext(
       return owner && c ? { type: c.type, subject: owner, state: c.state } : undefined
     },
     hasAlert: (a) => tx.alerts.has(a) || alerts.has(a),
+    openCases: (citizen) =>
+      Object.values(summary(citizen)?.cases ?? {}).filter((c) => OPEN_CASE_STATES.has(c.state)).length,
     revokedAt: (certId, state) => trust.revokedAt(certId, state),
     note: (id, h) => {
       if (h.kind === 'alert.issued') tx.alerts.add(id)

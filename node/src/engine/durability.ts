@@ -32,11 +32,14 @@ import type { DocCache } from './doc-cache.ts'
 import type { FeedTrees } from './feed-trees.ts'
 import { K } from './keys.ts'
 import type { Projections } from './projections.ts'
-import { newTx, type Tx, type TxDoc } from './tx.ts'
+import { newTx, type Tx, type TxDoc, txRecord } from './tx.ts'
 import type { PersistentState } from './types.ts'
+import type { Vault } from './vault.ts'
 
 export interface DurabilityComponents {
   store: Store
+  /** Seals payloads and derived personal values at rest; erases citizens. */
+  vault: Vault
   /** The feeds' Merkle trees, extended with every transaction's entries. */
   trees: FeedTrees
   docs: DocCache
@@ -47,6 +50,7 @@ export interface DurabilityComponents {
 
 export class Durability {
   readonly #store: Store
+  readonly #vault: Vault
   readonly #docs: DocCache
   readonly #projections: Projections
   readonly #recordBytes: KnownEncodings
@@ -63,10 +67,16 @@ export class Durability {
 
   constructor(components: DurabilityComponents) {
     this.#store = components.store
+    this.#vault = components.vault
     this.#docs = components.docs
     this.#projections = components.projections
     this.#recordBytes = components.recordBytes
     this.#trees = components.trees
+  }
+
+  /** Where personal data is sealed: rebuild and fetched payloads seal through it too. */
+  get vault(): Vault {
+    return this.#vault
   }
 
   /** Reads the feed state back from the store. */
@@ -159,7 +169,8 @@ export class Durability {
       ops.push({ type: 'put', key: K.record(id), value: encodeStoredRecord(r, this.#recordBytes) })
       this.#docs.rememberHeader(id, r.record.header)
     }
-    for (const [digest, p] of tx.payloads) ops.push({ type: 'put', key: K.payload(digest), value: p })
+    await this.#erasures(tx)
+    await this.sealPayloads(tx)
     let acc = tx.acc
     const changed = [...tx.docs].filter(([, d]) => d.changed)
     const hashes = new Map<TxDoc, Uint8Array>()
@@ -189,6 +200,7 @@ export class Durability {
     }
     ops.push({ type: 'put', key: K.state, value: encodeJson(state) })
     const written = this.#store.write(ops)
+    this.#vault.handed(ops)
     this.#trees.commit(trees)
     this.#head = state
     this.#headAcc = acc
@@ -204,8 +216,65 @@ export class Durability {
         throw this.#failure
       },
     )
-    this.#durable = durable.catch(() => undefined)
+    // Once the keys are wrapped anew, the ring's retired keys are destroyed (`idle` waits).
+    const settled = tx.erased.size > 0 ? durable.then(() => this.#vault.retire()) : durable
+    this.#durable = settled.catch(() => undefined)
     return { durable }
+  }
+
+  /**
+   * Puts the transaction's payloads sealed under their citizens' keys. A payload of an erased
+   * citizen is not stored, and no longer wanted from peers: no peer can bring it back.
+   */
+  async sealPayloads(tx: Tx): Promise<void> {
+    const subjects = new Map<string, string | null>()
+    for (const { record } of tx.records.values()) {
+      if (record.header.payload) subjects.set(toHex(record.header.payload), record.header.subject)
+    }
+    for (const [digest, p] of tx.payloads) {
+      const subject = tx.owners.get(digest) ?? subjects.get(digest)
+      if (subject === undefined) continue
+      const sealed = await this.#vault.sealPayload(subject, digest, p, tx.ops)
+      if (sealed) tx.ops.push({ type: 'put', key: K.payload(digest), value: sealed })
+      else tx.ops.push({ type: 'del', key: K.missing(digest) })
+    }
+    // Records of citizens erased earlier, relayed late: their payloads are never fetched.
+    for (const { record } of tx.records.values()) {
+      const h = record.header
+      if (
+        h.payload &&
+        h.subject &&
+        !tx.payloads.has(toHex(h.payload)) &&
+        (await this.#vault.isErased(h.subject))
+      ) {
+        tx.ops.push({ type: 'del', key: K.missing(toHex(h.payload)) })
+      }
+    }
+  }
+
+  /**
+   * Applies the erasure records of the transaction: the citizen's key is destroyed and every
+   * payload of theirs deleted in the same batch; summaries and indexes follow (projections).
+   */
+  async #erasures(tx: Tx): Promise<void> {
+    for (const [id, { record }] of tx.records) {
+      if (record.header.kind !== 'citizen.erased') continue
+      const citizen = record.header.subject!
+      tx.erased.add(citizen)
+      // The vault reads its keys by range, which sees only what is durable.
+      await this.#durable
+      await this.#vault.erase(citizen, id, tx.ops)
+      this.#projections.forget(citizen)
+      const d = tx.docs.get(citizen)?.doc ?? (await this.#docs.load(citizen)).doc
+      for (const rid of new Set(d.getArray<string>('records').toArray())) {
+        const r = await txRecord(this.#store, tx, rid)
+        const digest = r?.header.payload
+        if (!digest) continue
+        const hex = toHex(digest)
+        tx.payloads.delete(hex)
+        tx.ops.push({ type: 'del', key: K.payload(hex) }, { type: 'del', key: K.missing(hex) })
+      }
+    }
   }
 
   /** A write failed: nothing more is written or acknowledged until the node restarts. */

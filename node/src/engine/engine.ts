@@ -75,6 +75,7 @@ import type {
   Submission,
   SubmitOutcome,
 } from './types.ts'
+import { Vault } from './vault.ts'
 
 export { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE } from './doc-cache.ts'
 export { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, DEFAULT_MAX_PENDING_BYTES } from './held-entries.ts'
@@ -162,8 +163,13 @@ export class Engine extends EngineReads {
     const clock = components.clock ?? Date.now
     const observer = components.observer ?? {}
     const docs = new DocCache(init, { store, clientId: () => this.clientId })
-    const projections = new Projections({ summaryCacheSize: init.docCacheSize }, { store })
-    super(store, docs, projections)
+    // Personal data at rest is sealed under keys derived from the node's own secret key; a
+    // read-only engine (an audit's replay) seals under keys that die with the process.
+    const vault = components.nodeKeys
+      ? new Vault(components.nodeKeys.secretKey, { store })
+      : Vault.ephemeral(store)
+    const projections = new Projections({ summaryCacheSize: init.docCacheSize }, { store, vault })
+    super(store, docs, projections, vault)
     this.#clock = clock
     this.#observer = observer
     this.#keys = components.nodeKeys
@@ -176,6 +182,7 @@ export class Engine extends EngineReads {
     const trees = new FeedTrees(store)
     this.#durability = new Durability({
       store,
+      vault,
       docs: this.docs,
       projections: this.projections,
       recordBytes,
@@ -249,6 +256,7 @@ export class Engine extends EngineReads {
     // A node the charter no longer certifies (its state expelled, it removed) still starts: it
     // serves what it holds and takes no writes (NODE_NOT_CERTIFIED). One never certified does not.
     await this.#trust.load(this.#keys ? this.nodeId : undefined)
+    await this.vault.load()
     await this.#durability.load()
     await this.#evidence.load()
     // A rebuild was interrupted, or an amendment adopted just before a stop voids entries held.

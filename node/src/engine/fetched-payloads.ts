@@ -45,15 +45,17 @@ export function storeFetchedPayloads(
         continue // a peer's bad copy: another peer may hold the right one
       }
       tx.payloads.set(wanted[i]!, p)
+      tx.owners.set(wanted[i]!, stored.record.header.subject)
       tx.ops.push({ type: 'del', key: K.missing(wanted[i]!) })
       if (stored.record.header.subject) citizens.add(stored.record.header.subject)
     }
     if (tx.payloads.size === 0) return 0
-    for (const [digest, p] of tx.payloads) tx.ops.push({ type: 'put', key: K.payload(digest), value: p })
+    await c.durability.sealPayloads(tx)
     await c.docs.prefetch([...citizens])
     for (const citizen of citizens) await c.durability.txDoc(tx, citizen, clientId)
     await c.projections.update(tx, [...citizens])
     await c.store.write(tx.ops)
+    c.durability.vault.handed(tx.ops)
     c.projections.remember(tx)
     return tx.payloads.size
   })

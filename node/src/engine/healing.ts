@@ -148,7 +148,7 @@ export class Healing {
       stashed.push(bytes)
     }
     if (stashed.length === 0) return
-    await c.apply(stashed, await storedPayloads(c.store, stashed))
+    await c.apply(stashed, await storedPayloads(c.store, c.durability.vault, stashed))
     await c.durability.durable
     const now = c.durability.state.vv[origin] ?? 0
     const done: BatchOp[] = []

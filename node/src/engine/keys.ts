@@ -3,14 +3,17 @@
  *
  *   ent/<origin>/<seq:12>   signed entry (canonical CBOR)          history
  *   rec/<recordId>          stored record: entry position + signed record
- *   pay/<digest hex>        personal-data payload (erasable)       personal
+ *   pay/<digest hex>        personal-data payload, sealed under its citizen's key (vault.ts)
+ *   ck/<bucket>/<citizen>   the citizen's data key, sealed under its bucket's key (vault.ts)
+ *   gone/<citizen>          the id of the record that erased the citizen here (vault.ts)
  *   miss/<digest hex>       a payload a stored record names but this node lacks: its record id
  *   doc/<docId>             Yjs state of a doc
  *   dh/<docId>              doc hash (state-root leaf)
- *   sum/<citizenId>         derived summary (JSON) incl. its index keys  personal (derived)
+ *   sum/<citizenId>         derived summary (JSON) incl. its index keys; personal part sealed
  *   case/<caseId>           citizen id of the case
  *   alert/<alertId>         marker of a crisis alert
- *   ix/...                  secondary indexes (derived, rebuilt from docs)
+ *   ix/...                  secondary indexes (derived, rebuilt from docs); personal values
+ *                           (travel document, country of presence) as blind tokens (vault.ts)
  *   evid/...                evidence: equivocations and refused entries
  *   rev/<state>/<certId>    a revocation of an officer certificate, signed by the state that issued it
  *   mkt/<origin>/<level:2>/<index:12>   a complete subtree of an origin's feed tree (RFC 6962)
@@ -28,6 +31,10 @@ export const K = {
   entries: (origin: string) => `ent/${origin}/`,
   record: (id: string) => `rec/${id}`,
   payload: (digestHex: string) => `pay/${digestHex}`,
+  citizenKey: (bucket: number, citizen: string) => `${K.citizenBucket(bucket)}${citizen}`,
+  citizenBucket: (bucket: number) => `ck/${bucket.toString(16).padStart(2, '0')}/`,
+  citizenKeys: 'ck/',
+  gone: (citizen: string) => `gone/${citizen}`,
   missing: (digestHex: string) => `miss/${digestHex}`,
   missingAll: 'miss/',
   doc: (id: string) => `doc/${id}`,

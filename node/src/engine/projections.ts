@@ -2,6 +2,10 @@
  * Projections: a citizen's summary (nationality, travel document, presence, cases, welfare)
  * derived from their merged doc, and the secondary indexes that follow it (`ix/...`). Written
  * in the same batch as the entries that changed the doc, so a restart reads them back.
+ *
+ * At rest the summary's personal values (travel document number, presence) are sealed under
+ * the citizen's key (`p`), and their index keys hold blind tokens (vault.ts); what stays plain
+ * is what the signed headers already say (nationality, cases, welfare status).
  */
 import {
   foldIdentity,
@@ -19,6 +23,11 @@ import { DEFAULT_DOC_CACHE } from './doc-cache.ts'
 import { K } from './keys.ts'
 import { type Tx, txPayload, txRecord } from './tx.ts'
 import type { CitizenSummary } from './types.ts'
+import type { IndexKind, Vault } from './vault.ts'
+
+/** A summary as stored: the personal part sealed (`p`, base64url). */
+type StoredSummary = Omit<CitizenSummary, 'travelDocument' | 'presence'> & { p?: string }
+const SUMMARY_PURPOSE = 'sum'
 
 export interface ProjectionsInit {
   /** Summaries kept in memory. @default DEFAULT_DOC_CACHE */
@@ -27,10 +36,12 @@ export interface ProjectionsInit {
 
 export class Projections {
   readonly #store: Store
+  readonly #vault: Vault
   readonly #cache: LRUCache<string, CitizenSummary>
 
-  constructor(init: ProjectionsInit, components: { store: Store }) {
+  constructor(init: ProjectionsInit, components: { store: Store; vault: Vault }) {
     this.#store = components.store
+    this.#vault = components.vault
     this.#cache = new LRUCache({ max: init.summaryCacheSize ?? DEFAULT_DOC_CACHE })
   }
 
@@ -39,7 +50,7 @@ export class Projections {
     if (cached) return cached
     const raw = await this.#store.get(K.summary(citizen))
     if (!raw) return undefined
-    const s = decodeJson<CitizenSummary>(raw)
+    const s = await this.#decode(citizen, raw)
     this.#cache.set(citizen, s)
     return s
   }
@@ -54,11 +65,42 @@ export class Projections {
       else missing.push(c)
     }
     const raws = await this.#store.getMany(missing.map(K.summary))
-    missing.forEach((c, i) => {
+    for (const [i, c] of missing.entries()) {
       const raw = raws[i]
-      if (raw) out.set(c, decodeJson<CitizenSummary>(raw))
-    })
+      if (raw) out.set(c, await this.#decode(c, raw))
+    }
     return out
+  }
+
+  /** Forgets what memory holds of an erased citizen. */
+  forget(citizen: string): void {
+    this.#cache.delete(citizen)
+  }
+
+  async #decode(citizen: string, raw: Uint8Array): Promise<CitizenSummary> {
+    const { p, ...rest } = decodeJson<StoredSummary>(raw)
+    const opened = p
+      ? await this.#vault.openFor(citizen, SUMMARY_PURPOSE, Buffer.from(p, 'base64url'))
+      : undefined
+    const personal = opened
+      ? decodeJson<Pick<CitizenSummary, 'travelDocument' | 'presence'>>(opened)
+      : { travelDocument: null, presence: null }
+    return { ...rest, ...personal }
+  }
+
+  async #encode(tx: Tx, citizen: string, s: CitizenSummary): Promise<Uint8Array> {
+    const { travelDocument, presence, ...rest } = s
+    const stored: StoredSummary = rest
+    if (travelDocument !== null || presence !== null) {
+      const sealed = await this.#vault.sealFor(
+        citizen,
+        SUMMARY_PURPOSE,
+        encodeJson({ travelDocument, presence }),
+        tx.ops,
+      )
+      if (sealed) stored.p = Buffer.from(sealed).toString('base64url')
+    }
+    return encodeJson(stored)
   }
 
   /** Caches the summaries a transaction wrote (once it is handed to the store). */
@@ -81,6 +123,10 @@ export class Projections {
     return identityRecordsOf(ids, (id) => txRecord(this.#store, tx, id))
   }
 
+  #payload(tx: Tx, record: SignedRecord | undefined) {
+    return record && txPayload(this.#store, this.#vault, tx, record)
+  }
+
   async #resummarize(tx: Tx, citizen: string, previous: CitizenSummary | undefined): Promise<void> {
     const record = (id: string) => txRecord(this.#store, tx, id)
     const fields = tx.docs.get(citizen)!.doc.getMap<string>('fields')
@@ -90,15 +136,14 @@ export class Projections {
     const identity = foldIdentity(await this.#identityRecords(tx, citizen))
     if (identity) {
       s.nationality = identity.nationality
-      const r = await record(identity.travelDocument)
-      const p = r && (await txPayload(this.#store, tx, r))
+      const p = await this.#payload(tx, await record(identity.travelDocument))
       const doc = p?.travelDocument as { number?: string } | undefined
       if (doc?.number) s.travelDocument = doc.number
     }
     const pres = fields.get('presence')
     if (pres) {
       const r = await record(pres)
-      const p = r && (await txPayload(this.#store, tx, r))
+      const p = await this.#payload(tx, r)
       if (r && p) {
         const b = r.header.body as RecordBody<'presence.registered'>
         s.presence = {
@@ -130,13 +175,13 @@ export class Projections {
         }
       }
     }
-    s.ix = indexKeysOf(citizen, s)
+    s.ix = indexKeysOf(citizen, s, (kind, v) => this.#vault.indexToken(kind, v))
     const oldIx = new Set(previous?.ix ?? [])
     const newIx = new Set(s.ix)
     for (const k of oldIx) if (!newIx.has(k)) tx.ops.push({ type: 'del', key: k })
     for (const k of newIx)
       if (!oldIx.has(k)) tx.ops.push({ type: 'put', key: k, value: utf8ToBytes(citizen) })
-    tx.ops.push({ type: 'put', key: K.summary(citizen), value: encodeJson(s) })
+    tx.ops.push({ type: 'put', key: K.summary(citizen), value: await this.#encode(tx, citizen, s) })
     tx.summaries.set(citizen, s)
   }
 }
@@ -156,12 +201,19 @@ export async function identityRecordsOf(
   return out
 }
 
-/** The index keys a summary puts: by nationality, travel document, presence, case state. */
-function indexKeysOf(citizen: string, s: CitizenSummary): string[] {
+/**
+ * The index keys a summary puts: by nationality, travel document, presence, case state. The
+ * personal values (travel document, country of presence) go in as blind tokens.
+ */
+function indexKeysOf(
+  citizen: string,
+  s: CitizenSummary,
+  token: (kind: IndexKind, value: string) => string,
+): string[] {
   const ix: string[] = []
   if (s.nationality) ix.push(`ix/nat/${s.nationality}/${citizen}`)
-  if (s.travelDocument) ix.push(`ix/td/${s.travelDocument}/${citizen}`)
-  if (s.presence) ix.push(`ix/pres/${s.presence.country}/${citizen}`)
+  if (s.travelDocument) ix.push(`ix/td/${token('td', s.travelDocument)}/${citizen}`)
+  if (s.presence) ix.push(`ix/pres/${token('pres', s.presence.country)}/${citizen}`)
   for (const [caseId, c] of Object.entries(s.cases)) {
     ix.push(`ix/case/${c.state}/${caseId}`)
     if (s.nationality) ix.push(`ix/ncase/${s.nationality}/${c.state}/${caseId}`)

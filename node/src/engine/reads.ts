@@ -11,16 +11,19 @@ import type { DocCache } from './doc-cache.ts'
 import { K } from './keys.ts'
 import type { Projections } from './projections.ts'
 import type { CitizenSummary, StoredRecord } from './types.ts'
+import type { IndexKind, Vault } from './vault.ts'
 
 export class EngineReads {
   protected readonly store: Store
   protected readonly docs: DocCache
   protected readonly projections: Projections
+  protected readonly vault: Vault
 
-  constructor(store: Store, docs: DocCache, projections: Projections) {
+  constructor(store: Store, docs: DocCache, projections: Projections, vault: Vault) {
     this.store = store
     this.docs = docs
     this.projections = projections
+    this.vault = vault
   }
 
   getEntryBytes(origin: string, seq: number): Promise<Uint8Array | undefined> {
@@ -38,8 +41,21 @@ export class EngineReads {
     return raw ? decodeStoredRecord(raw) : undefined
   }
 
-  getPayload(digest: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.store.get(K.payload(toHex(digest)))
+  /** A payload in plain form (it is sealed at rest); undefined if not here or erased. */
+  async getPayload(digest: Uint8Array): Promise<Uint8Array | undefined> {
+    const hex = toHex(digest)
+    const sealed = await this.store.get(K.payload(hex))
+    return sealed && this.vault.openPayload(hex, sealed)
+  }
+
+  /** The index prefix of a personal value (`ix/td/<token>/`): a keyed hash, never the value. */
+  blindPrefix(kind: IndexKind, value: string): string {
+    return `ix/${kind}/${this.vault.indexToken(kind, value)}/`
+  }
+
+  /** Whether the citizen's personal data was erased here. */
+  isErased(citizen: string): Promise<boolean> {
+    return this.vault.isErased(citizen)
   }
 
   /** Digests of payloads that stored records name but this node lacks, at most `limit`. */

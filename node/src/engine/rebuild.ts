@@ -32,6 +32,7 @@ import type { Durability } from './durability.ts'
 import type { HeldEntries } from './held-entries.ts'
 import { K, seqKey } from './keys.ts'
 import type { PersistentState, RemoteResult } from './types.ts'
+import type { Vault } from './vault.ts'
 
 /** Key prefixes of what is derived from the feeds, deleted before they are applied again. */
 const DERIVED = ['rec/', 'miss/', 'doc/', 'dh/', 'sum/', 'case/', 'alert/', 'ix/', 'mkt/'] as const
@@ -113,7 +114,7 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
         ready.push(bytes)
       }
       if (ready.length === 0) continue
-      await c.apply(ready, await storedPayloads(store, ready))
+      await c.apply(ready, await storedPayloads(store, c.durability.vault, ready))
       next.set(origin, from + ready.length)
       progress = true
     }
@@ -166,6 +167,7 @@ async function deleteAll(store: Store, prefix: string): Promise<void> {
 /** The payloads stored here that the records of `entries` name, by digest (hex). */
 export async function storedPayloads(
   store: Store,
+  vault: Vault,
   entries: readonly Uint8Array[],
 ): Promise<Map<string, Uint8Array>> {
   const digests: string[] = []
@@ -176,6 +178,9 @@ export async function storedPayloads(
   }
   const found = await store.getMany(digests.map(K.payload))
   const payloads = new Map<string, Uint8Array>()
-  for (const [i, d] of digests.entries()) if (found[i]) payloads.set(d, found[i]!)
+  for (const [i, d] of digests.entries()) {
+    const plain = found[i] && (await vault.openPayload(d, found[i]))
+    if (plain) payloads.set(d, plain)
+  }
   return payloads
 }

@@ -16,6 +16,7 @@ import type { BatchOp, Store } from '../storage/store.ts'
 import { decodeStoredRecord } from './codec.ts'
 import { K } from './keys.ts'
 import type { CitizenSummary, PersistentState, StoredRecord } from './types.ts'
+import type { Vault } from './vault.ts'
 
 export interface Tx {
   /** The state as this transaction leaves it: vv, heads and hlc move with every entry applied. */
@@ -31,12 +32,17 @@ export interface Tx {
   entries: Array<{ origin: string; seq: number; bytes: Uint8Array; hash: Uint8Array }>
   ops: BatchOp[]
   records: Map<string, StoredRecord>
+  /** Payloads in plain form, by digest; sealed when the transaction is written (durability.ts). */
   payloads: Map<string, Uint8Array>
+  /** The citizen (or null) of payloads whose record is not in this transaction (fetched later). */
+  owners: Map<string, string | null>
   /** Payloads of the transaction already decoded (and checked), by digest. */
   decoded: Map<string, Record<string, unknown>>
   summaries: Map<string, CitizenSummary>
   cases: Map<string, string>
   alerts: Set<string>
+  /** Citizens erased by records of this transaction: their payloads are destroyed, not stored. */
+  erased: Set<string>
   docs: Map<string, TxDoc>
   /** Remote entries applied, in order, with how many of their records were new here. */
   applied: Array<{ entry: SignedEntry; bytes: Uint8Array; accepted: number }>
@@ -68,10 +74,12 @@ export function newTx(head: PersistentState, headAcc: Uint8Array): Tx {
     ops: [],
     records: new Map(),
     payloads: new Map(),
+    owners: new Map(),
     decoded: new Map(),
     summaries: new Map(),
     cases: new Map(),
     alerts: new Set(),
+    erased: new Set(),
     docs: new Map(),
     acc: headAcc,
   }
@@ -88,6 +96,7 @@ export async function txRecord(store: Store, tx: Tx, id: string): Promise<Signed
 /** A record's decoded payload as the transaction sees it, if this node holds it. */
 export async function txPayload(
   store: Store,
+  vault: Vault,
   tx: Tx,
   record: SignedRecord,
 ): Promise<Record<string, unknown> | undefined> {
@@ -96,6 +105,9 @@ export async function txPayload(
   const hex = toHex(digest)
   const known = tx.decoded.get(hex)
   if (known) return known
-  const bytes = tx.payloads.get(hex) ?? (await store.get(K.payload(hex)))
+  if (tx.erased.has(record.header.subject ?? '')) return undefined
+  const mine = tx.payloads.get(hex)
+  const sealed = mine ? undefined : await store.get(K.payload(hex))
+  const bytes = mine ?? (sealed && (await vault.openPayload(hex, sealed)))
   return bytes ? (decodeCanonical(bytes) as Record<string, unknown>) : undefined
 }

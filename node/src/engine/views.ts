@@ -199,7 +199,7 @@ export async function welfareBoard(
     needsHelp: [],
     notHeard: [],
   }
-  for (const citizen of await engine.indexKeys(`ix/pres/${alert.country}/`, limit)) {
+  for (const citizen of await engine.indexKeys(engine.blindPrefix('pres', alert.country), limit)) {
     const s = await engine.getSummary(citizen)
     if (!s?.presence || (alert.region !== null && s.presence.region !== alert.region)) continue
     if (s.presence.until !== null && s.presence.until < alert.issuedAt) continue

@@ -7,9 +7,27 @@
  * It runs over any abstract-level database: `level` on disk for the product, `memory-level`
  * for `MemoryStore`, so both keep one contract (node/test/storage/compliance.ts).
  */
+
+import { readFile } from 'node:fs/promises'
 import { Level } from 'level'
+import { writeFileAtomic } from '../keystore.ts'
 import type { Startable } from '../service.ts'
-import type { BatchOp, RangeOptions, Store } from './store.ts'
+import type { BatchOp, RangeOptions, SideFile, Store } from './store.ts'
+import { memorySideFile } from './store.ts'
+
+function diskSideFile(path: string): SideFile {
+  return {
+    read: async () => {
+      try {
+        return new Uint8Array(await readFile(path))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+        throw err
+      }
+    },
+    write: (bytes) => writeFileAtomic(path, bytes),
+  }
+}
 
 /** What the store needs of an abstract-level database (`level`, `memory-level`). */
 export interface LevelDatabase {
@@ -32,6 +50,8 @@ interface Pending {
 export interface LevelStoreInit {
   /** fsync every batch. Only tests that measure something else turn this off. @default true */
   sync?: boolean
+  /** The database's folder: side files go beside it (`<path>.<name>`); in memory without one. */
+  path?: string
 }
 
 /** The node's store as a service: `level` on disk at `path`, opened on start, closed on stop. */
@@ -47,6 +67,8 @@ export class LevelStore implements Store, Startable {
   /** The database under the store; tests reach it to make the medium slow or failing. */
   protected readonly db: LevelDatabase
   readonly #sync: boolean
+  readonly #path: string | undefined
+  readonly #sideFiles = new Map<string, SideFile>()
   #queue: Pending[] = []
   /** The running group commit, if any: `close` waits for it. */
   #flushing: Promise<void> | undefined
@@ -62,6 +84,17 @@ export class LevelStore implements Store, Startable {
   constructor(db: LevelDatabase, init: LevelStoreInit = {}) {
     this.db = db
     this.#sync = init.sync ?? true
+    this.#path = init.path
+  }
+
+  sideFile(name: string): SideFile {
+    let f = this.#sideFiles.get(name)
+    if (!f) {
+      const path = this.#path === undefined ? undefined : `${this.#path}.${name}`
+      f = path === undefined ? memorySideFile() : diskSideFile(path)
+      this.#sideFiles.set(name, f)
+    }
+    return f
   }
 
   /** Opens a store at `path` at once (the offline tools' short form of `levelStore`). */

@@ -26,7 +26,29 @@ export interface Store {
   /** Atomic; seen by get/getMany at once; durable, in call order, on resolve. */
   write(ops: readonly BatchOp[]): Promise<void>
   range(opts: RangeOptions): AsyncIterable<[string, Uint8Array]>
+  /**
+   * A small file kept beside the database and replaced whole (atomically) on each write: the
+   * vault's key ring (vault.ts), whose old versions must not linger as LevelDB's do.
+   */
+  sideFile(name: string): SideFile
   close(): Promise<void>
+}
+
+export interface SideFile {
+  read(): Promise<Uint8Array | undefined>
+  /** Durable when it resolves; the previous content is replaced, not kept. */
+  write(bytes: Uint8Array): Promise<void>
+}
+
+/** A side file held in memory (stores in memory). */
+export function memorySideFile(): SideFile {
+  let content: Uint8Array | undefined
+  return {
+    read: async () => content,
+    write: async (b) => {
+      content = Uint8Array.from(b)
+    },
+  }
 }
 
 /** All keys starting with `prefix`. */

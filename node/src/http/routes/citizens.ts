@@ -123,10 +123,10 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
         throw new NodeError('VALIDATION_FAILED', 'give exactly one of travelDocument, nationality, country')
       const prefix =
         q.travelDocument !== undefined
-          ? `ix/td/${q.travelDocument}/`
+          ? ctx.engine.blindPrefix('td', q.travelDocument)
           : q.nationality !== undefined
             ? `ix/nat/${q.nationality}/`
-            : `ix/pres/${q.country}/`
+            : ctx.engine.blindPrefix('pres', q.country!)
       const ids = await ctx.engine.indexKeys(prefix, q.limit, q.after)
       const citizens = []
       for (const id of ids) {

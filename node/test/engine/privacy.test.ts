@@ -1,0 +1,313 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPair, keyId, type LegationClient, toHex } from '@legation/protocol'
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { Level } from 'level'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Engine } from '../../src/engine/engine.ts'
+import { K } from '../../src/engine/keys.ts'
+import { open, seal } from '../../src/engine/vault.ts'
+import { LevelStore } from '../../src/storage/level-store.ts'
+import { MemoryStore } from '../../src/storage/memory-store.ts'
+import { prefixRange } from '../../src/storage/store.ts'
+import { ed, testBloc } from '../fixtures.ts'
+
+const dirs: string[] = []
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'legation-privacy-'))
+  dirs.push(d)
+  return d
+}
+
+/** Personal values no test fixture or key could contain by chance. */
+function person(n: number) {
+  const tag = randomBytes(5).toString('hex').toUpperCase()
+  return {
+    given: `Zephyrine${tag}`,
+    family: `Okonkwo${tag}${n}`,
+    place: `Quillabamba${tag}`,
+    passport: `QX${tag}${n}`,
+    email: `z${tag.toLowerCase()}@mail${n}.example`,
+    phone: `+61 ${400000000 + n} ${tag.replace(/\D/g, '').slice(0, 3) || '777'}`,
+    region: `Highlands${tag}`,
+    address: `${n} Rue Calixte${tag}`,
+    note: `CaseNote${tag}`,
+  }
+}
+type Person = ReturnType<typeof person>
+const values = (p: Person) => Object.values(p)
+
+function records(officer: LegationClient, p: Person, nationality = 'AAA') {
+  const citizenKeys = generateKeyPair(ed)
+  const citizenId = keyId(citizenKeys.publicKey)
+  const reg = officer.record(
+    'citizen.registered',
+    citizenId,
+    {
+      citizenKey: citizenKeys.publicKey,
+      nationality,
+      consent: { purposes: ['consular-assistance'], version: 1 },
+    },
+    {
+      salt: officer.salt(),
+      names: { given: p.given, family: p.family },
+      birth: { date: '1979-11-23', place: p.place },
+      travelDocument: { type: 'passport', number: p.passport, issuer: nationality, expires: '2032-02-02' },
+      contact: { email: p.email, phone: p.phone },
+    },
+  )
+  const presence = officer.record(
+    'presence.registered',
+    citizenId,
+    { from: Date.now() - 1000, until: null },
+    { salt: officer.salt(), country: 'FJ', region: p.region, address: p.address },
+  )
+  const opened = officer.record(
+    'case.opened',
+    citizenId,
+    { caseType: 'emergency-travel-document' },
+    { salt: officer.salt(), details: p.note },
+  )
+  return { citizenId, citizenKeys, reg, presence, opened }
+}
+
+/** Every key and value a stock LevelDB reader gets from the database, as text and bytes. */
+async function readWithStockLevel(path: string): Promise<Buffer> {
+  const db = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const parts: Buffer[] = []
+  for await (const [k, v] of db.iterator()) parts.push(Buffer.from(k), Buffer.from(v))
+  await db.close()
+  return Buffer.concat(parts)
+}
+
+/** Every byte of every file under `dir` (LevelDB's logs and tables as they are on disk). */
+async function rawFiles(dir: string): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) parts.push(await readFile(join(e.parentPath, e.name)))
+  }
+  return Buffer.concat(parts)
+}
+
+const found = (haystack: Buffer, needles: readonly string[]) => needles.filter((v) => haystack.includes(v))
+
+describe('privacy: sealed at rest', () => {
+  it('seals with the cipher a browser has: node:crypto and @noble/ciphers give the same bytes', () => {
+    const key = randomBytes(32)
+    const aad = Buffer.from('pay/00ff\0citizen')
+    const plain = randomBytes(300)
+    const sealed = seal(key, plain, aad)
+    const nonce = sealed.subarray(0, 12)
+    expect(Buffer.from(chacha20poly1305(key, nonce, aad).encrypt(plain))).toEqual(
+      Buffer.from(sealed.subarray(12)),
+    )
+    expect(Buffer.from(open(key, sealed, aad))).toEqual(plain)
+    const tampered = Uint8Array.from(sealed)
+    tampered[20]! ^= 1
+    expect(() => open(key, tampered, aad)).toThrow()
+    expect(() => open(key, sealed, Buffer.from('pay/00ff\0someone-else'))).toThrow()
+  })
+
+  it('a stock LevelDB reader and a scan of the files find no personal value; officers still search', async () => {
+    const dir = await tempDir()
+    const bloc = testBloc(1)
+    const store = await LevelStore.open(join(dir, 'db'))
+    const engine = await Engine.open({ store, ed, nodeKeys: bloc.nodes[0]!.keys, charter: bloc.chain })
+    const officer = bloc.officer('AAA')
+    const people = [person(1), person(2), person(3)]
+    const made = people.map((p) => records(officer, p))
+    for (const m of made) {
+      const out = await engine.submit([m.reg, m.presence, m.opened])
+      expect(out.every((o) => o.ok)).toBe(true)
+    }
+    // The node reads them back in plain form for those allowed to see them.
+    const s = await engine.getSummary(made[0]!.citizenId)
+    expect(s?.travelDocument).toBe(people[0]!.passport)
+    expect(s?.presence?.region).toBe(people[0]!.region)
+    expect(await engine.indexKeys(engine.blindPrefix('td', people[1]!.passport), 10)).toEqual([
+      made[1]!.citizenId,
+    ])
+    expect(await engine.indexKeys(engine.blindPrefix('pres', 'FJ'), 10)).toHaveLength(3)
+    await engine.stop()
+    await store.close()
+
+    const everything = people.flatMap(values)
+    expect(found(await readWithStockLevel(join(dir, 'db')), everything)).toEqual([])
+    expect(found(await rawFiles(dir), everything)).toEqual([])
+    // Nor is the country of presence an index key any more.
+    const keys = (await readWithStockLevel(join(dir, 'db'))).toString('latin1')
+    expect(keys).not.toContain('ix/pres/FJ/')
+
+    // Reopened with the same node key, everything reads again (the keys are derived, not lost).
+    const again = await LevelStore.open(join(dir, 'db'))
+    const reopened = await Engine.open({
+      store: again,
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+    })
+    expect((await reopened.getSummary(made[2]!.citizenId))?.travelDocument).toBe(people[2]!.passport)
+    const payload = await reopened.getPayload(made[2]!.reg.record.header.payload!)
+    expect(Buffer.from(payload!).includes(people[2]!.given)).toBe(true)
+    await reopened.stop()
+    await again.close()
+  })
+})
+
+describe('privacy: erasure', () => {
+  it('only the nationality state erases freely; a citizen cannot while a case holds their data', async () => {
+    const bloc = testBloc(1)
+    const engine = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+    })
+    const m = records(bloc.officer('AAA'), person(1))
+    await engine.submit([m.reg, m.presence, m.opened])
+    const byOther = bloc.officer('BBB').record('citizen.erased', m.citizenId, { reason: 'court-order' })
+    const citizen = bloc.citizen(m.citizenKeys)
+    const bySelf = citizen.record('citizen.erased', m.citizenId, { reason: 'citizen-request' })
+    const [other, self] = await engine.submit([byOther, bySelf])
+    expect(other).toMatchObject({ ok: false, error: { code: 'RECORD_UNAUTHORIZED' } })
+    expect(self).toMatchObject({ ok: false, error: { code: 'RECORD_LEGAL_HOLD' } })
+    // Once the case is withdrawn, the citizen's own request is enough.
+    const withdrawn = citizen.record('case.transition', m.citizenId, {
+      case: m.opened.id,
+      from: 'submitted',
+      to: 'withdrawn',
+    })
+    const again = citizen.record('citizen.erased', m.citizenId, { reason: 'citizen-request' })
+    const out = await engine.submit([withdrawn, again])
+    expect(out.map((o) => o.ok)).toEqual([true, true])
+    expect(await engine.getPayload(m.reg.record.header.payload!)).toBeUndefined()
+  })
+
+  it('destroys the key and payloads on every replica, keeps history verifiable, and nothing brings them back', async () => {
+    const dir = await tempDir()
+    const bloc = testBloc(2)
+    const storeA = await LevelStore.open(join(dir, 'a'))
+    const storeB = await LevelStore.open(join(dir, 'b'))
+    const a = await Engine.open({ store: storeA, ed, nodeKeys: bloc.nodes[0]!.keys, charter: bloc.chain })
+    const b = await Engine.open({ store: storeB, ed, nodeKeys: bloc.nodes[1]!.keys, charter: bloc.chain })
+    const sent: Array<{ bytes: Uint8Array; payloads: Map<string, Uint8Array> }> = []
+    a.onEntry((_e, bytes, payloads) => sent.push({ bytes, payloads: new Map(payloads) }))
+    const officer = bloc.officer('AAA')
+    const gone = person(1)
+    const kept = person(2)
+    const g = records(officer, gone)
+    const k = records(officer, kept)
+    await a.submit([g.reg, g.presence, g.opened, k.reg, k.presence])
+    for (const s of sent) expect(await b.applyRemote(s.bytes, s.payloads)).toBe('applied')
+    const wrappedKey = async (s: LevelStore, citizen: string) => {
+      for await (const [key, v] of s.range(prefixRange(K.citizenKeys)))
+        if (key.endsWith(`/${citizen}`)) return { key, v }
+      return undefined
+    }
+    // What a forensic reader of B's files could still find after the erasure: LevelDB keeps
+    // deleted values in its files until a compaction reaches them.
+    const wrappedAtB = (await wrappedKey(storeB, g.citizenId))!
+    const regDigest = toHex(g.reg.record.header.payload!)
+    const sealedAtB = (await storeB.get(K.payload(regDigest)))!
+    expect(wrappedAtB).toBeDefined()
+    const oldPayloads = new Map(sent.flatMap((s) => [...s.payloads]))
+
+    const erase = officer.record('citizen.erased', g.citizenId, { reason: 'court-order' })
+    const [ok] = await a.submit([erase])
+    expect(ok?.ok).toBe(true)
+    expect(await b.applyRemote(sent.at(-1)!.bytes, sent.at(-1)!.payloads)).toBe('applied')
+    expect(b.stateRoot()).toBe(a.stateRoot())
+
+    for (const e of [a, b]) {
+      for (const r of [g.reg, g.presence, g.opened])
+        expect(await e.getPayload(r.record.header.payload!)).toBeUndefined()
+      expect(await e.getSummary(g.citizenId)).toMatchObject({ travelDocument: null, presence: null })
+      expect(await e.indexKeys(e.blindPrefix('td', gone.passport), 10)).toEqual([])
+      expect(await e.isErased(g.citizenId)).toBe(true)
+      // The other citizen is untouched, and the signed history is all still there.
+      expect((await e.getSummary(k.citizenId))?.travelDocument).toBe(kept.passport)
+      expect(await e.getRecord(g.reg.id)).toBeDefined()
+    }
+
+    // A stale peer sends the old payloads again: they are not stored.
+    expect(await b.storePayloads([...oldPayloads].map(([d, p]) => ({ d: Buffer.from(d, 'hex'), p })))).toBe(0)
+    expect(await b.getPayload(g.reg.record.header.payload!)).toBeUndefined()
+    expect(await b.missingPayloads(100)).toEqual([])
+
+    for (const [e, s] of [
+      [a, storeA],
+      [b, storeB],
+    ] as const) {
+      await e.stop()
+      await s.close()
+    }
+    // Nothing of the erased citizen is left in the files — not the values, not the sealed key.
+    expect(found(await rawFiles(dir), values(gone))).toEqual([])
+    expect(found(await readWithStockLevel(join(dir, 'b')), values(gone))).toEqual([])
+    // The ring beside each database still opens the kept citizen's key: A and B read them.
+    for (const [i, path] of ['a', 'b'].entries()) {
+      const s = await LevelStore.open(join(dir, path))
+      const e = await Engine.open({ store: s, ed, nodeKeys: bloc.nodes[i]!.keys, charter: bloc.chain })
+      expect((await e.getSummary(k.citizenId))?.travelDocument).toBe(kept.passport)
+      expect(await wrappedKey(s, g.citizenId)).toBeUndefined()
+      await e.stop()
+      await s.close()
+    }
+    // Even with B's own secret key, and the sealed key and payload put back where they were,
+    // nothing opens: the bucket key that wrapped the citizen's key is destroyed.
+    const forensic = await LevelStore.open(join(dir, 'b'))
+    await forensic.write([
+      { type: 'put', key: wrappedAtB.key, value: wrappedAtB.v },
+      { type: 'put', key: K.payload(regDigest), value: sealedAtB },
+      { type: 'del', key: K.gone(g.citizenId) },
+    ])
+    const reader = await Engine.open({
+      store: forensic,
+      ed,
+      nodeKeys: bloc.nodes[1]!.keys,
+      charter: bloc.chain,
+    })
+    expect(await reader.getPayload(g.reg.record.header.payload!)).toBeUndefined()
+    await reader.stop()
+    await forensic.close()
+  })
+
+  it('payloads that arrive after the erasure, with entries or alone, are never stored', async () => {
+    const bloc = testBloc(2)
+    const a = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+    })
+    const b = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[1]!.keys,
+      charter: bloc.chain,
+    })
+    const sent: Array<{ bytes: Uint8Array; payloads: Map<string, Uint8Array> }> = []
+    a.onEntry((_e, bytes, payloads) => sent.push({ bytes, payloads: new Map(payloads) }))
+    const officer = bloc.officer('AAA')
+    const g = records(officer, person(1))
+    await a.submit([g.reg])
+    await a.submit([g.presence])
+    await a.submit([officer.record('citizen.erased', g.citizenId, { reason: 'deceased' })])
+    // B hears of the registration without its payload, then of the erasure; the presence and
+    // its payload come last.
+    expect(await b.applyRemote(sent[0]!.bytes, new Map())).toBe('applied')
+    expect(await b.applyRemote(sent[2]!.bytes, new Map())).toBe('pending')
+    expect(await b.applyRemote(sent[1]!.bytes, sent[1]!.payloads)).toBe('applied')
+    expect(b.stateRoot()).toBe(a.stateRoot())
+    expect(await b.getPayload(g.presence.record.header.payload!)).toBeUndefined()
+    expect(await b.missingPayloads(10)).toEqual([])
+    const late = [...sent[0]!.payloads].map(([d, p]) => ({ d: Buffer.from(d, 'hex'), p }))
+    expect(await b.storePayloads(late)).toBe(0)
+  })
+})
