@@ -35,6 +35,10 @@ export const NODE_ERRORS = {
     message: 'this signed request was already used; sign the request again',
   },
   FORBIDDEN: { status: 403, message: 'not allowed for this principal' },
+  PURPOSE_REQUIRED: {
+    status: 400,
+    message: 'an officer’s read of personal data must state its purpose (?purpose=…); it is logged',
+  },
   RATE_LIMITED: { status: 429, message: 'too many requests' },
   BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the size limit' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'request body has an unsupported content type' },

@@ -88,6 +88,18 @@ export const ERASURE_REASONS = [
   'deceased',
   'data-protection-authority',
 ] as const
+/** Why an officer reads a citizen's personal data: stated with every read, and logged. */
+export const ACCESS_PURPOSES = [
+  'case-processing',
+  'consular-assistance',
+  'crisis-response',
+  'identity-verification',
+  'legal-obligation',
+] as const
+export type AccessPurpose = (typeof ACCESS_PURPOSES)[number]
+/** What a logged read showed the officer of the citizen. */
+export const ACCESS_SHOWN = ['file', 'search-hit', 'welfare-list', 'case', 'export'] as const
+export type AccessShown = (typeof ACCESS_SHOWN)[number]
 /** Case states that hold a citizen's data against their own erasure request. */
 export const OPEN_CASE_STATES: ReadonlySet<CaseState> = new Set([
   'submitted',
@@ -232,6 +244,26 @@ export const RECORD_KINDS = {
    */
   'citizen.erased': {
     body: Type.Object({ reason: lit(ERASURE_REASONS) }, strict),
+    payload: null,
+    payloadRequired: false,
+  },
+  /**
+   * A node's signed statement that an officer read the subject's personal data: who (their
+   * certificate and state), why, what it showed, and the request's own signature time. Holds no
+   * personal data; signed by the node that served the read (a node certified in the charter).
+   */
+  'access.logged': {
+    body: Type.Object(
+      {
+        officer: Id,
+        state: StateCode,
+        purpose: lit(ACCESS_PURPOSES),
+        shown: lit(ACCESS_SHOWN),
+        /** The case the read was for, when the officer named one. */
+        case: Type.Union([Id, Type.Null()]),
+      },
+      strict,
+    ),
     payload: null,
     payloadRequired: false,
   },
@@ -393,9 +425,13 @@ export function signRecord<K extends RecordKind>(
   return { header, sig: ed.sign(signingInput(DOMAINS.record, encodeCanonical(header)), secretKey), cert }
 }
 
-/** What authorized a record: the citizen themself, or an officer of a state with roles. */
+/**
+ * What authorized a record: the citizen themself, an officer of a state with roles, or (for a
+ * logged read only) a node certified in the charter.
+ */
 export type Authority =
   | { readonly type: 'citizen'; readonly citizen: string }
+  | { readonly type: 'node'; readonly node: string; readonly state: string }
   | {
       readonly type: 'officer'
       readonly state: string
@@ -458,6 +494,13 @@ export function verifyRecord(
 function authorize(ctx: VerifyContext, charter: CharterView, record: SignedRecord): Authority {
   const ed = ctx.ed
   const h = record.header
+  if (record.cert === null && h.kind === 'access.logged') {
+    const node = charter.nodes.get(keyId(h.author))
+    if (!node || h.subject === null) {
+      throw new RecordError('RECORD_UNAUTHORIZED', 'only a node certified in the charter logs a read')
+    }
+    return { type: 'node', node: node.nodeId, state: node.state }
+  }
   if (record.cert === null) {
     // A citizen signs with the key they enrolled: their id is that key's id.
     if (!CITIZEN_KINDS.has(h.kind) || h.subject === null || keyId(h.author) !== h.subject) {
@@ -552,7 +595,7 @@ export function authorizeInContext(record: SignedRecord, authority: Authority, c
     const revoked = ctx.revokedAt(authority.certId, authority.state)
     if (revoked !== undefined && revoked <= h.at) throw new CertificateError('CERT_REVOKED')
   }
-  if (h.kind === 'alert.issued') return
+  if (h.kind === 'alert.issued' || h.kind === 'access.logged') return
   const nationality = ctx.nationality(h.subject!)
   // Identity and nationality change only by the nationality state (protocol/src/identity.ts).
   const refused = identityRuleRefuses(h, signerOf(record), nationality)

@@ -233,7 +233,10 @@ describe('scenario 5: a byzantine peer', { timeout: 120_000 }, () => {
     }
     // The citizen registered at seq 1 is still on every node, with its timeline intact.
     for (const n of honest) {
-      const view = await n.get<{ timeline?: unknown }>(`/v1/citizens/${reg.citizenId}`, officer)
+      const view = await n.get<{ timeline?: unknown }>(
+        `/v1/citizens/${reg.citizenId}?purpose=consular-assistance`,
+        officer,
+      )
       expect(JSON.stringify(view)).toContain(reg.id)
     }
 

@@ -28,7 +28,7 @@ it('a revocation posted at one node reaches every node, and each refuses the off
   expect((await b.post('/v1/records', toSubmission(registered))).status).toBe(201)
   /** The officer reads the citizen's file (names, passport) at node `n`: the status and problem code. */
   const read = async (n: TestNode) => {
-    const path = `/v1/citizens/${registered.citizenId}`
+    const path = `/v1/citizens/${registered.citizenId}?purpose=consular-assistance`
     const res = await fetch(`${n.url}${path}`, {
       headers: officer.sign({ method: 'GET', path }),
       signal: AbortSignal.timeout(10_000),

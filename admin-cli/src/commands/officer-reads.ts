@@ -2,7 +2,13 @@
  * Signed reads as an officer (or as a citizen, with a citizen's key file):
  * `legation citizen show`, `legation citizen find` and `legation cases`.
  */
-import { CASE_STATES, type Ed25519, type RequestToSign, signRequest } from '@legation/protocol'
+import {
+  ACCESS_PURPOSES,
+  CASE_STATES,
+  type Ed25519,
+  type RequestToSign,
+  signRequest,
+} from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CliError } from '../errors.ts'
@@ -15,6 +21,19 @@ interface ReadOptions {
   node: string
   key?: string
   dataDir?: string
+  purpose?: string
+}
+
+/** Officers state why they read personal data; the node logs it and the citizen sees it. */
+const purposeOption = () =>
+  new Option('--purpose <purpose>', 'why you read this (required for officers; logged)').choices(
+    ACCESS_PURPOSES,
+  )
+
+/** `path` with the purpose added to its query, when one was given. */
+function withPurpose(path: string, purpose: string | undefined): string {
+  if (purpose === undefined) return path
+  return `${path}${path.includes('?') ? '&' : '?'}purpose=${purpose}`
 }
 
 /** Signs each request with the key file's key (and certificate), at the CLI's clock. */
@@ -46,7 +65,16 @@ export function registerOfficerReads(program: Command, io: CliIo): void {
   const run = async (opts: ReadOptions, path: string) => {
     const node = new NodeClient({ url: opts.node, fetch: io.fetch })
     const key = loadKeyFile(nativeEd25519, keyFilePath(io, opts.key, opts.dataDir))
-    const body = await node.get<unknown>(path, keySigner(nativeEd25519, key, io.now))
+    if (key.cert && opts.purpose === undefined && !path.startsWith('/v1/cases?')) {
+      throw new CliError(
+        'USAGE',
+        `officers state why they read personal data: --purpose ${ACCESS_PURPOSES.join('|')}`,
+      )
+    }
+    const body = await node.get<unknown>(
+      withPurpose(path, opts.purpose),
+      keySigner(nativeEd25519, key, io.now),
+    )
     println(io.stdout, JSON.stringify(body, null, 2))
   }
 
@@ -55,7 +83,8 @@ export function registerOfficerReads(program: Command, io: CliIo): void {
     citizen
       .command('show')
       .description("print a citizen's file: profile, presence, cases, welfare and timeline")
-      .argument('<id>', 'citizen id (key id of their key)', citizenId),
+      .argument('<id>', 'citizen id (key id of their key)', citizenId)
+      .addOption(purposeOption()),
   ).action((id: string, opts: ReadOptions) => run(opts, `/v1/citizens/${id}`))
 
   signedRead(
@@ -66,7 +95,8 @@ export function registerOfficerReads(program: Command, io: CliIo): void {
       .addOption(new Option('--country <code>', 'country of presence').argParser(countryCode))
       .addOption(new Option('--travel-document <number>', 'travel document number').argParser(documentNumber))
       .addOption(new Option('--limit <n>', 'at most this many').argParser(intInRange(1, 200)).default(50))
-      .addOption(new Option('--after <id>', 'continue after this citizen id').argParser(citizenId)),
+      .addOption(new Option('--after <id>', 'continue after this citizen id').argParser(citizenId))
+      .addOption(purposeOption()),
   ).action(
     (
       opts: ReadOptions & {

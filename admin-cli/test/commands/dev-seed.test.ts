@@ -74,6 +74,8 @@ describe('legation dev seed', () => {
         nationality,
         '--limit',
         '200',
+        '--purpose',
+        'legal-obligation',
       ])
       expect(r.stderr).toBe('')
       const { citizens } = JSON.parse(r.stdout) as {
@@ -111,6 +113,8 @@ describe('legation dev seed', () => {
       node.url,
       '--key',
       node.secrets,
+      '--purpose',
+      'case-processing',
     ])
     expect(show.code).toBe(0)
     const file = JSON.parse(show.stdout)
@@ -171,7 +175,7 @@ describe('legation dev seed', () => {
 async function welfareHeard(node: TestNode, alert: string): Promise<number> {
   const client = new NodeClient({ url: node.url, fetch })
   const board = await client.get<{ counts: { safe: number; needsHelp: number } }>(
-    `/v1/alerts/${alert}/welfare`,
+    `/v1/alerts/${alert}/welfare?purpose=crisis-response`,
     keySigner(ed, loadKeyFile(ed, node.secrets), Date.now),
   )
   return board.counts.safe + board.counts.needsHelp

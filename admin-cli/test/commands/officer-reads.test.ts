@@ -10,10 +10,28 @@ describe('signed reads: citizen show, citizen find, cases', () => {
   afterAll(() => node.close())
 
   it('an unknown citizen is the node’s 404, passed on with its code', async () => {
-    const r = await legation(['citizen', 'show', '0'.repeat(32), '--node', node.url, '--key', node.secrets])
+    const r = await legation([
+      'citizen',
+      'show',
+      '0'.repeat(32),
+      '--node',
+      node.url,
+      '--key',
+      node.secrets,
+      '--purpose',
+      'consular-assistance',
+    ])
     expect(r.code).toBe(1)
     expect(errorLines(r)).toEqual([
-      `error: GET ${node.url}/v1/citizens/${'0'.repeat(32)}: 404 NOT_FOUND: no such citizen [NODE_REFUSED]`,
+      `error: GET ${node.url}/v1/citizens/${'0'.repeat(32)}?purpose=consular-assistance: 404 NOT_FOUND: no such citizen [NODE_REFUSED]`,
+    ])
+  })
+
+  it('an officer who states no purpose is told how, and nothing is asked of the node', async () => {
+    const r = await legation(['citizen', 'show', '0'.repeat(32), '--node', node.url, '--key', node.secrets])
+    expect(r.code).toBe(2)
+    expect(errorLines(r)).toEqual([
+      'error: officers state why they read personal data: --purpose case-processing|consular-assistance|crisis-response|identity-verification|legal-obligation [USAGE]',
     ])
   })
 

@@ -20,6 +20,8 @@
  * await e.stop()
  */
 import {
+  type AccessPurpose,
+  type AccessShown,
   type CertifiedNode,
   type CharterView,
   DEFAULT_MAX_DRIFT_MS,
@@ -27,11 +29,13 @@ import {
   type KeyPair,
   keyId,
   type ProtocolError,
+  type RecordHeader,
   type Revocation,
   type SignedCharter,
   type SignedEntry,
   type SignedPlacement,
   type SignedReceipt,
+  signRecord,
   stateRoot,
   type VersionVector,
 } from '@legation/protocol'
@@ -139,9 +143,21 @@ export function engine(init: EngineInit): (components: EngineComponents) => Engi
   return (components) => new Engine(checked, components)
 }
 
+/** An officer's read of one citizen's personal data, as `logAccess` records it. */
+export interface AccessRead {
+  citizen: string
+  /** The officer's certificate id and state. */
+  officer: string
+  state: string
+  purpose: AccessPurpose
+  shown: AccessShown
+  case?: string | null
+}
+
 export class Engine extends EngineReads {
   readonly nodeId: string
   readonly #keys: KeyPair | undefined
+  readonly #ed: Ed25519
   readonly #trust: Trust
   readonly #durability: Durability
   readonly #held: HeldEntries
@@ -170,6 +186,7 @@ export class Engine extends EngineReads {
       : Vault.ephemeral(store)
     const projections = new Projections({ summaryCacheSize: init.docCacheSize }, { store, vault })
     super(store, docs, projections, vault)
+    this.#ed = ed
     this.#clock = clock
     this.#observer = observer
     this.#keys = components.nodeKeys
@@ -406,6 +423,39 @@ export class Engine extends EngineReads {
    * Verifies and accepts records from clients. Resolves per record once it is durable
    * (or refused). Records already known resolve with their original receipt.
    */
+  /**
+   * Logs officers' reads of citizens' personal data: one `access.logged` record per citizen
+   * shown, signed by this node, in its feed (replicated, in the feed's Merkle tree like any
+   * record) and durable before the caller shows anything. Throws if it cannot be logged.
+   */
+  async logAccess(reads: readonly AccessRead[]): Promise<void> {
+    if (reads.length === 0) return
+    const keys = this.#keys
+    if (!keys) throw new NodeError('NODE_NOT_CERTIFIED', 'a read-only engine logs no reads')
+    const at = this.#clock()
+    const subs = reads.map((r) => {
+      const header: RecordHeader<'access.logged'> = {
+        v: 1,
+        bloc: this.bloc,
+        charter: this.charter.hash,
+        kind: 'access.logged',
+        subject: r.citizen,
+        at,
+        author: keys.publicKey,
+        body: {
+          officer: r.officer,
+          state: r.state,
+          purpose: r.purpose,
+          shown: r.shown,
+          case: r.case ?? null,
+        },
+        payload: null,
+      }
+      return { record: signRecord(this.#ed, header, keys.secretKey, null), payload: null }
+    })
+    for (const out of await this.submit(subs)) if (!out.ok) throw out.error
+  }
+
   async submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
     // Writes wait for a rebuild: their entry builds on the state it restores.
     if (this.#healing.rebuilding) await this.#healing.rebuilding

@@ -9,6 +9,7 @@ import {
   type CaseType,
   decodeCanonical,
   foldIdentity,
+  keyId,
   type RecordBody,
   type SignedRecord,
   signerOf,
@@ -48,7 +49,23 @@ export interface CitizenView {
   presence: { country: string; region: string; from: number; until: number | null } | null
   cases: CaseView[]
   welfare: Array<{ alert: string; status: 'safe' | 'needs-help' }>
+  /** The citizen's personal data was erased (citizen.erased): only the signed history is left. */
+  erased: boolean
   timeline: TimelineItem[]
+}
+
+/** One officer's read of a citizen's personal data, as the node that served it logged it. */
+export interface AccessLogItem {
+  /** The access.logged record's id (its receipt proves it is in the node's feed). */
+  id: string
+  at: number
+  officer: string
+  state: string
+  purpose: string
+  shown: string
+  case: string | null
+  /** The node that served the read and signed the record. */
+  node: string
 }
 
 function signer(r: SignedRecord): string {
@@ -86,7 +103,8 @@ export async function timeline(
 export async function citizenView(engine: Engine, id: string): Promise<CitizenView | undefined> {
   const summary = await engine.getSummary(id)
   if (!summary || summary.nationality === null) return undefined
-  const items = await timeline(engine, id)
+  // Reads of the file are in its access log, not its timeline.
+  const items = (await timeline(engine, id)).filter((i) => i.kind !== 'access.logged')
   const byId = new Map(items.map((i) => [i.id, i.record]))
   // Identity under the rule (only the nationality state changes it), as the summary has it.
   const identity = foldIdentity(
@@ -112,8 +130,29 @@ export async function citizenView(engine: Engine, id: string): Promise<CitizenVi
     presence: summary.presence,
     cases,
     welfare: Object.entries(summary.welfare).map(([alert, status]) => ({ alert, status })),
+    erased: await engine.isErased(id),
     timeline: items.map(({ record: _r, ...rest }) => rest),
   }
+}
+
+/** Who read the citizen's personal data, when, why and what it showed, oldest first. */
+export async function accessLog(engine: Engine, citizen: string): Promise<AccessLogItem[]> {
+  const out: AccessLogItem[] = []
+  for (const i of await timeline(engine, citizen)) {
+    if (i.kind !== 'access.logged') continue
+    const b = i.record.header.body as RecordBody<'access.logged'>
+    out.push({
+      id: i.id,
+      at: i.at,
+      officer: b.officer,
+      state: b.state,
+      purpose: b.purpose,
+      shown: b.shown,
+      case: b.case,
+      node: keyId(i.record.header.author),
+    })
+  }
+  return out
 }
 
 async function caseFromItems(

@@ -106,18 +106,37 @@ describe('HTTP API', () => {
     expect(other.statusCode).toBe(403)
     expect(other.json().code).toBe('FORBIDDEN')
 
-    const asOfficer = await app.inject(signed(officer, 'GET', path))
+    // An officer states why, or reads nothing.
+    const unstated = await app.inject(signed(officer, 'GET', path))
+    expect(unstated.statusCode).toBe(400)
+    expect(unstated.json().code).toBe('PURPOSE_REQUIRED')
+    expect(unstated.body).not.toContain('Given')
+    const asOfficer = await app.inject(signed(officer, 'GET', `${path}?purpose=consular-assistance`))
     expect(asOfficer.statusCode).toBe(200)
     expect(asOfficer.json()).toMatchObject({
       id: reg.citizenId,
       nationality: 'CCC',
       names: { given: expect.stringMatching(/^Given/) },
+      erased: false,
     })
 
     const self = bloc.citizen(reg.citizenKeys)
     const asSelf = await app.inject(signed(self, 'GET', path))
     expect(asSelf.statusCode).toBe(200)
     expect(asSelf.json().travelDocument.number).toMatch(/^P/)
+    // The citizen sees who read their file, and why; their own reads are not in it, nor in
+    // the file's timeline.
+    expect(asSelf.json().timeline.map((i: { kind: string }) => i.kind)).toEqual(['citizen.registered'])
+    const log = await app.inject(signed(self, 'GET', `${path}/access-log`))
+    expect(log.statusCode).toBe(200)
+    expect(log.json().reads).toEqual([
+      expect.objectContaining({ state: 'BBB', purpose: 'consular-assistance', shown: 'file', case: null }),
+    ])
+    expect(JSON.stringify(log.json())).not.toContain('Given')
+    expect((await app.inject(signed(stranger, 'GET', `${path}/access-log`))).statusCode).toBe(403)
+    expect((await app.inject(signed(bloc.auditor, 'GET', `${path}/access-log`))).statusCode).toBe(200)
+    expect((await app.inject(signed(officer, 'GET', `${path}/access-log`))).statusCode).toBe(403)
+    expect((await app.inject(signed(bloc.officer('CCC'), 'GET', `${path}/access-log`))).statusCode).toBe(200)
   })
 
   it('refuses a request whose signature covers another path', async () => {
@@ -175,7 +194,9 @@ describe('HTTP API', () => {
 
     expect((await app.inject({ url: `/v1/alerts/${alert.id}` })).json().title).toBe('Unrest')
     expect((await app.inject({ url: `/v1/alerts/${alert.id}/welfare` })).statusCode).toBe(401)
-    const board = (await app.inject(signed(officer, 'GET', `/v1/alerts/${alert.id}/welfare`))).json()
+    const board = (
+      await app.inject(signed(officer, 'GET', `/v1/alerts/${alert.id}/welfare?purpose=crisis-response`))
+    ).json()
     expect(board.counts).toEqual({ safe: 1, needsHelp: 1, notHeard: 1 })
     expect(board.safe).toEqual([regs[0]!.citizenId])
   })
@@ -196,15 +217,26 @@ describe('HTTP API', () => {
       payload: { records: [toSubmission(reg), toSubmission(opened)] },
     })
     const number = (reg.record.header.subject &&
-      (await app.inject(signed(officer, 'GET', `/v1/citizens/${reg.citizenId}`))).json().travelDocument
-        .number) as string
-    const found = (await app.inject(signed(officer, 'GET', `/v1/citizens?travelDocument=${number}`))).json()
+      (
+        await app.inject(
+          signed(officer, 'GET', `/v1/citizens/${reg.citizenId}?purpose=identity-verification`),
+        )
+      ).json().travelDocument.number) as string
+    const found = (
+      await app.inject(
+        signed(officer, 'GET', `/v1/citizens?travelDocument=${number}&purpose=identity-verification`),
+      )
+    ).json()
     expect(found.citizens.map((c: { id: string }) => c.id)).toEqual([reg.citizenId])
     const queue = (
       await app.inject(signed(officer, 'GET', '/v1/cases?state=submitted&nationality=BBB'))
     ).json()
     expect(queue.cases).toHaveLength(1)
-    expect(queue.cases[0]).toMatchObject({ id: opened.id, type: 'lost-passport', details: 'stolen' })
+    // The queue shows no personal data; the case itself does, to a read that states its purpose.
+    expect(queue.cases[0]).toMatchObject({ id: opened.id, type: 'lost-passport' })
+    expect(queue.cases[0].details).toBeUndefined()
+    const one = await app.inject(signed(officer, 'GET', `/v1/cases/${opened.id}?purpose=case-processing`))
+    expect(one.json().details).toBe('stolen')
     expect((await app.inject({ url: '/v1/cases?state=submitted' })).statusCode).toBe(401)
     const citizen = bloc.citizen(reg.citizenKeys)
     expect((await app.inject(signed(citizen, 'GET', '/v1/cases?state=submitted'))).statusCode).toBe(403)
@@ -222,7 +254,11 @@ describe('HTTP API', () => {
       url: '/v1/records/batch',
       payload: { records: regs.map(toSubmission) },
     })
-    const all = (await app.inject(signed(officer, 'GET', '/v1/citizens?nationality=AAA&limit=200'))).json()
+    const all = (
+      await app.inject(
+        signed(officer, 'GET', '/v1/citizens?nationality=AAA&limit=200&purpose=legal-obligation'),
+      )
+    ).json()
     expect(all.citizens).toHaveLength(60)
     for (const path of [
       '/v1/citizens?nationality=AAA&limit=Infinity',

@@ -129,9 +129,9 @@ describe('revocations', () => {
     })
     expect(stored.statusCode).toBe(200)
     const paths = [
-      `/v1/citizens/${reg.citizenId}`,
-      '/v1/citizens?nationality=AAA',
-      `/v1/alerts/${alert.id}/welfare`,
+      `/v1/citizens/${reg.citizenId}?purpose=consular-assistance`,
+      '/v1/citizens?nationality=AAA&purpose=consular-assistance',
+      `/v1/alerts/${alert.id}/welfare?purpose=crisis-response`,
     ]
     const read = (who: LegationClient, path: string) =>
       app.inject({ method: 'GET', url: path, headers: who.sign({ method: 'GET', path }) })
@@ -163,7 +163,7 @@ describe('revocations', () => {
       url: '/v1/revocations',
       payload: { revocation: toBase64url(encodeCanonical(later)) },
     })
-    const path = '/v1/citizens?nationality=AAA'
+    const path = '/v1/citizens?nationality=AAA&purpose=consular-assistance'
     const res = await app.inject({ method: 'GET', url: path, headers: officer.sign({ method: 'GET', path }) })
     expect(res.statusCode).toBe(200)
   })

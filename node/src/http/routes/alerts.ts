@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { alerts, alertView, welfareBoard } from '../../engine/views.ts'
 import { NodeError } from '../../errors.ts'
+import { logReads, PurposeQuery, requirePurpose } from '../access-log.ts'
 import { requireOfficer } from '../auth.ts'
 import type { HttpContext } from '../context.ts'
 import { problemResponses } from '../problem.ts'
@@ -53,6 +54,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = asyn
         tags: ['alerts'],
         security: SIGNATURE_REQUIRED,
         params: AlertId,
+        querystring: Type.Object(PurposeQuery, { additionalProperties: false }),
         response: {
           ...problemResponses(400, 401, 403, 404, 429, 500, 503),
           200: Type.Object({
@@ -71,8 +73,11 @@ export const alertRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = asyn
     },
     async (req) => {
       requireOfficer(req.principal)
+      requirePurpose(req.principal, req.query)
       const board = await welfareBoard(ctx.engine, req.params.id)
       if (!board) throw new NodeError('NOT_FOUND', 'no such alert')
+      const shown = [...board.safe, ...board.needsHelp, ...board.notHeard]
+      await logReads(ctx.engine, req.principal, req.query, shown, 'welfare-list')
       return board
     },
   )

@@ -5,6 +5,7 @@ import { CASE_STATES } from '@legation/protocol'
 import { Type } from '@sinclair/typebox'
 import { caseView } from '../../engine/views.ts'
 import { NodeError } from '../../errors.ts'
+import { logReads, PurposeQuery, requirePurpose } from '../access-log.ts'
 import { requireOfficer } from '../auth.ts'
 import type { HttpContext } from '../context.ts'
 import { problemResponses } from '../problem.ts'
@@ -47,8 +48,12 @@ export const caseRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
       const ids = await ctx.engine.indexKeys(prefix, q.limit, q.after)
       const cases = []
       for (const id of ids) {
+        // A work queue shows no personal data: the details are in the case itself (logged).
         const c = await caseView(ctx.engine, id)
-        if (c) cases.push(c)
+        if (c) {
+          const { details: _details, ...listed } = c
+          cases.push(listed)
+        }
       }
       return { cases, next: ids.length === q.limit ? ids[ids.length - 1]! : null }
     },
@@ -62,6 +67,7 @@ export const caseRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
         tags: ['cases'],
         security: SIGNATURE_REQUIRED,
         params: Type.Object({ id: CaseId }),
+        querystring: Type.Object(PurposeQuery, { additionalProperties: false }),
         response: { 200: Case, ...problemResponses(400, 401, 403, 404, 429, 500, 503) },
       },
     },
@@ -71,12 +77,14 @@ export const caseRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
       if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
       if (p.type === 'auditor')
         throw new NodeError('FORBIDDEN', 'the auditor reads signed history, not personal data')
+      requirePurpose(p, req.query)
       const citizen = await ctx.engine.caseCitizen(req.params.id)
       // Another citizen's case is answered exactly as an unknown one.
       if (!citizen || (p.type === 'citizen' && p.id !== citizen))
         throw new NodeError('NOT_FOUND', 'no such case')
       const c = await caseView(ctx.engine, req.params.id)
       if (!c) throw new NodeError('NOT_FOUND', 'no such case')
+      await logReads(ctx.engine, p, req.query, [citizen], 'case')
       return c
     },
   )

@@ -2,8 +2,9 @@
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { citizenView } from '../../engine/views.ts'
+import { accessLog, citizenView } from '../../engine/views.ts'
 import { NodeError } from '../../errors.ts'
+import { logReads, PurposeQuery, requirePurpose } from '../access-log.ts'
 import { requireOfficer, requirePersonalAccess } from '../auth.ts'
 import type { HttpContext } from '../context.ts'
 import { problemResponses } from '../problem.ts'
@@ -48,6 +49,7 @@ const CitizenSchema = Type.Object({
   presence: Presence,
   cases: Type.Array(CaseSchema),
   welfare: Type.Array(Type.Object({ alert: Type.String(), status: Type.String() })),
+  erased: Type.Boolean({ description: 'The personal data was erased: only the signed history is left' }),
   timeline: Type.Array(
     Type.Object({
       id: Type.String(),
@@ -58,6 +60,17 @@ const CitizenSchema = Type.Object({
       seq: Type.Integer(),
     }),
   ),
+})
+
+const AccessLogItem = Type.Object({
+  id: Type.String({ description: 'The access.logged record (its receipt proves it is in the feed)' }),
+  at: Type.Integer(),
+  officer: Type.String({ description: 'The officer’s certificate id' }),
+  state: Type.String(),
+  purpose: Type.String(),
+  shown: Type.String(),
+  case: Type.Union([Type.String(), Type.Null()]),
+  node: Type.String({ description: 'The node that served the read and logged it' }),
 })
 
 const SearchHit = Type.Object({
@@ -77,14 +90,50 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
         tags: ['citizens'],
         security: SIGNATURE_REQUIRED,
         params: Type.Object({ id: CitizenId }),
+        querystring: Type.Object(PurposeQuery, { additionalProperties: false }),
         response: { 200: CitizenSchema, ...problemResponses(400, 401, 403, 404, 429, 500, 503) },
       },
     },
     async (req) => {
       requirePersonalAccess(req.principal, req.params.id)
+      requirePurpose(req.principal, req.query)
       const view = await citizenView(ctx.engine, req.params.id)
       if (!view) throw new NodeError('NOT_FOUND', 'no such citizen')
+      await logReads(ctx.engine, req.principal, req.query, [req.params.id], 'file')
       return view as never
+    },
+  )
+
+  app.get(
+    '/v1/citizens/:id/access-log',
+    {
+      schema: {
+        summary:
+          'Who read this citizen’s personal data: officer, state, purpose, what it showed, when, and the node that logged it (the citizen, officers of their state, the auditor)',
+        tags: ['citizens'],
+        security: SIGNATURE_REQUIRED,
+        params: Type.Object({ id: CitizenId }),
+        response: {
+          200: Type.Object({ citizen: Type.String(), reads: Type.Array(AccessLogItem) }),
+          ...problemResponses(400, 401, 403, 404, 429, 500, 503),
+        },
+      },
+    },
+    async (req) => {
+      const p = req.principal
+      if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
+      // The log holds no personal data: the secretariat audits it; the citizen sees their own;
+      // their nationality state's officers answer for the reads of their nationals.
+      if (p.type === 'citizen' && p.id !== req.params.id)
+        throw new NodeError('FORBIDDEN', 'a citizen may read only their own access log')
+      if (p.type === 'officer') {
+        const s = await ctx.engine.getSummary(req.params.id)
+        if (s?.nationality !== p.state)
+          throw new NodeError('FORBIDDEN', 'officers read the access log of their own nationals only')
+      }
+      const summary = await ctx.engine.getSummary(req.params.id)
+      if (!summary) throw new NodeError('NOT_FOUND', 'no such citizen')
+      return { citizen: req.params.id, reads: await accessLog(ctx.engine, req.params.id) }
     },
   )
 
@@ -102,6 +151,7 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
             country: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$' })),
             limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
             after: Type.Optional(CitizenId),
+            ...PurposeQuery,
           },
           { additionalProperties: false },
         ),
@@ -117,6 +167,7 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
     async (req) => {
       requireOfficer(req.principal)
       const q = req.query
+      requirePurpose(req.principal, q)
       const set = (n: number) =>
         [q.travelDocument, q.nationality, q.country].filter((x) => x !== undefined).length === n
       if (!set(1))
@@ -141,6 +192,13 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
           })
         }
       }
+      await logReads(
+        ctx.engine,
+        req.principal,
+        q,
+        citizens.map((c) => c.id),
+        'search-hit',
+      )
       return { citizens: citizens as never, next: ids.length === q.limit ? ids[ids.length - 1]! : null }
     },
   )

@@ -1,0 +1,61 @@
+/**
+ * Officers' reads of personal data: each states its purpose (`?purpose=`, signed with the rest
+ * of the request), and each citizen shown is logged (`access.logged`, Engine.logAccess) before
+ * the answer leaves the node. Citizens and the auditor read without a purpose and are not
+ * logged: a citizen's own reads are theirs, and the auditor reads no personal data.
+ */
+import { ACCESS_PURPOSES, type AccessPurpose, type AccessShown } from '@legation/protocol'
+import { Type } from '@sinclair/typebox'
+import type { Engine } from '../engine/engine.ts'
+import { NodeError } from '../errors.ts'
+import type { Principal } from './auth.ts'
+
+/** The query members every personal-data read takes. */
+export const PurposeQuery = {
+  purpose: Type.Optional(
+    Type.Union(
+      ACCESS_PURPOSES.map((p) => Type.Literal(p)),
+      { description: 'Why an officer reads this (required for officers; logged, shown to the citizen)' },
+    ),
+  ),
+  case: Type.Optional(
+    Type.String({ pattern: '^[0-9a-f]{64}$', description: 'The case the read is for, if any (logged)' }),
+  ),
+}
+
+export interface PurposeParams {
+  purpose?: AccessPurpose
+  case?: string
+}
+
+/** Refuses an officer's read that states no purpose (PURPOSE_REQUIRED), before anything is read. */
+export function requirePurpose(p: Principal, q: PurposeParams): void {
+  if (p.type === 'officer' && q.purpose === undefined) {
+    throw new NodeError(
+      'PURPOSE_REQUIRED',
+      `state why you read this: ?purpose=${ACCESS_PURPOSES.join('|')} (the citizen will see it)`,
+    )
+  }
+}
+
+/** Logs an officer's read of these citizens' data; durable before it returns. */
+export async function logReads(
+  engine: Engine,
+  p: Principal,
+  q: PurposeParams,
+  citizens: readonly string[],
+  shown: AccessShown,
+): Promise<void> {
+  if (p.type !== 'officer' || citizens.length === 0) return
+  requirePurpose(p, q)
+  await engine.logAccess(
+    [...new Set(citizens)].map((citizen) => ({
+      citizen,
+      officer: p.certId,
+      state: p.state,
+      purpose: q.purpose!,
+      shown,
+      case: q.case ?? null,
+    })),
+  )
+}
