@@ -1,0 +1,190 @@
+/**
+ * What the citizen and officer action commands (`citizen enrol…`, `case`, `alert`, `welfare`)
+ * share: `--node` taking several URLs, the SDK's `NodePool` to reach them with failover, its
+ * errors as the CLI's (same codes, one line), and signing as the key file's owner.
+ *
+ * @example
+ * const bloc = await connect(io, opts.node)
+ * const file = await bloc.call(() => bloc.pool.get(`/v1/citizens/${id}`, signer))
+ */
+import { type BuiltRecord, type CaseState, LegationClient, type OfficerCertificate } from '@legation/protocol'
+import { type ItemResult, isSdkError, NodePool, type SdkError } from '@legation/protocol/http'
+import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import { Option } from 'commander'
+import { CliError } from './errors.ts'
+import { type CliIo, println } from './io.ts'
+import { type LoadedKey, loadKeyFile } from './key-file.ts'
+import { DEFAULT_NODE_URL, DEFAULT_TIMEOUT_MS, type NodeInfo } from './node-client.ts'
+
+/**
+ * `--node URL`, repeatable and comma-separated (`--node http://a:8080,http://b:8080`): the nodes
+ * to try, in order. Defaults to LEGATION_NODE_URL (which may list several) or the node's default.
+ */
+export function nodesOption(io: CliIo): Option {
+  const fallback = splitUrls(io.env.LEGATION_NODE_URL || DEFAULT_NODE_URL)
+  return (
+    new Option(
+      '--node <url>',
+      'node HTTP address; repeat it or separate with commas to fail over between nodes (env LEGATION_NODE_URL)',
+    )
+      // Commander hands the default in as `previous` the first time: a given --node replaces it.
+      .argParser((value: string, previous: string[]) => [
+        ...(previous === fallback ? [] : previous),
+        ...splitUrls(value),
+      ])
+      .default(fallback, fallback.join(','))
+  )
+}
+
+function splitUrls(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+}
+
+/** The SDK's errors under the CLI's codes (the same names), keeping the node's problem code. */
+export function fromSdkError(err: SdkError): CliError {
+  const options = { cause: err, remoteCode: err.remoteCode, status: err.status }
+  switch (err.code) {
+    case 'NODES_INVALID':
+      return new CliError('NODE_URL_INVALID', err.message, options)
+    case 'NODE_UNREACHABLE':
+      return new CliError('NODE_UNREACHABLE', err.message, options)
+    case 'NODE_REFUSED':
+      return new CliError('NODE_REFUSED', err.message, options)
+    case 'NODE_RESPONSE_INVALID':
+      return new CliError('NODE_RESPONSE_INVALID', err.message, options)
+  }
+}
+
+export interface Bloc {
+  pool: NodePool
+  /** Runs a request through the pool; SDK errors become CLI errors. */
+  call<T>(request: () => Promise<T>): Promise<T>
+}
+
+/** A pool over the `--node` URLs; each node left for the next is said on stderr. */
+export function connect(io: CliIo, urls: readonly string[]): Bloc {
+  let pool: NodePool
+  try {
+    pool = new NodePool({
+      nodes: urls,
+      fetch: io.fetch,
+      timeoutMs: DEFAULT_TIMEOUT_MS,
+      onFailover: ({ from, to, reason }) =>
+        println(io.stderr, `note: ${from} did not answer (${reason}); trying ${to}`),
+    })
+  } catch (err) {
+    throw isSdkError(err) ? fromSdkError(err) : err
+  }
+  return {
+    pool,
+    async call<T>(request: () => Promise<T>): Promise<T> {
+      try {
+        return await request()
+      } catch (err) {
+        throw isSdkError(err) ? fromSdkError(err) : err
+      }
+    },
+  }
+}
+
+/** GET /v1/node at whichever node answers. */
+export function nodeInfo(bloc: Bloc): Promise<NodeInfo> {
+  return bloc.call(() => bloc.pool.get<NodeInfo>('/v1/node'))
+}
+
+/**
+ * A signer for the key file's owner (officer with certificate, or citizen), for the node's bloc
+ * and current charter. A key file that names another bloc is refused (BLOC_MISMATCH).
+ */
+export function signerFor(key: LoadedKey, path: string, info: NodeInfo, now: () => number): LegationClient {
+  if (key.bloc && key.bloc !== info.bloc) {
+    throw new CliError(
+      'BLOC_MISMATCH',
+      `${path} is for bloc ${key.bloc.slice(0, 12)}…, the node runs ${info.bloc.slice(0, 12)}…`,
+    )
+  }
+  return new LegationClient({
+    ed: nativeEd25519,
+    bloc: info.bloc,
+    charter: info.charter.hash,
+    keys: key.keys,
+    cert: key.cert,
+    clock: now,
+  })
+}
+
+/** An officer's key file: one with a certificate. */
+export function loadOfficerKey(path: string): LoadedKey & { cert: OfficerCertificate } {
+  const key = loadKeyFile(nativeEd25519, path)
+  if (!key.cert) {
+    throw new CliError('KEY_FILE_INVALID', `${path} holds no officer certificate (a citizen's key file?)`)
+  }
+  return key as LoadedKey & { cert: OfficerCertificate }
+}
+
+/** A citizen's key file: one without a certificate. */
+export function loadCitizenKey(path: string): LoadedKey {
+  const key = loadKeyFile(nativeEd25519, path)
+  if (key.cert) throw new CliError('KEY_FILE_INVALID', `${path} is an officer's key file, not a citizen's`)
+  return key
+}
+
+export interface Stored {
+  id: string
+  status: 'accepted' | 'duplicate'
+  node: string
+  result: ItemResult
+}
+
+/**
+ * Submits one record (signed request too), failing over between nodes; a record the node
+ * refuses is `NODE_REFUSED` with the record's code.
+ */
+export async function submitRecord(bloc: Bloc, built: BuiltRecord, signer: LegationClient): Promise<Stored> {
+  const out = await bloc.call(() => bloc.pool.submit([built], { signer }))
+  const result = out.results[0]!
+  if (result.status === 'refused') {
+    throw new CliError(
+      'NODE_REFUSED',
+      `${out.node} refused the ${built.record.header.kind} record: ${result.code ?? 'UNKNOWN'}: ${result.detail ?? ''}`.trim(),
+      { remoteCode: result.code },
+    )
+  }
+  return { id: built.id, status: result.status, node: out.node, result }
+}
+
+/** What GET /v1/cases/{id} answers (node/src/http/schemas.ts `Case`). */
+export interface CaseView {
+  id: string
+  citizen: string
+  type: string
+  state: CaseState
+  opened: number
+  updated: number
+  details?: string
+  history: Array<{ id: string; from: string; to: string; at: number; by: string }>
+}
+
+/** Prints JSON, two-space indented. */
+export function printJson(io: CliIo, value: unknown): void {
+  println(io.stdout, JSON.stringify(value, null, 2))
+}
+
+/** Lines of a table: columns padded to their widest cell (the last one not padded). */
+export function table(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = []
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length)
+  }
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  )
+}
+
+export const iso = (ms: number): string => new Date(ms).toISOString()
