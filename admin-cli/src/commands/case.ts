@@ -66,9 +66,7 @@ export async function moveCase(
     throw new CliError(
       'TRANSITION_NOT_ALLOWED',
       `${by === 'officer' ? 'an officer' : 'a citizen'} may not move a case from ${c.state} to ${to}` +
-        (allowed.length > 0
-          ? ` (from ${c.state}: ${allowed.join(', ')})`
-          : ` (nothing moves a ${c.state} case)`),
+        ` (from ${c.state}: ${allowed.length > 0 ? allowed.join(', ') : 'none'})`,
     )
   }
   const built = signer.record(
