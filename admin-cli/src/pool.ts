@@ -7,7 +7,13 @@
  * const bloc = await connect(io, opts.node)
  * const file = await bloc.call(() => bloc.pool.get(`/v1/citizens/${id}`, signer))
  */
-import { type BuiltRecord, type CaseState, LegationClient, type OfficerCertificate } from '@legation/protocol'
+import {
+  type BuiltRecord,
+  type CaseState,
+  isProtocolError,
+  LegationClient,
+  type OfficerCertificate,
+} from '@legation/protocol'
 import { type ItemResult, isSdkError, NodePool, type SdkError } from '@legation/protocol/http'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { Option } from 'commander'
@@ -130,6 +136,22 @@ export function loadCitizenKey(path: string): LoadedKey {
   const key = loadKeyFile(nativeEd25519, path)
   if (key.cert) throw new CliError('KEY_FILE_INVALID', `${path} is an officer's key file, not a citizen's`)
   return key
+}
+
+/**
+ * Builds a record; one whose body or payload does not match its kind's schema (an e-mail without
+ * `@`, a note over its length) is a usage error naming the fields, never their values.
+ */
+export function build<T extends BuiltRecord>(kind: string, make: () => T): T {
+  try {
+    return make()
+  } catch (err) {
+    if (isProtocolError(err) && err.code === 'SCHEMA_INVALID') {
+      const fields = err.details.length > 0 ? `: ${err.details.join('; ')}` : ''
+      throw new CliError('USAGE', `not a valid ${kind} record${fields}`, { cause: err })
+    }
+    throw err
+  }
 }
 
 export interface Stored {

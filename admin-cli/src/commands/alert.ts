@@ -9,6 +9,7 @@ import { CliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
 import { dataDirOption, keyFileOption, keyFilePath } from '../options.ts'
 import {
+  build,
   connect,
   iso,
   loadOfficerKey,
@@ -87,13 +88,15 @@ export function registerAlert(program: Command, io: CliIo): void {
         }
         const bloc = connect(io, opts.node)
         const officer = signerFor(key, path, await nodeInfo(bloc), io.now)
-        const built = officer.record('alert.issued', null, {
-          country: opts.country,
-          region: opts.region ?? null,
-          severity: opts.severity,
-          title: opts.title,
-          message: opts.message,
-        })
+        const built = build('alert.issued', () =>
+          officer.record('alert.issued', null, {
+            country: opts.country,
+            region: opts.region ?? null,
+            severity: opts.severity,
+            title: opts.title,
+            message: opts.message,
+          }),
+        )
         const stored = await submitRecord(bloc, built, officer)
         if (opts.json) {
           return printJson(io, {

@@ -11,6 +11,7 @@ import { type CliIo, println } from '../io.ts'
 import { dataDirOption, intInRange, keyFileOption, keyFilePath } from '../options.ts'
 import {
   type Bloc,
+  build,
   type CaseView,
   connect,
   iso,
@@ -69,11 +70,13 @@ export async function moveCase(
         ` (from ${c.state}: ${allowed.length > 0 ? allowed.join(', ') : 'none'})`,
     )
   }
-  const built = signer.record(
-    'case.transition',
-    c.citizen,
-    { case: c.id, from: c.state, to },
-    opts.note === undefined ? null : { salt: signer.salt(), note: opts.note },
+  const built = build('case.transition', () =>
+    signer.record(
+      'case.transition',
+      c.citizen,
+      { case: c.id, from: c.state, to },
+      opts.note === undefined ? null : { salt: signer.salt(), note: opts.note },
+    ),
   )
   return { ...(await submitRecord(bloc, built, signer)), from: c.state, to }
 }

@@ -20,6 +20,7 @@ import { type CliIo, println } from '../io.ts'
 import { refuseExisting, writeSecretFile } from '../key-file.ts'
 import {
   type Bloc,
+  build,
   type CaseView,
   connect,
   iso,
@@ -166,10 +167,45 @@ export function registerCitizen(program: Command, io: CliIo): void {
             `${opts.nationality} is not a member of the bloc (${info.charter.members.join(', ')})`,
           )
         }
-        let key = opts.existing ? loadCitizenKey(opts.key) : undefined
+        const key = opts.existing ? loadCitizenKey(opts.key) : undefined
+        const keys = key?.keys ?? generateKeyPair(nativeEd25519)
+        const c = signerFor(
+          key ?? { keys, cert: null, bloc: undefined, charter: undefined },
+          opts.key,
+          info,
+          io.now,
+        )
+        const contact = {
+          ...(opts.email ? { email: opts.email } : {}),
+          ...(opts.phone ? { phone: opts.phone } : {}),
+        }
+        // Built (and checked) before the key file is written: a typo makes no orphan key file.
+        const built = build('citizen.registered', () =>
+          c.record(
+            'citizen.registered',
+            c.id,
+            {
+              citizenKey: c.keys.publicKey,
+              nationality: opts.nationality,
+              consent: { purposes: opts.consent, version: 1 },
+            },
+            {
+              salt: c.salt(),
+              names: { given: opts.given, family: opts.family },
+              birth: { date: opts.birthDate, ...(opts.birthPlace ? { place: opts.birthPlace } : {}) },
+              travelDocument: {
+                type: opts.documentType,
+                number: opts.documentNumber,
+                issuer: opts.documentIssuer ?? opts.nationality,
+                expires: opts.documentExpires,
+              },
+              contact,
+            },
+          ),
+        )
         if (!key) {
-          // The key file first: once the bloc knows the key, losing it would lock the citizen out.
-          const keys = generateKeyPair(nativeEd25519)
+          // The key file before the registration: once the bloc knows the key, losing it would
+          // lock the citizen out.
           const file = {
             warning: "A citizen's secret signing key, stored without encryption: keep it private and safe.",
             type: 'ed25519',
@@ -179,34 +215,7 @@ export function registerCitizen(program: Command, io: CliIo): void {
             secretKey: toBase64url(keys.secretKey),
           }
           writeSecretFile(opts.key, `${JSON.stringify(file, null, 2)}\n`)
-          key = loadCitizenKey(opts.key)
         }
-        const c = signerFor(key, opts.key, info, io.now)
-        const contact = {
-          ...(opts.email ? { email: opts.email } : {}),
-          ...(opts.phone ? { phone: opts.phone } : {}),
-        }
-        const built = c.record(
-          'citizen.registered',
-          c.id,
-          {
-            citizenKey: c.keys.publicKey,
-            nationality: opts.nationality,
-            consent: { purposes: opts.consent, version: 1 },
-          },
-          {
-            salt: c.salt(),
-            names: { given: opts.given, family: opts.family },
-            birth: { date: opts.birthDate, ...(opts.birthPlace ? { place: opts.birthPlace } : {}) },
-            travelDocument: {
-              type: opts.documentType,
-              number: opts.documentNumber,
-              issuer: opts.documentIssuer ?? opts.nationality,
-              expires: opts.documentExpires,
-            },
-            contact,
-          },
-        )
         let stored: Awaited<ReturnType<typeof submitRecord>>
         try {
           stored = await submitRecord(bloc, built, c)
@@ -265,17 +274,19 @@ export function registerCitizen(program: Command, io: CliIo): void {
           throw new CliError('USAGE', '--region is 1–64 characters')
         const { bloc, citizen: c } = await open(opts)
         const from = opts.from ?? io.now()
-        const built = c.record(
-          'presence.registered',
-          c.id,
-          { from, until: opts.until ?? null },
-          {
-            salt: c.salt(),
-            country: opts.country,
-            region: opts.region,
-            ...(opts.address ? { address: opts.address } : {}),
-            ...(opts.note ? { note: opts.note } : {}),
-          },
+        const built = build('presence.registered', () =>
+          c.record(
+            'presence.registered',
+            c.id,
+            { from, until: opts.until ?? null },
+            {
+              salt: c.salt(),
+              country: opts.country,
+              region: opts.region,
+              ...(opts.address ? { address: opts.address } : {}),
+              ...(opts.note ? { note: opts.note } : {}),
+            },
+          ),
         )
         const stored = await submitRecord(bloc, built, c)
         if (opts.json) {
@@ -324,7 +335,9 @@ export function registerCitizen(program: Command, io: CliIo): void {
                 ...(opts.note ? { note: opts.note } : {}),
               }
             : null
-        const built = c.record('welfare.checkin', c.id, { alert, status: opts.status }, payload)
+        const built = build('welfare.checkin', () =>
+          c.record('welfare.checkin', c.id, { alert, status: opts.status }, payload),
+        )
         const stored = await submitRecord(bloc, built, c)
         if (opts.json) {
           return printJson(io, {
@@ -345,11 +358,13 @@ export function registerCitizen(program: Command, io: CliIo): void {
     .option('--details <text>', 'what you need, for the officer')
     .action(async (opts: CitizenOptions & { type: CaseType; details?: string }) => {
       const { bloc, citizen: c } = await open(opts)
-      const built = c.record(
-        'case.opened',
-        c.id,
-        { caseType: opts.type },
-        opts.details ? { salt: c.salt(), details: opts.details } : null,
+      const built = build('case.opened', () =>
+        c.record(
+          'case.opened',
+          c.id,
+          { caseType: opts.type },
+          opts.details ? { salt: c.salt(), details: opts.details } : null,
+        ),
       )
       const stored = await submitRecord(bloc, built, c)
       if (opts.json) {

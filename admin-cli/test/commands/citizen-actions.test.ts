@@ -4,6 +4,7 @@
  * command line checked before anything is sent. Failover between real node processes is in
  * test-network/test/cli-actions.test.ts.
  */
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { devNode, errorLines, legation, type TestNode } from '../helpers.ts'
@@ -161,7 +162,43 @@ describe('citizen and officer actions', () => {
     ])
   })
 
+  it('a value the record schema refuses is a usage error naming the field, and writes no key file', async () => {
+    const file = join(node.dir, 'typo.key.json')
+    const r = await legation([
+      'citizen',
+      'enrol',
+      '--node',
+      node.url,
+      '--key',
+      file,
+      '--nationality',
+      'DVB',
+      '--given',
+      'Ana',
+      '--family',
+      'Novak',
+      '--birth-date',
+      '1990-04-12',
+      '--document-number',
+      'X1234567',
+      '--document-expires',
+      '2031-06-30',
+      '--email',
+      'ana-at-example.org',
+    ])
+    expect(r.code).toBe(2)
+    expect(errorLines(r)).toHaveLength(1)
+    expect(r.stderr).toMatch(
+      /^error: not a valid citizen\.registered record: \/contact\/email: .* \[USAGE\]$/m,
+    )
+    expect(r.stderr).not.toContain('ana-at-example.org')
+    expect(existsSync(file)).toBe(false)
+  })
+
   it('checks the command line before anything is sent', async () => {
+    const top = await legation(['--help'])
+    for (const cmd of ['citizen', 'case', 'alert', 'welfare'])
+      expect(top.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, 'm'))
     const r = await legation(['citizen', 'apply', ...mine(), '--type', 'visa'])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('Allowed choices are passport-renewal')
