@@ -7,15 +7,16 @@
  * const bloc = await connect(io, opts.node)
  * const file = await bloc.call(() => bloc.pool.get(`/v1/citizens/${id}`, signer))
  */
+import type { Case } from '@legation/node/http/schemas'
 import {
   type BuiltRecord,
-  type CaseState,
   isProtocolError,
   LegationClient,
   type OfficerCertificate,
 } from '@legation/protocol'
 import { type ItemResult, isSdkError, NodePool, type SdkError } from '@legation/protocol/http'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import type { Static } from '@sinclair/typebox'
 import { Option } from 'commander'
 import { CliError } from './errors.ts'
 import { type CliIo, println } from './io.ts'
@@ -178,17 +179,8 @@ export async function submitRecord(bloc: Bloc, built: BuiltRecord, signer: Legat
   return { id: built.id, status: result.status, node: out.node, result }
 }
 
-/** What GET /v1/cases/{id} answers (node/src/http/schemas.ts `Case`). */
-export interface CaseView {
-  id: string
-  citizen: string
-  type: string
-  state: CaseState
-  opened: number
-  updated: number
-  details?: string
-  history: Array<{ id: string; from: string; to: string; at: number; by: string }>
-}
+/** What GET /v1/cases/{id} answers: the node's own response schema. */
+export type CaseView = Static<typeof Case>
 
 /** Prints JSON, two-space indented. */
 export function printJson(io: CliIo, value: unknown): void {

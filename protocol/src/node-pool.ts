@@ -380,7 +380,7 @@ export function normalizeNodeUrl(url: string): string {
 }
 
 /** The reason a fetch failed, in a few words (undici puts it under `cause`). */
-function transportReason(err: unknown): string {
+export function transportReason(err: unknown): string {
   if (typeof DOMException !== 'undefined' && err instanceof DOMException && err.name === 'TimeoutError') {
     return 'timed out'
   }

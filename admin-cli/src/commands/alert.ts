@@ -3,11 +3,13 @@
  * `alert.issued` record as an officer with the `crisis` role; `list` reads the public list.
  * Every request fails over between the `--node` URLs.
  */
+import type { Alert } from '@legation/node/http/schemas'
 import { ALERT_SEVERITIES } from '@legation/protocol'
+import type { Static } from '@sinclair/typebox'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
-import { dataDirOption, keyFileOption, keyFilePath } from '../options.ts'
+import { parseCountryCode as countryCode, dataDirOption, keyFileOption, keyFilePath } from '../options.ts'
 import {
   build,
   connect,
@@ -21,23 +23,8 @@ import {
   table,
 } from '../pool.ts'
 
-/** What GET /v1/alerts lists (node/src/http/schemas.ts `Alert`). */
-export interface AlertView {
-  id: string
-  country: string
-  region: string | null
-  severity: string
-  title: string
-  message: string
-  issuedAt: number
-  issuedBy: string
-}
-
-export function countryCode(value: string): string {
-  if (!/^[A-Z]{2}$/.test(value))
-    throw new InvalidArgumentError('expected an ISO 3166 country code such as KE')
-  return value
-}
+/** What GET /v1/alerts lists: the node's own response schema. */
+export type AlertView = Static<typeof Alert>
 
 function textOf(max: number) {
   return (value: string): string => {

@@ -5,10 +5,17 @@
  * `case.transition` record. Every request fails over between the `--node` URLs.
  */
 import { CASE_STATES, CASE_TRANSITIONS, type CaseState, type LegationClient } from '@legation/protocol'
-import { type Command, InvalidArgumentError, Option } from 'commander'
+import { type Command, Option } from 'commander'
 import { CliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
-import { dataDirOption, intInRange, keyFileOption, keyFilePath } from '../options.ts'
+import {
+  dataDirOption,
+  intInRange,
+  keyFileOption,
+  keyFilePath,
+  parseCaseId,
+  parseStateCode as stateCode,
+} from '../options.ts'
 import {
   type Bloc,
   build,
@@ -24,18 +31,6 @@ import {
   submitRecord,
   table,
 } from '../pool.ts'
-
-/** A case id: the id of its `case.opened` record. */
-export function parseCaseId(value: string): string {
-  if (!/^[0-9a-f]{64}$/.test(value))
-    throw new InvalidArgumentError('expected a case id (64 lower-case hex characters)')
-  return value
-}
-
-const stateCode = (value: string): string => {
-  if (!/^[A-Z]{2,3}$/.test(value)) throw new InvalidArgumentError('expected a state code such as DVA')
-  return value
-}
 
 /** The states a case in `from` may be moved to by an officer, or by its citizen. */
 export function nextStates(from: string, by: 'officer' | 'citizen'): CaseState[] {
@@ -70,15 +65,17 @@ export async function moveCase(
         ` (from ${c.state}: ${allowed.length > 0 ? allowed.join(', ') : 'none'})`,
     )
   }
+  // The machine has an arrow from it, so the node's state is one of CASE_STATES.
+  const from = c.state as CaseState
   const built = build('case.transition', () =>
     signer.record(
       'case.transition',
       c.citizen,
-      { case: c.id, from: c.state, to },
+      { case: c.id, from, to },
       opts.note === undefined ? null : { salt: signer.salt(), note: opts.note },
     ),
   )
-  return { ...(await submitRecord(bloc, built, signer)), from: c.state, to }
+  return { ...(await submitRecord(bloc, built, signer)), from, to }
 }
 
 /** One case, for a person: its facts, then its history one line per move. */

@@ -19,6 +19,14 @@ import { CliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
 import { refuseExisting, writeSecretFile } from '../key-file.ts'
 import {
+  parseAlertId as alertId,
+  parseCountryCode as countryCode,
+  parseDate as date,
+  parseDocumentNumber as documentNumber,
+  parseCaseId,
+  parseStateCode as stateCode,
+} from '../options.ts'
+import {
   type Bloc,
   build,
   type CaseView,
@@ -32,7 +40,8 @@ import {
   submitRecord,
   table,
 } from '../pool.ts'
-import { formatCase, getCase, moveCase, parseCaseId } from './case.ts'
+import type { AlertView } from './alert.ts'
+import { formatCase, getCase, moveCase } from './case.ts'
 import { parseTime } from './officer.ts'
 
 /** What GET /v1/citizens/{id} answers, as far as these commands read it. */
@@ -44,24 +53,6 @@ interface CitizenFile {
   welfare: Array<{ alert: string; status: string }>
 }
 
-interface AlertView {
-  id: string
-  country: string
-  region: string | null
-  severity: string
-  title: string
-  issuedAt: number
-}
-
-const pattern = (re: RegExp, what: string) => (value: string) => {
-  if (!re.test(value)) throw new InvalidArgumentError(`expected ${what}`)
-  return value
-}
-const stateCode = pattern(/^[A-Z]{2,3}$/, 'a state code such as DVB')
-const countryCode = pattern(/^[A-Z]{2}$/, 'an ISO 3166 country code such as KE')
-const date = pattern(/^\d{4}-\d{2}-\d{2}$/, 'a date, YYYY-MM-DD')
-const documentNumber = pattern(/^[A-Z0-9]{3,32}$/, 'a document number (3–32 of A-Z, 0-9)')
-const alertId = pattern(/^[0-9a-f]{64}$/, 'an alert id (64 lower-case hex characters)')
 function consent(value: string): Array<(typeof CONSENT_PURPOSES)[number]> {
   const purposes = value.split(',').map((s) => s.trim())
   for (const p of purposes) {

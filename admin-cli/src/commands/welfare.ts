@@ -5,12 +5,18 @@
  * GET /v1/alerts/{id}/welfare (officers). `--json` has the citizen ids too. Fails over between
  * the `--node` URLs.
  */
-import { type Command, InvalidArgumentError, Option } from 'commander'
+import { type Command, Option } from 'commander'
 import { CliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
-import { dataDirOption, keyFileOption, keyFilePath } from '../options.ts'
+import {
+  parseAlertId as alertId,
+  parseCountryCode as countryCode,
+  dataDirOption,
+  keyFileOption,
+  keyFilePath,
+} from '../options.ts'
 import { connect, loadOfficerKey, nodeInfo, nodesOption, printJson, signerFor, table } from '../pool.ts'
-import { type AlertView, countryCode } from './alert.ts'
+import type { AlertView } from './alert.ts'
 
 /** What GET /v1/alerts/{id}/welfare answers. */
 export interface WelfareBoard {
@@ -19,12 +25,6 @@ export interface WelfareBoard {
   safe: string[]
   needsHelp: string[]
   notHeard: string[]
-}
-
-function alertId(value: string): string {
-  if (!/^[0-9a-f]{64}$/.test(value))
-    throw new InvalidArgumentError('expected an alert id (64 lower-case hex characters)')
-  return value
 }
 
 export function registerWelfare(program: Command, io: CliIo): void {

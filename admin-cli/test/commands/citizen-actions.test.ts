@@ -9,6 +9,22 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { devNode, errorLines, legation, type TestNode } from '../helpers.ts'
 
+/** What `citizen enrol` needs to know of Ana (test data). */
+const ANA = [
+  '--nationality',
+  'DVB',
+  '--given',
+  'Ana',
+  '--family',
+  'Novak',
+  '--birth-date',
+  '1990-04-12',
+  '--document-number',
+  'X1234567',
+  '--document-expires',
+  '2031-06-30',
+]
+
 describe('citizen and officer actions', () => {
   let node: TestNode
   let key: string
@@ -16,26 +32,7 @@ describe('citizen and officer actions', () => {
   beforeAll(async () => {
     node = await devNode()
     key = join(node.dir, 'ana.key.json')
-    const r = await legation([
-      'citizen',
-      'enrol',
-      '--node',
-      node.url,
-      '--key',
-      key,
-      '--nationality',
-      'DVB',
-      '--given',
-      'Ana',
-      '--family',
-      'Novak',
-      '--birth-date',
-      '1990-04-12',
-      '--document-number',
-      'X1234567',
-      '--document-expires',
-      '2031-06-30',
-    ])
+    const r = await legation(['citizen', 'enrol', '--node', node.url, '--key', key, ...ANA])
     expect(r.code, r.stderr).toBe(0)
     citizen = /^Enrolled {2}citizen ([0-9a-f]{32}) of DVB at /m.exec(r.stdout)![1]!
   })
@@ -171,18 +168,7 @@ describe('citizen and officer actions', () => {
       node.url,
       '--key',
       file,
-      '--nationality',
-      'DVB',
-      '--given',
-      'Ana',
-      '--family',
-      'Novak',
-      '--birth-date',
-      '1990-04-12',
-      '--document-number',
-      'X1234567',
-      '--document-expires',
-      '2031-06-30',
+      ...ANA,
       '--email',
       'ana-at-example.org',
     ])
