@@ -52,6 +52,10 @@ export const CLI_ERRORS = {
     message: 'the case state machine does not allow this move from the state the case is in',
   },
   ALERT_NOT_FOUND: { exit: EXIT_FAILURE, message: 'no crisis alert matches' },
+  WRITE_CONCERN_NOT_MET: {
+    exit: EXIT_FAILURE,
+    message: 'the record is stored, but not yet confirmed by as many other nodes as asked',
+  },
   INTERNAL: { exit: EXIT_FAILURE, message: 'unexpected failure' },
 } as const satisfies Record<string, { exit: number; message: string }>
 

@@ -14,7 +14,7 @@ import {
   LegationClient,
   type OfficerCertificate,
 } from '@legation/protocol'
-import { type ItemResult, isSdkError, NodePool, type SdkError } from '@legation/protocol/http'
+import { type ItemResult, isSdkError, NodePool, type Receipt, type SdkError } from '@legation/protocol/http'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import type { Static } from '@sinclair/typebox'
 import { Option } from 'commander'
@@ -22,6 +22,7 @@ import { CliError } from './errors.ts'
 import { type CliIo, println } from './io.ts'
 import { type LoadedKey, loadKeyFile } from './key-file.ts'
 import { DEFAULT_NODE_URL, DEFAULT_TIMEOUT_MS, type NodeInfo } from './node-client.ts'
+import { intInRange } from './options.ts'
 
 /**
  * `--node URL`, repeatable and comma-separated (`--node http://a:8080,http://b:8080`): the nodes
@@ -160,14 +161,34 @@ export interface Stored {
   status: 'accepted' | 'duplicate'
   node: string
   result: ItemResult
+  /** The `k` asked for with --write-concern (0: none). */
+  writeConcern: number
+  writeConcernMet: boolean
+  /** Other nodes' receipts of the record (k of them once the write concern is met). */
+  replicas: Receipt[]
+}
+
+/** `--write-concern <k>`: answer only once k other nodes stored the record. */
+export function writeConcernOption(): Option {
+  return new Option(
+    '--write-concern <k>',
+    'answer only once k other nodes stored the record, with their signed receipts',
+  )
+    .argParser(intInRange(0, 16))
+    .default(0)
 }
 
 /**
  * Submits one record (signed request too), failing over between nodes; a record the node
  * refuses is `NODE_REFUSED` with the record's code.
  */
-export async function submitRecord(bloc: Bloc, built: BuiltRecord, signer: LegationClient): Promise<Stored> {
-  const out = await bloc.call(() => bloc.pool.submit([built], { signer }))
+export async function submitRecord(
+  bloc: Bloc,
+  built: BuiltRecord,
+  signer: LegationClient,
+  writeConcern = 0,
+): Promise<Stored> {
+  const out = await bloc.call(() => bloc.pool.submit([built], { signer, writeConcern }))
   const result = out.results[0]!
   if (result.status === 'refused') {
     throw new CliError(
@@ -176,7 +197,54 @@ export async function submitRecord(bloc: Bloc, built: BuiltRecord, signer: Legat
       { remoteCode: result.code },
     )
   }
-  return { id: built.id, status: result.status, node: out.node, result }
+  return {
+    id: built.id,
+    status: result.status,
+    node: out.node,
+    result,
+    writeConcern,
+    writeConcernMet: out.writeConcernMet,
+    replicas: out.replicas,
+  }
+}
+
+/**
+ * Prints what a write did — for a script (`json`) the command's `fields` with the record, its
+ * receipt and, with a write concern, the other nodes' receipts; for a person `lines` — then
+ * fails (WRITE_CONCERN_NOT_MET) if fewer other nodes confirmed it than asked.
+ */
+export function reportWrite(
+  io: CliIo,
+  json: boolean | undefined,
+  stored: Stored,
+  fields: Record<string, unknown>,
+  lines: readonly string[],
+): void {
+  const k = stored.writeConcern
+  if (json) {
+    printJson(io, {
+      ...fields,
+      record: stored.id,
+      status: stored.status,
+      node: stored.node,
+      receipt: stored.result.receipt,
+      ...(k > 0
+        ? { writeConcern: k, writeConcernMet: stored.writeConcernMet, replicas: stored.replicas }
+        : {}),
+    })
+  } else {
+    for (const line of lines) println(io.stdout, line)
+    if (k > 0 && stored.writeConcernMet) {
+      const nodes = [...new Set(stored.replicas.map((r) => r.node))]
+      println(io.stdout, `Replicas  stored by ${nodes.length} other node(s): ${nodes.join(', ')}`)
+    }
+  }
+  if (k > 0 && !stored.writeConcernMet) {
+    throw new CliError(
+      'WRITE_CONCERN_NOT_MET',
+      `${stored.node} stored record ${stored.id} durably, but fewer than ${k} other node(s) confirmed it in time; it keeps replicating (send it again to collect their receipts)`,
+    )
+  }
 }
 
 /** What GET /v1/cases/{id} answers: the node's own response schema. */

@@ -140,7 +140,14 @@ it('a citizen enrols and applies at node 1, an officer of another state moves th
     officer,
   ])
   expect(queue.cases.map((c) => c.id)).toContain(caseId)
-  const review = await json<{ from: string; to: string; status: string }>([
+  // Acknowledged only once both other nodes stored the move: their signed receipts come back.
+  const review = await json<{
+    from: string
+    to: string
+    status: string
+    writeConcernMet: boolean
+    replicas: Array<{ record: string; node: string }>
+  }>([
     'case',
     'move',
     caseId,
@@ -150,8 +157,16 @@ it('a citizen enrols and applies at node 1, an officer of another state moves th
     n2.url,
     '--key',
     officer,
+    '--write-concern',
+    '2',
   ])
-  expect(review).toMatchObject({ from: 'submitted', to: 'in-review', status: 'accepted' })
+  expect(review).toMatchObject({
+    from: 'submitted',
+    to: 'in-review',
+    status: 'accepted',
+    writeConcernMet: true,
+  })
+  expect(new Set(review.replicas.map((r) => r.node))).toEqual(new Set([n1.nodeId, n3.nodeId]))
   // Not a move the state machine has: refused before anything is signed, one line, its code.
   const skip = await legation(['case', 'move', caseId, '--to', 'issued', '--node', n2.url, '--key', officer])
   expect(skip.code).toBe(1)
@@ -313,7 +328,11 @@ it('an alert issued at node 1, a check-in at node 3, the welfare board at node 2
     'no water',
     '--json',
   ])
-  expect(JSON.parse(checkin.stdout)).toMatchObject({ alert: issued.alert, status: 'needs-help' })
+  expect(JSON.parse(checkin.stdout)).toMatchObject({
+    alert: issued.alert,
+    welfare: 'needs-help',
+    status: 'accepted',
+  })
   // The Nairobi citizen has no alert for their region.
   const nairobi = await legation([
     'citizen',

@@ -18,9 +18,11 @@ import {
   nodeInfo,
   nodesOption,
   printJson,
+  reportWrite,
   signerFor,
   submitRecord,
   table,
+  writeConcernOption,
 } from '../pool.ts'
 
 /** What GET /v1/alerts lists: the node's own response schema. */
@@ -53,6 +55,7 @@ export function registerAlert(program: Command, io: CliIo): void {
       new Option('--message <text>', 'what citizens should do').argParser(textOf(4000)).makeOptionMandatory(),
     )
     .option('--json', 'print JSON')
+    .addOption(writeConcernOption())
     .action(
       async (opts: {
         node: string[]
@@ -64,6 +67,7 @@ export function registerAlert(program: Command, io: CliIo): void {
         title: string
         message: string
         json?: boolean
+        writeConcern: number
       }) => {
         const path = keyFilePath(io, opts.key, opts.dataDir)
         const key = loadOfficerKey(path)
@@ -84,20 +88,18 @@ export function registerAlert(program: Command, io: CliIo): void {
             message: opts.message,
           }),
         )
-        const stored = await submitRecord(bloc, built, officer)
-        if (opts.json) {
-          return printJson(io, {
-            alert: stored.id,
-            country: opts.country,
-            region: opts.region ?? null,
-            severity: opts.severity,
-            status: stored.status,
-            node: stored.node,
-          })
-        }
+        const stored = await submitRecord(bloc, built, officer, opts.writeConcern)
         const where = opts.region ? `${opts.country}, ${opts.region}` : `all of ${opts.country}`
-        println(io.stdout, `Issued  ${opts.severity} alert for ${where} at ${stored.node}`)
-        println(io.stdout, `Alert   ${stored.id} (${stored.status})`)
+        reportWrite(
+          io,
+          opts.json,
+          stored,
+          { alert: stored.id, country: opts.country, region: opts.region ?? null, severity: opts.severity },
+          [
+            `Issued  ${opts.severity} alert for ${where} at ${stored.node}`,
+            `Alert   ${stored.id} (${stored.status})`,
+          ],
+        )
       },
     )
 

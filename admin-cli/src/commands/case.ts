@@ -26,10 +26,12 @@ import {
   nodeInfo,
   nodesOption,
   printJson,
+  reportWrite,
   type Stored,
   signerFor,
   submitRecord,
   table,
+  writeConcernOption,
 } from '../pool.ts'
 
 /** The states a case in `from` may be moved to by an officer, or by its citizen. */
@@ -52,7 +54,7 @@ export async function moveCase(
   c: CaseView,
   to: CaseState,
   by: 'officer' | 'citizen',
-  opts: { expected?: CaseState | undefined; note?: string | undefined } = {},
+  opts: { expected?: CaseState | undefined; note?: string | undefined; writeConcern?: number } = {},
 ): Promise<Stored & { from: CaseState; to: CaseState }> {
   if (opts.expected !== undefined && opts.expected !== c.state) {
     throw new CliError('TRANSITION_NOT_ALLOWED', `case ${c.id} is ${c.state}, not ${opts.expected}`)
@@ -75,7 +77,7 @@ export async function moveCase(
       opts.note === undefined ? null : { salt: signer.salt(), note: opts.note },
     ),
   )
-  return { ...(await submitRecord(bloc, built, signer)), from, to }
+  return { ...(await submitRecord(bloc, built, signer, opts.writeConcern)), from, to }
 }
 
 /** One case, for a person: its facts, then its history one line per move. */
@@ -185,26 +187,24 @@ export function registerCase(program: Command, io: CliIo): void {
       .option(
         '--note <text>',
         'a note for the case file (personal data: kept in the payload, not the header)',
-      ),
-  ).action(async (id: string, opts: OfficerOptions & { to: CaseState; from?: CaseState; note?: string }) => {
-    const { bloc, officer } = await open(opts)
-    const c = await getCase(bloc, id, officer)
-    const moved = await moveCase(bloc, officer, c, opts.to, 'officer', {
-      expected: opts.from,
-      note: opts.note,
-    })
-    if (opts.json) {
-      return printJson(io, {
-        case: id,
-        from: moved.from,
-        to: moved.to,
-        record: moved.id,
-        status: moved.status,
-        node: moved.node,
-        receipt: moved.result.receipt,
+      )
+      .addOption(writeConcernOption()),
+  ).action(
+    async (
+      id: string,
+      opts: OfficerOptions & { to: CaseState; from?: CaseState; note?: string; writeConcern: number },
+    ) => {
+      const { bloc, officer } = await open(opts)
+      const c = await getCase(bloc, id, officer)
+      const moved = await moveCase(bloc, officer, c, opts.to, 'officer', {
+        expected: opts.from,
+        note: opts.note,
+        writeConcern: opts.writeConcern,
       })
-    }
-    println(io.stdout, `Moved case ${id} from ${moved.from} to ${moved.to} at ${moved.node}`)
-    println(io.stdout, `Record  ${moved.id} (${moved.status})`)
-  })
+      reportWrite(io, opts.json, moved, { case: id, from: moved.from, to: moved.to }, [
+        `Moved case ${id} from ${moved.from} to ${moved.to} at ${moved.node}`,
+        `Record  ${moved.id} (${moved.status})`,
+      ])
+    },
+  )
 }

@@ -36,9 +36,11 @@ import {
   nodeInfo,
   nodesOption,
   printJson,
+  reportWrite,
   signerFor,
   submitRecord,
   table,
+  writeConcernOption,
 } from '../pool.ts'
 import type { AlertView } from './alert.ts'
 import { formatCase, getCase, moveCase } from './case.ts'
@@ -67,6 +69,7 @@ interface CitizenOptions {
   node: string[]
   key: string
   json?: boolean
+  writeConcern: number
 }
 
 /** The `citizen` command (made by `citizen show`/`find` if they are registered first). */
@@ -90,6 +93,8 @@ export function registerCitizen(program: Command, io: CliIo): void {
         new Option('--key <file>', "the citizen's key file (made by citizen enrol)").makeOptionMandatory(),
       )
       .option('--json', 'print JSON')
+  /** A command that writes a record. */
+  const write = (name: string, description: string) => cmd(name, description).addOption(writeConcernOption())
 
   /** The pool, and the citizen signing with their key file. */
   const open = async (opts: CitizenOptions) => {
@@ -101,7 +106,7 @@ export function registerCitizen(program: Command, io: CliIo): void {
   const ownFile = (bloc: Bloc, c: LegationClient) =>
     bloc.call(() => bloc.pool.get<CitizenFile>(`/v1/citizens/${c.id}`, c))
 
-  cmd('enrol', 'make a citizen key file and register with it (self-registration, signed with the new key)')
+  write('enrol', 'make a citizen key file and register with it (self-registration, signed with the new key)')
     .addOption(
       new Option('--nationality <code>', 'your member state').argParser(stateCode).makeOptionMandatory(),
     )
@@ -209,7 +214,7 @@ export function registerCitizen(program: Command, io: CliIo): void {
         }
         let stored: Awaited<ReturnType<typeof submitRecord>>
         try {
-          stored = await submitRecord(bloc, built, c)
+          stored = await submitRecord(bloc, built, c, opts.writeConcern)
         } catch (err) {
           if (err instanceof CliError && !opts.existing) {
             throw new CliError(
@@ -224,24 +229,21 @@ export function registerCitizen(program: Command, io: CliIo): void {
           }
           throw err
         }
-        if (opts.json) {
-          return printJson(io, {
-            citizen: c.id,
-            nationality: opts.nationality,
-            keyFile: opts.key,
-            record: stored.id,
-            status: stored.status,
-            node: stored.node,
-            receipt: stored.result.receipt,
-          })
-        }
-        println(io.stdout, `Enrolled  citizen ${c.id} of ${opts.nationality} at ${stored.node}`)
-        println(io.stdout, `Key file  ${opts.key} (the only way to act as this citizen: keep it safe)`)
-        println(io.stdout, `Record    ${stored.id} (${stored.status})`)
+        reportWrite(
+          io,
+          opts.json,
+          stored,
+          { citizen: c.id, nationality: opts.nationality, keyFile: opts.key },
+          [
+            `Enrolled  citizen ${c.id} of ${opts.nationality} at ${stored.node}`,
+            `Key file  ${opts.key} (the only way to act as this citizen: keep it safe)`,
+            `Record    ${stored.id} (${stored.status})`,
+          ],
+        )
       },
     )
 
-  cmd('presence', 'register where you are abroad (presence.registered)')
+  write('presence', 'register where you are abroad (presence.registered)')
     .addOption(
       new Option('--country <code>', 'country you are in').argParser(countryCode).makeOptionMandatory(),
     )
@@ -279,23 +281,15 @@ export function registerCitizen(program: Command, io: CliIo): void {
             },
           ),
         )
-        const stored = await submitRecord(bloc, built, c)
-        if (opts.json) {
-          return printJson(io, {
-            citizen: c.id,
-            record: stored.id,
-            status: stored.status,
-            node: stored.node,
-            from,
-            until: opts.until ?? null,
-          })
-        }
-        println(io.stdout, `Presence  registered for citizen ${c.id} at ${stored.node}, from ${iso(from)}`)
-        println(io.stdout, `Record    ${stored.id} (${stored.status})`)
+        const stored = await submitRecord(bloc, built, c, opts.writeConcern)
+        reportWrite(io, opts.json, stored, { citizen: c.id, from, until: opts.until ?? null }, [
+          `Presence  registered for citizen ${c.id} at ${stored.node}, from ${iso(from)}`,
+          `Record    ${stored.id} (${stored.status})`,
+        ])
       },
     )
 
-  cmd('checkin', 'check in for a crisis alert: safe, or needing help (welfare.checkin)')
+  write('checkin', 'check in for a crisis alert: safe, or needing help (welfare.checkin)')
     .addOption(
       new Option('--status <status>', 'how you are').choices(['safe', 'needs-help']).makeOptionMandatory(),
     )
@@ -329,22 +323,15 @@ export function registerCitizen(program: Command, io: CliIo): void {
         const built = build('welfare.checkin', () =>
           c.record('welfare.checkin', c.id, { alert, status: opts.status }, payload),
         )
-        const stored = await submitRecord(bloc, built, c)
-        if (opts.json) {
-          return printJson(io, {
-            citizen: c.id,
-            alert,
-            status: opts.status,
-            record: stored.id,
-            node: stored.node,
-          })
-        }
-        println(io.stdout, `Checked in  as ${opts.status} for alert ${alert} at ${stored.node}`)
-        println(io.stdout, `Record      ${stored.id} (${stored.status})`)
+        const stored = await submitRecord(bloc, built, c, opts.writeConcern)
+        reportWrite(io, opts.json, stored, { citizen: c.id, alert, welfare: opts.status }, [
+          `Checked in  as ${opts.status} for alert ${alert} at ${stored.node}`,
+          `Record      ${stored.id} (${stored.status})`,
+        ])
       },
     )
 
-  cmd('apply', 'apply for a consular service: opens a case (case.opened)')
+  write('apply', 'apply for a consular service: opens a case (case.opened)')
     .addOption(new Option('--type <type>', 'the service').choices(CASE_TYPES).makeOptionMandatory())
     .option('--details <text>', 'what you need, for the officer')
     .action(async (opts: CitizenOptions & { type: CaseType; details?: string }) => {
@@ -357,36 +344,30 @@ export function registerCitizen(program: Command, io: CliIo): void {
           opts.details ? { salt: c.salt(), details: opts.details } : null,
         ),
       )
-      const stored = await submitRecord(bloc, built, c)
-      if (opts.json) {
-        return printJson(io, {
-          citizen: c.id,
-          case: stored.id,
-          type: opts.type,
-          state: 'submitted',
-          node: stored.node,
-        })
-      }
-      println(io.stdout, `Applied  for ${opts.type} at ${stored.node}: case ${stored.id} (submitted)`)
-      println(io.stdout, `Follow   legation citizen status --key ${opts.key} --case ${stored.id}`)
+      const stored = await submitRecord(bloc, built, c, opts.writeConcern)
+      reportWrite(
+        io,
+        opts.json,
+        stored,
+        { citizen: c.id, case: stored.id, type: opts.type, state: 'submitted' },
+        [
+          `Applied  for ${opts.type} at ${stored.node}: case ${stored.id} (submitted)`,
+          `Follow   legation citizen status --key ${opts.key} --case ${stored.id}`,
+        ],
+      )
     })
 
-  cmd('withdraw', 'withdraw an application (a submitted case, or one that needs information)')
+  write('withdraw', 'withdraw an application (a submitted case, or one that needs information)')
     .addOption(new Option('--case <id>', 'the case').argParser(parseCaseId).makeOptionMandatory())
     .action(async (opts: CitizenOptions & { case: string }) => {
       const { bloc, citizen: c } = await open(opts)
       const current = await getCase(bloc, opts.case, c)
-      const moved = await moveCase(bloc, c, current, 'withdrawn', 'citizen')
-      if (opts.json) {
-        return printJson(io, {
-          case: opts.case,
-          from: moved.from,
-          to: moved.to,
-          record: moved.id,
-          node: moved.node,
-        })
-      }
-      println(io.stdout, `Withdrew case ${opts.case} (was ${moved.from}) at ${moved.node}`)
+      const moved = await moveCase(bloc, c, current, 'withdrawn', 'citizen', {
+        writeConcern: opts.writeConcern,
+      })
+      reportWrite(io, opts.json, moved, { case: opts.case, from: moved.from, to: moved.to }, [
+        `Withdrew case ${opts.case} (was ${moved.from}) at ${moved.node}`,
+      ])
     })
 
   cmd('status', 'your cases, presence and check-ins as the bloc has them (or one case with --case)')

@@ -181,6 +181,34 @@ describe('citizen and officer actions', () => {
     expect(existsSync(file)).toBe(false)
   })
 
+  it('a write concern no other node can meet: the record is stored, the script is told (exit 1)', async () => {
+    const r = await legation([
+      'citizen',
+      'presence',
+      ...mine(),
+      '--country',
+      'TH',
+      '--region',
+      'Phuket',
+      '--write-concern',
+      '1',
+      '--json',
+    ])
+    expect(r.code).toBe(1)
+    const out = JSON.parse(r.stdout) as {
+      record: string
+      status: string
+      writeConcernMet: boolean
+      replicas: []
+    }
+    expect(out).toMatchObject({ status: 'accepted', writeConcern: 1, writeConcernMet: false, replicas: [] })
+    expect(errorLines(r)).toEqual([
+      `error: ${node.url} stored record ${out.record} durably, but fewer than 1 other node(s) confirmed it in time; it keeps replicating (send it again to collect their receipts) [WRITE_CONCERN_NOT_MET]`,
+    ])
+    const s = await legation(['citizen', 'status', ...mine()])
+    expect(s.stdout).toMatch(/^Presence {2}TH, Phuket, from /m)
+  })
+
   it('checks the command line before anything is sent', async () => {
     const top = await legation(['--help'])
     for (const cmd of ['citizen', 'case', 'alert', 'welfare'])
