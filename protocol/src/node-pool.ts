@@ -221,7 +221,7 @@ export class NodePool {
     const raw: Uint8Array<ArrayBuffer> | undefined =
       body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(body))
     return await pRetry(
-      async () => {
+      async (round) => {
         const n = this.nodes.length
         const start = this.#current
         const reasons: string[] = []
@@ -236,8 +236,11 @@ export class NodePool {
             if (!(err instanceof Unanswered)) throw new AbortError(err as Error)
             last = err
             reasons.push(`${this.nodes[index]}: ${err.reason}`)
-            const next = this.nodes[(index + 1) % n]!
-            this.#onFailover?.({ from: this.nodes[index]!, to: next, reason: err.reason })
+            // Said only when another attempt follows (this pass, or the next after a wait).
+            if (i < n - 1 || round < this.#rounds) {
+              const next = this.nodes[(index + 1) % n]!
+              this.#onFailover?.({ from: this.nodes[index]!, to: next, reason: err.reason })
+            }
           }
         }
         const { status, problem, node } = last!.last

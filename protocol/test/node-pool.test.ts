@@ -109,12 +109,15 @@ describe('NodePool', () => {
   it('gives up after its rounds, naming every node', async () => {
     const a = await server(problem(500, 'INTERNAL'))
     const b = await closedUrl()
-    const pool = new NodePool({ nodes: [a.url, b], ...fast, rounds: 3 })
+    const events: string[] = []
+    const pool = new NodePool({ nodes: [a.url, b], ...fast, rounds: 3, onFailover: (e) => events.push(e.to) })
     const err = (await pool.get('/v1/node').catch((e: unknown) => e)) as SdkError
     expect(err.code).toBe('NODE_UNREACHABLE')
     expect(err.message).toContain(`${a.url}: 500 INTERNAL`)
     expect(err.message).toContain(b)
     expect(a.seen).toHaveLength(3)
+    // Each move to another node that was then tried, and none after the last attempt.
+    expect(events).toEqual([b, a.url, b, a.url, b])
   })
 
   it('refuses a list that is empty or holds something other than http(s) URLs', () => {
