@@ -13,6 +13,7 @@ import {
   type LegationClient,
   toBase64url,
 } from '@legation/protocol'
+import { isSdkError } from '@legation/protocol/http'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CliError } from '../errors.ts'
@@ -31,6 +32,7 @@ import {
   build,
   type CaseView,
   connect,
+  fromSdkError,
   iso,
   loadCitizenKey,
   nodeInfo,
@@ -171,6 +173,26 @@ export function registerCitizen(program: Command, io: CliIo): void {
           info,
           io.now,
         )
+        if (key) {
+          // A retry after a failure that may have reached a node: a second self-registration
+          // would be refused (only the citizen's state registers them again), so ask first.
+          const known = await registeredNationality(bloc, c)
+          if (known !== undefined) {
+            if (opts.json) {
+              return printJson(io, {
+                citizen: c.id,
+                nationality: known,
+                keyFile: opts.key,
+                status: 'enrolled',
+              })
+            }
+            println(
+              io.stdout,
+              `Enrolled  citizen ${c.id} of ${known} already (as ${bloc.pool.current} has it)`,
+            )
+            return
+          }
+        }
         const contact = {
           ...(opts.email ? { email: opts.email } : {}),
           ...(opts.phone ? { phone: opts.phone } : {}),
@@ -384,6 +406,17 @@ export function registerCitizen(program: Command, io: CliIo): void {
       if (opts.json) return printJson(io, file)
       for (const line of formatStatus(file, bloc.pool.current)) println(io.stdout, line)
     })
+}
+
+/** The citizen's nationality if the node answering has their registration, else undefined. */
+async function registeredNationality(bloc: Bloc, c: LegationClient): Promise<string | undefined> {
+  try {
+    const file = await bloc.pool.get<CitizenFile>(`/v1/citizens/${c.id}`, c)
+    return file.nationality ?? undefined
+  } catch (err) {
+    if (isSdkError(err) && err.remoteCode === 'NOT_FOUND') return undefined
+    throw isSdkError(err) ? fromSdkError(err) : err
+  }
 }
 
 /** The newest alert for the country (and region, if the alert names one) of the citizen's presence. */

@@ -159,6 +159,38 @@ describe('citizen and officer actions', () => {
     ])
   })
 
+  it('enrol --existing registers a key file an earlier enrol wrote, once', async () => {
+    // A key file whose registration never reached a node (made here by keys generate).
+    const file = join(node.dir, 'later.key.json')
+    expect((await legation(['keys', 'generate', '--out', file])).code).toBe(0)
+    const first = await legation([
+      'citizen',
+      'enrol',
+      '--node',
+      node.url,
+      '--key',
+      file,
+      ...ANA,
+      '--existing',
+    ])
+    expect(first.code, first.stderr).toBe(0)
+    expect(first.stdout).toMatch(/^Record {4}[0-9a-f]{64} \(accepted\)$/m)
+    // Again (as after an answer that was lost): already enrolled, nothing sent.
+    const again = await legation([
+      'citizen',
+      'enrol',
+      '--node',
+      node.url,
+      '--key',
+      file,
+      ...ANA,
+      '--existing',
+      '--json',
+    ])
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout)).toMatchObject({ nationality: 'DVB', status: 'enrolled' })
+  })
+
   it('a value the record schema refuses is a usage error naming the field, and writes no key file', async () => {
     const file = join(node.dir, 'typo.key.json')
     const r = await legation([
