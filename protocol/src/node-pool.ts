@@ -233,7 +233,11 @@ export class NodePool {
             this.#current = index
             return answer
           } catch (err) {
-            if (!(err instanceof Unanswered)) throw new AbortError(err as Error)
+            if (!(err instanceof Unanswered)) {
+              // The node answered (a refusal is an answer): it is the one in use now.
+              if (isSdkError(err) && err.code === 'NODE_REFUSED') this.#current = index
+              throw new AbortError(err as Error)
+            }
             last = err
             reasons.push(`${this.nodes[index]}: ${err.reason}`)
             // Said only when another attempt follows (this pass, or the next after a wait).

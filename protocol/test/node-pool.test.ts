@@ -84,6 +84,14 @@ describe('NodePool', () => {
     expect(second.seen).toHaveLength(0)
   })
 
+  it('a node that refuses is a node that answers: it becomes the one in use', async () => {
+    const down = await closedUrl()
+    const refusing = await server(problem(404, 'NOT_FOUND'))
+    const pool = new NodePool({ nodes: [down, refusing.url], ...fast })
+    await expect(pool.get('/v1/cases/x')).rejects.toMatchObject({ code: 'NODE_REFUSED', status: 404 })
+    expect(pool.current).toBe(refusing.url)
+  })
+
   it('signs every attempt afresh, so a retried write is a new request', async () => {
     const failing = await server(problem(500, 'INTERNAL'))
     const good = await server(json(200, { results: [] }))
@@ -104,6 +112,7 @@ describe('NodePool', () => {
     const out = await pool.submit([{ record, payload: null }], { writeConcern: 2 })
     expect(out).toEqual({ results, replicas: [], writeConcern: 2, writeConcernMet: false, node: first.url })
     expect(second.seen).toHaveLength(0)
+    expect(pool.current).toBe(first.url)
   })
 
   it('gives up after its rounds, naming every node', async () => {
