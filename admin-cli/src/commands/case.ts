@@ -4,7 +4,14 @@
  * case state machine (docs/protocol.md § The case state machine) with a signed
  * `case.transition` record. Every request fails over between the `--node` URLs.
  */
-import { CASE_STATES, CASE_TRANSITIONS, type CaseState, type LegationClient } from '@legation/protocol'
+import {
+  ACCESS_PURPOSES,
+  type AccessPurpose,
+  CASE_STATES,
+  CASE_TRANSITIONS,
+  type CaseState,
+  type LegationClient,
+} from '@legation/protocol'
 import { type Command, Option } from 'commander'
 import { CliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
@@ -39,9 +46,17 @@ export function nextStates(from: string, by: 'officer' | 'citizen'): CaseState[]
   return CASE_STATES.filter((to) => CASE_TRANSITIONS[`${from}>${to}`]?.[by])
 }
 
-/** The case as the signer may see it (officers: any; a citizen: their own). */
-export function getCase(bloc: Bloc, id: string, signer: LegationClient): Promise<CaseView> {
-  return bloc.call(() => bloc.pool.get<CaseView>(`/v1/cases/${id}`, signer))
+/**
+ * The case as the signer may see it (officers: any; a citizen: their own). An officer's read
+ * states its purpose — processing the case, unless told otherwise — and the node logs it.
+ */
+export function getCase(
+  bloc: Bloc,
+  id: string,
+  signer: LegationClient,
+  purpose: AccessPurpose = 'case-processing',
+): Promise<CaseView> {
+  return bloc.call(() => bloc.pool.get<CaseView>(`/v1/cases/${id}?purpose=${purpose}`, signer))
 }
 
 /**
@@ -164,10 +179,18 @@ export function registerCase(program: Command, io: CliIo): void {
   )
 
   officerCommand(
-    cases.command('show').description('one case with its history').argument('<id>', 'case id', parseCaseId),
-  ).action(async (id: string, opts: OfficerOptions) => {
+    cases
+      .command('show')
+      .description('one case with its history (the read is logged with its purpose; the citizen sees it)')
+      .argument('<id>', 'case id', parseCaseId)
+      .addOption(
+        new Option('--purpose <purpose>', 'why you read it')
+          .choices(ACCESS_PURPOSES)
+          .default('case-processing'),
+      ),
+  ).action(async (id: string, opts: OfficerOptions & { purpose: AccessPurpose }) => {
     const { bloc, officer } = await open(opts)
-    const c = await getCase(bloc, id, officer)
+    const c = await getCase(bloc, id, officer, opts.purpose)
     if (opts.json) return printJson(io, c)
     for (const line of formatCase(c)) println(io.stdout, line)
   })

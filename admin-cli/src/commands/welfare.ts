@@ -58,7 +58,9 @@ export function registerWelfare(program: Command, io: CliIo): void {
         }
         const boards: WelfareBoard[] = []
         for (const id of ids) {
-          boards.push(await bloc.call(() => bloc.pool.get<WelfareBoard>(`/v1/alerts/${id}/welfare`, officer)))
+          // The dashboard shows who is where: a logged read, for crisis response.
+          const board = `/v1/alerts/${id}/welfare?purpose=crisis-response`
+          boards.push(await bloc.call(() => bloc.pool.get<WelfareBoard>(board, officer)))
         }
         if (opts.json) return printJson(io, { node: bloc.pool.current, boards })
         if (boards.length === 0) {

@@ -140,7 +140,7 @@ describe('citizen and officer actions', () => {
     const u = await legation(['case', 'show', 'a'.repeat(64), ...officer()])
     expect(u.code).toBe(1)
     expect(errorLines(u)).toEqual([
-      `error: GET ${node.url}/v1/cases/${'a'.repeat(64)}: 404 NOT_FOUND: no such case [NODE_REFUSED]`,
+      `error: GET ${node.url}/v1/cases/${'a'.repeat(64)}?purpose=case-processing: 404 NOT_FOUND: no such case [NODE_REFUSED]`,
     ])
   })
 
