@@ -35,6 +35,11 @@ export const NODE_ERRORS = {
     message: 'this signed request was already used; sign the request again',
   },
   FORBIDDEN: { status: 403, message: 'not allowed for this principal' },
+  NOT_CAUGHT_UP: {
+    status: 503,
+    message:
+      'this node has just started and has not caught up with its peers yet: it serves no personal data until it knows every erasure (ask again shortly, or another node)',
+  },
   PURPOSE_REQUIRED: {
     status: 400,
     message: 'an officer’s read of personal data must state its purpose (?purpose=…); it is logged',

@@ -71,7 +71,15 @@ export interface NodeOptions {
   duties?: { alertWebhook?: string | undefined; caseWebhook?: string | undefined }
   /** Checkpointing and cosigning (witness.ts). */
   witness?: WitnessInit
+  /**
+   * How long a node that cannot catch up with any peer after it starts withholds personal data
+   * (it may not know of an erasure yet); then it serves what it holds, and says so in its log.
+   * @default DEFAULT_UNSYNCED_SERVE_AFTER_MS
+   */
+  unsyncedServeAfterMs?: number
 }
+
+export const DEFAULT_UNSYNCED_SERVE_AFTER_MS = 30_000
 
 export interface RunningNode {
   readonly url: string
@@ -175,6 +183,21 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   services.push({ name: 'witness', service: witnessing })
   if (p2p) services.push({ name: 'mesh', service: p2p.mesh })
 
+  // Personal data waits until this node has caught up with a peer (docs/privacy.md § Erasure).
+  const startedAt = Date.now()
+  const unsyncedAfter = opts.unsyncedServeAfterMs ?? DEFAULT_UNSYNCED_SERVE_AFTER_MS
+  let servingUnsynced = false
+  const servable = () => {
+    if (!p2p || servingUnsynced || p2p.replication.caughtUp()) return true
+    if ([...engine.charter.nodes.keys()].every((id) => id === engine.nodeId)) return true
+    if (Date.now() - startedAt < unsyncedAfter) return false
+    servingUnsynced = true
+    log.warn(
+      { waitedMs: unsyncedAfter },
+      'no peer caught up with since start: serving personal data without knowing of erasures made meanwhile',
+    )
+    return true
+  }
   const http = httpServer(opts.http)({
     store,
     ctx: {
@@ -182,6 +205,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       ed,
       now: Date.now,
       replication: p2p?.replication,
+      personalDataServable: servable,
       witness: witnessing,
       writeConcernTimeoutMs: opts.writeConcernTimeoutMs,
       get node() {

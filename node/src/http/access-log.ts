@@ -9,6 +9,7 @@ import { Type } from '@sinclair/typebox'
 import type { Engine } from '../engine/engine.ts'
 import { NodeError } from '../errors.ts'
 import type { Principal } from './auth.ts'
+import type { HttpContext } from './context.ts'
 
 /** The query members every personal-data read takes. */
 export const PurposeQuery = {
@@ -28,8 +29,15 @@ export interface PurposeParams {
   case?: string
 }
 
-/** Refuses an officer's read that states no purpose (PURPOSE_REQUIRED), before anything is read. */
-export function requirePurpose(p: Principal, q: PurposeParams): void {
+/**
+ * Before any personal data is read: refuses while the node has not caught up with a peer since
+ * it started (NOT_CAUGHT_UP: an erasure may be on its way), and an officer's read that states
+ * no purpose (PURPOSE_REQUIRED).
+ */
+export function requirePurpose(ctx: HttpContext, p: Principal, q: PurposeParams): void {
+  if (ctx.personalDataServable && !ctx.personalDataServable()) {
+    throw new NodeError('NOT_CAUGHT_UP')
+  }
   if (p.type === 'officer' && q.purpose === undefined) {
     throw new NodeError(
       'PURPOSE_REQUIRED',
@@ -47,7 +55,7 @@ export async function logReads(
   shown: AccessShown,
 ): Promise<void> {
   if (p.type !== 'officer' || citizens.length === 0) return
-  requirePurpose(p, q)
+  if (q.purpose === undefined) throw new NodeError('PURPOSE_REQUIRED')
   await engine.logAccess(
     [...new Set(citizens)].map((citizen) => ({
       citizen,

@@ -32,6 +32,11 @@ export interface HttpContext {
   ed: Ed25519
   now: () => number
   replication?: Replication | undefined
+  /**
+   * Whether personal data may be served: false while a node that just started has not yet
+   * caught up with any peer (it may not know of an erasure yet). Absent: always.
+   */
+  personalDataServable?: (() => boolean) | undefined
   /** Checkpoints checked and cosigned by this node (absent in tests that build no witness). */
   witness?:
     | { checkpoints(): Array<{ origin: string; latest?: WitnessedCheckpoint; final?: WitnessedCheckpoint }> }

@@ -48,6 +48,9 @@ export class CatchUp {
    * necessarily applied), and when it last moved: the next want starts after it.
    */
   readonly #received = new Map<string, { seq: number; at: number }>()
+  /** Peers that told us what they hold (hello or status) since this node started. */
+  readonly #heard = new Set<string>()
+  #caughtUp = false
   /** Every frame being applied, whatever became of its peer: stop() waits for them. */
   readonly #applying = new Set<Promise<void>>()
   #ticks = 0
@@ -103,7 +106,30 @@ export class CatchUp {
   /** Merges what the peer says it has, and asks for what we lack. */
   learn(p: PeerState, vv: VersionVector): void {
     for (const [o, s] of Object.entries(vv)) if ((p.vv[o] ?? 0) < s) p.vv[o] = s
+    this.#heard.add(p.peerId)
     this.pull()
+  }
+
+  /**
+   * Whether this node has, since it started, held everything some peer told it of: then it knows
+   * every erasure that peer knew, and may serve personal data (docs/privacy.md). Stays true.
+   */
+  caughtUp(): boolean {
+    if (this.#caughtUp) return true
+    const mine = this.#engine.versionVector()
+    const closed = this.#engine.closedFeeds()
+    const quarantined = this.#engine.quarantined()
+    for (const p of this.#peers.all()) {
+      if (!this.#heard.has(p.peerId)) continue
+      const behind = Object.entries(p.vv).some(
+        ([o, s]) =>
+          closed[o] === undefined &&
+          s > (mine[o] ?? 0) &&
+          !(quarantined.has(o) && (mine[o] ?? 0) >= quarantined.get(o)! - 1),
+      )
+      if (!behind) this.#caughtUp = true
+    }
+    return this.#caughtUp
   }
 
   /** An entry this node stored: to every peer not known to have it (a dead node's history still spreads). */

@@ -110,6 +110,8 @@ export interface Replication extends ReplicationHooks, SyncRegistrar {
   /** Stops talking to peers; resolves once frames being applied have been applied. */
   stop(): Promise<void>
   revocationsAdded(list: Parameters<ReplicationHooks['revocationsAdded']>[0], except?: string): void
+  /** Whether this node caught up with a peer since it started: it knows their erasures. */
+  caughtUp(): boolean
 }
 
 /** The message types replication handles itself; no other service may register for them. */
@@ -253,6 +255,11 @@ class SyncReplication implements Replication {
   }
 
   /** Status for /v1/node: every other certified node, connected or not. */
+  /** Whether this node caught up with a peer since it started (CatchUp.caughtUp). */
+  caughtUp(): boolean {
+    return this.#catchUp.caughtUp()
+  }
+
   peers(): PeerStatus[] {
     const mine = this.#engine.versionVector()
     return [...this.#engine.charter.nodes.values()]

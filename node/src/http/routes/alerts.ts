@@ -73,7 +73,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = asyn
     },
     async (req) => {
       requireOfficer(req.principal)
-      requirePurpose(req.principal, req.query)
+      requirePurpose(ctx, req.principal, req.query)
       const board = await welfareBoard(ctx.engine, req.params.id)
       if (!board) throw new NodeError('NOT_FOUND', 'no such alert')
       const shown = [...board.safe, ...board.needsHelp, ...board.notHeard]

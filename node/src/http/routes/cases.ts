@@ -77,7 +77,7 @@ export const caseRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
       if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
       if (p.type === 'auditor')
         throw new NodeError('FORBIDDEN', 'the auditor reads signed history, not personal data')
-      requirePurpose(p, req.query)
+      requirePurpose(ctx, p, req.query)
       const citizen = await ctx.engine.caseCitizen(req.params.id)
       // Another citizen's case is answered exactly as an unknown one.
       if (!citizen || (p.type === 'citizen' && p.id !== citizen))

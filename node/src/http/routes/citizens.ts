@@ -96,7 +96,7 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
     },
     async (req) => {
       requirePersonalAccess(req.principal, req.params.id)
-      requirePurpose(req.principal, req.query)
+      requirePurpose(ctx, req.principal, req.query)
       const view = await citizenView(ctx.engine, req.params.id)
       if (!view) throw new NodeError('NOT_FOUND', 'no such citizen')
       await logReads(ctx.engine, req.principal, req.query, [req.params.id], 'file')
@@ -167,7 +167,7 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
     async (req) => {
       requireOfficer(req.principal)
       const q = req.query
-      requirePurpose(req.principal, q)
+      requirePurpose(ctx, req.principal, q)
       const set = (n: number) =>
         [q.travelDocument, q.nationality, q.country].filter((x) => x !== undefined).length === n
       if (!set(1))
