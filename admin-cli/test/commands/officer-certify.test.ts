@@ -213,7 +213,9 @@ describe('legation officer certify: the wrong state or bloc', () => {
 
   it('a state that is not a member of the bloc', async () => {
     const key = join(node.dir, 'at.key.json')
-    expect((await legation(['keys', 'generate', '--out', key])).code).toBe(0)
+    expect(
+      (await legation(['keys', 'generate', '--role', 'state', '--insecure-plaintext', '--out', key])).code,
+    ).toBe(0)
     const r = await certifyWith(key, '--state', 'AT')
     expect(r.code).toBe(1)
     expect(errorLines(r)).toEqual([
@@ -368,7 +370,10 @@ describe('legation officer renew', () => {
     ])
 
     const stranger = join(node.dir, 'stranger.key.json')
-    expect((await legation(['keys', 'generate', '--out', stranger])).code).toBe(0)
+    expect(
+      (await legation(['keys', 'generate', '--role', 'state', '--insecure-plaintext', '--out', stranger]))
+        .code,
+    ).toBe(0)
     const offline = await renew('--state-key', stranger)
     expect(offline.code).toBe(1)
     expect(errorLines(offline)).toEqual([
@@ -404,7 +409,9 @@ describe('legation officer renew', () => {
       out,
     ])
     expect(plain.code).toBe(1)
-    expect(errorLines(plain)).toEqual([`error: ${stranger} holds no officer certificate [KEY_FILE_INVALID]`])
+    expect(errorLines(plain)).toEqual([
+      `error: key file ${stranger}: a state key, not an officer's or a citizen's [KEY_FILE_INVALID]`,
+    ])
   })
 })
 

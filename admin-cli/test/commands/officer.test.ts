@@ -313,7 +313,9 @@ describe('legation officer revoke: mistakes', () => {
 
   it('a key that is not the state’s: the node’s refusal, with its code', async () => {
     const key = join(node.dir, 'not-dva.key.json')
-    expect((await legation(['keys', 'generate', '--out', key])).code).toBe(0)
+    expect(
+      (await legation(['keys', 'generate', '--role', 'state', '--insecure-plaintext', '--out', key])).code,
+    ).toBe(0)
     const r = await revoke('--state-key', key, '--state', 'DVA', '--cert', cert)
     expect(r.code).toBe(1)
     expect(errorLines(r)).toEqual([
