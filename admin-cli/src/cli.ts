@@ -9,6 +9,7 @@
 import { Command, CommanderError } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
 import { registerAudit } from './commands/audit.ts'
+import { registerCeremony } from './commands/ceremony.ts'
 import { registerDevReset } from './commands/dev-reset.ts'
 import { registerDevSeed } from './commands/dev-seed.ts'
 import { registerKeys } from './commands/keys.ts'
@@ -42,6 +43,7 @@ export function buildProgram(io: CliIo): Command {
   registerDevReset(registerDevSeed(program, io), io)
   registerVerifyCharter(program, io)
   registerKeys(program, io)
+  registerCeremony(program, io)
   registerOfficerReads(program, io)
   registerOfficer(program, io)
   registerAudit(program, io)

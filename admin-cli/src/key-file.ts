@@ -197,6 +197,16 @@ export async function writeKeyFile(path: string, opts: WriteKeyFileOptions): Pro
   writeSecretFile(path, text)
 }
 
+/** True for a key file sealed under a passphrase (false for any plaintext format, or no such file). */
+export function isSealedKeyFile(path: string): boolean {
+  try {
+    const top = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+    return typeof top === 'object' && top !== null && top.v !== undefined && top.plaintext !== true
+  } catch {
+    return false
+  }
+}
+
 /** The public fields of a key file, read without its passphrase (a node's public key, for one). */
 export function readKeyFileHeader(path: string): {
   role: string | undefined

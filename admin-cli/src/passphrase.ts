@@ -16,7 +16,7 @@
 import { Option } from 'commander'
 import { CliError } from './errors.ts'
 import type { CliIo } from './io.ts'
-import { readFileOrFail } from './key-file.ts'
+import { isSealedKeyFile, readFileOrFail, type Unlock } from './key-file.ts'
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -99,4 +99,10 @@ export async function askPassphrase(io: CliIo, opts: AskOptions): Promise<string
     )
   }
   return passphrase
+}
+
+/** How to open the key file at `path`: asks for a passphrase only if the file is sealed. */
+export async function unlockFor(io: CliIo, path: string, file?: string | undefined): Promise<Unlock> {
+  if (!isSealedKeyFile(path)) return { env: io.env }
+  return { passphrase: await askPassphrase(io, { file, what: path }), env: io.env }
 }
