@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
 import { registerAudit } from './commands/audit.ts'
 import { registerCeremony } from './commands/ceremony.ts'
+import { registerCharter } from './commands/charter.ts'
 import { registerDevReset } from './commands/dev-reset.ts'
 import { registerDevSeed } from './commands/dev-seed.ts'
 import { registerKeys } from './commands/keys.ts'
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo): Command {
   registerVerifyCharter(program, io)
   registerKeys(program, io)
   registerCeremony(program, io)
+  registerCharter(program, io)
   registerOfficerReads(program, io)
   registerOfficer(program, io)
   registerAudit(program, io)

@@ -154,7 +154,11 @@ function openKeystore(
       const hint = passphrase === null ? ' (set LEGATION_KEY_PASSPHRASE or give --passphrase-file)' : ''
       throw new CliError('KEY_FILE_LOCKED', `${message}${hint}`, { cause })
     }
-    throw bad(message.replace(/^key file( \S+)?:? ?/, ''), cause)
+    const why = message.replace(/^key file( \S+)?:? ?/, '')
+    throw bad(
+      code === 'KEYSTORE_CORRUPT' ? `${why} (damaged or altered: restore it from a backup)` : why,
+      cause,
+    )
   }
   const role = typeof top.role === 'string' ? top.role : undefined
   const names = Object.keys(secrets)

@@ -53,23 +53,24 @@ export function publicKeyFrom(value: string): Uint8Array {
 }
 
 export interface NodeArgs {
-  node: string[]
+  nodeKey: string[]
   addr: string[]
   nodeName: string[]
   validDays: number
 }
 
-/** The state's nodes, certified with its key: `--node` key files paired with `--addr` in order. */
+/** The state's nodes, certified with its key: `--node-key` files paired with `--addr` in order. */
 export function certifyNodes(key: LoadedStateKey, opts: NodeArgs, now: number): CharterNode[] {
-  if (opts.addr.length !== opts.node.length) {
+  if (opts.addr.length !== opts.nodeKey.length) {
     throw new CliError(
       'USAGE',
-      `give one --addr for each --node (${opts.node.length} node(s), ${opts.addr.length} address(es))`,
+      `give one --addr for each --node-key (${opts.nodeKey.length} node(s), ${opts.addr.length} address(es))`,
     )
   }
-  if (opts.nodeName.length > opts.node.length) throw new CliError('USAGE', 'more --node-name than --node')
+  if (opts.nodeName.length > opts.nodeKey.length)
+    throw new CliError('USAGE', 'more --node-name than --node-key')
   const validity = { notBefore: now - BACKDATE_MS, notAfter: now + opts.validDays * DAY_MS }
-  return opts.node.map((file, i) => {
+  return opts.nodeKey.map((file, i) => {
     const path = resolve(file)
     const header = readKeyFileHeader(path)
     if (header.role !== undefined && header.role !== 'node') {
@@ -127,10 +128,15 @@ interface DraftOptions {
 
 export function nodeOptions(cmd: Command): Command {
   return cmd
-    .option('--node <file>', "a node's key file (its public key is read; repeat for each node)", collect, [])
+    .option(
+      '--node-key <file>',
+      "a node's key file (its public key is read; repeat for each node)",
+      collect,
+      [],
+    )
     .option(
       '--addr <multiaddrs>',
-      'where that node listens, comma-separated (one --addr per --node)',
+      'where that node listens, comma-separated (one --addr per --node-key)',
       collect,
       [],
     )
