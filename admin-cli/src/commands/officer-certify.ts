@@ -11,6 +11,7 @@
  * refuses, so the CLI refuses it first.
  */
 import { resolve } from 'node:path'
+import type { RevocationList } from '@legation/node/http/schemas'
 import {
   type CharterView,
   certificateId,
@@ -30,6 +31,7 @@ import {
   verifyCertificateSignature,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import type { Static } from '@sinclair/typebox'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
@@ -227,6 +229,27 @@ interface RenewOptions {
   json?: boolean
 }
 
+/**
+ * Refuses to renew a certificate the node knows to be revoked: a revocation says the key must
+ * not sign any more (stolen, or the officer left), and a new certificate for the same key would
+ * undo it. A new officer key is certified instead.
+ */
+async function refuseRevoked(io: CliIo, url: string, cert: OfficerCertificate, path: string): Promise<void> {
+  const client = new NodeClient({ url, fetch: io.fetch })
+  const list = await client.get<Static<typeof RevocationList>>('/v1/revocations')
+  if (!Array.isArray(list.revocations)) {
+    throw new CliError('NODE_RESPONSE_INVALID', 'GET /v1/revocations answered without a list')
+  }
+  const id = certificateId(cert)
+  const r = list.revocations.find((x) => x.cert === id && x.state === cert.body.state)
+  if (r) {
+    throw new CliError(
+      'CERT_REVOKED',
+      `the certificate in ${path} (${id.slice(0, 12)}…) was revoked by ${r.state} from ${iso(r.at)} (${r.reason}): it is not renewed; certify a new officer key instead (officer certify)`,
+    )
+  }
+}
+
 /** Adds `certify` and `renew` to the `officer` command. */
 export function registerOfficerCertify(officer: Command, io: CliIo): void {
   const stateKeyOption = () =>
@@ -303,9 +326,10 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
     .addOption(out())
     .addOption(charter())
     .addOption(
-      new Option('--node <url>', "check the state's key against the charter this node serves").conflicts(
-        'charter',
-      ),
+      new Option(
+        '--node <url>',
+        "check the state's key against the charter this node serves, and that the certificate is not revoked",
+      ).conflicts('charter'),
     )
     .option('--json', 'print the new certificate id and validity as JSON')
     .action(async (opts: RenewOptions) => {
@@ -351,6 +375,7 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
           )
         }
       }
+      if (opts.node !== undefined) await refuseRevoked(io, opts.node, old, officerPath)
       const cert = issue(
         stateKey,
         bloc,
@@ -362,5 +387,8 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
       writeOfficerKeyFile(path, officerKey.keys, cert)
       officerKey.keys.secretKey.fill(0)
       report(io, opts.json, cert, path, old)
+      if (opts.node === undefined && !opts.json) {
+        println(io.stdout, 'Revocations  not checked (offline): give --node to refuse a revoked certificate')
+      }
     })
 }

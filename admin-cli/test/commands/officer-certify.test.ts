@@ -332,6 +332,63 @@ describe('legation officer renew', () => {
     expect(officerIn(expired).id).toBe(old.id)
   })
 
+  it('refuses to renew a revoked certificate when it can ask a node, and says when it could not', async () => {
+    const trial = join(node.dir, 'revoked.key.json')
+    expect((await certify(node, trial)).code).toBe(0)
+    const revoked = await legation([
+      'officer',
+      'revoke',
+      '--node',
+      node.url,
+      '--state-key',
+      node.secrets,
+      '--state',
+      'DVA',
+      '--officer-key',
+      trial,
+      '--reason',
+      'ceased',
+    ])
+    expect(revoked.code).toBe(0)
+    const out = join(node.dir, 'not-renewed.key.json')
+    const r = await legation([
+      'officer',
+      'renew',
+      '--node',
+      node.url,
+      '--state-key',
+      node.secrets,
+      '--officer',
+      trial,
+      '--out',
+      out,
+    ])
+    expect(r.code).toBe(1)
+    expect(errorLines(r)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^error: the certificate in ${trial} \\([0-9a-f]{12}…\\) was revoked by DVA from .+ \\(ceased\\): it is not renewed; certify a new officer key instead \\(officer certify\\) \\[CERT_REVOKED\\]$`,
+        ),
+      ),
+    ])
+    expect(() => statSync(out)).toThrow()
+    // Offline the CLI cannot know: it renews, and says it did not check.
+    const offline = await legation([
+      'officer',
+      'renew',
+      '--state-key',
+      node.secrets,
+      '--officer',
+      trial,
+      '--out',
+      out,
+    ])
+    expect(offline.code).toBe(0)
+    expect(offline.stdout).toContain(
+      'Revocations  not checked (offline): give --node to refuse a revoked certificate',
+    )
+  })
+
   it('the development officer, checked against the node’s charter, with --json', async () => {
     const out = join(node.dir, 'dev-renewed.key.json')
     const r = await legation([
