@@ -40,10 +40,12 @@ import {
   loadKeyFile,
   loadStateKeyFile,
   refuseExisting,
-  writeSecretFile,
+  writeKeyFile,
 } from '../key-file.ts'
 import { NodeClient } from '../node-client.ts'
 import { intInRange, nodeOption } from '../options.ts'
+import { askPassphrase, unlockFor } from '../passphrase.ts'
+import { PLAINTEXT_WARNING } from './keys.ts'
 import { MAX_CHARTER_FILE_BYTES, verifyCharterFile, verifyCharterValue } from './verify-charter.ts'
 
 const DAY_MS = 86_400_000
@@ -151,23 +153,29 @@ function issue(
 }
 
 /**
- * The officer's key file: the flat format of `keys generate` with `cert` (what `loadKeyFile`
- * reads), plus fields a person reading it may want; only the keys, `cert` and `bloc` are read.
+ * The officer's key file, in the one key file format (`keys generate --role officer`, what
+ * `loadKeyFile` reads): the key sealed under `passphrase` (null: plaintext, development only),
+ * the certificate and fields a person reading it may want in the clear.
  */
-function writeOfficerKeyFile(path: string, keys: KeyPair, cert: OfficerCertificate): void {
-  const file = {
-    type: 'ed25519',
-    keyId: keyId(keys.publicKey),
-    bloc: cert.body.bloc,
-    state: cert.body.state,
-    roles: cert.body.roles,
-    certificate: certificateId(cert),
-    notAfter: iso(cert.body.notAfter),
-    publicKey: toBase64url(keys.publicKey),
-    secretKey: toBase64url(keys.secretKey),
-    cert: toBase64url(encodeCanonical(cert)),
-  }
-  writeSecretFile(path, `${JSON.stringify(file, null, 2)}\n`)
+async function writeOfficerKeyFile(
+  path: string,
+  keys: KeyPair,
+  cert: OfficerCertificate,
+  passphrase: string | null,
+): Promise<void> {
+  await writeKeyFile(path, {
+    role: 'officer',
+    keys,
+    passphrase,
+    header: {
+      state: cert.body.state,
+      bloc: cert.body.bloc,
+      roles: cert.body.roles,
+      certificate: certificateId(cert),
+      notAfter: iso(cert.body.notAfter),
+      cert: toBase64url(encodeCanonical(cert)),
+    },
+  })
 }
 
 function report(
@@ -207,7 +215,15 @@ function report(
   println(io.stdout, `Key file     ${path} (mode 0600: the officer's secret key and certificate)`)
 }
 
-interface CertifyOptions {
+interface KeyFileOptions {
+  /** The state key file's passphrase. */
+  passphraseFile?: string
+  /** The officer key file's passphrase. */
+  officerPassphraseFile?: string
+  insecurePlaintext?: boolean
+}
+
+interface CertifyOptions extends KeyFileOptions {
   stateKey: string
   state?: string
   roles: OfficerRole[]
@@ -218,7 +234,7 @@ interface CertifyOptions {
   json?: boolean
 }
 
-interface RenewOptions {
+interface RenewOptions extends KeyFileOptions {
   stateKey: string
   state?: string
   officer: string
@@ -289,6 +305,19 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
     )
     .addOption(validDays())
     .addOption(out())
+    .addOption(
+      new Option(
+        '--passphrase-file <file>',
+        "the state key file's passphrase, first line (else LEGATION_KEY_PASSPHRASE(_FILE) or a prompt)",
+      ),
+    )
+    .addOption(
+      new Option(
+        '--officer-passphrase-file <file>',
+        "the officer key file's passphrase, first line (else LEGATION_KEY_PASSPHRASE(_FILE) or a prompt)",
+      ),
+    )
+    .option('--insecure-plaintext', "DEVELOPMENT ONLY: write the officer's secret key unencrypted")
     .addOption(charter())
     .addOption(nodeOption(io).conflicts('charter'))
     .option('--json', 'print the certificate id and validity as JSON')
@@ -297,13 +326,22 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
       const path = resolve(opts.out)
       refuseExisting(path)
       const stateKeyPath = resolve(opts.stateKey)
-      const stateKey = loadStateKeyFile(ed, stateKeyPath, opts.state)
+      const stateKey = loadStateKeyFile(
+        ed,
+        stateKeyPath,
+        opts.state,
+        await unlockFor(io, stateKeyPath, opts.passphraseFile),
+      )
       const { view, where } = await charterOf(opts, io)
       checkStateKey(view, where, stateKey, stateKeyPath)
+      const passphrase = opts.insecurePlaintext
+        ? null
+        : await askPassphrase(io, { file: opts.officerPassphraseFile, what: path, confirm: true })
       const keys = generateKeyPair(ed)
       const cert = issue(stateKey, view.bloc, keys.publicKey, opts.roles, io.now(), opts.validDays)
-      writeOfficerKeyFile(path, keys, cert)
+      await writeOfficerKeyFile(path, keys, cert, passphrase)
       keys.secretKey.fill(0)
+      if (passphrase === null) println(io.stderr, PLAINTEXT_WARNING)
       report(io, opts.json, cert, path)
     })
 
@@ -324,6 +362,19 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
     )
     .addOption(validDays())
     .addOption(out())
+    .addOption(
+      new Option(
+        '--passphrase-file <file>',
+        "the state key file's passphrase, first line (else LEGATION_KEY_PASSPHRASE(_FILE) or a prompt)",
+      ),
+    )
+    .addOption(
+      new Option(
+        '--officer-passphrase-file <file>',
+        "the officer key file's passphrase, first line (else LEGATION_KEY_PASSPHRASE(_FILE) or a prompt)",
+      ),
+    )
+    .option('--insecure-plaintext', "DEVELOPMENT ONLY: write the officer's secret key unencrypted")
     .addOption(charter())
     .addOption(
       new Option(
@@ -336,7 +387,8 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
       const path = resolve(opts.out)
       refuseExisting(path)
       const officerPath = resolve(opts.officer)
-      const officerKey = loadKeyFile(ed, officerPath)
+      const officerUnlock = await unlockFor(io, officerPath, opts.officerPassphraseFile)
+      const officerKey = loadKeyFile(ed, officerPath, officerUnlock)
       const old = officerKey.cert
       if (!old) throw new CliError('KEY_FILE_INVALID', `${officerPath} holds no officer certificate`)
       const { state, bloc } = old.body
@@ -347,7 +399,12 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
         )
       }
       const stateKeyPath = resolve(opts.stateKey)
-      const stateKey = loadStateKeyFile(ed, stateKeyPath, state)
+      const stateKey = loadStateKeyFile(
+        ed,
+        stateKeyPath,
+        state,
+        await unlockFor(io, stateKeyPath, opts.passphraseFile),
+      )
       if (stateKey.bloc !== undefined && stateKey.bloc !== bloc) {
         throw new CliError(
           'BLOC_MISMATCH',
@@ -384,8 +441,15 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
         io.now(),
         opts.validDays,
       )
-      writeOfficerKeyFile(path, officerKey.keys, cert)
+      // The renewed file keeps the passphrase of the one it renews.
+      const passphrase =
+        officerUnlock.passphrase ??
+        (opts.insecurePlaintext
+          ? null
+          : await askPassphrase(io, { file: opts.officerPassphraseFile, what: path, confirm: true }))
+      await writeOfficerKeyFile(path, officerKey.keys, cert, passphrase)
       officerKey.keys.secretKey.fill(0)
+      if (passphrase === null) println(io.stderr, PLAINTEXT_WARNING)
       report(io, opts.json, cert, path, old)
       if (opts.node === undefined && !opts.json) {
         println(io.stdout, 'Revocations  not checked (offline): give --node to refuse a revoked certificate')

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { certificateId, keyId, type OfficerCertificate } from '@legation/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PLAINTEXT_WARNING } from '../../src/commands/keys.ts'
 import { BACKDATE_MS, parseRoles } from '../../src/commands/officer-certify.ts'
 import { loadKeyFile } from '../../src/key-file.ts'
 import { devNode, ed, errorLines, legation, submitAsOfficer, type TestNode } from '../helpers.ts'
@@ -35,6 +36,7 @@ const certify = (node: TestNode, out: string, ...more: string[]) =>
   legation([
     'officer',
     'certify',
+    '--insecure-plaintext',
     '--node',
     node.url,
     '--state-key',
@@ -58,7 +60,7 @@ describe('legation officer certify', () => {
     const out = join(node.dir, 'new-officer.key.json')
     const before = Date.now()
     const r = await certify(node, out)
-    expect(errorLines(r)).toEqual([])
+    expect(errorLines(r)).toEqual([PLAINTEXT_WARNING])
     expect(r.code).toBe(0)
 
     const officer = officerIn(out)
@@ -99,6 +101,7 @@ describe('legation officer certify', () => {
     const r = await legation([
       'officer',
       'certify',
+      '--insecure-plaintext',
       '--charter',
       node.charterFile,
       '--state-key',
@@ -113,7 +116,7 @@ describe('legation officer certify', () => {
       out,
       '--json',
     ])
-    expect(errorLines(r)).toEqual([])
+    expect(errorLines(r)).toEqual([PLAINTEXT_WARNING])
     expect(r.code).toBe(0)
     const officer = officerIn(out)
     const json = JSON.parse(r.stdout)
@@ -177,6 +180,7 @@ describe('legation officer certify: the wrong state or bloc', () => {
     legation([
       'officer',
       'certify',
+      '--insecure-plaintext',
       '--node',
       node.url,
       '--state-key',
@@ -227,6 +231,7 @@ describe('legation officer certify: the wrong state or bloc', () => {
     const r = await legation([
       'officer',
       'certify',
+      '--insecure-plaintext',
       '--node',
       other.url,
       '--state-key',
@@ -265,6 +270,66 @@ describe('legation officer certify: the wrong state or bloc', () => {
   })
 })
 
+describe('legation officer certify: the key file', () => {
+  it('is sealed under the passphrase, in the one key file format, and renewed under the same one', async () => {
+    const node = await start()
+    const env = { LEGATION_KEY_PASSPHRASE: 'officer passphrase' }
+    const out = join(node.dir, 'sealed-officer.key.json')
+    const r = await legation(
+      [
+        'officer',
+        'certify',
+        '--node',
+        node.url,
+        '--state-key',
+        node.secrets,
+        '--state',
+        'DVA',
+        '--roles',
+        'consul',
+        '--out',
+        out,
+      ],
+      env,
+    )
+    expect(r.code).toBe(0)
+    expect(errorLines(r)).toEqual([])
+    const file = JSON.parse(readFileSync(out, 'utf8'))
+    expect(file).toMatchObject({
+      v: 1,
+      role: 'officer',
+      state: 'DVA',
+      bloc: node.bloc,
+      cipher: 'aes-256-gcm',
+    })
+    expect(file.secretKey).toBeUndefined()
+    expect(() => loadKeyFile(ed, out, { env: {} })).toThrow(
+      expect.objectContaining({ code: 'KEY_FILE_LOCKED' }),
+    )
+    const officer = loadKeyFile(ed, out, { env })
+    expect(officer.cert?.body.roles).toEqual(['consul'])
+
+    const renewed = join(node.dir, 'sealed-renewed.key.json')
+    const again = await legation(
+      [
+        'officer',
+        'renew',
+        '--node',
+        node.url,
+        '--state-key',
+        node.secrets,
+        '--officer',
+        out,
+        '--out',
+        renewed,
+      ],
+      env,
+    )
+    expect(again.code).toBe(0)
+    expect(loadKeyFile(ed, renewed, { env }).keys.publicKey).toEqual(officer.keys.publicKey)
+  })
+})
+
 describe('legation officer renew', () => {
   let node: TestNode
   beforeAll(async () => {
@@ -279,6 +344,7 @@ describe('legation officer renew', () => {
       [
         'officer',
         'certify',
+        '--insecure-plaintext',
         '--node',
         node.url,
         '--state-key',
@@ -295,7 +361,7 @@ describe('legation officer renew', () => {
       {},
       { now: () => past },
     )
-    expect(errorLines(made)).toEqual([])
+    expect(errorLines(made)).toEqual([PLAINTEXT_WARNING])
     const old = officerIn(expired)
     expect(await submitAsOfficer(node, expired)).toEqual({ status: 401, code: 'CERT_NOT_VALID_AT' })
 
@@ -303,6 +369,7 @@ describe('legation officer renew', () => {
     const r = await legation([
       'officer',
       'renew',
+      '--insecure-plaintext',
       '--state-key',
       node.secrets,
       '--officer',
@@ -312,7 +379,7 @@ describe('legation officer renew', () => {
       '--valid-days',
       '90',
     ])
-    expect(errorLines(r)).toEqual([])
+    expect(errorLines(r)).toEqual([PLAINTEXT_WARNING])
     expect(r.code).toBe(0)
     const fresh = officerIn(renewed)
     expect(fresh.id).not.toBe(old.id)
@@ -354,6 +421,7 @@ describe('legation officer renew', () => {
     const r = await legation([
       'officer',
       'renew',
+      '--insecure-plaintext',
       '--node',
       node.url,
       '--state-key',
@@ -376,6 +444,7 @@ describe('legation officer renew', () => {
     const offline = await legation([
       'officer',
       'renew',
+      '--insecure-plaintext',
       '--state-key',
       node.secrets,
       '--officer',
@@ -394,6 +463,7 @@ describe('legation officer renew', () => {
     const r = await legation([
       'officer',
       'renew',
+      '--insecure-plaintext',
       '--node',
       node.url,
       '--state-key',
@@ -404,7 +474,7 @@ describe('legation officer renew', () => {
       out,
       '--json',
     ])
-    expect(errorLines(r)).toEqual([])
+    expect(errorLines(r)).toEqual([PLAINTEXT_WARNING])
     const json = JSON.parse(r.stdout)
     expect(json).toMatchObject({
       certificate: officerIn(out).id,
@@ -418,7 +488,7 @@ describe('legation officer renew', () => {
   it('refuses another state’s key, a key that did not sign the certificate, and an existing file', async () => {
     const out = join(node.dir, 'not-made.key.json')
     const renew = (...more: string[]) =>
-      legation(['officer', 'renew', '--officer', node.secrets, '--out', out, ...more])
+      legation(['officer', 'renew', '--insecure-plaintext', '--officer', node.secrets, '--out', out, ...more])
 
     const dvb = await renew('--state-key', node.secrets, '--state', 'DVB')
     expect(dvb.code).toBe(1)
@@ -443,6 +513,7 @@ describe('legation officer renew', () => {
     const exists = await legation([
       'officer',
       'renew',
+      '--insecure-plaintext',
       '--officer',
       node.secrets,
       '--state-key',
@@ -458,6 +529,7 @@ describe('legation officer renew', () => {
     const plain = await legation([
       'officer',
       'renew',
+      '--insecure-plaintext',
       '--officer',
       stranger,
       '--state-key',
