@@ -52,6 +52,7 @@ import {
   parseOfficerCertificate,
   toBase64url,
 } from '@legation/protocol'
+import { nativeEd25519 as nativeEd } from '@legation/protocol/native-crypto'
 import { CliError } from './errors.ts'
 import { givenPassphrase } from './passphrase.ts'
 
@@ -267,6 +268,28 @@ export function loadKeyFile(ed: Ed25519, path: string, unlock: Unlock = {}): Loa
   }
   const str = (v: unknown) => (typeof v === 'string' && HEX64.test(v) ? v : undefined)
   return { keys, cert, bloc: str(top.bloc) ?? cert?.body.bloc, charter: str(top.charter) }
+}
+
+/**
+ * The officer certificate in a key file, read without opening the key: from a sealed file's
+ * clear `cert` (checked against its clear public key), else as `loadKeyFile` does.
+ */
+export function loadOfficerCert(path: string): { cert: OfficerCertificate | null } {
+  const { top, bad } = readJsonObject(path, 'key file')
+  if (!isKeystore(top) || top.plaintext === true) return { cert: loadKeyFile(nativeEd, path).cert }
+  if (typeof top.cert !== 'string') return { cert: null }
+  let cert: OfficerCertificate
+  try {
+    cert = parseOfficerCertificate.parse(
+      decodeCanonical(fromBase64url(top.cert), 8192),
+      'certificate',
+    ) as OfficerCertificate
+  } catch (cause) {
+    throw bad('cert is not an officer certificate', cause)
+  }
+  const pub = keyBytes(top.publicKey)
+  if (!pub || !equalBytes(cert.body.officerKey, pub)) throw bad('cert certifies another key')
+  return { cert }
 }
 
 const existsError = (path: string) =>
