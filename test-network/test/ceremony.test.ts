@@ -459,6 +459,80 @@ describe('founding ceremony and amendments with the CLI (real processes)', { tim
     expect(foreign.stderr).toMatch(
       /^error: .*charter\.cbor is the charter of bloc [0-9a-f]{12}…, the node runs bloc [0-9a-f]{12}… \[BLOC_MISMATCH\]$/m,
     )
+    // A node restarted on its data with the charter of another bloc (one BB founded alone,
+    // certifying the same node key) refuses to start, naming the conflict.
+    const alone = join(root, 'bb-alone')
+    await mkdir(alone)
+    const bbEnv = as('BB')
+    await ok(
+      alone,
+      [
+        'ceremony',
+        'descriptor',
+        '--state-key',
+        join(bb, 'state.key'),
+        '--name',
+        'State BB',
+        '--node-key',
+        join(bb, 'node.key'),
+        '--addr',
+        `/ip4/127.0.0.1/tcp/${p2p.BB}`,
+        '--out',
+        'BB.json',
+      ],
+      bbEnv,
+    )
+    await ok(alone, [
+      'ceremony',
+      'draft',
+      '--name',
+      'BB alone',
+      '--descriptor',
+      'BB.json',
+      '--auditor-key',
+      join(dir.secretariat, 'auditor.key'),
+      '--quorum',
+      '1',
+      '--out',
+      'draft.json',
+    ])
+    await ok(
+      alone,
+      [
+        'ceremony',
+        'sign',
+        '--draft',
+        'draft.json',
+        '--state-key',
+        join(bb, 'state.key'),
+        '--out',
+        'BB.sig.json',
+      ],
+      bbEnv,
+    )
+    await ok(alone, [
+      'ceremony',
+      'finalize',
+      '--draft',
+      'draft.json',
+      '--sig',
+      'BB.sig.json',
+      '--out',
+      'charter.cbor',
+    ])
+    await nodes[1]!.stop()
+    await expect(
+      FileNode.start({
+        dir: join(bb, 'data'),
+        charterFile: join(alone, 'charter.cbor'),
+        keyFile: join(bb, 'node.key'),
+        p2pPort: p2p.BB,
+        env: bbEnv,
+      }),
+    ).rejects.toThrow(
+      /CHARTER_CHAIN_BROKEN: the data folder holds another charter chain than the one this node was given/,
+    )
+
     // Signing a draft of this bloc with the other bloc's key of a state it does not know.
     await send(dir.CC, 'amend.json', other)
     const stranger = await legation(
