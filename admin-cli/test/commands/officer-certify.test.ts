@@ -327,6 +327,30 @@ describe('legation officer certify: the key file', () => {
     )
     expect(again.code).toBe(0)
     expect(loadKeyFile(ed, renewed, { env }).keys.publicKey).toEqual(officer.keys.publicKey)
+
+    // Revoking needs the certificate only: the sealed file is read without its passphrase.
+    const revoke = await legation(
+      [
+        'officer',
+        'revoke',
+        '--node',
+        node.url,
+        '--state-key',
+        node.secrets,
+        '--state',
+        'DVA',
+        '--officer-key',
+        renewed,
+        '--json',
+      ],
+      {},
+    )
+    expect(errorLines(revoke)).toEqual([])
+    expect(JSON.parse(revoke.stdout)).toMatchObject({
+      new: true,
+      state: 'DVA',
+      cert: certificateId(loadKeyFile(ed, renewed, { env }).cert!),
+    })
   })
 })
 
