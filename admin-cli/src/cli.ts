@@ -29,7 +29,9 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('legation')
   // Set before any subcommand exists: commander copies them into each one it creates.
   program
-    .description('Legation admin CLI: node status, development data, charters, keys, revocations and audit')
+    .description(
+      'Legation admin CLI: node status, keys, the founding ceremony, charter amendments, officers, development data and audit',
+    )
     .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({

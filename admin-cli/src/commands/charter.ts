@@ -58,8 +58,11 @@ interface Source {
 /** The chain in force: a chain file, or the one a node serves; verified either way. */
 async function chainOf(from: Source, io: CliIo): Promise<{ chain: SignedCharter[]; views: CharterView[] }> {
   if (from.charter !== undefined) return verifyCharterFile(resolve(from.charter))
-  if (from.node === undefined) throw new CliError('USAGE', 'give --charter <file> or --node <url>')
-  const client = new NodeClient({ url: from.node, fetch: io.fetch })
+  const url = from.node ?? io.env.LEGATION_NODE_URL
+  if (url === undefined || url === '') {
+    throw new CliError('USAGE', 'give --charter <file> or --node <url> (or set LEGATION_NODE_URL)')
+  }
+  const client = new NodeClient({ url, fetch: io.fetch })
   const { chain } = await client.get<{ chain?: unknown }>('/v1/charter')
   let value: unknown
   try {
@@ -77,7 +80,10 @@ function sourceOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--charter <file>', 'the charter chain in force (a chain file)'))
     .addOption(
-      new Option('--node <url>', 'ask this node for the charter chain in force').conflicts('charter'),
+      new Option(
+        '--node <url>',
+        'ask this node for the charter chain in force (env LEGATION_NODE_URL)',
+      ).conflicts('charter'),
     )
     .addOption(new Option('--out <file>', 'the draft file to write').makeOptionMandatory())
     .option('--json', 'print the draft summary as JSON')

@@ -66,6 +66,9 @@ export function registerKeys(program: Command, io: CliIo): void {
       const pair = generateKeyPair(ed)
       const id = keyId(pair.publicKey)
       const path = resolve(opts.out ?? `${opts.role}-${id.slice(0, 16)}.key.json`)
+      if (opts.role === 'state' && opts.state === undefined) {
+        throw new CliError('USAGE', 'a state key names its state: give --state <code>')
+      }
       if (opts.insecurePlaintext && opts.passphraseFile !== undefined) {
         throw new CliError('USAGE', 'give either --insecure-plaintext or --passphrase-file, not both')
       }

@@ -38,7 +38,7 @@ describe('legation keys', () => {
 
   it('refuses to write a key without a passphrase unless told --insecure-plaintext, which warns', async () => {
     const out = join(dir, 'state.key.json')
-    const refused = await legation(['keys', 'generate', '--role', 'state', '--out', out])
+    const refused = await legation(['keys', 'generate', '--role', 'state', '--state', 'AT', '--out', out])
     expect(refused.code).toBe(1)
     expect(errorLines(refused)).toHaveLength(1)
     expect(refused.stderr).toMatch(/LEGATION_KEY_PASSPHRASE.*\[KEY_PASSPHRASE_REQUIRED\]$/m)
@@ -111,6 +111,15 @@ describe('legation keys', () => {
         message: expect.stringContaining("a node key, not an officer's"),
       }),
     )
+  })
+
+  it('a state key names its state', async () => {
+    const r = await legation(
+      ['keys', 'generate', '--role', 'state', '--out', join(dir, 'nameless.key.json')],
+      PASS,
+    )
+    expect(r.code).toBe(2)
+    expect(errorLines(r)).toEqual(['error: a state key names its state: give --state <code> [USAGE]'])
   })
 
   it('never overwrites an existing file', async () => {

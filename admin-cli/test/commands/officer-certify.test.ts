@@ -218,7 +218,19 @@ describe('legation officer certify: the wrong state or bloc', () => {
   it('a state that is not a member of the bloc', async () => {
     const key = join(node.dir, 'at.key.json')
     expect(
-      (await legation(['keys', 'generate', '--role', 'state', '--insecure-plaintext', '--out', key])).code,
+      (
+        await legation([
+          'keys',
+          'generate',
+          '--role',
+          'state',
+          '--state',
+          'AT',
+          '--insecure-plaintext',
+          '--out',
+          key,
+        ])
+      ).code,
     ).toBe(0)
     const r = await certifyWith(key, '--state', 'AT')
     expect(r.code).toBe(1)
@@ -522,8 +534,19 @@ describe('legation officer renew', () => {
 
     const stranger = join(node.dir, 'stranger.key.json')
     expect(
-      (await legation(['keys', 'generate', '--role', 'state', '--insecure-plaintext', '--out', stranger]))
-        .code,
+      (
+        await legation([
+          'keys',
+          'generate',
+          '--role',
+          'state',
+          '--state',
+          'DVA',
+          '--insecure-plaintext',
+          '--out',
+          stranger,
+        ])
+      ).code,
     ).toBe(0)
     const offline = await renew('--state-key', stranger)
     expect(offline.code).toBe(1)
