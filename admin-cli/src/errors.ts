@@ -57,6 +57,15 @@ export const CLI_ERRORS = {
   BUNDLE_UNPROVEN: { exit: EXIT_FINDINGS, message: 'the bundle does not prove every finding it names' },
   RECEIPT_INVALID: { exit: EXIT_FINDINGS, message: 'the receipt does not prove what it claims' },
   RECEIPT_NOT_FINAL: { exit: EXIT_FINDINGS, message: 'the receipt’s checkpoint is not bloc-final yet' },
+  TRANSITION_NOT_ALLOWED: {
+    exit: EXIT_FAILURE,
+    message: 'the case state machine does not allow this move from the state the case is in',
+  },
+  ALERT_NOT_FOUND: { exit: EXIT_FAILURE, message: 'no crisis alert matches' },
+  WRITE_CONCERN_NOT_MET: {
+    exit: EXIT_FAILURE,
+    message: 'the record is stored, but not yet confirmed by as many other nodes as asked',
+  },
   INTERNAL: { exit: EXIT_FAILURE, message: 'unexpected failure' },
 } as const satisfies Record<string, { exit: number; message: string }>
 
