@@ -227,10 +227,19 @@ export function readKeyFileHeader(path: string): {
       throw bad((cause as Error).message.replace(/^key file \S+ /, ''), cause)
     }
   }
-  const pub = keyBytes(top.publicKey)
+  let pub = keyBytes(top.publicKey)
+  let role = typeof top.role === 'string' ? top.role : undefined
+  if (!pub && isKeystore(top) && top.plaintext === true) {
+    // A plaintext key file a node wrote itself (no public fields): its one key tells.
+    const { keys } = openKeystore(nativeEd, path, JSON.stringify(top), top, { passphrase: null }, bad)
+    pub = keys.publicKey
+    keys.secretKey.fill(0)
+    const names = Object.keys(top.keys as object)
+    role ??= names.length === 1 ? names[0] : undefined
+  }
   if (!pub) throw bad('has no publicKey (32 bytes in base64url)')
   return {
-    role: typeof top.role === 'string' ? top.role : undefined,
+    role,
     publicKey: pub,
     state: typeof top.state === 'string' ? top.state : undefined,
     sealed: isKeystore(top) && top.plaintext !== true,

@@ -1,8 +1,8 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadKeys } from '@legation/node/keystore'
-import { fromBase64url, keyId } from '@legation/protocol'
+import { loadKeys, saveKeys } from '@legation/node/keystore'
+import { fromBase64url, generateKeyPair, keyId } from '@legation/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadKeyFile, loadStateKeyFile } from '../../src/key-file.ts'
 import { ed, errorLines, legation } from '../helpers.ts'
@@ -137,5 +137,15 @@ describe('legation keys', () => {
     const r = await legation(['keys', 'show', join(dir, 'node.key.json'), '--json'], {})
     expect(r.code).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({ role: 'node', state: 'AT', encrypted: true })
+    // A plaintext key file a node wrote itself (no public fields), as a development node does.
+    const own = join(dir, 'node-own.json')
+    const keys = generateKeyPair(ed)
+    await saveKeys(own, { node: keys.secretKey }, null)
+    const shown = await legation(['keys', 'show', own, '--json'], {})
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      role: 'node',
+      keyId: keyId(keys.publicKey),
+      encrypted: false,
+    })
   })
 })
