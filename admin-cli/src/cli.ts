@@ -11,6 +11,8 @@ import pkg from '../package.json' with { type: 'json' }
 import { registerAlert } from './commands/alert.ts'
 import { registerAudit } from './commands/audit.ts'
 import { registerCase } from './commands/case.ts'
+import { registerCeremony } from './commands/ceremony.ts'
+import { registerCharter } from './commands/charter.ts'
 import { registerCitizen } from './commands/citizen.ts'
 import { registerDevReset } from './commands/dev-reset.ts'
 import { registerDevSeed } from './commands/dev-seed.ts'
@@ -31,7 +33,9 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('legation')
   // Set before any subcommand exists: commander copies them into each one it creates.
   program
-    .description('Legation admin CLI: node status, development data, charters, keys, revocations and audit')
+    .description(
+      'Legation admin CLI: node status, keys, the founding ceremony, charter amendments, officers, development data and audit',
+    )
     .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({
@@ -46,6 +50,8 @@ export function buildProgram(io: CliIo): Command {
   registerDevReset(registerDevSeed(program, io), io)
   registerVerifyCharter(program, io)
   registerKeys(program, io)
+  registerCeremony(program, io)
+  registerCharter(program, io)
   registerOfficerReads(program, io)
   registerOfficer(program, io)
   registerAudit(program, io)

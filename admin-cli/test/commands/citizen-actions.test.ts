@@ -162,7 +162,9 @@ describe('citizen and officer actions', () => {
   it('enrol --existing registers a key file an earlier enrol wrote, once', async () => {
     // A key file whose registration never reached a node (made here by keys generate).
     const file = join(node.dir, 'later.key.json')
-    expect((await legation(['keys', 'generate', '--out', file])).code).toBe(0)
+    expect(
+      (await legation(['keys', 'generate', '--role', 'citizen', '--insecure-plaintext', '--out', file])).code,
+    ).toBe(0)
     const first = await legation([
       'citizen',
       'enrol',
