@@ -98,7 +98,7 @@ async function main(): Promise<void> {
         `Development bloc: the officer's key and certificate are in ${devSecrets} (plaintext; development only).`,
         '  fill the node with test data: npx legation dev seed --citizens 100',
         `                               (with --node ${node.url} --officer ${devSecrets} if not the defaults)`,
-        `  read as that officer:         npx legation citizen find --nationality DVB --node ${node.url} --key ${devSecrets}`,
+        `  read as that officer:         npx legation citizen find --nationality DVB --purpose consular-assistance --node ${node.url} --key ${devSecrets}`,
         `  try a revocation:             npx legation officer certify --state-key ${devSecrets} --state DVA --roles registrar --out trial.key.json --node ${node.url}`,
         '                               then revoke that officer, not this one (admin-cli/README.md § officer revoke)',
         `  start afresh (officer revoked, data to drop): stop this node, then npx legation dev reset --yes --data-dir ${config.dataDir}`,

@@ -269,7 +269,7 @@ ${STATES.map((s, i) => `${i === 0 ? 'States' : '      '}    ${keyFiles.states[s]
 Try
   npx legation status --node ${first}
   npx legation dev seed --citizens 100 --node ${first} --officer ${officerFile}
-  npx legation citizen find --nationality DVB --node ${net.nodes.at(-1)!.url} --key ${officerFile}
+  npx legation citizen find --nationality DVB --purpose consular-assistance --node ${net.nodes.at(-1)!.url} --key ${officerFile}
 
 Control   ${server.path}
   npm run testnet -- ctl status --dir ${net.dir}

@@ -195,7 +195,19 @@ describe('npm run testnet (src/cli.ts)', () => {
     expect(officerFile).toBeDefined()
     const legation = spawn(
       process.execPath,
-      [LEGATION, 'citizen', 'find', '--nationality', 'DVB', '--node', nodes[1]!.url, '--key', officerFile!],
+      [
+        LEGATION,
+        'citizen',
+        'find',
+        '--nationality',
+        'DVB',
+        '--purpose',
+        'consular-assistance',
+        '--node',
+        nodes[1]!.url,
+        '--key',
+        officerFile!,
+      ],
       { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
     )
     let answer = ''
@@ -314,6 +326,8 @@ describe('npm run testnet (src/cli.ts)', () => {
       n1.url,
       '--key',
       officer,
+      '--purpose',
+      'consular-assistance',
     ])
     const found2 = await legation([
       'citizen',
@@ -324,6 +338,8 @@ describe('npm run testnet (src/cli.ts)', () => {
       n1.url,
       '--key',
       officer,
+      '--purpose',
+      'consular-assistance',
     ])
     const found3 = await legation([
       'citizen',
@@ -334,6 +350,8 @@ describe('npm run testnet (src/cli.ts)', () => {
       n1.url,
       '--key',
       officer,
+      '--purpose',
+      'consular-assistance',
     ])
     const ids = [found, found2, found3].flatMap((f) => {
       expect(f.code, f.stderr).toBe(0)
@@ -341,7 +359,17 @@ describe('npm run testnet (src/cli.ts)', () => {
     })
     expect(ids).toHaveLength(3)
     // A citizen written while node 1 was down, read from node 1 with the officer's key file.
-    const shown = await legation(['citizen', 'show', ids[0]!, '--node', n1.url, '--key', officer])
+    const shown = await legation([
+      'citizen',
+      'show',
+      ids[0]!,
+      '--node',
+      n1.url,
+      '--key',
+      officer,
+      '--purpose',
+      'case-processing',
+    ])
     expect(shown.code, shown.stderr).toBe(0)
     expect(JSON.parse(shown.stdout)).toMatchObject({ id: ids[0] })
     expect(await ctl(folder, 'start', '1')).toMatchObject({
@@ -435,6 +463,8 @@ describe('npm run testnet (src/cli.ts)', () => {
       url,
       '--key',
       officer,
+      '--purpose',
+      'consular-assistance',
     ])
     expect(asOfficer.code, asOfficer.stderr).toBe(0)
     // Each state's key file signs a revocation the node accepts as that state's (no --state needed).
@@ -470,8 +500,20 @@ describe('npm run testnet (src/cli.ts)', () => {
     await expect
       .poll(
         async () =>
-          (await legation(['citizen', 'find', '--nationality', 'DVA', '--node', url, '--key', officer]))
-            .stderr,
+          (
+            await legation([
+              'citizen',
+              'find',
+              '--nationality',
+              'DVA',
+              '--purpose',
+              'consular-assistance',
+              '--node',
+              url,
+              '--key',
+              officer,
+            ])
+          ).stderr,
         {
           timeout: 10_000,
           interval: 100,

@@ -70,7 +70,12 @@ describe('scenarios (real processes)', { timeout: 120_000 }, () => {
     for (const node of net.nodes) expect(await missingAt(node, ids, officer)).toEqual([])
     // The merge is deterministic: every node shows the same presence for each citizen.
     const views = await Promise.all(
-      net.nodes.map((n) => n.get<{ presence: unknown }>(`/v1/citizens/${regs[0]!.citizenId}`, officer)),
+      net.nodes.map((n) =>
+        n.get<{ presence: unknown }>(
+          `/v1/citizens/${regs[0]!.citizenId}?purpose=consular-assistance`,
+          officer,
+        ),
+      ),
     )
     expect(new Set(views.map((v) => JSON.stringify(v.presence))).size).toBe(1)
   })
