@@ -181,10 +181,20 @@ export class Durability {
       ops.push({ type: 'put', key: K.doc(docId), value: encodeDoc(d.doc) })
       ops.push({ type: 'put', key: K.docHash(docId), value: h })
     }
-    // Summaries and indexes follow the merged docs.
+    // Summaries and indexes follow the merged docs — but for docs only a logged read changed:
+    // an access.logged record sets no field, so their summaries stay as they are.
+    const onlyReads = new Set<string>()
+    const other = new Set<string>()
+    for (const { record } of tx.records.values()) {
+      const s = record.header.subject
+      if (s) (record.header.kind === 'access.logged' ? onlyReads : other).add(s)
+    }
+    const unchanged = (d: string) => onlyReads.has(d) && !other.has(d)
+    // What the authorization context noted of those is not a summary to cache.
+    for (const d of onlyReads) if (unchanged(d)) tx.summaries.delete(d)
     await this.#projections.update(
       tx,
-      changed.map(([docId]) => docId).filter((d) => d !== ALERTS_DOC),
+      changed.map(([docId]) => docId).filter((d) => d !== ALERTS_DOC && !unchanged(d)),
     )
     for (const [caseId, citizen] of tx.cases)
       ops.push({ type: 'put', key: K.case(caseId), value: utf8ToBytes(citizen) })
@@ -231,6 +241,7 @@ export class Durability {
     for (const { record } of tx.records.values()) {
       if (record.header.payload) subjects.set(toHex(record.header.payload), record.header.subject)
     }
+    await this.#vault.prefetch([...tx.records.values()].flatMap(({ record: r }) => r.header.subject ?? []))
     for (const [digest, p] of tx.payloads) {
       const subject = tx.owners.get(digest) ?? subjects.get(digest)
       if (subject === undefined) continue

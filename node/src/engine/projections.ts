@@ -3,31 +3,40 @@
  * derived from their merged doc, and the secondary indexes that follow it (`ix/...`). Written
  * in the same batch as the entries that changed the doc, so a restart reads them back.
  *
- * At rest the summary's personal values (travel document number, presence) are sealed under
- * the citizen's key (`p`), and their index keys hold blind tokens (vault.ts); what stays plain
- * is what the signed headers already say (nationality, cases, welfare status).
+ * At rest a summary holds no personal value: the travel document number and the presence are
+ * kept as the ids of the records whose (sealed) payloads hold them (`r`), read back when the
+ * summary is, and their index keys hold blind tokens (vault.ts). What stays plain is what the
+ * signed headers already say (nationality, cases, welfare status). Nothing is sealed twice, and
+ * an erasure needs nothing more than the payloads' key gone.
  */
 import {
+  decodeCanonical,
   foldIdentity,
   type IdentityRecord,
   type RecordBody,
   type RecordHeader,
   type SignedRecord,
   signerOf,
+  toHex,
   utf8ToBytes,
 } from '@legation/protocol'
 import { LRUCache } from 'lru-cache'
 import type { Store } from '../storage/store.ts'
-import { decodeJson, encodeJson } from './codec.ts'
+import { decodeJson, decodeStoredRecord, encodeJson } from './codec.ts'
 import { DEFAULT_DOC_CACHE } from './doc-cache.ts'
 import { K } from './keys.ts'
 import { type Tx, txPayload, txRecord } from './tx.ts'
 import type { CitizenSummary } from './types.ts'
 import type { IndexKind, Vault } from './vault.ts'
 
-/** A summary as stored: the personal part sealed (`p`, base64url). */
-type StoredSummary = Omit<CitizenSummary, 'travelDocument' | 'presence'> & { p?: string }
-const SUMMARY_PURPOSE = 'sum'
+/** A summary as stored: the personal values by reference, the records that hold them (`r`). */
+type StoredSummary = Omit<CitizenSummary, 'travelDocument' | 'presence'> & { r?: PersonalRefs }
+interface PersonalRefs {
+  /** The record whose payload has the travel document in force. */
+  td?: string
+  /** The presence registration in force. */
+  pres?: string
+}
 
 export interface ProjectionsInit {
   /** Summaries kept in memory. @default DEFAULT_DOC_CACHE */
@@ -72,35 +81,53 @@ export class Projections {
     return out
   }
 
+  /** The stored summaries' plain parts (no personal value read back): what a rewrite needs. */
+  async #plain(citizens: readonly string[]): Promise<Map<string, Pick<CitizenSummary, 'ix'>>> {
+    const out = new Map<string, Pick<CitizenSummary, 'ix'>>()
+    const missing: string[] = []
+    for (const c of citizens) {
+      const cached = this.#cache.get(c)
+      if (cached) out.set(c, cached)
+      else missing.push(c)
+    }
+    const raws = await this.#store.getMany(missing.map(K.summary))
+    for (const [i, c] of missing.entries()) {
+      const raw = raws[i]
+      if (raw) out.set(c, decodeJson<StoredSummary>(raw))
+    }
+    return out
+  }
+
   /** Forgets what memory holds of an erased citizen. */
   forget(citizen: string): void {
     this.#cache.delete(citizen)
   }
 
-  async #decode(citizen: string, raw: Uint8Array): Promise<CitizenSummary> {
-    const { p, ...rest } = decodeJson<StoredSummary>(raw)
-    const opened = p
-      ? await this.#vault.openFor(citizen, SUMMARY_PURPOSE, Buffer.from(p, 'base64url'))
-      : undefined
-    const personal = opened
-      ? decodeJson<Pick<CitizenSummary, 'travelDocument' | 'presence'>>(opened)
-      : { travelDocument: null, presence: null }
-    return { ...rest, ...personal }
+  /** A stored summary with its personal values read back from their records' payloads. */
+  async #decode(_citizen: string, raw: Uint8Array): Promise<CitizenSummary> {
+    const { r, ...rest } = decodeJson<StoredSummary>(raw)
+    const s: CitizenSummary = { ...rest, travelDocument: null, presence: null }
+    if (r?.td) {
+      const doc = (await this.#storedPayload(r.td))?.payload.travelDocument as { number?: string } | undefined
+      if (doc?.number) s.travelDocument = doc.number
+    }
+    if (r?.pres) {
+      const found = await this.#storedPayload(r.pres)
+      if (found) s.presence = presenceOf(found.record, found.payload)
+    }
+    return s
   }
 
-  async #encode(tx: Tx, citizen: string, s: CitizenSummary): Promise<Uint8Array> {
-    const { travelDocument, presence, ...rest } = s
-    const stored: StoredSummary = rest
-    if (travelDocument !== null || presence !== null) {
-      const sealed = await this.#vault.sealFor(
-        citizen,
-        SUMMARY_PURPOSE,
-        encodeJson({ travelDocument, presence }),
-        tx.ops,
-      )
-      if (sealed) stored.p = Buffer.from(sealed).toString('base64url')
-    }
-    return encodeJson(stored)
+  async #storedPayload(id: string) {
+    const raw = await this.#store.get(K.record(id))
+    if (!raw) return undefined
+    const { record } = decodeStoredRecord(raw)
+    const digest = record.header.payload
+    if (!digest) return undefined
+    const hex = toHex(digest)
+    const sealed = await this.#store.get(K.payload(hex))
+    const plain = sealed && (await this.#vault.openPayload(hex, sealed))
+    return plain && { record, payload: decodeCanonical(plain) as Record<string, unknown> }
   }
 
   /** Caches the summaries a transaction wrote (once it is handed to the store). */
@@ -114,7 +141,7 @@ export class Projections {
 
   /** Derives the summaries of these citizens from the transaction's docs, with their index changes. */
   async update(tx: Tx, citizens: readonly string[]): Promise<void> {
-    const previous = await this.many(citizens)
+    const previous = await this.#plain(citizens)
     for (const c of citizens) await this.#resummarize(tx, c, previous.get(c))
   }
 
@@ -127,10 +154,15 @@ export class Projections {
     return record && txPayload(this.#store, this.#vault, tx, record)
   }
 
-  async #resummarize(tx: Tx, citizen: string, previous: CitizenSummary | undefined): Promise<void> {
+  async #resummarize(
+    tx: Tx,
+    citizen: string,
+    previous: Pick<CitizenSummary, 'ix'> | undefined,
+  ): Promise<void> {
     const record = (id: string) => txRecord(this.#store, tx, id)
     const fields = tx.docs.get(citizen)!.doc.getMap<string>('fields')
     const s = emptySummary()
+    const refs: PersonalRefs = {}
     // Nationality and identity: the citizen's registrations and updates folded under the rule
     // (only the nationality state changes them), not the doc's newest-wins slots.
     const identity = foldIdentity(await this.#identityRecords(tx, citizen))
@@ -138,20 +170,18 @@ export class Projections {
       s.nationality = identity.nationality
       const p = await this.#payload(tx, await record(identity.travelDocument))
       const doc = p?.travelDocument as { number?: string } | undefined
-      if (doc?.number) s.travelDocument = doc.number
+      if (doc?.number) {
+        s.travelDocument = doc.number
+        refs.td = identity.travelDocument
+      }
     }
     const pres = fields.get('presence')
     if (pres) {
       const r = await record(pres)
       const p = await this.#payload(tx, r)
       if (r && p) {
-        const b = r.header.body as RecordBody<'presence.registered'>
-        s.presence = {
-          country: p.country as string,
-          region: p.region as string,
-          from: b.from,
-          until: b.until,
-        }
+        s.presence = presenceOf(r, p)
+        refs.pres = pres
       }
     }
     for (const [slot, id] of fields.entries()) {
@@ -181,9 +211,16 @@ export class Projections {
     for (const k of oldIx) if (!newIx.has(k)) tx.ops.push({ type: 'del', key: k })
     for (const k of newIx)
       if (!oldIx.has(k)) tx.ops.push({ type: 'put', key: k, value: utf8ToBytes(citizen) })
-    tx.ops.push({ type: 'put', key: K.summary(citizen), value: await this.#encode(tx, citizen, s) })
+    const { travelDocument: _td, presence: _pres, ...plain } = s
+    const stored: StoredSummary = refs.td || refs.pres ? { ...plain, r: refs } : plain
+    tx.ops.push({ type: 'put', key: K.summary(citizen), value: encodeJson(stored) })
     tx.summaries.set(citizen, s)
   }
+}
+
+function presenceOf(r: SignedRecord, p: Record<string, unknown>): NonNullable<CitizenSummary['presence']> {
+  const b = r.header.body as RecordBody<'presence.registered'>
+  return { country: p.country as string, region: p.region as string, from: b.from, until: b.until }
 }
 
 /** The citizen's registration and update records, as the identity rule reads them. */

@@ -6,7 +6,7 @@
  *
  *   ck/<bucket>/<citizen>  the citizen's data key (32 random bytes), sealed under its bucket's key
  *   pay/<digest>        1 ‖ len ‖ citizen ‖ nonce(12) ‖ ChaCha20-Poly1305(data key, payload)
- *   sum/<citizen>       the summary's personal part sealed under the data key (projections.ts)
+ *   sum/<citizen>       no personal value: the ids of the records that hold them (projections.ts)
  *   ix/td/<token>/…     token = HMAC-SHA256(index key, kind ‖ 0 ‖ value), 128 bits, base64url
  *   gone/<citizen>      the citizen's erasure record: no key is ever made for them again
  *
@@ -45,6 +45,7 @@ export const DEFAULT_KEY_CACHE = 50_000
 /** The key ring's file beside the database (`db.vault-ring`). */
 export const RING_FILE = 'vault-ring'
 const RING_AAD = utf8ToBytes('legation/v1/vault/ring')
+const BUCKETS = 256
 
 export type IndexKind = 'td' | 'pres'
 
@@ -66,6 +67,10 @@ export class Vault {
   readonly #made = new Map<string, Uint8Array>()
   /** Citizens erased here (their `gone/` marker), as far as this process has looked. */
   readonly #erased = new Set<string>()
+  /** Citizens looked up (prefetch) and found with no key and not erased: no need to look again. */
+  readonly #absent = new Set<string>()
+  /** Per batch, the data keys it already puts. */
+  readonly #putIn = new WeakMap<BatchOp[], Set<string>>()
 
   /** `root` is secret key material of this node (its Ed25519 seed); nothing else derives from it. */
   constructor(root: Uint8Array, components: { store: Store }, init: VaultInit = {}) {
@@ -89,12 +94,44 @@ export class Vault {
     const raw = await this.#ringFile.read()
     this.#ring = raw ? decodeRing(open(this.#wrapKey, raw, RING_AAD)) : new Map()
     this.#loaded = true
+    // Every bucket's key made at once (one write of the ring, not one per bucket on first use).
+    if (this.#ring.size < BUCKETS) {
+      for (let b = 0; b < BUCKETS; b++) {
+        if (!this.#ring.has(b)) this.#ring.set(b, [{ gen: 1, key: new Uint8Array(randomBytes(KEY_BYTES)) }])
+      }
+      await this.#saveRing()
+    }
     const unfinished = [...this.#ring].filter(([, keys]) => keys.length > 1).map(([b]) => b)
     if (unfinished.length === 0) return
     const ops: BatchOp[] = []
     for (const b of unfinished) await this.#rewrapBucket(b, undefined, ops)
     await this.#store.write(ops)
     await this.retire()
+  }
+
+  /**
+   * Looks up the data keys of many citizens in two batched reads (keys, then erasure marks of
+   * those without one): a transaction's new citizens then cost no read each.
+   */
+  async prefetch(citizens: Iterable<string>): Promise<void> {
+    const unknown = [...new Set(citizens)].filter(
+      (c) => !this.#keys.has(c) && !this.#made.has(c) && !this.#erased.has(c) && !this.#absent.has(c),
+    )
+    if (unknown.length === 0) return
+    const wrapped = await this.#store.getMany(unknown.map((c) => K.citizenKey(bucketOf(c), c)))
+    const without: string[] = []
+    for (const [i, c] of unknown.entries()) {
+      const w = wrapped[i]
+      const key = w && this.#unwrap(bucketOf(c), c, w)
+      if (key) this.#keys.set(c, key)
+      else without.push(c)
+    }
+    if (without.length === 0) return
+    const gone = await this.#store.getMany(without.map(K.gone))
+    for (const [i, c] of without.entries()) {
+      if (gone[i] !== undefined) this.#erased.add(c)
+      else this.#absent.add(c)
+    }
   }
 
   /** The blind-index token of a value: equal values give equal tokens on this node only. */
@@ -145,17 +182,6 @@ export class Vault {
     return open(key, stored.subarray(2 + n), payloadAad(digestHex, owner))
   }
 
-  /** Seals a citizen's derived personal values (their summary's private part). */
-  async sealFor(citizen: string, purpose: string, plain: Uint8Array, ops: BatchOp[]) {
-    const key = await this.#keyFor(citizen, ops)
-    return key && seal(key, plain, utf8ToBytes(`${purpose}\0${citizen}`))
-  }
-
-  async openFor(citizen: string, purpose: string, sealed: Uint8Array): Promise<Uint8Array | undefined> {
-    const key = await this.#keyOf(citizen)
-    return key && open(key, sealed, utf8ToBytes(`${purpose}\0${citizen}`))
-  }
-
   /**
    * Destroys the citizen's data key here, in the batch `ops` that applies the erasure record:
    * every other data key of the citizen's bucket is wrapped under a fresh bucket key (already
@@ -166,6 +192,7 @@ export class Vault {
    */
   async erase(citizen: string, recordId: string, ops: BatchOp[]): Promise<void> {
     this.#erased.add(citizen)
+    this.#absent.delete(citizen)
     this.#keys.delete(citizen)
     this.#made.delete(citizen)
     const b = bucketOf(citizen)
@@ -200,6 +227,7 @@ export class Vault {
   clear(): void {
     this.#keys.clear()
     this.#erased.clear()
+    this.#absent.clear()
   }
 
   async #rewrapBucket(b: number, except: string | undefined, ops: BatchOp[]): Promise<void> {
@@ -220,7 +248,7 @@ export class Vault {
   async #keyOf(citizen: string): Promise<Uint8Array | undefined> {
     const cached = this.#keys.get(citizen) ?? this.#made.get(citizen)
     if (cached) return cached
-    if (this.#erased.has(citizen)) return undefined
+    if (this.#erased.has(citizen) || this.#absent.has(citizen)) return undefined
     const b = bucketOf(citizen)
     const wrapped = await this.#store.get(K.citizenKey(b, citizen))
     const key = wrapped && this.#unwrap(b, citizen, wrapped)
@@ -236,12 +264,8 @@ export class Vault {
     }
     const key = await this.#keyOf(citizen)
     if (key) return key
-    if (await this.isErased(citizen)) return undefined
-    const b = bucketOf(citizen)
-    if (!this.#ring.has(b)) {
-      this.#ring.set(b, [{ gen: 1, key: new Uint8Array(randomBytes(KEY_BYTES)) }])
-      await this.#saveRing()
-    }
+    if (!this.#absent.has(citizen) && (await this.isErased(citizen))) return undefined
+    this.#absent.delete(citizen)
     const fresh = new Uint8Array(randomBytes(KEY_BYTES))
     this.#made.set(citizen, fresh)
     this.#putKey(citizen, fresh, ops)
@@ -249,10 +273,15 @@ export class Vault {
   }
 
   #putKey(citizen: string, key: Uint8Array, ops: BatchOp[]): void {
+    let put = this.#putIn.get(ops)
+    if (!put) {
+      put = new Set()
+      this.#putIn.set(ops, put)
+    }
+    if (put.has(citizen)) return
+    put.add(citizen)
     const b = bucketOf(citizen)
-    const k = K.citizenKey(b, citizen)
-    if (ops.some((o) => o.key === k)) return
-    ops.push({ type: 'put', key: k, value: this.#wrap(b, citizen, key) })
+    ops.push({ type: 'put', key: K.citizenKey(b, citizen), value: this.#wrap(b, citizen, key) })
   }
 
   /** gen (4 bytes) ‖ the data key sealed under that generation of its bucket's key */
@@ -280,9 +309,12 @@ interface RingKey {
   key: Uint8Array
 }
 
-/** Which of the 256 buckets a citizen's key is in. */
+const HEX_ID = /^[0-9a-f]{2}/
+/** Which of the 256 buckets a citizen's key is in: citizen ids are key ids, already uniform. */
 function bucketOf(citizen: string): number {
-  return createHash('sha256').update(citizen).digest()[0]!
+  return HEX_ID.test(citizen)
+    ? Number.parseInt(citizen.slice(0, 2), 16)
+    : createHash('sha256').update(citizen).digest()[0]!
 }
 
 function encodeRing(ring: Map<number, RingKey[]>): Uint8Array {
