@@ -108,6 +108,8 @@ export class CatchUp {
     for (const [o, s] of Object.entries(vv)) if ((p.vv[o] ?? 0) < s) p.vv[o] = s
     this.#heard.add(p.peerId)
     this.pull()
+    // Latched as soon as it holds: nodes started together are caught up at their first hello.
+    this.caughtUp()
   }
 
   /**
