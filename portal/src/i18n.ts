@@ -1,0 +1,268 @@
+/**
+ * Every string the portal shows, in each language it ships. The English catalogue is the
+ * reference: `Messages` is its type, so a language that misses a key, or has one too many,
+ * does not compile. Placeholders are `{name}`, filled by `t(key, { name })`.
+ */
+
+const en = {
+  'service.name': 'Consular services of the bloc',
+  skip: 'Skip to main content',
+  'lang.label': 'Language',
+  'nav.label': 'Menu',
+  'nav.start': 'Start',
+  'nav.account': 'Your applications',
+  'nav.presence': 'Register where you are',
+  'nav.apply': 'Apply for a service',
+  'footer.node': 'Served by node {name} of {state}',
+  'footer.noNode': 'No node of the bloc answers at the moment',
+  'footer.meta': 'Support links',
+  'footer.docs': 'How this service works',
+  'banner.title': 'Important',
+  'banner.success': 'Success',
+  'failover.moved':
+    'The node you were using stopped answering. You are now served by node {name} of {state}.',
+  'failover.none': 'No node of the bloc answers. Your key is safe in this browser: try again later.',
+
+  'start.title': 'Get help from your embassy, wherever you are',
+  'start.lead':
+    'Any member state of the bloc can help you when you are abroad. Register once and ask for help at any of the bloc’s offices.',
+  'start.youCan': 'You can use this service to:',
+  'start.item.enrol': 'enrol, with a key made and kept in this browser',
+  'start.item.presence': 'tell your embassy where you are staying abroad',
+  'start.item.apply': 'apply for an emergency travel document or another consular service, and follow it',
+  'start.button': 'Start now',
+  'start.enrolled': 'You are enrolled in this browser.',
+  'start.continue': 'See your applications',
+
+  'enrol.title': 'Enrol',
+  'enrol.lead': 'Your personal details are signed with a key made in this browser. The key never leaves it.',
+  'enrol.given': 'Given names',
+  'enrol.family': 'Family name',
+  'enrol.birth': 'Date of birth',
+  'enrol.birthHint': 'For example, 27 3 1990',
+  'enrol.nationality': 'Nationality',
+  'enrol.document': 'Passport or identity card number',
+  'enrol.documentHint': 'Letters and numbers only, for example X1234567',
+  'enrol.expires': 'Expiry date of the document',
+  'enrol.expiresHint': 'For example, 30 6 2031',
+  'enrol.email': 'Email address',
+  'enrol.consent': 'I agree that the bloc’s consular officers use these details to assist me',
+  'enrol.submit': 'Enrol',
+  'enrol.done': 'You are enrolled',
+  'enrol.doneBody': 'Your citizen number is {id}.',
+
+  'presence.title': 'Register where you are',
+  'presence.lead': 'Your embassy uses this to contact you in a crisis.',
+  'presence.country': 'Country',
+  'presence.countryHint': 'Two-letter country code, for example KE for Kenya',
+  'presence.region': 'Town or region',
+  'presence.address': 'Address (optional)',
+  'presence.submit': 'Register presence',
+  'presence.done': 'Your presence in {country} is registered',
+
+  'apply.title': 'Apply for a consular service',
+  'apply.type': 'What do you need?',
+  'apply.details': 'Tell us what happened (optional)',
+  'apply.detailsHint': 'Do not include your passport number here',
+  'apply.submit': 'Send application',
+  'apply.done': 'Your application has been sent',
+
+  'case.emergency-travel-document': 'Emergency travel document',
+  'case.passport-renewal': 'Passport renewal',
+  'case.lost-passport': 'Lost or stolen passport',
+  'case.document-attestation': 'Attestation of a document',
+  'case.birth-registration': 'Registration of a birth abroad',
+
+  'state.submitted': 'Submitted',
+  'state.in-review': 'In review',
+  'state.needs-info': 'Information needed',
+  'state.approved': 'Approved',
+  'state.rejected': 'Rejected',
+  'state.issued': 'Issued',
+  'state.closed': 'Closed',
+  'state.withdrawn': 'Withdrawn',
+
+  'account.title': 'Your applications',
+  'account.id': 'Citizen number',
+  'account.name': 'Name',
+  'account.nationality': 'Nationality',
+  'account.presence': 'Where you are',
+  'account.noPresence': 'Not registered',
+  'account.cases': 'Applications',
+  'account.noCases': 'You have not applied for anything yet.',
+  'account.opened': 'Opened',
+  'account.status': 'Status',
+  'account.refresh': 'Check for updates',
+  'account.notYet': 'The node has not received your enrolment yet. Check again in a moment.',
+
+  'notEnrolled.title': 'You are not enrolled in this browser',
+  'notEnrolled.body': 'Enrol first: your key is kept in the browser you enrol with.',
+  'notEnrolled.link': 'Enrol now',
+
+  'error.summary': 'There is a problem',
+  'error.required': 'Enter {field}',
+  'error.date': '{field} must be a real date',
+  'error.document': 'Enter the number using only capital letters and numbers (3 to 32)',
+  'error.email': 'Enter an email address in the correct format, like name@example.org',
+  'error.country': 'Enter a two-letter country code, like KE',
+  'error.consent': 'Tick the box to agree, or we cannot assist you',
+  'error.choose': 'Select what you need',
+  'error.refused': 'The node refused this: {code}',
+  'error.network': 'No node of the bloc answered. Nothing was sent; try again.',
+  'notFound.title': 'Page not found',
+} as const
+
+export type MessageKey = keyof typeof en
+export type Messages = { readonly [K in MessageKey]: string }
+
+const fr: Messages = {
+  'service.name': 'Services consulaires du bloc',
+  skip: 'Aller au contenu principal',
+  'lang.label': 'Langue',
+  'nav.label': 'Menu',
+  'nav.start': 'Accueil',
+  'nav.account': 'Vos demandes',
+  'nav.presence': 'Signaler où vous êtes',
+  'nav.apply': 'Demander un service',
+  'footer.node': 'Servi par le nœud {name} de {state}',
+  'footer.noNode': 'Aucun nœud du bloc ne répond pour le moment',
+  'footer.meta': 'Liens utiles',
+  'footer.docs': 'Comment fonctionne ce service',
+  'banner.title': 'Important',
+  'banner.success': 'C’est fait',
+  'failover.moved':
+    'Le nœud que vous utilisiez ne répond plus. Vous êtes maintenant servi par le nœud {name} de {state}.',
+  'failover.none': 'Aucun nœud du bloc ne répond. Votre clé reste dans ce navigateur : réessayez plus tard.',
+
+  'start.title': 'Obtenir l’aide de votre ambassade, où que vous soyez',
+  'start.lead':
+    'Chaque État membre du bloc peut vous aider à l’étranger. Inscrivez-vous une fois et demandez de l’aide à n’importe quel bureau du bloc.',
+  'start.youCan': 'Ce service vous permet de :',
+  'start.item.enrol': 'vous inscrire, avec une clé créée et gardée dans ce navigateur',
+  'start.item.presence': 'indiquer à votre ambassade où vous séjournez à l’étranger',
+  'start.item.apply':
+    'demander un titre de voyage d’urgence ou un autre service consulaire, et en suivre l’avancement',
+  'start.button': 'Commencer',
+  'start.enrolled': 'Vous êtes inscrit dans ce navigateur.',
+  'start.continue': 'Voir vos demandes',
+
+  'enrol.title': 'Inscription',
+  'enrol.lead':
+    'Vos données personnelles sont signées avec une clé créée dans ce navigateur. La clé ne le quitte jamais.',
+  'enrol.given': 'Prénoms',
+  'enrol.family': 'Nom de famille',
+  'enrol.birth': 'Date de naissance',
+  'enrol.birthHint': 'Par exemple, 27 3 1990',
+  'enrol.nationality': 'Nationalité',
+  'enrol.document': 'Numéro du passeport ou de la carte d’identité',
+  'enrol.documentHint': 'Lettres et chiffres seulement, par exemple X1234567',
+  'enrol.expires': 'Date d’expiration du document',
+  'enrol.expiresHint': 'Par exemple, 30 6 2031',
+  'enrol.email': 'Adresse e-mail',
+  'enrol.consent': 'J’accepte que les agents consulaires du bloc utilisent ces données pour m’aider',
+  'enrol.submit': 'M’inscrire',
+  'enrol.done': 'Vous êtes inscrit',
+  'enrol.doneBody': 'Votre numéro de citoyen est {id}.',
+
+  'presence.title': 'Signaler où vous êtes',
+  'presence.lead': 'Votre ambassade s’en sert pour vous joindre en cas de crise.',
+  'presence.country': 'Pays',
+  'presence.countryHint': 'Code du pays en deux lettres, par exemple KE pour le Kenya',
+  'presence.region': 'Ville ou région',
+  'presence.address': 'Adresse (facultatif)',
+  'presence.submit': 'Signaler ma présence',
+  'presence.done': 'Votre présence en {country} est enregistrée',
+
+  'apply.title': 'Demander un service consulaire',
+  'apply.type': 'De quoi avez-vous besoin ?',
+  'apply.details': 'Dites-nous ce qui s’est passé (facultatif)',
+  'apply.detailsHint': 'N’indiquez pas ici le numéro de votre passeport',
+  'apply.submit': 'Envoyer la demande',
+  'apply.done': 'Votre demande a été envoyée',
+
+  'case.emergency-travel-document': 'Titre de voyage d’urgence',
+  'case.passport-renewal': 'Renouvellement du passeport',
+  'case.lost-passport': 'Passeport perdu ou volé',
+  'case.document-attestation': 'Légalisation d’un document',
+  'case.birth-registration': 'Transcription d’une naissance à l’étranger',
+
+  'state.submitted': 'Envoyée',
+  'state.in-review': 'En cours d’examen',
+  'state.needs-info': 'Informations demandées',
+  'state.approved': 'Acceptée',
+  'state.rejected': 'Refusée',
+  'state.issued': 'Délivrée',
+  'state.closed': 'Close',
+  'state.withdrawn': 'Retirée',
+
+  'account.title': 'Vos demandes',
+  'account.id': 'Numéro de citoyen',
+  'account.name': 'Nom',
+  'account.nationality': 'Nationalité',
+  'account.presence': 'Où vous êtes',
+  'account.noPresence': 'Non signalé',
+  'account.cases': 'Demandes',
+  'account.noCases': 'Vous n’avez encore rien demandé.',
+  'account.opened': 'Ouverte le',
+  'account.status': 'État',
+  'account.refresh': 'Vérifier les mises à jour',
+  'account.notYet': 'Le nœud n’a pas encore reçu votre inscription. Réessayez dans un instant.',
+
+  'notEnrolled.title': 'Vous n’êtes pas inscrit dans ce navigateur',
+  'notEnrolled.body':
+    'Inscrivez-vous d’abord : votre clé est gardée dans le navigateur utilisé pour l’inscription.',
+  'notEnrolled.link': 'M’inscrire',
+
+  'error.summary': 'Il y a un problème',
+  'error.required': 'Indiquez : {field}',
+  'error.date': '{field} doit être une date réelle',
+  'error.document': 'Saisissez le numéro en majuscules et chiffres seulement (3 à 32)',
+  'error.email': 'Saisissez une adresse e-mail valide, comme nom@example.org',
+  'error.country': 'Saisissez un code de pays en deux lettres, comme KE',
+  'error.consent': 'Cochez la case pour accepter, sinon nous ne pouvons pas vous aider',
+  'error.choose': 'Choisissez ce dont vous avez besoin',
+  'error.refused': 'Le nœud a refusé : {code}',
+  'error.network': 'Aucun nœud du bloc n’a répondu. Rien n’a été envoyé ; réessayez.',
+  'notFound.title': 'Page introuvable',
+}
+
+export const LANGUAGES = {
+  en: { name: 'English', messages: en as Messages },
+  fr: { name: 'Français', messages: fr },
+} as const
+export type Language = keyof typeof LANGUAGES
+
+const STORAGE_KEY = 'legation.lang'
+let current: Language = 'en'
+
+export function isLanguage(x: unknown): x is Language {
+  return typeof x === 'string' && Object.hasOwn(LANGUAGES, x)
+}
+
+/** The language in force: the one chosen before, else the browser's if shipped, else English. */
+export function initLanguage(): Language {
+  const saved = localStorage.getItem(STORAGE_KEY)
+  const browser = navigator.language.slice(0, 2)
+  current = isLanguage(saved) ? saved : isLanguage(browser) ? browser : 'en'
+  document.documentElement.lang = current
+  return current
+}
+
+export function setLanguage(lang: Language): void {
+  current = lang
+  localStorage.setItem(STORAGE_KEY, lang)
+  document.documentElement.lang = lang
+}
+
+export function language(): Language {
+  return current
+}
+
+export function t(key: MessageKey, vars: Readonly<Record<string, string>> = {}): string {
+  return LANGUAGES[current].messages[key].replace(/\{(\w+)\}/g, (m, name: string) => vars[name] ?? m)
+}
+
+/** A date in the page's language, e.g. "2 December 2026". */
+export function formatDate(ms: number): string {
+  return new Intl.DateTimeFormat(current, { dateStyle: 'long' }).format(new Date(ms))
+}

@@ -1,0 +1,497 @@
+/**
+ * The citizen's pages: start, enrol, register presence, apply for a service, and their
+ * applications with the status of each. Each page is a function that returns its content;
+ * `main.ts` puts it in the layout. Records are built and signed in the browser with the
+ * protocol package's client, with the key kept in IndexedDB (wallet.ts).
+ */
+import {
+  CASE_TYPES,
+  type CaseType,
+  generateKeyPair,
+  LegationClient,
+  nobleEd25519,
+  toSubmission,
+} from '@legation/protocol'
+import type { Bloc, NodeSummary } from './bloc.ts'
+import {
+  banner,
+  button,
+  checkbox,
+  dateInput,
+  errorSummary,
+  fields,
+  h,
+  heading,
+  input,
+  link,
+  p,
+  radios,
+  select,
+  summaryList,
+  tag,
+  textarea,
+} from './dom.ts'
+import { formatDate, type MessageKey, t } from './i18n.ts'
+import { type Enrolment, loadEnrolment, saveEnrolment } from './wallet.ts'
+
+export interface PageContext {
+  bloc: Bloc
+  /** Navigates to a route (`#/…`), with an optional banner on the next page. */
+  go: (route: string, flash?: { title: string; text: string }) => void
+  /** Re-renders the current page. */
+  refresh: () => void
+}
+
+export interface Page {
+  title: string
+  content: HTMLElement
+}
+
+type Errors = Array<{ field?: string; text: string }>
+
+const DATE_LABELS = (): [string, string, string] =>
+  document.documentElement.lang === 'fr' ? ['Jour', 'Mois', 'Année'] : ['Day', 'Month', 'Year']
+
+function client(node: NodeSummary, e: Enrolment): LegationClient {
+  return new LegationClient({
+    ed: nobleEd25519,
+    bloc: e.bloc,
+    charter: node.charter.hash,
+    keys: { publicKey: e.publicKey, secretKey: e.secretKey },
+  })
+}
+
+/** A form page: fields, a submit button and an error summary when `submit` reports errors. */
+function formPage(
+  title: string,
+  lead: string | null,
+  build: (errors: Record<string, string>, values: Record<string, string>) => HTMLElement[],
+  submitText: string,
+  submit: (values: Record<string, string>) => Promise<Errors | undefined>,
+): Page {
+  const content = h('div', { className: 'govuk-grid-row' })
+  const render = (errors: Errors, values: Record<string, string>) => {
+    const byField = Object.fromEntries(errors.filter((e) => e.field).map((e) => [e.field!, e.text]))
+    const form = h('form', { novalidate: true, method: 'post' })
+    form.append(...build(byField, values), button(submitText))
+    const summary = errors.length ? errorSummary(t('error.summary'), errors) : null
+    summary?.addEventListener('click', (ev) => {
+      const a = (ev.target as HTMLElement).closest('a')
+      if (!a) return
+      ev.preventDefault()
+      document.getElementById(a.getAttribute('href')!.slice(1))?.focus()
+    })
+    const col = h(
+      'div',
+      { className: 'govuk-grid-column-two-thirds' },
+      summary,
+      heading(title),
+      lead ? p(lead) : null,
+      form,
+    )
+    content.replaceChildren(col)
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault()
+      const values = fields(form)
+      const btn = form.querySelector('button')!
+      btn.disabled = true
+      btn.setAttribute('aria-disabled', 'true')
+      const errs = await submit(values).catch(() => [{ text: t('error.network') }])
+      if (errs?.length) {
+        document.title = `${t('error.summary')}: ${title}`
+        render(errs, values)
+        content.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
+      }
+    })
+  }
+  render([], {})
+  return { title, content }
+}
+
+function readDate(v: Record<string, string>, name: string): string | null {
+  const [d, m, y] = [v[`${name}-day`], v[`${name}-month`], v[`${name}-year`]].map((x) => Number(x ?? ''))
+  if (!Number.isInteger(d) || !Number.isInteger(m) || !Number.isInteger(y) || y! < 1900 || y! > 2200)
+    return null
+  const date = new Date(Date.UTC(y!, m! - 1, d!))
+  if (date.getUTCDate() !== d || date.getUTCMonth() !== m! - 1) return null
+  return date.toISOString().slice(0, 10)
+}
+
+const dateValue = (v: Record<string, string>, name: string) => ({
+  day: v[`${name}-day`] ?? '',
+  month: v[`${name}-month`] ?? '',
+  year: v[`${name}-year`] ?? '',
+})
+
+/** Answers a refused write as an error for the summary. */
+function refused(status: number, body: unknown): Errors {
+  const code = (body as { code?: string } | null)?.code ?? String(status)
+  return [{ text: t('error.refused', { code }) }]
+}
+
+export async function startPage(): Promise<Page> {
+  const enrolled = await loadEnrolment()
+  const items: MessageKey[] = ['start.item.enrol', 'start.item.presence', 'start.item.apply']
+  const content = h(
+    'div',
+    { className: 'govuk-grid-row' },
+    h(
+      'div',
+      { className: 'govuk-grid-column-two-thirds' },
+      heading(t('start.title'), 'xl'),
+      p(t('start.lead'), 'govuk-body-l'),
+      p(t('start.youCan')),
+      h('ul', { className: 'govuk-list govuk-list--bullet' }, ...items.map((k) => h('li', {}, t(k)))),
+      enrolled
+        ? h('div', {}, p(t('start.enrolled')), link(t('start.continue'), '#/account', 'govuk-button'))
+        : link(t('start.button'), '#/enrol', 'govuk-button govuk-button--start'),
+    ),
+  )
+  return { title: t('start.title'), content }
+}
+
+export async function enrolPage(ctx: PageContext): Promise<Page> {
+  const node = ctx.bloc.current ?? (await ctx.bloc.connect())
+  const required = (v: string | undefined, field: string, label: string, errs: Errors) => {
+    if (!v) errs.push({ field, text: t('error.required', { field: label.toLowerCase() }) })
+  }
+  return formPage(
+    t('enrol.title'),
+    t('enrol.lead'),
+    (e, v) => [
+      input(
+        {
+          name: 'given',
+          label: t('enrol.given'),
+          error: e.given,
+          value: v.given ?? '',
+          autocomplete: 'given-name',
+          spellcheck: false,
+        },
+        t('error.summary'),
+      ),
+      input(
+        {
+          name: 'family',
+          label: t('enrol.family'),
+          error: e.family,
+          value: v.family ?? '',
+          autocomplete: 'family-name',
+          spellcheck: false,
+        },
+        t('error.summary'),
+      ),
+      dateInput(
+        {
+          name: 'birth',
+          label: t('enrol.birth'),
+          hint: t('enrol.birthHint'),
+          error: e['birth-day'],
+          value: dateValue(v, 'birth'),
+          labels: DATE_LABELS(),
+          autocomplete: 'bday',
+        },
+        t('error.summary'),
+      ),
+      select(
+        {
+          name: 'nationality',
+          label: t('enrol.nationality'),
+          value: v.nationality ?? node.state,
+          options: node.charter.members.map((m) => ({ value: m, text: m })),
+        },
+        t('error.summary'),
+      ),
+      input(
+        {
+          name: 'document',
+          label: t('enrol.document'),
+          hint: t('enrol.documentHint'),
+          error: e.document,
+          value: v.document ?? '',
+          width: '10',
+          spellcheck: false,
+        },
+        t('error.summary'),
+      ),
+      dateInput(
+        {
+          name: 'expires',
+          label: t('enrol.expires'),
+          hint: t('enrol.expiresHint'),
+          error: e['expires-day'],
+          value: dateValue(v, 'expires'),
+          labels: DATE_LABELS(),
+        },
+        t('error.summary'),
+      ),
+      input(
+        {
+          name: 'email',
+          label: t('enrol.email'),
+          error: e.email,
+          value: v.email ?? '',
+          type: 'email',
+          autocomplete: 'email',
+          spellcheck: false,
+        },
+        t('error.summary'),
+      ),
+      checkbox(
+        { name: 'consent', label: t('enrol.consent'), error: e.consent, checked: v.consent === 'yes' },
+        t('error.summary'),
+      ),
+    ],
+    t('enrol.submit'),
+    async (v) => {
+      const errs: Errors = []
+      required(v.given, 'given', t('enrol.given'), errs)
+      required(v.family, 'family', t('enrol.family'), errs)
+      const birth = readDate(v, 'birth')
+      if (!birth) errs.push({ field: 'birth-day', text: t('error.date', { field: t('enrol.birth') }) })
+      const doc = (v.document ?? '').toUpperCase().replace(/\s+/g, '')
+      if (!/^[A-Z0-9]{3,32}$/.test(doc)) errs.push({ field: 'document', text: t('error.document') })
+      const expires = readDate(v, 'expires')
+      if (!expires) errs.push({ field: 'expires-day', text: t('error.date', { field: t('enrol.expires') }) })
+      if (!/^[^@\s]+@[^@\s]+$/.test(v.email ?? '')) errs.push({ field: 'email', text: t('error.email') })
+      if (v.consent !== 'yes') errs.push({ field: 'consent', text: t('error.consent') })
+      if (errs.length) return errs
+      const at = ctx.bloc.current ?? (await ctx.bloc.connect())
+      const nationality = v.nationality ?? at.state
+      const keys = generateKeyPair(nobleEd25519)
+      const c = new LegationClient({ ed: nobleEd25519, bloc: at.bloc, charter: at.charter.hash, keys })
+      const built = c.record(
+        'citizen.registered',
+        c.id,
+        {
+          citizenKey: keys.publicKey,
+          nationality,
+          consent: { purposes: ['consular-assistance', 'crisis-contact'], version: 1 },
+        },
+        {
+          salt: c.salt(),
+          names: { given: v.given!, family: v.family! },
+          birth: { date: birth! },
+          travelDocument: { type: 'passport', number: doc, issuer: nationality, expires: expires! },
+          contact: { email: v.email! },
+        },
+      )
+      const res = await ctx.bloc.request('POST', '/v1/records', { json: toSubmission(built) })
+      if (res.status !== 201 && res.status !== 200) return refused(res.status, res.body)
+      await saveEnrolment({
+        id: c.id,
+        publicKey: keys.publicKey,
+        secretKey: keys.secretKey,
+        bloc: at.bloc,
+        nationality,
+        enrolledAt: Date.now(),
+      })
+      ctx.go('#/account', { title: t('enrol.done'), text: t('enrol.doneBody', { id: c.id }) })
+      return undefined
+    },
+  )
+}
+
+/** A page that needs an enrolment, or a page saying how to get one. */
+async function enrolled(build: (e: Enrolment) => Promise<Page> | Page): Promise<Page> {
+  const e = await loadEnrolment()
+  if (e) return build(e)
+  const content = h(
+    'div',
+    {},
+    heading(t('notEnrolled.title')),
+    p(t('notEnrolled.body')),
+    link(t('notEnrolled.link'), '#/enrol', 'govuk-button'),
+  )
+  return { title: t('notEnrolled.title'), content }
+}
+
+export function presencePage(ctx: PageContext): Promise<Page> {
+  return enrolled((e) =>
+    formPage(
+      t('presence.title'),
+      t('presence.lead'),
+      (errs, v) => [
+        input(
+          {
+            name: 'country',
+            label: t('presence.country'),
+            hint: t('presence.countryHint'),
+            error: errs.country,
+            value: v.country ?? '',
+            width: '2',
+            spellcheck: false,
+            autocomplete: 'country',
+          },
+          t('error.summary'),
+        ),
+        input(
+          {
+            name: 'region',
+            label: t('presence.region'),
+            error: errs.region,
+            value: v.region ?? '',
+            autocomplete: 'address-level2',
+          },
+          t('error.summary'),
+        ),
+        input(
+          {
+            name: 'address',
+            label: t('presence.address'),
+            value: v.address ?? '',
+            autocomplete: 'street-address',
+          },
+          t('error.summary'),
+        ),
+      ],
+      t('presence.submit'),
+      async (v) => {
+        const errs: Errors = []
+        const country = (v.country ?? '').toUpperCase()
+        if (!/^[A-Z]{2}$/.test(country)) errs.push({ field: 'country', text: t('error.country') })
+        if (!v.region)
+          errs.push({
+            field: 'region',
+            text: t('error.required', { field: t('presence.region').toLowerCase() }),
+          })
+        if (errs.length) return errs
+        const c = client(ctx.bloc.current ?? (await ctx.bloc.connect()), e)
+        const built = c.record(
+          'presence.registered',
+          e.id,
+          { from: Date.now(), until: null },
+          { salt: c.salt(), country, region: v.region!, ...(v.address ? { address: v.address } : {}) },
+        )
+        const res = await ctx.bloc.request('POST', '/v1/records', { json: toSubmission(built) })
+        if (res.status !== 201 && res.status !== 200) return refused(res.status, res.body)
+        ctx.go('#/account', { title: t('banner.success'), text: t('presence.done', { country }) })
+        return undefined
+      },
+    ),
+  )
+}
+
+export function applyPage(ctx: PageContext): Promise<Page> {
+  return enrolled((e) =>
+    formPage(
+      t('apply.title'),
+      null,
+      (errs, v) => [
+        radios(
+          {
+            name: 'caseType',
+            label: t('apply.type'),
+            error: errs.caseType,
+            value: v.caseType ?? '',
+            options: CASE_TYPES.map((c) => ({ value: c, text: t(`case.${c}`) })),
+          },
+          t('error.summary'),
+        ),
+        textarea(
+          {
+            name: 'details',
+            label: t('apply.details'),
+            hint: t('apply.detailsHint'),
+            value: v.details ?? '',
+          },
+          t('error.summary'),
+        ),
+      ],
+      t('apply.submit'),
+      async (v) => {
+        if (!CASE_TYPES.includes(v.caseType as CaseType))
+          return [{ field: 'caseType', text: t('error.choose') }]
+        const c = client(ctx.bloc.current ?? (await ctx.bloc.connect()), e)
+        const built = c.record(
+          'case.opened',
+          e.id,
+          { caseType: v.caseType as CaseType },
+          { salt: c.salt(), ...(v.details ? { details: v.details } : {}) },
+        )
+        const res = await ctx.bloc.request('POST', '/v1/records', { json: toSubmission(built) })
+        if (res.status !== 201 && res.status !== 200) return refused(res.status, res.body)
+        ctx.go('#/account', { title: t('banner.success'), text: t('apply.done') })
+        return undefined
+      },
+    ),
+  )
+}
+
+interface CitizenFile {
+  id: string
+  nationality: string
+  names: { given: string; family: string } | null
+  presence: { country: string; region: string } | null
+  cases: Array<{ id: string; type: string; state: string; opened: number }>
+}
+
+const STATE_COLOURS: Record<string, string> = {
+  submitted: 'blue',
+  'in-review': 'light-blue',
+  'needs-info': 'yellow',
+  approved: 'green',
+  issued: 'green',
+  rejected: 'red',
+  closed: 'grey',
+  withdrawn: 'grey',
+}
+
+export function accountPage(ctx: PageContext): Promise<Page> {
+  return enrolled(async (e) => {
+    const path = `/v1/citizens/${e.id}`
+    const node = ctx.bloc.current ?? (await ctx.bloc.connect())
+    const c = client(node, e)
+    const res = await ctx.bloc.request<CitizenFile>('GET', path, { sign: (r) => c.sign(r) })
+    const refreshBtn = button(t('account.refresh'), {
+      type: 'button',
+      className: 'govuk-button govuk-button--secondary',
+    })
+    refreshBtn.addEventListener('click', () => ctx.refresh())
+    const col = h('div', { className: 'govuk-grid-column-full' }, heading(t('account.title')))
+    if (res.status !== 200) {
+      col.append(
+        p(res.status === 404 ? t('account.notYet') : t('error.refused', { code: String(res.status) })),
+        refreshBtn,
+      )
+      return { title: t('account.title'), content: h('div', { className: 'govuk-grid-row' }, col) }
+    }
+    const f = res.body
+    col.append(
+      summaryList([
+        [t('account.id'), f.id],
+        [t('account.name'), f.names ? `${f.names.given} ${f.names.family}` : '—'],
+        [t('account.nationality'), f.nationality],
+        [
+          t('account.presence'),
+          f.presence ? `${f.presence.region}, ${f.presence.country}` : t('account.noPresence'),
+        ],
+      ]),
+      h('h2', { className: 'govuk-heading-m' }, t('account.cases')),
+    )
+    if (f.cases.length === 0) col.append(p(t('account.noCases')))
+    for (const k of [...f.cases].sort((a, b) => b.opened - a.opened)) {
+      const typeKey = `case.${k.type}` as MessageKey
+      const stateKey = `state.${k.state}` as MessageKey
+      col.append(
+        h(
+          'section',
+          { className: 'app-case', 'data-case': k.id, 'data-state': k.state, 'aria-label': t(typeKey) },
+          h('h3', { className: 'govuk-heading-s' }, t(typeKey)),
+          summaryList([
+            [t('account.status'), tag(t(stateKey), STATE_COLOURS[k.state])],
+            [t('account.opened'), formatDate(k.opened)],
+          ]),
+        ),
+      )
+    }
+    col.append(refreshBtn)
+    return { title: t('account.title'), content: h('div', { className: 'govuk-grid-row' }, col) }
+  })
+}
+
+export function notFoundPage(): Page {
+  return { title: t('notFound.title'), content: h('div', {}, heading(t('notFound.title'))) }
+}
+
+export { banner }
