@@ -19,6 +19,23 @@ export interface NodeSummary {
   charter: { hash: string; members: string[] }
 }
 
+export type ChangeReason = 'start' | 'chosen' | 'failover' | 'none'
+
+/** `GET /v1/node` of one node, or a throw when it does not answer in time. */
+async function probe(url: string): Promise<NodeSummary> {
+  const res = await fetch(`${url}/v1/node`, { signal: AbortSignal.timeout(TIMEOUT_MS) })
+  if (!res.ok) throw new NoNodeError(`${url} answered ${res.status}`)
+  const info = (await res.json()) as Omit<NodeSummary, 'url'>
+  return {
+    url,
+    nodeId: info.nodeId,
+    name: info.name,
+    state: info.state,
+    bloc: info.bloc,
+    charter: { hash: info.charter.hash, members: info.charter.members },
+  }
+}
+
 export class NoNodeError extends Error {
   override name = 'NoNodeError'
   readonly code = 'NO_NODE'
@@ -40,7 +57,7 @@ export type Signer = (req: { method: string; path: string; body?: Uint8Array }) 
 export class Bloc {
   #urls: string[]
   #current: NodeSummary | null = null
-  readonly #listeners = new Set<(node: NodeSummary | null, moved: boolean) => void>()
+  readonly #listeners = new Set<(node: NodeSummary | null, why: ChangeReason) => void>()
 
   constructor(origin: string) {
     const saved = (() => {
@@ -62,8 +79,21 @@ export class Bloc {
     return this.#urls
   }
 
-  onChange(fn: (node: NodeSummary | null, moved: boolean) => void): void {
+  onChange(fn: (node: NodeSummary | null, why: ChangeReason) => void): void {
     this.#listeners.add(fn)
+  }
+
+  /** What each known node answers now (`null`: no answer), for the citizen to choose one. */
+  async survey(): Promise<Array<{ url: string; node: NodeSummary | null }>> {
+    return Promise.all(this.#urls.map(async (url) => ({ url, node: await probe(url).catch(() => null) })))
+  }
+
+  /** Uses the node at `url` from now on (the citizen chose it). */
+  async use(url: string): Promise<NodeSummary> {
+    const node = await probe(url)
+    this.#current = node
+    for (const fn of this.#listeners) fn(node, 'chosen')
+    return node
   }
 
   /**
@@ -75,29 +105,20 @@ export class Bloc {
     const order = before ? rotate(this.#urls, this.#urls.indexOf(before.url)) : this.#urls
     for (const url of order) {
       if (skip.has(url)) continue
+      let node: NodeSummary
       try {
-        const res = await fetch(`${url}/v1/node`, { signal: AbortSignal.timeout(TIMEOUT_MS) })
-        if (!res.ok) continue
-        const info = (await res.json()) as Omit<NodeSummary, 'url'>
-        const node: NodeSummary = {
-          url,
-          nodeId: info.nodeId,
-          name: info.name,
-          state: info.state,
-          bloc: info.bloc,
-          charter: { hash: info.charter.hash, members: info.charter.members },
-        }
-        await this.#learn(url)
-        this.#current = node
-        const moved = before !== null && before.url !== url
-        if (moved || before === null) for (const fn of this.#listeners) fn(node, moved)
-        return node
+        node = await probe(url)
       } catch {
-        // No answer: try the next node.
+        continue // no answer: try the next node
       }
+      await this.#learn(url)
+      this.#current = node
+      if (before === null) for (const fn of this.#listeners) fn(node, 'start')
+      else if (before.url !== url) for (const fn of this.#listeners) fn(node, 'failover')
+      return node
     }
     this.#current = null
-    for (const fn of this.#listeners) fn(null, before !== null)
+    for (const fn of this.#listeners) fn(null, 'none')
     throw new NoNodeError('no node of the bloc answers')
   }
 

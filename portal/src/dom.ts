@@ -302,7 +302,7 @@ export function banner(title: string, text: string, success = false): HTMLElemen
     h(
       'div',
       { className: 'govuk-notification-banner__content' },
-      h('p', { className: 'govuk-notification-banner__heading' }, text),
+      h('p', { className: 'govuk-notification-banner__heading app-break' }, text),
     ),
   )
 }

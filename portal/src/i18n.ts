@@ -110,6 +110,16 @@ const en = {
   'error.refused': 'The node refused this: {code}',
   'error.network': 'No node of the bloc answered. Nothing was sent; try again.',
   'notFound.title': 'Page not found',
+  'footer.change': 'Use another node',
+  'nodes.title': 'Choose the node you use',
+  'nodes.lead':
+    'Every node of the bloc can serve you and holds your applications. The page moves to another node by itself when the one it uses stops answering.',
+  'nodes.legend': 'Nodes of the bloc',
+  'nodes.option': 'Node {name} of {state}',
+  'nodes.down': '{url}: not answering',
+  'nodes.submit': 'Use this node',
+  'nodes.done': 'You now use node {name} of {state}.',
+  'error.node': 'Select a node that answers',
 } as const
 
 export type MessageKey = keyof typeof en
@@ -224,6 +234,16 @@ const fr: Messages = {
   'error.refused': 'Le nœud a refusé : {code}',
   'error.network': 'Aucun nœud du bloc n’a répondu. Rien n’a été envoyé ; réessayez.',
   'notFound.title': 'Page introuvable',
+  'footer.change': 'Utiliser un autre nœud',
+  'nodes.title': 'Choisir le nœud utilisé',
+  'nodes.lead':
+    'Chaque nœud du bloc peut vous servir et détient vos demandes. La page passe d’elle-même à un autre nœud quand celui qu’elle utilise ne répond plus.',
+  'nodes.legend': 'Nœuds du bloc',
+  'nodes.option': 'Nœud {name} de {state}',
+  'nodes.down': '{url} : ne répond pas',
+  'nodes.submit': 'Utiliser ce nœud',
+  'nodes.done': 'Vous utilisez maintenant le nœud {name} de {state}.',
+  'error.node': 'Choisissez un nœud qui répond',
 }
 
 export const LANGUAGES = {

@@ -12,6 +12,7 @@ import {
   applyPage,
   banner,
   enrolPage,
+  nodesPage,
   notFoundPage,
   type Page,
   type PageContext,
@@ -25,6 +26,7 @@ const ROUTES: Record<string, (ctx: PageContext) => Promise<Page> | Page> = {
   '#/presence': presencePage,
   '#/apply': applyPage,
   '#/account': accountPage,
+  '#/nodes': nodesPage,
 }
 const NAV: Array<[string, Parameters<typeof t>[0]]> = [
   ['#/', 'nav.start'],
@@ -37,28 +39,26 @@ document.body.classList.add('js-enabled', 'govuk-frontend-supported')
 initLanguage()
 const bloc = new Bloc(location.origin)
 let route = location.hash.startsWith('#/') ? location.hash : '#/'
-let flash: { title: string; text: string; success: boolean } | null = null
+/** A banner, shown on the page of `route` until the citizen goes to another page. */
+let flash: { title: string; text: string; success: boolean; route: string } | null = null
 let rendering = 0
+/** The first page is not focused: a screen reader starts at the top, and the skip link comes first. */
+let firstRender = true
 
 const ctx: PageContext = {
   bloc,
   go(to, message) {
-    flash = message ? { ...message, success: true } : null
+    flash = message ? { ...message, success: true, route: to } : null
     if (location.hash === to) void render()
     else location.hash = to
   },
   refresh: () => void render(),
 }
 
-bloc.onChange((node, moved) => {
-  if (moved) {
-    flash = node
-      ? {
-          title: t('banner.title'),
-          text: t('failover.moved', { name: node.name, state: node.state }),
-          success: false,
-        }
-      : { title: t('banner.title'), text: t('failover.none'), success: false }
+bloc.onChange((node, why) => {
+  if (why === 'failover' || why === 'none') {
+    const text = node ? t('failover.moved', { name: node.name, state: node.state }) : t('failover.none')
+    flash = { title: t('banner.title'), text, success: false, route }
     showFlash()
   }
   renderFooter()
@@ -171,6 +171,7 @@ function renderFooter(): void {
               { className: 'govuk-body-s', id: 'served-by', 'data-node': node?.url ?? '' },
               node ? t('footer.node', { name: node.name, state: node.state }) : t('footer.noNode'),
             ),
+            h('a', { className: 'govuk-footer__link', href: '#/nodes' }, t('footer.change')),
           ),
         ),
       ),
@@ -179,6 +180,7 @@ function renderFooter(): void {
 
 function showFlash(): void {
   const slot = document.getElementById('status')!
+  if (flash && flash.route !== route) flash = null
   slot.replaceChildren(...(flash ? [banner(flash.title, flash.text, flash.success)] : []))
 }
 
@@ -199,9 +201,9 @@ async function render(): Promise<void> {
   document.title = `${page.title} – ${t('service.name')}`
   document.getElementById('main-content')!.replaceChildren(page.content)
   showFlash()
-  flash = null
   renderFooter()
-  page.content.querySelector<HTMLElement>('h1')?.focus()
+  if (!firstRender) page.content.querySelector<HTMLElement>('h1')?.focus()
+  firstRender = false
 }
 
 // The skip link moves focus without changing the route.

@@ -490,6 +490,42 @@ export function accountPage(ctx: PageContext): Promise<Page> {
   })
 }
 
+export async function nodesPage(ctx: PageContext): Promise<Page> {
+  const known = await ctx.bloc.survey()
+  const current = ctx.bloc.current?.url ?? ''
+  return formPage(
+    t('nodes.title'),
+    t('nodes.lead'),
+    (errs, v) => [
+      radios(
+        {
+          name: 'node',
+          label: t('nodes.legend'),
+          error: errs.node,
+          value: v.node ?? current,
+          options: known.map(({ url, node }) => ({
+            value: url,
+            text: node
+              ? `${t('nodes.option', { name: node.name, state: node.state })} (${url})`
+              : t('nodes.down', { url }),
+          })),
+        },
+        t('error.summary'),
+      ),
+    ],
+    t('nodes.submit'),
+    async (v) => {
+      const node = await ctx.bloc.use(v.node ?? '').catch(() => null)
+      if (!node) return [{ field: 'node', text: t('error.node') }]
+      ctx.go('#/account', {
+        title: t('banner.success'),
+        text: t('nodes.done', { name: node.name, state: node.state }),
+      })
+      return undefined
+    },
+  )
+}
+
 export function notFoundPage(): Page {
   return { title: t('notFound.title'), content: h('div', {}, heading(t('notFound.title'))) }
 }

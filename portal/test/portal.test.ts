@@ -1,0 +1,347 @@
+/**
+ * The citizen portal in a real browser (Debian's Chromium, headless) against a bloc of three
+ * real node processes: a citizen enrols at node 0 by keyboard alone, registers presence and
+ * applies for an emergency travel document; an officer of another state approves it at node 1;
+ * the citizen sees the new status at node 2; node 0 is killed and the page carries on at
+ * another node. Every page passes axe-core, works at 360 px, and is saved as a screenshot in
+ * portal/test-artifacts/ (gitignored). No test of this file is skipped when Chromium is missing:
+ * `.ci/run` installs it.
+ */
+import { existsSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import AxeBuilder from '@axe-core/playwright'
+import { toSubmission } from '@legation/protocol'
+import { TestNetwork } from '@legation/test-network'
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const CHROMIUM = process.env.LEGATION_CHROMIUM ?? '/usr/bin/chromium'
+const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url))
+const DIST = fileURLToPath(new URL('../dist/index.html', import.meta.url))
+
+let net: TestNetwork
+let browser: Browser
+const contexts: BrowserContext[] = []
+/** Once a node is killed, the browser logs the requests it could not answer: the failover at work. */
+let nodeKilled = false
+
+beforeAll(async () => {
+  expect(existsSync(DIST), 'the portal is built by `npm install` (root prepare script)').toBe(true)
+  expect(existsSync(CHROMIUM), `${CHROMIUM}: apt-get install chromium (.ci/run does)`).toBe(true)
+  await mkdir(ARTIFACTS, { recursive: true })
+  // Nodes learn each other's public addresses from http.blocUrls: start them once all ports are known.
+  net = await TestNetwork.start({ nodes: 3, startNodes: 0 })
+  const urls = net.nodes.map((n) => n.url).join(',')
+  for (const n of net.nodes) n.env = { LEGATION_HTTP_BLOC_URLS: urls }
+  await Promise.all(net.nodes.map((n) => n.start()))
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] })
+}, 120_000)
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => undefined)
+  await browser?.close()
+  await net?.stop()
+}, 60_000)
+
+/** A fresh browser profile; every console error or CSP report fails the test that opened it. */
+async function open(width: number, height: number): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport: { width, height }, locale: 'en-GB' })
+  contexts.push(context)
+  const page = await context.newPage()
+  const problems: string[] = []
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+  page.on('console', (m) => {
+    const lostNode =
+      /^Failed to load resource: net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE)$/
+    if (m.type() === 'error' && !(nodeKilled && lostNode.test(m.text())))
+      problems.push(`console: ${m.text()}`)
+  })
+  return { page, problems }
+}
+
+/** axe-core finds nothing on the page as it is now (WCAG 2.0–2.2 A and AA rules, best practices). */
+async function accessible(page: Page, what: string): Promise<void> {
+  const { violations } = await new AxeBuilder({ page })
+    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'])
+    .analyze()
+  expect(
+    violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+    `axe on ${what}`,
+  ).toEqual([])
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true })
+}
+
+/** Presses Tab until `target` has the focus: it is reachable by keyboard, in a sensible number of steps. */
+async function tabTo(page: Page, target: Locator, max = 40): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    if (await target.evaluate((el) => el === document.activeElement)) return
+    await page.keyboard.press('Tab')
+  }
+  throw new Error(`not reached by ${max} presses of Tab: ${target}`)
+}
+
+async function type(page: Page, selector: string, text: string): Promise<void> {
+  await tabTo(page, page.locator(selector))
+  await page.keyboard.type(text)
+}
+
+const heading = (page: Page) => page.locator('h1')
+const servedBy = (page: Page) => page.locator('#served-by')
+
+describe('the citizen portal', () => {
+  it('is served with a strict CSP and security headers, and the API answers as before', async () => {
+    const node = net.nodes[0]!
+    const res = await fetch(`${node.url}/`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/)
+    const csp = res.headers.get('content-security-policy') ?? ''
+    expect(csp).toContain("script-src 'self'")
+    expect(csp).toContain("style-src 'self'")
+    expect(csp).toContain("object-src 'none'")
+    expect(csp).toContain("frame-ancestors 'none'")
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/)
+    // The page may call the bloc's other nodes, and nothing else.
+    for (const other of net.nodes) expect(csp).toContain(other.url)
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+    const html = await res.text()
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/) // no inline script
+    expect(html).not.toMatch(/<style|style="/) // no inline style
+
+    // CORS: a page served by another node of the bloc may call this one; an unknown origin may not.
+    const preflight = (origin: string) =>
+      fetch(`${node.url}/v1/records`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
+      })
+    const allowed = await preflight(net.nodes[2]!.url)
+    expect(allowed.headers.get('access-control-allow-origin')).toBe(net.nodes[2]!.url)
+    const refused = await preflight('https://elsewhere.example')
+    expect(refused.headers.get('access-control-allow-origin')).toBeNull()
+
+    expect(await (await fetch(`${node.url}/portal/config.json`)).json()).toEqual({
+      nodes: net.nodes.map((n) => n.url),
+    })
+    expect((await fetch(`${node.url}/health`)).status).toBe(200)
+    expect(((await (await fetch(`${node.url}/v1/node`)).json()) as { name: string }).name).toBe('node-0')
+    const unknown = await fetch(`${node.url}/v1/no-such-route`)
+    expect(unknown.status).toBe(404)
+    expect(((await unknown.json()) as { code: string }).code).toBe('NOT_FOUND')
+  })
+
+  it('works at a phone’s width (360 px), in English and French, with no accessibility violation', async () => {
+    const { page, problems } = await open(360, 740)
+    const fitsWidth = () => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)
+    await page.goto(`${net.nodes[1]!.url}/`)
+    await expect.poll(() => servedBy(page).textContent()).toContain('node-1')
+    await accessible(page, 'start (phone)')
+    expect(await fitsWidth()).toBe(true)
+    await shot(page, 'phone-start')
+
+    await page.getByRole('link', { name: 'Start now' }).click()
+    await expect.poll(() => heading(page).textContent()).toBe('Enrol')
+    // Submitting nothing shows the error summary, focused, linking to each field.
+    await page.getByRole('button', { name: 'Enrol' }).click()
+    await expect.poll(() => page.locator('.govuk-error-summary').isVisible()).toBe(true)
+    expect(await page.evaluate(() => document.activeElement?.classList.contains('govuk-error-summary'))).toBe(
+      true,
+    )
+    expect(await page.locator('.govuk-error-summary a').count()).toBe(7)
+    await accessible(page, 'enrol with errors (phone)')
+    expect(await fitsWidth()).toBe(true)
+    await shot(page, 'phone-enrol-errors')
+
+    await page.fill('#given', 'Bea')
+    await page.fill('#family', 'Ortiz')
+    await page.fill('#birth-day', '3')
+    await page.fill('#birth-month', '11')
+    await page.fill('#birth-year', '1985')
+    await page.selectOption('#nationality', 'DVB')
+    await page.fill('#document', 'b7654321')
+    await page.fill('#expires-day', '1')
+    await page.fill('#expires-month', '2')
+    await page.fill('#expires-year', '2030')
+    await page.fill('#email', 'bea@example.org')
+    await page.check('#consent')
+    await page.getByRole('button', { name: 'Enrol' }).click()
+    await expect.poll(() => heading(page).textContent(), { timeout: 15_000 }).toBe('Your applications')
+    await expect.poll(() => page.locator('.govuk-summary-list').first().textContent()).toContain('Bea Ortiz')
+    await accessible(page, 'applications (phone)')
+    expect(await fitsWidth()).toBe(true)
+    await shot(page, 'phone-account')
+
+    for (const [route, title] of [
+      ['#/presence', 'Register where you are'],
+      ['#/apply', 'Apply for a consular service'],
+      ['#/nodes', 'Choose the node you use'],
+    ] as const) {
+      await page.goto(`${net.nodes[1]!.url}/${route}`)
+      await expect.poll(() => heading(page).textContent()).toBe(title)
+      await accessible(page, `${route} (phone)`)
+      expect(await fitsWidth(), route).toBe(true)
+      await shot(page, `phone-${route.slice(2)}`)
+    }
+
+    // The language switch: every string changes, the choice is kept, <html lang> follows.
+    await page.getByRole('link', { name: 'Français' }).click()
+    await expect.poll(() => heading(page).textContent()).toBe('Choisir le nœud utilisé')
+    expect(await page.getAttribute('html', 'lang')).toBe('fr')
+    await page.goto(`${net.nodes[1]!.url}/#/enrol`)
+    await expect.poll(() => heading(page).textContent()).toBe('Inscription')
+    await page.getByRole('button', { name: 'M’inscrire' }).click()
+    await expect
+      .poll(() => page.locator('.govuk-error-summary__title').textContent())
+      .toBe('Il y a un problème')
+    await accessible(page, 'enrol with errors, in French (phone)')
+    expect(await fitsWidth()).toBe(true)
+    await shot(page, 'phone-enrol-fr')
+    expect(problems).toEqual([])
+  }, 180_000)
+
+  it('takes a citizen through enrolment, presence and an application by keyboard, and follows it across nodes', async () => {
+    const { page, problems } = await open(1280, 900)
+    await page.goto(`${net.nodes[0]!.url}/`)
+    await expect.poll(() => servedBy(page).textContent()).toContain('node-0')
+    await accessible(page, 'start')
+    await shot(page, 'desktop-start')
+
+    // Enrol, by keyboard alone: the skip link first, then the start button.
+    await page.keyboard.press('Tab')
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('skip-link')
+    await tabTo(page, page.getByRole('link', { name: 'Start now' }))
+    await page.keyboard.press('Enter')
+    await expect.poll(() => heading(page).textContent()).toBe('Enrol')
+    await accessible(page, 'enrol')
+    await type(page, '#given', 'Ana')
+    await type(page, '#family', 'Novak')
+    await type(page, '#birth-day', '12')
+    await type(page, '#birth-month', '4')
+    await type(page, '#birth-year', '1990')
+    await tabTo(page, page.locator('#nationality'))
+    await page.keyboard.press('ArrowDown') // DVA → DVB: a citizen of another state than node 0's
+    await type(page, '#document', 'X1234567')
+    await type(page, '#expires-day', '30')
+    await type(page, '#expires-month', '6')
+    await type(page, '#expires-year', '2031')
+    await type(page, '#email', 'ana@example.org')
+    await tabTo(page, page.locator('#consent'))
+    await page.keyboard.press('Space')
+    await shot(page, 'desktop-enrol')
+    await tabTo(page, page.getByRole('button', { name: 'Enrol' }))
+    await page.keyboard.press('Enter')
+    await expect.poll(() => heading(page).textContent(), { timeout: 15_000 }).toBe('Your applications')
+    await expect
+      .poll(() => page.locator('.govuk-notification-banner').textContent())
+      .toContain('You are enrolled')
+    const citizenId = (await page.locator('.govuk-summary-list__value').first().textContent())!.trim()
+    expect(citizenId).toMatch(/^[0-9a-f]{32}$/)
+    await accessible(page, 'applications after enrolment')
+
+    // Register presence abroad.
+    await tabTo(page, page.getByRole('link', { name: 'Register where you are' }))
+    await page.keyboard.press('Enter')
+    await expect.poll(() => heading(page).textContent()).toBe('Register where you are')
+    await type(page, '#country', 'ke')
+    await type(page, '#region', 'Nairobi')
+    await shot(page, 'desktop-presence')
+    await tabTo(page, page.getByRole('button', { name: 'Register presence' }))
+    await page.keyboard.press('Enter')
+    await expect
+      .poll(() => page.locator('.govuk-summary-list').first().textContent(), { timeout: 15_000 })
+      .toContain('Nairobi, KE')
+
+    // Apply for an emergency travel document (the second choice: arrow keys move among radios).
+    await tabTo(page, page.getByRole('link', { name: 'Apply for a service' }))
+    await page.keyboard.press('Enter')
+    await expect.poll(() => heading(page).textContent()).toBe('Apply for a consular service')
+    await tabTo(page, page.locator('#caseType'))
+    await page.keyboard.press('ArrowDown')
+    expect(await page.getByLabel('Emergency travel document').isChecked()).toBe(true)
+    await type(page, '#details', 'Passport stolen in Nairobi; flight home on Friday.')
+    await accessible(page, 'apply')
+    await shot(page, 'desktop-apply')
+    await tabTo(page, page.getByRole('button', { name: 'Send application' }))
+    await page.keyboard.press('Enter')
+    const theCase = page.locator('section.app-case')
+    await expect.poll(() => theCase.getAttribute('data-state'), { timeout: 15_000 }).toBe('submitted')
+    expect(await theCase.textContent()).toContain('Emergency travel document')
+    const caseId = (await theCase.getAttribute('data-case'))!
+    await accessible(page, 'applications with a case')
+    await shot(page, 'desktop-account-submitted')
+
+    // An officer of another member state (DVC) approves it at node 1, once the case reached it.
+    const officer = net.officer('DVC')
+    for (const [from, to] of [
+      ['submitted', 'in-review'],
+      ['in-review', 'approved'],
+    ] as const) {
+      const move = officer.record(
+        'case.transition',
+        citizenId,
+        { case: caseId, from, to },
+        { salt: officer.salt() },
+      )
+      await expect
+        .poll(async () => (await net.nodes[1]!.post('/v1/records', toSubmission(move))).status, {
+          timeout: 20_000,
+        })
+        .toBeLessThan(300)
+    }
+
+    // The citizen looks at node 2: the approval is there.
+    await tabTo(page, page.getByRole('link', { name: 'Use another node' }))
+    await page.keyboard.press('Enter')
+    await expect.poll(() => heading(page).textContent()).toBe('Choose the node you use')
+    await accessible(page, 'nodes')
+    await shot(page, 'desktop-nodes')
+    await page.locator(`input[value="${net.nodes[2]!.url}"]`).check()
+    await page.getByRole('button', { name: 'Use this node' }).click()
+    await expect.poll(() => servedBy(page).textContent()).toContain('node-2')
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole('button', { name: 'Check for updates' }).click()
+          return theCase.getAttribute('data-state')
+        },
+        { timeout: 20_000, interval: 500 },
+      )
+      .toBe('approved')
+    expect(await theCase.textContent()).toContain('Approved')
+    await accessible(page, 'applications, approved')
+    await shot(page, 'desktop-account-approved')
+
+    // Back to node 0, which is then killed: the page moves to another node by itself.
+    await page.goto(`${net.nodes[0]!.url}/#/nodes`)
+    await page.locator(`input[value="${net.nodes[0]!.url}"]`).check()
+    await page.getByRole('button', { name: 'Use this node' }).click()
+    await expect.poll(() => servedBy(page).textContent()).toContain('node-0')
+    await expect.poll(() => theCase.getAttribute('data-state')).toBe('approved')
+    nodeKilled = true
+    await net.nodes[0]!.kill()
+    await page.getByRole('button', { name: 'Check for updates' }).click()
+    await expect
+      .poll(() => page.locator('.govuk-notification-banner').textContent(), { timeout: 20_000 })
+      .toContain('stopped answering')
+    await expect.poll(() => servedBy(page).textContent()).toMatch(/node-[12]/)
+    await expect.poll(() => theCase.getAttribute('data-state')).toBe('approved')
+    await accessible(page, 'applications after failover')
+    expect(await page.locator('.govuk-notification-banner').textContent()).toContain('stopped answering')
+    await shot(page, 'desktop-failover')
+
+    // And it still takes new work there: a second application.
+    await page.getByRole('link', { name: 'Apply for a service' }).click()
+    await expect.poll(() => heading(page).textContent()).toBe('Apply for a consular service')
+    await page.getByLabel('Attestation of a document').check()
+    await page.getByRole('button', { name: 'Send application' }).click()
+    await expect.poll(() => page.locator('section.app-case').count(), { timeout: 15_000 }).toBe(2)
+    expect(problems).toEqual([])
+  }, 240_000)
+})
