@@ -26,6 +26,10 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     target: 'es2022',
   },
+  // `npm run dev`: the API of a node started with `npm start`, on the dev server's origin.
+  server: {
+    proxy: { '/v1': 'http://127.0.0.1:8080', '/portal/config.json': 'http://127.0.0.1:8080' },
+  },
   css: {
     preprocessorOptions: {
       scss: {

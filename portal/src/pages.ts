@@ -49,8 +49,7 @@ export interface Page {
 
 type Errors = Array<{ field?: string; text: string }>
 
-const DATE_LABELS = (): [string, string, string] =>
-  document.documentElement.lang === 'fr' ? ['Jour', 'Mois', 'Année'] : ['Day', 'Month', 'Year']
+const DATE_LABELS = (): [string, string, string] => [t('date.day'), t('date.month'), t('date.year')]
 
 function client(node: NodeSummary, e: Enrolment): LegationClient {
   return new LegationClient({
