@@ -123,6 +123,24 @@ const en = {
   'nodes.submit': 'Use this node',
   'nodes.done': 'You now use node {name} of {state}.',
   'error.node': 'Select a node that answers',
+  'passkey.title': 'Keep a way back in',
+  'passkey.body':
+    'Create a passkey on this device or your phone. It keeps your key, encrypted, so that you can sign in on another device or browser with the passkey alone.',
+  'passkey.create': 'Create a passkey',
+  'passkey.done': 'Your passkey now keeps your key.',
+  'passkey.row': 'Passkey',
+  'passkey.set': 'Set up',
+  'signin.title': 'Sign in with a passkey',
+  'signin.body':
+    'If you enrolled on another device or in another browser and made a passkey, use it to bring your key here.',
+  'signin.button': 'Sign in with a passkey',
+  'signin.done': 'You are signed in with your passkey.',
+  'start.signin': 'Enrolled before, on another device?',
+  'error.PASSKEY_UNSUPPORTED': 'This browser or passkey cannot keep your key. Try another passkey provider.',
+  'error.PASSKEY_CANCELLED': 'No passkey was used. Try again when you are ready.',
+  'error.PASSKEY_NO_BACKUP': 'This passkey does not hold a key for this service.',
+  'error.PASSKEY_BACKUP_INVALID': 'The key kept by this passkey cannot be opened.',
+  'error.notRegistered': 'The bloc does not know the key this passkey holds.',
 } as const
 
 export type MessageKey = keyof typeof en
@@ -250,6 +268,25 @@ const fr: Messages = {
   'nodes.submit': 'Utiliser ce nœud',
   'nodes.done': 'Vous utilisez maintenant le nœud {name} de {state}.',
   'error.node': 'Choisissez un nœud qui répond',
+  'passkey.title': 'Garder un moyen de revenir',
+  'passkey.body':
+    'Créez une clé d’accès sur cet appareil ou votre téléphone. Elle garde votre clé, chiffrée, pour que vous puissiez vous connecter sur un autre appareil ou navigateur avec la seule clé d’accès.',
+  'passkey.create': 'Créer une clé d’accès',
+  'passkey.done': 'Votre clé d’accès garde maintenant votre clé.',
+  'passkey.row': 'Clé d’accès',
+  'passkey.set': 'Créée',
+  'signin.title': 'Se connecter avec une clé d’accès',
+  'signin.body':
+    'Si vous vous êtes inscrit sur un autre appareil ou navigateur et avez créé une clé d’accès, utilisez-la pour retrouver votre clé ici.',
+  'signin.button': 'Se connecter avec une clé d’accès',
+  'signin.done': 'Vous êtes connecté avec votre clé d’accès.',
+  'start.signin': 'Déjà inscrit, sur un autre appareil ?',
+  'error.PASSKEY_UNSUPPORTED':
+    'Ce navigateur ou cette clé d’accès ne peut pas garder votre clé. Essayez un autre fournisseur de clés d’accès.',
+  'error.PASSKEY_CANCELLED': 'Aucune clé d’accès n’a été utilisée. Réessayez quand vous serez prêt.',
+  'error.PASSKEY_NO_BACKUP': 'Cette clé d’accès ne garde pas de clé pour ce service.',
+  'error.PASSKEY_BACKUP_INVALID': 'La clé gardée par cette clé d’accès ne peut pas être ouverte.',
+  'error.notRegistered': 'Le bloc ne connaît pas la clé que garde cette clé d’accès.',
 }
 
 export const LANGUAGES = {

@@ -17,6 +17,7 @@ import {
   type Page,
   type PageContext,
   presencePage,
+  signinPage,
   startPage,
 } from './pages.ts'
 
@@ -27,6 +28,7 @@ const ROUTES: Record<string, (ctx: PageContext) => Promise<Page> | Page> = {
   '#/apply': applyPage,
   '#/account': accountPage,
   '#/nodes': nodesPage,
+  '#/signin': signinPage,
 }
 const NAV: Array<[string, Parameters<typeof t>[0]]> = [
   ['#/', 'nav.start'],
@@ -199,7 +201,8 @@ async function render(): Promise<void> {
   }
   if (mine !== rendering) return
   document.title = `${page.title} – ${t('service.name')}`
-  document.getElementById('main-content')!.replaceChildren(page.content)
+  // The banner slot stays at the top of <main>, where GOV.UK places notification banners.
+  document.getElementById('main-content')!.replaceChildren(document.getElementById('status')!, page.content)
   showFlash()
   renderFooter()
   if (!firstRender) page.content.querySelector<HTMLElement>('h1')?.focus()

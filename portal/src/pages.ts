@@ -10,6 +10,7 @@ import {
   generateKeyPair,
   LegationClient,
   nobleEd25519,
+  toHex,
   toSubmission,
 } from '@legation/protocol'
 import type { Bloc, NodeSummary } from './bloc.ts'
@@ -32,6 +33,7 @@ import {
   textarea,
 } from './dom.ts'
 import { formatDate, type MessageKey, t } from './i18n.ts'
+import { createPasskey, PasskeyError, recoverWithPasskey } from './passkey.ts'
 import { type Enrolment, loadEnrolment, saveEnrolment } from './wallet.ts'
 
 export interface PageContext {
@@ -143,7 +145,13 @@ export async function startPage(): Promise<Page> {
       h('ul', { className: 'govuk-list govuk-list--bullet' }, ...items.map((k) => h('li', {}, t(k)))),
       enrolled
         ? h('div', {}, p(t('start.enrolled')), link(t('start.continue'), '#/account', 'govuk-button'))
-        : link(t('start.button'), '#/enrol', 'govuk-button govuk-button--start'),
+        : h(
+            'div',
+            {},
+            link(t('start.button'), '#/enrol', 'govuk-button govuk-button--start'),
+            h('h2', { className: 'govuk-heading-m' }, t('start.signin')),
+            link(t('signin.title'), '#/signin', 'govuk-button govuk-button--secondary'),
+          ),
     ),
   )
   return { title: t('start.title'), content }
@@ -484,9 +492,92 @@ export function accountPage(ctx: PageContext): Promise<Page> {
         ),
       )
     }
-    col.append(refreshBtn)
+    col.append(refreshBtn, passkeySection(ctx, e, f))
     return { title: t('account.title'), content: h('div', { className: 'govuk-grid-row' }, col) }
   })
+}
+
+/** On the applications page: make a passkey that keeps the key, or say that one exists. */
+function passkeySection(ctx: PageContext, e: Enrolment, f: CitizenFile): HTMLElement {
+  const section = h('section', { className: 'app-passkey', 'aria-labelledby': 'passkey-title' })
+  const title = h('h2', { className: 'govuk-heading-m', id: 'passkey-title' }, t('passkey.title'))
+  if (e.passkey) {
+    section.append(title, summaryList([[t('passkey.row'), tag(t('passkey.set'), 'green')]]))
+    return section
+  }
+  const create = button(t('passkey.create'), { type: 'button' })
+  const error = h('div', {})
+  create.addEventListener('click', async () => {
+    create.disabled = true
+    try {
+      const label = f.names ? `${f.names.given} ${f.names.family}` : e.id
+      const id = await createPasskey({ id: e.id, seed: e.secretKey, label })
+      await saveEnrolment({ ...e, passkey: toHex(id) })
+      ctx.go('#/account', { title: t('banner.success'), text: t('passkey.done') })
+    } catch (err) {
+      const code = err instanceof PasskeyError ? err.code : 'PASSKEY_CANCELLED'
+      error.replaceChildren(errorSummary(t('error.summary'), [{ text: t(`error.${code}`) }]))
+      error.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
+      create.disabled = false
+    }
+  })
+  section.append(title, error, p(t('passkey.body')), create)
+  return section
+}
+
+/** Sign in on a fresh browser with the passkey alone: it brings back the key it keeps. */
+export function signinPage(ctx: PageContext): Page {
+  const error = h('div', {})
+  const go = button(t('signin.button'), { type: 'button' })
+  const fail = (text: string) => {
+    error.replaceChildren(errorSummary(t('error.summary'), [{ text }]))
+    error.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
+    go.disabled = false
+  }
+  go.addEventListener('click', async () => {
+    go.disabled = true
+    let seed: Uint8Array
+    let credentialId: Uint8Array
+    try {
+      ;({ seed, credentialId } = await recoverWithPasskey())
+    } catch (err) {
+      return fail(t(`error.${err instanceof PasskeyError ? err.code : 'PASSKEY_CANCELLED'}`))
+    }
+    const keys = generateKeyPair(nobleEd25519, seed)
+    try {
+      const node = ctx.bloc.current ?? (await ctx.bloc.connect())
+      const c = new LegationClient({ ed: nobleEd25519, bloc: node.bloc, charter: node.charter.hash, keys })
+      const res = await ctx.bloc.request<CitizenFile>('GET', `/v1/citizens/${c.id}`, {
+        sign: (r) => c.sign(r),
+      })
+      if (res.status !== 200) return fail(t('error.notRegistered'))
+      await saveEnrolment({
+        id: c.id,
+        publicKey: keys.publicKey,
+        secretKey: keys.secretKey,
+        bloc: node.bloc,
+        nationality: res.body.nationality,
+        enrolledAt: Date.now(),
+        passkey: toHex(credentialId),
+      })
+      ctx.go('#/account', { title: t('banner.success'), text: t('signin.done') })
+    } catch {
+      fail(t('error.network'))
+    }
+  })
+  const content = h(
+    'div',
+    { className: 'govuk-grid-row' },
+    h(
+      'div',
+      { className: 'govuk-grid-column-two-thirds' },
+      error,
+      heading(t('signin.title')),
+      p(t('signin.body')),
+      go,
+    ),
+  )
+  return { title: t('signin.title'), content }
 }
 
 export async function nodesPage(ctx: PageContext): Promise<Page> {

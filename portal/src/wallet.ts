@@ -1,7 +1,7 @@
 /**
  * The citizen's key, kept in this browser's IndexedDB and nowhere else. The portal signs with it
  * (records and requests); it is never sent. Losing the browser's data loses the key: the passkey
- * backup (docs/portal.md, not built yet) is the way back in on a new device.
+ * (passkey.ts), which keeps it encrypted, is the way back in on a new device.
  */
 import { type DBSchema, openDB } from 'idb'
 
@@ -14,6 +14,8 @@ export interface Enrolment {
   bloc: string
   nationality: string
   enrolledAt: number
+  /** The passkey that keeps an encrypted copy of the seed (hex credential id), if one was made. */
+  passkey?: string
 }
 
 interface WalletDb extends DBSchema {
@@ -30,10 +32,22 @@ const db = () =>
     },
   })
 
+// Each use opens and closes the database: an open connection would hold up a deletion of the
+// site's data (the browser's "clear site data") until the page is gone.
 export async function loadEnrolment(): Promise<Enrolment | undefined> {
-  return (await db()).get('enrolment', KEY)
+  const d = await db()
+  try {
+    return await d.get('enrolment', KEY)
+  } finally {
+    d.close()
+  }
 }
 
 export async function saveEnrolment(e: Enrolment): Promise<void> {
-  await (await db()).put('enrolment', e, KEY)
+  const d = await db()
+  try {
+    await d.put('enrolment', e, KEY)
+  } finally {
+    d.close()
+  }
 }

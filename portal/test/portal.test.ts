@@ -206,6 +206,106 @@ describe('the citizen portal', () => {
     expect(problems).toEqual([])
   }, 180_000)
 
+  it('keeps the key on a passkey (PRF, large blob) and signs in on a fresh profile with the passkey alone', async () => {
+    // WebAuthn needs a domain for the relying party, not an IP address: the page is opened at localhost.
+    const origin = net.nodes[2]!.url.replace('127.0.0.1', 'localhost')
+    const authenticator = async (page: Page) => {
+      const cdp = await page.context().newCDPSession(page)
+      await cdp.send('WebAuthn.enable')
+      const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: {
+          protocol: 'ctap2',
+          ctap2Version: 'ctap2_1',
+          transport: 'internal',
+          hasResidentKey: true,
+          hasUserVerification: true,
+          isUserVerified: true,
+          hasPrf: true,
+          hasLargeBlob: true,
+          automaticPresenceSimulation: true,
+        },
+      })
+      return { cdp, authenticatorId }
+    }
+
+    const first = await open(1280, 900)
+    const a = await authenticator(first.page)
+    await first.page.goto(`${origin}/#/enrol`)
+    await expect.poll(() => heading(first.page).textContent()).toBe('Enrol')
+    for (const [sel, v] of [
+      ['#given', 'Chidi'],
+      ['#family', 'Okafor'],
+      ['#birth-day', '9'],
+      ['#birth-month', '9'],
+      ['#birth-year', '1979'],
+      ['#document', 'C2468024'],
+      ['#expires-day', '9'],
+      ['#expires-month', '9'],
+      ['#expires-year', '2033'],
+      ['#email', 'chidi@example.org'],
+    ] as const)
+      await first.page.fill(sel, v)
+    await first.page.selectOption('#nationality', 'DVC')
+    await first.page.check('#consent')
+    await first.page.getByRole('button', { name: 'Enrol' }).click()
+    await expect.poll(() => heading(first.page).textContent(), { timeout: 15_000 }).toBe('Your applications')
+    const citizenId = (await first.page.locator('.govuk-summary-list__value').first().textContent())!.trim()
+    await first.page.getByRole('button', { name: 'Create a passkey' }).click()
+    await expect
+      .poll(() => first.page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
+      .toContain('Your passkey now keeps your key')
+    expect(await first.page.locator('.app-passkey').textContent()).toContain('Set up')
+    await accessible(first.page, 'applications with a passkey')
+    await shot(first.page, 'desktop-passkey')
+
+    const { credentials } = await a.cdp.send('WebAuthn.getCredentials', {
+      authenticatorId: a.authenticatorId,
+    })
+    expect(credentials).toHaveLength(1)
+    expect(credentials[0]!.largeBlob, 'the encrypted key is kept on the passkey').toBeTruthy()
+
+    // A fresh profile on another device, without the passkey: no key, and the page says so.
+    const other = await open(1280, 900)
+    await authenticator(other.page)
+    await other.page.goto(`${origin}/#/account`)
+    await expect.poll(() => heading(other.page).textContent()).toBe('You are not enrolled in this browser')
+    await other.page.goto(`${origin}/#/signin`)
+    await expect.poll(() => heading(other.page).textContent()).toBe('Sign in with a passkey')
+    await other.page.getByRole('button', { name: 'Sign in with a passkey' }).click()
+    await expect
+      .poll(() => other.page.locator('.govuk-error-summary').textContent(), { timeout: 15_000 })
+      .toContain('No passkey was used')
+    await accessible(other.page, 'sign in, no passkey')
+    expect(other.problems).toEqual([])
+
+    // A fresh profile with the passkey: every bit of the site's storage is wiped (the key with it),
+    // the authenticator stays (a passkey's PRF secret does not leave its authenticator, so the
+    // test keeps the one that made it).
+    const fresh = first
+    await fresh.page.goto('about:blank')
+    await a.cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' })
+    await fresh.page.goto(`${origin}/#/account`)
+    await expect.poll(() => heading(fresh.page).textContent()).toBe('You are not enrolled in this browser')
+    await fresh.page.goto(`${origin}/`)
+    await fresh.page.getByRole('link', { name: 'Sign in with a passkey' }).click()
+    await expect.poll(() => heading(fresh.page).textContent()).toBe('Sign in with a passkey')
+    await accessible(fresh.page, 'sign in')
+    await shot(fresh.page, 'desktop-signin')
+    await fresh.page.getByRole('button', { name: 'Sign in with a passkey' }).click()
+    await expect.poll(() => heading(fresh.page).textContent(), { timeout: 15_000 }).toBe('Your applications')
+    expect((await fresh.page.locator('.govuk-summary-list__value').first().textContent())!.trim()).toBe(
+      citizenId,
+    )
+    expect(await fresh.page.locator('.govuk-summary-list').first().textContent()).toContain('Chidi Okafor')
+    await shot(fresh.page, 'desktop-passkey-signin')
+    // The key is back: the fresh profile signs a new application.
+    await fresh.page.getByRole('link', { name: 'Apply for a service' }).click()
+    await fresh.page.getByLabel('Passport renewal').check()
+    await fresh.page.getByRole('button', { name: 'Send application' }).click()
+    await expect.poll(() => fresh.page.locator('section.app-case').count(), { timeout: 15_000 }).toBe(1)
+    expect(fresh.problems).toEqual([])
+  }, 180_000)
+
   it('takes a citizen through enrolment, presence and an application by keyboard, and follows it across nodes', async () => {
     const { page, problems } = await open(1280, 900)
     await page.goto(`${net.nodes[0]!.url}/`)
