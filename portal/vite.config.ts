@@ -25,6 +25,14 @@ export default defineConfig({
     // The module preload polyfill is not needed by current browsers.
     modulePreload: { polyfill: false },
     target: 'es2022',
+    rolldownOptions: {
+      // The service worker is a file of its own at the root, under a name that never changes.
+      input: {
+        main: fileURLToPath(new URL('index.html', import.meta.url)),
+        sw: fileURLToPath(new URL('src/sw.ts', import.meta.url)),
+      },
+      output: { entryFileNames: (chunk) => (chunk.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js') },
+    },
   },
   // `npm run dev`: the API of a node started with `npm start`, on the dev server's origin.
   server: {

@@ -57,6 +57,7 @@ export type Signer = (req: { method: string; path: string; body?: Uint8Array }) 
 export class Bloc {
   #urls: string[]
   #current: NodeSummary | null = null
+  #lastKnown: NodeSummary | null = null
   readonly #listeners = new Set<(node: NodeSummary | null, why: ChangeReason) => void>()
 
   constructor(origin: string) {
@@ -73,6 +74,11 @@ export class Bloc {
 
   get current(): NodeSummary | null {
     return this.#current
+  }
+
+  /** The last node that answered, even when none answers now (its charter signs offline records). */
+  get lastKnown(): NodeSummary | null {
+    return this.#lastKnown
   }
 
   get urls(): readonly string[] {
@@ -92,6 +98,7 @@ export class Bloc {
   async use(url: string): Promise<NodeSummary> {
     const node = await probe(url)
     this.#current = node
+    this.#lastKnown = node
     for (const fn of this.#listeners) fn(node, 'chosen')
     return node
   }
@@ -113,6 +120,7 @@ export class Bloc {
       }
       await this.#learn(url)
       this.#current = node
+      this.#lastKnown = node
       if (before === null) for (const fn of this.#listeners) fn(node, 'start')
       else if (before.url !== url) for (const fn of this.#listeners) fn(node, 'failover')
       return node

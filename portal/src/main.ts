@@ -7,10 +7,13 @@ import './styles.scss'
 import { Bloc } from './bloc.ts'
 import { h } from './dom.ts'
 import { initLanguage, LANGUAGES, type Language, language, setLanguage, t } from './i18n.ts'
+import { pending, remove } from './outbox.ts'
 import {
   accountPage,
+  alertsPage,
   applyPage,
   banner,
+  checkinPage,
   enrolPage,
   nodesPage,
   notFoundPage,
@@ -29,12 +32,21 @@ const ROUTES: Record<string, (ctx: PageContext) => Promise<Page> | Page> = {
   '#/account': accountPage,
   '#/nodes': nodesPage,
   '#/signin': signinPage,
+  '#/alerts': alertsPage,
+}
+const CHECKIN = /^#\/checkin\/([0-9a-f]{64})$/
+
+function pageFor(r: string): (ctx: PageContext) => Promise<Page> | Page {
+  const checkin = CHECKIN.exec(r)
+  if (checkin) return (c) => checkinPage(c, checkin[1]!)
+  return ROUTES[r] ?? notFoundPage
 }
 const NAV: Array<[string, Parameters<typeof t>[0]]> = [
   ['#/', 'nav.start'],
   ['#/account', 'nav.account'],
   ['#/presence', 'nav.presence'],
   ['#/apply', 'nav.apply'],
+  ['#/alerts', 'nav.alerts'],
 ]
 
 document.body.classList.add('js-enabled', 'govuk-frontend-supported')
@@ -181,9 +193,20 @@ function renderFooter(): void {
 }
 
 function showFlash(): void {
-  const slot = document.getElementById('status')!
+  const slot = document.getElementById('app-flash')!
   if (flash && flash.route !== route) flash = null
-  slot.replaceChildren(...(flash ? [banner(flash.title, flash.text, flash.success)] : []))
+  slot.replaceChildren(
+    ...(flash ? [banner(flash.title, flash.text, flash.success)] : []),
+    ...(waiting > 0
+      ? [
+          h(
+            'div',
+            { className: 'govuk-inset-text', id: 'outbox-notice' },
+            t('outbox.waiting', { count: String(waiting) }),
+          ),
+        ]
+      : []),
+  )
 }
 
 async function render(): Promise<void> {
@@ -192,7 +215,7 @@ async function render(): Promise<void> {
   renderHeader()
   let page: Page
   try {
-    page = await (ROUTES[route] ?? notFoundPage)(ctx)
+    page = await pageFor(route)(ctx)
   } catch {
     page = {
       title: t('footer.noNode'),
@@ -202,12 +225,59 @@ async function render(): Promise<void> {
   if (mine !== rendering) return
   document.title = `${page.title} – ${t('service.name')}`
   // The banner slot stays at the top of <main>, where GOV.UK places notification banners.
-  document.getElementById('main-content')!.replaceChildren(document.getElementById('status')!, page.content)
+  document
+    .getElementById('main-content')!
+    .replaceChildren(document.getElementById('app-flash')!, page.content)
   showFlash()
   renderFooter()
+  void countWaiting()
   if (!firstRender) page.content.querySelector<HTMLElement>('h1')?.focus()
   firstRender = false
 }
+
+// ---- What was signed offline waits in the outbox; it is sent when a node answers again. ----
+let waiting = 0
+let flushing = false
+
+async function countWaiting(): Promise<void> {
+  waiting = (await pending()).length
+  showFlash()
+}
+
+async function flush(): Promise<void> {
+  if (flushing || !navigator.onLine) return
+  flushing = true
+  let sent = 0
+  const refusedCodes: string[] = []
+  try {
+    for (const item of await pending()) {
+      let res: { status: number; body: unknown }
+      try {
+        res = await bloc.request('POST', '/v1/records', { json: item.submission })
+      } catch {
+        break // still no node: try again later
+      }
+      if (res.status >= 500) break
+      // Accepted, a duplicate (it arrived before), or refused: nothing more to send either way.
+      if (res.status >= 400)
+        refusedCodes.push((res.body as { code?: string } | null)?.code ?? String(res.status))
+      await remove(item.id)
+      sent++
+    }
+  } finally {
+    flushing = false
+  }
+  await countWaiting()
+  if (sent > 0) {
+    const text = [t('outbox.sent'), ...refusedCodes.map((code) => t('error.refused', { code }))].join(' ')
+    flash = { title: t('banner.success'), text, success: refusedCodes.length === 0, route }
+    await render()
+  }
+}
+
+window.addEventListener('online', () => void flush())
+setInterval(() => void flush(), 15_000)
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => undefined)
 
 // The skip link moves focus without changing the route.
 document.getElementById('skip-link')!.addEventListener('click', (ev) => {
@@ -227,3 +297,5 @@ void bloc
   .connect()
   .catch(() => undefined)
   .then(() => render())
+  .then(() => countWaiting())
+  .then(() => flush())

@@ -13,7 +13,7 @@ import {
   toHex,
   toSubmission,
 } from '@legation/protocol'
-import type { Bloc, NodeSummary } from './bloc.ts'
+import { type Bloc, type NodeSummary, NoNodeError } from './bloc.ts'
 import {
   banner,
   button,
@@ -33,6 +33,7 @@ import {
   textarea,
 } from './dom.ts'
 import { formatDate, type MessageKey, t } from './i18n.ts'
+import { type Pending, queue } from './outbox.ts'
 import { createPasskey, PasskeyError, recoverWithPasskey } from './passkey.ts'
 import { type Enrolment, loadEnrolment, saveEnrolment } from './wallet.ts'
 
@@ -128,6 +129,34 @@ const dateValue = (v: Record<string, string>, name: string) => ({
 function refused(status: number, body: unknown): Errors {
   const code = (body as { code?: string } | null)?.code ?? String(status)
   return [{ text: t('error.refused', { code }) }]
+}
+
+/**
+ * Sends a signed record to the bloc; with no connection, keeps it in the outbox and says so.
+ * Returns errors for the form, or undefined once the page moved on.
+ */
+async function send(
+  ctx: PageContext,
+  built: { id: string; record: unknown; payload: Uint8Array | null },
+  what: Pending['what'],
+  done: { route: string; title: string; text: string },
+): Promise<Errors | undefined> {
+  const submission = toSubmission(built as Parameters<typeof toSubmission>[0])
+  const offline = async () => {
+    await queue({ id: built.id, submission, what, queuedAt: Date.now() })
+    ctx.go('#/', { title: t('offline.title'), text: t('offline.body') })
+    return undefined
+  }
+  if (!navigator.onLine) return offline()
+  try {
+    const res = await ctx.bloc.request('POST', '/v1/records', { json: submission })
+    if (res.status !== 201 && res.status !== 200) return refused(res.status, res.body)
+  } catch (err) {
+    if (err instanceof NoNodeError) return offline()
+    throw err
+  }
+  ctx.go(done.route, { title: done.title, text: done.text })
+  return undefined
 }
 
 export async function startPage(): Promise<Page> {
@@ -370,10 +399,11 @@ export function presencePage(ctx: PageContext): Promise<Page> {
           { from: Date.now(), until: null },
           { salt: c.salt(), country, region: v.region!, ...(v.address ? { address: v.address } : {}) },
         )
-        const res = await ctx.bloc.request('POST', '/v1/records', { json: toSubmission(built) })
-        if (res.status !== 201 && res.status !== 200) return refused(res.status, res.body)
-        ctx.go('#/account', { title: t('banner.success'), text: t('presence.done', { country }) })
-        return undefined
+        return send(ctx, built, 'presence', {
+          route: '#/account',
+          title: t('banner.success'),
+          text: t('presence.done', { country }),
+        })
       },
     ),
   )
@@ -409,17 +439,18 @@ export function applyPage(ctx: PageContext): Promise<Page> {
       async (v) => {
         if (!CASE_TYPES.includes(v.caseType as CaseType))
           return [{ field: 'caseType', text: t('error.choose') }]
-        const c = client(ctx.bloc.current ?? (await ctx.bloc.connect()), e)
+        const c = client(ctx.bloc.current ?? ctx.bloc.lastKnown ?? (await ctx.bloc.connect()), e)
         const built = c.record(
           'case.opened',
           e.id,
           { caseType: v.caseType as CaseType },
           { salt: c.salt(), ...(v.details ? { details: v.details } : {}) },
         )
-        const res = await ctx.bloc.request('POST', '/v1/records', { json: toSubmission(built) })
-        if (res.status !== 201 && res.status !== 200) return refused(res.status, res.body)
-        ctx.go('#/account', { title: t('banner.success'), text: t('apply.done') })
-        return undefined
+        return send(ctx, built, 'application', {
+          route: '#/account',
+          title: t('banner.success'),
+          text: t('apply.done'),
+        })
       },
     ),
   )
@@ -430,6 +461,7 @@ interface CitizenFile {
   nationality: string
   names: { given: string; family: string } | null
   presence: { country: string; region: string } | null
+  welfare: Array<{ alert: string; status: string }>
   cases: Array<{ id: string; type: string; state: string; opened: number }>
 }
 
@@ -614,6 +646,112 @@ export async function nodesPage(ctx: PageContext): Promise<Page> {
       return undefined
     },
   )
+}
+
+interface Alert {
+  id: string
+  country: string
+  region: string | null
+  severity: string
+  title: string
+  message: string
+  issuedAt: number
+}
+
+/** Alerts seen on the alerts page, so that a check-in form opens without a connection. */
+const seenAlerts = new Map<string, Alert>()
+
+/** The crisis alerts for where the citizen is, each with their last check-in and a link to check in. */
+export function alertsPage(ctx: PageContext): Promise<Page> {
+  return enrolled(async (e) => {
+    const node = ctx.bloc.current ?? (await ctx.bloc.connect())
+    const c = client(node, e)
+    const [file, list] = await Promise.all([
+      ctx.bloc.request<CitizenFile>('GET', `/v1/citizens/${e.id}`, { sign: (r) => c.sign(r) }),
+      ctx.bloc.request<{ alerts: Alert[] }>('GET', '/v1/alerts'),
+    ])
+    const col = h('div', { className: 'govuk-grid-column-two-thirds' }, heading(t('alerts.title')))
+    const page = { title: t('alerts.title'), content: h('div', { className: 'govuk-grid-row' }, col) }
+    const where = file.status === 200 ? file.body.presence : null
+    if (!where) {
+      col.append(p(t('alerts.noPresence')), link(t('nav.presence'), '#/presence', 'govuk-button'))
+      return page
+    }
+    const mine = list.body.alerts.filter(
+      (a) => a.country === where.country && (a.region === null || a.region === where.region),
+    )
+    if (mine.length === 0) col.append(p(t('alerts.none')))
+    for (const a of mine) {
+      seenAlerts.set(a.id, a)
+      const last = file.body.welfare.find((w) => w.alert === a.id)
+      col.append(
+        h(
+          'section',
+          { className: 'app-alert', 'data-alert': a.id, 'aria-labelledby': `alert-${a.id}` },
+          h('h2', { className: 'govuk-heading-m', id: `alert-${a.id}` }, a.title),
+          p(a.message),
+          summaryList([
+            [t('alerts.issued'), formatDate(a.issuedAt)],
+            [t('presence.region'), a.region ?? a.country],
+            [
+              t('alerts.yourStatus'),
+              last
+                ? tag(t(`welfare.${last.status}` as MessageKey), last.status === 'safe' ? 'green' : 'red')
+                : t('alerts.notYet'),
+            ],
+          ]),
+          link(t('alerts.checkin'), `#/checkin/${a.id}`, 'govuk-button'),
+        ),
+      )
+    }
+    return page
+  })
+}
+
+/** Check in for one alert: safe or needing help. Opens and signs without a connection; sent when one returns. */
+export function checkinPage(ctx: PageContext, alertId: string): Promise<Page> {
+  return enrolled((e) => {
+    const alert = seenAlerts.get(alertId)
+    return formPage(
+      t('checkin.title'),
+      alert ? alert.title : null,
+      (errs, v) => [
+        radios(
+          {
+            name: 'status',
+            label: t('checkin.status'),
+            error: errs.status,
+            value: v.status ?? '',
+            options: [
+              { value: 'safe', text: t('checkin.safe') },
+              { value: 'needs-help', text: t('checkin.needsHelp') },
+            ],
+          },
+          t('error.summary'),
+        ),
+        textarea({ name: 'note', label: t('checkin.note'), value: v.note ?? '' }, t('error.summary')),
+      ],
+      t('checkin.submit'),
+      async (v) => {
+        if (v.status !== 'safe' && v.status !== 'needs-help')
+          return [{ field: 'status', text: t('error.checkin') }]
+        // Signed against the charter this page last saw: offline, there is no node to ask.
+        const node = ctx.bloc.current ?? ctx.bloc.lastKnown ?? (await ctx.bloc.connect())
+        const c = client(node, e)
+        const built = c.record(
+          'welfare.checkin',
+          e.id,
+          { alert: alertId, status: v.status },
+          { salt: c.salt(), ...(v.note ? { note: v.note } : {}) },
+        )
+        return send(ctx, built, 'checkin', {
+          route: '#/alerts',
+          title: t('banner.success'),
+          text: t('checkin.done'),
+        })
+      },
+    )
+  })
 }
 
 export function notFoundPage(): Page {

@@ -23,8 +23,11 @@ const DIST = fileURLToPath(new URL('../dist/index.html', import.meta.url))
 let net: TestNetwork
 let browser: Browser
 const contexts: BrowserContext[] = []
-/** Once a node is killed, the browser logs the requests it could not answer: the failover at work. */
-let nodeKilled = false
+/**
+ * While a node is down or the browser offline, the browser logs the requests that could not be
+ * answered: the failover and the outbox at work, not faults of the page.
+ */
+let networkDown = false
 
 beforeAll(async () => {
   expect(existsSync(DIST), 'the portal is built by `npm install` (root prepare script)').toBe(true)
@@ -52,10 +55,9 @@ async function open(width: number, height: number): Promise<{ page: Page; proble
   const problems: string[] = []
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
   page.on('console', (m) => {
-    const lostNode =
-      /^Failed to load resource: net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE)$/
-    if (m.type() === 'error' && !(nodeKilled && lostNode.test(m.text())))
-      problems.push(`console: ${m.text()}`)
+    const lost =
+      /^Failed to load resource: net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE|INTERNET_DISCONNECTED)$/
+    if (m.type() === 'error' && !(networkDown && lost.test(m.text()))) problems.push(`console: ${m.text()}`)
   })
   return { page, problems }
 }
@@ -306,6 +308,101 @@ describe('the citizen portal', () => {
     expect(fresh.problems).toEqual([])
   }, 180_000)
 
+  it('signs a check-in offline, keeps it in the browser, and sends it when the connection returns', async () => {
+    // A crisis alert for Tanzania, issued by an officer of DVA at node 1.
+    const officer = net.officer('DVA')
+    const alert = officer.record('alert.issued', null, {
+      country: 'TZ',
+      region: null,
+      severity: 'warning',
+      title: 'Cyclone warning: coast of Tanzania',
+      message: 'Move inland, away from the coast, and tell your embassy how you are.',
+    })
+    expect((await net.nodes[1]!.post('/v1/records', toSubmission(alert))).status).toBe(201)
+
+    const { page, problems } = await open(1280, 900)
+    const url = net.nodes[2]!.url
+    await page.goto(`${url}/#/enrol`)
+    await expect.poll(() => heading(page).textContent()).toBe('Enrol')
+    for (const [sel, v] of [
+      ['#given', 'Dewi'],
+      ['#family', 'Santoso'],
+      ['#birth-day', '1'],
+      ['#birth-month', '5'],
+      ['#birth-year', '1995'],
+      ['#document', 'D1357913'],
+      ['#expires-day', '1'],
+      ['#expires-month', '5'],
+      ['#expires-year', '2032'],
+      ['#email', 'dewi@example.org'],
+    ] as const)
+      await page.fill(sel, v)
+    await page.check('#consent')
+    await page.getByRole('button', { name: 'Enrol' }).click()
+    await expect.poll(() => heading(page).textContent(), { timeout: 15_000 }).toBe('Your applications')
+    const citizenId = (await page.locator('.govuk-summary-list__value').first().textContent())!.trim()
+    await page.getByRole('link', { name: 'Register where you are' }).click()
+    await page.fill('#country', 'TZ')
+    await page.fill('#region', 'Dar es Salaam')
+    await page.getByRole('button', { name: 'Register presence' }).click()
+    await expect
+      .poll(() => page.locator('.govuk-summary-list').first().textContent(), { timeout: 15_000 })
+      .toContain('Dar es Salaam, TZ')
+
+    // The alert reaches node 2, and the citizen sees it where they are.
+    await expect
+      .poll(
+        async () => {
+          await page.goto(`${url}/#/alerts`)
+          await expect.poll(() => heading(page).textContent()).toBe('Crisis alerts where you are')
+          return page.locator('section.app-alert').count()
+        },
+        { timeout: 20_000, interval: 500 },
+      )
+      .toBe(1)
+    expect(await page.locator('section.app-alert').textContent()).toContain('Cyclone warning')
+    await accessible(page, 'alerts')
+    await shot(page, 'desktop-alerts')
+    await page.getByRole('link', { name: 'Check in' }).click()
+    await expect.poll(() => heading(page).textContent()).toBe('Tell your embassy how you are')
+    await accessible(page, 'check-in')
+    await shot(page, 'desktop-checkin')
+
+    // The connection drops; the check-in is signed and kept, and the page says so.
+    networkDown = true
+    await page.context().setOffline(true)
+    await page.getByLabel('I am safe').check()
+    await page.fill('#note', 'Sheltering at a school inland.')
+    await page.getByRole('button', { name: 'Send' }).click()
+    await expect
+      .poll(() => page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
+      .toContain('You are offline')
+    await expect.poll(() => page.locator('#outbox-notice').textContent()).toContain('1 signed item')
+    await accessible(page, 'start, offline with a waiting check-in')
+    await shot(page, 'desktop-offline')
+    // Still offline, the portal opens again (from its service worker), the check-in still waiting.
+    await page.reload()
+    await expect
+      .poll(() => page.locator('#outbox-notice').textContent(), { timeout: 15_000 })
+      .toContain('1 signed item')
+    const board = () =>
+      net.nodes[1]!.get<{ counts: { safe: number }; safe: string[] }>(
+        `/v1/alerts/${alert.id}/welfare`,
+        officer,
+      )
+    expect((await board()).counts.safe).toBe(0)
+
+    // Back online: it is sent by itself, and reaches the welfare board of node 1.
+    await page.context().setOffline(false)
+    await expect
+      .poll(() => page.locator('.govuk-notification-banner').textContent(), { timeout: 30_000 })
+      .toContain('Back online')
+    expect(await page.locator('#outbox-notice').count()).toBe(0)
+    await expect.poll(async () => (await board()).safe, { timeout: 20_000 }).toEqual([citizenId])
+    networkDown = false
+    expect(problems).toEqual([])
+  }, 180_000)
+
   it('takes a citizen through enrolment, presence and an application by keyboard, and follows it across nodes', async () => {
     const { page, problems } = await open(1280, 900)
     await page.goto(`${net.nodes[0]!.url}/`)
@@ -424,7 +521,7 @@ describe('the citizen portal', () => {
     await page.getByRole('button', { name: 'Use this node' }).click()
     await expect.poll(() => servedBy(page).textContent()).toContain('node-0')
     await expect.poll(() => theCase.getAttribute('data-state')).toBe('approved')
-    nodeKilled = true
+    networkDown = true
     await net.nodes[0]!.kill()
     await page.getByRole('button', { name: 'Check for updates' }).click()
     await expect
