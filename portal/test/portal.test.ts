@@ -71,6 +71,14 @@ async function accessible(page: Page, what: string): Promise<void> {
     violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
     `axe on ${what}`,
   ).toEqual([])
+  // axe no longer checks ids are unique (a label would name the wrong element): checked here.
+  const duplicateIds = await page.evaluate(() => {
+    const seen = new Set<string>()
+    return [...document.querySelectorAll('[id]')]
+      .map((el) => el.id)
+      .filter((id) => seen.has(id) || !seen.add(id))
+  })
+  expect(duplicateIds, `unique ids on ${what}`).toEqual([])
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -184,6 +192,8 @@ describe('the citizen portal', () => {
       ['#/presence', 'Register where you are'],
       ['#/apply', 'Apply for a consular service'],
       ['#/nodes', 'Choose the node you use'],
+      ['#/alerts', 'Crisis alerts where you are'],
+      ['#/signin', 'Sign in with a passkey'],
     ] as const) {
       await page.goto(`${net.nodes[1]!.url}/${route}`)
       await expect.poll(() => heading(page).textContent()).toBe(title)
@@ -194,7 +204,7 @@ describe('the citizen portal', () => {
 
     // The language switch: every string changes, the choice is kept, <html lang> follows.
     await page.getByRole('link', { name: 'Français' }).click()
-    await expect.poll(() => heading(page).textContent()).toBe('Choisir le nœud utilisé')
+    await expect.poll(() => heading(page).textContent()).toBe('Se connecter avec une clé d’accès')
     expect(await page.getAttribute('html', 'lang')).toBe('fr')
     await page.goto(`${net.nodes[1]!.url}/#/enrol`)
     await expect.poll(() => heading(page).textContent()).toBe('Inscription')
