@@ -167,6 +167,22 @@ const en = {
     'You are offline. What you sent is signed and kept in this browser: it will be sent as soon as a connection returns.',
   'outbox.waiting': 'Waiting for a connection: {count} signed item(s) will be sent when you are back online.',
   'outbox.sent': 'Back online: what you saved was sent to the bloc.',
+  'receipt.title': 'Receipt',
+  'receipt.link': 'See the receipt',
+  'receipt.help':
+    'A node of the bloc signed this receipt when it had stored your record safely. Anyone with the bloc’s charter can check it, even offline.',
+  'receipt.what': 'What',
+  'receipt.record': 'Record',
+  'receipt.node': 'Recorded by',
+  'receipt.nodeName': 'Node {name} of {state}',
+  'receipt.position': 'Place in the node’s record',
+  'receipt.date': 'Received',
+  'receipt.check': 'Signature',
+  'receipt.verified': 'Verified against the bloc’s charter',
+  'receipt.unverified': 'Does not verify',
+  'receipt.qr': 'QR code of this receipt, for checking it offline',
+  'receipt.print': 'Print this receipt',
+  'receipt.none': 'This browser keeps no receipt for this record.',
 } as const
 
 export type MessageKey = keyof typeof en
@@ -340,6 +356,22 @@ const fr: Messages = {
   'outbox.waiting':
     'En attente de connexion : {count} élément(s) signé(s) seront envoyés à votre retour en ligne.',
   'outbox.sent': 'De retour en ligne : ce que vous aviez gardé a été envoyé au bloc.',
+  'receipt.title': 'Reçu',
+  'receipt.link': 'Voir le reçu',
+  'receipt.help':
+    'Un nœud du bloc a signé ce reçu après avoir enregistré votre demande en lieu sûr. Toute personne disposant de la charte du bloc peut le vérifier, même hors ligne.',
+  'receipt.what': 'Objet',
+  'receipt.record': 'Enregistrement',
+  'receipt.node': 'Enregistré par',
+  'receipt.nodeName': 'Nœud {name} de {state}',
+  'receipt.position': 'Place dans le registre du nœud',
+  'receipt.date': 'Reçu le',
+  'receipt.check': 'Signature',
+  'receipt.verified': 'Vérifiée avec la charte du bloc',
+  'receipt.unverified': 'Ne se vérifie pas',
+  'receipt.qr': 'Code QR de ce reçu, pour le vérifier hors ligne',
+  'receipt.print': 'Imprimer ce reçu',
+  'receipt.none': 'Ce navigateur ne garde pas de reçu pour cet enregistrement.',
 }
 
 export const LANGUAGES = {

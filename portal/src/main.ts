@@ -20,9 +20,11 @@ import {
   type Page,
   type PageContext,
   presencePage,
+  receiptPage,
   signinPage,
   startPage,
 } from './pages.ts'
+import { keepReceipt, type Receipt } from './receipts.ts'
 
 const ROUTES: Record<string, (ctx: PageContext) => Promise<Page> | Page> = {
   '#/': startPage,
@@ -35,10 +37,13 @@ const ROUTES: Record<string, (ctx: PageContext) => Promise<Page> | Page> = {
   '#/alerts': alertsPage,
 }
 const CHECKIN = /^#\/checkin\/([0-9a-f]{64})$/
+const RECEIPT = /^#\/receipt\/([0-9a-f]{64})$/
 
 function pageFor(r: string): (ctx: PageContext) => Promise<Page> | Page {
   const checkin = CHECKIN.exec(r)
   if (checkin) return (c) => checkinPage(c, checkin[1]!)
+  const receipt = RECEIPT.exec(r)
+  if (receipt) return (c) => receiptPage(c, receipt[1]!)
   return ROUTES[r] ?? notFoundPage
 }
 const NAV: Array<[string, Parameters<typeof t>[0]]> = [
@@ -258,6 +263,10 @@ async function flush(): Promise<void> {
         break // still no node: try again later
       }
       if (res.status >= 500) break
+      if (res.status < 300) {
+        const { receipt } = res.body as { receipt: Receipt }
+        await keepReceipt({ receipt, label: item.label, at: Date.now() })
+      }
       // Accepted, a duplicate (it arrived before), or refused: nothing more to send either way.
       if (res.status >= 400)
         refusedCodes.push((res.body as { code?: string } | null)?.code ?? String(res.status))

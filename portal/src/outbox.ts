@@ -13,6 +13,8 @@ export interface Pending {
   submission: { record: string; payload?: string }
   /** What the citizen did, for the page to say what is waiting (a message key's suffix). */
   what: 'checkin' | 'application' | 'presence'
+  /** The message key that names the record on its receipt. */
+  label: string
   queuedAt: number
 }
 

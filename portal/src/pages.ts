@@ -35,6 +35,7 @@ import {
 import { formatDate, type MessageKey, t } from './i18n.ts'
 import { type Pending, queue } from './outbox.ts'
 import { createPasskey, PasskeyError, recoverWithPasskey } from './passkey.ts'
+import { checkReceipt, keepReceipt, keptReceipt, qrCode, type Receipt, receiptText } from './receipts.ts'
 import { type Enrolment, loadEnrolment, saveEnrolment } from './wallet.ts'
 
 export interface PageContext {
@@ -139,18 +140,20 @@ async function send(
   ctx: PageContext,
   built: { id: string; record: unknown; payload: Uint8Array | null },
   what: Pending['what'],
+  label: MessageKey,
   done: { route: string; title: string; text: string },
 ): Promise<Errors | undefined> {
   const submission = toSubmission(built as Parameters<typeof toSubmission>[0])
   const offline = async () => {
-    await queue({ id: built.id, submission, what, queuedAt: Date.now() })
+    await queue({ id: built.id, submission, what, label, queuedAt: Date.now() })
     ctx.go('#/', { title: t('offline.title'), text: t('offline.body') })
     return undefined
   }
   if (!navigator.onLine) return offline()
   try {
-    const res = await ctx.bloc.request('POST', '/v1/records', { json: submission })
+    const res = await ctx.bloc.request<{ receipt: Receipt }>('POST', '/v1/records', { json: submission })
     if (res.status !== 201 && res.status !== 200) return refused(res.status, res.body)
+    await keepReceipt({ receipt: res.body.receipt, label, at: Date.now() })
   } catch (err) {
     if (err instanceof NoNodeError) return offline()
     throw err
@@ -399,7 +402,7 @@ export function presencePage(ctx: PageContext): Promise<Page> {
           { from: Date.now(), until: null },
           { salt: c.salt(), country, region: v.region!, ...(v.address ? { address: v.address } : {}) },
         )
-        return send(ctx, built, 'presence', {
+        return send(ctx, built, 'presence', 'presence.title', {
           route: '#/account',
           title: t('banner.success'),
           text: t('presence.done', { country }),
@@ -446,7 +449,7 @@ export function applyPage(ctx: PageContext): Promise<Page> {
           { caseType: v.caseType as CaseType },
           { salt: c.salt(), ...(v.details ? { details: v.details } : {}) },
         )
-        return send(ctx, built, 'application', {
+        return send(ctx, built, 'application', `case.${v.caseType as CaseType}`, {
           route: '#/account',
           title: t('banner.success'),
           text: t('apply.done'),
@@ -512,6 +515,18 @@ export function accountPage(ctx: PageContext): Promise<Page> {
     for (const k of [...f.cases].sort((a, b) => b.opened - a.opened)) {
       const typeKey = `case.${k.type}` as MessageKey
       const stateKey = `state.${k.state}` as MessageKey
+      const receipt = (await keptReceipt(k.id))
+        ? h(
+            'p',
+            { className: 'govuk-body' },
+            h(
+              'a',
+              { className: 'govuk-link', href: `#/receipt/${k.id}` },
+              t('receipt.link'),
+              h('span', { className: 'govuk-visually-hidden' }, `: ${t(typeKey)}`),
+            ),
+          )
+        : null
       col.append(
         h(
           'section',
@@ -521,6 +536,7 @@ export function accountPage(ctx: PageContext): Promise<Page> {
             [t('account.status'), tag(t(stateKey), STATE_COLOURS[k.state])],
             [t('account.opened'), formatDate(k.opened)],
           ]),
+          receipt,
         ),
       )
     }
@@ -744,13 +760,58 @@ export function checkinPage(ctx: PageContext, alertId: string): Promise<Page> {
           { alert: alertId, status: v.status },
           { salt: c.salt(), ...(v.note ? { note: v.note } : {}) },
         )
-        return send(ctx, built, 'checkin', {
+        return send(ctx, built, 'checkin', 'checkin.title', {
           route: '#/alerts',
           title: t('banner.success'),
           text: t('checkin.done'),
         })
       },
     )
+  })
+}
+
+/** A printable receipt: what was recorded, by which node, its signature checked, and a QR code of it. */
+export function receiptPage(ctx: PageContext, recordId: string): Promise<Page> {
+  return enrolled(async (e) => {
+    const kept = await keptReceipt(recordId)
+    const col = h('div', { className: 'govuk-grid-column-two-thirds' }, heading(t('receipt.title')))
+    const page = { title: t('receipt.title'), content: h('div', { className: 'govuk-grid-row' }, col) }
+    if (!kept) {
+      col.append(p(t('receipt.none')))
+      return page
+    }
+    const r = kept.receipt
+    const charter = await ctx.bloc
+      .request<{ chain: string }>('GET', '/v1/charter')
+      .then((res) => (res.status === 200 ? res.body.chain : null))
+      .catch(() => null)
+    const signer = charter ? checkReceipt(r, charter, e.bloc) : null
+    const print = button(t('receipt.print'), {
+      type: 'button',
+      className: 'govuk-button govuk-button--secondary app-noprint',
+    })
+    print.addEventListener('click', () => window.print())
+    col.append(
+      p(t('receipt.help')),
+      summaryList([
+        [t('receipt.what'), t(kept.label as MessageKey)],
+        [t('receipt.record'), r.record],
+        [t('receipt.node'), signer ? t('receipt.nodeName', signer) : r.node],
+        [t('receipt.position'), `${r.origin} #${r.seq}`],
+        [t('receipt.date'), formatDate(kept.at)],
+        [
+          t('receipt.check'),
+          signer ? tag(t('receipt.verified'), 'green') : tag(t('receipt.unverified'), 'red'),
+        ],
+      ]),
+      h(
+        'div',
+        { className: 'app-qr', 'data-receipt': receiptText(r) },
+        qrCode(receiptText(r), t('receipt.qr')),
+      ),
+      print,
+    )
+    return page
   })
 }
 

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import AxeBuilder from '@axe-core/playwright'
-import { toSubmission } from '@legation/protocol'
+import { fromBase64url, fromHex, nobleEd25519, toSubmission, verifyReceipt } from '@legation/protocol'
 import { TestNetwork } from '@legation/test-network'
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -483,6 +483,42 @@ describe('the citizen portal', () => {
     const caseId = (await theCase.getAttribute('data-case'))!
     await accessible(page, 'applications with a case')
     await shot(page, 'desktop-account-submitted')
+
+    // Its receipt: signed by node 0, checked in the page against the charter, printable, with a QR code.
+    await tabTo(page, page.getByRole('link', { name: /^See the receipt\W+Emergency travel document$/ }))
+    await page.keyboard.press('Enter')
+    await expect.poll(() => heading(page).textContent()).toBe('Receipt')
+    await expect
+      .poll(() => page.locator('main').textContent())
+      .toContain('Verified against the bloc’s charter')
+    expect(await page.locator('main').textContent()).toContain('Node node-0 of DVA')
+    const carried = JSON.parse((await page.locator('.app-qr').getAttribute('data-receipt'))!) as {
+      record: string
+      node: string
+      origin: string
+      seq: number
+      entry: string
+      sig: string
+    }
+    expect(carried.record).toBe(caseId)
+    const signed = {
+      node: carried.node,
+      origin: carried.origin,
+      seq: carried.seq,
+      entry: fromHex(carried.entry),
+    }
+    expect(
+      verifyReceipt(
+        nobleEd25519,
+        { body: signed, sig: fromBase64url(carried.sig) },
+        net.nodes[0]!.keys.publicKey,
+      ),
+    ).toBe(true)
+    expect(await page.locator('.app-qr svg path').count()).toBe(1)
+    await accessible(page, 'receipt')
+    await shot(page, 'desktop-receipt')
+    await page.goBack()
+    await expect.poll(() => heading(page).textContent()).toBe('Your applications')
 
     // An officer of another member state (DVC) approves it at node 1, once the case reached it.
     const officer = net.officer('DVC')
