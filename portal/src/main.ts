@@ -5,6 +5,7 @@
  */
 import './styles.scss'
 import { Bloc } from './bloc.ts'
+import { casesPage, officerCasePage, officerSigninPage } from './console.ts'
 import { h } from './dom.ts'
 import { initLanguage, LANGUAGES, type Language, language, setLanguage, t } from './i18n.ts'
 import { pending, remove } from './outbox.ts'
@@ -35,15 +36,21 @@ const ROUTES: Record<string, (ctx: PageContext) => Promise<Page> | Page> = {
   '#/nodes': nodesPage,
   '#/signin': signinPage,
   '#/alerts': alertsPage,
+  '#/officer': officerSigninPage,
 }
 const CHECKIN = /^#\/checkin\/([0-9a-f]{64})$/
 const RECEIPT = /^#\/receipt\/([0-9a-f]{64})$/
+const OFFICER_CASE = /^#\/officer\/case\/([0-9a-f]{64})$/
 
 function pageFor(r: string): (ctx: PageContext) => Promise<Page> | Page {
   const checkin = CHECKIN.exec(r)
   if (checkin) return (c) => checkinPage(c, checkin[1]!)
   const receipt = RECEIPT.exec(r)
   if (receipt) return (c) => receiptPage(c, receipt[1]!)
+  const officerCase = OFFICER_CASE.exec(r)
+  if (officerCase) return (c) => officerCasePage(c, officerCase[1]!)
+  const [path, query] = r.split('?', 2) as [string, string | undefined]
+  if (path === '#/officer/cases') return (c) => casesPage(c, new URLSearchParams(query ?? ''))
   return ROUTES[r] ?? notFoundPage
 }
 const NAV: Array<[string, Parameters<typeof t>[0]]> = [
@@ -190,7 +197,16 @@ function renderFooter(): void {
               { className: 'govuk-body-s', id: 'served-by', 'data-node': node?.url ?? '' },
               node ? t('footer.node', { name: node.name, state: node.state }) : t('footer.noNode'),
             ),
-            h('a', { className: 'govuk-footer__link', href: '#/nodes' }, t('footer.change')),
+            h(
+              'p',
+              { className: 'govuk-body-s' },
+              h('a', { className: 'govuk-footer__link', href: '#/nodes' }, t('footer.change')),
+            ),
+            h(
+              'p',
+              { className: 'govuk-body-s' },
+              h('a', { className: 'govuk-footer__link', href: '#/officer' }, t('footer.officers')),
+            ),
           ),
         ),
       ),

@@ -12,7 +12,7 @@ import { mkdir } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import AxeBuilder from '@axe-core/playwright'
 import { fromBase64url, fromHex, nobleEd25519, toSubmission, verifyReceipt } from '@legation/protocol'
-import { TestNetwork } from '@legation/test-network'
+import { TestNetwork, writeKeyFiles } from '@legation/test-network'
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -520,24 +520,43 @@ describe('the citizen portal', () => {
     await page.goBack()
     await expect.poll(() => heading(page).textContent()).toBe('Your applications')
 
-    // An officer of another member state (DVC) approves it at node 1, once the case reached it.
-    const officer = net.officer('DVC')
-    for (const [from, to] of [
-      ['submitted', 'in-review'],
-      ['in-review', 'approved'],
-    ] as const) {
-      const move = officer.record(
-        'case.transition',
-        citizenId,
-        { case: caseId, from, to },
-        { salt: officer.salt() },
+    // An officer of another member state (DVC) approves it in the console at node 1: signed in with
+    // their key file, they find the case in the queue once it has replicated there.
+    const files = await writeKeyFiles(net, net.officer('DVC'))
+    const desk = await open(1280, 900)
+    await desk.page.goto(`${net.nodes[1]!.url}/#/officer`)
+    await expect.poll(() => heading(desk.page).textContent()).toBe('Sign in as a consular officer')
+    await accessible(desk.page, 'officer sign-in')
+    await desk.page.setInputFiles('#keyfile', files.officer)
+    await desk.page.getByRole('button', { name: 'Sign in' }).click()
+    await expect.poll(() => heading(desk.page).textContent()).toBe('Cases')
+    expect(await desk.page.locator('.govuk-notification-banner').textContent()).toContain('officer of DVC')
+    const row = desk.page.locator(`tr[data-case="${caseId}"]`)
+    await expect
+      .poll(
+        async () => {
+          await desk.page.getByRole('button', { name: 'Show' }).click()
+          return row.count()
+        },
+        { timeout: 20_000, interval: 500 },
       )
-      await expect
-        .poll(async () => (await net.nodes[1]!.post('/v1/records', toSubmission(move))).status, {
-          timeout: 20_000,
-        })
-        .toBeLessThan(300)
-    }
+      .toBe(1)
+    await accessible(desk.page, 'officer queue')
+    await shot(desk.page, 'desktop-officer-queue')
+    await row.getByRole('link', { name: 'Emergency travel document' }).click()
+    await expect.poll(() => heading(desk.page).textContent()).toBe('Emergency travel document')
+    expect(await desk.page.locator('main').textContent()).toContain('Passport stolen in Nairobi')
+    await accessible(desk.page, 'officer case')
+    await desk.page.getByRole('button', { name: 'Start the review' }).click()
+    await expect
+      .poll(() => desk.page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
+      .toContain('The case is now: In review')
+    await desk.page.getByRole('button', { name: 'Approve' }).click()
+    await expect
+      .poll(() => desk.page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
+      .toContain('The case is now: Approved')
+    await shot(desk.page, 'desktop-officer-case')
+    expect(desk.problems).toEqual([])
 
     // The citizen looks at node 2: the approval is there.
     await tabTo(page, page.getByRole('link', { name: 'Use another node' }))

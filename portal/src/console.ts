@@ -1,0 +1,315 @@
+/**
+ * The consular console, first part: an officer signs in with their key file, sees the queue of
+ * cases in one state (optionally their own nationals only), oldest first, opens a case and moves it
+ * through the states an officer may (protocol's CASE_TRANSITIONS). Every read and record is signed
+ * in the page with the officer's key and certificate.
+ *
+ * The officer's key is held in memory only, for this page's life: a reload signs out. An officer's
+ * key file never goes to IndexedDB or any storage (docs/portal.md § The consular console).
+ */
+import {
+  CASE_STATES,
+  CASE_TRANSITIONS,
+  type CaseState,
+  decodeCanonical,
+  equalBytes,
+  fromBase64url,
+  fromHex,
+  generateKeyPair,
+  LegationClient,
+  nobleEd25519,
+  type OfficerCertificate,
+  parseOfficerCertificate,
+  toSubmission,
+} from '@legation/protocol'
+import { button, checkbox, errorSummary, h, heading, link, p, select, summaryList, tag } from './dom.ts'
+import { formatDate, type MessageKey, t } from './i18n.ts'
+import type { Page, PageContext } from './pages.ts'
+
+interface Officer {
+  keys: { publicKey: Uint8Array; secretKey: Uint8Array }
+  cert: OfficerCertificate
+}
+
+let officer: Officer | null = null
+
+function officerClient(ctx: PageContext, o: Officer): LegationClient {
+  const node = ctx.bloc.current ?? ctx.bloc.lastKnown
+  return new LegationClient({
+    ed: nobleEd25519,
+    bloc: o.cert.body.bloc,
+    charter: node?.charter.hash ?? '',
+    keys: o.keys,
+    cert: o.cert,
+  })
+}
+
+const bytesOf = (v: unknown): Uint8Array | null => {
+  if (typeof v !== 'string') return null
+  try {
+    return /^[0-9a-f]{64}$/i.test(v) ? fromHex(v) : fromBase64url(v)
+  } catch {
+    return null
+  }
+}
+
+/** Reads a key file: a development node's dev-secrets.json (`officer` inside) or a certified key file. */
+export function parseOfficerKeyFile(text: string): Officer | null {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return null
+  }
+  if (typeof json !== 'object' || json === null) return null
+  const top = json as Record<string, unknown>
+  const entry = (typeof top.officer === 'object' && top.officer !== null ? top.officer : top) as Record<
+    string,
+    unknown
+  >
+  const secretKey = bytesOf(entry.secretKey)
+  const certBytes = bytesOf(entry.cert)
+  if (secretKey?.length !== 32 || !certBytes) return null
+  try {
+    const keys = generateKeyPair(nobleEd25519, secretKey)
+    const cert = parseOfficerCertificate.parse(
+      decodeCanonical(certBytes, 8192),
+      'certificate',
+    ) as OfficerCertificate
+    if (!equalBytes(cert.body.officerKey, keys.publicKey)) return null
+    return { keys, cert }
+  } catch {
+    return null
+  }
+}
+
+/** `#/officer`: sign in with a key file, read in the browser and kept in memory only. */
+export function officerSigninPage(ctx: PageContext): Page {
+  const error = h('div', {})
+  const fileInput = h('input', {
+    className: 'govuk-file-upload',
+    id: 'keyfile',
+    name: 'keyfile',
+    type: 'file',
+    accept: 'application/json,.json',
+    'aria-describedby': 'keyfile-hint',
+  })
+  const go = button(t('officer.signin'), { type: 'button' })
+  go.addEventListener('click', async () => {
+    const file = fileInput.files?.[0]
+    const o = file ? parseOfficerKeyFile(await file.text()) : null
+    if (!o) {
+      error.replaceChildren(
+        errorSummary(t('error.summary'), [{ field: 'keyfile', text: t('error.keyfile') }]),
+      )
+      error.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
+      return
+    }
+    officer = o
+    ctx.go('#/officer/cases', {
+      title: t('banner.success'),
+      text: t('officer.signedIn', { state: o.cert.body.state, roles: o.cert.body.roles.join(', ') }),
+    })
+  })
+  const content = h(
+    'div',
+    { className: 'govuk-grid-row' },
+    h(
+      'div',
+      { className: 'govuk-grid-column-two-thirds' },
+      error,
+      heading(t('officer.title')),
+      p(t('officer.lead')),
+      h(
+        'div',
+        { className: 'govuk-form-group' },
+        h('label', { className: 'govuk-label', for: 'keyfile' }, t('officer.keyfile')),
+        h('div', { className: 'govuk-hint', id: 'keyfile-hint' }, t('officer.keyfileHint')),
+        fileInput,
+      ),
+      go,
+    ),
+  )
+  return { title: t('officer.title'), content }
+}
+
+function signedOut(): Page {
+  return {
+    title: t('officer.title'),
+    content: h(
+      'div',
+      {},
+      heading(t('officer.signedOut')),
+      link(t('officer.signin'), '#/officer', 'govuk-button'),
+    ),
+  }
+}
+
+interface CaseRow {
+  id: string
+  citizen: string
+  type: string
+  state: string
+  opened: number
+  updated: number
+  details?: string
+  history: Array<{ from: string; to: string; at: number; by: string }>
+}
+
+/** `#/officer/cases?state=…&mine=1`: the queue of cases in one state, oldest first. */
+export async function casesPage(ctx: PageContext, query: URLSearchParams): Promise<Page> {
+  const o = officer
+  if (!o) return signedOut()
+  const state = (CASE_STATES as readonly string[]).includes(query.get('state') ?? '')
+    ? query.get('state')!
+    : 'submitted'
+  const mine = query.get('mine') === 'yes'
+  const path = `/v1/cases?state=${state}${mine ? `&nationality=${o.cert.body.state}` : ''}&limit=200`
+  const c = officerClient(ctx, o)
+  const res = await ctx.bloc.request<{ cases: CaseRow[] }>('GET', path, { sign: (r) => c.sign(r) })
+  const form = h(
+    'form',
+    { method: 'get', action: '#/officer/cases', className: 'app-filter' },
+    select(
+      {
+        name: 'state',
+        label: t('officer.state'),
+        value: state,
+        options: CASE_STATES.map((s) => ({ value: s, text: t(`state.${s}`) })),
+      },
+      t('error.summary'),
+    ),
+    checkbox(
+      { name: 'mine', label: t('officer.mine', { state: o.cert.body.state }), checked: mine },
+      t('error.summary'),
+    ),
+    button(t('officer.filter'), { className: 'govuk-button govuk-button--secondary' }),
+  )
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    const data = new FormData(form)
+    ctx.go(`#/officer/cases?state=${data.get('state')}${data.get('mine') ? '&mine=yes' : ''}`)
+  })
+  const rows = res.status === 200 ? [...res.body.cases].sort((a, b) => a.opened - b.opened) : []
+  const table = h(
+    'table',
+    { className: 'govuk-table' },
+    h(
+      'caption',
+      { className: 'govuk-table__caption govuk-table__caption--m' },
+      t('officer.queue', { state: t(`state.${state}` as MessageKey) }),
+    ),
+    h(
+      'thead',
+      { className: 'govuk-table__head' },
+      h(
+        'tr',
+        { className: 'govuk-table__row' },
+        ...[t('officer.opened'), t('apply.type'), t('account.id')].map((x) =>
+          h('th', { scope: 'col', className: 'govuk-table__header' }, x),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      { className: 'govuk-table__body' },
+      ...rows.map((r) =>
+        h(
+          'tr',
+          { className: 'govuk-table__row', 'data-case': r.id },
+          h('td', { className: 'govuk-table__cell' }, formatDate(r.opened)),
+          h(
+            'td',
+            { className: 'govuk-table__cell' },
+            link(t(`case.${r.type}` as MessageKey), `#/officer/case/${r.id}`),
+          ),
+          h('td', { className: 'govuk-table__cell app-break' }, r.citizen),
+        ),
+      ),
+    ),
+  )
+  const content = h(
+    'div',
+    {},
+    heading(t('officer.casesTitle')),
+    form,
+    rows.length ? table : p(t('officer.none')),
+  )
+  return { title: t('officer.casesTitle'), content }
+}
+
+/** `#/officer/case/{id}`: one case, its history, and the moves an officer may make from its state. */
+export async function officerCasePage(ctx: PageContext, id: string): Promise<Page> {
+  const o = officer
+  if (!o) return signedOut()
+  const c = officerClient(ctx, o)
+  const res = await ctx.bloc.request<CaseRow>('GET', `/v1/cases/${id}`, { sign: (r) => c.sign(r) })
+  if (res.status !== 200)
+    return { title: t('notFound.title'), content: h('div', {}, heading(t('notFound.title'))) }
+  const k = res.body
+  const error = h('div', {})
+  const moves = Object.entries(CASE_TRANSITIONS)
+    .filter(([edge, who]) => who.officer && edge.startsWith(`${k.state}>`))
+    .map(([edge]) => edge.split('>')[1] as CaseState)
+  const actions = moves.map((to) => {
+    const b = button(t(`officer.move.${to}` as MessageKey), {
+      type: 'button',
+      className: to === 'rejected' ? 'govuk-button govuk-button--warning' : 'govuk-button',
+    })
+    b.addEventListener('click', async () => {
+      b.disabled = true
+      const move = officerClient(ctx, o).record(
+        'case.transition',
+        k.citizen,
+        { case: k.id, from: k.state as CaseState, to },
+        { salt: c.salt() },
+      )
+      const sent = await ctx.bloc
+        .request<{ code?: string }>('POST', '/v1/records', { json: toSubmission(move) })
+        .catch(() => null)
+      if (sent && (sent.status === 200 || sent.status === 201)) {
+        ctx.go(`#/officer/case/${k.id}`, {
+          title: t('banner.success'),
+          text: t('officer.moved', { state: t(`state.${to}` as MessageKey) }),
+        })
+        return
+      }
+      const code = sent ? (sent.body?.code ?? String(sent.status)) : 'NO_NODE'
+      error.replaceChildren(errorSummary(t('error.summary'), [{ text: t('error.refused', { code }) }]))
+      error.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
+      b.disabled = false
+    })
+    return b
+  })
+  const content = h(
+    'div',
+    { className: 'govuk-grid-row' },
+    h(
+      'div',
+      { className: 'govuk-grid-column-two-thirds' },
+      error,
+      heading(t(`case.${k.type}` as MessageKey)),
+      summaryList([
+        [t('account.status'), tag(t(`state.${k.state}` as MessageKey))],
+        [t('account.id'), k.citizen],
+        [t('officer.opened'), formatDate(k.opened)],
+        [t('apply.details'), k.details ?? '—'],
+      ]),
+      h('h2', { className: 'govuk-heading-m' }, t('officer.history')),
+      h(
+        'ol',
+        { className: 'govuk-list govuk-list--number' },
+        ...k.history.map((x) =>
+          h(
+            'li',
+            {},
+            `${formatDate(x.at)}: ${t(`state.${x.from}` as MessageKey)} → ${t(`state.${x.to}` as MessageKey)} (${x.by})`,
+          ),
+        ),
+      ),
+      h('div', { className: 'govuk-button-group' }, ...actions),
+      link(t('officer.back'), '#/officer/cases', 'govuk-link'),
+    ),
+  )
+  return { title: t(`case.${k.type}` as MessageKey), content }
+}
