@@ -8,6 +8,7 @@
  * key file never goes to IndexedDB or any storage (docs/portal.md § The consular console).
  */
 import {
+  ALERT_SEVERITIES,
   CASE_STATES,
   CASE_TRANSITIONS,
   type CaseState,
@@ -22,7 +23,22 @@ import {
   parseOfficerCertificate,
   toSubmission,
 } from '@legation/protocol'
-import { button, checkbox, errorSummary, h, heading, link, p, select, summaryList, tag } from './dom.ts'
+import {
+  button,
+  checkbox,
+  errorSummary,
+  fields,
+  h,
+  heading,
+  input,
+  link,
+  p,
+  radios,
+  select,
+  summaryList,
+  tag,
+  textarea,
+} from './dom.ts'
 import { formatDate, type MessageKey, t } from './i18n.ts'
 import type { Page, PageContext } from './pages.ts'
 
@@ -133,6 +149,17 @@ export function officerSigninPage(ctx: PageContext): Page {
   return { title: t('officer.title'), content }
 }
 
+/** The console's own links, at the top of its pages. */
+function officerNav(): HTMLElement {
+  return h(
+    'nav',
+    { 'aria-label': t('officer.nav'), className: 'govuk-body' },
+    link(t('nav.officerCases'), '#/officer/cases'),
+    ' · ',
+    link(t('nav.officerAlerts'), '#/officer/alerts'),
+  )
+}
+
 function signedOut(): Page {
   return {
     title: t('officer.title'),
@@ -205,7 +232,7 @@ export async function casesPage(ctx: PageContext, query: URLSearchParams): Promi
       h(
         'tr',
         { className: 'govuk-table__row' },
-        ...[t('officer.opened'), t('apply.type'), t('account.id')].map((x) =>
+        ...[t('officer.opened'), t('officer.type'), t('account.id')].map((x) =>
           h('th', { scope: 'col', className: 'govuk-table__header' }, x),
         ),
       ),
@@ -231,6 +258,7 @@ export async function casesPage(ctx: PageContext, query: URLSearchParams): Promi
   const content = h(
     'div',
     {},
+    officerNav(),
     heading(t('officer.casesTitle')),
     form,
     rows.length ? table : p(t('officer.none')),
@@ -312,4 +340,179 @@ export async function officerCasePage(ctx: PageContext, id: string): Promise<Pag
     ),
   )
   return { title: t(`case.${k.type}` as MessageKey), content }
+}
+
+interface AlertRow {
+  id: string
+  country: string
+  region: string | null
+  severity: string
+  title: string
+  issuedAt: number
+}
+
+/** `#/officer/alerts`: the bloc's crisis alerts, each with its dashboard, and a form to issue one. */
+export async function officerAlertsPage(ctx: PageContext): Promise<Page> {
+  const o = officer
+  if (!o) return signedOut()
+  const res = await ctx.bloc.request<{ alerts: AlertRow[] }>('GET', '/v1/alerts')
+  const alerts = res.status === 200 ? res.body.alerts : []
+  const error = h('div', {})
+  const form = h(
+    'form',
+    { method: 'post', novalidate: true },
+    h('h2', { className: 'govuk-heading-m' }, t('officer.issue')),
+    input(
+      { name: 'country', label: t('presence.country'), hint: t('presence.countryHint'), width: '2' },
+      t('error.summary'),
+    ),
+    input({ name: 'region', label: t('officer.alertRegion') }, t('error.summary')),
+    radios(
+      {
+        name: 'severity',
+        label: t('officer.severity'),
+        legendSize: 's',
+        value: 'warning',
+        options: ALERT_SEVERITIES.map((x) => ({ value: x, text: t(`severity.${x}`) })),
+      },
+      t('error.summary'),
+    ),
+    input({ name: 'title', label: t('officer.alertTitle') }, t('error.summary')),
+    textarea({ name: 'message', label: t('officer.alertMessage') }, t('error.summary')),
+    button(t('officer.issueButton')),
+  )
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault()
+    const v = fields(form)
+    const country = (v.country ?? '').toUpperCase()
+    const problems: Array<{ field: string; text: string }> = []
+    if (!/^[A-Z]{2}$/.test(country)) problems.push({ field: 'country', text: t('error.country') })
+    if (!v.title)
+      problems.push({
+        field: 'title',
+        text: t('error.required', { field: t('officer.alertTitle').toLowerCase() }),
+      })
+    if (!v.message)
+      problems.push({
+        field: 'message',
+        text: t('error.required', { field: t('officer.alertMessage').toLowerCase() }),
+      })
+    const fail = (errs: Array<{ field?: string; text: string }>) => {
+      error.replaceChildren(errorSummary(t('error.summary'), errs))
+      error.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
+    }
+    if (problems.length) return fail(problems)
+    const built = officerClient(ctx, o).record('alert.issued', null, {
+      country,
+      region: v.region ? v.region : null,
+      severity: (v.severity ?? 'warning') as (typeof ALERT_SEVERITIES)[number],
+      title: v.title!,
+      message: v.message!,
+    })
+    const sent = await ctx.bloc
+      .request<{ code?: string }>('POST', '/v1/records', { json: toSubmission(built) })
+      .catch(() => null)
+    if (sent && (sent.status === 200 || sent.status === 201)) {
+      ctx.go(`#/officer/alert/${built.id}`, { title: t('banner.success'), text: t('officer.issued') })
+      return
+    }
+    fail([
+      { text: t('error.refused', { code: sent ? (sent.body?.code ?? String(sent.status)) : 'NO_NODE' }) },
+    ])
+  })
+  const list = h(
+    'ul',
+    { className: 'govuk-list' },
+    ...alerts.map((a) =>
+      h(
+        'li',
+        {},
+        link(`${a.title} (${a.region ? `${a.region}, ` : ''}${a.country})`, `#/officer/alert/${a.id}`),
+        ` — ${t(`severity.${a.severity}` as MessageKey)}, ${formatDate(a.issuedAt)}`,
+      ),
+    ),
+  )
+  const content = h(
+    'div',
+    { className: 'govuk-grid-row' },
+    h(
+      'div',
+      { className: 'govuk-grid-column-two-thirds' },
+      error,
+      officerNav(),
+      heading(t('officer.alertsTitle')),
+      alerts.length ? list : p(t('officer.noAlerts')),
+      form,
+    ),
+  )
+  return { title: t('officer.alertsTitle'), content }
+}
+
+interface Welfare {
+  counts: { safe: number; needsHelp: number; notHeard: number }
+  safe: string[]
+  needsHelp: string[]
+  notHeard: string[]
+}
+
+/** How often the crisis dashboard asks the node again, in ms. */
+const DASHBOARD_REFRESH_MS = 3000
+
+/**
+ * `#/officer/alert/{id}`: the crisis dashboard of one alert — who is safe, needs help, or has not
+ * been heard from — asked again every few seconds while the page is shown, so check-ins appear as
+ * they replicate to this node.
+ */
+export async function dashboardPage(ctx: PageContext, id: string): Promise<Page> {
+  const o = officer
+  if (!o) return signedOut()
+  const c = officerClient(ctx, o)
+  const alert = await ctx.bloc.request<AlertRow>('GET', `/v1/alerts/${id}`)
+  if (alert.status !== 200)
+    return { title: t('notFound.title'), content: h('div', {}, heading(t('notFound.title'))) }
+  const board = h('div', { 'aria-live': 'polite', id: 'welfare-board' })
+  const show = (w: Welfare) => {
+    board.replaceChildren(
+      summaryList([
+        [t('officer.safe'), h('span', { 'data-count': 'safe' }, String(w.counts.safe))],
+        [t('officer.needsHelp'), h('span', { 'data-count': 'needsHelp' }, String(w.counts.needsHelp))],
+        [t('officer.notHeard'), h('span', { 'data-count': 'notHeard' }, String(w.counts.notHeard))],
+      ]),
+      ...(w.needsHelp.length
+        ? [
+            h('h2', { className: 'govuk-heading-s' }, t('officer.needsHelp')),
+            h('ul', { className: 'govuk-list app-break' }, ...w.needsHelp.map((x) => h('li', {}, x))),
+          ]
+        : []),
+    )
+  }
+  const load = async () => {
+    const res = await ctx.bloc
+      .request<Welfare>('GET', `/v1/alerts/${id}/welfare`, { sign: (r) => c.sign(r) })
+      .catch(() => null)
+    if (res?.status === 200) show(res.body)
+  }
+  await load()
+  const route = `#/officer/alert/${id}`
+  const timer = setInterval(() => {
+    if (location.hash !== route || !board.isConnected) clearInterval(timer)
+    else void load()
+  }, DASHBOARD_REFRESH_MS)
+  const a = alert.body
+  const content = h(
+    'div',
+    { className: 'govuk-grid-row' },
+    h(
+      'div',
+      { className: 'govuk-grid-column-two-thirds' },
+      heading(a.title),
+      p(
+        `${t(`severity.${a.severity}` as MessageKey)} — ${a.region ? `${a.region}, ` : ''}${a.country} — ${formatDate(a.issuedAt)}`,
+      ),
+      p(t('officer.live')),
+      board,
+      link(t('officer.backAlerts'), '#/officer/alerts', 'govuk-link'),
+    ),
+  )
+  return { title: a.title, content }
 }

@@ -5,7 +5,7 @@
  */
 import './styles.scss'
 import { Bloc } from './bloc.ts'
-import { casesPage, officerCasePage, officerSigninPage } from './console.ts'
+import { casesPage, dashboardPage, officerAlertsPage, officerCasePage, officerSigninPage } from './console.ts'
 import { h } from './dom.ts'
 import { initLanguage, LANGUAGES, type Language, language, setLanguage, t } from './i18n.ts'
 import { pending, remove } from './outbox.ts'
@@ -37,16 +37,20 @@ const ROUTES: Record<string, (ctx: PageContext) => Promise<Page> | Page> = {
   '#/signin': signinPage,
   '#/alerts': alertsPage,
   '#/officer': officerSigninPage,
+  '#/officer/alerts': officerAlertsPage,
 }
 const CHECKIN = /^#\/checkin\/([0-9a-f]{64})$/
 const RECEIPT = /^#\/receipt\/([0-9a-f]{64})$/
 const OFFICER_CASE = /^#\/officer\/case\/([0-9a-f]{64})$/
+const DASHBOARD = /^#\/officer\/alert\/([0-9a-f]{64})$/
 
 function pageFor(r: string): (ctx: PageContext) => Promise<Page> | Page {
   const checkin = CHECKIN.exec(r)
   if (checkin) return (c) => checkinPage(c, checkin[1]!)
   const receipt = RECEIPT.exec(r)
   if (receipt) return (c) => receiptPage(c, receipt[1]!)
+  const dashboard = DASHBOARD.exec(r)
+  if (dashboard) return (c) => dashboardPage(c, dashboard[1]!)
   const officerCase = OFFICER_CASE.exec(r)
   if (officerCase) return (c) => officerCasePage(c, officerCase[1]!)
   const [path, query] = r.split('?', 2) as [string, string | undefined]

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import AxeBuilder from '@axe-core/playwright'
-import { fromBase64url, fromHex, nobleEd25519, toSubmission, verifyReceipt } from '@legation/protocol'
+import { fromBase64url, fromHex, nobleEd25519, verifyReceipt } from '@legation/protocol'
 import { TestNetwork, writeKeyFiles } from '@legation/test-network'
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -319,16 +319,28 @@ describe('the citizen portal', () => {
   }, 180_000)
 
   it('signs a check-in offline, keeps it in the browser, and sends it when the connection returns', async () => {
-    // A crisis alert for Tanzania, issued by an officer of DVA at node 1.
+    // An officer of DVA issues a cyclone warning for Tanzania in the console at node 1, and keeps
+    // its crisis dashboard open.
     const officer = net.officer('DVA')
-    const alert = officer.record('alert.issued', null, {
-      country: 'TZ',
-      region: null,
-      severity: 'warning',
-      title: 'Cyclone warning: coast of Tanzania',
-      message: 'Move inland, away from the coast, and tell your embassy how you are.',
-    })
-    expect((await net.nodes[1]!.post('/v1/records', toSubmission(alert))).status).toBe(201)
+    const files = await writeKeyFiles(net, officer)
+    const desk = await open(1280, 900)
+    await desk.page.goto(`${net.nodes[1]!.url}/#/officer`)
+    await desk.page.setInputFiles('#keyfile', files.officer)
+    await desk.page.getByRole('button', { name: 'Sign in' }).click()
+    await expect.poll(() => heading(desk.page).textContent()).toBe('Cases')
+    await desk.page.getByRole('link', { name: 'Crisis alerts (officers)' }).click()
+    await expect.poll(() => heading(desk.page).textContent()).toBe('Crisis alerts')
+    await desk.page.fill('#country', 'TZ')
+    await desk.page.fill('#title', 'Cyclone warning: coast of Tanzania')
+    await desk.page.fill('#message', 'Move inland, away from the coast, and tell your embassy how you are.')
+    await accessible(desk.page, 'officer alerts')
+    await desk.page.getByRole('button', { name: 'Issue the alert' }).click()
+    await expect
+      .poll(() => heading(desk.page).textContent(), { timeout: 15_000 })
+      .toBe('Cyclone warning: coast of Tanzania')
+    const alertId = /#\/officer\/alert\/([0-9a-f]{64})$/.exec(desk.page.url())![1]!
+    const safeCount = desk.page.locator('[data-count="safe"]')
+    expect(await safeCount.textContent()).toBe('0')
 
     const { page, problems } = await open(1280, 900)
     const url = net.nodes[2]!.url
@@ -397,7 +409,7 @@ describe('the citizen portal', () => {
       .toContain('1 signed item')
     const board = () =>
       net.nodes[1]!.get<{ counts: { safe: number }; safe: string[] }>(
-        `/v1/alerts/${alert.id}/welfare`,
+        `/v1/alerts/${alertId}/welfare`,
         officer,
       )
     expect((await board()).counts.safe).toBe(0)
@@ -409,7 +421,12 @@ describe('the citizen portal', () => {
       .toContain('Back online')
     expect(await page.locator('#outbox-notice').count()).toBe(0)
     await expect.poll(async () => (await board()).safe, { timeout: 20_000 }).toEqual([citizenId])
+    // The officer's dashboard, left open, shows it by itself.
+    await expect.poll(() => safeCount.textContent(), { timeout: 20_000 }).toBe('1')
+    await accessible(desk.page, 'crisis dashboard')
+    await shot(desk.page, 'desktop-dashboard')
     networkDown = false
+    expect(desk.problems).toEqual([])
     expect(problems).toEqual([])
   }, 180_000)
 
