@@ -21,6 +21,7 @@ import {
   nobleEd25519,
   type OfficerCertificate,
   parseOfficerCertificate,
+  toHex,
   toSubmission,
 } from '@legation/protocol'
 import {
@@ -316,6 +317,7 @@ export async function officerCasePage(ctx: PageContext, id: string): Promise<Pag
       'div',
       { className: 'govuk-grid-column-two-thirds' },
       error,
+      officerNav(),
       heading(t(`case.${k.type}` as MessageKey)),
       summaryList([
         [t('account.status'), tag(t(`state.${k.state}` as MessageKey))],
@@ -336,10 +338,82 @@ export async function officerCasePage(ctx: PageContext, id: string): Promise<Pag
         ),
       ),
       h('div', { className: 'govuk-button-group' }, ...actions),
+      attestSection(ctx, o, k, error),
       link(t('officer.back'), '#/officer/cases', 'govuk-link'),
     ),
   )
   return { title: t(`case.${k.type}` as MessageKey), content }
+}
+
+/**
+ * Attest a document for this case: its SHA-256 is computed in the browser and only the hash is
+ * signed and sent (`document.attested`); the document itself never leaves the officer's machine.
+ */
+function attestSection(ctx: PageContext, o: Officer, k: CaseRow, error: HTMLElement): HTMLElement {
+  const file = h('input', {
+    className: 'govuk-file-upload',
+    id: 'document-file',
+    name: 'document-file',
+    type: 'file',
+  })
+  const docType = h('input', {
+    className: 'govuk-input govuk-input--width-20',
+    id: 'document-type',
+    name: 'document-type',
+    type: 'text',
+  })
+  const go = button(t('officer.attest'), {
+    type: 'button',
+    className: 'govuk-button govuk-button--secondary',
+  })
+  go.addEventListener('click', async () => {
+    const chosen = file.files?.[0]
+    const kind = docType.value.trim()
+    const fail = (text: string, field?: string) => {
+      error.replaceChildren(errorSummary(t('error.summary'), [{ text, ...(field ? { field } : {}) }]))
+      error.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
+    }
+    if (!chosen) return fail(t('error.document.file'), 'document-file')
+    if (!kind || kind.length > 64) return fail(t('error.document.type'), 'document-type')
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await chosen.arrayBuffer()))
+    const c = officerClient(ctx, o)
+    const built = c.record(
+      'document.attested',
+      k.citizen,
+      { documentHash: digest, documentType: kind, case: k.id },
+      { salt: c.salt() },
+    )
+    const sent = await ctx.bloc
+      .request<{ code?: string }>('POST', '/v1/records', { json: toSubmission(built) })
+      .catch(() => null)
+    if (sent && (sent.status === 200 || sent.status === 201)) {
+      ctx.go(`#/officer/case/${k.id}`, {
+        title: t('banner.success'),
+        text: t('officer.attested', { hash: toHex(digest) }),
+      })
+      return
+    }
+    fail(t('error.refused', { code: sent ? (sent.body?.code ?? String(sent.status)) : 'NO_NODE' }))
+  })
+  return h(
+    'section',
+    { 'aria-labelledby': 'attest-title' },
+    h('h2', { className: 'govuk-heading-m', id: 'attest-title' }, t('officer.attestTitle')),
+    p(t('officer.attestLead')),
+    h(
+      'div',
+      { className: 'govuk-form-group' },
+      h('label', { className: 'govuk-label', for: 'document-file' }, t('officer.attestFile')),
+      file,
+    ),
+    h(
+      'div',
+      { className: 'govuk-form-group' },
+      h('label', { className: 'govuk-label', for: 'document-type' }, t('officer.attestType')),
+      docType,
+    ),
+    go,
+  )
 }
 
 interface AlertRow {

@@ -227,6 +227,15 @@ const en = {
   'nav.officerCases': 'Cases',
   'officer.nav': 'Consular console',
   'nav.officerAlerts': 'Crisis alerts (officers)',
+  'officer.attestTitle': 'Attest a document',
+  'officer.attestLead':
+    'The document is not sent anywhere: this browser computes its SHA-256 fingerprint, and only that is signed and recorded.',
+  'officer.attestFile': 'Document',
+  'officer.attestType': 'Kind of document (for example, birth certificate)',
+  'officer.attest': 'Attest',
+  'officer.attested': 'The document is attested. Its SHA-256 fingerprint: {hash}',
+  'error.document.file': 'Choose the document to attest',
+  'error.document.type': 'Enter the kind of document, in 64 characters or fewer',
 } as const
 
 export type MessageKey = keyof typeof en
@@ -460,6 +469,15 @@ const fr: Messages = {
   'nav.officerCases': 'Dossiers',
   'officer.nav': 'Console consulaire',
   'nav.officerAlerts': 'Alertes de crise (agents)',
+  'officer.attestTitle': 'Légaliser un document',
+  'officer.attestLead':
+    'Le document n’est envoyé nulle part : ce navigateur calcule son empreinte SHA-256, et seule celle-ci est signée et enregistrée.',
+  'officer.attestFile': 'Document',
+  'officer.attestType': 'Nature du document (par exemple, acte de naissance)',
+  'officer.attest': 'Légaliser',
+  'officer.attested': 'Le document est légalisé. Son empreinte SHA-256 : {hash}',
+  'error.document.file': 'Choisissez le document à légaliser',
+  'error.document.type': 'Indiquez la nature du document, en 64 caractères au plus',
 }
 
 export const LANGUAGES = {

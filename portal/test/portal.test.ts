@@ -7,6 +7,7 @@
  * portal/test-artifacts/ (gitignored). No test of this file is skipped when Chromium is missing:
  * `.ci/run` installs it.
  */
+import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
@@ -572,6 +573,22 @@ describe('the citizen portal', () => {
     await expect
       .poll(() => desk.page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
       .toContain('The case is now: Approved')
+    // An attestation: the document's hash is computed in the browser; the document is not sent.
+    const scan = randomBytes(200_000)
+    const bodies: number[] = []
+    desk.page.on('request', (r) => bodies.push(r.postDataBuffer()?.length ?? 0))
+    await desk.page.setInputFiles('#document-file', {
+      name: 'passport-scan.pdf',
+      mimeType: 'application/pdf',
+      buffer: scan,
+    })
+    await desk.page.fill('#document-type', 'police report')
+    await desk.page.getByRole('button', { name: 'Attest' }).click()
+    await expect
+      .poll(() => desk.page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
+      .toContain(createHash('sha256').update(scan).digest('hex'))
+    expect(Math.max(...bodies), 'no request carried the document').toBeLessThan(10_000)
+    await accessible(desk.page, 'officer case, attested')
     await shot(desk.page, 'desktop-officer-case')
     expect(desk.problems).toEqual([])
 
