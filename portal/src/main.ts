@@ -4,25 +4,21 @@
  * working from its script when the node that served it is gone), and the node the page uses.
  */
 import './styles.scss'
+import { accountPage, receiptPage, signinPage } from './account.ts'
 import { Bloc } from './bloc.ts'
 import { casesPage, dashboardPage, officerAlertsPage, officerCasePage, officerSigninPage } from './console.ts'
-import { h } from './dom.ts'
+import { alertsPage, checkinPage } from './crisis.ts'
+import { banner, h } from './dom.ts'
 import { initLanguage, LANGUAGES, type Language, language, setLanguage, t } from './i18n.ts'
 import { pending, remove } from './outbox.ts'
 import {
-  accountPage,
-  alertsPage,
   applyPage,
-  banner,
-  checkinPage,
   enrolPage,
   nodesPage,
   notFoundPage,
   type Page,
   type PageContext,
   presencePage,
-  receiptPage,
-  signinPage,
   startPage,
 } from './pages.ts'
 import { keepReceipt, type Receipt } from './receipts.ts'

@@ -1,8 +1,9 @@
 /**
- * The citizen's pages: start, enrol, register presence, apply for a service, and their
- * applications with the status of each. Each page is a function that returns its content;
- * `main.ts` puts it in the layout. Records are built and signed in the browser with the
- * protocol package's client, with the key kept in IndexedDB (wallet.ts).
+ * The citizen's pages: start, enrol, register presence, apply for a service, choose a node; and
+ * what the other pages share (the page context, the signing client, sending a record or keeping it
+ * offline, pages that need an enrolment). Each page is a function that returns its content;
+ * `main.ts` puts it in the layout. Records are built and signed in the browser with the protocol
+ * package's client, with the key kept in IndexedDB (wallet.ts).
  */
 import {
   CASE_TYPES,
@@ -10,32 +11,14 @@ import {
   generateKeyPair,
   LegationClient,
   nobleEd25519,
-  toHex,
   toSubmission,
 } from '@legation/protocol'
 import { type Bloc, type NodeSummary, NoNodeError } from './bloc.ts'
-import {
-  banner,
-  button,
-  checkbox,
-  dateInput,
-  errorSummary,
-  fields,
-  h,
-  heading,
-  input,
-  link,
-  p,
-  radios,
-  select,
-  summaryList,
-  tag,
-  textarea,
-} from './dom.ts'
-import { formatDate, type MessageKey, t } from './i18n.ts'
+import { checkbox, dateInput, h, heading, input, link, p, radios, select, textarea } from './dom.ts'
+import { dateValue, formPage, readDate, refused } from './form.ts'
+import { type MessageKey, t } from './i18n.ts'
 import { type Pending, queue } from './outbox.ts'
-import { createPasskey, PasskeyError, recoverWithPasskey } from './passkey.ts'
-import { checkReceipt, keepReceipt, keptReceipt, qrCode, type Receipt, receiptText } from './receipts.ts'
+import { keepReceipt, type Receipt } from './receipts.ts'
 import { type Enrolment, loadEnrolment, saveEnrolment } from './wallet.ts'
 
 export interface PageContext {
@@ -51,11 +34,11 @@ export interface Page {
   content: HTMLElement
 }
 
-type Errors = Array<{ field?: string; text: string }>
+export type Errors = Array<{ field?: string; text: string }>
 
-const DATE_LABELS = (): [string, string, string] => [t('date.day'), t('date.month'), t('date.year')]
+export const DATE_LABELS = (): [string, string, string] => [t('date.day'), t('date.month'), t('date.year')]
 
-function client(node: NodeSummary, e: Enrolment): LegationClient {
+export function client(node: NodeSummary, e: Enrolment): LegationClient {
   return new LegationClient({
     ed: nobleEd25519,
     bloc: e.bloc,
@@ -64,79 +47,11 @@ function client(node: NodeSummary, e: Enrolment): LegationClient {
   })
 }
 
-/** A form page: fields, a submit button and an error summary when `submit` reports errors. */
-function formPage(
-  title: string,
-  lead: string | null,
-  build: (errors: Record<string, string>, values: Record<string, string>) => HTMLElement[],
-  submitText: string,
-  submit: (values: Record<string, string>) => Promise<Errors | undefined>,
-): Page {
-  const content = h('div', { className: 'govuk-grid-row' })
-  const render = (errors: Errors, values: Record<string, string>) => {
-    const byField = Object.fromEntries(errors.filter((e) => e.field).map((e) => [e.field!, e.text]))
-    const form = h('form', { novalidate: true, method: 'post' })
-    form.append(...build(byField, values), button(submitText))
-    const summary = errors.length ? errorSummary(t('error.summary'), errors) : null
-    summary?.addEventListener('click', (ev) => {
-      const a = (ev.target as HTMLElement).closest('a')
-      if (!a) return
-      ev.preventDefault()
-      document.getElementById(a.getAttribute('href')!.slice(1))?.focus()
-    })
-    const col = h(
-      'div',
-      { className: 'govuk-grid-column-two-thirds' },
-      summary,
-      heading(title),
-      lead ? p(lead) : null,
-      form,
-    )
-    content.replaceChildren(col)
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault()
-      const values = fields(form)
-      const btn = form.querySelector('button')!
-      btn.disabled = true
-      btn.setAttribute('aria-disabled', 'true')
-      const errs = await submit(values).catch(() => [{ text: t('error.network') }])
-      if (errs?.length) {
-        document.title = `${t('error.summary')}: ${title}`
-        render(errs, values)
-        content.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
-      }
-    })
-  }
-  render([], {})
-  return { title, content }
-}
-
-function readDate(v: Record<string, string>, name: string): string | null {
-  const [d, m, y] = [v[`${name}-day`], v[`${name}-month`], v[`${name}-year`]].map((x) => Number(x ?? ''))
-  if (!Number.isInteger(d) || !Number.isInteger(m) || !Number.isInteger(y) || y! < 1900 || y! > 2200)
-    return null
-  const date = new Date(Date.UTC(y!, m! - 1, d!))
-  if (date.getUTCDate() !== d || date.getUTCMonth() !== m! - 1) return null
-  return date.toISOString().slice(0, 10)
-}
-
-const dateValue = (v: Record<string, string>, name: string) => ({
-  day: v[`${name}-day`] ?? '',
-  month: v[`${name}-month`] ?? '',
-  year: v[`${name}-year`] ?? '',
-})
-
-/** Answers a refused write as an error for the summary. */
-function refused(status: number, body: unknown): Errors {
-  const code = (body as { code?: string } | null)?.code ?? String(status)
-  return [{ text: t('error.refused', { code }) }]
-}
-
 /**
  * Sends a signed record to the bloc; with no connection, keeps it in the outbox and says so.
  * Returns errors for the form, or undefined once the page moved on.
  */
-async function send(
+export async function send(
   ctx: PageContext,
   built: { id: string; record: unknown; payload: Uint8Array | null },
   what: Pending['what'],
@@ -332,7 +247,7 @@ export async function enrolPage(ctx: PageContext): Promise<Page> {
 }
 
 /** A page that needs an enrolment, or a page saying how to get one. */
-async function enrolled(build: (e: Enrolment) => Promise<Page> | Page): Promise<Page> {
+export async function enrolled(build: (e: Enrolment) => Promise<Page> | Page): Promise<Page> {
   const e = await loadEnrolment()
   if (e) return build(e)
   const content = h(
@@ -459,7 +374,7 @@ export function applyPage(ctx: PageContext): Promise<Page> {
   )
 }
 
-interface CitizenFile {
+export interface CitizenFile {
   id: string
   nationality: string
   names: { given: string; family: string } | null
@@ -468,7 +383,7 @@ interface CitizenFile {
   cases: Array<{ id: string; type: string; state: string; opened: number }>
 }
 
-const STATE_COLOURS: Record<string, string> = {
+export const STATE_COLOURS: Record<string, string> = {
   submitted: 'blue',
   'in-review': 'light-blue',
   'needs-info': 'yellow',
@@ -477,155 +392,6 @@ const STATE_COLOURS: Record<string, string> = {
   rejected: 'red',
   closed: 'grey',
   withdrawn: 'grey',
-}
-
-export function accountPage(ctx: PageContext): Promise<Page> {
-  return enrolled(async (e) => {
-    const path = `/v1/citizens/${e.id}`
-    const node = ctx.bloc.current ?? (await ctx.bloc.connect())
-    const c = client(node, e)
-    const res = await ctx.bloc.request<CitizenFile>('GET', path, { sign: (r) => c.sign(r) })
-    const refreshBtn = button(t('account.refresh'), {
-      type: 'button',
-      className: 'govuk-button govuk-button--secondary',
-    })
-    refreshBtn.addEventListener('click', () => ctx.refresh())
-    const col = h('div', { className: 'govuk-grid-column-full' }, heading(t('account.title')))
-    if (res.status !== 200) {
-      col.append(
-        p(res.status === 404 ? t('account.notYet') : t('error.refused', { code: String(res.status) })),
-        refreshBtn,
-      )
-      return { title: t('account.title'), content: h('div', { className: 'govuk-grid-row' }, col) }
-    }
-    const f = res.body
-    col.append(
-      summaryList([
-        [t('account.id'), f.id],
-        [t('account.name'), f.names ? `${f.names.given} ${f.names.family}` : '—'],
-        [t('account.nationality'), f.nationality],
-        [
-          t('account.presence'),
-          f.presence ? `${f.presence.region}, ${f.presence.country}` : t('account.noPresence'),
-        ],
-      ]),
-      h('h2', { className: 'govuk-heading-m' }, t('account.cases')),
-    )
-    if (f.cases.length === 0) col.append(p(t('account.noCases')))
-    for (const k of [...f.cases].sort((a, b) => b.opened - a.opened)) {
-      const typeKey = `case.${k.type}` as MessageKey
-      const stateKey = `state.${k.state}` as MessageKey
-      const receipt = (await keptReceipt(k.id))
-        ? h(
-            'p',
-            { className: 'govuk-body' },
-            h(
-              'a',
-              { className: 'govuk-link', href: `#/receipt/${k.id}` },
-              t('receipt.link'),
-              h('span', { className: 'govuk-visually-hidden' }, `: ${t(typeKey)}`),
-            ),
-          )
-        : null
-      col.append(
-        h(
-          'section',
-          { className: 'app-case', 'data-case': k.id, 'data-state': k.state, 'aria-label': t(typeKey) },
-          h('h3', { className: 'govuk-heading-s' }, t(typeKey)),
-          summaryList([
-            [t('account.status'), tag(t(stateKey), STATE_COLOURS[k.state])],
-            [t('account.opened'), formatDate(k.opened)],
-          ]),
-          receipt,
-        ),
-      )
-    }
-    col.append(refreshBtn, passkeySection(ctx, e, f))
-    return { title: t('account.title'), content: h('div', { className: 'govuk-grid-row' }, col) }
-  })
-}
-
-/** On the applications page: make a passkey that keeps the key, or say that one exists. */
-function passkeySection(ctx: PageContext, e: Enrolment, f: CitizenFile): HTMLElement {
-  const section = h('section', { className: 'app-passkey', 'aria-labelledby': 'passkey-title' })
-  const title = h('h2', { className: 'govuk-heading-m', id: 'passkey-title' }, t('passkey.title'))
-  if (e.passkey) {
-    section.append(title, summaryList([[t('passkey.row'), tag(t('passkey.set'), 'green')]]))
-    return section
-  }
-  const create = button(t('passkey.create'), { type: 'button' })
-  const error = h('div', {})
-  create.addEventListener('click', async () => {
-    create.disabled = true
-    try {
-      const label = f.names ? `${f.names.given} ${f.names.family}` : e.id
-      const id = await createPasskey({ id: e.id, seed: e.secretKey, label })
-      await saveEnrolment({ ...e, passkey: toHex(id) })
-      ctx.go('#/account', { title: t('banner.success'), text: t('passkey.done') })
-    } catch (err) {
-      const code = err instanceof PasskeyError ? err.code : 'PASSKEY_CANCELLED'
-      error.replaceChildren(errorSummary(t('error.summary'), [{ text: t(`error.${code}`) }]))
-      error.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
-      create.disabled = false
-    }
-  })
-  section.append(title, error, p(t('passkey.body')), create)
-  return section
-}
-
-/** Sign in on a fresh browser with the passkey alone: it brings back the key it keeps. */
-export function signinPage(ctx: PageContext): Page {
-  const error = h('div', {})
-  const go = button(t('signin.button'), { type: 'button' })
-  const fail = (text: string) => {
-    error.replaceChildren(errorSummary(t('error.summary'), [{ text }]))
-    error.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
-    go.disabled = false
-  }
-  go.addEventListener('click', async () => {
-    go.disabled = true
-    let seed: Uint8Array
-    let credentialId: Uint8Array
-    try {
-      ;({ seed, credentialId } = await recoverWithPasskey())
-    } catch (err) {
-      return fail(t(`error.${err instanceof PasskeyError ? err.code : 'PASSKEY_CANCELLED'}`))
-    }
-    const keys = generateKeyPair(nobleEd25519, seed)
-    try {
-      const node = ctx.bloc.current ?? (await ctx.bloc.connect())
-      const c = new LegationClient({ ed: nobleEd25519, bloc: node.bloc, charter: node.charter.hash, keys })
-      const res = await ctx.bloc.request<CitizenFile>('GET', `/v1/citizens/${c.id}`, {
-        sign: (r) => c.sign(r),
-      })
-      if (res.status !== 200) return fail(t('error.notRegistered'))
-      await saveEnrolment({
-        id: c.id,
-        publicKey: keys.publicKey,
-        secretKey: keys.secretKey,
-        bloc: node.bloc,
-        nationality: res.body.nationality,
-        enrolledAt: Date.now(),
-        passkey: toHex(credentialId),
-      })
-      ctx.go('#/account', { title: t('banner.success'), text: t('signin.done') })
-    } catch {
-      fail(t('error.network'))
-    }
-  })
-  const content = h(
-    'div',
-    { className: 'govuk-grid-row' },
-    h(
-      'div',
-      { className: 'govuk-grid-column-two-thirds' },
-      error,
-      heading(t('signin.title')),
-      p(t('signin.body')),
-      go,
-    ),
-  )
-  return { title: t('signin.title'), content }
 }
 
 export async function nodesPage(ctx: PageContext): Promise<Page> {
@@ -664,159 +430,6 @@ export async function nodesPage(ctx: PageContext): Promise<Page> {
   )
 }
 
-interface Alert {
-  id: string
-  country: string
-  region: string | null
-  severity: string
-  title: string
-  message: string
-  issuedAt: number
-}
-
-/** Alerts seen on the alerts page, so that a check-in form opens without a connection. */
-const seenAlerts = new Map<string, Alert>()
-
-/** The crisis alerts for where the citizen is, each with their last check-in and a link to check in. */
-export function alertsPage(ctx: PageContext): Promise<Page> {
-  return enrolled(async (e) => {
-    const node = ctx.bloc.current ?? (await ctx.bloc.connect())
-    const c = client(node, e)
-    const [file, list] = await Promise.all([
-      ctx.bloc.request<CitizenFile>('GET', `/v1/citizens/${e.id}`, { sign: (r) => c.sign(r) }),
-      ctx.bloc.request<{ alerts: Alert[] }>('GET', '/v1/alerts'),
-    ])
-    const col = h('div', { className: 'govuk-grid-column-two-thirds' }, heading(t('alerts.title')))
-    const page = { title: t('alerts.title'), content: h('div', { className: 'govuk-grid-row' }, col) }
-    const where = file.status === 200 ? file.body.presence : null
-    if (!where) {
-      col.append(p(t('alerts.noPresence')), link(t('nav.presence'), '#/presence', 'govuk-button'))
-      return page
-    }
-    const mine = list.body.alerts.filter(
-      (a) => a.country === where.country && (a.region === null || a.region === where.region),
-    )
-    if (mine.length === 0) col.append(p(t('alerts.none')))
-    for (const a of mine) {
-      seenAlerts.set(a.id, a)
-      const last = file.body.welfare.find((w) => w.alert === a.id)
-      col.append(
-        h(
-          'section',
-          { className: 'app-alert', 'data-alert': a.id, 'aria-labelledby': `alert-${a.id}` },
-          h('h2', { className: 'govuk-heading-m', id: `alert-${a.id}` }, a.title),
-          p(a.message),
-          summaryList([
-            [t('alerts.issued'), formatDate(a.issuedAt)],
-            [t('presence.region'), a.region ?? a.country],
-            [
-              t('alerts.yourStatus'),
-              last
-                ? tag(t(`welfare.${last.status}` as MessageKey), last.status === 'safe' ? 'green' : 'red')
-                : t('alerts.notYet'),
-            ],
-          ]),
-          link(t('alerts.checkin'), `#/checkin/${a.id}`, 'govuk-button'),
-        ),
-      )
-    }
-    return page
-  })
-}
-
-/** Check in for one alert: safe or needing help. Opens and signs without a connection; sent when one returns. */
-export function checkinPage(ctx: PageContext, alertId: string): Promise<Page> {
-  return enrolled((e) => {
-    const alert = seenAlerts.get(alertId)
-    return formPage(
-      t('checkin.title'),
-      alert ? alert.title : null,
-      (errs, v) => [
-        radios(
-          {
-            name: 'status',
-            label: t('checkin.status'),
-            error: errs.status,
-            value: v.status ?? '',
-            options: [
-              { value: 'safe', text: t('checkin.safe') },
-              { value: 'needs-help', text: t('checkin.needsHelp') },
-            ],
-          },
-          t('error.summary'),
-        ),
-        textarea({ name: 'note', label: t('checkin.note'), value: v.note ?? '' }, t('error.summary')),
-      ],
-      t('checkin.submit'),
-      async (v) => {
-        if (v.status !== 'safe' && v.status !== 'needs-help')
-          return [{ field: 'status', text: t('error.checkin') }]
-        // Signed against the charter this page last saw: offline, there is no node to ask.
-        const node = ctx.bloc.current ?? ctx.bloc.lastKnown ?? (await ctx.bloc.connect())
-        const c = client(node, e)
-        const built = c.record(
-          'welfare.checkin',
-          e.id,
-          { alert: alertId, status: v.status },
-          { salt: c.salt(), ...(v.note ? { note: v.note } : {}) },
-        )
-        return send(ctx, built, 'checkin', 'checkin.title', {
-          route: '#/alerts',
-          title: t('banner.success'),
-          text: t('checkin.done'),
-        })
-      },
-    )
-  })
-}
-
-/** A printable receipt: what was recorded, by which node, its signature checked, and a QR code of it. */
-export function receiptPage(ctx: PageContext, recordId: string): Promise<Page> {
-  return enrolled(async (e) => {
-    const kept = await keptReceipt(recordId)
-    const col = h('div', { className: 'govuk-grid-column-two-thirds' }, heading(t('receipt.title')))
-    const page = { title: t('receipt.title'), content: h('div', { className: 'govuk-grid-row' }, col) }
-    if (!kept) {
-      col.append(p(t('receipt.none')))
-      return page
-    }
-    const r = kept.receipt
-    const charter = await ctx.bloc
-      .request<{ chain: string }>('GET', '/v1/charter')
-      .then((res) => (res.status === 200 ? res.body.chain : null))
-      .catch(() => null)
-    const signer = charter ? checkReceipt(r, charter, e.bloc) : null
-    const print = button(t('receipt.print'), {
-      type: 'button',
-      className: 'govuk-button govuk-button--secondary app-noprint',
-    })
-    print.addEventListener('click', () => window.print())
-    col.append(
-      p(t('receipt.help')),
-      summaryList([
-        [t('receipt.what'), t(kept.label as MessageKey)],
-        [t('receipt.record'), r.record],
-        [t('receipt.node'), signer ? t('receipt.nodeName', signer) : r.node],
-        [t('receipt.position'), `${r.origin} #${r.seq}`],
-        [t('receipt.date'), formatDate(kept.at)],
-        [
-          t('receipt.check'),
-          signer ? tag(t('receipt.verified'), 'green') : tag(t('receipt.unverified'), 'red'),
-        ],
-      ]),
-      h(
-        'div',
-        { className: 'app-qr', 'data-receipt': receiptText(r) },
-        qrCode(receiptText(r), t('receipt.qr')),
-      ),
-      print,
-    )
-    return page
-  })
-}
-
 export function notFoundPage(): Page {
   return { title: t('notFound.title'), content: h('div', {}, heading(t('notFound.title'))) }
 }
-
-export { banner }

@@ -183,7 +183,7 @@ describe('the citizen portal', () => {
     await page.fill('#email', 'bea@example.org')
     await page.check('#consent')
     await page.getByRole('button', { name: 'Enrol' }).click()
-    await expect.poll(() => heading(page).textContent(), { timeout: 15_000 }).toBe('Your applications')
+    await expect.poll(() => heading(page).textContent(), { timeout: 30_000 }).toBe('Your applications')
     await expect.poll(() => page.locator('.govuk-summary-list').first().textContent()).toContain('Bea Ortiz')
     await accessible(page, 'applications (phone)')
     expect(await fitsWidth()).toBe(true)
@@ -261,11 +261,11 @@ describe('the citizen portal', () => {
     await first.page.selectOption('#nationality', 'DVC')
     await first.page.check('#consent')
     await first.page.getByRole('button', { name: 'Enrol' }).click()
-    await expect.poll(() => heading(first.page).textContent(), { timeout: 15_000 }).toBe('Your applications')
+    await expect.poll(() => heading(first.page).textContent(), { timeout: 30_000 }).toBe('Your applications')
     const citizenId = (await first.page.locator('.govuk-summary-list__value').first().textContent())!.trim()
     await first.page.getByRole('button', { name: 'Create a passkey' }).click()
     await expect
-      .poll(() => first.page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
+      .poll(() => first.page.locator('.govuk-notification-banner').textContent(), { timeout: 30_000 })
       .toContain('Your passkey now keeps your key')
     expect(await first.page.locator('.app-passkey').textContent()).toContain('Set up')
     await accessible(first.page, 'applications with a passkey')
@@ -286,7 +286,7 @@ describe('the citizen portal', () => {
     await expect.poll(() => heading(other.page).textContent()).toBe('Sign in with a passkey')
     await other.page.getByRole('button', { name: 'Sign in with a passkey' }).click()
     await expect
-      .poll(() => other.page.locator('.govuk-error-summary').textContent(), { timeout: 15_000 })
+      .poll(() => other.page.locator('.govuk-error-summary').textContent(), { timeout: 30_000 })
       .toContain('No passkey was used')
     await accessible(other.page, 'sign in, no passkey')
     expect(other.problems).toEqual([])
@@ -305,7 +305,7 @@ describe('the citizen portal', () => {
     await accessible(fresh.page, 'sign in')
     await shot(fresh.page, 'desktop-signin')
     await fresh.page.getByRole('button', { name: 'Sign in with a passkey' }).click()
-    await expect.poll(() => heading(fresh.page).textContent(), { timeout: 15_000 }).toBe('Your applications')
+    await expect.poll(() => heading(fresh.page).textContent(), { timeout: 30_000 }).toBe('Your applications')
     expect((await fresh.page.locator('.govuk-summary-list__value').first().textContent())!.trim()).toBe(
       citizenId,
     )
@@ -315,7 +315,7 @@ describe('the citizen portal', () => {
     await fresh.page.getByRole('link', { name: 'Apply for a service' }).click()
     await fresh.page.getByLabel('Passport renewal').check()
     await fresh.page.getByRole('button', { name: 'Send application' }).click()
-    await expect.poll(() => fresh.page.locator('section.app-case').count(), { timeout: 15_000 }).toBe(1)
+    await expect.poll(() => fresh.page.locator('section.app-case').count(), { timeout: 30_000 }).toBe(1)
     expect(fresh.problems).toEqual([])
   }, 180_000)
 
@@ -337,7 +337,7 @@ describe('the citizen portal', () => {
     await accessible(desk.page, 'officer alerts')
     await desk.page.getByRole('button', { name: 'Issue the alert' }).click()
     await expect
-      .poll(() => heading(desk.page).textContent(), { timeout: 15_000 })
+      .poll(() => heading(desk.page).textContent(), { timeout: 30_000 })
       .toBe('Cyclone warning: coast of Tanzania')
     const alertId = /#\/officer\/alert\/([0-9a-f]{64})$/.exec(desk.page.url())![1]!
     const safeCount = desk.page.locator('[data-count="safe"]')
@@ -362,14 +362,14 @@ describe('the citizen portal', () => {
       await page.fill(sel, v)
     await page.check('#consent')
     await page.getByRole('button', { name: 'Enrol' }).click()
-    await expect.poll(() => heading(page).textContent(), { timeout: 15_000 }).toBe('Your applications')
+    await expect.poll(() => heading(page).textContent(), { timeout: 30_000 }).toBe('Your applications')
     const citizenId = (await page.locator('.govuk-summary-list__value').first().textContent())!.trim()
     await page.getByRole('link', { name: 'Register where you are' }).click()
     await page.fill('#country', 'TZ')
     await page.fill('#region', 'Dar es Salaam')
     await page.getByRole('button', { name: 'Register presence' }).click()
     await expect
-      .poll(() => page.locator('.govuk-summary-list').first().textContent(), { timeout: 15_000 })
+      .poll(() => page.locator('.govuk-summary-list').first().textContent(), { timeout: 30_000 })
       .toContain('Dar es Salaam, TZ')
 
     // The alert reaches node 2, and the citizen sees it where they are.
@@ -380,7 +380,7 @@ describe('the citizen portal', () => {
           await expect.poll(() => heading(page).textContent()).toBe('Crisis alerts where you are')
           return page.locator('section.app-alert').count()
         },
-        { timeout: 20_000, interval: 500 },
+        { timeout: 45_000, interval: 500 },
       )
       .toBe(1)
     expect(await page.locator('section.app-alert').textContent()).toContain('Cyclone warning')
@@ -398,7 +398,7 @@ describe('the citizen portal', () => {
     await page.fill('#note', 'Sheltering at a school inland.')
     await page.getByRole('button', { name: 'Send' }).click()
     await expect
-      .poll(() => page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
+      .poll(() => page.locator('.govuk-notification-banner').textContent(), { timeout: 30_000 })
       .toContain('You are offline')
     await expect.poll(() => page.locator('#outbox-notice').textContent()).toContain('1 signed item')
     await accessible(page, 'start, offline with a waiting check-in')
@@ -406,7 +406,7 @@ describe('the citizen portal', () => {
     // Still offline, the portal opens again (from its service worker), the check-in still waiting.
     await page.reload()
     await expect
-      .poll(() => page.locator('#outbox-notice').textContent(), { timeout: 15_000 })
+      .poll(() => page.locator('#outbox-notice').textContent(), { timeout: 30_000 })
       .toContain('1 signed item')
     const board = () =>
       net.nodes[1]!.get<{ counts: { safe: number }; safe: string[] }>(
@@ -421,9 +421,9 @@ describe('the citizen portal', () => {
       .poll(() => page.locator('.govuk-notification-banner').textContent(), { timeout: 30_000 })
       .toContain('Back online')
     expect(await page.locator('#outbox-notice').count()).toBe(0)
-    await expect.poll(async () => (await board()).safe, { timeout: 20_000 }).toEqual([citizenId])
+    await expect.poll(async () => (await board()).safe, { timeout: 45_000 }).toEqual([citizenId])
     // The officer's dashboard, left open, shows it by itself.
-    await expect.poll(() => safeCount.textContent(), { timeout: 20_000 }).toBe('1')
+    await expect.poll(() => safeCount.textContent(), { timeout: 45_000 }).toBe('1')
     await accessible(desk.page, 'crisis dashboard')
     await shot(desk.page, 'desktop-dashboard')
     networkDown = false
@@ -462,7 +462,7 @@ describe('the citizen portal', () => {
     await shot(page, 'desktop-enrol')
     await tabTo(page, page.getByRole('button', { name: 'Enrol' }))
     await page.keyboard.press('Enter')
-    await expect.poll(() => heading(page).textContent(), { timeout: 15_000 }).toBe('Your applications')
+    await expect.poll(() => heading(page).textContent(), { timeout: 30_000 }).toBe('Your applications')
     await expect
       .poll(() => page.locator('.govuk-notification-banner').textContent())
       .toContain('You are enrolled')
@@ -480,7 +480,7 @@ describe('the citizen portal', () => {
     await tabTo(page, page.getByRole('button', { name: 'Register presence' }))
     await page.keyboard.press('Enter')
     await expect
-      .poll(() => page.locator('.govuk-summary-list').first().textContent(), { timeout: 15_000 })
+      .poll(() => page.locator('.govuk-summary-list').first().textContent(), { timeout: 30_000 })
       .toContain('Nairobi, KE')
 
     // Apply for an emergency travel document (the second choice: arrow keys move among radios).
@@ -496,7 +496,7 @@ describe('the citizen portal', () => {
     await tabTo(page, page.getByRole('button', { name: 'Send application' }))
     await page.keyboard.press('Enter')
     const theCase = page.locator('section.app-case')
-    await expect.poll(() => theCase.getAttribute('data-state'), { timeout: 15_000 }).toBe('submitted')
+    await expect.poll(() => theCase.getAttribute('data-state'), { timeout: 30_000 }).toBe('submitted')
     expect(await theCase.textContent()).toContain('Emergency travel document')
     const caseId = (await theCase.getAttribute('data-case'))!
     await accessible(page, 'applications with a case')
@@ -556,7 +556,7 @@ describe('the citizen portal', () => {
           await desk.page.getByRole('button', { name: 'Show' }).click()
           return row.count()
         },
-        { timeout: 20_000, interval: 500 },
+        { timeout: 45_000, interval: 500 },
       )
       .toBe(1)
     await accessible(desk.page, 'officer queue')
@@ -567,11 +567,11 @@ describe('the citizen portal', () => {
     await accessible(desk.page, 'officer case')
     await desk.page.getByRole('button', { name: 'Start the review' }).click()
     await expect
-      .poll(() => desk.page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
+      .poll(() => desk.page.locator('.govuk-notification-banner').textContent(), { timeout: 30_000 })
       .toContain('The case is now: In review')
     await desk.page.getByRole('button', { name: 'Approve' }).click()
     await expect
-      .poll(() => desk.page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
+      .poll(() => desk.page.locator('.govuk-notification-banner').textContent(), { timeout: 30_000 })
       .toContain('The case is now: Approved')
     // An attestation: the document's hash is computed in the browser; the document is not sent.
     const scan = randomBytes(200_000)
@@ -585,7 +585,7 @@ describe('the citizen portal', () => {
     await desk.page.fill('#document-type', 'police report')
     await desk.page.getByRole('button', { name: 'Attest' }).click()
     await expect
-      .poll(() => desk.page.locator('.govuk-notification-banner').textContent(), { timeout: 15_000 })
+      .poll(() => desk.page.locator('.govuk-notification-banner').textContent(), { timeout: 30_000 })
       .toContain(createHash('sha256').update(scan).digest('hex'))
     expect(Math.max(...bodies), 'no request carried the document').toBeLessThan(10_000)
     await accessible(desk.page, 'officer case, attested')
@@ -607,7 +607,7 @@ describe('the citizen portal', () => {
           await page.getByRole('button', { name: 'Check for updates' }).click()
           return theCase.getAttribute('data-state')
         },
-        { timeout: 20_000, interval: 500 },
+        { timeout: 45_000, interval: 500 },
       )
       .toBe('approved')
     expect(await theCase.textContent()).toContain('Approved')
@@ -624,7 +624,7 @@ describe('the citizen portal', () => {
     await net.nodes[0]!.kill()
     await page.getByRole('button', { name: 'Check for updates' }).click()
     await expect
-      .poll(() => page.locator('.govuk-notification-banner').textContent(), { timeout: 20_000 })
+      .poll(() => page.locator('.govuk-notification-banner').textContent(), { timeout: 45_000 })
       .toContain('stopped answering')
     await expect.poll(() => servedBy(page).textContent()).toMatch(/node-[12]/)
     await expect.poll(() => theCase.getAttribute('data-state')).toBe('approved')
@@ -637,7 +637,7 @@ describe('the citizen portal', () => {
     await expect.poll(() => heading(page).textContent()).toBe('Apply for a consular service')
     await page.getByLabel('Attestation of a document').check()
     await page.getByRole('button', { name: 'Send application' }).click()
-    await expect.poll(() => page.locator('section.app-case').count(), { timeout: 15_000 }).toBe(2)
+    await expect.poll(() => page.locator('section.app-case').count(), { timeout: 30_000 }).toBe(2)
     expect(problems).toEqual([])
   }, 240_000)
 })
