@@ -262,7 +262,19 @@ export async function casesPage(ctx: PageContext, query: URLSearchParams): Promi
     officerNav(),
     heading(t('officer.casesTitle')),
     form,
-    rows.length ? table : p(t('officer.none')),
+    // A data table may scroll sideways on a phone (WCAG 1.4.10 exempts it); the page itself must not.
+    rows.length
+      ? h(
+          'div',
+          {
+            className: 'app-table-scroll',
+            role: 'region',
+            'aria-label': t('officer.casesTitle'),
+            tabindex: '0',
+          },
+          table,
+        )
+      : p(t('officer.none')),
   )
   return { title: t('officer.casesTitle'), content }
 }

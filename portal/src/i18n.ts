@@ -438,7 +438,7 @@ const fr: Messages = {
   'officer.state': 'État du dossier',
   'officer.mine': 'Seulement les ressortissants de {state}',
   'officer.filter': 'Afficher',
-  'officer.queue': 'Dossiers dans l’état « {state} », les plus anciens d’abord',
+  'officer.queue': 'Dossiers dans l’état «\u00a0{state}\u00a0», les plus anciens d’abord',
   'officer.opened': 'Ouvert le',
   'officer.type': 'Service',
   'officer.none': 'Aucun dossier dans cet état.',

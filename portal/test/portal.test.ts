@@ -216,6 +216,28 @@ describe('the citizen portal', () => {
     await accessible(page, 'enrol with errors, in French (phone)')
     expect(await fitsWidth()).toBe(true)
     await shot(page, 'phone-enrol-fr')
+
+    // An application in French, then the console in French at 360 px: sign-in, the queue with
+    // that case (a table, which must not widen the page), the alerts page.
+    await page.goto(`${net.nodes[1]!.url}/#/apply`)
+    await page.getByLabel('Renouvellement du passeport').check()
+    await page.getByRole('button', { name: 'Envoyer la demande' }).click()
+    await expect.poll(() => page.locator('section.app-case').count(), { timeout: 30_000 }).toBe(1)
+    const files = await writeKeyFiles(net, net.officer('DVB'))
+    await page.goto(`${net.nodes[1]!.url}/#/officer`)
+    await expect.poll(() => heading(page).textContent()).toBe('Se connecter comme agent consulaire')
+    await accessible(page, 'officer sign-in (phone, French)')
+    await page.setInputFiles('#keyfile', files.officer)
+    await page.getByRole('button', { name: 'Se connecter' }).click()
+    await expect.poll(() => heading(page).textContent()).toBe('Dossiers')
+    expect(await page.locator('tr[data-case]').count()).toBeGreaterThan(0)
+    await accessible(page, 'officer queue (phone, French)')
+    expect(await fitsWidth()).toBe(true)
+    await shot(page, 'phone-officer-queue-fr')
+    await page.getByRole('link', { name: 'Alertes de crise (agents)' }).click()
+    await expect.poll(() => heading(page).textContent()).toBe('Alertes de crise')
+    await accessible(page, 'officer alerts (phone, French)')
+    expect(await fitsWidth()).toBe(true)
     expect(problems).toEqual([])
   }, 180_000)
 
