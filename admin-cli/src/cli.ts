@@ -8,7 +8,12 @@
  */
 import { Command, CommanderError } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
+import { registerAlert } from './commands/alert.ts'
 import { registerAudit } from './commands/audit.ts'
+import { registerCase } from './commands/case.ts'
+import { registerCeremony } from './commands/ceremony.ts'
+import { registerCharter } from './commands/charter.ts'
+import { registerCitizen } from './commands/citizen.ts'
 import { registerDevReset } from './commands/dev-reset.ts'
 import { registerDevSeed } from './commands/dev-seed.ts'
 import { registerKeys } from './commands/keys.ts'
@@ -17,6 +22,7 @@ import { registerOfficerReads } from './commands/officer-reads.ts'
 import { registerReceipt } from './commands/receipt.ts'
 import { registerStatus } from './commands/status.ts'
 import { registerVerifyCharter } from './commands/verify-charter.ts'
+import { registerWelfare } from './commands/welfare.ts'
 import { CliError, EXIT_USAGE, isCliError } from './errors.ts'
 import { type CliIo, println, processIo } from './io.ts'
 
@@ -27,7 +33,9 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('legation')
   // Set before any subcommand exists: commander copies them into each one it creates.
   program
-    .description('Legation admin CLI: node status, development data, charters, keys, revocations and audit')
+    .description(
+      'Legation admin CLI: node status, keys, the founding ceremony, charter amendments, officers, development data and audit',
+    )
     .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({
@@ -42,10 +50,17 @@ export function buildProgram(io: CliIo): Command {
   registerDevReset(registerDevSeed(program, io), io)
   registerVerifyCharter(program, io)
   registerKeys(program, io)
+  registerCeremony(program, io)
+  registerCharter(program, io)
   registerOfficerReads(program, io)
   registerOfficer(program, io)
   registerAudit(program, io)
   registerReceipt(program, io)
+  // Citizens' and officers' actions for scripts (after registerOfficerReads: `citizen` is shared).
+  registerCitizen(program, io)
+  registerCase(program, io)
+  registerAlert(program, io)
+  registerWelfare(program, io)
   return program
 }
 

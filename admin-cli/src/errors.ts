@@ -29,6 +29,16 @@ export const CLI_ERRORS = {
   FILE_UNREADABLE: { exit: EXIT_FAILURE, message: 'file cannot be read' },
   FILE_EXISTS: { exit: EXIT_FAILURE, message: 'file already exists; refusing to overwrite it' },
   KEY_FILE_INVALID: { exit: EXIT_FAILURE, message: 'key file is not valid' },
+  KEY_FILE_LOCKED: { exit: EXIT_FAILURE, message: 'key file is encrypted: passphrase missing or wrong' },
+  KEY_PASSPHRASE_REQUIRED: {
+    exit: EXIT_FAILURE,
+    message: 'a passphrase is needed and none was given (or --insecure-plaintext for development)',
+  },
+  DESCRIPTOR_INVALID: { exit: EXIT_FAILURE, message: 'file is not a member descriptor' },
+  DRAFT_INVALID: { exit: EXIT_FAILURE, message: 'file is not a charter draft, or the draft is not valid' },
+  SIGNATURE_INVALID: { exit: EXIT_FAILURE, message: 'a signature file does not verify against the draft' },
+  QUORUM_NOT_MET: { exit: EXIT_FAILURE, message: 'fewer valid signatures than the charter requires' },
+  CERT_REVOKED: { exit: EXIT_FAILURE, message: 'the certificate is revoked' },
   STATE_KEY_NOT_FOUND: { exit: EXIT_FAILURE, message: 'the key file holds no key of that member state' },
   STATE_MISMATCH: {
     exit: EXIT_FAILURE,
@@ -47,6 +57,15 @@ export const CLI_ERRORS = {
   BUNDLE_UNPROVEN: { exit: EXIT_FINDINGS, message: 'the bundle does not prove every finding it names' },
   RECEIPT_INVALID: { exit: EXIT_FINDINGS, message: 'the receipt does not prove what it claims' },
   RECEIPT_NOT_FINAL: { exit: EXIT_FINDINGS, message: 'the receipt’s checkpoint is not bloc-final yet' },
+  TRANSITION_NOT_ALLOWED: {
+    exit: EXIT_FAILURE,
+    message: 'the case state machine does not allow this move from the state the case is in',
+  },
+  ALERT_NOT_FOUND: { exit: EXIT_FAILURE, message: 'no crisis alert matches' },
+  WRITE_CONCERN_NOT_MET: {
+    exit: EXIT_FAILURE,
+    message: 'the record is stored, but not yet confirmed by as many other nodes as asked',
+  },
   INTERNAL: { exit: EXIT_FAILURE, message: 'unexpected failure' },
 } as const satisfies Record<string, { exit: number; message: string }>
 

@@ -9,6 +9,7 @@
  */
 import type { NodeInfo as NodeInfoSchema } from '@legation/node/http/schemas'
 import type { RequestToSign } from '@legation/protocol'
+import { transportReason } from '@legation/protocol/http'
 import type { Static } from '@sinclair/typebox'
 import { CliError } from './errors.ts'
 
@@ -148,14 +149,4 @@ export class NodeClient {
     if (json === undefined) throw new CliError('NODE_RESPONSE_INVALID', `${where}: empty response`)
     return { status: res.status, body: json as T }
   }
-}
-
-/** The reason a fetch failed, in a few words (undici hides it under `cause`). */
-function transportReason(err: unknown): string {
-  if (err instanceof DOMException && err.name === 'TimeoutError') return 'timed out'
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause
-  const message = typeof cause?.message === 'string' && cause.message !== '' ? cause.message : undefined
-  if (cause && typeof cause.code === 'string') return message?.includes(cause.code) ? message : cause.code
-  if (message) return message
-  return err instanceof Error ? err.message : String(err)
 }

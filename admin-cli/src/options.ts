@@ -36,3 +36,20 @@ export function intInRange(min: number, max: number) {
     return n
   }
 }
+
+/** A parser for an option or argument that must match `re`; `what` says what was expected. */
+export function matching(re: RegExp, what: string) {
+  return (value: string): string => {
+    if (!re.test(value)) throw new InvalidArgumentError(`expected ${what}`)
+    return value
+  }
+}
+
+export const parseStateCode = matching(/^[A-Z]{2,3}$/, 'a state code such as DVA')
+export const parseCountryCode = matching(/^[A-Z]{2}$/, 'an ISO 3166 country code such as KE')
+export const parseDate = matching(/^\d{4}-\d{2}-\d{2}$/, 'a date, YYYY-MM-DD')
+export const parseDocumentNumber = matching(/^[A-Z0-9]{3,32}$/, 'a document number (3–32 of A-Z, 0-9)')
+/** A case id: the id of its `case.opened` record. */
+export const parseCaseId = matching(/^[0-9a-f]{64}$/, 'a case id (64 lower-case hex characters)')
+/** An alert id: the id of its `alert.issued` record. */
+export const parseAlertId = matching(/^[0-9a-f]{64}$/, 'an alert id (64 lower-case hex characters)')

@@ -5,7 +5,17 @@ describe('legation', () => {
   it('prints help listing every command, exit 0', async () => {
     const r = await legation(['--help'])
     expect(r.code).toBe(0)
-    for (const cmd of ['status', 'dev', 'verify-charter', 'keys', 'citizen', 'cases', 'officer']) {
+    for (const cmd of [
+      'status',
+      'dev',
+      'verify-charter',
+      'keys',
+      'ceremony',
+      'charter',
+      'citizen',
+      'cases',
+      'officer',
+    ]) {
       expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, 'm'))
     }
   })

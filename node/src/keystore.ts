@@ -14,6 +14,13 @@
  * Without a passphrase (development only) the file is `{ v: 1, plaintext: true, keys }` and
  * `loadKeys` reports `encrypted: false` so that the caller can warn loudly.
  *
+ * This is the one key file format of the bloc: the node reads its `node` key from it, and
+ * `legation keys generate` writes state, officer, auditor and node keys in it, each under the
+ * name of its role, with public fields in the clear beside the sealed keys (`role`, `keyId`,
+ * `publicKey`, and `state`, `bloc`, `cert` where they apply): a tool reads a node's public key
+ * or an officer's certificate without the passphrase, and checks them against the keys once
+ * opened. They are not in the GCM additional data, so they may be added to a file later.
+ *
  * Files are written atomically (temporary file, fsync, rename, fsync of the folder) with
  * mode 0600. Binary values are unpadded base64url.
  *
@@ -27,6 +34,7 @@ import {
   createHash,
   randomBytes,
   scrypt,
+  scryptSync,
   timingSafeEqual,
 } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
@@ -171,20 +179,24 @@ export async function writeFileAtomic(
 }
 
 /**
- * Saves `keys` (name → secret bytes). `passphrase === null` writes a plaintext file: for
- * development blocs only.
+ * The text of a key file holding `keys` (name → secret bytes), with `header`'s public fields
+ * (a public key, the state, a certificate, …) in the clear before the keys: they are not
+ * secret, and a tool reads them without the passphrase (whoever reads them checks them against
+ * the keys once opened). `passphrase === null` writes a plaintext file: for development only.
  */
-export async function saveKeys(
-  path: string,
+export async function sealKeys(
   keys: Record<string, Uint8Array>,
   passphrase: string | null,
-  options: KeystoreOptions = {},
-): Promise<void> {
+  options: KeystoreOptions & { header?: Record<string, unknown> } = {},
+): Promise<string> {
   const encoded = encodeKeys(keys)
+  const extra = { ...options.header }
+  for (const own of ['v', 'plaintext', 'keys', 'kdf', 'cipher', 'check', 'nonce', 'ciphertext', 'tag']) {
+    delete extra[own]
+  }
   if (passphrase === null) {
     const file: PlainFile = { v: 1, plaintext: true, keys: encoded }
-    await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`)
-    return
+    return `${JSON.stringify({ v: 1, ...extra, plaintext: file.plaintext, keys: file.keys }, null, 2)}\n`
   }
   if (passphrase.length === 0) throw new NodeError('KEYSTORE_LOCKED', 'an empty passphrase is not allowed')
   const N = options.scryptN ?? DEFAULT_SCRYPT_N
@@ -205,7 +217,21 @@ export async function saveKeys(
   const file: SealedFile = { ...header, ciphertext: b64(ciphertext), tag: b64(cipher.getAuthTag()) }
   plaintext.fill(0)
   derived.fill(0)
-  await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`)
+  const { v, ...rest } = file
+  return `${JSON.stringify({ v, ...extra, ...rest }, null, 2)}\n`
+}
+
+/**
+ * Saves `keys` (name → secret bytes). `passphrase === null` writes a plaintext file: for
+ * development blocs only.
+ */
+export async function saveKeys(
+  path: string,
+  keys: Record<string, Uint8Array>,
+  passphrase: string | null,
+  options: KeystoreOptions = {},
+): Promise<void> {
+  await writeFileAtomic(path, await sealKeys(keys, passphrase, options))
 }
 
 function parseKdf(kdf: unknown): KdfParams {
@@ -229,22 +255,23 @@ function parseKdf(kdf: unknown): KdfParams {
   return k as KdfParams
 }
 
-/**
- * Loads a key file. A plaintext file loads whatever the passphrase (with `encrypted: false`);
- * an encrypted file needs the right passphrase.
- * Errors: KEYSTORE_MISSING, KEYSTORE_LOCKED (passphrase missing or wrong), KEYSTORE_CORRUPT.
- */
-export async function loadKeys(path: string, passphrase: string | null): Promise<LoadedKeys> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new NodeError('KEYSTORE_MISSING', `no key file at ${path}`, { cause })
+/** A parsed key file: plaintext keys, or what is needed to open a sealed one. */
+type ParsedFile =
+  | { plaintext: true; keys: Record<string, Uint8Array> }
+  | {
+      plaintext: false
+      kdf: KdfParams
+      salt: Buffer
+      nonce: Buffer
+      check: Buffer
+      ciphertext: Buffer
+      tag: Buffer
+      header: Omit<SealedFile, 'ciphertext' | 'tag'>
     }
-    throw cause
-  }
-  let file: Record<string, unknown>
+
+/** The JSON object of a key file (KEYSTORE_CORRUPT if it is not one of version 1). */
+export function parseKeyFileJson(path: string, text: string): Record<string, unknown> {
+  let file: unknown
   try {
     file = JSON.parse(text)
   } catch (cause) {
@@ -253,10 +280,18 @@ export async function loadKeys(path: string, passphrase: string | null): Promise
   if (typeof file !== 'object' || file === null || Array.isArray(file)) {
     throw new NodeError('KEYSTORE_CORRUPT', `key file ${path} is not a JSON object`)
   }
-  if (file.v !== 1) throw new NodeError('KEYSTORE_CORRUPT', `key file ${path} has unsupported version`)
+  const obj = file as Record<string, unknown>
+  if (obj.v !== 1) throw new NodeError('KEYSTORE_CORRUPT', `key file ${path} has unsupported version`)
+  return obj
+}
 
-  if (file.plaintext === true) return { keys: decodeKeys(file.keys), encrypted: false }
+/** True if `file` (a key file's JSON) is sealed under a passphrase. */
+export function isSealed(file: Record<string, unknown>): boolean {
+  return file.plaintext !== true
+}
 
+function parseFile(path: string, file: Record<string, unknown>, passphrase: string | null): ParsedFile {
+  if (file.plaintext === true) return { plaintext: true, keys: decodeKeys(file.keys) }
   if (passphrase === null || passphrase === '') {
     throw new NodeError('KEYSTORE_LOCKED', `key file ${path} is encrypted: a passphrase is needed`)
   }
@@ -275,30 +310,33 @@ export async function loadKeys(path: string, passphrase: string | null): Promise
   ) {
     throw new NodeError('KEYSTORE_CORRUPT', `key file ${path}: field lengths are wrong`)
   }
+  const header: Omit<SealedFile, 'ciphertext' | 'tag'> = {
+    v: 1,
+    kdf,
+    cipher: CIPHER,
+    check: file.check as string,
+    nonce: file.nonce as string,
+  }
+  return { plaintext: false, kdf, salt, nonce, check, ciphertext, tag, header }
+}
 
-  const derived = await deriveKey(passphrase, kdf, salt)
+/** Opens a sealed file with the key scrypt derived from the passphrase; wipes `derived`. */
+function unseal(path: string, sealed: Extract<ParsedFile, { plaintext: false }>, derived: Buffer) {
   try {
-    if (!timingSafeEqual(checkValue(derived), check)) {
+    if (!timingSafeEqual(checkValue(derived), sealed.check)) {
       throw new NodeError('KEYSTORE_LOCKED', `wrong passphrase for key file ${path}`)
-    }
-    const header: Omit<SealedFile, 'ciphertext' | 'tag'> = {
-      v: 1,
-      kdf,
-      cipher: CIPHER,
-      check: file.check as string,
-      nonce: file.nonce as string,
     }
     let plaintext: Buffer
     try {
-      const decipher = createDecipheriv(CIPHER, derived.subarray(0, 32), nonce)
-      decipher.setAAD(aad(header))
-      decipher.setAuthTag(tag)
-      plaintext = Buffer.concat([decipher.update(ciphertext), decipher.final()])
+      const decipher = createDecipheriv(CIPHER, derived.subarray(0, 32), sealed.nonce)
+      decipher.setAAD(aad(sealed.header))
+      decipher.setAuthTag(sealed.tag)
+      plaintext = Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()])
     } catch (cause) {
       throw new NodeError('KEYSTORE_CORRUPT', `key file ${path} fails its integrity check`, { cause })
     }
     try {
-      return { keys: decodeKeys(JSON.parse(plaintext.toString('utf8'))), encrypted: true }
+      return decodeKeys(JSON.parse(plaintext.toString('utf8')))
     } catch (cause) {
       if (cause instanceof NodeError) throw cause
       throw new NodeError('KEYSTORE_CORRUPT', `key file ${path}: sealed content is not JSON`, { cause })
@@ -308,4 +346,49 @@ export async function loadKeys(path: string, passphrase: string | null): Promise
   } finally {
     derived.fill(0)
   }
+}
+
+/**
+ * Opens the text of a key file. A plaintext file opens whatever the passphrase (with
+ * `encrypted: false`); an encrypted file needs the right passphrase. Fields other than the
+ * ones this module writes (a public key, the state, a certificate: see `sealKeys`) are
+ * left for the caller, who must check them against the keys.
+ */
+export async function openKeys(path: string, text: string, passphrase: string | null): Promise<LoadedKeys> {
+  const parsed = parseFile(path, parseKeyFileJson(path, text), passphrase)
+  if (parsed.plaintext) return { keys: parsed.keys, encrypted: false }
+  const derived = await deriveKey(passphrase!, parsed.kdf, parsed.salt)
+  return { keys: unseal(path, parsed, derived), encrypted: true }
+}
+
+/** `openKeys` for callers that cannot wait (the admin CLI's key-file readers). */
+export function openKeysSync(path: string, text: string, passphrase: string | null): LoadedKeys {
+  const parsed = parseFile(path, parseKeyFileJson(path, text), passphrase)
+  if (parsed.plaintext) return { keys: parsed.keys, encrypted: false }
+  const { N, r, p } = parsed.kdf
+  const derived = scryptSync(passphrase!.normalize('NFC'), parsed.salt, 64, {
+    N,
+    r,
+    p,
+    maxmem: 256 * N * r + 1024 * 1024,
+  })
+  return { keys: unseal(path, parsed, derived), encrypted: true }
+}
+
+/**
+ * Loads a key file. A plaintext file loads whatever the passphrase (with `encrypted: false`);
+ * an encrypted file needs the right passphrase.
+ * Errors: KEYSTORE_MISSING, KEYSTORE_LOCKED (passphrase missing or wrong), KEYSTORE_CORRUPT.
+ */
+export async function loadKeys(path: string, passphrase: string | null): Promise<LoadedKeys> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new NodeError('KEYSTORE_MISSING', `no key file at ${path}`, { cause })
+    }
+    throw cause
+  }
+  return openKeys(path, text, passphrase)
 }

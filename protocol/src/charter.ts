@@ -294,3 +294,99 @@ export function setQuorum(prev: CharterView, quorum: number, opts: AmendOptions)
 }
 
 export type { NodeCertificate }
+
+// ---- The founding ceremony and amendments with detached signatures. ----
+// Each member signs the draft on its own machine; whoever combines the signatures needs
+// only the draft and public keys, never a secret key. `createGenesis` (sdk.ts) does all of it
+// in one process, for development blocs and tests.
+
+/** One member's signature over a charter draft, made apart from the others'. */
+export interface CharterSignature {
+  readonly state: string
+  readonly sig: Uint8Array
+}
+
+export interface GenesisDraftOptions {
+  name: string
+  members: Member[]
+  auditorKey: Uint8Array
+  quorum: number
+  issuedAt: number
+}
+
+/**
+ * The unsigned genesis charter of the founders' members (each with its nodes already
+ * certified by its own state key), checked as `verifyGenesis` will check it: members listed
+ * once, node certificates signed by their state, node keys and client ids distinct, quorum
+ * within the members.
+ */
+export function draftGenesis(ed: Ed25519, opts: GenesisDraftOptions): CharterBody {
+  const charter: CharterBody = {
+    v: 1,
+    name: opts.name,
+    version: 1,
+    prev: null,
+    bloc: null,
+    issuedAt: opts.issuedAt,
+    members: [...opts.members].sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0)),
+    auditorKey: opts.auditorKey,
+    quorum: opts.quorum,
+  }
+  checkStructure(ed, parseSignedCharter.parse({ charter, sigs: [] }, 'charter draft').charter)
+  return charter
+}
+
+/** True if `sig` is `stateKey`'s signature over `charter`. */
+export function verifyCharterSignature(
+  ed: Ed25519,
+  charter: CharterBody,
+  sig: Uint8Array,
+  stateKey: Uint8Array,
+): boolean {
+  return ed.verify(sig, signingInput(DOMAINS.charter, encodeCanonical(charter)), stateKey)
+}
+
+/** The signatures of distinct `signers` that verify, in state-code order. */
+function keepValid(
+  ed: Ed25519,
+  charter: CharterBody,
+  sigs: readonly CharterSignature[],
+  signers: ReadonlyMap<string, Member>,
+): { state: string; sig: Uint8Array }[] {
+  const kept = new Map<string, Uint8Array>()
+  for (const { state, sig } of sigs) {
+    const m = signers.get(state)
+    if (m && !kept.has(state) && verifyCharterSignature(ed, charter, sig, m.stateKey)) kept.set(state, sig)
+  }
+  return [...kept.keys()].sort().map((state) => ({ state, sig: kept.get(state)! }))
+}
+
+/**
+ * The genesis charter from its draft and the founders' detached signatures. Signatures that do
+ * not verify, or of states that are not founders, are left out; fewer than every founder's is
+ * CHARTER_QUORUM_NOT_MET (as `verifyGenesis`).
+ */
+export function genesisFromSignatures(
+  ed: Ed25519,
+  charter: CharterBody,
+  sigs: readonly CharterSignature[],
+): { signed: SignedCharter; view: CharterView } {
+  const members = new Map(charter.members.map((m) => [m.code, m]))
+  const signed: SignedCharter = { charter, sigs: keepValid(ed, charter, sigs, members) }
+  return { signed, view: verifyGenesis(ed, signed) }
+}
+
+/**
+ * Version n+1 from its draft and detached signatures of members of version n (`prev`), with
+ * the keys version n gives them. Fewer valid signatures than version n's quorum is
+ * CHARTER_QUORUM_NOT_MET (as `verifyAmendment`).
+ */
+export function amendmentFromSignatures(
+  ed: Ed25519,
+  prev: CharterView,
+  charter: CharterBody,
+  sigs: readonly CharterSignature[],
+): { signed: SignedCharter; view: CharterView } {
+  const signed: SignedCharter = { charter, sigs: keepValid(ed, charter, sigs, prev.members) }
+  return { signed, view: verifyAmendment(ed, prev, signed) }
+}

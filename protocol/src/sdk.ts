@@ -1,13 +1,16 @@
 /**
  * The client SDK: make keys, build and sign records and requests, set up a bloc.
- * Used by tests, the admin CLI and (through a bundler) the citizen portal.
+ * Used by tests, the admin CLI and (through a bundler) the citizen portal. Sending them to the
+ * bloc, with failover between nodes, is `NodePool` (`@legation/protocol/http`, node-pool.ts):
+ * this file stays pure.
  *
  * @example
  * const client = new LegationClient({ ed: nobleEd25519, bloc, charter, keys, cert })
- * const { record, payload } = client.record('presence.registered', citizenId,
+ * const presence = client.record('presence.registered', citizenId,
  *   { from: Date.now(), until: null },
  *   { salt: client.salt(), country: 'KE', region: 'Nairobi' })
- * await fetch(`${node}/v1/records`, { method: 'POST', body: JSON.stringify(toSubmission(record, payload)) })
+ * const pool = new NodePool({ nodes: ['http://127.0.0.1:8080', 'http://127.0.0.1:8081'] })
+ * const { results, replicas, writeConcernMet } = await pool.submit([presence], { writeConcern: 2, signer: client })
  */
 
 import { toBase64url } from './bytes.ts'

@@ -41,6 +41,7 @@ export {
   NetworkControl,
 } from './control.ts'
 export { type ControlServer, controlSocketPath, sendControl, serveControl } from './control-socket.ts'
+export { FileNode, type FileNodeInit } from './file-node.ts'
 export { type KeyFiles, OFFICER_FILE, stateKeyFileName, writeKeyFiles } from './key-files.ts'
 export { buildLazyFs, type HeldData, LazyFs, type LazyFsReport } from './lazyfs.ts'
 export {

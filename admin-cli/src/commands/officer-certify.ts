@@ -11,6 +11,7 @@
  * refuses, so the CLI refuses it first.
  */
 import { resolve } from 'node:path'
+import type { RevocationList } from '@legation/node/http/schemas'
 import {
   type CharterView,
   certificateId,
@@ -30,6 +31,7 @@ import {
   verifyCertificateSignature,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import type { Static } from '@sinclair/typebox'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
@@ -38,10 +40,12 @@ import {
   loadKeyFile,
   loadStateKeyFile,
   refuseExisting,
-  writeSecretFile,
+  writeKeyFile,
 } from '../key-file.ts'
 import { NodeClient } from '../node-client.ts'
 import { intInRange, nodeOption } from '../options.ts'
+import { askPassphrase, unlockFor } from '../passphrase.ts'
+import { PLAINTEXT_WARNING } from './keys.ts'
 import { MAX_CHARTER_FILE_BYTES, verifyCharterFile, verifyCharterValue } from './verify-charter.ts'
 
 const DAY_MS = 86_400_000
@@ -149,23 +153,29 @@ function issue(
 }
 
 /**
- * The officer's key file: the flat format of `keys generate` with `cert` (what `loadKeyFile`
- * reads), plus fields a person reading it may want; only the keys, `cert` and `bloc` are read.
+ * The officer's key file, in the one key file format (`keys generate --role officer`, what
+ * `loadKeyFile` reads): the key sealed under `passphrase` (null: plaintext, development only),
+ * the certificate and fields a person reading it may want in the clear.
  */
-function writeOfficerKeyFile(path: string, keys: KeyPair, cert: OfficerCertificate): void {
-  const file = {
-    type: 'ed25519',
-    keyId: keyId(keys.publicKey),
-    bloc: cert.body.bloc,
-    state: cert.body.state,
-    roles: cert.body.roles,
-    certificate: certificateId(cert),
-    notAfter: iso(cert.body.notAfter),
-    publicKey: toBase64url(keys.publicKey),
-    secretKey: toBase64url(keys.secretKey),
-    cert: toBase64url(encodeCanonical(cert)),
-  }
-  writeSecretFile(path, `${JSON.stringify(file, null, 2)}\n`)
+async function writeOfficerKeyFile(
+  path: string,
+  keys: KeyPair,
+  cert: OfficerCertificate,
+  passphrase: string | null,
+): Promise<void> {
+  await writeKeyFile(path, {
+    role: 'officer',
+    keys,
+    passphrase,
+    header: {
+      state: cert.body.state,
+      bloc: cert.body.bloc,
+      roles: cert.body.roles,
+      certificate: certificateId(cert),
+      notAfter: iso(cert.body.notAfter),
+      cert: toBase64url(encodeCanonical(cert)),
+    },
+  })
 }
 
 function report(
@@ -205,7 +215,15 @@ function report(
   println(io.stdout, `Key file     ${path} (mode 0600: the officer's secret key and certificate)`)
 }
 
-interface CertifyOptions {
+interface KeyFileOptions {
+  /** The state key file's passphrase. */
+  passphraseFile?: string
+  /** The officer key file's passphrase. */
+  officerPassphraseFile?: string
+  insecurePlaintext?: boolean
+}
+
+interface CertifyOptions extends KeyFileOptions {
   stateKey: string
   state?: string
   roles: OfficerRole[]
@@ -216,7 +234,7 @@ interface CertifyOptions {
   json?: boolean
 }
 
-interface RenewOptions {
+interface RenewOptions extends KeyFileOptions {
   stateKey: string
   state?: string
   officer: string
@@ -225,6 +243,27 @@ interface RenewOptions {
   charter?: string
   node?: string
   json?: boolean
+}
+
+/**
+ * Refuses to renew a certificate the node knows to be revoked: a revocation says the key must
+ * not sign any more (stolen, or the officer left), and a new certificate for the same key would
+ * undo it. A new officer key is certified instead.
+ */
+async function refuseRevoked(io: CliIo, url: string, cert: OfficerCertificate, path: string): Promise<void> {
+  const client = new NodeClient({ url, fetch: io.fetch })
+  const list = await client.get<Static<typeof RevocationList>>('/v1/revocations')
+  if (!Array.isArray(list.revocations)) {
+    throw new CliError('NODE_RESPONSE_INVALID', 'GET /v1/revocations answered without a list')
+  }
+  const id = certificateId(cert)
+  const r = list.revocations.find((x) => x.cert === id && x.state === cert.body.state)
+  if (r) {
+    throw new CliError(
+      'CERT_REVOKED',
+      `the certificate in ${path} (${id.slice(0, 12)}…) was revoked by ${r.state} from ${iso(r.at)} (${r.reason}): it is not renewed; certify a new officer key instead (officer certify)`,
+    )
+  }
 }
 
 /** Adds `certify` and `renew` to the `officer` command. */
@@ -266,6 +305,19 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
     )
     .addOption(validDays())
     .addOption(out())
+    .addOption(
+      new Option(
+        '--passphrase-file <file>',
+        "the state key file's passphrase, first line (else LEGATION_KEY_PASSPHRASE(_FILE) or a prompt)",
+      ),
+    )
+    .addOption(
+      new Option(
+        '--officer-passphrase-file <file>',
+        "the officer key file's passphrase, first line (else LEGATION_KEY_PASSPHRASE(_FILE) or a prompt)",
+      ),
+    )
+    .option('--insecure-plaintext', "DEVELOPMENT ONLY: write the officer's secret key unencrypted")
     .addOption(charter())
     .addOption(nodeOption(io).conflicts('charter'))
     .option('--json', 'print the certificate id and validity as JSON')
@@ -274,13 +326,22 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
       const path = resolve(opts.out)
       refuseExisting(path)
       const stateKeyPath = resolve(opts.stateKey)
-      const stateKey = loadStateKeyFile(ed, stateKeyPath, opts.state)
+      const stateKey = loadStateKeyFile(
+        ed,
+        stateKeyPath,
+        opts.state,
+        await unlockFor(io, stateKeyPath, opts.passphraseFile),
+      )
       const { view, where } = await charterOf(opts, io)
       checkStateKey(view, where, stateKey, stateKeyPath)
+      const passphrase = opts.insecurePlaintext
+        ? null
+        : await askPassphrase(io, { file: opts.officerPassphraseFile, what: path, confirm: true })
       const keys = generateKeyPair(ed)
       const cert = issue(stateKey, view.bloc, keys.publicKey, opts.roles, io.now(), opts.validDays)
-      writeOfficerKeyFile(path, keys, cert)
+      await writeOfficerKeyFile(path, keys, cert, passphrase)
       keys.secretKey.fill(0)
+      if (passphrase === null) println(io.stderr, PLAINTEXT_WARNING)
       report(io, opts.json, cert, path)
     })
 
@@ -301,18 +362,33 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
     )
     .addOption(validDays())
     .addOption(out())
+    .addOption(
+      new Option(
+        '--passphrase-file <file>',
+        "the state key file's passphrase, first line (else LEGATION_KEY_PASSPHRASE(_FILE) or a prompt)",
+      ),
+    )
+    .addOption(
+      new Option(
+        '--officer-passphrase-file <file>',
+        "the officer key file's passphrase, first line (else LEGATION_KEY_PASSPHRASE(_FILE) or a prompt)",
+      ),
+    )
+    .option('--insecure-plaintext', "DEVELOPMENT ONLY: write the officer's secret key unencrypted")
     .addOption(charter())
     .addOption(
-      new Option('--node <url>', "check the state's key against the charter this node serves").conflicts(
-        'charter',
-      ),
+      new Option(
+        '--node <url>',
+        "check the state's key against the charter this node serves, and that the certificate is not revoked",
+      ).conflicts('charter'),
     )
     .option('--json', 'print the new certificate id and validity as JSON')
     .action(async (opts: RenewOptions) => {
       const path = resolve(opts.out)
       refuseExisting(path)
       const officerPath = resolve(opts.officer)
-      const officerKey = loadKeyFile(ed, officerPath)
+      const officerUnlock = await unlockFor(io, officerPath, opts.officerPassphraseFile)
+      const officerKey = loadKeyFile(ed, officerPath, officerUnlock)
       const old = officerKey.cert
       if (!old) throw new CliError('KEY_FILE_INVALID', `${officerPath} holds no officer certificate`)
       const { state, bloc } = old.body
@@ -323,7 +399,12 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
         )
       }
       const stateKeyPath = resolve(opts.stateKey)
-      const stateKey = loadStateKeyFile(ed, stateKeyPath, state)
+      const stateKey = loadStateKeyFile(
+        ed,
+        stateKeyPath,
+        state,
+        await unlockFor(io, stateKeyPath, opts.passphraseFile),
+      )
       if (stateKey.bloc !== undefined && stateKey.bloc !== bloc) {
         throw new CliError(
           'BLOC_MISMATCH',
@@ -351,6 +432,7 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
           )
         }
       }
+      if (opts.node !== undefined) await refuseRevoked(io, opts.node, old, officerPath)
       const cert = issue(
         stateKey,
         bloc,
@@ -359,8 +441,18 @@ export function registerOfficerCertify(officer: Command, io: CliIo): void {
         io.now(),
         opts.validDays,
       )
-      writeOfficerKeyFile(path, officerKey.keys, cert)
+      // The renewed file keeps the passphrase of the one it renews.
+      const passphrase =
+        officerUnlock.passphrase ??
+        (opts.insecurePlaintext
+          ? null
+          : await askPassphrase(io, { file: opts.officerPassphraseFile, what: path, confirm: true }))
+      await writeOfficerKeyFile(path, officerKey.keys, cert, passphrase)
       officerKey.keys.secretKey.fill(0)
+      if (passphrase === null) println(io.stderr, PLAINTEXT_WARNING)
       report(io, opts.json, cert, path, old)
+      if (opts.node === undefined && !opts.json) {
+        println(io.stdout, 'Revocations  not checked (offline): give --node to refuse a revoked certificate')
+      }
     })
 }

@@ -22,9 +22,10 @@ import type { Static } from '@sinclair/typebox'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CliError, isCliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
-import { loadKeyFile, loadStateKeyFile } from '../key-file.ts'
+import { loadOfficerCert, loadStateKeyFile } from '../key-file.ts'
 import { NodeClient, type NodeInfo } from '../node-client.ts'
 import { nodeOption } from '../options.ts'
+import { passphraseFileOption, unlockFor } from '../passphrase.ts'
 import { registerOfficerCertify } from './officer-certify.ts'
 
 type Reason = Revocation['body']['reason']
@@ -84,6 +85,7 @@ interface RevokeOptions {
   officerKey?: string
   reason: Reason
   at?: number
+  passphraseFile?: string
   json?: boolean
 }
 
@@ -125,6 +127,7 @@ export function registerOfficer(program: Command, io: CliIo): void {
         'refuse its signatures from this time on: ISO 8601 or ms (default: now)',
       ).argParser(parseTime),
     )
+    .addOption(passphraseFileOption())
     .option('--json', 'print the revocation in force as JSON')
     .action(async (opts: RevokeOptions) => {
       if ((opts.cert === undefined) === (opts.officerKey === undefined)) {
@@ -132,13 +135,19 @@ export function registerOfficer(program: Command, io: CliIo): void {
       }
       // Files first: a mistake in them is found before anything is sent.
       const stateKeyPath = resolve(opts.stateKey)
-      const stateKey = loadStateKeyFile(nativeEd25519, stateKeyPath, opts.state)
+      const stateKey = loadStateKeyFile(
+        nativeEd25519,
+        stateKeyPath,
+        opts.state,
+        await unlockFor(io, stateKeyPath, opts.passphraseFile),
+      )
       const { state } = stateKey
       let cert = opts.cert
       let certBloc: string | undefined
       if (opts.officerKey !== undefined) {
         const path = resolve(opts.officerKey)
-        const key = loadKeyFile(nativeEd25519, path)
+        // Only its certificate is needed: no passphrase is asked for a sealed officer key.
+        const key = loadOfficerCert(path)
         if (!key.cert) throw new CliError('KEY_FILE_INVALID', `${path} holds no officer certificate`)
         if (key.cert.body.state !== state) {
           throw new CliError(

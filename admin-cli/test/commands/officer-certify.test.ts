@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { certificateId, keyId, type OfficerCertificate } from '@legation/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PLAINTEXT_WARNING } from '../../src/commands/keys.ts'
 import { BACKDATE_MS, parseRoles } from '../../src/commands/officer-certify.ts'
 import { loadKeyFile } from '../../src/key-file.ts'
 import { devNode, ed, errorLines, legation, submitAsOfficer, type TestNode } from '../helpers.ts'
@@ -35,6 +36,7 @@ const certify = (node: TestNode, out: string, ...more: string[]) =>
   legation([
     'officer',
     'certify',
+    '--insecure-plaintext',
     '--node',
     node.url,
     '--state-key',
@@ -58,7 +60,7 @@ describe('legation officer certify', () => {
     const out = join(node.dir, 'new-officer.key.json')
     const before = Date.now()
     const r = await certify(node, out)
-    expect(errorLines(r)).toEqual([])
+    expect(errorLines(r)).toEqual([PLAINTEXT_WARNING])
     expect(r.code).toBe(0)
 
     const officer = officerIn(out)
@@ -99,6 +101,7 @@ describe('legation officer certify', () => {
     const r = await legation([
       'officer',
       'certify',
+      '--insecure-plaintext',
       '--charter',
       node.charterFile,
       '--state-key',
@@ -113,7 +116,7 @@ describe('legation officer certify', () => {
       out,
       '--json',
     ])
-    expect(errorLines(r)).toEqual([])
+    expect(errorLines(r)).toEqual([PLAINTEXT_WARNING])
     expect(r.code).toBe(0)
     const officer = officerIn(out)
     const json = JSON.parse(r.stdout)
@@ -177,6 +180,7 @@ describe('legation officer certify: the wrong state or bloc', () => {
     legation([
       'officer',
       'certify',
+      '--insecure-plaintext',
       '--node',
       node.url,
       '--state-key',
@@ -213,7 +217,21 @@ describe('legation officer certify: the wrong state or bloc', () => {
 
   it('a state that is not a member of the bloc', async () => {
     const key = join(node.dir, 'at.key.json')
-    expect((await legation(['keys', 'generate', '--out', key])).code).toBe(0)
+    expect(
+      (
+        await legation([
+          'keys',
+          'generate',
+          '--role',
+          'state',
+          '--state',
+          'AT',
+          '--insecure-plaintext',
+          '--out',
+          key,
+        ])
+      ).code,
+    ).toBe(0)
     const r = await certifyWith(key, '--state', 'AT')
     expect(r.code).toBe(1)
     expect(errorLines(r)).toEqual([
@@ -225,6 +243,7 @@ describe('legation officer certify: the wrong state or bloc', () => {
     const r = await legation([
       'officer',
       'certify',
+      '--insecure-plaintext',
       '--node',
       other.url,
       '--state-key',
@@ -263,6 +282,90 @@ describe('legation officer certify: the wrong state or bloc', () => {
   })
 })
 
+describe('legation officer certify: the key file', () => {
+  it('is sealed under the passphrase, in the one key file format, and renewed under the same one', async () => {
+    const node = await start()
+    const env = { LEGATION_KEY_PASSPHRASE: 'officer passphrase' }
+    const out = join(node.dir, 'sealed-officer.key.json')
+    const r = await legation(
+      [
+        'officer',
+        'certify',
+        '--node',
+        node.url,
+        '--state-key',
+        node.secrets,
+        '--state',
+        'DVA',
+        '--roles',
+        'consul',
+        '--out',
+        out,
+      ],
+      env,
+    )
+    expect(r.code).toBe(0)
+    expect(errorLines(r)).toEqual([])
+    const file = JSON.parse(readFileSync(out, 'utf8'))
+    expect(file).toMatchObject({
+      v: 1,
+      role: 'officer',
+      state: 'DVA',
+      bloc: node.bloc,
+      cipher: 'aes-256-gcm',
+    })
+    expect(file.secretKey).toBeUndefined()
+    expect(() => loadKeyFile(ed, out, { env: {} })).toThrow(
+      expect.objectContaining({ code: 'KEY_FILE_LOCKED' }),
+    )
+    const officer = loadKeyFile(ed, out, { env })
+    expect(officer.cert?.body.roles).toEqual(['consul'])
+
+    const renewed = join(node.dir, 'sealed-renewed.key.json')
+    const again = await legation(
+      [
+        'officer',
+        'renew',
+        '--node',
+        node.url,
+        '--state-key',
+        node.secrets,
+        '--officer',
+        out,
+        '--out',
+        renewed,
+      ],
+      env,
+    )
+    expect(again.code).toBe(0)
+    expect(loadKeyFile(ed, renewed, { env }).keys.publicKey).toEqual(officer.keys.publicKey)
+
+    // Revoking needs the certificate only: the sealed file is read without its passphrase.
+    const revoke = await legation(
+      [
+        'officer',
+        'revoke',
+        '--node',
+        node.url,
+        '--state-key',
+        node.secrets,
+        '--state',
+        'DVA',
+        '--officer-key',
+        renewed,
+        '--json',
+      ],
+      {},
+    )
+    expect(errorLines(revoke)).toEqual([])
+    expect(JSON.parse(revoke.stdout)).toMatchObject({
+      new: true,
+      state: 'DVA',
+      cert: certificateId(loadKeyFile(ed, renewed, { env }).cert!),
+    })
+  })
+})
+
 describe('legation officer renew', () => {
   let node: TestNode
   beforeAll(async () => {
@@ -277,6 +380,7 @@ describe('legation officer renew', () => {
       [
         'officer',
         'certify',
+        '--insecure-plaintext',
         '--node',
         node.url,
         '--state-key',
@@ -293,7 +397,7 @@ describe('legation officer renew', () => {
       {},
       { now: () => past },
     )
-    expect(errorLines(made)).toEqual([])
+    expect(errorLines(made)).toEqual([PLAINTEXT_WARNING])
     const old = officerIn(expired)
     expect(await submitAsOfficer(node, expired)).toEqual({ status: 401, code: 'CERT_NOT_VALID_AT' })
 
@@ -301,6 +405,7 @@ describe('legation officer renew', () => {
     const r = await legation([
       'officer',
       'renew',
+      '--insecure-plaintext',
       '--state-key',
       node.secrets,
       '--officer',
@@ -310,7 +415,7 @@ describe('legation officer renew', () => {
       '--valid-days',
       '90',
     ])
-    expect(errorLines(r)).toEqual([])
+    expect(errorLines(r)).toEqual([PLAINTEXT_WARNING])
     expect(r.code).toBe(0)
     const fresh = officerIn(renewed)
     expect(fresh.id).not.toBe(old.id)
@@ -330,11 +435,71 @@ describe('legation officer renew', () => {
     expect(officerIn(expired).id).toBe(old.id)
   })
 
+  it('refuses to renew a revoked certificate when it can ask a node, and says when it could not', async () => {
+    const trial = join(node.dir, 'revoked.key.json')
+    expect((await certify(node, trial)).code).toBe(0)
+    const revoked = await legation([
+      'officer',
+      'revoke',
+      '--node',
+      node.url,
+      '--state-key',
+      node.secrets,
+      '--state',
+      'DVA',
+      '--officer-key',
+      trial,
+      '--reason',
+      'ceased',
+    ])
+    expect(revoked.code).toBe(0)
+    const out = join(node.dir, 'not-renewed.key.json')
+    const r = await legation([
+      'officer',
+      'renew',
+      '--insecure-plaintext',
+      '--node',
+      node.url,
+      '--state-key',
+      node.secrets,
+      '--officer',
+      trial,
+      '--out',
+      out,
+    ])
+    expect(r.code).toBe(1)
+    expect(errorLines(r)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^error: the certificate in ${trial} \\([0-9a-f]{12}…\\) was revoked by DVA from .+ \\(ceased\\): it is not renewed; certify a new officer key instead \\(officer certify\\) \\[CERT_REVOKED\\]$`,
+        ),
+      ),
+    ])
+    expect(() => statSync(out)).toThrow()
+    // Offline the CLI cannot know: it renews, and says it did not check.
+    const offline = await legation([
+      'officer',
+      'renew',
+      '--insecure-plaintext',
+      '--state-key',
+      node.secrets,
+      '--officer',
+      trial,
+      '--out',
+      out,
+    ])
+    expect(offline.code).toBe(0)
+    expect(offline.stdout).toContain(
+      'Revocations  not checked (offline): give --node to refuse a revoked certificate',
+    )
+  })
+
   it('the development officer, checked against the node’s charter, with --json', async () => {
     const out = join(node.dir, 'dev-renewed.key.json')
     const r = await legation([
       'officer',
       'renew',
+      '--insecure-plaintext',
       '--node',
       node.url,
       '--state-key',
@@ -345,7 +510,7 @@ describe('legation officer renew', () => {
       out,
       '--json',
     ])
-    expect(errorLines(r)).toEqual([])
+    expect(errorLines(r)).toEqual([PLAINTEXT_WARNING])
     const json = JSON.parse(r.stdout)
     expect(json).toMatchObject({
       certificate: officerIn(out).id,
@@ -359,7 +524,7 @@ describe('legation officer renew', () => {
   it('refuses another state’s key, a key that did not sign the certificate, and an existing file', async () => {
     const out = join(node.dir, 'not-made.key.json')
     const renew = (...more: string[]) =>
-      legation(['officer', 'renew', '--officer', node.secrets, '--out', out, ...more])
+      legation(['officer', 'renew', '--insecure-plaintext', '--officer', node.secrets, '--out', out, ...more])
 
     const dvb = await renew('--state-key', node.secrets, '--state', 'DVB')
     expect(dvb.code).toBe(1)
@@ -368,7 +533,21 @@ describe('legation officer renew', () => {
     ])
 
     const stranger = join(node.dir, 'stranger.key.json')
-    expect((await legation(['keys', 'generate', '--out', stranger])).code).toBe(0)
+    expect(
+      (
+        await legation([
+          'keys',
+          'generate',
+          '--role',
+          'state',
+          '--state',
+          'DVA',
+          '--insecure-plaintext',
+          '--out',
+          stranger,
+        ])
+      ).code,
+    ).toBe(0)
     const offline = await renew('--state-key', stranger)
     expect(offline.code).toBe(1)
     expect(errorLines(offline)).toEqual([
@@ -381,6 +560,7 @@ describe('legation officer renew', () => {
     const exists = await legation([
       'officer',
       'renew',
+      '--insecure-plaintext',
       '--officer',
       node.secrets,
       '--state-key',
@@ -396,6 +576,7 @@ describe('legation officer renew', () => {
     const plain = await legation([
       'officer',
       'renew',
+      '--insecure-plaintext',
       '--officer',
       stranger,
       '--state-key',
@@ -404,7 +585,9 @@ describe('legation officer renew', () => {
       out,
     ])
     expect(plain.code).toBe(1)
-    expect(errorLines(plain)).toEqual([`error: ${stranger} holds no officer certificate [KEY_FILE_INVALID]`])
+    expect(errorLines(plain)).toEqual([
+      `error: key file ${stranger}: a state key, not an officer's or a citizen's [KEY_FILE_INVALID]`,
+    ])
   })
 })
 

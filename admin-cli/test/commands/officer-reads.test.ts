@@ -25,7 +25,9 @@ describe('signed reads: citizen show, citizen find, cases', () => {
 
   it('a plain key (no certificate) reads as a citizen, so officer searches are forbidden', async () => {
     const key = join(node.dir, 'me.key.json')
-    expect((await legation(['keys', 'generate', '--out', key])).code).toBe(0)
+    expect(
+      (await legation(['keys', 'generate', '--role', 'citizen', '--insecure-plaintext', '--out', key])).code,
+    ).toBe(0)
     const r = await legation(['cases', '--node', node.url, '--key', key])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/: 403 FORBIDDEN: officers only \[NODE_REFUSED\]$/m)

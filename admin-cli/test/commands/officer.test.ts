@@ -313,14 +313,41 @@ describe('legation officer revoke: mistakes', () => {
 
   it('a key that is not the state’s: the node’s refusal, with its code', async () => {
     const key = join(node.dir, 'not-dva.key.json')
-    expect((await legation(['keys', 'generate', '--out', key])).code).toBe(0)
+    expect(
+      (
+        await legation([
+          'keys',
+          'generate',
+          '--role',
+          'state',
+          '--state',
+          'DVA',
+          '--insecure-plaintext',
+          '--out',
+          key,
+        ])
+      ).code,
+    ).toBe(0)
     const r = await revoke('--state-key', key, '--state', 'DVA', '--cert', cert)
     expect(r.code).toBe(1)
     expect(errorLines(r)).toEqual([
       `error: POST ${node.url}/v1/revocations: 401 CERT_INVALID: revocation is not signed by its state key (is ${key} the current key of DVA, a member of the node's bloc?) [NODE_REFUSED]`,
     ])
     // A state the bloc does not have.
-    const other = await revoke('--state-key', key, '--state', 'AT', '--cert', cert)
+    const atKey = join(node.dir, 'at.key.json')
+    const made = await legation([
+      'keys',
+      'generate',
+      '--role',
+      'state',
+      '--state',
+      'AT',
+      '--insecure-plaintext',
+      '--out',
+      atKey,
+    ])
+    expect(made.code).toBe(0)
+    const other = await revoke('--state-key', atKey, '--cert', cert)
     expect(other.code).toBe(1)
     expect(other.stderr).toContain('401 CERT_INVALID: AT is not a member state')
     expect(await revocations(node)).toEqual([])
