@@ -41,6 +41,7 @@ import {
   textarea,
 } from './dom.ts'
 import { formatDate, type MessageKey, t } from './i18n.ts'
+import { KeyFileError, openKeyFile } from './key-file.ts'
 import type { Page, PageContext } from './pages.ts'
 
 interface Officer {
@@ -70,8 +71,12 @@ const bytesOf = (v: unknown): Uint8Array | null => {
   }
 }
 
-/** Reads a key file: a development node's dev-secrets.json (`officer` inside) or a certified key file. */
-export function parseOfficerKeyFile(text: string): Officer | null {
+/**
+ * Reads an officer's key file: the bloc's key file format (key-file.ts; sealed files need the
+ * passphrase), or a development node's dev-secrets.json (`officer` inside). Null when it holds
+ * no officer key with a certificate of that key; KeyFileError for a wrong passphrase.
+ */
+export async function readOfficerKeyFile(text: string, passphrase: string): Promise<Officer | null> {
   let json: unknown
   try {
     json = JSON.parse(text)
@@ -80,12 +85,28 @@ export function parseOfficerKeyFile(text: string): Officer | null {
   }
   if (typeof json !== 'object' || json === null) return null
   const top = json as Record<string, unknown>
-  const entry = (typeof top.officer === 'object' && top.officer !== null ? top.officer : top) as Record<
-    string,
-    unknown
-  >
-  const secretKey = bytesOf(entry.secretKey)
-  const certBytes = bytesOf(entry.cert)
+  let secretKey: Uint8Array | null
+  let certField: unknown
+  if (top.v === 1) {
+    const keys = await openKeyFile(top, passphrase)
+    const names = Object.keys(keys)
+    const name =
+      typeof top.role === 'string' && names.includes(top.role)
+        ? top.role
+        : names.length === 1
+          ? names[0]
+          : undefined
+    secretKey = name ? (keys[name] ?? null) : null
+    certField = top.cert
+  } else {
+    const entry = (typeof top.officer === 'object' && top.officer !== null ? top.officer : top) as Record<
+      string,
+      unknown
+    >
+    secretKey = bytesOf(entry.secretKey)
+    certField = entry.cert
+  }
+  const certBytes = bytesOf(certField)
   if (secretKey?.length !== 32 || !certBytes) return null
   try {
     const keys = generateKeyPair(nobleEd25519, secretKey)
@@ -111,17 +132,34 @@ export function officerSigninPage(ctx: PageContext): Page {
     accept: 'application/json,.json',
     'aria-describedby': 'keyfile-hint',
   })
+  const passphrase = h('input', {
+    className: 'govuk-input govuk-input--width-20',
+    id: 'passphrase',
+    name: 'passphrase',
+    type: 'password',
+    autocomplete: 'current-password',
+    spellcheck: 'false',
+    'aria-describedby': 'passphrase-hint',
+  })
   const go = button(t('officer.signin'), { type: 'button' })
   go.addEventListener('click', async () => {
-    const file = fileInput.files?.[0]
-    const o = file ? parseOfficerKeyFile(await file.text()) : null
-    if (!o) {
-      error.replaceChildren(
-        errorSummary(t('error.summary'), [{ field: 'keyfile', text: t('error.keyfile') }]),
-      )
+    const fail = (field: string, text: string) => {
+      error.replaceChildren(errorSummary(t('error.summary'), [{ field, text }]))
       error.querySelector<HTMLElement>('.govuk-error-summary')?.focus()
-      return
+      go.disabled = false
     }
+    const file = fileInput.files?.[0]
+    if (!file) return fail('keyfile', t('error.keyfile'))
+    go.disabled = true
+    let o: Officer | null
+    try {
+      o = await readOfficerKeyFile(await file.text(), passphrase.value)
+    } catch (err) {
+      const locked = err instanceof KeyFileError && err.code === 'KEY_FILE_LOCKED'
+      return locked ? fail('passphrase', t('error.passphrase')) : fail('keyfile', t('error.keyfile'))
+    }
+    passphrase.value = ''
+    if (!o) return fail('keyfile', t('error.keyfile'))
     officer = o
     ctx.go('#/officer/cases', {
       title: t('banner.success'),
@@ -143,6 +181,13 @@ export function officerSigninPage(ctx: PageContext): Page {
         h('label', { className: 'govuk-label', for: 'keyfile' }, t('officer.keyfile')),
         h('div', { className: 'govuk-hint', id: 'keyfile-hint' }, t('officer.keyfileHint')),
         fileInput,
+      ),
+      h(
+        'div',
+        { className: 'govuk-form-group' },
+        h('label', { className: 'govuk-label', for: 'passphrase' }, t('officer.passphrase')),
+        h('div', { className: 'govuk-hint', id: 'passphrase-hint' }, t('officer.passphraseHint')),
+        passphrase,
       ),
       go,
     ),

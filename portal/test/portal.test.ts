@@ -9,10 +9,19 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import AxeBuilder from '@axe-core/playwright'
-import { fromBase64url, fromHex, nobleEd25519, verifyReceipt } from '@legation/protocol'
+import { sealKeys } from '@legation/node/keystore'
+import {
+  encodeCanonical,
+  fromBase64url,
+  fromHex,
+  nobleEd25519,
+  toBase64url,
+  verifyReceipt,
+} from '@legation/protocol'
 import { TestNetwork, writeKeyFiles } from '@legation/test-network'
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -562,12 +571,34 @@ describe('the citizen portal', () => {
 
     // An officer of another member state (DVC) approves it in the console at node 1: signed in with
     // their key file, they find the case in the queue once it has replicated there.
-    const files = await writeKeyFiles(net, net.officer('DVC'))
+    // Their key file is the bloc's format, sealed under a passphrase (node/src/keystore.ts).
+    const dvc = net.officer('DVC')
+    const sealed = join(net.dir, 'officer-dvc.key.json')
+    const header = {
+      role: 'officer',
+      keyId: dvc.id,
+      publicKey: toBase64url(dvc.keys.publicKey),
+      state: 'DVC',
+      bloc: net.bloc,
+      cert: toBase64url(encodeCanonical(dvc.cert)),
+    }
+    const phrase = 'correct horse battery staple'
+    await writeFile(
+      sealed,
+      await sealKeys({ officer: dvc.keys.secretKey }, phrase, { header, scryptN: 2 ** 12 }),
+    )
     const desk = await open(1280, 900)
     await desk.page.goto(`${net.nodes[1]!.url}/#/officer`)
     await expect.poll(() => heading(desk.page).textContent()).toBe('Sign in as a consular officer')
     await accessible(desk.page, 'officer sign-in')
-    await desk.page.setInputFiles('#keyfile', files.officer)
+    await desk.page.setInputFiles('#keyfile', sealed)
+    await desk.page.fill('#passphrase', 'wrong horse')
+    await desk.page.getByRole('button', { name: 'Sign in' }).click()
+    await expect
+      .poll(() => desk.page.locator('.govuk-error-summary').textContent(), { timeout: 30_000 })
+      .toContain('The passphrase does not open this key file')
+    await accessible(desk.page, 'officer sign-in, wrong passphrase')
+    await desk.page.fill('#passphrase', phrase)
     await desk.page.getByRole('button', { name: 'Sign in' }).click()
     await expect.poll(() => heading(desk.page).textContent()).toBe('Cases')
     expect(await desk.page.locator('.govuk-notification-banner').textContent()).toContain('officer of DVC')
