@@ -37,12 +37,35 @@ COPY admin-cli/package.json admin-cli/
 COPY admin-cli/bin admin-cli/bin
 COPY test-network/package.json test-network/
 COPY test-network/bin test-network/bin
+COPY portal/package.json portal/
 
 # --omit=dev leaves out TypeScript, vitest, biome and fast-check, and the root's `node`
 # devDependency, whose install script would download a second Node binary: the image's own
 # Node runs everything.
 RUN --mount=type=cache,target=/root/.npm \
   npm ci --omit=dev --no-audit --no-fund
+
+# ---- The citizen portal (static files, built with Vite) ----
+# Its build tools are devDependencies, left out of the runtime's install: they are installed here,
+# without install scripts (the root's `prepare` would build before the sources are here, and the
+# `node` devDependency would download a second Node binary), and only portal/dist is kept.
+FROM ${NODE_IMAGE} AS portal
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY protocol/package.json protocol/
+COPY node/package.json node/
+COPY node/bin node/bin
+COPY admin-cli/package.json admin-cli/
+COPY admin-cli/bin admin-cli/bin
+COPY test-network/package.json test-network/
+COPY test-network/bin test-network/bin
+COPY portal/package.json portal/
+RUN --mount=type=cache,target=/root/.npm \
+  npm ci --no-audit --no-fund --ignore-scripts
+COPY protocol/src protocol/src
+COPY portal/index.html portal/vite.config.ts portal/
+COPY portal/src portal/src
+RUN npm run build --workspace @legation/portal
 
 # ---- Runtime ----
 FROM ${NODE_IMAGE}
@@ -54,6 +77,7 @@ COPY --from=deps /app ./
 COPY protocol/src protocol/src
 COPY node/src node/src
 COPY admin-cli/src admin-cli/src
+COPY --from=portal /app/portal/dist portal/dist
 
 # Given in the environment, these win over a config file (file → environment → flags): pass
 # -e to change them. HTTP on every interface of the container (the default, 127.0.0.1, is

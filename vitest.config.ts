@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config'
 // ("N passed, N failed"); the default reporter is what a person reads.
 export default defineConfig({
   test: {
-    include: ['{protocol,node,admin-cli,test-network}/test/**/*.test.ts'],
+    include: ['{protocol,node,admin-cli,test-network,portal}/test/**/*.test.ts'],
     reporters: ['default', 'json'],
     outputFile: { json: '.test-results/vitest.json' },
     testTimeout: 30_000,

@@ -80,6 +80,8 @@ async function main(): Promise<void> {
       rateLimitPerMinute: config.http.rateLimit.max,
       trustProxy: config.http.trustProxy,
       requestTimeoutMs: config.http.requestTimeoutMs,
+      blocUrls: config.http.blocUrls,
+      corsOrigins: config.http.corsOrigins,
     },
     p2p: config.p2p,
     writeConcernTimeoutMs: config.writeConcernTimeoutMs,

@@ -136,6 +136,9 @@ const Replication = Type.Object(
   strict,
 )
 
+/** An http(s) address: scheme, host, optional port and path. */
+const HttpUrl = Type.String({ minLength: 8, maxLength: 256, pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })
+
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.String({
@@ -169,6 +172,17 @@ export const ConfigSchema = Type.Object(
           default: [],
           description:
             'Addresses or CIDR ranges of reverse proxies in front of the node: their X-Forwarded-For names the client (per-client rate limit); empty: the connecting address is the client',
+        }),
+        blocUrls: Type.Array(HttpUrl, {
+          maxItems: 64,
+          default: [],
+          description:
+            'Public HTTP addresses of the bloc’s nodes (this one too): the portal moves to another when its node stops answering, and pages they serve may call this node (CORS, CSP connect-src)',
+        }),
+        corsOrigins: Type.Array(HttpUrl, {
+          maxItems: 32,
+          default: [],
+          description: 'Origins of a portal hosted elsewhere that browsers may let call this node (CORS)',
         }),
       },
       strict,

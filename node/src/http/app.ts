@@ -29,6 +29,7 @@ import { checkpointRoutes } from './routes/checkpoints.ts'
 import { citizenRoutes } from './routes/citizens.ts'
 import { healthRoutes } from './routes/health.ts'
 import { nodeRoutes } from './routes/node-info.ts'
+import { type PortalInit, portalRoutes, registerSecurityHeaders } from './routes/portal.ts'
 import { receiptRoutes } from './routes/receipts.ts'
 import { recordRoutes } from './routes/records.ts'
 import { revocationRoutes } from './routes/revocations.ts'
@@ -67,6 +68,8 @@ export interface AppOptions {
   extraRoutes?: ((app: FastifyInstance) => Promise<void>) | undefined
   /** Remembers signed state-changing requests to refuse replays. @default a new ReplayGuard */
   replayGuard?: ReplayGuard
+  /** The citizen portal at `/`, the bloc's addresses for its failover, and CORS (routes/portal.ts). */
+  portal?: PortalInit
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -148,6 +151,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       throw new NodeError('SHUTTING_DOWN', 'the node is stopping: retry at another node')
     }
   })
+  // The portal's Content-Security-Policy and the usual security headers on every answer, and
+  // CORS for the bloc's other nodes' pages (routes/portal.ts).
+  await registerSecurityHeaders(app, opts.portal)
   await app.register(rateLimit, {
     global: true,
     max: opts.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE,
@@ -188,6 +194,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(auditRoutes, { ctx })
   await app.register(checkpointRoutes, { ctx })
   await app.register(receiptRoutes, { ctx })
+  await app.register(portalRoutes, opts.portal ?? {})
   if (opts.extraRoutes) await app.register(opts.extraRoutes)
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () =>
     app.swagger(),

@@ -32,6 +32,10 @@ export interface HttpServerInit {
   trustProxy?: readonly string[]
   /** @default DEFAULT_REQUEST_TIMEOUT_MS (http/app.ts) */
   requestTimeoutMs?: number
+  /** Public HTTP addresses of the bloc's nodes, for the portal's failover. @default none */
+  blocUrls?: readonly string[]
+  /** Origins of portals hosted elsewhere, allowed by CORS. @default none */
+  corsOrigins?: readonly string[]
 }
 
 export interface HttpServerComponents {
@@ -110,6 +114,7 @@ export class HttpServer implements Startable {
       ...(init.requestTimeoutMs ? { requestTimeoutMs: init.requestTimeoutMs } : {}),
       extraRoutes,
       replayGuard: this.#replay,
+      portal: { blocUrls: init.blocUrls ?? [], corsOrigins: init.corsOrigins ?? [] },
     })
     await app.listen({ host: init.host, port: init.port })
     const addr = app.server.address()

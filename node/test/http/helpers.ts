@@ -4,6 +4,7 @@ import { Registry } from 'prom-client'
 import { Engine } from '../../src/engine/engine.ts'
 import { buildApp } from '../../src/http/app.ts'
 import type { HttpContext, Replication } from '../../src/http/context.ts'
+import type { PortalInit } from '../../src/http/routes/portal.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { ed, testBloc } from '../fixtures.ts'
 
@@ -16,6 +17,8 @@ export interface TestAppOptions {
   logger?: FastifyBaseLogger
   /** The witness (checkpoints cosigned), built on the app's engine. */
   witness?: (engine: Engine, nodeKeys: KeyPair) => HttpContext['witness']
+  /** The portal's files, the bloc's addresses and CORS origins (routes/portal.ts). */
+  portal?: PortalInit
 }
 
 export async function testApp(opts: TestAppOptions = {}) {
@@ -47,6 +50,7 @@ export async function testApp(opts: TestAppOptions = {}) {
     registry: new Registry(),
     rateLimitPerMinute: opts.rateLimitPerMinute ?? 100_000,
     ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
+    ...(opts.portal ? { portal: opts.portal } : {}),
   })
   return { app, engine, bloc }
 }

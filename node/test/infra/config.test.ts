@@ -57,6 +57,22 @@ describe('loadConfig', () => {
     )
   })
 
+  it('reads the bloc’s node addresses and CORS origins as lists of http(s) URLs', () => {
+    const c = loadConfig({
+      cwd,
+      env: {
+        LEGATION_HTTP_BLOC_URLS: 'http://127.0.0.1:8080,https://node-b.example.org',
+        LEGATION_HTTP_CORS_ORIGINS: 'https://portal.example.org',
+      },
+      argv: [],
+    })
+    expect(c.http.blocUrls).toEqual(['http://127.0.0.1:8080', 'https://node-b.example.org'])
+    expect(c.http.corsOrigins).toEqual(['https://portal.example.org'])
+    expect(() => loadConfig({ cwd, env: { LEGATION_HTTP_CORS_ORIGINS: '*' }, argv: [] })).toThrow(
+      /http\.corsOrigins/,
+    )
+  })
+
   it('has defaults for everything', () => {
     const c = loadConfig({ cwd, env: {}, argv: [] })
     expect(c.http).toEqual({
@@ -66,6 +82,8 @@ describe('loadConfig', () => {
       requestTimeoutMs: 60_000,
       rateLimit: { max: 600 },
       trustProxy: [],
+      blocUrls: [],
+      corsOrigins: [],
     })
     expect(c.p2p).toEqual({
       listen: [...DEFAULT_P2P_LISTEN],

@@ -1,0 +1,114 @@
+/**
+ * The citizen portal at `/`, on the same origin as the API, and the headers that protect it.
+ *
+ * The portal is a static build (`portal/dist`, made by Vite during `npm install`): every node
+ * serves the same files, so a citizen can load the page from any node of the bloc. Its script
+ * moves to another node when the one it came from stops answering; the nodes it may use are
+ * the bloc's public HTTP addresses (`http.blocUrls`), which the page reads from
+ * `GET /portal/config.json` and keeps. Those origins are also the ones the Content-Security-
+ * Policy lets the page connect to, and the ones CORS lets call this node from a page another
+ * node served (besides `http.corsOrigins`, for a portal hosted elsewhere).
+ *
+ * The policy allows no inline script or style at all: the build has neither (docs/portal.md).
+ */
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import fastifyStatic from '@fastify/static'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+
+/** Where `npm install` builds the portal (the `@legation/portal` workspace's `dist`). */
+export const DEFAULT_PORTAL_DIR = fileURLToPath(new URL('../../../../portal/dist/', import.meta.url))
+
+export interface PortalInit {
+  /** The built portal; a node without it answers `/` with a page saying how to build it. @default DEFAULT_PORTAL_DIR */
+  dir?: string
+  /** Public HTTP addresses of the bloc's nodes (this one too), for the portal's failover. @default none */
+  blocUrls?: readonly string[]
+  /** More origins allowed to call the API from a browser (a portal hosted elsewhere). @default none */
+  corsOrigins?: readonly string[]
+}
+
+export const PortalConfig = Type.Object({
+  nodes: Type.Array(Type.String(), { description: 'Public HTTP addresses of the bloc’s nodes' }),
+})
+
+const originOf = (url: string): string => new URL(url).origin
+
+/** Security headers on every answer, and CORS for the origins the settings name. Register before the routes. */
+export async function registerSecurityHeaders(app: FastifyInstance, init: PortalInit = {}): Promise<void> {
+  const blocOrigins = (init.blocUrls ?? []).map(originOf)
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        fontSrc: ["'self'"],
+        connectSrc: ["'self'", ...blocOrigins],
+        manifestSrc: ["'self'"],
+        workerSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    // Plain HTTP on loopback and behind the operator's TLS proxy: HSTS is the proxy's to send.
+    strictTransportSecurity: false,
+    // Pages of other nodes call this one with CORS; a resource policy would refuse nothing
+    // CORS allows, and would break `<img>` receipts embedded elsewhere.
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+    referrerPolicy: { policy: 'no-referrer' },
+  })
+  const allowed = new Set([...blocOrigins, ...(init.corsOrigins ?? []).map(originOf)])
+  await app.register(cors, {
+    // The node's own pages need no CORS; others only from the listed origins.
+    origin: (origin, cb) => cb(null, origin !== undefined && allowed.has(origin)),
+    methods: ['GET', 'HEAD', 'POST'],
+    allowedHeaders: ['content-type', 'authorization', 'legation-certificate'],
+    exposedHeaders: ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    maxAge: 600,
+  })
+}
+
+/** `/` and the portal's files, and `GET /portal/config.json`. */
+export const portalRoutes: FastifyPluginAsyncTypebox<PortalInit> = async (app, init) => {
+  const dir = init.dir ?? DEFAULT_PORTAL_DIR
+  const nodes = [...(init.blocUrls ?? [])]
+  app.get(
+    '/portal/config.json',
+    { schema: { hide: true, response: { 200: PortalConfig } }, config: { rateLimit: false } },
+    async () => ({ nodes }),
+  )
+  if (!existsSync(`${dir}/index.html`)) {
+    app.log.warn({ dir }, 'the portal is not built: / answers how to build it')
+    app.get('/', { schema: { hide: true } }, async (_request, reply) =>
+      reply
+        .code(503)
+        .type('text/plain; charset=utf-8')
+        .send('The citizen portal is not built. Run: npm run build --workspace @legation/portal\n'),
+    )
+    return
+  }
+  // Files are listed once at start (no wildcard route): unknown paths keep the API's 404 problem.
+  await app.register(fastifyStatic, {
+    root: dir,
+    wildcard: false,
+    index: false,
+    schemaHide: true,
+    // Hashed file names under assets/ never change; index.html and the worker must be fresh.
+    setHeaders: (res, path) => {
+      res.header(
+        'cache-control',
+        path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
+      )
+    },
+  })
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.sendFile('index.html'))
+}
