@@ -329,7 +329,9 @@ export async function officerCasePage(ctx: PageContext, id: string): Promise<Pag
   const o = officer
   if (!o) return signedOut()
   const c = officerClient(ctx, o)
-  const res = await ctx.bloc.request<CaseRow>('GET', `/v1/cases/${id}`, { sign: (r) => c.sign(r) })
+  const res = await ctx.bloc.request<CaseRow>('GET', `/v1/cases/${id}?purpose=case-processing`, {
+    sign: (r) => c.sign(r),
+  })
   if (res.status !== 200)
     return { title: t('notFound.title'), content: h('div', {}, heading(t('notFound.title'))) }
   const k = res.body
@@ -619,7 +621,7 @@ export async function dashboardPage(ctx: PageContext, id: string): Promise<Page>
   }
   const load = async () => {
     const res = await ctx.bloc
-      .request<Welfare>('GET', `/v1/alerts/${id}/welfare`, { sign: (r) => c.sign(r) })
+      .request<Welfare>('GET', `/v1/alerts/${id}/welfare?purpose=crisis-response`, { sign: (r) => c.sign(r) })
       .catch(() => null)
     if (res?.status === 200) show(res.body)
   }

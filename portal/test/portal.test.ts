@@ -441,7 +441,7 @@ describe('the citizen portal', () => {
       .toContain('1 signed item')
     const board = () =>
       net.nodes[1]!.get<{ counts: { safe: number }; safe: string[] }>(
-        `/v1/alerts/${alertId}/welfare`,
+        `/v1/alerts/${alertId}/welfare?purpose=crisis-response`,
         officer,
       )
     expect((await board()).counts.safe).toBe(0)

@@ -6,6 +6,7 @@
  */
 import { ACCESS_PURPOSES, type AccessPurpose, type AccessShown } from '@legation/protocol'
 import { Type } from '@sinclair/typebox'
+import { LRUCache } from 'lru-cache'
 import type { Engine } from '../engine/engine.ts'
 import { NodeError } from '../errors.ts'
 import type { Principal } from './auth.ts'
@@ -46,6 +47,13 @@ export function requirePurpose(ctx: HttpContext, p: Principal, q: PurposeParams)
   }
 }
 
+/**
+ * The same officer reading the same thing of the same citizen for the same purpose again within
+ * this long is one entry of the log, not one per refresh (a crisis dashboard polls).
+ */
+export const REPEAT_READ_WINDOW_MS = 15 * 60_000
+const recent = new WeakMap<Engine, LRUCache<string, number>>()
+
 /** Logs an officer's read of these citizens' data; durable before it returns. */
 export async function logReads(
   engine: Engine,
@@ -56,8 +64,19 @@ export async function logReads(
 ): Promise<void> {
   if (p.type !== 'officer' || citizens.length === 0) return
   if (q.purpose === undefined) throw new NodeError('PURPOSE_REQUIRED')
+  let seen = recent.get(engine)
+  if (!seen) {
+    seen = new LRUCache({ max: 100_000 })
+    recent.set(engine, seen)
+  }
+  const now = Date.now()
+  const fresh = [...new Set(citizens)].filter((citizen) => {
+    const k = `${p.certId}|${citizen}|${q.purpose}|${shown}|${q.case ?? ''}`
+    const last = seen.get(k)
+    return last === undefined || now - last >= REPEAT_READ_WINDOW_MS
+  })
   await engine.logAccess(
-    [...new Set(citizens)].map((citizen) => ({
+    fresh.map((citizen) => ({
       citizen,
       officer: p.certId,
       state: p.state,
@@ -66,4 +85,5 @@ export async function logReads(
       case: q.case ?? null,
     })),
   )
+  for (const citizen of fresh) seen.set(`${p.certId}|${citizen}|${q.purpose}|${shown}|${q.case ?? ''}`, now)
 }
