@@ -13,6 +13,7 @@ import { nativeEd25519 as ed } from '@legation/protocol/native-crypto'
 import { afterEach, expect, it } from 'vitest'
 import { eventually } from '../src/byzantine.ts'
 import { type TestNetwork as Net, TestNetwork, type TestNode } from '../src/network.ts'
+import { citizenRegistration } from '../src/workload.ts'
 
 let net: Net | undefined
 afterEach(async () => {
@@ -48,6 +49,54 @@ async function read<T>(
   })
   return { status: res.status, body: (await res.json()) as T }
 }
+
+it('an expelled node receives no personal data written after its expulsion', {
+  timeout: 120_000,
+}, async () => {
+  net = await TestNetwork.start({ nodes: 3 })
+  const [n0, n1, n2] = net.nodes as [TestNode, TestNode, TestNode]
+  // Node 2 is DVC's: expelled by the other two states.
+  await net.expel('DVC', 0)
+  for (const n of [n0, n1]) {
+    await eventually(
+      `node ${n.index} to adopt the expulsion`,
+      async () => (await n.info()).charter.version === 2,
+      30_000,
+    )
+  }
+  const registrar = net.officer('DVA')
+  const tag = randomBytes(5).toString('hex').toUpperCase()
+  const reg = citizenRegistration(registrar, 'DVA')
+  const presence = registrar.record(
+    'presence.registered',
+    reg.citizenId,
+    { from: Date.now() - 1000, until: null },
+    { salt: registrar.salt(), country: 'FJ', region: `Afterwards${tag}`, address: `1 Expulsion Lane ${tag}` },
+  )
+  for (const r of [reg, presence]) expect((await n0.post('/v1/records', toSubmission(r))).status).toBe(201)
+  // Node 1 has it, payloads included; node 2, still running, has had every chance to get it.
+  await eventually(
+    'node 1 to hold the presence',
+    async () => {
+      const r = await read<CitizenFile>(
+        n1,
+        `/v1/citizens/${reg.citizenId}?purpose=consular-assistance`,
+        registrar,
+      )
+      return r.body.presence?.region === `Afterwards${tag}`
+    },
+    30_000,
+  )
+  await new Promise((r) => setTimeout(r, 3_000))
+  const at2 = await fetch(`${n2.url}/v1/records/${reg.id}`, {
+    headers: registrar.sign({ method: 'GET', path: `/v1/records/${reg.id}` }),
+  })
+  expect(at2.status).not.toBe(200)
+  await n2.stop()
+  const bytes = await allBytes(n2.dir)
+  expect([`Afterwards${tag}`, `1 Expulsion Lane ${tag}`].filter((v) => bytes.includes(v))).toEqual([])
+  expect(bytes.includes(reg.citizenId)).toBe(false)
+})
 
 it('seals personal data on every node, logs officers’ reads for the citizen, and erases everywhere — a node down and a restored backup included', {
   timeout: 240_000,
@@ -137,6 +186,22 @@ it('seals personal data on every node, logs officers’ reads for the citizen, a
     shown: 'file',
     node: n1.nodeId,
   })
+
+  // The citizen's export, from any node, holds every value of theirs, with the signed records.
+  const exported = await read<{ records: Array<{ kind: string; record: string }> }>(
+    n2,
+    `${file}/export`,
+    citizen,
+  )
+  expect(exported.status).toBe(200)
+  const text = JSON.stringify(exported.body)
+  expect(Object.values(secrets).filter((v) => !text.includes(v))).toEqual([])
+  expect(exported.body.records.map((r) => r.kind).sort()).toEqual([
+    'access.logged',
+    'case.opened',
+    'citizen.registered',
+    'presence.registered',
+  ])
 
   // 3. No node's files or log hold any of the personal values.
   for (const n of net.nodes) {

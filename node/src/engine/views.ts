@@ -8,6 +8,7 @@ import {
   type CaseState,
   type CaseType,
   decodeCanonical,
+  encodeCanonical,
   foldIdentity,
   keyId,
   type RecordBody,
@@ -132,6 +133,65 @@ export async function citizenView(engine: Engine, id: string): Promise<CitizenVi
     welfare: Object.entries(summary.welfare).map(([alert, status]) => ({ alert, status })),
     erased: await engine.isErased(id),
     timeline: items.map(({ record: _r, ...rest }) => rest),
+  }
+}
+
+/** Everything the bloc holds about a citizen, for them to take away (`citizenExport`). */
+export interface CitizenExport {
+  format: 'legation-citizen-export/1'
+  citizen: string
+  bloc: string
+  /** The charter version in force at the node that made the export. */
+  charter: string
+  node: string
+  exportedAt: number
+  /** The file as an officer would see it, decrypted. */
+  file: CitizenView
+  /**
+   * Every signed record about the citizen, as signed (canonical CBOR, base64url), with its payload
+   * as stored (its hash is the digest the record signs) and decoded: the proof of the file.
+   */
+  records: Array<{
+    id: string
+    kind: string
+    at: number
+    origin: string
+    seq: number
+    record: string
+    payload: string | null
+    decoded: unknown
+  }>
+  accessLog: AccessLogItem[]
+}
+
+/** Everything the node holds about a citizen, decrypted, with the signed records that prove it. */
+export async function citizenExport(engine: Engine, id: string): Promise<CitizenExport | undefined> {
+  const file = await citizenView(engine, id)
+  if (!file) return undefined
+  const records: CitizenExport['records'] = []
+  for (const i of await timeline(engine, id)) {
+    const payload = i.record.header.payload ? await engine.getPayload(i.record.header.payload) : undefined
+    records.push({
+      id: i.id,
+      kind: i.kind,
+      at: i.at,
+      origin: i.origin,
+      seq: i.seq,
+      record: toBase64url(encodeCanonical(i.record)),
+      payload: payload ? toBase64url(payload) : null,
+      decoded: payload ? jsonBytes(decodeCanonical(payload)) : null,
+    })
+  }
+  return {
+    format: 'legation-citizen-export/1',
+    citizen: id,
+    bloc: engine.bloc,
+    charter: engine.charter.hash,
+    node: engine.nodeId,
+    exportedAt: Date.now(),
+    file,
+    records,
+    accessLog: await accessLog(engine, id),
   }
 }
 

@@ -1,9 +1,19 @@
-import { encodeCanonical, toBase64url, toSubmission } from '@legation/protocol'
+import {
+  DOMAINS,
+  decodeCanonical,
+  encodeCanonical,
+  fromBase64url,
+  openPayload,
+  parseSignedRecord,
+  signingInput,
+  toBase64url,
+  toSubmission,
+} from '@legation/protocol'
 import fc from 'fast-check'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CHARTER_SUBMISSIONS_PER_MINUTE } from '../../src/http/routes/charter.ts'
-import { registration, testBloc } from '../fixtures.ts'
+import { ed, registration, testBloc } from '../fixtures.ts'
 import { testApp } from './helpers.ts'
 
 const apps: FastifyInstance[] = []
@@ -137,6 +147,41 @@ describe('HTTP API', () => {
     expect((await app.inject(signed(bloc.auditor, 'GET', `${path}/access-log`))).statusCode).toBe(200)
     expect((await app.inject(signed(officer, 'GET', `${path}/access-log`))).statusCode).toBe(403)
     expect((await app.inject(signed(bloc.officer('CCC'), 'GET', `${path}/access-log`))).statusCode).toBe(200)
+
+    // The citizen takes away everything held about them, with the signed records that prove it.
+    const exported = await app.inject(signed(self, 'GET', `${path}/export`))
+    expect(exported.statusCode).toBe(200)
+    expect(exported.headers['content-disposition']).toContain(`legation-export-${reg.citizenId}.json`)
+    const file = exported.json()
+    expect(file).toMatchObject({
+      format: 'legation-citizen-export/1',
+      citizen: reg.citizenId,
+      file: { names: { given: expect.stringMatching(/^Given/) } },
+      accessLog: [expect.objectContaining({ state: 'BBB', purpose: 'consular-assistance' })],
+    })
+    // Every record in it verifies, and each payload is the one its record signs.
+    expect(file.records.map((r: { kind: string }) => r.kind).sort()).toEqual([
+      'access.logged',
+      'citizen.registered',
+    ])
+    for (const r of file.records as Array<{ record: string; payload: string | null }>) {
+      const record = parseSignedRecord(decodeCanonical(fromBase64url(r.record)))
+      expect(
+        ed.verify(
+          record.sig,
+          signingInput(DOMAINS.record, encodeCanonical(record.header)),
+          record.header.author,
+        ),
+      ).toBe(true)
+      if (r.payload)
+        expect(openPayload(record.header, fromBase64url(r.payload))).toMatchObject({
+          salt: expect.anything(),
+        })
+    }
+    // No one else exports it: not an officer, not another citizen, not the auditor.
+    for (const who of [officer, stranger, bloc.auditor]) {
+      expect((await app.inject(signed(who, 'GET', `${path}/export`))).statusCode).toBe(403)
+    }
   })
 
   it('refuses a request whose signature covers another path', async () => {

@@ -30,6 +30,7 @@ const SIGNED_ONLY = [
   'GET /v1/citizens',
   'GET /v1/citizens/{id}',
   'GET /v1/citizens/{id}/access-log',
+  'GET /v1/citizens/{id}/export',
   'GET /v1/cases',
   'GET /v1/cases/{id}',
   'GET /v1/alerts/{id}/welfare',

@@ -2,7 +2,7 @@
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { accessLog, citizenView } from '../../engine/views.ts'
+import { accessLog, citizenExport, citizenView } from '../../engine/views.ts'
 import { NodeError } from '../../errors.ts'
 import { logReads, PurposeQuery, requirePurpose } from '../access-log.ts'
 import { requireOfficer, requirePersonalAccess } from '../auth.ts'
@@ -101,6 +101,42 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
       if (!view) throw new NodeError('NOT_FOUND', 'no such citizen')
       await logReads(ctx.engine, req.principal, req.query, [req.params.id], 'file')
       return view as never
+    },
+  )
+
+  app.get(
+    '/v1/citizens/:id/export',
+    {
+      schema: {
+        summary:
+          'Everything the bloc holds about the signing citizen, decrypted, with the signed records that prove it, as one file (the citizen only)',
+        tags: ['citizens'],
+        security: SIGNATURE_REQUIRED,
+        params: Type.Object({ id: CitizenId }),
+        response: {
+          200: Type.Object(
+            {
+              format: Type.Literal('legation-citizen-export/1'),
+              citizen: Type.String(),
+              records: Type.Array(Type.Object({ id: Type.String() }, { additionalProperties: true })),
+            },
+            { additionalProperties: true },
+          ),
+          ...problemResponses(400, 401, 403, 404, 429, 500, 503),
+        },
+      },
+    },
+    async (req, reply) => {
+      const p = req.principal
+      if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
+      // A data-subject request: the subject's own signature, no one else's.
+      if (p.type !== 'citizen' || p.id !== req.params.id)
+        throw new NodeError('FORBIDDEN', 'only the citizen themself exports their data')
+      requirePurpose(ctx, p, {})
+      const out = await citizenExport(ctx.engine, req.params.id)
+      if (!out) throw new NodeError('NOT_FOUND', 'no such citizen')
+      void reply.header('content-disposition', `attachment; filename="legation-export-${req.params.id}.json"`)
+      return out as never
     },
   )
 
