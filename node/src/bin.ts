@@ -87,7 +87,8 @@ async function main(): Promise<void> {
     writeConcernTimeoutMs: config.writeConcernTimeoutMs,
     faultInjection: config.faultInjection,
     duties: config.duties,
-    engine: config.engine,
+    engine: { ...config.engine, retentionMs: config.privacy.retentionDays * 86_400_000 },
+    unsyncedServeAfterMs: config.privacy.unsyncedServeAfterMs,
     replication: config.replication,
     witness: config.witness,
   })

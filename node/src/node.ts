@@ -13,6 +13,7 @@
  * console.log(node.url)
  * await node.stop()
  */
+
 import { join } from 'node:path'
 import { charterHash, type KeyPair, protocolPrefix, type SignedCharter } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
@@ -20,6 +21,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import pkg from '../package.json' with { type: 'json' }
+import { DEFAULT_UNSYNCED_SERVE_AFTER_MS } from './config/schema.ts'
 import { type VerifierInit, verifier } from './crypto/verifier.ts'
 import { secureDataDir } from './data-dir.ts'
 import { dutyScheduler, EVERY_STATE } from './duties/index.ts'
@@ -78,8 +80,6 @@ export interface NodeOptions {
    */
   unsyncedServeAfterMs?: number
 }
-
-export const DEFAULT_UNSYNCED_SERVE_AFTER_MS = 30_000
 
 export interface RunningNode {
   readonly url: string

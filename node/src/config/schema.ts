@@ -50,6 +50,10 @@ const MIB = 1024 * 1024
 const strict = { additionalProperties: false } as const
 
 /** A whole number of milliseconds (or of things) within bounds, with its default and meaning. */
+/** Two years: long enough to follow a stay abroad and its crises, not a lifetime. */
+export const DEFAULT_RETENTION_DAYS = 730
+export const DEFAULT_UNSYNCED_SERVE_AFTER_MS = 30_000
+
 const int = (minimum: number, maximum: number, def: number, description: string) =>
   Type.Integer({ minimum, maximum, default: def, description })
 
@@ -264,6 +268,23 @@ export const ConfigSchema = Type.Object(
     ),
     engine: Engine,
     replication: Replication,
+    privacy: Type.Object(
+      {
+        retentionDays: int(
+          0,
+          36_500,
+          DEFAULT_RETENTION_DAYS,
+          'Presence registrations and crisis check-ins signed longer ago than this many days have their personal data erased on this node (a presence still in force is kept); 0 keeps them',
+        ),
+        unsyncedServeAfterMs: int(
+          0,
+          HOUR,
+          DEFAULT_UNSYNCED_SERVE_AFTER_MS,
+          'How long a node that reaches no peer after it starts withholds personal data (it may not know of an erasure yet) before it serves what it holds, in ms',
+        ),
+      },
+      strict,
+    ),
     witness: Type.Object(
       {
         intervalMs: int(

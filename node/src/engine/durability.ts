@@ -26,8 +26,8 @@ import {
 } from '@legation/protocol'
 import { Mutex } from 'async-mutex'
 import { NodeError } from '../errors.ts'
-import type { Store } from '../storage/store.ts'
-import { decodeJson, encodeJson, encodeStoredRecord } from './codec.ts'
+import type { BatchOp, Store } from '../storage/store.ts'
+import { decodeJson, decodeStoredRecord, decodeText, encodeJson, encodeStoredRecord } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
 import type { FeedTrees } from './feed-trees.ts'
 import { K } from './keys.ts'
@@ -36,7 +36,16 @@ import { newTx, type Tx, type TxDoc, txRecord } from './tx.ts'
 import type { PersistentState } from './types.ts'
 import type { Vault } from './vault.ts'
 
+/** Payloads of these kinds are kept for the retention period only (`retentionMs`). */
+export const RETAINED_KINDS: ReadonlySet<string> = new Set(['presence.registered', 'welfare.checkin'])
+
 export interface DurabilityComponents {
+  /**
+   * How long payloads of RETAINED_KINDS are kept after their record was signed (0: for ever):
+   * older ones are erased by `sweepRetention` and never stored again.
+   */
+  retentionMs?: number
+  clock?: () => number
   store: Store
   /** Seals payloads and derived personal values at rest; erases citizens. */
   vault: Vault
@@ -51,6 +60,8 @@ export interface DurabilityComponents {
 export class Durability {
   readonly #store: Store
   readonly #vault: Vault
+  readonly #retentionMs: number
+  readonly #clock: () => number
   readonly #docs: DocCache
   readonly #projections: Projections
   readonly #recordBytes: KnownEncodings
@@ -68,6 +79,8 @@ export class Durability {
   constructor(components: DurabilityComponents) {
     this.#store = components.store
     this.#vault = components.vault
+    this.#retentionMs = components.retentionMs ?? 0
+    this.#clock = components.clock ?? Date.now
     this.#docs = components.docs
     this.#projections = components.projections
     this.#recordBytes = components.recordBytes
@@ -237,17 +250,33 @@ export class Durability {
    * citizen is not stored, and no longer wanted from peers: no peer can bring it back.
    */
   async sealPayloads(tx: Tx): Promise<void> {
-    const subjects = new Map<string, string | null>()
-    for (const { record } of tx.records.values()) {
-      if (record.header.payload) subjects.set(toHex(record.header.payload), record.header.subject)
+    const owners = new Map(tx.owners)
+    for (const [id, { record }] of tx.records) {
+      if (record.header.payload) owners.set(toHex(record.header.payload), { id, header: record.header })
     }
     await this.#vault.prefetch([...tx.records.values()].flatMap(({ record: r }) => r.header.subject ?? []))
+    const cutoff = this.#retentionMs > 0 ? this.#clock() - this.#retentionMs : undefined
     for (const [digest, p] of tx.payloads) {
-      const subject = tx.owners.get(digest) ?? subjects.get(digest)
-      if (subject === undefined) continue
-      const sealed = await this.#vault.sealPayload(subject, digest, p, tx.ops)
-      if (sealed) tx.ops.push({ type: 'put', key: K.payload(digest), value: sealed })
-      else tx.ops.push({ type: 'del', key: K.missing(digest) })
+      const owner = owners.get(digest)
+      if (owner === undefined) continue
+      const retained = RETAINED_KINDS.has(owner.header.kind) && owner.header.subject !== null
+      // Past its retention period already (a stale peer's copy): erased here, never stored.
+      const expired = retained && cutoff !== undefined && owner.header.at < cutoff
+      const sealed = expired
+        ? undefined
+        : await this.#vault.sealPayload(owner.header.subject, digest, p, tx.ops)
+      if (!sealed) {
+        tx.ops.push({ type: 'del', key: K.missing(digest) })
+        continue
+      }
+      tx.ops.push({ type: 'put', key: K.payload(digest), value: sealed })
+      if (retained) {
+        tx.ops.push({
+          type: 'put',
+          key: K.retained(owner.header.at, digest),
+          value: utf8ToBytes(`${owner.header.subject} ${owner.id}`),
+        })
+      }
     }
     // Records of citizens erased earlier, relayed late: their payloads are never fetched.
     for (const { record } of tx.records.values()) {
@@ -286,6 +315,34 @@ export class Durability {
         tx.ops.push({ type: 'del', key: K.payload(hex) }, { type: 'del', key: K.missing(hex) })
       }
     }
+  }
+
+  /**
+   * Erases the payloads of presence registrations and crisis check-ins signed more than the
+   * retention period before `now` — but a presence still in force (the one the citizen's doc
+   * names, open-ended or ending later). Answers how many were erased. The signed records stay.
+   */
+  async sweepRetention(now = this.#clock(), limit = 10_000): Promise<number> {
+    if (this.#retentionMs <= 0) return 0
+    return this.exclusive(async () => {
+      const ops: BatchOp[] = []
+      let erased = 0
+      const range = { gte: K.retainedAll, lt: K.retainedBefore(now - this.#retentionMs), limit }
+      for await (const [key, value] of this.#store.range(range)) {
+        const [citizen, id] = decodeText(value).split(' ') as [string, string]
+        const fields = (await this.#docs.load(citizen)).doc.getMap<string>('fields')
+        if (fields.get('presence') === id) {
+          const raw = await this.#store.get(K.record(id))
+          const until = raw && (decodeStoredRecord(raw).record.header.body as { until: number | null }).until
+          if (until === null || (typeof until === 'number' && until > now)) continue
+        }
+        const digest = key.slice(key.lastIndexOf('/') + 1)
+        ops.push({ type: 'del', key: K.payload(digest) }, { type: 'del', key })
+        erased++
+      }
+      if (ops.length > 0) await this.#store.write(ops)
+      return erased
+    })
   }
 
   /** A write failed: nothing more is written or acknowledged until the node restarts. */

@@ -108,6 +108,11 @@ export const READ_ONLY_NODE = 'read-only'
 export interface EngineInit extends LocalWriterInit, HeldEntriesInit, DocCacheInit, RemoteApplierInit {
   /** The charter chain this node starts with, genesis first (a longer stored one wins). */
   charter: readonly SignedCharter[]
+  /**
+   * How long payloads of presence registrations and crisis check-ins are kept (0: for ever):
+   * swept every RETENTION_SWEEP_MS (docs/privacy.md § Retention). @default 0
+   */
+  retentionMs?: number
 }
 
 export interface EngineComponents {
@@ -139,9 +144,13 @@ export function engine(init: EngineInit): (components: EngineComponents) => Engi
       maxClockDriftMs: DEFAULT_MAX_DRIFT_MS,
     }),
     charter: init.charter,
+    retentionMs: init.retentionMs ?? 0,
   }
   return (components) => new Engine(checked, components)
 }
+
+/** How often a node erases payloads past their retention period. */
+export const RETENTION_SWEEP_MS = 60 * 60_000
 
 /** An officer's read of one citizen's personal data, as `logAccess` records it. */
 export interface AccessRead {
@@ -158,6 +167,8 @@ export class Engine extends EngineReads {
   readonly nodeId: string
   readonly #keys: KeyPair | undefined
   readonly #ed: Ed25519
+  readonly #retentionMs: number | undefined
+  #retentionTimer: NodeJS.Timeout | undefined
   readonly #trust: Trust
   readonly #durability: Durability
   readonly #held: HeldEntries
@@ -187,6 +198,7 @@ export class Engine extends EngineReads {
     const projections = new Projections({ summaryCacheSize: init.docCacheSize }, { store, vault })
     super(store, docs, projections, vault)
     this.#ed = ed
+    this.#retentionMs = init.retentionMs
     this.#clock = clock
     this.#observer = observer
     this.#keys = components.nodeKeys
@@ -200,6 +212,8 @@ export class Engine extends EngineReads {
     this.#durability = new Durability({
       store,
       vault,
+      retentionMs: init.retentionMs ?? 0,
+      clock,
       docs: this.docs,
       projections: this.projections,
       recordBytes,
@@ -279,11 +293,20 @@ export class Engine extends EngineReads {
     // A rebuild was interrupted, or an amendment adopted just before a stop voids entries held.
     await this.#healing.ifNeeded()
     this.#started = true
+    if ((this.#retentionMs ?? 0) > 0 && this.#keys) {
+      const sweep = () => {
+        this.sweepRetention().catch(() => undefined)
+      }
+      sweep()
+      this.#retentionTimer = setInterval(sweep, RETENTION_SWEEP_MS)
+      this.#retentionTimer.unref()
+    }
   }
 
   /** Waits for in-flight writes, then refuses new ones. The store is the caller's to close. */
   async stop(): Promise<void> {
     this.#stopped = true
+    clearInterval(this.#retentionTimer)
     await this.#writer?.drain()
     await this.#durability.idle()
     await this.#trust.idle()
@@ -423,6 +446,14 @@ export class Engine extends EngineReads {
    * Verifies and accepts records from clients. Resolves per record once it is durable
    * (or refused). Records already known resolve with their original receipt.
    */
+  /**
+   * Erases the payloads of presence registrations and crisis check-ins older than the retention
+   * period (but a presence in force); answers how many. Runs every RETENTION_SWEEP_MS by itself.
+   */
+  sweepRetention(now?: number): Promise<number> {
+    return this.#durability.sweepRetention(now)
+  }
+
   /**
    * Logs officers' reads of citizens' personal data: one `access.logged` record per citizen
    * shown, signed by this node, in its feed (replicated, in the feed's Merkle tree like any

@@ -45,7 +45,7 @@ export function storeFetchedPayloads(
         continue // a peer's bad copy: another peer may hold the right one
       }
       tx.payloads.set(wanted[i]!, p)
-      tx.owners.set(wanted[i]!, stored.record.header.subject)
+      tx.owners.set(wanted[i]!, { id: decodeText(owner), header: stored.record.header })
       tx.ops.push({ type: 'del', key: K.missing(wanted[i]!) })
       if (stored.record.header.subject) citizens.add(stored.record.header.subject)
     }

@@ -6,6 +6,7 @@
  *   pay/<digest hex>        personal-data payload, sealed under its citizen's key (vault.ts)
  *   ck/<bucket>/<citizen>   the citizen's data key, sealed under its bucket's key (vault.ts)
  *   gone/<citizen>          the id of the record that erased the citizen here (vault.ts)
+ *   ret/<at:13>/<digest>    a payload kept only for the retention period: its citizen and record id
  *   miss/<digest hex>       a payload a stored record names but this node lacks: its record id
  *   doc/<docId>             Yjs state of a doc
  *   dh/<docId>              doc hash (state-root leaf)
@@ -35,6 +36,9 @@ export const K = {
   citizenBucket: (bucket: number) => `ck/${bucket.toString(16).padStart(2, '0')}/`,
   citizenKeys: 'ck/',
   gone: (citizen: string) => `gone/${citizen}`,
+  retained: (at: number, digestHex: string) => `ret/${String(at).padStart(13, '0')}/${digestHex}`,
+  retainedBefore: (at: number) => `ret/${String(at).padStart(13, '0')}`,
+  retainedAll: 'ret/',
   missing: (digestHex: string) => `miss/${digestHex}`,
   missingAll: 'miss/',
   doc: (id: string) => `doc/${id}`,

@@ -6,6 +6,7 @@
 import {
   decodeCanonical,
   type Hlc,
+  type RecordHeader,
   type SignedEntry,
   type SignedRecord,
   toHex,
@@ -34,8 +35,8 @@ export interface Tx {
   records: Map<string, StoredRecord>
   /** Payloads in plain form, by digest; sealed when the transaction is written (durability.ts). */
   payloads: Map<string, Uint8Array>
-  /** The citizen (or null) of payloads whose record is not in this transaction (fetched later). */
-  owners: Map<string, string | null>
+  /** The record (id and header) of payloads whose record is not in this transaction (fetched later). */
+  owners: Map<string, { id: string; header: RecordHeader }>
   /** Payloads of the transaction already decoded (and checked), by digest. */
   decoded: Map<string, Record<string, unknown>>
   summaries: Map<string, CitizenSummary>

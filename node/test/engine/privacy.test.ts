@@ -311,3 +311,77 @@ describe('privacy: erasure', () => {
     expect(await b.storePayloads(late)).toBe(0)
   })
 })
+
+describe('privacy: retention', () => {
+  it('erases old presences and check-ins (not the presence in force) and stores no stale copy', async () => {
+    const DAY = 86_400_000
+    const bloc = testBloc(1)
+    let now = Date.now()
+    const engine = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+      retentionMs: 30 * DAY,
+      clock: () => now,
+    })
+    const officer = bloc.officer('AAA')
+    const m = records(officer, person(1))
+    const alert = officer.record('alert.issued', null, {
+      country: 'FJ',
+      region: null,
+      severity: 'warning',
+      title: 'Cyclone',
+      message: 'Shelter',
+    })
+    const checkin = officer.record(
+      'welfare.checkin',
+      m.citizenId,
+      { alert: alert.id, status: 'safe' },
+      { salt: officer.salt(), note: 'at the school' },
+    )
+    const sent = new Map<string, Uint8Array>()
+    engine.onEntry((_e, _b, p) => {
+      for (const [d, x] of p) sent.set(d, x)
+    })
+    const first = await engine.submit([m.reg, m.presence, alert, checkin])
+    expect(first.map((o) => (o.ok ? 'ok' : o.error.code))).toEqual(['ok', 'ok', 'ok', 'ok'])
+    // A month later the citizen moved: a new presence, in force, open-ended.
+    now += 31 * DAY
+    const moved = officer.record(
+      'presence.registered',
+      m.citizenId,
+      { from: now - 1000, until: null },
+      { salt: officer.salt(), country: 'WS', region: 'Upolu' },
+      now,
+    )
+    expect((await engine.submit([moved]))[0]?.ok).toBe(true)
+    expect(await engine.sweepRetention()).toBe(2)
+    const payload = (r: { record: { header: { payload: Uint8Array | null } } }) =>
+      engine.getPayload(r.record.header.payload!)
+    expect(await payload(m.presence)).toBeUndefined()
+    expect(await payload(checkin)).toBeUndefined()
+    // The registration, the presence in force and the welfare status (a signed code) stay.
+    expect(await payload(m.reg)).toBeDefined()
+    expect(await payload(moved)).toBeDefined()
+    const s = await engine.getSummary(m.citizenId)
+    expect(s?.presence).toMatchObject({ country: 'WS', region: 'Upolu' })
+    expect(s?.welfare[alert.id]).toBe('safe')
+    // Nothing left to sweep; a stale copy from a peer is not stored again.
+    expect(await engine.sweepRetention()).toBe(0)
+    const stale = [m.presence, checkin].map((r) => {
+      const d = toHex(r.record.header.payload!)
+      return { d: Buffer.from(d, 'hex'), p: sent.get(d)! }
+    })
+    expect(await engine.storePayloads(stale)).toBe(0)
+    expect(await payload(m.presence)).toBeUndefined()
+    // Without a retention period nothing is swept.
+    const keeper = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+    })
+    expect(await keeper.sweepRetention()).toBe(0)
+  })
+})
