@@ -24,6 +24,10 @@ export const NODE_ERRORS = {
     message: 'the configured charter file is not a charter chain (canonical CBOR of SignedCharter[])',
   },
   PORT_IN_USE: { status: 500, message: 'a port the node is configured to listen on is in use' },
+  STORE_FORMAT_NEWER: {
+    status: 500,
+    message: 'the data directory was written by a newer version of the node (in a newer data format)',
+  },
   NOT_FOUND: { status: 404, message: 'not found' },
   RECEIPT_PENDING: {
     status: 409,

@@ -114,6 +114,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       entryReceived: (result) => metrics.entriesReceived.inc({ result }),
       writeLatency: (s) => metrics.writeLatency.observe(s),
       evidenceStored: (kind) => metrics.evidenceStored.inc({ kind }),
+      migrated: ({ from, to, sealed }) =>
+        log.warn(
+          { from, to, sealed },
+          'migrated the store to a newer data format (payloads sealed, derived state rebuilt)',
+        ),
       rebuilt: ({ before, after }) => {
         const dropped = Object.entries(before).reduce((n, [o, s]) => n + s - (after[o] ?? 0), 0)
         log.warn({ dropped }, 'rebuilt the derived state without entries a charter amendment voided')

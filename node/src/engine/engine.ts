@@ -66,6 +66,7 @@ import {
   LocalWriter,
   type LocalWriterInit,
 } from './local-writer.ts'
+import { markFormat, migrate, STORE_FORMAT } from './migrate.ts'
 import { Projections } from './projections.ts'
 import { EngineReads } from './reads.ts'
 import { Receipts } from './receipts.ts'
@@ -288,10 +289,18 @@ export class Engine extends EngineReads {
     // serves what it holds and takes no writes (NODE_NOT_CERTIFIED). One never certified does not.
     await this.#trust.load(this.#keys ? this.nodeId : undefined)
     await this.vault.load()
+    // An older store: payloads sealed now, derived state rebuilt below (migrate.ts).
+    const migrated = await migrate(this.store, this.vault)
     await this.#durability.load()
     await this.#evidence.load()
     // A rebuild was interrupted, or an amendment adopted just before a stop voids entries held.
     await this.#healing.ifNeeded()
+    if (migrated.from < STORE_FORMAT) {
+      // The plain values it held leave LevelDB's files too.
+      await this.store.compact?.()
+      this.#observer.migrated?.({ from: migrated.from, to: STORE_FORMAT, sealed: migrated.sealed })
+    }
+    await markFormat(this.store)
     this.#started = true
     if ((this.#retentionMs ?? 0) > 0 && this.#keys) {
       const sweep = () => {

@@ -25,12 +25,14 @@
  *   meta/charter            the charter chain
  *   meta/replay             signed requests accepted recently, saved by a clean stop (HTTP)
  *   meta/rebuild            present while derived state is being rebuilt from the feeds (rebuild.ts)
+ *   meta/format             the store's data format (migrate.ts); absent: format 1
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
 export const K = {
   entry: (origin: string, seq: number) => `ent/${origin}/${seqKey(seq)}`,
   entries: (origin: string) => `ent/${origin}/`,
   record: (id: string) => `rec/${id}`,
+  records: 'rec/',
   payload: (digestHex: string) => `pay/${digestHex}`,
   citizenKey: (bucket: number, citizen: string) => `${K.citizenBucket(bucket)}${citizen}`,
   citizenBucket: (bucket: number) => `ck/${bucket.toString(16).padStart(2, '0')}/`,
@@ -57,4 +59,5 @@ export const K = {
   charter: 'meta/charter',
   replay: 'meta/replay',
   rebuild: 'meta/rebuild',
+  format: 'meta/format',
 } as const

@@ -68,6 +68,8 @@ export interface EngineObserver {
   evidenceStored?(kind: string): void
   /** The derived state was rebuilt from the feeds (rebuild.ts): each feed's length before and after. */
   rebuilt?(report: { before: VersionVector; after: VersionVector }): void
+  /** The store was migrated to a newer data format at start (migrate.ts). */
+  migrated?(report: { from: number; to: number; sealed: number }): void
 }
 
 /** Called with each entry once it is durable here (the mesh pushes it to peers). */

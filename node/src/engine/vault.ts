@@ -37,7 +37,8 @@ const CIPHER = 'chacha20-poly1305'
 export const KEY_BYTES = 32
 export const NONCE_BYTES = 12
 const TAG_BYTES = 16
-const SEALED_PAYLOAD = 1
+/** The first byte of a sealed payload (a plain one is a CBOR map: 0xa0–0xbf). */
+export const SEALED_PAYLOAD = 1
 /** The key of payloads about no citizen (crisis alerts): never erased. */
 export const BLOC_SUBJECT = '~bloc'
 /** Data keys kept unwrapped in memory. */

@@ -37,6 +37,8 @@ export interface LevelDatabase {
   open(): Promise<void>
   iterator(opts: RangeOptions & { limit: number }): AsyncIterable<[string, Uint8Array]>
   close(): Promise<void>
+  /** LevelDB's manual compaction (classic-level); memory-level has none. */
+  compactRange?(start: string, end: string): Promise<void>
 }
 
 interface Pending {
@@ -173,6 +175,11 @@ export class LevelStore implements Store, Startable {
 
   async *range(opts: RangeOptions): AsyncIterable<[string, Uint8Array]> {
     for await (const [k, v] of this.db.iterator({ ...opts, limit: opts.limit ?? -1 })) yield [k, v]
+  }
+
+  async compact(): Promise<void> {
+    await this.#flushing
+    await this.db.compactRange?.('', '\uffff')
   }
 
   async close() {

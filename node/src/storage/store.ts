@@ -31,6 +31,8 @@ export interface Store {
    * vault's key ring (vault.ts), whose old versions must not linger as LevelDB's do.
    */
   sideFile(name: string): SideFile
+  /** Rewrites the database's files so deleted and overwritten values leave them (optional). */
+  compact?(): Promise<void>
   close(): Promise<void>
 }
 

@@ -1,0 +1,126 @@
+/**
+ * A store written before citizens' data was sealed (data format 1, kept in
+ * node/test/fixtures/store-v0, made by the node of that time) opens with this node: payloads are
+ * sealed, summaries and indexes rebuilt, the plain values gone from the files, the history intact.
+ */
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  decodeCanonical,
+  fromBase64url,
+  fromHex,
+  generateKeyPair,
+  type SignedCharter,
+} from '@legation/protocol'
+import { afterEach, expect, it } from 'vitest'
+import { auditStore } from '../../src/audit.ts'
+import { Engine } from '../../src/engine/engine.ts'
+import { K } from '../../src/engine/keys.ts'
+import { STORE_FORMAT, storeFormat } from '../../src/engine/migrate.ts'
+import { LevelStore } from '../../src/storage/level-store.ts'
+import { ed } from '../fixtures.ts'
+
+const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'store-v0')
+const dirs: string[] = []
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+interface Fixture {
+  nodeSecretKey: string
+  charter: string
+  people: Array<{
+    citizen: string
+    given: string
+    family: string
+    passport: string
+    region: string
+    email: string
+  }>
+}
+
+async function allBytes(dir: string): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) parts.push(await readFile(join(e.parentPath, e.name)))
+  }
+  return Buffer.concat(parts)
+}
+
+it('opens a store of the format before sealing: migrates it, and its plain values leave the files', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'legation-upgrade-'))
+  dirs.push(dir)
+  await cp(join(FIXTURE, 'db'), join(dir, 'db'), { recursive: true })
+  const f = JSON.parse(await readFile(join(FIXTURE, 'fixture.json'), 'utf8')) as Fixture
+  const nodeKeys = generateKeyPair(ed, fromHex(f.nodeSecretKey))
+  const charter = decodeCanonical(fromBase64url(f.charter)) as SignedCharter[]
+  const values = f.people.flatMap((p) => [p.given, p.family, p.passport, p.region, p.email])
+  // The fixture is what it says: plain values in a store without a format mark.
+  const before = await allBytes(dir)
+  expect(values.filter((v) => !before.includes(v))).toEqual([])
+
+  const store = await LevelStore.open(join(dir, 'db'))
+  expect(await storeFormat(store)).toBe(1)
+  const migrated: unknown[] = []
+  const engine = await Engine.open({
+    store,
+    ed,
+    nodeKeys,
+    charter,
+    observer: { migrated: (r) => migrated.push(r) },
+  })
+  expect(migrated).toEqual([{ from: 1, to: STORE_FORMAT, sealed: 6 }])
+  expect(await storeFormat(store)).toBe(STORE_FORMAT)
+  for (const p of f.people) {
+    const s = await engine.getSummary(p.citizen)
+    expect(s).toMatchObject({
+      nationality: 'AAA',
+      travelDocument: p.passport,
+      presence: { region: p.region },
+    })
+    expect(await engine.indexKeys(engine.blindPrefix('td', p.passport), 10)).toEqual([p.citizen])
+  }
+  // The search keys of the old format are gone.
+  expect(await engine.indexKeys(`ix/td/${f.people[0]!.passport}/`, 10)).toEqual([])
+  const root = engine.stateRoot()
+  await engine.stop()
+  await store.close()
+  const bytes = await allBytes(dir)
+  expect(values.filter((v) => bytes.includes(v))).toEqual([])
+
+  // Opened again: nothing more to migrate, same state, and the history audits clean.
+  const again = await LevelStore.open(join(dir, 'db'))
+  const twice: unknown[] = []
+  const reopened = await Engine.open({
+    store: again,
+    ed,
+    nodeKeys,
+    charter,
+    observer: { migrated: (r) => twice.push(r) },
+  })
+  expect(twice).toEqual([])
+  expect(reopened.stateRoot()).toBe(root)
+  expect((await reopened.getSummary(f.people[1]!.citizen))?.travelDocument).toBe(f.people[1]!.passport)
+  await reopened.stop()
+  const report = await auditStore(again, ed, { charter })
+  expect(report.problems).toEqual([])
+  await again.close()
+})
+
+it('refuses a store of a newer format than it reads', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'legation-upgrade-'))
+  dirs.push(dir)
+  await cp(join(FIXTURE, 'db'), join(dir, 'db'), { recursive: true })
+  const f = JSON.parse(await readFile(join(FIXTURE, 'fixture.json'), 'utf8')) as Fixture
+  const store = await LevelStore.open(join(dir, 'db'))
+  await store.write([
+    { type: 'put', key: K.format, value: new TextEncoder().encode(String(STORE_FORMAT + 1)) },
+  ])
+  const nodeKeys = generateKeyPair(ed, fromHex(f.nodeSecretKey))
+  const charter = decodeCanonical(fromBase64url(f.charter)) as SignedCharter[]
+  await expect(Engine.open({ store, ed, nodeKeys, charter })).rejects.toMatchObject({
+    code: 'STORE_FORMAT_NEWER',
+  })
+  await store.close()
+})
