@@ -38,6 +38,7 @@ export const K = {
   citizenBucket: (bucket: number) => `ck/${bucket.toString(16).padStart(2, '0')}/`,
   citizenKeys: 'ck/',
   gone: (citizen: string) => `gone/${citizen}`,
+  goneAll: 'gone/',
   retained: (at: number, digestHex: string) => `ret/${String(at).padStart(13, '0')}/${digestHex}`,
   retainedBefore: (at: number) => `ret/${String(at).padStart(13, '0')}`,
   retainedAll: 'ret/',
