@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 /** Test fixtures: a bloc with n certified nodes over three states, an officer per state. */
 import {
   certifyOfficer,
@@ -104,4 +106,13 @@ export function registration(
     },
   )
   return { ...id, citizenKeys, citizenId: id.record.header.subject! }
+}
+
+/** Every byte of every file under `dir` (a store's logs and tables as they are on disk, the key ring). */
+export async function allBytes(dir: string): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) parts.push(await readFile(join(e.parentPath, e.name)))
+  }
+  return Buffer.concat(parts)
 }

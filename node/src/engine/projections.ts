@@ -64,23 +64,6 @@ export class Projections {
     return s
   }
 
-  /** Stored summaries of many citizens in one batched read (cache first). */
-  async many(citizens: readonly string[]): Promise<Map<string, CitizenSummary>> {
-    const out = new Map<string, CitizenSummary>()
-    const missing: string[] = []
-    for (const c of citizens) {
-      const cached = this.#cache.get(c)
-      if (cached) out.set(c, cached)
-      else missing.push(c)
-    }
-    const raws = await this.#store.getMany(missing.map(K.summary))
-    for (const [i, c] of missing.entries()) {
-      const raw = raws[i]
-      if (raw) out.set(c, await this.#decode(c, raw))
-    }
-    return out
-  }
-
   /** The stored summaries' plain parts (no personal value read back): what a rewrite needs. */
   async #plain(citizens: readonly string[]): Promise<Map<string, Pick<CitizenSummary, 'ix'>>> {
     const out = new Map<string, Pick<CitizenSummary, 'ix'>>()

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair, keyId, type LegationClient, toHex } from '@legation/protocol'
@@ -12,7 +12,7 @@ import { open, seal } from '../../src/engine/vault.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { prefixRange } from '../../src/storage/store.ts'
-import { ed, testBloc } from '../fixtures.ts'
+import { allBytes, ed, testBloc } from '../fixtures.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -86,15 +86,6 @@ async function readWithStockLevel(path: string): Promise<Buffer> {
   return Buffer.concat(parts)
 }
 
-/** Every byte of every file under `dir` (LevelDB's logs and tables as they are on disk). */
-async function rawFiles(dir: string): Promise<Buffer> {
-  const parts: Buffer[] = []
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) parts.push(await readFile(join(e.parentPath, e.name)))
-  }
-  return Buffer.concat(parts)
-}
-
 const found = (haystack: Buffer, needles: readonly string[]) => needles.filter((v) => haystack.includes(v))
 
 describe('privacy: sealed at rest', () => {
@@ -139,7 +130,7 @@ describe('privacy: sealed at rest', () => {
 
     const everything = people.flatMap(values)
     expect(found(await readWithStockLevel(join(dir, 'db')), everything)).toEqual([])
-    expect(found(await rawFiles(dir), everything)).toEqual([])
+    expect(found(await allBytes(dir), everything)).toEqual([])
     // Nor is the country of presence an index key any more.
     const keys = (await readWithStockLevel(join(dir, 'db'))).toString('latin1')
     expect(keys).not.toContain('ix/pres/FJ/')
@@ -248,7 +239,7 @@ describe('privacy: erasure', () => {
       await s.close()
     }
     // Nothing of the erased citizen is left in the files — not the values, not the sealed key.
-    expect(found(await rawFiles(dir), values(gone))).toEqual([])
+    expect(found(await allBytes(dir), values(gone))).toEqual([])
     expect(found(await readWithStockLevel(join(dir, 'b')), values(gone))).toEqual([])
     // The ring beside each database still opens the kept citizen's key: A and B read them.
     for (const [i, path] of ['a', 'b'].entries()) {

@@ -3,7 +3,7 @@
  * node/test/fixtures/store-v0, made by the node of that time) opens with this node: payloads are
  * sealed, summaries and indexes rebuilt, the plain values gone from the files, the history intact.
  */
-import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -19,7 +19,7 @@ import { Engine } from '../../src/engine/engine.ts'
 import { K } from '../../src/engine/keys.ts'
 import { STORE_FORMAT, storeFormat } from '../../src/engine/migrate.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
-import { ed } from '../fixtures.ts'
+import { allBytes, ed } from '../fixtures.ts'
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'store-v0')
 const dirs: string[] = []
@@ -38,14 +38,6 @@ interface Fixture {
     region: string
     email: string
   }>
-}
-
-async function allBytes(dir: string): Promise<Buffer> {
-  const parts: Buffer[] = []
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) parts.push(await readFile(join(e.parentPath, e.name)))
-  }
-  return Buffer.concat(parts)
 }
 
 it('opens a store of the format before sealing: migrates it, and its plain values leave the files', async () => {
