@@ -3,6 +3,7 @@
  * keeps their key, signing in with it on a fresh browser, and the receipts of their records.
  */
 import { generateKeyPair, LegationClient, nobleEd25519, toHex } from '@legation/protocol'
+import type { Signer } from './bloc.ts'
 import { button, errorSummary, h, heading, p, summaryList, tag } from './dom.ts'
 import { formatDate, type MessageKey, t } from './i18n.ts'
 import { type CitizenFile, client, enrolled, type Page, type PageContext, STATE_COLOURS } from './pages.ts'
@@ -71,9 +72,69 @@ export function accountPage(ctx: PageContext): Promise<Page> {
         ),
       )
     }
-    col.append(refreshBtn, passkeySection(ctx, e, f))
+    col.append(refreshBtn, await accessSection(ctx, e.id, (r) => c.sign(r)), passkeySection(ctx, e, f))
     return { title: t('account.title'), content: h('div', { className: 'govuk-grid-row' }, col) }
   })
+}
+
+interface AccessRead {
+  at: number
+  officer: string
+  state: string
+  purpose: string
+  shown: string
+}
+
+/** Who read the citizen's personal data, when and why: the node's signed access log. */
+async function accessSection(ctx: PageContext, id: string, sign: Signer): Promise<HTMLElement> {
+  const section = h(
+    'section',
+    { className: 'app-access-log', 'aria-labelledby': 'access-title' },
+    h('h2', { className: 'govuk-heading-m', id: 'access-title' }, t('access.title')),
+    p(t('access.body')),
+  )
+  const res = await ctx.bloc.request<{ reads: AccessRead[] }>('GET', `/v1/citizens/${id}/access-log`, {
+    sign,
+  })
+  const reads = res.status === 200 ? [...res.body.reads].sort((a, b) => b.at - a.at) : []
+  if (reads.length === 0) {
+    section.append(p(t('access.none')))
+    return section
+  }
+  const cell = (text: string, tagName: 'td' | 'th' = 'td') =>
+    h(tagName, { className: `govuk-table__${tagName === 'td' ? 'cell' : 'header'}` }, text)
+  section.append(
+    h(
+      'table',
+      { className: 'govuk-table' },
+      h(
+        'thead',
+        { className: 'govuk-table__head' },
+        h(
+          'tr',
+          { className: 'govuk-table__row' },
+          ...[t('access.when'), t('access.who'), t('access.purpose'), t('access.shown')].map((x) =>
+            cell(x, 'th'),
+          ),
+        ),
+      ),
+      h(
+        'tbody',
+        { className: 'govuk-table__body' },
+        ...reads.map((r) =>
+          h(
+            'tr',
+            { className: 'govuk-table__row', 'data-purpose': r.purpose },
+            cell(formatDate(r.at)),
+            cell(t('access.whoValue', { state: r.state, officer: r.officer.slice(0, 8) })),
+            cell(t(`access.purpose.${r.purpose}` as MessageKey)),
+            cell(t(`access.shown.${r.shown}` as MessageKey)),
+          ),
+        ),
+      ),
+    ),
+  )
+  return section
 }
 
 /** On the applications page: make a passkey that keeps the key, or say that one exists. */

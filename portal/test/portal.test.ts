@@ -664,6 +664,20 @@ describe('the citizen portal', () => {
       )
       .toBe('approved')
     expect(await theCase.textContent()).toContain('Approved')
+    // And who read their data to do it: the DVC officer's reads of the case, logged at node 1
+    // with their purpose, replicated to node 2.
+    const read = page.locator('.app-access-log tr[data-purpose="case-processing"]')
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole('button', { name: 'Check for updates' }).click()
+          return read.count()
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBeGreaterThan(0)
+    expect(await read.first().textContent()).toContain('Officer of DVC')
+    expect(await read.first().textContent()).toContain('Handling a case')
     await accessible(page, 'applications, approved')
     await shot(page, 'desktop-account-approved')
 
