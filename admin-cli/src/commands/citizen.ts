@@ -392,6 +392,66 @@ export function registerCitizen(program: Command, io: CliIo): void {
       ])
     })
 
+  cmd('reads', 'who read your personal data: each officer, their state, when, why and what it showed').action(
+    async (opts: CitizenOptions) => {
+      const { bloc, citizen: c } = await open(opts)
+      const log = await bloc.call(() =>
+        bloc.pool.get<{ reads: AccessRead[] }>(`/v1/citizens/${c.id}/access-log`, c),
+      )
+      if (opts.json) return printJson(io, log)
+      if (log.reads.length === 0) return println(io.stdout, 'No officer has read your data.')
+      const rows = log.reads.map((r) => [iso(r.at), r.state, r.officer.slice(0, 16), r.purpose, r.shown])
+      for (const line of table([['WHEN', 'STATE', 'OFFICER', 'PURPOSE', 'SHOWN'], ...rows]))
+        println(io.stdout, line)
+    },
+  )
+
+  cmd('export', 'download everything the bloc holds about you, with the signed records that prove it')
+    .addOption(
+      new Option(
+        '--out <file>',
+        'where to write it (made with mode 0600, never overwritten)',
+      ).makeOptionMandatory(),
+    )
+    .action(async (opts: CitizenOptions & { out: string }) => {
+      refuseExisting(opts.out)
+      const { bloc, citizen: c } = await open(opts)
+      const data = await bloc.call(() =>
+        bloc.pool.get<{ records: unknown[]; accessLog: unknown[] }>(`/v1/citizens/${c.id}/export`, c),
+      )
+      writeSecretFile(opts.out, `${JSON.stringify(data, null, 1)}\n`)
+      const summary = {
+        out: opts.out,
+        node: bloc.pool.current,
+        records: data.records.length,
+        reads: data.accessLog.length,
+      }
+      if (opts.json) return printJson(io, summary)
+      println(
+        io.stdout,
+        `Exported  ${summary.records} signed records and ${summary.reads} logged reads to ${opts.out}`,
+      )
+      println(io.stdout, `From      ${summary.node}`)
+    })
+
+  write(
+    'erase',
+    'erase your personal data on every node (citizen.erased; refused while a case of yours is open)',
+  )
+    .option('--yes', 'yes: erase it (it cannot be undone)')
+    .action(async (opts: CitizenOptions & { yes?: boolean }) => {
+      if (!opts.yes) throw new CliError('USAGE', 'erasing cannot be undone: add --yes')
+      const { bloc, citizen: c } = await open(opts)
+      const built = build('citizen.erased', () =>
+        c.record('citizen.erased', c.id, { reason: 'citizen-request' }),
+      )
+      const stored = await submitRecord(bloc, built, c, opts.writeConcern)
+      reportWrite(io, opts.json, stored, { citizen: c.id }, [
+        `Erased    the personal data of citizen ${c.id}, from ${stored.node} to every node`,
+        `Record    ${stored.id} (${stored.status})`,
+      ])
+    })
+
   cmd('status', 'your cases, presence and check-ins as the bloc has them (or one case with --case)')
     .addOption(new Option('--case <id>', 'one case, with its history').argParser(parseCaseId))
     .action(async (opts: CitizenOptions & { case?: string }) => {
@@ -406,6 +466,15 @@ export function registerCitizen(program: Command, io: CliIo): void {
       if (opts.json) return printJson(io, file)
       for (const line of formatStatus(file, bloc.pool.current)) println(io.stdout, line)
     })
+}
+
+/** One officer's read of the citizen's data, as GET /v1/citizens/{id}/access-log has it. */
+interface AccessRead {
+  at: number
+  officer: string
+  state: string
+  purpose: string
+  shown: string
 }
 
 /** The citizen's nationality if the node answering has their registration, else undefined. */

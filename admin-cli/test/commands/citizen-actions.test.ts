@@ -4,7 +4,7 @@
  * command line checked before anything is sent. Failover between real node processes is in
  * test-network/test/cli-actions.test.ts.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { devNode, errorLines, legation, type TestNode } from '../helpers.ts'
@@ -241,6 +241,44 @@ describe('citizen and officer actions', () => {
     ])
     const s = await legation(['citizen', 'status', ...mine()])
     expect(s.stdout).toMatch(/^Presence {2}TH, Phuket, from /m)
+  })
+
+  it('who read my data, my export, and my erasure — refused while a case of mine is open', async () => {
+    const bea = join(node.dir, 'bea.key.json')
+    const e = await legation(['citizen', 'enrol', '--node', node.url, '--key', bea, ...ANA, '--given', 'Bea'])
+    expect(e.code, e.stderr).toBe(0)
+    const id = /^Enrolled {2}citizen ([0-9a-f]{32}) /m.exec(e.stdout)![1]!
+    const hers = ['--node', node.url, '--key', bea]
+    expect((await legation(['citizen', 'reads', ...hers])).stdout).toContain('No officer has read your data.')
+    const read = await legation(['citizen', 'show', id, ...officer(), '--purpose', 'consular-assistance'])
+    expect(read.code, read.stderr).toBe(0)
+    const reads = await legation(['citizen', 'reads', ...hers])
+    expect(reads.stdout).toMatch(/^WHEN\s+STATE\s+OFFICER\s+PURPOSE\s+SHOWN$/m)
+    expect(reads.stdout).toMatch(/\sDVA\s+[0-9a-f]{16}\s+consular-assistance\s+file$/m)
+
+    const out = join(node.dir, 'bea-export.json')
+    const x = await legation(['citizen', 'export', ...hers, '--out', out, '--json'])
+    expect(x.code, x.stderr).toBe(0)
+    expect(JSON.parse(x.stdout)).toMatchObject({ out, records: 2, reads: 1 })
+    expect(statSync(out).mode & 0o777).toBe(0o600)
+    expect(readFileSync(out, 'utf8')).toContain('Bea')
+    expect(errorLines(await legation(['citizen', 'export', ...hers, '--out', out]))[0]).toContain(
+      '[FILE_EXISTS]',
+    )
+
+    expect(errorLines(await legation(['citizen', 'erase', ...hers]))).toEqual([
+      'error: erasing cannot be undone: add --yes [USAGE]',
+    ])
+    const applied = await legation(['citizen', 'apply', ...hers, '--type', 'document-attestation', '--json'])
+    const { case: caseId } = JSON.parse(applied.stdout) as { case: string }
+    const held = await legation(['citizen', 'erase', ...hers, '--yes'])
+    expect(held.code).toBe(1)
+    expect(held.stderr).toContain('RECORD_LEGAL_HOLD')
+    expect((await legation(['citizen', 'withdraw', ...hers, '--case', caseId])).code).toBe(0)
+    const erased = await legation(['citizen', 'erase', ...hers, '--yes', '--json'])
+    expect(erased.code, erased.stderr).toBe(0)
+    const file = await legation(['citizen', 'show', id, ...officer(), '--purpose', 'legal-obligation'])
+    expect(JSON.parse(file.stdout)).toMatchObject({ erased: true, names: null, travelDocument: null })
   })
 
   it('checks the command line before anything is sent', async () => {
