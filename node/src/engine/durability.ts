@@ -251,10 +251,19 @@ export class Durability {
    */
   async sealPayloads(tx: Tx): Promise<void> {
     const owners = new Map(tx.owners)
+    const subjects: string[] = []
+    // Records of citizens erased earlier, relayed late: their payloads are never fetched.
+    const lateForErased: string[] = []
     for (const [id, { record }] of tx.records) {
-      if (record.header.payload) owners.set(toHex(record.header.payload), { id, header: record.header })
+      const h = record.header
+      if (h.subject) subjects.push(h.subject)
+      if (!h.payload) continue
+      const hex = toHex(h.payload)
+      owners.set(hex, { id, header: h })
+      if (h.subject && !tx.payloads.has(hex) && this.#vault.erased(h.subject)) lateForErased.push(hex)
     }
-    await this.#vault.prefetch([...tx.records.values()].flatMap(({ record: r }) => r.header.subject ?? []))
+    for (const hex of lateForErased) tx.ops.push({ type: 'del', key: K.missing(hex) })
+    await this.#vault.prefetch(subjects)
     const cutoff = this.#retentionMs > 0 ? this.#clock() - this.#retentionMs : undefined
     for (const [digest, p] of tx.payloads) {
       const owner = owners.get(digest)
@@ -276,18 +285,6 @@ export class Durability {
           key: K.retained(owner.header.at, digest),
           value: utf8ToBytes(`${owner.header.subject} ${owner.id}`),
         })
-      }
-    }
-    // Records of citizens erased earlier, relayed late: their payloads are never fetched.
-    for (const { record } of tx.records.values()) {
-      const h = record.header
-      if (
-        h.payload &&
-        h.subject &&
-        !tx.payloads.has(toHex(h.payload)) &&
-        (await this.#vault.isErased(h.subject))
-      ) {
-        tx.ops.push({ type: 'del', key: K.missing(toHex(h.payload)) })
       }
     }
   }

@@ -153,6 +153,11 @@ export class Vault {
     return this.#erased.has(citizen)
   }
 
+  /** The same, at once (the marks are all in memory since `load`). */
+  erased(citizen: string): boolean {
+    return this.#erased.has(citizen)
+  }
+
   /**
    * Seals a payload about `subject` (null: about no citizen) for `pay/<digestHex>`; puts the
    * citizen's key into `ops` when it is new. Undefined for an erased citizen: nothing is stored.
