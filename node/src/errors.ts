@@ -24,6 +24,14 @@ export const NODE_ERRORS = {
     message: 'the configured charter file is not a charter chain (canonical CBOR of SignedCharter[])',
   },
   PORT_IN_USE: { status: 500, message: 'a port the node is configured to listen on is in use' },
+  VAULT_RING_MISSING: {
+    status: 500,
+    message: 'the store holds citizens’ keys but the key ring beside it is missing',
+  },
+  VAULT_RING_INVALID: {
+    status: 500,
+    message: 'the key ring beside the store does not open with this node’s key',
+  },
   STORE_FORMAT_NEWER: {
     status: 500,
     message: 'the data directory was written by a newer version of the node (in a newer data format)',

@@ -37,6 +37,7 @@ import {
 } from 'node:crypto'
 import { utf8ToBytes } from '@legation/protocol'
 import { LRUCache } from 'lru-cache'
+import { NodeError } from '../errors.ts'
 import { type BatchOp, prefixRange, type SideFile, type Store } from '../storage/store.ts'
 import { decodeText } from './codec.ts'
 import { K } from './keys.ts'
@@ -101,7 +102,28 @@ export class Vault {
    */
   async load(): Promise<void> {
     const raw = await this.#ringFile.read()
-    this.#ring = raw ? decodeRing(open(this.#wrapKey, raw, RING_AAD)) : new Map()
+    if (!raw) {
+      // Keys wrapped under a ring that is not here: making a new ring would lose every citizen's data.
+      for await (const _ of this.#store.range(prefixRange(K.citizenKeys, { limit: 1 }))) {
+        throw new NodeError(
+          'VAULT_RING_MISSING',
+          `the store holds citizens' keys but their key ring (the file ending in .${RING_FILE} beside the database folder) is missing: restore it with the data folder`,
+        )
+      }
+    }
+    let ring: Map<number, RingKey[]> = new Map()
+    if (raw) {
+      try {
+        ring = decodeRing(open(this.#wrapKey, raw, RING_AAD))
+      } catch (cause) {
+        throw new NodeError(
+          'VAULT_RING_INVALID',
+          `the key ring (the file ending in .${RING_FILE} beside the database folder) does not open with this node's key: it is damaged, or another node's`,
+          { cause },
+        )
+      }
+    }
+    this.#ring = ring
     this.#loaded = true
     this.#erased.clear()
     for await (const [k] of this.#store.range(prefixRange(K.goneAll)))

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair, keyId, type LegationClient, toHex } from '@legation/protocol'
@@ -148,6 +148,40 @@ describe('privacy: sealed at rest', () => {
     expect(Buffer.from(payload!).includes(people[2]!.given)).toBe(true)
     await reopened.stop()
     await again.close()
+  })
+})
+
+describe('privacy: the key ring', () => {
+  it('a store whose ring is missing, damaged or another node’s does not start (nothing is lost)', async () => {
+    const dir = await tempDir()
+    const bloc = testBloc(2)
+    const open = async (i = 0) => {
+      const store = await LevelStore.open(join(dir, 'db'))
+      try {
+        const e = await Engine.open({ store, ed, nodeKeys: bloc.nodes[i]!.keys, charter: bloc.chain })
+        await e.stop()
+        await store.close()
+        return 'started'
+      } catch (err) {
+        await store.close()
+        return (err as { code?: string }).code
+      }
+    }
+    const store = await LevelStore.open(join(dir, 'db'))
+    const engine = await Engine.open({ store, ed, nodeKeys: bloc.nodes[0]!.keys, charter: bloc.chain })
+    const m = records(bloc.officer('AAA'), person(1))
+    expect((await engine.submit([m.reg]))[0]?.ok).toBe(true)
+    await engine.stop()
+    await store.close()
+    const ring = join(dir, 'db.vault-ring')
+    const kept = await readFile(ring)
+    expect(await open(1)).toBe('VAULT_RING_INVALID')
+    await rm(ring)
+    expect(await open()).toBe('VAULT_RING_MISSING')
+    await writeFile(ring, kept.subarray(0, kept.length - 1))
+    expect(await open()).toBe('VAULT_RING_INVALID')
+    await writeFile(ring, kept)
+    expect(await open()).toBe('started')
   })
 })
 
