@@ -260,7 +260,7 @@ export class Durability {
       if (!h.payload) continue
       const hex = toHex(h.payload)
       owners.set(hex, { id, header: h })
-      if (h.subject && !tx.payloads.has(hex) && this.#vault.erased(h.subject)) lateForErased.push(hex)
+      if (h.subject && !tx.payloads.has(hex) && this.#vault.isErased(h.subject)) lateForErased.push(hex)
     }
     for (const hex of lateForErased) tx.ops.push({ type: 'del', key: K.missing(hex) })
     await this.#vault.prefetch(subjects)

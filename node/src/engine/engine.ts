@@ -20,8 +20,6 @@
  * await e.stop()
  */
 import {
-  type AccessPurpose,
-  type AccessShown,
   type CertifiedNode,
   type CharterView,
   DEFAULT_MAX_DRIFT_MS,
@@ -29,13 +27,11 @@ import {
   type KeyPair,
   keyId,
   type ProtocolError,
-  type RecordHeader,
   type Revocation,
   type SignedCharter,
   type SignedEntry,
   type SignedPlacement,
   type SignedReceipt,
-  signRecord,
   stateRoot,
   type VersionVector,
 } from '@legation/protocol'
@@ -43,6 +39,7 @@ import type { Verifier } from '../crypto/verifier.ts'
 import { NodeError } from '../errors.ts'
 import type { Store } from '../storage/store.ts'
 import { integerOptions } from '../util/options.ts'
+import { type AccessRead, accessRecords } from './access-records.ts'
 import { AuditView } from './audit-view.ts'
 import { BatchVerifier } from './batch-verifier.ts'
 import { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE, DocCache, type DocCacheInit } from './doc-cache.ts'
@@ -82,6 +79,7 @@ import type {
 } from './types.ts'
 import { Vault } from './vault.ts'
 
+export type { AccessRead } from './access-records.ts'
 export { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE } from './doc-cache.ts'
 export { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, DEFAULT_MAX_PENDING_BYTES } from './held-entries.ts'
 export {
@@ -152,17 +150,6 @@ export function engine(init: EngineInit): (components: EngineComponents) => Engi
 
 /** How often a node erases payloads past their retention period. */
 export const RETENTION_SWEEP_MS = 60 * 60_000
-
-/** An officer's read of one citizen's personal data, as `logAccess` records it. */
-export interface AccessRead {
-  citizen: string
-  /** The officer's certificate id and state. */
-  officer: string
-  state: string
-  purpose: AccessPurpose
-  shown: AccessShown
-  case?: string | null
-}
 
 export class Engine extends EngineReads {
   readonly nodeId: string
@@ -472,27 +459,13 @@ export class Engine extends EngineReads {
     if (reads.length === 0) return
     const keys = this.#keys
     if (!keys) throw new NodeError('NODE_NOT_CERTIFIED', 'a read-only engine logs no reads')
-    const at = this.#clock()
-    const subs = reads.map((r) => {
-      const header: RecordHeader<'access.logged'> = {
-        v: 1,
-        bloc: this.bloc,
-        charter: this.charter.hash,
-        kind: 'access.logged',
-        subject: r.citizen,
-        at,
-        author: keys.publicKey,
-        body: {
-          officer: r.officer,
-          state: r.state,
-          purpose: r.purpose,
-          shown: r.shown,
-          case: r.case ?? null,
-        },
-        payload: null,
-      }
-      return { record: signRecord(this.#ed, header, keys.secretKey, null), payload: null }
-    })
+    const subs = accessRecords(
+      this.#ed,
+      keys,
+      { bloc: this.bloc, charter: this.charter.hash },
+      this.#clock(),
+      reads,
+    )
     for (const out of await this.submit(subs)) if (!out.ok) throw out.error
   }
 

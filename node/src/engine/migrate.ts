@@ -31,8 +31,9 @@ export async function storeFormat(store: Store): Promise<number> {
 }
 
 /**
- * Brings the store to STORE_FORMAT. Answers whether the derived state must be rebuilt (the
- * caller marks it and rebuilds before anything else runs).
+ * Brings the store to STORE_FORMAT: seals its payloads and marks its derived state for a rebuild
+ * (the engine rebuilds at start, then `markFormat`). Answers the format it found and how many
+ * payloads it sealed.
  */
 export async function migrate(store: Store, vault: Vault): Promise<{ from: number; sealed: number }> {
   const fresh = (await store.get(K.state)) === undefined
@@ -72,6 +73,7 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
 
 /** Marks the store as of STORE_FORMAT, once its migration (and rebuild) is durable. */
 export async function markFormat(store: Store): Promise<void> {
-  if ((await store.get(K.format)) !== undefined && (await storeFormat(store)) === STORE_FORMAT) return
+  const raw = await store.get(K.format)
+  if (raw && Number(decodeText(raw)) === STORE_FORMAT) return
   await store.write([{ type: 'put', key: K.format, value: new TextEncoder().encode(String(STORE_FORMAT)) }])
 }

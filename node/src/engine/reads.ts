@@ -54,7 +54,7 @@ export class EngineReads {
   }
 
   /** Whether the citizen's personal data was erased here. */
-  isErased(citizen: string): Promise<boolean> {
+  isErased(citizen: string): boolean {
     return this.vault.isErased(citizen)
   }
 

@@ -170,13 +170,8 @@ export class Vault {
       .toString('base64url')
   }
 
-  /** Whether the citizen was erased here. */
-  async isErased(citizen: string): Promise<boolean> {
-    return this.#erased.has(citizen)
-  }
-
-  /** The same, at once (the marks are all in memory since `load`). */
-  erased(citizen: string): boolean {
+  /** Whether the citizen was erased here (the marks are all in memory since `load`). */
+  isErased(citizen: string): boolean {
     return this.#erased.has(citizen)
   }
 
@@ -252,12 +247,6 @@ export class Vault {
     }
   }
 
-  /** Forgets every data key held in memory (rebuild and tests). */
-  clear(): void {
-    this.#keys.clear()
-    this.#absent.clear()
-  }
-
   async #rewrapBucket(b: number, except: string | undefined, ops: BatchOp[]): Promise<void> {
     const fresh = { gen: this.#ring.get(b)!.at(-1)!.gen + 1, key: random(KEY_BYTES) }
     this.#ring.get(b)!.push(fresh)
@@ -292,7 +281,7 @@ export class Vault {
     }
     const key = await this.#keyOf(citizen)
     if (key) return key
-    if (!this.#absent.has(citizen) && (await this.isErased(citizen))) return undefined
+    if (this.#erased.has(citizen)) return undefined
     this.#absent.delete(citizen)
     const fresh = random(KEY_BYTES)
     this.#made.set(citizen, fresh)

@@ -131,7 +131,7 @@ export async function citizenView(engine: Engine, id: string): Promise<CitizenVi
     presence: summary.presence,
     cases,
     welfare: Object.entries(summary.welfare).map(([alert, status]) => ({ alert, status })),
-    erased: await engine.isErased(id),
+    erased: engine.isErased(id),
     timeline: items.map(({ record: _r, ...rest }) => rest),
   }
 }

@@ -70,9 +70,9 @@ export async function logReads(
     recent.set(engine, seen)
   }
   const now = Date.now()
+  const key = (citizen: string) => `${p.certId}|${citizen}|${q.purpose}|${shown}|${q.case ?? ''}`
   const fresh = [...new Set(citizens)].filter((citizen) => {
-    const k = `${p.certId}|${citizen}|${q.purpose}|${shown}|${q.case ?? ''}`
-    const last = seen.get(k)
+    const last = seen.get(key(citizen))
     return last === undefined || now - last >= REPEAT_READ_WINDOW_MS
   })
   await engine.logAccess(
@@ -85,5 +85,5 @@ export async function logReads(
       case: q.case ?? null,
     })),
   )
-  for (const citizen of fresh) seen.set(`${p.certId}|${citizen}|${q.purpose}|${shown}|${q.case ?? ''}`, now)
+  for (const citizen of fresh) seen.set(key(citizen), now)
 }
