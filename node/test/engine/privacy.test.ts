@@ -151,6 +151,50 @@ describe('privacy: sealed at rest', () => {
   })
 })
 
+describe('privacy: the read log', () => {
+  it('only a node certified in the charter signs a logged read; an officer or a citizen cannot forge one', async () => {
+    const bloc = testBloc(1)
+    const engine = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+    })
+    const officer = bloc.officer('AAA')
+    const m = records(officer, person(1))
+    await engine.submit([m.reg])
+    const body = {
+      officer: 'a'.repeat(64),
+      state: 'BBB',
+      purpose: 'case-processing' as const,
+      shown: 'file' as const,
+      case: null,
+    }
+    const forged = [
+      officer.record('access.logged', m.citizenId, body),
+      bloc.citizen(m.citizenKeys).record('access.logged', m.citizenId, body),
+    ]
+    const out = await engine.submit(forged)
+    expect(out.map((o) => (o.ok ? 'ok' : o.error.code))).toEqual([
+      'RECORD_UNAUTHORIZED',
+      'RECORD_UNAUTHORIZED',
+    ])
+    // The node's own log of a read is accepted, and names it.
+    await engine.logAccess([
+      {
+        citizen: m.citizenId,
+        officer: 'b'.repeat(64),
+        state: 'AAA',
+        purpose: 'legal-obligation',
+        shown: 'file',
+      },
+    ])
+    const ids = await engine.docRecords(m.citizenId)
+    const kinds = await Promise.all(ids.map(async (id) => (await engine.getRecord(id))?.record.header.kind))
+    expect(kinds.filter((k) => k === 'access.logged')).toHaveLength(1)
+  })
+})
+
 describe('privacy: the key ring', () => {
   it('a store whose ring is missing, damaged or another node’s does not start (nothing is lost)', async () => {
     const dir = await tempDir()
