@@ -67,6 +67,23 @@ export interface Metrics {
    * an alert on a node watches for between two runs of `legation audit`.
    */
   readonly evidenceStored: Counter<'kind'>
+  /**
+   * Frame payload bytes and frames the mesh sent and received (`direction`: `sent`,
+   * `received`), read from the mesh's counters at each scrape once `observeMesh` was called:
+   * the replication traffic per node, which must not grow with the bloc's size.
+   */
+  readonly meshBytes: Counter<'direction'>
+  readonly meshFrames: Counter<'direction'>
+  /** Reads the mesh's traffic counters at each scrape. */
+  observeMesh(traffic: MeshTrafficCounts): void
+}
+
+/** The mesh's running totals (`MeshTraffic`). */
+export interface MeshTrafficCounts {
+  readonly bytesSent: number
+  readonly bytesReceived: number
+  readonly framesSent: number
+  readonly framesReceived: number
 }
 
 export function createMetrics(init: MetricsInit = {}): Metrics {
@@ -75,8 +92,34 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
   if (init.defaultMetrics ?? true) collectDefaultMetrics({ register: registry })
   const registers = [registry]
   const p = METRIC_PREFIX
+  let mesh: MeshTrafficCounts | undefined
+  // A counter whose value is the mesh's own running total, set at each scrape.
+  const fromMesh = (name: string, help: string, read: (t: MeshTrafficCounts, sent: boolean) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['direction'],
+      registers,
+      collect() {
+        if (mesh === undefined) return
+        this.reset()
+        this.inc({ direction: 'sent' }, read(mesh, true))
+        this.inc({ direction: 'received' }, read(mesh, false))
+      },
+    })
   return {
     registry,
+    meshBytes: fromMesh(
+      `${p}mesh_bytes_total`,
+      'Frame payload bytes exchanged with peers, by direction',
+      (t, sent) => (sent ? t.bytesSent : t.bytesReceived),
+    ),
+    meshFrames: fromMesh(`${p}mesh_frames_total`, 'Frames exchanged with peers, by direction', (t, sent) =>
+      sent ? t.framesSent : t.framesReceived,
+    ),
+    observeMesh(traffic) {
+      mesh = traffic
+    },
     recordsAccepted: new Counter({
       name: `${p}records_accepted_total`,
       help: 'Signed records accepted, by source (client or peer)',

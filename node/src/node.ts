@@ -145,6 +145,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       // The bloc's own protocol ids; the bloc id is the hash of the genesis charter.
       protocolPrefix: protocolPrefix(charterHash(opts.charter[0]!.charter)),
     })({ peerPolicy: policy, logger: log })
+    metrics.observeMesh(mesh.traffic)
     const replication = createReplication(opts.replication)({
       engine,
       mesh,

@@ -9,6 +9,7 @@ import { MeshError } from './errors.ts'
 import type { FrameHandler } from './events.ts'
 import { errorFields, type MeshLogger } from './log.ts'
 import type { PeerState, Peers } from './peers.ts'
+import type { MeshTraffic } from './traffic.ts'
 
 interface InboxEntry {
   readonly frame: Uint8Array
@@ -65,6 +66,8 @@ export interface InboxInit {
   readonly maxInboundQueueBytes: number
   readonly isRunning: () => boolean
   readonly log: MeshLogger
+  /** Counts what peers' streams delivered. */
+  readonly traffic: MeshTraffic
 }
 
 export class Inbox {
@@ -84,6 +87,7 @@ export class Inbox {
     }
     for (const frame of frames) {
       peer.inbox.push(frame, channel)
+      this.#init.traffic.received(frame.byteLength)
     }
     if (peer.inbox.bytes > this.#init.maxInboundQueueBytes) {
       // a slow handler: stop reading so yamux stops granting the remote send

@@ -43,6 +43,7 @@ import { type MeshInit, type ResolvedInit, resolveInit } from './options.ts'
 import type { PeerPolicy } from './peer-policy.ts'
 import { Peers } from './peers.ts'
 import { Sender } from './sender.ts'
+import { MeshTraffic } from './traffic.ts'
 
 /** Channels per connection: one live plus slack for one being replaced. */
 const MAX_SYNC_STREAMS_PER_CONNECTION = 4
@@ -83,6 +84,8 @@ export class Mesh {
   readonly peerId: string
   /** The protocol id frames travel on. */
   readonly syncProtocol: string
+  /** Frames and bytes sent to and received from peers since the node started. */
+  readonly traffic = new MeshTraffic()
 
   readonly #options: ResolvedInit
   readonly #peerPolicy: PeerPolicy
@@ -336,6 +339,7 @@ export class Mesh {
       maxInboundQueueBytes: options.maxInboundQueueBytes,
       isRunning,
       log,
+      traffic: this.traffic,
     })
     const sender = new Sender({
       peers,
@@ -343,6 +347,7 @@ export class Mesh {
       isRunning,
       isAllowed: this.#isAllowed,
       log,
+      traffic: this.traffic,
     })
     let dialer: BootstrapDialer | undefined
     const keeper = new ChannelKeeper({

@@ -7,6 +7,7 @@ import type { AbortOptions } from '@libp2p/interface'
 import { MeshError } from './errors.ts'
 import { errorFields, type MeshLogger, noop } from './log.ts'
 import type { Peers } from './peers.ts'
+import type { MeshTraffic } from './traffic.ts'
 
 export interface SenderInit {
   readonly peers: Peers
@@ -14,6 +15,8 @@ export interface SenderInit {
   readonly isRunning: () => boolean
   readonly isAllowed: (peerId: string) => boolean
   readonly log: MeshLogger
+  /** Counts what is handed to peers' streams. */
+  readonly traffic: MeshTraffic
 }
 
 export class Sender {
@@ -47,6 +50,7 @@ export class Sender {
     if (peer.pendingSends === 0 && channel !== undefined && channel.canWriteNow(frame.byteLength)) {
       try {
         channel.write(frame)
+        this.#init.traffic.sent(frame.byteLength)
         return Promise.resolve()
       } catch (err) {
         return Promise.reject(err)
@@ -59,6 +63,7 @@ export class Sender {
         const ch = await peers.waitForChannel(peer, options)
         await ch.waitForCapacity(frame.byteLength, options)
         ch.write(frame)
+        this.#init.traffic.sent(frame.byteLength)
       } finally {
         peer.pendingSends--
       }

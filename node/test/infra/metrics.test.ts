@@ -16,6 +16,8 @@ describe('createMetrics', () => {
     m.replicationLag.set({ peer: '12D3KooWpeer' }, 17)
     m.httpErrors.inc({ code: 'VALIDATION_FAILED' })
     m.evidenceStored.inc({ kind: 'equivocation' })
+    const traffic = { bytesSent: 1200, bytesReceived: 800, framesSent: 3, framesReceived: 2 }
+    m.observeMesh(traffic)
 
     const text = await m.registry.metrics()
     for (const line of [
@@ -32,9 +34,16 @@ describe('createMetrics', () => {
       'legation_replication_lag_entries{peer="12D3KooWpeer"} 17',
       'legation_http_errors_total{code="VALIDATION_FAILED"} 1',
       'legation_evidence_stored_total{kind="equivocation"} 1',
+      'legation_mesh_bytes_total{direction="sent"} 1200',
+      'legation_mesh_bytes_total{direction="received"} 800',
+      'legation_mesh_frames_total{direction="sent"} 3',
+      'legation_mesh_frames_total{direction="received"} 2',
     ]) {
       expect(text).toContain(line)
     }
+    // Each scrape reads the mesh's running totals afresh.
+    Object.assign(traffic, { bytesSent: 5000 })
+    expect(await m.registry.metrics()).toContain('legation_mesh_bytes_total{direction="sent"} 5000')
     expect(text).toContain('process_cpu_seconds_total')
     expect(text).toContain('nodejs_eventloop_lag_seconds')
     expect(m.registry.contentType).toMatch(/^text\/plain/)
