@@ -52,6 +52,7 @@ export function citizenRegistration(
 ) {
   n++
   const citizenId = keyId(keys.publicKey)
+  const passport = `X${String(n).padStart(8, '0')}${Math.floor(Math.random() * 1e6)}`
   const built = officer.record(
     'citizen.registered',
     citizenId,
@@ -66,14 +67,14 @@ export function citizenRegistration(
       birth: { date: `19${50 + (n % 50)}-0${1 + (n % 9)}-1${n % 10}` },
       travelDocument: {
         type: 'passport',
-        number: `X${String(n).padStart(8, '0')}${Math.floor(Math.random() * 1e6)}`,
+        number: passport,
         issuer: nationality,
         expires: '2032-06-30',
       },
       contact: { email: `citizen${n}@mail.example`, phone: `+32 470 ${String(n).padStart(6, '0')}` },
     },
   )
-  return { ...built, citizenId, keys }
+  return { ...built, citizenId, keys, passport }
 }
 
 export function presence(officer: LegationClient, citizenId: string, i: number) {

@@ -1,0 +1,48 @@
+/**
+ * Blocs of growing size: the time for a bloc to converge on records written at one node, and
+ * the mesh bytes each node sends per record (`legation_mesh_bytes_total`, frame payloads), which
+ * must stay flat as the bloc grows — naive flooding would grow with the number of nodes.
+ */
+import { TestNetwork, type TestNode } from '../network.ts'
+import { citizenRegistration, submitBatch } from '../workload.ts'
+import { sleep } from './proc.ts'
+import type { Sizes } from './sizes.ts'
+
+async function meshBytesSent(node: TestNode): Promise<number> {
+  const res = await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })
+  const text = await res.text()
+  return Number(/^legation_mesh_bytes_total\{direction="sent"\} (\d+)/m.exec(text)?.[1] ?? Number.NaN)
+}
+
+export async function blocSizes(sizes: Sizes) {
+  const out = []
+  for (const n of sizes.blocSizes) {
+    const net = await TestNetwork.start({ nodes: n })
+    try {
+      const officer = net.officer('DVA')
+      const records = Array.from({ length: sizes.blocRecords }, () => citizenRegistration(officer, 'DVB'))
+      await net.waitForConvergence({ timeoutMs: 120_000 })
+      await sleep(3000) // the mesh connects; checkpoints of the charter settle
+      const before = await Promise.all(net.nodes.map(meshBytesSent))
+      const t = performance.now()
+      for (let i = 0; i < records.length; i += 100)
+        await submitBatch(net.nodes[0]!, records.slice(i, i + 100))
+      await net.waitForConvergence({ timeoutMs: 300_000 })
+      const converged = (performance.now() - t) / 1000
+      const after = await Promise.all(net.nodes.map(meshBytesSent))
+      const sent = after.map((a, i) => a - before[i]!)
+      const total = sent.reduce((a, b) => a + b, 0)
+      out.push({
+        nodes: n,
+        records: records.length,
+        secondsToConverge: Number(converged.toFixed(2)),
+        bytesSentPerRecordPerNode: Math.round(total / records.length / n),
+        bytesSentPerRecordByWriter: Math.round(sent[0]! / records.length),
+        bytesSentPerRecordMaxOtherNode: Math.round(Math.max(...sent.slice(1)) / records.length),
+      })
+    } finally {
+      await net.stop()
+    }
+  }
+  return out
+}

@@ -1,0 +1,140 @@
+/**
+ * A 5-node bloc: replication latency under a steady background load, time from healing a
+ * partition to identical state roots after writes on both sides, and catch-up of a node that
+ * was down while records were written, from its process start.
+ */
+import { type BuiltRecord, toSubmission } from '@legation/protocol'
+import { TestNetwork, type TestNode } from '../network.ts'
+import { citizenRegistration, submitBatch } from '../workload.ts'
+import { percentile, perRecord, rssMiB, sleep, threadSeconds } from './proc.ts'
+import type { Sizes } from './sizes.ts'
+
+/** Until `stop()`: a batch of 20 registrations every 200 ms at `node` (100 records/s at most). */
+function backgroundLoad(node: TestNode, make: () => BuiltRecord, deadline: number) {
+  let running = true
+  let written = 0
+  const done = (async () => {
+    while (running && Date.now() < deadline) {
+      const t = Date.now()
+      await submitBatch(node, Array.from({ length: 20 }, make))
+      written += 20
+      await sleep(Math.max(0, 200 - (Date.now() - t)))
+    }
+  })()
+  return {
+    async stop(): Promise<number> {
+      running = false
+      await done
+      return written
+    },
+  }
+}
+
+async function replicationLatency(net: TestNetwork, sizes: Sizes, deadline: number) {
+  const officer = net.officer('DVB')
+  const load = backgroundLoad(net.nodes[0]!, () => citizenRegistration(officer, 'DVC'), deadline)
+  const lat: number[] = []
+  let background = 0
+  try {
+    for (let i = 0; i < sizes.replication && Date.now() < deadline; i++) {
+      const writer = net.nodes[1 + (i % 4)]!
+      const rec = citizenRegistration(officer, 'DVA')
+      const others = net.nodes.filter((x) => x !== writer)
+      const path = `/v1/records/${rec.id}`
+      // Signed before the clock starts.
+      const headers = officer.sign({ method: 'GET', path })
+      const t = performance.now()
+      const res = await writer.post('/v1/records', toSubmission(rec))
+      if (res.status !== 201) throw new Error(`write refused: ${res.status}`)
+      const seen = new Set<number>()
+      while (seen.size < others.length && performance.now() - t < 10_000) {
+        await Promise.all(
+          others.map(async (o) => {
+            if (seen.has(o.index)) return
+            const r = await fetch(`${o.url}${path}`, { headers })
+            await r.arrayBuffer()
+            if (r.status === 200) seen.add(o.index)
+          }),
+        )
+      }
+      if (seen.size < others.length) throw new Error(`record ${rec.id} did not reach every node in 10 s`)
+      lat.push(performance.now() - t)
+    }
+  } finally {
+    background = await load.stop()
+  }
+  return {
+    p50Ms: percentile(lat, 50),
+    p99Ms: percentile(lat, 99),
+    writes: lat.length,
+    backgroundRecordsPerSecond: 100,
+    backgroundRecords: background,
+    nodes: net.nodes.length,
+  }
+}
+
+async function partitionHeal(net: TestNetwork, sizes: Sizes) {
+  const officer = net.officer('DVA')
+  await net.partition([0, 1], [2, 3, 4])
+  const write = async (node: TestNode) => {
+    for (let i = 0; i < sizes.partition; i += 250) {
+      await submitBatch(
+        node,
+        Array.from({ length: Math.min(250, sizes.partition - i) }, () => citizenRegistration(officer, 'DVB')),
+      )
+    }
+  }
+  await Promise.all([write(net.nodes[0]!), write(net.nodes[2]!)])
+  await net.waitForConvergence({ timeoutMs: 120_000, nodes: [0, 1] })
+  await net.waitForConvergence({ timeoutMs: 120_000, nodes: [2, 3, 4] })
+  const t = performance.now()
+  await net.heal()
+  await net.waitForConvergence({ timeoutMs: 300_000 })
+  return {
+    recordsEachSide: sizes.partition,
+    secondsToIdenticalRoots: Number(((performance.now() - t) / 1000).toFixed(2)),
+  }
+}
+
+async function catchUp(net: TestNetwork, sizes: Sizes, deadline: number) {
+  const officer = net.officer('DVC')
+  const late = net.nodes[4]!
+  await late.stop()
+  for (let i = 0, b = 0; i < sizes.catchUp && Date.now() < deadline; i += 500, b++) {
+    const n = Math.min(500, sizes.catchUp - i)
+    await submitBatch(
+      net.nodes[b % 4]!,
+      Array.from({ length: n }, () => citizenRegistration(officer, 'DVA')),
+    )
+  }
+  await net.waitForConvergence({ timeoutMs: 600_000, nodes: [0, 1, 2, 3] })
+  const t = performance.now()
+  await late.start()
+  const ready = performance.now()
+  const before = await threadSeconds(late.pid!)
+  await net.waitForConvergence({ timeoutMs: 900_000 })
+  const done = performance.now()
+  return {
+    records: sizes.catchUp,
+    secondsFromProcessStart: Number(((done - t) / 1000).toFixed(2)),
+    secondsToReady: Number(((ready - t) / 1000).toFixed(2)),
+    recordsPerSecond: Math.round(sizes.catchUp / ((done - t) / 1000)),
+    cpuMicrosecondsPerRecord: perRecord(before, await threadSeconds(late.pid!), sizes.catchUp),
+    rssMiB: await rssMiB(late.pid),
+  }
+}
+
+export async function fiveNodes(sizes: Sizes, deadline: number) {
+  const net = await TestNetwork.start({ nodes: 5 })
+  try {
+    await net.waitForConvergence({ timeoutMs: 60_000 })
+    await sleep(2000) // the mesh connects every pair
+    const replication = await replicationLatency(net, sizes, deadline)
+    await net.waitForConvergence({ timeoutMs: 120_000 })
+    const partition = await partitionHeal(net, sizes)
+    const caughtUp = await catchUp(net, sizes, deadline)
+    return { replication, partition, catchUp: caughtUp }
+  } finally {
+    await net.stop()
+  }
+}

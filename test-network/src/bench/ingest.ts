@@ -1,0 +1,89 @@
+/**
+ * Ingest at one node over HTTP: single records one at a time (latency of one durable write),
+ * single records from 32 concurrent clients (group commit at work), and batches of 500 from 4
+ * clients. Records are signed before each clock starts, so the load generator's CPU is not the
+ * node's; the node's CPU per record is read from /proc per thread.
+ */
+import { type BuiltRecord, toSubmission } from '@legation/protocol'
+import { TestNetwork, type TestNode } from '../network.ts'
+import { citizenRegistration, submitBatch } from '../workload.ts'
+import { percentile, perRecord, rssMiB, sleep, threadSeconds } from './proc.ts'
+import type { Sizes } from './sizes.ts'
+
+async function post(node: TestNode, rec: BuiltRecord): Promise<void> {
+  const res = await node.post('/v1/records', toSubmission(rec))
+  if (res.status !== 201) throw new Error(`write refused: ${res.status} ${JSON.stringify(res.body)}`)
+}
+
+/** Runs `work` and returns its wall time and the node's CPU per record, per thread kind. */
+async function measured(node: TestNode, records: number, work: () => Promise<void>) {
+  const before = await threadSeconds(node.pid!)
+  const t = performance.now()
+  await work()
+  const seconds = (performance.now() - t) / 1000
+  const cpu = perRecord(before, await threadSeconds(node.pid!), records)
+  return { recordsPerSecond: Math.round(records / seconds), cpuMicrosecondsPerRecord: cpu }
+}
+
+export async function ingest(sizes: Sizes, deadline: number) {
+  const net = await TestNetwork.start({ nodes: 1 })
+  try {
+    const node = net.nodes[0]!
+    const officer = net.officer('DVA')
+    await sleep(1000)
+
+    // One at a time: what one client waits for a durable write.
+    const singles = Array.from({ length: sizes.singles }, () => citizenRegistration(officer, 'DVB'))
+    const latencies: number[] = []
+    const oneClient = await measured(node, singles.length, async () => {
+      for (const rec of singles) {
+        if (Date.now() > deadline) throw new Error('benchmark deadline passed')
+        const t = performance.now()
+        await post(node, rec)
+        latencies.push(performance.now() - t)
+      }
+    })
+
+    // 32 clients, one record per request.
+    const concurrent = Array.from({ length: sizes.concurrent }, () => citizenRegistration(officer, 'DVC'))
+    let next = 0
+    const clients32 = await measured(node, concurrent.length, async () => {
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          for (let i = next++; i < concurrent.length && Date.now() < deadline; i = next++) {
+            await post(node, concurrent[i]!)
+          }
+        }),
+      )
+    })
+
+    // Batches of 500 from 4 clients.
+    const recs = Array.from({ length: sizes.batchRecords }, () => citizenRegistration(officer, 'DVA'))
+    const batches: BuiltRecord[][] = []
+    for (let i = 0; i < recs.length; i += 500) batches.push(recs.slice(i, i + 500))
+    let nextBatch = 0
+    const batched = await measured(node, recs.length, async () => {
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          for (let i = nextBatch++; i < batches.length && Date.now() < deadline; i = nextBatch++) {
+            await submitBatch(node, batches[i]!)
+          }
+        }),
+      )
+    })
+    return {
+      singleWrites: {
+        oneClient: {
+          ...oneClient,
+          latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
+          records: singles.length,
+        },
+        clients32: { ...clients32, records: concurrent.length },
+      },
+      batches: { ...batched, records: recs.length, batchSize: 500, clients: 4 },
+      rssMiB: await rssMiB(node.pid),
+    }
+  } finally {
+    await net.stop()
+  }
+}

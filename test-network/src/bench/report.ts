@@ -1,0 +1,172 @@
+/**
+ * The benchmark's JSON and the table printed from it (the one `docs/performance.md` holds): each
+ * figure beside its target from issue 13, met or not, ratios from the same run.
+ */
+
+import type { fiveNodes } from './bloc.ts'
+import type { blocSizes } from './bloc-size.ts'
+import type { ingest } from './ingest.ts'
+import type { describeMachine } from './machine.ts'
+import type { scale } from './scale.ts'
+import type { Sizes } from './sizes.ts'
+
+export interface BenchResults {
+  mode: string
+  started: string
+  finished?: string
+  machine: ReturnType<typeof describeMachine>
+  sizes: Sizes
+  verify?: { oneCore: number; allCores: number; threads: number }
+  ingest?: Awaited<ReturnType<typeof ingest>>
+  bloc?: Awaited<ReturnType<typeof fiveNodes>>
+  blocSizes?: Awaited<ReturnType<typeof blocSizes>>
+  scale?: Awaited<ReturnType<typeof scale>>
+  /** As `bench/orbitdb/run.mjs` printed it. */
+  orbitdb?: Record<string, unknown>
+}
+
+type Row = [measure: string, figure: string, target: string, met: string]
+
+const n = (x: number | undefined, digits = 0) =>
+  x === undefined || Number.isNaN(x) ? '—' : x.toLocaleString('en', { maximumFractionDigits: digits })
+const verdict = (ok: boolean | undefined) => (ok === undefined ? '—' : ok ? 'met' : 'not met')
+
+/** A number at `path` (dotted) in OrbitDB's JSON, if the runner gave it. */
+function orbit(r: BenchResults, path: string): number | undefined {
+  let v: unknown = r.orbitdb
+  for (const k of path.split('.'))
+    v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined
+  return typeof v === 'number' ? v : undefined
+}
+
+export function rows(r: BenchResults): Row[] {
+  const out: Row[] = []
+  const v1 = r.verify?.oneCore
+  if (r.verify) {
+    out.push(['Ed25519 verify, native, one core', `${n(r.verify.oneCore)}/s`, 'the limit', ''])
+    out.push([`Ed25519 verify, native, ${r.verify.threads} cores`, `${n(r.verify.allCores)}/s`, '', ''])
+  }
+  const ing = r.ingest
+  if (ing) {
+    const batch = ing.batches.recordsPerSecond
+    const c32 = ing.singleWrites.clients32.recordsPerSecond
+    const one = ing.singleWrites.oneClient
+    out.push([
+      'Batch ingest, one node (500/batch, 4 clients)',
+      `${n(batch)} rec/s = ${v1 ? (batch / v1).toFixed(2) : '—'} × verify`,
+      '≥ 0.6 × verify',
+      verdict(v1 ? batch / v1 >= 0.6 : undefined),
+    ])
+    out.push([
+      'Node CPU per record, batches',
+      `${n(ing.batches.cpuMicrosecondsPerRecord.total)} µs (${Object.entries(
+        ing.batches.cpuMicrosecondsPerRecord,
+      )
+        .filter(([k]) => k !== 'total')
+        .map(([k, us]) => `${k} ${us}`)
+        .join(', ')})`,
+      '',
+      '',
+    ])
+    out.push([
+      'Single records, 32 clients',
+      `${n(c32)} rec/s = ${v1 ? (c32 / v1).toFixed(2) : '—'} × verify; ${n(ing.singleWrites.clients32.cpuMicrosecondsPerRecord.total)} µs CPU/rec`,
+      '≥ 0.3 × verify',
+      verdict(v1 ? c32 / v1 >= 0.3 : undefined),
+    ])
+    const orbitSingle = orbit(r, 'singleWrites.writesPerSecond')
+    out.push([
+      'Single records, one client, durable',
+      `${n(one.recordsPerSecond)} rec/s, p50 ${one.latencyMs.p50} ms, p99 ${one.latencyMs.p99} ms${orbitSingle ? `; OrbitDB ${n(orbitSingle)}/s` : ''}`,
+      'faster than OrbitDB',
+      verdict(orbitSingle === undefined ? undefined : one.recordsPerSecond > orbitSingle),
+    ])
+  }
+  const bloc = r.bloc
+  if (bloc) {
+    const rep = bloc.replication
+    out.push([
+      `Replication latency, 5 nodes, ${rep.backgroundRecordsPerSecond} rec/s background`,
+      `p50 ${rep.p50Ms} ms, p99 ${rep.p99Ms} ms`,
+      'p50 < 20 ms, p99 < 100 ms',
+      verdict(rep.p50Ms < 20 && rep.p99Ms < 100),
+    ])
+    out.push([
+      `Partition heal (${n(bloc.partition.recordsEachSide)} records each side)`,
+      `${bloc.partition.secondsToIdenticalRoots} s to identical roots`,
+      '',
+      '',
+    ])
+    const cu = bloc.catchUp
+    const orbitCatch = orbit(r, 'catchUp.recordsPerSecond')
+    out.push([
+      `Catch-up of ${n(cu.records)} records`,
+      `${cu.secondsFromProcessStart} s from process start (${n(cu.recordsPerSecond)} rec/s, ${n(cu.cpuMicrosecondsPerRecord.total)} µs CPU/rec)${orbitCatch ? `; ${(cu.recordsPerSecond / orbitCatch).toFixed(1)} × OrbitDB` : ''}`,
+      '< 15 s for 100,000; ≥ 20 × OrbitDB',
+      verdict(
+        cu.records >= 100_000
+          ? cu.secondsFromProcessStart < 15 &&
+              (orbitCatch === undefined || cu.recordsPerSecond / orbitCatch >= 20)
+          : undefined,
+      ),
+    ])
+  }
+  const orbitBatch = orbit(r, 'batched.recordsPerSecond')
+  if (ing && orbitBatch) {
+    const ratio = ing.batches.recordsPerSecond / orbitBatch
+    out.push(['Batched writes vs OrbitDB', `${ratio.toFixed(1)} ×`, '≥ 20 ×', verdict(ratio >= 20)])
+  }
+  if (r.blocSizes && r.blocSizes.length > 0) {
+    const per = r.blocSizes.map((b) => b.bytesSentPerRecordPerNode)
+    const growth = per[per.length - 1]! / per[0]!
+    out.push([
+      'Bytes sent per record per node',
+      r.blocSizes
+        .map((b) => `${b.nodes} nodes: ${n(b.bytesSentPerRecordPerNode)} B (${b.secondsToConverge} s)`)
+        .join('; '),
+      'flat (largest ≤ 1.25 × smallest)',
+      verdict(growth <= 1.25),
+    ])
+  }
+  const sc = r.scale
+  if (sc) {
+    const million = sc.citizens >= 1_000_000
+    const peak = Math.max(sc.rssMiB.peakDuringIngest, sc.rssMiB.atRest, sc.rssMiB.afterRestart)
+    out.push([
+      `${n(sc.citizens)} citizens: RSS`,
+      `peak ${n(sc.rssMiB.peakDuringIngest)} MiB ingesting, ${n(sc.rssMiB.atRest)} at rest, ${n(sc.rssMiB.afterRestart)} after restart`,
+      '< 1 GiB throughout',
+      verdict(million ? peak < 1024 : undefined),
+    ])
+    out.push([
+      `${n(sc.citizens)} citizens: disk`,
+      `${n(sc.diskBytesPerCitizen)} B per citizen (${n(sc.diskMiB)} MiB)`,
+      '< 1 KB per citizen',
+      verdict(million ? sc.diskBytesPerCitizen < 1000 : undefined),
+    ])
+    out.push([
+      `${n(sc.citizens)} citizens: restart to ready`,
+      `${sc.restartToReadySeconds} s`,
+      '< 5 s',
+      verdict(million ? sc.restartToReadySeconds < 5 : undefined),
+    ])
+    out.push([
+      `${n(sc.citizens)} citizens: a citizen's file / a search`,
+      `p50 ${sc.readCitizenFile.p50Ms} ms, p99 ${sc.readCitizenFile.p99Ms} ms / p50 ${sc.searchByTravelDocument.p50Ms} ms, p99 ${sc.searchByTravelDocument.p99Ms} ms`,
+      'file p99 < 20 ms',
+      verdict(million ? sc.readCitizenFile.p99Ms < 20 : undefined),
+    ])
+  }
+  return out
+}
+
+export function table(r: BenchResults): string {
+  const lines = ['| Measure | Figure | Target | |', '| --- | --- | --- | --- |']
+  for (const row of rows(r)) lines.push(`| ${row.join(' | ')} |`)
+  const m = r.machine
+  lines.push(
+    '',
+    `${r.mode} run, ${r.started}; ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, commit ${m.commit}${m.uncommittedChanges ? ' (with uncommitted changes)' : ''}.`,
+  )
+  return lines.join('\n')
+}

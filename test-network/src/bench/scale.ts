@@ -1,0 +1,96 @@
+/**
+ * Scale at one node: `citizens` registrations (1,000,000 in a full run), with disk, resident
+ * memory during ingest and at rest, restart to ready, and reads at that size — a citizen's file
+ * and a search by travel document number, as an officer with a stated purpose.
+ */
+import type { BuiltRecord, LegationClient } from '@legation/protocol'
+import { TestNetwork } from '../network.ts'
+import { citizenRegistration, submitBatch } from '../workload.ts'
+import { dirBytes, percentile, rssMiB, rssSampler, sleep } from './proc.ts'
+import type { Sizes } from './sizes.ts'
+
+const BATCH = 500
+
+async function timedReads(url: string, officer: LegationClient, paths: readonly string[]) {
+  // Signed before the clock starts.
+  const signed = paths.map((path) => ({ path, headers: officer.sign({ method: 'GET', path }) }))
+  const lat: number[] = []
+  for (const r of signed) {
+    const t = performance.now()
+    const res = await fetch(`${url}${r.path}`, { headers: r.headers, signal: AbortSignal.timeout(10_000) })
+    await res.arrayBuffer()
+    if (res.status !== 200) throw new Error(`GET ${r.path}: ${res.status}`)
+    lat.push(performance.now() - t)
+  }
+  return { p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), reads: lat.length }
+}
+
+export async function scale(sizes: Sizes, deadline: number, progress: (done: number) => void) {
+  const net = await TestNetwork.start({ nodes: 1 })
+  try {
+    const node = net.nodes[0]!
+    const officer = net.officer('DVA')
+    // A sample of the citizens to read back later (every k-th one).
+    const every = Math.max(1, Math.floor(sizes.citizens / sizes.reads))
+    const sample: { id: string; passport: string }[] = []
+    const peak = rssSampler(() => node.pid)
+    const t = performance.now()
+    let written = 0
+    // Signed in chunks while the node ingests the previous chunk: the generator runs in this
+    // process, so only memory and time, not the node's CPU, are measured here.
+    let pending: Promise<unknown> = Promise.resolve()
+    while (written < sizes.citizens && Date.now() < deadline) {
+      const n = Math.min(BATCH * 4, sizes.citizens - written)
+      const chunk: BuiltRecord[] = []
+      for (let i = 0; i < n; i++) {
+        const rec = citizenRegistration(officer, 'DVB')
+        if ((written + i) % every === 0) sample.push({ id: rec.citizenId, passport: rec.passport })
+        chunk.push(rec)
+      }
+      await pending
+      pending = Promise.all(
+        [0, 1, 2, 3].map((k) => {
+          const part = chunk.slice(k * BATCH, (k + 1) * BATCH)
+          return part.length > 0 ? submitBatch(node, part) : undefined
+        }),
+      )
+      written += n
+      progress(written)
+    }
+    await pending
+    const ingestSeconds = (performance.now() - t) / 1000
+    const rssPeakDuringIngest = await peak.stop()
+    await sleep(5000)
+    const rssAtRest = await rssMiB(node.pid)
+    const disk = await dirBytes(node.dir)
+    const purpose = 'purpose=consular-assistance'
+    const file = await timedReads(
+      node.url,
+      officer,
+      sample.map((s) => `/v1/citizens/${s.id}?${purpose}`),
+    )
+    const search = await timedReads(
+      node.url,
+      officer,
+      sample.map((s) => `/v1/citizens?travelDocument=${s.passport}&${purpose}`),
+    )
+    // Restart to ready (`/ready`), then the same reads once more from a cold cache.
+    await node.stop()
+    const r = performance.now()
+    await node.start()
+    const restartSeconds = (performance.now() - r) / 1000
+    const rssAfterRestart = await rssMiB(node.pid)
+    return {
+      citizens: written,
+      ingestRecordsPerSecond: Math.round(written / ingestSeconds),
+      diskBytesPerCitizen: Math.round(disk / written),
+      diskMiB: Math.round(disk / 2 ** 20),
+      rssMiB: { peakDuringIngest: rssPeakDuringIngest, atRest: rssAtRest, afterRestart: rssAfterRestart },
+      restartToReadySeconds: Number(restartSeconds.toFixed(2)),
+      readCitizenFile: file,
+      searchByTravelDocument: search,
+    }
+  } finally {
+    await net.stop()
+  }
+}

@@ -1,0 +1,61 @@
+/** How much each part of the benchmark does: `full` (the default), `--quick`, and `--smoke` (the test suite's). */
+export interface Sizes {
+  verify: number
+  singles: number
+  concurrent: number
+  batchRecords: number
+  /** Writes whose replication to the 4 other nodes of a 5-node bloc is timed. */
+  replication: number
+  /** Records written while one node of 5 is down. */
+  catchUp: number
+  /** Records written on each side of a partition. */
+  partition: number
+  /** Citizens registered at one node for the scale test, and reads timed at that size. */
+  citizens: number
+  reads: number
+  blocSizes: number[]
+  /** Records written per bloc size for bytes sent per record per node. */
+  blocRecords: number
+}
+
+export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
+  full: {
+    verify: 50_000,
+    singles: 1000,
+    concurrent: 4000,
+    batchRecords: 20_000,
+    replication: 200,
+    catchUp: 100_000,
+    partition: 2000,
+    citizens: 1_000_000,
+    reads: 1000,
+    blocSizes: [5, 10, 15],
+    blocRecords: 2000,
+  },
+  quick: {
+    verify: 20_000,
+    singles: 200,
+    concurrent: 1000,
+    batchRecords: 5000,
+    replication: 40,
+    catchUp: 10_000,
+    partition: 500,
+    citizens: 20_000,
+    reads: 300,
+    blocSizes: [5, 10, 15],
+    blocRecords: 500,
+  },
+  smoke: {
+    verify: 500,
+    singles: 5,
+    concurrent: 64,
+    batchRecords: 500,
+    replication: 3,
+    catchUp: 200,
+    partition: 20,
+    citizens: 300,
+    reads: 10,
+    blocSizes: [3, 4],
+    blocRecords: 20,
+  },
+}
