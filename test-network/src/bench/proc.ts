@@ -26,9 +26,10 @@ export async function cpuSeconds(pid: number): Promise<number> {
 }
 
 /**
- * CPU seconds per kind of thread of a process: `main` (the event loop), `workers` (worker
- * threads, which keep the process's name: the signature verifiers), and the others by name
- * (libuv's pool `libuv-worker`, V8's helpers). Threads that have exited are not counted.
+ * CPU seconds per kind of thread of a process: `main` (the event loop), `workersAndV8` (threads
+ * that keep the process's name: the signature verifiers' worker threads, and V8's own helpers —
+ * concurrent GC marking and sweeping, background compilation), and the others by name (libuv's
+ * pool `libuv-worker`). Threads that have exited are not counted.
  */
 export async function threadSeconds(pid: number): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
@@ -39,7 +40,7 @@ export async function threadSeconds(pid: number): Promise<Record<string, number>
       const { comm, seconds } = parseStat(await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8'))
       // Worker threads keep the process's name: they are told apart from the main thread by id.
       const kind =
-        Number(tid) === pid ? 'main' : comm === mainComm ? 'workers' : comm.replace(/[-_ ]?\d+$/, '')
+        Number(tid) === pid ? 'main' : comm === mainComm ? 'workersAndV8' : comm.replace(/[-_ ]?\d+$/, '')
       out[kind] = (out[kind] ?? 0) + seconds
     } catch {
       // the thread exited meanwhile
