@@ -3,9 +3,9 @@
  * the mesh bytes each node sends per record (`legation_mesh_bytes_total`, frame payloads), which
  * must stay flat as the bloc grows — naive flooding would grow with the number of nodes.
  */
-import { TestNetwork, type TestNode } from '../network.ts'
+import type { TestNode } from '../network.ts'
 import { citizenRegistration, submitBatch } from '../workload.ts'
-import { sleep } from './proc.ts'
+import { sleep, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
 async function meshBytesSent(node: TestNode): Promise<number> {
@@ -17,8 +17,7 @@ async function meshBytesSent(node: TestNode): Promise<number> {
 export async function blocSizes(sizes: Sizes) {
   const out = []
   for (const n of sizes.blocSizes) {
-    const net = await TestNetwork.start({ nodes: n })
-    try {
+    const result = await withNetwork({ nodes: n }, async (net) => {
       const officer = net.officer('DVA')
       const records = Array.from({ length: sizes.blocRecords }, () => citizenRegistration(officer, 'DVB'))
       await net.waitForConvergence({ timeoutMs: 120_000 })
@@ -32,17 +31,16 @@ export async function blocSizes(sizes: Sizes) {
       const after = await Promise.all(net.nodes.map(meshBytesSent))
       const sent = after.map((a, i) => a - before[i]!)
       const total = sent.reduce((a, b) => a + b, 0)
-      out.push({
+      return {
         nodes: n,
         records: records.length,
         secondsToConverge: Number(converged.toFixed(2)),
         bytesSentPerRecordPerNode: Math.round(total / records.length / n),
         bytesSentPerRecordByWriter: Math.round(sent[0]! / records.length),
         bytesSentPerRecordMaxOtherNode: Math.round(Math.max(...sent.slice(1)) / records.length),
-      })
-    } finally {
-      await net.stop()
-    }
+      }
+    })
+    out.push(result)
   }
   return out
 }

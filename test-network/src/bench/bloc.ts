@@ -4,9 +4,9 @@
  * was down while records were written, from its process start.
  */
 import { type BuiltRecord, toSubmission } from '@legation/protocol'
-import { TestNetwork, type TestNode } from '../network.ts'
+import type { TestNetwork, TestNode } from '../network.ts'
 import { citizenRegistration, submitBatch } from '../workload.ts'
-import { percentile, perRecord, rssMiB, sleep, threadSeconds } from './proc.ts'
+import { percentile, perRecord, rssMiB, sleep, threadSeconds, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
 /** Until `stop()`: a batch of 20 registrations every 200 ms at `node` (100 records/s at most). */
@@ -125,8 +125,7 @@ async function catchUp(net: TestNetwork, sizes: Sizes, deadline: number) {
 }
 
 export async function fiveNodes(sizes: Sizes, deadline: number) {
-  const net = await TestNetwork.start({ nodes: 5 })
-  try {
+  return withNetwork({ nodes: 5 }, async (net) => {
     await net.waitForConvergence({ timeoutMs: 60_000 })
     await sleep(2000) // the mesh connects every pair
     const replication = await replicationLatency(net, sizes, deadline)
@@ -134,7 +133,5 @@ export async function fiveNodes(sizes: Sizes, deadline: number) {
     const partition = await partitionHeal(net, sizes)
     const caughtUp = await catchUp(net, sizes, deadline)
     return { replication, partition, catchUp: caughtUp }
-  } finally {
-    await net.stop()
-  }
+  })
 }

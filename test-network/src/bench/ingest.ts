@@ -5,9 +5,9 @@
  * node's; the node's CPU per record is read from /proc per thread.
  */
 import { type BuiltRecord, toSubmission } from '@legation/protocol'
-import { TestNetwork, type TestNode } from '../network.ts'
+import type { TestNetwork, TestNode } from '../network.ts'
 import { citizenRegistration, submitBatch } from '../workload.ts'
-import { percentile, perRecord, rssMiB, sleep, threadSeconds } from './proc.ts'
+import { percentile, perRecord, rssMiB, sleep, threadSeconds, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
 async function post(node: TestNode, rec: BuiltRecord): Promise<void> {
@@ -26,8 +26,7 @@ async function measured(node: TestNode, records: number, work: () => Promise<voi
 }
 
 export async function ingest(sizes: Sizes, deadline: number) {
-  const net = await TestNetwork.start({ nodes: 1 })
-  try {
+  return withNetwork({ nodes: 1 }, async (net) => {
     const node = net.nodes[0]!
     const officer = net.officer('DVA')
     await sleep(1000)
@@ -83,7 +82,5 @@ export async function ingest(sizes: Sizes, deadline: number) {
       batches: { ...batched, records: recs.length, batchSize: 500, clients: 4 },
       rssMiB: await rssMiB(node.pid),
     }
-  } finally {
-    await net.stop()
-  }
+  })
 }

@@ -3,8 +3,10 @@
  * clock ticks of 1/100 s), resident memory, and the size of a data directory. CPU time is
  * steadier than a rate on a shared machine, so the harness reports microseconds per record.
  */
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type NetworkOptions, TestNetwork } from '../network.ts'
 
 const TICKS_PER_SECOND = 100
 
@@ -109,3 +111,25 @@ export function percentile(xs: readonly number[], p: number): number {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Starts a bloc for one section in a folder of its own and stops it after `work`: removed when
+ * the section succeeds, kept (with every node's log) and named when it fails.
+ */
+export async function withNetwork<T>(
+  options: Omit<NetworkOptions, 'dir'>,
+  work: (net: TestNetwork) => Promise<T>,
+): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'legation-bench-'))
+  const net = await TestNetwork.start({ ...options, dir })
+  let ok = false
+  try {
+    const result = await work(net)
+    ok = true
+    return result
+  } finally {
+    await net.stop()
+    if (ok) await rm(dir, { recursive: true, force: true })
+    else process.stderr.write(`[bench] the nodes' data and logs are kept in ${dir}\n`)
+  }
+}

@@ -4,9 +4,8 @@
  * and a search by travel document number, as an officer with a stated purpose.
  */
 import type { BuiltRecord, LegationClient } from '@legation/protocol'
-import { TestNetwork } from '../network.ts'
 import { citizenRegistration, submitBatch } from '../workload.ts'
-import { dirBytes, percentile, rssMiB, rssSampler, sleep } from './proc.ts'
+import { dirBytes, percentile, rssMiB, rssSampler, sleep, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
 const BATCH = 500
@@ -26,8 +25,7 @@ async function timedReads(url: string, officer: LegationClient, paths: readonly 
 }
 
 export async function scale(sizes: Sizes, deadline: number, progress: (done: number) => void) {
-  const net = await TestNetwork.start({ nodes: 1 })
-  try {
+  return withNetwork({ nodes: 1 }, async (net) => {
     const node = net.nodes[0]!
     const officer = net.officer('DVA')
     // A sample of the citizens to read back later (every k-th one).
@@ -90,7 +88,5 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
       readCitizenFile: file,
       searchByTravelDocument: search,
     }
-  } finally {
-    await net.stop()
-  }
+  })
 }

@@ -20,7 +20,7 @@ export interface Sizes {
 
 export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
   full: {
-    verify: 50_000,
+    verify: 20_000,
     singles: 1000,
     concurrent: 4000,
     batchRecords: 20_000,
