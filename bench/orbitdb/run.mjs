@@ -6,10 +6,9 @@
 //
 // Prints ONE JSON document on stdout; everything else goes to stderr. Exit code 0 when every phase
 // ran, 2 when the run was cut short (deadline or error: the JSON says which, with what was measured).
-import { fork } from 'node:child_process'
+import { execFileSync, fork } from 'node:child_process'
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -268,7 +267,10 @@ class Replica {
   }
   next(type, timeoutMs) {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`replica: no '${type}' within ${timeoutMs} ms`)), timeoutMs)
+      const timer = setTimeout(
+        () => reject(new Error(`replica: no '${type}' within ${timeoutMs} ms`)),
+        timeoutMs,
+      )
       const w = (m) => {
         if (m.type === 'error' && !m.id) reject(new Error(m.message))
         if (m.type !== type) return
@@ -277,7 +279,9 @@ class Replica {
         resolve(m)
       }
       this.waiters.push(w)
-      this.exited.then(({ code, sig }) => reject(new Error(`replica exited (${code ?? sig}) before '${type}'`)))
+      this.exited.then(({ code, sig }) =>
+        reject(new Error(`replica exited (${code ?? sig}) before '${type}'`)),
+      )
     })
   }
   ask(cmd, extra = {}, timeoutMs = 60_000) {
@@ -338,7 +342,14 @@ async function main() {
   const left = () => deadline - now()
   const sizes = quick
     ? { single: 300, concurrent: 640, batches: 2, replicationProbes: 40, bgPerSecond: 20, probesPerSecond: 5 }
-    : { single: 1000, concurrent: 1600, batches: 6, replicationProbes: 150, bgPerSecond: 20, probesPerSecond: 5 }
+    : {
+        single: 1000,
+        concurrent: 1600,
+        batches: 6,
+        replicationProbes: 150,
+        bgPerSecond: 20,
+        probesPerSecond: 5,
+      }
   const BATCH = 500
 
   const out = {
@@ -379,17 +390,20 @@ async function main() {
     return code
   }
   // Hard stop: whatever happens, print what we have and leave before the deadline + 60 s.
-  const watchdog = setTimeout(() => {
-    out.errors.push(`watchdog: run exceeded its ${deadlineS} s deadline by 60 s; stopped`)
-    finish(2)
-    if (replica?.child.pid) {
-      try {
-        process.kill(replica.child.pid, 'SIGKILL')
-      } catch {}
-    }
-    if (tmp && !ARGS.keep) rmSync(tmp, { recursive: true, force: true })
-    process.exit(2)
-  }, (deadlineS + 60) * 1000)
+  const watchdog = setTimeout(
+    () => {
+      out.errors.push(`watchdog: run exceeded its ${deadlineS} s deadline by 60 s; stopped`)
+      finish(2)
+      if (replica?.child.pid) {
+        try {
+          process.kill(replica.child.pid, 'SIGKILL')
+        } catch {}
+      }
+      if (tmp && !ARGS.keep) rmSync(tmp, { recursive: true, force: true })
+      process.exit(2)
+    },
+    (deadlineS + 60) * 1000,
+  )
 
   try {
     out.install = ensureInstalled({ log })
@@ -405,7 +419,8 @@ async function main() {
     const sample = citizenRecord()
     out.record = {
       jsonBytes: Buffer.byteLength(JSON.stringify(sample)),
-      shape: 'citizen.registered: names, birth date, passport, contact, consent, citizen public key (base64url), officer Ed25519 signature (64 B, base64url); signed before the clock starts',
+      shape:
+        'citizen.registered: names, birth date, passport, contact, consent, citizen public key (base64url), officer Ed25519 signature (64 B, base64url); signed before the clock starts',
       database: "OrbitDB 'documents' database (indexBy _id), default IPFSAccessController (only A may write)",
     }
 
@@ -495,7 +510,8 @@ async function main() {
       const c1 = cpu()
       written += lat.length
       out.concurrentWrites32 = {
-        shape: '32 concurrent writers (Promise.all of 32 loops, each awaiting its own db.put); OrbitDB queues them through one append queue',
+        shape:
+          '32 concurrent writers (Promise.all of 32 loops, each awaiting its own db.put); OrbitDB queues them through one append queue',
         records: lat.length,
         seconds: round(el / 1000),
         recordsPerSecond: round(lat.length / (el / 1000), 1),
@@ -579,7 +595,9 @@ async function main() {
       while (now() < waitUntil && [...sent.keys()].some((k) => !replica.probes.has(k))) await sleep(50)
       await replica.waitHas(last, 30_000)
       const c1 = cpu()
-      const lat = [...sent].filter(([k]) => replica.probes.has(k)).map(([k, ts]) => replica.probes.get(k) - ts)
+      const lat = [...sent]
+        .filter(([k]) => replica.probes.has(k))
+        .map(([k, ts]) => replica.probes.get(k) - ts)
       written += sent.size + bgDone
       out.replication = {
         shape: `2 peers; probes at ${sizes.probesPerSecond}/s over a background of ${sizes.bgPerSecond} sequential puts/s on A; latency = time from calling db.put on A to the 'update' event for that record on B (wall clock of both processes)`,

@@ -5,7 +5,7 @@
  * node's; the node's CPU per record is read from /proc per thread.
  */
 import { type BuiltRecord, toSubmission } from '@legation/protocol'
-import type { TestNetwork, TestNode } from '../network.ts'
+import type { TestNode } from '../network.ts'
 import { citizenRegistration, submitBatch } from '../workload.ts'
 import { percentile, perRecord, rssMiB, sleep, threadSeconds, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
