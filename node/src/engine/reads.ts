@@ -48,6 +48,17 @@ export class EngineReads {
     return sealed && this.vault.openPayload(hex, sealed)
   }
 
+  /**
+   * Many payloads in plain form, in the order asked (undefined where not here or erased): one
+   * batched read of the payloads and one of the data keys they need, where `getPayload` per
+   * digest would cost two reads each — what serving a catch-up frame asks for.
+   */
+  async getPayloads(digests: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    const hexes = digests.map(toHex)
+    const sealed = await this.store.getMany(hexes.map(K.payload))
+    return this.vault.openPayloads(hexes, sealed)
+  }
+
   /** The index prefix of a personal value (`ix/td/<token>/`): a keyed hash, never the value. */
   blindPrefix(kind: IndexKind, value: string): string {
     return `ix/${kind}/${this.vault.indexToken(kind, value)}/`

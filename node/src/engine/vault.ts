@@ -198,12 +198,22 @@ export class Vault {
 
   /** The plaintext of a stored payload; undefined once its citizen's key is gone. */
   async openPayload(digestHex: string, stored: Uint8Array): Promise<Uint8Array | undefined> {
-    if (stored[0] !== SEALED_PAYLOAD || stored.length < 2) throw new Error('unsealed payload in store')
+    const owner = ownerOf(stored)
     const n = stored[1]!
-    const owner = decodeText(stored.subarray(2, 2 + n))
     const key = await this.#keyOf(owner)
     if (!key) return undefined
     return open(key, stored.subarray(2 + n), payloadAad(digestHex, owner))
+  }
+
+  /** `openPayload` for many stored payloads, their citizens' keys looked up in one read. */
+  async openPayloads(
+    digestHexes: readonly string[],
+    stored: readonly (Uint8Array | undefined)[],
+  ): Promise<(Uint8Array | undefined)[]> {
+    await this.prefetch(stored.flatMap((s) => (s ? [ownerOf(s)] : [])))
+    const out: (Uint8Array | undefined)[] = []
+    for (const [i, s] of stored.entries()) out.push(s && (await this.openPayload(digestHexes[i]!, s)))
+    return out
   }
 
   /**
@@ -328,6 +338,12 @@ interface RingKey {
 
 const HEX_ID = /^[0-9a-f]{2}/
 /** Which of the 256 buckets a citizen's key is in: citizen ids are key ids, already uniform. */
+/** The citizen (or `BLOC_SUBJECT`) a sealed payload belongs to: `0x01 ‖ n ‖ id (n bytes) ‖ sealed`. */
+function ownerOf(stored: Uint8Array): string {
+  if (stored[0] !== SEALED_PAYLOAD || stored.length < 2) throw new Error('unsealed payload in store')
+  return decodeText(stored.subarray(2, 2 + stored[1]!))
+}
+
 function bucketOf(citizen: string): number {
   return HEX_ID.test(citizen)
     ? Number.parseInt(citizen.slice(0, 2), 16)

@@ -195,27 +195,44 @@ export class CatchUp {
     const now = this.#clock()
     const prev = p.answered.get(origin)
     if (prev && from <= prev.last && now - prev.at < this.#timeoutMs() / 2) return
+    // Entries are read until they alone fill the frame (their payloads only add to it).
+    const read: { bytes: Uint8Array; digests: Uint8Array[] }[] = []
+    let entryBytes = 0
+    for await (const e of this.#engine.entries(origin, from, Math.min(limit, MAX_WANT))) {
+      const digests = decodeEntry(e).body.changes.flatMap((c) =>
+        c.records.flatMap((r) => r.header.payload ?? []),
+      )
+      read.push({ bytes: e, digests })
+      entryBytes += e.length
+      if (entryBytes > this.#opts.frameBudget) break
+    }
+    // The payloads of every entry read, in one batched read; a record relayed in two entries
+    // names its payload twice, sent once.
+    const wanted = new Map<string, Uint8Array>()
+    for (const r of read) for (const d of r.digests) wanted.set(toHex(d), d)
+    const found = await this.#engine.getPayloads([...wanted.values()])
+    const plain = new Map<string, Payload>()
+    for (const [i, [hex, d]] of [...wanted].entries()) {
+      const p = found[i]
+      if (p) plain.set(hex, { d, p })
+    }
     const entries: Uint8Array[] = []
-    /** By digest: a record relayed in two entries names its payload twice, sent once. */
     const payloads = new Map<string, Payload>()
     let bytes = 0
-    for await (const e of this.#engine.entries(origin, from, Math.min(limit, MAX_WANT))) {
+    for (const r of read) {
       const mine = new Map<string, Payload>()
-      let size = e.length
-      for (const rec of decodeEntry(e).body.changes.flatMap((c) => c.records)) {
-        if (!rec.header.payload) continue
-        const hex = toHex(rec.header.payload)
-        if (payloads.has(hex) || mine.has(hex)) continue
-        const payload = await this.#engine.getPayload(rec.header.payload)
-        if (payload) {
-          mine.set(hex, { d: rec.header.payload, p: payload })
-          size += payload.length
-        }
+      let size = r.bytes.length
+      for (const d of r.digests) {
+        const hex = toHex(d)
+        const m = plain.get(hex)
+        if (!m || payloads.has(hex) || mine.has(hex)) continue
+        mine.set(hex, m)
+        size += m.p.length
       }
       // The frame stays under its budget; one entry with its payloads always fits a frame
       // (the engine makes entries that do), so a frame is never empty.
       if (entries.length > 0 && bytes + size > this.#opts.frameBudget) break
-      entries.push(e)
+      entries.push(r.bytes)
       for (const [hex, m] of mine) payloads.set(hex, m)
       bytes += size
     }
@@ -237,8 +254,9 @@ export class CatchUp {
     if (now - p.payloadsAnsweredAt < interval / 2) return
     const payloads: Payload[] = []
     let bytes = 0
-    for (const d of digests) {
-      const payload = await this.#engine.getPayload(d)
+    const found = await this.#engine.getPayloads(digests)
+    for (const [i, d] of digests.entries()) {
+      const payload = found[i]
       if (!payload) continue
       if (bytes + payload.length > this.#opts.frameBudget) break
       payloads.push({ d, p: payload })

@@ -258,6 +258,29 @@ describe('privacy: erasure', () => {
     expect(await engine.getPayload(m.reg.record.header.payload!)).toBeUndefined()
   })
 
+  it('reads many payloads at once in the order asked, none of an erased citizen nor an unknown digest', async () => {
+    const bloc = testBloc(1)
+    const engine = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+    })
+    const officer = bloc.officer('AAA')
+    const [a, b] = [records(officer, person(1)), records(officer, person(2))]
+    await engine.submit([a.reg, a.presence, b.reg, b.presence])
+    const digests = [b.presence, a.reg, b.reg].map((r) => r.record.header.payload!)
+    const unknown = new Uint8Array(32).fill(9)
+    const many = await engine.getPayloads([...digests, unknown])
+    expect(many).toEqual([...(await Promise.all(digests.map((d) => engine.getPayload(d)))), undefined])
+    expect(many.slice(0, 3).map((p) => p?.length)).toEqual(
+      [b.presence, a.reg, b.reg].map((r) => r.payload!.length),
+    )
+    const erased = officer.record('citizen.erased', a.citizenId, { reason: 'court-order' })
+    expect((await engine.submit([erased]))[0]!.ok).toBe(true)
+    expect((await engine.getPayloads(digests)).map((p) => p !== undefined)).toEqual([true, false, true])
+  })
+
   it('destroys the key and payloads on every replica, keeps history verifiable, and nothing brings them back', async () => {
     const dir = await tempDir()
     const bloc = testBloc(2)
