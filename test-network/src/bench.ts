@@ -47,25 +47,45 @@ const started = new Date()
 const say = (msg: string) =>
   process.stderr.write(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s] ${msg}\n`)
 
+const out = resolve(values.out ?? `.bench/bench-${started.toISOString().replace(/[:.]/g, '-')}.json`)
+await mkdir(dirname(out), { recursive: true })
 const results: BenchResults = { mode, started: started.toISOString(), machine: describeMachine(), sizes }
-if (run('verify')) {
-  say('native Ed25519 verify, one core and all cores')
+const failed: string[] = []
+
+/**
+ * Runs one section and writes the JSON so far (a long run that stops late keeps what it
+ * measured); a section that fails is recorded with its error and the run goes on.
+ */
+async function section(name: Section, what: string, work: () => Promise<void>): Promise<void> {
+  if (!run(name)) return
+  say(what)
+  try {
+    await work()
+  } catch (err) {
+    failed.push(name)
+    results.errors = { ...results.errors, [name]: err instanceof Error ? err.message : String(err) }
+    say(`${name} failed: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  await writeFile(out, `${JSON.stringify(results, null, 2)}\n`)
+}
+
+await section('verify', 'native Ed25519 verify, one core and all cores', async () => {
   results.verify = await verifyRates(sizes.verify)
-}
-if (run('ingest')) {
-  say('ingest at one node: single records (1 and 32 clients), batches')
+})
+await section('ingest', 'ingest at one node: single records (1 and 32 clients), batches', async () => {
   results.ingest = await ingest(sizes, deadline)
-}
-if (run('bloc')) {
-  say('5-node bloc: replication latency under load, partition heal, catch-up')
+})
+await section('bloc', '5-node bloc: replication latency under load, partition heal, catch-up', async () => {
   results.bloc = await fiveNodes(sizes, deadline)
-}
-if (run('sizes')) {
-  say(`bloc sizes ${sizes.blocSizes.join(', ')}: convergence and bytes per record per node`)
-  results.blocSizes = await blocSizes(sizes)
-}
-if (run('scale')) {
-  say(`scale: ${sizes.citizens.toLocaleString('en')} citizens at one node`)
+})
+await section(
+  'sizes',
+  `bloc sizes ${sizes.blocSizes.join(', ')}: convergence and bytes per record per node`,
+  async () => {
+    results.blocSizes = await blocSizes(sizes)
+  },
+)
+await section('scale', `scale: ${sizes.citizens.toLocaleString('en')} citizens at one node`, async () => {
   let shown = 0
   results.scale = await scale(sizes, deadline, (done) => {
     if (done - shown >= sizes.citizens / 20) {
@@ -73,15 +93,15 @@ if (run('scale')) {
       say(`  ${done.toLocaleString('en')} citizens`)
     }
   })
-}
-if (run('orbitdb')) {
-  say('OrbitDB, the same shapes (installed in bench/orbitdb on first use)')
+})
+await section('orbitdb', 'OrbitDB, the same shapes (installed in bench/orbitdb on first use)', async () => {
   results.orbitdb = await orbitdb(mode === 'full' ? ['--records', '20000'] : ['--quick'], 40 * 60_000)
-}
+})
 results.finished = new Date().toISOString()
-
-const out = resolve(values.out ?? `.bench/bench-${started.toISOString().replace(/[:.]/g, '-')}.json`)
-await mkdir(dirname(out), { recursive: true })
 await writeFile(out, `${JSON.stringify(results, null, 2)}\n`)
 process.stdout.write(`${table(results)}\n`)
 say(`results written to ${out}`)
+if (failed.length > 0) {
+  say(`failed: ${failed.join(', ')}`)
+  process.exitCode = 1
+}

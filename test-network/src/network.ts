@@ -63,6 +63,8 @@ export interface NetworkOptions {
   logLevel?: string
   /** Extra environment for every node. */
   env?: Record<string, string>
+  /** How long a node may take to answer `/ready` after its process starts. @default 30000 */
+  readyTimeoutMs?: number
   /** Only the first `startNodes` nodes are started (the rest are certified, for late joiners). @default nodes */
   startNodes?: number
   /** The last `joiners` nodes are left out of the genesis charter, to be admitted later (`admit`). @default 0 */
@@ -201,7 +203,7 @@ export class TestNode {
     proc.stderr.pipe(log)
     this.#proc = proc
     this.#exited = once(proc, 'exit')
-    await this.waitReady()
+    await this.waitReady(this.#net.options.readyTimeoutMs)
   }
 
   async waitReady(timeoutMs = 30_000): Promise<void> {

@@ -121,7 +121,8 @@ export async function withNetwork<T>(
   work: (net: TestNetwork) => Promise<T>,
 ): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'legation-bench-'))
-  const net = await TestNetwork.start({ ...options, dir })
+  // A loaded machine (a shared CI host) can take long to start many nodes.
+  const net = await TestNetwork.start({ readyTimeoutMs: 120_000, ...options, dir })
   let ok = false
   try {
     const result = await work(net)

@@ -23,6 +23,8 @@ export interface BenchResults {
   scale?: Awaited<ReturnType<typeof scale>>
   /** As `bench/orbitdb/run.mjs` printed it. */
   orbitdb?: Record<string, unknown>
+  /** Sections that failed, with their error (the run goes on without them). */
+  errors?: Record<string, string>
 }
 
 type Row = [measure: string, figure: string, target: string, met: string]
@@ -164,6 +166,8 @@ export function table(r: BenchResults): string {
   const lines = ['| Measure | Figure | Target | |', '| --- | --- | --- | --- |']
   for (const row of rows(r)) lines.push(`| ${row.join(' | ')} |`)
   const m = r.machine
+  for (const [section, error] of Object.entries(r.errors ?? {}))
+    lines.push(`| ${section} | failed: ${error} | | |`)
   lines.push(
     '',
     `${r.mode} run, ${r.started}; ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, commit ${m.commit}${m.uncommittedChanges ? ' (with uncommitted changes)' : ''}.`,
