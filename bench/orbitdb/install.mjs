@@ -11,7 +11,7 @@ export const HERE = path.dirname(fileURLToPath(import.meta.url))
 const MARKER = path.join(HERE, 'node_modules', '@orbitdb', 'core', 'package.json')
 
 /** Runs npm in this folder; returns { installed, seconds, command } or throws. */
-export function ensureInstalled({ log = (s) => process.stderr.write(`${s}\n`) } = {}) {
+export function ensureInstalled({ log = (s) => process.stderr.write(`[orbitdb-bench] ${s}\n`) } = {}) {
   if (existsSync(MARKER)) return { installed: false, seconds: 0, command: null }
   const hasLock = existsSync(path.join(HERE, 'package-lock.json'))
   const args = [hasLock ? 'ci' : 'install', '--no-audit', '--no-fund', '--workspaces=false']
@@ -19,7 +19,7 @@ export function ensureInstalled({ log = (s) => process.stderr.write(`${s}\n`) } 
   const npmCli = process.env.npm_execpath
   const [cmd, cmdArgs] =
     npmCli && /npm-cli\.c?js$/.test(npmCli) ? [process.execPath, [npmCli, ...args]] : ['npm', args]
-  log(`[orbitdb-bench] first use: installing OrbitDB in ${HERE} (npm ${args.join(' ')}) ...`)
+  log(`first use: installing OrbitDB in ${HERE} (npm ${args.join(' ')}) ...`)
   const t0 = Date.now()
   const res = spawnSync(cmd, cmdArgs, {
     cwd: HERE,
@@ -31,7 +31,7 @@ export function ensureInstalled({ log = (s) => process.stderr.write(`${s}\n`) } 
   if (res.error) throw new Error(`npm ${args[0]} failed to run: ${res.error.message}`)
   if (res.status !== 0) throw new Error(`npm ${args[0]} exited with ${res.status ?? res.signal}`)
   if (!existsSync(MARKER)) throw new Error(`npm ${args[0]} finished but ${MARKER} is missing`)
-  log(`[orbitdb-bench] installed in ${seconds.toFixed(1)} s`)
+  log(`installed in ${seconds.toFixed(1)} s`)
   return { installed: true, seconds, command: `npm ${args.join(' ')}` }
 }
 
