@@ -1,6 +1,6 @@
 /**
  * The benchmark the bloc's operators read: `npm run bench [-- --quick | --smoke] [--only
- * ingest,bloc,...] [--out file.json] [--no-orbitdb]`. Real node processes on loopback; every loop
+ * ingest,bloc,...] [--out file.json] [--no-orbitdb] [--report file.json]`. Real node processes on loopback; every loop
  * bounded in count and time. It writes one JSON document (the machine, the versions, every
  * figure, the targets met or not) to `--out` (default `.bench/bench-<time>.json`) and prints the
  * table `docs/performance.md` holds. Sections: `verify` (the native Ed25519 limit), `ingest`
@@ -8,7 +8,7 @@
  * catch-up), `sizes` (5, 10, 15 nodes: bytes per record per node), `scale` (1,000,000 citizens),
  * `orbitdb` (the same shapes against OrbitDB, installed on first use).
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fiveNodes } from './bench/bloc.ts'
@@ -32,8 +32,14 @@ const { values } = parseArgs({
     out: { type: 'string' },
     'no-orbitdb': { type: 'boolean', default: false },
     citizens: { type: 'string' },
+    report: { type: 'string' },
   },
 })
+if (values.report !== undefined) {
+  // The table of a run already written, without running anything.
+  process.stdout.write(`${table(JSON.parse(await readFile(values.report, 'utf8')) as BenchResults)}\n`)
+  process.exit(0)
+}
 const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full'
 const sizes = { ...SIZES[mode] }
 if (values.citizens !== undefined) sizes.citizens = Number(values.citizens)
