@@ -30,6 +30,11 @@ export async function ingest(sizes: Sizes, deadline: number) {
     const node = net.nodes[0]!
     const officer = net.officer('DVA')
     await sleep(1000)
+    // What the node costs doing nothing (timers, checkpoints, metrics): a slow phase's CPU per
+    // record includes it.
+    const idleBefore = await threadSeconds(node.pid!)
+    await sleep(5000)
+    const idle = perRecord(idleBefore, await threadSeconds(node.pid!), 5)
 
     // One at a time: what one client waits for a durable write.
     const singles = Array.from({ length: sizes.singles }, () => citizenRegistration(officer, 'DVB'))
@@ -80,6 +85,7 @@ export async function ingest(sizes: Sizes, deadline: number) {
         clients32: { ...clients32, records: concurrent.length },
       },
       batches: { ...batched, records: recs.length, batchSize: 500, clients: 4 },
+      idleCpuMillisecondsPerSecond: Math.round(idle.total! / 1000),
       rssMiB: await rssMiB(node.pid),
     }
   })

@@ -1,21 +1,22 @@
 /** The machine and software a benchmark ran on, for its JSON: figures mean little without it. */
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { cpus, freemem, release, totalmem } from 'node:os'
 import { resolve } from 'node:path'
 
 const REPO = resolve(import.meta.dirname, '../../..')
 
+/** The installed version of a dependency (hoisted to the root's node_modules, or the node's). */
 function packageVersion(name: string): string | undefined {
-  try {
-    // Resolved from the node workspace, where the engine's dependencies are.
-    const require = createRequire(resolve(REPO, 'node/package.json'))
-    const dir = require.resolve(`${name}/package.json`)
-    return (JSON.parse(readFileSync(dir, 'utf8')) as { version: string }).version
-  } catch {
-    return undefined
+  for (const dir of ['node_modules', 'node/node_modules']) {
+    try {
+      const file = resolve(REPO, dir, name, 'package.json')
+      return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
+    } catch {
+      // not there: the next place
+    }
   }
+  return undefined
 }
 
 function git(...args: string[]): string | undefined {

@@ -76,6 +76,7 @@ export function rows(r: BenchResults): Row[] {
       '≥ 0.3 × verify',
       verdict(v1 ? c32 / v1 >= 0.3 : undefined),
     ])
+    out.push(['A node doing nothing', `${n(ing.idleCpuMillisecondsPerSecond)} ms CPU per second`, '', ''])
     const orbitSingle = orbit(r, 'singleWrites.writesPerSecond')
     out.push([
       'Single records, one client, durable',
