@@ -60,6 +60,7 @@ export const NODE_ERRORS = {
   BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the size limit' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'request body has an unsupported content type' },
   MALFORMED_JSON: { status: 400, message: 'request body is empty or not valid JSON' },
+  MALFORMED_CBOR: { status: 400, message: 'request body is empty or not canonical CBOR' },
   MALFORMED_REQUEST: { status: 400, message: 'request is malformed' },
   REQUEST_TIMEOUT: { status: 408, message: 'the request was not received in time' },
   URI_TOO_LONG: { status: 414, message: 'a path parameter is too long' },

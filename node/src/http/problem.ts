@@ -38,7 +38,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   404: 'Not found, or not visible to this signer (NOT_FOUND)',
   409: 'Conflicts with what the node holds (a protocol code such as RECORD_INVALID_TRANSITION)',
   413: 'The request body is too large (BODY_TOO_LARGE)',
-  415: 'The request body is not JSON (UNSUPPORTED_MEDIA_TYPE)',
+  415: 'The request body is neither JSON nor, where a route takes it, CBOR (UNSUPPORTED_MEDIA_TYPE)',
   429: 'Too many requests from this client (RATE_LIMITED); see retry-after',
   500: 'An unexpected failure (INTERNAL); the detail is in the node’s log',
   503: 'The node is starting or stopping (NOT_READY, SHUTTING_DOWN); retry, or use another node',

@@ -329,6 +329,90 @@ describe('HTTP API', () => {
     expect(res.json().code).toBe('VALIDATION_FAILED')
   })
 
+  it('takes the same batch as CBOR, records as byte strings, with the same answer', async () => {
+    const { app, bloc } = await setup()
+    const officer = bloc.officer('AAA')
+    const good = registration(officer)
+    const bad = registration(officer)
+    bad.record.header.at += 1 // signature no longer matches
+    const asBytes = (r: typeof good) => ({ record: encodeCanonical(r.record), payload: r.payload! })
+    const cbor = (value: unknown) => ({
+      method: 'POST' as const,
+      url: '/v1/records/batch',
+      headers: { 'content-type': 'application/cbor' },
+      payload: Buffer.from(encodeCanonical(value)),
+    })
+    const res = await app.inject(cbor({ records: [asBytes(good), asBytes(bad), { record: 'AAAA' }] }))
+    expect(res.statusCode).toBe(200)
+    expect(res.json().results.map((r: { status: string; code?: string }) => r.code ?? r.status)).toEqual([
+      'accepted',
+      'SIGNATURE_INVALID',
+      'VALIDATION_FAILED',
+    ])
+    // The same record again, now as JSON: the node sees one record whichever way it came.
+    const again = await app.inject({
+      method: 'POST',
+      url: '/v1/records/batch',
+      payload: { records: [toSubmission(good)] },
+    })
+    expect(again.json().results[0]).toMatchObject({ id: res.json().results[0].id, status: 'duplicate' })
+    // What is not a canonical CBOR batch is refused whole, with a code.
+    const bodies: Array<[Buffer, string]> = [
+      [Buffer.from([0xff]), 'MALFORMED_CBOR'],
+      [Buffer.alloc(0), 'MALFORMED_CBOR'],
+      // {"records": …} with the length of a short map written long-hand: not canonical.
+      [
+        Buffer.concat([Buffer.from([0xb8, 0x01]), Buffer.from(encodeCanonical({ records: [] })).subarray(1)]),
+        'MALFORMED_CBOR',
+      ],
+      [Buffer.from(encodeCanonical({ records: [] })), 'VALIDATION_FAILED'],
+      [Buffer.from(encodeCanonical({ records: [asBytes(good)], extra: 1 })), 'VALIDATION_FAILED'],
+      [Buffer.from(encodeCanonical([1, 2])), 'VALIDATION_FAILED'],
+    ]
+    for (const [body, code] of bodies) {
+      const r = await app.inject({ ...cbor(null), payload: body })
+      expect({ body: body.toString('hex'), status: r.statusCode, code: r.json().code }).toEqual({
+        body: body.toString('hex'),
+        status: 400,
+        code,
+      })
+    }
+    // Only the batch route reads CBOR: elsewhere it is an unsupported media type, never unvalidated.
+    const single = await app.inject({ ...cbor(asBytes(good)), url: '/v1/records' })
+    expect([single.statusCode, single.json().code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE'])
+  })
+
+  it('answers any CBOR body on the batch route with a result or a 4xx problem, never 500', async () => {
+    const { app } = await setup()
+    const value = fc.letrec((tie) => ({
+      any: fc.oneof(
+        { depthSize: 'small' },
+        fc.integer(),
+        fc.string(),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.boolean(),
+        fc.constant(null),
+        fc.array(tie('any'), { maxLength: 4 }),
+        fc.dictionary(fc.constantFrom('records', 'record', 'payload', 'writeConcern', 'x'), tie('any'), {
+          maxKeys: 4,
+        }),
+      ),
+    })).any
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(value, fc.uint8Array({ maxLength: 64 })), async (v) => {
+        const body = v instanceof Uint8Array && Math.random() < 0.5 ? v : encodeCanonical(v)
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/records/batch',
+          headers: { 'content-type': 'application/cbor' },
+          payload: Buffer.from(body),
+        })
+        expect([200, 400, 413]).toContain(res.statusCode)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
   it('answers client mistakes with 4xx problems, never 500', async () => {
     const { app } = await setup()
     const cases: Array<[InjectOptions, number, string]> = [
