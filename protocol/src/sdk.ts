@@ -134,6 +134,22 @@ export function toSubmission(built: { record: SignedRecord; payload: Uint8Array 
   return out
 }
 
+/**
+ * A batch for `POST /v1/records/batch` as CBOR (`content-type: application/cbor`): records and
+ * payloads as byte strings, without the base64url and JSON of `toSubmission`.
+ */
+export function toCborBatch(
+  built: readonly { record: SignedRecord; payload: Uint8Array | null }[],
+  writeConcern?: number,
+): Uint8Array {
+  const records = built.map((b) =>
+    b.payload
+      ? { record: encodeCanonical(b.record), payload: b.payload }
+      : { record: encodeCanonical(b.record) },
+  )
+  return encodeCanonical(writeConcern === undefined ? { records } : { records, writeConcern })
+}
+
 // ---- Bloc set-up (the ceremony, and development blocs) ----
 
 export interface NodeSpec {

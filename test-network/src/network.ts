@@ -270,6 +270,17 @@ export class TestNode {
     return { status: res.status, body: (await res.json()) as T }
   }
 
+  /** POST of a CBOR body (a batch of records as `application/cbor`); the answer is JSON. */
+  async postCbor<T = unknown>(path: string, body: Uint8Array): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${this.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cbor' },
+      body: new Uint8Array(body),
+      signal: AbortSignal.timeout(30_000),
+    })
+    return { status: res.status, body: (await res.json()) as T }
+  }
+
   async info(): Promise<NodeInfo> {
     return this.get<NodeInfo>('/v1/node')
   }

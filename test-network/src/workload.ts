@@ -6,6 +6,7 @@ import {
   type KeyPair,
   keyId,
   type LegationClient,
+  toCborBatch,
   toSubmission,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
@@ -92,11 +93,21 @@ export interface Acked {
   node: number
 }
 
-/** Submits a batch; returns the ids the node acknowledged (accepted or duplicate). */
-export async function submitBatch(node: TestNode, records: readonly BuiltRecord[]): Promise<string[]> {
-  const res = await node.post<Static<typeof BatchResults>>('/v1/records/batch', {
-    records: records.map(toSubmission),
-  })
+/**
+ * Submits a batch, as JSON or as CBOR; returns the ids the node acknowledged (accepted or
+ * duplicate).
+ */
+export async function submitBatch(
+  node: TestNode,
+  records: readonly BuiltRecord[],
+  as: 'json' | 'cbor' = 'json',
+): Promise<string[]> {
+  const res =
+    as === 'json'
+      ? await node.post<Static<typeof BatchResults>>('/v1/records/batch', {
+          records: records.map(toSubmission),
+        })
+      : await node.postCbor<Static<typeof BatchResults>>('/v1/records/batch', toCborBatch(records))
   if (res.status !== 200)
     throw new Error(`batch refused by node ${node.index}: ${res.status} ${JSON.stringify(res.body)}`)
   const refused = res.body.results.filter((r) => r.status === 'refused')

@@ -55,6 +55,8 @@ describe('npm run bench -- --smoke', () => {
     expect(r.ingest!.singleWrites.oneClient.records).toBe(s.singles)
     expect(r.ingest!.singleWrites.clients32.records).toBe(s.concurrent)
     expect(r.ingest!.batches.records).toBe(s.batchRecords)
+    expect(r.ingest!.batchesCbor.records).toBe(s.batchRecords)
+    expect(r.ingest!.batchesCbor.cpuMicrosecondsPerRecord.main).toBeGreaterThan(0)
     expect(r.ingest!.batches.cpuMicrosecondsPerRecord.main).toBeGreaterThan(0)
     expect(r.ingest!.batches.cpuMicrosecondsPerRecord.total).toBeGreaterThanOrEqual(
       r.ingest!.batches.cpuMicrosecondsPerRecord.main!,

@@ -7,6 +7,7 @@ import {
   parseSignedRecord,
   signingInput,
   toBase64url,
+  toCborBatch,
   toSubmission,
 } from '@legation/protocol'
 import fc from 'fast-check'
@@ -356,6 +357,12 @@ describe('HTTP API', () => {
       payload: { records: [toSubmission(good)] },
     })
     expect(again.json().results[0]).toMatchObject({ id: res.json().results[0].id, status: 'duplicate' })
+    // The SDK's encoding of a batch, with a write concern a single node meets (0 others).
+    const viaSdk = await app.inject({
+      ...cbor(null),
+      payload: Buffer.from(toCborBatch([registration(officer)], 0)),
+    })
+    expect(viaSdk.json().results.map((r: { status: string }) => r.status)).toEqual(['accepted'])
     // What is not a canonical CBOR batch is refused whole, with a code.
     const bodies: Array<[Buffer, string]> = [
       [Buffer.from([0xff]), 'MALFORMED_CBOR'],

@@ -61,20 +61,24 @@ export async function ingest(sizes: Sizes, deadline: number) {
       )
     })
 
-    // Batches of 500 from 4 clients.
-    const recs = Array.from({ length: sizes.batchRecords }, () => citizenRegistration(officer, 'DVA'))
-    const batches: BuiltRecord[][] = []
-    for (let i = 0; i < recs.length; i += 500) batches.push(recs.slice(i, i + 500))
-    let nextBatch = 0
-    const batched = await measured(node, recs.length, async () => {
-      await Promise.all(
-        Array.from({ length: 4 }, async () => {
-          for (let i = nextBatch++; i < batches.length && Date.now() < deadline; i = nextBatch++) {
-            await submitBatch(node, batches[i]!)
-          }
-        }),
-      )
-    })
+    // Batches of 500 from 4 clients, as JSON and then as CBOR.
+    const batchesOf = async (as: 'json' | 'cbor') => {
+      const recs = Array.from({ length: sizes.batchRecords }, () => citizenRegistration(officer, 'DVA'))
+      const batches: BuiltRecord[][] = []
+      for (let i = 0; i < recs.length; i += 500) batches.push(recs.slice(i, i + 500))
+      let nextBatch = 0
+      return measured(node, recs.length, async () => {
+        await Promise.all(
+          Array.from({ length: 4 }, async () => {
+            for (let i = nextBatch++; i < batches.length && Date.now() < deadline; i = nextBatch++) {
+              await submitBatch(node, batches[i]!, as)
+            }
+          }),
+        )
+      })
+    }
+    const batched = await batchesOf('json')
+    const batchedCbor = await batchesOf('cbor')
     return {
       singleWrites: {
         oneClient: {
@@ -84,7 +88,8 @@ export async function ingest(sizes: Sizes, deadline: number) {
         },
         clients32: { ...clients32, records: concurrent.length },
       },
-      batches: { ...batched, records: recs.length, batchSize: 500, clients: 4 },
+      batches: { ...batched, records: sizes.batchRecords, batchSize: 500, clients: 4 },
+      batchesCbor: { ...batchedCbor, records: sizes.batchRecords, batchSize: 500, clients: 4 },
       idleCpuMillisecondsPerSecond: Math.round(idle.total! / 1000),
       rssMiB: await rssMiB(node.pid),
     }

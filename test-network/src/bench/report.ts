@@ -59,6 +59,13 @@ export function rows(r: BenchResults): Row[] {
       '≥ 0.6 × verify',
       verdict(v1 ? batch / v1 >= 0.6 : undefined),
     ])
+    const cbor = ing.batchesCbor
+    out.push([
+      'Batch ingest as CBOR (application/cbor)',
+      `${n(cbor.recordsPerSecond)} rec/s = ${v1 ? (cbor.recordsPerSecond / v1).toFixed(2) : '—'} × verify; ${n(cbor.cpuMicrosecondsPerRecord.total)} µs CPU/rec`,
+      '≥ 0.6 × verify',
+      verdict(v1 ? cbor.recordsPerSecond / v1 >= 0.6 : undefined),
+    ])
     out.push([
       'Node CPU per record, batches',
       `${n(ing.batches.cpuMicrosecondsPerRecord.total)} µs (${Object.entries(
