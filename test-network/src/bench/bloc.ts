@@ -34,6 +34,7 @@ async function replicationLatency(net: TestNetwork, sizes: Sizes, deadline: numb
   const officer = net.officer('DVB')
   const load = backgroundLoad(net.nodes[0]!, () => citizenRegistration(officer, 'DVC'), deadline)
   const lat: number[] = []
+  let missed = 0
   let background = 0
   try {
     for (let i = 0; i < sizes.replication && Date.now() < deadline; i++) {
@@ -57,7 +58,9 @@ async function replicationLatency(net: TestNetwork, sizes: Sizes, deadline: numb
           }),
         )
       }
-      if (seen.size < others.length) throw new Error(`record ${rec.id} did not reach every node in 10 s`)
+      // A write that did not reach every node in 10 s counts as 10 s (and as missed): the
+      // percentiles then say how bad the tail was instead of the section failing.
+      if (seen.size < others.length) missed++
       lat.push(performance.now() - t)
     }
   } finally {
@@ -67,6 +70,7 @@ async function replicationLatency(net: TestNetwork, sizes: Sizes, deadline: numb
     p50Ms: percentile(lat, 50),
     p99Ms: percentile(lat, 99),
     writes: lat.length,
+    missedAfter10s: missed,
     backgroundRecordsPerSecond: 100,
     backgroundRecords: background,
     nodes: net.nodes.length,

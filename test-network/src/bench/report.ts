@@ -97,7 +97,7 @@ export function rows(r: BenchResults): Row[] {
     const rep = bloc.replication
     out.push([
       `Replication latency, 5 nodes, ${rep.backgroundRecordsPerSecond} rec/s background`,
-      `p50 ${rep.p50Ms} ms, p99 ${rep.p99Ms} ms`,
+      `p50 ${rep.p50Ms} ms, p99 ${rep.p99Ms} ms${rep.missedAfter10s ? ` (${rep.missedAfter10s} of ${rep.writes} not everywhere after 10 s)` : ''}`,
       'p50 < 20 ms, p99 < 100 ms',
       verdict(rep.p50Ms < 20 && rep.p99Ms < 100),
     ])
@@ -130,7 +130,7 @@ export function rows(r: BenchResults): Row[] {
   // smallest bloc has them, against OrbitDB's two peers (the first put on A until B has all).
   const orbitReplicated = orbit(r, 'batched.replicatedRecordsPerSecond')
   const first = r.blocSizes?.[0]
-  if (first && orbitReplicated) {
+  if (first && first.error === undefined && orbitReplicated) {
     const ours = first.records / first.secondsToConverge
     out.push([
       `Batched replication vs OrbitDB (${first.nodes} nodes vs 2)`,
@@ -140,15 +140,20 @@ export function rows(r: BenchResults): Row[] {
     ])
   }
   if (r.blocSizes && r.blocSizes.length > 0) {
-    const per = r.blocSizes.map((b) => b.bytesSentPerRecordPerNode)
-    const growth = per[per.length - 1]! / per[0]!
+    const ok = r.blocSizes.flatMap((b) => (b.error === undefined ? [b] : []))
+    const growth =
+      ok.length > 1 ? ok.at(-1)!.bytesSentPerRecordPerNode / ok[0]!.bytesSentPerRecordPerNode : undefined
     out.push([
       'Bytes sent per record per node',
       r.blocSizes
-        .map((b) => `${b.nodes} nodes: ${n(b.bytesSentPerRecordPerNode)} B (${b.secondsToConverge} s)`)
+        .map((b) =>
+          b.error === undefined
+            ? `${b.nodes} nodes: ${n(b.bytesSentPerRecordPerNode)} B (${b.secondsToConverge} s)`
+            : `${b.nodes} nodes: failed (${b.error})`,
+        )
         .join('; '),
       'flat (largest ≤ 1.25 × smallest)',
-      verdict(growth <= 1.25),
+      verdict(growth === undefined || ok.length < r.blocSizes.length ? undefined : growth <= 1.25),
     ])
   }
   const sc = r.scale
