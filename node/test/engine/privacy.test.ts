@@ -88,6 +88,18 @@ async function readWithStockLevel(path: string): Promise<Buffer> {
 
 const found = (haystack: Buffer, needles: readonly string[]) => needles.filter((v) => haystack.includes(v))
 
+/** A one-node bloc's engine on an in-memory store. */
+async function memoryEngine() {
+  const bloc = testBloc(1)
+  const engine = await Engine.open({
+    store: new MemoryStore(),
+    ed,
+    nodeKeys: bloc.nodes[0]!.keys,
+    charter: bloc.chain,
+  })
+  return { bloc, engine }
+}
+
 describe('privacy: sealed at rest', () => {
   it('seals with the cipher a browser has: node:crypto and @noble/ciphers give the same bytes', () => {
     const key = randomBytes(32)
@@ -153,13 +165,7 @@ describe('privacy: sealed at rest', () => {
 
 describe('privacy: the read log', () => {
   it('only a node certified in the charter signs a logged read; an officer or a citizen cannot forge one', async () => {
-    const bloc = testBloc(1)
-    const engine = await Engine.open({
-      store: new MemoryStore(),
-      ed,
-      nodeKeys: bloc.nodes[0]!.keys,
-      charter: bloc.chain,
-    })
+    const { bloc, engine } = await memoryEngine()
     const officer = bloc.officer('AAA')
     const m = records(officer, person(1))
     await engine.submit([m.reg])
@@ -231,13 +237,7 @@ describe('privacy: the key ring', () => {
 
 describe('privacy: erasure', () => {
   it('only the nationality state erases freely; a citizen cannot while a case holds their data', async () => {
-    const bloc = testBloc(1)
-    const engine = await Engine.open({
-      store: new MemoryStore(),
-      ed,
-      nodeKeys: bloc.nodes[0]!.keys,
-      charter: bloc.chain,
-    })
+    const { bloc, engine } = await memoryEngine()
     const m = records(bloc.officer('AAA'), person(1))
     await engine.submit([m.reg, m.presence, m.opened])
     const byOther = bloc.officer('BBB').record('citizen.erased', m.citizenId, { reason: 'court-order' })
@@ -259,13 +259,7 @@ describe('privacy: erasure', () => {
   })
 
   it('reads many payloads at once in the order asked, none of an erased citizen nor an unknown digest', async () => {
-    const bloc = testBloc(1)
-    const engine = await Engine.open({
-      store: new MemoryStore(),
-      ed,
-      nodeKeys: bloc.nodes[0]!.keys,
-      charter: bloc.chain,
-    })
+    const { bloc, engine } = await memoryEngine()
     const officer = bloc.officer('AAA')
     const [a, b] = [records(officer, person(1)), records(officer, person(2))]
     await engine.submit([a.reg, a.presence, b.reg, b.presence])
