@@ -70,11 +70,8 @@ describe('npm run bench -- --smoke', () => {
     expect(r.bloc!.catchUp.secondsFromProcessStart).toBeGreaterThan(r.bloc!.catchUp.secondsToReady)
     // Bloc sizes: the mesh's byte counters moved on every size.
     expect(r.blocSizes!.map((b) => b.nodes)).toEqual(s.blocSizes)
-    for (const b of r.blocSizes!) {
-      expect(b.error).toBeUndefined()
-      expect(b.error === undefined && b.bytesSentPerRecordPerNode).toBeGreaterThan(0)
-    }
-    expect(r.bloc!.replication.missedAfter10s).toBe(0)
+    for (const b of r.blocSizes!)
+      expect(b.error === undefined && b.bytesSentPerRecordPerNode, b.error).toBeGreaterThan(0)
     // Scale: every citizen written, disk and memory read, reads answered.
     expect(r.scale!.citizens).toBe(s.citizens)
     expect(r.scale!.diskBytesPerCitizen).toBeGreaterThan(0)
