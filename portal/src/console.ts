@@ -42,6 +42,7 @@ import {
 } from './dom.ts'
 import { formatDate, type MessageKey, t } from './i18n.ts'
 import { KeyFileError, openKeyFile } from './key-file.ts'
+import { readEvents } from './live.ts'
 import type { Page, PageContext } from './pages.ts'
 
 interface Officer {
@@ -588,13 +589,16 @@ interface Welfare {
   notHeard: string[]
 }
 
-/** How often the crisis dashboard asks the node again, in ms. */
+/** How often the crisis dashboard asks the node again while its live stream is down, in ms. */
 const DASHBOARD_REFRESH_MS = 3000
+/** How long the dashboard waits before it opens the live stream again after it ended, in ms. */
+const STREAM_RETRY_MS = 10_000
 
 /**
  * `#/officer/alert/{id}`: the crisis dashboard of one alert — who is safe, needs help, or has not
- * been heard from — asked again every few seconds while the page is shown, so check-ins appear as
- * they replicate to this node.
+ * been heard from. It follows the node's live stream (`GET /v1/alerts/{id}/welfare/events`,
+ * server-sent events pushed as check-ins replicate to that node); while the stream is down it
+ * asks again every few seconds, and tries the stream again.
  */
 export async function dashboardPage(ctx: PageContext, id: string): Promise<Page> {
   const o = officer
@@ -604,6 +608,17 @@ export async function dashboardPage(ctx: PageContext, id: string): Promise<Page>
   if (alert.status !== 200)
     return { title: t('notFound.title'), content: h('div', {}, heading(t('notFound.title'))) }
   const board = h('div', { 'aria-live': 'polite', id: 'welfare-board' })
+  const mode = h('p', { className: 'govuk-body', id: 'dashboard-mode' })
+  const setMode = (m: 'live' | 'polling') => {
+    if (mode.dataset.mode === m) return
+    mode.dataset.mode = m
+    mode.replaceChildren(
+      tag(t(m === 'live' ? 'officer.modeLive' : 'officer.modePolling'), m === 'live' ? 'green' : 'grey'),
+      ' ',
+      t(m === 'live' ? 'officer.live' : 'officer.polling'),
+    )
+  }
+  setMode('polling')
   const show = (w: Welfare) => {
     board.replaceChildren(
       summaryList([
@@ -626,10 +641,50 @@ export async function dashboardPage(ctx: PageContext, id: string): Promise<Page>
     if (res?.status === 200) show(res.body)
   }
   await load()
+
   const route = `#/officer/alert/${id}`
+  const left = new AbortController()
+  const shown = () => location.hash === route && board.isConnected
+  let live = false
+  let nextStream = 0
+  const follow = async () => {
+    const node = ctx.bloc.current ?? (await ctx.bloc.connect().catch(() => null))
+    if (!node) return
+    const path = `/v1/alerts/${id}/welfare/events?purpose=crisis-response`
+    await readEvents(
+      `${node.url}${path}`,
+      c.sign({ method: 'GET', path }),
+      left.signal,
+      () => {
+        live = true
+        setMode('live')
+      },
+      (name, data) => {
+        if (name === 'board') show(JSON.parse(data) as Welfare)
+      },
+    )
+    live = false
+    nextStream = Date.now() + STREAM_RETRY_MS
+    if (!left.signal.aborted) {
+      setMode('polling')
+      void load()
+    }
+  }
+  nextStream = Number.POSITIVE_INFINITY // until this attempt ends
+  void follow()
+  window.addEventListener('hashchange', () => location.hash !== route && left.abort(), {
+    signal: left.signal,
+  })
   const timer = setInterval(() => {
-    if (location.hash !== route || !board.isConnected) clearInterval(timer)
-    else void load()
+    if (!shown()) {
+      clearInterval(timer)
+      left.abort()
+    } else if (!live) {
+      if (Date.now() >= nextStream) {
+        nextStream = Number.POSITIVE_INFINITY // until this attempt ends
+        void follow()
+      } else void load()
+    }
   }, DASHBOARD_REFRESH_MS)
   const a = alert.body
   const content = h(
@@ -642,7 +697,7 @@ export async function dashboardPage(ctx: PageContext, id: string): Promise<Page>
       p(
         `${t(`severity.${a.severity}` as MessageKey)} — ${a.region ? `${a.region}, ` : ''}${a.country} — ${formatDate(a.issuedAt)}`,
       ),
-      p(t('officer.live')),
+      mode,
       board,
       link(t('officer.backAlerts'), '#/officer/alerts', 'govuk-link'),
     ),

@@ -245,6 +245,10 @@ const en = {
   'officer.needsHelp': 'Need help',
   'officer.notHeard': 'Not heard from',
   'officer.live': 'This board updates by itself as check-ins reach this node.',
+  'officer.modeLive': 'Live',
+  'officer.modePolling': 'Checking',
+  'officer.polling':
+    'The live connection to the node is down: this board asks the node again every few seconds.',
   'officer.backAlerts': 'Back to the alerts',
   'nav.officerCases': 'Cases',
   'officer.nav': 'Consular console',
@@ -510,6 +514,10 @@ const fr: Messages = {
   'officer.needsHelp': 'Ont besoin d’aide',
   'officer.notHeard': 'Sans nouvelles',
   'officer.live': 'Ce tableau se met à jour de lui-même à mesure que les signalements arrivent sur ce nœud.',
+  'officer.modeLive': 'En direct',
+  'officer.modePolling': 'Vérification',
+  'officer.polling':
+    'La connexion en direct avec le nœud est interrompue : ce tableau interroge le nœud toutes les quelques secondes.',
   'officer.backAlerts': 'Retour aux alertes',
   'nav.officerCases': 'Dossiers',
   'officer.nav': 'Console consulaire',

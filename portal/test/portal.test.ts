@@ -351,12 +351,12 @@ describe('the citizen portal', () => {
   }, 180_000)
 
   it('signs a check-in offline, keeps it in the browser, and sends it when the connection returns', async () => {
-    // An officer of DVA issues a cyclone warning for Tanzania in the console at node 1, and keeps
-    // its crisis dashboard open.
+    // An officer of DVA issues a cyclone warning for Tanzania in the console at node 2, and keeps
+    // its crisis dashboard open: it follows node 2's live stream of the board.
     const officer = net.officer('DVA')
     const files = await writeKeyFiles(net, officer)
     const desk = await open(1280, 900)
-    await desk.page.goto(`${net.nodes[1]!.url}/#/officer`)
+    await desk.page.goto(`${net.nodes[2]!.url}/#/officer`)
     await desk.page.setInputFiles('#keyfile', files.officer)
     await desk.page.getByRole('button', { name: 'Sign in' }).click()
     await expect.poll(() => heading(desk.page).textContent()).toBe('Cases')
@@ -373,9 +373,18 @@ describe('the citizen portal', () => {
     const alertId = /#\/officer\/alert\/([0-9a-f]{64})$/.exec(desk.page.url())![1]!
     const safeCount = desk.page.locator('[data-count="safe"]')
     expect(await safeCount.textContent()).toBe('0')
+    const mode = desk.page.locator('#dashboard-mode')
+    await expect.poll(() => mode.getAttribute('data-mode'), { timeout: 30_000 }).toBe('live')
+    expect(await mode.textContent()).toContain('Live')
+    // From now on the dashboard asks nothing: what it shows comes down the stream.
+    const asked: string[] = []
+    desk.page.on('request', (r) => {
+      if (/\/welfare(\?|$)/.test(r.url())) asked.push(r.url())
+    })
 
+    // A citizen at node 1.
     const { page, problems } = await open(1280, 900)
-    const url = net.nodes[2]!.url
+    const url = net.nodes[1]!.url
     await page.goto(`${url}/#/enrol`)
     await expect.poll(() => heading(page).textContent()).toBe('Enrol')
     for (const [sel, v] of [
@@ -403,7 +412,7 @@ describe('the citizen portal', () => {
       .poll(() => page.locator('.govuk-summary-list').first().textContent(), { timeout: 30_000 })
       .toContain('Dar es Salaam, TZ')
 
-    // The alert reaches node 2, and the citizen sees it where they are.
+    // The alert reaches node 1, and the citizen sees it where they are.
     await expect
       .poll(
         async () => {
@@ -440,21 +449,24 @@ describe('the citizen portal', () => {
       .poll(() => page.locator('#outbox-notice').textContent(), { timeout: 30_000 })
       .toContain('1 signed item')
     const board = () =>
-      net.nodes[1]!.get<{ counts: { safe: number }; safe: string[] }>(
+      net.nodes[2]!.get<{ counts: { safe: number }; safe: string[] }>(
         `/v1/alerts/${alertId}/welfare?purpose=crisis-response`,
         officer,
       )
     expect((await board()).counts.safe).toBe(0)
 
-    // Back online: it is sent by itself, and reaches the welfare board of node 1.
+    // Back online: it is sent by itself to node 1, and replicates to the welfare board of node 2.
     await page.context().setOffline(false)
     await expect
       .poll(() => page.locator('.govuk-notification-banner').textContent(), { timeout: 30_000 })
       .toContain('Back online')
     expect(await page.locator('#outbox-notice').count()).toBe(0)
     await expect.poll(async () => (await board()).safe, { timeout: 45_000 }).toEqual([citizenId])
-    // The officer's dashboard, left open, shows it by itself.
+    // The officer's dashboard at node 2, left open and never reloaded, shows it: pushed down the
+    // live stream (it asked the node for nothing meanwhile, and is still live).
     await expect.poll(() => safeCount.textContent(), { timeout: 45_000 }).toBe('1')
+    expect(asked).toEqual([])
+    expect(await mode.getAttribute('data-mode')).toBe('live')
     await accessible(desk.page, 'crisis dashboard')
     await shot(desk.page, 'desktop-dashboard')
     networkDown = false
