@@ -63,6 +63,12 @@ export interface NetworkOptions {
   logLevel?: string
   /** Extra environment for every node. */
   env?: Record<string, string>
+  /**
+   * How long a starting node may take to answer `/ready`: on a machine shared with other work a
+   * node's start (module loading, the store) takes several times its usual few seconds.
+   * @default 30_000
+   */
+  readyTimeoutMs?: number
   /** Only the first `startNodes` nodes are started (the rest are certified, for late joiners). @default nodes */
   startNodes?: number
   /** The last `joiners` nodes are left out of the genesis charter, to be admitted later (`admit`). @default 0 */
@@ -201,7 +207,7 @@ export class TestNode {
     proc.stderr.pipe(log)
     this.#proc = proc
     this.#exited = once(proc, 'exit')
-    await this.waitReady()
+    await this.waitReady(this.#net.options.readyTimeoutMs)
   }
 
   async waitReady(timeoutMs = 30_000): Promise<void> {
