@@ -203,6 +203,8 @@ function officerNav(): HTMLElement {
     { 'aria-label': t('officer.nav'), className: 'govuk-body' },
     link(t('nav.officerCases'), '#/officer/cases'),
     ' · ',
+    link(t('nav.officerSearch'), '#/officer/search'),
+    ' · ',
     link(t('nav.officerAlerts'), '#/officer/alerts'),
   )
 }
@@ -323,6 +325,167 @@ export async function casesPage(ctx: PageContext, query: URLSearchParams): Promi
       : p(t('officer.none')),
   )
   return { title: t('officer.casesTitle'), content }
+}
+
+interface SearchHit {
+  id: string
+  nationality: string
+  names: { given: string; family: string } | null
+  travelDocument: { number: string } | null
+  presence: { country: string; region: string | null } | null
+}
+
+/**
+ * `#/officer/search?document=…` or `?name=…&nationality=…`: find citizens by their travel
+ * document's number, or by the start of a name among one state's nationals (`GET /v1/citizens`,
+ * purpose `consular-assistance`: each citizen shown is logged, and only those).
+ */
+export async function searchPage(ctx: PageContext, query: URLSearchParams): Promise<Page> {
+  const o = officer
+  if (!o) return signedOut()
+  const document = (query.get('document') ?? '').trim().toUpperCase()
+  const name = (query.get('name') ?? '').trim()
+  const members = (ctx.bloc.current ?? ctx.bloc.lastKnown)?.charter.members ?? [o.cert.body.state]
+  const nationality = members.includes(query.get('nationality') ?? '')
+    ? query.get('nationality')!
+    : o.cert.body.state
+  const asked = query.has('document') || query.has('name')
+  const errors: Array<{ field: string; text: string }> = []
+  if (asked && document && !/^[A-Z0-9]{3,32}$/.test(document))
+    errors.push({ field: 'document', text: t('search.errorDocument') })
+  if (asked && !document && name.length < 2) errors.push({ field: 'name', text: t('search.errorName') })
+  const errorOf = (f: string) => errors.find((e) => e.field === f)?.text
+  const form = h(
+    'form',
+    { method: 'get', action: '#/officer/search', className: 'app-filter', novalidate: '' },
+    input(
+      {
+        name: 'document',
+        label: t('search.document'),
+        hint: t('search.documentHint'),
+        value: document,
+        error: errorOf('document'),
+        width: 'govuk-input--width-20',
+        spellcheck: false,
+      },
+      t('error.summary'),
+    ),
+    input(
+      {
+        name: 'name',
+        label: t('search.name'),
+        hint: t('search.nameHint'),
+        value: name,
+        error: errorOf('name'),
+        width: 'govuk-input--width-20',
+        spellcheck: false,
+      },
+      t('error.summary'),
+    ),
+    select(
+      {
+        name: 'nationality',
+        label: t('search.nationality'),
+        value: nationality,
+        options: members.map((m) => ({ value: m, text: m })),
+      },
+      t('error.summary'),
+    ),
+    button(t('search.button'), { className: 'govuk-button govuk-button--secondary' }),
+  )
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    const data = fields(form)
+    const q = new URLSearchParams(
+      data.document
+        ? { document: data.document }
+        : { name: data.name ?? '', nationality: data.nationality ?? '' },
+    )
+    ctx.go(`#/officer/search?${q}`)
+  })
+
+  let results: HTMLElement | null = null
+  let refused: string | null = null
+  if (asked && errors.length === 0) {
+    const q = document
+      ? `travelDocument=${encodeURIComponent(document)}`
+      : `nationality=${nationality}&name=${encodeURIComponent(name)}`
+    const c = officerClient(ctx, o)
+    const res = await ctx.bloc.request<{ citizens: SearchHit[]; code?: string }>(
+      'GET',
+      `/v1/citizens?${q}&limit=50&purpose=consular-assistance`,
+      { sign: (r) => c.sign(r) },
+    )
+    if (res.status !== 200) refused = res.body?.code ?? String(res.status)
+    else {
+      const hits = res.body.citizens
+      const cell = (x: Node | string, cls = '') => h('td', { className: `govuk-table__cell${cls}` }, x)
+      results = hits.length
+        ? h(
+            'div',
+            {
+              className: 'app-table-scroll',
+              role: 'region',
+              'aria-label': t('search.results', { n: String(hits.length) }),
+              tabindex: '0',
+            },
+            h(
+              'table',
+              { className: 'govuk-table', 'data-results': String(hits.length) },
+              h(
+                'caption',
+                { className: 'govuk-table__caption govuk-table__caption--m' },
+                t('search.results', { n: String(hits.length) }),
+              ),
+              h(
+                'thead',
+                { className: 'govuk-table__head' },
+                h(
+                  'tr',
+                  { className: 'govuk-table__row' },
+                  ...[
+                    t('search.colName'),
+                    t('search.nationality'),
+                    t('search.document'),
+                    t('search.colWhere'),
+                  ].map((x) => h('th', { scope: 'col', className: 'govuk-table__header' }, x)),
+                ),
+              ),
+              h(
+                'tbody',
+                { className: 'govuk-table__body' },
+                ...hits.map((r) =>
+                  h(
+                    'tr',
+                    { className: 'govuk-table__row', 'data-citizen': r.id },
+                    cell(r.names ? `${r.names.given} ${r.names.family}` : r.id),
+                    cell(r.nationality),
+                    cell(r.travelDocument?.number ?? '—'),
+                    cell(
+                      r.presence
+                        ? `${r.presence.region ? `${r.presence.region}, ` : ''}${r.presence.country}`
+                        : '—',
+                    ),
+                  ),
+                ),
+              ),
+            ),
+          )
+        : p(t('search.none'))
+    }
+  }
+  const content = h(
+    'div',
+    {},
+    officerNav(),
+    ...(errors.length ? [errorSummary(t('error.summary'), errors)] : []),
+    ...(refused ? [errorSummary(t('error.summary'), [{ text: t('error.refused', { code: refused }) }])] : []),
+    heading(t('search.title')),
+    p(t('search.body')),
+    form,
+    ...(results ? [results] : []),
+  )
+  return { title: t('search.title'), content }
 }
 
 /** `#/officer/case/{id}`: one case, its history, and the moves an officer may make from its state. */

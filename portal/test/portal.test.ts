@@ -258,6 +258,14 @@ describe('the citizen portal', () => {
     await accessible(page, 'officer queue (phone, French)')
     expect(await fitsWidth()).toBe(true)
     await shot(page, 'phone-officer-queue-fr')
+    await page.getByRole('link', { name: 'Trouver un citoyen' }).click()
+    await poll(() => heading(page).textContent()).toBe('Trouver un citoyen')
+    await page.fill('#name', 'or')
+    await page.getByRole('button', { name: 'Chercher' }).click()
+    await poll(() => page.locator('table[data-results]').count()).toBe(1)
+    await accessible(page, 'officer search (phone, French)')
+    expect(await fitsWidth()).toBe(true)
+    await shot(page, 'phone-officer-search-fr')
     await page.getByRole('link', { name: 'Alertes de crise (agents)' }).click()
     await poll(() => heading(page).textContent()).toBe('Alertes de crise')
     await accessible(page, 'officer alerts (phone, French)')
@@ -639,6 +647,37 @@ describe('the citizen portal', () => {
     await desk.page.getByRole('button', { name: 'Sign in' }).click()
     await poll(() => heading(desk.page).textContent()).toBe('Cases')
     expect(await desk.page.locator('.govuk-notification-banner').textContent()).toContain('officer of DVC')
+    // Finding the citizen: by the start of a name among DVB's nationals (once the registration
+    // has replicated to node 1), then by their travel document's number.
+    await desk.page.getByRole('link', { name: 'Find a citizen' }).click()
+    await poll(() => heading(desk.page).textContent()).toBe('Find a citizen')
+    await accessible(desk.page, 'officer search')
+    await desk.page.getByRole('button', { name: 'Search' }).click()
+    await poll(() => desk.page.locator('.govuk-error-summary').textContent()).toContain(
+      'at least 2 letters of a name',
+    )
+    await accessible(desk.page, 'officer search, nothing asked')
+    await desk.page.fill('#name', 'nov')
+    await desk.page.selectOption('#nationality', 'DVB')
+    const hit = desk.page.locator(`tr[data-citizen="${citizenId}"]`)
+    await poll(
+      async () => {
+        await desk.page.getByRole('button', { name: 'Search' }).click()
+        return hit.count()
+      },
+      { timeout: 45_000, interval: 500 },
+    ).toBe(1)
+    expect(await hit.textContent()).toContain('Ana Novak')
+    expect(await hit.textContent()).toContain('X1234567')
+    await accessible(desk.page, 'officer search results')
+    await shot(desk.page, 'desktop-officer-search')
+    await desk.page.fill('#name', '')
+    await desk.page.fill('#document', 'x1234567')
+    await desk.page.getByRole('button', { name: 'Search' }).click()
+    await poll(() => desk.page.locator('table[data-results]').getAttribute('data-results')).toBe('1')
+    expect(await hit.count()).toBe(1)
+    await desk.page.getByRole('link', { name: 'Cases', exact: true }).click()
+    await poll(() => heading(desk.page).textContent()).toBe('Cases')
     const row = desk.page.locator(`tr[data-case="${caseId}"]`)
     await poll(
       async () => {

@@ -3,11 +3,11 @@
  * purpose; the board first, then again when a check-in is stored; at most a few streams per
  * client; every stream ended when the node stops.
  */
-import { toSubmission } from '@legation/protocol'
+import { certificateId, encodeCanonical, signRevocation, toBase64url, toSubmission } from '@legation/protocol'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_MAX_STREAMS_PER_CLIENT } from '../../src/http/routes/alert-events.ts'
-import { registration } from '../fixtures.ts'
+import { ed, registration } from '../fixtures.ts'
 import { testApp } from './helpers.ts'
 
 const apps: FastifyInstance[] = []
@@ -119,6 +119,38 @@ describe('GET /v1/alerts/{id}/welfare/events', () => {
     expect(log.statusCode).toBe(200)
     const entries = log.json().reads as Array<{ purpose: string; shown: string }>
     expect(entries.map((e) => [e.purpose, e.shown])).toContainEqual(['crisis-response', 'welfare-list'])
+  })
+
+  it('ends the stream with a problem once the officer’s certificate is revoked', async () => {
+    const { app, bloc, officer, regs, alert, get } = await setup()
+    const stream = events(await get(officer))
+    expect((await stream.next())?.event).toBe('board')
+    const revocation = signRevocation(
+      ed,
+      {
+        type: 'revocation',
+        bloc: bloc.bloc,
+        state: 'AAA',
+        cert: certificateId(officer.cert!),
+        at: Date.now(),
+        reason: 'key-compromise',
+      },
+      bloc.stateKeys.AAA!.secretKey,
+    )
+    const revoked = await app.inject({
+      method: 'POST',
+      url: '/v1/revocations',
+      payload: { revocation: toBase64url(encodeCanonical(revocation)) },
+    })
+    expect(revoked.statusCode).toBe(201)
+    // The next change would be pushed: the officer's authority is checked first.
+    const citizen = bloc.citizen(regs[0]!.citizenKeys)
+    const checkin = citizen.record('welfare.checkin', citizen.id, { alert: alert.id, status: 'safe' })
+    await app.inject({ method: 'POST', url: '/v1/records', payload: toSubmission(checkin) })
+    const ended = (await stream.next()) as { event: string; data: { code: string } }
+    expect(ended.event).toBe('problem')
+    expect(ended.data.code).toBe('CERT_REVOKED')
+    expect(await stream.next()).toBeNull()
   })
 
   it('holds a bounded number of streams per client, and ends them all when the node stops', async () => {

@@ -133,8 +133,13 @@ export const alertEventRoutes: FastifyPluginAsyncTypebox<AlertEventsInit> = asyn
           ctx.engine.trust.checkOfficer(cert, cert.body.officerKey, ctx.now())
           return true
         } catch (err) {
-          const code = (err as { code?: string }).code ?? 'REQUEST_AUTH_INVALID'
-          stream.end(event('problem', { type: 'about:blank', title: 'Not authorised', status: 401, code }))
+          const { code = 'REQUEST_AUTH_INVALID', statusCode = 401 } = err as {
+            code?: string
+            statusCode?: number
+          }
+          stream.end(
+            event('problem', { type: 'about:blank', title: 'Not authorised', status: statusCode, code }),
+          )
           return false
         }
       }
