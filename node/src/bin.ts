@@ -82,6 +82,7 @@ async function main(): Promise<void> {
       requestTimeoutMs: config.http.requestTimeoutMs,
       blocUrls: config.http.blocUrls,
       corsOrigins: config.http.corsOrigins,
+      publicUrl: config.http.publicUrl,
     },
     p2p: config.p2p,
     writeConcernTimeoutMs: config.writeConcernTimeoutMs,

@@ -20,6 +20,7 @@ export const COMPONENTS = {
   mesh: 'mesh',
   storage: 'storage',
   replication: 'replication',
+  nodeUrls: 'node-urls',
 } as const
 export type Component = (typeof COMPONENTS)[keyof typeof COMPONENTS]
 

@@ -30,6 +30,7 @@ import { type HttpServerInit, httpServer } from './http/server.ts'
 import { COMPONENTS } from './logger.ts'
 import { mesh as createMesh, DEFAULT_LISTEN, type Mesh } from './mesh/index.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
+import { nodeUrls } from './node-urls.ts'
 import { type PeerPolicyControl, peerPolicy } from './replication/peer-policy.ts'
 import { LOCAL_REGISTRAR } from './replication/registrar.ts'
 import {
@@ -187,6 +188,15 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     logger: log,
   })
   services.push({ name: 'witness', service: witnessing })
+  // Each node's public HTTP address, announced by itself and relayed: the portal's failover list.
+  const addresses = nodeUrls({ publicUrl: opts.http.publicUrl })({
+    engine,
+    ed,
+    nodeKeys: opts.nodeKeys,
+    registrar: p2p?.replication ?? LOCAL_REGISTRAR,
+    logger: log,
+  })
+  services.push({ name: 'node-urls', service: addresses })
   if (p2p) services.push({ name: 'mesh', service: p2p.mesh })
 
   // Personal data waits until this node has caught up with a peer (docs/privacy.md § Erasure).
@@ -228,6 +238,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     httpRequests: metrics.httpRequests,
     httpErrors: metrics.httpErrors,
     extraRoutes: opts.faultInjection && p2p ? faultRoutes(p2p.mesh, p2p.policy, log) : undefined,
+    nodeUrls: () => addresses.urls(),
   })
   services.push({ name: 'http', service: http })
 

@@ -42,6 +42,7 @@ import {
 } from './dom.ts'
 import { formatDate, type MessageKey, t } from './i18n.ts'
 import { KeyFileError, openKeyFile } from './key-file.ts'
+import { readEvents } from './live.ts'
 import type { Page, PageContext } from './pages.ts'
 
 interface Officer {
@@ -202,6 +203,8 @@ function officerNav(): HTMLElement {
     { 'aria-label': t('officer.nav'), className: 'govuk-body' },
     link(t('nav.officerCases'), '#/officer/cases'),
     ' · ',
+    link(t('nav.officerSearch'), '#/officer/search'),
+    ' · ',
     link(t('nav.officerAlerts'), '#/officer/alerts'),
   )
 }
@@ -322,6 +325,167 @@ export async function casesPage(ctx: PageContext, query: URLSearchParams): Promi
       : p(t('officer.none')),
   )
   return { title: t('officer.casesTitle'), content }
+}
+
+interface SearchHit {
+  id: string
+  nationality: string
+  names: { given: string; family: string } | null
+  travelDocument: { number: string } | null
+  presence: { country: string; region: string | null } | null
+}
+
+/**
+ * `#/officer/search?document=…` or `?name=…&nationality=…`: find citizens by their travel
+ * document's number, or by the start of a name among one state's nationals (`GET /v1/citizens`,
+ * purpose `consular-assistance`: each citizen shown is logged, and only those).
+ */
+export async function searchPage(ctx: PageContext, query: URLSearchParams): Promise<Page> {
+  const o = officer
+  if (!o) return signedOut()
+  const document = (query.get('document') ?? '').trim().toUpperCase()
+  const name = (query.get('name') ?? '').trim()
+  const members = (ctx.bloc.current ?? ctx.bloc.lastKnown)?.charter.members ?? [o.cert.body.state]
+  const nationality = members.includes(query.get('nationality') ?? '')
+    ? query.get('nationality')!
+    : o.cert.body.state
+  const asked = query.has('document') || query.has('name')
+  const errors: Array<{ field: string; text: string }> = []
+  if (asked && document && !/^[A-Z0-9]{3,32}$/.test(document))
+    errors.push({ field: 'document', text: t('search.errorDocument') })
+  if (asked && !document && name.length < 2) errors.push({ field: 'name', text: t('search.errorName') })
+  const errorOf = (f: string) => errors.find((e) => e.field === f)?.text
+  const form = h(
+    'form',
+    { method: 'get', action: '#/officer/search', className: 'app-filter', novalidate: '' },
+    input(
+      {
+        name: 'document',
+        label: t('search.document'),
+        hint: t('search.documentHint'),
+        value: document,
+        error: errorOf('document'),
+        width: 'govuk-input--width-20',
+        spellcheck: false,
+      },
+      t('error.summary'),
+    ),
+    input(
+      {
+        name: 'name',
+        label: t('search.name'),
+        hint: t('search.nameHint'),
+        value: name,
+        error: errorOf('name'),
+        width: 'govuk-input--width-20',
+        spellcheck: false,
+      },
+      t('error.summary'),
+    ),
+    select(
+      {
+        name: 'nationality',
+        label: t('search.nationality'),
+        value: nationality,
+        options: members.map((m) => ({ value: m, text: m })),
+      },
+      t('error.summary'),
+    ),
+    button(t('search.button'), { className: 'govuk-button govuk-button--secondary' }),
+  )
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    const data = fields(form)
+    const q = new URLSearchParams(
+      data.document
+        ? { document: data.document }
+        : { name: data.name ?? '', nationality: data.nationality ?? '' },
+    )
+    ctx.go(`#/officer/search?${q}`)
+  })
+
+  let results: HTMLElement | null = null
+  let refused: string | null = null
+  if (asked && errors.length === 0) {
+    const q = document
+      ? `travelDocument=${encodeURIComponent(document)}`
+      : `nationality=${nationality}&name=${encodeURIComponent(name)}`
+    const c = officerClient(ctx, o)
+    const res = await ctx.bloc.request<{ citizens: SearchHit[]; code?: string }>(
+      'GET',
+      `/v1/citizens?${q}&limit=50&purpose=consular-assistance`,
+      { sign: (r) => c.sign(r) },
+    )
+    if (res.status !== 200) refused = res.body?.code ?? String(res.status)
+    else {
+      const hits = res.body.citizens
+      const cell = (x: Node | string, cls = '') => h('td', { className: `govuk-table__cell${cls}` }, x)
+      results = hits.length
+        ? h(
+            'div',
+            {
+              className: 'app-table-scroll',
+              role: 'region',
+              'aria-label': t('search.results', { n: String(hits.length) }),
+              tabindex: '0',
+            },
+            h(
+              'table',
+              { className: 'govuk-table', 'data-results': String(hits.length) },
+              h(
+                'caption',
+                { className: 'govuk-table__caption govuk-table__caption--m' },
+                t('search.results', { n: String(hits.length) }),
+              ),
+              h(
+                'thead',
+                { className: 'govuk-table__head' },
+                h(
+                  'tr',
+                  { className: 'govuk-table__row' },
+                  ...[
+                    t('search.colName'),
+                    t('search.nationality'),
+                    t('search.document'),
+                    t('search.colWhere'),
+                  ].map((x) => h('th', { scope: 'col', className: 'govuk-table__header' }, x)),
+                ),
+              ),
+              h(
+                'tbody',
+                { className: 'govuk-table__body' },
+                ...hits.map((r) =>
+                  h(
+                    'tr',
+                    { className: 'govuk-table__row', 'data-citizen': r.id },
+                    cell(r.names ? `${r.names.given} ${r.names.family}` : r.id),
+                    cell(r.nationality),
+                    cell(r.travelDocument?.number ?? '—'),
+                    cell(
+                      r.presence
+                        ? `${r.presence.region ? `${r.presence.region}, ` : ''}${r.presence.country}`
+                        : '—',
+                    ),
+                  ),
+                ),
+              ),
+            ),
+          )
+        : p(t('search.none'))
+    }
+  }
+  const content = h(
+    'div',
+    {},
+    officerNav(),
+    ...(errors.length ? [errorSummary(t('error.summary'), errors)] : []),
+    ...(refused ? [errorSummary(t('error.summary'), [{ text: t('error.refused', { code: refused }) }])] : []),
+    heading(t('search.title')),
+    p(t('search.body')),
+    form,
+    ...(results ? [results] : []),
+  )
+  return { title: t('search.title'), content }
 }
 
 /** `#/officer/case/{id}`: one case, its history, and the moves an officer may make from its state. */
@@ -588,13 +752,16 @@ interface Welfare {
   notHeard: string[]
 }
 
-/** How often the crisis dashboard asks the node again, in ms. */
+/** How often the crisis dashboard asks the node again while its live stream is down, in ms. */
 const DASHBOARD_REFRESH_MS = 3000
+/** How long the dashboard waits before it opens the live stream again after it ended, in ms. */
+const STREAM_RETRY_MS = 10_000
 
 /**
  * `#/officer/alert/{id}`: the crisis dashboard of one alert — who is safe, needs help, or has not
- * been heard from — asked again every few seconds while the page is shown, so check-ins appear as
- * they replicate to this node.
+ * been heard from. It follows the node's live stream (`GET /v1/alerts/{id}/welfare/events`,
+ * server-sent events pushed as check-ins replicate to that node); while the stream is down it
+ * asks again every few seconds, and tries the stream again.
  */
 export async function dashboardPage(ctx: PageContext, id: string): Promise<Page> {
   const o = officer
@@ -604,6 +771,17 @@ export async function dashboardPage(ctx: PageContext, id: string): Promise<Page>
   if (alert.status !== 200)
     return { title: t('notFound.title'), content: h('div', {}, heading(t('notFound.title'))) }
   const board = h('div', { 'aria-live': 'polite', id: 'welfare-board' })
+  const mode = h('p', { className: 'govuk-body', id: 'dashboard-mode' })
+  const setMode = (m: 'live' | 'polling') => {
+    if (mode.dataset.mode === m) return
+    mode.dataset.mode = m
+    mode.replaceChildren(
+      tag(t(m === 'live' ? 'officer.modeLive' : 'officer.modePolling'), m === 'live' ? 'green' : 'grey'),
+      ' ',
+      t(m === 'live' ? 'officer.live' : 'officer.polling'),
+    )
+  }
+  setMode('polling')
   const show = (w: Welfare) => {
     board.replaceChildren(
       summaryList([
@@ -626,10 +804,50 @@ export async function dashboardPage(ctx: PageContext, id: string): Promise<Page>
     if (res?.status === 200) show(res.body)
   }
   await load()
+
   const route = `#/officer/alert/${id}`
+  const left = new AbortController()
+  const shown = () => location.hash === route && board.isConnected
+  let live = false
+  let nextStream = 0
+  const follow = async () => {
+    const node = ctx.bloc.current ?? (await ctx.bloc.connect().catch(() => null))
+    if (!node) return
+    const path = `/v1/alerts/${id}/welfare/events?purpose=crisis-response`
+    await readEvents(
+      `${node.url}${path}`,
+      c.sign({ method: 'GET', path }),
+      left.signal,
+      () => {
+        live = true
+        setMode('live')
+      },
+      (name, data) => {
+        if (name === 'board') show(JSON.parse(data) as Welfare)
+      },
+    )
+    live = false
+    nextStream = Date.now() + STREAM_RETRY_MS
+    if (!left.signal.aborted) {
+      setMode('polling')
+      void load()
+    }
+  }
+  nextStream = Number.POSITIVE_INFINITY // until this attempt ends
+  void follow()
+  window.addEventListener('hashchange', () => location.hash !== route && left.abort(), {
+    signal: left.signal,
+  })
   const timer = setInterval(() => {
-    if (location.hash !== route || !board.isConnected) clearInterval(timer)
-    else void load()
+    if (!shown()) {
+      clearInterval(timer)
+      left.abort()
+    } else if (!live) {
+      if (Date.now() >= nextStream) {
+        nextStream = Number.POSITIVE_INFINITY // until this attempt ends
+        void follow()
+      } else void load()
+    }
   }, DASHBOARD_REFRESH_MS)
   const a = alert.body
   const content = h(
@@ -642,7 +860,7 @@ export async function dashboardPage(ctx: PageContext, id: string): Promise<Page>
       p(
         `${t(`severity.${a.severity}` as MessageKey)} — ${a.region ? `${a.region}, ` : ''}${a.country} — ${formatDate(a.issuedAt)}`,
       ),
-      p(t('officer.live')),
+      mode,
       board,
       link(t('officer.backAlerts'), '#/officer/alerts', 'govuk-link'),
     ),

@@ -6,7 +6,14 @@
 import './styles.scss'
 import { accountPage, receiptPage, signinPage } from './account.ts'
 import { Bloc } from './bloc.ts'
-import { casesPage, dashboardPage, officerAlertsPage, officerCasePage, officerSigninPage } from './console.ts'
+import {
+  casesPage,
+  dashboardPage,
+  officerAlertsPage,
+  officerCasePage,
+  officerSigninPage,
+  searchPage,
+} from './console.ts'
 import { alertsPage, checkinPage } from './crisis.ts'
 import { banner, h } from './dom.ts'
 import { initLanguage, LANGUAGES, type Language, language, setLanguage, t } from './i18n.ts'
@@ -51,6 +58,7 @@ function pageFor(r: string): (ctx: PageContext) => Promise<Page> | Page {
   if (officerCase) return (c) => officerCasePage(c, officerCase[1]!)
   const [path, query] = r.split('?', 2) as [string, string | undefined]
   if (path === '#/officer/cases') return (c) => casesPage(c, new URLSearchParams(query ?? ''))
+  if (path === '#/officer/search') return (c) => searchPage(c, new URLSearchParams(query ?? ''))
   return ROUTES[r] ?? notFoundPage
 }
 const NAV: Array<[string, Parameters<typeof t>[0]]> = [

@@ -1,17 +1,25 @@
 /**
  * The passkey: the citizen's way back in on a new device or a fresh browser, with the passkey alone.
  *
- * The passkey's PRF extension gives a secret only the authenticator can compute (HMAC over a fixed
- * salt, per credential); HKDF turns it into an AES-256-GCM key that encrypts the citizen's Ed25519
- * seed. The encrypted seed is kept on the authenticator itself, in the credential's large blob
- * (the `largeBlob` extension), so signing in needs nothing else: one ceremony reads the blob and
- * evaluates the PRF, the page decrypts the seed and keeps it in IndexedDB. Neither the node nor
- * anyone holding the blob can open it without the passkey. Design and limits: docs/portal.md.
+ * The citizen's Ed25519 seed is kept in the credential's large blob (the `largeBlob` extension):
+ * part of the credential, so it travels wherever the passkey does (synced to another device, or
+ * the same security key plugged in elsewhere). The authenticator keeps large blobs encrypted
+ * under a key of that credential (CTAP 2.1 `largeBlobKey`) that it releases only in a ceremony of
+ * that credential for this site, with user verification. Signing in is one ceremony: it reads
+ * the blob, the page keeps the seed in IndexedDB. Nothing is kept at a node, and nothing of the
+ * first browser is needed. Design, and why not the PRF: docs/portal.md.
+ *
+ * Passkeys made before (version 1) keep the seed encrypted under the passkey's PRF; they still
+ * open where the PRF is available.
  */
 
 const PRF_LABEL = 'legation/v1/portal/key-backup'
-const BLOB_VERSION = 1
+/** `0x02 • seed(32)`: the seed as the authenticator keeps it in the large blob. */
+const BLOB_VERSION = 2
+/** `0x01 • nonce(12) • AES-GCM(PRF-derived key, seed)`: passkeys made by the first version. */
+const BLOB_VERSION_PRF = 1
 const NONCE_BYTES = 12
+const SEED_BYTES = 32
 
 export type PasskeyErrorCode =
   | 'PASSKEY_UNSUPPORTED'
@@ -56,23 +64,13 @@ async function aesKey(prfOutput: ArrayBuffer): Promise<CryptoKey> {
   )
 }
 
-/** `version • nonce • AES-GCM(seed)`, bound to the credential by the additional data. */
-async function seal(prf: ArrayBuffer, credentialId: Uint8Array, seed: Uint8Array): Promise<Uint8Array> {
-  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES))
-  const ct = await crypto.subtle.encrypt(
-    { name: 'AES-GCM', iv: nonce, additionalData: credentialId as BufferSource },
-    await aesKey(prf),
-    seed as BufferSource,
-  )
-  const out = new Uint8Array(1 + NONCE_BYTES + ct.byteLength)
-  out[0] = BLOB_VERSION
-  out.set(nonce, 1)
-  out.set(new Uint8Array(ct), 1 + NONCE_BYTES)
-  return out
-}
-
-async function open(prf: ArrayBuffer, credentialId: Uint8Array, blob: Uint8Array): Promise<Uint8Array> {
-  if (blob[0] !== BLOB_VERSION || blob.length !== 1 + NONCE_BYTES + 32 + 16)
+/** Opens a version-1 blob: `version • nonce • AES-GCM(seed)`, bound to the credential id. */
+async function openPrfBlob(
+  prf: ArrayBuffer,
+  credentialId: Uint8Array,
+  blob: Uint8Array,
+): Promise<Uint8Array> {
+  if (blob.length !== 1 + NONCE_BYTES + SEED_BYTES + 16)
     throw new PasskeyError('PASSKEY_BACKUP_INVALID', 'the passkey holds no key backup of this portal')
   try {
     const seed = await crypto.subtle.decrypt(
@@ -118,9 +116,9 @@ async function getAssertion(
 }
 
 /**
- * Creates a passkey for this citizen and stores their seed on it, encrypted under its PRF.
- * Three ceremonies: create (asking for PRF and large-blob support), get (the PRF's output),
- * get (writing the blob, which depends on that output). Returns the credential id.
+ * Creates a passkey for this citizen and keeps their seed in its large blob. Two ceremonies:
+ * create (a discoverable credential that supports large blobs), then get (writing the blob).
+ * Returns the credential id.
  */
 export async function createPasskey(citizen: {
   id: string
@@ -138,30 +136,29 @@ export async function createPasskey(citizen: {
           { type: 'public-key', alg: -7 },
         ],
         authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
-        extensions: { prf: {}, largeBlob: { support: 'required' } } as AuthenticationExtensionsClientInputs,
+        extensions: { largeBlob: { support: 'required' } } as AuthenticationExtensionsClientInputs,
       },
     })) as PublicKeyCredential | null
     if (!cred) throw new PasskeyError('PASSKEY_CANCELLED', 'no passkey was made')
     const made = cred.getClientExtensionResults() as PrfLargeBlobOutputs
-    if (!made.prf?.enabled || !made.largeBlob?.supported)
-      throw new PasskeyError(
-        'PASSKEY_UNSUPPORTED',
-        'this passkey cannot keep an encrypted key (PRF, large blob)',
-      )
+    if (!made.largeBlob?.supported)
+      throw new PasskeyError('PASSKEY_UNSUPPORTED', 'this passkey cannot keep a key (no large blob)')
     const id = bytes(cred.rawId)
-    const salt = await prfSalt()
-    const { ext } = await getAssertion({ prf: { eval: { first: salt as BufferSource } } }, id)
-    const prf = ext.prf?.results?.first
-    if (!prf) throw new PasskeyError('PASSKEY_UNSUPPORTED', 'the passkey gave no PRF output')
-    const blob = await seal(prf, id, citizen.seed)
+    const blob = new Uint8Array(1 + SEED_BYTES)
+    blob[0] = BLOB_VERSION
+    blob.set(citizen.seed, 1)
     const written = await getAssertion({ largeBlob: { write: blob as BufferSource } }, id)
+    blob.fill(0)
     if (!written.ext.largeBlob?.written)
       throw new PasskeyError('PASSKEY_UNSUPPORTED', 'the passkey did not keep the key backup')
     return id
   })
 }
 
-/** Signs in with a passkey alone: reads the blob, evaluates the PRF, returns the citizen's seed. */
+/**
+ * Signs in with a passkey alone: reads the large blob (and, for a version-1 blob, evaluates the
+ * PRF that opens it), returns the citizen's seed.
+ */
 export async function recoverWithPasskey(): Promise<{ seed: Uint8Array; credentialId: Uint8Array }> {
   return ceremony(async () => {
     const salt = await prfSalt()
@@ -169,10 +166,16 @@ export async function recoverWithPasskey(): Promise<{ seed: Uint8Array; credenti
       prf: { eval: { first: salt as BufferSource } },
       largeBlob: { read: true },
     })
-    const prf = ext.prf?.results?.first
-    const blob = ext.largeBlob?.blob
-    if (!prf) throw new PasskeyError('PASSKEY_UNSUPPORTED', 'the passkey gave no PRF output')
-    if (!blob) throw new PasskeyError('PASSKEY_NO_BACKUP', 'the passkey holds no key backup')
-    return { seed: await open(prf, id, new Uint8Array(blob)), credentialId: id }
+    const blob = ext.largeBlob?.blob ? new Uint8Array(ext.largeBlob.blob) : undefined
+    if (!blob || blob.length === 0)
+      throw new PasskeyError('PASSKEY_NO_BACKUP', 'the passkey holds no key backup')
+    if (blob[0] === BLOB_VERSION && blob.length === 1 + SEED_BYTES)
+      return { seed: blob.slice(1), credentialId: id }
+    if (blob[0] === BLOB_VERSION_PRF) {
+      const prf = ext.prf?.results?.first
+      if (!prf) throw new PasskeyError('PASSKEY_UNSUPPORTED', 'the passkey gave no PRF output')
+      return { seed: await openPrfBlob(prf, id, blob), credentialId: id }
+    }
+    throw new PasskeyError('PASSKEY_BACKUP_INVALID', 'the passkey holds no key backup of this portal')
   })
 }

@@ -64,6 +64,7 @@ export const DOMAINS = {
   placement: 'placement',
   checkpoint: 'checkpoint',
   request: 'request',
+  nodeUrl: 'node-url',
   doc: 'doc',
   stateRoot: 'state-root',
   merkleLeaf: 'merkle-leaf',

@@ -13,6 +13,7 @@
  *   evidence    := { t: "evidence", a: bytes, b: bytes }                     two entries, one (origin, seq)
  *   dutyDone    := { t: "dutyDone", done: [{ id, node, at }] }              duties done (takeover)
  *   revocations := { t: "revocations", list: [Revocation] }                 officer certificates revoked
+ *   nodeUrls    := { t: "nodeUrls", list: [NodeUrl] }                       nodes' public HTTP addresses
  *
  * A receipt is a node's signature over `{ node, origin, seq, entry }` (receipt domain): it
  * stored that entry durably, and with it every record the entry carries.
@@ -24,6 +25,7 @@ import { SignedCharter } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
 import { DOMAINS, decodeCanonical, encodeCanonical, signingInput } from './encoding.ts'
 import { SchemaError } from './errors.ts'
+import { NodeUrl } from './node-url.ts'
 import { Digest, Id, KeyIdString, parser, Signature } from './schema.ts'
 
 export const SYNC_PROTOCOL_VERSION = '1.0.0'
@@ -122,6 +124,11 @@ export const SyncMessage = Type.Union([
     },
     strict,
   ),
+  /** Nodes' own announcements of their public HTTP addresses (node-url.ts), relayed as received. */
+  Type.Object(
+    { t: Type.Literal('nodeUrls'), list: Type.Array(NodeUrl, { minItems: 1, maxItems: 1024 }) },
+    strict,
+  ),
   Type.Object(
     {
       t: Type.Literal('revocations'),
@@ -205,6 +212,8 @@ function repeatedItem(msg: SyncMessage): string | undefined {
       return twice(msg.list.map((r) => `${r.body.state}/${r.body.cert}`)) ? 'revocation' : undefined
     case 'dutyDone':
       return twice(msg.done.map((d) => d.id)) ? 'duty' : undefined
+    case 'nodeUrls':
+      return twice(msg.list.map((a) => a.body.node)) ? 'node' : undefined
     default:
       return undefined
   }

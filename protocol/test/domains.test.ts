@@ -46,6 +46,7 @@ const SIGNED_DOMAINS: Domain[] = [
   DOMAINS.placement,
   DOMAINS.checkpoint,
   DOMAINS.request,
+  DOMAINS.nodeUrl,
 ]
 
 describe.each([nobleEd25519, nativeEd25519])('domain separation ($name)', (ed) => {

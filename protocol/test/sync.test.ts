@@ -8,8 +8,10 @@ import {
   PROTOCOL_ERRORS,
   ProtocolError,
   type SyncMessage,
+  signNodeUrl,
   signReceipt,
   syncProtocol,
+  verifyNodeUrl,
   verifyReceipt,
 } from '../src/index.ts'
 import { expectCode, makeBloc } from './fixtures.ts'
@@ -80,6 +82,25 @@ describe('sync messages', () => {
       { t: 'wantPayload', digests: [digest, new Uint8Array(32)] },
     ]
     for (const m of once) expect(decodeSyncMessage(encodeSyncMessage(m))).toEqual(m)
+  })
+
+  it('a node address announcement round-trips, verifies under its node key only, and names a node once', () => {
+    const a = signNodeUrl(bloc.ed, { node: NODE, url: 'https://node-a.example', at: 5 }, node.keys.secretKey)
+    const m: SyncMessage = { t: 'nodeUrls', list: [a] }
+    expect(decodeSyncMessage(encodeSyncMessage(m))).toEqual(m)
+    expect(verifyNodeUrl(bloc.ed, a, node.keys.publicKey)).toBe(true)
+    expect(
+      verifyNodeUrl(bloc.ed, { ...a, body: { ...a.body, url: 'https://evil.example' } }, node.keys.publicKey),
+    ).toBe(false)
+    expect(verifyNodeUrl(bloc.ed, a, bloc.founders[1]!.nodes[0]!.keys.publicKey)).toBe(false)
+    const b = signNodeUrl(bloc.ed, { node: NODE, url: 'https://node-b.example', at: 6 }, node.keys.secretKey)
+    expectCode(() => decodeSyncMessage(encodeSyncMessage({ t: 'nodeUrls', list: [a, b] })), 'SCHEMA_INVALID')
+    // Only http(s) addresses.
+    const js = encodeCanonical({
+      t: 'nodeUrls',
+      list: [{ ...a, body: { ...a.body, url: 'javascript:alert(1)' } }],
+    })
+    expectCode(() => decodeSyncMessage(js), 'SCHEMA_INVALID')
   })
 
   it('the protocol id is versioned and bloc-specific', () => {

@@ -63,7 +63,11 @@ export interface NetworkOptions {
   logLevel?: string
   /** Extra environment for every node. */
   env?: Record<string, string>
-  /** How long a node may take to answer `/ready` after its process starts. @default 30000 */
+  /**
+   * How long a starting node may take to answer `/ready`: on a machine shared with other work a
+   * node's start (module loading, the store) takes several times its usual few seconds.
+   * @default 30_000
+   */
   readyTimeoutMs?: number
   /** Only the first `startNodes` nodes are started (the rest are certified, for late joiners). @default nodes */
   startNodes?: number

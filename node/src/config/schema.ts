@@ -183,6 +183,15 @@ export const ConfigSchema = Type.Object(
           description:
             'Public HTTP addresses of the bloc’s nodes (this one too): the portal moves to another when its node stops answering, and pages they serve may call this node (CORS, CSP connect-src)',
         }),
+        publicUrl: Type.Optional(
+          Type.String({
+            minLength: HttpUrl.minLength,
+            maxLength: HttpUrl.maxLength,
+            pattern: HttpUrl.pattern,
+            description:
+              'This node’s public HTTP address (behind its proxy, as browsers reach it), announced to the bloc signed with the node key: the portal learns every node’s address from any node',
+          }),
+        ),
         corsOrigins: Type.Array(HttpUrl, {
           maxItems: 32,
           default: [],

@@ -21,6 +21,7 @@ import {
   ProblemSchema,
 } from './problem.ts'
 import { ReplayGuard } from './replay.ts'
+import { alertEventRoutes } from './routes/alert-events.ts'
 import { alertRoutes } from './routes/alerts.ts'
 import { auditRoutes } from './routes/audit.ts'
 import { caseRoutes } from './routes/cases.ts'
@@ -189,6 +190,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(citizenRoutes, { ctx })
   await app.register(caseRoutes, { ctx })
   await app.register(alertRoutes, { ctx })
+  await app.register(alertEventRoutes, { ctx })
   await app.register(charterRoutes, { ctx })
   await app.register(revocationRoutes, { ctx })
   await app.register(auditRoutes, { ctx })

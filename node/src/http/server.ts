@@ -36,6 +36,8 @@ export interface HttpServerInit {
   blocUrls?: readonly string[]
   /** Origins of portals hosted elsewhere, allowed by CORS. @default none */
   corsOrigins?: readonly string[]
+  /** This node's public HTTP address, announced to the bloc (node-urls.ts). @default none */
+  publicUrl?: string | undefined
 }
 
 export interface HttpServerComponents {
@@ -49,6 +51,8 @@ export interface HttpServerComponents {
   httpErrors?: Counter<'code'>
   /** More routes (the test-only fault switch). */
   extraRoutes?: ((app: FastifyInstance) => Promise<void>) | undefined
+  /** The bloc's public HTTP addresses the nodes announced (node-urls.ts). @default none */
+  nodeUrls?: () => readonly string[]
 }
 
 export function httpServer(init: HttpServerInit = {}): (components: HttpServerComponents) => HttpServer {
@@ -92,7 +96,7 @@ export class HttpServer implements Startable {
   }
 
   async start(): Promise<void> {
-    const { ctx, extraRoutes, store, ...rest } = this.#components
+    const { ctx, extraRoutes, store, nodeUrls, ...rest } = this.#components
     const init = this.#init
     // A clean stop saved the signed requests it accepted. After a crash nothing is known, and
     // every state-changing request signed before now is refused (the client signs it again).
@@ -114,7 +118,11 @@ export class HttpServer implements Startable {
       ...(init.requestTimeoutMs ? { requestTimeoutMs: init.requestTimeoutMs } : {}),
       extraRoutes,
       replayGuard: this.#replay,
-      portal: { blocUrls: init.blocUrls ?? [], corsOrigins: init.corsOrigins ?? [] },
+      portal: {
+        blocUrls: init.blocUrls ?? [],
+        corsOrigins: init.corsOrigins ?? [],
+        ...(nodeUrls ? { announced: nodeUrls } : {}),
+      },
     })
     await app.listen({ host: init.host, port: init.port })
     const addr = app.server.address()

@@ -34,6 +34,7 @@ const SIGNED_ONLY = [
   'GET /v1/cases',
   'GET /v1/cases/{id}',
   'GET /v1/alerts/{id}/welfare',
+  'GET /v1/alerts/{id}/welfare/events',
   'GET /v1/audit/evidence',
   'GET /v1/audit/checkpoint',
   'GET /v1/audit/checkpoints',

@@ -177,7 +177,8 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
     '/v1/citizens',
     {
       schema: {
-        summary: 'Search citizens by travel document number, nationality or country of presence (officers)',
+        summary:
+          'Search citizens by travel document number, nationality or country of presence, optionally narrowed by the start of a name (officers)',
         tags: ['citizens'],
         security: SIGNATURE_REQUIRED,
         querystring: Type.Object(
@@ -185,6 +186,14 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
             travelDocument: Type.Optional(Type.String({ pattern: '^[A-Z0-9]{3,32}$' })),
             nationality: Type.Optional(Type.String({ pattern: '^[A-Z]{2,3}$' })),
             country: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$' })),
+            name: Type.Optional(
+              Type.String({
+                minLength: 2,
+                maxLength: 64,
+                description:
+                  'Only citizens one of whose given or family names starts with this (case and accents ignored); at most 2000 citizens of the index are looked at per request, `next` goes on from there',
+              }),
+            ),
             limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
             after: Type.Optional(CitizenId),
             ...PurposeQuery,
@@ -214,11 +223,17 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
           : q.nationality !== undefined
             ? `ix/nat/${q.nationality}/`
             : ctx.engine.blindPrefix('pres', q.country!)
-      const ids = await ctx.engine.indexKeys(prefix, q.limit, q.after)
+      // Without a name, one page of the index; with one, up to NAME_SCAN_LIMIT of the index
+      // looked at for up to `limit` matches. Only what is answered is logged as read.
+      const wanted = q.name === undefined ? undefined : fold(q.name)
+      const ids = await ctx.engine.indexKeys(prefix, wanted ? NAME_SCAN_LIMIT : q.limit, q.after)
       const citizens = []
+      let last: string | null = null
       for (const id of ids) {
+        if (citizens.length >= q.limit) break
+        last = id
         const v = await citizenView(ctx.engine, id)
-        if (v) {
+        if (v && (!wanted || namesStartWith(v.names, wanted))) {
           citizens.push({
             id,
             nationality: v.nationality,
@@ -228,6 +243,9 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
           })
         }
       }
+      const more = wanted
+        ? citizens.length >= q.limit || ids.length === NAME_SCAN_LIMIT
+        : ids.length === q.limit
       await logReads(
         ctx.engine,
         req.principal,
@@ -235,7 +253,25 @@ export const citizenRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = as
         citizens.map((c) => c.id),
         'search-hit',
       )
-      return { citizens: citizens as never, next: ids.length === q.limit ? ids[ids.length - 1]! : null }
+      return { citizens: citizens as never, next: more ? last : null }
     },
+  )
+}
+
+/** How many citizens of the index one search by name looks at (each is read and decrypted). */
+export const NAME_SCAN_LIMIT = 2000
+
+/** Lower case without accents: "Nováková" and "novakova" compare equal. */
+const fold = (x: string): string => x.normalize('NFD').replace(/\p{M}/gu, '').toLocaleLowerCase('en').trim()
+
+/** Whether one of the given or family names (each word of them) starts with `wanted` (folded). */
+function namesStartWith(names: unknown, wanted: string): boolean {
+  const n = names as { given?: unknown; family?: unknown } | null
+  const words = [n?.given, n?.family]
+    .filter((x): x is string => typeof x === 'string')
+    .flatMap((x) => fold(x).split(/[\s'’-]+/))
+  return (
+    words.some((w) => w.startsWith(wanted)) ||
+    [n?.given, n?.family].some((x) => typeof x === 'string' && fold(x).startsWith(wanted))
   )
 }

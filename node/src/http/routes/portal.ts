@@ -30,7 +30,17 @@ export interface PortalInit {
   blocUrls?: readonly string[]
   /** More origins allowed to call the API from a browser (a portal hosted elsewhere). @default none */
   corsOrigins?: readonly string[]
+  /**
+   * The public addresses the bloc's nodes announced themselves (node-urls.ts), read on each
+   * request: they join `blocUrls` everywhere `blocUrls` counts. @default none
+   */
+  announced?: () => readonly string[]
 }
+
+/** The bloc's node addresses now: the configured ones, then those the nodes announced. */
+const blocUrlsOf = (init: PortalInit): string[] => [
+  ...new Set([...(init.blocUrls ?? []), ...(init.announced?.() ?? [])]),
+]
 
 export const PortalConfig = Type.Object({
   nodes: Type.Array(Type.String(), { description: 'Public HTTP addresses of the bloc’s nodes' }),
@@ -40,7 +50,7 @@ const originOf = (url: string): string => new URL(url).origin
 
 /** Security headers on every answer, and CORS for the origins the settings name. Register before the routes. */
 export async function registerSecurityHeaders(app: FastifyInstance, init: PortalInit = {}): Promise<void> {
-  const blocOrigins = (init.blocUrls ?? []).map(originOf)
+  const origins = () => [...new Set(blocUrlsOf(init).map(originOf))]
   await app.register(helmet, {
     contentSecurityPolicy: {
       useDefaults: false,
@@ -50,7 +60,8 @@ export async function registerSecurityHeaders(app: FastifyInstance, init: Portal
         styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
         fontSrc: ["'self'"],
-        connectSrc: ["'self'", ...blocOrigins],
+        // Read per answer: an address a node announces later is allowed from then on.
+        connectSrc: ["'self'", () => origins().join(' ') || "'self'"],
         manifestSrc: ["'self'"],
         workerSrc: ["'self'"],
         objectSrc: ["'none'"],
@@ -66,10 +77,11 @@ export async function registerSecurityHeaders(app: FastifyInstance, init: Portal
     crossOriginResourcePolicy: { policy: 'cross-origin' },
     referrerPolicy: { policy: 'no-referrer' },
   })
-  const allowed = new Set([...blocOrigins, ...(init.corsOrigins ?? []).map(originOf)])
+  const others = (init.corsOrigins ?? []).map(originOf)
   await app.register(cors, {
     // The node's own pages need no CORS; others only from the listed origins.
-    origin: (origin, cb) => cb(null, origin !== undefined && allowed.has(origin)),
+    origin: (origin, cb) =>
+      cb(null, origin !== undefined && (others.includes(origin) || origins().includes(origin))),
     methods: ['GET', 'HEAD', 'POST'],
     allowedHeaders: ['content-type', 'authorization', 'legation-certificate'],
     exposedHeaders: ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
@@ -80,11 +92,10 @@ export async function registerSecurityHeaders(app: FastifyInstance, init: Portal
 /** `/` and the portal's files, and `GET /portal/config.json`. */
 export const portalRoutes: FastifyPluginAsyncTypebox<PortalInit> = async (app, init) => {
   const dir = init.dir ?? DEFAULT_PORTAL_DIR
-  const nodes = [...(init.blocUrls ?? [])]
   app.get(
     '/portal/config.json',
     { schema: { hide: true, response: { 200: PortalConfig } }, config: { rateLimit: false } },
-    async () => ({ nodes }),
+    async () => ({ nodes: blocUrlsOf(init) }),
   )
   if (!existsSync(`${dir}/index.html`)) {
     app.log.warn({ dir }, 'the portal is not built: / answers how to build it')
