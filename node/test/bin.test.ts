@@ -4,7 +4,7 @@
  * (a busy port must not leave a development bloc behind). Real processes, through the launcher.
  */
 import { spawn } from 'node:child_process'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -33,12 +33,14 @@ async function tempDir(): Promise<string> {
 function runNode(
   args: string[],
   cwd: string,
+  as: { uid?: number; gid?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [LAUNCHER, '--log-level', 'warn', ...args], {
       cwd,
       env: { PATH: process.env.PATH ?? '' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...as,
     })
     let stdout = ''
     let stderr = ''
@@ -109,6 +111,39 @@ describe('node binary start-up errors', () => {
     const r = await runNode(['--charter-file', 'charter.cbor', '--key-file', 'missing-key.json'], dir)
     expect(oneErrorLine(r)).toBe(
       `legation: KEYSTORE_MISSING: no key file at ${join(dir, 'missing-key.json')}`,
+    )
+  })
+
+  it('a key file that cannot be read (a directory): KEYSTORE_UNREADABLE naming the path', async () => {
+    const dir = await tempDir()
+    await writeFile(join(dir, 'charter.cbor'), encodeCanonical(testBloc(1).chain))
+    await mkdir(join(dir, 'node.key'))
+    const r = await runNode(['--charter-file', 'charter.cbor', '--key-file', 'node.key'], dir)
+    expect(oneErrorLine(r)).toMatch(
+      new RegExp(
+        `^legation: KEYSTORE_UNREADABLE: cannot read the key file ${join(dir, 'node.key')} \\(EISDIR\\): `,
+      ),
+    )
+  })
+
+  // A key file mounted into a container, owned by another user than the node's. As root (CI),
+  // the node is started as `nobody`, who may read the charter but not the root-only key file;
+  // as another user, the key file is the user's own with no read permission.
+  it("a key file the node's user may not read: KEYSTORE_UNREADABLE naming the path and the uid", async () => {
+    const dir = await tempDir()
+    await chmod(dir, 0o755)
+    await writeFile(join(dir, 'charter.cbor'), encodeCanonical(testBloc(1).chain), { mode: 0o644 })
+    const root = process.getuid?.() === 0
+    await writeFile(join(dir, 'node.key'), '{}', { mode: root ? 0o600 : 0o000 })
+    const nobody = 65534
+    const uid = root ? nobody : process.getuid?.()
+    const r = await runNode(
+      ['--charter-file', 'charter.cbor', '--key-file', 'node.key'],
+      dir,
+      root ? { uid: nobody, gid: nobody } : {},
+    )
+    expect(oneErrorLine(r)).toBe(
+      `legation: KEYSTORE_UNREADABLE: cannot read the key file ${join(dir, 'node.key')} (EACCES): it must be a file readable by the node's user (uid ${uid}; in the Docker image, uid 1000)`,
     )
   })
 
