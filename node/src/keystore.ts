@@ -376,6 +376,24 @@ export function openKeysSync(path: string, text: string, passphrase: string | nu
 }
 
 /**
+ * The passphrase in a file (`keyPassphraseFile`, LEGATION_KEY_PASSPHRASE_FILE): its first line,
+ * as the admin CLI reads the same variable. A file that is missing, unreadable or empty is
+ * KEYSTORE_LOCKED naming it: the key cannot be opened without it.
+ */
+export async function readPassphraseFile(path: string): Promise<string> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (cause) {
+    const why = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message
+    throw new NodeError('KEYSTORE_LOCKED', `cannot read the passphrase file ${path} (${why})`, { cause })
+  }
+  const line = text.split(/\r?\n/, 1)[0] ?? ''
+  if (line === '') throw new NodeError('KEYSTORE_LOCKED', `the passphrase file ${path} is empty`)
+  return line
+}
+
+/**
  * Loads a key file. A plaintext file loads whatever the passphrase (with `encrypted: false`);
  * an encrypted file needs the right passphrase.
  * Errors: KEYSTORE_MISSING, KEYSTORE_UNREADABLE (not a file, or not this user's to read),
