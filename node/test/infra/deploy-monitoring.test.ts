@@ -9,9 +9,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createMetrics } from '../src/metrics.ts'
+import { createMetrics } from '../../src/metrics.ts'
 
-const DEPLOY = resolve(import.meta.dirname, '../../docs/deploy')
+const DEPLOY = resolve(import.meta.dirname, '../../../docs/deploy')
 /** Names of the node's own metrics and of prom-client's process and runtime ones. */
 const METRIC_NAME = /\b(?:legation|process|nodejs)_[a-z0-9_]+/g
 const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count']
