@@ -171,31 +171,123 @@ describe('the Docker image and docs/deploy/compose.yaml: a 3-member bloc in cont
   }, 300_000)
 
   it('builds the image on a stand-in base, starts three members from the compose file, and a record written at one is read at another', async () => {
-    // 1. The base, from Debian's packages and the Node 22 of the `node` npm package.
-    imagesMade = 1
-    await ok(STAND_IN, [baseTag, root], { env: { ...process.env, DOCKER } }, 480_000)
+    // 1. The base, from Debian's packages and the Node 22 of the `node` npm package, then the
+    //    image from the repository's Dockerfile on it.
+    const images = async () => {
+      imagesMade = 1
+      await ok(STAND_IN, [baseTag, root], { env: { ...process.env, DOCKER } }, 480_000)
+      imagesMade = 2
+      await ok(
+        DOCKER,
+        [
+          'build',
+          // Every run builds from nothing, as on a clean machine: no layer of an earlier run.
+          '--no-cache',
+          '--network',
+          'host',
+          '--build-arg',
+          `NODE_IMAGE=${baseTag}`,
+          '--label',
+          `legation.test=${id}`,
+          '--tag',
+          imageTag,
+          REPO,
+        ],
+        { env: { ...process.env, DOCKER_BUILDKIT: '1' } },
+        600_000,
+      )
+    }
 
-    // 2. The image, from the repository's Dockerfile on that base.
-    imagesMade = 2
-    await ok(
-      DOCKER,
-      [
-        'build',
-        // Every run builds from nothing, as on a clean machine: no layer of an earlier run.
-        '--no-cache',
-        '--network',
-        'host',
-        '--build-arg',
-        `NODE_IMAGE=${baseTag}`,
-        '--label',
-        `legation.test=${id}`,
-        '--tag',
-        imageTag,
-        REPO,
-      ],
-      { env: { ...process.env, DOCKER_BUILDKIT: '1' } },
-      600_000,
-    )
+    // 2. Meanwhile, the founding ceremony with the CLI, each state in its own folder with its own
+    //    passphrase; the public files travel between them, as they would by e-mail.
+    const dir = (s: State | 'bloc') => join(root, s)
+    const toAA = (s: State, name: string) => copyFile(join(dir(s), name), join(dir('AA'), name))
+    const ceremony = async () => {
+      await Promise.all(
+        STATES.map(async (s) => {
+          await mkdir(dir(s))
+          await legation(
+            dir(s),
+            ['keys', 'generate', '--role', 'state', '--state', s, '--out', 'state.key'],
+            s,
+          )
+          await legation(dir(s), ['keys', 'generate', '--role', 'node', '--state', s, '--out', 'node.key'], s)
+          await legation(
+            dir(s),
+            [
+              'ceremony',
+              'descriptor',
+              '--state-key',
+              'state.key',
+              '--name',
+              `State ${s}`,
+              '--node-key',
+              'node.key',
+              '--addr',
+              `/ip4/127.0.0.1/tcp/${p2p[s]}`,
+              '--out',
+              `${s}.descriptor.json`,
+            ],
+            s,
+          )
+          if (s !== 'AA') await toAA(s, `${s}.descriptor.json`)
+        }),
+      )
+      await legation(dir('AA'), ['keys', 'generate', '--role', 'auditor', '--out', 'auditor.key'], 'AA')
+      await legation(dir('AA'), [
+        'ceremony',
+        'draft',
+        '--name',
+        'Docker test bloc',
+        '--descriptor',
+        ...STATES.map((s) => `${s}.descriptor.json`),
+        '--auditor-key',
+        'auditor.key',
+        '--quorum',
+        '2',
+        '--out',
+        'draft.json',
+      ])
+      await Promise.all(
+        STATES.map(async (s) => {
+          if (s !== 'AA') await copyFile(join(dir('AA'), 'draft.json'), join(dir(s), 'draft.json'))
+          await legation(
+            dir(s),
+            [
+              'ceremony',
+              'sign',
+              '--draft',
+              'draft.json',
+              '--state-key',
+              'state.key',
+              '--out',
+              `${s}.sig.json`,
+            ],
+            s,
+          )
+          if (s !== 'AA') await toAA(s, `${s}.sig.json`)
+        }),
+      )
+      const fin = await legation(dir('AA'), [
+        'ceremony',
+        'finalize',
+        '--draft',
+        'draft.json',
+        '--sig',
+        ...STATES.map((s) => `${s}.sig.json`),
+        '--out',
+        'charter.cbor',
+        '--json',
+      ])
+      return JSON.parse(fin.stdout) as { bloc: string }
+    }
+
+    // Both to their end (so that the clean-up never races a build), then the first failure.
+    const [built, founded] = await Promise.allSettled([images(), ceremony()])
+    if (built.status === 'rejected') throw built.reason
+    if (founded.status === 'rejected') throw founded.reason
+    const genesis = founded.value
+
     const user = await ok(DOCKER, [
       'image',
       'inspect',
@@ -205,73 +297,8 @@ describe('the Docker image and docs/deploy/compose.yaml: a 3-member bloc in cont
     ])
     expect(user.stdout.trim()).toBe('node ["CMD","node","node/bin/legation-healthcheck.js"]')
 
-    // 3. The founding ceremony with the CLI, each state in its own folder with its own passphrase;
-    //    the public files travel between them, as they would by e-mail.
-    const dir = (s: State | 'bloc') => join(root, s)
-    for (const s of STATES) {
-      await mkdir(dir(s))
-      await legation(dir(s), ['keys', 'generate', '--role', 'state', '--state', s, '--out', 'state.key'], s)
-      await legation(dir(s), ['keys', 'generate', '--role', 'node', '--state', s, '--out', 'node.key'], s)
-      await legation(
-        dir(s),
-        [
-          'ceremony',
-          'descriptor',
-          '--state-key',
-          'state.key',
-          '--name',
-          `State ${s}`,
-          '--node-key',
-          'node.key',
-          '--addr',
-          `/ip4/127.0.0.1/tcp/${p2p[s]}`,
-          '--out',
-          `${s}.descriptor.json`,
-        ],
-        s,
-      )
-      if (s !== 'AA')
-        await copyFile(join(dir(s), `${s}.descriptor.json`), join(dir('AA'), `${s}.descriptor.json`))
-    }
-    await legation(dir('AA'), ['keys', 'generate', '--role', 'auditor', '--out', 'auditor.key'], 'AA')
-    await legation(dir('AA'), [
-      'ceremony',
-      'draft',
-      '--name',
-      'Docker test bloc',
-      '--descriptor',
-      ...STATES.map((s) => `${s}.descriptor.json`),
-      '--auditor-key',
-      'auditor.key',
-      '--quorum',
-      '2',
-      '--out',
-      'draft.json',
-    ])
-    for (const s of STATES) {
-      if (s !== 'AA') await copyFile(join(dir('AA'), 'draft.json'), join(dir(s), 'draft.json'))
-      await legation(
-        dir(s),
-        ['ceremony', 'sign', '--draft', 'draft.json', '--state-key', 'state.key', '--out', `${s}.sig.json`],
-        s,
-      )
-      if (s !== 'AA') await copyFile(join(dir(s), `${s}.sig.json`), join(dir('AA'), `${s}.sig.json`))
-    }
-    const fin = await legation(dir('AA'), [
-      'ceremony',
-      'finalize',
-      '--draft',
-      'draft.json',
-      '--sig',
-      ...STATES.map((s) => `${s}.sig.json`),
-      '--out',
-      'charter.cbor',
-      '--json',
-    ])
-    const genesis = JSON.parse(fin.stdout) as { bloc: string }
-
-    // The layout compose.yaml mounts: bloc/<STATE>/charter.cbor and bloc/<STATE>/node.key, the
-    // key readable by the image's user only (docs/deploy/README.md says the same).
+    // 3. The layout compose.yaml mounts: bloc/<STATE>/charter.cbor and bloc/<STATE>/node.key, the
+    //    key readable by the image's user only (docs/deploy/README.md says the same).
     for (const s of STATES) {
       const to = join(dir('bloc'), s)
       await mkdir(to, { recursive: true })
@@ -400,5 +427,13 @@ describe('the Docker image and docs/deploy/compose.yaml: a 3-member bloc in cont
       )
       expect(health).toBe('healthy node')
     }
+
+    // `docker compose stop` sends SIGTERM: the node flushes its store and exits 0 within the
+    // grace period, rather than being killed (137).
+    const aa = (await composeRun(['ps', '--quiet', SERVICE.AA])).stdout.trim()
+    const stopped = await composeRun(['stop', '--timeout', '30', SERVICE.AA], 120_000)
+    expect(stopped.code, stopped.stderr).toBe(0)
+    const exit = await ok(DOCKER, ['inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', aa])
+    expect(exit.stdout.trim()).toBe('false 0')
   })
 })
