@@ -11,27 +11,34 @@ import { readCharterChain } from './charter-file.ts'
 import { type Config, configUsage, loadConfig } from './config.ts'
 import { ensureDevBloc } from './dev-bloc.ts'
 import { NodeError } from './errors.ts'
-import { loadKeys } from './keystore.ts'
+import { loadKeys, readPassphraseFile } from './keystore.ts'
 import { createLogger } from './logger.ts'
 import { startNode } from './node.ts'
 import { address, listenPorts, probePorts } from './port-probe.ts'
 
 const ed = nativeEd25519
 
+/** The key file's passphrase: given, or the first line of its file, or none. */
+async function passphrase(config: Readonly<Config>): Promise<string | null> {
+  if (config.keyPassphrase) return config.keyPassphrase
+  return config.keyPassphraseFile ? readPassphraseFile(config.keyPassphraseFile) : null
+}
+
 async function identity(config: Readonly<Config>, log: ReturnType<typeof createLogger>) {
+  const secret = await passphrase(config)
   if (config.charterFile) {
     const chain = await readCharterChain(ed, config.charterFile)
     const keyFile = config.keyFile ?? join(config.dataDir, 'node-key.json')
-    const loaded = await loadKeys(keyFile, config.keyPassphrase ?? null)
-    const secret = loaded.keys.node
-    if (!secret) throw new NodeError('KEYSTORE_CORRUPT', `${keyFile} holds no "node" key`)
+    const loaded = await loadKeys(keyFile, secret)
+    const nodeSecret = loaded.keys.node
+    if (!nodeSecret) throw new NodeError('KEYSTORE_CORRUPT', `${keyFile} holds no "node" key`)
     if (!loaded.encrypted) {
       log.warn(
         { keyFile },
         'THE NODE KEY IS STORED UNENCRYPTED. This is a development default: set LEGATION_KEY_PASSPHRASE and re-save the key for any real deployment.',
       )
     }
-    return { chain, nodeKeys: generateKeyPair(ed, secret) }
+    return { chain, nodeKeys: generateKeyPair(ed, nodeSecret) }
   }
   if (!config.dev) {
     throw new NodeError('CONFIG_INVALID', 'no charterFile configured and development mode is off (--no-dev)')
@@ -42,7 +49,7 @@ async function identity(config: Readonly<Config>, log: ReturnType<typeof createL
     log,
     httpPort: config.http.port,
     ...(config.keyFile ? { keyFile: config.keyFile } : {}),
-    ...(config.keyPassphrase ? { passphrase: config.keyPassphrase } : {}),
+    ...(secret ? { passphrase: secret } : {}),
   })
   if (dev.plaintextKeys) {
     log.warn(

@@ -18,6 +18,7 @@ export const NODE_ERRORS = {
   KEYSTORE_LOCKED: { status: 500, message: 'key file cannot be opened: passphrase missing or wrong' },
   KEYSTORE_CORRUPT: { status: 500, message: 'key file is damaged or has been tampered with' },
   KEYSTORE_MISSING: { status: 500, message: 'key file does not exist' },
+  KEYSTORE_UNREADABLE: { status: 500, message: "key file exists but cannot be read by the node's user" },
   CHARTER_FILE_MISSING: { status: 500, message: 'the configured charter file does not exist' },
   CHARTER_FILE_INVALID: {
     status: 500,

@@ -376,9 +376,28 @@ export function openKeysSync(path: string, text: string, passphrase: string | nu
 }
 
 /**
+ * The passphrase in a file (`keyPassphraseFile`, LEGATION_KEY_PASSPHRASE_FILE): its first line,
+ * as the admin CLI reads the same variable. A file that is missing, unreadable or empty is
+ * KEYSTORE_LOCKED naming it: the key cannot be opened without it.
+ */
+export async function readPassphraseFile(path: string): Promise<string> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (cause) {
+    const why = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message
+    throw new NodeError('KEYSTORE_LOCKED', `cannot read the passphrase file ${path} (${why})`, { cause })
+  }
+  const line = text.split(/\r?\n/, 1)[0] ?? ''
+  if (line === '') throw new NodeError('KEYSTORE_LOCKED', `the passphrase file ${path} is empty`)
+  return line
+}
+
+/**
  * Loads a key file. A plaintext file loads whatever the passphrase (with `encrypted: false`);
  * an encrypted file needs the right passphrase.
- * Errors: KEYSTORE_MISSING, KEYSTORE_LOCKED (passphrase missing or wrong), KEYSTORE_CORRUPT.
+ * Errors: KEYSTORE_MISSING, KEYSTORE_UNREADABLE (not a file, or not this user's to read),
+ * KEYSTORE_LOCKED (passphrase missing or wrong), KEYSTORE_CORRUPT.
  */
 export async function loadKeys(path: string, passphrase: string | null): Promise<LoadedKeys> {
   let text: string
@@ -388,7 +407,13 @@ export async function loadKeys(path: string, passphrase: string | null): Promise
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new NodeError('KEYSTORE_MISSING', `no key file at ${path}`, { cause })
     }
-    throw cause
+    // Most often a key file mounted into a container owned by another user than the node's.
+    const why = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message
+    throw new NodeError(
+      'KEYSTORE_UNREADABLE',
+      `cannot read the key file ${path} (${why}): it must be a file readable by the node's user (uid ${process.getuid?.() ?? '?'}; in the Docker image, uid 1000)`,
+      { cause },
+    )
   }
   return openKeys(path, text, passphrase)
 }

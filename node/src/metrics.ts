@@ -9,6 +9,7 @@
  * reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
  */
 
+import { statfs } from 'node:fs/promises'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { RemoteResult } from './engine/types.ts'
 
@@ -31,6 +32,12 @@ export interface MetricsInit {
   defaultMetrics?: boolean
   /** Labels added to every metric (e.g. `{ node: 'dev-DVA-1' }`). @default {} */
   labels?: Record<string, string>
+  /**
+   * The node's data dir: when given, the free and total bytes of its filesystem are read at each
+   * scrape (`legation_data_dir_free_bytes`, `legation_data_dir_size_bytes`), so that an alert
+   * sees the disk fill before LevelDB's writes fail. @default undefined
+   */
+  dataDir?: string
 }
 
 export interface Metrics {
@@ -107,6 +114,7 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
         this.inc({ direction: 'received' }, read(mesh, false))
       },
     })
+  if (init.dataDir) diskGauges(init.dataDir, registers)
   return {
     registry,
     meshBytes: fromMesh(
@@ -201,4 +209,28 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
       registers,
     }),
   }
+}
+
+/** Free (to this user) and total bytes of the filesystem that holds `dir`, read when scraped. */
+function diskGauges(dir: string, registers: Registry[]): void {
+  const read = async () => {
+    const fs = await statfs(dir)
+    return { free: fs.bavail * fs.bsize, size: fs.blocks * fs.bsize }
+  }
+  new Gauge({
+    name: `${METRIC_PREFIX}data_dir_free_bytes`,
+    help: "Bytes free to the node's user on the filesystem of its data dir",
+    registers,
+    async collect() {
+      this.set((await read()).free)
+    },
+  })
+  new Gauge({
+    name: `${METRIC_PREFIX}data_dir_size_bytes`,
+    help: "Size in bytes of the filesystem of the node's data dir",
+    registers,
+    async collect() {
+      this.set((await read()).size)
+    },
+  })
 }

@@ -93,7 +93,7 @@ export interface RunningNode {
 export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const ed = nativeEd25519
   const log = opts.logger
-  const metrics = opts.metrics ?? createMetrics()
+  const metrics = opts.metrics ?? createMetrics({ dataDir: opts.dataDir })
   let ready = false
   /** Set when stop() begins: the HTTP API then answers 503 SHUTTING_DOWN. */
   let shuttingDown = false

@@ -4,17 +4,21 @@
  * (a busy port must not leave a development bloc behind). Real processes, through the launcher.
  */
 import { spawn } from 'node:child_process'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { once } from 'node:events'
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { encodeCanonical } from '@legation/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
+import { saveKeys } from '../src/keystore.ts'
 import { testBloc } from './fixtures.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const LAUNCHER = join(ROOT, 'node/bin/legation-node.js')
 const EXIT_WITHIN_MS = 20_000
+/** A node that opens its store and starts its mesh on a loaded machine. */
+const LISTEN_WITHIN_MS = 60_000
 
 const dirs: string[] = []
 const servers: Server[] = []
@@ -33,12 +37,15 @@ async function tempDir(): Promise<string> {
 function runNode(
   args: string[],
   cwd: string,
+  as: { uid?: number; gid?: number; env?: Record<string, string> } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
+    const { env, ...user } = as
     const child = spawn(process.execPath, [LAUNCHER, '--log-level', 'warn', ...args], {
       cwd,
-      env: { PATH: process.env.PATH ?? '' },
+      env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...user,
     })
     let stdout = ''
     let stderr = ''
@@ -110,6 +117,121 @@ describe('node binary start-up errors', () => {
     expect(oneErrorLine(r)).toBe(
       `legation: KEYSTORE_MISSING: no key file at ${join(dir, 'missing-key.json')}`,
     )
+  })
+
+  it('a key file that cannot be read (a directory): KEYSTORE_UNREADABLE naming the path', async () => {
+    const dir = await tempDir()
+    await writeFile(join(dir, 'charter.cbor'), encodeCanonical(testBloc(1).chain))
+    await mkdir(join(dir, 'node.key'))
+    const r = await runNode(['--charter-file', 'charter.cbor', '--key-file', 'node.key'], dir)
+    expect(oneErrorLine(r)).toMatch(
+      new RegExp(
+        `^legation: KEYSTORE_UNREADABLE: cannot read the key file ${join(dir, 'node.key')} \\(EISDIR\\): `,
+      ),
+    )
+  })
+
+  // A key file mounted into a container, owned by another user than the node's. As root (CI),
+  // the node is started as `nobody`, who may read the charter but not the root-only key file;
+  // as another user, the key file is the user's own with no read permission.
+  it("a key file the node's user may not read: KEYSTORE_UNREADABLE naming the path and the uid", async () => {
+    const dir = await tempDir()
+    await chmod(dir, 0o755)
+    await writeFile(join(dir, 'charter.cbor'), encodeCanonical(testBloc(1).chain), { mode: 0o644 })
+    const root = process.getuid?.() === 0
+    await writeFile(join(dir, 'node.key'), '{}', { mode: root ? 0o600 : 0o000 })
+    const nobody = 65534
+    const uid = root ? nobody : process.getuid?.()
+    const r = await runNode(
+      ['--charter-file', 'charter.cbor', '--key-file', 'node.key'],
+      dir,
+      root ? { uid: nobody, gid: nobody } : {},
+    )
+    expect(oneErrorLine(r)).toBe(
+      `legation: KEYSTORE_UNREADABLE: cannot read the key file ${join(dir, 'node.key')} (EACCES): it must be a file readable by the node's user (uid ${uid}; in the Docker image, uid 1000)`,
+    )
+  })
+
+  it('a missing passphrase file (LEGATION_KEY_PASSPHRASE_FILE): KEYSTORE_LOCKED naming it', async () => {
+    const dir = await tempDir()
+    const bloc = testBloc(1)
+    await writeFile(join(dir, 'charter.cbor'), encodeCanonical(bloc.chain))
+    await saveKeys(join(dir, 'node.key'), { node: bloc.nodes[0]!.keys.secretKey }, 'file-pass', {
+      scryptN: 2 ** 10,
+    })
+    const r = await runNode(['--charter-file', 'charter.cbor', '--key-file', 'node.key'], dir, {
+      env: { LEGATION_KEY_PASSPHRASE_FILE: 'no-such-pass' },
+    })
+    expect(oneErrorLine(r)).toBe(
+      `legation: KEYSTORE_LOCKED: cannot read the passphrase file ${join(dir, 'no-such-pass')} (ENOENT)`,
+    )
+  })
+
+  it('LEGATION_KEY_PASSPHRASE_FILE: its first line opens the encrypted key, and the node starts', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = await tempDir()
+    const bloc = testBloc(1)
+    await writeFile(join(dir, 'charter.cbor'), encodeCanonical(bloc.chain))
+    await saveKeys(join(dir, 'node.key'), { node: bloc.nodes[0]!.keys.secretKey }, 'file-pass', {
+      scryptN: 2 ** 10,
+    })
+    // A wrong first line is refused (so the file is what opens the key)…
+    await writeFile(join(dir, 'wrong-pass'), 'not-it\nfile-pass\n')
+    const wrong = await runNode(['--charter-file', 'charter.cbor', '--key-file', 'node.key'], dir, {
+      env: { LEGATION_KEY_PASSPHRASE_FILE: 'wrong-pass' },
+    })
+    expect(oneErrorLine(wrong)).toMatch(/^legation: KEYSTORE_LOCKED: /)
+    // …and the right one starts the node.
+    await writeFile(join(dir, 'pass'), 'file-pass\n', { mode: 0o600 })
+    const child = spawn(
+      process.execPath,
+      [
+        LAUNCHER,
+        '--log-level',
+        'warn',
+        '--charter-file',
+        'charter.cbor',
+        '--key-file',
+        'node.key',
+        '--http-port',
+        '0',
+        '--data-dir',
+        'data',
+      ],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '', LEGATION_KEY_PASSPHRASE_FILE: 'pass' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    try {
+      let out = ''
+      let err = ''
+      child.stderr.on('data', (d) => (err += d))
+      const listening = new Promise<string>((done, fail) => {
+        child.stdout.on('data', (d) => {
+          out += d
+          if (out.includes('Legation node listening on')) done(out)
+        })
+        child.on('exit', (code) => fail(new Error(`exited ${code}: ${err}`)))
+      })
+      const timeout = new Promise<never>((_, fail) =>
+        setTimeout(
+          () => fail(new Error(`not listening within ${LISTEN_WITHIN_MS} ms: ${err}`)),
+          LISTEN_WITHIN_MS,
+        ),
+      )
+      expect(await Promise.race([listening, timeout])).toMatch(
+        /^Legation node listening on http:\/\/127\.0\.0\.1:\d+/,
+      )
+    } finally {
+      if (child.exitCode === null && child.pid !== undefined) {
+        const exited = once(child, 'exit')
+        process.kill(child.pid, 'SIGTERM')
+        await exited
+      }
+    }
   })
 
   it('a busy HTTP port: PORT_IN_USE naming it, before a development bloc is created', async () => {

@@ -245,6 +245,14 @@ export const ConfigSchema = Type.Object(
     keyPassphrase: Type.Optional(
       Type.String({ minLength: 1, description: 'Passphrase of the key file (environment only)' }),
     ),
+    /** A Docker secret or systemd credential: the passphrase kept out of the environment. */
+    keyPassphraseFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'File whose first line is the passphrase of the key file (a Docker secret, systemd LoadCredential); keyPassphrase wins if both are set',
+      }),
+    ),
     faultInjection: Type.Boolean({
       default: DEFAULT_FAULT_INJECTION,
       description: 'Test only: enable the fault-injection control routes',
