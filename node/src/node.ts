@@ -21,6 +21,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import pkg from '../package.json' with { type: 'json' }
+import { nodeBackup } from './backup/snapshot.ts'
 import { DEFAULT_UNSYNCED_SERVE_AFTER_MS } from './config/schema.ts'
 import { type VerifierInit, verifier } from './crypto/verifier.ts'
 import { secureDataDir } from './data-dir.ts'
@@ -221,6 +222,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       // A node whose storage failed takes no writes: load balancers should send clients elsewhere.
       isReady: () => ready && engine.failure === undefined,
       isStopping: () => shuttingDown,
+      backup: () => nodeBackup(engine, store, VERSION),
     },
     logger: log.child({ component: COMPONENTS.http }),
     registry: metrics.registry,
