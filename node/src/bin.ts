@@ -11,7 +11,7 @@ import { readCharterChain } from './charter-file.ts'
 import { type Config, configUsage, loadConfig } from './config.ts'
 import { ensureDevBloc } from './dev-bloc.ts'
 import { NodeError } from './errors.ts'
-import { loadKeys } from './keystore.ts'
+import { configuredPassphrase, loadKeys } from './keystore.ts'
 import { createLogger } from './logger.ts'
 import { startNode } from './node.ts'
 import { address, listenPorts, probePorts } from './port-probe.ts'
@@ -22,13 +22,13 @@ async function identity(config: Readonly<Config>, log: ReturnType<typeof createL
   if (config.charterFile) {
     const chain = await readCharterChain(ed, config.charterFile)
     const keyFile = config.keyFile ?? join(config.dataDir, 'node-key.json')
-    const loaded = await loadKeys(keyFile, config.keyPassphrase ?? null)
+    const loaded = await loadKeys(keyFile, await configuredPassphrase(config))
     const secret = loaded.keys.node
     if (!secret) throw new NodeError('KEYSTORE_CORRUPT', `${keyFile} holds no "node" key`)
     if (!loaded.encrypted) {
       log.warn(
         { keyFile },
-        'THE NODE KEY IS STORED UNENCRYPTED. This is a development default: set LEGATION_KEY_PASSPHRASE and re-save the key for any real deployment.',
+        'THE NODE KEY IS STORED UNENCRYPTED. This is a development default: set LEGATION_KEY_PASSPHRASE (or LEGATION_KEY_PASSPHRASE_FILE) and re-save the key for any real deployment.',
       )
     }
     return { chain, nodeKeys: generateKeyPair(ed, secret) }
@@ -36,13 +36,14 @@ async function identity(config: Readonly<Config>, log: ReturnType<typeof createL
   if (!config.dev) {
     throw new NodeError('CONFIG_INVALID', 'no charterFile configured and development mode is off (--no-dev)')
   }
+  const passphrase = await configuredPassphrase(config)
   const dev = await ensureDevBloc(config.dataDir, {
     ed,
     now: Date.now(),
     log,
     httpPort: config.http.port,
     ...(config.keyFile ? { keyFile: config.keyFile } : {}),
-    ...(config.keyPassphrase ? { passphrase: config.keyPassphrase } : {}),
+    ...(passphrase ? { passphrase } : {}),
   })
   if (dev.plaintextKeys) {
     log.warn(

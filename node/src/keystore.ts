@@ -179,6 +179,32 @@ export async function writeFileAtomic(
 }
 
 /**
+ * The key file's passphrase as configured: `keyPassphrase` (LEGATION_KEY_PASSPHRASE), else the
+ * first line of `keyPassphraseFile` (LEGATION_KEY_PASSPHRASE_FILE: a Docker secret, or systemd's
+ * `LoadCredential=`), else none. A passphrase file that cannot be read, or whose first line is
+ * empty, is CONFIG_INVALID naming the file (never its content).
+ */
+export async function configuredPassphrase(config: {
+  keyPassphrase?: string | undefined
+  keyPassphraseFile?: string | undefined
+}): Promise<string | null> {
+  if (config.keyPassphrase) return config.keyPassphrase
+  const file = config.keyPassphraseFile
+  if (!file) return null
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? 'error'
+    throw new NodeError('CONFIG_INVALID', `keyPassphraseFile: cannot read ${file} (${code})`, { cause })
+  }
+  const line = text.split(/\r?\n/, 1)[0] ?? ''
+  if (line === '')
+    throw new NodeError('CONFIG_INVALID', `keyPassphraseFile: the first line of ${file} is empty`)
+  return line
+}
+
+/**
  * The text of a key file holding `keys` (name → secret bytes), with `header`'s public fields
  * (a public key, the state, a certificate, …) in the clear before the keys: they are not
  * secret, and a tool reads them without the passphrase (whoever reads them checks them against

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { encodeCanonical } from '@legation/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
+import { sealKeys } from '../src/keystore.ts'
 import { testBloc } from './fixtures.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -33,11 +34,12 @@ async function tempDir(): Promise<string> {
 function runNode(
   args: string[],
   cwd: string,
+  env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [LAUNCHER, '--log-level', 'warn', ...args], {
       cwd,
-      env: { PATH: process.env.PATH ?? '' },
+      env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -109,6 +111,26 @@ describe('node binary start-up errors', () => {
     const r = await runNode(['--charter-file', 'charter.cbor', '--key-file', 'missing-key.json'], dir)
     expect(oneErrorLine(r)).toBe(
       `legation: KEYSTORE_MISSING: no key file at ${join(dir, 'missing-key.json')}`,
+    )
+  })
+
+  it('reads the key passphrase from LEGATION_KEY_PASSPHRASE_FILE, and names that file when it cannot', async () => {
+    const dir = await tempDir()
+    const bloc = testBloc(1)
+    await writeFile(join(dir, 'charter.cbor'), encodeCanonical(bloc.chain))
+    // A node key the charter does not certify: once the file opens, the node stops at NODE_NOT_CERTIFIED.
+    const text = await sealKeys({ node: new Uint8Array(32).fill(7) }, 'right passphrase', { scryptN: 1024 })
+    await writeFile(join(dir, 'key.json'), text, { mode: 0o600 })
+    await writeFile(join(dir, 'wrong'), 'wrong passphrase\n')
+    await writeFile(join(dir, 'right'), 'right passphrase\nsecond line ignored\n')
+    const args = ['--charter-file', 'charter.cbor', '--key-file', 'key.json', '--data-dir', 'data']
+    const wrong = await runNode(args, dir, { LEGATION_KEY_PASSPHRASE_FILE: join(dir, 'wrong') })
+    expect(oneErrorLine(wrong)).toMatch(/^legation: KEYSTORE_LOCKED: /)
+    const right = await runNode(args, dir, { LEGATION_KEY_PASSPHRASE_FILE: join(dir, 'right') })
+    expect(oneErrorLine(right)).toMatch(/^legation: NODE_NOT_CERTIFIED: /)
+    const missing = await runNode(args, dir, { LEGATION_KEY_PASSPHRASE_FILE: 'no-such-file' })
+    expect(oneErrorLine(missing)).toBe(
+      `legation: CONFIG_INVALID: keyPassphraseFile: cannot read ${join(dir, 'no-such-file')} (ENOENT)`,
     )
   })
 

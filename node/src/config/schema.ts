@@ -236,6 +236,13 @@ export const ConfigSchema = Type.Object(
     keyPassphrase: Type.Optional(
       Type.String({ minLength: 1, description: 'Passphrase of the key file (environment only)' }),
     ),
+    /** A file whose first line is the passphrase: a Docker secret, systemd's LoadCredential=. */
+    keyPassphraseFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'File whose first line is the key file passphrase (used when keyPassphrase is not set)',
+      }),
+    ),
     faultInjection: Type.Boolean({
       default: DEFAULT_FAULT_INJECTION,
       description: 'Test only: enable the fault-injection control routes',

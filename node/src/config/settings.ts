@@ -28,7 +28,7 @@ export interface Setting {
 }
 
 /** Settings whose values are relative paths resolved against the cwd (or the config file's folder). */
-export const PATH_SETTINGS = new Set(['dataDir', 'charterFile', 'keyFile'])
+export const PATH_SETTINGS = new Set(['dataDir', 'charterFile', 'keyFile', 'keyPassphraseFile'])
 /** Secrets: a flag would show them in `ps`. */
 const NO_FLAG = new Set(['keyPassphrase'])
 
