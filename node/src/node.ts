@@ -71,7 +71,13 @@ export interface NodeOptions {
   faultInjection?: boolean
   metrics?: Metrics
   /** Outbound webhooks for work done once across the bloc (takeover). */
-  duties?: { alertWebhook?: string | undefined; caseWebhook?: string | undefined }
+  duties?: {
+    alertWebhook?: string | undefined
+    /** The case queue of every state not in `caseRoutes`. */
+    caseWebhook?: string | undefined
+    /** Per nationality state, its case queue: `STATE=URL` entries. */
+    caseRoutes?: readonly string[] | undefined
+  }
   /** Checkpointing and cosigning (witness.ts). */
   witness?: WitnessInit
   /**
@@ -163,12 +169,18 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   }
 
   // Work done once across the bloc, by whichever live node the rendezvous rule picks.
-  const cases = opts.duties?.caseWebhook
+  // Each state's cases to its own queue where one is routed, the others to the common one (the
+  // body names the nationality state). A duty this node has no webhook for is handed on, not dropped.
+  const cases: Record<string, string> = {}
+  if (opts.duties?.caseWebhook) cases[EVERY_STATE] = opts.duties.caseWebhook
+  for (const route of opts.duties?.caseRoutes ?? []) {
+    const at = route.indexOf('=')
+    cases[route.slice(0, at)] = route.slice(at + 1)
+  }
   const duties = dutyScheduler({
     webhooks: {
       ...(opts.duties?.alertWebhook ? { alerts: opts.duties.alertWebhook } : {}),
-      // Every member state's cases go to the one queue (the body names the nationality state).
-      ...(cases ? { cases: { [EVERY_STATE]: cases } } : {}),
+      ...(Object.keys(cases).length > 0 ? { cases } : {}),
     },
   })({ engine, store, registrar: p2p?.replication ?? LOCAL_REGISTRAR, logger: log })
   services.push({ name: 'duties', service: duties })
