@@ -90,21 +90,33 @@ export class NodeClient {
 
   /**
    * POSTs (signed) and answers the body of a successful response as a stream, for answers too
-   * large to hold (a backup); a refusal is read as `request` reads it. No timeout once the
-   * answer has begun: the caller stops reading when it wants to.
+   * large to hold (a backup); a refusal is read as `request` reads it. The timeout covers the
+   * answer's start; once it has begun the caller stops reading when it wants to.
    */
   async download(path: string, signer?: RequestSigner): Promise<AsyncIterable<Uint8Array>> {
     const fullPath = `${this.#prefix}${path}`
     const headers: Record<string, string> = { accept: '*/*' }
     if (signer) Object.assign(headers, signer.sign({ method: 'POST', path }))
     const where = `POST ${this.origin}${path}`
+    // The timeout covers the answer's start only: the body may take as long as it takes.
+    const abort = new AbortController()
+    const timer = setTimeout(
+      () => abort.abort(new Error(`no answer within ${this.#timeoutMs} ms`)),
+      this.#timeoutMs,
+    )
     let res: Response
     try {
-      res = await this.#fetch(new URL(fullPath, this.base.origin), { method: 'POST', headers })
+      res = await this.#fetch(new URL(fullPath, this.base.origin), {
+        method: 'POST',
+        headers,
+        signal: abort.signal,
+      })
     } catch (cause) {
       throw new CliError('NODE_UNREACHABLE', `cannot reach ${this.origin}: ${transportReason(cause)}`, {
         cause,
       })
+    } finally {
+      clearTimeout(timer)
     }
     if (!res.ok || !res.body) {
       let json: unknown

@@ -12,7 +12,7 @@
  * @example
  * const { manifest, trailer } = await restoreBackup(createReadStream(file), '/var/lib/legation')
  */
-import { mkdir, readdir, rm } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DATA_DIR_MODE } from '../data-dir.ts'
 import { K } from '../engine/keys.ts'
@@ -65,10 +65,13 @@ export async function restoreBackup(
   }
   const dbPath = join(dataDir, 'db')
   const charterFile = join(dataDir, RESTORED_CHARTER_FILE)
+  // Written under a name no node opens, and renamed once whole: a restore cut short (a crash, a
+  // kill) leaves no store a node would start on.
+  const partial = join(dataDir, `.db-restoring-${process.pid}`)
   let store: LevelStore | undefined
   try {
-    await mkdir(dbPath, { mode: DATA_DIR_MODE })
-    store = await LevelStore.open(dbPath)
+    await mkdir(partial, { mode: DATA_DIR_MODE })
+    store = await LevelStore.open(partial)
     let manifest: BackupManifest | undefined
     let trailer: BackupTrailer | undefined
     let charter: Uint8Array | undefined
@@ -101,11 +104,20 @@ export async function restoreBackup(
     await store.close()
     store = undefined
     await writeFileAtomic(charterFile, charter)
+    // The ring first: a store without its ring refuses to start (VAULT_RING_MISSING), never the reverse.
+    await rename(`${partial}.${RING_FILE}`, `${dbPath}.${RING_FILE}`)
+    await rename(partial, dbPath)
     return { manifest, trailer, dbPath, charterFile }
   } catch (err) {
     await store?.close().catch(() => undefined)
     // Nothing half-restored is left to be started by mistake.
-    await Promise.all(TAKEN.map((f) => rm(join(dataDir, f), { recursive: true, force: true })))
+    await Promise.all(
+      [
+        ...TAKEN,
+        `${partial.slice(dataDir.length + 1)}`,
+        `${partial.slice(dataDir.length + 1)}.${RING_FILE}`,
+      ].map((f) => rm(join(dataDir, f), { recursive: true, force: true })),
+    )
     throw err
   }
 }
