@@ -77,6 +77,8 @@ export interface NodeOptions {
     caseWebhook?: string | undefined
     /** Per nationality state, its case queue: `STATE=URL` entries. */
     caseRoutes?: readonly string[] | undefined
+    /** @default DEFAULT_HAND_ON_MS (duties/options.ts) */
+    handOnMs?: number | undefined
   }
   /** Checkpointing and cosigning (witness.ts). */
   witness?: WitnessInit
@@ -178,6 +180,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     cases[route.slice(0, at)] = route.slice(at + 1)
   }
   const duties = dutyScheduler({
+    ...(opts.duties?.handOnMs !== undefined ? { handOnMs: opts.duties.handOnMs } : {}),
     webhooks: {
       ...(opts.duties?.alertWebhook ? { alerts: opts.duties.alertWebhook } : {}),
       ...(Object.keys(cases).length > 0 ? { cases } : {}),

@@ -264,6 +264,14 @@ export const ConfigSchema = Type.Object(
               'URL of the case queue that receives new cases of every state not routed by caseRoutes (the body names the nationality state)',
           }),
         ),
+        handOnMs: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: 86_400_000,
+            description:
+              'How long each node of a duty’s ranking waits for those ranked above it before delivering it itself (default 30000)',
+          }),
+        ),
         caseRoutes: Type.Optional(
           Type.Array(
             Type.String({
