@@ -4,8 +4,8 @@
  * why a restored node writes nothing until its peers have given it back its own feed, are in
  * @legation/node/backup; the operator's side is docs/operations.md § Backup and restore.
  */
-import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdtemp, rename, rm } from 'node:fs/promises'
+import { constants, createReadStream, createWriteStream } from 'node:fs'
+import { access, mkdtemp, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { finished } from 'node:stream/promises'
@@ -95,7 +95,7 @@ export function registerBackup(program: Command, io: CliIo): void {
     .option('--verify', 'only check the backup (offline, no node needed); writes nothing')
     .option('--json', 'print the result as JSON')
     .action(async (file: string, opts: RestoreOptions) => {
-      if (opts.verify === (opts.dataDir !== undefined)) {
+      if ((opts.verify === true) === (opts.dataDir !== undefined)) {
         throw new CliError('USAGE', 'give either --data-dir <dir> (restore) or --verify (check only)')
       }
       try {
@@ -174,6 +174,11 @@ async function backup(io: CliIo, opts: BackupOptions): Promise<void> {
 }
 
 async function restore(io: CliIo, file: string, opts: RestoreOptions): Promise<void> {
+  // Before anything is made: a backup that is not there creates no data directory.
+  await access(file, constants.R_OK).catch((cause: NodeJS.ErrnoException) => {
+    if (cause.code === 'ENOENT') throw new CliError('FILE_NOT_FOUND', `backup not found: ${file}`, { cause })
+    throw new CliError('FILE_UNREADABLE', `cannot read backup ${file}: ${cause.code ?? 'error'}`, { cause })
+  })
   const verifyOnly = opts.verify === true
   const dataDir = verifyOnly ? await mkdtemp(join(tmpdir(), 'legation-verify-')) : resolve(opts.dataDir!)
   try {
