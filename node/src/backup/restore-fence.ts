@@ -13,7 +13,8 @@
  *     vectors since it started, and
  *   - this node holds as many entries of its own feed as any of them says it has.
  *
- * The more peers have been heard, the surer the head: with the default, one peer that lacks the
+ * A node that is the only one its charter certifies lifts the fence at start: nobody else holds
+ * its feed (node.ts). The more peers have been heard, the surer the head: with the default, one peer that lacks the
  * latest entries of this node's feed (it was cut off) could let the node write too early. An
  * operator who knows the bloc is healthy but partly down can wait for more peers before starting
  * the restored node, or for `legation status --bloc` to show every peer connected.
