@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
 import { registerAlert } from './commands/alert.ts'
 import { registerAudit } from './commands/audit.ts'
+import { registerBackup } from './commands/backup.ts'
 import { registerCase } from './commands/case.ts'
 import { registerCeremony } from './commands/ceremony.ts'
 import { registerCharter } from './commands/charter.ts'
@@ -34,7 +35,7 @@ export function buildProgram(io: CliIo): Command {
   // Set before any subcommand exists: commander copies them into each one it creates.
   program
     .description(
-      'Legation admin CLI: node status, keys, the founding ceremony, charter amendments, officers, development data and audit',
+      'Legation admin CLI: node status, backup and restore, keys, the founding ceremony, charter amendments, officers, development data and audit',
     )
     .version(VERSION, '-V, --version')
     .exitOverride()
@@ -47,6 +48,7 @@ export function buildProgram(io: CliIo): Command {
     // (`audit --charter` and `audit export --charter`).
     .enablePositionalOptions()
   registerStatus(program, io)
+  registerBackup(program, io)
   registerDevReset(registerDevSeed(program, io), io)
   registerVerifyCharter(program, io)
   registerKeys(program, io)

@@ -66,6 +66,20 @@ export const CLI_ERRORS = {
     exit: EXIT_FAILURE,
     message: 'the record is stored, but not yet confirmed by as many other nodes as asked',
   },
+  BACKUP_INVALID: { exit: EXIT_FAILURE, message: 'the file is not a backup, or its frames are damaged' },
+  BACKUP_TRUNCATED: { exit: EXIT_FAILURE, message: 'the backup ends before its trailer: it was cut short' },
+  BACKUP_CHECKSUM_MISMATCH: {
+    exit: EXIT_FAILURE,
+    message: 'the backup does not match its own checksum or counts: it was damaged or altered',
+  },
+  BACKUP_AUDIT_FAILED: {
+    exit: EXIT_FINDINGS,
+    message: 'the backup is intact but its signed history does not verify',
+  },
+  RESTORE_TARGET_NOT_EMPTY: {
+    exit: EXIT_FAILURE,
+    message: 'the data directory to restore into already holds a node’s data',
+  },
   INTERNAL: { exit: EXIT_FAILURE, message: 'unexpected failure' },
 } as const satisfies Record<string, { exit: number; message: string }>
 

@@ -439,6 +439,18 @@ export function loadAuditorKeyFile(ed: Ed25519, path: string, unlock: Unlock = {
   return keyPairOf(ed, top, bad)
 }
 
+/**
+ * Reads a node's key file (the one the node runs with, or one of `keys generate --role node`):
+ * requests only the node's operator may make are signed with it (`legation backup`).
+ */
+export function loadNodeKeyFile(ed: Ed25519, path: string, unlock: Unlock = {}): KeyPair {
+  const { top, text, bad } = readJsonObject(path, 'node key file')
+  if (!isKeystore(top)) throw bad('not a node key file (the format the node reads with --key-file)')
+  const opened = openKeystore(ed, path, text, top, unlock, bad)
+  if (opened.role !== undefined && opened.role !== 'node') throw bad(`a ${opened.role} key, not a node key`)
+  return opened.keys
+}
+
 /** A key file's top-level JSON object, and how to say what is wrong with it (KEY_FILE_INVALID). */
 function readJsonObject(
   path: string,

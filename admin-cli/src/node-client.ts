@@ -88,6 +88,49 @@ export class NodeClient {
     return this.request<T>('POST', path, body, signer)
   }
 
+  /**
+   * POSTs (signed) and answers the body of a successful response as a stream, for answers too
+   * large to hold (a backup); a refusal is read as `request` reads it. The timeout covers the
+   * answer's start; once it has begun the caller stops reading when it wants to.
+   */
+  async download(path: string, signer?: RequestSigner): Promise<AsyncIterable<Uint8Array>> {
+    const fullPath = `${this.#prefix}${path}`
+    const headers: Record<string, string> = { accept: '*/*' }
+    if (signer) Object.assign(headers, signer.sign({ method: 'POST', path }))
+    const where = `POST ${this.origin}${path}`
+    // The timeout covers the answer's start only: the body may take as long as it takes.
+    const abort = new AbortController()
+    const timer = setTimeout(
+      () => abort.abort(new Error(`no answer within ${this.#timeoutMs} ms`)),
+      this.#timeoutMs,
+    )
+    let res: Response
+    try {
+      res = await this.#fetch(new URL(fullPath, this.base.origin), {
+        method: 'POST',
+        headers,
+        signal: abort.signal,
+      })
+    } catch (cause) {
+      throw new CliError('NODE_UNREACHABLE', `cannot reach ${this.origin}: ${transportReason(cause)}`, {
+        cause,
+      })
+    } finally {
+      clearTimeout(timer)
+    }
+    if (!res.ok || !res.body) {
+      let json: unknown
+      try {
+        json = JSON.parse(await res.text())
+      } catch {
+        json = undefined
+      }
+      if (res.ok) throw new CliError('NODE_RESPONSE_INVALID', `${where}: empty response`)
+      throw refused(res, json, where)
+    }
+    return res.body as unknown as AsyncIterable<Uint8Array>
+  }
+
   async request<T>(method: string, path: string, body?: unknown, signer?: RequestSigner): Promise<T> {
     return (await this.exchange<T>(method, path, body, signer)).body
   }
@@ -134,19 +177,25 @@ export class NodeClient {
     } catch (cause) {
       if (res.ok) throw new CliError('NODE_RESPONSE_INVALID', `${where}: response is not JSON`, { cause })
     }
-    if (!res.ok) {
-      const p = (typeof json === 'object' && json !== null ? json : {}) as Problem
-      const code = typeof p.code === 'string' ? p.code : undefined
-      const parts = [typeof p.title === 'string' ? p.title : `HTTP ${res.status} ${res.statusText}`.trim()]
-      if (typeof p.detail === 'string' && p.detail !== p.title) parts.push(p.detail)
-      if (Array.isArray(p.errors)) parts.push(...p.errors.filter((e): e is string => typeof e === 'string'))
-      throw new CliError(
-        'NODE_REFUSED',
-        `${where}: ${res.status}${code ? ` ${code}` : ''}: ${parts.join('; ')}`,
-        { remoteCode: code, status: res.status },
-      )
-    }
+    if (!res.ok) throw refused(res, json, where)
     if (json === undefined) throw new CliError('NODE_RESPONSE_INVALID', `${where}: empty response`)
     return { status: res.status, body: json as T }
   }
+}
+
+/** The CliError for a node's refusal, from its RFC 9457 problem answer. */
+function refused(res: Response, json: unknown, where: string): CliError {
+  const p = (typeof json === 'object' && json !== null ? json : {}) as Problem
+  const code = typeof p.code === 'string' ? p.code : undefined
+  const parts = [typeof p.title === 'string' ? p.title : `HTTP ${res.status} ${res.statusText}`.trim()]
+  if (typeof p.detail === 'string' && p.detail !== p.title) parts.push(p.detail)
+  if (Array.isArray(p.errors)) parts.push(...p.errors.filter((e): e is string => typeof e === 'string'))
+  return new CliError(
+    'NODE_REFUSED',
+    `${where}: ${res.status}${code ? ` ${code}` : ''}: ${parts.join('; ')}`,
+    {
+      remoteCode: code,
+      status: res.status,
+    },
+  )
 }

@@ -20,7 +20,7 @@ import type { Static } from '@sinclair/typebox'
 import { Option } from 'commander'
 import { CliError } from './errors.ts'
 import { type CliIo, println } from './io.ts'
-import { type LoadedKey, loadKeyFile } from './key-file.ts'
+import { type LoadedKey, loadKeyFile, loadOfficerCert, type Unlock } from './key-file.ts'
 import { DEFAULT_NODE_URL, DEFAULT_TIMEOUT_MS, type NodeInfo } from './node-client.ts'
 import { intInRange } from './options.ts'
 
@@ -126,6 +126,11 @@ export function signerFor(key: LoadedKey, path: string, info: NodeInfo, now: () 
 
 /** An officer's key file: one with a certificate. */
 export function loadOfficerKey(path: string): LoadedKey & { cert: OfficerCertificate } {
+  // Read from the file's clear fields first: a citizen's sealed key file is refused as such,
+  // before any passphrase is asked for.
+  if (!loadOfficerCert(path).cert) {
+    throw new CliError('KEY_FILE_INVALID', `${path} holds no officer certificate (a citizen's key file?)`)
+  }
   const key = loadKeyFile(nativeEd25519, path)
   if (!key.cert) {
     throw new CliError('KEY_FILE_INVALID', `${path} holds no officer certificate (a citizen's key file?)`)
@@ -134,8 +139,8 @@ export function loadOfficerKey(path: string): LoadedKey & { cert: OfficerCertifi
 }
 
 /** A citizen's key file: one without a certificate. */
-export function loadCitizenKey(path: string): LoadedKey {
-  const key = loadKeyFile(nativeEd25519, path)
+export function loadCitizenKey(path: string, unlock: Unlock = {}): LoadedKey {
+  const key = loadKeyFile(nativeEd25519, path, unlock)
   if (key.cert) throw new CliError('KEY_FILE_INVALID', `${path} is an officer's key file, not a citizen's`)
   return key
 }

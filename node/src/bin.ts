@@ -35,7 +35,7 @@ async function identity(config: Readonly<Config>, log: ReturnType<typeof createL
     if (!loaded.encrypted) {
       log.warn(
         { keyFile },
-        'THE NODE KEY IS STORED UNENCRYPTED. This is a development default: set LEGATION_KEY_PASSPHRASE and re-save the key for any real deployment.',
+        'THE NODE KEY IS STORED UNENCRYPTED. This is a development default: set LEGATION_KEY_PASSPHRASE (or LEGATION_KEY_PASSPHRASE_FILE) and re-save the key for any real deployment.',
       )
     }
     return { chain, nodeKeys: generateKeyPair(ed, nodeSecret) }

@@ -37,6 +37,22 @@ export const NODE_ERRORS = {
     status: 500,
     message: 'the data directory was written by a newer version of the node (in a newer data format)',
   },
+  BACKUP_INVALID: { status: 400, message: 'the file is not a backup, or its frames are damaged' },
+  BACKUP_TRUNCATED: { status: 400, message: 'the backup ends before its trailer: it was cut short' },
+  BACKUP_CHECKSUM_MISMATCH: {
+    status: 400,
+    message: 'the backup does not match its own checksum or counts: it was damaged or altered',
+  },
+  BACKUP_BUSY: { status: 503, message: 'no consistent snapshot could be taken now: try again' },
+  RESTORE_TARGET_NOT_EMPTY: {
+    status: 500,
+    message: 'the data directory to restore into already holds a node’s data',
+  },
+  RESTORE_CATCHING_UP: {
+    status: 503,
+    message:
+      'this node was restored from a backup and takes no writes until it has its own feed back from its peers',
+  },
   NOT_FOUND: { status: 404, message: 'not found' },
   RECEIPT_PENDING: {
     status: 409,

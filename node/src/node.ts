@@ -21,6 +21,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import pkg from '../package.json' with { type: 'json' }
+import { nodeBackup } from './backup/snapshot.ts'
 import { DEFAULT_UNSYNCED_SERVE_AFTER_MS } from './config/schema.ts'
 import { type VerifierInit, verifier } from './crypto/verifier.ts'
 import { secureDataDir } from './data-dir.ts'
@@ -71,7 +72,15 @@ export interface NodeOptions {
   faultInjection?: boolean
   metrics?: Metrics
   /** Outbound webhooks for work done once across the bloc (takeover). */
-  duties?: { alertWebhook?: string | undefined; caseWebhook?: string | undefined }
+  duties?: {
+    alertWebhook?: string | undefined
+    /** The case queue of every state not in `caseRoutes`. */
+    caseWebhook?: string | undefined
+    /** Per nationality state, its case queue: `STATE=URL` entries. */
+    caseRoutes?: readonly string[] | undefined
+    /** @default DEFAULT_HAND_ON_MS (duties/options.ts) */
+    handOnMs?: number | undefined
+  }
   /** Checkpointing and cosigning (witness.ts). */
   witness?: WitnessInit
   /**
@@ -164,12 +173,19 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   }
 
   // Work done once across the bloc, by whichever live node the rendezvous rule picks.
-  const cases = opts.duties?.caseWebhook
+  // Each state's cases to its own queue where one is routed, the others to the common one (the
+  // body names the nationality state). A duty this node has no webhook for is handed on, not dropped.
+  const cases: Record<string, string> = {}
+  if (opts.duties?.caseWebhook) cases[EVERY_STATE] = opts.duties.caseWebhook
+  for (const route of opts.duties?.caseRoutes ?? []) {
+    const at = route.indexOf('=')
+    cases[route.slice(0, at)] = route.slice(at + 1)
+  }
   const duties = dutyScheduler({
+    ...(opts.duties?.handOnMs !== undefined ? { handOnMs: opts.duties.handOnMs } : {}),
     webhooks: {
       ...(opts.duties?.alertWebhook ? { alerts: opts.duties.alertWebhook } : {}),
-      // Every member state's cases go to the one queue (the body names the nationality state).
-      ...(cases ? { cases: { [EVERY_STATE]: cases } } : {}),
+      ...(Object.keys(cases).length > 0 ? { cases } : {}),
     },
   })({ engine, store, registrar: p2p?.replication ?? LOCAL_REGISTRAR, logger: log })
   services.push({ name: 'duties', service: duties })
@@ -232,6 +248,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       // A node whose storage failed takes no writes: load balancers should send clients elsewhere.
       isReady: () => ready && engine.failure === undefined,
       isStopping: () => shuttingDown,
+      backup: () => nodeBackup(engine, store, VERSION),
     },
     logger: log.child({ component: COMPONENTS.http }),
     registry: metrics.registry,
@@ -243,6 +260,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   services.push({ name: 'http', service: http })
 
   const stopServices = await startServices(services, log)
+  // Restored, in a bloc where no other node is certified: nobody else holds this node's feed, so
+  // there is no head to learn (backup/restore-fence.ts) and it writes at once.
+  if (engine.restore.pending && [...engine.charter.nodes.keys()].every((id) => id === engine.nodeId)) {
+    await engine.restore.check(engine.versionVector()[engine.nodeId] ?? 0, [], 0)
+  }
   ready = true
   const self = engine.certifiedNode(engine.nodeId)!
   log.info(

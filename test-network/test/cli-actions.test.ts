@@ -66,6 +66,7 @@ function until(what: string, argv: string[], timeoutMs = 30_000) {
 const enrolArgs = (node: string, key: string, nationality: string) => [
   'citizen',
   'enrol',
+  '--insecure-plaintext',
   '--node',
   node,
   '--key',

@@ -9,16 +9,14 @@ import {
   type CaseType,
   CONSENT_PURPOSES,
   generateKeyPair,
-  keyId,
   type LegationClient,
-  toBase64url,
 } from '@legation/protocol'
 import { isSdkError } from '@legation/protocol/http'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CliError } from '../errors.ts'
 import { type CliIo, println } from '../io.ts'
-import { refuseExisting, writeSecretFile } from '../key-file.ts'
+import { refuseExisting, writeKeyFile, writeSecretFile } from '../key-file.ts'
 import {
   parseAlertId as alertId,
   parseCountryCode as countryCode,
@@ -27,6 +25,7 @@ import {
   parseCaseId,
   parseStateCode as stateCode,
 } from '../options.ts'
+import { askPassphrase, passphraseFileOption, unlockFor } from '../passphrase.ts'
 import {
   type Bloc,
   build,
@@ -46,6 +45,7 @@ import {
 } from '../pool.ts'
 import type { AlertView } from './alert.ts'
 import { formatCase, getCase, moveCase } from './case.ts'
+import { PLAINTEXT_WARNING } from './keys.ts'
 import { parseTime } from './officer.ts'
 
 /** What GET /v1/citizens/{id} answers, as far as these commands read it. */
@@ -70,6 +70,7 @@ function consent(value: string): Array<(typeof CONSENT_PURPOSES)[number]> {
 interface CitizenOptions {
   node: string[]
   key: string
+  passphraseFile?: string
   json?: boolean
   writeConcern: number
 }
@@ -94,13 +95,14 @@ export function registerCitizen(program: Command, io: CliIo): void {
       .addOption(
         new Option('--key <file>', "the citizen's key file (made by citizen enrol)").makeOptionMandatory(),
       )
+      .addOption(passphraseFileOption())
       .option('--json', 'print JSON')
   /** A command that writes a record. */
   const write = (name: string, description: string) => cmd(name, description).addOption(writeConcernOption())
 
   /** The pool, and the citizen signing with their key file. */
   const open = async (opts: CitizenOptions) => {
-    const key = loadCitizenKey(opts.key)
+    const key = loadCitizenKey(opts.key, await unlockFor(io, opts.key, opts.passphraseFile))
     const bloc = connect(io, opts.node)
     const info = await nodeInfo(bloc)
     return { bloc, citizen: signerFor(key, opts.key, info, io.now) }
@@ -138,6 +140,7 @@ export function registerCitizen(program: Command, io: CliIo): void {
         .default(['consular-assistance', 'crisis-contact']),
     )
     .option('--existing', 'use the key in --key (a file an earlier enrol wrote) instead of making one')
+    .option('--insecure-plaintext', 'DEVELOPMENT ONLY: write the new secret key unencrypted')
     .action(
       async (
         opts: CitizenOptions & {
@@ -154,9 +157,22 @@ export function registerCitizen(program: Command, io: CliIo): void {
           phone?: string
           consent: Array<(typeof CONSENT_PURPOSES)[number]>
           existing?: boolean
+          insecurePlaintext?: boolean
         },
       ) => {
+        if (opts.insecurePlaintext && (opts.existing || opts.passphraseFile !== undefined)) {
+          throw new CliError(
+            'USAGE',
+            '--insecure-plaintext makes a new key file: not with --existing or --passphrase-file',
+          )
+        }
         if (!opts.existing) refuseExisting(opts.key)
+        // Asked first: nothing is sent anywhere before the key file can be written (or opened).
+        const unlock = opts.existing ? await unlockFor(io, opts.key, opts.passphraseFile) : undefined
+        const passphrase =
+          opts.existing || opts.insecurePlaintext
+            ? null
+            : await askPassphrase(io, { file: opts.passphraseFile, what: opts.key, confirm: true })
         const bloc = connect(io, opts.node)
         const info = await nodeInfo(bloc)
         if (!info.charter.members.includes(opts.nationality)) {
@@ -165,7 +181,7 @@ export function registerCitizen(program: Command, io: CliIo): void {
             `${opts.nationality} is not a member of the bloc (${info.charter.members.join(', ')})`,
           )
         }
-        const key = opts.existing ? loadCitizenKey(opts.key) : undefined
+        const key = unlock ? loadCitizenKey(opts.key, unlock) : undefined
         const keys = key?.keys ?? generateKeyPair(nativeEd25519)
         const c = signerFor(
           key ?? { keys, cert: null, bloc: undefined, charter: undefined },
@@ -224,15 +240,10 @@ export function registerCitizen(program: Command, io: CliIo): void {
         if (!key) {
           // The key file before the registration: once the bloc knows the key, losing it would
           // lock the citizen out.
-          const file = {
-            warning: "A citizen's secret signing key, stored without encryption: keep it private and safe.",
-            type: 'ed25519',
-            keyId: keyId(keys.publicKey),
-            bloc: info.bloc,
-            publicKey: toBase64url(keys.publicKey),
-            secretKey: toBase64url(keys.secretKey),
-          }
-          writeSecretFile(opts.key, `${JSON.stringify(file, null, 2)}\n`)
+          // The one key file format (keys generate): sealed under the passphrase, or plaintext
+          // only with the loud development flag.
+          await writeKeyFile(opts.key, { role: 'citizen', keys, passphrase, header: { bloc: info.bloc } })
+          if (passphrase === null) println(io.stderr, PLAINTEXT_WARNING)
         }
         let stored: Awaited<ReturnType<typeof submitRecord>>
         try {

@@ -4,7 +4,7 @@
  * command line checked before anything is sent. Failover between real node processes is in
  * test-network/test/cli-actions.test.ts.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { devNode, errorLines, legation, type TestNode } from '../helpers.ts'
@@ -28,18 +28,60 @@ const ANA = [
 describe('citizen and officer actions', () => {
   let node: TestNode
   let key: string
+  let passphraseFile: string
   let citizen: string
   beforeAll(async () => {
     node = await devNode()
     key = join(node.dir, 'ana.key.json')
-    const r = await legation(['citizen', 'enrol', '--node', node.url, '--key', key, ...ANA])
+    passphraseFile = join(node.dir, 'ana.passphrase')
+    writeFileSync(passphraseFile, 'correct horse battery\n', { mode: 0o600 })
+    const r = await legation([
+      'citizen',
+      'enrol',
+      '--node',
+      node.url,
+      '--key',
+      key,
+      '--passphrase-file',
+      passphraseFile,
+      ...ANA,
+    ])
     expect(r.code, r.stderr).toBe(0)
+    // The one key file format, sealed under the passphrase: no secret in the clear.
+    const file = JSON.parse(readFileSync(key, 'utf8')) as Record<string, unknown>
+    expect(file).toMatchObject({ v: 1, role: 'citizen' })
+    expect(file.ciphertext).toBeTypeOf('string')
+    expect(file.secretKey).toBeUndefined()
+    expect(file.plaintext).toBeUndefined()
+    expect(statSync(key).mode & 0o777).toBe(0o600)
     citizen = /^Enrolled {2}citizen ([0-9a-f]{32}) of DVB at /m.exec(r.stdout)![1]!
   })
   afterAll(() => node.close())
 
   const officer = () => ['--node', node.url, '--key', node.secrets]
-  const mine = () => ['--node', node.url, '--key', key]
+  const mine = () => ['--node', node.url, '--key', key, '--passphrase-file', passphraseFile]
+
+  it('a sealed citizen key opens only with its passphrase', async () => {
+    const none = await legation(['citizen', 'status', '--node', node.url, '--key', key])
+    expect(errorLines(none)[0]).toContain('[KEY_PASSPHRASE_REQUIRED]')
+    const wrong = join(node.dir, 'wrong.passphrase')
+    writeFileSync(wrong, 'not the passphrase\n')
+    const locked = await legation([
+      'citizen',
+      'status',
+      '--node',
+      node.url,
+      '--key',
+      key,
+      '--passphrase-file',
+      wrong,
+    ])
+    expect(errorLines(locked)[0]).toContain('[KEY_FILE_LOCKED]')
+    const env = await legation(['citizen', 'status', '--node', node.url, '--key', key], {
+      LEGATION_KEY_PASSPHRASE: 'correct horse battery',
+    })
+    expect(env.code, env.stderr).toBe(0)
+  })
 
   it('enrol says who the citizen is and where the key is, and prints no personal data', async () => {
     const r = await legation(['citizen', 'status', ...mine()])
@@ -202,6 +244,7 @@ describe('citizen and officer actions', () => {
       node.url,
       '--key',
       file,
+      '--insecure-plaintext',
       ...ANA,
       '--email',
       'ana-at-example.org',
@@ -245,8 +288,21 @@ describe('citizen and officer actions', () => {
 
   it('who read my data, my export, and my erasure — refused while a case of mine is open', async () => {
     const bea = join(node.dir, 'bea.key.json')
-    const e = await legation(['citizen', 'enrol', '--node', node.url, '--key', bea, ...ANA, '--given', 'Bea'])
+    const e = await legation([
+      'citizen',
+      'enrol',
+      '--node',
+      node.url,
+      '--key',
+      bea,
+      '--insecure-plaintext',
+      ...ANA,
+      '--given',
+      'Bea',
+    ])
     expect(e.code, e.stderr).toBe(0)
+    // Plaintext only with the loud development flag.
+    expect(e.stderr).toContain('UNENCRYPTED (--insecure-plaintext)')
     const id = /^Enrolled {2}citizen ([0-9a-f]{32}) /m.exec(e.stdout)![1]!
     const hers = ['--node', node.url, '--key', bea]
     expect((await legation(['citizen', 'reads', ...hers])).stdout).toContain('No officer has read your data.')

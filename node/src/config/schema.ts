@@ -271,8 +271,30 @@ export const ConfigSchema = Type.Object(
             minLength: 1,
             maxLength: 2048,
             description:
-              'URL of the case queue that receives new cases (the body names the nationality state)',
+              'URL of the case queue that receives new cases of every state not routed by caseRoutes (the body names the nationality state)',
           }),
+        ),
+        handOnMs: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: 86_400_000,
+            description:
+              'How long each node of a duty’s ranking waits for those ranked above it before delivering it itself (default 30000)',
+          }),
+        ),
+        caseRoutes: Type.Optional(
+          Type.Array(
+            Type.String({
+              pattern: '^[A-Z]{2,3}=https?://\\S+$',
+              maxLength: 2048,
+              description: 'STATE=URL',
+            }),
+            {
+              maxItems: 64,
+              description:
+                'Per nationality state, the case queue of that state: STATE=URL entries (comma-separated in the environment); states not listed go to caseWebhook',
+            },
+          ),
         ),
       },
       strict,

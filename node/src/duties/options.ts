@@ -14,6 +14,7 @@ export const DEFAULT_MAX_IN_FLIGHT = 16
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000
 export const DEFAULT_START_DELAY_MS = 2000
 export const DEFAULT_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000
+export const DEFAULT_HAND_ON_MS = 30_000
 
 export interface DutySchedulerInit {
   /**
@@ -44,8 +45,18 @@ export interface DutySchedulerInit {
    */
   maxAgeMs?: number
   /**
-   * Where deliveries go. A duty whose webhook is not configured is closed as skipped (and
-   * announced, so no node retries it): configure the same webhooks on every node.
+   * How long each node of a duty's ranking waits for the nodes ranked above it before it
+   * delivers the duty itself: the node ranked r among the live ones may deliver from
+   * `discovered + r · handOnMs`. A node with no webhook for a duty, or whose deliveries keep
+   * failing, so hands it on to the next instead of dropping it (a delivery twice is harmless:
+   * the receiver deduplicates on the idempotency key).
+   * @default DEFAULT_HAND_ON_MS (30 000)
+   */
+  handOnMs?: number
+  /**
+   * Where deliveries go. A duty whose webhook is not configured here is handed on to the next
+   * node of its ranking (`handOnMs`), never closed: a node without a state's queue leaves that
+   * state's cases to nodes that have it.
    * @default {} (everything is skipped)
    */
   webhooks?: DutyWebhooks
@@ -67,6 +78,7 @@ export function dutyOptions(init: DutySchedulerInit): DutyOptions {
       requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
       startDelayMs: DEFAULT_START_DELAY_MS,
       maxAgeMs: DEFAULT_MAX_AGE_MS,
+      handOnMs: DEFAULT_HAND_ON_MS,
     },
     { min: { startDelayMs: 0 } },
   )

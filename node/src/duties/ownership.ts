@@ -50,6 +50,17 @@ export class Ownership {
     return p.rank.find((n) => n === this.nodeId || live.has(n))
   }
 
+  /** This node's place among the live candidates of the duty's ranking: 0 for its owner. */
+  rankOf(p: PendingDuty, live: ReadonlySet<string>): number {
+    this.ownerOf(p, live)
+    let r = 0
+    for (const n of p.rank) {
+      if (n === this.nodeId) return r
+      if (live.has(n)) r++
+    }
+    return r
+  }
+
   isMine(p: PendingDuty, live: ReadonlySet<string>): boolean {
     return this.ownerOf(p, live) === this.nodeId
   }

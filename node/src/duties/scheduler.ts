@@ -8,7 +8,8 @@
  * - discovery (scan.ts, discovery.ts) finds duties in every stored entry; they are stored with
  *   the scan cursor (duty-store.ts), so a restart reloads the pending ones and rescans the rest;
  * - ownership (ownership.ts) is rendezvous hashing over this node and the live nodes,
- *   recomputed every tick;
+ *   recomputed every tick; a node with no webhook for a duty, or whose deliveries keep failing,
+ *   hands it on: the node ranked r may deliver it `r · handOnMs` after it was discovered;
  * - delivery (delivery.ts) posts to the webhook and retries with backoff; done is stored, then
  *   announced to peers over the sync registrar (announcements.ts), who mark it done without
  *   delivering. Two nodes may still both deliver (a partition, an announcement in flight while
@@ -78,8 +79,11 @@ export interface DutySchedulerStatus {
   delivered: number
   /** Failed delivery attempts since start (each is retried). */
   failures: number
-  /** Duties this node closed since start because no webhook is configured for them. */
-  skipped: number
+  /**
+   * Duties this node found it has no webhook for, since start: it leaves them to the next node of
+   * their ranking (`handOnMs`) instead of closing them.
+   */
+  handedOn: number
   /** Deliveries in flight now. */
   inFlight: number
 }
@@ -119,7 +123,7 @@ export class DutyScheduler {
   #unsubscribe: (() => void) | undefined
   #abort = new AbortController()
   #deliverFrom = 0
-  readonly #counts = { done: 0, delivered: 0, failures: 0, skipped: 0 }
+  readonly #counts = { done: 0, delivered: 0, failures: 0, handedOn: 0 }
 
   constructor(components: DutyComponents, init: DutySchedulerInit = {}) {
     this.#o = dutyOptions(init)
@@ -255,7 +259,8 @@ export class DutyScheduler {
   status(): DutySchedulerStatus {
     const live = this.#ownership.live()
     let mine = 0
-    for (const p of this.#pending.values()) if (this.#ownership.isMine(p, live)) mine++
+    const now = this.#clock()
+    for (const p of this.#pending.values()) if (this.#mayDeliver(p, live, now)) mine++
     return {
       pending: this.#pending.size,
       ...this.#counts,
@@ -321,7 +326,7 @@ export class DutyScheduler {
         const p = newPending(id, ref, now)
         p.owner = this.#ownership.ownerOf(p, live)
         this.#pending.set(id, p)
-        if (p.owner === this.nodeId) this.#ready.push(p)
+        if (this.#mayDeliver(p, live, now)) this.#ready.push(p)
       }
     }
     this.#cursor = cursor
@@ -347,10 +352,8 @@ export class DutyScheduler {
     let takenOver = 0
     for (const p of this.#pending.values()) {
       const owner = this.#ownership.ownerOf(p, live)
-      if (owner === this.nodeId) {
-        if (p.owner !== undefined && p.owner !== this.nodeId) takenOver++
-        if (!p.inFlight && p.nextAt <= now) ready.push(p)
-      }
+      if (owner === this.nodeId && p.owner !== undefined && p.owner !== this.nodeId) takenOver++
+      if (this.#mayDeliver(p, live, now) && !p.inFlight && p.nextAt <= now) ready.push(p)
       p.owner = owner
     }
     if (takenOver > 0) this.#log.info({ duties: takenOver }, 'took over duties of nodes no longer live')
@@ -375,7 +378,7 @@ export class DutyScheduler {
       const p = this.#ready[this.#readyHead++]!
       if (p.inFlight || p.nextAt > now || this.#pending.get(p.id) !== p) continue
       live ??= this.#ownership.live()
-      if (!this.#ownership.isMine(p, live)) continue
+      if (!this.#mayDeliver(p, live, now)) continue
       p.inFlight = true
       p.attempts++
       const run: Promise<void> = this.#deliver(p).finally(() => {
@@ -397,9 +400,16 @@ export class DutyScheduler {
       case 'delivered':
         this.#counts.delivered++
         this.#log.debug({ duty: p.id, kind: p.ref.kind, attempt: p.attempts }, 'duty delivered')
-        return this.#complete(p, 'done')
+        return this.#complete(p)
       case 'skipped':
-        return this.#complete(p, 'skipped', outcome.reason)
+        // Not closed: the next node of its ranking takes it after handOnMs (or at once if it owns it).
+        p.notHere = true
+        this.#counts.handedOn++
+        this.#log.warn(
+          { duty: p.id, kind: p.ref.kind, reason: outcome.reason },
+          'no webhook here for this duty: handed on to the next node of its ranking',
+        )
+        return
       case 'failed': {
         this.#counts.failures++
         const delay = this.#delivery.retryDelay(p.attempts)
@@ -415,8 +425,19 @@ export class DutyScheduler {
     }
   }
 
+  /**
+   * Whether this node may deliver `p` now: it has a webhook for it (as far as it knows), and it
+   * owns it, or every live node ranked above it had `handOnMs` each to deliver it and did not
+   * (no webhook there, failing deliveries, or a node that is up but not working).
+   */
+  #mayDeliver(p: PendingDuty, live: ReadonlySet<string>, now: number): boolean {
+    if (p.notHere) return false
+    const rank = this.#ownership.rankOf(p, live)
+    return rank === 0 || now >= (p.discoveredAt ?? 0) + rank * this.#o.handOnMs
+  }
+
   /** Stores the outcome, then tells the peers (store before send). */
-  async #complete(p: PendingDuty, state: 'done' | 'skipped', reason?: string): Promise<void> {
+  async #complete(p: PendingDuty): Promise<void> {
     const done: DutyDone = { id: p.id, node: this.nodeId, at: this.#clock() }
     let recorded = false
     try {
@@ -425,12 +446,11 @@ export class DutyScheduler {
         await this.#store.close({
           v: 1,
           id: p.id,
-          state,
+          state: 'done',
           ref: p.ref,
           discoveredAt: p.discoveredAt,
           doneBy: done.node,
           at: done.at,
-          ...(reason ? { reason } : {}),
         })
         this.#pending.delete(p.id)
         return true
@@ -444,12 +464,7 @@ export class DutyScheduler {
       return
     }
     if (!recorded) return
-    if (state === 'skipped') {
-      this.#counts.skipped++
-      this.#log.warn({ duty: p.id, kind: p.ref.kind, reason }, 'duty skipped: no webhook configured for it')
-    } else {
-      this.#counts.done++
-    }
+    this.#counts.done++
     try {
       this.#registrar.broadcast({ t: 'dutyDone', done: [done] })
     } catch (err) {

@@ -26,6 +26,7 @@ export interface DutyWebhooks {
   cases?: Readonly<Record<string, string>>
 }
 
+/** `skipped`: closed without delivery by an earlier version of the node (no webhook); now handed on instead. */
 export type DutyState = 'pending' | 'done' | 'skipped'
 
 /** A duty as stored under `duty/<id>`. */
@@ -56,6 +57,8 @@ export interface PendingDuty {
   attempts: number
   nextAt: number
   inFlight: boolean
+  /** No webhook here for it: this node leaves it to the next of its ranking (options.ts `handOnMs`). */
+  notHere: boolean
 }
 
 export function newPending(id: string, ref: DutyRef, discoveredAt: number | null): PendingDuty {
@@ -69,6 +72,7 @@ export function newPending(id: string, ref: DutyRef, discoveredAt: number | null
     attempts: 0,
     nextAt: 0,
     inFlight: false,
+    notHere: false,
   }
 }
 

@@ -35,6 +35,7 @@ import {
   stateRoot,
   type VersionVector,
 } from '@legation/protocol'
+import { RestoreFence } from '../backup/restore-fence.ts'
 import type { Verifier } from '../crypto/verifier.ts'
 import { NodeError } from '../errors.ts'
 import type { Store } from '../storage/store.ts'
@@ -172,6 +173,8 @@ export class Engine extends EngineReads {
   #started = false
   #stopped = false
   readonly #healing: Healing
+  /** Set on a store restored from a backup until the node has its own feed back (restore-fence.ts). */
+  readonly restore: RestoreFence
 
   constructor(init: EngineInit, components: EngineComponents) {
     const { store, ed } = components
@@ -196,6 +199,7 @@ export class Engine extends EngineReads {
     const clientId = () => this.clientId
     const emit: EntryListener = (entry, bytes, payloads) => this.#emit(entry, bytes, payloads)
     this.#trust = new Trust({ store, ed }, init.charter)
+    this.restore = new RestoreFence(store)
     const trees = new FeedTrees(store)
     this.#durability = new Durability({
       store,
@@ -288,6 +292,7 @@ export class Engine extends EngineReads {
       this.#observer.migrated?.({ from: migrated.from, to: STORE_FORMAT, sealed: migrated.sealed })
     }
     await markFormat(this.store)
+    await this.restore.load()
     this.#started = true
     if ((this.#retentionMs ?? 0) > 0 && this.#keys) {
       const sweep = () => {
@@ -486,6 +491,11 @@ export class Engine extends EngineReads {
           : this.#writer
             ? new NodeError('NODE_NOT_CERTIFIED')
             : new NodeError('READ_ONLY'))
+      return subs.map(() => ({ ok: false, id: null, error }))
+    }
+    // Restored from a backup: a write now could reuse a sequence number peers hold (restore-fence.ts).
+    if (this.restore.pending) {
+      const error = this.restore.error()
       return subs.map(() => ({ ok: false, id: null, error }))
     }
     return this.#writer.enqueue(subs, await this.#verify.records(subs.map((s) => s.record)))

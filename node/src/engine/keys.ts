@@ -26,6 +26,7 @@
  *   meta/replay             signed requests accepted recently, saved by a clean stop (HTTP)
  *   meta/rebuild            present while derived state is being rebuilt from the feeds (rebuild.ts)
  *   meta/format             the store's data format (migrate.ts); absent: format 1
+ *   meta/restored           present from a restore until the node has its own feed back (backup/restore-fence.ts)
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
 export const K = {
@@ -61,4 +62,5 @@ export const K = {
   replay: 'meta/replay',
   rebuild: 'meta/rebuild',
   format: 'meta/format',
+  restored: 'meta/restored',
 } as const

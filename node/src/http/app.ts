@@ -24,6 +24,7 @@ import { ReplayGuard } from './replay.ts'
 import { alertEventRoutes } from './routes/alert-events.ts'
 import { alertRoutes } from './routes/alerts.ts'
 import { auditRoutes } from './routes/audit.ts'
+import { backupRoutes } from './routes/backup.ts'
 import { caseRoutes } from './routes/cases.ts'
 import { charterRoutes } from './routes/charter.ts'
 import { checkpointRoutes } from './routes/checkpoints.ts'
@@ -196,6 +197,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(auditRoutes, { ctx })
   await app.register(checkpointRoutes, { ctx })
   await app.register(receiptRoutes, { ctx })
+  await app.register(backupRoutes, { ctx })
   await app.register(portalRoutes, opts.portal ?? {})
   if (opts.extraRoutes) await app.register(opts.extraRoutes)
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () =>

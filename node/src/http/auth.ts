@@ -104,6 +104,17 @@ export function requireOfficer(p: Principal): asserts p is Extract<Principal, { 
   if (p.type !== 'officer') throw new NodeError('FORBIDDEN', 'officers only')
 }
 
+/**
+ * The node's operator: whoever signs with the node's own key (the key file it runs with). Such a
+ * request carries no certificate, so it reads as a bare key's, the id of which is the node id.
+ */
+export function requireOperator(p: Principal, nodeId: string): void {
+  if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')
+  if (p.type !== 'citizen' || p.id !== nodeId) {
+    throw new NodeError('FORBIDDEN', 'the node’s operator only: sign the request with the node’s own key')
+  }
+}
+
 /** Personal data: officers, or the citizen themself. */
 export function requirePersonalAccess(p: Principal, citizen: string): void {
   if (p.type === 'anonymous') throw new NodeError('UNAUTHENTICATED')

@@ -45,6 +45,8 @@ export interface HttpContext {
   /** Node facts shown at /v1/node. */
   node: { peerId: string; name: string; state: string; version: string }
   isReady: () => boolean
+  /** A backup of this node's store as it is now (backup/snapshot.ts); absent: no backups here. */
+  backup?: (() => AsyncIterable<Uint8Array>) | undefined
   /**
    * True once the node has begun to stop: every route but `/health` and `/metrics` answers
    * 503 SHUTTING_DOWN instead of reaching the engine. @default never stopping

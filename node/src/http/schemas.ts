@@ -37,6 +37,15 @@ export const NodeInfo = Type.Object({
       lag: Type.Integer(),
     }),
   ),
+  /** Evidence kept here (equivocations, refused signed entries, split views), counted up to EVIDENCE_COUNT_CAP. */
+  evidence: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** This node's latest checkpoint of its own feed, and the latest of it that is bloc-final (null: none yet). */
+  checkpoint: Type.Optional(
+    Type.Object({
+      size: Type.Union([Type.Integer(), Type.Null()]),
+      finalSize: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+  ),
 })
 
 export const Receipt = Type.Object({

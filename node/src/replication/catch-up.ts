@@ -134,6 +134,11 @@ export class CatchUp {
     return this.#caughtUp
   }
 
+  /** What each peer heard from since this node started says it holds of `origin`'s feed. */
+  heardOf(origin: string): number[] {
+    return [...this.#peers.all()].filter((p) => this.#heard.has(p.peerId)).map((p) => p.vv[origin] ?? 0)
+  }
+
   /** An entry this node stored: to every peer not known to have it (a dead node's history still spreads). */
   push(origin: string, seq: number, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
     for (const p of this.#peers.all()) {

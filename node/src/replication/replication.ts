@@ -317,6 +317,20 @@ class SyncReplication implements Replication {
       this.#observer.lag?.(p.peerId, lagOf(vv, p.vv))
     }
     this.#catchUp.tick()
+    if (this.#engine.restore.pending) this.#checkRestore()
+  }
+
+  /** A restored node writes again once its peers have given it back its own feed (restore-fence.ts). */
+  #checkRestore(): void {
+    const self = this.#engine.nodeId
+    const own = this.#engine.versionVector()[self] ?? 0
+    this.#engine.restore
+      .check(own, this.#catchUp.heardOf(self))
+      .then((lifted) => {
+        if (lifted)
+          this.#log?.info({ ownSeq: own }, 'restored node has its own feed back: taking writes again')
+      })
+      .catch((err: unknown) => this.#log?.error({ err }, 'could not lift the restore fence'))
   }
 
   // ---- Frames ----

@@ -384,7 +384,7 @@ describe('duties: delivery', () => {
     expect(c.lines.filter((l) => l.includes('will retry'))).toHaveLength(3)
   })
 
-  it('routes a case to its nationality state’s queue, and skips (once) a state with no queue', async () => {
+  it('routes a case to its nationality state’s queue, and leaves one it has no queue for pending, never closed', async () => {
     const hook = await webhook()
     const c = await cluster(1, {
       webhooks: { cases: { AAA: `${hook.url}/queue/AAA`, BBB: `${hook.url}/queue/BBB` } },
@@ -398,7 +398,7 @@ describe('duties: delivery', () => {
     const s = c.schedulers[0]!
     await until(() => {
       expect(hook.ok()).toHaveLength(1)
-      expect(s.status().skipped).toBe(1)
+      expect(s.status().handedOn).toBe(1)
     })
     await sleep(TICK * 10)
     expect(hook.hits).toHaveLength(1)
@@ -411,19 +411,72 @@ describe('duties: delivery', () => {
       caseType: 'emergency-travel-document',
       nationality: 'BBB',
     })
-    expect(await s.get(caseDutyId(unrouted.id))).toMatchObject({
-      state: 'skipped',
-      reason: 'no-webhook',
-      doneBy: s.nodeId,
+    // Not dropped: still pending here, for a node with CCC's queue (none in this bloc of one).
+    expect(await s.get(caseDutyId(unrouted.id))).toMatchObject({ state: 'pending' })
+    expect(s.status()).toMatchObject({ pending: 1, mine: 0, delivered: 1, handedOn: 1, failures: 0 })
+    expect(c.announced().map((d) => d.id)).toEqual([caseDutyId(routed.id)])
+    expect(c.lines.filter((l) => l.includes('handed on'))).toHaveLength(1)
+  })
+})
+
+describe('duties: handed on, not dropped', () => {
+  /** A bloc of two whose nodes are configured apart; the case's duty, and who ranks first for it. */
+  async function twoNodes(webhooks: (owner: boolean) => DutySchedulerInit['webhooks']) {
+    const c = await cluster(2, {})
+    const officer = c.bloc.officer('AAA')
+    const reg = registration(officer, 'BBB')
+    const opened = officer.record('case.opened', reg.citizenId, { caseType: 'lost-passport' })
+    const id = caseDutyId(opened.id)
+    const [owner, next] = rankNodes(id, c.ids).map((n) => c.ids.indexOf(n)) as [number, number]
+    for (const i of [owner, next]) {
+      await c.schedulers[i]!.stop()
+      c.schedulers[i] = c.make(i, { handOnMs: TICK * 8, webhooks: webhooks(i === owner) })
+      await c.schedulers[i]!.start()
+    }
+    return { c, reg, opened, id, owner, next }
+  }
+
+  it('a node with no queue for the nationality hands the case to the node that has one', async () => {
+    const hook = await webhook()
+    // Each state runs its own queue behind its own node: the owner of the duty has only AAA's.
+    const t = await twoNodes((owner) => {
+      const cases: Record<string, string> = owner
+        ? { AAA: `${hook.url}/queue/AAA` }
+        : { BBB: `${hook.url}/queue/BBB` }
+      return { cases }
     })
-    expect(s.status()).toMatchObject({ pending: 0, delivered: 1, skipped: 1, failures: 0 })
-    // Closed for the whole bloc, so no other node retries it either.
-    expect(
-      c
-        .announced()
-        .map((d) => d.id)
-        .sort(),
-    ).toEqual([caseDutyId(routed.id), caseDutyId(unrouted.id)].sort())
+    await t.c.submit(t.owner, [t.reg, t.opened])
+    await t.c.sync()
+    await until(() => expect(hook.ok()).toHaveLength(1))
+    expect(hook.hits[0]!.path).toBe('/queue/BBB')
+    expect(hook.hits[0]!.key).toBe(t.id)
+    await until(() => {
+      for (const s of t.c.schedulers) expect(s.status().pending).toBe(0)
+    })
+    expect(t.c.schedulers[t.owner]!.status().handedOn).toBe(1)
+    expect(await t.c.schedulers[t.owner]!.get(t.id)).toMatchObject({ state: 'done', doneBy: t.c.ids[t.next] })
+    await sleep(TICK * 10)
+    expect(hook.hits).toHaveLength(1)
+  })
+
+  it('a node whose deliveries keep failing is relieved by the next node of the ranking', async () => {
+    const broken = await webhook(() => 503)
+    const good = await webhook()
+    const t = await twoNodes((owner) => ({ cases: { BBB: `${(owner ? broken : good).url}/queue/BBB` } }))
+    await t.c.submit(t.owner, [t.reg, t.opened])
+    await t.c.sync()
+    await until(() => expect(good.ok()).toHaveLength(1))
+    expect(broken.hits.length).toBeGreaterThan(0)
+    expect(broken.ok()).toHaveLength(0)
+    await until(() => {
+      for (const s of t.c.schedulers) expect(s.status().pending).toBe(0)
+    })
+    // The owner stops retrying once the other node announced it done.
+    const tried = broken.hits.length
+    await sleep(TICK * 12)
+    expect(broken.hits.length).toBe(tried)
+    expect(good.hits).toHaveLength(1)
+    expect(await t.c.schedulers[t.owner]!.get(t.id)).toMatchObject({ state: 'done', doneBy: t.c.ids[t.next] })
   })
 })
 

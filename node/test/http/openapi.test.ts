@@ -30,6 +30,7 @@ const SIGNED_ONLY = [
   'GET /v1/citizens',
   'GET /v1/citizens/{id}',
   'GET /v1/citizens/{id}/access-log',
+  'POST /v1/node/backup',
   'GET /v1/citizens/{id}/export',
   'GET /v1/cases',
   'GET /v1/cases/{id}',

@@ -49,6 +49,21 @@ function failure(input: Partial<LoadConfigInput>): NodeError {
 }
 
 describe('loadConfig', () => {
+  it('routes cases per nationality state (STATE=URL), and refuses a route of another form', () => {
+    const c = loadConfig({
+      cwd,
+      env: {
+        LEGATION_DUTIES_CASE_ROUTES: 'AAA=https://queue.aaa.example/cases,BBB=http://10.0.0.2:9000/q',
+        LEGATION_DUTIES_CASE_WEBHOOK: 'https://queue.bloc.example/cases',
+      },
+      argv: [],
+    })
+    expect(c.duties.caseRoutes).toEqual(['AAA=https://queue.aaa.example/cases', 'BBB=http://10.0.0.2:9000/q'])
+    const err = failure({ env: { LEGATION_DUTIES_CASE_ROUTES: 'aaa:https://x.example' }, argv: [] })
+    expect(err.code).toBe('CONFIG_INVALID')
+    expect(err.message + (err.details ?? []).join(' ')).toContain('duties.caseRoutes')
+  })
+
   it('takes reverse proxies to trust from the environment, and refuses what is not an address', () => {
     const c = loadConfig({ cwd, env: { LEGATION_HTTP_TRUST_PROXY: '10.0.0.0/8,::1' }, argv: [] })
     expect(c.http.trustProxy).toEqual(['10.0.0.0/8', '::1'])

@@ -19,6 +19,7 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
     },
     async () => {
       const e = ctx.engine
+      const own = ctx.witness?.checkpoints().find((c) => c.origin === e.nodeId)
       return {
         nodeId: e.nodeId,
         ...ctx.node,
@@ -30,7 +31,21 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
         quarantined: [...e.quarantined()].map(([nodeId, fromSeq]) => ({ nodeId, fromSeq })),
         closed: Object.entries(e.closedFeeds()).map(([nodeId, lastSeq]) => ({ nodeId, lastSeq })),
         peers: ctx.replication?.peers() ?? [],
+        evidence: await evidenceCount(e),
+        checkpoint: { size: own?.latest?.size ?? null, finalSize: own?.final?.size ?? null },
       }
     },
   )
+}
+
+/** Evidence is rare: counting it is cheap, and capped so that a flood of it costs no more. */
+export const EVIDENCE_COUNT_CAP = 10_000
+/** Bookkeeping kept under the evidence prefix that is not itself evidence (forks.ts, healing.ts). */
+const NOT_EVIDENCE = ['evid/superseded/', 'evid/pinned/']
+
+async function evidenceCount(e: HttpContext['engine']): Promise<number> {
+  let n = 0
+  for await (const [key] of e.evidence(EVIDENCE_COUNT_CAP))
+    if (!NOT_EVIDENCE.some((p) => key.startsWith(p))) n++
+  return n
 }

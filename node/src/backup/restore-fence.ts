@@ -1,0 +1,90 @@
+/**
+ * A restored node writes nothing until it has its own feed back.
+ *
+ * A backup is a moment of the past: the node that made it went on appending entries to its own
+ * feed, and its peers hold them. Restored, its store ends at the snapshot's sequence number. Were
+ * it to write at once, it would sign a new entry at the next sequence number — one its peers
+ * already hold with other content: two entries at one (origin, seq), an equivocation, and the
+ * bloc would quarantine its feed. So a restore marks the store (`meta/restored`, restore.ts), and
+ * while the mark is there the engine refuses writes (RESTORE_CATCHING_UP, 503): the node's own
+ * feed is caught up like any other, from peers, and the mark goes once
+ *
+ *   - at least `minPeers` peers (DEFAULT_RESTORE_MIN_PEERS) have told this node their version
+ *     vectors since it started, and
+ *   - this node holds as many entries of its own feed as any of them says it has.
+ *
+ * A node that is the only one its charter certifies lifts the fence at start: nobody else holds
+ * its feed (node.ts). The more peers have been heard, the surer the head: with the default, one peer that lacks the
+ * latest entries of this node's feed (it was cut off) could let the node write too early. An
+ * operator who knows the bloc is healthy but partly down can wait for more peers before starting
+ * the restored node, or for `legation status --bloc` to show every peer connected.
+ */
+import { decodeJson, encodeJson } from '../engine/codec.ts'
+import { K } from '../engine/keys.ts'
+import { NodeError } from '../errors.ts'
+import type { Store } from '../storage/store.ts'
+
+/** Peers that must have been heard before a restored node writes again. */
+export const DEFAULT_RESTORE_MIN_PEERS = 1
+
+export interface RestoreMark {
+  /** When the restore was made, and when its snapshot was taken (ms since the epoch). */
+  restoredAt: number
+  snapshotAt: number
+  /** This node's own feed head in the snapshot. */
+  ownSeq: number
+}
+
+export const encodeRestoreMark = (m: RestoreMark): Uint8Array => encodeJson(m)
+
+export class RestoreFence {
+  readonly #store: Store
+  #mark: RestoreMark | undefined
+  #lifting: Promise<void> | undefined
+
+  constructor(store: Store) {
+    this.#store = store
+  }
+
+  async load(): Promise<void> {
+    const raw = await this.#store.get(K.restored)
+    this.#mark = raw ? decodeJson<RestoreMark>(raw) : undefined
+  }
+
+  /** The restore this node has not caught up from yet, if any. */
+  get pending(): RestoreMark | undefined {
+    return this.#mark
+  }
+
+  /** What a write is answered with while the fence stands. */
+  error(): NodeError {
+    return new NodeError(
+      'RESTORE_CATCHING_UP',
+      'this node was restored from a backup and takes no writes until it has caught up on its own feed from its peers',
+    )
+  }
+
+  /**
+   * Lifts the fence (durably) if this node holds `ownHead` entries of its own feed and the peers
+   * heard (`claims`: what each says it holds of that feed) are enough and claim no more.
+   * Answers whether the fence is down.
+   */
+  async check(
+    ownHead: number,
+    claims: readonly number[],
+    minPeers = DEFAULT_RESTORE_MIN_PEERS,
+  ): Promise<boolean> {
+    if (!this.#mark) return true
+    if (claims.length < minPeers || claims.some((c) => c > ownHead)) return false
+    this.#lifting ??= this.#store
+      .write([{ type: 'del', key: K.restored }])
+      .then(() => {
+        this.#mark = undefined
+      })
+      .finally(() => {
+        this.#lifting = undefined
+      })
+    await this.#lifting
+    return true
+  }
+}
