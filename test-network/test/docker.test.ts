@@ -73,12 +73,18 @@ async function ok(cmd: string, args: string[], opts: SpawnOptions = {}, timeoutM
 }
 
 /** `legation …` on the host, as a member state's operator runs it, with only its own passphrase. */
-function legation(cwd: string, args: string[], state?: State): Promise<Ran> {
+/** The passphrase the citizen's own key file is sealed under (`citizen enrol` seals it). */
+const CITIZEN_PASS = 'ana-passphrase-for-the-docker-test'
+
+/** The CLI as a state (its key file's passphrase) or as the citizen. */
+function legation(cwd: string, args: string[], who?: State | 'citizen'): Promise<Ran> {
+  return ok(process.execPath, [CLI, ...args], { cwd, env: cliEnv(who) })
+}
+
+function cliEnv(who?: State | 'citizen'): NodeJS.ProcessEnv {
   const { LEGATION_KEY_PASSPHRASE: _p, LEGATION_KEY_PASSPHRASE_FILE: _f, ...env } = process.env
-  return ok(process.execPath, [CLI, ...args], {
-    cwd,
-    env: state ? { ...env, LEGATION_KEY_PASSPHRASE: PASS[state] } : env,
-  })
+  if (who === undefined) return env
+  return { ...env, LEGATION_KEY_PASSPHRASE: who === 'citizen' ? CITIZEN_PASS : PASS[who] }
 }
 
 /** Polls `check` every `intervalMs` until it returns a value, at most `timeoutMs`. */
@@ -364,29 +370,33 @@ describe('the Docker image and docs/deploy/compose.yaml: a 3-member bloc in cont
     const citizenKey = join(root, 'ana.key.json')
     const enrolled = JSON.parse(
       (
-        await legation(root, [
+        await legation(
+          root,
+          [
+            'citizen',
+            'enrol',
+            '--node',
+            url('AA'),
+            '--key',
+            citizenKey,
+            '--nationality',
+            'AA',
+            '--given',
+            'Ana',
+            '--family',
+            'Novak',
+            '--birth-date',
+            '1990-04-12',
+            '--document-number',
+            'X1234567',
+            '--document-expires',
+            '2031-06-30',
+            '--email',
+            'ana@example.org',
+            '--json',
+          ],
           'citizen',
-          'enrol',
-          '--node',
-          url('AA'),
-          '--key',
-          citizenKey,
-          '--nationality',
-          'AA',
-          '--given',
-          'Ana',
-          '--family',
-          'Novak',
-          '--birth-date',
-          '1990-04-12',
-          '--document-number',
-          'X1234567',
-          '--document-expires',
-          '2031-06-30',
-          '--email',
-          'ana@example.org',
-          '--json',
-        ])
+        )
       ).stdout,
     ) as { citizen: string; status: string }
     expect(enrolled.status).toBe('accepted')
@@ -394,16 +404,11 @@ describe('the Docker image and docs/deploy/compose.yaml: a 3-member bloc in cont
     const file = await poll(
       "the citizen's file at CC's node",
       async () => {
-        const r = await run(process.execPath, [
-          CLI,
-          'citizen',
-          'status',
-          '--node',
-          url('CC'),
-          '--key',
-          citizenKey,
-          '--json',
-        ])
+        const r = await run(
+          process.execPath,
+          [CLI, 'citizen', 'status', '--node', url('CC'), '--key', citizenKey, '--json'],
+          { env: cliEnv('citizen') },
+        )
         return r.code === 0 ? (JSON.parse(r.stdout) as { id: string }) : undefined
       },
       120_000,
