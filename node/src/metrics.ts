@@ -80,6 +80,11 @@ export interface Metrics {
    * the replication traffic per node, which must not grow with the bloc's size.
    */
   readonly meshBytes: Counter<'direction'>
+  /**
+   * Bytes of sync messages queued for peers, by message type (`entries`, `status`, `checkpoint`,
+   * …): which part of the protocol the mesh traffic is.
+   */
+  readonly syncBytesSent: Counter<'type'>
   readonly meshFrames: Counter<'direction'>
   /** Reads the mesh's traffic counters at each scrape. */
   observeMesh(traffic: MeshTrafficCounts): void
@@ -125,6 +130,12 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
     meshFrames: fromMesh(`${p}mesh_frames_total`, 'Frames exchanged with peers, by direction', (t, sent) =>
       sent ? t.framesSent : t.framesReceived,
     ),
+    syncBytesSent: new Counter({
+      name: `${p}sync_bytes_sent_total`,
+      help: 'Bytes of sync messages queued for peers, by message type',
+      labelNames: ['type'],
+      registers,
+    }),
     observeMesh(traffic) {
       mesh = traffic
     },

@@ -166,6 +166,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         peerMisbehaved: (_peer, code) => metrics.peerMisbehaviour.inc({ code }),
         peersChanged: (n) => metrics.peersConnected.set(n),
         lag: (peer, lag) => metrics.replicationLag.set({ peer }, lag),
+        sent: (type, bytes) => metrics.syncBytesSent.inc({ type }, bytes),
       },
     })
     p2p = { policy, mesh, replication }

@@ -30,6 +30,7 @@ async function setup() {
       handler = undefined
     },
     broadcast: (m) => sent.push(m),
+    sendTo: () => false,
     liveNodes: () => [],
   }
   const urls = nodeUrls({ publicUrl: 'https://node-0.example' })({

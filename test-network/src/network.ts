@@ -181,6 +181,9 @@ export class TestNode {
     if (this.running) return
     const log = createWriteStream(join(this.dir, 'node.log'), { flags: 'a' })
     const args = [
+      // Node flags for profiling the nodes a bench starts, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
+      // (Node refuses --cpu-prof in NODE_OPTIONS).
+      ...(process.env.LEGATION_TESTNET_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       BIN,
       '--data-dir',
       this.dir,

@@ -1,7 +1,8 @@
 /**
  * Catch-up and anti-entropy, one mechanism: whoever sees a peer ahead for an origin sends
  * `want` for the next missing range and gets `entries` back with the payloads they need.
- * A lost push is repaired by the next status.
+ * Only an entry's origin pushes it; a lost push, or an entry whose origin is not connected to
+ * a peer, is repaired by the next status.
  *
  * One want is in flight per origin, whichever peer it went to (catching up from several
  * peers must not fetch and verify the same history from each), and the next range is asked
@@ -139,8 +140,15 @@ export class CatchUp {
     return [...this.#peers.all()].filter((p) => this.#heard.has(p.peerId)).map((p) => p.vv[origin] ?? 0)
   }
 
-  /** An entry this node stored: to every peer not known to have it (a dead node's history still spreads). */
+  /**
+   * An entry this node wrote: to every peer not known to have it. Entries of other origins are
+   * not pushed on: relaying every entry to every peer made each node receive each entry once per
+   * peer (bytes per record grew with the bloc). A peer that misses an entry — the origin is not
+   * connected to it, or died before pushing — sees it in the next status and pulls it, so a dead
+   * node's history still spreads, within a status interval.
+   */
   push(origin: string, seq: number, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
+    if (origin !== this.#engine.nodeId) return
     for (const p of this.#peers.all()) {
       if ((p.vv[origin] ?? 0) >= seq || p.nodeId === origin) continue
       p.vv[origin] = seq

@@ -65,11 +65,18 @@ export class Peers {
   readonly #maxQueued: number
   readonly #log: MeshLogger | undefined
   readonly #peers = new Map<string, PeerState>()
+  readonly #sent: ((type: SyncMessage['t'], bytes: number) => void) | undefined
 
-  constructor(mesh: ReplicationMesh, maxQueuedFrames: number, log: MeshLogger | undefined) {
+  constructor(
+    mesh: ReplicationMesh,
+    maxQueuedFrames: number,
+    log: MeshLogger | undefined,
+    sent?: (type: SyncMessage['t'], bytes: number) => void,
+  ) {
     this.#mesh = mesh
     this.#maxQueued = maxQueuedFrames
     this.#log = log
+    this.#sent = sent
   }
 
   get size(): number {
@@ -119,6 +126,12 @@ export class Peers {
     this.#peers.clear()
   }
 
+  /** The connected peer the charter certifies as `nodeId`, if any. */
+  byNode(nodeId: string): PeerState | undefined {
+    for (const p of this.#peers.values()) if (p.nodeId === nodeId) return p
+    return undefined
+  }
+
   /** Node ids of the certified peers connected now. */
   liveNodes(): string[] {
     return [...this.#peers.values()].flatMap((p) => (p.nodeId ? [p.nodeId] : []))
@@ -144,7 +157,9 @@ export class Peers {
         return
       }
     }
-    p.queue.push({ frame: encodeSyncMessage(msg), resent })
+    const frame = encodeSyncMessage(msg)
+    this.#sent?.(msg.t, frame.length)
+    p.queue.push({ frame, resent })
     if (!p.sending) void this.#drain(p)
   }
 

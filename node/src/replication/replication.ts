@@ -4,8 +4,10 @@
  *
  * - On connect both sides say `hello` (charter version, version vector); every
  *   `statusIntervalMs` they say `status`. Whoever sees the other ahead for an origin sends
- *   `want` and gets `entries` back (`catch-up.ts`). Entries this node stores are pushed to
- *   every connected peer not known to have them: a dead node's history still spreads.
+ *   `want` and gets `entries` back (`catch-up.ts`). Entries this node writes are pushed to
+ *   every connected peer not known to have them; others' entries are not pushed on (each node
+ *   would receive each entry once per peer) but pulled after a status: a dead node's history
+ *   still spreads.
  * - A peer that applied an entry signs a receipt and sends it to the entry's origin, which
  *   is how a write waits for k other nodes (`receipts.ts`).
  * - Revocations, a newer charter chain and evidence of an equivocation are flooded
@@ -91,6 +93,8 @@ export interface ReplicationObserver {
   peerMisbehaved?(peerId: string, code: string): void
   peersChanged?(connected: number): void
   lag?(peerId: string, lag: number): void
+  /** A sync message of `type`, `bytes` long, was queued for a peer. */
+  sent?(type: SyncMessage['t'], bytes: number): void
 }
 
 export interface ReplicationComponents {
@@ -169,7 +173,7 @@ class SyncReplication implements Replication {
     this.#observer = c.observer ?? {}
     this.#statusMs = opts.statusIntervalMs
     const clock = c.clock ?? Date.now
-    this.#peers = new Peers(c.mesh, opts.maxQueuedFrames, c.logger)
+    this.#peers = new Peers(c.mesh, opts.maxQueuedFrames, c.logger, this.#observer.sent)
     this.#receipts = new Receipts(c.engine, this.#peers, c.ed, clock, {
       receiptWindowMs: opts.receiptWindowMs,
       maxTrackedEntries: opts.maxTrackedReceipts,
@@ -233,6 +237,12 @@ class SyncReplication implements Replication {
 
   broadcast(msg: SyncMessage): void {
     this.#peers.broadcast(msg)
+  }
+
+  sendTo(nodeId: string, msg: SyncMessage): boolean {
+    const p = this.#peers.byNode(nodeId)
+    if (p) this.#peers.send(p.peerId, msg)
+    return p !== undefined
   }
 
   /** Node ids of the certified peers this node is connected to now (takeover's live set). */

@@ -7,7 +7,8 @@
  * must be the root of its own tree of that size — and, if it holds them and the checkpoint is at
  * least as large as the last it checked, adds its **cosignature** (C2SP tlog-cosignature,
  * Ed25519 `cosignature/v1`, under its node key and the name `legation/<bloc>/witness/<node id>`)
- * and passes the note on. Notes of one checkpoint merge their signature lines; a checkpoint
+ * and sends the note back to the origin, which gossips it again once it is bloc-final (a node
+ * not connected to the origin passes the note on to all its peers instead). Notes of one checkpoint merge their signature lines; a checkpoint
  * cosigned by nodes of at least `quorum` member states of the charter in force is **bloc-final**.
  *
  * A node that signs two checkpoints of one size with different roots, or one whose root is not
@@ -95,6 +96,8 @@ export class Witness {
   #timer: NodeJS.Timeout | undefined
   #unlisten: (() => void) | undefined
   #ticking: Promise<void> = Promise.resolve()
+  /** Notes are merged one at a time: two merged at once from one stale copy would lose lines. */
+  #receiving: Promise<unknown> = Promise.resolve()
 
   constructor(opts: { intervalMs: number }, components: WitnessComponents) {
     this.#c = components
@@ -181,7 +184,13 @@ export class Witness {
    * known of it, kept and passed on when it taught this node something. Throws a ProtocolError
    * for a note that does not open (the peer's misbehaviour).
    */
-  async receive(note: string, _from?: SyncPeer, fork?: ForkProof): Promise<void> {
+  receive(note: string, _from?: SyncPeer, fork?: ForkProof): Promise<void> {
+    const done = this.#receiving.then(() => this.#receive(note, fork))
+    this.#receiving = done.catch(() => undefined)
+    return done
+  }
+
+  async #receive(note: string, fork?: ForkProof): Promise<void> {
     const { engine } = this.#c
     const seen = this.#open(note)
     const nodeId = seen.origin
@@ -211,8 +220,12 @@ export class Witness {
       // where texts differ, so that cosignatures gather on one text.
       if (have.size > seen.size || noteParts(have.note).text <= noteParts(note).text) return
     }
-    const lines = mergeLines(have && sameText(have.note, note) ? have.note : undefined, note)
-    if (nodeId !== engine.nodeId && !seen.cosigners.includes(engine.nodeId)) {
+    const same = have && sameText(have.note, note) ? have : undefined
+    const lines = mergeLines(same?.note, note)
+    const own = nodeId === engine.nodeId
+    let cosignedHere = false
+    if (!own && !seen.cosigners.includes(engine.nodeId) && !same?.cosigners.includes(engine.nodeId)) {
+      cosignedHere = true
       lines.push(
         cosignatureLine(
           this.#c.ed,
@@ -240,7 +253,17 @@ export class Witness {
     await this.#c.store.write(ops)
     if (merged.final) await engine.setFinal(nodeId, merged.size, merged.root)
     const proof = merged.final ? await engine.forkProof(nodeId, merged.size) : undefined
-    this.#c.registrar.broadcast({ t: 'checkpoint', note: merged.note, ...(proof ? { fork: proof } : {}) })
+    const msg = { t: 'checkpoint' as const, note: merged.note, ...(proof ? { fork: proof } : {}) }
+    // Who hears of it. Passing every merged note on to every peer cost each node O(n) notes of
+    // O(n) lines per checkpoint: the traffic grew with the bloc's square. Now a checkpoint goes
+    // out from its origin, each cosignature goes back to the origin alone, and the origin tells
+    // the bloc once more when the checkpoint is bloc-final. A note is passed on to everyone as
+    // before where that cannot work: its origin is not connected here, or it carries a fork proof.
+    if (proof) this.#c.registrar.broadcast(msg)
+    else if (own) {
+      const news = !have || have.size < merged.size || (merged.final && !have.final)
+      if (news) this.#c.registrar.broadcast(msg)
+    } else if (cosignedHere && !this.#c.registrar.sendTo(nodeId, msg)) this.#c.registrar.broadcast(msg)
   }
 
   /** Tells the peers the bloc-final checkpoint of `origin` held here, with its fork proof. */

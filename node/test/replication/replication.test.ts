@@ -5,6 +5,7 @@
  */
 import {
   certificateId,
+  decodeSyncMessage,
   encodeSyncMessage,
   ProtocolError,
   type SyncMessage,
@@ -16,7 +17,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest'
 import { ed, registration, testBloc } from '../fixtures.ts'
 import { GatedStore } from '../storage/gated-store.ts'
-import { connect, startNode, stopAll } from './helpers.ts'
+import { connect, startNode, stopAll, type TestNode } from './helpers.ts'
 
 afterEach(stopAll)
 
@@ -57,6 +58,46 @@ describe('replication: catch-up and push', () => {
     for (const n of [a, c]) {
       await expect.poll(async () => (await n.engine.getSummary(reg.citizenId))?.nationality, WAIT).toBe('CCC')
     }
+  })
+
+  it('each node gets an entry once, from its origin: peers do not push it on to one another', async () => {
+    const bloc = testBloc(3)
+    const nodes = await Promise.all([0, 1, 2].map((i) => startNode(bloc, i)))
+    await connect(...nodes)
+    const [a, b, c] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]]
+    // Every frame of entries a and c read, and who sent it.
+    const got = new Map<TestNode, string[]>([
+      [a, []],
+      [c, []],
+    ])
+    for (const [n, from] of got) {
+      n.mesh.onFrame((peerId, frame) => {
+        const msg = decodeSyncMessage(frame)
+        if (msg.t === 'entries' && msg.entries.length > 0) from.push(peerId)
+      })
+    }
+    const reg = registration(bloc.officer('BBB'), 'CCC')
+    expect((await b.engine.submit([reg]))[0]?.ok).toBe(true)
+    for (const n of [a, c]) {
+      await expect.poll(async () => (await n.engine.getSummary(reg.citizenId))?.nationality, WAIT).toBe('CCC')
+    }
+    // Several status intervals for a relay, had there been one, to arrive.
+    await new Promise((r) => setTimeout(r, 500))
+    expect(got.get(a)).toEqual([b.peerId])
+    expect(got.get(c)).toEqual([b.peerId])
+  })
+
+  it("a node not connected to an entry's origin pulls it from a peer that has it", async () => {
+    const bloc = testBloc(3)
+    const nodes = await Promise.all([0, 1, 2].map((i) => startNode(bloc, i)))
+    const [a, b, c] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]]
+    // A line: a — b — c. Nothing connects a to c.
+    await connect(a, b)
+    await connect(b, c)
+    const reg = registration(bloc.officer('AAA'))
+    expect((await a.engine.submit([reg]))[0]?.ok).toBe(true)
+    await expect.poll(async () => (await c.engine.getRecord(reg.id))?.origin, WAIT).toBe(a.engine.nodeId)
+    expect(c.engine.stateRoot()).toBe(a.engine.stateRoot())
   })
 })
 

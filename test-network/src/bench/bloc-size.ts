@@ -8,10 +8,15 @@ import { citizenRegistration, submitBatch } from '../workload.ts'
 import { sleep, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
-async function meshBytesSent(node: TestNode): Promise<number> {
+/** Mesh bytes a node sent, and sync message bytes it queued by message type. */
+async function meshBytesSent(node: TestNode): Promise<{ total: number; byType: Record<string, number> }> {
   const res = await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })
   const text = await res.text()
-  return Number(/^legation_mesh_bytes_total\{direction="sent"\} (\d+)/m.exec(text)?.[1] ?? Number.NaN)
+  const total = Number(/^legation_mesh_bytes_total\{direction="sent"\} (\d+)/m.exec(text)?.[1] ?? Number.NaN)
+  const byType: Record<string, number> = {}
+  for (const m of text.matchAll(/^legation_sync_bytes_sent_total\{type="(\w+)"\} (\d+)/gm))
+    byType[m[1]!] = Number(m[2])
+  return { total, byType }
 }
 
 export async function blocSizes(sizes: Sizes) {
@@ -37,6 +42,8 @@ export type BlocSizeResult =
       bytesSentPerRecordPerNode: number
       bytesSentPerRecordByWriter: number
       bytesSentPerRecordMaxOtherNode: number
+      /** Bytes per record per node by sync message type: which part of the protocol grows. */
+      bytesSentPerRecordPerNodeByType: Record<string, number>
       error?: undefined
     }
   | { nodes: number; error: string }
@@ -53,8 +60,15 @@ async function measure(n: number, sizes: Sizes): Promise<BlocSizeResult> {
     await net.waitForConvergence({ timeoutMs: 300_000 })
     const converged = (performance.now() - t) / 1000
     const after = await Promise.all(net.nodes.map(meshBytesSent))
-    const sent = after.map((a, i) => a - before[i]!)
+    const sent = after.map((a, i) => a.total - before[i]!.total)
     const total = sent.reduce((a, b) => a + b, 0)
+    const byType: Record<string, number> = {}
+    for (const [i, a] of after.entries()) {
+      for (const [type, bytes] of Object.entries(a.byType)) {
+        byType[type] = (byType[type] ?? 0) + bytes - (before[i]!.byType[type] ?? 0)
+      }
+    }
+    for (const type of Object.keys(byType)) byType[type] = Math.round(byType[type]! / records.length / n)
     return {
       nodes: n,
       records: records.length,
@@ -62,6 +76,7 @@ async function measure(n: number, sizes: Sizes): Promise<BlocSizeResult> {
       bytesSentPerRecordPerNode: Math.round(total / records.length / n),
       bytesSentPerRecordByWriter: Math.round(sent[0]! / records.length),
       bytesSentPerRecordMaxOtherNode: Math.round(Math.max(...sent.slice(1)) / records.length),
+      bytesSentPerRecordPerNodeByType: byType,
     }
   })
 }
