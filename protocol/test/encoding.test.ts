@@ -1,5 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import * as plain from '../src/byte-text.ts'
+import * as native from '../src/byte-text-native.ts'
 import {
   type CanonicalValue,
   contentId,
@@ -231,6 +233,41 @@ describe('hex and base64url', () => {
         expect(fromBase64url(toBase64url(b))).toEqual(b)
       }),
       { numRuns: 200 },
+    )
+  })
+
+  it('Node’s native codecs and the browsers’ plain-JavaScript ones give the same text and bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+        expect(native.hexOf(b)).toBe(plain.hexOf(b))
+        expect(native.base64urlOf(b)).toBe(plain.base64urlOf(b))
+        expect(native.bytesOfHex(plain.hexOf(b))).toEqual(b)
+        expect(native.bytesOfBase64url(plain.base64urlOf(b))).toEqual(b)
+        // A fresh array, not a view into Buffer's shared pool.
+        expect(native.bytesOfBase64url(plain.base64urlOf(b)).byteOffset).toBe(0)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('refuses every base64url spelling with padding bits set, whatever its length', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 15 }),
+        (b, bits) => {
+          const text = toBase64url(b)
+          const rest = text.length % 4
+          if (rest === 0) return
+          const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+          const mask = rest === 2 ? 0x0f : 0x03
+          const last = alphabet.indexOf(text.at(-1)!) | (bits & mask)
+          const other = text.slice(0, -1) + alphabet[last]
+          if (other === text) return
+          expectCode(() => fromBase64url(other), 'ENCODING_NON_CANONICAL')
+        },
+      ),
+      { numRuns: 300 },
     )
   })
 

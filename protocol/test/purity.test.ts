@@ -1,6 +1,7 @@
 /**
- * protocol/ is pure: it runs in browsers and never does I/O. Only `native-crypto.ts` may use a
- * Node module (node:crypto, computation only), and the browser-safe entry point never reaches it.
+ * protocol/ is pure: it runs in browsers and never does I/O. Only the native files Node resolves
+ * package imports to may use a Node module (node:crypto or node:buffer, computation only), and
+ * the browser-safe entry point never reaches them.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { builtinModules } from 'node:module'
@@ -41,7 +42,12 @@ function specifiers(text: string): string[] {
 }
 
 /** Files only Node loads (native-crypto.ts by its own entry point, sha256-native.ts by the `node` condition). */
-const NATIVE = new Set(['native-crypto.ts', 'sha256-native.ts'])
+/** Files Node resolves package imports to, and the one Node module each may use (computation only). */
+const NATIVE = new Map([
+  ['native-crypto.ts', 'node:crypto'],
+  ['sha256-native.ts', 'node:crypto'],
+  ['byte-text-native.ts', 'node:buffer'],
+])
 /** Package imports (`#name`) as a browser resolves them: the `default` condition. */
 const IMPORTS = JSON.parse(readFileSync(join(SRC, '../package.json'), 'utf8')).imports as Record<
   string,
@@ -50,7 +56,7 @@ const IMPORTS = JSON.parse(readFileSync(join(SRC, '../package.json'), 'utf8')).i
 
 function forbidden(file: string, spec: string): string | undefined {
   if (spec.startsWith('node:') || BUILTINS.has(spec) || BUILTINS.has(spec.split('/')[0]!)) {
-    return NATIVE.has(file) && spec === 'node:crypto' ? undefined : 'a Node module'
+    return NATIVE.get(file) === spec ? undefined : 'a Node module'
   }
   for (const p of IO_PACKAGES) {
     if (p.endsWith('/') ? spec.startsWith(p) : spec === p || spec.startsWith(`${p}/`)) return 'an I/O package'
@@ -104,7 +110,7 @@ describe('protocol purity', () => {
     walk('index.ts')
     expect(seen.size).toBeGreaterThan(5)
     expect(seen).toContain('sha256.ts')
-    for (const f of NATIVE) expect([...seen]).not.toContain(f)
+    for (const f of NATIVE.keys()) expect([...seen]).not.toContain(f)
   })
 
   it('every package import has a browser (default) file and any node file is a native one', () => {
