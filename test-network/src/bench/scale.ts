@@ -24,6 +24,24 @@ async function timedReads(url: string, officer: LegationClient, paths: readonly 
   return { p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), reads: lat.length }
 }
 
+/**
+ * Where a node's resident memory is, from its own /metrics: V8's heap (used, and reserved) and
+ * memory outside it that V8 knows of (buffers). What RSS holds beyond these is native: LevelDB,
+ * OpenSSL, and what the C allocator keeps of memory freed.
+ */
+async function nodeMemory(url: string): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+  const mib = (name: string) => {
+    const v = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1]
+    return v === undefined ? Number.NaN : Math.round(Number(v) / 2 ** 20)
+  }
+  return {
+    heapUsed: mib('nodejs_heap_size_used_bytes'),
+    heapTotal: mib('nodejs_heap_size_total_bytes'),
+    external: mib('nodejs_external_memory_bytes'),
+  }
+}
+
 export async function scale(sizes: Sizes, deadline: number, progress: (done: number) => void) {
   return withNetwork({ nodes: 1 }, async (net) => {
     const node = net.nodes[0]!
@@ -60,6 +78,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
     const rssPeakDuringIngest = await peak.stop()
     await sleep(5000)
     const rssAtRest = await rssMiB(node.pid)
+    const memoryAtRest = await nodeMemory(node.url)
     const disk = await dirBytes(node.dir)
     const purpose = 'purpose=consular-assistance'
     const file = await timedReads(
@@ -84,6 +103,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
       diskBytesPerCitizen: Math.round(disk / written),
       diskMiB: Math.round(disk / 2 ** 20),
       rssMiB: { peakDuringIngest: rssPeakDuringIngest, atRest: rssAtRest, afterRestart: rssAfterRestart },
+      memoryAtRestMiB: memoryAtRest,
       restartToReadySeconds: Number(restartSeconds.toFixed(2)),
       readCitizenFile: file,
       searchByTravelDocument: search,
