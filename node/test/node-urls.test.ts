@@ -30,7 +30,6 @@ async function setup() {
       handler = undefined
     },
     broadcast: (m) => sent.push(m),
-    sendTo: () => false,
     liveNodes: () => [],
   }
   const urls = nodeUrls({ publicUrl: 'https://node-0.example' })({

@@ -1,8 +1,8 @@
 /**
  * Catch-up and anti-entropy, one mechanism: whoever sees a peer ahead for an origin sends
  * `want` for the next missing range and gets `entries` back with the payloads they need.
- * Only an entry's origin pushes it; a lost push, or an entry whose origin is not connected to
- * a peer, is repaired by the next status.
+ * An entry's origin pushes it to every peer, every other node to a few; a lost push is
+ * repaired by the next status.
  *
  * One want is in flight per origin, whichever peer it went to (catching up from several
  * peers must not fetch and verify the same history from each), and the next range is asked
@@ -30,6 +30,8 @@ export interface CatchUpOptions {
   wantTimeoutIntervals: number
   payloadsPerWant: number
   payloadWantIntervals: number
+  /** Peers a node passes another origin's entry on to (its origin sends it to all). */
+  relayFanout: number
 }
 
 type Payload = { d: Uint8Array; p: Uint8Array }
@@ -141,22 +143,27 @@ export class CatchUp {
   }
 
   /**
-   * An entry this node wrote: to every peer not known to have it. Entries of other origins are
-   * not pushed on: relaying every entry to every peer made each node receive each entry once per
-   * peer (bytes per record grew with the bloc). A peer that misses an entry — the origin is not
-   * connected to it, or died before pushing — sees it in the next status and pulls it, so a dead
-   * node's history still spreads, within a status interval.
+   * An entry this node stored: its origin sends it to every peer not known to have it; any
+   * other node passes it on to at most `relayFanout` such peers, picked at random. Relaying to
+   * every peer made each node receive each entry once per peer (bytes per record grew with the
+   * bloc); not relaying at all let two versions of one entry, each shown to different nodes,
+   * sit side by side unseen (nodes holding the same seq pull nothing from each other), and
+   * relays are where an equivocation is caught. A peer that misses an entry still pulls it
+   * after the next status, so a dead node's history spreads.
    */
   push(origin: string, seq: number, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
-    if (origin !== this.#engine.nodeId) return
-    for (const p of this.#peers.all()) {
-      if ((p.vv[origin] ?? 0) >= seq || p.nodeId === origin) continue
+    const own = origin === this.#engine.nodeId
+    const to = [...this.#peers.all()].filter((p) => (p.vv[origin] ?? 0) < seq && p.nodeId !== origin)
+    if (!own) shuffle(to).splice(this.#opts.relayFanout)
+    if (to.length === 0) return
+    const msg = {
+      t: 'entries' as const,
+      entries: [bytes],
+      payloads: [...payloads].map(([d, payload]) => ({ d: fromHex(d), p: payload })),
+    }
+    for (const p of to) {
       p.vv[origin] = seq
-      this.#peers.send(p.peerId, {
-        t: 'entries',
-        entries: [bytes],
-        payloads: [...payloads].map(([d, payload]) => ({ d: fromHex(d), p: payload })),
-      })
+      this.#peers.send(p.peerId, msg)
     }
   }
 
@@ -351,4 +358,13 @@ export class CatchUp {
   #timeoutMs(): number {
     return this.#opts.wantTimeoutIntervals * this.#opts.statusIntervalMs
   }
+}
+
+/** Fisher–Yates, in place. */
+function shuffle<T>(a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[a[i], a[j]] = [a[j]!, a[i]!]
+  }
+  return a
 }

@@ -126,12 +126,6 @@ export class Peers {
     this.#peers.clear()
   }
 
-  /** The connected peer the charter certifies as `nodeId`, if any. */
-  byNode(nodeId: string): PeerState | undefined {
-    for (const p of this.#peers.values()) if (p.nodeId === nodeId) return p
-    return undefined
-  }
-
   /** Node ids of the certified peers connected now. */
   liveNodes(): string[] {
     return [...this.#peers.values()].flatMap((p) => (p.nodeId ? [p.nodeId] : []))

@@ -38,8 +38,6 @@ export interface SyncRegistrar {
   unhandle(type: SyncType): void
   /** Sends a message to every connected peer. */
   broadcast(msg: SyncMessage): void
-  /** Sends a message to the peer the charter certifies as `nodeId`; false if it is not connected. */
-  sendTo(nodeId: string, msg: SyncMessage): boolean
   /** Node ids of the peers connected now (this node not included). */
   liveNodes(): string[]
 }
@@ -52,6 +50,5 @@ export const LOCAL_REGISTRAR: SyncRegistrar = Object.freeze({
   handle: () => undefined,
   unhandle: () => undefined,
   broadcast: () => undefined,
-  sendTo: () => false,
   liveNodes: () => [],
 })

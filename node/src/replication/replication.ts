@@ -5,9 +5,9 @@
  * - On connect both sides say `hello` (charter version, version vector); every
  *   `statusIntervalMs` they say `status`. Whoever sees the other ahead for an origin sends
  *   `want` and gets `entries` back (`catch-up.ts`). Entries this node writes are pushed to
- *   every connected peer not known to have them; others' entries are not pushed on (each node
- *   would receive each entry once per peer) but pulled after a status: a dead node's history
- *   still spreads.
+ *   every connected peer not known to have them; others' entries are passed on to a few such
+ *   peers (relaying to all made each node receive each entry once per peer), so that two
+ *   versions of an entry meet; the rest is pulled after a status.
  * - A peer that applied an entry signs a receipt and sends it to the entry's origin, which
  *   is how a write waits for k other nodes (`receipts.ts`).
  * - Revocations, a newer charter chain and evidence of an equivocation are flooded
@@ -63,6 +63,12 @@ export const DEFAULT_RECEIPT_WINDOW_MS = 120_000
 export const DEFAULT_PAYLOADS_PER_WANT = 256
 /** How often, in status intervals, payloads that stored records name but this node lacks are asked. */
 export const DEFAULT_PAYLOAD_WANT_INTERVALS = 3
+/**
+ * Peers a node passes another origin's entry on to (its origin sends it to every peer): what
+ * lets two versions of one entry meet, while each node sends each entry about 1 + 2 times
+ * whatever the bloc's size.
+ */
+export const DEFAULT_RELAY_FANOUT = 2
 /** Entries whose receipts are remembered for waiting writes (least recently used forgotten). */
 export const DEFAULT_MAX_TRACKED_RECEIPTS = 100_000
 
@@ -87,6 +93,8 @@ export interface ReplicationInit {
   payloadWantIntervals?: number
   /** @default DEFAULT_MAX_TRACKED_RECEIPTS */
   maxTrackedReceipts?: number
+  /** @default DEFAULT_RELAY_FANOUT */
+  relayFanout?: number
 }
 
 export interface ReplicationObserver {
@@ -146,6 +154,7 @@ export function replication(init: ReplicationInit = {}): (components: Replicatio
     payloadsPerWant: DEFAULT_PAYLOADS_PER_WANT,
     payloadWantIntervals: DEFAULT_PAYLOAD_WANT_INTERVALS,
     maxTrackedReceipts: DEFAULT_MAX_TRACKED_RECEIPTS,
+    relayFanout: DEFAULT_RELAY_FANOUT,
   })
   return (components) => new SyncReplication(opts, components)
 }
@@ -237,12 +246,6 @@ class SyncReplication implements Replication {
 
   broadcast(msg: SyncMessage): void {
     this.#peers.broadcast(msg)
-  }
-
-  sendTo(nodeId: string, msg: SyncMessage): boolean {
-    const p = this.#peers.byNode(nodeId)
-    if (p) this.#peers.send(p.peerId, msg)
-    return p !== undefined
   }
 
   /** Node ids of the certified peers this node is connected to now (takeover's live set). */

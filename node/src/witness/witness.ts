@@ -7,8 +7,8 @@
  * must be the root of its own tree of that size — and, if it holds them and the checkpoint is at
  * least as large as the last it checked, adds its **cosignature** (C2SP tlog-cosignature,
  * Ed25519 `cosignature/v1`, under its node key and the name `legation/<bloc>/witness/<node id>`)
- * and sends the note back to the origin, which gossips it again once it is bloc-final (a node
- * not connected to the origin passes the note on to all its peers instead). Notes of one checkpoint merge their signature lines; a checkpoint
+ * and sends its cosignature to every peer once (the note as it came, with its own line).
+ * Notes of one checkpoint merge their signature lines; a checkpoint
  * cosigned by nodes of at least `quorum` member states of the charter in force is **bloc-final**.
  *
  * A node that signs two checkpoints of one size with different roots, or one whose root is not
@@ -253,17 +253,22 @@ export class Witness {
     await this.#c.store.write(ops)
     if (merged.final) await engine.setFinal(nodeId, merged.size, merged.root)
     const proof = merged.final ? await engine.forkProof(nodeId, merged.size) : undefined
-    const msg = { t: 'checkpoint' as const, note: merged.note, ...(proof ? { fork: proof } : {}) }
-    // Who hears of it. Passing every merged note on to every peer cost each node O(n) notes of
-    // O(n) lines per checkpoint: the traffic grew with the bloc's square. Now a checkpoint goes
-    // out from its origin, each cosignature goes back to the origin alone, and the origin tells
-    // the bloc once more when the checkpoint is bloc-final. A note is passed on to everyone as
-    // before where that cannot work: its origin is not connected here, or it carries a fork proof.
-    if (proof) this.#c.registrar.broadcast(msg)
-    else if (own) {
-      const news = !have || have.size < merged.size || (merged.final && !have.final)
-      if (news) this.#c.registrar.broadcast(msg)
-    } else if (cosignedHere && !this.#c.registrar.sendTo(nodeId, msg)) this.#c.registrar.broadcast(msg)
+    // Who hears of what. Passing every merged note on to every peer cost each node O(n) notes of
+    // O(n) lines per checkpoint: the traffic grew with the square of the bloc. Now the origin
+    // sends its checkpoint out, and each witness sends its own cosignature to every peer once,
+    // on the note as it came (a few lines, not every line known here): every node merges the
+    // cosignatures it receives and sees the checkpoint become bloc-final by itself, without the
+    // origin's help (a hostile origin cannot withhold finality). A note with a fork proof is
+    // passed on to everyone, as before.
+    if (proof) {
+      this.#c.registrar.broadcast({ t: 'checkpoint', note: merged.note, fork: proof })
+    } else if (own) {
+      if (!have || have.size < merged.size)
+        this.#c.registrar.broadcast({ t: 'checkpoint', note: merged.note })
+    } else if (cosignedHere) {
+      const mine = joinNote({ text: noteParts(note).text, lines: [...noteParts(note).lines, lines.at(-1)!] })
+      this.#c.registrar.broadcast({ t: 'checkpoint', note: mine })
+    }
   }
 
   /** Tells the peers the bloc-final checkpoint of `origin` held here, with its fork proof. */

@@ -10,7 +10,7 @@ import type { SyncHandler, SyncPeer, SyncRegistrar, SyncType } from '../../src/r
 
 export class FakeRegistrar implements SyncRegistrar {
   readonly #handlers = new Map<SyncType, SyncHandler<SyncType>>()
-  /** Every message this node sent (broadcast, or to one node), in order. */
+  /** Every message this node broadcast, in order. */
   readonly sent: SyncMessage[] = []
 
   readonly self: SyncPeer
@@ -42,14 +42,6 @@ export class FakeRegistrar implements SyncRegistrar {
     for (const peer of this.#peers()) {
       if (peer !== this && this.live.has(peer.self.nodeId)) void peer.receive(msg, this.self)
     }
-  }
-
-  sendTo(nodeId: string, msg: SyncMessage): boolean {
-    const peer = this.#peers().find((p) => p !== this && p.self.nodeId === nodeId && this.live.has(nodeId))
-    if (!peer) return false
-    this.sent.push(msg)
-    void peer.receive(msg, this.self)
-    return true
   }
 
   liveNodes(): string[] {

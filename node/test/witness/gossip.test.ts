@@ -1,8 +1,9 @@
 /**
  * How far a checkpoint travels: five nodes in this process, each a real engine and witness,
  * joined by the fake registrar (messages delivered to each node's handler). The checkpoint
- * must become bloc-final everywhere while each cosigner sends one note, to the origin, so that
- * a node's witness traffic does not grow with the bloc.
+ * must become bloc-final everywhere while each node sends one note per checkpoint (the origin
+ * its checkpoint, each witness its cosignature), even when the origin withholds everything
+ * after its first note.
  */
 import type { SyncMessage } from '@legation/protocol'
 import { afterEach, expect, it } from 'vitest'
@@ -20,7 +21,8 @@ afterEach(async () => {
   }
 })
 
-it('cosignatures go back to the origin alone, and the origin tells the bloc once the checkpoint is bloc-final', async () => {
+/** Five nodes holding the origin's feed of one entry, each with a witness, joined by fake registrars. */
+async function bloc5() {
   const bloc = testBloc(5)
   const stores = bloc.nodes.map(() => new MemoryStore())
   const engines = await Promise.all(
@@ -32,7 +34,6 @@ it('cosignatures go back to the origin alone, and the origin tells the bloc once
   const entries: Uint8Array[] = []
   for await (const e of origin.entries(origin.nodeId, 1, 10)) entries.push(e)
   for (const e of others) expect(await e.applyRemoteMany(entries)).toEqual(['applied'])
-
   const net = fakeNet(engines.map((e) => e.nodeId))
   const witnesses = engines.map((engine, i) =>
     witness({ intervalMs: 3_600_000 })({
@@ -47,17 +48,33 @@ it('cosignatures go back to the origin alone, and the origin tells the bloc once
     await w.start()
     open.push({ engine: engines[i]!, witness: w })
   }
-  await witnesses[0]!.tick()
-
-  for (const w of witnesses) {
-    await expect
-      .poll(() => w.checkpoints().find((c) => c.origin === origin.nodeId)?.final?.size, { timeout: 5_000 })
-      .toBe(1)
+  const finalEverywhere = async () => {
+    for (const w of witnesses) {
+      await expect
+        .poll(() => w.checkpoints().find((c) => c.origin === origin.nodeId)?.final?.size, { timeout: 5_000 })
+        .toBe(1)
+    }
   }
-  const checkpoints = (r: (typeof net)[number]) =>
-    r.sent.filter((m): m is Extract<SyncMessage, { t: 'checkpoint' }> => m.t === 'checkpoint')
-  // The origin: its checkpoint, then the bloc-final note — two broadcasts, whatever the bloc's size.
-  expect(checkpoints(net[0]!)).toHaveLength(2)
-  // Each other node: its cosignature, once, to the origin.
-  for (const r of net.slice(1)) expect(checkpoints(r)).toHaveLength(1)
+  const checkpointsSent = (r: (typeof net)[number]) => r.sent.filter((m: SyncMessage) => m.t === 'checkpoint')
+  return { origin: witnesses[0]!, net, finalEverywhere, checkpointsSent }
+}
+
+it('each node sends one note per checkpoint — the origin its checkpoint, each witness its cosignature — and all see it bloc-final', async () => {
+  const { origin, net, finalEverywhere, checkpointsSent } = await bloc5()
+  await origin.tick()
+  await finalEverywhere()
+  for (const r of net) expect(checkpointsSent(r)).toHaveLength(1)
+  // A witness's note carries the origin's signature and its own cosignature, not every line it knows.
+  for (const r of net.slice(1)) {
+    const note = (checkpointsSent(r)[0] as Extract<SyncMessage, { t: 'checkpoint' }>).note
+    expect(note.split('\n\n')[1]!.trim().split('\n')).toHaveLength(2)
+  }
+})
+
+it('the witnesses make a checkpoint bloc-final among themselves when its origin sends nothing more', async () => {
+  const { origin, net, finalEverywhere } = await bloc5()
+  await origin.tick()
+  // From now on the origin sends nothing (its peers still send to it).
+  net[0]!.live.clear()
+  await finalEverywhere()
 })
