@@ -144,7 +144,8 @@ export class CatchUp {
 
   /**
    * An entry this node stored: its origin sends it to every peer not known to have it; any
-   * other node passes it on to at most `relayFanout` such peers, picked at random. Relaying to
+   * other node passes it on to `relayFanout` peers at random, among those not known to be
+   * further along that origin's feed. Relaying to
    * every peer made each node receive each entry once per peer (bytes per record grew with the
    * bloc); not relaying at all let two versions of one entry, each shown to different nodes,
    * sit side by side unseen (nodes holding the same seq pull nothing from each other), and
@@ -153,7 +154,11 @@ export class CatchUp {
    */
   push(origin: string, seq: number, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
     const own = origin === this.#engine.nodeId
-    const to = [...this.#peers.all()].filter((p) => (p.vv[origin] ?? 0) < seq && p.nodeId !== origin)
+    // A relay may go to a peer that says it holds this seq already: it may hold another version
+    // of it. Not to one that holds more (catching up, this node is behind it).
+    const to = [...this.#peers.all()].filter(
+      (p) => p.nodeId !== origin && (p.vv[origin] ?? 0) < (own ? seq : seq + 1),
+    )
     if (!own) shuffle(to).splice(this.#opts.relayFanout)
     if (to.length === 0) return
     const msg = {

@@ -5,8 +5,8 @@
  * - On connect both sides say `hello` (charter version, version vector); every
  *   `statusIntervalMs` they say `status`. Whoever sees the other ahead for an origin sends
  *   `want` and gets `entries` back (`catch-up.ts`). Entries this node writes are pushed to
- *   every connected peer not known to have them; others' entries are passed on to a few such
- *   peers (relaying to all made each node receive each entry once per peer), so that two
+ *   every connected peer not known to have them; others' entries are passed on to one other
+ *   peer (relaying to all made each node receive each entry once per peer), so that two
  *   versions of an entry meet; the rest is pulled after a status.
  * - A peer that applied an entry signs a receipt and sends it to the entry's origin, which
  *   is how a write waits for k other nodes (`receipts.ts`).
@@ -65,10 +65,10 @@ export const DEFAULT_PAYLOADS_PER_WANT = 256
 export const DEFAULT_PAYLOAD_WANT_INTERVALS = 3
 /**
  * Peers a node passes another origin's entry on to (its origin sends it to every peer): what
- * lets two versions of one entry meet, while each node sends each entry about 1 + 2 times
- * whatever the bloc's size.
+ * lets two versions of one entry meet, while each node sends each entry about twice whatever
+ * the bloc's size.
  */
-export const DEFAULT_RELAY_FANOUT = 2
+export const DEFAULT_RELAY_FANOUT = 1
 /** Entries whose receipts are remembered for waiting writes (least recently used forgotten). */
 export const DEFAULT_MAX_TRACKED_RECEIPTS = 100_000
 
