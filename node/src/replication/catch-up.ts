@@ -1,8 +1,8 @@
 /**
  * Catch-up and anti-entropy, one mechanism: whoever sees a peer ahead for an origin sends
  * `want` for the next missing range and gets `entries` back with the payloads they need.
- * An entry's origin pushes it to every peer, every other node to a few; a lost push is
- * repaired by the next status.
+ * An entry's origin pushes it to every peer, every other node to one (`relayFanout`); a lost
+ * push is repaired by the next status.
  *
  * One want is in flight per origin, whichever peer it went to (catching up from several
  * peers must not fetch and verify the same history from each), and the next range is asked
@@ -145,12 +145,12 @@ export class CatchUp {
   /**
    * An entry this node stored: its origin sends it to every peer not known to have it; any
    * other node passes it on to `relayFanout` peers at random, among those not known to be
-   * further along that origin's feed. Relaying to
-   * every peer made each node receive each entry once per peer (bytes per record grew with the
-   * bloc); not relaying at all let two versions of one entry, each shown to different nodes,
-   * sit side by side unseen (nodes holding the same seq pull nothing from each other), and
-   * relays are where an equivocation is caught. A peer that misses an entry still pulls it
-   * after the next status, so a dead node's history spreads.
+   * further along that origin's feed. Relaying to every peer made each node receive each entry
+   * once per peer (bytes per record grew with the bloc). Not relaying at all let two versions
+   * of one entry, each shown to different nodes, sit side by side unseen: nodes holding the
+   * same seq pull nothing from each other, and relays are where an equivocation is caught. A
+   * peer that misses an entry still pulls it after the next status, so a dead node's history
+   * spreads.
    */
   push(origin: string, seq: number, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
     const own = origin === this.#engine.nodeId
