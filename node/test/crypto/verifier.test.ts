@@ -92,6 +92,20 @@ describe('verifier', () => {
     expect(out).toEqual([true, false, true])
   })
 
+  it('verifies a turn of at most `inlineChecks` checks on the calling thread, more on a worker', async () => {
+    // The worker dies on 13 checks: 13 asked with inlineChecks 13 never reach it, 13 with 12 do.
+    const workerUrl = new URL('./crash-on-13-worker.ts', import.meta.url)
+    verifier = await started({ workers: 1, inlineChecks: 13, workerUrl })
+    const thirteen = Array.from({ length: 13 }, (_, i) => check(i, i !== 5))
+    expect(await verifier.verify(thirteen)).toEqual(thirteen.map((_, i) => i !== 5))
+    // Two callers in one turn count together: 7 + 6 go to the worker.
+    await verifier.close()
+    verifier = await started({ workers: 1, inlineChecks: 12, workerUrl })
+    const both = Promise.all([verifier.verify(thirteen.slice(0, 7)), verifier.verify(thirteen.slice(7))])
+    await expect(both).rejects.toMatchObject({ code: 'INTERNAL' })
+    expect(verifier.stats().replaced).toBe(1)
+  })
+
   it('stops replacing workers that keep dying, and verifies on the calling thread instead', async () => {
     verifier = await started({
       workers: 1,

@@ -1,0 +1,71 @@
+/**
+ * What a request writes to the node's log: nothing when it succeeds, and a line that names the
+ * request (its id, as the answer's problem does not) when the node fails it. The request's
+ * logger is made only when it logs (app.ts), so this is what keeps that honest.
+ */
+import { pino } from 'pino'
+import { Registry } from 'prom-client'
+import { afterEach, describe, expect, it } from 'vitest'
+import { buildApp } from '../../src/http/app.ts'
+import { ed } from '../fixtures.ts'
+import { testApp } from './helpers.ts'
+
+const lines: Array<Record<string, unknown>> = []
+const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+const closers: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c()
+  lines.length = 0
+})
+
+async function app() {
+  const { app: probe, engine } = await testApp()
+  await probe.close()
+  const built = await buildApp({
+    ctx: {
+      engine,
+      ed,
+      now: Date.now,
+      writeConcernTimeoutMs: 1000,
+      node: { peerId: 'p', name: 'node-0', state: 'AAA', version: 'test' },
+      isReady: () => true,
+    },
+    registry: new Registry(),
+    logger,
+    extraRoutes: async (a) => {
+      a.get('/test/broken', async () => {
+        throw new Error('the disk caught fire')
+      })
+    },
+  })
+  closers.push(() => built.close())
+  return built
+}
+
+describe('request logs', () => {
+  it('a request that succeeds writes no line', async () => {
+    const a = await app()
+    const before = lines.length
+    const res = await a.inject({ method: 'GET', url: '/health' })
+    expect(res.statusCode).toBe(200)
+    expect(lines.length).toBe(before)
+  })
+
+  it('a request the node fails is logged once, with the request’s id', async () => {
+    const a = await app()
+    const res = await a.inject({ method: 'GET', url: '/test/broken' })
+    expect(res.statusCode).toBe(500)
+    expect(res.json()).toMatchObject({ code: 'INTERNAL' })
+    const failed = lines.filter((l) => l.msg === 'unexpected error')
+    expect(failed).toHaveLength(1)
+    expect(failed[0]).toMatchObject({
+      level: 50,
+      reqId: expect.stringMatching(/\S/),
+      err: { message: 'the disk caught fire' },
+    })
+    // Two requests, two ids: each line names its own request.
+    await a.inject({ method: 'GET', url: '/test/broken' })
+    const ids = lines.filter((l) => l.msg === 'unexpected error').map((l) => l.reqId)
+    expect(new Set(ids).size).toBe(2)
+  })
+})
