@@ -208,17 +208,38 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   return app
 }
 
+/** What fastify checks a request's logger has, and what the node's code calls on it. */
+const LOG_METHODS: ReadonlySet<string | symbol> = new Set([
+  'trace',
+  'debug',
+  'info',
+  'warn',
+  'error',
+  'fatal',
+  'silent',
+  'child',
+])
+
 /**
  * A request's logger, made only when the request logs something. pino passes a child's bindings
  * (the request id) through the redaction of every personal-data path, ~70 µs, and fastify makes
  * one child per request: a few per cent of a single write, for logs that errors alone write.
+ * Its methods are there at once (fastify checks them on every request) and make the child when
+ * called; anything else read of it makes the child first.
  */
 function lazyChildLogger(logger: FastifyBaseLogger, bindings: Record<string, unknown>): FastifyBaseLogger {
   let child: FastifyBaseLogger | undefined
+  const real = (): FastifyBaseLogger => {
+    child ??= logger.child(bindings)
+    return child
+  }
   return new Proxy(logger, {
     get(_target, prop) {
-      child ??= logger.child(bindings)
-      const value = Reflect.get(child, prop, child)
+      if (LOG_METHODS.has(prop)) {
+        return (...args: unknown[]) =>
+          (Reflect.get(real(), prop) as (...a: unknown[]) => unknown).apply(child, args)
+      }
+      const value = Reflect.get(real(), prop, child)
       return typeof value === 'function' ? value.bind(child) : value
     },
   })
