@@ -94,10 +94,12 @@ export function rows(r: BenchResults): Row[] {
   }
   const bloc = r.bloc
   if (bloc) {
-    const rep = bloc.replication
+    // Runs before the write-concern method counted writes not everywhere after 10 s instead.
+    const rep: typeof bloc.replication & { missedAfter10s?: number } = bloc.replication
+    const late = rep.notAcknowledgedInTime ?? rep.missedAfter10s
     out.push([
       `Replication latency, 5 nodes, ${rep.backgroundRecordsPerSecond} rec/s background`,
-      `p50 ${rep.p50Ms} ms, p99 ${rep.p99Ms} ms${rep.missedAfter10s ? ` (${rep.missedAfter10s} of ${rep.writes} not everywhere after 10 s)` : ''}`,
+      `p50 ${rep.p50Ms} ms, p99 ${rep.p99Ms} ms${late ? ` (${late} of ${rep.writes} not acknowledged by every node in time)` : ''}`,
       'p50 < 20 ms, p99 < 100 ms',
       verdict(rep.p50Ms < 20 && rep.p99Ms < 100),
     ])
