@@ -83,6 +83,8 @@ type Item = Prepared | RemoteResult | ProtocolError
 
 export class RemoteApplier {
   readonly #c: RemoteApplierComponents
+  /** Settles when the last frame received is verified and has queued for its transaction. */
+  #order: Promise<void> = Promise.resolve()
   readonly #maxDriftMs: number
 
   constructor(init: RemoteApplierInit, components: RemoteApplierComponents) {
@@ -110,7 +112,19 @@ export class RemoteApplier {
     const prepared = this.#prepare(list, payloads, onRead)
     // Nothing may be left unhandled while the frame waits for its turn.
     prepared.catch(() => undefined)
-    const { results, durable } = await c.durability.exclusive(async () => this.#applyPrepared(await prepared))
+    // Frames join the transaction queue in the order they came, each once its signatures are
+    // checked: holding the queue while a frame was verified made local writes (and every later
+    // frame) wait for checks that need no transaction. The next frame's turn is chained after
+    // this one's, and this one's call to the queue is registered first, so it queues first.
+    const turn = this.#order
+      .then(() => prepared)
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+    const applied = turn.then(() => c.durability.exclusive(async () => this.#applyPrepared(await prepared)))
+    this.#order = turn
+    const { results, durable } = await applied
     // A result claims the entry is stored (a receipt is signed for it): only once it is durable.
     await durable
     if (c.durability.failure) throw c.durability.failure

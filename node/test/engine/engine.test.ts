@@ -21,6 +21,7 @@ import {
 } from '@legation/protocol'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { Verifier } from '../../src/crypto/verifier.ts'
 import { DEFAULT_MAX_ENTRY_PAYLOAD_BYTES, Engine, type Submission } from '../../src/engine/engine.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
@@ -245,6 +246,65 @@ describe('engine: entries peers accept', () => {
 async function gatesReach(store: GatedStore, n: number): Promise<void> {
   await vi.waitFor(() => expect(store.gates.length).toBe(n), { timeout: 2_000, interval: 5 })
 }
+
+/**
+ * A verifier that checks signatures for real (node:crypto) but answers each call only when the
+ * test opens its gate: a frame whose signatures are still being checked, held as long as the test
+ * needs. Calls are numbered in the order the engine makes them.
+ */
+function gatedVerifier() {
+  const gates: Array<() => void> = []
+  const verifier = {
+    verify(checks: ReadonlyArray<{ sig: Uint8Array; message: Uint8Array; key: Uint8Array }>) {
+      const out = checks.map((c) => ed.verify(c.sig, c.message, c.key))
+      return new Promise<boolean[]>((resolve) => gates.push(() => resolve(out)))
+    },
+  }
+  return { verifier: verifier as unknown as Verifier, gates }
+}
+
+describe('engine: frames being verified', () => {
+  it('takes local writes while a peer’s frame is verified, and applies frames in the order they came', async () => {
+    const bloc = testBloc(2)
+    const a = await engineFor(bloc, 0)
+    const sent: Uint8Array[] = []
+    a.onEntry((_e, bytes) => sent.push(bytes))
+    const officer = bloc.officer('AAA')
+    await a.submit([registration(officer)])
+    await a.submit([registration(officer)])
+    const { verifier, gates } = gatedVerifier()
+    const b = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[1]!.keys,
+      charter: bloc.chain,
+      verifier,
+    })
+    const first = b.applyRemoteMany([sent[0]!])
+    const second = b.applyRemoteMany([sent[1]!])
+    // Each frame asks for its entry's and its records' checks: four calls, none answered yet.
+    await vi.waitFor(() => expect(gates.length).toBe(4), { timeout: 2_000, interval: 5 })
+    // A local write goes through meanwhile (its own checks are answered at once).
+    const local = b.submit([registration(bloc.officer('BBB'))])
+    await vi.waitFor(() => expect(gates.length).toBe(5), { timeout: 2_000, interval: 5 })
+    gates[4]!()
+    const [mine] = await local
+    expect(mine?.ok).toBe(true)
+    // The second frame is verified first, and still waits for the first: seq 2 is not held as
+    // if it came before seq 1.
+    gates[2]!()
+    gates[3]!()
+    await new Promise((r) => setTimeout(r, 20))
+    expect(b.versionVector()[a.nodeId]).toBeUndefined()
+    gates[0]!()
+    gates[1]!()
+    expect(await first).toEqual(['applied'])
+    expect(await second).toEqual(['applied'])
+    expect(b.versionVector()[a.nodeId]).toBe(2)
+    await a.close()
+    await b.close()
+  })
+})
 
 describe('engine: group commit overlaps the next group with this one’s fsync', () => {
   it('builds the next entry while the last is being synced, and acknowledges each only once durable', async () => {
