@@ -311,7 +311,7 @@ export class CatchUp {
         this.#onRead(p, entries)
       })
       .then((results) => {
-        this.#receipts.applied(read, results)
+        this.#receipts.applied(read, results, p.nodeId ?? undefined)
         const refused = results.find((r) => r instanceof ProtocolError)
         if (refused) this.#misbehaved(p, refused)
         // The peer holds another version of an entry than this node: ask it for that entry, whose

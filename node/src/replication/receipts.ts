@@ -128,16 +128,18 @@ export class Receipts {
   }
 
   /**
-   * A frame of entries was applied: receipts for the recent ones this node now holds,
-   * `heads[i]` being what `results[i]` applied.
+   * A frame of entries from node `from` was applied: receipts for the recent ones this node now
+   * holds, `heads[i]` being what `results[i]` applied. A copy this node held already gets one
+   * only when its origin sent it (it may have missed the first receipt); copies other nodes
+   * relay do not, or each origin would get one receipt per copy, each to verify.
    */
-  applied(heads: ReadonlyArray<EntryHead | null>, results: readonly unknown[]): void {
+  applied(heads: ReadonlyArray<EntryHead | null>, results: readonly unknown[], from?: string): void {
     const receipts: SignedReceipt[] = []
     const signed = new Set<string>()
     const recent = this.#clock() - this.#windowMs
     results.forEach((result, i) => {
-      if (result !== 'applied' && result !== 'duplicate') return
       const head = heads[i]
+      if (result !== 'applied' && (result !== 'duplicate' || head?.origin !== from)) return
       // One receipt per entry, though a frame may carry an entry twice.
       if (!head || head.time < recent || signed.has(`${head.origin}/${head.seq}`)) return
       signed.add(`${head.origin}/${head.seq}`)

@@ -117,6 +117,34 @@ describe('replication: write concern', () => {
     }
   })
 
+  it('the origin gets one receipt from each other node, however many copies relays delivered', async () => {
+    const bloc = testBloc(6)
+    const nodes = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => startNode(bloc, i)))
+    await connect(...nodes)
+    const origin = nodes[0]!
+    const receipts: string[] = []
+    let relayed = 0
+    for (const n of nodes) {
+      n.mesh.onFrame((peerId, frame) => {
+        const msg = decodeSyncMessage(frame)
+        if (n === origin && msg.t === 'stored') receipts.push(...msg.receipts.map((r) => r.body.node))
+        if (msg.t === 'entries' && msg.entries.length > 0 && peerId !== origin.peerId) relayed++
+      })
+    }
+    const reg = registration(bloc.officer('AAA'), 'CCC')
+    expect((await origin.engine.submit([reg]))[0]?.ok).toBe(true)
+    expect(await origin.rep.awaitReceipts([reg.id], 5, 8_000)).toHaveLength(5)
+    // Several status intervals for any further copy, and any receipt for it, to arrive.
+    await new Promise((r) => setTimeout(r, 500))
+    expect(relayed).toBeGreaterThan(0)
+    expect(receipts.sort()).toEqual(
+      nodes
+        .slice(1)
+        .map((n) => n.engine.nodeId)
+        .sort(),
+    )
+  })
+
   it('awaitReceipts times out with WRITE_CONCERN_TIMEOUT when too few nodes hold the record', async () => {
     const bloc = testBloc(2)
     const a = await startNode(bloc, 0)
