@@ -54,6 +54,9 @@ describe('npm run bench -- --smoke', () => {
     // Ingest: every record counted, CPU read from /proc for the node's main thread.
     expect(r.ingest!.singleWrites.oneClient.records).toBe(s.singles)
     expect(r.ingest!.singleWrites.clients32.records).toBe(s.concurrent)
+    expect(r.ingest!.singleWrites.withPeer.records).toBe(s.singles)
+    expect(r.ingest!.singleWrites.withPeer.cpuMicrosecondsPerRecord.main).toBeGreaterThan(0)
+    expect(r.ingest!.singleWrites.withPeer.peerHadAllSecondsAfterLast).toBeGreaterThanOrEqual(0)
     expect(r.ingest!.batches.records).toBe(s.batchRecords)
     expect(r.ingest!.batchesCbor.records).toBe(s.batchRecords)
     expect(r.ingest!.batchesCbor.cpuMicrosecondsPerRecord.main).toBeGreaterThan(0)

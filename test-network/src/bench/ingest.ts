@@ -1,5 +1,6 @@
 /**
- * Ingest at one node over HTTP: single records one at a time (latency of one durable write),
+ * Ingest at one node over HTTP: single records one at a time (latency of one durable write), at
+ * a node alone and at one with a live peer (OrbitDB's shape),
  * single records from 32 concurrent clients (group commit at work), and batches of 500 from 4
  * clients. Records are signed before each clock starts, so the load generator's CPU is not the
  * node's; the node's CPU per record is read from /proc per thread.
@@ -25,7 +26,49 @@ async function measured(node: TestNode, records: number, work: () => Promise<voi
   return { recordsPerSecond: Math.round(records / seconds), cpuMicrosecondsPerRecord: cpu }
 }
 
+/** `records` single records one at a time at `node`: its rate, its CPU per record, and the p50/p99 of one durable write. */
+async function oneAtATime(node: TestNode, records: readonly BuiltRecord[], deadline: number) {
+  const latencies: number[] = []
+  const figures = await measured(node, records.length, async () => {
+    for (const rec of records) {
+      if (Date.now() > deadline) throw new Error('benchmark deadline passed')
+      const t = performance.now()
+      await post(node, rec)
+      latencies.push(performance.now() - t)
+    }
+  })
+  return {
+    ...figures,
+    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
+    records: records.length,
+  }
+}
+
+/**
+ * Single records one at a time at a node with a live peer, OrbitDB's shape: the writer pushes
+ * each entry to its peer and gets its receipt back, and the peer's apply shares the machine's
+ * cores. Also how long after the last write the peer held every record.
+ */
+async function oneAtATimeWithPeer(sizes: Sizes, deadline: number) {
+  return withNetwork({ nodes: 2 }, async (net) => {
+    await net.waitForConvergence({ timeoutMs: 60_000 })
+    await sleep(1000)
+    const officer = net.officer('DVA')
+    const records = Array.from({ length: sizes.singles }, () => citizenRegistration(officer, 'DVB'))
+    const figures = await oneAtATime(net.nodes[0]!, records, deadline)
+    const t = performance.now()
+    await net.waitForConvergence({ timeoutMs: 120_000 })
+    return { ...figures, peerHadAllSecondsAfterLast: Number(((performance.now() - t) / 1000).toFixed(2)) }
+  })
+}
+
 export async function ingest(sizes: Sizes, deadline: number) {
+  const alone = await ingestAtOneNode(sizes, deadline)
+  const withPeer = await oneAtATimeWithPeer(sizes, deadline)
+  return { ...alone, singleWrites: { ...alone.singleWrites, withPeer } }
+}
+
+async function ingestAtOneNode(sizes: Sizes, deadline: number) {
   return withNetwork({ nodes: 1 }, async (net) => {
     const node = net.nodes[0]!
     const officer = net.officer('DVA')
@@ -38,15 +81,7 @@ export async function ingest(sizes: Sizes, deadline: number) {
 
     // One at a time: what one client waits for a durable write.
     const singles = Array.from({ length: sizes.singles }, () => citizenRegistration(officer, 'DVB'))
-    const latencies: number[] = []
-    const oneClient = await measured(node, singles.length, async () => {
-      for (const rec of singles) {
-        if (Date.now() > deadline) throw new Error('benchmark deadline passed')
-        const t = performance.now()
-        await post(node, rec)
-        latencies.push(performance.now() - t)
-      }
-    })
+    const oneClient = await oneAtATime(node, singles, deadline)
 
     // 32 clients, one record per request.
     const concurrent = Array.from({ length: sizes.concurrent }, () => citizenRegistration(officer, 'DVC'))
@@ -81,11 +116,7 @@ export async function ingest(sizes: Sizes, deadline: number) {
     const batchedCbor = await batchesOf('cbor')
     return {
       singleWrites: {
-        oneClient: {
-          ...oneClient,
-          latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
-          records: singles.length,
-        },
+        oneClient,
         clients32: { ...clients32, records: concurrent.length },
       },
       batches: { ...batched, records: sizes.batchRecords, batchSize: 500, clients: 4 },
