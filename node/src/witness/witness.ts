@@ -19,6 +19,8 @@
  * (`ckpt/latest/<origin>`, `ckpt/final/<origin>`), each as the note with every signature line
  * known here. A checkpoint larger than the entries held waits until they arrive.
  */
+
+import { createHash } from 'node:crypto'
 import {
   cosignatureLine,
   decodeEntry,
@@ -32,6 +34,7 @@ import {
   utf8ToBytes,
   witnessName,
 } from '@legation/protocol'
+import { LRUCache } from 'lru-cache'
 import type { Engine } from '../engine/engine.ts'
 import type { ForkProof } from '../engine/healing.ts'
 import { seqKey } from '../engine/keys.ts'
@@ -43,6 +46,30 @@ export const DEFAULT_WITNESS_INTERVAL_MS = 2_000
 
 /** Signature lines a stored note keeps at most (Go's note package reads 100). */
 const MAX_LINES = 100
+
+/** Signatures remembered as verified (a few per checkpoint, per origin). */
+const VERIFIED_SIGNATURES = 4096
+
+/**
+ * `ed` that remembers the signatures it found valid, by signature, key and the SHA-256 of the
+ * message, and does not verify them again. A checkpoint's lines come back in every witness's
+ * copy of its note and again in the note merged here: each was verified once per copy.
+ */
+function rememberingVerifier(ed: Ed25519, max = VERIFIED_SIGNATURES): Ed25519 {
+  const valid = new LRUCache<string, true>({ max })
+  return {
+    name: ed.name,
+    publicKey: (k) => ed.publicKey(k),
+    sign: (m, k) => ed.sign(m, k),
+    verify: (sig, message, key) => {
+      const id = `${Buffer.from(sig).toString('hex')}${Buffer.from(key).toString('hex')}${createHash('sha256').update(message).digest('hex')}`
+      if (valid.has(id)) return true
+      const ok = ed.verify(sig, message, key)
+      if (ok) valid.set(id, true)
+      return ok
+    },
+  }
+}
 
 export interface WitnessInit {
   /** How often this node checkpoints its own feed (when it grew) and retries what waits. @default 2000 */
@@ -89,6 +116,8 @@ export function witness(init: WitnessInit = {}): (components: WitnessComponents)
 export class Witness {
   readonly #c: WitnessComponents
   readonly #intervalMs: number
+  /** What opens notes: `ed`, remembering the signatures it verified. */
+  readonly #openEd: Ed25519
   readonly #latest = new Map<string, WitnessedCheckpoint>()
   readonly #final = new Map<string, WitnessedCheckpoint>()
   /** Checkpoints larger than the entries held, by origin: checked once the entries are here. */
@@ -102,6 +131,7 @@ export class Witness {
   constructor(opts: { intervalMs: number }, components: WitnessComponents) {
     this.#c = components
     this.#intervalMs = opts.intervalMs
+    this.#openEd = rememberingVerifier(components.ed)
   }
 
   async start(): Promise<void> {
@@ -281,9 +311,9 @@ export class Witness {
 
   /** Opens a checkpoint note of a node of this bloc; throws a ProtocolError if it does not. */
   #open(note: string): WitnessedCheckpoint {
-    const { engine, ed } = this.#c
+    const { engine } = this.#c
     // Kept and passed on: the origin's signature and the cosignatures that verify, nothing else.
-    const opened = openWitnessedCheckpoint(ed, engine.bloc, engine.trust.versions, note)
+    const opened = openWitnessedCheckpoint(this.#openEd, engine.bloc, engine.trust.versions, note)
     const { text, lines } = noteParts(opened.note)
     return lines.length <= MAX_LINES
       ? opened

@@ -35,11 +35,21 @@ async function bloc5() {
   for await (const e of origin.entries(origin.nodeId, 1, 10)) entries.push(e)
   for (const e of others) expect(await e.applyRemoteMany(entries)).toEqual(['applied'])
   const net = fakeNet(engines.map((e) => e.nodeId))
+  // Signature checks each witness makes.
+  const verified = engines.map(() => 0)
   const witnesses = engines.map((engine, i) =>
     witness({ intervalMs: 3_600_000 })({
       engine,
       store: stores[i]!,
-      ed,
+      ed: {
+        ...ed,
+        publicKey: (k) => ed.publicKey(k),
+        sign: (m, k) => ed.sign(m, k),
+        verify: (sig, m, k) => {
+          verified[i]!++
+          return ed.verify(sig, m, k)
+        },
+      },
       nodeKeys: bloc.nodes[i]!.keys,
       registrar: net[i]!,
     }),
@@ -56,7 +66,7 @@ async function bloc5() {
     }
   }
   const checkpointsSent = (r: (typeof net)[number]) => r.sent.filter((m: SyncMessage) => m.t === 'checkpoint')
-  return { origin: witnesses[0]!, net, finalEverywhere, checkpointsSent }
+  return { origin: witnesses[0]!, net, finalEverywhere, checkpointsSent, verified }
 }
 
 it('each node sends one note per checkpoint — the origin its checkpoint, each witness its cosignature — and all see it bloc-final', async () => {
@@ -77,4 +87,13 @@ it('the witnesses make a checkpoint bloc-final among themselves when its origin 
   // From now on the origin sends nothing (its peers still send to it).
   net[0]!.live.clear()
   await finalEverywhere()
+})
+
+it('each witness checks each signature of a checkpoint once, however many copies of its note arrive', async () => {
+  const { origin, finalEverywhere, verified } = await bloc5()
+  await origin.tick()
+  await finalEverywhere()
+  // The origin's signature and five nodes' cosignatures less the origin's own: five signatures,
+  // each arriving in several notes (the origin's, each witness's, the one merged here).
+  for (const n of verified) expect(n).toBeLessThanOrEqual(5)
 })
