@@ -38,6 +38,17 @@ async function engineFor(bloc: ReturnType<typeof testBloc>, i: number, store: St
   return Engine.open({ store, ed, nodeKeys: bloc.nodes[i]!.keys, charter: bloc.chain })
 }
 
+/** Node 0 of a 2-node bloc that wrote `entries` entries, one registration each, and their bytes. */
+async function originWithEntries(entries: number) {
+  const bloc = testBloc(2)
+  const a = await engineFor(bloc, 0)
+  const sent: Uint8Array[] = []
+  a.onEntry((_e, bytes) => sent.push(bytes))
+  const officer = bloc.officer('AAA')
+  for (let i = 0; i < entries; i++) await a.submit([registration(officer)])
+  return { bloc, a, sent, officer }
+}
+
 describe('engine: local writes', () => {
   it('accepts a registration, a case and its transitions, and derives the citizen summary', async () => {
     const bloc = testBloc(1)
@@ -170,13 +181,7 @@ describe('engine: durability', () => {
   it('keeps an equivocating origin quarantined across a restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'legation-engine-'))
     dirs.push(dir)
-    const bloc = testBloc(2)
-    const a = await engineFor(bloc, 0)
-    const sent: Uint8Array[] = []
-    a.onEntry((_e, bytes) => sent.push(bytes))
-    const officer = bloc.officer('AAA')
-    await a.submit([registration(officer)])
-    await a.submit([registration(officer)])
+    const { bloc, a, sent } = await originWithEntries(2)
     // A second, different seq 1 signed by node 0: an equivocation.
     const first = decodeEntry(sent[0]!)
     const twin = sealEntry(
@@ -265,13 +270,7 @@ function gatedVerifier() {
 
 describe('engine: frames being verified', () => {
   it('takes local writes while a peer’s frame is verified, and applies frames in the order they came', async () => {
-    const bloc = testBloc(2)
-    const a = await engineFor(bloc, 0)
-    const sent: Uint8Array[] = []
-    a.onEntry((_e, bytes) => sent.push(bytes))
-    const officer = bloc.officer('AAA')
-    await a.submit([registration(officer)])
-    await a.submit([registration(officer)])
+    const { bloc, a, sent } = await originWithEntries(2)
     const { verifier, gates } = gatedVerifier()
     const b = await Engine.open({
       store: new MemoryStore(),
@@ -705,13 +704,7 @@ describe('engine: an origin’s clock and its certificate', () => {
   const DAY_MS = 86_400_000
 
   it('refuses an entry whose clock does not increase from its origin’s previous one', async () => {
-    const bloc = testBloc(2)
-    const a = await engineFor(bloc, 0)
-    const sent: Uint8Array[] = []
-    a.onEntry((_e, bytes) => sent.push(bytes))
-    const officer = bloc.officer('AAA')
-    await a.submit([registration(officer)])
-    await a.submit([registration(officer)])
+    const { bloc, a, sent } = await originWithEntries(2)
     const [first, second] = sent.map(decodeEntry) as [SignedEntry, SignedEntry]
     // The same second entry, stamped with the first one's clock, signed by its node.
     const stale = sealEntry(ed, { ...second.body, hlc: first.body.hlc }, bloc.nodes[0]!.keys.secretKey)
@@ -809,13 +802,7 @@ describe('engine: review fixes', () => {
   })
 
   it('checks an origin’s clock from the first entry after reading a store that kept no clocks', async () => {
-    const bloc = testBloc(2)
-    const a = await engineFor(bloc, 0)
-    const sent: Uint8Array[] = []
-    a.onEntry((_e, bytes) => sent.push(bytes))
-    const officer = bloc.officer('AAA')
-    await a.submit([registration(officer)])
-    await a.submit([registration(officer)])
+    const { bloc, sent } = await originWithEntries(2)
     const store = new MemoryStore()
     let b = await engineFor(bloc, 1, store)
     expect(await b.applyRemote(sent[0]!)).toBe('applied')

@@ -1,5 +1,5 @@
 import { type KeyPair, toSubmission } from '@legation/protocol'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import { Engine } from '../../src/engine/engine.ts'
 import { buildApp } from '../../src/http/app.ts'
@@ -19,6 +19,8 @@ export interface TestAppOptions {
   witness?: (engine: Engine, nodeKeys: KeyPair) => HttpContext['witness']
   /** The portal's files, the bloc's addresses and CORS origins (routes/portal.ts). */
   portal?: PortalInit
+  /** Routes a test adds (app.ts `extraRoutes`). */
+  extraRoutes?: (app: FastifyInstance) => Promise<void>
 }
 
 export async function testApp(opts: TestAppOptions = {}) {
@@ -51,6 +53,7 @@ export async function testApp(opts: TestAppOptions = {}) {
     rateLimitPerMinute: opts.rateLimitPerMinute ?? 100_000,
     ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
     ...(opts.portal ? { portal: opts.portal } : {}),
+    ...(opts.extraRoutes ? { extraRoutes: opts.extraRoutes } : {}),
   })
   return { app, engine, bloc }
 }

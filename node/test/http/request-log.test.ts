@@ -4,10 +4,7 @@
  * logger is made only when it logs (app.ts), so this is what keeps that honest.
  */
 import { pino } from 'pino'
-import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../../src/http/app.ts'
-import { ed } from '../fixtures.ts'
 import { testApp } from './helpers.ts'
 
 const lines: Array<Record<string, unknown>> = []
@@ -26,18 +23,7 @@ afterEach(async () => {
 })
 
 async function app() {
-  const { app: probe, engine } = await testApp()
-  await probe.close()
-  const built = await buildApp({
-    ctx: {
-      engine,
-      ed,
-      now: Date.now,
-      writeConcernTimeoutMs: 1000,
-      node: { peerId: 'p', name: 'node-0', state: 'AAA', version: 'test' },
-      isReady: () => true,
-    },
-    registry: new Registry(),
+  const { app: built } = await testApp({
     logger,
     extraRoutes: async (a) => {
       a.get('/test/broken', async () => {
