@@ -76,8 +76,8 @@ async function ingestAtOneNode(sizes: Sizes, deadline: number) {
     // What the node costs doing nothing (timers, checkpoints, metrics): a slow phase's CPU per
     // record includes it.
     const idleBefore = await threadSeconds(node.pid!)
-    await sleep(5000)
-    const idle = perRecord(idleBefore, await threadSeconds(node.pid!), 5)
+    await sleep(sizes.settleMs)
+    const idle = perRecord(idleBefore, await threadSeconds(node.pid!), sizes.settleMs / 1000)
 
     // One at a time: what one client waits for a durable write.
     const singles = Array.from({ length: sizes.singles }, () => citizenRegistration(officer, 'DVB'))

@@ -76,7 +76,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
     await pending
     const ingestSeconds = (performance.now() - t) / 1000
     const rssPeakDuringIngest = await peak.stop()
-    await sleep(5000)
+    await sleep(sizes.settleMs)
     const rssAtRest = await rssMiB(node.pid)
     const memoryAtRest = await nodeMemory(node.url)
     const disk = await dirBytes(node.dir)

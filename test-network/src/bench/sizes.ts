@@ -16,6 +16,8 @@ export interface Sizes {
   blocSizes: number[]
   /** Records written per bloc size for bytes sent per record per node. */
   blocRecords: number
+  /** How long a node is left alone before its idle CPU or its memory at rest is read, in ms. */
+  settleMs: number
 }
 
 export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
@@ -31,6 +33,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
     reads: 1000,
     blocSizes: [5, 10, 15],
     blocRecords: 2000,
+    settleMs: 5000,
   },
   quick: {
     verify: 20_000,
@@ -44,6 +47,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
     reads: 300,
     blocSizes: [5, 10, 15],
     blocRecords: 500,
+    settleMs: 5000,
   },
   smoke: {
     verify: 500,
@@ -57,5 +61,6 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
     reads: 10,
     blocSizes: [3, 4],
     blocRecords: 20,
+    settleMs: 1000,
   },
 }
