@@ -130,12 +130,12 @@ export class LevelStore implements Store, Startable {
   async get(key: string) {
     const pending = this.#overlay.get(key)
     if (pending) return pending.value
-    if (this.db.getSync && this.db.status === 'open') return this.db.getSync(key) ?? undefined
+    if (this.#readsHere()) return this.db.getSync!(key) ?? undefined
     return (await this.db.get(key)) ?? undefined
   }
 
   async getMany(keys: readonly string[]) {
-    if (keys.length <= SYNC_READ_KEYS && this.db.getSync && this.db.status === 'open') {
+    if (keys.length <= SYNC_READ_KEYS && this.#readsHere()) {
       // Every write not yet durable is in the overlay, and nothing runs between these reads on
       // this thread: the answer is as consistent as one snapshot's.
       return keys.map((k) => {
@@ -155,6 +155,11 @@ export class LevelStore implements Store, Startable {
       const pending = this.#overlay.get(k)
       return pending ? pending.value : fromDb.get(k)
     })
+  }
+
+  /** Whether reads can run on this thread: the database has `getSync` and is open. */
+  #readsHere(): boolean {
+    return this.db.getSync !== undefined && this.db.status === 'open'
   }
 
   write(ops: readonly BatchOp[]): Promise<void> {

@@ -19,7 +19,6 @@
  * (`ckpt/latest/<origin>`, `ckpt/final/<origin>`), each as the note with every signature line
  * known here. A checkpoint larger than the entries held waits until they arrive.
  */
-
 import { createHash } from 'node:crypto'
 import {
   cosignatureLine,
@@ -31,6 +30,7 @@ import {
   noteParts,
   type OpenedWitnessed,
   openWitnessedCheckpoint,
+  toHex,
   utf8ToBytes,
   witnessName,
 } from '@legation/protocol'
@@ -62,7 +62,7 @@ function rememberingVerifier(ed: Ed25519, max = VERIFIED_SIGNATURES): Ed25519 {
     publicKey: (k) => ed.publicKey(k),
     sign: (m, k) => ed.sign(m, k),
     verify: (sig, message, key) => {
-      const id = `${Buffer.from(sig).toString('hex')}${Buffer.from(key).toString('hex')}${createHash('sha256').update(message).digest('hex')}`
+      const id = `${toHex(sig)}${toHex(key)}${createHash('sha256').update(message).digest('hex')}`
       if (valid.has(id)) return true
       const ok = ed.verify(sig, message, key)
       if (ok) valid.set(id, true)
