@@ -312,6 +312,13 @@ export class CatchUp {
       })
       .then((results) => {
         this.#receipts.applied(read, results, p.nodeId ?? undefined)
+        // A refused entry is not on its way: its range is asked for again now (of another
+        // peer), not after a want timeout, which would keep the honest version away that long.
+        for (const [i, r] of results.entries()) {
+          const head = read[i]
+          if (head && r instanceof ProtocolError && (this.#received.get(head.origin)?.seq ?? 0) >= head.seq)
+            this.#received.delete(head.origin)
+        }
         const refused = results.find((r) => r instanceof ProtocolError)
         if (refused) this.#misbehaved(p, refused)
         // The peer holds another version of an entry than this node: ask it for that entry, whose
