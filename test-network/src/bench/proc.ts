@@ -78,6 +78,25 @@ export async function rssMiB(pid: number | undefined): Promise<number> {
   }
 }
 
+/**
+ * Resident memory of a process in MiB, split: `anon`, the process's own (heaps, buffers), and
+ * `file`, pages of files it maps — its binary, and the store's table files LevelDB maps to read
+ * them: the kernel's page cache, shared and given back under pressure.
+ */
+export async function rssSplitMiB(pid: number | undefined): Promise<{ anon: number; file: number }> {
+  if (pid === undefined) return { anon: 0, file: 0 }
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8')
+    const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+    return {
+      anon: Math.round(kib('RssAnon') / 1024),
+      file: Math.round((kib('RssFile') + kib('RssShmem')) / 1024),
+    }
+  } catch {
+    return { anon: 0, file: 0 }
+  }
+}
+
 /** Bytes of every file under `dir` (apparent size). */
 export async function dirBytes(dir: string): Promise<number> {
   let total = 0

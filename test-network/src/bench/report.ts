@@ -179,7 +179,11 @@ export function rows(r: BenchResults): Row[] {
     const peak = Math.max(sc.rssMiB.peakDuringIngest, sc.rssMiB.atRest, sc.rssMiB.afterRestart)
     out.push([
       `${n(sc.citizens)} citizens: RSS`,
-      `peak ${n(sc.rssMiB.peakDuringIngest)} MiB ingesting, ${n(sc.rssMiB.atRest)} at rest, ${n(sc.rssMiB.afterRestart)} after restart`,
+      `peak ${n(sc.rssMiB.peakDuringIngest)} MiB ingesting, ${n(sc.rssMiB.atRest)} at rest${
+        sc.rssAtRestSplitMiB
+          ? ` (${n(sc.rssAtRestSplitMiB.anon)} its own, ${n(sc.rssAtRestSplitMiB.file)} mapped files)`
+          : ''
+      }, ${n(sc.rssMiB.afterRestart)} after restart`,
       '< 1 GiB throughout',
       verdict(million ? peak < 1024 : undefined),
     ])

@@ -5,7 +5,7 @@
  */
 import type { BuiltRecord, LegationClient } from '@legation/protocol'
 import { citizenRegistration, submitBatch } from '../workload.ts'
-import { dirBytes, percentile, rssMiB, rssSampler, sleep, withNetwork } from './proc.ts'
+import { dirBytes, percentile, rssMiB, rssSampler, rssSplitMiB, sleep, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
 const BATCH = 500
@@ -78,6 +78,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
     const rssPeakDuringIngest = await peak.stop()
     await sleep(sizes.settleMs)
     const rssAtRest = await rssMiB(node.pid)
+    const rssAtRestSplit = await rssSplitMiB(node.pid)
     const memoryAtRest = await nodeMemory(node.url)
     const disk = await dirBytes(node.dir)
     const purpose = 'purpose=consular-assistance'
@@ -103,6 +104,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
       diskBytesPerCitizen: Math.round(disk / written),
       diskMiB: Math.round(disk / 2 ** 20),
       rssMiB: { peakDuringIngest: rssPeakDuringIngest, atRest: rssAtRest, afterRestart: rssAfterRestart },
+      rssAtRestSplitMiB: rssAtRestSplit,
       memoryAtRestMiB: memoryAtRest,
       restartToReadySeconds: Number(restartSeconds.toFixed(2)),
       readCitizenFile: file,
