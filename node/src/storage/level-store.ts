@@ -42,6 +42,8 @@ export interface LevelDatabase {
   close(): Promise<void>
   /** LevelDB's manual compaction (classic-level); memory-level has none. */
   compactRange?(start: string, end: string): Promise<void>
+  /** LevelDB's estimate of the bytes on disk of a key range (classic-level); memory-level has none. */
+  approximateSize?(start: string, end: string): Promise<number>
 }
 
 interface Pending {
@@ -222,6 +224,15 @@ export class LevelStore implements Store, Startable {
   async compact(): Promise<void> {
     await this.#flushing
     await this.db.compactRange?.('', '\uffff')
+  }
+
+  /**
+   * LevelDB's estimate of the bytes on disk holding the keys under `prefix`, compressed and
+   * with their share of the tables' indexes; undefined in memory.
+   */
+  async bytesUnder(prefix: string): Promise<number | undefined> {
+    const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
+    return this.db.approximateSize?.(prefix, end)
   }
 
   async close() {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -59,5 +60,24 @@ describe('LevelStore', () => {
     const keys: string[] = []
     for await (const [k] of again.range({ gte: 'k', lt: 'l' })) keys.push(k)
     expect(keys).toHaveLength(50)
+  })
+
+  it('tells the bytes on disk under a prefix, for the bench to say where a citizen goes', async () => {
+    const { store } = await open()
+    // Random bytes do not compress: 200 rows of 1 KiB under one prefix, a few bytes under another.
+    await store.write(
+      Array.from({ length: 200 }, (_, i) => ({
+        type: 'put' as const,
+        key: `big/${String(i).padStart(4, '0')}`,
+        value: randomBytes(1024),
+      })),
+    )
+    await store.write([{ type: 'put', key: 'small/a', value: bytes('x') }])
+    await store.compact()
+    const big = await store.bytesUnder('big/')
+    const small = await store.bytesUnder('small/')
+    expect(big).toBeGreaterThan(180 * 1024)
+    expect(big).toBeLessThan(260 * 1024)
+    expect(small).toBeLessThan(4096)
   })
 })

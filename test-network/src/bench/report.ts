@@ -189,7 +189,13 @@ export function rows(r: BenchResults): Row[] {
     ])
     out.push([
       `${n(sc.citizens)} citizens: disk`,
-      `${n(sc.diskBytesPerCitizen)} B per citizen (${n(sc.diskMiB)} MiB)`,
+      `${n(sc.diskBytesPerCitizen)} B per citizen (${n(sc.diskMiB)} MiB)${
+        sc.diskBytesPerCitizenByPrefix
+          ? `: ${Object.entries(sc.diskBytesPerCitizenByPrefix)
+              .map(([p, b]) => `${p} ${n(b)}`)
+              .join(', ')}`
+          : ''
+      }`,
       '< 1 KB per citizen',
       verdict(million ? sc.diskBytesPerCitizen < 1000 : undefined),
     ])
@@ -205,6 +211,14 @@ export function rows(r: BenchResults): Row[] {
       'file p99 < 20 ms',
       verdict(million ? sc.readCitizenFile.p99Ms < 20 : undefined),
     ])
+    if (sc.readCitizenFileAfterRestart) {
+      out.push([
+        `${n(sc.citizens)} citizens: a citizen's file after a restart`,
+        `p50 ${sc.readCitizenFileAfterRestart.p50Ms} ms, p99 ${sc.readCitizenFileAfterRestart.p99Ms} ms (every cache cold)`,
+        '',
+        '',
+      ])
+    }
   }
   return out
 }

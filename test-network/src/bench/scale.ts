@@ -3,12 +3,58 @@
  * memory during ingest and at rest, restart to ready, and reads at that size — a citizen's file
  * and a search by travel document number, as an officer with a stated purpose.
  */
+import { join } from 'node:path'
+import { LevelStore } from '@legation/node'
 import type { BuiltRecord, LegationClient } from '@legation/protocol'
 import { citizenRegistration, submitBatch } from '../workload.ts'
 import { dirBytes, percentile, rssMiB, rssSampler, rssSplitMiB, sleep, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
 const BATCH = 500
+
+/** The store's key prefixes (node/src/engine/keys.ts), for where a citizen's bytes on disk go. */
+const PREFIXES = [
+  'ent/',
+  'rec/',
+  'pay/',
+  'ck/',
+  'doc/',
+  'dh/',
+  'sum/',
+  'ix/',
+  'mkt/',
+  'case/',
+  'alert/',
+  'gone/',
+  'ret/',
+  'miss/',
+  'evid/',
+  'rev/',
+  'ckpt/',
+  'stash/',
+  'meta/',
+]
+
+/**
+ * Bytes on disk per citizen under each prefix of a stopped node's store (LevelDB's estimates),
+ * largest first; `other` is what the folder holds beyond them (LevelDB's log and manifest).
+ */
+async function diskByPrefix(dir: string, total: number, citizens: number): Promise<Record<string, number>> {
+  const store = await LevelStore.open(join(dir, 'db'))
+  const out: [string, number][] = []
+  let counted = 0
+  try {
+    for (const p of PREFIXES) {
+      const bytes = (await store.bytesUnder(p)) ?? 0
+      counted += bytes
+      if (bytes / citizens >= 0.5) out.push([p, Math.round(bytes / citizens)])
+    }
+  } finally {
+    await store.close()
+  }
+  out.sort((a, b) => b[1] - a[1])
+  return Object.fromEntries([...out, ['other', Math.round((total - counted) / citizens)]])
+}
 
 async function timedReads(url: string, officer: LegationClient, paths: readonly string[]) {
   // Signed before the clock starts.
@@ -92,22 +138,32 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
       officer,
       sample.map((s) => `/v1/citizens?travelDocument=${s.passport}&${purpose}`),
     )
-    // Restart to ready (`/ready`), then the same reads once more from a cold cache.
+    // Restart to ready (`/ready`), then the citizens' files once more: every cache of the node
+    // is cold, and LevelDB opens its table files again.
     await node.stop()
     const r = performance.now()
     await node.start()
     const restartSeconds = (performance.now() - r) / 1000
     const rssAfterRestart = await rssMiB(node.pid)
+    const fileAfterRestart = await timedReads(
+      node.url,
+      officer,
+      sample.map((s) => `/v1/citizens/${s.id}?${purpose}`),
+    )
+    await node.stop()
+    const diskBytesPerCitizenByPrefix = await diskByPrefix(node.dir, disk, written)
     return {
       citizens: written,
       ingestRecordsPerSecond: Math.round(written / ingestSeconds),
       diskBytesPerCitizen: Math.round(disk / written),
       diskMiB: Math.round(disk / 2 ** 20),
+      diskBytesPerCitizenByPrefix,
       rssMiB: { peakDuringIngest: rssPeakDuringIngest, atRest: rssAtRest, afterRestart: rssAfterRestart },
       rssAtRestSplitMiB: rssAtRestSplit,
       memoryAtRestMiB: memoryAtRest,
       restartToReadySeconds: Number(restartSeconds.toFixed(2)),
       readCitizenFile: file,
+      readCitizenFileAfterRestart: fileAfterRestart,
       searchByTravelDocument: search,
     }
   })
