@@ -18,6 +18,33 @@ export const encodeJson = (v: unknown): Uint8Array => utf8ToBytes(JSON.stringify
 export const decodeJson = <T>(b: Uint8Array): T => JSON.parse(text.decode(b)) as T
 export const decodeText = (b: Uint8Array): string => text.decode(b)
 
+/** Bytes of a doc's hash at the head of its row. */
+const DOC_HASH_BYTES = 32
+
+/**
+ * A doc's row: its hash, then its Yjs state. One row, so a doc is written and read as one key
+ * (until data format 2 the hash had a row of its own, `dh/`: one more write per changed doc, one
+ * more read per doc loaded, and ~75 bytes per citizen on disk).
+ */
+export function encodeDocRow(hash: Uint8Array, state: Uint8Array): Uint8Array {
+  if (hash.length !== DOC_HASH_BYTES) throw new RangeError(`a doc hash is ${DOC_HASH_BYTES} bytes`)
+  const row = new Uint8Array(DOC_HASH_BYTES + state.length)
+  row.set(hash)
+  row.set(state, DOC_HASH_BYTES)
+  return row
+}
+
+/** A doc's hash and Yjs state from its row; an absent row is a doc not stored yet. */
+export function decodeDocRow(row: Uint8Array | undefined): {
+  hash: Uint8Array
+  state: Uint8Array | undefined
+} {
+  if (row === undefined) return { hash: new Uint8Array(), state: undefined }
+  if (row.length < DOC_HASH_BYTES) throw new RangeError('a doc row shorter than its hash')
+  // The hash is kept with the cached doc: a copy, so the row it came in is not kept with it.
+  return { hash: row.slice(0, DOC_HASH_BYTES), state: row.subarray(DOC_HASH_BYTES) }
+}
+
 /** Largest stored record row read back (a record with its certificate, far below this). */
 const MAX_STORED_RECORD_BYTES = 1024 * 1024
 

@@ -7,7 +7,7 @@ import { copyValue, loadDoc, type RecordHeader } from '@legation/protocol'
 import { LRUCache } from 'lru-cache'
 import type * as Y from 'yjs'
 import type { Store } from '../storage/store.ts'
-import { decodeStoredRecord } from './codec.ts'
+import { decodeDocRow, decodeStoredRecord } from './codec.ts'
 import { K } from './keys.ts'
 
 /** Docs kept decoded in memory. */
@@ -51,8 +51,8 @@ export class DocCache {
   async load(docId: string): Promise<CachedDoc> {
     const cached = this.#docs.get(docId)
     if (cached) return cached
-    const [state, hash] = await this.#store.getMany([K.doc(docId), K.docHash(docId)])
-    const d = { doc: loadDoc(state, this.#clientId(), docId), hash: hash ?? new Uint8Array() }
+    const { hash, state } = decodeDocRow(await this.#store.get(K.doc(docId)))
+    const d = { doc: loadDoc(state, this.#clientId(), docId), hash }
     this.#docs.set(docId, d)
     return d
   }
@@ -70,12 +70,10 @@ export class DocCache {
       else missing.push(id)
     }
     if (missing.length > 0) {
-      const raws = await this.#store.getMany(missing.flatMap((id) => [K.doc(id), K.docHash(id)]))
+      const raws = await this.#store.getMany(missing.map(K.doc))
       missing.forEach((id, i) => {
-        const d = {
-          doc: loadDoc(raws[2 * i], this.#clientId(), id),
-          hash: raws[2 * i + 1] ?? new Uint8Array(),
-        }
+        const { hash, state } = decodeDocRow(raws[i])
+        const d = { doc: loadDoc(state, this.#clientId(), id), hash }
         this.#docs.set(id, d)
         out.set(id, d)
       })

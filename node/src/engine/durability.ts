@@ -27,7 +27,14 @@ import {
 import { Mutex } from 'async-mutex'
 import { NodeError } from '../errors.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
-import { decodeJson, decodeStoredRecord, decodeText, encodeJson, encodeStoredRecord } from './codec.ts'
+import {
+  decodeJson,
+  decodeStoredRecord,
+  decodeText,
+  encodeDocRow,
+  encodeJson,
+  encodeStoredRecord,
+} from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
 import type { FeedTrees } from './feed-trees.ts'
 import { K } from './keys.ts'
@@ -191,8 +198,7 @@ export class Durability {
       const h = docHash(docId, d.doc)
       hashes.set(d, h)
       acc = accumulate(acc, docId, d.hash.length ? d.hash : undefined, h)
-      ops.push({ type: 'put', key: K.doc(docId), value: encodeDoc(d.doc) })
-      ops.push({ type: 'put', key: K.docHash(docId), value: h })
+      ops.push({ type: 'put', key: K.doc(docId), value: encodeDocRow(h, encodeDoc(d.doc)) })
     }
     // Summaries and indexes follow the merged docs — but for docs only a logged read changed:
     // an access.logged record sets no field, so their summaries stay as they are.

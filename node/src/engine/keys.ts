@@ -8,8 +8,8 @@
  *   gone/<citizen>          the id of the record that erased the citizen here (vault.ts)
  *   ret/<at:13>/<digest>    a payload kept only for the retention period: its citizen and record id
  *   miss/<digest hex>       a payload a stored record names but this node lacks: its record id
- *   doc/<docId>             Yjs state of a doc
- *   dh/<docId>              doc hash (state-root leaf)
+ *   doc/<docId>             a doc: its hash (32 bytes, the state-root leaf), then its Yjs state
+ *   dh/<docId>              a doc's hash in data format 2 and before (migrate.ts)
  *   sum/<citizenId>         derived summary (JSON) incl. its index keys; personal part sealed
  *   case/<caseId>           citizen id of the case
  *   alert/<alertId>         marker of a crisis alert
@@ -46,7 +46,6 @@ export const K = {
   missing: (digestHex: string) => `miss/${digestHex}`,
   missingAll: 'miss/',
   doc: (id: string) => `doc/${id}`,
-  docHash: (id: string) => `dh/${id}`,
   summary: (citizen: string) => `sum/${citizen}`,
   case: (caseId: string) => `case/${caseId}`,
   alert: (alertId: string) => `alert/${alertId}`,

@@ -4,12 +4,16 @@
  *   (no meta/format, or 1)  payloads, summaries and search indexes in plain form
  *   2                       citizens' data sealed at rest (vault.ts): payloads sealed under their
  *                           citizen's key, summaries and indexes without personal values
+ *   3                       a doc's hash in its doc row (codec.ts `encodeDocRow`), no `dh/` rows
  *
  * From 1 to 2: every stored payload is sealed under its citizen's key (in batches, resumable:
  * a sealed payload is left as it is), then the derived state is rebuilt from the feeds (rebuild.ts,
  * the same path a charter amendment takes), so summaries and indexes are written anew, and the
  * database is compacted so that LevelDB's files drop the plain values they still held. The format
  * mark is written last: a migration cut short starts again where it stopped.
+ *
+ * From 2 to 3: the derived state is rebuilt from the feeds, which writes every doc row anew and
+ * deletes the `dh/` rows (rebuild.ts).
  *
  * A store of a newer format than this node knows is refused (`STORE_FORMAT_NEWER`) instead of
  * being read wrongly: the node was downgraded.
@@ -21,7 +25,7 @@ import { decodeStoredRecord, decodeText } from './codec.ts'
 import { K } from './keys.ts'
 import { SEALED_PAYLOAD, type Vault } from './vault.ts'
 
-export const STORE_FORMAT = 2
+export const STORE_FORMAT = 3
 const BATCH = 500
 
 /** The store's data format: 1 for a store written before formats were marked. */
@@ -45,6 +49,10 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
     )
   }
   let sealed = 0
+  if (from === 2) {
+    // Doc rows gain their hash (format 3): written anew by the rebuild.
+    await store.write([{ type: 'put', key: K.rebuild, value: new Uint8Array([1]) }])
+  }
   if (from < 2) {
     let ops: BatchOp[] = []
     for await (const [, raw] of store.range(prefixRange(K.records))) {

@@ -34,7 +34,10 @@ import { K, seqKey } from './keys.ts'
 import type { PersistentState, RemoteResult } from './types.ts'
 import type { Vault } from './vault.ts'
 
-/** Key prefixes of what is derived from the feeds, deleted before they are applied again. */
+/**
+ * Key prefixes of what is derived from the feeds, deleted before they are applied again (`dh/`:
+ * docs' hashes of data format 2, now in their doc rows).
+ */
 const DERIVED = ['rec/', 'miss/', 'doc/', 'dh/', 'sum/', 'case/', 'alert/', 'ix/', 'mkt/'] as const
 /** Entries of one origin applied together, and keys deleted per write. */
 const CHUNK = 256

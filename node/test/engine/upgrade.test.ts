@@ -15,10 +15,12 @@ import {
 } from '@legation/protocol'
 import { afterEach, expect, it } from 'vitest'
 import { auditStore } from '../../src/audit.ts'
+import { decodeDocRow } from '../../src/engine/codec.ts'
 import { Engine } from '../../src/engine/engine.ts'
 import { K } from '../../src/engine/keys.ts'
 import { STORE_FORMAT, storeFormat } from '../../src/engine/migrate.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
+import { type BatchOp, prefixRange } from '../../src/storage/store.ts'
 import { allBytes, ed } from '../fixtures.ts'
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'store-v0')
@@ -114,5 +116,58 @@ it('refuses a store of a newer format than it reads', async () => {
   await expect(Engine.open({ store, ed, nodeKeys, charter })).rejects.toMatchObject({
     code: 'STORE_FORMAT_NEWER',
   })
+  await store.close()
+})
+
+it('opens a store of format 2, each doc hash in a row of its own: rebuilt with the hash in the doc row', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'legation-upgrade-'))
+  dirs.push(dir)
+  await cp(join(FIXTURE, 'db'), join(dir, 'db'), { recursive: true })
+  const f = JSON.parse(await readFile(join(FIXTURE, 'fixture.json'), 'utf8')) as Fixture
+  const nodeKeys = generateKeyPair(ed, fromHex(f.nodeSecretKey))
+  const charter = decodeCanonical(fromBase64url(f.charter)) as SignedCharter[]
+  const store = await LevelStore.open(join(dir, 'db'))
+  const first = await Engine.open({ store, ed, nodeKeys, charter })
+  const root = first.stateRoot()
+  await first.stop()
+  // Format 2 as its node wrote it: a doc row holds the Yjs state alone, its hash is under `dh/`.
+  const ops: BatchOp[] = []
+  const hashes = new Map<string, Uint8Array>()
+  for await (const [key, row] of store.range(prefixRange('doc/'))) {
+    const { hash, state } = decodeDocRow(row)
+    hashes.set(key, hash)
+    ops.push({ type: 'put', key, value: state! })
+    ops.push({ type: 'put', key: `dh/${key.slice('doc/'.length)}`, value: hash })
+  }
+  expect(ops.length).toBeGreaterThan(0)
+  ops.push({ type: 'put', key: K.format, value: new TextEncoder().encode('2') })
+  await store.write(ops)
+
+  const migrated: unknown[] = []
+  const engine = await Engine.open({
+    store,
+    ed,
+    nodeKeys,
+    charter,
+    observer: { migrated: (r) => migrated.push(r) },
+  })
+  expect(migrated).toEqual([{ from: 2, to: STORE_FORMAT, sealed: 0 }])
+  expect(await storeFormat(store)).toBe(STORE_FORMAT)
+  expect(engine.stateRoot()).toBe(root)
+  for (const p of f.people) {
+    expect((await engine.getSummary(p.citizen))?.travelDocument).toBe(p.passport)
+  }
+  const hashRows: string[] = []
+  for await (const [key] of store.range(prefixRange('dh/'))) hashRows.push(key)
+  expect(hashRows).toEqual([])
+  let docs = 0
+  for await (const [key, row] of store.range(prefixRange('doc/'))) {
+    docs++
+    expect(decodeDocRow(row).hash).toEqual(hashes.get(key))
+  }
+  expect(docs).toBe(hashes.size)
+  await engine.stop()
+  const report = await auditStore(store, ed, { charter })
+  expect(report.problems).toEqual([])
   await store.close()
 })
