@@ -24,7 +24,7 @@ const DOC_HASH_BYTES = 32
 /**
  * A doc's row: its hash, then its Yjs state. One row, so a doc is written and read as one key
  * (until data format 2 the hash had a row of its own, `dh/`: one more write per changed doc, one
- * more read per doc loaded, and ~75 bytes per citizen on disk).
+ * more read per doc loaded, and ~35 bytes per citizen on disk).
  */
 export function encodeDocRow(hash: Uint8Array, state: Uint8Array): Uint8Array {
   if (hash.length !== DOC_HASH_BYTES) throw new RangeError(`a doc hash is ${DOC_HASH_BYTES} bytes`)

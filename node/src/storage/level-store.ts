@@ -68,8 +68,9 @@ export const SYNC_READ_KEYS = 16
  * the pages it touched stay resident, counted in the node's RSS, until the file is closed. At
  * LevelDB's default of 1,000 files of 2 MiB that grew with the store, ~0.4 KB per citizen:
  * 195 MiB of mapped files at 400,000 citizens against 67 MiB with 100 files open
- * (`npm run bench -- --only scale --citizens 400000`). 256 files bound it near 120 MiB; a read
- * from a table not open costs one open (its index and filter blocks).
+ * (`npm run bench -- --quick --only scale --citizens 400000`). With 256, a million citizens held
+ * 81 MiB of mapped files, the node's binary included; a read from a table not open costs one
+ * open (its index and filter blocks).
  */
 export const MAX_OPEN_TABLE_FILES = 256
 
