@@ -11,6 +11,7 @@ import {
   fromBase64url,
   fromHex,
   generateKeyPair,
+  type KeyPair,
   type SignedCharter,
 } from '@legation/protocol'
 import { afterEach, expect, it } from 'vitest'
@@ -42,20 +43,19 @@ interface Fixture {
   }>
 }
 
-it('opens a store of the format before sealing: migrates it, and its plain values leave the files', async () => {
+/** A copy of the format-1 fixture in a folder of its own, with the node's keys and charter. */
+async function copyOfFixture() {
   const dir = await mkdtemp(join(tmpdir(), 'legation-upgrade-'))
   dirs.push(dir)
   await cp(join(FIXTURE, 'db'), join(dir, 'db'), { recursive: true })
   const f = JSON.parse(await readFile(join(FIXTURE, 'fixture.json'), 'utf8')) as Fixture
   const nodeKeys = generateKeyPair(ed, fromHex(f.nodeSecretKey))
   const charter = decodeCanonical(fromBase64url(f.charter)) as SignedCharter[]
-  const values = f.people.flatMap((p) => [p.given, p.family, p.passport, p.region, p.email])
-  // The fixture is what it says: plain values in a store without a format mark.
-  const before = await allBytes(dir)
-  expect(values.filter((v) => !before.includes(v))).toEqual([])
+  return { dir, f, nodeKeys, charter }
+}
 
-  const store = await LevelStore.open(join(dir, 'db'))
-  expect(await storeFormat(store)).toBe(1)
+/** Opens an engine over `store`, noting each migration it reports. */
+async function openWatching(store: LevelStore, nodeKeys: KeyPair, charter: SignedCharter[]) {
   const migrated: unknown[] = []
   const engine = await Engine.open({
     store,
@@ -64,6 +64,19 @@ it('opens a store of the format before sealing: migrates it, and its plain value
     charter,
     observer: { migrated: (r) => migrated.push(r) },
   })
+  return { engine, migrated }
+}
+
+it('opens a store of the format before sealing: migrates it, and its plain values leave the files', async () => {
+  const { dir, f, nodeKeys, charter } = await copyOfFixture()
+  const values = f.people.flatMap((p) => [p.given, p.family, p.passport, p.region, p.email])
+  // The fixture is what it says: plain values in a store without a format mark.
+  const before = await allBytes(dir)
+  expect(values.filter((v) => !before.includes(v))).toEqual([])
+
+  const store = await LevelStore.open(join(dir, 'db'))
+  expect(await storeFormat(store)).toBe(1)
+  const { engine, migrated } = await openWatching(store, nodeKeys, charter)
   expect(migrated).toEqual([{ from: 1, to: STORE_FORMAT, sealed: 6 }])
   expect(await storeFormat(store)).toBe(STORE_FORMAT)
   for (const p of f.people) {
@@ -120,12 +133,7 @@ it('refuses a store of a newer format than it reads', async () => {
 })
 
 it('opens a store of format 2, each doc hash in a row of its own: rebuilt with the hash in the doc row', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'legation-upgrade-'))
-  dirs.push(dir)
-  await cp(join(FIXTURE, 'db'), join(dir, 'db'), { recursive: true })
-  const f = JSON.parse(await readFile(join(FIXTURE, 'fixture.json'), 'utf8')) as Fixture
-  const nodeKeys = generateKeyPair(ed, fromHex(f.nodeSecretKey))
-  const charter = decodeCanonical(fromBase64url(f.charter)) as SignedCharter[]
+  const { dir, f, nodeKeys, charter } = await copyOfFixture()
   const store = await LevelStore.open(join(dir, 'db'))
   const first = await Engine.open({ store, ed, nodeKeys, charter })
   const root = first.stateRoot()
@@ -143,14 +151,7 @@ it('opens a store of format 2, each doc hash in a row of its own: rebuilt with t
   ops.push({ type: 'put', key: K.format, value: new TextEncoder().encode('2') })
   await store.write(ops)
 
-  const migrated: unknown[] = []
-  const engine = await Engine.open({
-    store,
-    ed,
-    nodeKeys,
-    charter,
-    observer: { migrated: (r) => migrated.push(r) },
-  })
+  const { engine, migrated } = await openWatching(store, nodeKeys, charter)
   expect(migrated).toEqual([{ from: 2, to: STORE_FORMAT, sealed: 0 }])
   expect(await storeFormat(store)).toBe(STORE_FORMAT)
   expect(engine.stateRoot()).toBe(root)
