@@ -13,7 +13,7 @@ import { Level } from 'level'
 import { writeFileAtomic } from '../keystore.ts'
 import type { Startable } from '../service.ts'
 import type { BatchOp, RangeOptions, SideFile, Store } from './store.ts'
-import { memorySideFile } from './store.ts'
+import { memorySideFile, prefixRange } from './store.ts'
 
 function diskSideFile(path: string): SideFile {
   return {
@@ -232,8 +232,8 @@ export class LevelStore implements Store, Startable {
    * with their share of the tables' indexes; undefined in memory.
    */
   async bytesUnder(prefix: string): Promise<number | undefined> {
-    const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
-    return this.db.approximateSize?.(prefix, end)
+    const { gte, lt } = prefixRange(prefix)
+    return this.db.approximateSize?.(gte!, lt!)
   }
 
   async close() {
