@@ -74,6 +74,15 @@ export const SYNC_READ_KEYS = 16
  */
 export const MAX_OPEN_TABLE_FILES = 256
 
+/**
+ * Bytes of a table file's block before compression (LevelDB's default is 4 KiB). Snappy finds
+ * repeats only inside a block, and neighbouring rows repeat a lot (the officer's certificate in
+ * each stored record, a summary's field names): with 16 KiB blocks a store of 20,000 citizens,
+ * compacted, took 1,547 B per citizen against 1,684 with 4 KiB (`rec/` 321 against 420 B). A
+ * random read decompresses one larger block, a few microseconds more.
+ */
+export const TABLE_BLOCK_BYTES = 16 * 1024
+
 export interface LevelStoreInit {
   /** fsync every batch. Only tests that measure something else turn this off. @default true */
   sync?: boolean
@@ -81,6 +90,8 @@ export interface LevelStoreInit {
   path?: string
   /** @default MAX_OPEN_TABLE_FILES */
   maxOpenFiles?: number
+  /** @default TABLE_BLOCK_BYTES */
+  blockSize?: number
 }
 
 /** The node's store as a service: `level` on disk at `path`, opened on start, closed on stop. */
@@ -91,6 +102,7 @@ export function levelStore(init: LevelStoreInit & { path: string }): () => Level
         keyEncoding: 'utf8',
         valueEncoding: 'view',
         maxOpenFiles: init.maxOpenFiles ?? MAX_OPEN_TABLE_FILES,
+        blockSize: init.blockSize ?? TABLE_BLOCK_BYTES,
       }),
       init,
     )
