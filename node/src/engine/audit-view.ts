@@ -4,7 +4,15 @@
  * checkpoint of its own feed — a C2SP tlog-checkpoint in a C2SP signed note, with the node's key.
  * Durable data only: nothing is proven that a crash could take back.
  */
-import { checkpointText, type Ed25519, type KeyPair, signNote, verifierKey } from '@legation/protocol'
+import {
+  checkpointText,
+  type Ed25519,
+  equalBytes,
+  type KeyPair,
+  leafHash,
+  signNote,
+  verifierKey,
+} from '@legation/protocol'
 import { NodeError } from '../errors.ts'
 import type { FeedTrees } from './feed-trees.ts'
 
@@ -57,6 +65,17 @@ export class AuditView {
   async root(origin: string, size: number): Promise<Uint8Array> {
     this.#held(origin, size)
     return this.#c.trees.root(origin, size)
+  }
+
+  /**
+   * Whether the entry this node holds durably at `seq` of `origin`'s feed has hash `hash`
+   * (undefined where it holds none): what another node's receipt for that entry is checked
+   * against, one read of a stored leaf.
+   */
+  async holds(origin: string, seq: number, hash: Uint8Array): Promise<boolean | undefined> {
+    if (!Number.isSafeInteger(seq) || seq < 1 || seq > (this.#c.durableSizes()[origin] ?? 0)) return undefined
+    const leaf = await this.#c.trees.leaf(origin, seq)
+    return leaf ? equalBytes(leaf, leafHash(hash)) : undefined
   }
 
   /** The audit path of entry `seq` of `origin` in its tree of `size` entries. */

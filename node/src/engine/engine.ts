@@ -197,7 +197,7 @@ export class Engine extends EngineReads {
     // Canonical bytes of records submitted as bytes, kept until the records themselves are gone.
     const recordBytes = new WeakMap<object, Uint8Array>()
     const clientId = () => this.clientId
-    const emit: EntryListener = (entry, bytes, payloads) => this.#emit(entry, bytes, payloads)
+    const emit: EntryListener = (entry, bytes, payloads, hash) => this.#emit(entry, bytes, payloads, hash)
     this.#trust = new Trust({ store, ed }, init.charter)
     this.restore = new RestoreFence(store)
     const trees = new FeedTrees(store)
@@ -429,12 +429,12 @@ export class Engine extends EngineReads {
     return () => this.#listeners.delete(listener)
   }
 
-  #emit(entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
+  #emit(entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>, hash: Uint8Array): void {
     // Entries applied again by a rebuild are not news: peers have them.
     if (this.#healing.rebuilding) return
     for (const l of this.#listeners) {
       try {
-        l(entry, bytes, payloads)
+        l(entry, bytes, payloads, hash)
       } catch {
         // A listener's failure is its own; the entry is durable either way.
       }

@@ -140,6 +140,11 @@ export class FeedTrees {
     })
   }
 
+  /** The leaf of entry `seq` of `origin` (the RFC 6962 leaf hash of its entry hash), if stored. */
+  leaf(origin: string, seq: number): Promise<Uint8Array | undefined> {
+    return this.#store.get(K.subtree(origin, 0, seq - 1))
+  }
+
   /** The root of `origin`'s tree when it had `size` entries. */
   root(origin: string, size: number): Promise<Uint8Array> {
     return Promise.resolve(this.#range(origin)(0, size))

@@ -377,7 +377,7 @@ export class LocalWriter {
         c.observer.accepted?.('client', accepted.length)
         c.observer.entryAppended?.(entry)
         for (const d of done) d()
-        c.emit(entry, bytes, tx.payloads)
+        c.emit(entry, bytes, tx.payloads, entryHashBytes)
       },
       (err: unknown) => {
         for (const v of accepted) v.resolve(this.refuse(v.id, err))

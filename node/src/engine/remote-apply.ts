@@ -444,7 +444,7 @@ export class RemoteApplier {
     tx.state.clocks[b.origin] = b.hlc as Hlc
     tx.state.charters[b.origin] = charterIndex
     tx.entries.push({ origin: b.origin, seq: b.seq, bytes, hash: item.hash })
-    tx.applied.push({ entry, bytes, accepted })
+    tx.applied.push({ entry, bytes, hash: item.hash, accepted })
   }
 
   /**
@@ -461,7 +461,8 @@ export class RemoteApplier {
     return {
       durable: durable.then(() => {
         for (const { accepted } of tx.applied) c.observer.accepted?.('peer', accepted)
-        for (const { entry, bytes } of tx.applied) c.emit(entry, bytes, payloadsOf(entry, tx.payloads))
+        for (const { entry, bytes, hash } of tx.applied)
+          c.emit(entry, bytes, payloadsOf(entry, tx.payloads), hash)
       }),
     }
   }

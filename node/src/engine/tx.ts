@@ -46,7 +46,7 @@ export interface Tx {
   erased: Set<string>
   docs: Map<string, TxDoc>
   /** Remote entries applied, in order, with how many of their records were new here. */
-  applied: Array<{ entry: SignedEntry; bytes: Uint8Array; accepted: number }>
+  applied: Array<{ entry: SignedEntry; bytes: Uint8Array; hash: Uint8Array; accepted: number }>
   /** The state-root accumulator before the transaction. */
   acc: Uint8Array
 }

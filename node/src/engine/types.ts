@@ -73,7 +73,13 @@ export interface EngineObserver {
 }
 
 /** Called with each entry once it is durable here (the mesh pushes it to peers). */
-export type EntryListener = (entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>) => void
+export type EntryListener = (
+  entry: SignedEntry,
+  bytes: Uint8Array,
+  payloads: Map<string, Uint8Array>,
+  /** The entry's hash (what a receipt signs). */
+  hash: Uint8Array,
+) => void
 
 /** What a received entry is, before it is verified. */
 export interface EntryHead {

@@ -1,8 +1,9 @@
 /**
  * Catch-up and anti-entropy, one mechanism: whoever sees a peer ahead for an origin sends
  * `want` for the next missing range and gets `entries` back with the payloads they need.
- * An entry's origin pushes it to every peer, every other node to one (`relayFanout`); a lost
- * push is repaired by the next status.
+ * An entry's origin pushes it to every peer; every other node tells `relayFanout` peers which
+ * version it holds, by its receipt (an old entry, which gets no receipt, is passed on whole);
+ * a lost push is repaired by the next status.
  *
  * One want is in flight per origin, whichever peer it went to (catching up from several
  * peers must not fetch and verify the same history from each), and the next range is asked
@@ -13,10 +14,12 @@ import {
   fromHex,
   MAX_WANT,
   ProtocolError,
+  type SignedReceipt,
   type SyncMessage,
   toHex,
   type VersionVector,
 } from '@legation/protocol'
+import { LRUCache } from 'lru-cache'
 import type { Engine, EntryHead } from '../engine/engine.ts'
 import type { MeshLogger } from '../mesh/index.ts'
 import type { PeerState, Peers } from './peers.ts'
@@ -36,6 +39,9 @@ export interface CatchUpOptions {
 
 type Payload = { d: Uint8Array; p: Uint8Array }
 
+/** Announced versions of entries not held yet that are remembered (least recently used forgotten). */
+const ANNOUNCED_KEPT = 4096
+
 export class CatchUp {
   readonly #engine: Engine
   readonly #peers: Peers
@@ -51,6 +57,11 @@ export class CatchUp {
    * necessarily applied), and when it last moved: the next want starts after it.
    */
   readonly #received = new Map<string, { seq: number; at: number }>()
+  /**
+   * Versions of entries this node does not hold yet that peers announced (by their receipts),
+   * by `origin/seq`, then entry hash (hex) → peer: checked once the entry is applied here.
+   */
+  readonly #announced = new LRUCache<string, Map<string, string>>({ max: ANNOUNCED_KEPT })
   /** Peers that told us what they hold (hello or status) since this node started. */
   readonly #heard = new Set<string>()
   #caughtUp = false
@@ -144,16 +155,26 @@ export class CatchUp {
 
   /**
    * An entry this node stored: its origin sends it to every peer not known to have it; any
-   * other node passes it on to `relayFanout` peers at random, among those not known to be
-   * further along that origin's feed. Relaying to every peer made each node receive each entry
-   * once per peer (bytes per record grew with the bloc). Not relaying at all let two versions
-   * of one entry, each shown to different nodes, sit side by side unseen: nodes holding the
-   * same seq pull nothing from each other, and relays are where an equivocation is caught. A
+   * other node tells `relayFanout` peers at random, among those not known to be further along
+   * that origin's feed, which version it holds: its receipt (entry hash, signed), ~200 bytes.
+   * A peer holding another version asks for this one, whose arrival proves the equivocation;
+   * one that holds none yet remembers the hash until it does. Relaying the entry itself made
+   * each node receive each entry about twice (the bytes a node sent per record were twice the
+   * entry's); relaying to every peer, once per peer. Not relaying at all let two versions of one
+   * entry, each shown to different nodes, sit side by side unseen: nodes holding the same seq
+   * pull nothing from each other. An old entry (no receipt) is passed on whole, as before. A
    * peer that misses an entry still pulls it after the next status, so a dead node's history
    * spreads.
    */
-  push(origin: string, seq: number, bytes: Uint8Array, payloads: Map<string, Uint8Array>): void {
+  push(
+    origin: string,
+    seq: number,
+    bytes: Uint8Array,
+    payloads: Map<string, Uint8Array>,
+    head: { hash: Uint8Array; time: number },
+  ): void {
     const own = origin === this.#engine.nodeId
+    if (!own) this.#compareAnnounced(origin, seq, head.hash)
     // A relay may go to a peer that says it holds this seq already: it may hold another version
     // of it. Not to one that holds more (catching up, this node is behind it).
     const to = [...this.#peers.all()].filter(
@@ -161,6 +182,15 @@ export class CatchUp {
     )
     if (!own) shuffle(to).splice(this.#opts.relayFanout)
     if (to.length === 0) return
+    if (!own && this.#receipts.recent(head.time)) {
+      this.#receipts.announce(
+        origin,
+        seq,
+        head.hash,
+        to.map((p) => p.peerId),
+      )
+      return
+    }
     const msg = {
       t: 'entries' as const,
       entries: [bytes],
@@ -169,6 +199,46 @@ export class CatchUp {
     for (const p of to) {
       p.vv[origin] = seq
       this.#peers.send(p.peerId, msg)
+    }
+  }
+
+  /**
+   * Receipts a peer sent for other origins' entries: which version of each it holds. Where this
+   * node holds another version, it asks the peer for that entry (whose arrival proves the
+   * equivocation); where it holds none yet, it remembers the hash until it does, and asks at
+   * once only if the entry's origin is not a peer (its push is not on its way).
+   */
+  async announced(p: PeerState, receipts: readonly SignedReceipt[]): Promise<void> {
+    let pull = false
+    for (const { body } of receipts) {
+      const { origin, seq, entry } = body
+      if (origin === this.#engine.nodeId || body.node !== p.nodeId) continue
+      const held = await this.#engine.audit.holds(origin, seq, entry)
+      if (held === false) {
+        this.#peers.send(p.peerId, { t: 'want', origin, from: seq, limit: 1 })
+      } else if (held === undefined && seq > (this.#engine.versionVector()[origin] ?? 0)) {
+        if ((p.vv[origin] ?? 0) < seq) p.vv[origin] = seq
+        const key = `${origin}/${seq}`
+        const versions = this.#announced.get(key) ?? new Map<string, string>()
+        versions.set(toHex(entry), p.peerId)
+        this.#announced.set(key, versions)
+        const node = this.#engine.charter.nodes.get(origin)
+        if (!node || !this.#peers.has(node.peerId)) pull = true
+      }
+    }
+    if (pull) this.pull()
+  }
+
+  /** An entry applied here: a peer that announced another version of it is asked for that one. */
+  #compareAnnounced(origin: string, seq: number, hash: Uint8Array): void {
+    const key = `${origin}/${seq}`
+    const versions = this.#announced.get(key)
+    if (!versions) return
+    this.#announced.delete(key)
+    const mine = toHex(hash)
+    for (const [version, peerId] of versions) {
+      if (version !== mine && this.#peers.has(peerId))
+        this.#peers.send(peerId, { t: 'want', origin, from: seq, limit: 1 })
     }
   }
 

@@ -6,9 +6,14 @@
  * for receipts at most its write-concern timeout, and catching up on old history needs none.
  * A node can also ask its peers to sign receipts for entries another node wrote
  * (`wantReceipts`), for a record first written elsewhere and submitted here again.
+ *
+ * A receipt is also how a node tells a peer which version of an entry it holds: a node that
+ * applied another origin's recent entry sends its receipt to a peer or two (`announce`) instead
+ * of the entry itself (catch-up.ts).
  */
 import {
   type Ed25519,
+  equalBytes,
   MAX_WANT,
   openEntry,
   ProtocolError,
@@ -43,7 +48,7 @@ export class Receipts {
   /** Receipts from other nodes, by `origin/seq`, then by node. */
   readonly #receipts: LRUCache<string, Map<string, SignedReceipt>>
   readonly #waiters = new Set<() => void>()
-  /** Receipts this node signed for peers that asked (`wantReceipts`), by `origin/seq`. */
+  /** Receipts this node signed (for origins, announced, or asked for), by `origin/seq`. */
   readonly #signed = new LRUCache<string, SignedReceipt>({ max: SIGNED_RECEIPT_CACHE })
 
   constructor(engine: Engine, peers: Peers, ed: Ed25519, clock: () => number, opts: ReceiptsOptions) {
@@ -53,6 +58,28 @@ export class Receipts {
     this.#clock = clock
     this.#windowMs = opts.receiptWindowMs
     this.#receipts = new LRUCache({ max: opts.maxTrackedEntries })
+  }
+
+  /** Whether an entry stamped at `time` (ms) is recent enough to get receipts. */
+  recent(time: number): boolean {
+    return time >= this.#clock() - this.#windowMs
+  }
+
+  /** Sends this node's receipt for entry (origin, seq) of hash `hash` to each of `peerIds`. */
+  announce(origin: string, seq: number, hash: Uint8Array, peerIds: readonly string[]): void {
+    if (peerIds.length === 0) return
+    const msg = { t: 'stored' as const, receipts: [this.#sign(origin, seq, hash)] }
+    for (const peerId of peerIds) this.#peers.send(peerId, msg)
+  }
+
+  /** This node's receipt for entry (origin, seq) of hash `hash`, signed once. */
+  #sign(origin: string, seq: number, hash: Uint8Array): SignedReceipt {
+    const key = `${origin}/${seq}`
+    const kept = this.#signed.get(key)
+    if (kept && equalBytes(kept.body.entry, hash)) return kept
+    const receipt = this.#engine.signReceipt(origin, seq, hash)
+    this.#signed.set(key, receipt)
+    return receipt
   }
 
   /** Wakes every waiting write (at shutdown: each then times out or finds its receipts). */
@@ -136,14 +163,13 @@ export class Receipts {
   applied(heads: ReadonlyArray<EntryHead | null>, results: readonly unknown[], from?: string): void {
     const receipts: SignedReceipt[] = []
     const signed = new Set<string>()
-    const recent = this.#clock() - this.#windowMs
     results.forEach((result, i) => {
       const head = heads[i]
       if (result !== 'applied' && (result !== 'duplicate' || head?.origin !== from)) return
       // One receipt per entry, though a frame may carry an entry twice.
-      if (!head || head.time < recent || signed.has(`${head.origin}/${head.seq}`)) return
+      if (!head || !this.recent(head.time) || signed.has(`${head.origin}/${head.seq}`)) return
       signed.add(`${head.origin}/${head.seq}`)
-      receipts.push(this.#engine.signReceipt(head.origin, head.seq, head.hash))
+      receipts.push(this.#sign(head.origin, head.seq, head.hash))
     })
     this.#send(receipts)
   }
@@ -163,16 +189,19 @@ export class Receipts {
       if (!receipt) {
         const bytes = await this.#engine.getEntryBytes(origin, seq)
         if (!bytes) continue
-        receipt = this.#engine.signReceipt(origin, seq, openEntry(bytes).hash)
-        this.#signed.set(key, receipt)
+        receipt = this.#sign(origin, seq, openEntry(bytes).hash)
       }
       receipts.push(receipt)
     }
     if (receipts.length > 0) this.#peers.send(peerId, { t: 'stored', receipts })
   }
 
-  /** Receipts a peer sent: each must verify against its node's key. */
-  onStored(receipts: readonly SignedReceipt[]): void {
+  /**
+   * Receipts a peer sent: each must verify against its node's key. Answers those of nodes of
+   * the charter in force, all verified.
+   */
+  onStored(receipts: readonly SignedReceipt[]): SignedReceipt[] {
+    const kept: SignedReceipt[] = []
     for (const r of receipts) {
       // Only nodes of the charter in force count. One not in it (expelled, or admitted by an
       // amendment not received yet) is skipped, not held against the sender.
@@ -188,8 +217,10 @@ export class Receipts {
         this.#receipts.set(key, byNode)
       }
       byNode.set(r.body.node, r)
+      kept.push(r)
     }
     this.wakeAll()
+    return kept
   }
 
   /** Receipts go to each entry's origin, one frame per origin (and per MAX_WANT receipts). */

@@ -5,9 +5,10 @@
  * - On connect both sides say `hello` (charter version, version vector); every
  *   `statusIntervalMs` they say `status`. Whoever sees the other ahead for an origin sends
  *   `want` and gets `entries` back (`catch-up.ts`). Entries this node writes are pushed to
- *   every connected peer not known to have them; others' entries are passed on to one other
- *   peer (relaying to all made each node receive each entry once per peer), so that two
- *   versions of an entry meet; the rest is pulled after a status.
+ *   every connected peer not known to have them; of others' entries, a node tells one other
+ *   peer which version it holds, by its receipt (the entry's hash, signed), so that two
+ *   versions of an entry meet: a node holding another version asks for this one. The rest is
+ *   pulled after a status.
  * - A peer that applied an entry signs a receipt and sends it to the entry's origin, which
  *   is how a write waits for k other nodes (`receipts.ts`).
  * - Revocations, a newer charter chain and evidence of an equivocation are flooded
@@ -64,9 +65,9 @@ export const DEFAULT_PAYLOADS_PER_WANT = 256
 /** How often, in status intervals, payloads that stored records name but this node lacks are asked. */
 export const DEFAULT_PAYLOAD_WANT_INTERVALS = 3
 /**
- * Peers a node passes another origin's entry on to (its origin sends it to every peer): what
- * lets two versions of one entry meet, while each node sends each entry about twice whatever
- * the bloc's size.
+ * Peers a node tells which version it holds of another origin's entry (its receipt; an old
+ * entry, which gets none, is passed on whole), the origin sending the entry to every peer:
+ * what lets two versions of one entry meet, while each node receives each entry about once.
  */
 export const DEFAULT_RELAY_FANOUT = 1
 /** Entries whose receipts are remembered for waiting writes (least recently used forgotten). */
@@ -213,8 +214,11 @@ class SyncReplication implements Replication {
       this.#mesh.onPeerDisconnected((p) => this.#disconnected(p)),
       this.#mesh.onFrame((p, f) => this.#onFrame(p, f)),
       this.#mesh.onPeerMisbehaved((p, code) => this.#observer.peerMisbehaved?.(p, code)),
-      this.#engine.onEntry((entry, bytes, payloads) =>
-        this.#catchUp.push(entry.body.origin, entry.body.seq, bytes, payloads),
+      this.#engine.onEntry((entry, bytes, payloads, hash) =>
+        this.#catchUp.push(entry.body.origin, entry.body.seq, bytes, payloads, {
+          hash,
+          time: entry.body.hlc[0],
+        }),
       ),
       this.#engine.onEvidence((a, b) => this.#gossip.evidence(a, b)),
     )
@@ -384,7 +388,7 @@ class SyncReplication implements Replication {
       case 'wantPayload':
         return await this.#catchUp.answerWantPayload(p, msg.digests)
       case 'stored':
-        return this.#receipts.onStored(msg.receipts)
+        return await this.#catchUp.announced(p, this.#receipts.onStored(msg.receipts))
       case 'wantReceipts':
         return await this.#receipts.answerWantReceipts(p.peerId, msg.entries)
       case 'charter':

@@ -6,52 +6,8 @@
  */
 import { decodeEntry } from '@legation/protocol'
 import { describe, expect, it } from 'vitest'
-import { Engine } from '../../src/engine/engine.ts'
-import { MemoryStore } from '../../src/storage/memory-store.ts'
-import { ed, registration, type TestBloc, testBloc } from '../fixtures.ts'
-
-async function open(bloc: TestBloc, i: number) {
-  const engine = await Engine.open({
-    store: new MemoryStore(),
-    ed,
-    nodeKeys: bloc.nodes[i]!.keys,
-    charter: bloc.chain,
-  })
-  const sent: Uint8Array[] = []
-  engine.onEntry((e, bytes) => {
-    if (e.body.origin === engine.nodeId) sent.push(bytes)
-  })
-  return { engine, sent }
-}
-
-/**
- * Node 0 forks its feed: one copy of its key writes seq 1 and then version A (seqs 2…), another
- * copy version B from seq 2. Answers the entries and the registrations each carries.
- */
-async function fork(bloc: TestBloc, lengthA: number, lengthB: number) {
-  const officer = bloc.officer('AAA')
-  const a1 = await open(bloc, 0)
-  const a2 = await open(bloc, 0)
-  const first = registration(officer)
-  await a1.engine.submit([first])
-  expect(await a2.engine.applyRemote(a1.sent[0]!)).toBe('applied')
-  const regsA = []
-  const regsB = []
-  for (let i = 0; i < lengthA; i++) {
-    regsA.push(registration(officer))
-    await a1.engine.submit([regsA[i]!])
-  }
-  for (let i = 0; i < lengthB; i++) {
-    regsB.push(registration(officer))
-    await a2.engine.submit([regsB[i]!])
-  }
-  const e1 = a1.sent[0]!
-  const A = a1.sent.slice(1)
-  const B = a2.sent.slice(1) // its first is seq 1, applied from the other copy
-  expect(decodeEntry(A[0]!).body.seq).toBe(2)
-  expect(decodeEntry(B[0]!).body.seq).toBe(2)
-  return { origin: a1.engine.nodeId, e1, A, B, first, regsA, regsB }
-}
+import { registration, testBloc } from '../fixtures.ts'
+import { fork, open } from './fork-fixture.ts'
 
 describe('forks that heal', () => {
   it('without a bloc-final checkpoint, every node ends just before the fork, whatever the order', async () => {

@@ -15,6 +15,7 @@ import {
   verifyCharterChain,
 } from '@legation/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
+import { fork } from '../engine/fork-fixture.ts'
 import { ed, registration, testBloc } from '../fixtures.ts'
 import { GatedStore } from '../storage/gated-store.ts'
 import { connect, startNode, stopAll } from './helpers.ts'
@@ -60,17 +61,24 @@ describe('replication: catch-up and push', () => {
     }
   })
 
-  it('the origin pushes an entry to every peer, and every other node passes it on to one peer at most', async () => {
+  it('the origin pushes an entry to every peer; every other node tells one peer, by its receipt, which version it holds', async () => {
     const bloc = testBloc(6)
     const nodes = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => startNode(bloc, i)))
     await connect(...nodes)
     const origin = nodes[0]!
-    // Who sent each frame of entries that any node read.
-    const sentBy = new Map<string, number>()
+    // Who sent each frame of entries that any node read, and who sent receipts to a node that
+    // is not the entry's origin.
+    const entriesBy = new Map<string, number>()
+    const announcedBy = new Map<string, number>()
     for (const n of nodes) {
       n.mesh.onFrame((peerId, frame) => {
         const msg = decodeSyncMessage(frame)
-        if (msg.t === 'entries' && msg.entries.length > 0) sentBy.set(peerId, (sentBy.get(peerId) ?? 0) + 1)
+        if (msg.t === 'entries' && msg.entries.length > 0)
+          entriesBy.set(peerId, (entriesBy.get(peerId) ?? 0) + 1)
+        if (msg.t === 'stored' && n !== origin) {
+          announcedBy.set(peerId, (announcedBy.get(peerId) ?? 0) + 1)
+          for (const r of msg.receipts) expect(r.body).toMatchObject({ origin: origin.engine.nodeId, seq: 1 })
+        }
       })
     }
     const reg = registration(bloc.officer('AAA'), 'CCC')
@@ -80,8 +88,29 @@ describe('replication: catch-up and push', () => {
     }
     // Several status intervals for any further copy to arrive.
     await new Promise((r) => setTimeout(r, 500))
-    expect(sentBy.get(origin.peerId)).toBe(5)
-    for (const n of nodes.slice(1)) expect(sentBy.get(n.peerId) ?? 0).toBeLessThanOrEqual(1)
+    expect(entriesBy.get(origin.peerId)).toBe(5)
+    for (const n of nodes.slice(1)) {
+      expect(entriesBy.get(n.peerId) ?? 0).toBe(0)
+      expect(announcedBy.get(n.peerId)).toBe(1)
+    }
+  })
+
+  it('two versions of an entry shown to two nodes meet: each learns the other by its receipt, and both cut the feed', async () => {
+    const bloc = testBloc(3)
+    const f = await fork(bloc, 1, 1)
+    const [b, c] = await Promise.all([startNode(bloc, 1), startNode(bloc, 2)])
+    await connect(b, c)
+    // Node 0 (not on the mesh) shows version A to node 1 and version B to node 2.
+    expect(await b.engine.applyRemoteMany([f.e1, ...f.A])).toEqual(['applied', 'applied'])
+    expect(await c.engine.applyRemoteMany([f.e1, ...f.B])).toEqual(['applied', 'applied'])
+    for (const n of [b, c]) {
+      await expect.poll(() => n.engine.equivocations().has(f.origin), WAIT).toBe(true)
+      await expect.poll(() => n.engine.versionVector()[f.origin], WAIT).toBe(1)
+      expect(await n.engine.getRecord(f.first.id)).toBeDefined()
+    }
+    expect(b.engine.stateRoot()).toBe(c.engine.stateRoot())
+    expect(b.misbehaved).toEqual([])
+    expect(c.misbehaved).toEqual([])
   })
 
   it("a node not connected to an entry's origin pulls it from a peer that has it", async () => {
@@ -117,18 +146,18 @@ describe('replication: write concern', () => {
     }
   })
 
-  it('the origin gets one receipt from each other node, however many copies relays delivered', async () => {
+  it('the origin gets one receipt from each other node, whatever they tell each other', async () => {
     const bloc = testBloc(6)
     const nodes = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => startNode(bloc, i)))
     await connect(...nodes)
     const origin = nodes[0]!
     const receipts: string[] = []
-    let relayed = 0
+    let announced = 0
     for (const n of nodes) {
-      n.mesh.onFrame((peerId, frame) => {
+      n.mesh.onFrame((_peerId, frame) => {
         const msg = decodeSyncMessage(frame)
         if (n === origin && msg.t === 'stored') receipts.push(...msg.receipts.map((r) => r.body.node))
-        if (msg.t === 'entries' && msg.entries.length > 0 && peerId !== origin.peerId) relayed++
+        if (n !== origin && msg.t === 'stored') announced++
       })
     }
     const reg = registration(bloc.officer('AAA'), 'CCC')
@@ -136,7 +165,7 @@ describe('replication: write concern', () => {
     expect(await origin.rep.awaitReceipts([reg.id], 5, 8_000)).toHaveLength(5)
     // Several status intervals for any further copy, and any receipt for it, to arrive.
     await new Promise((r) => setTimeout(r, 500))
-    expect(relayed).toBeGreaterThan(0)
+    expect(announced).toBeGreaterThan(0)
     expect(receipts.sort()).toEqual(
       nodes
         .slice(1)
