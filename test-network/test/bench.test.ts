@@ -73,8 +73,10 @@ describe('npm run bench -- --smoke', () => {
     expect(r.bloc!.catchUp.secondsFromProcessStart).toBeGreaterThan(r.bloc!.catchUp.secondsToReady)
     // Bloc sizes: the mesh's byte counters moved on every size.
     expect(r.blocSizes!.map((b) => b.nodes)).toEqual(s.blocSizes)
-    for (const b of r.blocSizes!)
+    for (const b of r.blocSizes!) {
       expect(b.error === undefined && b.bytesSentPerRecordPerNode, b.error).toBeGreaterThan(0)
+      if (b.error === undefined) expect(b.extraCopiesPerEntryPerNode).toBeGreaterThanOrEqual(0)
+    }
     // Scale: every citizen written, disk and memory read, reads answered.
     expect(r.scale!.citizens).toBe(s.citizens)
     expect(r.scale!.diskBytesPerCitizen).toBeGreaterThan(0)

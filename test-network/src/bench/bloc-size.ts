@@ -8,15 +8,26 @@ import { citizenRegistration, submitBatch } from '../workload.ts'
 import { sleep, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
-/** Mesh bytes a node sent, and sync message bytes it queued by message type. */
-async function meshBytesSent(node: TestNode): Promise<{ total: number; byType: Record<string, number> }> {
+/**
+ * Mesh bytes a node sent, sync message bytes it queued by message type, entries it wrote, and
+ * copies of entries it received that it held already.
+ */
+async function meshBytesSent(
+  node: TestNode,
+): Promise<{ total: number; byType: Record<string, number>; appended: number; duplicates: number }> {
   const res = await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })
   const text = await res.text()
+  const counter = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0)
   const total = Number(/^legation_mesh_bytes_total\{direction="sent"\} (\d+)/m.exec(text)?.[1] ?? Number.NaN)
   const byType: Record<string, number> = {}
   for (const m of text.matchAll(/^legation_sync_bytes_sent_total\{type="(\w+)"\} (\d+)/gm))
     byType[m[1]!] = Number(m[2])
-  return { total, byType }
+  return {
+    total,
+    byType,
+    appended: counter(/^legation_entries_appended_total (\d+)/m),
+    duplicates: counter(/^legation_entries_received_total\{result="duplicate"\} (\d+)/m),
+  }
 }
 
 export async function blocSizes(sizes: Sizes) {
@@ -44,6 +55,11 @@ export type BlocSizeResult =
       bytesSentPerRecordMaxOtherNode: number
       /** Bytes per record per node by sync message type: which part of the protocol grows. */
       bytesSentPerRecordPerNodeByType: Record<string, number>
+      /**
+       * Copies of an entry a node received beyond the first, on average over the other nodes
+       * (0 when each got each entry once): a push overtaken by a pull, on a busy host.
+       */
+      extraCopiesPerEntryPerNode: number
       error?: undefined
     }
   | { nodes: number; error: string }
@@ -69,6 +85,8 @@ async function measure(n: number, sizes: Sizes): Promise<BlocSizeResult> {
       }
     }
     for (const type of Object.keys(byType)) byType[type] = Math.round(byType[type]! / records.length / n)
+    const entries = after[0]!.appended - before[0]!.appended
+    const duplicates = after.reduce((sum, a, i) => sum + a.duplicates - before[i]!.duplicates, 0)
     return {
       nodes: n,
       records: records.length,
@@ -77,6 +95,7 @@ async function measure(n: number, sizes: Sizes): Promise<BlocSizeResult> {
       bytesSentPerRecordByWriter: Math.round(sent[0]! / records.length),
       bytesSentPerRecordMaxOtherNode: Math.round(Math.max(...sent.slice(1)) / records.length),
       bytesSentPerRecordPerNodeByType: byType,
+      extraCopiesPerEntryPerNode: Number((duplicates / Math.max(entries, 1) / (n - 1)).toFixed(2)),
     }
   })
 }

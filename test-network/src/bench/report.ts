@@ -165,7 +165,7 @@ export function rows(r: BenchResults): Row[] {
       r.blocSizes
         .map((b) =>
           b.error === undefined
-            ? `${b.nodes} nodes: ${n(b.bytesSentPerRecordPerNode)} B (${b.secondsToConverge} s)`
+            ? `${b.nodes} nodes: ${n(b.bytesSentPerRecordPerNode)} B (${b.secondsToConverge} s, ${b.extraCopiesPerEntryPerNode ?? '—'} extra copies per entry per node)`
             : `${b.nodes} nodes: failed (${b.error})`,
         )
         .join('; '),
