@@ -8,8 +8,8 @@
  * (`wantReceipts`), for a record first written elsewhere and submitted here again.
  *
  * A receipt is also how a node tells a peer which version of an entry it holds: a node that
- * applied another origin's recent entry sends its receipt to a peer or two (`announce`) instead
- * of the entry itself (catch-up.ts).
+ * applied another origin's recent entry sends its receipt to `relayFanout` peers (`announce`)
+ * instead of the entry itself (catch-up.ts).
  */
 import {
   type Ed25519,
