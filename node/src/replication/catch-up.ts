@@ -289,18 +289,19 @@ export class CatchUp {
 
   /**
    * Whether what this node lacks of `origin`'s feed is most likely in the frames its origin is
-   * pushing it: the origin is a peer, everything it held at its hello is here, and its frames
-   * are flowing (some being verified and applied now, or one read within two status
-   * intervals). A peer whose status runs ahead of them is not asked for the same entries: on a
-   * busy node such pulls overtook the pushes, and every entry they carried came twice (7 % of
-   * entries at each node of a 15-node bloc on 2 cores). Asked anyway once the gap is a want
-   * timeout old (a push the origin shed, or one this node could not apply).
+   * pushing it: the origin is a peer, everything it held at its hello is here, nothing read from
+   * it yet is past the gap (its pushes come in order: one past it means the missing entry was
+   * shed, or read and not applied), and its frames are flowing (some being verified and applied
+   * now, or one read within two status intervals). A peer whose status runs ahead of them is
+   * not asked for the same entries: on a busy node such pulls overtook the pushes, and every
+   * entry they carried came twice (7 % of entries at each node of a 15-node bloc on 2 cores).
+   * Asked anyway once the gap is four want timeouts old.
    */
   #awaitsPush(origin: string, have: number, now: number): boolean {
     const node = this.#engine.charter.nodes.get(origin)
     const po = node && this.#peers.get(node.peerId)
     const flowing = po && (po.applyingNow > 0 || now - po.lastEntriesAt < 2 * this.#opts.statusIntervalMs)
-    if (!po || po.pushesFrom === undefined || have < po.pushesFrom || !flowing) {
+    if (!po || po.pushesFrom === undefined || have < po.pushesFrom || po.ownSeqRead > have || !flowing) {
       this.#awaitingPush.delete(origin)
       return false
     }
@@ -309,7 +310,7 @@ export class CatchUp {
       this.#awaitingPush.set(origin, { seq: have + 1, at: now })
       return true
     }
-    return now - since.at < this.#timeoutMs()
+    return now - since.at < 4 * this.#timeoutMs()
   }
 
   /**
@@ -456,6 +457,7 @@ export class CatchUp {
     for (const head of entries) {
       if (!head) continue
       const { origin, seq } = head
+      if (origin === p.nodeId && seq > p.ownSeqRead) p.ownSeqRead = seq
       if ((p.vv[origin] ?? 0) < seq) p.vv[origin] = seq
       const r = this.#received.get(origin)
       const upTo = Math.max(mine[origin] ?? 0, r?.seq ?? 0)

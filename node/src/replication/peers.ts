@@ -53,6 +53,8 @@ export interface PeerState {
   applyingNow: number
   /** When this node last read a frame of entries from this peer. */
   lastEntriesAt: number
+  /** The highest seq of the peer's own feed read from it (pushed, or sent for a want). */
+  ownSeqRead: number
   /**
    * The length of the peer's own feed when it said hello: what it writes after that, it pushes
    * to this node (undefined before its hello, or for a peer the charter does not name).
@@ -119,6 +121,7 @@ export class Peers {
       applying: [],
       applyingNow: 0,
       lastEntriesAt: Number.NEGATIVE_INFINITY,
+      ownSeqRead: 0,
       pushesFrom: undefined,
       answered: new Map(),
       payloadsAnsweredAt: Number.NEGATIVE_INFINITY,
