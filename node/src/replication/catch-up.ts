@@ -52,8 +52,6 @@ export class CatchUp {
   readonly #misbehaved: (p: PeerState, err: unknown) => void
   /** One want in flight per origin: to which peer, since when. */
   readonly #wants = new Map<string, { peerId: string; at: number }>()
-  /** Per origin, the first seq missing while waiting for the origin's own pushes, and since when. */
-  readonly #awaitingPush = new Map<string, { seq: number; at: number }>()
   /**
    * Per origin, the highest seq received without a gap (in frames being applied, not yet
    * necessarily applied), and when it last moved: the next want starts after it.
@@ -265,7 +263,6 @@ export class CatchUp {
       // An equivocating origin is asked for only up to its cut (the version that stands).
       const stop = quarantined.get(origin)
       if (stop !== undefined && have >= stop - 1) continue
-      if (this.#awaitsPush(origin, have, now)) continue
       let best: PeerState | undefined
       for (const p of this.#peers.all()) {
         if ((p.vv[origin] ?? 0) <= have) continue
@@ -279,31 +276,6 @@ export class CatchUp {
       load.set(best.peerId, (load.get(best.peerId) ?? 0) + 1)
       this.#peers.send(best.peerId, { t: 'want', origin, from: have + 1, limit: this.#opts.entriesPerFrame })
     }
-  }
-
-  /**
-   * Whether what this node lacks of `origin`'s feed is on its way from the origin itself: the
-   * origin is a peer and has shown this node nothing past what it has. The origin pushes its
-   * entries and says its status on one ordered stream, so an entry it pushed arrives before any
-   * later word of it; where a status or a frame from the origin shows more than this node has,
-   * the missing entry was shed or not applied, and is pulled. Until then a peer whose status
-   * runs ahead is not asked for the same entries: on a busy node such pulls overtook the pushes,
-   * and every entry they carried came twice (up to 9 % of entries at each node of a 15-node
-   * bloc on 2 cores). Asked anyway once the gap is four want timeouts old.
-   */
-  #awaitsPush(origin: string, have: number, now: number): boolean {
-    const node = this.#engine.charter.nodes.get(origin)
-    const po = node && this.#peers.get(node.peerId)
-    if (!po || (po.vv[origin] ?? 0) > have) {
-      this.#awaitingPush.delete(origin)
-      return false
-    }
-    const since = this.#awaitingPush.get(origin)
-    if (since?.seq !== have + 1) {
-      this.#awaitingPush.set(origin, { seq: have + 1, at: now })
-      return true
-    }
-    return now - since.at < 4 * this.#timeoutMs()
   }
 
   /**
