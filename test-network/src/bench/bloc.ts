@@ -6,6 +6,7 @@
 import { type BuiltRecord, toSubmission } from '@legation/protocol'
 import type { TestNetwork, TestNode } from '../network.ts'
 import { citizenRegistration, submitBatch } from '../workload.ts'
+import { BenchClient } from './client.ts'
 import { percentile, perRecord, rssMiB, sleep, threadSeconds, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
@@ -45,9 +46,10 @@ async function replicationLatency(net: TestNetwork, sizes: Sizes, deadline: numb
   const ids: string[] = []
   let missed = 0
   let background = 0
+  const clients = net.nodes.map((n) => new BenchClient(n.url))
   try {
     for (let i = 0; i < sizes.replication && Date.now() < deadline; i++) {
-      const writer = net.nodes[1 + (i % 4)]!
+      const writer = clients[1 + (i % 4)]!
       const rec = citizenRegistration(officer, 'DVA')
       const t = performance.now()
       const res = await writer.post('/v1/records', { ...toSubmission(rec), writeConcern: k })
@@ -60,6 +62,7 @@ async function replicationLatency(net: TestNetwork, sizes: Sizes, deadline: numb
       ids.push(rec.id)
     }
   } finally {
+    for (const c of clients) c.close()
     background = await load.stop()
   }
   // Untimed: every node serves every record written (what the receipts said).

@@ -8,12 +8,13 @@
 import { type BuiltRecord, toSubmission } from '@legation/protocol'
 import type { TestNode } from '../network.ts'
 import { citizenRegistration, submitBatch } from '../workload.ts'
+import { answerJson, BenchClient } from './client.ts'
 import { percentile, perRecord, rssMiB, sleep, threadSeconds, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
-async function post(node: TestNode, rec: BuiltRecord): Promise<void> {
-  const res = await node.post('/v1/records', toSubmission(rec))
-  if (res.status !== 201) throw new Error(`write refused: ${res.status} ${JSON.stringify(res.body)}`)
+async function post(client: BenchClient, rec: BuiltRecord): Promise<void> {
+  const res = await client.post('/v1/records', toSubmission(rec))
+  if (res.status !== 201) throw new Error(`write refused: ${res.status} ${JSON.stringify(answerJson(res))}`)
 }
 
 /** Runs `work` and returns its wall time and the node's CPU per record, per thread kind. */
@@ -29,14 +30,15 @@ async function measured(node: TestNode, records: number, work: () => Promise<voi
 /** `records` single records one at a time at `node`: its rate, its CPU per record, and the p50/p99 of one durable write. */
 async function oneAtATime(node: TestNode, records: readonly BuiltRecord[], deadline: number) {
   const latencies: number[] = []
+  const client = new BenchClient(node.url)
   const figures = await measured(node, records.length, async () => {
     for (const rec of records) {
       if (Date.now() > deadline) throw new Error('benchmark deadline passed')
       const t = performance.now()
-      await post(node, rec)
+      await post(client, rec)
       latencies.push(performance.now() - t)
     }
-  })
+  }).finally(() => client.close())
   return {
     ...figures,
     latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
@@ -86,15 +88,16 @@ async function ingestAtOneNode(sizes: Sizes, deadline: number) {
     // 32 clients, one record per request.
     const concurrent = Array.from({ length: sizes.concurrent }, () => citizenRegistration(officer, 'DVC'))
     let next = 0
+    const client = new BenchClient(node.url, 32)
     const clients32 = await measured(node, concurrent.length, async () => {
       await Promise.all(
         Array.from({ length: 32 }, async () => {
           for (let i = next++; i < concurrent.length && Date.now() < deadline; i = next++) {
-            await post(node, concurrent[i]!)
+            await post(client, concurrent[i]!)
           }
         }),
       )
-    })
+    }).finally(() => client.close())
 
     // Batches of 500 from 4 clients, as JSON and then as CBOR.
     const batchesOf = async (as: 'json' | 'cbor') => {

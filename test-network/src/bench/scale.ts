@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { LevelStore } from '@legation/node'
 import type { BuiltRecord, LegationClient } from '@legation/protocol'
 import { citizenRegistration, submitBatch } from '../workload.ts'
+import { BenchClient } from './client.ts'
 import { dirBytes, percentile, rssMiB, rssSampler, rssSplitMiB, sleep, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
@@ -60,12 +61,16 @@ async function timedReads(url: string, officer: LegationClient, paths: readonly 
   // Signed before the clock starts.
   const signed = paths.map((path) => ({ path, headers: officer.sign({ method: 'GET', path }) }))
   const lat: number[] = []
-  for (const r of signed) {
-    const t = performance.now()
-    const res = await fetch(`${url}${r.path}`, { headers: r.headers, signal: AbortSignal.timeout(10_000) })
-    await res.arrayBuffer()
-    if (res.status !== 200) throw new Error(`GET ${r.path}: ${res.status}`)
-    lat.push(performance.now() - t)
+  const client = new BenchClient(url)
+  try {
+    for (const r of signed) {
+      const t = performance.now()
+      const res = await client.get(r.path, r.headers)
+      if (res.status !== 200) throw new Error(`GET ${r.path}: ${res.status}`)
+      lat.push(performance.now() - t)
+    }
+  } finally {
+    client.close()
   }
   return { p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), reads: lat.length }
 }
