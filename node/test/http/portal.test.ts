@@ -58,6 +58,18 @@ describe('the portal route', () => {
     await app.close()
   })
 
+  it('lets the page connect to an address a node announces later, from then on', async () => {
+    const announced: string[] = []
+    const { app } = await testApp({ portal: { dir, blocUrls: BLOC, announced: () => announced } })
+    const csp = async () =>
+      String((await app.inject({ method: 'GET', url: '/v1/node' })).headers['content-security-policy'])
+    expect(await csp()).toContain(`connect-src 'self' ${BLOC.join(' ')};`)
+    announced.push('https://node-c.example.org')
+    expect(await csp()).toContain(`connect-src 'self' ${BLOC.join(' ')} https://node-c.example.org;`)
+    expect(await csp()).toContain(`connect-src 'self' ${BLOC.join(' ')} https://node-c.example.org;`)
+    await app.close()
+  })
+
   it('answers / with how to build the portal when it is not built, and the API as before', async () => {
     const { app } = await testApp({ portal: { dir: join(dir, 'no-such-build') } })
     const page = await app.inject({ method: 'GET', url: '/' })

@@ -12,6 +12,7 @@
  * The policy allows no inline script or style at all: the build has neither (docs/portal.md).
  */
 import { existsSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import cors from '@fastify/cors'
 import fastifyStatic from '@fastify/static'
@@ -81,9 +82,15 @@ export async function registerSecurityHeaders(app: FastifyInstance, init: Portal
     crossOriginResourcePolicy: { policy: 'cross-origin' },
     referrerPolicy: { policy: 'no-referrer' },
   })
-  app.addHook('onRequest', (req, reply, done) =>
-    headers(req.raw, reply.raw, (err) => done(err as Error | undefined)),
-  )
+  // The headers change only when the bloc's addresses do: helmet's middleware runs once per
+  // set of addresses, into a record of what it sets, and not per request (~85 µs each).
+  let made: { key: string; headers: Array<[string, string]> } | undefined
+  app.addHook('onRequest', (_req, reply, done) => {
+    const key = blocUrlsOf(init).join(' ')
+    if (made?.key !== key) made = { key, headers: headersSetBy(headers) }
+    for (const [name, value] of made.headers) reply.raw.setHeader(name, value)
+    done()
+  })
   const others = (init.corsOrigins ?? []).map(originOf)
   await app.register(cors, {
     // The node's own pages need no CORS; others only from the listed origins.
@@ -94,6 +101,21 @@ export async function registerSecurityHeaders(app: FastifyInstance, init: Portal
     exposedHeaders: ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
     maxAge: 600,
   })
+}
+
+/** The headers a helmet middleware sets, in order, from a response that only records them. */
+function headersSetBy(middleware: ReturnType<typeof helmet>): Array<[string, string]> {
+  const set = new Map<string, string>()
+  const recorder = {
+    setHeader: (name: string, value: unknown) => set.set(name.toLowerCase(), String(value)),
+    removeHeader: (name: string) => set.delete(name.toLowerCase()),
+  }
+  let failed: unknown
+  middleware({} as IncomingMessage, recorder as unknown as ServerResponse, (err?: unknown) => {
+    failed = err
+  })
+  if (failed) throw failed
+  return [...set]
 }
 
 /** `/` and the portal's files, and `GET /portal/config.json`. */
