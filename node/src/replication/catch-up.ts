@@ -52,6 +52,8 @@ export class CatchUp {
   readonly #misbehaved: (p: PeerState, err: unknown) => void
   /** One want in flight per origin: to which peer, since when. */
   readonly #wants = new Map<string, { peerId: string; at: number }>()
+  /** Per origin, the first seq missing while its own pushes were being applied here, and since when. */
+  readonly #awaitingPush = new Map<string, { seq: number; at: number }>()
   /**
    * Per origin, the highest seq received without a gap (in frames being applied, not yet
    * necessarily applied), and when it last moved: the next want starts after it.
@@ -117,8 +119,15 @@ export class CatchUp {
     this.pull()
   }
 
+  /** A peer said hello: what it holds, and from where on it pushes its own entries here. */
+  hello(p: PeerState, vv: VersionVector): void {
+    if (p.nodeId) p.pushesFrom = vv[p.nodeId] ?? 0
+    this.learn(p, vv)
+  }
+
   /** Merges what the peer says it has, and asks for what we lack. */
   learn(p: PeerState, vv: VersionVector): void {
+    p.lastHeardAt = this.#clock()
     for (const [o, s] of Object.entries(vv)) if ((p.vv[o] ?? 0) < s) p.vv[o] = s
     this.#heard.add(p.peerId)
     this.pull()
@@ -263,6 +272,7 @@ export class CatchUp {
       // An equivocating origin is asked for only up to its cut (the version that stands).
       const stop = quarantined.get(origin)
       if (stop !== undefined && have >= stop - 1) continue
+      if (this.#awaitsPush(origin, have, now)) continue
       let best: PeerState | undefined
       for (const p of this.#peers.all()) {
         if ((p.vv[origin] ?? 0) <= have) continue
@@ -276,6 +286,35 @@ export class CatchUp {
       load.set(best.peerId, (load.get(best.peerId) ?? 0) + 1)
       this.#peers.send(best.peerId, { t: 'want', origin, from: have + 1, limit: this.#opts.entriesPerFrame })
     }
+  }
+
+  /**
+   * Whether what this node lacks of `origin`'s feed is on its way from the origin itself: the
+   * origin is a peer that said hello (what it writes after that, it pushes here), everything it
+   * held then is here, it has shown this node nothing past the gap, and it is heard from (a
+   * frame being applied, or any message read within two status intervals: an honest origin
+   * says its status every interval). An origin pushes its entries and says its status on one
+   * ordered stream, so a status or a frame of it past the gap means the missing entry was shed
+   * or not applied, and it is pulled at once. Until then a peer whose status runs ahead is not
+   * asked for the same entries: on a busy node such pulls overtook the pushes, and every entry
+   * they carried came twice (up to 9 % of entries at each node of a 15-node bloc on 2 cores).
+   * An origin that falls silent is not waited for; one that keeps talking without showing the
+   * entry, at most four want timeouts.
+   */
+  #awaitsPush(origin: string, have: number, now: number): boolean {
+    const node = this.#engine.charter.nodes.get(origin)
+    const po = node && this.#peers.get(node.peerId)
+    const heard = po && (po.applyingNow > 0 || now - po.lastHeardAt < 2 * this.#opts.statusIntervalMs)
+    if (!po || po.pushesFrom === undefined || have < po.pushesFrom || (po.vv[origin] ?? 0) > have || !heard) {
+      this.#awaitingPush.delete(origin)
+      return false
+    }
+    const since = this.#awaitingPush.get(origin)
+    if (since?.seq !== have + 1) {
+      this.#awaitingPush.set(origin, { seq: have + 1, at: now })
+      return true
+    }
+    return now - since.at < 4 * this.#timeoutMs()
   }
 
   /**
@@ -404,8 +443,12 @@ export class CatchUp {
         // Our failure (storage, shutting down), not the peer's: the range is asked again later.
         this.#log?.error({ peer: p.peerId, err }, 'could not apply entries from a peer')
       })
-      .finally(() => this.#applying.delete(done))
+      .finally(() => {
+        this.#applying.delete(done)
+        p.applyingNow--
+      })
     this.#applying.add(done)
+    p.applyingNow++
     p.applying.push(done)
     while (p.applying.length >= this.#opts.framesInFlight) await p.applying.shift()
   }
@@ -413,6 +456,7 @@ export class CatchUp {
   /** A frame is read: what it carries is on its way; ask for what comes after. */
   #onRead(p: PeerState, entries: ReadonlyArray<EntryHead | null>): void {
     const now = this.#clock()
+    p.lastHeardAt = now
     const mine = this.#engine.versionVector()
     for (const head of entries) {
       if (!head) continue

@@ -49,6 +49,15 @@ export interface PeerState {
   readonly vv: VersionVector
   /** Frames of entries from this peer still being verified and applied, oldest first. */
   readonly applying: Array<Promise<void>>
+  /** How many frames of entries from this peer are being verified and applied now. */
+  applyingNow: number
+  /** When this node last read a hello, a status or a frame of entries from this peer. */
+  lastHeardAt: number
+  /**
+   * The length of the peer's own feed when it said hello: what it writes after that, it pushes
+   * to this node (undefined before its hello, or for a peer the charter does not name).
+   */
+  pushesFrom: number | undefined
   /**
    * Per origin, the last range of entries we sent this peer in answer to a want (its last seq)
    * and when: a want that goes back into it soon after is not answered again (CatchUp).
@@ -108,6 +117,9 @@ export class Peers {
       state: node?.state ?? null,
       vv: {},
       applying: [],
+      applyingNow: 0,
+      lastHeardAt: Number.NEGATIVE_INFINITY,
+      pushesFrom: undefined,
       answered: new Map(),
       payloadsAnsweredAt: Number.NEGATIVE_INFINITY,
       queue: [],

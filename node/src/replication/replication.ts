@@ -378,7 +378,7 @@ class SyncReplication implements Replication {
       case 'hello':
         if (msg.bloc !== this.#engine.bloc) throw new ProtocolError('BLOC_MISMATCH')
         this.#gossip.helloCharter(p.peerId, msg.charter.version)
-        return this.#catchUp.learn(p, msg.vv)
+        return this.#catchUp.hello(p, msg.vv)
       case 'status':
         return this.#catchUp.learn(p, msg.vv)
       case 'want':

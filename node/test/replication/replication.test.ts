@@ -113,6 +113,56 @@ describe('replication: catch-up and push', () => {
     expect(c.misbehaved).toEqual([])
   })
 
+  it('a node busy applying its origin’s pushes does not pull the same entries from a peer that runs ahead', async () => {
+    const bloc = testBloc(3)
+    const store = new GatedStore()
+    const [o, x] = await Promise.all([startNode(bloc, 0), startNode(bloc, 1)])
+    // A want times out after 5 s here: past that, Y would pull anyway (a push O shed).
+    const y = await startNode(bloc, 2, { store, init: { wantTimeoutIntervals: 50 } })
+    await connect(o, x, y)
+    let fromX = 0
+    y.mesh.onFrame((peerId, frame) => {
+      const msg = decodeSyncMessage(frame)
+      if (peerId === x.peerId && msg.t === 'entries' && msg.entries.length > 0) fromX++
+    })
+    // Y's disk holds its writes: it is applying O's first entries while X has them all and says
+    // so in its statuses (every 100 ms).
+    store.armed = true
+    for (let i = 0; i < 4; i++)
+      expect((await o.engine.submit([registration(bloc.officer('AAA'))]))[0]?.ok).toBe(true)
+    await expect.poll(() => x.engine.versionVector()[o.engine.nodeId], WAIT).toBe(4)
+    await expect.poll(() => store.gates.length, WAIT).toBeGreaterThan(0)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(fromX).toBe(0)
+    store.armed = false
+    for (const gate of store.gates) gate.open()
+    await expect.poll(() => y.engine.versionVector()[o.engine.nodeId], WAIT).toBe(4)
+    expect(y.engine.stateRoot()).toBe(o.engine.stateRoot())
+  })
+
+  it('pulls at once what its origin says it has but did not push, without waiting for a want timeout', async () => {
+    const bloc = testBloc(3)
+    const [o, x] = await Promise.all([startNode(bloc, 0), startNode(bloc, 1)])
+    // A want times out after 5 s here, and a wait for the origin's pushes lasts up to four.
+    const y = await startNode(bloc, 2, { init: { wantTimeoutIntervals: 50 } })
+    await connect(o, x, y)
+    // O sheds its three pushes to Y (as it does to a peer whose queue is full), and says its
+    // status; what it sends after them (an answer to a want) goes through.
+    const send = o.mesh.send.bind(o.mesh)
+    let shed = 0
+    o.mesh.send = (peerId, frame, options) =>
+      peerId === y.peerId && decodeSyncMessage(frame).t === 'entries' && shed++ < 3
+        ? Promise.resolve()
+        : send(peerId, frame, options)
+    for (let i = 0; i < 3; i++)
+      expect((await o.engine.submit([registration(bloc.officer('AAA'))]))[0]?.ok).toBe(true)
+    const t = Date.now()
+    await expect.poll(() => y.engine.versionVector()[o.engine.nodeId], WAIT).toBe(3)
+    // Well within one want timeout: O's status, read after where its push would have been, showed more.
+    expect(Date.now() - t).toBeLessThan(4_000)
+    expect(y.engine.stateRoot()).toBe(o.engine.stateRoot())
+  })
+
   it("a node not connected to an entry's origin pulls it from a peer that has it", async () => {
     const bloc = testBloc(3)
     const nodes = await Promise.all([0, 1, 2].map((i) => startNode(bloc, i)))
