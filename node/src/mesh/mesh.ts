@@ -19,7 +19,7 @@
  * await m.start()
  * await m.send(peerId, frame)
  */
-import type { AbortOptions } from '@libp2p/interface'
+import type { AbortOptions, Connection } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { COMPONENTS } from '../logger.ts'
@@ -43,6 +43,7 @@ import { type MeshInit, type ResolvedInit, resolveInit } from './options.ts'
 import type { PeerPolicy } from './peer-policy.ts'
 import { Peers } from './peers.ts'
 import { Sender } from './sender.ts'
+import { corkSocketWrites, lazyWindowUpdates } from './socket-writes.ts'
 import { MeshTraffic } from './traffic.ts'
 
 /** Channels per connection: one live plus slack for one being replaced. */
@@ -123,6 +124,8 @@ export class Mesh {
     if (this.#running) {
       return
     }
+    if (!lazyWindowUpdates()) this.#unpatched('yamux window updates')
+    libp2p.addEventListener('connection:open', this.#onConnectionOpen)
     libp2p.addEventListener('peer:connect', keeper.onPeerConnect)
     libp2p.addEventListener('peer:disconnect', keeper.onPeerDisconnect)
     await libp2p.handle(this.syncProtocol, keeper.onInboundStream, {
@@ -140,6 +143,7 @@ export class Mesh {
       await libp2p.start()
     } catch (err) {
       this.#running = false
+      libp2p.removeEventListener('connection:open', this.#onConnectionOpen)
       libp2p.removeEventListener('peer:connect', keeper.onPeerConnect)
       libp2p.removeEventListener('peer:disconnect', keeper.onPeerDisconnect)
       throw err
@@ -160,10 +164,29 @@ export class Mesh {
     parts.dialer.stop()
     parts.keeper.closeAll()
     await parts.libp2p.stop()
+    parts.libp2p.removeEventListener('connection:open', this.#onConnectionOpen)
     parts.libp2p.removeEventListener('peer:connect', parts.keeper.onPeerConnect)
     parts.libp2p.removeEventListener('peer:disconnect', parts.keeper.onPeerDisconnect)
     parts.peers.clear()
     this.#log.info({}, 'mesh stopped')
+  }
+
+  /** Each connection's socket writes a message in one system call (socket-writes.ts). */
+  readonly #onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    if (!corkSocketWrites((evt.detail as Connection & { maConn?: unknown }).maConn)) {
+      this.#unpatched('corked socket writes')
+    }
+  }
+
+  readonly #warnedUnpatched = new Set<string>()
+
+  #unpatched(what: string): void {
+    if (this.#warnedUnpatched.has(what)) return
+    this.#warnedUnpatched.add(what)
+    this.#log.warn(
+      { what },
+      'a libp2p library is not the version socket-writes.ts patches: it works as it is, with more socket writes',
+    )
   }
 
   // ------------------------------------------------------------ inspection

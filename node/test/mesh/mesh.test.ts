@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { Socket } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { pino } from 'pino'
@@ -7,6 +8,7 @@ import { type MeshLogger, silentLogger } from '../../src/mesh/log.ts'
 import { Mesh, mesh } from '../../src/mesh/mesh.ts'
 import type { MeshInit } from '../../src/mesh/options.ts'
 import type { BootstrapPeer, PeerPolicy } from '../../src/mesh/peer-policy.ts'
+import { corkSocketWrites } from '../../src/mesh/socket-writes.ts'
 
 const PREFIX = '/legation/test-bloc'
 
@@ -176,6 +178,51 @@ describe('mesh', () => {
       expect(Buffer.compare(atA[i]!, bToA[i]!)).toBe(0)
     }
   }, 20_000)
+
+  it('(a2) a frame leaves in one socket write, and its receiver answers it with none', async () => {
+    const a = newNode()
+    const b = newNode()
+    const isAllowedPeer = (id: string): boolean => id === a.id || id === b.id
+    const mb = await startMesh(b, { isAllowedPeer })
+    const ma = await startMesh(a, { isAllowedPeer, bootstrap: () => [{ peerId: b.id, addrs: mb.addrs() }] })
+    await waitFor(
+      'channel both ways',
+      () => ma.connectedPeers().includes(b.id) && mb.connectedPeers().includes(a.id),
+    )
+    let got = 0
+    mb.onFrame(() => {
+      got++
+    })
+    // Every write both meshes' sockets make (both run here), one system call each.
+    const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>
+    const original = { _write: proto._write, _writev: proto._writev }
+    let writes = 0
+    for (const name of ['_write', '_writev'] as const) {
+      proto[name] = function (this: Socket, ...args: unknown[]) {
+        writes++
+        return original[name].apply(this, args)
+      }
+    }
+    const frames = 50
+    try {
+      for (let i = 0; i < frames; i++) {
+        await ma.send(b.id, randomBytes(2_000))
+        await waitFor('the frame', () => got === i + 1)
+      }
+    } finally {
+      Object.assign(proto, original)
+    }
+    // As the libraries are, noise's length and ciphertext were two writes, and each frame got a
+    // yamux window update back: 354 writes for these 50 frames.
+    expect(writes).toBeGreaterThanOrEqual(frames)
+    expect(writes).toBeLessThan(frames * 1.5)
+  })
+
+  it('(a3) leaves a connection of another shape as it is', () => {
+    expect(corkSocketWrites(undefined)).toBe(false)
+    expect(corkSocketWrites({ sendData: () => undefined })).toBe(false)
+    expect(corkSocketWrites({ socket: {}, sendData: () => undefined })).toBe(false)
+  })
 
   it('(b) refuses peers that are not allowed and drops them when the allowed set changes', async () => {
     const a = newNode()
