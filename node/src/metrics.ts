@@ -52,6 +52,7 @@ export interface Metrics {
   readonly entriesReceived: Counter<'result'>
   /** Checkpoints of other nodes' feeds this node checked and cosigned (as a witness). */
   readonly checkpointsCosigned: Counter
+  readonly cosignaturesHeld: Counter
   /** Feeds whose checkpoint became bloc-final here (cosigned by a quorum of member states). */
   readonly checkpointsFinal: Counter
   /** Checkpoints that contradict another view of their node's feed (stored as evidence). */
@@ -165,6 +166,11 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
     checkpointsCosigned: new Counter({
       name: `${p}checkpoints_cosigned_total`,
       help: "Checkpoints of other nodes' feeds this node checked against their entries and cosigned",
+      registers,
+    }),
+    cosignaturesHeld: new Counter({
+      name: `${p}cosignatures_held_total`,
+      help: 'Cosignatures this node made but did not send: the checkpoint was bloc-final here before their turn came',
       registers,
     }),
     checkpointsFinal: new Counter({

@@ -199,6 +199,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     registrar: p2p?.replication ?? LOCAL_REGISTRAR,
     observer: {
       cosigned: () => metrics.checkpointsCosigned.inc(),
+      cosignatureHeld: () => metrics.cosignaturesHeld.inc(),
       final: () => metrics.checkpointsFinal.inc(),
       splitView: () => metrics.splitViews.inc(),
     },

@@ -29,7 +29,7 @@ import {
   DEFAULT_RECEIPT_WINDOW_MS,
   DEFAULT_STATUS_INTERVAL_MS,
 } from '../replication/replication.ts'
-import { DEFAULT_WITNESS_INTERVAL_MS } from '../witness/witness.ts'
+import { DEFAULT_COSIGN_SPREAD_MS, DEFAULT_WITNESS_INTERVAL_MS } from '../witness/witness.ts'
 
 export { DEFAULT_DATA_DIR, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_WRITE_CONCERN_TIMEOUT_MS }
 export const DEFAULT_P2P_LISTEN = DEFAULT_LISTEN
@@ -331,6 +331,12 @@ export const ConfigSchema = Type.Object(
           MINUTE,
           DEFAULT_WITNESS_INTERVAL_MS,
           'How often the node checkpoints its own feed (when it grew) and retries checkpoints that wait for entries, in ms',
+        ),
+        cosignSpreadMs: int(
+          0,
+          MINUTE,
+          DEFAULT_COSIGN_SPREAD_MS,
+          'The longest random delay before the node sends its cosignature of a checkpoint to its peers; not sent if the checkpoint is bloc-final by then (0: at once, always), in ms',
         ),
       },
       strict,

@@ -74,10 +74,19 @@ function rememberingVerifier(ed: Ed25519, max = VERIFIED_SIGNATURES): Ed25519 {
 export interface WitnessInit {
   /** How often this node checkpoints its own feed (when it grew) and retries what waits. @default 2000 */
   intervalMs?: number
+  /**
+   * A witness sends its cosignature after a random delay of up to this long, and not at all if
+   * the checkpoint is bloc-final here by then (0: at once, always). @default 500
+   */
+  cosignSpreadMs?: number
 }
+
+export const DEFAULT_COSIGN_SPREAD_MS = 500
 
 export interface WitnessObserver {
   cosigned?(): void
+  /** A cosignature not sent: the checkpoint was bloc-final here before its turn came. */
+  cosignatureHeld?(): void
   final?(): void
   splitView?(): void
 }
@@ -107,8 +116,8 @@ export function witness(init: WitnessInit = {}): (components: WitnessComponents)
   const opts = integerOptions(
     'witness',
     init,
-    { intervalMs: DEFAULT_WITNESS_INTERVAL_MS },
-    { min: { intervalMs: 10 } },
+    { intervalMs: DEFAULT_WITNESS_INTERVAL_MS, cosignSpreadMs: DEFAULT_COSIGN_SPREAD_MS },
+    { min: { intervalMs: 10, cosignSpreadMs: 0 } },
   )
   return (components) => new Witness(opts, components)
 }
@@ -123,14 +132,18 @@ export class Witness {
   /** Checkpoints larger than the entries held, by origin: checked once the entries are here. */
   readonly #waiting = new Map<string, string>()
   #timer: NodeJS.Timeout | undefined
+  readonly #cosignSpreadMs: number
+  /** Cosignatures waiting for their turn to be sent (`#announce`). */
+  readonly #announcing = new Set<NodeJS.Timeout>()
   #unlisten: (() => void) | undefined
   #ticking: Promise<void> = Promise.resolve()
   /** Notes are merged one at a time: two merged at once from one stale copy would lose lines. */
   #receiving: Promise<unknown> = Promise.resolve()
 
-  constructor(opts: { intervalMs: number }, components: WitnessComponents) {
+  constructor(opts: { intervalMs: number; cosignSpreadMs: number }, components: WitnessComponents) {
     this.#c = components
     this.#intervalMs = opts.intervalMs
+    this.#cosignSpreadMs = opts.cosignSpreadMs
     this.#openEd = rememberingVerifier(components.ed)
   }
 
@@ -171,6 +184,8 @@ export class Witness {
 
   async stop(): Promise<void> {
     clearInterval(this.#timer)
+    for (const t of this.#announcing) clearTimeout(t)
+    this.#announcing.clear()
     this.#unlisten?.()
     this.#c.registrar.unhandle('checkpoint')
     await this.#ticking
@@ -297,8 +312,53 @@ export class Witness {
         this.#c.registrar.broadcast({ t: 'checkpoint', note: merged.note })
     } else if (cosignedHere) {
       const mine = joinNote({ text: noteParts(note).text, lines: [...noteParts(note).lines, lines.at(-1)!] })
-      this.#c.registrar.broadcast({ t: 'checkpoint', note: mine })
+      this.#announce(nodeId, merged.size, mine)
     }
+  }
+
+  /**
+   * Sends this node's cosignature of `origin`'s checkpoint of `size` to every peer, after a
+   * random delay within `cosignSpreadMs`, unless by then a larger one is held, or the
+   * cosignatures of others make this one bloc-final here: each was sent to every peer too, so
+   * every node sees it final without this one. Every witness sending its own to every peer cost each
+   * node O(n) notes per checkpoint, 83 B per record per node in a bloc of 15 (5 % of its
+   * traffic, against 3 B at 5 nodes); with a quorum of q member states, about q witnesses send.
+   * A hostile origin withholds nothing: the witnesses still reach finality among themselves.
+   */
+  #announce(origin: string, size: number, note: string): void {
+    const send = () => {
+      const held = this.#latest.get(origin)
+      if (held && (held.size > size || this.#finalWithoutMe(held))) {
+        this.#c.observer?.cosignatureHeld?.()
+        return
+      }
+      this.#c.registrar.broadcast({ t: 'checkpoint', note })
+    }
+    if (this.#cosignSpreadMs === 0) {
+      send()
+      return
+    }
+    const timer = setTimeout(() => {
+      this.#announcing.delete(timer)
+      send()
+    }, Math.random() * this.#cosignSpreadMs)
+    timer.unref()
+    this.#announcing.add(timer)
+  }
+
+  /**
+   * Whether the cosignatures of others make `held` bloc-final: each of them was sent to every
+   * peer, so every peer sees it final too (this node's own line counts here only).
+   */
+  #finalWithoutMe(held: WitnessedCheckpoint): boolean {
+    const latest = this.#c.engine.trust.versions.at(-1)
+    if (!latest) return false
+    const states = new Set<string>()
+    for (const id of held.cosigners) {
+      const state = id === this.#c.engine.nodeId ? undefined : latest.nodes.get(id)?.state
+      if (state !== undefined) states.add(state)
+    }
+    return states.size >= latest.charter.quorum
   }
 
   /** Tells the peers the bloc-final checkpoint of `origin` held here, with its fork proof. */
