@@ -336,7 +336,7 @@ export const ConfigSchema = Type.Object(
           0,
           MINUTE,
           DEFAULT_COSIGN_SPREAD_MS,
-          'The longest random delay before the node sends its cosignature of a checkpoint to its peers; not sent if the checkpoint is bloc-final by then (0: at once, always), in ms',
+          'The longest random delay before the node sends its cosignature of a checkpoint to its peers; not sent if the cosignatures of others come from a quorum of member states and one more by then (0: at once, always), in ms',
         ),
       },
       strict,

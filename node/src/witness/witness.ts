@@ -76,7 +76,8 @@ export interface WitnessInit {
   intervalMs?: number
   /**
    * A witness sends its cosignature after a random delay of up to this long, and not at all if
-   * the checkpoint is bloc-final here by then (0: at once, always). @default 500
+   * by then the cosignatures of others make the checkpoint bloc-final with a member state to
+   * spare (0: at once, always). @default 500
    */
   cosignSpreadMs?: number
 }
@@ -319,10 +320,10 @@ export class Witness {
   /**
    * Sends this node's cosignature of `origin`'s checkpoint of `size` to every peer, after a
    * random delay within `cosignSpreadMs`, unless by then a larger one is held, or the
-   * cosignatures of others make this one bloc-final here: each was sent to every peer too, so
-   * every node sees it final without this one. Every witness sending its own to every peer cost each
+   * cosignatures of others make this one bloc-final at every peer with a state to spare
+   * (`#finalWithoutMe`). Every witness sending its own to every peer cost each
    * node O(n) notes per checkpoint, 83 B per record per node in a bloc of 15 (5 % of its
-   * traffic, against 3 B at 5 nodes); with a quorum of q member states, about q witnesses send.
+   * traffic, against 3 B at 5 nodes); with a quorum of q member states, about q + 1 witnesses send.
    * A hostile origin withholds nothing: the witnesses still reach finality among themselves.
    */
   #announce(origin: string, size: number, note: string): void {
@@ -347,8 +348,11 @@ export class Witness {
   }
 
   /**
-   * Whether the cosignatures of others make `held` bloc-final: each of them was sent to every
-   * peer, so every peer sees it final too (this node's own line counts here only).
+   * Whether the cosignatures of others make `held` bloc-final at every peer too, with a state to
+   * spare: each was sent to every peer, but a hostile witness may have sent its own to some
+   * peers only (to this node, say), and this node holding back would then leave the others
+   * short. So they must come from `quorum + 1` member states (this node's own line not
+   * counted): without any one state's lines, a quorum is still left.
    */
   #finalWithoutMe(held: WitnessedCheckpoint): boolean {
     const latest = this.#c.engine.trust.versions.at(-1)
@@ -358,7 +362,7 @@ export class Witness {
       const state = id === this.#c.engine.nodeId ? undefined : latest.nodes.get(id)?.state
       if (state !== undefined) states.add(state)
     }
-    return states.size >= latest.charter.quorum
+    return states.size > latest.charter.quorum
   }
 
   /** Tells the peers the bloc-final checkpoint of `origin` held here, with its fork proof. */
