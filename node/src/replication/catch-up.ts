@@ -52,7 +52,7 @@ export class CatchUp {
   readonly #misbehaved: (p: PeerState, err: unknown) => void
   /** One want in flight per origin: to which peer, since when. */
   readonly #wants = new Map<string, { peerId: string; at: number }>()
-  /** Per origin, the first seq missing while its own pushes were being applied here, and since when. */
+  /** Per origin, the first seq missing while this node waits for the origin's own push of it, and since when. */
   readonly #awaitingPush = new Map<string, { seq: number; at: number }>()
   /**
    * Per origin, the highest seq received without a gap (in frames being applied, not yet
