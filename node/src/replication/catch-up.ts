@@ -22,6 +22,7 @@ import {
 import { LRUCache } from 'lru-cache'
 import type { Engine, EntryHead } from '../engine/engine.ts'
 import type { MeshLogger } from '../mesh/index.ts'
+import { shuffle } from '../util/shuffle.ts'
 import type { PeerState, Peers } from './peers.ts'
 import type { Receipts } from './receipts.ts'
 
@@ -189,17 +190,19 @@ export class CatchUp {
     const to = [...this.#peers.all()].filter(
       (p) => p.nodeId !== origin && (p.vv[origin] ?? 0) < (own ? seq : seq + 1),
     )
-    if (!own) shuffle(to).splice(this.#opts.relayFanout)
     if (to.length === 0) return
     if (!own && this.#receipts.recent(head.time)) {
+      // Which `relayFanout` of them is chosen when the announcements are sent, together.
       this.#receipts.announce(
         origin,
         seq,
         head.hash,
         to.map((p) => p.peerId),
+        this.#opts.relayFanout,
       )
       return
     }
+    if (!own) shuffle(to).splice(this.#opts.relayFanout)
     const msg = {
       t: 'entries' as const,
       entries: [bytes],
@@ -484,13 +487,4 @@ export class CatchUp {
   #timeoutMs(): number {
     return this.#opts.wantTimeoutIntervals * this.#opts.statusIntervalMs
   }
-}
-
-/** Fisher–Yates, in place. */
-function shuffle<T>(a: T[]): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
-    ;[a[i], a[j]] = [a[j]!, a[i]!]
-  }
-  return a
 }

@@ -34,7 +34,7 @@ import { CatchUp } from './catch-up.ts'
 import { Gossip } from './gossip.ts'
 import type { PeerPolicyControl } from './peer-policy.ts'
 import { lagOf, type PeerState, Peers, type ReplicationMesh } from './peers.ts'
-import { Receipts } from './receipts.ts'
+import { DEFAULT_ANNOUNCE_DELAY_MS, Receipts } from './receipts.ts'
 import type { SyncHandler, SyncPeer, SyncRegistrar, SyncType } from './registrar.ts'
 
 export { DEFAULT_BAN_MS } from './peer-policy.ts'
@@ -96,6 +96,8 @@ export interface ReplicationInit {
   maxTrackedReceipts?: number
   /** @default DEFAULT_RELAY_FANOUT */
   relayFanout?: number
+  /** @default DEFAULT_ANNOUNCE_DELAY_MS (receipts.ts) */
+  announceDelayMs?: number
 }
 
 export interface ReplicationObserver {
@@ -156,6 +158,7 @@ export function replication(init: ReplicationInit = {}): (components: Replicatio
     payloadWantIntervals: DEFAULT_PAYLOAD_WANT_INTERVALS,
     maxTrackedReceipts: DEFAULT_MAX_TRACKED_RECEIPTS,
     relayFanout: DEFAULT_RELAY_FANOUT,
+    announceDelayMs: DEFAULT_ANNOUNCE_DELAY_MS,
   })
   return (components) => new SyncReplication(opts, components)
 }
@@ -187,6 +190,11 @@ class SyncReplication implements Replication {
     this.#receipts = new Receipts(c.engine, this.#peers, c.ed, clock, {
       receiptWindowMs: opts.receiptWindowMs,
       maxTrackedEntries: opts.maxTrackedReceipts,
+      announceDelayMs: opts.announceDelayMs,
+      misbehaved: (peerId, err) => {
+        const p = this.#peers.get(peerId)
+        if (p) this.#misbehaved(p, err)
+      },
     })
     this.#catchUp = new CatchUp(
       {
@@ -231,6 +239,7 @@ class SyncReplication implements Replication {
     if (this.#timer) clearInterval(this.#timer)
     for (const u of this.#unsubscribe.splice(0)) u()
     this.#receipts.wakeAll()
+    this.#receipts.close()
     this.#peers.clear()
     await this.#catchUp.settle()
   }
@@ -388,7 +397,7 @@ class SyncReplication implements Replication {
       case 'wantPayload':
         return await this.#catchUp.answerWantPayload(p, msg.digests)
       case 'stored':
-        return await this.#catchUp.announced(p, this.#receipts.onStored(msg.receipts))
+        return await this.#catchUp.announced(p, this.#receipts.onStored(msg.receipts, p.nodeId ?? undefined))
       case 'wantReceipts':
         return await this.#receipts.answerWantReceipts(p.peerId, msg.entries)
       case 'charter':

@@ -95,6 +95,37 @@ describe('replication: catch-up and push', () => {
     }
   })
 
+  it('a node gathers the receipts it announces: entries applied in a row are told to a peer in one message', async () => {
+    const bloc = testBloc(4)
+    // Announcements wait up to 1 s here, so that the writes below fall in one batch.
+    const nodes = await Promise.all(
+      [0, 1, 2, 3].map((i) => startNode(bloc, i, { init: { announceDelayMs: 1000 } })),
+    )
+    await connect(...nodes)
+    const origin = nodes[0]!
+    // Per node that is not the origin: the 'stored' messages it sent to nodes other than the
+    // origin, and the receipts in them.
+    const messages = new Map<string, number>()
+    const receipts = new Map<string, number>()
+    for (const n of nodes.slice(1)) {
+      n.mesh.onFrame((peerId, frame) => {
+        const msg = decodeSyncMessage(frame)
+        if (msg.t !== 'stored' || peerId === origin.peerId) return
+        messages.set(peerId, (messages.get(peerId) ?? 0) + 1)
+        receipts.set(peerId, (receipts.get(peerId) ?? 0) + msg.receipts.length)
+      })
+    }
+    const officer = bloc.officer('AAA')
+    for (let i = 0; i < 5; i++)
+      expect((await origin.engine.submit([registration(officer)]))[0]?.ok).toBe(true)
+    for (const n of nodes.slice(1))
+      await expect.poll(() => n.engine.versionVector()[origin.engine.nodeId], WAIT).toBe(5)
+    for (const n of nodes.slice(1)) await expect.poll(() => receipts.get(n.peerId) ?? 0, WAIT).toBe(5)
+    // One entry each, they would have been five messages from each node.
+    for (const n of nodes.slice(1)) expect(messages.get(n.peerId)).toBe(1)
+    for (const n of nodes) expect(n.misbehaved).toEqual([])
+  })
+
   it('two versions of an entry shown to two nodes meet: each learns the other by its receipt, and both cut the feed', async () => {
     const bloc = testBloc(3)
     const f = await fork(bloc, 1, 1)
@@ -247,6 +278,31 @@ describe('replication: write concern', () => {
     // B did not write it, so no receipt comes to B by itself: B asks A and C to sign one.
     const receipts = await b.rep.awaitReceipts([reg.id], 2, 8_000)
     expect(new Set(receipts.map((r) => r.node))).toEqual(new Set([a.engine.nodeId, nodes[2]!.engine.nodeId]))
+  })
+
+  it('checks a peer’s receipt about its own copy when a write counts it: a forged one is dropped and its sender held to account', async () => {
+    const bloc = testBloc(3)
+    const nodes = await Promise.all([0, 1, 2].map((i) => startNode(bloc, i)))
+    await connect(...nodes)
+    const [a, b, c] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]]
+    // C signs every receipt it sends B with a broken signature.
+    const send = c.mesh.send.bind(c.mesh)
+    c.mesh.send = (peerId, frame, options) => {
+      const msg = decodeSyncMessage(frame)
+      if (peerId !== b.peerId || msg.t !== 'stored') return send(peerId, frame, options)
+      const receipts = msg.receipts.map((r) => ({ ...r, sig: r.sig.map((x, i) => (i === 0 ? x ^ 1 : x)) }))
+      return send(peerId, encodeSyncMessage({ t: 'stored', receipts }), options)
+    }
+    const reg = registration(bloc.officer('AAA'))
+    await a.engine.submit([reg])
+    await expect.poll(async () => (await b.engine.getRecord(reg.id))?.origin, WAIT).toBe(a.engine.nodeId)
+    // B asks A and C for receipts (it did not write the record): only A's stands.
+    await expect(b.rep.awaitReceipts([reg.id], 2, 3_000)).rejects.toMatchObject({
+      code: 'WRITE_CONCERN_TIMEOUT',
+    })
+    expect(b.misbehaved).toContainEqual({ peerId: c.peerId, code: 'SIGNATURE_INVALID' })
+    const one = await b.rep.awaitReceipts([reg.id], 1, 3_000)
+    expect(one.map((r) => r.node)).toEqual([a.engine.nodeId])
   })
 
   it('asks once per entry for records that share one, and is not taken for a repeating peer', async () => {
