@@ -66,6 +66,9 @@ describe('npm run bench -- --smoke', () => {
     )
     // The 5-node bloc: every timed write reached the four others; the late node caught up.
     expect(r.bloc!.replication.writes).toBe(s.replication)
+    expect(r.bloc!.replication.warmupWrites).toBe(s.replicationWarmup)
+    expect(r.bloc!.replication.cold.writes).toBe(s.replication)
+    expect(r.bloc!.replication.cold.p99Ms).toBeGreaterThanOrEqual(r.bloc!.replication.cold.p50Ms)
     expect(r.bloc!.replication.nodes).toBe(5)
     expect(r.bloc!.replication.p99Ms).toBeGreaterThanOrEqual(r.bloc!.replication.p50Ms)
     expect(r.bloc!.partition.recordsEachSide).toBe(s.partition)
