@@ -55,6 +55,7 @@ describe('npm run bench -- --smoke', () => {
     expect(r.ingest!.singleWrites.oneClient.records).toBe(s.singles)
     expect(r.ingest!.singleWrites.clients32.records).toBe(s.concurrent)
     expect(r.ingest!.singleWrites.withPeer.records).toBe(s.singles)
+    expect(r.ingest!.singleWrites.withPeer.cold.records).toBe(s.singlesWarmup)
     expect(r.ingest!.singleWrites.withPeer.cpuMicrosecondsPerRecord.main).toBeGreaterThan(0)
     expect(r.ingest!.singleWrites.withPeer.peerHadAllSecondsAfterLast).toBeGreaterThanOrEqual(0)
     expect(r.ingest!.batches.records).toBe(s.batchRecords)

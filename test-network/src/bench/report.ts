@@ -99,9 +99,15 @@ export function rows(r: BenchResults): Row[] {
       peer ? '' : verdict(orbitSingle === undefined ? undefined : one.recordsPerSecond > orbitSingle),
     ])
     if (peer) {
+      const cold = (peer as { cold?: typeof one }).cold
+      const orbitCold = orbit(r, 'singleWritesCold.writesPerSecond')
       out.push([
         'Single records, one client, durable, a live peer (OrbitDB’s shape)',
-        vsOrbit(peer),
+        `${vsOrbit(peer)}${
+          cold
+            ? `; after ${n(cold.records)} writes; a new node's first ${n(cold.records)}: ${n(cold.recordsPerSecond)} rec/s, p50 ${cold.latencyMs.p50} ms, ${n(cold.cpuMicrosecondsPerRecord.total)} µs CPU/rec${orbitCold ? ` (OrbitDB ${n(orbitCold)}/s)` : ''}`
+            : ''
+        }`,
         'faster than OrbitDB',
         verdict(orbitSingle === undefined ? undefined : peer.recordsPerSecond > orbitSingle),
       ])

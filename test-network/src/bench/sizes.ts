@@ -2,6 +2,11 @@
 export interface Sizes {
   verify: number
   singles: number
+  /**
+   * Single writes at a node with a live peer before the timed ones (timed too, reported as the
+   * cold figure); OrbitDB's single writes get as many.
+   */
+  singlesWarmup: number
   concurrent: number
   batchRecords: number
   /** Writes whose replication to the 4 other nodes of a 5-node bloc is timed. */
@@ -29,6 +34,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
   full: {
     verify: 20_000,
     singles: 1000,
+    singlesWarmup: 1000,
     concurrent: 4000,
     batchRecords: 20_000,
     replication: 200,
@@ -44,6 +50,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
   quick: {
     verify: 20_000,
     singles: 200,
+    singlesWarmup: 200,
     concurrent: 1000,
     batchRecords: 5000,
     replication: 40,
@@ -59,6 +66,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
   smoke: {
     verify: 500,
     singles: 5,
+    singlesWarmup: 5,
     concurrent: 64,
     batchRecords: 500,
     replication: 3,
