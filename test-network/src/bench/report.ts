@@ -103,9 +103,9 @@ export function rows(r: BenchResults): Row[] {
       const orbitCold = orbit(r, 'singleWritesCold.writesPerSecond')
       out.push([
         'Single records, one client, durable, a live peer (OrbitDB’s shape)',
-        `${vsOrbit(peer)}${
+        `${cold ? `after ${n(cold.records)} writes: ` : ''}${vsOrbit(peer)}${
           cold
-            ? `; after ${n(cold.records)} writes; a new node's first ${n(cold.records)}: ${n(cold.recordsPerSecond)} rec/s, p50 ${cold.latencyMs.p50} ms, ${n(cold.cpuMicrosecondsPerRecord.total)} µs CPU/rec${orbitCold ? ` (OrbitDB ${n(orbitCold)}/s)` : ''}`
+            ? `; a new node's first ${n(cold.records)}: ${n(cold.recordsPerSecond)} rec/s, p50 ${cold.latencyMs.p50} ms, ${n(cold.cpuMicrosecondsPerRecord.total)} µs CPU/rec${orbitCold ? `; OrbitDB ${n(orbitCold)}/s` : ''}`
             : ''
         }`,
         'faster than OrbitDB',
@@ -120,9 +120,9 @@ export function rows(r: BenchResults): Row[] {
     const late = rep.notAcknowledgedInTime ?? rep.missedAfter10s
     out.push([
       `Replication latency, 5 nodes, ${rep.backgroundRecordsPerSecond} rec/s background`,
-      `p50 ${rep.p50Ms} ms, p99 ${rep.p99Ms} ms${late ? ` (${late} of ${rep.writes} not acknowledged by every node in time)` : ''}${
+      `${rep.cold ? `after ${n(rep.warmupWrites ?? 0)} writes: ` : ''}p50 ${rep.p50Ms} ms, p99 ${rep.p99Ms} ms${late ? ` (${late} of ${rep.writes} not acknowledged by every node in time)` : ''}${
         rep.cold
-          ? ` after ${n(rep.warmupWrites ?? 0)} writes; a new bloc's first ${rep.cold.writes}: p50 ${rep.cold.p50Ms} ms, p99 ${rep.cold.p99Ms} ms`
+          ? `; a new bloc's first ${rep.cold.writes}: p50 ${rep.cold.p50Ms} ms, p99 ${rep.cold.p99Ms} ms`
           : ''
       }`,
       'p50 < 20 ms, p99 < 100 ms',
