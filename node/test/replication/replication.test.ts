@@ -97,9 +97,10 @@ describe('replication: catch-up and push', () => {
 
   it('a node gathers the receipts it announces: entries applied in a row are told to a peer in one message', async () => {
     const bloc = testBloc(4)
-    // Announcements wait up to 1 s here, so that the writes below fall in one batch.
+    // Announcements wait up to 4 s here, so that the writes below fall in one batch even on a
+    // loaded machine.
     const nodes = await Promise.all(
-      [0, 1, 2, 3].map((i) => startNode(bloc, i, { init: { announceDelayMs: 1000 } })),
+      [0, 1, 2, 3].map((i) => startNode(bloc, i, { init: { announceDelayMs: 4000 } })),
     )
     await connect(...nodes)
     const origin = nodes[0]!
