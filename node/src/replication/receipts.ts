@@ -15,9 +15,11 @@
  * replica's CPU per write, docs/performance.md). Nothing waits for them: an equivocation is
  * found when they cross, or when the next entry does not chain.
  *
- * A receipt a node sends about its own copy of another origin's entry comes on the channel
- * that authenticates that node, so what it says (the hash it holds) is its word already; its
- * signature is checked only where the receipt is passed on as proof, when a write counts it.
+ * A receipt a node sends about its own copy comes on the channel that authenticates that node,
+ * so what it says (the hash it holds) is its word already, and it could sign any hash it likes.
+ * Its signature is checked only where the receipt is passed on as proof: when a write waiting
+ * for receipts counts it. An entry no write waits for (a batch, a record without write
+ * concern) costs its origin no check per receipt.
  */
 import {
   type Ed25519,
@@ -295,8 +297,8 @@ export class Receipts {
 
   /**
    * Receipts a peer (node `sender`) sent: each must verify against its node's key, checked now
-   * or, for the sender's own receipt for another origin's entry, once a write counts it
-   * (`#checked`). Answers those of nodes of the charter in force.
+   * or, for the sender's own, once a write counts it (`#checked`). Answers those of nodes of the
+   * charter in force.
    */
   onStored(receipts: readonly SignedReceipt[], sender?: string): SignedReceipt[] {
     const kept: SignedReceipt[] = []
@@ -305,7 +307,7 @@ export class Receipts {
       // amendment not received yet) is skipped, not held against the sender.
       const node = this.#engine.charter.nodes.get(r.body.node)
       if (!node) continue
-      if (r.body.node === sender && r.body.origin !== this.#engine.nodeId) {
+      if (r.body.node === sender) {
         this.#unchecked.add(r)
       } else if (!verifyReceipt(this.#ed, r, node.nodeKey)) {
         throw new ProtocolError('SIGNATURE_INVALID', 'receipt does not verify')

@@ -281,16 +281,16 @@ describe('replication: write concern', () => {
     expect(new Set(receipts.map((r) => r.node))).toEqual(new Set([a.engine.nodeId, nodes[2]!.engine.nodeId]))
   })
 
-  it('checks a peer’s receipt about its own copy when a write counts it: a forged one is dropped and its sender held to account', async () => {
+  it('checks a peer’s receipt when a write counts it: a forged one is dropped and its sender held to account, at the origin too', async () => {
     const bloc = testBloc(3)
     const nodes = await Promise.all([0, 1, 2].map((i) => startNode(bloc, i)))
     await connect(...nodes)
     const [a, b, c] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]]
-    // C signs every receipt it sends B with a broken signature.
+    // C signs every receipt it sends with a broken signature.
     const send = c.mesh.send.bind(c.mesh)
     c.mesh.send = (peerId, frame, options) => {
       const msg = decodeSyncMessage(frame)
-      if (peerId !== b.peerId || msg.t !== 'stored') return send(peerId, frame, options)
+      if (msg.t !== 'stored') return send(peerId, frame, options)
       const receipts = msg.receipts.map((r) => ({ ...r, sig: r.sig.map((x, i) => (i === 0 ? x ^ 1 : x)) }))
       return send(peerId, encodeSyncMessage({ t: 'stored', receipts }), options)
     }
@@ -304,6 +304,11 @@ describe('replication: write concern', () => {
     expect(b.misbehaved).toContainEqual({ peerId: c.peerId, code: 'SIGNATURE_INVALID' })
     const one = await b.rep.awaitReceipts([reg.id], 1, 3_000)
     expect(one.map((r) => r.node)).toEqual([a.engine.nodeId])
+    // The record's origin got C's receipt for it unchecked too: a write counting it finds it.
+    await expect(a.rep.awaitReceipts([reg.id], 2, 3_000)).rejects.toMatchObject({
+      code: 'WRITE_CONCERN_TIMEOUT',
+    })
+    expect(a.misbehaved).toContainEqual({ peerId: c.peerId, code: 'SIGNATURE_INVALID' })
   })
 
   it('asks once per entry for records that share one, and is not taken for a repeating peer', async () => {
