@@ -70,6 +70,7 @@ describe('npm run bench -- --smoke', () => {
     expect(r.bloc!.replication.warmupWrites).toBe(s.replicationWarmup)
     expect(r.bloc!.replication.cold.writes).toBe(s.replication)
     expect(r.bloc!.replication.cold.p99Ms).toBeGreaterThanOrEqual(r.bloc!.replication.cold.p50Ms)
+    expect(r.bloc!.replication.cpuMillisecondsPerWritePerNode).toHaveLength(5)
     expect(r.bloc!.replication.nodes).toBe(5)
     expect(r.bloc!.replication.p99Ms).toBeGreaterThanOrEqual(r.bloc!.replication.p50Ms)
     expect(r.bloc!.partition.recordsEachSide).toBe(s.partition)

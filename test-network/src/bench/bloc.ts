@@ -53,8 +53,13 @@ async function replicationLatency(net: TestNetwork, sizes: Sizes, deadline: numb
   let background = 0
   const clients = net.nodes.map((n) => new BenchClient(n.url))
   const total = sizes.replicationWarmup + sizes.replication
+  // Each node's CPU over the timed writes (the background load's included).
+  let cpuBefore: Array<Record<string, number>> = []
+  let cpuAfter: Array<Record<string, number>> = []
+  const cpuNow = () => Promise.all(net.nodes.map((n) => threadSeconds(n.pid!)))
   try {
     for (let i = 0; i < total && Date.now() < deadline; i++) {
+      if (i === sizes.replicationWarmup) cpuBefore = await cpuNow()
       const writer = clients[1 + (i % 4)]!
       const rec = citizenRegistration(officer, 'DVA')
       const t = performance.now()
@@ -67,6 +72,7 @@ async function replicationLatency(net: TestNetwork, sizes: Sizes, deadline: numb
       lat.push(ms)
       ids.push(rec.id)
     }
+    if (cpuBefore.length > 0) cpuAfter = await cpuNow()
   } finally {
     for (const c of clients) c.close()
     background = await load.stop()
@@ -98,6 +104,10 @@ async function replicationLatency(net: TestNetwork, sizes: Sizes, deadline: numb
     },
     method: `write concern ${k}: the write is answered once every other node sent its receipt`,
     notAcknowledgedInTime: late.filter((i) => i >= sizes.replicationWarmup).length,
+    /** Each node's CPU per timed write, background load included, in ms. */
+    cpuMillisecondsPerWritePerNode: cpuAfter.map(
+      (after, i) => perRecord(cpuBefore[i]!, after, Math.max(1, warm.length)).total! / 1000,
+    ),
     backgroundRecordsPerSecond: 100,
     backgroundRecords: background,
     nodes: net.nodes.length,

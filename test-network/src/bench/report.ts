@@ -124,6 +124,10 @@ export function rows(r: BenchResults): Row[] {
         rep.cold
           ? `; a new bloc's first ${rep.cold.writes}: p50 ${rep.cold.p50Ms} ms, p99 ${rep.cold.p99Ms} ms`
           : ''
+      }${
+        rep.cpuMillisecondsPerWritePerNode?.length
+          ? `; ${rep.cpuMillisecondsPerWritePerNode.map((ms) => ms.toFixed(1)).join(' / ')} ms CPU per write at each node, background included`
+          : ''
       }`,
       'p50 < 20 ms, p99 < 100 ms',
       verdict(rep.p50Ms < 20 && rep.p99Ms < 100),
