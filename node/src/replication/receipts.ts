@@ -113,11 +113,11 @@ export class Receipts {
     if (candidates.length === 0 || fanout < 1) return
     this.#outbox.push({ receipt: this.#sign(origin, seq, hash), candidates, fanout })
     if (this.#outbox.length >= MAX_WANT) {
-      this.flushAnnounced()
+      this.#flushAnnounced()
       return
     }
     if (this.#outboxTimer) return
-    this.#outboxTimer = setTimeout(() => this.flushAnnounced(), this.#announceDelayMs)
+    this.#outboxTimer = setTimeout(() => this.#flushAnnounced(), this.#announceDelayMs)
     this.#outboxTimer.unref?.()
   }
 
@@ -126,7 +126,7 @@ export class Receipts {
    * the whole batch: each receipt goes to the first `fanout` of its candidates in it, so the
    * receipts a peer is told leave in one message.
    */
-  flushAnnounced(): void {
+  #flushAnnounced(): void {
     clearTimeout(this.#outboxTimer)
     this.#outboxTimer = undefined
     const batch = this.#outbox
