@@ -65,6 +65,14 @@ export function encodeDoc(doc: Y.Doc): Uint8Array {
   return Y.encodeStateAsUpdate(doc)
 }
 
+/**
+ * Whether a doc holds nothing: no structs, nothing waiting on missing ones. Such a doc's state
+ * after one update is that update, so the update can be stored as the doc's state as it is.
+ */
+export function isEmptyDoc(doc: Y.Doc): boolean {
+  return doc.store.clients.size === 0 && doc.store.pendingStructs === null && doc.store.pendingDs === null
+}
+
 export interface LocalRecord {
   readonly id: string
   readonly header: RecordHeader
@@ -145,7 +153,8 @@ export function validateRemoteUpdate(
   const subject = docId
   const copy = new Y.Doc({ guid: docId })
   copy.clientID = 0 // never writes
-  Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
+  // A doc not stored yet (a new citizen's) has no state to copy.
+  if (!isEmptyDoc(doc)) Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
   const before = countIds(copy.getArray<unknown>(RECORDS).toArray())
   try {
     Y.applyUpdate(copy, update)
@@ -222,25 +231,25 @@ export function docHash(docId: string, doc: Y.Doc): Uint8Array {
 // citizens) and independent of the order docs changed in. It is the hash of a sum, mod
 // 2^256, of one SHA-256 value per doc (a multiset hash over (doc id, doc hash) pairs).
 
-const MOD = 1n << 256n
+const ACC_BYTES = 32
 
-function leaf(docId: string, hash: Uint8Array): bigint {
-  const h = domainHash(DOMAINS.stateRoot, encodeCanonical({ id: docId, hash }))
-  return BigInt(`0x${toHex(h)}`)
+/** A doc's term of the sum: SHA-256 over (doc id, doc hash), a 256-bit big-endian number. */
+function leaf(docId: string, hash: Uint8Array): Uint8Array {
+  return domainHash(DOMAINS.stateRoot, encodeCanonical({ id: docId, hash }))
 }
 
-function toBytes32(n: bigint): Uint8Array {
-  const out = new Uint8Array(32)
-  let v = n
-  for (let i = 31; i >= 0; i--) {
-    out[i] = Number(v & 0xffn)
-    v >>= 8n
+/**
+ * `acc ± term` mod 2^256, in place, both big-endian 32-byte numbers: byte by byte with a carry
+ * (or borrow), the last one dropped. The sum was kept as a BigInt parsed from hex and written
+ * back a byte at a time, which cost more than the hash of the term.
+ */
+function addInto(acc: Uint8Array, term: Uint8Array, sign: 1 | -1): void {
+  let carry = 0
+  for (let i = ACC_BYTES - 1; i >= 0; i--) {
+    const v = acc[i]! + sign * term[i]! + carry
+    acc[i] = v & 0xff
+    carry = v >> 8 // −1, 0 or 1: an arithmetic shift keeps the borrow's sign
   }
-  return out
-}
-
-function fromBytes32(b: Uint8Array): bigint {
-  return b.length === 0 ? 0n : BigInt(`0x${toHex(b)}`)
 }
 
 /** The accumulator of an empty state. */
@@ -253,10 +262,13 @@ export function accumulate(
   oldHash: Uint8Array | undefined,
   newHash: Uint8Array,
 ): Uint8Array {
-  let v = fromBytes32(acc)
-  if (oldHash) v = (v - leaf(docId, oldHash) + MOD) % MOD
-  v = (v + leaf(docId, newHash)) % MOD
-  return toBytes32(v)
+  // An accumulator shorter than 32 bytes is the same number, zero-padded on the left.
+  if (acc.length > ACC_BYTES) throw new RangeError(`an accumulator is ${ACC_BYTES} bytes`)
+  const out = new Uint8Array(ACC_BYTES)
+  out.set(acc, ACC_BYTES - acc.length)
+  if (oldHash) addInto(out, leaf(docId, oldHash), -1)
+  addInto(out, leaf(docId, newHash), 1)
+  return out
 }
 
 /** The state root that nodes compare: hex of the domain hash of the accumulator. */

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import { DOMAINS, domainHash, encodeCanonical } from '../src/encoding.ts'
 import {
   ALERTS_DOC,
   accumulate,
@@ -310,6 +311,34 @@ describe('the state root', () => {
     // The doc id is part of the leaf: the same doc hash under another id is another state.
     const other = accumulate(EMPTY_ACCUMULATOR, docs[1]!.id, undefined, newHash)
     expect(stateRoot(other)).not.toBe(stateRoot(fresh))
+  })
+
+  it('is the sum of the doc terms mod 2^256, with every carry and borrow', () => {
+    // The reference: the arithmetic in BigInt, as the accumulator was first written.
+    const big = (b: Uint8Array) => (b.length === 0 ? 0n : BigInt(`0x${toHex(b)}`))
+    const term = (id: string, hash: Uint8Array) =>
+      big(domainHash(DOMAINS.stateRoot, encodeCanonical({ id, hash })))
+    const MOD = 1n << 256n
+    const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 })
+    // Accumulators at the edges too: all zeros (borrows run the whole width), all ones (carries do).
+    const acc = fc.oneof(bytes32, fc.constant(new Uint8Array(32)), fc.constant(new Uint8Array(32).fill(0xff)))
+    fc.assert(
+      fc.property(
+        acc,
+        fc.string(),
+        fc.option(bytes32, { nil: undefined }),
+        bytes32,
+        (a, id, oldHash, newHash) => {
+          let want = big(a)
+          if (oldHash) want = (want - term(id, oldHash) + MOD) % MOD
+          want = (want + term(id, newHash)) % MOD
+          const got = accumulate(a, id, oldHash, newHash)
+          expect(got).toHaveLength(32)
+          expect(big(got)).toBe(want)
+        },
+      ),
+      { numRuns: 300 },
+    )
   })
 })
 

@@ -198,7 +198,7 @@ export class Durability {
       const h = docHash(docId, d.doc)
       hashes.set(d, h)
       acc = accumulate(acc, docId, d.hash.length ? d.hash : undefined, h)
-      ops.push({ type: 'put', key: K.doc(docId), value: encodeDocRow(h, encodeDoc(d.doc)) })
+      ops.push({ type: 'put', key: K.doc(docId), value: encodeDocRow(h, d.state ?? encodeDoc(d.doc)) })
     }
     // Summaries and indexes follow the merged docs — but for docs only a logged read changed:
     // an access.logged record sets no field, so their summaries stay as they are.

@@ -21,6 +21,7 @@ import {
   entryHash,
   fromHex,
   hlcTick,
+  isEmptyDoc,
   type KeyPair,
   type KnownEncodings,
   MAX_CHANGES_PER_ENTRY,
@@ -314,12 +315,14 @@ export class LocalWriter {
     const changes: Change[] = []
     for (const [docId, list] of byDoc) {
       const d = await c.durability.txDoc(tx, docId, c.clientId())
+      const empty = isEmptyDoc(d.doc)
       d.changed = true
       const update = applyLocal(
         d.doc,
         list.map((v) => ({ id: v.id, header: v.sub.record.header })),
         (id) => tx.records.get(id)?.record.header ?? c.docs.header(id),
       )
+      d.state = empty ? update : undefined
       changes.push({ doc: docId, update, records: list.map((v) => v.sub.record) })
     }
     const head = c.durability.head

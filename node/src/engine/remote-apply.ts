@@ -22,6 +22,7 @@ import {
   equalBytes,
   type Hlc,
   hlcReceive,
+  isEmptyDoc,
   type KnownRecord,
   openEntry,
   openPayload,
@@ -399,16 +400,18 @@ export class RemoteApplier {
     await c.docs.prefetch(b.changes.map((ch) => ch.doc))
     // Every change is validated before the transaction takes any of them: an entry applies whole.
     const clientId = c.clientId()
-    const next = new Map<TxDoc, Y.Doc>()
+    const next = new Map<TxDoc, { doc: Y.Doc; state: Uint8Array | undefined }>()
     for (const change of b.changes) {
       const current = await c.durability.txDoc(tx, change.doc, clientId)
-      const staged = next.get(current) ?? current.doc
+      const staged = next.get(current)?.doc ?? current.doc
       const doc = validateRemoteUpdate(staged, change.doc, change.update, origin.clientId, known)
       doc.clientID = clientId
-      next.set(current, doc)
+      // A doc that was empty holds the update and nothing else: the update is its state.
+      next.set(current, { doc, state: isEmptyDoc(staged) ? change.update : undefined })
     }
-    for (const [current, doc] of next) {
+    for (const [current, { doc, state }] of next) {
       current.doc = doc
+      current.state = state
       current.changed = true
     }
     // A record relayed twice (two nodes accepted the same signed record) keeps its first place.

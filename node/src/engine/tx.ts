@@ -57,6 +57,11 @@ export interface TxDoc {
   /** Its hash before the transaction (empty for a new doc). */
   hash: Uint8Array
   changed: boolean
+  /**
+   * The doc's Yjs state to store, when it is known without encoding the doc: a doc that was
+   * empty took one update in this transaction, and that update is its whole state.
+   */
+  state?: Uint8Array | undefined
 }
 
 /** A transaction that builds on `head` (the state every earlier transaction leaves). */

@@ -6,9 +6,11 @@ import {
   certifyNode,
   decodeCanonical,
   decodeEntry,
+  docView,
   entryHash,
   generateKeyPair,
   keyId,
+  loadDoc,
   MAX_RECORDS_PER_CHANGE,
   type ProtocolError,
   type RecordBody,
@@ -17,6 +19,7 @@ import {
   sealEntry,
   signAmendment,
   signRevocation,
+  toHex,
   verifyCharterChain,
 } from '@legation/protocol'
 import fc from 'fast-check'
@@ -176,6 +179,49 @@ describe('engine: durability', () => {
     expect(more?.ok && more.receipt.seq).toBe((vv[engine.nodeId] ?? 0) + 1)
     await engine.close()
     await store.close()
+  })
+
+  it('keeps a new citizen’s doc as the update that made it, read back and built on after a restart', async () => {
+    // Origin and replica on level: each stores the doc of a citizen new to it as that one update
+    // (not re-encoded), reads it back after a restart, and the next change to it, made on the
+    // doc read back, applies at the other and leaves both at the same state.
+    const bloc = testBloc(2)
+    const officer = bloc.officer('AAA')
+    const dirA = await mkdtemp(join(tmpdir(), 'legation-engine-'))
+    const dirB = await mkdtemp(join(tmpdir(), 'legation-engine-'))
+    dirs.push(dirA, dirB)
+    const open = async (dir: string, i: number) => {
+      const store = await LevelStore.open(dir)
+      const engine = await engineFor(bloc, i, store)
+      const sent: Array<{ bytes: Uint8Array; payloads: Map<string, Uint8Array> }> = []
+      engine.onEntry((_e, bytes, payloads) => sent.push({ bytes, payloads }))
+      const close = async () => {
+        await engine.close()
+        await store.close()
+      }
+      return { store, engine, sent, close }
+    }
+    let a = await open(dirA, 0)
+    let b = await open(dirB, 1)
+    const reg = registration(officer)
+    expect((await a.engine.submit([reg]))[0]?.ok).toBe(true)
+    expect(await b.engine.applyRemoteMany([a.sent[0]!.bytes], a.sent[0]!.payloads)).toEqual(['applied'])
+    const stored = (await a.store.get(`doc/${reg.citizenId}`))!.subarray(32)
+    expect(toHex(stored)).toBe(toHex(decodeEntry(a.sent[0]!.bytes).body.changes[0]!.update))
+    await a.close()
+    await b.close()
+    a = await open(dirA, 0)
+    b = await open(dirB, 1)
+    const opened = officer.record('case.opened', reg.citizenId, { caseType: 'emergency-travel-document' })
+    expect((await a.engine.submit([opened]))[0]?.ok).toBe(true)
+    expect(await b.engine.applyRemoteMany([a.sent[0]!.bytes], a.sent[0]!.payloads)).toEqual(['applied'])
+    expect(b.engine.stateRoot()).toBe(a.engine.stateRoot())
+    expect(Object.keys((await b.engine.getSummary(reg.citizenId))!.cases)).toEqual([opened.id])
+    // A doc that already held something is stored whole: both records are in the row.
+    const row = (await b.store.get(`doc/${reg.citizenId}`))!.subarray(32)
+    expect(docView(loadDoc(row)).records.sort()).toEqual([reg.id, opened.id].sort())
+    await a.close()
+    await b.close()
   })
 
   it('keeps an equivocating origin quarantined across a restart', async () => {
