@@ -265,6 +265,12 @@ const malformed = (message: string) => new EncodingError('ENCODING_MALFORMED', m
  * that first parses and then re-encodes to compare would give. Nesting past MAX_DEPTH stops
  * the pass at once (as NON_CANONICAL): it bounds the recursion.
  */
+/** Map keys cached by their bytes (Reader.keyOf): slots, a power of two, and the longest key. */
+const KEY_CACHE_SLOTS = 512
+const KEY_CACHE_MAX_BYTES = 24
+const keyBytes: Array<Uint8Array | undefined> = new Array(KEY_CACHE_SLOTS)
+const keyText: string[] = new Array(KEY_CACHE_SLOTS)
+
 class Reader {
   readonly buf: Uint8Array
   readonly view: DataView
@@ -365,6 +371,44 @@ class Reader {
     }
   }
 
+  /**
+   * A map key: short ASCII keys come from a small cache by their bytes. A record's ~30 keys
+   * recur in every record, and a key new each time is a string to allocate and then to
+   * intern (an object's property names are interned); a cached one is interned already.
+   */
+  keyOf(n: number): string {
+    if (n > KEY_CACHE_MAX_BYTES) return this.textOf(n)
+    this.need(n)
+    const buf = this.buf
+    const start = this.pos
+    const end = start + n
+    let h = n
+    for (let i = start; i < end; i++) {
+      const b = buf[i]!
+      if (b > 0x7f) return this.textOf(n)
+      h = (Math.imul(h, 31) + b) | 0
+    }
+    const slot = h & (KEY_CACHE_SLOTS - 1)
+    const cached = keyBytes[slot]
+    if (cached !== undefined && cached.length === n) {
+      let same = true
+      for (let i = 0; i < n; i++) {
+        if (cached[i] !== buf[start + i]) {
+          same = false
+          break
+        }
+      }
+      if (same) {
+        this.pos = end
+        return keyText[slot]!
+      }
+    }
+    const key = this.textOf(n)
+    keyBytes[slot] = buf.slice(start, end)
+    keyText[slot] = key
+    return key
+  }
+
   value(depth: number): unknown {
     if (depth > MAX_DEPTH) throw new EncodingError('ENCODING_NON_CANONICAL', 'nesting too deep')
     this.need(1)
@@ -439,7 +483,7 @@ class Reader {
       const len = this.arg(ib & 0x1f, MAJOR_TEXT)
       if (len < 0) throw malformed('an indefinite-length text string')
       const start = this.pos
-      const key = this.textOf(len)
+      const key = this.keyOf(len)
       if (Object.hasOwn(out, key)) throw malformed('a duplicate map key')
       // Canonical order compares the keys' encodings: shorter first, then bytewise.
       if (prevStart >= 0 && compareSpans(this.buf, prevStart, prevEnd, start, this.pos) >= 0) {

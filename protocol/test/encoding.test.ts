@@ -184,6 +184,26 @@ describe('canonical encoding', () => {
     expect(Object.keys(v)).toEqual(['__proto__'])
   })
 
+  it('decodes map keys to their text whether seen before or not, keys sharing a cache slot included', () => {
+    // Short ASCII keys come from a cache by their bytes (512 slots): 3,000 keys of 1–24
+    // characters fill every slot several times over, each decoded cold and then warm.
+    const keys = fc.sample(
+      fc.string({
+        unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+        minLength: 1,
+        maxLength: 24,
+      }),
+      { numRuns: 3000, seed: 7 },
+    )
+    for (let i = 0; i + 3 <= keys.length; i += 3) {
+      const map = Object.fromEntries(keys.slice(i, i + 3).map((k, j) => [k, j]))
+      for (let pass = 0; pass < 2; pass++) expect(decodeCanonical(encodeCanonical(map))).toEqual(map)
+    }
+    // A key seen as ASCII, then as bytes that differ in one place, reads as itself each time.
+    expect(decodeCanonical(encodeCanonical({ header: 1 }))).toEqual({ header: 1 })
+    expect(decodeCanonical(encodeCanonical({ headex: 1 }))).toEqual({ headex: 1 })
+  })
+
   it('every decode failure is an EncodingError', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
