@@ -257,6 +257,12 @@ export function encode(value: unknown, known?: KnownEncodings): Uint8Array {
 
 const malformed = (message: string) => new EncodingError('ENCODING_MALFORMED', message)
 
+/** Map keys cached by their bytes (Reader.keyOf): slots, a power of two, and the longest key. */
+const KEY_CACHE_SLOTS = 512
+const KEY_CACHE_MAX_BYTES = 24
+const keyBytes: Array<Uint8Array | undefined> = new Array(KEY_CACHE_SLOTS)
+const keyText: string[] = new Array(KEY_CACHE_SLOTS)
+
 /**
  * One decoding pass. Bytes that are not CBOR of the subset throw ENCODING_MALFORMED at once;
  * bytes that are well-formed but not the canonical spelling (a longer head than needed,
@@ -265,12 +271,6 @@ const malformed = (message: string) => new EncodingError('ENCODING_MALFORMED', m
  * that first parses and then re-encodes to compare would give. Nesting past MAX_DEPTH stops
  * the pass at once (as NON_CANONICAL): it bounds the recursion.
  */
-/** Map keys cached by their bytes (Reader.keyOf): slots, a power of two, and the longest key. */
-const KEY_CACHE_SLOTS = 512
-const KEY_CACHE_MAX_BYTES = 24
-const keyBytes: Array<Uint8Array | undefined> = new Array(KEY_CACHE_SLOTS)
-const keyText: string[] = new Array(KEY_CACHE_SLOTS)
-
 class Reader {
   readonly buf: Uint8Array
   readonly view: DataView
