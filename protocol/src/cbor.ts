@@ -11,6 +11,7 @@
  *
  * Grammar and error codes: docs/protocol.md, docs/errors.md.
  */
+import { cachedKey, keepKey, keySlot, MAX_CACHED_KEY_BYTES } from './cbor-keys.ts'
 import { EncodingError } from './errors.ts'
 
 /** Nesting deeper than this is never produced by the protocol and is refused. */
@@ -257,12 +258,6 @@ export function encode(value: unknown, known?: KnownEncodings): Uint8Array {
 
 const malformed = (message: string) => new EncodingError('ENCODING_MALFORMED', message)
 
-/** Map keys cached by their bytes (Reader.keyOf): slots, a power of two, and the longest key. */
-const KEY_CACHE_SLOTS = 512
-const KEY_CACHE_MAX_BYTES = 24
-const keyBytes: Array<Uint8Array | undefined> = new Array(KEY_CACHE_SLOTS)
-const keyText: string[] = new Array(KEY_CACHE_SLOTS)
-
 /**
  * One decoding pass. Bytes that are not CBOR of the subset throw ENCODING_MALFORMED at once;
  * bytes that are well-formed but not the canonical spelling (a longer head than needed,
@@ -371,41 +366,20 @@ class Reader {
     }
   }
 
-  /**
-   * A map key: short ASCII keys come from a small cache by their bytes. A record's ~30 keys
-   * recur in every record, and a key new each time is a string to allocate and then to
-   * intern (an object's property names are interned); a cached one is interned already.
-   */
+  /** A map key: a short ASCII one from the cache of keys read before (cbor-keys.ts). */
   keyOf(n: number): string {
-    if (n > KEY_CACHE_MAX_BYTES) return this.textOf(n)
+    if (n > MAX_CACHED_KEY_BYTES) return this.textOf(n)
     this.need(n)
-    const buf = this.buf
     const start = this.pos
-    const end = start + n
-    let h = n
-    for (let i = start; i < end; i++) {
-      const b = buf[i]!
-      if (b > 0x7f) return this.textOf(n)
-      h = (Math.imul(h, 31) + b) | 0
-    }
-    const slot = h & (KEY_CACHE_SLOTS - 1)
-    const cached = keyBytes[slot]
-    if (cached !== undefined && cached.length === n) {
-      let same = true
-      for (let i = 0; i < n; i++) {
-        if (cached[i] !== buf[start + i]) {
-          same = false
-          break
-        }
-      }
-      if (same) {
-        this.pos = end
-        return keyText[slot]!
-      }
+    const slot = keySlot(this.buf, start, n)
+    if (slot < 0) return this.textOf(n)
+    const cached = cachedKey(slot, this.buf, start, n)
+    if (cached !== undefined) {
+      this.pos = start + n
+      return cached
     }
     const key = this.textOf(n)
-    keyBytes[slot] = buf.slice(start, end)
-    keyText[slot] = key
+    keepKey(slot, this.buf, start, n, key)
     return key
   }
 
