@@ -7,7 +7,7 @@ import { type BuiltRecord, toSubmission } from '@legation/protocol'
 import type { TestNetwork, TestNode } from '../network.ts'
 import { citizenRegistration, submitBatch } from '../workload.ts'
 import { BenchClient } from './client.ts'
-import { percentile, perRecord, rssMiB, sleep, threadSeconds, withNetwork } from './proc.ts'
+import { cpuTimeline, percentile, perRecord, rssMiB, sleep, threadSeconds, withNetwork } from './proc.ts'
 import type { Sizes } from './sizes.ts'
 
 /** Until `stop()`: a batch of 20 registrations every 200 ms at `node` (100 records/s at most). */
@@ -137,31 +137,55 @@ async function partitionHeal(net: TestNetwork, sizes: Sizes) {
   }
 }
 
-async function catchUp(net: TestNetwork, sizes: Sizes, deadline: number) {
+/**
+ * Node 4 of a 5-node bloc stops while `records` registrations are written in batches of 500 at
+ * the other four, then starts: the time from its process start to identical state roots, its CPU
+ * per record, and what serving it cost each of the others. `timeline`: its CPU every 250 ms
+ * (`cpuTimeline`). The bench's row, and `npm run bench:catchup` (bench-catchup.ts).
+ */
+export async function catchUp(
+  net: TestNetwork,
+  records: number,
+  deadline: number,
+  opts: { timeline?: boolean } = {},
+) {
   const officer = net.officer('DVC')
   const late = net.nodes[4]!
+  const servers = net.nodes.slice(0, 4)
   await late.stop()
-  for (let i = 0, b = 0; i < sizes.catchUp && Date.now() < deadline; i += 500, b++) {
-    const n = Math.min(500, sizes.catchUp - i)
+  for (let i = 0, b = 0; i < records && Date.now() < deadline; i += 500, b++) {
+    const n = Math.min(500, records - i)
     await submitBatch(
-      net.nodes[b % 4]!,
+      servers[b % 4]!,
       Array.from({ length: n }, () => citizenRegistration(officer, 'DVA')),
     )
   }
   await net.waitForConvergence({ timeoutMs: 600_000, nodes: [0, 1, 2, 3] })
+  const serversBefore = await Promise.all(servers.map((n) => threadSeconds(n.pid!)))
   const t = performance.now()
   await late.start()
   const ready = performance.now()
   const before = await threadSeconds(late.pid!)
-  await net.waitForConvergence({ timeoutMs: 900_000 })
+  const timeline = opts.timeline ? cpuTimeline(late.pid!) : undefined
+  let points: string | undefined
+  try {
+    await net.waitForConvergence({ timeoutMs: 900_000 })
+  } finally {
+    points = timeline?.stop()
+  }
   const done = performance.now()
+  const serversAfter = await Promise.all(servers.map((n) => threadSeconds(n.pid!)))
   return {
-    records: sizes.catchUp,
+    records,
     secondsFromProcessStart: Number(((done - t) / 1000).toFixed(2)),
     secondsToReady: Number(((ready - t) / 1000).toFixed(2)),
-    recordsPerSecond: Math.round(sizes.catchUp / ((done - t) / 1000)),
-    cpuMicrosecondsPerRecord: perRecord(before, await threadSeconds(late.pid!), sizes.catchUp),
+    recordsPerSecond: Math.round(records / ((done - t) / 1000)),
+    cpuMicrosecondsPerRecord: perRecord(before, await threadSeconds(late.pid!), records),
+    serversCpuMicrosecondsPerRecord: servers.map((_, i) =>
+      perRecord(serversBefore[i]!, serversAfter[i]!, records),
+    ),
     rssMiB: await rssMiB(late.pid),
+    ...(points === undefined ? {} : { timelineMainSlashOthers: points }),
   }
 }
 
@@ -172,7 +196,7 @@ export async function fiveNodes(sizes: Sizes, deadline: number) {
     const replication = await replicationLatency(net, sizes, deadline)
     await net.waitForConvergence({ timeoutMs: 120_000 })
     const partition = await partitionHeal(net, sizes)
-    const caughtUp = await catchUp(net, sizes, deadline)
+    const caughtUp = await catchUp(net, sizes.catchUp, deadline)
     return { replication, partition, catchUp: caughtUp }
   })
 }

@@ -3,6 +3,7 @@
  * clock ticks of 1/100 s), resident memory, and the size of a data directory. CPU time is
  * steadier than a rate on a shared machine, so the harness reports microseconds per record.
  */
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -49,6 +50,45 @@ export async function threadSeconds(pid: number): Promise<Record<string, number>
     }
   }
   return out
+}
+
+/**
+ * A process's CPU every `everyMs` until `stop()`, as "main/others" in clock ticks (1/100 s) per
+ * interval: whether its event loop or its other threads (verifiers, V8's helpers, libuv's pool)
+ * were busy, or it waited. Read synchronously, so a busy bench loop does not delay the reading.
+ */
+export function cpuTimeline(pid: number, everyMs = 250): { stop(): string } {
+  const read = () => {
+    const out = new Map<string, number>()
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        out.set(tid, parseStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')).seconds)
+      } catch {
+        // the thread exited meanwhile
+      }
+    }
+    return out
+  }
+  const points: string[] = []
+  let prev = read()
+  const timer = setInterval(() => {
+    const now = read()
+    let main = 0
+    let others = 0
+    for (const [tid, s] of now) {
+      const ticks = Math.round((s - (prev.get(tid) ?? 0)) * TICKS_PER_SECOND)
+      if (tid === String(pid)) main += ticks
+      else others += ticks
+    }
+    points.push(`${main}/${others}`)
+    prev = now
+  }, everyMs)
+  return {
+    stop() {
+      clearInterval(timer)
+      return points.join(' ')
+    },
+  }
 }
 
 /** Microseconds of CPU per record between two `threadSeconds` readings, per kind and in total. */
