@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import {
   certifyOfficer,
   createGenesis,
+  type Ed25519,
   generateKeyPair,
   type KeyPair,
   LegationClient,
@@ -14,6 +15,26 @@ import {
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 
 export const ed = nativeEd25519
+
+/** `ed`, counting the signatures it makes and the ones it verifies. */
+export function countingEd(): { ed: Ed25519; count: { sign: number; verify: number } } {
+  const count = { sign: 0, verify: 0 }
+  return {
+    count,
+    ed: {
+      name: ed.name,
+      publicKey: (k) => ed.publicKey(k),
+      sign: (m, k) => {
+        count.sign++
+        return ed.sign(m, k)
+      },
+      verify: (sig, m, k) => {
+        count.verify++
+        return ed.verify(sig, m, k)
+      },
+    },
+  }
+}
 export const STATES = ['AAA', 'BBB', 'CCC'] as const
 
 export interface TestBloc {

@@ -8,13 +8,16 @@
  * checks pass. Pure rules, batched I/O. Certificates the pure check would have cached as
  * verified are cached only once their signatures really verified.
  */
-import { BoundedSet, type Ed25519, ProtocolError, SignatureError, verifyRecord } from '@legation/protocol'
+import {
+  type BoundedSet,
+  type Ed25519,
+  ProtocolError,
+  SignatureError,
+  verifyRecord,
+} from '@legation/protocol'
 import type { SigCheck, Verifier } from '../crypto/verifier.ts'
 import type { Trust } from './trust.ts'
 import { asProtocolError, type Verification } from './types.ts'
-
-/** Officer certificates remembered as verified (an officer signs many records with one). */
-export const DEFAULT_VERIFIED_CERTS = 10_000
 
 export interface BatchVerifierComponents {
   ed: Ed25519
@@ -26,7 +29,6 @@ export interface BatchVerifierComponents {
 export class BatchVerifier {
   readonly #ed: Ed25519
   readonly #trust: Trust
-  readonly #verifiedCerts = new BoundedSet(DEFAULT_VERIFIED_CERTS)
   /** Runs signature checks for real: on the workers, or inline. */
   readonly check: (checks: readonly SigCheck[]) => Promise<boolean[]>
 
@@ -39,55 +41,93 @@ export class BatchVerifier {
       : async (checks) => checks.map((c) => this.#ed.verify(c.sig, c.message, c.key))
   }
 
-  /** An Ed25519 that notes each verification asked of it into `checks` and answers "valid" for now. */
-  deferred(checks: SigCheck[]): Ed25519 {
+  /**
+   * An Ed25519 that notes each verification asked of it into `checks` and answers "valid" for
+   * now; a signature in `signedHere` (the very bytes this process signed) is not noted.
+   */
+  deferred(checks: SigCheck[], signedHere?: ReadonlySet<Uint8Array>): Ed25519 {
     return {
       name: 'deferred',
       publicKey: (k) => this.#ed.publicKey(k),
       sign: (m, k) => this.#ed.sign(m, k),
       verify: (sig, message, key) => {
-        checks.push({ sig, message, key })
+        if (!signedHere?.has(sig)) checks.push({ sig, message, key })
         return true
       },
     }
   }
 
-  /** Verifies many records (decoded values, not yet parsed) with one batch of signature checks. */
-  async records(values: readonly unknown[]): Promise<Verification[]> {
+  /**
+   * Verifies many records (decoded values, not yet parsed) with one batch of signature checks.
+   * `signedHere`: signatures this node has just made itself (the reads it logs), known by their
+   * byte arrays, not their contents: their records are checked like any other, but their
+   * signatures are not verified again. A record that merely names this node as its author is
+   * verified.
+   */
+  async records(values: readonly unknown[], signedHere?: ReadonlySet<Uint8Array>): Promise<Verification[]> {
     const bloc = this.#trust.bloc
     const charter = (h: string) => this.#trust.charterByHash(h)
-    const real = this.#verifiedCerts
-    const pending: Array<{ result: Verification; checks: SigCheck[]; certs: string[] }> = []
+    const real = this.#trust.verifiedCerts
+    // A certificate first met in this batch is checked once, by its first record; the others
+    // stand or fall with that check.
+    const firstIn = new Map<string, SigCheck>()
+    const pending: Array<{
+      result: Verification
+      checks: SigCheck[]
+      certs: string[]
+      deps: SigCheck[]
+      own: boolean
+    }> = []
     for (const value of values) {
+      // The record's own signature, first of its checks, is one of those made here.
+      const own = signedHere?.has((value as { sig?: Uint8Array } | null)?.sig as Uint8Array) ?? false
       const checks: SigCheck[] = []
       const certs: string[] = []
-      const staged = { has: (k: string) => real.has(k), add: (k: string) => void certs.push(k) } as BoundedSet
+      const deps: SigCheck[] = []
+      const staged = {
+        has: (k: string) => {
+          if (real.has(k)) return true
+          const first = firstIn.get(k)
+          if (first) deps.push(first)
+          return first !== undefined
+        },
+        // Called right after the certificate's check was noted.
+        add: (k: string) => {
+          certs.push(k)
+          firstIn.set(k, checks.at(-1)!)
+        },
+      } as BoundedSet
       let result: Verification
       try {
         result = {
           ok: true,
-          ...verifyRecord({ ed: this.deferred(checks), charter, verifiedCerts: staged }, value, bloc),
+          ...verifyRecord(
+            { ed: this.deferred(checks, signedHere), charter, verifiedCerts: staged },
+            value,
+            bloc,
+          ),
         }
       } catch (err) {
         result = { ok: false, error: asProtocolError(err) }
+        // A refused record's checks are not run: no later record may lean on them.
+        for (const k of certs) firstIn.delete(k)
       }
-      pending.push({ result, checks, certs })
+      pending.push({ result, checks, certs, deps, own })
     }
-    const outcomes = await this.check(pending.flatMap((p) => (p.result.ok ? p.checks : [])))
-    let k = 0
+    const run = pending.flatMap((p) => (p.result.ok ? p.checks : []))
+    const outcomes = await this.check(run)
+    const passed = new Map(run.map((c, i) => [c, outcomes[i]!]))
     return pending.map((p) => {
       if (!p.result.ok) return p.result
-      const mine = outcomes.slice(k, k + p.checks.length)
-      k += p.checks.length
-      // The record's own signature is checked first, then its certificate's.
-      const failed = mine.indexOf(false)
-      if (failed === 0) {
+      // The record's own signature is checked first (unless made here), then its certificate's.
+      const failed = p.checks.findIndex((c) => !passed.get(c))
+      if (failed === 0 && !p.own) {
         return {
           ok: false,
           error: new SignatureError('SIGNATURE_INVALID', 'record signature does not verify'),
         }
       }
-      if (failed > 0) {
+      if (failed >= 0 || p.deps.some((c) => !passed.get(c))) {
         return {
           ok: false,
           error: new ProtocolError('CERT_INVALID', 'certificate is not signed by its state key'),

@@ -444,10 +444,6 @@ export class Engine extends EngineReads {
   // ---- Writes ----
 
   /**
-   * Verifies and accepts records from clients. Resolves per record once it is durable
-   * (or refused). Records already known resolve with their original receipt.
-   */
-  /**
    * Erases the payloads of presence registrations and crisis check-ins older than the retention
    * period (but a presence in force); answers how many. Runs every RETENTION_SWEEP_MS by itself.
    */
@@ -464,17 +460,19 @@ export class Engine extends EngineReads {
     if (reads.length === 0) return
     const keys = this.#keys
     if (!keys) throw new NodeError('NODE_NOT_CERTIFIED', 'a read-only engine logs no reads')
-    const subs = accessRecords(
-      this.#ed,
-      keys,
-      { bloc: this.bloc, charter: this.charter.hash },
-      this.#clock(),
-      reads,
-    )
-    for (const out of await this.submit(subs)) if (!out.ok) throw out.error
+    const at = this.#clock()
+    const subs = accessRecords(this.#ed, keys, { bloc: this.bloc, charter: this.charter.hash }, at, reads)
+    // Their signatures were made just now, by this node: not verified again.
+    const signedHere = new Set(subs.map((s) => s.record.sig))
+    for (const out of await this.#submit(subs, signedHere)) if (!out.ok) throw out.error
   }
 
-  async submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
+  /** Verifies and accepts client records: each resolves once durable, or refused (one known: its receipt). */
+  submit(subs: readonly Submission[]): Promise<SubmitOutcome[]> {
+    return this.#submit(subs)
+  }
+
+  async #submit(subs: readonly Submission[], signedHere?: ReadonlySet<Uint8Array>): Promise<SubmitOutcome[]> {
     // Writes wait for a rebuild: their entry builds on the state it restores.
     if (this.#healing.rebuilding) await this.#healing.rebuilding
     const failure = this.#durability.failure
@@ -498,7 +496,8 @@ export class Engine extends EngineReads {
       const error = this.restore.error()
       return subs.map(() => ({ ok: false, id: null, error }))
     }
-    return this.#writer.enqueue(subs, await this.#verify.records(subs.map((s) => s.record)))
+    const records = subs.map((s) => s.record)
+    return this.#writer.enqueue(subs, await this.#verify.records(records, signedHere))
   }
 
   /** This node's signed statement that it stored entry (origin, seq) durably. */

@@ -32,15 +32,29 @@ export class Receipts {
     this.#nodeId = components.nodeId
   }
 
-  /** A receipt for `record`, carried by entry (origin, seq) whose hash is `entry` (hex). */
+  /**
+   * A receipt for `record`, carried by entry (origin, seq) whose hash is `entry` (hex). Its
+   * signature is made when first read (once per entry, kept): a read's access record, written
+   * like any record, needs no receipt, and signing one cost as much as signing the record.
+   */
   receipt(record: string, origin: string, seq: number, entry: string): Receipt {
+    let sig: string | undefined
+    const receipt = { record, node: this.#nodeId, origin, seq, entry }
+    return Object.defineProperty(receipt, 'sig', {
+      enumerable: true,
+      get: () => (sig ??= this.#entrySig(origin, seq, entry)),
+    }) as typeof receipt & { readonly sig: string }
+  }
+
+  /** The base64url signature of this node's receipt for entry (origin, seq), kept per entry. */
+  #entrySig(origin: string, seq: number, entry: string): string {
     const key = `${origin}/${seq}`
     let sig = this.#sigs.get(key)
     if (!sig) {
       sig = toBase64url(this.sign(origin, seq, fromHex(entry)).sig)
       this.#sigs.set(key, sig)
     }
-    return { record, node: this.#nodeId, origin, seq, entry, sig }
+    return sig
   }
 
   /**

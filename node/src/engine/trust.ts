@@ -8,6 +8,7 @@
  */
 import {
   assertValidAt,
+  BoundedSet,
   CertificateError,
   type CertifiedNode,
   type CharterView,
@@ -26,13 +27,13 @@ import {
   recordUnderEntry,
   type SignedCharter,
   type SignedRecord,
+  toHex,
   verifyAmendment,
   verifyCertificateSignature,
   verifyCharterChain,
   verifyRevocation,
 } from '@legation/protocol'
 import { Mutex } from 'async-mutex'
-import { LRUCache } from 'lru-cache'
 import { NodeError } from '../errors.ts'
 import type { Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
@@ -40,6 +41,9 @@ import { K } from './keys.ts'
 
 /** Largest stored charter chain read back. */
 const MAX_CHARTER_CHAIN_BYTES = 16 * 1024 * 1024
+
+/** Officer certificates remembered as verified (an officer signs many records with one). */
+export const DEFAULT_VERIFIED_CERTS = 10_000
 
 export interface TrustComponents {
   store: Store
@@ -54,8 +58,11 @@ export class Trust {
   /** Revocations by `<state>/<certId>` (the earliest one, where a state revoked twice). */
   readonly #revocations = new Map<string, Revocation>()
   readonly #mutex = new Mutex()
-  /** Officer certificates found signed by their state's key in force, by `<certId>/<charter hash>`. */
-  readonly #inForce = new LRUCache<string, true>({ max: 10_000 })
+  /**
+   * Officer certificates found signed by a state key, by `<certId>/<state key hex>` (records'
+   * checks and requests' share it: an officer signs every request and record with one).
+   */
+  readonly verifiedCerts = new BoundedSet(DEFAULT_VERIFIED_CERTS)
 
   /** `given`: the charter chain this node was started with, genesis first. */
   constructor(components: TrustComponents, given: readonly SignedCharter[]) {
@@ -180,16 +187,16 @@ export class Trust {
    * Checks an officer certificate presented with a signed request: issued by a member state
    * of this bloc under its current key, valid at `now`, certifying `key`, and not revoked by
    * its state at or before `now` — a revoked officer reads nothing, as it writes nothing.
-   * Throws a ProtocolError: REQUEST_AUTH_INVALID, or CERT_REVOKED.
+   * Answers the certificate's id. Throws a ProtocolError: REQUEST_AUTH_INVALID, or CERT_REVOKED.
    */
-  checkOfficer(cert: OfficerCertificate, key: Uint8Array, now: number): void {
+  checkOfficer(cert: OfficerCertificate, key: Uint8Array, now: number): string {
     const body = cert.body
-    const member = this.charter.members.get(body.state)
-    if (!member || body.bloc !== this.bloc) {
+    if (!this.charter.members.has(body.state) || body.bloc !== this.bloc) {
       throw new ProtocolError('REQUEST_AUTH_INVALID', 'officer certificate is not of a member of this bloc')
     }
+    let id: string
     try {
-      verifyCertificateSignature(this.#ed, cert, member.stateKey)
+      id = this.#signedInForce(cert)
       assertValidAt(body, now)
     } catch (cause) {
       throw new ProtocolError('REQUEST_AUTH_INVALID', 'officer certificate is not valid', { cause })
@@ -197,10 +204,11 @@ export class Trust {
     if (!equalBytes(body.officerKey, key)) {
       throw new ProtocolError('REQUEST_AUTH_INVALID', 'request not signed by the certified key')
     }
-    const revoked = this.revokedAt(certificateId(cert), body.state)
+    const revoked = this.revokedAt(id, body.state)
     if (revoked !== undefined && revoked <= now) {
       throw new ProtocolError('CERT_REVOKED', 'this officer certificate was revoked by its state')
     }
+    return id
   }
 
   /**
@@ -210,16 +218,25 @@ export class Trust {
    * CERT_INVALID otherwise.
    */
   assertOfficerInForce(cert: OfficerCertificate): void {
-    const charter = this.charter
-    const key = `${certificateId(cert)}/${charter.hash}`
-    if (this.#inForce.has(key)) return
-    const member = charter.members.get(cert.body.state)
+    this.#signedInForce(cert)
+  }
+
+  /**
+   * Checks that `cert` is signed by its state's key in the charter in force, and answers its id.
+   * Once per certificate and key (`verifiedCerts`): the check cost as much as the request's own.
+   * Throws CERT_INVALID.
+   */
+  #signedInForce(cert: OfficerCertificate): string {
+    const id = certificateId(cert)
+    const member = this.charter.members.get(cert.body.state)
     if (!member) {
       throw new CertificateError(
         'CERT_INVALID',
         `${cert.body.state} is not a member state in the charter in force`,
       )
     }
+    const key = `${id}/${toHex(member.stateKey)}`
+    if (this.verifiedCerts.has(key)) return id
     try {
       verifyCertificateSignature(this.#ed, cert, member.stateKey)
     } catch (cause) {
@@ -229,7 +246,8 @@ export class Trust {
         { cause },
       )
     }
-    this.#inForce.set(key, true)
+    this.verifiedCerts.add(key)
+    return id
   }
 
   /**

@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto'
 import {
   CERT_HEADER,
-  certificateId,
   type Ed25519,
   equalBytes,
   keyId,
@@ -91,9 +90,9 @@ function principalOf(
 ): Principal {
   if (signer.cert) {
     // The same trust component that authorizes records answers for requests.
-    engine.trust.checkOfficer(signer.cert, signer.key, now)
+    const certId = engine.trust.checkOfficer(signer.cert, signer.key, now)
     const body = signer.cert.body
-    return { type: 'officer', state: body.state, roles: body.roles, certId: certificateId(signer.cert) }
+    return { type: 'officer', state: body.state, roles: body.roles, certId }
   }
   if (equalBytes(signer.key, engine.charter.charter.auditorKey)) return { type: 'auditor' }
   return { type: 'citizen', id: keyId(signer.key) }

@@ -2,17 +2,26 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateKeyPair, keyId, type LegationClient, toHex } from '@legation/protocol'
+import {
+  fromBase64url,
+  fromHex,
+  generateKeyPair,
+  keyId,
+  type LegationClient,
+  toHex,
+  verifyReceipt,
+} from '@legation/protocol'
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { Level } from 'level'
 import { afterEach, describe, expect, it } from 'vitest'
+import { accessRecords } from '../../src/engine/access-records.ts'
 import { Engine } from '../../src/engine/engine.ts'
 import { K } from '../../src/engine/keys.ts'
 import { open, seal } from '../../src/engine/vault.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { prefixRange } from '../../src/storage/store.ts'
-import { allBytes, ed, testBloc } from '../fixtures.ts'
+import { allBytes, countingEd, ed, testBloc } from '../fixtures.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -198,6 +207,47 @@ describe('privacy: the read log', () => {
     const ids = await engine.docRecords(m.citizenId)
     const kinds = await Promise.all(ids.map(async (id) => (await engine.getRecord(id))?.record.header.kind))
     expect(kinds.filter((k) => k === 'access.logged')).toHaveLength(1)
+  })
+  it('a logged read costs the node two signatures, its record’s and its entry’s: none checked again, no receipt', async () => {
+    const bloc = testBloc(1)
+    const { ed: counting, count: n } = countingEd()
+    const node = bloc.nodes[0]!.keys
+    const engine = await Engine.open({
+      store: new MemoryStore(),
+      ed: counting,
+      nodeKeys: node,
+      charter: bloc.chain,
+    })
+    const m = records(bloc.officer('AAA'), person(1))
+    expect((await engine.submit([m.reg]))[0]?.ok).toBe(true)
+    const read = {
+      citizen: m.citizenId,
+      officer: 'b'.repeat(64),
+      state: 'AAA',
+      purpose: 'legal-obligation' as const,
+      shown: 'file' as const,
+    }
+    n.sign = n.verify = 0
+    await engine.logAccess([read])
+    expect(n).toEqual({ sign: 2, verify: 0 })
+    // A record in the node's name that it did not sign just now is verified like any other.
+    const [made] = accessRecords(ed, node, { bloc: engine.bloc, charter: engine.charter.hash }, Date.now(), [
+      read,
+    ])
+    const flipped = made!.record.sig.slice()
+    flipped[9]! ^= 1
+    const [refused, copied] = await engine.submit([
+      { record: { ...made!.record, sig: flipped }, payload: null },
+      { record: { ...made!.record, sig: made!.record.sig.slice() }, payload: null },
+    ])
+    expect(!refused?.ok && refused?.error.code).toBe('SIGNATURE_INVALID')
+    expect(copied?.ok).toBe(true)
+    expect(n.verify).toBe(2)
+    // A client's write still gets its signed receipt.
+    if (!copied?.ok) throw new Error('unreachable')
+    const r = copied.receipt
+    const body = { node: r.node, origin: r.origin, seq: r.seq, entry: fromHex(r.entry) }
+    expect(verifyReceipt(ed, { body, sig: fromBase64url(r.sig) }, node.publicKey)).toBe(true)
   })
 })
 
