@@ -59,6 +59,28 @@ describe('canonical encoding', () => {
     expect(Object.keys(decodeCanonical(bytes) as object)).toEqual(['A', 'a', 'b', 'aa', 'é'])
   })
 
+  it('writes ASCII keys in canonical order whatever order an object holds them, short lists and long', () => {
+    const canonical = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
+    // The expected bytes, written out by hand for this shape: fewer than 256 keys of fewer than
+    // 24 ASCII characters, each mapped to an integer below 256.
+    const head = (major: number, n: number) => (n < 24 ? [major | n] : [major | 24, n])
+    const expected = (value: Record<string, number>) => {
+      const keys = Object.keys(value).sort(canonical)
+      return Uint8Array.from([
+        ...head(0xa0, keys.length),
+        ...keys.flatMap((k) => [...head(0x60, k.length), ...utf8ToBytes(k), ...head(0x00, value[k]!)]),
+      ])
+    }
+    const ascii = fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c))
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ unit: ascii, maxLength: 6 }), { maxLength: 70 }), (keys) => {
+        const value = Object.fromEntries(keys.map((k, i) => [k, i]))
+        expect(toHex(encodeCanonical(value))).toBe(toHex(expected(value)))
+      }),
+      { numRuns: 400 },
+    )
+  })
+
   it('returns plain Uint8Arrays whatever the size (slice() copies; no Node Buffer views)', () => {
     for (const size of [0, 10, 100, 200, 1000, 5000, 70_000]) {
       const bytes = encodeCanonical({ x: 'a'.repeat(size) })
