@@ -73,11 +73,15 @@ describe('canonical encoding', () => {
     }
     const ascii = fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c))
     fc.assert(
-      fc.property(fc.uniqueArray(fc.string({ unit: ascii, maxLength: 6 }), { maxLength: 70 }), (keys) => {
-        const value = Object.fromEntries(keys.map((k, i) => [k, i]))
-        expect(toHex(encodeCanonical(value))).toBe(toHex(expected(value)))
-      }),
-      { numRuns: 400 },
+      // Up to 32 keys are sorted one way, more another: lists on both sides of that.
+      fc.property(
+        fc.uniqueArray(fc.string({ unit: ascii, maxLength: 6 }), { maxLength: 70, size: 'max' }),
+        (keys) => {
+          const value = Object.fromEntries(keys.map((k, i) => [k, i]))
+          expect(toHex(encodeCanonical(value))).toBe(toHex(expected(value)))
+        },
+      ),
+      { numRuns: 200 },
     )
   })
 

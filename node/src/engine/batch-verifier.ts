@@ -5,7 +5,8 @@
  * The protocol's verifiers are pure and synchronous. Each record is first checked with a
  * *deferring* Ed25519 that notes every (signature, message, key) it is asked about and answers
  * "valid"; the noted checks then run for real, together, and a record stands only if all its
- * checks pass. Pure rules, batched I/O. Certificates the pure check would have cached as
+ * checks pass (and, for a certificate an earlier record of the batch carried, that record's
+ * check of it). Pure rules, batched I/O. Certificates the pure check would have cached as
  * verified are cached only once their signatures really verified.
  */
 import {
@@ -43,15 +44,15 @@ export class BatchVerifier {
 
   /**
    * An Ed25519 that notes each verification asked of it into `checks` and answers "valid" for
-   * now; a signature in `signedHere` (the very bytes this process signed) is not noted.
+   * now; `skip`, a signature this process made (those very bytes), is not noted.
    */
-  deferred(checks: SigCheck[], signedHere?: ReadonlySet<Uint8Array>): Ed25519 {
+  deferred(checks: SigCheck[], skip?: Uint8Array): Ed25519 {
     return {
       name: 'deferred',
       publicKey: (k) => this.#ed.publicKey(k),
       sign: (m, k) => this.#ed.sign(m, k),
       verify: (sig, message, key) => {
-        if (!signedHere?.has(sig)) checks.push({ sig, message, key })
+        if (sig !== skip) checks.push({ sig, message, key })
         return true
       },
     }
@@ -60,9 +61,9 @@ export class BatchVerifier {
   /**
    * Verifies many records (decoded values, not yet parsed) with one batch of signature checks.
    * `signedHere`: signatures this node has just made itself (the reads it logs), known by their
-   * byte arrays, not their contents: their records are checked like any other, but their
-   * signatures are not verified again. A record that merely names this node as its author is
-   * verified.
+   * byte arrays, not their contents: their records are checked like any other, but a record's
+   * own signature, if it is one of those, is not verified. A record that merely names this node
+   * as its author, or carries a copy of such a signature, is verified.
    */
   async records(values: readonly unknown[], signedHere?: ReadonlySet<Uint8Array>): Promise<Verification[]> {
     const bloc = this.#trust.bloc
@@ -80,7 +81,8 @@ export class BatchVerifier {
     }> = []
     for (const value of values) {
       // The record's own signature, first of its checks, is one of those made here.
-      const own = signedHere?.has((value as { sig?: Uint8Array } | null)?.sig as Uint8Array) ?? false
+      const sig = (value as { sig?: Uint8Array } | null)?.sig
+      const own = sig !== undefined && (signedHere?.has(sig) ?? false)
       const checks: SigCheck[] = []
       const certs: string[] = []
       const deps: SigCheck[] = []
@@ -102,7 +104,7 @@ export class BatchVerifier {
         result = {
           ok: true,
           ...verifyRecord(
-            { ed: this.deferred(checks, signedHere), charter, verifiedCerts: staged },
+            { ed: this.deferred(checks, own ? sig : undefined), charter, verifiedCerts: staged },
             value,
             bloc,
           ),

@@ -462,7 +462,7 @@ export class Engine extends EngineReads {
     if (!keys) throw new NodeError('NODE_NOT_CERTIFIED', 'a read-only engine logs no reads')
     const at = this.#clock()
     const subs = accessRecords(this.#ed, keys, { bloc: this.bloc, charter: this.charter.hash }, at, reads)
-    // Their signatures were made just now, by this node: not verified again.
+    // Signed just now with this node's own key: their signatures are not verified.
     const signedHere = new Set(subs.map((s) => s.record.sig))
     for (const out of await this.#submit(subs, signedHere)) if (!out.ok) throw out.error
   }

@@ -47,7 +47,7 @@ describe('officers under the charter in force', () => {
     })
     const before = bloc.officer('CCC') // certified by CCC's first key
     expect((await engine.submit([registration(before, 'CCC')]))[0]?.ok).toBe(true)
-    // Its requests are taken too (and its certificate remembered as verified, for this version).
+    // Its requests are taken too (and its certificate remembered as verified under CCC's key).
     const asks = () => engine.trust.checkOfficer(before.cert!, before.keys.publicKey, Date.now())
     expect(asks()).toMatch(/^[0-9a-f]{64}$/)
 
@@ -67,7 +67,7 @@ describe('officers under the charter in force', () => {
       signers(bloc, ['AAA', 'BBB']),
     )
     expect(await engine.adoptCharter([...bloc.chain, rotation])).toBe(true)
-    // Remembered under the version before: checked again under the key in force, and refused.
+    // Remembered under the key rotated out: checked again under the key in force, and refused.
     expect(asks).toThrow(expect.objectContaining({ code: 'REQUEST_AUTH_INVALID' }))
 
     // The old key certifies a new officer, whose records name the genesis charter: refused.
