@@ -71,7 +71,11 @@ export async function groupContext(
       if (h.kind === 'alert.issued') tx.alerts.add(id)
       if (h.kind === 'case.opened') tx.cases.set(id, h.subject!)
       if (h.subject === null) return
-      const s = tx.summaries.get(h.subject) ?? structuredClone(summaries.get(h.subject)) ?? emptySummary()
+      // The summary read for this group is this group's alone: it moves into the transaction,
+      // where `summary` finds it from now on, rather than being copied (a copy per logged read).
+      const read = summaries.get(h.subject)
+      summaries.delete(h.subject)
+      const s = tx.summaries.get(h.subject) ?? read ?? emptySummary()
       noteInSummary(s, id, h)
       tx.summaries.set(h.subject, s)
     },
