@@ -1,6 +1,6 @@
 /**
  * The benchmark the bloc's operators read: `npm run bench [-- --quick | --smoke] [--only
- * ingest,bloc,...] [--out file.json] [--no-orbitdb] [--report file.json]`. Real node processes on loopback; every loop
+ * ingest,bloc,...] [--out file.json] [--no-orbitdb] [--citizens n] [--officers n] [--report file.json]`. Real node processes on loopback; every loop
  * bounded in count and time. It writes one JSON document (the machine, the versions, every
  * figure, the targets met or not) to `--out` (default `.bench/bench-<time>.json`) and prints the
  * table `docs/performance.md` holds. Sections: `verify` (the native Ed25519 limit), `ingest`
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     'no-orbitdb': { type: 'boolean', default: false },
     citizens: { type: 'string' },
+    officers: { type: 'string' },
     report: { type: 'string' },
   },
 })
@@ -43,6 +44,9 @@ if (values.report !== undefined) {
 const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full'
 const sizes = { ...SIZES[mode] }
 if (values.citizens !== undefined) sizes.citizens = Number(values.citizens)
+if (values.officers !== undefined) sizes.officers = Number(values.officers)
+if (!Number.isSafeInteger(sizes.officers) || sizes.officers < 1)
+  throw new Error('--officers: a whole number ≥ 1')
 const only = values.only?.split(',') ?? [...SECTIONS]
 for (const s of only)
   if (!SECTIONS.includes(s as Section)) throw new Error(`unknown section ${s}: ${SECTIONS.join(', ')}`)

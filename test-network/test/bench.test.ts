@@ -84,12 +84,13 @@ describe('npm run bench -- --smoke', () => {
     }
     // Scale: every citizen written, disk and memory read, reads answered.
     expect(r.scale!.citizens).toBe(s.citizens)
+    expect(r.scale!.officers).toBe(s.officers)
     expect(r.scale!.diskBytesPerCitizen).toBeGreaterThan(0)
     expect(r.scale!.rssMiB.peakDuringIngest).toBeGreaterThan(0)
     expect(r.scale!.readCitizenFile.reads).toBeGreaterThan(0)
     expect(r.scale!.searchByTravelDocument.reads).toBe(r.scale!.readCitizenFile.reads)
     // The table printed is made from the same JSON.
     expect(stdout).toContain('| Batch ingest, one node (500/batch, 4 clients) |')
-    expect(stdout).toContain(`${s.citizens} citizens: disk`)
+    expect(stdout).toContain(`${s.citizens} citizens: disk (${s.officers} officers in turn)`)
   }, 300_000)
 })

@@ -202,7 +202,7 @@ export function rows(r: BenchResults): Row[] {
       verdict(million ? peak < 1024 : undefined),
     ])
     out.push([
-      `${n(sc.citizens)} citizens: disk`,
+      `${n(sc.citizens)} citizens: disk${(sc.officers ?? 1) > 1 ? ` (${n(sc.officers)} officers in turn)` : ''}`,
       `${n(sc.diskBytesPerCitizen)} B per citizen (${n(sc.diskMiB)} MiB)${
         sc.diskBytesPerCitizenByPrefix
           ? `: ${Object.entries(sc.diskBytesPerCitizenByPrefix)

@@ -1,7 +1,9 @@
 /**
  * Scale at one node: `citizens` registrations (1,000,000 in a full run), with disk, resident
  * memory during ingest and at rest, restart to ready, and reads at that size — a citizen's file
- * and a search by travel document number, as an officer with a stated purpose.
+ * and a search by travel document number, as an officer with a stated purpose. The records are
+ * signed by `officers` officers in turn, one record each: every record carries its signer's
+ * certificate, and with one signer LevelDB's compression all but hides it.
  */
 import { join } from 'node:path'
 import { LevelStore } from '@legation/node'
@@ -97,6 +99,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
   return withNetwork({ nodes: 1 }, async (net) => {
     const node = net.nodes[0]!
     const officer = net.officer('DVA')
+    const signers = [officer, ...Array.from({ length: sizes.officers - 1 }, () => net.officer('DVA'))]
     // A sample of the citizens to read back later (every k-th one).
     const every = Math.max(1, Math.floor(sizes.citizens / sizes.reads))
     const sample: { id: string; passport: string }[] = []
@@ -110,7 +113,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
       const n = Math.min(BATCH * 4, sizes.citizens - written)
       const chunk: BuiltRecord[] = []
       for (let i = 0; i < n; i++) {
-        const rec = citizenRegistration(officer, 'DVB')
+        const rec = citizenRegistration(signers[(written + i) % signers.length]!, 'DVB')
         if ((written + i) % every === 0) sample.push({ id: rec.citizenId, passport: rec.passport })
         chunk.push(rec)
       }
@@ -159,6 +162,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
     const diskBytesPerCitizenByPrefix = await diskByPrefix(node.dir, disk, written)
     return {
       citizens: written,
+      officers: signers.length,
       ingestRecordsPerSecond: Math.round(written / ingestSeconds),
       diskBytesPerCitizen: Math.round(disk / written),
       diskMiB: Math.round(disk / 2 ** 20),

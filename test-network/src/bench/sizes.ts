@@ -22,6 +22,8 @@ export interface Sizes {
   partition: number
   /** Citizens registered at one node for the scale test, and reads timed at that size. */
   citizens: number
+  /** Officers who sign the scale test's registrations, in turn (`--officers`). */
+  officers: number
   reads: number
   blocSizes: number[]
   /** Records written per bloc size for bytes sent per record per node. */
@@ -42,6 +44,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
     catchUp: 100_000,
     partition: 2000,
     citizens: 1_000_000,
+    officers: 1,
     reads: 1000,
     blocSizes: [5, 10, 15],
     blocRecords: 2000,
@@ -58,6 +61,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
     catchUp: 10_000,
     partition: 500,
     citizens: 20_000,
+    officers: 1,
     reads: 300,
     blocSizes: [5, 10, 15],
     blocRecords: 500,
@@ -74,6 +78,8 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
     catchUp: 200,
     partition: 20,
     citizens: 300,
+    // Two, so that the smoke run takes the path of several signers.
+    officers: 2,
     reads: 10,
     blocSizes: [3, 4],
     blocRecords: 20,
