@@ -88,6 +88,7 @@ describe('npm run bench -- --smoke', () => {
     expect(r.scale!.diskBytesPerCitizen).toBeGreaterThan(0)
     expect(r.scale!.rssMiB.peakDuringIngest).toBeGreaterThan(0)
     expect(r.scale!.readCitizenFile.reads).toBeGreaterThan(0)
+    expect(r.scale!.readCitizenFileFirst.reads).toBe(s.readsWarmup)
     expect(r.scale!.searchByTravelDocument.reads).toBe(r.scale!.readCitizenFile.reads)
     // The table printed is made from the same JSON.
     expect(stdout).toContain('| Batch ingest, one node (500/batch, 4 clients) |')

@@ -100,9 +100,12 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
     const node = net.nodes[0]!
     const officer = net.officer('DVA')
     const signers = [officer, ...Array.from({ length: sizes.officers - 1 }, () => net.officer('DVA'))]
-    // A sample of the citizens to read back later (every k-th one).
-    const every = Math.max(1, Math.floor(sizes.citizens / sizes.reads))
+    // A sample of the citizens to read back later (every k-th one), and another, as large as the
+    // warm-up, of citizens not in it, read first.
+    const every = Math.max(2, Math.floor(sizes.citizens / sizes.reads))
+    const everyWarm = Math.max(2, Math.floor(sizes.citizens / sizes.readsWarmup))
     const sample: { id: string; passport: string }[] = []
+    const warmSample: string[] = []
     const peak = rssSampler(() => node.pid)
     const t = performance.now()
     let written = 0
@@ -115,6 +118,8 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
       for (let i = 0; i < n; i++) {
         const rec = citizenRegistration(signers[(written + i) % signers.length]!, 'DVB')
         if ((written + i) % every === 0) sample.push({ id: rec.citizenId, passport: rec.passport })
+        else if ((written + i) % everyWarm === 1 && warmSample.length < sizes.readsWarmup)
+          warmSample.push(rec.citizenId)
         chunk.push(rec)
       }
       await pending
@@ -136,6 +141,12 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
     const memoryAtRest = await nodeMemory(node.url)
     const disk = await dirBytes(node.dir)
     const purpose = 'purpose=consular-assistance'
+    // The node has served no read yet: the first ones are the cold figure, the sample's the warm.
+    const firstFiles = await timedReads(
+      node.url,
+      officer,
+      warmSample.map((id) => `/v1/citizens/${id}?${purpose}`),
+    )
     const file = await timedReads(
       node.url,
       officer,
@@ -171,6 +182,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
       rssAtRestSplitMiB: rssAtRestSplit,
       memoryAtRestMiB: memoryAtRest,
       restartToReadySeconds: Number(restartSeconds.toFixed(2)),
+      readCitizenFileFirst: firstFiles,
       readCitizenFile: file,
       readCitizenFileAfterRestart: fileAfterRestart,
       searchByTravelDocument: search,
