@@ -86,6 +86,11 @@ export const NODE_ERRORS = {
   VALIDATION_FAILED: { status: 400, message: 'request does not match the schema' },
   NOT_READY: { status: 503, message: 'node is not ready yet' },
   SHUTTING_DOWN: { status: 503, message: 'node is shutting down' },
+  REBUILDING: {
+    status: 503,
+    message:
+      'this node is rebuilding its state from its feeds (a fork healed, or a charter amendment voided entries): ask again shortly, or another node',
+  },
   NODE_NOT_CERTIFIED: {
     status: 503,
     message: 'this node is not certified in the current charter (its state or the node was removed)',

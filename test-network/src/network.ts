@@ -531,8 +531,8 @@ export class TestNetwork {
         last = infos.map((i) => `${i.stateRoot.slice(0, 12)} ${JSON.stringify(i.versionVector)}`)
         const roots = new Set(infos.map((i) => i.stateRoot))
         const vvs = new Set(infos.map((i) => JSON.stringify(sortKeys(i.versionVector))))
-        if (roots.size === 1 && vvs.size === 1 && infos.every((i) => i.pendingEntries === 0))
-          return infos[0]!.stateRoot
+        const settled = infos.every((i) => i.pendingEntries === 0 && !i.rebuilding)
+        if (roots.size === 1 && vvs.size === 1 && settled) return infos[0]!.stateRoot
       } catch {
         // a node restarting: try again
       }

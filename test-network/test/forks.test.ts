@@ -62,7 +62,8 @@ async function agreed(honest: readonly TestNode[], id: string): Promise<number> 
     async () => {
       const infos = await Promise.all(honest.map((n) => n.info()))
       last = infos.map((i) => ({ quarantined: i.quarantined, feed: i.versionVector[id], root: i.stateRoot }))
-      const forked = infos.every((i) => i.quarantined.some((q) => q.nodeId === id))
+      // A node rebuilding shows a partial state: several at once could show the same one.
+      const forked = infos.every((i) => !i.rebuilding && i.quarantined.some((q) => q.nodeId === id))
       const roots = new Set(infos.map((i) => i.stateRoot))
       const vvs = new Set(infos.map((i) => JSON.stringify(Object.entries(i.versionVector).sort())))
       return forked && roots.size === 1 && vvs.size === 1 ? infos[0]! : undefined

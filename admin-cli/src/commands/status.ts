@@ -70,7 +70,7 @@ export function formatStatus(url: string, info: NodeInfo, ready: string): string
     `Charter      v${info.charter.version} ${info.charter.hash}`,
     `Members      ${info.charter.members.join(', ')}`,
     `State root   ${info.stateRoot}`,
-    `Entries      ${total} in ${Object.keys(info.versionVector).length} feed(s), ${info.pendingEntries} pending`,
+    `Entries      ${total} in ${Object.keys(info.versionVector).length} feed(s), ${info.pendingEntries} pending${info.rebuilding ? ' (rebuilding: reads answer 503)' : ''}`,
   ]
   const feeds = Object.entries(info.versionVector).sort(([a], [b]) => a.localeCompare(b))
   for (const [nodeId, seq] of feeds) {

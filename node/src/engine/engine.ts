@@ -48,7 +48,7 @@ import { Durability } from './durability.ts'
 import { Evidence } from './evidence.ts'
 import { FeedTrees } from './feed-trees.ts'
 import { storeFetchedPayloads } from './fetched-payloads.ts'
-import { type ForkProof, Healing } from './healing.ts'
+import { Healing } from './healing.ts'
 import {
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_PENDING_AGE_MS,
@@ -365,21 +365,12 @@ export class Engine extends EngineReads {
   }
 
   /**
-   * A bloc-final checkpoint of `origin`'s feed (the witness found it cosigned by a quorum of
-   * states): where that origin equivocated, the version it holds stands (healing.ts).
+   * Where forks heal and the derived state is rebuilt (healing.ts): the witness tells it of
+   * bloc-final checkpoints (`setFinal`, `pinFork`) and asks it for fork proofs (`forkProof`);
+   * `rebuilding` is set while records, docs and indexes are partial.
    */
-  setFinal(origin: string, size: number, root: Uint8Array): Promise<void> {
-    return this.#healing.setFinal(origin, size, root)
-  }
-
-  /** Which entry this node's tree of `size` holds where `origin` equivocated, with its proof. */
-  forkProof(origin: string, size: number): Promise<ForkProof | undefined> {
-    return this.#healing.forkProof(origin, size)
-  }
-
-  /** A bloc-final checkpoint and the proof of the entry it holds at `origin`'s fork (healing.ts). */
-  pinFork(origin: string, size: number, root: Uint8Array, fork: ForkProof): Promise<boolean> {
-    return this.#healing.pinFork(origin, size, root, fork)
+  get healing(): Healing {
+    return this.#healing
   }
 
   /** This node's Yjs client id (0 for a read-only engine, which writes no doc). */
@@ -431,7 +422,7 @@ export class Engine extends EngineReads {
 
   #emit(entry: SignedEntry, bytes: Uint8Array, payloads: Map<string, Uint8Array>, hash: Uint8Array): void {
     // Entries applied again by a rebuild are not news: peers have them.
-    if (this.#healing.rebuilding) return
+    if (this.#healing.replaying) return
     for (const l of this.#listeners) {
       try {
         l(entry, bytes, payloads, hash)
@@ -472,9 +463,12 @@ export class Engine extends EngineReads {
     return this.#submit(subs)
   }
 
-  async #submit(subs: readonly Submission[], signedHere?: ReadonlySet<Uint8Array>): Promise<SubmitOutcome[]> {
-    // Writes wait for a rebuild: their entry builds on the state it restores.
-    if (this.#healing.rebuilding) await this.#healing.rebuilding
+  /** Writes wait for a rebuild, and a rebuild for them: their entry builds on the state. */
+  #submit(subs: readonly Submission[], signedHere?: ReadonlySet<Uint8Array>): Promise<SubmitOutcome[]> {
+    return this.#healing.outside(() => this.#accept(subs, signedHere))
+  }
+
+  async #accept(subs: readonly Submission[], signedHere?: ReadonlySet<Uint8Array>): Promise<SubmitOutcome[]> {
     const failure = this.#durability.failure
     // In the charter in force, and within its certificate's window: peers refuse entries dated
     // outside it.
@@ -532,10 +526,8 @@ export class Engine extends EngineReads {
     payloads: Map<string, Uint8Array> = new Map(),
     onRead?: (entries: ReadonlyArray<EntryHead | null>) => void,
   ): Promise<Array<RemoteResult | ProtocolError>> {
-    // Peers' entries wait for a rebuild: they build on the state it restores.
-    if (this.#healing.rebuilding)
-      return this.#healing.rebuilding.then(() => this.applyRemoteMany(list, payloads, onRead))
-    const results = await this.#remote.applyMany(list, payloads, onRead)
+    // Peers' entries wait for a rebuild, and a rebuild for them: they build on the state.
+    const results = await this.#healing.outside(() => this.#remote.applyMany(list, payloads, onRead))
     // An equivocation found, or entries of an equivocating origin applied: its fork may heal now.
     await this.#healing.afterApply(results.includes('equivocation'))
     return results
@@ -554,7 +546,9 @@ export class Engine extends EngineReads {
       docs: this.docs,
       projections: this.projections,
     }
-    return storeFetchedPayloads(c, (id) => this.getRecord(id), this.clientId, payloads)
+    return this.#healing.outside(() =>
+      storeFetchedPayloads(c, (id) => this.getRecord(id), this.clientId, payloads),
+    )
   }
 
   // ---- Audit ----

@@ -4,6 +4,14 @@
  * equivocating origin's entries past its cut or of the losing version (§ Forks that heal). It
  * decides (rebuild.ts `needsRebuild`, forks.ts), then rebuilds the derived state from the stored
  * feeds; writes and peers' entries wait for it (`rebuilding`).
+ *
+ * A rebuild deletes the derived state and resets the feed state, so nothing else may build on
+ * them meanwhile: work that does (a peer's frame being applied, a write until it is durable) runs
+ * through `outside`, which waits for a rebuild to end before it starts, and a rebuild waits for
+ * such work already started to end. Deciding and rebuilding run one at a time. Without that, a
+ * frame being verified when a rebuild began was committed in the middle of it, on the state from
+ * before: its entries left out of what was applied again, or counted as held while the records
+ * the rebuild deleted never came back (found by repeated runs of the real-process fork scenario).
  */
 import { leafHash, openEntry, verifyInclusion } from '@legation/protocol'
 import type { BatchOp, Store } from '../storage/store.ts'
@@ -45,14 +53,47 @@ export class Healing {
   /** Each equivocating origin's feed length when the forks were last checked after applying. */
   readonly #seen = new Map<string, number>()
   #rebuilding: Promise<void> | undefined
+  #replaying = false
+  /** Work that builds on the state, started before a rebuild (`outside`). */
+  readonly #working = new Set<Promise<unknown>>()
+  /** The last decision or rebuild queued: each waits for the one before (`#exclusive`). */
+  #queue: Promise<unknown> = Promise.resolve()
 
   constructor(components: HealingComponents) {
     this.#c = components
   }
 
-  /** Set while the derived state is rebuilt. */
+  /** Set while the derived state is rebuilt, from when it is decided until it is done. */
   get rebuilding(): Promise<void> | undefined {
     return this.#rebuilding
+  }
+
+  /** True while a rebuild applies the stored entries again (not news to peers). */
+  get replaying(): boolean {
+    return this.#replaying
+  }
+
+  /**
+   * Runs `work`, which builds on the state (applies entries, writes), once no rebuild is under
+   * way; a rebuild that begins meanwhile waits for it to settle.
+   */
+  async outside<T>(work: () => Promise<T>): Promise<T> {
+    while (this.#rebuilding) await this.#rebuilding
+    // Counted in the same turn as the check: a rebuild set after it waits for this.
+    const run = work()
+    this.#working.add(run)
+    void run.then(
+      () => this.#working.delete(run),
+      () => this.#working.delete(run),
+    )
+    return run
+  }
+
+  /** Runs `step` after every decision or rebuild queued before it. */
+  #exclusive<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(step)
+    this.#queue = run.catch(() => undefined)
+    return run
   }
 
   /**
@@ -60,12 +101,12 @@ export class Healing {
    * Answers whether it did. A rebuild that cannot bring this node's own feed back whole stops
    * its writes (REBUILD_LOST_OWN_ENTRIES).
    */
-  async ifNeeded(): Promise<boolean> {
+  ifNeeded(): Promise<boolean> {
+    return this.#exclusive(() => this.#ifNeeded())
+  }
+
+  async #ifNeeded(): Promise<boolean> {
     const c = this.#c
-    if (this.#rebuilding) {
-      await this.#rebuilding
-      return this.ifNeeded()
-    }
     if (c.durability.failure) return false
     const forks = {
       store: c.store,
@@ -80,7 +121,7 @@ export class Healing {
     ) {
       return false
     }
-    const run = rebuild({
+    const components: RebuildComponents = {
       store: c.store,
       durability: c.durability,
       held: c.held,
@@ -88,14 +129,26 @@ export class Healing {
       apply: c.apply,
       cuts: () => c.evidence.cuts(),
       self: c.self,
-    })
+    }
+    const working = this.#working
+    const run = (async () => {
+      // What began before the rebuild ends first; what comes now waits (`outside`).
+      while (working.size > 0) await Promise.allSettled([...working])
+      this.#replaying = true
+      try {
+        return await rebuild(components)
+      } finally {
+        this.#replaying = false
+      }
+    })()
+    this.#rebuilding = run
       .then((report) => c.observer.rebuilt?.(report))
       .catch((err: unknown) => {
         c.durability.fail(err)
       })
-    this.#rebuilding = run.finally(() => {
-      this.#rebuilding = undefined
-    })
+      .finally(() => {
+        this.#rebuilding = undefined
+      })
     await this.#rebuilding
     return true
   }
@@ -126,8 +179,10 @@ export class Healing {
   async setFinal(origin: string, size: number, root: Uint8Array): Promise<void> {
     const { evidence } = this.#c
     if (!evidence.setFinal(origin, size, root) || !evidence.equivocations().has(origin)) return
-    await this.ifNeeded()
-    await this.#restore(origin)
+    await this.#exclusive(async () => {
+      await this.#ifNeeded()
+      await this.#restore(origin)
+    })
   }
 
   /**

@@ -48,6 +48,12 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 
 /** Routes that still answer while the node stops: they do not touch the engine. */
 const SERVED_WHILE_STOPPING = new Set(['/health', '/metrics', '/openapi.json'])
+/**
+ * How long a read waits for a rebuild of the node's derived state (engine/healing.ts) before it
+ * is answered 503 REBUILDING: a rebuild after a fork in a small bloc takes milliseconds, one of a
+ * million citizens minutes. The answer's retry-after says when to ask again.
+ */
+export const REBUILD_WAIT_MS = 2_000
 
 export interface AppOptions {
   ctx: HttpContext
@@ -152,6 +158,25 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       !SERVED_WHILE_STOPPING.has(request.routeOptions.url ?? '')
     ) {
       throw new NodeError('SHUTTING_DOWN', 'the node is stopping: retry at another node')
+    }
+  })
+  // While the node rebuilds its derived state, its records, docs and indexes are partial: a read
+  // then would answer 404 for what the node holds. It waits a little, then is sent elsewhere.
+  // `/v1/node` still answers (an operator watches the rebuild there); writes wait in the engine.
+  app.addHook('onRequest', async (request, reply) => {
+    const rebuilding = opts.ctx.engine.healing.rebuilding
+    const url = request.routeOptions.url ?? ''
+    if (!rebuilding || (request.method !== 'GET' && request.method !== 'HEAD')) return
+    if (!url.startsWith('/v1/') || url === '/v1/node') return
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), REBUILD_WAIT_MS)
+    })
+    const done = await Promise.race([rebuilding.then(() => true), waited])
+    clearTimeout(timer)
+    if (!done) {
+      reply.header('retry-after', String(Math.ceil(REBUILD_WAIT_MS / 1000)))
+      throw new NodeError('REBUILDING')
     }
   })
   // The portal's Content-Security-Policy and the usual security headers on every answer, and

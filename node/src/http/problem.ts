@@ -41,7 +41,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   415: 'The request body is neither JSON nor, where a route takes it, CBOR (UNSUPPORTED_MEDIA_TYPE)',
   429: 'Too many requests from this client (RATE_LIMITED); see retry-after',
   500: 'An unexpected failure (INTERNAL); the detail is in the node’s log',
-  503: 'The node is starting or stopping (NOT_READY, SHUTTING_DOWN); retry, or use another node',
+  503: 'The node is starting, stopping or rebuilding its state (NOT_READY, SHUTTING_DOWN, REBUILDING); retry, or use another node',
   504: 'Durable on this node, but fewer other nodes acknowledged it in time (WRITE_CONCERN_TIMEOUT)',
 }
 
@@ -92,6 +92,7 @@ const EXPECTED_5XX: Record<string, { title: string; level: 'warn' | 'debug' }> =
   },
   NOT_READY: { title: 'The node is not ready yet', level: 'debug' },
   SHUTTING_DOWN: { title: 'The node is shutting down', level: 'debug' },
+  REBUILDING: { title: 'The node is rebuilding its state', level: 'debug' },
 }
 
 function isCoded(err: unknown): err is Coded {

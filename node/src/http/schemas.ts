@@ -24,6 +24,8 @@ export const NodeInfo = Type.Object({
   versionVector: VersionVector,
   stateRoot: Type.String(),
   pendingEntries: Type.Integer(),
+  /** True while the node rebuilds its derived state (engine/healing.ts): reads answer 503 REBUILDING. */
+  rebuilding: Type.Boolean(),
   quarantined: Type.Array(Type.Object({ nodeId: Type.String(), fromSeq: Type.Integer() })),
   /** Feeds closed here: the next entry was signed after an amendment removed the node. */
   closed: Type.Array(Type.Object({ nodeId: Type.String(), lastSeq: Type.Integer() })),

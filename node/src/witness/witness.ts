@@ -172,7 +172,7 @@ export class Witness {
       const origin = decodeEntry(a).body.origin
       this.#ticking = this.#ticking.then(() => this.#announceFinal(origin)).catch(() => undefined)
     })
-    for (const [origin, f] of this.#final) await this.#c.engine.setFinal(origin, f.size, f.root)
+    for (const [origin, f] of this.#final) await this.#c.engine.healing.setFinal(origin, f.size, f.root)
     this.#timer = setInterval(() => {
       this.#ticking = this.#ticking
         .then(() => this.tick())
@@ -243,8 +243,8 @@ export class Witness {
     // A bloc-final checkpoint says which version of an equivocating feed stands, whatever this
     // node holds of it yet.
     if (seen.final) {
-      await engine.setFinal(nodeId, seen.size, seen.root)
-      if (fork) await engine.pinFork(nodeId, seen.size, seen.root, fork)
+      await engine.healing.setFinal(nodeId, seen.size, seen.root)
+      if (fork) await engine.healing.pinFork(nodeId, seen.size, seen.root, fork)
     }
     const have = this.#latest.get(nodeId)
     const held = engine.versionVector()[nodeId] ?? 0
@@ -297,8 +297,8 @@ export class Witness {
       ops.push({ type: 'put', key: K.final(nodeId), value: utf8ToBytes(merged.note) })
     }
     await this.#c.store.write(ops)
-    if (merged.final) await engine.setFinal(nodeId, merged.size, merged.root)
-    const proof = merged.final ? await engine.forkProof(nodeId, merged.size) : undefined
+    if (merged.final) await engine.healing.setFinal(nodeId, merged.size, merged.root)
+    const proof = merged.final ? await engine.healing.forkProof(nodeId, merged.size) : undefined
     // Who hears of what. Passing every merged note on to every peer cost each node O(n) notes of
     // O(n) lines per checkpoint: the traffic grew with the square of the bloc. Now the origin
     // sends its checkpoint out, and each witness sends its own cosignature to every peer once,
@@ -369,7 +369,7 @@ export class Witness {
   async #announceFinal(origin: string): Promise<void> {
     const final = this.#final.get(origin)
     if (!final) return
-    const proof = await this.#c.engine.forkProof(origin, final.size)
+    const proof = await this.#c.engine.healing.forkProof(origin, final.size)
     this.#c.registrar.broadcast({ t: 'checkpoint', note: final.note, ...(proof ? { fork: proof } : {}) })
   }
 

@@ -6,7 +6,12 @@
  */
 import { decodeEntry } from '@legation/protocol'
 import { describe, expect, it } from 'vitest'
-import { registration, testBloc } from '../fixtures.ts'
+import type { Verifier } from '../../src/crypto/verifier.ts'
+import { Engine } from '../../src/engine/engine.ts'
+import { K } from '../../src/engine/keys.ts'
+import { MemoryStore } from '../../src/storage/memory-store.ts'
+import type { BatchOp } from '../../src/storage/store.ts'
+import { ed, registration, testBloc } from '../fixtures.ts'
 import { fork, open } from './fork-fixture.ts'
 
 describe('forks that heal', () => {
@@ -37,17 +42,17 @@ describe('forks that heal', () => {
     await c.engine.applyRemoteMany([f.e1, ...f.B])
     // The witnesses found node 0's checkpoint of 3 entries (version A) bloc-final.
     const root = await b.engine.audit.root(f.origin, 3)
-    await b.engine.setFinal(f.origin, 3, root)
-    await c.engine.setFinal(f.origin, 3, root)
+    await b.engine.healing.setFinal(f.origin, 3, root)
+    await c.engine.healing.setFinal(f.origin, 3, root)
     // Both learn of the equivocation.
     await b.engine.applyEvidence(f.A[0]!, f.B[0]!)
     await c.engine.applyEvidence(f.A[0]!, f.B[0]!)
     expect(b.engine.versionVector()[f.origin]).toBe(3) // it holds the version that stands
     // Node 2 cannot tell from its 2 entries which version the checkpoint holds, until node 1
     // shows it (the witness sends this with the bloc-final checkpoint).
-    const proof = await b.engine.forkProof(f.origin, 3)
+    const proof = await b.engine.healing.forkProof(f.origin, 3)
     expect(proof?.seq).toBe(2)
-    expect(await c.engine.pinFork(f.origin, 3, root, proof!)).toBe(true)
+    expect(await c.engine.healing.pinFork(f.origin, 3, root, proof!)).toBe(true)
     expect(c.engine.versionVector()[f.origin]).toBe(1)
     // Catch-up brings version A; version B is not taken again, from anyone.
     expect(await c.engine.applyRemoteMany(f.B)).toEqual(['quarantined'])
@@ -67,7 +72,7 @@ describe('forks that heal', () => {
     await c.engine.applyRemoteMany([f.e1, ...f.B])
     const root = await b.engine.audit.root(f.origin, 3)
     // Node 2 holds 4 entries of version B: its tree of 3 is not the bloc-final one.
-    await c.engine.setFinal(f.origin, 3, root)
+    await c.engine.healing.setFinal(f.origin, 3, root)
     await c.engine.applyEvidence(f.A[0]!, f.B[0]!)
     expect(c.engine.versionVector()[f.origin]).toBe(1)
     expect(await c.engine.applyRemoteMany([...f.B, ...f.A])).toEqual([
@@ -77,7 +82,7 @@ describe('forks that heal', () => {
       'applied',
       'applied',
     ])
-    await b.engine.setFinal(f.origin, 3, root)
+    await b.engine.healing.setFinal(f.origin, 3, root)
     await b.engine.applyEvidence(f.A[0]!, f.B[0]!)
     expect(c.engine.stateRoot()).toBe(b.engine.stateRoot())
   })
@@ -114,9 +119,60 @@ describe('forks that heal', () => {
     expect(b.engine.versionVector()[f.origin]).toBe(1)
     // Then the checkpoint the witnesses had finalized arrives: version A stands after all, and
     // node 1 applies again the entries it had set aside (no peer needed), so it can serve them.
-    await b.engine.setFinal(f.origin, 3, root)
+    await b.engine.healing.setFinal(f.origin, 3, root)
     expect(b.engine.versionVector()[f.origin]).toBe(3)
     for (const r of f.regsA) expect(await b.engine.getRecord(r.id)).toBeDefined()
-    expect((await b.engine.forkProof(f.origin, 3))?.seq).toBe(2)
+    expect((await b.engine.healing.forkProof(f.origin, 3))?.seq).toBe(2)
+  })
+
+  it('a peer’s frame being verified when a rebuild begins is applied all the same: its records stay', async () => {
+    const bloc = testBloc(3)
+    const f = await fork(bloc, 2, 1)
+    const writer = await open(bloc, 2)
+    const own = registration(bloc.officer('CCC'), 'CCC')
+    expect((await writer.engine.submit([own]))[0]?.ok).toBe(true)
+    // Node 1's signature checks wait at a gate, opened when a rebuild writes its first key (or
+    // after 200 ms): the frame's entries are placed while the rebuild is under way, if it may be.
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let gated = false
+    const verifier = {
+      verify: async (checks: ReadonlyArray<{ sig: Uint8Array; message: Uint8Array; key: Uint8Array }>) => {
+        if (gated) await Promise.race([gate, new Promise((r) => setTimeout(r, 200))])
+        return checks.map((c) => ed.verify(c.sig, c.message, c.key))
+      },
+    } as unknown as Verifier
+    class Observed extends MemoryStore {
+      override async write(ops: readonly BatchOp[]): Promise<void> {
+        if (ops.some((op) => op.key === K.rebuild && op.type === 'put')) {
+          release()
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        return super.write(ops)
+      }
+    }
+    const b = await Engine.open({
+      store: new Observed(),
+      ed,
+      nodeKeys: bloc.nodes[1]!.keys,
+      charter: bloc.chain,
+      verifier,
+    })
+    expect(await b.applyRemoteMany([f.e1, ...f.A])).toEqual(['applied', 'applied', 'applied'])
+    gated = true
+    const frame = b.applyRemoteMany([writer.sent[0]!])
+    // The fork is learned meanwhile: nothing of node 0's from seq 2 stands, so node 1 rebuilds.
+    await b.applyEvidence(f.A[0]!, f.B[0]!)
+    expect(await frame).toEqual(['applied'])
+    expect(b.versionVector()).toEqual({ [f.origin]: 1, [writer.engine.nodeId]: 1 })
+    expect(await b.getRecord(own.id)).toBeDefined()
+    expect(await b.getRecord(f.first.id)).toBeDefined()
+    for (const r of f.regsA) expect(await b.getRecord(r.id)).toBeUndefined()
+    // The writer, which never saw version A, holds the same state.
+    await writer.engine.applyRemoteMany([f.e1])
+    await writer.engine.applyEvidence(f.A[0]!, f.B[0]!)
+    expect(writer.engine.stateRoot()).toBe(b.stateRoot())
   })
 })

@@ -6,7 +6,7 @@ import { buildApp } from '../../src/http/app.ts'
 import type { HttpContext, Replication } from '../../src/http/context.ts'
 import type { PortalInit } from '../../src/http/routes/portal.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
-import { ed, testBloc } from '../fixtures.ts'
+import { ed, type TestBloc, testBloc } from '../fixtures.ts'
 
 export interface TestAppOptions {
   rateLimitPerMinute?: number
@@ -21,14 +21,20 @@ export interface TestAppOptions {
   portal?: PortalInit
   /** Routes a test adds (app.ts `extraRoutes`). */
   extraRoutes?: (app: FastifyInstance) => Promise<void>
+  /** The bloc and which of its nodes the app is. @default a bloc of one, node 0 */
+  bloc?: TestBloc
+  node?: number
+  /** @default a MemoryStore */
+  store?: MemoryStore
 }
 
 export async function testApp(opts: TestAppOptions = {}) {
-  const bloc = testBloc(1)
+  const bloc = opts.bloc ?? testBloc(1)
+  const i = opts.node ?? 0
   const engine = await Engine.open({
-    store: new MemoryStore(),
+    store: opts.store ?? new MemoryStore(),
     ed,
-    nodeKeys: bloc.nodes[0]!.keys,
+    nodeKeys: bloc.nodes[i]!.keys,
     charter: bloc.chain,
   })
   const app = await buildApp({
@@ -39,14 +45,14 @@ export async function testApp(opts: TestAppOptions = {}) {
       writeConcernTimeoutMs: 1000,
       node: {
         peerId: engine.charter.nodes.get(engine.nodeId)!.peerId,
-        name: 'node-0',
-        state: 'AAA',
+        name: `node-${i}`,
+        state: bloc.nodes[i]!.state,
         version: 'test',
       },
       isReady: () => true,
       replication: opts.replication,
       isStopping: opts.isStopping,
-      witness: opts.witness?.(engine, bloc.nodes[0]!.keys),
+      witness: opts.witness?.(engine, bloc.nodes[i]!.keys),
     },
     ...(opts.logger ? { logger: opts.logger } : {}),
     registry: new Registry(),

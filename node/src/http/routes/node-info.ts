@@ -28,6 +28,7 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{ ctx: HttpContext }> = async
         versionVector: e.versionVector(),
         stateRoot: e.stateRoot(),
         pendingEntries: e.pendingCount(),
+        rebuilding: e.healing.rebuilding !== undefined,
         quarantined: [...e.quarantined()].map(([nodeId, fromSeq]) => ({ nodeId, fromSeq })),
         closed: Object.entries(e.closedFeeds()).map(([nodeId, lastSeq]) => ({ nodeId, lastSeq })),
         peers: ctx.replication?.peers() ?? [],
