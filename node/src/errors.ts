@@ -53,6 +53,11 @@ export const NODE_ERRORS = {
     message:
       'this node was restored from a backup and takes no writes until it has its own feed back from its peers',
   },
+  OWN_FEED_CATCHING_UP: {
+    status: 503,
+    message:
+      'a fork healed here: this node’s latest own entries wait for the version that stands, which its peers hold; it takes no writes until they apply (ask again shortly, or another node)',
+  },
   NOT_FOUND: { status: 404, message: 'not found' },
   RECEIPT_PENDING: {
     status: 409,

@@ -129,9 +129,17 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
           { from, to, sealed },
           'migrated the store to a newer data format (payloads sealed, derived state rebuilt)',
         ),
-      rebuilt: ({ before, after }) => {
+      rebuilt: ({ before, after, ownWaiting }) => {
         const dropped = Object.entries(before).reduce((n, [o, s]) => n + s - (after[o] ?? 0), 0)
-        log.warn({ dropped }, 'rebuilt the derived state without entries a charter amendment voided')
+        log.warn(
+          { dropped, ownWaiting },
+          'rebuilt the derived state without entries that do not stand (a charter amendment voided them, or a fork lost)',
+        )
+        if (ownWaiting)
+          log.warn(
+            ownWaiting,
+            'own entries wait for the version of a fork that stands, which peers hold: no writes until they apply',
+          )
       },
     },
   })

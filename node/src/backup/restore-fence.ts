@@ -31,8 +31,14 @@ export interface RestoreMark {
   /** When the restore was made, and when its snapshot was taken (ms since the epoch). */
   restoredAt: number
   snapshotAt: number
-  /** This node's own feed head in the snapshot. */
+  /** This node's own feed head in the snapshot (or the rebuild's): the fence stands below it. */
   ownSeq: number
+  /**
+   * `rebuild`: not a restore, but a rebuild after a fork healed left this node's latest own
+   * entries waiting for the version that stands, which peers hold (engine/healing.ts).
+   * @default 'restore'
+   */
+  reason?: 'restore' | 'rebuild'
 }
 
 export const encodeRestoreMark = (m: RestoreMark): Uint8Array => encodeJson(m)
@@ -58,10 +64,21 @@ export class RestoreFence {
 
   /** What a write is answered with while the fence stands. */
   error(): NodeError {
+    if (this.#mark?.reason === 'rebuild') return new NodeError('OWN_FEED_CATCHING_UP')
     return new NodeError(
       'RESTORE_CATCHING_UP',
       'this node was restored from a backup and takes no writes until it has caught up on its own feed from its peers',
     )
+  }
+
+  /**
+   * Raises the fence (durably) until this node holds `ownSeq` entries of its own feed again:
+   * a rebuild left its latest own entries waiting for entries its peers hold.
+   */
+  async raise(ownSeq: number, now: number): Promise<void> {
+    const mark: RestoreMark = { restoredAt: now, snapshotAt: now, ownSeq, reason: 'rebuild' }
+    await this.#store.write([{ type: 'put', key: K.restored, value: encodeRestoreMark(mark) }])
+    this.#mark = mark
   }
 
   /**
@@ -75,6 +92,7 @@ export class RestoreFence {
     minPeers = DEFAULT_RESTORE_MIN_PEERS,
   ): Promise<boolean> {
     if (!this.#mark) return true
+    if (ownHead < this.#mark.ownSeq) return false
     if (claims.length < minPeers || claims.some((c) => c > ownHead)) return false
     this.#lifting ??= this.#store
       .write([{ type: 'del', key: K.restored }])

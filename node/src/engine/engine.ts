@@ -263,6 +263,8 @@ export class Engine extends EngineReads {
       observer,
       apply: (list, payloads) => this.#remote.applyMany(list, payloads),
       self: this.#keys ? this.nodeId : undefined,
+      fence: this.restore,
+      clock,
     })
   }
 
@@ -293,6 +295,7 @@ export class Engine extends EngineReads {
     }
     await markFormat(this.store)
     await this.restore.load()
+    await this.#healing.holdOwn()
     this.#started = true
     if ((this.#retentionMs ?? 0) > 0 && this.#keys) {
       const sweep = () => {

@@ -14,6 +14,7 @@
  * the rebuild deleted never came back (found by repeated runs of the real-process fork scenario).
  */
 import { leafHash, openEntry, verifyInclusion } from '@legation/protocol'
+import type { RestoreFence } from '../backup/restore-fence.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
 import type { AuditView } from './audit-view.ts'
 import type { Durability } from './durability.ts'
@@ -37,6 +38,9 @@ export interface HealingComponents {
   apply: RebuildComponents['apply']
   /** This node's id, or undefined for a read-only engine. */
   self: string | undefined
+  /** Keeps the node from writing while its own feed is not whole (own entries wait). */
+  fence: RestoreFence
+  clock: () => number
 }
 
 /** Which entry a checkpoint's tree holds where its origin equivocated, and the proof of it. */
@@ -142,7 +146,13 @@ export class Healing {
       }
     })()
     this.#rebuilding = run
-      .then((report) => c.observer.rebuilt?.(report))
+      .then(async (report) => {
+        if (report.ownWaiting) {
+          await c.fence.raise(report.ownWaiting.to, c.clock())
+          await this.holdOwn()
+        }
+        c.observer.rebuilt?.(report)
+      })
       .catch((err: unknown) => {
         c.durability.fail(err)
       })
@@ -151,6 +161,22 @@ export class Healing {
       })
     await this.#rebuilding
     return true
+  }
+
+  /**
+   * This node's own stored entries past its feed state, applied as a peer's would be: they wait
+   * (held) for the entries they depend on, which peers send, and the fence keeps the node from
+   * writing at their seqs meanwhile. After a rebuild that left them waiting, and at start while
+   * that fence stands (what is held is kept in memory only).
+   */
+  async holdOwn(): Promise<void> {
+    const c = this.#c
+    if (c.self === undefined || c.fence.pending?.reason !== 'rebuild') return
+    const from = (c.durability.state.vv[c.self] ?? 0) + 1
+    const own: Uint8Array[] = []
+    const range = { gte: K.entry(c.self, from), lt: `${K.entries(c.self)}\uffff` }
+    for await (const [, bytes] of c.store.range(range)) own.push(bytes)
+    if (own.length > 0) await c.apply(own, await storedPayloads(c.store, c.durability.vault, own))
   }
 
   /**

@@ -64,6 +64,11 @@ export interface RebuildReport {
   /** Each origin's feed length before and after. */
   before: VersionVector
   after: VersionVector
+  /**
+   * This node's own entries not applied again because they wait for entries of another feed it
+   * no longer holds — the version of a fork that stands, which its peers hold (healing.ts).
+   */
+  ownWaiting?: { from: number; to: number }
 }
 
 /**
@@ -144,16 +149,25 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
   }
   for (let i = 0; i < drop.length; i += DELETE_BATCH) await store.write(drop.slice(i, i + DELETE_BATCH))
   const own = c.self === undefined ? 0 : (before[c.self] ?? 0)
-  if (c.self !== undefined && (after[c.self] ?? 0) < own) {
-    // Its next entry would reuse a seq it signed: it must write nothing (the marker stays, so a
-    // restart tries again and fails the same way until an operator looks).
-    throw new NodeError(
-      'REBUILD_LOST_OWN_ENTRIES',
-      `own entries ${seqKey((after[c.self] ?? 0) + 1)}..${seqKey(own)} no longer apply`,
-    )
+  const back = c.self === undefined ? 0 : (after[c.self] ?? 0)
+  let ownWaiting: RebuildReport['ownWaiting']
+  if (c.self !== undefined && back < own) {
+    // Its own entry that did not come back may only wait for entries of a forked feed this node
+    // held another version of (this node wrote on the version that lost): those come from peers.
+    const next = await store.get(K.entry(c.self, back + 1))
+    const ends = { ...durability.head.closed, ...c.cuts() }
+    if (!next || depsSatisfied(decodeEntry(next).body.deps, after, ends)) {
+      // Refused: its next entry would reuse a seq it signed, so it must write nothing (the
+      // marker stays, so a restart tries again and fails the same way until an operator looks).
+      throw new NodeError(
+        'REBUILD_LOST_OWN_ENTRIES',
+        `own entries ${seqKey(back + 1)}..${seqKey(own)} no longer apply`,
+      )
+    }
+    ownWaiting = { from: back + 1, to: own }
   }
   await store.write([{ type: 'del', key: K.rebuild }])
-  return { before, after }
+  return ownWaiting ? { before, after, ownWaiting } : { before, after }
 }
 
 async function deleteAll(store: Store, prefix: string): Promise<void> {

@@ -14,6 +14,7 @@ import {
   type VersionVector,
 } from '@legation/protocol'
 import type { NodeError } from '../errors.ts'
+import type { RebuildReport } from './rebuild.ts'
 
 export interface Submission {
   readonly record: SignedRecord
@@ -67,7 +68,7 @@ export interface EngineObserver {
   /** Signed evidence kept for the secretariat: `equivocation`, `refused`. */
   evidenceStored?(kind: string): void
   /** The derived state was rebuilt from the feeds (rebuild.ts): each feed's length before and after. */
-  rebuilt?(report: { before: VersionVector; after: VersionVector }): void
+  rebuilt?(report: RebuildReport): void
   /** The store was migrated to a newer data format at start (migrate.ts). */
   migrated?(report: { from: number; to: number; sealed: number }): void
 }

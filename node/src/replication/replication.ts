@@ -346,15 +346,17 @@ class SyncReplication implements Replication {
     if (this.#engine.restore.pending) this.#checkRestore()
   }
 
-  /** A restored node writes again once its peers have given it back its own feed (restore-fence.ts). */
+  /**
+   * A restored node, or one whose own entries wait after a fork healed, writes again once it
+   * holds its own feed back (restore-fence.ts).
+   */
   #checkRestore(): void {
     const self = this.#engine.nodeId
     const own = this.#engine.versionVector()[self] ?? 0
     this.#engine.restore
       .check(own, this.#catchUp.heardOf(self))
       .then((lifted) => {
-        if (lifted)
-          this.#log?.info({ ownSeq: own }, 'restored node has its own feed back: taking writes again')
+        if (lifted) this.#log?.info({ ownSeq: own }, 'this node has its own feed back: taking writes again')
       })
       .catch((err: unknown) => this.#log?.error({ err }, 'could not lift the restore fence'))
   }

@@ -175,4 +175,50 @@ describe('forks that heal', () => {
     await writer.engine.applyEvidence(f.A[0]!, f.B[0]!)
     expect(writer.engine.stateRoot()).toBe(b.stateRoot())
   })
+
+  it('a node that wrote on the version that lost waits for the one that stands, writing nothing meanwhile, and keeps its entry', async () => {
+    const bloc = testBloc(3)
+    const f = await fork(bloc, 2, 1)
+    const b = await open(bloc, 1)
+    const store = new MemoryStore()
+    const opened = () => Engine.open({ store, ed, nodeKeys: bloc.nodes[2]!.keys, charter: bloc.chain })
+    let c = await opened()
+    await b.engine.applyRemoteMany([f.e1, ...f.A])
+    await c.applyRemoteMany([f.e1, ...f.B])
+    // Node 2 writes on version B: its entry depends on node 0's seq 2.
+    const own = registration(bloc.officer('CCC'), 'CCC')
+    expect((await c.submit([own]))[0]?.ok).toBe(true)
+    const first = (await c.getEntryBytes(c.nodeId, 1))!
+    expect(decodeEntry(first).body.deps[f.origin]).toBe(2)
+    // Version A is bloc-final, and node 1 shows which entry it holds at the fork.
+    const root = await b.engine.audit.root(f.origin, 3)
+    await b.engine.healing.setFinal(f.origin, 3, root)
+    await b.engine.applyEvidence(f.A[0]!, f.B[0]!)
+    await c.healing.setFinal(f.origin, 3, root)
+    await c.applyEvidence(f.A[0]!, f.B[0]!)
+    const proof = await b.engine.healing.forkProof(f.origin, 3)
+    expect(await c.healing.pinFork(f.origin, 3, root, proof!)).toBe(true)
+    // Node 2 drops version B; its own entry waits for node 0's seq 2 of version A, and it writes
+    // nothing meanwhile (the seq is taken).
+    expect(c.failure).toBeUndefined()
+    expect(c.versionVector()).toEqual({ [f.origin]: 1 })
+    const refused = await c.submit([registration(bloc.officer('CCC'), 'CCC')])
+    expect(refused[0]?.ok === false && refused[0].error.code).toBe('OWN_FEED_CATCHING_UP')
+    expect(await c.restore.check(0, [1])).toBe(false)
+    // Restarted, it still writes nothing, and its entry is not lost.
+    await c.stop()
+    c = await opened()
+    expect((await c.submit([registration(bloc.officer('CCC'), 'CCC')]))[0]?.ok).toBe(false)
+    await c.healing.setFinal(f.origin, 3, root) // what the witness tells it at start
+    // A peer sends version A: the entry applies after it, and node 2 writes again.
+    await c.applyRemoteMany(f.A)
+    expect(c.versionVector()).toEqual({ [f.origin]: 3, [c.nodeId]: 1 })
+    expect(await c.getRecord(own.id)).toBeDefined()
+    expect(await c.restore.check(1, [1])).toBe(true)
+    expect((await c.submit([registration(bloc.officer('CCC'), 'CCC')]))[0]?.ok).toBe(true)
+    // Node 1 takes node 2's entries as they are: the two agree.
+    const second = (await c.getEntryBytes(c.nodeId, 2))!
+    expect(await b.engine.applyRemoteMany([first, second])).toEqual(['applied', 'applied'])
+    expect(b.engine.stateRoot()).toBe(c.stateRoot())
+  })
 })
