@@ -22,7 +22,7 @@
 import { decodeJson, encodeJson } from '../engine/codec.ts'
 import { K } from '../engine/keys.ts'
 import { NodeError } from '../errors.ts'
-import type { Store } from '../storage/store.ts'
+import type { BatchOp, Store } from '../storage/store.ts'
 
 /** Peers that must have been heard before a restored node writes again. */
 export const DEFAULT_RESTORE_MIN_PEERS = 1
@@ -47,6 +47,8 @@ export class RestoreFence {
   readonly #store: Store
   #mark: RestoreMark | undefined
   #lifting: Promise<void> | undefined
+  /** Set from `raiseOps` until `load`: the fence is being raised, so it is not lifted. */
+  #raising = false
 
   constructor(store: Store) {
     this.#store = store
@@ -55,6 +57,7 @@ export class RestoreFence {
   async load(): Promise<void> {
     const raw = await this.#store.get(K.restored)
     this.#mark = raw ? decodeJson<RestoreMark>(raw) : undefined
+    this.#raising = false
   }
 
   /** The restore this node has not caught up from yet, if any. */
@@ -72,13 +75,19 @@ export class RestoreFence {
   }
 
   /**
-   * Raises the fence (durably) until this node holds `ownSeq` entries of its own feed again:
-   * a rebuild left its latest own entries waiting for entries its peers hold.
+   * The write that raises the fence until this node holds `ownSeq` entries of its own feed again
+   * (a rebuild left its latest own entries waiting for entries its peers hold): the caller writes
+   * it together with what makes it needed, then calls `load`. A fence that stands keeps the
+   * higher `ownSeq`; none is lifted in between.
    */
-  async raise(ownSeq: number, now: number): Promise<void> {
-    const mark: RestoreMark = { restoredAt: now, snapshotAt: now, ownSeq, reason: 'rebuild' }
-    await this.#store.write([{ type: 'put', key: K.restored, value: encodeRestoreMark(mark) }])
-    this.#mark = mark
+  async raiseOps(ownSeq: number, now: number): Promise<BatchOp[]> {
+    this.#raising = true
+    await this.#lifting
+    const held = this.#mark
+    const mark: RestoreMark = held
+      ? { ...held, ownSeq: Math.max(held.ownSeq, ownSeq) }
+      : { restoredAt: now, snapshotAt: now, ownSeq, reason: 'rebuild' }
+    return [{ type: 'put', key: K.restored, value: encodeRestoreMark(mark) }]
   }
 
   /**
@@ -91,13 +100,14 @@ export class RestoreFence {
     claims: readonly number[],
     minPeers = DEFAULT_RESTORE_MIN_PEERS,
   ): Promise<boolean> {
-    if (!this.#mark) return true
-    if (ownHead < this.#mark.ownSeq) return false
+    const mark = this.#mark
+    if (!mark) return true
+    if (this.#raising || ownHead < mark.ownSeq) return false
     if (claims.length < minPeers || claims.some((c) => c > ownHead)) return false
     this.#lifting ??= this.#store
       .write([{ type: 'del', key: K.restored }])
       .then(() => {
-        this.#mark = undefined
+        if (this.#mark === mark) this.#mark = undefined
       })
       .finally(() => {
         this.#lifting = undefined

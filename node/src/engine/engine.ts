@@ -442,7 +442,8 @@ export class Engine extends EngineReads {
    * period (but a presence in force); answers how many. Runs every RETENTION_SWEEP_MS by itself.
    */
   sweepRetention(now?: number): Promise<number> {
-    return this.#durability.sweepRetention(now)
+    // Not during a rebuild: a presence in force is read from the docs it rebuilds.
+    return this.#healing.outside(() => this.#durability.sweepRetention(now))
   }
 
   /**

@@ -133,6 +133,7 @@ export class Healing {
       apply: c.apply,
       cuts: () => c.evidence.cuts(),
       self: c.self,
+      fence: (ownSeq) => c.fence.raiseOps(ownSeq, c.clock()),
     }
     const working = this.#working
     const run = (async () => {
@@ -147,10 +148,9 @@ export class Healing {
     })()
     this.#rebuilding = run
       .then(async (report) => {
-        if (report.ownWaiting) {
-          await c.fence.raise(report.ownWaiting.to, c.clock())
-          await this.holdOwn()
-        }
+        // Own entries waiting (now, or since an earlier rebuild) wait in the held set again.
+        await c.fence.load()
+        await this.#holdOwn()
         c.observer.rebuilt?.(report)
       })
       .catch((err: unknown) => {
@@ -166,12 +166,16 @@ export class Healing {
   /**
    * This node's own stored entries past its feed state, applied as a peer's would be: they wait
    * (held) for the entries they depend on, which peers send, and the fence keeps the node from
-   * writing at their seqs meanwhile. After a rebuild that left them waiting, and at start while
-   * that fence stands (what is held is kept in memory only).
+   * writing at their seqs meanwhile. After a rebuild that left them waiting, at start, and while
+   * the fence stands (what is held is kept in memory only, and for a limited time).
    */
-  async holdOwn(): Promise<void> {
+  holdOwn(): Promise<void> {
+    return this.outside(() => this.#holdOwn())
+  }
+
+  async #holdOwn(): Promise<void> {
     const c = this.#c
-    if (c.self === undefined || c.fence.pending?.reason !== 'rebuild') return
+    if (c.self === undefined || !c.fence.pending) return
     const from = (c.durability.state.vv[c.self] ?? 0) + 1
     const own: Uint8Array[] = []
     const range = { gte: K.entry(c.self, from), lt: `${K.entries(c.self)}\uffff` }

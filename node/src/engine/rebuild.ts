@@ -58,6 +58,11 @@ export interface RebuildComponents {
   cuts: () => Record<string, number>
   /** This node's id (its own feed must come back whole), or undefined for a read-only engine. */
   self?: string
+  /**
+   * The write that keeps the node from signing until it holds its own feed up to `ownSeq` again
+   * (RestoreFence.raiseOps), made with the rebuild's end when its own entries wait.
+   */
+  fence?: (ownSeq: number) => Promise<BatchOp[]>
 }
 
 export interface RebuildReport {
@@ -148,7 +153,8 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
     }
   }
   for (let i = 0; i < drop.length; i += DELETE_BATCH) await store.write(drop.slice(i, i + DELETE_BATCH))
-  const own = c.self === undefined ? 0 : (before[c.self] ?? 0)
+  // Its own feed as signed: own entries still waiting since an earlier rebuild are past `before`.
+  const own = c.self === undefined ? 0 : Math.max(before[c.self] ?? 0, await lastSeq(store, c.self))
   const back = c.self === undefined ? 0 : (after[c.self] ?? 0)
   let ownWaiting: RebuildReport['ownWaiting']
   if (c.self !== undefined && back < own) {
@@ -166,8 +172,18 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
     }
     ownWaiting = { from: back + 1, to: own }
   }
-  await store.write([{ type: 'del', key: K.rebuild }])
+  // The fence in the same write as the marker's end: a node stopped in between must not sign
+  // at a seq it signed already.
+  const fence = ownWaiting && c.fence ? await c.fence(own) : []
+  await store.write([...fence, { type: 'del', key: K.rebuild }])
   return ownWaiting ? { before, after, ownWaiting } : { before, after }
+}
+
+/** The seq of the last entry of `origin` stored here (0 if none). */
+async function lastSeq(store: Store, origin: string): Promise<number> {
+  const range = { gte: K.entry(origin, 0), lt: `${K.entries(origin)}\uffff`, reverse: true, limit: 1 }
+  for await (const [, bytes] of store.range(range)) return decodeEntry(bytes).body.seq
+  return 0
 }
 
 async function deleteAll(store: Store, prefix: string): Promise<void> {

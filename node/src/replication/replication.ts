@@ -353,6 +353,12 @@ class SyncReplication implements Replication {
   #checkRestore(): void {
     const self = this.#engine.nodeId
     const own = this.#engine.versionVector()[self] ?? 0
+    // Own entries a rebuild left waiting, let go of by the held set after its age limit: again.
+    if (own < (this.#engine.restore.pending?.ownSeq ?? 0)) {
+      this.#engine.healing
+        .holdOwn()
+        .catch((err: unknown) => this.#log?.error({ err }, 'could not hold own entries'))
+    }
     this.#engine.restore
       .check(own, this.#catchUp.heardOf(self))
       .then((lifted) => {
