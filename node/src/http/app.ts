@@ -160,10 +160,23 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       throw new NodeError('SHUTTING_DOWN', 'the node is stopping: retry at another node')
     }
   })
+  // The portal's Content-Security-Policy and the usual security headers on every answer, and
+  // CORS for the bloc's other nodes' pages (routes/portal.ts).
+  await registerSecurityHeaders(app, opts.portal)
+  await app.register(rateLimit, {
+    global: true,
+    max: opts.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE,
+    timeWindow: 60_000,
+    // The client's address (the proxy-named one behind a trusted proxy). A connection the
+    // client already broke (bad framing) has none: rate-limit's own key would throw then.
+    keyGenerator: (request) => request.ip ?? 'closed-connection',
+  })
   // While the node rebuilds its derived state, its records, docs and indexes are partial: a read
   // then would answer 404 for what the node holds. It waits a little, then is sent elsewhere.
   // `/v1/node` still answers (an operator watches the rebuild there); writes wait in the engine.
-  app.addHook('onRequest', async (request, reply) => {
+  // After the rate limit (its hooks are the routes' own onRequest hooks, which run after the
+  // app's): a flood of reads during a rebuild is refused before it waits.
+  app.addHook('preValidation', async (request, reply) => {
     const rebuilding = opts.ctx.engine.healing.rebuilding
     const url = request.routeOptions.url ?? ''
     if (!rebuilding || (request.method !== 'GET' && request.method !== 'HEAD')) return
@@ -178,17 +191,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       reply.header('retry-after', String(Math.ceil(REBUILD_WAIT_MS / 1000)))
       throw new NodeError('REBUILDING')
     }
-  })
-  // The portal's Content-Security-Policy and the usual security headers on every answer, and
-  // CORS for the bloc's other nodes' pages (routes/portal.ts).
-  await registerSecurityHeaders(app, opts.portal)
-  await app.register(rateLimit, {
-    global: true,
-    max: opts.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE,
-    timeWindow: 60_000,
-    // The client's address (the proxy-named one behind a trusted proxy). A connection the
-    // client already broke (bad framing) has none: rate-limit's own key would throw then.
-    keyGenerator: (request) => request.ip ?? 'closed-connection',
   })
 
   app.decorateRequest('principal', null as never)

@@ -87,4 +87,25 @@ describe('a node rebuilding its state', () => {
     expect((await gone).statusCode).toBe(404)
     expect((await app.inject({ url: '/v1/node' })).json().rebuilding).toBe(false)
   })
+
+  it('refuses a client over its rate limit at once, before any wait for the rebuild', async () => {
+    const bloc = testBloc(3)
+    const f = await fork(bloc, 2, 1)
+    const store = new PausedRebuild()
+    const { app, engine } = await testApp({ bloc, node: 1, store, rateLimitPerMinute: 2 })
+    apps.push(app)
+    await engine.applyRemoteMany([f.e1, ...f.A])
+    const officer = bloc.officer('AAA')
+    const path = `/v1/records/${f.first.id}`
+    const read = () => app.inject({ url: path, headers: officer.sign({ method: 'GET', path }) })
+    expect((await read()).statusCode).toBe(200)
+    expect((await read()).statusCode).toBe(200)
+    const healed = engine.applyEvidence(f.A[0]!, f.B[0]!)
+    await store.started
+    const t0 = Date.now()
+    expect((await read()).statusCode).toBe(429)
+    expect(Date.now() - t0).toBeLessThan(REBUILD_WAIT_MS / 2)
+    store.resume()
+    await healed
+  })
 })
