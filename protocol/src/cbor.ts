@@ -86,11 +86,13 @@ class Writer {
   text(s: string): void {
     // Most text in the protocol is ASCII (ids, kinds, codes): assume its UTF-8 length is its
     // length and let the native encoder write it in place. If it is not, the encoder stops
-    // short of the end and the string is written again with its real length.
+    // short of the end and the string is written again with its real length. Strings shorter
+    // than 32 (ids, kinds, field names) are copied by hand: faster than the native call below
+    // up to ~40 characters here, and without the view of the buffer it needs.
     const n = s.length
     this.head(MAJOR_TEXT, n)
     this.reserve(n)
-    if (n < 16) {
+    if (n < 32) {
       let p = this.pos
       const buf = this.buf
       for (let i = 0; i < n; i++) {

@@ -2,12 +2,37 @@
  * SHA-256 of the concatenated parts with Node's OpenSSL: what `#sha256` resolves to in Node
  * (package.json "imports", condition "node"). Like native-crypto.ts, it imports node:crypto
  * for computation only. Same digests as sha256.ts, which browsers use.
+ *
+ * A record's way through a node takes ~15 digests of small inputs (ids, doc hashes, the
+ * accumulator). `crypto.hash` makes one without a `Hash` object: ~0.7 µs less per digest than
+ * `createHash` here, and one object fewer for the collector. Small parts are copied into one
+ * input for it; large ones are streamed.
  */
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
+
+/** Parts up to this many bytes in all are copied into one input for the one-shot digest. */
+const COPY_UP_TO = 4096
 
 export function sha256(...parts: readonly Uint8Array[]): Uint8Array {
-  const h = createHash('sha256')
-  for (const p of parts) h.update(p)
-  const d = h.digest()
+  let d: Buffer
+  if (parts.length === 1) {
+    d = hash('sha256', parts[0]!, 'buffer')
+  } else {
+    let n = 0
+    for (const p of parts) n += p.length
+    if (n <= COPY_UP_TO) {
+      const input = Buffer.allocUnsafe(n)
+      let at = 0
+      for (const p of parts) {
+        input.set(p, at)
+        at += p.length
+      }
+      d = hash('sha256', input, 'buffer')
+    } else {
+      const h = createHash('sha256')
+      for (const p of parts) h.update(p)
+      d = h.digest()
+    }
+  }
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
 }
