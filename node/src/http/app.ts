@@ -46,6 +46,20 @@ export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600
  */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 
+/**
+ * Reads a rebuild does not touch (engine/rebuild.ts forgets only derived rows): the node's
+ * status (an operator watches the rebuild there), the charter, revocations, the evidence of
+ * misbehaviour (the secretariat's first question when a fork makes nodes rebuild) and the
+ * checkpoints witnessed here. They answer during a rebuild as at any time.
+ */
+const READ_DURING_REBUILD = new Set([
+  '/v1/node',
+  '/v1/charter',
+  '/v1/revocations',
+  '/v1/audit/evidence',
+  '/v1/audit/checkpoints',
+])
+
 /** Routes that still answer while the node stops: they do not touch the engine. */
 const SERVED_WHILE_STOPPING = new Set(['/health', '/metrics', '/openapi.json'])
 /**
@@ -173,14 +187,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   })
   // While the node rebuilds its derived state, its records, docs and indexes are partial: a read
   // then would answer 404 for what the node holds. It waits a little, then is sent elsewhere.
-  // `/v1/node` still answers (an operator watches the rebuild there); writes wait in the engine.
-  // After the rate limit (its hooks are the routes' own onRequest hooks, which run after the
-  // app's): a flood of reads during a rebuild is refused before it waits.
+  // What a rebuild does not touch is still served (READ_DURING_REBUILD); writes wait in the
+  // engine. After the rate limit (its hooks are the routes' own onRequest hooks, which run
+  // after the app's): a flood of reads during a rebuild is refused before it waits.
   app.addHook('preValidation', async (request, reply) => {
     const rebuilding = opts.ctx.engine.healing.rebuilding
     const url = request.routeOptions.url ?? ''
     if (!rebuilding || (request.method !== 'GET' && request.method !== 'HEAD')) return
-    if (!url.startsWith('/v1/') || url === '/v1/node') return
+    if (!url.startsWith('/v1/') || READ_DURING_REBUILD.has(url)) return
     let timer: NodeJS.Timeout | undefined
     const waited = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), REBUILD_WAIT_MS)

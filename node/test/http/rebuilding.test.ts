@@ -1,7 +1,8 @@
 /**
  * A node rebuilding its derived state (engine/healing.ts) holds part of its records meanwhile:
  * a read waits for the rebuild a little, then is answered 503 REBUILDING with retry-after —
- * never 404 for a record the node holds. `/v1/node` still answers, and says so.
+ * never 404 for a record the node holds. `/v1/node` still answers, and says so; so do the reads
+ * a rebuild does not touch (the evidence of the fork that caused it, the charter).
  */
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -107,5 +108,33 @@ describe('a node rebuilding its state', () => {
     expect(Date.now() - t0).toBeLessThan(REBUILD_WAIT_MS / 2)
     store.resume()
     await healed
+  })
+
+  it('serves the evidence of the fork, the charter and the checkpoints at once while it rebuilds', async () => {
+    const bloc = testBloc(3)
+    const f = await fork(bloc, 2, 1)
+    const store = new PausedRebuild()
+    const { app, engine } = await testApp({ bloc, node: 1, store })
+    apps.push(app)
+    await engine.applyRemoteMany([f.e1, ...f.A])
+    const healed = engine.applyEvidence(f.A[0]!, f.B[0]!)
+    await store.started
+    const read = (path: string) =>
+      app.inject({ url: path, headers: bloc.auditor.sign({ method: 'GET', path }) })
+    const t0 = Date.now()
+    const evidence = await read('/v1/audit/evidence')
+    const charter = await read('/v1/charter')
+    const checkpoints = await read('/v1/audit/checkpoints')
+    expect(Date.now() - t0).toBeLessThan(REBUILD_WAIT_MS / 2)
+    expect(engine.healing.rebuilding).toBeDefined()
+    expect(evidence.statusCode).toBe(200)
+    expect(evidence.json().evidence.map((e: { kind: string }) => e.kind)).toContain('equivocation')
+    expect(charter.statusCode).toBe(200)
+    expect(checkpoints.statusCode).toBe(200)
+    // A derived read still waits for the rebuild.
+    const records = read(`/v1/records/${f.first.id}`)
+    store.resume()
+    await healed
+    expect((await records).statusCode).toBe(200)
   })
 })
