@@ -9,6 +9,7 @@ import { type Static, Type } from '@sinclair/typebox'
 import {
   DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
   DEFAULT_DOC_CACHE,
+  DEFAULT_DOC_CACHE_BYTES,
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_PENDING_AGE_MS,
   DEFAULT_MAX_PENDING_BYTES,
@@ -84,6 +85,12 @@ const Engine = Type.Object(
       'How far ahead of this node’s clock a peer’s entry may be stamped; further ahead it waits (a runaway clock does not drag this one)',
     ),
     docCacheSize: int(1, 1_000_000, DEFAULT_DOC_CACHE, 'Documents kept decoded in memory'),
+    docCacheBytes: int(
+      MIB,
+      64 * 1024 * MIB,
+      DEFAULT_DOC_CACHE_BYTES,
+      'Memory the documents kept decoded may hold, in bytes (estimated from their size: a citizen’s document grows with every record about them)',
+    ),
     maxPending: int(
       1,
       10_000_000,

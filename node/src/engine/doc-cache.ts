@@ -2,6 +2,10 @@
  * The doc cache: citizens' Yjs docs kept decoded in memory (decoding one costs far more than
  * reading it), and the headers of the records they name (validating a remote update reads
  * them synchronously). Both are LRU: a doc in use stays, a doc not touched for long goes.
+ *
+ * Docs are bounded by count and by the memory they are estimated to hold. A citizen's doc grows
+ * with every record about them, an officer's logged read among them: 5,000 docs of a hundred
+ * records each would be ~350 MiB, against ~25 MiB for docs of one record.
  */
 import { copyValue, loadDoc, type RecordHeader } from '@legation/protocol'
 import { LRUCache } from 'lru-cache'
@@ -12,18 +16,38 @@ import { K } from './keys.ts'
 
 /** Docs kept decoded in memory. */
 export const DEFAULT_DOC_CACHE = 5_000
+/** Memory the decoded docs may hold, in bytes (estimated: `docMemoryBytes`). */
+export const DEFAULT_DOC_CACHE_BYTES = 48 * 1024 * 1024
 /** Record headers kept in memory for validating updates. */
 export const DEFAULT_HEADER_CACHE = 50_000
+
+/** The cache's sizes by default, as `integerOptions` checks them (engine.ts). */
+export const DOC_CACHE_DEFAULTS = {
+  docCacheSize: DEFAULT_DOC_CACHE,
+  docCacheBytes: DEFAULT_DOC_CACHE_BYTES,
+  headerCacheSize: DEFAULT_HEADER_CACHE,
+} as const
 
 export interface CachedDoc {
   readonly doc: Y.Doc
   /** Its hash as stored (empty for a doc not stored yet). */
   readonly hash: Uint8Array
+  /** The length of its encoded state (0 for a doc not stored yet): what its memory is estimated from. */
+  readonly bytes: number
 }
+
+/**
+ * The memory a decoded doc holds, estimated from its encoded state's length. Measured with Yjs
+ * 13.6 on docs shaped as ours (V8's heap after a collection, 400 docs each): ~4.3 KiB for a doc
+ * of one record (167 B encoded), 7.7 KiB for ten (1.25 KB), 69 KiB for a hundred (8.3 KB).
+ */
+export const docMemoryBytes = (encodedBytes: number): number => 4096 + 9 * encodedBytes
 
 export interface DocCacheInit {
   /** @default DEFAULT_DOC_CACHE */
   docCacheSize?: number
+  /** @default DEFAULT_DOC_CACHE_BYTES */
+  docCacheBytes?: number
   /** @default DEFAULT_HEADER_CACHE */
   headerCacheSize?: number
 }
@@ -43,7 +67,12 @@ export class DocCache {
   constructor(init: DocCacheInit, components: DocCacheComponents) {
     this.#store = components.store
     this.#clientId = components.clientId
-    this.#docs = new LRUCache({ max: init.docCacheSize ?? DEFAULT_DOC_CACHE })
+    // A doc estimated larger than the whole budget is not cached: each use decodes it again.
+    this.#docs = new LRUCache({
+      max: init.docCacheSize ?? DEFAULT_DOC_CACHE,
+      maxSize: init.docCacheBytes ?? DEFAULT_DOC_CACHE_BYTES,
+      sizeCalculation: (d) => docMemoryBytes(d.bytes),
+    })
     this.#headers = new LRUCache({ max: init.headerCacheSize ?? DEFAULT_HEADER_CACHE })
   }
 
@@ -52,7 +81,7 @@ export class DocCache {
     const cached = this.#docs.get(docId)
     if (cached) return cached
     const { hash, state } = decodeDocRow(await this.#store.get(K.doc(docId)))
-    const d = { doc: loadDoc(state, this.#clientId(), docId), hash }
+    const d = { doc: loadDoc(state, this.#clientId(), docId), hash, bytes: state?.length ?? 0 }
     this.#docs.set(docId, d)
     return d
   }
@@ -73,7 +102,7 @@ export class DocCache {
       const raws = await this.#store.getMany(missing.map(K.doc))
       missing.forEach((id, i) => {
         const { hash, state } = decodeDocRow(raws[i])
-        const d = { doc: loadDoc(state, this.#clientId(), id), hash }
+        const d = { doc: loadDoc(state, this.#clientId(), id), hash, bytes: state?.length ?? 0 }
         this.#docs.set(id, d)
         out.set(id, d)
       })

@@ -193,12 +193,13 @@ export class Durability {
     await this.sealPayloads(tx)
     let acc = tx.acc
     const changed = [...tx.docs].filter(([, d]) => d.changed)
-    const hashes = new Map<TxDoc, Uint8Array>()
+    const docRows = new Map<TxDoc, { hash: Uint8Array; bytes: number }>()
     for (const [docId, d] of changed) {
       const h = docHash(docId, d.doc)
-      hashes.set(d, h)
+      const state = d.state ?? encodeDoc(d.doc)
+      docRows.set(d, { hash: h, bytes: state.length })
       acc = accumulate(acc, docId, d.hash.length ? d.hash : undefined, h)
-      ops.push({ type: 'put', key: K.doc(docId), value: encodeDocRow(h, d.state ?? encodeDoc(d.doc)) })
+      ops.push({ type: 'put', key: K.doc(docId), value: encodeDocRow(h, state) })
     }
     // Summaries and indexes follow the merged docs — but for docs only a logged read changed:
     // an access.logged record sets no field, so their summaries stay as they are.
@@ -233,7 +234,7 @@ export class Durability {
     this.#trees.commit(trees)
     this.#head = state
     this.#headAcc = acc
-    for (const [docId, d] of changed) this.#docs.set(docId, { doc: d.doc, hash: hashes.get(d)! })
+    for (const [docId, d] of changed) this.#docs.set(docId, { doc: d.doc, ...docRows.get(d)! })
     this.#projections.remember(tx)
     const durable = written.then(
       () => {

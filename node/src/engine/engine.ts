@@ -43,7 +43,7 @@ import { integerOptions } from '../util/options.ts'
 import { type AccessRead, accessRecords } from './access-records.ts'
 import { AuditView } from './audit-view.ts'
 import { BatchVerifier } from './batch-verifier.ts'
-import { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE, DocCache, type DocCacheInit } from './doc-cache.ts'
+import { DOC_CACHE_DEFAULTS, DocCache, type DocCacheInit } from './doc-cache.ts'
 import { Durability } from './durability.ts'
 import { Evidence } from './evidence.ts'
 import { FeedTrees } from './feed-trees.ts'
@@ -81,7 +81,7 @@ import type {
 import { Vault } from './vault.ts'
 
 export type { AccessRead } from './access-records.ts'
-export { DEFAULT_DOC_CACHE, DEFAULT_HEADER_CACHE } from './doc-cache.ts'
+export { DEFAULT_DOC_CACHE, DEFAULT_DOC_CACHE_BYTES, DEFAULT_HEADER_CACHE } from './doc-cache.ts'
 export { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, DEFAULT_MAX_PENDING_BYTES } from './held-entries.ts'
 export {
   DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
@@ -136,8 +136,7 @@ export function engine(init: EngineInit): (components: EngineComponents) => Engi
       recordMaxAheadMs: DEFAULT_RECORD_MAX_AHEAD_MS,
       officerRecordMaxAgeMs: DEFAULT_OFFICER_RECORD_MAX_AGE_MS,
       citizenRecordMaxAgeMs: DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
-      docCacheSize: DEFAULT_DOC_CACHE,
-      headerCacheSize: DEFAULT_HEADER_CACHE,
+      ...DOC_CACHE_DEFAULTS,
       maxPending: DEFAULT_MAX_PENDING,
       maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
       maxPendingAgeMs: DEFAULT_MAX_PENDING_AGE_MS,

@@ -1,8 +1,11 @@
 /**
  * The engine's parts on their own: held entries keep their budgets, the doc cache keeps what
- * is used, and Trust answers for officers' certificates as HTTP authentication needs.
+ * is used within its count and memory, and Trust answers for officers' certificates as HTTP
+ * authentication needs.
  */
 import {
+  createDoc,
+  encodeDoc,
   generateKeyPair,
   keyId,
   type SignedEntry,
@@ -11,8 +14,10 @@ import {
   verifyCharterChain,
 } from '@legation/protocol'
 import { describe, expect, it } from 'vitest'
-import { DocCache } from '../../src/engine/doc-cache.ts'
+import { encodeDocRow } from '../../src/engine/codec.ts'
+import { DocCache, docMemoryBytes } from '../../src/engine/doc-cache.ts'
 import { HeldEntries } from '../../src/engine/held-entries.ts'
+import { K } from '../../src/engine/keys.ts'
 import { Trust } from '../../src/engine/trust.ts'
 import type { Prepared } from '../../src/engine/types.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
@@ -90,6 +95,38 @@ describe('doc cache', () => {
     expect(await cache.load('a')).toBe(a)
     expect(await cache.load('b')).not.toBe(b)
     expect(a.doc.clientID).toBe(7)
+  })
+
+  it('holds fewer docs when they are large: its memory is bounded, not only its count', async () => {
+    // A citizen read by many officers: a doc of 300 records (each logged read is one).
+    const big = createDoc(1, 'big')
+    for (let i = 0; i < 300; i++) big.getArray<string>('records').push([`${i}`.padStart(64, '0')])
+    const state = encodeDoc(big)
+    const store = new MemoryStore()
+    const row = encodeDocRow(new Uint8Array(32), state)
+    await store.write(
+      ['a', 'b', 'c', 'huge'].map((id) => ({ type: 'put' as const, key: K.doc(id), value: row })),
+    )
+    const budget = 3 * docMemoryBytes(state.length) - 1
+    const cache = new DocCache({ docCacheSize: 1000, docCacheBytes: budget }, { store, clientId: () => 7 })
+    const [a, b, c] = [await cache.load('a'), await cache.load('b'), await cache.load('c')]
+    expect(a.bytes).toBe(state.length)
+    expect(await cache.load('c')).toBe(c)
+    expect(await cache.load('b')).toBe(b)
+    expect(await cache.load('a')).not.toBe(a) // the third large doc pushed out the oldest
+    // Docs of citizens not stored yet (nothing decoded) fill the same budget by the dozen.
+    const fresh = new DocCache({ docCacheSize: 1000, docCacheBytes: budget }, { store, clientId: () => 7 })
+    const empty = await Promise.all(Array.from({ length: 30 }, (_, i) => fresh.load(`e${i}`)))
+    for (const [i, d] of empty.entries()) expect(await fresh.load(`e${i}`)).toBe(d)
+    // A doc larger than the whole budget is not kept at all; what is kept stays.
+    const small = new DocCache(
+      { docCacheBytes: docMemoryBytes(state.length) - 1 },
+      { store, clientId: () => 7 },
+    )
+    const e = await small.load('e')
+    const huge = await small.load('huge')
+    expect(await small.load('huge')).not.toBe(huge)
+    expect(await small.load('e')).toBe(e)
   })
 })
 

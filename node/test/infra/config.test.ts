@@ -13,6 +13,7 @@ import {
 import {
   DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
   DEFAULT_DOC_CACHE,
+  DEFAULT_DOC_CACHE_BYTES,
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_PENDING_AGE_MS,
   DEFAULT_MAX_PENDING_BYTES,
@@ -272,6 +273,7 @@ describe('loadConfig', () => {
       citizenRecordMaxAgeMs: DEFAULT_CITIZEN_RECORD_MAX_AGE_MS,
       maxClockDriftMs: DEFAULT_MAX_DRIFT_MS,
       docCacheSize: DEFAULT_DOC_CACHE,
+      docCacheBytes: DEFAULT_DOC_CACHE_BYTES,
       maxPending: DEFAULT_MAX_PENDING,
       maxPendingAgeMs: DEFAULT_MAX_PENDING_AGE_MS,
       maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
@@ -319,7 +321,8 @@ describe('loadConfig', () => {
       'engine-citizen-record-max-age-ms',
     ])
     expect(names).toContainEqual(['LEGATION_REPLICATION_RECEIPT_WINDOW_MS', 'replication-receipt-window-ms'])
-    expect(names).toHaveLength(14)
+    expect(names).toContainEqual(['LEGATION_ENGINE_DOC_CACHE_BYTES', 'engine-doc-cache-bytes'])
+    expect(names).toHaveLength(15)
   })
 
   it('reports every out-of-bounds engine and replication limit at once', () => {
