@@ -132,7 +132,13 @@ export interface KnownRecord {
  * update applied (the caller swaps it in; it keeps `doc`'s client id). Refuses: structs of any
  * client id other than the origin's, missing dependencies, new shared types, keyed values in
  * `records` or positional ones in `fields`, removal of any record from the timeline, and any
- * value that does not name a known record about this doc in a slot that record sets.
+ * value the update brings that does not name a known record about this doc in a slot that
+ * record sets.
+ *
+ * What `doc` held before was validated when it was stored, so `known` is asked only about the
+ * records the update adds to the timeline and the values it sets in fields: the work is the
+ * update's size, not the doc's, and a doc of any length needs no header of its past. An honest
+ * origin's update names only the records of its own entry (`applyLocal`).
  */
 export function validateRemoteUpdate(
   doc: Y.Doc,
@@ -156,6 +162,7 @@ export function validateRemoteUpdate(
   // A doc not stored yet (a new citizen's) has no state to copy.
   if (!isEmptyDoc(doc)) Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
   const before = countIds(copy.getArray<unknown>(RECORDS).toArray())
+  const fieldsBefore = new Map(copy.getMap<unknown>(FIELDS).entries())
   try {
     Y.applyUpdate(copy, update)
   } catch (cause) {
@@ -180,11 +187,11 @@ export function validateRemoteUpdate(
     if ((afterCounts.get(id) ?? 0) < n)
       throw new EntryError('ENTRY_REWRITE', 'update removes a record from the timeline')
   }
+  const about = subject === 'alerts' ? null : subject
   const inTimeline = new Set<string>()
   for (const id of after) {
     if (typeof id !== 'string') throw new EntryError('ENTRY_INVALID', 'timeline holds a non-id value')
-    const rec = known(id)
-    if (!rec || rec.subject !== (subject === 'alerts' ? null : subject)) {
+    if (!before.has(id) && known(id)?.subject !== about) {
       throw new EntryError('ENTRY_INVALID', 'timeline names a record unknown or about someone else')
     }
     inTimeline.add(id)
@@ -193,7 +200,10 @@ export function validateRemoteUpdate(
     if (typeof id !== 'string' || !inTimeline.has(id)) {
       throw new EntryError('ENTRY_INVALID', 'field names a record not in the timeline')
     }
-    if (!recordSlots(known(id)!.header, id).includes(slot)) {
+    if (fieldsBefore.get(slot) === id) continue
+    const rec = known(id)
+    if (!rec) throw new EntryError('ENTRY_INVALID', 'field names a record unknown')
+    if (!recordSlots(rec.header, id).includes(slot)) {
       throw new EntryError('ENTRY_INVALID', `record may not set field ${slot}`)
     }
   }

@@ -232,6 +232,25 @@ describe('the Yjs doc model', () => {
     }
   })
 
+  it('asks about the records an update brings, never about what the doc held before', () => {
+    // A doc with a long past: the replica's validator knows only the records of the entry at hand.
+    const docA = createDoc(A)
+    const past = local(docA, [anaReg, anaUpd1, anaPres1])
+    const replica = validateRemoteUpdate(createDoc(B), ana.id, past, A, known)
+    const asked: string[] = []
+    const onlyNew = (id: string): KnownRecord | undefined => {
+      asked.push(id)
+      return id === anaUpd2.id ? known(id) : undefined
+    }
+    const next = validateRemoteUpdate(replica, ana.id, local(docA, [anaUpd2]), A, onlyNew)
+    expect(docView(next)).toEqual(docView(docA))
+    expect(new Set(asked)).toEqual(new Set([anaUpd2.id]))
+    // A field set anew to a record of that past is asked about, and refused if unknown.
+    const reset = craft(docA, A, (d) => d.getMap(FIELDS).set('contact', anaUpd1.id))
+    expectCode(() => validateRemoteUpdate(next, ana.id, reset, A, onlyNew), 'ENTRY_INVALID')
+    expect(validateRemoteUpdate(next, ana.id, reset, A, known).getMap(FIELDS).get('contact')).toBe(anaUpd1.id)
+  })
+
   it('refuses new shared types and shared types used in the wrong shape', () => {
     const cases: [string, (d: Y.Doc) => void][] = [
       ['a new map', (d) => d.getMap('notes').set('x', 'personal data')],

@@ -1,7 +1,7 @@
 /**
  * The doc cache: citizens' Yjs docs kept decoded in memory (decoding one costs far more than
- * reading it), and the headers of the records they name (validating a remote update reads
- * them synchronously). Both are LRU: a doc in use stays, a doc not touched for long goes.
+ * reading it), and the headers of records their fields name (applying a local record compares
+ * it with them, synchronously). Both are LRU: a doc in use stays, a doc not touched for long goes.
  *
  * Docs are bounded by count and by the memory they are estimated to hold. A citizen's doc grows
  * with every record about them, an officer's logged read among them: 5,000 docs of a hundred
@@ -63,6 +63,13 @@ export class DocCache {
   readonly #clientId: () => number
   readonly #docs: LRUCache<string, CachedDoc>
   readonly #headers: LRUCache<string, RecordHeader>
+  /**
+   * Counts the changes made to the cached docs by transactions (`set`, `clear`). A doc read from
+   * the store is cached only if none happened while it was read: reads load docs outside the
+   * transaction lock, and a doc read before a commit, cached after it, would be the base of the
+   * next transaction (a wrong state root) until it left the cache.
+   */
+  #generation = 0
 
   constructor(init: DocCacheInit, components: DocCacheComponents) {
     this.#store = components.store
@@ -80,15 +87,16 @@ export class DocCache {
   async load(docId: string): Promise<CachedDoc> {
     const cached = this.#docs.get(docId)
     if (cached) return cached
+    const generation = this.#generation
     const { hash, state } = decodeDocRow(await this.#store.get(K.doc(docId)))
     const d = { doc: loadDoc(state, this.#clientId(), docId), hash, bytes: state?.length ?? 0 }
-    this.#docs.set(docId, d)
+    if (generation === this.#generation) this.#docs.set(docId, d)
     return d
   }
 
   /**
-   * Loads docs (one batched read) and the headers of the stored records they name, so that
-   * applying and validating updates can then run synchronously. Answers the docs.
+   * Loads docs (one batched read), so that applying and validating updates can then run
+   * synchronously. Answers the docs.
    */
   async prefetch(docIds: readonly string[]): Promise<Map<string, CachedDoc>> {
     const out = new Map<string, CachedDoc>()
@@ -99,25 +107,40 @@ export class DocCache {
       else missing.push(id)
     }
     if (missing.length > 0) {
+      const generation = this.#generation
       const raws = await this.#store.getMany(missing.map(K.doc))
+      const current = generation === this.#generation
       missing.forEach((id, i) => {
         const { hash, state } = decodeDocRow(raws[i])
         const d = { doc: loadDoc(state, this.#clientId(), id), hash, bytes: state?.length ?? 0 }
-        this.#docs.set(id, d)
+        if (current) this.#docs.set(id, d)
         out.set(id, d)
       })
     }
-    const need = new Set<string>()
-    for (const d of out.values()) {
-      for (const rid of d.doc.getArray<string>('records').toArray()) {
-        if (!this.#headers.has(rid)) need.add(rid)
+    return out
+  }
+
+  /**
+   * The headers of the records the docs' fields name now, which applying local records compares
+   * the new ones with (`applyLocal`): from the cache, or read (one batched read). A few per doc,
+   * however long its timeline; validating a remote update needs none (`validateRemoteUpdate`).
+   */
+  async fieldHeaders(docs: Iterable<CachedDoc>): Promise<Map<string, RecordHeader>> {
+    const out = new Map<string, RecordHeader>()
+    const need: string[] = []
+    for (const d of docs) {
+      for (const id of d.doc.getMap<string>('fields').values()) {
+        if (out.has(id)) continue
+        const h = this.#headers.get(id)
+        if (h) out.set(id, h)
+        else need.push(id)
       }
     }
-    if (need.size > 0) {
-      const ids = [...need]
+    if (need.length > 0) {
+      const ids = [...new Set(need)]
       const raws = await this.#store.getMany(ids.map(K.record))
       raws.forEach((raw, i) => {
-        if (raw) this.rememberHeader(ids[i]!, decodeStoredRecord(raw).record.header)
+        if (raw) out.set(ids[i]!, this.rememberHeader(ids[i]!, decodeStoredRecord(raw).record.header))
       })
     }
     return out
@@ -125,16 +148,16 @@ export class DocCache {
 
   /** Caches a doc as a transaction left it. */
   set(docId: string, d: CachedDoc): void {
+    this.#generation++
     this.#docs.set(docId, d)
   }
 
-  header(id: string): RecordHeader | undefined {
-    return this.#headers.get(id)
-  }
-
-  rememberHeader(id: string, h: RecordHeader): void {
+  /** Keeps a record's header (answers the copy kept). */
+  rememberHeader(id: string, h: RecordHeader): RecordHeader {
     // A copy: the decoded header's bytes are views into its whole entry, which must not be kept.
-    this.#headers.set(id, copyValue(h))
+    const kept = copyValue(h)
+    this.#headers.set(id, kept)
+    return kept
   }
 
   /**
@@ -142,6 +165,7 @@ export class DocCache {
    * disk; before a rebuild, records of void entries must not be known).
    */
   clear(): void {
+    this.#generation++
     this.#docs.clear()
     this.#headers.clear()
   }

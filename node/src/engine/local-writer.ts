@@ -265,8 +265,8 @@ export class LocalWriter {
     const done: Array<() => void> = []
     const seenInGroup = new Set<string>()
     // One round of batched reads for the whole group, all at once: copies already stored, the
-    // facts authorization reads, and the docs (with the headers they name) the records go to.
-    const [existing, ctx] = await Promise.all([
+    // facts authorization reads, and the docs the records go to with the headers their fields name.
+    const [existing, ctx, heads] = await Promise.all([
       c.store.getMany(group.map((v) => K.record(v.id))),
       groupContext(
         c.store,
@@ -274,7 +274,9 @@ export class LocalWriter {
         tx,
         group.map((v) => v.sub.record),
       ),
-      c.docs.prefetch([...new Set(group.map((v) => v.sub.record.header.subject ?? ALERTS_DOC))]),
+      c.docs
+        .prefetch([...new Set(group.map((v) => v.sub.record.header.subject ?? ALERTS_DOC))])
+        .then((docs) => c.docs.fieldHeaders(docs.values())),
     ])
     for (const [i, v] of group.entries()) {
       if (existing[i] !== undefined || seenInGroup.has(v.id)) {
@@ -320,7 +322,7 @@ export class LocalWriter {
       const update = applyLocal(
         d.doc,
         list.map((v) => ({ id: v.id, header: v.sub.record.header })),
-        (id) => tx.records.get(id)?.record.header ?? c.docs.header(id),
+        (id) => tx.records.get(id)?.record.header ?? heads.get(id),
       )
       d.state = empty ? update : undefined
       changes.push({ doc: docId, update, records: list.map((v) => v.sub.record) })

@@ -392,11 +392,13 @@ export class RemoteApplier {
         }
       }
     }
+    // An update may bring only this entry's own records into a doc (what an honest origin's
+    // do), so whether it is valid depends on the entry and the doc alone: on no cache, and not
+    // on which other entries share this transaction.
     const known = (id: string): KnownRecord | undefined => {
-      const h = mine.get(id)?.header ?? tx.records.get(id)?.record.header ?? c.docs.header(id)
+      const h = mine.get(id)?.header
       return h ? { subject: h.subject, header: h } : undefined
     }
-    // Records stored earlier (the updates may point at them): load their headers.
     await c.docs.prefetch(b.changes.map((ch) => ch.doc))
     // Every change is validated before the transaction takes any of them: an entry applies whole.
     const clientId = c.clientId()

@@ -293,6 +293,60 @@ describe('engine: entries peers accept', () => {
   })
 })
 
+describe('engine: a citizen with a long file', () => {
+  it('takes a peer’s updates to a file longer than its header cache holds', async () => {
+    // A file grows with each record about its citizen (each officer's logged read among them):
+    // validating an update must not need the header of every record the file held before.
+    const bloc = testBloc(2)
+    const a = await engineFor(bloc, 0)
+    const b = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[1]!.keys,
+      charter: bloc.chain,
+      headerCacheSize: 2,
+    })
+    const sent: Array<{ bytes: Uint8Array; payloads: Map<string, Uint8Array> }> = []
+    a.onEntry((_e, bytes, payloads) => sent.push({ bytes, payloads }))
+    const officer = bloc.officer('AAA')
+    const reg = registration(officer)
+    expect((await a.submit([reg]))[0]?.ok).toBe(true)
+    for (let i = 0; i < 6; i++) {
+      const opened = officer.record('case.opened', reg.citizenId, { caseType: 'emergency-travel-document' })
+      expect((await a.submit([opened]))[0]?.ok).toBe(true)
+    }
+    for (const { bytes, payloads } of sent) expect(await b.applyRemote(bytes, payloads)).toBe('applied')
+    expect(b.stateRoot()).toBe(a.stateRoot())
+    expect(Object.keys((await b.getSummary(reg.citizenId))!.cases)).toHaveLength(6)
+  })
+
+  it('keeps the newer record in a field however few record headers it caches', async () => {
+    const bloc = testBloc(1)
+    const engine = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+      headerCacheSize: 1,
+    })
+    const citizenKeys = generateKeyPair(ed)
+    const citizen = bloc.citizen(citizenKeys)
+    expect((await engine.submit([registration(bloc.officer('AAA'), 'AAA', citizenKeys)]))[0]?.ok).toBe(true)
+    const now = Date.now()
+    for (const [i, region] of ['Nairobi', 'Mombasa', 'Kisumu'].entries()) {
+      const presence = citizen.record(
+        'presence.registered',
+        citizen.id,
+        { from: now, until: null },
+        { salt: citizen.salt(), country: 'KE', region },
+        now - (3 - i) * 60_000,
+      )
+      expect((await engine.submit([presence]))[0]?.ok).toBe(true)
+      expect((await engine.getSummary(citizen.id))?.presence?.region).toBe(region)
+    }
+  })
+})
+
 /** Waits (bounded) until the store has handed out `n` gates. */
 async function gatesReach(store: GatedStore, n: number): Promise<void> {
   await vi.waitFor(() => expect(store.gates.length).toBe(n), { timeout: 2_000, interval: 5 })

@@ -128,6 +128,51 @@ describe('doc cache', () => {
     expect(await small.load('huge')).not.toBe(huge)
     expect(await small.load('e')).toBe(e)
   })
+
+  it('does not cache a doc read before a transaction changed it (a read racing a commit)', async () => {
+    // Reads load docs outside the transaction lock: the store answers only when let go here.
+    let release = (): void => {}
+    const held = new Promise<void>((r) => {
+      release = r
+    })
+    class SlowStore extends MemoryStore {
+      override async get(key: string): Promise<Uint8Array | undefined> {
+        const v = await super.get(key)
+        await held
+        return v
+      }
+      override async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+        const v = await super.getMany(keys)
+        await held
+        return v
+      }
+    }
+    const cache = new DocCache({}, { store: new SlowStore(), clientId: () => 7 })
+    const reading = cache.load('a')
+    const prefetching = cache.prefetch(['b'])
+    // A transaction commits docs a and b meanwhile, and caches them as it left them.
+    const committed = (id: string) => ({ doc: createDoc(7, id), hash: new Uint8Array(32).fill(1), bytes: 1 })
+    const [a, b] = [committed('a'), committed('b')]
+    cache.set('a', a)
+    cache.set('b', b)
+    release()
+    expect((await reading).hash).toHaveLength(0) // the read answers what it read...
+    expect((await prefetching).get('b')?.hash).toHaveLength(0)
+    expect(await cache.load('a')).toBe(a) // ...but the next transaction builds on the commit
+    expect((await cache.prefetch(['b'])).get('b')).toBe(b)
+  })
+
+  it('forgets a doc a transaction left too large to keep, rather than keep its older state', async () => {
+    const store = new MemoryStore()
+    const cache = new DocCache({ docCacheBytes: docMemoryBytes(100) }, { store, clientId: () => 7 })
+    const before = { doc: createDoc(7, 'a'), hash: new Uint8Array(32).fill(1), bytes: 10 }
+    cache.set('a', before)
+    expect(await cache.load('a')).toBe(before)
+    cache.set('a', { doc: createDoc(7, 'a'), hash: new Uint8Array(32).fill(2), bytes: 1000 })
+    const after = await cache.load('a') // read from the store again, not the state before
+    expect(after).not.toBe(before)
+    expect(after.hash).toHaveLength(0)
+  })
 })
 
 describe('trust', () => {
