@@ -391,7 +391,11 @@ export interface VerifyContext {
   readonly verifiedCerts?: BoundedSet
 }
 
-/** A set that forgets its oldest members past a size (pure: no timers). */
+/**
+ * A set that forgets its least recently used members past a size (pure: no timers). A member
+ * found is moved to the newest end (a Set keeps insertion order), so the certificates of
+ * officers at work stay however many others pass through.
+ */
 export class BoundedSet {
   readonly #max: number
   readonly #items = new Set<string>()
@@ -399,7 +403,9 @@ export class BoundedSet {
     this.#max = max
   }
   has(key: string): boolean {
-    return this.#items.has(key)
+    if (!this.#items.delete(key)) return false
+    this.#items.add(key)
+    return true
   }
   add(key: string): void {
     this.#items.add(key)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   authorizeInContext,
+  BoundedSet,
   type CaseState,
   type CaseType,
   decodeCanonical,
@@ -163,6 +164,14 @@ describe('signed records', () => {
 })
 
 describe('officer certificates', () => {
+  it('keeps the certificates in use: the cache of verified ones forgets the least recently used', () => {
+    const seen = new BoundedSet(3)
+    for (const k of ['a', 'b', 'c']) seen.add(k)
+    expect(seen.has('a')).toBe(true) // a is used again
+    seen.add('d') // forgets b, the least recently used, not a, the oldest added
+    expect([seen.has('a'), seen.has('b'), seen.has('c'), seen.has('d')]).toEqual([true, false, true, true])
+  })
+
   it('a record signed outside the certificate window is refused with CERT_NOT_VALID_AT', () => {
     const short = bloc.officer('AT', ['consul'], 210, { notBefore: T0, notAfter: T0 + 10 * DAY })
     const body = registration(ana.keys.publicKey, 'BE')
