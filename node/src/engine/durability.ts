@@ -187,7 +187,6 @@ export class Durability {
     const trees = this.#trees.extend(tx.entries, ops)
     for (const [id, r] of tx.records) {
       ops.push({ type: 'put', key: K.record(id), value: encodeStoredRecord(r, this.#recordBytes) })
-      this.#docs.rememberHeader(id, r.record.header)
     }
     await this.#erasures(tx)
     await this.sealPayloads(tx)

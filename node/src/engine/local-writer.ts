@@ -358,7 +358,13 @@ export class LocalWriter {
       )
     }
     const hash = toHex(entryHashBytes)
-    for (const r of tx.records.values()) r.seq = seq
+    for (const [id, r] of tx.records) {
+      r.seq = seq
+      // The fields these records now fill: this node's next write to those docs compares with
+      // them. A peer's records are not kept so (catch-up would copy each header for nothing);
+      // a write after them reads the few it needs (DocCache.fieldHeaders).
+      c.docs.rememberHeader(id, r.record.header)
+    }
     tx.state.vv[c.nodeId] = seq
     tx.state.heads[c.nodeId] = hash
     tx.state.hlc = hlc

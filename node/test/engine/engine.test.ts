@@ -311,8 +311,16 @@ describe('engine: a citizen with a long file', () => {
     const officer = bloc.officer('AAA')
     const reg = registration(officer)
     expect((await a.submit([reg]))[0]?.ok).toBe(true)
+    const now = Date.now()
     for (let i = 0; i < 6; i++) {
-      const opened = officer.record('case.opened', reg.citizenId, { caseType: 'emergency-travel-document' })
+      // Dated apart: two records alike in the same millisecond would be one record.
+      const opened = officer.record(
+        'case.opened',
+        reg.citizenId,
+        { caseType: 'emergency-travel-document' },
+        null,
+        now - 6_000 + i * 1_000,
+      )
       expect((await a.submit([opened]))[0]?.ok).toBe(true)
     }
     for (const { bytes, payloads } of sent) expect(await b.applyRemote(bytes, payloads)).toBe('applied')
