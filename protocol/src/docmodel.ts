@@ -147,29 +147,32 @@ export function validateRemoteUpdate(
   originClientId: number,
   known: (id: string) => KnownRecord | undefined,
 ): Y.Doc {
-  let decoded: ReturnType<typeof Y.decodeUpdate>
-  try {
-    decoded = Y.decodeUpdate(update)
-  } catch (cause) {
-    throw new EntryError('ENTRY_INVALID', 'malformed document update', { cause })
-  }
-  for (const s of decoded.structs) {
-    if (s.id.client !== originClientId) throw new EntryError('ENTRY_FOREIGN_CLIENT')
-  }
+  // A doc not stored yet (a new citizen's) has no state to copy, and every struct of the update
+  // lands in the copy (or waits there for a dependency), so the copy's clients are the update's.
+  // A doc with a past could take structs it already holds without showing them: the update is
+  // read on its own for those.
+  const empty = isEmptyDoc(doc)
+  if (!empty) onlyStructsOf(update, originClientId)
   const subject = docId
   const copy = new Y.Doc({ guid: docId })
   copy.clientID = 0 // never writes
-  // A doc not stored yet (a new citizen's) has no state to copy.
-  if (!isEmptyDoc(doc)) Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
+  if (!empty) Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
   const before = countIds(copy.getArray<unknown>(RECORDS).toArray())
   const fieldsBefore = new Map(copy.getMap<unknown>(FIELDS).entries())
   try {
     Y.applyUpdate(copy, update)
   } catch (cause) {
+    if (empty) onlyStructsOf(update, originClientId)
     throw new EntryError('ENTRY_INVALID', 'document update does not apply', { cause })
   }
   if (copy.store.pendingStructs !== null || copy.store.pendingDs !== null) {
+    if (empty) onlyStructsOf(update, originClientId)
     throw new EntryError('ENTRY_INVALID', 'document update depends on changes not yet received')
+  }
+  if (empty) {
+    for (const client of copy.store.clients.keys()) {
+      if (client !== originClientId) throw new EntryError('ENTRY_FOREIGN_CLIENT')
+    }
   }
   for (const name of copy.share.keys()) {
     if (!SHARED_TYPES.has(name)) throw new EntryError('ENTRY_INVALID', `unknown shared type ${name}`)
@@ -210,6 +213,19 @@ export function validateRemoteUpdate(
   // Set after applying (see loadDoc): the caller swaps the copy in and writes to it as itself.
   copy.clientID = doc.clientID
   return copy
+}
+
+/** Refuses an update that does not decode, or that carries a struct of a client but the origin's. */
+function onlyStructsOf(update: Uint8Array, originClientId: number): void {
+  let decoded: ReturnType<typeof Y.decodeUpdate>
+  try {
+    decoded = Y.decodeUpdate(update)
+  } catch (cause) {
+    throw new EntryError('ENTRY_INVALID', 'malformed document update', { cause })
+  }
+  for (const s of decoded.structs) {
+    if (s.id.client !== originClientId) throw new EntryError('ENTRY_FOREIGN_CLIENT')
+  }
 }
 
 function countIds(values: unknown[]): Map<unknown, number> {

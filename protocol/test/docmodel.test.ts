@@ -178,6 +178,13 @@ describe('the Yjs doc model', () => {
       () => validateRemoteUpdate(createDoc(3), ana.id, encodeDoc(docB), B, known),
       'ENTRY_FOREIGN_CLIENT',
     )
+    // So is one that repeats structs of A a replica already holds, and one whose foreign
+    // structs wait on a dependency the replica lacks.
+    expectCode(() => validateRemoteUpdate(docB, ana.id, encodeDoc(docB), B, known), 'ENTRY_FOREIGN_CLIENT')
+    const later = createDoc(A)
+    local(later, [anaReg])
+    const gap = local(later, [anaUpd2])
+    expectCode(() => validateRemoteUpdate(createDoc(3), ana.id, gap, B, known), 'ENTRY_FOREIGN_CLIENT')
   })
 
   it('refuses an update that deletes a record id from the timeline with ENTRY_REWRITE', () => {
