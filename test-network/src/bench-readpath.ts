@@ -7,21 +7,13 @@
  * repeated read of a file by the same officer within 15 minutes is logged once, so with as many
  * files as reads every read is logged.
  */
-import { readFile } from 'node:fs/promises'
+import { cpuSeconds } from './bench/proc.ts'
 import { TestNetwork, type TestNode } from './network.ts'
 import { citizenRegistration, submitBatch } from './workload.ts'
 
 const CITIZENS = Number(process.argv[2] ?? 2000)
 const READS = Number(process.argv[3] ?? 2000)
 const CLIENTS = Number(process.argv[4] ?? 8)
-const TICKS_PER_SECOND = 100
-
-async function cpuSeconds(node: TestNode): Promise<number> {
-  const stat = await readFile(`/proc/${node.pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
-}
-
 const net = await TestNetwork.start({ nodes: 1, env: { LEGATION_HTTP_RATE_LIMIT_MAX: '100000000' } })
 try {
   const [node] = net.nodes as [TestNode]
@@ -34,7 +26,7 @@ try {
     return { path, headers: officer.sign({ method: 'GET', path }) }
   })
   await new Promise((r) => setTimeout(r, 2_000))
-  const before = await cpuSeconds(node)
+  const before = await cpuSeconds(node.pid!)
   const latencies: number[] = []
   let next = 0
   let failed = 0
@@ -55,7 +47,7 @@ try {
     }),
   )
   const ms = performance.now() - t
-  const cpu = (await cpuSeconds(node)) - before
+  const cpu = (await cpuSeconds(node.pid!)) - before
   latencies.sort((a, b) => a - b)
   const pct = (p: number) => Math.round(latencies[Math.floor((latencies.length - 1) * p)]! * 10) / 10
   console.log(

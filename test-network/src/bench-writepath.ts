@@ -6,21 +6,12 @@
  * is steadier than a rate on a shared machine. Bounded: `records` (default 6000) in batches of
  * `batch` (default 250), then at most 60 s for the replicas to catch up.
  */
-import { readFile } from 'node:fs/promises'
+import { cpuSeconds } from './bench/proc.ts'
 import { TestNetwork, type TestNode } from './network.ts'
 import { citizenRegistration, submitBatch } from './workload.ts'
 
 const RECORDS = Number(process.argv[2] ?? 6000)
 const BATCH = Number(process.argv[3] ?? 250)
-const TICKS_PER_SECOND = 100
-
-async function cpuSeconds(node: TestNode): Promise<number> {
-  const stat = await readFile(`/proc/${node.pid}/stat`, 'utf8')
-  // Fields after the command name (which may hold spaces): utime is the 14th field, stime the 15th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
-}
-
 const net = await TestNetwork.start({ nodes: 3, env: { LEGATION_HTTP_RATE_LIMIT_MAX: '100000000' } })
 try {
   const [origin] = net.nodes as [TestNode]
@@ -30,7 +21,7 @@ try {
     Array.from({ length: BATCH }, () => citizenRegistration(officer, 'DVB')),
   )
   await new Promise((r) => setTimeout(r, 3_000))
-  const before = await Promise.all(net.nodes.map(cpuSeconds))
+  const before = await Promise.all(net.nodes.map((n) => cpuSeconds(n.pid!)))
   const t = performance.now()
   for (const b of batches) await submitBatch(origin, b)
   const ingestMs = performance.now() - t
@@ -43,7 +34,7 @@ try {
   }
   // A few witness intervals more: checkpoints of the last entries and their cosignatures.
   await new Promise((r) => setTimeout(r, 5_000))
-  const after = await Promise.all(net.nodes.map(cpuSeconds))
+  const after = await Promise.all(net.nodes.map((n) => cpuSeconds(n.pid!)))
   const total = batches.length * BATCH
   const perRecordUs = net.nodes.map((_, i) => Math.round(((after[i]! - before[i]!) * 1e6) / total))
   console.log(
