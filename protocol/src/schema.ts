@@ -24,10 +24,13 @@ export function parser<T extends TSchema>(schema: T): Parser<T> {
     )
   return {
     schema,
-    is: (value): value is Static<T> => compiled.Check(value) && duplicates(value).length === 0,
+    is: (value): value is Static<T> =>
+      compiled.Check(value) && uniquePaths.every((p) => allUniqueAt(value, p, 0)),
     parse(value, what = 'object') {
       if (compiled.Check(value)) {
-        const dup = uniquePaths.length > 0 ? duplicates(value) : []
+        // Every record is checked: the common case (all unique) allocates nothing.
+        if (uniquePaths.every((path) => allUniqueAt(value, path, 0))) return value
+        const dup = duplicates(value)
         if (dup.length === 0) return value
         throw new SchemaError('SCHEMA_INVALID', `${what} does not match its schema`, {
           details: dup.slice(0, 10),
@@ -80,6 +83,36 @@ function arraysAt(value: unknown, path: UniquePath, at = ''): Array<[string, unk
   }
   if (value === null || typeof value !== 'object' || !Object.hasOwn(value, head)) return []
   return arraysAt((value as Record<string, unknown>)[head], rest, `${at}/${head}`)
+}
+
+/** Whether every array at `path` in a value holds unique items (what `duplicates` lists). */
+function allUniqueAt(value: unknown, path: UniquePath, depth: number): boolean {
+  if (depth === path.length) return !Array.isArray(value) || uniqueItems(value)
+  const head = path[depth]!
+  if (head === '*') {
+    if (!Array.isArray(value)) return true
+    for (const v of value) if (!allUniqueAt(v, path, depth + 1)) return false
+    return true
+  }
+  if (value === null || typeof value !== 'object' || !Object.hasOwn(value, head)) return true
+  return allUniqueAt((value as Record<string, unknown>)[head], path, depth + 1)
+}
+
+function uniqueItems(items: readonly unknown[]): boolean {
+  if (items.length < 2) return true
+  // A few strings or numbers (our unique arrays: roles, purposes, field names): compared in place.
+  if (items.length <= 16) {
+    let plain = true
+    for (const x of items) if (typeof x !== 'string' && typeof x !== 'number') plain = false
+    if (plain) {
+      for (let i = 1; i < items.length; i++) {
+        // As a Set compares (0 is -0; NaN, which no schema of ours lets through, aside).
+        for (let j = 0; j < i; j++) if (items[i] === items[j]) return false
+      }
+      return true
+    }
+  }
+  return new Set(items.map(itemKey)).size === items.length
 }
 
 function itemKey(item: unknown): unknown {
