@@ -156,9 +156,11 @@ export function validateRemoteUpdate(
   const subject = docId
   const copy = new Y.Doc({ guid: docId })
   copy.clientID = 0 // never writes
+  // An empty doc held nothing before; its types are not defined until after the update (each
+  // root array Yjs defines costs it a transaction of its own).
   if (!empty) Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
-  const before = countIds(copy.getArray<unknown>(RECORDS).toArray())
-  const fieldsBefore = new Map(copy.getMap<unknown>(FIELDS).entries())
+  const before = empty ? new Map<unknown, number>() : countIds(copy.getArray<unknown>(RECORDS).toArray())
+  const fieldsBefore = empty ? new Map<string, unknown>() : new Map(copy.getMap<unknown>(FIELDS).entries())
   try {
     Y.applyUpdate(copy, update)
   } catch (cause) {
