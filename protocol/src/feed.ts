@@ -6,6 +6,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox'
 import { concatBytes, equalBytes } from './bytes.ts'
+import { bytesAt } from './cbor.ts'
 import type { CertifiedNode, CharterView } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
 import {
@@ -85,6 +86,15 @@ export function signEntry(ed: Ed25519, body: EntryBody, nodeSecretKey: Uint8Arra
 export function encodeEntry(entry: SignedEntry): Uint8Array {
   return encodeCanonical(entry)
 }
+
+/**
+ * The payload digests an entry's records name, in order, read from its bytes without decoding
+ * it (`bytesAt`): for an entry this node stored, so checked already. Views into `bytes`.
+ */
+export function entryPayloadDigests(bytes: Uint8Array): Uint8Array[] {
+  return bytesAt(bytes, PAYLOAD_DIGESTS)
+}
+const PAYLOAD_DIGESTS = ['body', 'changes', '*', 'records', '*', 'header', 'payload'] as const
 
 /** Decodes and checks an entry's shape (no signature check). */
 export function decodeEntry(bytes: Uint8Array): SignedEntry {

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import * as plain from '../src/byte-text.ts'
 import * as native from '../src/byte-text-native.ts'
+import { bytesAt } from '../src/cbor.ts'
 import {
   type CanonicalValue,
   contentId,
@@ -326,5 +327,62 @@ describe('hex and base64url', () => {
     // "AB" has non-zero padding bits: the canonical spelling of the byte 0x00 is "AA".
     expectCode(() => fromBase64url('AB'), 'ENCODING_NON_CANONICAL')
     expect(fromBase64url('AA')).toEqual(Uint8Array.of(0))
+  })
+})
+
+describe('bytesAt: byte strings read off the encoding', () => {
+  /** The same walk over the decoded value. */
+  const reference = (v: unknown, path: readonly string[]): Uint8Array[] => {
+    const [step, ...rest] = path
+    if (step === undefined) return v instanceof Uint8Array ? [v] : []
+    if (step === '*') return Array.isArray(v) ? v.flatMap((x) => reference(x, rest)) : []
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) return []
+    return Object.hasOwn(v, step) ? reference((v as Record<string, unknown>)[step], rest) : []
+  }
+  // Few keys, so that paths meet the values they name.
+  const shaped: fc.Arbitrary<CanonicalValue> = fc.letrec<{ value: CanonicalValue }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.constant(null),
+      fc.boolean(),
+      fc.maxSafeInteger().filter((n) => !Object.is(n, -0)),
+      fc.string({ maxLength: 6 }),
+      fc.uint8Array({ maxLength: 8 }),
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(fc.constantFrom('a', 'b', 'payload', 'ab', ''), tie('value'), {
+        maxKeys: 4,
+        noNullPrototype: true,
+      }),
+    ),
+  })).value
+  const path = fc.array(fc.constantFrom('a', 'b', 'payload', '*'), { maxLength: 5 })
+
+  it('finds what a decode and a walk would find, in the same order', () => {
+    fc.assert(
+      fc.property(fc.oneof(shaped, canonicalValue), path, (v, p) => {
+        const bytes = encodeCanonical(v)
+        expect(bytesAt(bytes, p)).toEqual(reference(decodeCanonical(bytes), p))
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('refuses truncated, trailing and malformed input as a decode does, with EncodingError only', () => {
+    const bytes = encodeCanonical({ a: [{ payload: Uint8Array.of(1, 2) }, { payload: null }] })
+    expect(bytesAt(bytes, ['a', '*', 'payload'])).toEqual([Uint8Array.of(1, 2)])
+    for (let cut = 0; cut < bytes.length; cut++) {
+      expectCode(() => bytesAt(bytes.subarray(0, cut), ['a', '*', 'payload']), 'ENCODING_MALFORMED')
+    }
+    expectCode(() => bytesAt(Uint8Array.of(...bytes, 0), ['a']), 'ENCODING_MALFORMED')
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), path, (junk, p) => {
+        try {
+          bytesAt(junk, p)
+        } catch (err) {
+          expect(err).toBeInstanceOf(EncodingError)
+        }
+      }),
+      { numRuns: 2000 },
+    )
   })
 })

@@ -9,6 +9,7 @@ import {
   encodeCanonical,
   encodeEntry,
   entryHash,
+  entryPayloadDigests,
   isEquivocation,
   keyId,
   MAX_ENTRY_BYTES,
@@ -69,6 +70,31 @@ describe('feed entries', () => {
     expect(node.nodeId).toBe(AT)
     expect(node.state).toBe('AT')
     expect(node.clientId).toBe(atNode.clientId)
+  })
+
+  it('names the payload digests of its records, read off its bytes, as its decoded form does', () => {
+    const alert = officer.client.record('alert.issued', null, {
+      country: 'KE',
+      region: null,
+      severity: 'advisory',
+      title: 'Elections',
+      message: 'Avoid crowds.',
+    })
+    const bytes = encodeEntry(
+      sign(
+        body(1, null, {
+          changes: [
+            { doc: citizen.id, update, records: [reg.record] },
+            { doc: 'alerts', update, records: [alert.record, reg.record] },
+          ],
+        }),
+      ),
+    )
+    const decoded = decodeEntry(bytes).body.changes.flatMap((c) =>
+      c.records.flatMap((r) => r.header.payload ?? []),
+    )
+    expect(decoded).toHaveLength(2) // the alert names no payload
+    expect(entryPayloadDigests(bytes)).toEqual(decoded)
   })
 
   it('chain: seq 1 first, then each entry names the hash of the previous one', () => {

@@ -10,7 +10,7 @@
  * as soon as a frame is read, so it travels while the previous one is applied.
  */
 import {
-  decodeEntry,
+  entryPayloadDigests,
   fromHex,
   MAX_WANT,
   ProtocolError,
@@ -336,9 +336,8 @@ export class CatchUp {
     const read: { bytes: Uint8Array; digests: Uint8Array[] }[] = []
     let entryBytes = 0
     for await (const e of this.#engine.entries(origin, from, Math.min(limit, MAX_WANT))) {
-      const digests = decodeEntry(e).body.changes.flatMap((c) =>
-        c.records.flatMap((r) => r.header.payload ?? []),
-      )
+      // Read off the bytes, not decoded: the entries are this node's own, checked when stored.
+      const digests = entryPayloadDigests(e)
       read.push({ bytes: e, digests })
       entryBytes += e.length
       if (entryBytes > this.#opts.frameBudget) break
