@@ -131,14 +131,15 @@ export interface KnownRecord {
  * Validates a remote update on a throw-away copy of `doc` and returns the copy with the
  * update applied (the caller swaps it in; it keeps `doc`'s client id). Refuses: structs of any
  * client id other than the origin's, missing dependencies, new shared types, keyed values in
- * `records` or positional ones in `fields`, removal of any record from the timeline, and any
- * value the update brings that does not name a known record about this doc in a slot that
- * record sets.
+ * `records` or positional ones in `fields`, removal of any record from the timeline, any value
+ * left in `fields` that is not in the timeline, and any value the update's own structs put in
+ * either that does not name a known record about this doc (in a slot that record sets).
  *
  * What `doc` held before was validated when it was stored, so `known` is asked only about the
- * records the update adds to the timeline and the values it sets in fields: the work is the
- * update's size, not the doc's, and a doc of any length needs no header of its past. An honest
- * origin's update names only the records of its own entry (`applyLocal`).
+ * values the update's own structs carry: the work is the update's size, not the doc's, and a
+ * doc of any length needs no header of its past. An honest origin's structs name only the
+ * records of its own entry (`applyLocal`): a node that knows only those (remote-apply.ts)
+ * judges an entry the same way whatever else it holds or applied first.
  */
 export function validateRemoteUpdate(
   doc: Y.Doc,
@@ -147,34 +148,25 @@ export function validateRemoteUpdate(
   originClientId: number,
   known: (id: string) => KnownRecord | undefined,
 ): Y.Doc {
-  // A doc not stored yet (a new citizen's) has no state to copy, and every struct of the update
-  // lands in the copy (or waits there for a dependency), so the copy's clients are the update's.
-  // A doc with a past could take structs it already holds without showing them: the update is
-  // read on its own for those.
+  // Read on its own: applying an update passes over some structs without a trace (skips, a
+  // client's group repeated), which must be refused all the same.
+  onlyStructsOf(update, originClientId)
   const empty = isEmptyDoc(doc)
-  if (!empty) onlyStructsOf(update, originClientId)
-  const subject = docId
   const copy = new Y.Doc({ guid: docId })
   copy.clientID = 0 // never writes
   // An empty doc held nothing before; its types are not defined until after the update (each
   // root array Yjs defines costs it a transaction of its own).
   if (!empty) Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
   const before = empty ? new Map<unknown, number>() : countIds(copy.getArray<unknown>(RECORDS).toArray())
-  const fieldsBefore = empty ? new Map<string, unknown>() : new Map(copy.getMap<unknown>(FIELDS).entries())
+  // The origin's structs from this clock on are the update's own.
+  const prior = empty ? 0 : Y.getState(copy.store, originClientId)
   try {
     Y.applyUpdate(copy, update)
   } catch (cause) {
-    if (empty) onlyStructsOf(update, originClientId)
     throw new EntryError('ENTRY_INVALID', 'document update does not apply', { cause })
   }
   if (copy.store.pendingStructs !== null || copy.store.pendingDs !== null) {
-    if (empty) onlyStructsOf(update, originClientId)
     throw new EntryError('ENTRY_INVALID', 'document update depends on changes not yet received')
-  }
-  if (empty) {
-    for (const client of copy.store.clients.keys()) {
-      if (client !== originClientId) throw new EntryError('ENTRY_FOREIGN_CLIENT')
-    }
   }
   for (const name of copy.share.keys()) {
     if (!SHARED_TYPES.has(name)) throw new EntryError('ENTRY_INVALID', `unknown shared type ${name}`)
@@ -192,24 +184,38 @@ export function validateRemoteUpdate(
     if ((afterCounts.get(id) ?? 0) < n)
       throw new EntryError('ENTRY_REWRITE', 'update removes a record from the timeline')
   }
-  const about = subject === 'alerts' ? null : subject
   const inTimeline = new Set<string>()
   for (const id of after) {
     if (typeof id !== 'string') throw new EntryError('ENTRY_INVALID', 'timeline holds a non-id value')
-    if (!before.has(id) && known(id)?.subject !== about) {
-      throw new EntryError('ENTRY_INVALID', 'timeline names a record unknown or about someone else')
-    }
     inTimeline.add(id)
   }
-  for (const [slot, id] of fields.entries()) {
+  for (const id of fields.values()) {
     if (typeof id !== 'string' || !inTimeline.has(id)) {
       throw new EntryError('ENTRY_INVALID', 'field names a record not in the timeline')
     }
-    if (fieldsBefore.get(slot) === id) continue
-    const rec = known(id)
-    if (!rec) throw new EntryError('ENTRY_INVALID', 'field names a record unknown')
-    if (!recordSlots(rec.header, id).includes(slot)) {
-      throw new EntryError('ENTRY_INVALID', `record may not set field ${slot}`)
+  }
+  const about = docId === 'alerts' ? null : docId
+  const structs = copy.store.clients.get(originClientId) ?? []
+  const end = Y.getState(copy.store, originClientId)
+  for (let i = prior < end ? Y.findIndexSS(structs, prior) : structs.length; i < structs.length; i++) {
+    const s = structs[i]
+    if (!(s instanceof Y.Item) || s.content instanceof Y.ContentDeleted) continue
+    const into = s.parent === timeline ? 'timeline' : s.parent === fields ? 'fields' : undefined
+    if (into === undefined) continue // inside a value refused below, or in a type refused above
+    if (!(s.content instanceof Y.ContentAny)) {
+      throw new EntryError('ENTRY_INVALID', `update puts a value that is not an id in the ${into}`)
+    }
+    // A struct merged with an older one of the origin's holds that one's values first.
+    const values = s.content.arr
+    for (let k = Math.max(0, prior - s.id.clock); k < values.length; k++) {
+      const id = values[k]
+      const rec = typeof id === 'string' ? known(id) : undefined
+      if (!rec || rec.subject !== about) {
+        throw new EntryError('ENTRY_INVALID', `${into} names a record unknown or about someone else`)
+      }
+      if (into === 'fields' && !recordSlots(rec.header, id as string).includes(s.parentSub!)) {
+        throw new EntryError('ENTRY_INVALID', `record may not set field ${s.parentSub}`)
+      }
     }
   }
   // Set after applying (see loadDoc): the caller swaps the copy in and writes to it as itself.

@@ -258,6 +258,39 @@ describe('the Yjs doc model', () => {
     expect(validateRemoteUpdate(next, ana.id, reset, A, known).getMap(FIELDS).get('contact')).toBe(anaUpd1.id)
   })
 
+  it('judges an update by its own structs, whatever the replica held before (one verdict at every node)', () => {
+    const docA = createDoc(A)
+    const past = local(docA, [anaReg])
+    const held = validateRemoteUpdate(createDoc(B), ana.id, past, A, known)
+    const none = (): KnownRecord | undefined => undefined
+    // A rogue origin names again a record the replica holds but its entry does not carry: refused
+    // at a replica that holds it as at one that does not (where it is unknown).
+    const pushAgain = craft(docA, A, (d) => d.getArray(RECORDS).push([anaReg.id]))
+    expectCode(() => validateRemoteUpdate(held, ana.id, pushAgain, A, none), 'ENTRY_INVALID')
+    const setAgain = craft(docA, A, (d) => d.getMap(FIELDS).set('contact', anaReg.id))
+    expect(docView(validateRemoteUpdate(held, ana.id, setAgain, A, known))).toEqual(docView(held))
+    expectCode(() => validateRemoteUpdate(held, ana.id, setAgain, A, none), 'ENTRY_INVALID')
+  })
+
+  it('asks about the new values only when Yjs merges an origin’s new struct into its older one', () => {
+    // Alerts set no field: two in a row are consecutive items of one client, which Yjs merges.
+    const second = keep(
+      crisis.client.record('alert.issued', null, {
+        country: 'KE',
+        region: null,
+        severity: 'warning',
+        title: 'Floods',
+        message: 'Move to higher ground.',
+      }),
+    )
+    const docA = createDoc(A)
+    const replica = validateRemoteUpdate(createDoc(B), ALERTS_DOC, local(docA, [alert]), A, known)
+    const onlySecond = (id: string) => (id === second.id ? known(id) : undefined)
+    const next = validateRemoteUpdate(replica, ALERTS_DOC, local(docA, [second]), A, onlySecond)
+    expect(docView(next)).toEqual(docView(docA))
+    expect(docView(next).records).toHaveLength(2)
+  })
+
   it('refuses new shared types and shared types used in the wrong shape', () => {
     const cases: [string, (d: Y.Doc) => void][] = [
       ['a new map', (d) => d.getMap('notes').set('x', 'personal data')],

@@ -392,9 +392,9 @@ export class RemoteApplier {
         }
       }
     }
-    // An update may bring only this entry's own records into a doc (what an honest origin's
-    // do), so whether it is valid depends on the entry and the doc alone: on no cache, and not
-    // on which other entries share this transaction.
+    // An update's structs may name only this entry's own records (as an honest origin's do), so
+    // whether it is valid depends on the entry and its causal past: on no cache, and not on
+    // which other entries this node applied first or put in this transaction.
     const known = (id: string): KnownRecord | undefined => {
       const h = mine.get(id)?.header
       return h ? { subject: h.subject, header: h } : undefined
