@@ -46,15 +46,18 @@ const known = (id: string): KnownRecord | undefined => {
 }
 const headerOf = (id: string) => records.get(id)?.header
 
-const alert = keep(
-  crisis.client.record('alert.issued', null, {
-    country: 'KE',
-    region: null,
-    severity: 'advisory',
-    title: 'Elections',
-    message: 'Avoid crowds.',
-  }),
-)
+/** A crisis alert for Kenya. */
+const issued = (title: string, message: string) =>
+  keep(
+    crisis.client.record('alert.issued', null, {
+      country: 'KE',
+      region: null,
+      severity: 'advisory',
+      title,
+      message,
+    }),
+  )
+const alert = issued('Elections', 'Avoid crowds.')
 
 /** A pool of records about one citizen, at assorted times, to be accepted at assorted nodes. */
 function pool(citizen: typeof ana, n: number): Rec[] {
@@ -274,15 +277,7 @@ describe('the Yjs doc model', () => {
 
   it('asks about the new values only when Yjs merges an origin’s new struct into its older one', () => {
     // Alerts set no field: two in a row are consecutive items of one client, which Yjs merges.
-    const second = keep(
-      crisis.client.record('alert.issued', null, {
-        country: 'KE',
-        region: null,
-        severity: 'warning',
-        title: 'Floods',
-        message: 'Move to higher ground.',
-      }),
-    )
+    const second = issued('Floods', 'Move to higher ground.')
     const docA = createDoc(A)
     const replica = validateRemoteUpdate(createDoc(B), ALERTS_DOC, local(docA, [alert]), A, known)
     const onlySecond = (id: string) => (id === second.id ? known(id) : undefined)

@@ -24,21 +24,28 @@ import { expectCode } from './fixtures.ts'
 const decodeHex = (hex: string) => decodeCanonical(fromHex(hex))
 
 /** Values of the canonical subset: safe integers, text, bytes, booleans, null, arrays, text-keyed maps. */
-const canonicalValue: fc.Arbitrary<CanonicalValue> = fc.letrec<{ value: CanonicalValue }>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.constant(null),
-    fc.boolean(),
-    fc.maxSafeInteger().filter((n) => !Object.is(n, -0)),
-    fc.string({ unit: 'binary', maxLength: 20 }),
-    fc.uint8Array({ maxLength: 40 }),
-    fc.array(tie('value'), { maxLength: 5 }),
-    fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 8 }), tie('value'), {
-      maxKeys: 5,
-      noNullPrototype: true,
-    }),
-  ),
-})).value
+const canonicalValues = (
+  key: fc.Arbitrary<string>,
+  text: fc.Arbitrary<string>,
+  bytes: fc.Arbitrary<Uint8Array>,
+): fc.Arbitrary<CanonicalValue> =>
+  fc.letrec<{ value: CanonicalValue }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.constant(null),
+      fc.boolean(),
+      fc.maxSafeInteger().filter((n) => !Object.is(n, -0)),
+      text,
+      bytes,
+      fc.array(tie('value'), { maxLength: 5 }),
+      fc.dictionary(key, tie('value'), { maxKeys: 5, noNullPrototype: true }),
+    ),
+  })).value
+const canonicalValue = canonicalValues(
+  fc.string({ unit: 'grapheme', maxLength: 8 }),
+  fc.string({ unit: 'binary', maxLength: 20 }),
+  fc.uint8Array({ maxLength: 40 }),
+)
 
 describe('canonical encoding', () => {
   it('round-trips every value of the subset, and one value has one encoding', () => {
@@ -340,21 +347,11 @@ describe('bytesAt: byte strings read off the encoding', () => {
     return Object.hasOwn(v, step) ? reference((v as Record<string, unknown>)[step], rest) : []
   }
   // Few keys, so that paths meet the values they name.
-  const shaped: fc.Arbitrary<CanonicalValue> = fc.letrec<{ value: CanonicalValue }>((tie) => ({
-    value: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      fc.constant(null),
-      fc.boolean(),
-      fc.maxSafeInteger().filter((n) => !Object.is(n, -0)),
-      fc.string({ maxLength: 6 }),
-      fc.uint8Array({ maxLength: 8 }),
-      fc.array(tie('value'), { maxLength: 4 }),
-      fc.dictionary(fc.constantFrom('a', 'b', 'payload', 'ab', ''), tie('value'), {
-        maxKeys: 4,
-        noNullPrototype: true,
-      }),
-    ),
-  })).value
+  const shaped = canonicalValues(
+    fc.constantFrom('a', 'b', 'payload', 'ab', ''),
+    fc.string({ maxLength: 6 }),
+    fc.uint8Array({ maxLength: 8 }),
+  )
   const path = fc.array(fc.constantFrom('a', 'b', 'payload', '*'), { maxLength: 5 })
 
   it('finds what a decode and a walk would find, in the same order', () => {

@@ -37,8 +37,13 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
-async function engineFor(bloc: ReturnType<typeof testBloc>, i: number, store: Store = new MemoryStore()) {
-  return Engine.open({ store, ed, nodeKeys: bloc.nodes[i]!.keys, charter: bloc.chain })
+async function engineFor(
+  bloc: ReturnType<typeof testBloc>,
+  i: number,
+  store: Store = new MemoryStore(),
+  init: { headerCacheSize?: number } = {},
+) {
+  return Engine.open({ store, ed, nodeKeys: bloc.nodes[i]!.keys, charter: bloc.chain, ...init })
 }
 
 /** Node 0 of a 2-node bloc that wrote `entries` entries, one registration each, and their bytes. */
@@ -299,13 +304,7 @@ describe('engine: a citizen with a long file', () => {
     // validating an update must not need the header of every record the file held before.
     const bloc = testBloc(2)
     const a = await engineFor(bloc, 0)
-    const b = await Engine.open({
-      store: new MemoryStore(),
-      ed,
-      nodeKeys: bloc.nodes[1]!.keys,
-      charter: bloc.chain,
-      headerCacheSize: 2,
-    })
+    const b = await engineFor(bloc, 1, new MemoryStore(), { headerCacheSize: 2 })
     const sent: Array<{ bytes: Uint8Array; payloads: Map<string, Uint8Array> }> = []
     a.onEntry((_e, bytes, payloads) => sent.push({ bytes, payloads }))
     const officer = bloc.officer('AAA')
@@ -330,13 +329,7 @@ describe('engine: a citizen with a long file', () => {
 
   it('keeps the newer record in a field however few record headers it caches', async () => {
     const bloc = testBloc(1)
-    const engine = await Engine.open({
-      store: new MemoryStore(),
-      ed,
-      nodeKeys: bloc.nodes[0]!.keys,
-      charter: bloc.chain,
-      headerCacheSize: 1,
-    })
+    const engine = await engineFor(bloc, 0, new MemoryStore(), { headerCacheSize: 1 })
     const citizenKeys = generateKeyPair(ed)
     const citizen = bloc.citizen(citizenKeys)
     expect((await engine.submit([registration(bloc.officer('AAA'), 'AAA', citizenKeys)]))[0]?.ok).toBe(true)
