@@ -97,11 +97,6 @@ export class EngineReads {
     return [...new Set(d.doc.getArray<string>('records').toArray())]
   }
 
-  async docFields(docId: string): Promise<Record<string, string>> {
-    const d = await this.docs.load(docId)
-    return Object.fromEntries(d.doc.getMap<string>('fields').entries())
-  }
-
   /** Keys of an index prefix (e.g. `ix/nat/AT/`), after `after`, at most `limit`. */
   async indexKeys(prefix: string, limit: number, after?: string): Promise<string[]> {
     const out: string[] = []
