@@ -19,10 +19,10 @@ export const MAX_DEPTH = 32
 
 const MAJOR_UINT = 0
 const MAJOR_NEGINT = 1
-const MAJOR_BYTES = 2
-const MAJOR_TEXT = 3
-const MAJOR_ARRAY = 4
-const MAJOR_MAP = 5
+export const MAJOR_BYTES = 2
+export const MAJOR_TEXT = 3
+export const MAJOR_ARRAY = 4
+export const MAJOR_MAP = 5
 const TWO_32 = 0x1_0000_0000
 
 const utf8 = new TextEncoder()
@@ -275,7 +275,7 @@ export function encode(value: unknown, known?: KnownEncodings): Uint8Array {
 
 // ---- Decoding ----
 
-const malformed = (message: string) => new EncodingError('ENCODING_MALFORMED', message)
+export const malformed = (message: string) => new EncodingError('ENCODING_MALFORMED', message)
 
 /**
  * One decoding pass. Bytes that are not CBOR of the subset throw ENCODING_MALFORMED at once;
@@ -285,7 +285,7 @@ const malformed = (message: string) => new EncodingError('ENCODING_MALFORMED', m
  * that first parses and then re-encodes to compare would give. Nesting past MAX_DEPTH stops
  * the pass at once (as NON_CANONICAL): it bounds the recursion.
  */
-class Reader {
+export class Reader {
   readonly buf: Uint8Array
   readonly view: DataView
   pos = 0
@@ -573,99 +573,6 @@ export function decode(bytes: Uint8Array): unknown {
   if (r.pos !== bytes.length) throw malformed('trailing bytes')
   if (r.nonCanonical !== null) throw new EncodingError('ENCODING_NON_CANONICAL', r.nonCanonical)
   return value
-}
-
-/**
- * The byte strings at `path` in one CBOR item (map keys; `*` for every item of an array),
- * read without decoding anything else: a few small fields of a large value this node already
- * checked (an entry from its own store, whose payload digests a catch-up frame needs) cost a
- * scan, not the hundreds of objects of a decode. Values of another type at the path are passed
- * over. The input is not checked for canonical form; malformed input throws as `decode` does.
- * The answers are views into `bytes`.
- */
-export function bytesAt(bytes: Uint8Array, path: readonly string[]): Uint8Array[] {
-  const scan = new Scan(new Reader(bytes))
-  const out: Uint8Array[] = []
-  try {
-    scan.collect(path, 0, out, 0)
-  } catch (err) {
-    if (err instanceof EncodingError) throw err
-    throw new EncodingError('ENCODING_MALFORMED', undefined, { cause: err })
-  }
-  if (scan.r.pos !== bytes.length) throw malformed('trailing bytes')
-  return out
-}
-
-/** Walks items by their heads (`bytesAt`); the last head read is in `major` and `n`. */
-class Scan {
-  major = 0
-  /** The head's argument: a length, a count or a value. */
-  n = 0
-  readonly r: Reader
-
-  constructor(r: Reader) {
-    this.r = r
-  }
-
-  head(): void {
-    const r = this.r
-    r.need(1)
-    const ib = r.buf[r.pos++]!
-    this.major = ib >> 5
-    const ai = ib & 0x1f
-    if (this.major === 7) {
-      // false, true, null, undefined: the subset has no float and no other simple value.
-      if (ai < 20 || ai > 23) throw malformed('a float or simple value outside the subset')
-      this.n = 0
-      return
-    }
-    if (this.major === 6) throw malformed('a tag')
-    this.n = r.arg(ai, this.major)
-    if (this.n < 0) throw malformed('an indefinite length')
-  }
-
-  /** Passes over the rest of the item whose head was just read. */
-  skip(depth: number): void {
-    if (depth > MAX_DEPTH) throw malformed('nesting too deep')
-    const { major, n } = this
-    if (major === MAJOR_BYTES || major === MAJOR_TEXT) {
-      this.r.need(n)
-      this.r.pos += n
-    } else if (major === MAJOR_ARRAY || major === MAJOR_MAP) {
-      const items = major === MAJOR_MAP ? 2 * n : n
-      for (let i = 0; i < items; i++) {
-        this.head()
-        this.skip(depth + 1)
-      }
-    }
-  }
-
-  collect(path: readonly string[], at: number, out: Uint8Array[], depth: number): void {
-    if (depth > MAX_DEPTH) throw malformed('nesting too deep')
-    this.head()
-    const { major, n } = this
-    const step = path[at]
-    if (step === undefined && major === MAJOR_BYTES) {
-      out.push(this.r.bytesOf(n))
-    } else if (step === '*' && major === MAJOR_ARRAY) {
-      for (let i = 0; i < n; i++) this.collect(path, at + 1, out, depth + 1)
-    } else if (step !== undefined && step !== '*' && major === MAJOR_MAP) {
-      for (let i = 0; i < n; i++) {
-        this.head()
-        let key: string | undefined
-        if (this.major === MAJOR_TEXT) key = this.r.textOf(this.n)
-        else this.skip(depth + 1)
-        if (key === step) {
-          this.collect(path, at + 1, out, depth + 1)
-        } else {
-          this.head()
-          this.skip(depth + 1)
-        }
-      }
-    } else {
-      this.skip(depth)
-    }
-  }
 }
 
 /**

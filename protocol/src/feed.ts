@@ -6,7 +6,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox'
 import { concatBytes, equalBytes } from './bytes.ts'
-import { bytesAt } from './cbor.ts'
+import { bytesAt } from './cbor-scan.ts'
 import type { CertifiedNode, CharterView } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
 import {

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import * as plain from '../src/byte-text.ts'
 import * as native from '../src/byte-text-native.ts'
-import { bytesAt } from '../src/cbor.ts'
+import { bytesAt } from '../src/cbor-scan.ts'
 import {
   type CanonicalValue,
   contentId,
