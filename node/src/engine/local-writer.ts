@@ -30,6 +30,7 @@ import {
   openPayload,
   ProtocolError,
   RecordError,
+  recordSlots,
   type SignedRecord,
   sealEntry,
   toHex,
@@ -361,9 +362,10 @@ export class LocalWriter {
     for (const [id, r] of tx.records) {
       r.seq = seq
       // The fields these records now fill: this node's next write to those docs compares with
-      // them. A peer's records are not kept so (catch-up would copy each header for nothing);
-      // a write after them reads the few it needs (DocCache.fieldHeaders).
-      c.docs.rememberHeader(id, r.record.header)
+      // them. A peer's records are not kept so (catch-up would copy each header for nothing),
+      // nor records that fill no field (each logged read is one); a write after them reads the
+      // few it needs (DocCache.fieldHeaders).
+      if (recordSlots(r.record.header, id).length > 0) c.docs.rememberHeader(id, r.record.header)
     }
     tx.state.vv[c.nodeId] = seq
     tx.state.heads[c.nodeId] = hash
