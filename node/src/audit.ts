@@ -53,6 +53,7 @@ import {
   type WitnessedTree,
 } from '@legation/protocol'
 import { Engine } from './engine/engine.ts'
+import { readEntries } from './engine/entry-rows.ts'
 import { K } from './engine/keys.ts'
 import { Vault } from './engine/vault.ts'
 import { MemoryStore } from './storage/memory-store.ts'
@@ -184,14 +185,14 @@ export async function auditStore(
 
   const chains = new Map<string, FeedChain>()
   const last = new Map<string, { bytes: Uint8Array; hlc: Hlc }>()
-  const iterators = new Map<string, AsyncIterator<[string, Uint8Array]>>()
+  const iterators = new Map<string, AsyncIterator<{ seq: number; bytes: Uint8Array }>>()
   const heads = new Map<string, Head>()
   const advance = async (origin: string, seq: number) => {
     const next = await iterators.get(origin)!.next()
     if (next.done) return heads.delete(origin)
-    const checked = checkEntry(ctx, next.value[1])
+    const checked = checkEntry(ctx, next.value.bytes)
     const hlc = (checked.entry?.body.hlc as Hlc | undefined) ?? last.get(origin)?.hlc ?? [0, 0]
-    heads.set(origin, { origin, seq, bytes: next.value[1], checked, hlc })
+    heads.set(origin, { origin, seq, bytes: next.value.bytes, checked, hlc })
   }
   // The checkpoints this node witnessed (docs/protocol.md § Witnesses): each must open, be
   // bloc-final if kept as such, and have the root of the entries stored.
@@ -199,7 +200,7 @@ export async function auditStore(
   for (const [origin, size] of Object.entries(state.vv)) {
     const sizes = witnessed.filter((w) => w.origin === origin).map((w) => w.tree.size)
     chains.set(origin, new FeedChain(origin, charters, [size, ...sizes]))
-    iterators.set(origin, store.range(prefixRange(K.entries(origin)))[Symbol.asyncIterator]())
+    iterators.set(origin, readEntries(store, origin, { from: 1 }))
     await advance(origin, 1)
   }
 
@@ -504,7 +505,6 @@ async function witnessedCheckpoints(
 /** The entries 1..size of a feed as stored. */
 async function feedEntries(store: Store, origin: string, size: number): Promise<Uint8Array[]> {
   const out: Uint8Array[] = []
-  for await (const [, bytes] of store.range({ ...prefixRange(K.entries(origin)), limit: size }))
-    out.push(bytes)
+  for await (const { bytes } of readEntries(store, origin, { from: 1, limit: size })) out.push(bytes)
   return out
 }

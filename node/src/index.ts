@@ -18,6 +18,8 @@ export {
   type Submission,
   type SubmitOutcome,
 } from './engine/engine.ts'
+/** How entries are laid out in a store (entry-rows.ts): for tools and tests that read or rewrite one. */
+export { deleteEntryRows, putEntryRows, readEntry } from './engine/entry-rows.ts'
 export { buildApp } from './http/app.ts'
 /** The API's response bodies; a client that must not load the node imports '@legation/node/http/schemas'. */
 export * as responseSchemas from './http/schemas.ts'

@@ -17,8 +17,10 @@ import {
 import { describe, expect, it } from 'vitest'
 import { auditStore } from '../src/audit.ts'
 import { Engine } from '../src/engine/engine.ts'
+import { deleteEntryRows, putEntryRows, readEntry } from '../src/engine/entry-rows.ts'
 import { K } from '../src/engine/keys.ts'
 import { MemoryStore } from '../src/storage/memory-store.ts'
+import type { Store } from '../src/storage/store.ts'
 import { ed, registration, testBloc } from './fixtures.ts'
 
 async function storeWith(records: number) {
@@ -29,6 +31,13 @@ async function storeWith(records: number) {
   for (let i = 0; i < records; i++) expect((await engine.submit([registration(officer)]))[0]?.ok).toBe(true)
   await engine.stop()
   return { bloc, store, engine, officer, origin: engine.nodeId }
+}
+
+/** Stores other bytes as an entry, as one rewriting the store would. */
+async function replaceEntry(store: Store, origin: string, seq: number, bytes: Uint8Array) {
+  const ops = await deleteEntryRows(store, origin, seq)
+  putEntryRows(ops, origin, seq, bytes)
+  await store.write(ops)
 }
 
 const kinds = (r: Awaited<ReturnType<typeof auditStore>>) => r.findings.map((f) => [f.kind, f.feed, f.seq])
@@ -45,9 +54,9 @@ describe('auditStore', () => {
 
   it('names a byte changed in a stored entry, with the entry as stored', async () => {
     const { store, origin } = await storeWith(4)
-    const bytes = (await store.get(K.entry(origin, 2)))!.slice()
+    const bytes = (await readEntry(store, origin, 2))!
     bytes[20]! ^= 0x01 // in the signature
-    await store.write([{ type: 'put', key: K.entry(origin, 2), value: bytes }])
+    await replaceEntry(store, origin, 2, bytes)
     const report = await auditStore(store, ed)
     expect(report.ok).toBe(false)
     expect(kinds(report)[0]).toEqual(['entry-signature', origin, 2])
@@ -56,10 +65,10 @@ describe('auditStore', () => {
 
   it('names an entry its node rewrote: the chain breaks after it and the tree no longer matches', async () => {
     const { store, origin, bloc } = await storeWith(4)
-    const old = openEntry((await store.get(K.entry(origin, 2)))!).entry
+    const old = openEntry((await readEntry(store, origin, 2))!).entry
     const body: EntryBody = { ...old.body, hlc: [old.body.hlc[0], old.body.hlc[1] + 1] }
     const rewritten = encodeEntry(signEntry(ed, body, bloc.nodes[0]!.keys.secretKey))
-    await store.write([{ type: 'put', key: K.entry(origin, 2), value: rewritten }])
+    await replaceEntry(store, origin, 2, rewritten)
     const report = await auditStore(store, ed)
     expect(kinds(report)).toEqual(
       expect.arrayContaining([
@@ -71,7 +80,7 @@ describe('auditStore', () => {
     const chain = report.findings.find((f) => f.kind === 'chain-broken')!
     expect(chain.material!.entries!.map(toHex)).toEqual([
       toHex(rewritten),
-      toHex((await store.get(K.entry(origin, 3)))!),
+      toHex((await readEntry(store, origin, 3))!),
     ])
   })
 
@@ -85,7 +94,7 @@ describe('auditStore', () => {
 
   it('names a record signed under a certificate its state had revoked by then, not one signed before', async () => {
     const { store, origin, bloc, officer } = await storeWith(3)
-    const second = openEntry((await store.get(K.entry(origin, 2)))!).entry
+    const second = openEntry((await readEntry(store, origin, 2))!).entry
     const record = second.body.changes[0]!.records[0]!
     const certId = certificateId(officer.cert!)
     const revocation = signRevocation(
@@ -104,7 +113,7 @@ describe('auditStore', () => {
     const report = await auditStore(store, ed)
     // Records signed at or after the revocation's time (2, 3 and any signed in the same ms).
     const at = async (seq: number) =>
-      openEntry((await store.get(K.entry(origin, seq)))!).entry.body.changes[0]!.records[0]!.header.at
+      openEntry((await readEntry(store, origin, seq))!).entry.body.changes[0]!.records[0]!.header.at
     const after = []
     for (const seq of [1, 2, 3])
       if ((await at(seq)) >= record.header.at) after.push(['record-revoked', origin, seq])

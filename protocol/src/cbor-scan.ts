@@ -14,17 +14,57 @@ import { EncodingError } from './errors.ts'
  * The answers are views into `bytes`.
  */
 export function bytesAt(bytes: Uint8Array, path: readonly string[]): Uint8Array[] {
-  const scan = new Scan(new Reader(bytes))
   const out: Uint8Array[] = []
+  walk(bytes, path, (scan, _start, depth) => {
+    if (scan.major === MAJOR_BYTES) out.push(scan.r.bytesOf(scan.n))
+    else scan.skip(depth)
+  })
+  return out
+}
+
+/**
+ * Where each item at `path` starts in one CBOR item (as `bytesAt`, `*` for every item of an
+ * array), in order: an entry is stored cut before each of its records (node's entry-rows.ts),
+ * so that a record is read from its own row and the entry is put back together by
+ * concatenation. Not checked for canonical form; malformed input throws as `decode` does.
+ */
+export function itemStarts(bytes: Uint8Array, path: readonly string[]): number[] {
+  const out: number[] = []
+  walk(bytes, path, (scan, start, depth) => {
+    out.push(start)
+    scan.skip(depth)
+  })
+  return out
+}
+
+/** The length of the CBOR item `bytes` starts with (what follows it is not read). */
+export function firstItemLength(bytes: Uint8Array): number {
+  const scan = new Scan(new Reader(bytes))
+  guarded(() => {
+    scan.head()
+    scan.skip(0)
+  })
+  return scan.r.pos
+}
+
+/** Walks `bytes` to the items at `path`, handing each to `leaf` with its head read. */
+function walk(bytes: Uint8Array, path: readonly string[], leaf: Leaf): void {
+  const scan = new Scan(new Reader(bytes))
+  guarded(() => scan.collect(path, 0, leaf, 0))
+  if (scan.r.pos !== bytes.length) throw malformed('trailing bytes')
+}
+
+function guarded(run: () => void): void {
   try {
-    scan.collect(path, 0, out, 0)
+    run()
   } catch (err) {
     if (err instanceof EncodingError) throw err
     throw new EncodingError('ENCODING_MALFORMED', undefined, { cause: err })
   }
-  if (scan.r.pos !== bytes.length) throw malformed('trailing bytes')
-  return out
 }
+
+/** What a walk does with an item at its path: its head is read, `start` is where it began. */
+type Leaf = (scan: Scan, start: number, depth: number) => void
 
 /** Walks items by their heads (`bytesAt`); the last head read is in `major` and `n`. */
 class Scan {
@@ -70,23 +110,24 @@ class Scan {
     }
   }
 
-  collect(path: readonly string[], at: number, out: Uint8Array[], depth: number): void {
+  collect(path: readonly string[], at: number, leaf: Leaf, depth: number): void {
     if (depth > MAX_DEPTH) throw malformed('nesting too deep')
+    const start = this.r.pos
     this.head()
     const { major, n } = this
     const step = path[at]
-    if (step === undefined && major === MAJOR_BYTES) {
-      out.push(this.r.bytesOf(n))
+    if (step === undefined) {
+      leaf(this, start, depth)
     } else if (step === '*' && major === MAJOR_ARRAY) {
-      for (let i = 0; i < n; i++) this.collect(path, at + 1, out, depth + 1)
-    } else if (step !== undefined && step !== '*' && major === MAJOR_MAP) {
+      for (let i = 0; i < n; i++) this.collect(path, at + 1, leaf, depth + 1)
+    } else if (step !== '*' && major === MAJOR_MAP) {
       for (let i = 0; i < n; i++) {
         this.head()
         let key: string | undefined
         if (this.major === MAJOR_TEXT) key = this.r.textOf(this.n)
         else this.skip(depth + 1)
         if (key === step) {
-          this.collect(path, at + 1, out, depth + 1)
+          this.collect(path, at + 1, leaf, depth + 1)
         } else {
           this.head()
           this.skip(depth + 1)

@@ -6,7 +6,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox'
 import { concatBytes, equalBytes } from './bytes.ts'
-import { bytesAt } from './cbor-scan.ts'
+import { bytesAt, itemStarts } from './cbor-scan.ts'
 import type { CertifiedNode, CharterView } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
 import {
@@ -95,6 +95,18 @@ export function entryPayloadDigests(bytes: Uint8Array): Uint8Array[] {
   return bytesAt(bytes, PAYLOAD_DIGESTS)
 }
 const PAYLOAD_DIGESTS = ['body', 'changes', '*', 'records', '*', 'header', 'payload'] as const
+
+/**
+ * Where each of an entry's records starts in its bytes, in order (changes, then their records),
+ * read as `entryPayloadDigests` is: a node stores an entry cut there, each record in a row of
+ * its own (node's entry-rows.ts).
+ */
+export function entryRecordStarts(bytes: Uint8Array): number[] {
+  return itemStarts(bytes, ENTRY_RECORDS)
+}
+const ENTRY_RECORDS = ['body', 'changes', '*', 'records', '*'] as const
+
+export { firstItemLength } from './cbor-scan.ts'
 
 /** Decodes and checks an entry's shape (no signature check). */
 export function decodeEntry(bytes: Uint8Array): SignedEntry {

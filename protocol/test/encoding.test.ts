@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import * as plain from '../src/byte-text.ts'
 import * as native from '../src/byte-text-native.ts'
-import { bytesAt } from '../src/cbor-scan.ts'
+import { bytesAt, firstItemLength, itemStarts } from '../src/cbor-scan.ts'
 import {
   type CanonicalValue,
   contentId,
@@ -381,5 +381,32 @@ describe('bytesAt: byte strings read off the encoding', () => {
       }),
       { numRuns: 2000 },
     )
+  })
+
+  it('cuts an encoding before each item at a path: each piece starts with the item, whole', () => {
+    /** Every item at the path in the decoded value, anything but a byte string included. */
+    const items = (v: unknown, path: readonly string[]): unknown[] => {
+      const [step, ...rest] = path
+      if (step === undefined) return [v]
+      if (step === '*') return Array.isArray(v) ? v.flatMap((x) => items(x, rest)) : []
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) return []
+      return Object.hasOwn(v, step) ? items((v as Record<string, unknown>)[step], rest) : []
+    }
+    fc.assert(
+      fc.property(fc.oneof(shaped, canonicalValue), path, (v, p) => {
+        const bytes = encodeCanonical(v)
+        const starts = itemStarts(bytes, p)
+        const found = starts.map((at) => {
+          const len = firstItemLength(bytes.subarray(at))
+          return decodeCanonical(bytes.subarray(at, at + len))
+        })
+        expect(found).toEqual(items(decodeCanonical(bytes), p))
+        // In order, and what follows an item is never taken for it.
+        for (let i = 1; i < starts.length; i++) expect(starts[i]).toBeGreaterThan(starts[i - 1]!)
+      }),
+      { numRuns: 2000 },
+    )
+    expectCode(() => firstItemLength(Uint8Array.of(0x82, 1)), 'ENCODING_MALFORMED')
+    expectCode(() => itemStarts(Uint8Array.of(0x81, 1, 2), ['*']), 'ENCODING_MALFORMED')
   })
 })

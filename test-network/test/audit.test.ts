@@ -8,7 +8,7 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LevelStore } from '@legation/node'
+import { deleteEntryRows, LevelStore, putEntryRows, readEntry, type Store } from '@legation/node'
 import {
   certificateId,
   type EntryBody,
@@ -122,7 +122,12 @@ async function tamper(node: TestNode, change: (store: LevelStore) => Promise<voi
   if (restart) await node.start()
 }
 
-const entryKey = (origin: string, seq: number) => `ent/${origin}/${String(seq).padStart(12, '0')}`
+/** Stores other bytes as an entry, as one rewriting the store would. */
+async function replaceEntry(store: Store, origin: string, seq: number, bytes: Uint8Array) {
+  const ops = await deleteEntryRows(store, origin, seq)
+  putEntryRows(ops, origin, seq, bytes)
+  await store.write(ops)
+}
 const kinds = (findings: Finding[]) => findings.map((f) => `${f.kind} ${f.feed ?? '-'} ${f.seq ?? '-'}`)
 
 describe('legation audit against real nodes', () => {
@@ -155,9 +160,9 @@ describe('legation audit against real nodes', () => {
     await tamper(
       b,
       async (store) => {
-        const bytes = (await store.get(entryKey(a.nodeId, 2)))!.slice()
+        const bytes = (await readEntry(store, a.nodeId, 2))!
         bytes[10]! ^= 0x01 // inside its signature
-        await store.write([{ type: 'put', key: entryKey(a.nodeId, 2), value: bytes }])
+        await replaceEntry(store, a.nodeId, 2, bytes)
       },
       false,
     )
@@ -187,15 +192,9 @@ describe('legation audit against real nodes', () => {
     const state = join(n.dir, 'audit-state.json')
     expect((await auditLive(n, ['--state', state])).code).toBe(0)
     await tamper(a, async (store) => {
-      const old = openEntry((await store.get(entryKey(a.nodeId, 2)))!).entry
+      const old = openEntry((await readEntry(store, a.nodeId, 2))!).entry
       const body: EntryBody = { ...old.body, hlc: [old.body.hlc[0], old.body.hlc[1] + 1] }
-      await store.write([
-        {
-          type: 'put',
-          key: entryKey(a.nodeId, 2),
-          value: encodeEntry(signEntry(ed, body, a.keys.secretKey)),
-        },
-      ])
+      await replaceEntry(store, a.nodeId, 2, encodeEntry(signEntry(ed, body, a.keys.secretKey)))
     })
     const live = await auditLive(n, ['--state', state])
     expect(live.code).toBe(3)

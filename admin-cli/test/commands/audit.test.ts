@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Engine, ensureDevBloc, LevelStore } from '@legation/node'
+import { deleteEntryRows, Engine, ensureDevBloc, LevelStore, putEntryRows, readEntry } from '@legation/node'
 import {
   certificateId,
   decodeCanonical,
@@ -312,10 +312,11 @@ describe('legation audit (offline)', () => {
     expect(JSON.parse(clean.stdout)).toMatchObject({ mode: 'offline', findings: [], totals: { entries: 3 } })
 
     const store = await LevelStore.open(join(dir, 'db'))
-    const key = `ent/${nodeId}/${'2'.padStart(12, '0')}`
-    const bytes = (await store.get(key))!.slice()
+    const bytes = (await readEntry(store, nodeId, 2))!
     bytes[12]! ^= 0x80
-    await store.write([{ type: 'put', key, value: bytes }])
+    const ops = await deleteEntryRows(store, nodeId, 2)
+    putEntryRows(ops, nodeId, 2, bytes)
+    await store.write(ops)
     await store.close()
     const r = await legation(['audit', '--data-dir', dir, '--charter', charter, '--json'])
     expect(r.code).toBe(3)

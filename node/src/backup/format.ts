@@ -101,6 +101,12 @@ export class KvFramer {
   }
 }
 
+/**
+ * Whether an `ent/` key starts an entry: its row 0 (data format 4), or the entry whole (a backup
+ * of format 3 or before), so a feed counts entries either way.
+ */
+const isEntryStart = (key: string) => key.endsWith('/00000') || key.split('/').length === 3
+
 /** Counts what a trailer states, from the pairs as they pass. */
 export class BackupCounts {
   keys = 0
@@ -112,7 +118,7 @@ export class BackupCounts {
     this.keys++
     if (key.startsWith('rec/')) this.records++
     else if (key.startsWith('pay/')) this.payloads++
-    else if (key.startsWith('ent/')) {
+    else if (key.startsWith('ent/') && isEntryStart(key)) {
       const origin = key.slice(4, key.indexOf('/', 4))
       this.feeds[origin] = (this.feeds[origin] ?? 0) + 1
     }

@@ -1,16 +1,9 @@
 /**
- * How the engine's own rows are encoded: stored records in canonical CBOR (they hold signed
- * bytes), node-local state and summaries in JSON (never signed, read back only here).
+ * How the engine's own rows are encoded: node-local state and summaries in JSON (never signed,
+ * read back only here), a doc's row as its hash and Yjs state. Entries and the records in them
+ * are stored by entry-rows.ts.
  */
-import {
-  decodeCanonical,
-  encodeCanonical,
-  type KnownEncodings,
-  type SignedEntry,
-  toHex,
-  utf8ToBytes,
-} from '@legation/protocol'
-import type { StoredRecord } from './types.ts'
+import { type SignedEntry, toHex, utf8ToBytes } from '@legation/protocol'
 
 const text = new TextDecoder()
 
@@ -43,17 +36,6 @@ export function decodeDocRow(row: Uint8Array | undefined): {
   if (row.length < DOC_HASH_BYTES) throw new RangeError('a doc row shorter than its hash')
   // The hash is kept with the cached doc: a copy, so the row it came in is not kept with it.
   return { hash: row.slice(0, DOC_HASH_BYTES), state: row.subarray(DOC_HASH_BYTES) }
-}
-
-/** Largest stored record row read back (a record with its certificate, far below this). */
-const MAX_STORED_RECORD_BYTES = 1024 * 1024
-
-export function encodeStoredRecord(r: StoredRecord, known?: KnownEncodings): Uint8Array {
-  return encodeCanonical({ origin: r.origin, seq: r.seq, record: r.record }, known)
-}
-
-export function decodeStoredRecord(raw: Uint8Array): StoredRecord {
-  return decodeCanonical(raw, MAX_STORED_RECORD_BYTES) as StoredRecord
 }
 
 /** The payloads an entry's records name, out of a larger map (a frame's, a transaction's). */

@@ -11,7 +11,8 @@ import { copyValue, loadDoc, type RecordHeader } from '@legation/protocol'
 import { LRUCache } from 'lru-cache'
 import type * as Y from 'yjs'
 import type { Store } from '../storage/store.ts'
-import { decodeDocRow, decodeStoredRecord } from './codec.ts'
+import { decodeDocRow } from './codec.ts'
+import { readRecords } from './entry-rows.ts'
 import { K } from './keys.ts'
 
 /** Docs kept decoded in memory. */
@@ -138,9 +139,9 @@ export class DocCache {
     }
     if (need.length > 0) {
       const ids = [...new Set(need)]
-      const raws = await this.#store.getMany(ids.map(K.record))
-      raws.forEach((raw, i) => {
-        if (raw) out.set(ids[i]!, this.rememberHeader(ids[i]!, decodeStoredRecord(raw).record.header))
+      const stored = await readRecords(this.#store, ids)
+      stored.forEach((r, i) => {
+        if (r) out.set(ids[i]!, this.rememberHeader(ids[i]!, r.record.header))
       })
     }
     return out

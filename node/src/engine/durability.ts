@@ -20,22 +20,15 @@ import {
   fromHex,
   HLC_ZERO,
   type Hlc,
-  type KnownEncodings,
   toHex,
   utf8ToBytes,
 } from '@legation/protocol'
 import { Mutex } from 'async-mutex'
 import { NodeError } from '../errors.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
-import {
-  decodeJson,
-  decodeStoredRecord,
-  decodeText,
-  encodeDocRow,
-  encodeJson,
-  encodeStoredRecord,
-} from './codec.ts'
+import { decodeJson, decodeText, encodeDocRow, encodeJson } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
+import { putEntryRows, putRecordRefs, readEntry, readRecord } from './entry-rows.ts'
 import type { FeedTrees } from './feed-trees.ts'
 import { K } from './keys.ts'
 import type { Projections } from './projections.ts'
@@ -60,8 +53,6 @@ export interface DurabilityComponents {
   trees: FeedTrees
   docs: DocCache
   projections: Projections
-  /** Canonical bytes of records submitted as bytes: stored as they came. */
-  recordBytes: KnownEncodings
 }
 
 export class Durability {
@@ -71,7 +62,6 @@ export class Durability {
   readonly #clock: () => number
   readonly #docs: DocCache
   readonly #projections: Projections
-  readonly #recordBytes: KnownEncodings
   readonly #trees: FeedTrees
   /** One transaction is built at a time; the store syncs the previous one meanwhile. */
   readonly #mutex = new Mutex()
@@ -90,7 +80,6 @@ export class Durability {
     this.#clock = components.clock ?? Date.now
     this.#docs = components.docs
     this.#projections = components.projections
-    this.#recordBytes = components.recordBytes
     this.#trees = components.trees
   }
 
@@ -109,7 +98,7 @@ export class Durability {
     if (!this.#state.clocks) {
       const clocks: Record<string, Hlc> = {}
       for (const [origin, seq] of Object.entries(this.#state.vv)) {
-        const bytes = await this.#store.get(K.entry(origin, seq))
+        const bytes = await readEntry(this.#store, origin, seq)
         if (bytes) clocks[origin] = decodeEntry(bytes).body.hlc as Hlc
       }
       this.#state = { ...this.#state, clocks }
@@ -183,11 +172,9 @@ export class Durability {
    */
   async finish(tx: Tx): Promise<{ durable: Promise<void> }> {
     const ops = tx.ops
-    for (const e of tx.entries) ops.push({ type: 'put', key: K.entry(e.origin, e.seq), value: e.bytes })
+    for (const e of tx.entries) putEntryRows(ops, e.origin, e.seq, e.bytes)
     const trees = this.#trees.extend(tx.entries, ops)
-    for (const [id, r] of tx.records) {
-      ops.push({ type: 'put', key: K.record(id), value: encodeStoredRecord(r, this.#recordBytes) })
-    }
+    putRecordRefs(ops, tx.entries, tx.records)
     await this.#erasures(tx)
     await this.sealPayloads(tx)
     let acc = tx.acc
@@ -335,8 +322,8 @@ export class Durability {
         const [citizen, id] = decodeText(value).split(' ') as [string, string]
         const fields = (await this.#docs.load(citizen)).doc.getMap<string>('fields')
         if (fields.get('presence') === id) {
-          const raw = await this.#store.get(K.record(id))
-          const until = raw && (decodeStoredRecord(raw).record.header.body as { until: number | null }).until
+          const stored = await readRecord(this.#store, id)
+          const until = stored && (stored.record.header.body as { until: number | null }).until
           if (until === null || (typeof until === 'number' && until > now)) continue
         }
         const digest = key.slice(key.lastIndexOf('/') + 1)

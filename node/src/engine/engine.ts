@@ -207,7 +207,6 @@ export class Engine extends EngineReads {
       clock,
       docs: this.docs,
       projections: this.projections,
-      recordBytes,
       trees,
     })
     this.#audit = new AuditView({

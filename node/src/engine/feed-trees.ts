@@ -17,7 +17,7 @@ import {
 } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
-import { prefixRange } from '../storage/store.ts'
+import { readEntries } from './entry-rows.ts'
 import { K } from './keys.ts'
 
 /** Subtrees written at once while a store written before trees were kept gets its trees. */
@@ -75,7 +75,7 @@ export class FeedTrees {
     log?.info({ origin, entries: size }, 'building the feed tree of a store written before trees were kept')
     const tree = new CompactTree()
     let ops: BatchOp[] = []
-    for await (const [, bytes] of this.#store.range(prefixRange(K.entries(origin)))) {
+    for await (const { bytes } of readEntries(this.#store, origin, { from: 1 })) {
       const { entry, hash } = openEntry(bytes)
       if (entry.body.origin !== origin || entry.body.seq !== tree.size + 1) {
         throw new NodeError(

@@ -14,8 +14,8 @@
 import { equalBytes, openEntry, toHex } from '@legation/protocol'
 import type { Store } from '../storage/store.ts'
 import type { AuditView } from './audit-view.ts'
+import { readEntry } from './entry-rows.ts'
 import type { Evidence } from './evidence.ts'
-import { K } from './keys.ts'
 
 export interface ForkComponents {
   store: Store
@@ -37,7 +37,7 @@ export async function forksNeedRebuild(c: ForkComponents): Promise<boolean> {
     const held = c.vv()[origin] ?? 0
     const pin = c.evidence.pinned(origin)
     if (pin && held >= pin.seq) {
-      const bytes = await c.store.get(K.entry(origin, pin.seq))
+      const bytes = await readEntry(c.store, origin, pin.seq)
       if (bytes && toHex(openEntry(bytes).hash) !== pin.hash) {
         await supersede(c, origin, pin.seq, held)
         needed = true
@@ -65,7 +65,7 @@ export async function forksNeedRebuild(c: ForkComponents): Promise<boolean> {
 async function supersede(c: ForkComponents, origin: string, from: number, to: number): Promise<void> {
   const losing: Array<{ seq: number; hash: string }> = []
   for (let seq = from; seq <= to; seq++) {
-    const bytes = await c.store.get(K.entry(origin, seq))
+    const bytes = await readEntry(c.store, origin, seq)
     if (bytes) losing.push({ seq, hash: toHex(openEntry(bytes).hash) })
   }
   await c.evidence.supersede(origin, losing)

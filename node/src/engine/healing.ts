@@ -18,6 +18,7 @@ import type { RestoreFence } from '../backup/restore-fence.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
 import type { AuditView } from './audit-view.ts'
 import type { Durability } from './durability.ts'
+import { readEntries, readEntry } from './entry-rows.ts'
 import type { Evidence } from './evidence.ts'
 import { forksNeedRebuild } from './forks.ts'
 import type { HeldEntries } from './held-entries.ts'
@@ -178,8 +179,7 @@ export class Healing {
     if (c.self === undefined || !c.fence.pending) return
     const from = (c.durability.state.vv[c.self] ?? 0) + 1
     const own: Uint8Array[] = []
-    const range = { gte: K.entry(c.self, from), lt: `${K.entries(c.self)}\uffff` }
-    for await (const [, bytes] of c.store.range(range)) own.push(bytes)
+    for await (const { bytes } of readEntries(c.store, c.self, { from })) own.push(bytes)
     if (own.length > 0) await c.apply(own, await storedPayloads(c.store, c.durability.vault, own))
   }
 
@@ -249,7 +249,7 @@ export class Healing {
     const c = this.#c
     const q = c.evidence.equivocations().get(origin)
     if (q === undefined || q > size || (c.durability.state.vv[origin] ?? 0) < size) return undefined
-    const bytes = await c.store.get(K.entry(origin, q))
+    const bytes = await readEntry(c.store, origin, q)
     if (!bytes) return undefined
     return { seq: q, entry: openEntry(bytes).hash, path: await c.audit.inclusionProof(origin, q, size) }
   }

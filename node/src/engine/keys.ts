@@ -1,8 +1,10 @@
 /**
  * The key layout of a node's store. One place, so that storage, backup and audit agree.
  *
- *   ent/<origin>/<seq:12>   signed entry (canonical CBOR)          history
- *   rec/<recordId>          stored record: entry position + signed record
+ *   ent/<origin>/<seq:12>/<k:5>  a signed entry (canonical CBOR), cut before each of its
+ *                           records: row 0 the record count and the bytes before the first,
+ *                           row k the k-th record and the bytes after it (entry-rows.ts)   history
+ *   rec/<recordId>          where a stored record is: [origin, seq, index in the entry]
  *   pay/<digest hex>        personal-data payload, sealed under its citizen's key (vault.ts)
  *   ck/<bucket>/<citizen>   the citizen's data key, sealed under its bucket's key (vault.ts)
  *   gone/<citizen>          the id of the record that erased the citizen here (vault.ts)
@@ -30,7 +32,9 @@
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
 export const K = {
-  entry: (origin: string, seq: number) => `ent/${origin}/${seqKey(seq)}`,
+  entryRows: (origin: string, seq: number) => `ent/${origin}/${seqKey(seq)}/`,
+  entryRow: (origin: string, seq: number, k: number) =>
+    `ent/${origin}/${seqKey(seq)}/${String(k).padStart(5, '0')}`,
   entries: (origin: string) => `ent/${origin}/`,
   record: (id: string) => `rec/${id}`,
   records: 'rec/',

@@ -40,10 +40,9 @@ import {
 import { NodeError } from '../errors.ts'
 import type { Store } from '../storage/store.ts'
 import { groupContext } from './auth-context.ts'
-import { decodeStoredRecord } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
 import type { Durability } from './durability.ts'
-import { K } from './keys.ts'
+import { hasRecords, readEntry, readRecord } from './entry-rows.ts'
 import type { Receipts } from './receipts.ts'
 import type { Trust } from './trust.ts'
 import type { EngineObserver, EntryListener, Submission, SubmitOutcome, Verification } from './types.ts'
@@ -268,7 +267,10 @@ export class LocalWriter {
     // One round of batched reads for the whole group, all at once: copies already stored, the
     // facts authorization reads, and the docs the records go to with the headers their fields name.
     const [existing, ctx, heads] = await Promise.all([
-      c.store.getMany(group.map((v) => K.record(v.id))),
+      hasRecords(
+        c.store,
+        group.map((v) => v.id),
+      ),
       groupContext(
         c.store,
         c.trust,
@@ -280,7 +282,7 @@ export class LocalWriter {
         .then((docs) => c.docs.fieldHeaders(docs.values())),
     ])
     for (const [i, v] of group.entries()) {
-      if (existing[i] !== undefined || seenInGroup.has(v.id)) {
+      if (existing[i] || seenInGroup.has(v.id)) {
         done.push(() => void this.#duplicate(v))
         continue
       }
@@ -371,7 +373,7 @@ export class LocalWriter {
     tx.state.heads[c.nodeId] = hash
     tx.state.hlc = hlc
     tx.state.clocks[c.nodeId] = hlc
-    tx.entries.push({ origin: c.nodeId, seq, bytes, hash: entryHashBytes })
+    tx.entries.push({ origin: c.nodeId, seq, bytes, hash: entryHashBytes, entry })
     const { durable } = await c.durability.finish(tx)
     // Acknowledged, and sent to peers, only once on disk. The transaction queue is free
     // meanwhile: the next group is being built while this one is synced.
@@ -404,10 +406,9 @@ export class LocalWriter {
     const c = this.#c
     const failure = c.durability.failure
     if (failure) return v.resolve(this.refuse(v.id, failure))
-    const raw = await c.store.get(K.record(v.id))
-    if (!raw) return v.resolve(this.refuse(v.id, new NodeError('INTERNAL', 'a stored record vanished')))
-    const r = decodeStoredRecord(raw)
-    const entryBytes = await c.store.get(K.entry(r.origin, r.seq))
+    const r = await readRecord(c.store, v.id)
+    if (!r) return v.resolve(this.refuse(v.id, new NodeError('INTERNAL', 'a stored record vanished')))
+    const entryBytes = await readEntry(c.store, r.origin, r.seq)
     const hash = entryBytes ? toHex(entryHash(decodeEntry(entryBytes).body)) : ''
     v.resolve({
       ok: true,

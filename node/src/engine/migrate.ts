@@ -5,6 +5,8 @@
  *   2                       citizens' data sealed at rest (vault.ts): payloads sealed under their
  *                           citizen's key, summaries and indexes without personal values
  *   3                       a doc's hash in its doc row (codec.ts `encodeDocRow`), no `dh/` rows
+ *   4                       an entry in rows cut before each record, `rec/` rows saying where a
+ *                           record is instead of holding a copy (entry-rows.ts)
  *
  * From 1 to 2: every stored payload is sealed under its citizen's key (in batches, resumable:
  * a sealed payload is left as it is), then the derived state is rebuilt from the feeds (rebuild.ts,
@@ -15,18 +17,25 @@
  * From 2 to 3: the derived state is rebuilt from the feeds, which writes every doc row anew and
  * deletes the `dh/` rows (rebuild.ts).
  *
+ * From 3 to 4: every entry's row is replaced by its rows (`putEntryRows`), in batches, each entry
+ * in the batch that deletes its old row (so a migration cut short goes on where it stopped), and
+ * the derived state is rebuilt, which writes the `rec/` rows anew (they are derived).
+ *
  * A store of a newer format than this node knows is refused (`STORE_FORMAT_NEWER`) instead of
  * being read wrongly: the node was downgraded.
  */
-import { toHex } from '@legation/protocol'
+import { decodeCanonical, type SignedRecord, toHex } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
 import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
-import { decodeStoredRecord, decodeText } from './codec.ts'
+import { decodeText } from './codec.ts'
+import { putEntryRows } from './entry-rows.ts'
 import { K } from './keys.ts'
 import { SEALED_PAYLOAD, type Vault } from './vault.ts'
 
-export const STORE_FORMAT = 3
+export const STORE_FORMAT = 4
 const BATCH = 500
+/** Bytes of entries rewritten per write when they are cut into rows (format 4). */
+const SPLIT_BATCH_BYTES = 8 * 1024 * 1024
 
 /** The store's data format: 1 for a store written before formats were marked. */
 export async function storeFormat(store: Store): Promise<number> {
@@ -49,14 +58,15 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
     )
   }
   let sealed = 0
-  if (from === 2) {
-    // Doc rows gain their hash (format 3): written anew by the rebuild.
+  if (from === 2 || from === 3) {
+    // Doc rows gain their hash (format 3), record rows become places (format 4): written anew
+    // by the rebuild.
     await store.write([{ type: 'put', key: K.rebuild, value: new Uint8Array([1]) }])
   }
   if (from < 2) {
     let ops: BatchOp[] = []
     for await (const [, raw] of store.range(prefixRange(K.records))) {
-      const { record } = decodeStoredRecord(raw)
+      const { record } = decodeRecordRowV3(raw)
       const digest = record.header.payload
       if (!digest) continue
       const hex = toHex(digest)
@@ -76,8 +86,37 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
     await store.write(ops)
     vault.handed(ops)
   }
+  if (from < 4) await splitEntries(store)
   return { from, sealed }
 }
+
+/**
+ * Cuts every entry kept whole (`ent/<origin>/<seq:12>`, data format 3 and before) into its rows,
+ * deleting the whole one in the same write (format 4).
+ */
+async function splitEntries(store: Store): Promise<void> {
+  let ops: BatchOp[] = []
+  let bytes = 0
+  for await (const [key, value] of store.range(prefixRange('ent/'))) {
+    const parts = key.split('/')
+    if (parts.length !== 3) continue
+    putEntryRows(ops, parts[1]!, Number(parts[2]), value)
+    ops.push({ type: 'del', key })
+    bytes += value.length
+    if (bytes >= SPLIT_BATCH_BYTES) {
+      await store.write(ops)
+      ops = []
+      bytes = 0
+    }
+  }
+  if (ops.length > 0) await store.write(ops)
+}
+
+/** A `rec/` row of data format 3 and before: the record with the place of its entry. */
+function decodeRecordRowV3(raw: Uint8Array): { record: SignedRecord } {
+  return decodeCanonical(raw, MAX_RECORD_ROW_BYTES) as { record: SignedRecord }
+}
+const MAX_RECORD_ROW_BYTES = 1024 * 1024
 
 /** Marks the store as of STORE_FORMAT, once its migration (and rebuild) is durable. */
 export async function markFormat(store: Store): Promise<void> {

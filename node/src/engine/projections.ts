@@ -22,8 +22,9 @@ import {
 } from '@legation/protocol'
 import { LRUCache } from 'lru-cache'
 import type { Store } from '../storage/store.ts'
-import { decodeJson, decodeStoredRecord, encodeJson } from './codec.ts'
+import { decodeJson, encodeJson } from './codec.ts'
 import { DEFAULT_DOC_CACHE } from './doc-cache.ts'
+import { readRecord } from './entry-rows.ts'
 import { K } from './keys.ts'
 import { type Tx, txPayload, txRecord } from './tx.ts'
 import type { CitizenSummary } from './types.ts'
@@ -102,9 +103,9 @@ export class Projections {
   }
 
   async #storedPayload(id: string) {
-    const raw = await this.#store.get(K.record(id))
-    if (!raw) return undefined
-    const { record } = decodeStoredRecord(raw)
+    const stored = await readRecord(this.#store, id)
+    if (!stored) return undefined
+    const { record } = stored
     const digest = record.header.payload
     if (!digest) return undefined
     const hex = toHex(digest)

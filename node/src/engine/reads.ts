@@ -6,8 +6,9 @@
 import { fromHex, toHex } from '@legation/protocol'
 import type { Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
-import { decodeStoredRecord, decodeText } from './codec.ts'
+import { decodeText } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
+import { readEntries, readEntry, readRecord } from './entry-rows.ts'
 import { K } from './keys.ts'
 import type { Projections } from './projections.ts'
 import type { CitizenSummary, StoredRecord } from './types.ts'
@@ -27,18 +28,16 @@ export class EngineReads {
   }
 
   getEntryBytes(origin: string, seq: number): Promise<Uint8Array | undefined> {
-    return this.store.get(K.entry(origin, seq))
+    return readEntry(this.store, origin, seq)
   }
 
   /** Entries of `origin` from `fromSeq` on, in order, at most `limit`. */
   async *entries(origin: string, fromSeq: number, limit: number): AsyncIterable<Uint8Array> {
-    const range = { gte: K.entry(origin, fromSeq), lt: `${K.entries(origin)}\uffff`, limit }
-    for await (const [, v] of this.store.range(range)) yield v
+    for await (const { bytes } of readEntries(this.store, origin, { from: fromSeq, limit })) yield bytes
   }
 
   async getRecord(id: string): Promise<StoredRecord | undefined> {
-    const raw = await this.store.get(K.record(id))
-    return raw ? decodeStoredRecord(raw) : undefined
+    return readRecord(this.store, id)
   }
 
   /** A payload in plain form (it is sealed at rest); undefined if not here or erased. */

@@ -29,6 +29,7 @@ import { NodeError } from '../errors.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
 import type { Durability } from './durability.ts'
+import { deleteEntryRows, lastEntrySeq, readEntries, readEntry } from './entry-rows.ts'
 import type { HeldEntries } from './held-entries.ts'
 import { K, seqKey } from './keys.ts'
 import type { PersistentState, RemoteResult } from './types.ts'
@@ -89,7 +90,7 @@ export async function needsRebuild(
   if (await store.get(K.rebuild)) return true
   for (const [origin, seq] of Object.entries(state.vv)) {
     if (seq === 0 || state.closed?.[origin] !== undefined) continue
-    const bytes = await store.get(K.entry(origin, seq))
+    const bytes = await readEntry(store, origin, seq)
     if (bytes && withdrawnAt(decodeEntry(bytes).body, versions) !== undefined) return true
   }
   return false
@@ -121,8 +122,7 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
       const last = Math.min(before[origin]!, ends[origin] ?? Number.POSITIVE_INFINITY)
       if (from > last) continue
       const ready: Uint8Array[] = []
-      const range = { gte: K.entry(origin, from), lte: K.entry(origin, last), limit: CHUNK }
-      for await (const [, bytes] of store.range(range)) {
+      for await (const { bytes } of readEntries(store, origin, { from, to: last, limit: CHUNK })) {
         if (!depsSatisfied(decodeEntry(bytes).body.deps, head.vv, ends)) break
         ready.push(bytes)
       }
@@ -146,21 +146,21 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
     if (origin === c.self) continue
     for (let s = (after[origin] ?? 0) + 1; s <= last; s++) {
       if (cuts[origin] !== undefined) {
-        const bytes = await store.get(K.entry(origin, s))
+        const bytes = await readEntry(store, origin, s)
         if (bytes) drop.push({ type: 'put', key: K.stash(origin, s), value: bytes })
       }
-      drop.push({ type: 'del', key: K.entry(origin, s) })
+      drop.push(...(await deleteEntryRows(store, origin, s)))
     }
   }
   for (let i = 0; i < drop.length; i += DELETE_BATCH) await store.write(drop.slice(i, i + DELETE_BATCH))
   // Its own feed as signed: own entries still waiting since an earlier rebuild are past `before`.
-  const own = c.self === undefined ? 0 : Math.max(before[c.self] ?? 0, await lastSeq(store, c.self))
+  const own = c.self === undefined ? 0 : Math.max(before[c.self] ?? 0, await lastEntrySeq(store, c.self))
   const back = c.self === undefined ? 0 : (after[c.self] ?? 0)
   let ownWaiting: RebuildReport['ownWaiting']
   if (c.self !== undefined && back < own) {
     // Its own entry that did not come back may only wait for entries of a forked feed this node
     // held another version of (this node wrote on the version that lost): those come from peers.
-    const next = await store.get(K.entry(c.self, back + 1))
+    const next = await readEntry(store, c.self, back + 1)
     const ends = { ...durability.head.closed, ...c.cuts() }
     if (!next || depsSatisfied(decodeEntry(next).body.deps, after, ends)) {
       // Refused: its next entry would reuse a seq it signed, so it must write nothing (the
@@ -177,13 +177,6 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
   const fence = ownWaiting && c.fence ? await c.fence(own) : []
   await store.write([...fence, { type: 'del', key: K.rebuild }])
   return ownWaiting ? { before, after, ownWaiting } : { before, after }
-}
-
-/** The seq of the last entry of `origin` stored here (0 if none). */
-async function lastSeq(store: Store, origin: string): Promise<number> {
-  const range = { gte: K.entry(origin, 0), lt: `${K.entries(origin)}\uffff`, reverse: true, limit: 1 }
-  for await (const [, bytes] of store.range(range)) return decodeEntry(bytes).body.seq
-  return 0
 }
 
 async function deleteAll(store: Store, prefix: string): Promise<void> {

@@ -42,6 +42,7 @@ import type { BatchVerifier } from './batch-verifier.ts'
 import { payloadsOf } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
 import type { Durability } from './durability.ts'
+import { hasRecords, readEntry } from './entry-rows.ts'
 import type { Evidence } from './evidence.ts'
 import type { HeldEntries } from './held-entries.ts'
 import { K } from './keys.ts'
@@ -169,7 +170,7 @@ export class RemoteApplier {
         const b = o.entry.body
         // Relays deliver most entries more than once: a byte-identical copy needs no verification.
         if (b.seq <= (c.durability.head.vv[b.origin] ?? 0)) {
-          const mine = await c.store.get(K.entry(b.origin, b.seq))
+          const mine = await readEntry(c.store, b.origin, b.seq)
           if (mine && equalBytes(mine, bytes)) {
             out[i] = 'duplicate'
             continue
@@ -260,7 +261,7 @@ export class RemoteApplier {
     if (b.seq <= have) {
       const mine =
         tx.entries.find((e) => e.origin === b.origin && e.seq === b.seq)?.bytes ??
-        (await c.store.get(K.entry(b.origin, b.seq)))
+        (await readEntry(c.store, b.origin, b.seq))
       if (mine && !equalBytes(mine, item.bytes)) {
         const other = decodeEntry(mine)
         if (!equalBytes(entryHash(other.body), entryHash(b))) {
@@ -418,10 +419,10 @@ export class RemoteApplier {
     }
     // A record relayed twice (two nodes accepted the same signed record) keeps its first place.
     const fresh = [...mine.keys()].filter((id) => !tx.records.has(id))
-    const stored = await c.store.getMany(fresh.map(K.record))
+    const stored = await hasRecords(c.store, fresh)
     let accepted = 0
     for (const [i, id] of fresh.entries()) {
-      if (stored[i] !== undefined) continue
+      if (stored[i]) continue
       const r = mine.get(id)!
       accepted++
       tx.records.set(id, { origin: b.origin, seq: b.seq, record: r })
@@ -448,7 +449,7 @@ export class RemoteApplier {
     tx.state.heads[b.origin] = toHex(item.hash)
     tx.state.clocks[b.origin] = b.hlc as Hlc
     tx.state.charters[b.origin] = charterIndex
-    tx.entries.push({ origin: b.origin, seq: b.seq, bytes, hash: item.hash })
+    tx.entries.push({ origin: b.origin, seq: b.seq, bytes, hash: item.hash, entry })
     tx.applied.push({ entry, bytes, hash: item.hash, accepted })
   }
 

@@ -14,7 +14,7 @@ import {
 } from '@legation/protocol'
 import type * as Y from 'yjs'
 import type { BatchOp, Store } from '../storage/store.ts'
-import { decodeStoredRecord } from './codec.ts'
+import { readRecord } from './entry-rows.ts'
 import { K } from './keys.ts'
 import type { CitizenSummary, PersistentState, StoredRecord } from './types.ts'
 import type { Vault } from './vault.ts'
@@ -29,8 +29,11 @@ export interface Tx {
     charters: Record<string, number>
     closed: Record<string, number>
   }
-  /** Entries this transaction stores, in order, with their hashes (their feed trees' leaves). */
-  entries: Array<{ origin: string; seq: number; bytes: Uint8Array; hash: Uint8Array }>
+  /**
+   * Entries this transaction stores, in order, with their hashes (their feed trees' leaves) and
+   * decoded (whose record objects are those of `records`).
+   */
+  entries: Array<{ origin: string; seq: number; bytes: Uint8Array; hash: Uint8Array; entry: SignedEntry }>
   ops: BatchOp[]
   records: Map<string, StoredRecord>
   /** Payloads in plain form, by digest; sealed when the transaction is written (durability.ts). */
@@ -95,8 +98,7 @@ export function newTx(head: PersistentState, headAcc: Uint8Array): Tx {
 export async function txRecord(store: Store, tx: Tx, id: string): Promise<SignedRecord | undefined> {
   const mine = tx.records.get(id)
   if (mine) return mine.record
-  const raw = await store.get(K.record(id))
-  return raw ? decodeStoredRecord(raw).record : undefined
+  return (await readRecord(store, id))?.record
 }
 
 /** A record's decoded payload as the transaction sees it, if this node holds it. */

@@ -55,7 +55,7 @@ async function filled(n: number): Promise<MemoryStore> {
   await store.write([{ type: 'put', key: K.charter, value: bytes('charter chain') }])
   const ops = []
   for (let i = 1; i <= n; i++) {
-    ops.push({ type: 'put' as const, key: K.entry(MANIFEST.nodeId, i), value: bytes(`entry ${i}`) })
+    ops.push({ type: 'put' as const, key: K.entryRow(MANIFEST.nodeId, i, 0), value: bytes(`entry ${i}`) })
     ops.push({ type: 'put' as const, key: K.record(`r${i}`), value: new Uint8Array(3000).fill(i % 256) })
   }
   await store.write(ops)
@@ -118,7 +118,7 @@ it('is one moment of the store while writes go on', async () => {
   const parts: Uint8Array[] = [(await stream.next()).value as Uint8Array]
   // Written after the snapshot opened: not in it.
   await store.write([
-    { type: 'put', key: K.entry(MANIFEST.nodeId, 401), value: bytes('later') },
+    { type: 'put', key: K.entryRow(MANIFEST.nodeId, 401, 0), value: bytes('later') },
     { type: 'del', key: K.record('r1') },
   ])
   for (let n = await stream.next(); !n.done; n = await stream.next()) parts.push(n.value)
@@ -127,7 +127,7 @@ it('is one moment of the store while writes go on', async () => {
     if (item.type === 'pairs') keys.push(...item.pairs.map(([k]) => k))
   }
   expect(keys).toContain(K.record('r1'))
-  expect(keys).not.toContain(K.entry(MANIFEST.nodeId, 401))
+  expect(keys).not.toContain(K.entryRow(MANIFEST.nodeId, 401, 0))
 })
 
 it('refuses to pair a snapshot with a key ring that changed meanwhile (BACKUP_BUSY)', async () => {

@@ -14,6 +14,7 @@ import {
 } from '@legation/protocol'
 import { describe, expect, it } from 'vitest'
 import { Engine } from '../../src/engine/engine.ts'
+import { deleteEntryRows } from '../../src/engine/entry-rows.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
 import type { Store } from '../../src/storage/store.ts'
 import { ed, registration, testBloc } from '../fixtures.ts'
@@ -89,8 +90,8 @@ describe('feed trees', () => {
     await a.close()
     const subtrees: string[] = []
     for await (const [k] of store.range({ gte: 'mkt/', lt: 'mkt/\uffff' })) subtrees.push(k)
-    const entry2 = `ent/${a.nodeId}/${'2'.padStart(12, '0')}`
-    await store.write([...subtrees, entry2].map((key) => ({ type: 'del' as const, key })))
+    const entry2 = await deleteEntryRows(store, a.nodeId, 2)
+    await store.write([...subtrees.map((key) => ({ type: 'del' as const, key })), ...entry2])
     await expect(open(bloc, 0, store)).rejects.toMatchObject({ code: 'STORAGE_FAILED' })
   })
 })

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   decodeCanonical,
+  encodeCanonical,
   fromBase64url,
   fromHex,
   generateKeyPair,
@@ -18,7 +19,8 @@ import { afterEach, expect, it } from 'vitest'
 import { auditStore } from '../../src/audit.ts'
 import { decodeDocRow } from '../../src/engine/codec.ts'
 import { Engine } from '../../src/engine/engine.ts'
-import { K } from '../../src/engine/keys.ts'
+import { deleteEntryRows, readEntries, readEntry, readRecords } from '../../src/engine/entry-rows.ts'
+import { K, seqKey } from '../../src/engine/keys.ts'
 import { STORE_FORMAT, storeFormat } from '../../src/engine/migrate.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { type BatchOp, prefixRange } from '../../src/storage/store.ts'
@@ -167,6 +169,59 @@ it('opens a store of format 2, each doc hash in a row of its own: rebuilt with t
     expect(decodeDocRow(row).hash).toEqual(hashes.get(key))
   }
   expect(docs).toBe(hashes.size)
+  await engine.stop()
+  const report = await auditStore(store, ed, { charter })
+  expect(report.problems).toEqual([])
+  await store.close()
+})
+
+it('opens a store of format 3, each entry whole and each record stored twice: entries cut into rows, records once', async () => {
+  const { dir, f, nodeKeys, charter } = await copyOfFixture()
+  const store = await LevelStore.open(join(dir, 'db'))
+  const first = await Engine.open({ store, ed, nodeKeys, charter })
+  const root = first.stateRoot()
+  const origins = Object.keys(first.versionVector()).filter((o) => (first.versionVector()[o] ?? 0) > 0)
+  await first.stop()
+  // Format 3 as its node wrote it: an entry in one row, a record's row a copy of it with its place.
+  const ops: BatchOp[] = []
+  const entries = new Map<string, Uint8Array>()
+  for (const origin of origins) {
+    for await (const { seq, bytes } of readEntries(store, origin, { from: 1 })) {
+      ops.push(...(await deleteEntryRows(store, origin, seq)))
+      const key = `${K.entries(origin)}${seqKey(seq)}`
+      ops.push({ type: 'put', key, value: bytes })
+      entries.set(key, bytes)
+    }
+  }
+  const records: string[] = []
+  for await (const [key] of store.range(prefixRange(K.records))) records.push(key.slice(K.records.length))
+  for (const [i, r] of (await readRecords(store, records)).entries()) {
+    ops.push({ type: 'put', key: K.record(records[i]!), value: encodeCanonical({ ...r! }) })
+  }
+  expect(entries.size).toBeGreaterThan(0)
+  expect(records.length).toBe(f.people.length * 2)
+  ops.push({ type: 'put', key: K.format, value: new TextEncoder().encode('3') })
+  await store.write(ops)
+
+  const { engine, migrated } = await openWatching(store, nodeKeys, charter)
+  expect(migrated).toEqual([{ from: 3, to: STORE_FORMAT, sealed: 0 }])
+  expect(engine.stateRoot()).toBe(root)
+  // Every entry reads back as signed, and no whole one is left.
+  for (const [key, bytes] of entries) {
+    const [, origin, seq] = key.split('/')
+    expect(await readEntry(store, origin!, Number(seq))).toEqual(bytes)
+    expect(await store.get(key)).toBeUndefined()
+  }
+  // A record's row says where it is, and is a small fraction of the record.
+  for (const id of records) {
+    const row = (await store.get(K.record(id)))!
+    const stored = (await engine.getRecord(id))!
+    expect(decodeCanonical(row)).toEqual([stored.origin, stored.seq, expect.any(Number)])
+    expect(row.length).toBeLessThan(encodeCanonical(stored.record).length / 10)
+  }
+  for (const p of f.people) {
+    expect((await engine.getSummary(p.citizen))?.travelDocument).toBe(p.passport)
+  }
   await engine.stop()
   const report = await auditStore(store, ed, { charter })
   expect(report.problems).toEqual([])
