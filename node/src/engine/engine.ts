@@ -287,7 +287,8 @@ export class Engine extends EngineReads {
     // A rebuild was interrupted, or an amendment adopted just before a stop voids entries held.
     await this.#healing.ifNeeded()
     if (migrated.from < STORE_FORMAT) {
-      // The plain values it held leave LevelDB's files too.
+      // What the migration replaced (plain values, whole entries, record copies) leaves
+      // LevelDB's files too.
       await this.store.compact?.()
       this.#observer.migrated?.({ from: migrated.from, to: STORE_FORMAT, sealed: migrated.sealed })
     }

@@ -24,7 +24,7 @@ import {
   type SignedRecord,
 } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
-import type { BatchOp, Store } from '../storage/store.ts'
+import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
 import { K, seqKey } from './keys.ts'
 import type { StoredRecord } from './types.ts'
 
@@ -81,7 +81,9 @@ export async function readEntry(store: Store, origin: string, seq: number): Prom
 
 /**
  * Durable entries of `origin` from seq `from` on (to `to`, inclusive, if given), in order, at
- * most `limit` (all if not given), each with its seq.
+ * most `limit` (all if not given), each with its seq. An entry kept whole (data format 3 and
+ * before) reads too: the offline audit reads a store its node has not migrated yet, and a
+ * backup of an older node is checked before its node migrates it.
  */
 export async function* readEntries(
   store: Store,
@@ -90,16 +92,23 @@ export async function* readEntries(
 ): AsyncGenerator<{ seq: number; bytes: Uint8Array }> {
   const { from, to, limit = Number.POSITIVE_INFINITY } = opts
   if (limit <= 0) return
-  const lt = to === undefined ? `${K.entries(origin)}\uffff` : K.entryRows(origin, to + 1)
+  const prefix = K.entries(origin)
+  const lt = to === undefined ? `${prefix}\uffff` : K.entryRows(origin, to + 1)
   let parts: Uint8Array[] = []
   let left = 0
   let seq = 0
   let yielded = 0
-  for await (const [key, row] of store.range({ gte: K.entryRows(origin, from), lt })) {
+  for await (const [key, row] of store.range({ gte: `${prefix}${seqKey(from)}`, lt })) {
     if (left === 0) {
-      seq = Number(key.slice(K.entries(origin).length, key.lastIndexOf('/')))
-      const { count, head } = openHead(row)
+      const whole = key.indexOf('/', prefix.length) < 0
+      seq = Number(key.slice(prefix.length, whole ? undefined : key.lastIndexOf('/')))
+      if (whole) {
+        yield { seq, bytes: row }
+        if (++yielded >= limit) return
+        continue
+      }
       if (key !== K.entryRow(origin, seq, 0)) throw broken(`entry ${origin}/${seqKey(seq)} lacks its row 0`)
+      const { count, head } = openHead(row)
       parts = [head]
       left = count
     } else {
@@ -123,12 +132,14 @@ export async function lastEntrySeq(store: Store, origin: string): Promise<number
   return 0
 }
 
-/** The deletes that remove an entry's rows (none if it is not stored). */
+/**
+ * The deletes that remove an entry's durable rows (none if it is not stored): every row under
+ * its prefix, whatever its row 0 says, so that no row of a damaged entry is left behind.
+ */
 export async function deleteEntryRows(store: Store, origin: string, seq: number): Promise<BatchOp[]> {
-  const row0 = await store.get(K.entryRow(origin, seq, 0))
-  if (row0 === undefined) return []
-  const { count } = openHead(row0)
-  return Array.from({ length: count + 1 }, (_, i) => ({ type: 'del', key: K.entryRow(origin, seq, i) }))
+  const ops: BatchOp[] = []
+  for await (const [key] of store.range(prefixRange(K.entryRows(origin, seq)))) ops.push({ type: 'del', key })
+  return ops
 }
 
 /**

@@ -49,7 +49,10 @@ export async function storeFormat(store: Store): Promise<number> {
  * payloads it sealed.
  */
 export async function migrate(store: Store, vault: Vault): Promise<{ from: number; sealed: number }> {
-  const fresh = (await store.get(K.state)) === undefined
+  // A rebuild deletes the feed state before it writes it again: a store stopped in between is
+  // not a new one.
+  const [state, rebuilding, format] = await store.getMany([K.state, K.rebuild, K.format])
+  const fresh = state === undefined && rebuilding === undefined && format === undefined
   const from = fresh ? STORE_FORMAT : await storeFormat(store)
   if (from > STORE_FORMAT) {
     throw new NodeError(
@@ -66,7 +69,11 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
   if (from < 2) {
     let ops: BatchOp[] = []
     for await (const [, raw] of store.range(prefixRange(K.records))) {
-      const { record } = decodeRecordRowV3(raw)
+      const row = decodeCanonical(raw, MAX_RECORD_ROW_BYTES)
+      // A row of format 4 was written by a rebuild, which runs only once every payload is sealed
+      // (a rebuild of this migration cut short, started again).
+      if (Array.isArray(row)) continue
+      const { record } = row as { record: SignedRecord }
       const digest = record.header.payload
       if (!digest) continue
       const hex = toHex(digest)
@@ -112,10 +119,7 @@ async function splitEntries(store: Store): Promise<void> {
   if (ops.length > 0) await store.write(ops)
 }
 
-/** A `rec/` row of data format 3 and before: the record with the place of its entry. */
-function decodeRecordRowV3(raw: Uint8Array): { record: SignedRecord } {
-  return decodeCanonical(raw, MAX_RECORD_ROW_BYTES) as { record: SignedRecord }
-}
+/** Largest `rec/` row of data format 3 and before read back (a record and its place). */
 const MAX_RECORD_ROW_BYTES = 1024 * 1024
 
 /** Marks the store as of STORE_FORMAT, once its migration (and rebuild) is durable. */

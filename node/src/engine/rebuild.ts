@@ -140,7 +140,9 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
   // are kept as evidence.
   // An equivocating origin's entries past its cut are set aside (`stash/`), not lost: a
   // bloc-final checkpoint learned later may raise the cut over them (healing.ts).
-  const drop: BatchOp[] = []
+  // Written an entry at a time into batches of about DELETE_BATCH keys: an entry's rows go in
+  // one write, so a stop in between leaves none half deleted.
+  let drop: BatchOp[] = []
   const cuts = c.cuts()
   for (const [origin, last] of Object.entries(before)) {
     if (origin === c.self) continue
@@ -150,9 +152,13 @@ export async function rebuild(c: RebuildComponents): Promise<RebuildReport> {
         if (bytes) drop.push({ type: 'put', key: K.stash(origin, s), value: bytes })
       }
       drop.push(...(await deleteEntryRows(store, origin, s)))
+      if (drop.length >= DELETE_BATCH) {
+        await store.write(drop)
+        drop = []
+      }
     }
   }
-  for (let i = 0; i < drop.length; i += DELETE_BATCH) await store.write(drop.slice(i, i + DELETE_BATCH))
+  if (drop.length > 0) await store.write(drop)
   // Its own feed as signed: own entries still waiting since an earlier rebuild are past `before`.
   const own = c.self === undefined ? 0 : Math.max(before[c.self] ?? 0, await lastEntrySeq(store, c.self))
   const back = c.self === undefined ? 0 : (after[c.self] ?? 0)

@@ -177,4 +177,38 @@ describe('entry rows', () => {
     ).toThrow(expect.objectContaining({ code: 'INTERNAL' }))
     await store.close()
   })
+
+  it('reads an entry kept whole (data format 3) among entries in rows, and deletes rows whatever row 0 says', async () => {
+    const value = (n: number) => ({
+      body: {
+        changes: [
+          { records: Array.from({ length: n }, (_, i) => ({ header: { i }, sig: new Uint8Array(64) })) },
+        ],
+      },
+      sig: new Uint8Array(64),
+    })
+    const { store, kept } = await stored([
+      { origin: 'n1', value: value(2) },
+      { origin: 'n1', value: value(0) },
+      { origin: 'n1', value: value(3) },
+    ])
+    const whole = encodeCanonical(value(1))
+    const ops = await deleteEntryRows(store, 'n1', 2)
+    ops.push({ type: 'put', key: `${K.entries('n1')}${'2'.padStart(12, '0')}`, value: whole })
+    await store.write(ops)
+    const got: Array<[number, Uint8Array]> = []
+    for await (const { seq, bytes } of readEntries(store, 'n1', { from: 1 })) got.push([seq, bytes])
+    expect(got).toEqual([
+      [1, kept[0]!.bytes],
+      [2, whole],
+      [3, kept[2]!.bytes],
+    ])
+    const from2: number[] = []
+    for await (const { seq } of readEntries(store, 'n1', { from: 2, limit: 1 })) from2.push(seq)
+    expect(from2).toEqual([2])
+    // Row 0 says no records follow, but four rows are there: all go.
+    await store.write([{ type: 'put', key: K.entryRow('n1', 3, 0), value: new Uint8Array(4) }])
+    expect(await deleteEntryRows(store, 'n1', 3)).toHaveLength(4)
+    await store.close()
+  })
 })
