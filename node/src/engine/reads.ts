@@ -8,7 +8,7 @@ import type { Store } from '../storage/store.ts'
 import { prefixRange } from '../storage/store.ts'
 import { decodeText } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
-import { readEntries, readEntry, readRecord } from './entry-rows.ts'
+import { readEntries, readEntry, readRecord, readRecords } from './entry-rows.ts'
 import { K } from './keys.ts'
 import type { Projections } from './projections.ts'
 import type { CitizenSummary, StoredRecord } from './types.ts'
@@ -38,6 +38,11 @@ export class EngineReads {
 
   async getRecord(id: string): Promise<StoredRecord | undefined> {
     return readRecord(this.store, id)
+  }
+
+  /** Stored records by id, in the order asked (undefined where not stored): two batched reads. */
+  getRecords(ids: readonly string[]): Promise<Array<StoredRecord | undefined>> {
+    return readRecords(this.store, ids)
   }
 
   /** A payload in plain form (it is sealed at rest); undefined if not here or erased. */

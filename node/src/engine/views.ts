@@ -85,9 +85,10 @@ export async function timeline(
 ): Promise<Array<TimelineItem & { record: SignedRecord }>> {
   const ids = await engine.docRecords(docId)
   const items: Array<TimelineItem & { record: SignedRecord }> = []
-  for (const id of ids) {
-    const r = await engine.getRecord(id)
+  // One batched read for the whole file (a file grows with each logged read of it).
+  for (const [i, r] of (await engine.getRecords(ids)).entries()) {
     if (!r) continue
+    const id = ids[i]!
     items.push({
       id,
       kind: r.record.header.kind,
@@ -111,10 +112,14 @@ export async function citizenView(engine: Engine, id: string): Promise<CitizenVi
   const identity = foldIdentity(
     items.map((i) => ({ id: i.id, header: i.record.header, signer: signerOf(i.record) })),
   )
+  // The parts mostly come from one record (the registration): its payload is opened once.
+  const payloads = new Map<string, Promise<Record<string, unknown> | undefined>>()
   const field = async (part: 'names' | 'birth' | 'travelDocument' | 'contact') => {
     const rid = identity?.[part]
     const r = rid ? byId.get(rid) : undefined
-    return r ? ((await payloadOf(engine, r))?.[part] ?? null) : null
+    if (!rid || !r) return null
+    if (!payloads.has(rid)) payloads.set(rid, payloadOf(engine, r))
+    return (await payloads.get(rid))?.[part] ?? null
   }
   const cases: CaseView[] = []
   for (const caseId of Object.keys(summary.cases)) {
