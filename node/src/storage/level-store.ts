@@ -30,6 +30,13 @@ function diskSideFile(path: string): SideFile {
 }
 
 /** What the store needs of an abstract-level database (`level`, `memory-level`). */
+/** An iterator of abstract-level: rows a batch at a time. */
+export interface LevelIterator {
+  /** Up to `size` rows; none at the end. */
+  nextv(size: number): Promise<Array<[string, Uint8Array]>>
+  close(): Promise<void>
+}
+
 export interface LevelDatabase {
   get(key: string): Promise<Uint8Array | undefined>
   getMany(keys: string[]): Promise<Array<Uint8Array | undefined>>
@@ -38,7 +45,7 @@ export interface LevelDatabase {
   readonly status?: string
   batch(ops: BatchOp[], opts: { sync: boolean }): Promise<void>
   open(): Promise<void>
-  iterator(opts: RangeOptions & { limit: number }): AsyncIterable<[string, Uint8Array]>
+  iterator(opts: RangeOptions & { limit: number }): LevelIterator
   close(): Promise<void>
   /** LevelDB's manual compaction (classic-level); memory-level has none. */
   compactRange?(start: string, end: string): Promise<void>
@@ -73,6 +80,9 @@ export const SYNC_READ_KEYS = 16
  * open (its index and filter blocks).
  */
 export const MAX_OPEN_TABLE_FILES = 256
+
+/** Rows a range reads from LevelDB per call (after its first, which reads one: many ranges stop there). */
+const RANGE_BATCH = 1000
 
 /**
  * Bytes of a table file's block before compression (LevelDB's default is 4 KiB). Snappy finds
@@ -231,7 +241,16 @@ export class LevelStore implements Store, Startable {
   }
 
   async *range(opts: RangeOptions): AsyncIterable<[string, Uint8Array]> {
-    for await (const [k, v] of this.db.iterator({ ...opts, limit: opts.limit ?? -1 })) yield [k, v]
+    const it = this.db.iterator({ ...opts, limit: opts.limit ?? -1 })
+    try {
+      for (let size = 1; ; size = RANGE_BATCH) {
+        const rows = await it.nextv(size)
+        if (rows.length === 0) return
+        yield* rows
+      }
+    } finally {
+      await it.close()
+    }
   }
 
   async compact(): Promise<void> {
