@@ -56,6 +56,17 @@ async function copyOfFixture() {
   return { dir, f, nodeKeys, charter }
 }
 
+/** The fixture opened once by this node (so in this node's format), then stopped: its store still open. */
+async function migratedFixture() {
+  const fixture = await copyOfFixture()
+  const store = await LevelStore.open(join(fixture.dir, 'db'))
+  const first = await Engine.open({ store, ed, nodeKeys: fixture.nodeKeys, charter: fixture.charter })
+  const root = first.stateRoot()
+  const vv = first.versionVector()
+  await first.stop()
+  return { ...fixture, store, root, vv }
+}
+
 /** Opens an engine over `store`, noting each migration it reports. */
 async function openWatching(store: LevelStore, nodeKeys: KeyPair, charter: SignedCharter[]) {
   const migrated: unknown[] = []
@@ -135,11 +146,7 @@ it('refuses a store of a newer format than it reads', async () => {
 })
 
 it('opens a store of format 2, each doc hash in a row of its own: rebuilt with the hash in the doc row', async () => {
-  const { dir, f, nodeKeys, charter } = await copyOfFixture()
-  const store = await LevelStore.open(join(dir, 'db'))
-  const first = await Engine.open({ store, ed, nodeKeys, charter })
-  const root = first.stateRoot()
-  await first.stop()
+  const { f, nodeKeys, charter, store, root } = await migratedFixture()
   // Format 2 as its node wrote it: a doc row holds the Yjs state alone, its hash is under `dh/`.
   const ops: BatchOp[] = []
   const hashes = new Map<string, Uint8Array>()
@@ -176,12 +183,8 @@ it('opens a store of format 2, each doc hash in a row of its own: rebuilt with t
 })
 
 it('opens a store of format 3, each entry whole and each record stored twice: entries cut into rows, records once', async () => {
-  const { dir, f, nodeKeys, charter } = await copyOfFixture()
-  const store = await LevelStore.open(join(dir, 'db'))
-  const first = await Engine.open({ store, ed, nodeKeys, charter })
-  const root = first.stateRoot()
-  const origins = Object.keys(first.versionVector()).filter((o) => (first.versionVector()[o] ?? 0) > 0)
-  await first.stop()
+  const { f, nodeKeys, charter, store, root, vv } = await migratedFixture()
+  const origins = Object.keys(vv).filter((o) => (vv[o] ?? 0) > 0)
   // Format 3 as its node wrote it: an entry in one row, a record's row a copy of it with its place.
   const ops: BatchOp[] = []
   const entries = new Map<string, Uint8Array>()
@@ -233,11 +236,7 @@ it('opens a store of format 3, each entry whole and each record stored twice: en
 })
 
 it('finishes a migration from format 1 whose rebuild was cut short, when the node starts again', async () => {
-  const { dir, f, nodeKeys, charter } = await copyOfFixture()
-  const store = await LevelStore.open(join(dir, 'db'))
-  const first = await Engine.open({ store, ed, nodeKeys, charter })
-  const root = first.stateRoot()
-  await first.stop()
+  const { f, nodeKeys, charter, store, root } = await migratedFixture()
   // As a stop during that rebuild leaves it: payloads sealed, some record rows already written
   // anew by the rebuild, the marker still there and no format mark yet.
   await store.write([
