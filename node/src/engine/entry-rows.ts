@@ -41,8 +41,9 @@ export function putEntryRows(ops: BatchOp[], origin: string, seq: number, bytes:
   new DataView(head.buffer).setUint32(0, starts.length)
   head.set(bytes.subarray(0, first), COUNT_BYTES)
   ops.push({ type: 'put', key: K.entryRow(origin, seq, 0), value: head })
+  // Views into the entry's bytes, not copies: LevelDB copies what it writes.
   for (let i = 0; i < starts.length; i++) {
-    const value = bytes.slice(starts[i], starts[i + 1] ?? bytes.length)
+    const value = bytes.subarray(starts[i], starts[i + 1] ?? bytes.length)
     ops.push({ type: 'put', key: K.entryRow(origin, seq, i + 1), value })
   }
 }
