@@ -33,7 +33,10 @@ const COUNT_BYTES = 4
 /** Largest record read back from its row (a record with its certificate, far below this). */
 const MAX_RECORD_BYTES = 1024 * 1024
 
-/** The puts that store an entry: its rows, cut before each record (record `index` → row `index + 1`). */
+/**
+ * The puts that store an entry: its rows, cut before each record (record `index` → row
+ * `index + 1`). They are views into `bytes`, which must not change afterwards.
+ */
 export function putEntryRows(ops: BatchOp[], origin: string, seq: number, bytes: Uint8Array): void {
   const starts = entryRecordStarts(bytes)
   const first = starts[0] ?? bytes.length
@@ -41,7 +44,9 @@ export function putEntryRows(ops: BatchOp[], origin: string, seq: number, bytes:
   new DataView(head.buffer).setUint32(0, starts.length)
   head.set(bytes.subarray(0, first), COUNT_BYTES)
   ops.push({ type: 'put', key: K.entryRow(origin, seq, 0), value: head })
-  // Views into the entry's bytes, not copies: LevelDB copies what it writes.
+  // Views into the entry's bytes, not copies: the store holds them until its group commit hands
+  // them to LevelDB (which copies them), and a store in memory keeps them. So the caller must not
+  // change `bytes` afterwards; entries are fresh arrays (frames are copied where they arrive).
   for (let i = 0; i < starts.length; i++) {
     const value = bytes.subarray(starts[i], starts[i + 1] ?? bytes.length)
     ops.push({ type: 'put', key: K.entryRow(origin, seq, i + 1), value })

@@ -29,7 +29,6 @@ function diskSideFile(path: string): SideFile {
   }
 }
 
-/** What the store needs of an abstract-level database (`level`, `memory-level`). */
 /** An iterator of abstract-level: rows a batch at a time. */
 export interface LevelIterator {
   /** Up to `size` rows; none at the end. */
@@ -37,6 +36,7 @@ export interface LevelIterator {
   close(): Promise<void>
 }
 
+/** What the store needs of an abstract-level database (`level`, `memory-level`). */
 export interface LevelDatabase {
   get(key: string): Promise<Uint8Array | undefined>
   getMany(keys: string[]): Promise<Array<Uint8Array | undefined>>
@@ -81,7 +81,11 @@ export const SYNC_READ_KEYS = 16
  */
 export const MAX_OPEN_TABLE_FILES = 256
 
-/** Rows a range reads from LevelDB per call (after its first, which reads one: many ranges stop there). */
+/**
+ * Rows a range asks LevelDB for per call (after its first, which asks for one: many ranges stop
+ * there). classic-level also stops a call at 16 KiB of rows; what a call saves is a promise per
+ * row, which the iterator's own `next` made.
+ */
 const RANGE_BATCH = 1000
 
 /**
