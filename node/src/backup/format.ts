@@ -22,6 +22,7 @@
  * BACKUP_INVALID. The signed contents are checked apart from this, by replaying them (audit.ts).
  */
 import { createHash, type Hash } from 'node:crypto'
+import { entryKeyOf } from '../engine/entry-rows.ts'
 import { NodeError } from '../errors.ts'
 
 export const BACKUP_MAGIC = new TextEncoder().encode('LEGATION-BACKUP\n')
@@ -101,12 +102,6 @@ export class KvFramer {
   }
 }
 
-/**
- * Whether an `ent/` key starts an entry: its row 0 (data format 4), or the entry whole (a backup
- * of format 3 or before), so a feed counts entries either way.
- */
-const isEntryStart = (key: string) => key.endsWith('/00000') || key.split('/').length === 3
-
 /** Counts what a trailer states, from the pairs as they pass. */
 export class BackupCounts {
   keys = 0
@@ -118,9 +113,10 @@ export class BackupCounts {
     this.keys++
     if (key.startsWith('rec/')) this.records++
     else if (key.startsWith('pay/')) this.payloads++
-    else if (key.startsWith('ent/') && isEntryStart(key)) {
-      const origin = key.slice(4, key.indexOf('/', 4))
-      this.feeds[origin] = (this.feeds[origin] ?? 0) + 1
+    else if (key.startsWith('ent/')) {
+      // An entry is counted at its row 0 (data format 4), or once whole (a backup of format 3 or before).
+      const { origin, row } = entryKeyOf(key)
+      if (row === undefined || row === 0) this.feeds[origin] = (this.feeds[origin] ?? 0) + 1
     }
   }
 }

@@ -53,6 +53,15 @@ export function putEntryRows(ops: BatchOp[], origin: string, seq: number, bytes:
   }
 }
 
+/**
+ * An `ent/` key read back: `ent/<origin>/<seq:12>/<row:5>`, or `ent/<origin>/<seq:12>` for an
+ * entry kept whole (data format 3 and before), whose `row` is undefined.
+ */
+export function entryKeyOf(key: string): { origin: string; seq: number; row: number | undefined } {
+  const [, origin = '', seq, row] = key.split('/')
+  return { origin, seq: Number(seq), row: row === undefined ? undefined : Number(row) }
+}
+
 /** How many record rows follow row 0, and the entry's bytes before its first record. */
 function openHead(row: Uint8Array): { count: number; head: Uint8Array } {
   if (row.length < COUNT_BYTES) throw broken('an entry row 0 shorter than its count')
@@ -106,9 +115,9 @@ export async function* readEntries(
   let yielded = 0
   for await (const [key, row] of store.range({ gte: `${prefix}${seqKey(from)}`, lt })) {
     if (left === 0) {
-      const whole = key.indexOf('/', prefix.length) < 0
-      seq = Number(key.slice(prefix.length, whole ? undefined : key.lastIndexOf('/')))
-      if (whole) {
+      const at = entryKeyOf(key)
+      seq = at.seq
+      if (at.row === undefined) {
         yield { seq, bytes: row }
         if (++yielded >= limit) return
         continue
@@ -132,9 +141,7 @@ export async function* readEntries(
 /** The seq of the last entry of `origin` stored (durable) here, 0 if none. */
 export async function lastEntrySeq(store: Store, origin: string): Promise<number> {
   const range = { gte: K.entries(origin), lt: `${K.entries(origin)}\uffff`, reverse: true, limit: 1 }
-  for await (const [key] of store.range(range)) {
-    return Number(key.slice(K.entries(origin).length, key.lastIndexOf('/')))
-  }
+  for await (const [key] of store.range(range)) return entryKeyOf(key).seq
   return 0
 }
 

@@ -28,7 +28,7 @@ import { decodeCanonical, type SignedRecord, toHex } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
 import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
 import { decodeText } from './codec.ts'
-import { putEntryRows } from './entry-rows.ts'
+import { entryKeyOf, putEntryRows } from './entry-rows.ts'
 import { K } from './keys.ts'
 import { SEALED_PAYLOAD, type Vault } from './vault.ts'
 
@@ -105,9 +105,9 @@ async function splitEntries(store: Store): Promise<void> {
   let ops: BatchOp[] = []
   let bytes = 0
   for await (const [key, value] of store.range(prefixRange('ent/'))) {
-    const parts = key.split('/')
-    if (parts.length !== 3) continue
-    putEntryRows(ops, parts[1]!, Number(parts[2]), value)
+    const { origin, seq, row } = entryKeyOf(key)
+    if (row !== undefined) continue
+    putEntryRows(ops, origin, seq, value)
     ops.push({ type: 'del', key })
     bytes += value.length
     if (bytes >= SPLIT_BATCH_BYTES) {
