@@ -20,6 +20,8 @@ import {
   encodeCanonical,
   entryRecordStarts,
   firstItemLength,
+  MAX_CHANGES_PER_ENTRY,
+  MAX_RECORDS_PER_CHANGE,
   type SignedEntry,
   type SignedRecord,
 } from '@legation/protocol'
@@ -30,6 +32,8 @@ import type { StoredRecord } from './types.ts'
 
 /** Bytes of row 0's record count, before the entry's first bytes. */
 const COUNT_BYTES = 4
+/** The most records an entry can hold. */
+const MAX_RECORDS_PER_ENTRY = MAX_CHANGES_PER_ENTRY * MAX_RECORDS_PER_CHANGE
 /** Largest record read back from its row (a record with its certificate, far below this). */
 const MAX_RECORD_BYTES = 1024 * 1024
 
@@ -66,6 +70,7 @@ export function entryKeyOf(key: string): { origin: string; seq: number; row: num
 function openHead(row: Uint8Array): { count: number; head: Uint8Array } {
   if (row.length < COUNT_BYTES) throw broken('an entry row 0 shorter than its count')
   const count = new DataView(row.buffer, row.byteOffset, row.byteLength).getUint32(0)
+  if (count > MAX_RECORDS_PER_ENTRY) throw broken(`an entry row 0 counting ${count} records`)
   return { count, head: row.subarray(COUNT_BYTES) }
 }
 
@@ -127,6 +132,9 @@ export async function* readEntries(
       parts = [head]
       left = count
     } else {
+      // Each row where it should be: a lost row is named, not filled by the next entry's.
+      if (key !== K.entryRow(origin, seq, parts.length))
+        throw broken(`entry ${origin}/${seqKey(seq)} lacks a row`)
       parts.push(row)
       left--
     }

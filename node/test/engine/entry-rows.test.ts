@@ -144,6 +144,25 @@ describe('entry rows', () => {
     const { store } = await stored([{ origin: 'n1', value }])
     await store.write([{ type: 'del', key: K.entryRow('n1', 1, 2) }])
     await expect(readEntry(store, 'n1', 1)).rejects.toMatchObject({ code: 'STORAGE_FAILED' })
+    // A lost row is not filled by the next entry's first row.
+    const two = await stored([
+      { origin: 'n1', value },
+      { origin: 'n1', value },
+    ])
+    await two.store.write([{ type: 'del', key: K.entryRow('n1', 1, 2) }])
+    const served: number[] = []
+    await expect(
+      (async () => {
+        for await (const { seq } of readEntries(two.store, 'n1', { from: 1 })) served.push(seq)
+      })(),
+    ).rejects.toMatchObject({ code: 'STORAGE_FAILED' })
+    expect(served).toEqual([])
+    await two.store.close()
+    // A damaged count is named, not taken for billions of rows to read.
+    const row0 = (await store.get(K.entryRow('n1', 1, 0)))!.slice()
+    row0.set([0xff, 0xff, 0xff, 0xff])
+    await store.write([{ type: 'put', key: K.entryRow('n1', 2, 0), value: row0 }])
+    await expect(readEntry(store, 'n1', 2)).rejects.toMatchObject({ code: 'STORAGE_FAILED' })
     await expect(
       (async () => {
         for await (const _ of readEntries(store, 'n1', { from: 1 })) void _
