@@ -12,9 +12,10 @@ import {
   type SignedRecord,
 } from '@legation/protocol'
 import type { Store } from '../storage/store.ts'
-import { decodeJson, decodeText } from './codec.ts'
+import { decodeText } from './codec.ts'
 import { K } from './keys.ts'
-import { emptySummary, noteInSummary } from './projections.ts'
+import { emptySummary, noteInSummary, summaryOf } from './projections.ts'
+import { decodeSummaryRow } from './summary-row.ts'
 import type { Trust } from './trust.ts'
 import type { Tx } from './tx.ts'
 import type { CitizenSummary } from './types.ts'
@@ -47,7 +48,7 @@ export async function groupContext(
   const summaries = new Map<string, CitizenSummary>()
   subjects.forEach((c, i) => {
     const raw = sums[i]
-    if (raw) summaries.set(c, decodeJson<CitizenSummary>(raw))
+    if (raw) summaries.set(c, summaryOf(c, decodeSummaryRow(raw)))
   })
   const caseOwners = new Map<string, string>()
   caseRefs.forEach((c, i) => {

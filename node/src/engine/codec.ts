@@ -4,8 +4,12 @@
  * are stored by entry-rows.ts.
  */
 import { type SignedEntry, toHex, utf8ToBytes } from '@legation/protocol'
+import { NodeError } from '../errors.ts'
 
 const text = new TextDecoder()
+
+/** What a row that is not what its key says is (a damaged disk): `STORAGE_FAILED`. */
+export const storeDamaged = (why: string) => new NodeError('STORAGE_FAILED', `the store is damaged: ${why}`)
 
 export const encodeJson = (v: unknown): Uint8Array => utf8ToBytes(JSON.stringify(v))
 export const decodeJson = <T>(b: Uint8Array): T => JSON.parse(text.decode(b)) as T

@@ -27,6 +27,7 @@ import {
 } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
 import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
+import { storeDamaged } from './codec.ts'
 import { K, seqKey } from './keys.ts'
 import type { StoredRecord } from './types.ts'
 
@@ -68,13 +69,11 @@ export function entryKeyOf(key: string): { origin: string; seq: number; row: num
 
 /** How many record rows follow row 0, and the entry's bytes before its first record. */
 function openHead(row: Uint8Array): { count: number; head: Uint8Array } {
-  if (row.length < COUNT_BYTES) throw broken('an entry row 0 shorter than its count')
+  if (row.length < COUNT_BYTES) throw storeDamaged('an entry row 0 shorter than its count')
   const count = new DataView(row.buffer, row.byteOffset, row.byteLength).getUint32(0)
-  if (count > MAX_RECORDS_PER_ENTRY) throw broken(`an entry row 0 counting ${count} records`)
+  if (count > MAX_RECORDS_PER_ENTRY) throw storeDamaged(`an entry row 0 counting ${count} records`)
   return { count, head: row.subarray(COUNT_BYTES) }
 }
-
-const broken = (why: string) => new NodeError('STORAGE_FAILED', `the store is damaged: ${why}`)
 
 function join(parts: readonly Uint8Array[]): Uint8Array {
   let size = 0
@@ -95,7 +94,7 @@ export async function readEntry(store: Store, origin: string, seq: number): Prom
   const { count, head } = openHead(row0)
   const keys = Array.from({ length: count }, (_, i) => K.entryRow(origin, seq, i + 1))
   const rows = count === 0 ? [] : await store.getMany(keys)
-  if (rows.some((r) => r === undefined)) throw broken(`entry ${origin}/${seqKey(seq)} lacks a row`)
+  if (rows.some((r) => r === undefined)) throw storeDamaged(`entry ${origin}/${seqKey(seq)} lacks a row`)
   return join([head, ...(rows as Uint8Array[])])
 }
 
@@ -127,14 +126,15 @@ export async function* readEntries(
         if (++yielded >= limit) return
         continue
       }
-      if (key !== K.entryRow(origin, seq, 0)) throw broken(`entry ${origin}/${seqKey(seq)} lacks its row 0`)
+      if (key !== K.entryRow(origin, seq, 0))
+        throw storeDamaged(`entry ${origin}/${seqKey(seq)} lacks its row 0`)
       const { count, head } = openHead(row)
       parts = [head]
       left = count
     } else {
       // Each row where it should be: a lost row is named, not filled by the next entry's.
       if (key !== K.entryRow(origin, seq, parts.length))
-        throw broken(`entry ${origin}/${seqKey(seq)} lacks a row`)
+        throw storeDamaged(`entry ${origin}/${seqKey(seq)} lacks a row`)
       parts.push(row)
       left--
     }
@@ -143,7 +143,7 @@ export async function* readEntries(
       if (++yielded >= limit) return
     }
   }
-  if (left > 0) throw broken(`entry ${origin}/${seqKey(seq)} lacks a row`)
+  if (left > 0) throw storeDamaged(`entry ${origin}/${seqKey(seq)} lacks a row`)
 }
 
 /** The seq of the last entry of `origin` stored (durable) here, 0 if none. */
@@ -203,7 +203,8 @@ export async function readRecords(
   return refs.map((ref) => {
     if (ref === undefined) return undefined
     const row = rows[i++]
-    if (row === undefined) throw broken(`record row ${ref.origin}/${seqKey(ref.seq)}/${ref.index} is missing`)
+    if (row === undefined)
+      throw storeDamaged(`record row ${ref.origin}/${seqKey(ref.seq)}/${ref.index} is missing`)
     const record = decodeCanonical(row.subarray(0, firstItemLength(row)), MAX_RECORD_BYTES) as SignedRecord
     return { origin: ref.origin, seq: ref.seq, record }
   })
@@ -222,7 +223,7 @@ function openRef(raw: Uint8Array): { origin: string; seq: number; index: number 
     !Number.isSafeInteger(ref[1]) ||
     !Number.isSafeInteger(ref[2])
   ) {
-    throw broken('a record row that is not [origin, seq, index]')
+    throw storeDamaged('a record row that is not [origin, seq, index]')
   }
   return { origin: ref[0], seq: ref[1] as number, index: ref[2] as number }
 }

@@ -4,7 +4,8 @@
  *   ent/<origin>/<seq:12>/<k:5>  a signed entry (canonical CBOR), cut before each of its
  *                           records: row 0 the record count and the bytes before the first,
  *                           row k the k-th record and the bytes after it (entry-rows.ts)   history
- *   rec/<recordId>          where a stored record is: [origin, seq, index in the entry]
+ *   rec/<recordId b64>      where a stored record is: [origin, seq, index in the entry]; the
+ *                           id's 32 bytes in base64url (43 characters, where hex took 64)
  *   pay/<digest hex>        personal-data payload, sealed under its citizen's key (vault.ts)
  *   ck/<bucket>/<citizen>   the citizen's data key, sealed under its bucket's key (vault.ts)
  *   gone/<citizen>          the id of the record that erased the citizen here (vault.ts)
@@ -12,11 +13,13 @@
  *   miss/<digest hex>       a payload a stored record names but this node lacks: its record id
  *   doc/<docId>             a doc: its hash (32 bytes, the state-root leaf), then its Yjs state
  *   dh/<docId>              a doc's hash in data format 2 and before (migrate.ts)
- *   sum/<citizenId>         derived summary (JSON) incl. its index keys; personal part sealed
+ *   sum/<citizenId>         derived summary (canonical CBOR, summary-row.ts); personal values
+ *                           by reference
  *   case/<caseId>           citizen id of the case
  *   alert/<alertId>         marker of a crisis alert
- *   ix/...                  secondary indexes (derived, rebuilt from docs); personal values
- *                           (travel document, country of presence) as blind tokens (vault.ts)
+ *   ix/...                  secondary indexes (derived, rebuilt from docs), keys only (the rows
+ *                           are empty); personal values (travel document, country of presence)
+ *                           as blind tokens (vault.ts)
  *   evid/...                evidence: equivocations and refused entries
  *   rev/<state>/<certId>    a revocation of an officer certificate, signed by the state that issued it
  *   mkt/<origin>/<level:2>/<index:12>   a complete subtree of an origin's feed tree (RFC 6962)
@@ -31,12 +34,29 @@
  *   meta/restored           present from a restore until the node has its own feed back (backup/restore-fence.ts)
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
+
+const RECORD_ID = /^[0-9a-f]{64}$/
+
+/**
+ * A record id as its `rec/` key spells it: its bytes in base64url. An id that is not 64 hex
+ * digits (none the engine stores; one asked for by a caller) is spelled as it is after `!`,
+ * which base64url never writes, so it names no stored record.
+ */
+const recordKeyPart = (id: string) =>
+  RECORD_ID.test(id) ? Buffer.from(id, 'hex').toString('base64url') : `!${id}`
+
+/** The record id a `rec/` key names (`K.record`'s inverse). */
+export function recordIdOf(key: string): string {
+  const part = key.slice(K.records.length)
+  return part.startsWith('!') ? part.slice(1) : Buffer.from(part, 'base64url').toString('hex')
+}
+
 export const K = {
   entryRows: (origin: string, seq: number) => `ent/${origin}/${seqKey(seq)}/`,
   entryRow: (origin: string, seq: number, k: number) =>
     `ent/${origin}/${seqKey(seq)}/${String(k).padStart(5, '0')}`,
   entries: (origin: string) => `ent/${origin}/`,
-  record: (id: string) => `rec/${id}`,
+  record: (id: string) => `rec/${recordKeyPart(id)}`,
   records: 'rec/',
   payload: (digestHex: string) => `pay/${digestHex}`,
   citizenKey: (bucket: number, citizen: string) => `${K.citizenBucket(bucket)}${citizen}`,

@@ -18,26 +18,16 @@ import {
   type SignedRecord,
   signerOf,
   toHex,
-  utf8ToBytes,
 } from '@legation/protocol'
 import { LRUCache } from 'lru-cache'
 import type { Store } from '../storage/store.ts'
-import { decodeJson, encodeJson } from './codec.ts'
 import { DEFAULT_DOC_CACHE } from './doc-cache.ts'
 import { readRecord } from './entry-rows.ts'
 import { K } from './keys.ts'
+import { decodeSummaryRow, encodeSummaryRow, indexKeysOf, type StoredSummary } from './summary-row.ts'
 import { type Tx, txPayload, txRecord } from './tx.ts'
 import type { CitizenSummary } from './types.ts'
-import type { IndexKind, Vault } from './vault.ts'
-
-/** A summary as stored: the personal values by reference, the records that hold them (`r`). */
-type StoredSummary = Omit<CitizenSummary, 'travelDocument' | 'presence'> & { r?: PersonalRefs }
-interface PersonalRefs {
-  /** The record whose payload has the travel document in force. */
-  td?: string
-  /** The presence registration in force. */
-  pres?: string
-}
+import type { Vault } from './vault.ts'
 
 export interface ProjectionsInit {
   /** Summaries kept in memory. @default DEFAULT_DOC_CACHE */
@@ -60,7 +50,8 @@ export class Projections {
     if (cached) return cached
     const raw = await this.#store.get(K.summary(citizen))
     if (!raw) return undefined
-    const s = await this.#decode(citizen, raw)
+    const stored = decodeSummaryRow(raw)
+    const s = await this.#withPersonal(stored, summaryOf(citizen, stored))
     this.#cache.set(citizen, s)
     return s
   }
@@ -77,7 +68,7 @@ export class Projections {
     const raws = await this.#store.getMany(missing.map(K.summary))
     for (const [i, c] of missing.entries()) {
       const raw = raws[i]
-      if (raw) out.set(c, decodeJson<StoredSummary>(raw))
+      if (raw) out.set(c, { ix: indexKeysOf(c, decodeSummaryRow(raw)) })
     }
     return out
   }
@@ -87,15 +78,13 @@ export class Projections {
     this.#cache.delete(citizen)
   }
 
-  /** A stored summary with its personal values read back from their records' payloads. */
-  async #decode(_citizen: string, raw: Uint8Array): Promise<CitizenSummary> {
-    const { r, ...rest } = decodeJson<StoredSummary>(raw)
-    const s: CitizenSummary = { ...rest, travelDocument: null, presence: null }
-    if (r?.td) {
+  /** A summary with its personal values read back from the payloads of the records `r` names. */
+  async #withPersonal({ r }: StoredSummary, s: CitizenSummary): Promise<CitizenSummary> {
+    if (r.td) {
       const doc = (await this.#storedPayload(r.td))?.payload.travelDocument as { number?: string } | undefined
       if (doc?.number) s.travelDocument = doc.number
     }
-    if (r?.pres) {
+    if (r.pres) {
       const found = await this.#storedPayload(r.pres)
       if (found) s.presence = presenceOf(found.record, found.payload)
     }
@@ -146,7 +135,7 @@ export class Projections {
     const record = (id: string) => txRecord(this.#store, tx, id)
     const fields = tx.docs.get(citizen)!.doc.getMap<string>('fields')
     const s = emptySummary()
-    const refs: PersonalRefs = {}
+    const refs: StoredSummary['r'] = {}
     // Nationality and identity: the citizen's registrations and updates folded under the rule
     // (only the nationality state changes them), not the doc's newest-wins slots.
     const identity = foldIdentity(await this.#identityRecords(tx, citizen))
@@ -189,15 +178,22 @@ export class Projections {
         }
       }
     }
-    s.ix = indexKeysOf(citizen, s, (kind, v) => this.#vault.indexToken(kind, v))
+    const tokens: StoredSummary['t'] = {}
+    if (s.travelDocument) tokens.td = this.#vault.indexToken('td', s.travelDocument)
+    if (s.presence) tokens.pres = this.#vault.indexToken('pres', s.presence.country)
+    const stored: StoredSummary = {
+      nationality: s.nationality,
+      cases: s.cases,
+      welfare: s.welfare,
+      r: refs,
+      t: tokens,
+    }
+    s.ix = indexKeysOf(citizen, stored)
     const oldIx = new Set(previous?.ix ?? [])
     const newIx = new Set(s.ix)
     for (const k of oldIx) if (!newIx.has(k)) tx.ops.push({ type: 'del', key: k })
-    for (const k of newIx)
-      if (!oldIx.has(k)) tx.ops.push({ type: 'put', key: k, value: utf8ToBytes(citizen) })
-    const { travelDocument: _td, presence: _pres, ...plain } = s
-    const stored: StoredSummary = refs.td || refs.pres ? { ...plain, r: refs } : plain
-    tx.ops.push({ type: 'put', key: K.summary(citizen), value: encodeJson(stored) })
+    for (const k of newIx) if (!oldIx.has(k)) tx.ops.push({ type: 'put', key: k, value: INDEX_ROW })
+    tx.ops.push({ type: 'put', key: K.summary(citizen), value: encodeSummaryRow(stored) })
     tx.summaries.set(citizen, s)
   }
 }
@@ -222,24 +218,19 @@ export async function identityRecordsOf(
   return out
 }
 
-/**
- * The index keys a summary puts: by nationality, travel document, presence, case state. The
- * personal values (travel document, country of presence) go in as blind tokens.
- */
-function indexKeysOf(
-  citizen: string,
-  s: CitizenSummary,
-  token: (kind: IndexKind, value: string) => string,
-): string[] {
-  const ix: string[] = []
-  if (s.nationality) ix.push(`ix/nat/${s.nationality}/${citizen}`)
-  if (s.travelDocument) ix.push(`ix/td/${token('td', s.travelDocument)}/${citizen}`)
-  if (s.presence) ix.push(`ix/pres/${token('pres', s.presence.country)}/${citizen}`)
-  for (const [caseId, c] of Object.entries(s.cases)) {
-    ix.push(`ix/case/${c.state}/${caseId}`)
-    if (s.nationality) ix.push(`ix/ncase/${s.nationality}/${c.state}/${caseId}`)
+/** An index row holds nothing: what an index answers is in its key. */
+const INDEX_ROW = new Uint8Array(0)
+
+/** A stored summary as the engine reads it, its personal values not read back (null). */
+export function summaryOf(citizen: string, stored: StoredSummary): CitizenSummary {
+  return {
+    nationality: stored.nationality,
+    travelDocument: null,
+    presence: null,
+    cases: stored.cases,
+    welfare: stored.welfare,
+    ix: indexKeysOf(citizen, stored),
   }
-  return ix
 }
 
 export function emptySummary(): CitizenSummary {

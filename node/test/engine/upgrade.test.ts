@@ -14,14 +14,16 @@ import {
   generateKeyPair,
   type KeyPair,
   type SignedCharter,
+  utf8ToBytes,
 } from '@legation/protocol'
 import { afterEach, expect, it } from 'vitest'
 import { auditStore } from '../../src/audit.ts'
 import { decodeDocRow } from '../../src/engine/codec.ts'
 import { Engine } from '../../src/engine/engine.ts'
 import { deleteEntryRows, readEntries, readEntry, readRecords } from '../../src/engine/entry-rows.ts'
-import { K, seqKey } from '../../src/engine/keys.ts'
+import { K, recordIdOf, seqKey } from '../../src/engine/keys.ts'
 import { STORE_FORMAT, storeFormat } from '../../src/engine/migrate.ts'
+import { decodeSummaryRow, indexKeysOf } from '../../src/engine/summary-row.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { type BatchOp, prefixRange } from '../../src/storage/store.ts'
 import { allBytes, ed } from '../fixtures.ts'
@@ -197,9 +199,12 @@ it('opens a store of format 3, each entry whole and each record stored twice: en
     }
   }
   const records: string[] = []
-  for await (const [key] of store.range(prefixRange(K.records))) records.push(key.slice(K.records.length))
+  for await (const [key] of store.range(prefixRange(K.records))) {
+    records.push(recordIdOf(key))
+    ops.push({ type: 'del', key })
+  }
   for (const [i, r] of (await readRecords(store, records)).entries()) {
-    ops.push({ type: 'put', key: K.record(records[i]!), value: encodeCanonical({ ...r! }) })
+    ops.push({ type: 'put', key: `${K.records}${records[i]!}`, value: encodeCanonical({ ...r! }) })
   }
   expect(entries.size).toBeGreaterThan(0)
   expect(records.length).toBe(f.people.length * 2)
@@ -229,6 +234,71 @@ it('opens a store of format 3, each entry whole and each record stored twice: en
   for (const p of f.people) {
     expect((await engine.getSummary(p.citizen))?.travelDocument).toBe(p.passport)
   }
+  await engine.stop()
+  const report = await auditStore(store, ed, { charter })
+  expect(report.problems).toEqual([])
+  await store.close()
+})
+
+it('opens a store of format 4, summaries in JSON naming their index keys and record keys in hex: rebuilt in binary', async () => {
+  const { f, nodeKeys, charter, store, root } = await migratedFixture()
+  // Format 4 as its node wrote it: a summary in JSON with its index keys listed, an index row
+  // holding the citizen (or case's citizen), a record's key its id in hex.
+  const ops: BatchOp[] = []
+  const summaries = new Map<string, unknown>()
+  for await (const [key, row] of store.range(prefixRange('sum/'))) {
+    const citizen = key.slice('sum/'.length)
+    const s = decodeSummaryRow(row)
+    const old = {
+      nationality: s.nationality,
+      cases: s.cases,
+      welfare: s.welfare,
+      ix: indexKeysOf(citizen, s),
+      r: s.r,
+    }
+    summaries.set(citizen, old)
+    ops.push({ type: 'put', key, value: utf8ToBytes(JSON.stringify(old)) })
+  }
+  let indexRows = 0
+  for await (const [key] of store.range(prefixRange('ix/'))) {
+    indexRows++
+    ops.push({ type: 'put', key, value: utf8ToBytes(key.split('/').at(-1)!) })
+  }
+  let recordRows = 0
+  for await (const [key, row] of store.range(prefixRange(K.records))) {
+    recordRows++
+    ops.push({ type: 'del', key }, { type: 'put', key: `${K.records}${recordIdOf(key)}`, value: row })
+  }
+  const listed = [...summaries.values()].flatMap((s) => (s as { ix: string[] }).ix)
+  expect([summaries.size, indexRows, recordRows]).toEqual([
+    f.people.length,
+    listed.length,
+    2 * f.people.length,
+  ])
+  expect(listed.length).toBeGreaterThanOrEqual(2 * f.people.length)
+  ops.push({ type: 'put', key: K.format, value: new TextEncoder().encode('4') })
+  await store.write(ops)
+
+  const { engine, migrated } = await openWatching(store, nodeKeys, charter)
+  expect(migrated).toEqual([{ from: 4, to: STORE_FORMAT, sealed: 0 }])
+  expect(await storeFormat(store)).toBe(STORE_FORMAT)
+  expect(engine.stateRoot()).toBe(root)
+  for (const p of f.people) {
+    expect((await engine.getSummary(p.citizen))?.travelDocument).toBe(p.passport)
+    expect(await engine.indexKeys(engine.blindPrefix('td', p.passport), 10)).toEqual([p.citizen])
+  }
+  // Every summary is binary again and lists no keys; index rows are empty; record keys are short.
+  for await (const [key, row] of store.range(prefixRange('sum/'))) {
+    expect(row[0]).not.toBe('{'.charCodeAt(0))
+    const s = decodeSummaryRow(row)
+    const old = summaries.get(key.slice('sum/'.length)) as { ix: string[] }
+    expect(indexKeysOf(key.slice('sum/'.length), s)).toEqual(old.ix)
+  }
+  for await (const [, row] of store.range(prefixRange('ix/'))) expect(row.length).toBe(0)
+  const recordKeys: string[] = []
+  for await (const [key] of store.range(prefixRange(K.records))) recordKeys.push(key)
+  expect(recordKeys).toHaveLength(recordRows)
+  for (const key of recordKeys) expect(key.length).toBe(K.records.length + 43)
   await engine.stop()
   const report = await auditStore(store, ed, { charter })
   expect(report.problems).toEqual([])

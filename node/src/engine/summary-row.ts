@@ -1,0 +1,133 @@
+/**
+ * A citizen's summary as stored (`sum/<citizen>`, data format 5): canonical CBOR, an array of
+ * its parts, with ids as their 32 bytes. It was JSON until format 4, with the index keys it put
+ * listed in full (~240 bytes for a registered citizen, now ~90); the keys are now derived
+ * from the summary (`indexKeysOf`), with the blind tokens of the personal values kept for them,
+ * since those values themselves are not stored here (projections.ts).
+ *
+ *   [nationality, td, pres, tdToken, presToken, [[case, type, state, opened, updated]...],
+ *    [[alert, status]...]]
+ *
+ * `td` and `pres` are the ids of the records whose sealed payloads hold the travel document and
+ * the presence in force; the tokens are what the index keys hold of those values (vault.ts
+ * `indexToken`), already on disk in the keys themselves.
+ */
+import { decodeCanonical, encodeCanonical, fromHex, toHex } from '@legation/protocol'
+import { storeDamaged } from './codec.ts'
+import type { CaseSummary } from './types.ts'
+
+export interface StoredSummary {
+  nationality: string | null
+  cases: Record<string, CaseSummary>
+  welfare: Record<string, 'safe' | 'needs-help'>
+  /** The records whose payloads hold the personal values in force. */
+  r: { td?: string; pres?: string }
+  /** The blind tokens of those values, as their index keys hold them. */
+  t: { td?: string; pres?: string }
+}
+
+/** What the index keys follow: all of a summary but its personal values' records. */
+export type IndexedParts = Pick<StoredSummary, 'nationality' | 'cases' | 't'>
+
+const ID_HEX = /^[0-9a-f]{64}$/
+
+/** A record id as its bytes; anything else (never written by the engine) as it is. */
+const packId = (id: string): Uint8Array | string => (ID_HEX.test(id) ? fromHex(id) : id)
+
+function unpackId(v: unknown): string {
+  if (v instanceof Uint8Array) return toHex(v)
+  if (typeof v === 'string') return v
+  throw storeDamaged('a summary with an id neither bytes nor text')
+}
+
+const orNull = <T>(v: T | undefined): T | null => v ?? null
+
+export function encodeSummaryRow(s: StoredSummary): Uint8Array {
+  return encodeCanonical([
+    s.nationality,
+    s.r.td === undefined ? null : packId(s.r.td),
+    s.r.pres === undefined ? null : packId(s.r.pres),
+    orNull(s.t.td),
+    orNull(s.t.pres),
+    Object.entries(s.cases).map(([id, c]) => [packId(id), c.type, c.state, c.opened, c.updated]),
+    Object.entries(s.welfare).map(([id, status]) => [packId(id), status]),
+  ])
+}
+
+const text = (v: unknown): string | undefined => {
+  if (v === null) return undefined
+  if (typeof v === 'string') return v
+  throw storeDamaged('a summary with a part neither text nor null')
+}
+
+const word = (v: unknown): string => {
+  if (typeof v === 'string') return v
+  throw storeDamaged('a summary with a case or welfare part not text')
+}
+
+const time = (v: unknown): number => {
+  if (Number.isSafeInteger(v)) return v as number
+  throw storeDamaged('a summary with a case time not an integer')
+}
+
+function rows(v: unknown, width: number): unknown[][] {
+  if (!Array.isArray(v) || !v.every((r) => Array.isArray(r) && r.length === width))
+    throw storeDamaged('a summary with a malformed list')
+  return v as unknown[][]
+}
+
+/** A stored summary from its row; a row that is not one is `STORAGE_FAILED`. */
+export function decodeSummaryRow(raw: Uint8Array): StoredSummary {
+  let v: unknown
+  try {
+    v = decodeCanonical(raw)
+  } catch {
+    throw storeDamaged('a summary row that is not canonical CBOR')
+  }
+  if (!Array.isArray(v) || v.length !== 7) throw storeDamaged('a summary row that is not its 7 parts')
+  const [nationality, td, pres, tdToken, presToken, cases, welfare] = v
+  // Built with fromEntries: an id is an own key whatever it spells (`__proto__` too).
+  const s: StoredSummary = {
+    nationality: orNull(text(nationality)),
+    cases: Object.fromEntries(
+      rows(cases, 5).map(([id, type, state, opened, updated]) => [
+        unpackId(id),
+        {
+          type: word(type) as CaseSummary['type'],
+          state: word(state) as CaseSummary['state'],
+          opened: time(opened),
+          updated: time(updated),
+        },
+      ]),
+    ),
+    welfare: Object.fromEntries(
+      rows(welfare, 2).map(([id, status]) => [unpackId(id), word(status) as 'safe' | 'needs-help']),
+    ),
+    r: {},
+    t: {},
+  }
+  if (td !== null) s.r.td = unpackId(td)
+  if (pres !== null) s.r.pres = unpackId(pres)
+  const tdT = text(tdToken)
+  const presT = text(presToken)
+  if (tdT !== undefined) s.t.td = tdT
+  if (presT !== undefined) s.t.pres = presT
+  return s
+}
+
+/**
+ * The index keys a summary puts: by nationality, travel document, presence, case state. The
+ * personal values (travel document, country of presence) go in as their blind tokens. Their
+ * rows hold nothing: what an index answers is in its keys.
+ */
+export function indexKeysOf(citizen: string, s: IndexedParts): string[] {
+  const ix: string[] = []
+  if (s.nationality) ix.push(`ix/nat/${s.nationality}/${citizen}`)
+  if (s.t.td) ix.push(`ix/td/${s.t.td}/${citizen}`)
+  if (s.t.pres) ix.push(`ix/pres/${s.t.pres}/${citizen}`)
+  for (const [caseId, c] of Object.entries(s.cases)) {
+    ix.push(`ix/case/${c.state}/${caseId}`)
+    if (s.nationality) ix.push(`ix/ncase/${s.nationality}/${c.state}/${caseId}`)
+  }
+  return ix
+}

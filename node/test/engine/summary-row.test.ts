@@ -1,0 +1,119 @@
+/**
+ * A citizen's summary as stored (summary-row.ts, data format 5): any summary reads back as it
+ * was written, the index keys follow from it alone, record keys map back to their ids, and a
+ * damaged row is named `STORAGE_FAILED`, never misread.
+ */
+import { encodeCanonical, toHex } from '@legation/protocol'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { K, recordIdOf } from '../../src/engine/keys.ts'
+import {
+  decodeSummaryRow,
+  encodeSummaryRow,
+  indexKeysOf,
+  type StoredSummary,
+} from '../../src/engine/summary-row.ts'
+
+/** Record ids as the engine makes them (64 hex digits), and anything else a caller could pass. */
+const hexId = fc.uint8Array({ minLength: 32, maxLength: 32 }).map(toHex)
+const id = fc.oneof(hexId, fc.string({ minLength: 1, maxLength: 70 }))
+const token = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b).toString('base64url'))
+const time = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })
+
+const summary: fc.Arbitrary<StoredSummary> = fc.record({
+  nationality: fc.option(fc.constantFrom('AUT', 'DVB', 'FJ'), { nil: null }),
+  cases: fc.dictionary(
+    id,
+    fc.record({
+      type: fc.constantFrom('lost-passport', 'passport-renewal', 'birth-registration'),
+      state: fc.constantFrom('submitted', 'in-review', 'needs-info'),
+      opened: time,
+      updated: time,
+    }),
+    { maxKeys: 4 },
+  ) as fc.Arbitrary<StoredSummary['cases']>,
+  welfare: fc.dictionary(id, fc.constantFrom('safe' as const, 'needs-help' as const), { maxKeys: 4 }),
+  r: fc.record({ td: id, pres: id }, { requiredKeys: [] }),
+  t: fc.record({ td: token, pres: token }, { requiredKeys: [] }),
+})
+
+describe('summary rows', () => {
+  it('read back as written, and the index keys derived from a row are those of its summary', () => {
+    fc.assert(
+      fc.property(summary, hexId, (s, citizen) => {
+        const back = decodeSummaryRow(encodeSummaryRow(s))
+        expect(back).toEqual(s)
+        expect(indexKeysOf(citizen, back)).toEqual(indexKeysOf(citizen, s))
+      }),
+    )
+  })
+
+  it('keep a registered citizen with a travel document and a presence under 100 bytes', () => {
+    const s: StoredSummary = {
+      nationality: 'DVB',
+      cases: {},
+      welfare: {},
+      r: { td: 'ab'.repeat(32), pres: 'cd'.repeat(32) },
+      t: { td: 'A'.repeat(22) },
+    }
+    // The JSON of format 4 took ~240 bytes with only the travel document (docs/performance.md).
+    expect(encodeSummaryRow(s).length).toBeLessThan(100)
+  })
+
+  it('put the keys every search reads: nationality, blind tokens, case states', () => {
+    const citizen = 'c'.repeat(32)
+    const caseId = 'e'.repeat(64)
+    const keys = indexKeysOf(citizen, {
+      nationality: 'AUT',
+      t: { td: 'TD', pres: 'PR' },
+      cases: { [caseId]: { type: 'lost-passport', state: 'submitted', opened: 1, updated: 2 } },
+    })
+    expect(keys).toEqual([
+      `ix/nat/AUT/${citizen}`,
+      `ix/td/TD/${citizen}`,
+      `ix/pres/PR/${citizen}`,
+      `ix/case/submitted/${caseId}`,
+      `ix/ncase/AUT/submitted/${caseId}`,
+    ])
+    expect(indexKeysOf(citizen, { nationality: null, t: {}, cases: {} })).toEqual([])
+  })
+
+  it('name a damaged row STORAGE_FAILED', () => {
+    const good = encodeSummaryRow({ nationality: 'AUT', cases: {}, welfare: {}, r: {}, t: {} })
+    const damaged = [
+      new Uint8Array(),
+      new TextEncoder().encode('{"nationality":"AUT"}'),
+      good.subarray(0, good.length - 1),
+      encodeCanonical(['AUT', null, null, null, null, []]),
+      encodeCanonical([7, null, null, null, null, [], []]),
+      encodeCanonical(['AUT', 5, null, null, null, [], []]),
+      encodeCanonical(['AUT', null, null, null, null, [['x', 'lost-passport', 'closed', 1]], []]),
+      encodeCanonical(['AUT', null, null, null, null, [['x', 'lost-passport', 'closed', 1, 'late']], []]),
+      encodeCanonical(['AUT', null, null, null, null, [], [['x', 3]]]),
+    ]
+    for (const raw of damaged)
+      expect(() => decodeSummaryRow(raw)).toThrow(expect.objectContaining({ code: 'STORAGE_FAILED' }))
+  })
+})
+
+describe('record keys', () => {
+  it('spell an id in base64url (43 characters where hex took 64) and map back to it', () => {
+    fc.assert(
+      fc.property(id, (recordId) => {
+        const key = K.record(recordId)
+        expect(key.startsWith(K.records)).toBe(true)
+        expect(recordIdOf(key)).toBe(recordId)
+      }),
+    )
+    expect(K.record('ab'.repeat(32))).toHaveLength(K.records.length + 43)
+  })
+
+  it('never give two ids one key', () => {
+    fc.assert(
+      fc.property(id, id, (a, b) => {
+        fc.pre(a !== b)
+        expect(K.record(a)).not.toBe(K.record(b))
+      }),
+    )
+  })
+})
