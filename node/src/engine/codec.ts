@@ -1,7 +1,7 @@
 /**
  * How the engine's own rows are encoded: node-local state and summaries in JSON (never signed,
- * read back only here), a doc's row as its hash and Yjs state. Entries and the records in them
- * are stored by entry-rows.ts.
+ * read back only here). A doc's row is its Yjs state alone (doc-cache.ts), summaries are in
+ * summary-row.ts, entries and the records in them in entry-rows.ts.
  */
 import { type SignedEntry, toHex, utf8ToBytes } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
@@ -14,33 +14,6 @@ export const storeDamaged = (why: string) => new NodeError('STORAGE_FAILED', `th
 export const encodeJson = (v: unknown): Uint8Array => utf8ToBytes(JSON.stringify(v))
 export const decodeJson = <T>(b: Uint8Array): T => JSON.parse(text.decode(b)) as T
 export const decodeText = (b: Uint8Array): string => text.decode(b)
-
-/** Bytes of a doc's hash at the head of its row. */
-const DOC_HASH_BYTES = 32
-
-/**
- * A doc's row: its hash, then its Yjs state. One row, so a doc is written and read as one key
- * (until data format 2 the hash had a row of its own, `dh/`: one more write per changed doc, one
- * more read per doc loaded, and ~35 bytes per citizen on disk).
- */
-export function encodeDocRow(hash: Uint8Array, state: Uint8Array): Uint8Array {
-  if (hash.length !== DOC_HASH_BYTES) throw new RangeError(`a doc hash is ${DOC_HASH_BYTES} bytes`)
-  const row = new Uint8Array(DOC_HASH_BYTES + state.length)
-  row.set(hash)
-  row.set(state, DOC_HASH_BYTES)
-  return row
-}
-
-/** A doc's hash and Yjs state from its row; an absent row is a doc not stored yet. */
-export function decodeDocRow(row: Uint8Array | undefined): {
-  hash: Uint8Array
-  state: Uint8Array | undefined
-} {
-  if (row === undefined) return { hash: new Uint8Array(), state: undefined }
-  if (row.length < DOC_HASH_BYTES) throw new RangeError('a doc row shorter than its hash')
-  // The hash is kept with the cached doc: a copy, so the row it came in is not kept with it.
-  return { hash: row.slice(0, DOC_HASH_BYTES), state: row.subarray(DOC_HASH_BYTES) }
-}
 
 /** The payloads an entry's records name, out of a larger map (a frame's, a transaction's). */
 export function payloadsOf(

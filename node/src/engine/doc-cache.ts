@@ -7,11 +7,10 @@
  * with every record about them, an officer's logged read among them: 5,000 docs of a hundred
  * records each would be ~350 MiB, against ~25 MiB for docs of one record.
  */
-import { copyValue, loadDoc, type RecordHeader } from '@legation/protocol'
+import { copyValue, docHash, loadDoc, type RecordHeader } from '@legation/protocol'
 import { LRUCache } from 'lru-cache'
 import type * as Y from 'yjs'
 import type { Store } from '../storage/store.ts'
-import { decodeDocRow } from './codec.ts'
 import { readRecords } from './entry-rows.ts'
 import { K } from './keys.ts'
 
@@ -29,9 +28,11 @@ export const DOC_CACHE_DEFAULTS = {
   headerCacheSize: DEFAULT_HEADER_CACHE,
 } as const
 
+const NO_HASH = new Uint8Array()
+
 export interface CachedDoc {
   readonly doc: Y.Doc
-  /** Its hash as stored (empty for a doc not stored yet). */
+  /** Its hash as stored, the state root's leaf it adds (empty for a doc not stored yet). */
   readonly hash: Uint8Array
   /** The length of its encoded state (0 for a doc not stored yet): what its memory is estimated from. */
   readonly bytes: number
@@ -89,8 +90,7 @@ export class DocCache {
     const cached = this.#docs.get(docId)
     if (cached) return cached
     const generation = this.#generation
-    const { hash, state } = decodeDocRow(await this.#store.get(K.doc(docId)))
-    const d = { doc: loadDoc(state, this.#clientId(), docId), hash, bytes: state?.length ?? 0 }
+    const d = this.#fromRow(docId, await this.#store.get(K.doc(docId)))
     if (generation === this.#generation) this.#docs.set(docId, d)
     return d
   }
@@ -112,8 +112,7 @@ export class DocCache {
       const raws = await this.#store.getMany(missing.map(K.doc))
       const current = generation === this.#generation
       missing.forEach((id, i) => {
-        const { hash, state } = decodeDocRow(raws[i])
-        const d = { doc: loadDoc(state, this.#clientId(), id), hash, bytes: state?.length ?? 0 }
+        const d = this.#fromRow(id, raws[i])
         if (current) this.#docs.set(id, d)
         out.set(id, d)
       })
@@ -145,6 +144,17 @@ export class DocCache {
       })
     }
     return out
+  }
+
+  /**
+   * A doc from its row, its Yjs state (none: a doc not stored yet), with its hash. Since data
+   * format 5 the hash is not stored (32 bytes a citizen): it is the hash of the doc as it is
+   * now, which a transaction takes out of the state root when it changes the doc, so it is
+   * computed here, before any change (a few microseconds beside decoding the doc).
+   */
+  #fromRow(docId: string, state: Uint8Array | undefined): CachedDoc {
+    const doc = loadDoc(state, this.#clientId(), docId)
+    return { doc, hash: state ? docHash(docId, doc) : NO_HASH, bytes: state?.length ?? 0 }
   }
 
   /** Caches a doc as a transaction left it. */

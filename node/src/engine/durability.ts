@@ -26,7 +26,7 @@ import {
 import { Mutex } from 'async-mutex'
 import { NodeError } from '../errors.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
-import { decodeJson, decodeText, encodeDocRow, encodeJson } from './codec.ts'
+import { decodeJson, decodeText, encodeJson } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
 import { putEntryRows, putRecordRefs, readEntry, readRecord } from './entry-rows.ts'
 import type { FeedTrees } from './feed-trees.ts'
@@ -185,7 +185,7 @@ export class Durability {
       const state = d.state ?? encodeDoc(d.doc)
       docRows.set(d, { hash: h, bytes: state.length })
       acc = accumulate(acc, docId, d.hash.length ? d.hash : undefined, h)
-      ops.push({ type: 'put', key: K.doc(docId), value: encodeDocRow(h, state) })
+      ops.push({ type: 'put', key: K.doc(docId), value: state })
     }
     // Summaries and indexes follow the merged docs — but for docs only a logged read changed:
     // an access.logged record sets no field, so their summaries stay as they are.

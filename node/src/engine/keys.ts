@@ -11,7 +11,7 @@
  *   gone/<citizen>          the id of the record that erased the citizen here (vault.ts)
  *   ret/<at:13>/<digest>    a payload kept only for the retention period: its citizen and record id
  *   miss/<digest hex>       a payload a stored record names but this node lacks: its record id
- *   doc/<docId>             a doc: its hash (32 bytes, the state-root leaf), then its Yjs state
+ *   doc/<docId>             a doc's Yjs state (from data format 3 to 4 its hash first)
  *   dh/<docId>              a doc's hash in data format 2 and before (migrate.ts)
  *   sum/<citizenId>         derived summary (canonical CBOR, summary-row.ts); personal values
  *                           by reference

@@ -8,7 +8,8 @@
  *   4                       an entry in rows cut before each record, `rec/` rows saying where a
  *                           record is instead of holding a copy (entry-rows.ts)
  *   5                       derived state in binary: summaries in canonical CBOR (summary-row.ts),
- *                           index rows empty, `rec/` keys in base64url (keys.ts)
+ *                           index rows empty, `rec/` keys in base64url (keys.ts), a doc row its
+ *                           Yjs state alone (its hash computed when it is loaded, doc-cache.ts)
  *
  * From 1 to 2: every stored payload is sealed under its citizen's key (in batches, resumable:
  * a sealed payload is left as it is), then the derived state is rebuilt from the feeds (rebuild.ts,
@@ -23,8 +24,8 @@
  * in the batch that deletes its old row (so a migration cut short goes on where it stopped), and
  * the derived state is rebuilt, which writes the `rec/` rows anew (they are derived).
  *
- * From 4 to 5: the derived state is rebuilt from the feeds, which writes summaries, index rows
- * and `rec/` rows anew in their new form (all derived).
+ * From 4 to 5: the derived state is rebuilt from the feeds, which writes summaries, index rows,
+ * `rec/` rows and doc rows anew in their new form (all derived).
  *
  * A store of a newer format than this node knows is refused (`STORE_FORMAT_NEWER`) instead of
  * being read wrongly: the node was downgraded.
@@ -68,7 +69,7 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
   let sealed = 0
   if (from >= 2 && from < STORE_FORMAT) {
     // Doc rows gain their hash (format 3), record rows become places (format 4), summaries,
-    // index rows and record keys shrink (format 5): written anew by the rebuild.
+    // index rows, record keys and doc rows shrink (format 5): written anew by the rebuild.
     await store.write([{ type: 'put', key: K.rebuild, value: new Uint8Array([1]) }])
   }
   if (from < 2) {

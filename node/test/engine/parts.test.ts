@@ -14,7 +14,6 @@ import {
   verifyCharterChain,
 } from '@legation/protocol'
 import { describe, expect, it } from 'vitest'
-import { encodeDocRow } from '../../src/engine/codec.ts'
 import { DocCache, docMemoryBytes } from '../../src/engine/doc-cache.ts'
 import { HeldEntries } from '../../src/engine/held-entries.ts'
 import { K } from '../../src/engine/keys.ts'
@@ -103,7 +102,7 @@ describe('doc cache', () => {
     for (let i = 0; i < 300; i++) big.getArray<string>('records').push([`${i}`.padStart(64, '0')])
     const state = encodeDoc(big)
     const store = new MemoryStore()
-    const row = encodeDocRow(new Uint8Array(32), state)
+    const row = state
     await store.write(
       ['a', 'b', 'c', 'huge'].map((id) => ({ type: 'put' as const, key: K.doc(id), value: row })),
     )
