@@ -13,6 +13,8 @@ import {
   verifyGenesis,
 } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
+import type { Engine } from '../src/engine/engine.ts'
+import { citizenView } from '../src/engine/views.ts'
 
 export const ed = nativeEd25519
 
@@ -136,4 +138,13 @@ export async function allBytes(dir: string): Promise<Buffer> {
     if (e.isFile()) parts.push(await readFile(join(e.parentPath, e.name)))
   }
   return Buffer.concat(parts)
+}
+
+/**
+ * The travel document number a node shows in a citizen's file: null when it has none to show
+ * (no registration, or its payload not here or erased).
+ */
+export async function travelDocumentNumber(engine: Engine, citizen: string): Promise<string | null> {
+  const view = await citizenView(engine, citizen)
+  return (view?.travelDocument as { number?: string } | null | undefined)?.number ?? null
 }

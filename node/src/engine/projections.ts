@@ -1,11 +1,11 @@
 /**
- * Projections: a citizen's summary (nationality, travel document, presence, cases, welfare)
- * derived from their merged doc, and the secondary indexes that follow it (`ix/...`). Written
- * in the same batch as the entries that changed the doc, so a restart reads them back.
+ * Projections: a citizen's summary (nationality, presence, cases, welfare) derived from their
+ * merged doc, and the secondary indexes that follow it (`ix/...`, by travel document too).
+ * Written in the same batch as the entries that changed the doc, so a restart reads them back.
  *
- * At rest a summary holds no personal value: the travel document number and the presence are
- * kept as the ids of the records whose (sealed) payloads hold them (`r`), read back when the
- * summary is, and their index keys hold blind tokens (vault.ts). What stays plain is what the
+ * At rest a summary holds no personal value: the presence is kept as the id of the record whose
+ * (sealed) payload holds it (`r`), read back when the summary is; the travel document and the
+ * country of presence only as the blind tokens their index keys hold (vault.ts). What stays plain is what the
  * signed headers already say (nationality, cases, welfare status). Nothing is sealed twice, and
  * an erasure needs nothing more than the payloads' key gone.
  */
@@ -78,12 +78,12 @@ export class Projections {
     this.#cache.delete(citizen)
   }
 
-  /** A summary with its personal values read back from the payloads of the records `r` names. */
+  /**
+   * A summary with the presence in force read back from its record's payload. The travel
+   * document is not: no reader of a summary needs it (a file takes it from the registration it
+   * shows), and reading it cost a file three store reads and a decryption more.
+   */
   async #withPersonal({ r }: StoredSummary, s: CitizenSummary): Promise<CitizenSummary> {
-    if (r.td) {
-      const doc = (await this.#storedPayload(r.td))?.payload.travelDocument as { number?: string } | undefined
-      if (doc?.number) s.travelDocument = doc.number
-    }
     if (r.pres) {
       const found = await this.#storedPayload(r.pres)
       if (found) s.presence = presenceOf(found.record, found.payload)
@@ -136,6 +136,7 @@ export class Projections {
     const fields = tx.docs.get(citizen)!.doc.getMap<string>('fields')
     const s = emptySummary()
     const refs: StoredSummary['r'] = {}
+    let travelDocument: string | undefined
     // Nationality and identity: the citizen's registrations and updates folded under the rule
     // (only the nationality state changes them), not the doc's newest-wins slots.
     const identity = foldIdentity(await this.#identityRecords(tx, citizen))
@@ -143,10 +144,7 @@ export class Projections {
       s.nationality = identity.nationality
       const p = await this.#payload(tx, await record(identity.travelDocument))
       const doc = p?.travelDocument as { number?: string } | undefined
-      if (doc?.number) {
-        s.travelDocument = doc.number
-        refs.td = identity.travelDocument
-      }
+      if (doc?.number) travelDocument = doc.number
     }
     const pres = fields.get('presence')
     if (pres) {
@@ -179,7 +177,7 @@ export class Projections {
       }
     }
     const tokens: StoredSummary['t'] = {}
-    if (s.travelDocument) tokens.td = this.#vault.indexToken('td', s.travelDocument)
+    if (travelDocument) tokens.td = this.#vault.indexToken('td', travelDocument)
     if (s.presence) tokens.pres = this.#vault.indexToken('pres', s.presence.country)
     const stored: StoredSummary = {
       nationality: s.nationality,
@@ -225,7 +223,6 @@ const INDEX_ROW = new Uint8Array(0)
 export function summaryOf(citizen: string, stored: StoredSummary): CitizenSummary {
   return {
     nationality: stored.nationality,
-    travelDocument: null,
     presence: null,
     cases: stored.cases,
     welfare: stored.welfare,
@@ -234,7 +231,7 @@ export function summaryOf(citizen: string, stored: StoredSummary): CitizenSummar
 }
 
 export function emptySummary(): CitizenSummary {
-  return { nationality: null, travelDocument: null, presence: null, cases: {}, welfare: {}, ix: [] }
+  return { nationality: null, presence: null, cases: {}, welfare: {}, ix: [] }
 }
 
 /** What authorization needs to see of a record accepted earlier in the same group. */

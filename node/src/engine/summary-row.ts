@@ -1,15 +1,17 @@
 /**
  * A citizen's summary as stored (`sum/<citizen>`, data format 5): canonical CBOR, an array of
  * its parts, with ids as their 32 bytes. It was JSON until format 4, with the index keys it put
- * listed in full (~240 bytes for a registered citizen, now ~90); the keys are now derived
- * from the summary (`indexKeysOf`), with the blind tokens of the personal values kept for them,
- * since those values themselves are not stored here (projections.ts).
+ * listed in full and the id of the record holding the travel document (~240 bytes for a
+ * registered citizen, now ~40); the keys are now derived from the summary (`indexKeysOf`), with
+ * the blind tokens of the personal values kept for them, since those values themselves are not
+ * stored here (projections.ts).
  *
- *   [nationality, td, pres, tdToken, presToken, [[case, type, state, opened, updated]...],
+ *   [nationality, pres, tdToken, presToken, [[case, type, state, opened, updated]...],
  *    [[alert, status]...]]
  *
- * `td` and `pres` are the ids of the records whose sealed payloads hold the travel document and
- * the presence in force; the tokens are what the index keys hold of those values (vault.ts
+ * `pres` is the id of the presence registration in force, whose sealed payload holds where the
+ * citizen is (read back with the summary: alerts and their boards need it); the tokens are what
+ * the index keys hold of the travel document and the country of presence (vault.ts
  * `indexToken`), already on disk in the keys themselves.
  */
 import { decodeCanonical, encodeCanonical, fromHex, toHex } from '@legation/protocol'
@@ -20,8 +22,8 @@ export interface StoredSummary {
   nationality: string | null
   cases: Record<string, CaseSummary>
   welfare: Record<string, 'safe' | 'needs-help'>
-  /** The records whose payloads hold the personal values in force. */
-  r: { td?: string; pres?: string }
+  /** The presence registration in force, whose payload holds where the citizen is. */
+  r: { pres?: string }
   /** The blind tokens of those values, as their index keys hold them. */
   t: { td?: string; pres?: string }
 }
@@ -45,7 +47,6 @@ const orNull = <T>(v: T | undefined): T | null => v ?? null
 export function encodeSummaryRow(s: StoredSummary): Uint8Array {
   return encodeCanonical([
     s.nationality,
-    s.r.td === undefined ? null : packId(s.r.td),
     s.r.pres === undefined ? null : packId(s.r.pres),
     orNull(s.t.td),
     orNull(s.t.pres),
@@ -84,8 +85,8 @@ export function decodeSummaryRow(raw: Uint8Array): StoredSummary {
   } catch {
     throw storeDamaged('a summary row that is not canonical CBOR')
   }
-  if (!Array.isArray(v) || v.length !== 7) throw storeDamaged('a summary row that is not its 7 parts')
-  const [nationality, td, pres, tdToken, presToken, cases, welfare] = v
+  if (!Array.isArray(v) || v.length !== 6) throw storeDamaged('a summary row that is not its 6 parts')
+  const [nationality, pres, tdToken, presToken, cases, welfare] = v
   // Built with fromEntries: an id is an own key whatever it spells (`__proto__` too).
   const s: StoredSummary = {
     nationality: orNull(text(nationality)),
@@ -106,7 +107,6 @@ export function decodeSummaryRow(raw: Uint8Array): StoredSummary {
     r: {},
     t: {},
   }
-  if (td !== null) s.r.td = unpackId(td)
   if (pres !== null) s.r.pres = unpackId(pres)
   const tdT = text(tdToken)
   const presT = text(presToken)

@@ -116,7 +116,7 @@ export interface CaseSummary {
 /** A citizen's derived summary: what indexes and authorization read. Node-local. */
 export interface CitizenSummary {
   nationality: string | null
-  travelDocument: string | null
+  /** Where the citizen is, from the presence registration in force (its payload, sealed). */
   presence: { country: string; region: string; from: number; until: number | null } | null
   cases: Record<string, CaseSummary>
   welfare: Record<string, 'safe' | 'needs-help'>
