@@ -1,6 +1,6 @@
 /**
- * How the engine's own rows are encoded: node-local state and summaries in JSON (never signed,
- * read back only here). A doc's row is its Yjs state alone (doc-cache.ts), summaries are in
+ * How the engine's own rows are encoded: node-local state in JSON (never signed, read back
+ * only here). A doc's row is its Yjs state alone (doc-cache.ts), summaries are in
  * summary-row.ts, entries and the records in them in entry-rows.ts.
  */
 import { type SignedEntry, toHex, utf8ToBytes } from '@legation/protocol'

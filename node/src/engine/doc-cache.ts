@@ -32,7 +32,7 @@ const NO_HASH = new Uint8Array()
 
 export interface CachedDoc {
   readonly doc: Y.Doc
-  /** Its hash as stored, the state root's leaf it adds (empty for a doc not stored yet). */
+  /** Its hash, from which its state-root leaf is made (empty for a doc not stored yet). */
   readonly hash: Uint8Array
   /** The length of its encoded state (0 for a doc not stored yet): what its memory is estimated from. */
   readonly bytes: number

@@ -1,7 +1,7 @@
 /**
  * Transactions and durability. Each transaction — a group of local records, or a frame of
  * remote entries — goes to the store as ONE synced batch with everything derived from it
- * (records, payloads, docs and their hashes, summaries, indexes, the feed state), so a restart
+ * (records, payloads, docs, summaries, indexes, the feed state), so a restart
  * reads state back instead of replaying history.
  *
  * Group commit overlaps one transaction's fsync with building the next: `head` is what the

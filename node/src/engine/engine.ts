@@ -64,7 +64,7 @@ import {
   LocalWriter,
   type LocalWriterInit,
 } from './local-writer.ts'
-import { markFormat, migrate, STORE_FORMAT } from './migrate.ts'
+import { compacted, markFormat, migrate, STORE_FORMAT } from './migrate.ts'
 import { Projections } from './projections.ts'
 import { EngineReads } from './reads.ts'
 import { Receipts } from './receipts.ts'
@@ -286,13 +286,17 @@ export class Engine extends EngineReads {
     await this.#evidence.load()
     // A rebuild was interrupted, or an amendment adopted just before a stop voids entries held.
     await this.#healing.ifNeeded()
-    if (migrated.from < STORE_FORMAT) {
-      // What the migration replaced (plain values, whole entries, record copies) leaves
-      // LevelDB's files too.
+    // Marked as of this format before compacting, so that an older node refuses it from now on
+    // (its rows are of this format already); a compaction cut short is done again at the next
+    // start: what the migration replaced (plain values, whole entries, record copies) leaves
+    // LevelDB's files too.
+    if (await markFormat(this.store)) {
       await this.store.compact?.()
+      await compacted(this.store)
+    }
+    if (migrated.from < STORE_FORMAT) {
       this.#observer.migrated?.({ from: migrated.from, to: STORE_FORMAT, sealed: migrated.sealed })
     }
-    await markFormat(this.store)
     await this.restore.load()
     await this.#healing.holdOwn()
     this.#started = true

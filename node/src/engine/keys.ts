@@ -13,8 +13,8 @@
  *   miss/<digest hex>       a payload a stored record names but this node lacks: its record id
  *   doc/<docId>             a doc's Yjs state (from data format 3 to 4 its hash first)
  *   dh/<docId>              a doc's hash in data format 2 and before (migrate.ts)
- *   sum/<citizenId>         derived summary (canonical CBOR, summary-row.ts); personal values
- *                           by reference
+ *   sum/<citizenId>         derived summary (canonical CBOR, summary-row.ts); the presence by
+ *                           its record, the travel document only as its index token
  *   case/<caseId>           citizen id of the case
  *   alert/<alertId>         marker of a crisis alert
  *   ix/...                  secondary indexes (derived, rebuilt from docs), keys only (the rows
@@ -31,6 +31,7 @@
  *   meta/replay             signed requests accepted recently, saved by a clean stop (HTTP)
  *   meta/rebuild            present while derived state is being rebuilt from the feeds (rebuild.ts)
  *   meta/format             the store's data format (migrate.ts); absent: format 1
+ *   meta/compact            present from a migration's format mark until its compaction is done
  *   meta/restored           present from a restore until the node has its own feed back (backup/restore-fence.ts)
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
@@ -85,5 +86,6 @@ export const K = {
   replay: 'meta/replay',
   rebuild: 'meta/rebuild',
   format: 'meta/format',
+  compact: 'meta/compact',
   restored: 'meta/restored',
 } as const

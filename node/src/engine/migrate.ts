@@ -128,9 +128,22 @@ async function splitEntries(store: Store): Promise<void> {
 /** Largest `rec/` row of data format 3 and before read back (a record and its place). */
 const MAX_RECORD_ROW_BYTES = 1024 * 1024
 
-/** Marks the store as of STORE_FORMAT, once its migration (and rebuild) is durable. */
-export async function markFormat(store: Store): Promise<void> {
-  const raw = await store.get(K.format)
-  if (raw && Number(decodeText(raw)) === STORE_FORMAT) return
-  await store.write([{ type: 'put', key: K.format, value: new TextEncoder().encode(String(STORE_FORMAT)) }])
+/**
+ * Marks the store as of STORE_FORMAT once its migration and rebuild are durable, with a
+ * compaction to do (`meta/compact`): answers whether one is to be done, this time or because a
+ * start cut short left it undone.
+ */
+export async function markFormat(store: Store): Promise<boolean> {
+  const [raw, pending] = await store.getMany([K.format, K.compact])
+  if (raw && Number(decodeText(raw)) === STORE_FORMAT) return pending !== undefined
+  await store.write([
+    { type: 'put', key: K.format, value: new TextEncoder().encode(String(STORE_FORMAT)) },
+    { type: 'put', key: K.compact, value: new Uint8Array([1]) },
+  ])
+  return true
+}
+
+/** Notes that the compaction after a migration is done. */
+export async function compacted(store: Store): Promise<void> {
+  await store.write([{ type: 'del', key: K.compact }])
 }

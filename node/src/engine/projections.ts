@@ -38,6 +38,8 @@ export class Projections {
   readonly #store: Store
   readonly #vault: Vault
   readonly #cache: LRUCache<string, CitizenSummary>
+  /** Moved by every change of what the cache holds (`remember`, `forget`, `clear`). */
+  #generation = 0
 
   constructor(init: ProjectionsInit, components: { store: Store; vault: Vault }) {
     this.#store = components.store
@@ -48,11 +50,15 @@ export class Projections {
   async get(citizen: string): Promise<CitizenSummary | undefined> {
     const cached = this.#cache.get(citizen)
     if (cached) return cached
+    const generation = this.#generation
     const raw = await this.#store.get(K.summary(citizen))
     if (!raw) return undefined
     const stored = decodeSummaryRow(raw)
     const s = await this.#withPersonal(stored, summaryOf(citizen, stored))
-    this.#cache.set(citizen, s)
+    // Cached only if no transaction wrote summaries meanwhile: one read before a commit and
+    // cached after it would stand for the newer summary, and the next transaction would take
+    // its index keys for the ones to replace (the newer ones left behind).
+    if (generation === this.#generation) this.#cache.set(citizen, s)
     return s
   }
 
@@ -75,6 +81,7 @@ export class Projections {
 
   /** Forgets what memory holds of an erased citizen. */
   forget(citizen: string): void {
+    this.#generation++
     this.#cache.delete(citizen)
   }
 
@@ -105,10 +112,12 @@ export class Projections {
 
   /** Caches the summaries a transaction wrote (once it is handed to the store). */
   remember(tx: Tx): void {
+    this.#generation++
     for (const [c, s] of tx.summaries) this.#cache.set(c, s)
   }
 
   clear(): void {
+    this.#generation++
     this.#cache.clear()
   }
 

@@ -37,7 +37,7 @@ import type { Vault } from './vault.ts'
 
 /**
  * Key prefixes of what is derived from the feeds, deleted before they are applied again (`dh/`:
- * docs' hashes of data format 2, now in their doc rows).
+ * docs' hashes of data format 2, computed when a doc is loaded since format 5).
  */
 const DERIVED = ['rec/', 'miss/', 'doc/', 'dh/', 'sum/', 'case/', 'alert/', 'ix/', 'mkt/'] as const
 /** Entries of one origin applied together, and keys deleted per write. */

@@ -6,7 +6,7 @@
  *
  *   ck/<bucket>/<citizen>  the citizen's data key (32 random bytes), sealed under its bucket's key
  *   pay/<digest>        1 ‖ len ‖ citizen ‖ nonce(12) ‖ ChaCha20-Poly1305(data key, payload)
- *   sum/<citizen>       no personal value: the ids of the records that hold them (projections.ts)
+ *   sum/<citizen>       no personal value: the presence's record id, the index tokens (projections.ts)
  *   ix/td/<token>/…     token = HMAC-SHA256(index key, kind ‖ 0 ‖ value), 128 bits, base64url
  *   gone/<citizen>      the citizen's erasure record: no key is ever made for them again
  *

@@ -939,3 +939,62 @@ describe('engine: an origin not known yet', () => {
     expect(b.versionVector()).toEqual({})
   })
 })
+
+/** A store that holds the next point read of one key, once it has its value, until released. */
+class HeldReadStore extends MemoryStore {
+  #hold: { key: string; reached: () => void; release: Promise<void> } | undefined
+
+  holdNext(key: string): { reached: Promise<void>; release: () => void } {
+    let reached!: () => void
+    let release!: () => void
+    const reachedP = new Promise<void>((r) => {
+      reached = r
+    })
+    this.#hold = { key, reached, release: new Promise<void>((r) => (release = r)) }
+    return { reached: reachedP, release }
+  }
+
+  override async get(key: string) {
+    const value = await super.get(key)
+    const hold = this.#hold
+    if (hold?.key === key) {
+      this.#hold = undefined
+      hold.reached()
+      await hold.release
+    }
+    return value
+  }
+}
+
+describe('engine: summaries', () => {
+  it('does not keep a summary read before a commit in place of the one the commit wrote', async () => {
+    // A summary read from the store just before a transaction changes it, and cached after:
+    // the file would show the old summary, and the next transaction would take the old index
+    // keys for the ones to replace (the case's would stay in the work queue for ever).
+    const bloc = testBloc(1)
+    const officer = bloc.officer('AAA')
+    const store = new HeldReadStore()
+    const first = await engineFor(bloc, 0, store)
+    const reg = registration(officer)
+    expect((await first.submit([reg]))[0]?.ok).toBe(true)
+    await first.stop()
+    const engine = await engineFor(bloc, 0, store)
+    const read = store.holdNext(`sum/${reg.citizenId}`)
+    const before = engine.getSummary(reg.citizenId)
+    await read.reached
+    const opened = officer.record('case.opened', reg.citizenId, { caseType: 'emergency-travel-document' })
+    expect((await engine.submit([opened]))[0]?.ok).toBe(true)
+    read.release()
+    expect(Object.keys((await before)!.cases)).toEqual([])
+    expect(Object.keys((await engine.getSummary(reg.citizenId))!.cases)).toEqual([opened.id])
+    const moved = officer.record('case.transition', reg.citizenId, {
+      case: opened.id,
+      from: 'submitted',
+      to: 'in-review',
+    })
+    expect((await engine.submit([moved]))[0]?.ok).toBe(true)
+    expect(await engine.indexKeys('ix/case/submitted/', 10)).toEqual([])
+    expect(await engine.indexKeys('ix/case/in-review/', 10)).toEqual([opened.id])
+    await engine.stop()
+  })
+})

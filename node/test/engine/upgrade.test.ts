@@ -18,7 +18,7 @@ import {
   type SignedCharter,
   utf8ToBytes,
 } from '@legation/protocol'
-import { afterEach, expect, it } from 'vitest'
+import { afterEach, expect, it, vi } from 'vitest'
 import { auditStore } from '../../src/audit.ts'
 import { Engine } from '../../src/engine/engine.ts'
 import { deleteEntryRows, readEntries, readEntry, readRecords } from '../../src/engine/entry-rows.ts'
@@ -237,7 +237,7 @@ it('opens a store of format 3, each entry whole and each record stored twice: en
   await store.close()
 })
 
-it('opens a store of format 4, summaries in JSON naming their index keys and record keys in hex: rebuilt in binary', async () => {
+it('opens a store of format 4, summaries in JSON naming their index keys, record keys in hex, doc rows with their hash: rebuilt in binary', async () => {
   const { f, nodeKeys, charter, store, root } = await migratedFixture()
   // Format 4 as its node wrote it: a summary in JSON with its index keys listed, an index row
   // holding the citizen (or case's citizen), a record's key its id in hex.
@@ -260,6 +260,14 @@ it('opens a store of format 4, summaries in JSON naming their index keys and rec
   for await (const [key] of store.range(prefixRange('ix/'))) {
     indexRows++
     ops.push({ type: 'put', key, value: utf8ToBytes(key.split('/').at(-1)!) })
+  }
+  // A doc row: the doc's hash, then its Yjs state.
+  const states = new Map<string, Uint8Array>()
+  for await (const [key, state] of store.range(prefixRange('doc/'))) {
+    const docId = key.slice('doc/'.length)
+    states.set(key, state)
+    const hash = docHash(docId, loadDoc(state, 1, docId))
+    ops.push({ type: 'put', key, value: new Uint8Array([...hash, ...state]) })
   }
   let recordRows = 0
   for await (const [key, row] of store.range(prefixRange(K.records))) {
@@ -296,9 +304,34 @@ it('opens a store of format 4, summaries in JSON naming their index keys and rec
   for await (const [key] of store.range(prefixRange(K.records))) recordKeys.push(key)
   expect(recordKeys).toHaveLength(recordRows)
   for (const key of recordKeys) expect(key.length).toBe(K.records.length + 43)
+  // Doc rows hold the state alone again.
+  for await (const [key, row] of store.range(prefixRange('doc/'))) expect(row).toEqual(states.get(key))
+  expect(states.size).toBeGreaterThan(0)
   await engine.stop()
   const report = await auditStore(store, ed, { charter })
   expect(report.problems).toEqual([])
+  await store.close()
+})
+
+it('marks the new format before the compaction after a migration, and compacts at the next start if it was cut short', async () => {
+  const { nodeKeys, charter, store, root } = await migratedFixture()
+  // A migration done: the store says the new format, and no compaction is owed.
+  expect(await storeFormat(store)).toBe(STORE_FORMAT)
+  expect(await store.get(K.compact)).toBeUndefined()
+  // As a stop during that compaction leaves it: the mark written, the compaction still owed. An
+  // older node reading this store refuses it (its rows are of the new format already).
+  await store.write([{ type: 'put', key: K.compact, value: new Uint8Array([1]) }])
+  const compact = vi.spyOn(store, 'compact')
+  const { engine, migrated } = await openWatching(store, nodeKeys, charter)
+  expect(migrated).toEqual([])
+  expect(compact).toHaveBeenCalledTimes(1)
+  expect(await store.get(K.compact)).toBeUndefined()
+  expect(engine.stateRoot()).toBe(root)
+  await engine.stop()
+  // Once done, a start compacts nothing.
+  const again = await openWatching(store, nodeKeys, charter)
+  expect(compact).toHaveBeenCalledTimes(1)
+  await again.engine.stop()
   await store.close()
 })
 
