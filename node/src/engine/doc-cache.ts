@@ -121,16 +121,21 @@ export class DocCache {
   }
 
   /**
-   * The headers of the records the docs' fields name now, which applying local records compares
-   * the new ones with (`applyLocal`): from the cache, or read (one batched read). A few per doc,
-   * however long its timeline; validating a remote update needs none (`validateRemoteUpdate`).
+   * The headers of the records these fields of the docs name now, which applying local records
+   * compares the new ones with (`applyLocal`): from the cache, or read (one batched read). Only
+   * the fields the new records fill: none for a logged read, which fills none; validating a
+   * remote update needs none either (`validateRemoteUpdate`).
    */
-  async fieldHeaders(docs: Iterable<CachedDoc>): Promise<Map<string, RecordHeader>> {
+  async fieldHeaders(
+    wanted: Iterable<readonly [CachedDoc, Iterable<string>]>,
+  ): Promise<Map<string, RecordHeader>> {
     const out = new Map<string, RecordHeader>()
     const need: string[] = []
-    for (const d of docs) {
-      for (const id of d.doc.getMap<string>('fields').values()) {
-        if (out.has(id)) continue
+    for (const [d, slots] of wanted) {
+      const fields = d.doc.getMap<string>('fields')
+      for (const slot of slots) {
+        const id = fields.get(slot)
+        if (id === undefined || out.has(id)) continue
         const h = this.#headers.get(id)
         if (h) out.set(id, h)
         else need.push(id)

@@ -264,8 +264,18 @@ export class LocalWriter {
     const accepted: Queued[] = []
     const done: Array<() => void> = []
     const seenInGroup = new Set<string>()
+    // The fields each doc's new records fill: applying them compares each with the record it
+    // names now. A logged read fills none, so a read of a file reads no header to log it.
+    const slots = new Map<string, Set<string>>()
+    for (const v of group) {
+      const docId = v.sub.record.header.subject ?? ALERTS_DOC
+      for (const slot of recordSlots(v.sub.record.header, v.id)) {
+        const set = slots.get(docId) ?? new Set<string>()
+        slots.set(docId, set.add(slot))
+      }
+    }
     // One round of batched reads for the whole group, all at once: copies already stored, the
-    // facts authorization reads, and the docs the records go to with the headers their fields name.
+    // facts authorization reads, and the docs the records go to with the headers those fields name.
     const [existing, ctx, heads] = await Promise.all([
       hasRecords(
         c.store,
@@ -279,7 +289,7 @@ export class LocalWriter {
       ),
       c.docs
         .prefetch([...new Set(group.map((v) => v.sub.record.header.subject ?? ALERTS_DOC))])
-        .then((docs) => c.docs.fieldHeaders(docs.values())),
+        .then((docs) => c.docs.fieldHeaders([...slots].map(([docId, s]) => [docs.get(docId)!, s] as const))),
     ])
     for (const [i, v] of group.entries()) {
       if (existing[i] || seenInGroup.has(v.id)) {

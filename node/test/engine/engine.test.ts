@@ -26,6 +26,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Verifier } from '../../src/crypto/verifier.ts'
 import { DEFAULT_MAX_ENTRY_PAYLOAD_BYTES, Engine, type Submission } from '../../src/engine/engine.ts'
+import { K } from '../../src/engine/keys.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
 import type { Store } from '../../src/storage/store.ts'
@@ -967,6 +968,41 @@ class HeldReadStore extends MemoryStore {
 }
 
 describe('engine: summaries', () => {
+  it('reads no record header to log a read of a file (a logged read fills no field)', async () => {
+    const bloc = testBloc(1)
+    const officer = bloc.officer('AAA')
+    const store = new MemoryStore()
+    const first = await engineFor(bloc, 0, store)
+    const reg = registration(officer)
+    expect((await first.submit([reg]))[0]?.ok).toBe(true)
+    await first.stop()
+    // Every cache cold, as for the first read of a file after a restart.
+    const engine = await engineFor(bloc, 0, store)
+    const keys: string[] = []
+    const get = store.get.bind(store)
+    const getMany = store.getMany.bind(store)
+    vi.spyOn(store, 'get').mockImplementation((k) => {
+      keys.push(k)
+      return get(k)
+    })
+    vi.spyOn(store, 'getMany').mockImplementation((ks) => {
+      keys.push(...ks)
+      return getMany(ks)
+    })
+    const read = {
+      citizen: reg.citizenId,
+      officer: 'b'.repeat(64),
+      state: 'AAA',
+      purpose: 'consular-assistance' as const,
+      shown: 'file' as const,
+    }
+    await engine.logAccess([read])
+    const [, access] = await engine.docRecords(reg.citizenId)
+    // Whether the access record is stored already: its own row, not the registration's.
+    expect(keys.filter((k) => k.startsWith('rec/') || k.startsWith('ent/'))).toEqual([K.record(access!)])
+    await engine.stop()
+  })
+
   it('does not keep a summary read before a commit in place of the one the commit wrote', async () => {
     // A summary read from the store just before a transaction changes it, and cached after:
     // the file would show the old summary, and the next transaction would take the old index
