@@ -70,6 +70,18 @@ async function migratedFixture() {
   return { ...fixture, store, root, vv }
 }
 
+/** A store's doc rows (each its Yjs state, by key), and each doc's hash (by doc id). */
+async function docRows(store: LevelStore) {
+  const states = new Map<string, Uint8Array>()
+  const hashes = new Map<string, Uint8Array>()
+  for await (const [key, state] of store.range(prefixRange('doc/'))) {
+    const docId = key.slice('doc/'.length)
+    states.set(key, state)
+    hashes.set(docId, docHash(docId, loadDoc(state, 1, docId)))
+  }
+  return { states, hashes }
+}
+
 /** Opens an engine over `store`, noting each migration it reports. */
 async function openWatching(store: LevelStore, nodeKeys: KeyPair, charter: SignedCharter[]) {
   const migrated: unknown[] = []
@@ -149,12 +161,8 @@ it('opens a store of format 2, each doc hash in a row of its own: rebuilt withou
   const { f, nodeKeys, charter, store, root } = await migratedFixture()
   // Format 2 as its node wrote it: a doc row holds the Yjs state alone, its hash is under `dh/`.
   const ops: BatchOp[] = []
-  const states = new Map<string, Uint8Array>()
-  for await (const [key, state] of store.range(prefixRange('doc/'))) {
-    const docId = key.slice('doc/'.length)
-    states.set(key, state)
-    ops.push({ type: 'put', key: `dh/${docId}`, value: docHash(docId, loadDoc(state, 1, docId)) })
-  }
+  const { states, hashes } = await docRows(store)
+  for (const [docId, hash] of hashes) ops.push({ type: 'put', key: `dh/${docId}`, value: hash })
   expect(ops.length).toBeGreaterThan(0)
   ops.push({ type: 'put', key: K.format, value: new TextEncoder().encode('2') })
   await store.write(ops)
@@ -262,12 +270,10 @@ it('opens a store of format 4, summaries in JSON naming their index keys, record
     ops.push({ type: 'put', key, value: utf8ToBytes(key.split('/').at(-1)!) })
   }
   // A doc row: the doc's hash, then its Yjs state.
-  const states = new Map<string, Uint8Array>()
-  for await (const [key, state] of store.range(prefixRange('doc/'))) {
-    const docId = key.slice('doc/'.length)
-    states.set(key, state)
-    const hash = docHash(docId, loadDoc(state, 1, docId))
-    ops.push({ type: 'put', key, value: new Uint8Array([...hash, ...state]) })
+  const { states, hashes } = await docRows(store)
+  for (const [docId, hash] of hashes) {
+    const key = K.doc(docId)
+    ops.push({ type: 'put', key, value: new Uint8Array([...hash, ...states.get(key)!]) })
   }
   let recordRows = 0
   for await (const [key, row] of store.range(prefixRange(K.records))) {
