@@ -30,8 +30,16 @@ export async function groupContext(
   trust: Trust,
   tx: Tx,
   records: readonly SignedRecord[],
+  cached: (citizen: string) => CitizenSummary | undefined = () => undefined,
 ): Promise<GroupContext> {
   const subjects = [...new Set(records.flatMap((r) => (r.header.subject ? [r.header.subject] : [])))]
+  // Summaries in memory are taken as copies this group may change (`note`); the others are read.
+  const summaries = new Map<string, CitizenSummary>()
+  for (const c of subjects) {
+    const s = cached(c)
+    if (s) summaries.set(c, { ...s, cases: { ...s.cases }, welfare: { ...s.welfare } })
+  }
+  const unread = subjects.filter((c) => !summaries.has(c))
   const caseRefs = [...new Set(records.flatMap((r) => caseRefOf(r.header) ?? []))]
   const alertRefs = [
     ...new Set(
@@ -41,12 +49,11 @@ export async function groupContext(
     ),
   ]
   const [sums, owners, alertMarks] = await Promise.all([
-    store.getMany(subjects.map(K.summary)),
+    store.getMany(unread.map(K.summary)),
     store.getMany(caseRefs.map(K.case)),
     store.getMany(alertRefs.map(K.alert)),
   ])
-  const summaries = new Map<string, CitizenSummary>()
-  subjects.forEach((c, i) => {
+  unread.forEach((c, i) => {
     const raw = sums[i]
     if (raw) summaries.set(c, summaryOf(c, decodeSummaryRow(raw)))
   })

@@ -237,6 +237,7 @@ export class Engine extends EngineReads {
           ...parts,
           keys: this.#keys,
           nodeId: this.nodeId,
+          projections: this.projections,
           receipts: this.#receipts,
           observer,
           recordBytes,

@@ -43,6 +43,7 @@ import { groupContext } from './auth-context.ts'
 import type { DocCache } from './doc-cache.ts'
 import type { Durability } from './durability.ts'
 import { hasRecords, readEntry, readRecord } from './entry-rows.ts'
+import type { Projections } from './projections.ts'
 import type { Receipts } from './receipts.ts'
 import type { Trust } from './trust.ts'
 import type { EngineObserver, EntryListener, Submission, SubmitOutcome, Verification } from './types.ts'
@@ -88,6 +89,8 @@ export interface LocalWriterComponents {
   trust: Trust
   durability: Durability
   docs: DocCache
+  /** Summaries in memory: a group reads from the store only those it lacks. */
+  projections: Pick<Projections, 'cached'>
   receipts: Receipts
   observer: EngineObserver
   recordBytes: KnownEncodings & WeakMap<object, Uint8Array>
@@ -286,6 +289,7 @@ export class LocalWriter {
         c.trust,
         tx,
         group.map((v) => v.sub.record),
+        (citizen) => c.projections.cached(citizen),
       ),
       c.docs
         .prefetch([...new Set(group.map((v) => v.sub.record.header.subject ?? ALERTS_DOC))])

@@ -79,6 +79,11 @@ export class Projections {
     return out
   }
 
+  /** The summary memory holds of a citizen, if it holds one: not to be changed. */
+  cached(citizen: string): CitizenSummary | undefined {
+    return this.#cache.get(citizen)
+  }
+
   /** Forgets what memory holds of an erased citizen. */
   forget(citizen: string): void {
     this.#generation++

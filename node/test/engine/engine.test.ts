@@ -967,17 +967,24 @@ class HeldReadStore extends MemoryStore {
   }
 }
 
+/**
+ * A one-node bloc's engine over `store` that registered a citizen, stopped, and opened again:
+ * every cache cold, as for the first read of a file after a restart.
+ */
+async function reopenedWithCitizen(store: Store) {
+  const bloc = testBloc(1)
+  const officer = bloc.officer('AAA')
+  const first = await engineFor(bloc, 0, store)
+  const reg = registration(officer)
+  expect((await first.submit([reg]))[0]?.ok).toBe(true)
+  await first.stop()
+  return { engine: await engineFor(bloc, 0, store), reg, officer }
+}
+
 describe('engine: summaries', () => {
-  it('reads no record header to log a read of a file (a logged read fills no field)', async () => {
-    const bloc = testBloc(1)
-    const officer = bloc.officer('AAA')
+  it('reads no record header to log a read of a file (a logged read fills no field), nor a summary in memory', async () => {
     const store = new MemoryStore()
-    const first = await engineFor(bloc, 0, store)
-    const reg = registration(officer)
-    expect((await first.submit([reg]))[0]?.ok).toBe(true)
-    await first.stop()
-    // Every cache cold, as for the first read of a file after a restart.
-    const engine = await engineFor(bloc, 0, store)
+    const { engine, reg } = await reopenedWithCitizen(store)
     const keys: string[] = []
     const get = store.get.bind(store)
     const getMany = store.getMany.bind(store)
@@ -1000,6 +1007,12 @@ describe('engine: summaries', () => {
     const [, access] = await engine.docRecords(reg.citizenId)
     // Whether the access record is stored already: its own row, not the registration's.
     expect(keys.filter((k) => k.startsWith('rec/') || k.startsWith('ent/'))).toEqual([K.record(access!)])
+    // The file was just shown, so its summary is in memory: the next read's log reads none.
+    expect((await engine.getSummary(reg.citizenId))?.nationality).toBe('AAA')
+    keys.length = 0
+    await engine.logAccess([read])
+    expect(keys.filter((k) => k.startsWith('sum/'))).toEqual([])
+    expect(await engine.docRecords(reg.citizenId)).toHaveLength(3)
     await engine.stop()
   })
 
@@ -1007,14 +1020,8 @@ describe('engine: summaries', () => {
     // A summary read from the store just before a transaction changes it, and cached after:
     // the file would show the old summary, and the next transaction would take the old index
     // keys for the ones to replace (the case's would stay in the work queue for ever).
-    const bloc = testBloc(1)
-    const officer = bloc.officer('AAA')
     const store = new HeldReadStore()
-    const first = await engineFor(bloc, 0, store)
-    const reg = registration(officer)
-    expect((await first.submit([reg]))[0]?.ok).toBe(true)
-    await first.stop()
-    const engine = await engineFor(bloc, 0, store)
+    const { engine, reg, officer } = await reopenedWithCitizen(store)
     const read = store.holdNext(`sum/${reg.citizenId}`)
     const before = engine.getSummary(reg.citizenId)
     await read.reached
