@@ -92,10 +92,14 @@ const RANGE_BATCH = 1000
  * Bytes of a table file's block before compression (LevelDB's default is 4 KiB). Snappy finds
  * repeats only inside a block, and neighbouring rows repeat a lot (the officer's certificate in
  * each stored record, a summary's field names): with 16 KiB blocks a store of 20,000 citizens,
- * compacted, took 1,547 B per citizen against 1,684 with 4 KiB (`rec/` 321 against 420 B). A
- * random read decompresses one larger block, a few microseconds more.
+ * compacted, took 1,547 B per citizen against 1,684 with 4 KiB (`rec/` 321 against 420 B).
+ * Since an entry is kept in rows, one per record (~1.4 KB each), a block of 16 KiB held ~12
+ * of them and paid for the officer's certificate once per 12 records: with 32 KiB, 100,000
+ * citizens took 1,204 B each against 1,245 (`ent/` 357 against 387), and a citizen's file read
+ * as fast (p50 3.7–4.1 ms against 3.8–4.5, alternated runs of `npm run bench -- --quick --only
+ * scale --citizens 100000`). A random read decompresses one larger block, a few microseconds.
  */
-export const TABLE_BLOCK_BYTES = 16 * 1024
+export const TABLE_BLOCK_BYTES = 32 * 1024
 
 export interface LevelStoreInit {
   /** fsync every batch. Only tests that measure something else turn this off. @default true */
