@@ -117,7 +117,8 @@ export class Projections {
 
   /** Caches the summaries a transaction wrote (once it is handed to the store). */
   remember(tx: Tx): void {
-    this.#generation++
+    // A transaction that wrote no summary (logged reads only) leaves the reads in flight alone.
+    if (tx.summaries.size > 0) this.#generation++
     for (const [c, s] of tx.summaries) this.#cache.set(c, s)
   }
 
