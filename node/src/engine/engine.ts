@@ -64,7 +64,7 @@ import {
   LocalWriter,
   type LocalWriterInit,
 } from './local-writer.ts'
-import { compacted, markFormat, migrate, STORE_FORMAT } from './migrate.ts'
+import { markFormat, migrate, STORE_FORMAT } from './migrate.ts'
 import { Projections } from './projections.ts'
 import { EngineReads } from './reads.ts'
 import { Receipts } from './receipts.ts'
@@ -287,14 +287,7 @@ export class Engine extends EngineReads {
     await this.#evidence.load()
     // A rebuild was interrupted, or an amendment adopted just before a stop voids entries held.
     await this.#healing.ifNeeded()
-    // Marked as of this format before compacting, so that an older node refuses it from now on
-    // (its rows are of this format already); a compaction cut short is done again at the next
-    // start: what the migration replaced (plain values, whole entries, record copies) leaves
-    // LevelDB's files too.
-    if (await markFormat(this.store)) {
-      await this.store.compact?.()
-      await compacted(this.store)
-    }
+    await markFormat(this.store)
     if (migrated.from < STORE_FORMAT) {
       this.#observer.migrated?.({ from: migrated.from, to: STORE_FORMAT, sealed: migrated.sealed })
     }

@@ -129,21 +129,22 @@ async function splitEntries(store: Store): Promise<void> {
 const MAX_RECORD_ROW_BYTES = 1024 * 1024
 
 /**
- * Marks the store as of STORE_FORMAT once its migration and rebuild are durable, with a
- * compaction to do (`meta/compact`): answers whether one is to be done, this time or because a
- * start cut short left it undone.
+ * Marks the store as of STORE_FORMAT once its migration and rebuild are durable, then compacts
+ * it, so that what the migration replaced (plain values, whole entries, record copies) leaves
+ * LevelDB's files too. The mark comes first: an older node refuses the store from then on (its
+ * rows are of this format already), and `meta/compact` owes a compaction cut short to the next
+ * start.
  */
-export async function markFormat(store: Store): Promise<boolean> {
+export async function markFormat(store: Store): Promise<void> {
   const [raw, pending] = await store.getMany([K.format, K.compact])
-  if (raw && Number(decodeText(raw)) === STORE_FORMAT) return pending !== undefined
-  await store.write([
-    { type: 'put', key: K.format, value: new TextEncoder().encode(String(STORE_FORMAT)) },
-    { type: 'put', key: K.compact, value: new Uint8Array([1]) },
-  ])
-  return true
-}
-
-/** Notes that the compaction after a migration is done. */
-export async function compacted(store: Store): Promise<void> {
+  if (!raw || Number(decodeText(raw)) !== STORE_FORMAT) {
+    await store.write([
+      { type: 'put', key: K.format, value: new TextEncoder().encode(String(STORE_FORMAT)) },
+      { type: 'put', key: K.compact, value: new Uint8Array([1]) },
+    ])
+  } else if (pending === undefined) {
+    return
+  }
+  await store.compact?.()
   await store.write([{ type: 'del', key: K.compact }])
 }
