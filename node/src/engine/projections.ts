@@ -5,9 +5,9 @@
  *
  * At rest a summary holds no personal value: the presence is kept as the id of the record whose
  * (sealed) payload holds it (`r`), read back when the summary is; the travel document and the
- * country of presence only as the blind tokens their index keys hold (vault.ts). What stays plain is what the
- * signed headers already say (nationality, cases, welfare status). Nothing is sealed twice, and
- * an erasure needs nothing more than the payloads' key gone.
+ * country of presence only as the blind tokens their index keys hold (vault.ts). What stays
+ * plain is what the signed headers already say (nationality, cases, welfare status). Nothing is
+ * sealed twice, and an erasure needs nothing more than the payloads' key gone.
  */
 import {
   decodeCanonical,
