@@ -99,6 +99,10 @@ async function main(): Promise<void> {
     unsyncedServeAfterMs: config.privacy.unsyncedServeAfterMs,
     replication: config.replication,
     witness: config.witness,
+    storeUpkeep: {
+      idleMs: config.store.compactAfterIdleMs,
+      minBytes: config.store.compactAfterBytes,
+    },
   })
   if (config.faultInjection) log.warn('FAULT INJECTION IS ENABLED: for tests only')
   process.stdout.write(`Legation node listening on ${node.url} (try ${node.url}/v1/node)\n`)

@@ -27,3 +27,11 @@ export { type NodeOptions, type RunningNode, startNode, VERSION } from './node.t
 export { LevelStore } from './storage/level-store.ts'
 export { MemoryStore } from './storage/memory-store.ts'
 export { type BatchOp, prefixRange, type RangeOptions, type Store } from './storage/store.ts'
+export {
+  DEFAULT_COMPACT_IDLE_MS,
+  DEFAULT_COMPACT_MIN_BYTES,
+  type StoreUpkeep,
+  type StoreUpkeepInit,
+  type StoreUpkeepStats,
+  storeUpkeep,
+} from './storage/upkeep.ts'

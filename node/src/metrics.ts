@@ -12,6 +12,7 @@
 import { statfs } from 'node:fs/promises'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { RemoteResult } from './engine/types.ts'
+import type { StoreUpkeepStats } from './storage/upkeep.ts'
 
 export const METRIC_PREFIX = 'legation_'
 
@@ -89,6 +90,11 @@ export interface Metrics {
   readonly meshFrames: Counter<'direction'>
   /** Reads the mesh's traffic counters at each scrape. */
   observeMesh(traffic: MeshTrafficCounts): void
+  /**
+   * Reads store upkeep's figures at each scrape (storage/upkeep.ts): compactions done and how
+   * long the last took, whether one runs now, and the bytes written since the last began.
+   */
+  observeStore(upkeep: { readonly stats: StoreUpkeepStats }): void
 }
 
 /** The mesh's running totals (`MeshTraffic`). */
@@ -106,6 +112,38 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
   const registers = [registry]
   const p = METRIC_PREFIX
   let mesh: MeshTrafficCounts | undefined
+  let store: { readonly stats: StoreUpkeepStats } | undefined
+  // A gauge whose value is one of store upkeep's figures, read at each scrape.
+  const fromStore = (name: string, help: string, read: (s: StoreUpkeepStats) => number) =>
+    new Gauge({
+      name: `${p}${name}`,
+      help,
+      registers,
+      collect() {
+        if (store !== undefined) this.set(read(store.stats))
+      },
+    })
+  new Counter({
+    name: `${p}store_compactions_total`,
+    help: 'Whole-store compactions done since the node started, each after a load of writes',
+    registers,
+    collect() {
+      if (store === undefined) return
+      this.reset()
+      this.inc(store.stats.compactions)
+    },
+  })
+  fromStore('store_compacting', '1 while the node compacts its store', (s) => (s.compacting ? 1 : 0))
+  fromStore(
+    'store_last_compaction_seconds',
+    'How long the last whole-store compaction took',
+    (s) => s.lastCompactionSeconds,
+  )
+  fromStore(
+    'store_written_since_compaction_bytes',
+    'Bytes of keys and values written to the store since its last compaction began (or the node started)',
+    (s) => s.bytesSinceCompaction,
+  )
   // A counter whose value is the mesh's own running total, set at each scrape.
   const fromMesh = (name: string, help: string, read: (t: MeshTrafficCounts, sent: boolean) => number) =>
     new Counter({
@@ -139,6 +177,9 @@ export function createMetrics(init: MetricsInit = {}): Metrics {
     }),
     observeMesh(traffic) {
       mesh = traffic
+    },
+    observeStore(upkeep) {
+      store = upkeep
     },
     recordsAccepted: new Counter({
       name: `${p}records_accepted_total`,

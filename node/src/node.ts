@@ -41,6 +41,7 @@ import {
 } from './replication/replication.ts'
 import { type NamedService, startServices } from './service.ts'
 import { levelStore } from './storage/level-store.ts'
+import { type StoreUpkeepInit, storeUpkeep } from './storage/upkeep.ts'
 import { type WitnessInit, witness } from './witness/witness.ts'
 
 /** This package's version, as its package.json says. */
@@ -83,6 +84,8 @@ export interface NodeOptions {
   }
   /** Checkpointing and cosigning (witness.ts). */
   witness?: WitnessInit
+  /** When the store is compacted after a load of writes (storage/upkeep.ts). */
+  storeUpkeep?: StoreUpkeepInit
   /**
    * How long a node that cannot catch up with any peer after it starts withholds personal data
    * (it may not know of an erasure yet); then it serves what it holds, and says so in its log.
@@ -143,8 +146,12 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       },
     },
   })
+  // A compaction of the whole store once a load of writes is over (storage/upkeep.ts).
+  const upkeep = storeUpkeep(opts.storeUpkeep)({ store, logger: log })
+  metrics.observeStore(upkeep)
   const services: NamedService[] = [
     { name: 'store', service: store },
+    { name: 'store upkeep', service: upkeep },
     { name: 'verifier', service: verify },
     { name: 'engine', service: engine },
   ]

@@ -30,6 +30,7 @@ import {
   DEFAULT_RECEIPT_WINDOW_MS,
   DEFAULT_STATUS_INTERVAL_MS,
 } from '../replication/replication.ts'
+import { DEFAULT_COMPACT_IDLE_MS, DEFAULT_COMPACT_MIN_BYTES } from '../storage/upkeep.ts'
 import { DEFAULT_COSIGN_SPREAD_MS, DEFAULT_WITNESS_INTERVAL_MS } from '../witness/witness.ts'
 
 export { DEFAULT_DATA_DIR, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_WRITE_CONCERN_TIMEOUT_MS }
@@ -327,6 +328,23 @@ export const ConfigSchema = Type.Object(
           HOUR,
           DEFAULT_UNSYNCED_SERVE_AFTER_MS,
           'How long a node that reaches no peer after it starts withholds personal data (it may not know of an erasure yet) before it serves what it holds, in ms',
+        ),
+      },
+      strict,
+    ),
+    store: Type.Object(
+      {
+        compactAfterIdleMs: int(
+          SECOND,
+          DAY,
+          DEFAULT_COMPACT_IDLE_MS,
+          'How long writes must pause before the node compacts its whole store after a load of writes, in ms',
+        ),
+        compactAfterBytes: int(
+          0,
+          2 ** 40,
+          DEFAULT_COMPACT_MIN_BYTES,
+          'The least written since the last compaction, in bytes of keys and values, before the node compacts its store when writes pause; it also waits for a quarter of the store’s size',
         ),
       },
       strict,

@@ -136,6 +136,10 @@ export class LevelStore implements Store, Startable {
   /** The running group commit, if any: `close` waits for it. */
   #flushing: Promise<void> | undefined
   #written = 0
+  /** Bytes of keys and values written since the store opened (store upkeep's measure). */
+  #bytesWritten = 0
+  /** When `write` was last called (`performance.now()`), or when the store opened. */
+  #lastWriteAt = performance.now()
   /**
    * Writes not yet durable, by key (undefined: deleted), with the write that made each: reads
    * see them at once. An entry goes when that write is durable, unless a later one replaced it.
@@ -215,7 +219,13 @@ export class LevelStore implements Store, Startable {
     if (this.#failed !== undefined) return Promise.reject(this.#failed)
     if (ops.length === 0) return Promise.resolve()
     const n = ++this.#written
-    for (const op of ops) this.#overlay.set(op.key, { value: op.type === 'put' ? op.value : undefined, n })
+    let bytes = 0
+    for (const op of ops) {
+      this.#overlay.set(op.key, { value: op.type === 'put' ? op.value : undefined, n })
+      bytes += op.key.length + (op.type === 'put' ? op.value.byteLength : 0)
+    }
+    this.#bytesWritten += bytes
+    this.#lastWriteAt = performance.now()
     return new Promise((resolve, reject) => {
       this.#queue.push({ ops, n, resolve, reject })
       this.#flushing ??= this.#flush()
@@ -262,8 +272,23 @@ export class LevelStore implements Store, Startable {
   }
 
   async compact(): Promise<void> {
+    await this.compactRange('', '\uffff')
+  }
+
+  /** LevelDB's manual compaction of the keys in [gte, lt), once queued writes are durable. */
+  async compactRange(gte: string, lt: string): Promise<void> {
     await this.#flushing
-    await this.db.compactRange?.('', '\uffff')
+    await this.db.compactRange?.(gte, lt)
+  }
+
+  /** What has been written since the store opened: bytes of keys and values, and when last. */
+  get writes(): { readonly bytes: number; readonly lastAt: number } {
+    return { bytes: this.#bytesWritten, lastAt: this.#lastWriteAt }
+  }
+
+  /** LevelDB's estimate of the bytes on disk of the keys in [gte, lt); undefined in memory. */
+  async approximateBytes(gte: string, lt: string): Promise<number | undefined> {
+    return this.db.approximateSize?.(gte, lt)
   }
 
   /**
@@ -272,7 +297,7 @@ export class LevelStore implements Store, Startable {
    */
   async bytesUnder(prefix: string): Promise<number | undefined> {
     const { gte, lt } = prefixRange(prefix)
-    return this.db.approximateSize?.(gte!, lt!)
+    return this.approximateBytes(gte!, lt!)
   }
 
   async close() {

@@ -18,6 +18,10 @@ describe('createMetrics', () => {
     m.evidenceStored.inc({ kind: 'equivocation' })
     const traffic = { bytesSent: 1200, bytesReceived: 800, framesSent: 3, framesReceived: 2 }
     m.observeMesh(traffic)
+    const upkeep = {
+      stats: { compactions: 2, compacting: true, lastCompactionSeconds: 4.5, bytesSinceCompaction: 1024 },
+    }
+    m.observeStore(upkeep)
 
     const text = await m.registry.metrics()
     for (const line of [
@@ -38,6 +42,10 @@ describe('createMetrics', () => {
       'legation_mesh_bytes_total{direction="received"} 800',
       'legation_mesh_frames_total{direction="sent"} 3',
       'legation_mesh_frames_total{direction="received"} 2',
+      'legation_store_compactions_total 2',
+      'legation_store_compacting 1',
+      'legation_store_last_compaction_seconds 4.5',
+      'legation_store_written_since_compaction_bytes 1024',
     ]) {
       expect(text).toContain(line)
     }

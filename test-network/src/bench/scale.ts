@@ -6,7 +6,7 @@
  * certificate, and with one signer LevelDB's compression all but hides it.
  */
 import { join } from 'node:path'
-import { LevelStore } from '@legation/node'
+import { DEFAULT_COMPACT_IDLE_MS, DEFAULT_COMPACT_MIN_BYTES, LevelStore } from '@legation/node'
 import type { BuiltRecord, LegationClient } from '@legation/protocol'
 import { citizenRegistration, submitBatch } from '../workload.ts'
 import { BenchClient } from './client.ts'
@@ -77,22 +77,59 @@ async function timedReads(url: string, officer: LegationClient, paths: readonly 
   return { p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), reads: lat.length }
 }
 
+const metricsText = async (url: string) =>
+  (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+
+/** A metric's first value in a /metrics text, whatever its labels; NaN if absent. */
+function metricValue(text: string, name: string): number {
+  const v = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1]
+  return v === undefined ? Number.NaN : Number(v)
+}
+
 /**
  * Where a node's resident memory is, from its own /metrics: V8's heap (used, and reserved) and
  * memory outside it that V8 knows of (buffers). What RSS holds beyond these is native: LevelDB,
  * OpenSSL, and what the C allocator keeps of memory freed.
  */
 async function nodeMemory(url: string): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
-  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
-  const mib = (name: string) => {
-    const v = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1]
-    return v === undefined ? Number.NaN : Math.round(Number(v) / 2 ** 20)
-  }
+  const text = await metricsText(url)
+  const mib = (name: string) => Math.round(metricValue(text, name) / 2 ** 20)
   return {
     heapUsed: mib('nodejs_heap_size_used_bytes'),
     heapTotal: mib('nodejs_heap_size_total_bytes'),
     external: mib('nodejs_external_memory_bytes'),
   }
+}
+
+const nodeGauge = async (url: string, name: string) => metricValue(await metricsText(url), name)
+
+/** The longest a node's compaction after the load is waited for (a million citizens: under a minute). */
+const COMPACTION_WAIT_MS = 15 * 60_000
+
+/**
+ * Waits for the compaction the node makes once writes pause after a load (storage/upkeep.ts),
+ * if it makes one: "at rest" is after the node's own upkeep. Answers how long it took by the
+ * node's account, or null if the load was too small for one (the node started empty, so the
+ * load is more than a quarter of its store: its default least is what decides).
+ */
+async function compactionAfterLoad(url: string): Promise<{ seconds: number } | null> {
+  const started = Date.now()
+  const written = await nodeGauge(url, 'legation_store_written_since_compaction_bytes')
+  if (written < DEFAULT_COMPACT_MIN_BYTES && (await nodeGauge(url, 'legation_store_compactions_total')) < 1)
+    return null
+  const compactions = () => nodeGauge(url, 'legation_store_compactions_total')
+  const compacting = () => nodeGauge(url, 'legation_store_compacting')
+  while ((await compactions()) < 1 && (await compacting()) !== 1) {
+    if (Date.now() - started > DEFAULT_COMPACT_IDLE_MS + 30_000)
+      throw new Error('the node did not compact after the load')
+    await sleep(250)
+  }
+  while ((await compacting()) === 1) {
+    if (Date.now() - started > COMPACTION_WAIT_MS)
+      throw new Error('the node compacted for longer than 15 min')
+    await sleep(250)
+  }
+  return { seconds: await nodeGauge(url, 'legation_store_last_compaction_seconds') }
 }
 
 export async function scale(sizes: Sizes, deadline: number, progress: (done: number) => void) {
@@ -136,6 +173,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
     const ingestSeconds = (performance.now() - t) / 1000
     const rssPeakDuringIngest = await peak.stop()
     await sleep(sizes.settleMs)
+    const compaction = await compactionAfterLoad(node.url)
     const rssAtRest = await rssMiB(node.pid)
     const rssAtRestSplit = await rssSplitMiB(node.pid)
     const memoryAtRest = await nodeMemory(node.url)
@@ -182,6 +220,7 @@ export async function scale(sizes: Sizes, deadline: number, progress: (done: num
       rssAtRestSplitMiB: rssAtRestSplit,
       memoryAtRestMiB: memoryAtRest,
       restartToReadySeconds: Number(restartSeconds.toFixed(2)),
+      compactionAfterLoad: compaction,
       readCitizenFileFirst: firstFiles,
       readCitizenFile: file,
       readCitizenFileAfterRestart: fileAfterRestart,
