@@ -106,6 +106,16 @@ export function entryRecordStarts(bytes: Uint8Array): number[] {
 }
 const ENTRY_RECORDS = ['body', 'changes', '*', 'records', '*'] as const
 
+/**
+ * The Yjs update of each of an entry's changes, in order, read without decoding the entry: a
+ * node keeps a doc that took one update from empty as the place of that update in its stored
+ * entry (node's entry-rows.ts). Views into `bytes`.
+ */
+export function entryUpdates(bytes: Uint8Array): Uint8Array[] {
+  return bytesAt(bytes, ENTRY_UPDATES)
+}
+const ENTRY_UPDATES = ['body', 'changes', '*', 'update'] as const
+
 export { firstItemLength } from './cbor-scan.ts'
 
 /** Decodes and checks an entry's shape (no signature check). */

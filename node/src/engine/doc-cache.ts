@@ -11,7 +11,7 @@ import { copyValue, docHash, loadDoc, type RecordHeader } from '@legation/protoc
 import { LRUCache } from 'lru-cache'
 import type * as Y from 'yjs'
 import type { Store } from '../storage/store.ts'
-import { readRecords } from './entry-rows.ts'
+import { docStates, readRecords } from './entry-rows.ts'
 import { K } from './keys.ts'
 
 /** Docs kept decoded in memory. */
@@ -90,7 +90,8 @@ export class DocCache {
     const cached = this.#docs.get(docId)
     if (cached) return cached
     const generation = this.#generation
-    const d = this.#fromRow(docId, await this.#store.get(K.doc(docId)))
+    const [state] = await docStates(this.#store, [await this.#store.get(K.doc(docId))])
+    const d = this.#fromRow(docId, state)
     if (generation === this.#generation) this.#docs.set(docId, d)
     return d
   }
@@ -109,7 +110,7 @@ export class DocCache {
     }
     if (missing.length > 0) {
       const generation = this.#generation
-      const raws = await this.#store.getMany(missing.map(K.doc))
+      const raws = await docStates(this.#store, await this.#store.getMany(missing.map(K.doc)))
       const current = generation === this.#generation
       missing.forEach((id, i) => {
         const d = this.#fromRow(id, raws[i])

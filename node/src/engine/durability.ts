@@ -28,7 +28,7 @@ import { NodeError } from '../errors.ts'
 import type { BatchOp, Store } from '../storage/store.ts'
 import { decodeJson, decodeText, encodeJson } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
-import { putEntryRows, putRecordRefs, readEntry, readRecord } from './entry-rows.ts'
+import { docPlaces, putEntryRows, putRecordRefs, readEntry, readRecord } from './entry-rows.ts'
 import type { FeedTrees } from './feed-trees.ts'
 import { K } from './keys.ts'
 import type { Projections } from './projections.ts'
@@ -172,20 +172,26 @@ export class Durability {
    */
   async finish(tx: Tx): Promise<{ durable: Promise<void> }> {
     const ops = tx.ops
-    for (const e of tx.entries) putEntryRows(ops, e.origin, e.seq, e.bytes)
+    const changed = [...tx.docs].filter(([, d]) => d.changed)
+    // A doc whose state is one change's update is stored as that update's place in its entry.
+    const states = new Set(changed.flatMap(([, d]) => (d.state ? [d.state] : [])))
+    const places = new Map<Uint8Array, Uint8Array>()
+    for (const e of tx.entries) {
+      const starts = putEntryRows(ops, e.origin, e.seq, e.bytes)
+      if (states.size > 0) docPlaces(places, e, starts, states)
+    }
     const trees = this.#trees.extend(tx.entries, ops)
     putRecordRefs(ops, tx.entries, tx.records)
     await this.#erasures(tx)
     await this.sealPayloads(tx)
     let acc = tx.acc
-    const changed = [...tx.docs].filter(([, d]) => d.changed)
     const docRows = new Map<TxDoc, { hash: Uint8Array; bytes: number }>()
     for (const [docId, d] of changed) {
       const h = docHash(docId, d.doc)
       const state = d.state ?? encodeDoc(d.doc)
       docRows.set(d, { hash: h, bytes: state.length })
       acc = accumulate(acc, docId, d.hash.length ? d.hash : undefined, h)
-      ops.push({ type: 'put', key: K.doc(docId), value: state })
+      ops.push({ type: 'put', key: K.doc(docId), value: (d.state && places.get(d.state)) || state })
     }
     // Summaries and indexes follow the merged docs — but for docs only a logged read changed:
     // an access.logged record sets no field, so their summaries stay as they are.

@@ -19,6 +19,7 @@ import {
   decodeCanonical,
   encodeCanonical,
   entryRecordStarts,
+  entryUpdates,
   firstItemLength,
   MAX_CHANGES_PER_ENTRY,
   MAX_RECORDS_PER_CHANGE,
@@ -40,9 +41,10 @@ const MAX_RECORD_BYTES = 1024 * 1024
 
 /**
  * The puts that store an entry: its rows, cut before each record (record `index` → row
- * `index + 1`). They are views into `bytes`, which must not change afterwards.
+ * `index + 1`). They are views into `bytes`, which must not change afterwards. Answers where
+ * the records start in `bytes` (`entryRecordStarts`).
  */
-export function putEntryRows(ops: BatchOp[], origin: string, seq: number, bytes: Uint8Array): void {
+export function putEntryRows(ops: BatchOp[], origin: string, seq: number, bytes: Uint8Array): number[] {
   const starts = entryRecordStarts(bytes)
   const first = starts[0] ?? bytes.length
   const head = new Uint8Array(COUNT_BYTES + first)
@@ -56,6 +58,99 @@ export function putEntryRows(ops: BatchOp[], origin: string, seq: number, bytes:
     const value = bytes.subarray(starts[i], starts[i + 1] ?? bytes.length)
     ops.push({ type: 'put', key: K.entryRow(origin, seq, i + 1), value })
   }
+  return starts
+}
+
+/**
+ * A doc row that holds no state but says where it lies: in the stored entry `origin`/`seq`, row
+ * `row`, `length` bytes from `offset`. A doc that took a single update from empty (a citizen
+ * registered and not touched since: most of them) holds exactly that update, which its entry
+ * stores already: a second copy cost ~140 bytes on disk a citizen, about an eighth of the store.
+ * The row starts with 0x00 0x85: a Yjs state starts with its count of clients, at least 1 for a
+ * doc with structs, and a doc without structs has an empty delete set (0x00 0x00).
+ */
+export interface DocPlace {
+  origin: string
+  seq: number
+  row: number
+  offset: number
+  length: number
+}
+
+const DOC_PLACE = 0x00
+const DOC_PLACE_ARRAY = 0x85
+
+function encodeDocPlace(p: DocPlace): Uint8Array {
+  const body = encodeCanonical([p.origin, p.seq, p.row, p.offset, p.length])
+  const out = new Uint8Array(1 + body.length)
+  out[0] = DOC_PLACE
+  out.set(body, 1)
+  return out
+}
+
+/** The place a doc row names, or undefined if the row is the doc's state itself. */
+export function docPlaceOf(row: Uint8Array): DocPlace | undefined {
+  if (row.length < 2 || row[0] !== DOC_PLACE || row[1] !== DOC_PLACE_ARRAY) return undefined
+  let v: unknown
+  try {
+    v = decodeCanonical(row.subarray(1), 256)
+  } catch {
+    throw storeDamaged('a doc row names no place')
+  }
+  const [origin, seq, r, offset, length] = v as unknown[]
+  const whole = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0
+  if (typeof origin !== 'string' || ![seq, r, offset, length].every(whole))
+    throw storeDamaged('a doc row names no place')
+  return { origin, seq: seq as number, row: r as number, offset: offset as number, length: length as number }
+}
+
+/** The state a doc row holds or names: the named rows are read in one batch. */
+export async function docStates(
+  store: Store,
+  rows: ReadonlyArray<Uint8Array | undefined>,
+): Promise<Array<Uint8Array | undefined>> {
+  const places = rows.map((r) => (r === undefined ? undefined : docPlaceOf(r)))
+  const wanted = places.flatMap((p, i) => (p ? [i] : []))
+  if (wanted.length === 0) return [...rows]
+  const found = await store.getMany(
+    wanted.map((i) => K.entryRow(places[i]!.origin, places[i]!.seq, places[i]!.row)),
+  )
+  const out = [...rows]
+  wanted.forEach((i, k) => {
+    const p = places[i]!
+    const row = found[k]
+    if (row === undefined || p.offset + p.length > row.length)
+      throw storeDamaged(`a doc's state is not where its row says (${p.origin}/${seqKey(p.seq)})`)
+    out[i] = row.subarray(p.offset, p.offset + p.length)
+  })
+  return out
+}
+
+/**
+ * The doc rows of an entry's changes whose doc's state to store is the change's update itself
+ * (`states`: those updates, the objects the changes hold), each naming the update's place among
+ * the entry's rows (`starts`: where its records start), by update.
+ */
+export function docPlaces(
+  out: Map<Uint8Array, Uint8Array>,
+  e: { origin: string; seq: number; bytes: Uint8Array; entry: Pick<SignedEntry, 'body'> },
+  starts: readonly number[],
+  states: ReadonlySet<Uint8Array>,
+): void {
+  const changes = e.entry.body.changes
+  if (!changes.some((ch) => states.has(ch.update))) return
+  const updates = entryUpdates(e.bytes)
+  if (updates.length !== changes.length) return
+  let r = 0
+  changes.forEach((ch, j) => {
+    const u = updates[j]!
+    const at = u.byteOffset - e.bytes.byteOffset
+    // The update lies in row r, r being how many records start before it (row 0: after the count).
+    while (r < starts.length && starts[r]! <= at) r++
+    if (!states.has(ch.update) || u.length !== ch.update.length) return
+    const offset = r === 0 ? COUNT_BYTES + at : at - starts[r - 1]!
+    out.set(ch.update, encodeDocPlace({ origin: e.origin, seq: e.seq, row: r, offset, length: u.length }))
+  })
 }
 
 /**

@@ -6,12 +6,15 @@
  *                           row k the k-th record and the bytes after it (entry-rows.ts)   history
  *   rec/<recordId b64>      where a stored record is: [origin, seq, index in the entry]; the
  *                           id's 32 bytes in base64url (43 characters, where hex took 64)
- *   pay/<digest hex>        personal-data payload, sealed under its citizen's key (vault.ts)
+ *   pay/<digest b64>        personal-data payload, sealed under its citizen's key (vault.ts); the
+ *                           digest's bytes in base64url (data format 6; hex before)
  *   ck/<bucket>/<citizen>   the citizen's data key, sealed under its bucket's key (vault.ts)
  *   gone/<citizen>          the id of the record that erased the citizen here (vault.ts)
  *   ret/<at:13>/<digest>    a payload kept only for the retention period: its citizen and record id
  *   miss/<digest hex>       a payload a stored record names but this node lacks: its record id
- *   doc/<docId>             a doc's Yjs state (from data format 3 to 4 its hash first)
+ *   doc/<docId>             a doc's Yjs state (from data format 3 to 4 its hash first), or for
+ *                           a doc that took one update from empty where it lies in its entry's
+ *                           rows (entry-rows.ts `DocPlace`, data format 6)
  *   dh/<docId>              a doc's hash in data format 2 and before (migrate.ts)
  *   sum/<citizenId>         derived summary (canonical CBOR, summary-row.ts); the presence by
  *                           its record, the travel document only as its index token
@@ -36,15 +39,16 @@
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
 
-const RECORD_ID = /^[0-9a-f]{64}$/
+const HASH_HEX = /^[0-9a-f]{64}$/
 
 /**
- * A record id as its `rec/` key spells it: its bytes in base64url. An id that is not 64 hex
- * digits (none the engine stores; one asked for by a caller) is spelled as it is after `!`,
- * which base64url never writes, so it names no stored record.
+ * A record id or payload digest as its `rec/` or `pay/` key spells it: its 32 bytes in base64url
+ * (43 characters, where hex took 64). A string that is not 64 hex digits (none the engine stores;
+ * one asked for by a caller) is spelled as it is after `!`, which base64url never writes, so it
+ * names no stored row.
  */
-const recordKeyPart = (id: string) =>
-  RECORD_ID.test(id) ? Buffer.from(id, 'hex').toString('base64url') : `!${id}`
+const hashKeyPart = (hex: string) =>
+  HASH_HEX.test(hex) ? Buffer.from(hex, 'hex').toString('base64url') : `!${hex}`
 
 /** The record id a `rec/` key names (`K.record`'s inverse). */
 export function recordIdOf(key: string): string {
@@ -57,9 +61,9 @@ export const K = {
   entryRow: (origin: string, seq: number, k: number) =>
     `ent/${origin}/${seqKey(seq)}/${String(k).padStart(5, '0')}`,
   entries: (origin: string) => `ent/${origin}/`,
-  record: (id: string) => `rec/${recordKeyPart(id)}`,
+  record: (id: string) => `rec/${hashKeyPart(id)}`,
   records: 'rec/',
-  payload: (digestHex: string) => `pay/${digestHex}`,
+  payload: (digestHex: string) => `pay/${hashKeyPart(digestHex)}`,
   citizenKey: (bucket: number, citizen: string) => `${K.citizenBucket(bucket)}${citizen}`,
   citizenBucket: (bucket: number) => `ck/${bucket.toString(16).padStart(2, '0')}/`,
   citizenKeys: 'ck/',

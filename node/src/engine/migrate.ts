@@ -10,6 +10,9 @@
  *   5                       derived state in binary: summaries in canonical CBOR (summary-row.ts),
  *                           index rows empty, `rec/` keys in base64url (keys.ts), a doc row its
  *                           Yjs state alone (its hash computed when it is loaded, doc-cache.ts)
+ *   6                       a doc that took one update from empty kept as that update's place in
+ *                           its stored entry (entry-rows.ts `DocPlace`), not a second copy; a
+ *                           payload's key its digest in base64url, its citizen in 16 bytes
  *
  * From 1 to 2: every stored payload is sealed under its citizen's key (in batches, resumable:
  * a sealed payload is left as it is), then the derived state is rebuilt from the feeds (rebuild.ts,
@@ -27,6 +30,10 @@
  * From 4 to 5: the derived state is rebuilt from the feeds, which writes summaries, index rows,
  * `rec/` rows and doc rows anew in their new form (all derived).
  *
+ * From 5 to 6: every payload moves to its base64url key, its citizen kept as bytes (in batches,
+ * each row's move in one write), and the derived state is rebuilt from the feeds, which writes
+ * the doc rows anew, as places where they can be.
+ *
  * A store of a newer format than this node knows is refused (`STORE_FORMAT_NEWER`) instead of
  * being read wrongly: the node was downgraded.
  */
@@ -36,9 +43,9 @@ import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
 import { decodeText } from './codec.ts'
 import { entryKeyOf, putEntryRows } from './entry-rows.ts'
 import { K } from './keys.ts'
-import { SEALED_PAYLOAD, type Vault } from './vault.ts'
+import { compactSealed, isSealedPayload, type Vault } from './vault.ts'
 
-export const STORE_FORMAT = 5
+export const STORE_FORMAT = 6
 const BATCH = 500
 /** Bytes of entries rewritten per write when they are cut into rows (format 4). */
 const SPLIT_BATCH_BYTES = 8 * 1024 * 1024
@@ -69,7 +76,8 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
   let sealed = 0
   if (from >= 2 && from < STORE_FORMAT) {
     // Doc rows gain their hash (format 3), record rows become places (format 4), summaries,
-    // index rows, record keys and doc rows shrink (format 5): written anew by the rebuild.
+    // index rows, record keys and doc rows shrink (format 5), doc rows name their update's place
+    // (format 6): written anew by the rebuild.
     await store.write([{ type: 'put', key: K.rebuild, value: new Uint8Array([1]) }])
   }
   if (from < 2) {
@@ -83,10 +91,10 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
       const digest = record.header.payload
       if (!digest) continue
       const hex = toHex(digest)
-      const stored = await store.get(K.payload(hex))
-      if (!stored || stored[0] === SEALED_PAYLOAD) continue
+      const stored = await store.get(hexPayloadKey(hex))
+      if (!stored || isSealedPayload(stored)) continue
       const value = await vault.sealPayload(record.header.subject, hex, stored, ops)
-      if (value) ops.push({ type: 'put', key: K.payload(hex), value })
+      if (value) ops.push({ type: 'put', key: hexPayloadKey(hex), value })
       sealed++
       if (ops.length >= BATCH) {
         await store.write(ops)
@@ -100,7 +108,30 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
     vault.handed(ops)
   }
   if (from < 4) await splitEntries(store)
+  if (from < 6) await renamePayloads(store)
   return { from, sealed }
+}
+
+/** A payload's key before data format 6: its digest in hex. */
+const hexPayloadKey = (hex: string) => `pay/${hex}`
+const HEX_PAYLOAD_KEY = /^pay\/[0-9a-f]{64}$/
+
+/**
+ * Moves every payload from its hex key to its base64url one (`K.payload`), its owner in the
+ * compact form (`compactSealed`), deleting the old row in the same write (format 6): a migration
+ * cut short goes on where it stopped, rows moved already having keys it passes over.
+ */
+async function renamePayloads(store: Store): Promise<void> {
+  let ops: BatchOp[] = []
+  for await (const [key, value] of store.range(prefixRange('pay/'))) {
+    if (!HEX_PAYLOAD_KEY.test(key)) continue
+    ops.push({ type: 'put', key: K.payload(key.slice(4)), value: compactSealed(value) }, { type: 'del', key })
+    if (ops.length >= 2 * BATCH) {
+      await store.write(ops)
+      ops = []
+    }
+  }
+  if (ops.length > 0) await store.write(ops)
 }
 
 /**

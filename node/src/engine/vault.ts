@@ -46,8 +46,21 @@ const CIPHER = 'chacha20-poly1305'
 export const KEY_BYTES = 32
 export const NONCE_BYTES = 12
 const TAG_BYTES = 16
-/** The first byte of a sealed payload (a plain one is a CBOR map: 0xa0–0xbf). */
+/**
+ * The first byte of a sealed payload (a plain one is a CBOR map: 0xa0–0xbf): its owner as text,
+ * `0x01 ‖ n ‖ owner (n bytes) ‖ sealed`.
+ */
 export const SEALED_PAYLOAD = 1
+/**
+ * The first byte of a sealed payload whose owner is a citizen id (32 hex digits) kept as its 16
+ * bytes, `0x02 ‖ owner ‖ sealed` (data format 6): 17 bytes where the text took 34.
+ */
+export const SEALED_PAYLOAD_ID = 2
+const CITIZEN_HEX = /^[0-9a-f]{32}$/
+
+/** Whether a stored payload is sealed (in either form). */
+export const isSealedPayload = (stored: Uint8Array): boolean =>
+  stored[0] === SEALED_PAYLOAD || stored[0] === SEALED_PAYLOAD_ID
 /** The key of payloads about no citizen (crisis alerts): never erased. */
 export const BLOC_SUBJECT = '~bloc'
 /** Data keys kept unwrapped in memory. */
@@ -188,21 +201,15 @@ export class Vault {
     const owner = subject ?? BLOC_SUBJECT
     const key = await this.#keyFor(owner, ops)
     if (!key) return undefined
-    const id = utf8ToBytes(owner)
-    const head = new Uint8Array(2 + id.length)
-    head[0] = SEALED_PAYLOAD
-    head[1] = id.length
-    head.set(id, 2)
-    return concat(head, seal(key, plain, payloadAad(digestHex, owner)))
+    return concat(sealedHead(owner), seal(key, plain, payloadAad(digestHex, owner)))
   }
 
   /** The plaintext of a stored payload; undefined once its citizen's key is gone. */
   async openPayload(digestHex: string, stored: Uint8Array): Promise<Uint8Array | undefined> {
-    const owner = ownerOf(stored)
-    const n = stored[1]!
+    const { owner, body } = sealedParts(stored)
     const key = await this.#keyOf(owner)
     if (!key) return undefined
-    return open(key, stored.subarray(2 + n), payloadAad(digestHex, owner))
+    return open(key, body, payloadAad(digestHex, owner))
   }
 
   /** `openPayload` for many stored payloads, their citizens' keys looked up in one read. */
@@ -338,10 +345,32 @@ interface RingKey {
 
 const HEX_ID = /^[0-9a-f]{2}/
 /** Which of the 256 buckets a citizen's key is in: citizen ids are key ids, already uniform. */
-/** The citizen (or `BLOC_SUBJECT`) a sealed payload belongs to: `0x01 ‖ n ‖ id (n bytes) ‖ sealed`. */
-function ownerOf(stored: Uint8Array): string {
+/** The head of a sealed payload of `owner`: the compact form for a citizen id. */
+function sealedHead(owner: string): Uint8Array {
+  if (CITIZEN_HEX.test(owner)) return concat(Uint8Array.of(SEALED_PAYLOAD_ID), Buffer.from(owner, 'hex'))
+  const id = utf8ToBytes(owner)
+  return concat(Uint8Array.of(SEALED_PAYLOAD, id.length), id)
+}
+
+/** The citizen (or `BLOC_SUBJECT`) a sealed payload belongs to, and its sealed bytes. */
+function sealedParts(stored: Uint8Array): { owner: string; body: Uint8Array } {
+  if (stored[0] === SEALED_PAYLOAD_ID && stored.length >= 17)
+    return { owner: Buffer.from(stored.subarray(1, 17)).toString('hex'), body: stored.subarray(17) }
   if (stored[0] !== SEALED_PAYLOAD || stored.length < 2) throw new Error('unsealed payload in store')
-  return decodeText(stored.subarray(2, 2 + stored[1]!))
+  const n = stored[1]!
+  return { owner: decodeText(stored.subarray(2, 2 + n)), body: stored.subarray(2 + n) }
+}
+
+const ownerOf = (stored: Uint8Array) => sealedParts(stored).owner
+
+/**
+ * A sealed payload in its compact form (data format 6): its owner as 16 bytes if it is a citizen
+ * id. The sealed bytes are kept as they are (their associated data names the owner as text).
+ */
+export function compactSealed(stored: Uint8Array): Uint8Array {
+  if (stored[0] !== SEALED_PAYLOAD) return stored
+  const { owner, body } = sealedParts(stored)
+  return CITIZEN_HEX.test(owner) ? concat(sealedHead(owner), body) : stored
 }
 
 function bucketOf(citizen: string): number {

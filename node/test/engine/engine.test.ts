@@ -26,6 +26,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Verifier } from '../../src/crypto/verifier.ts'
 import { DEFAULT_MAX_ENTRY_PAYLOAD_BYTES, Engine, type Submission } from '../../src/engine/engine.ts'
+import { docPlaceOf, docStates } from '../../src/engine/entry-rows.ts'
 import { K } from '../../src/engine/keys.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
@@ -189,8 +190,9 @@ describe('engine: durability', () => {
 
   it('keeps a new citizen’s doc as the update that made it, read back and built on after a restart', async () => {
     // Origin and replica on level: each stores the doc of a citizen new to it as that one update
-    // (not re-encoded), reads it back after a restart, and the next change to it, made on the
-    // doc read back, applies at the other and leaves both at the same state.
+    // (not re-encoded, and not copied: the place of the update in the stored entry), reads it back
+    // after a restart, and the next change to it, made on the doc read back, applies at the
+    // other and leaves both at the same state.
     const bloc = testBloc(2)
     const officer = bloc.officer('AAA')
     const dirA = await mkdtemp(join(tmpdir(), 'legation-engine-'))
@@ -212,8 +214,14 @@ describe('engine: durability', () => {
     const reg = registration(officer)
     expect((await a.engine.submit([reg]))[0]?.ok).toBe(true)
     expect(await b.engine.applyRemoteMany([a.sent[0]!.bytes], a.sent[0]!.payloads)).toEqual(['applied'])
-    const stored = (await a.store.get(`doc/${reg.citizenId}`))!
-    expect(toHex(stored)).toBe(toHex(decodeEntry(a.sent[0]!.bytes).body.changes[0]!.update))
+    // Each keeps it where its entry holds it already: the row names the place, a few bytes.
+    const update = decodeEntry(a.sent[0]!.bytes).body.changes[0]!.update
+    for (const { store } of [a, b]) {
+      const row = (await store.get(`doc/${reg.citizenId}`))!
+      expect(docPlaceOf(row)).toMatchObject({ origin: a.engine.nodeId, seq: 1, length: update.length })
+      expect(row.length).toBeLessThan(64)
+      expect(toHex((await docStates(store, [row]))[0]!)).toBe(toHex(update))
+    }
     await a.close()
     await b.close()
     a = await open(dirA, 0)
@@ -985,6 +993,8 @@ describe('engine: summaries', () => {
   it('reads no record header to log a read of a file (a logged read fills no field), nor a summary in memory', async () => {
     const store = new MemoryStore()
     const { engine, reg } = await reopenedWithCitizen(store)
+    // The doc, one update from empty, is read where its entry holds it: that row, no record's.
+    const place = docPlaceOf((await store.get(K.doc(reg.citizenId)))!)!
     const keys: string[] = []
     const get = store.get.bind(store)
     const getMany = store.getMany.bind(store)
@@ -1006,7 +1016,10 @@ describe('engine: summaries', () => {
     await engine.logAccess([read])
     const [, access] = await engine.docRecords(reg.citizenId)
     // Whether the access record is stored already: its own row, not the registration's.
-    expect(keys.filter((k) => k.startsWith('rec/') || k.startsWith('ent/'))).toEqual([K.record(access!)])
+    expect(keys.filter((k) => k.startsWith('rec/') || k.startsWith('ent/'))).toEqual([
+      K.record(access!),
+      K.entryRow(place.origin, place.seq, place.row),
+    ])
     // The file was just shown, so its summary is in memory: the next read's log reads none.
     expect((await engine.getSummary(reg.citizenId))?.nationality).toBe('AAA')
     keys.length = 0

@@ -8,6 +8,9 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   deleteEntryRows,
+  docPlaceOf,
+  docPlaces,
+  docStates,
   hasRecords,
   lastEntrySeq,
   putEntryRows,
@@ -60,6 +63,69 @@ async function stored(entries: Array<{ origin: string; value: unknown }>) {
 }
 
 describe('entry rows', () => {
+  it('name the place of each change’s update among the rows, where it reads back byte for byte', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ origin: fc.constantFrom('n1', 'n2'), value: entry }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        async (list) => {
+          const { store, kept } = await stored(list)
+          for (const e of kept) {
+            const updates = e.value.body.changes.map((c) => c.update)
+            const places = new Map<Uint8Array, Uint8Array>()
+            const starts = putEntryRows([], e.origin, e.seq, e.bytes)
+            docPlaces(places, { ...e, entry: e.value }, starts, new Set(updates))
+            expect(places.size).toBe(new Set(updates).size)
+            const rows = updates.map((u) => places.get(u)!)
+            for (const row of rows) expect(docPlaceOf(row)).toMatchObject({ origin: e.origin, seq: e.seq })
+            expect(await docStates(store, rows)).toEqual(updates)
+            // Only the updates asked for.
+            const none = new Map<Uint8Array, Uint8Array>()
+            docPlaces(none, { ...e, entry: e.value }, starts, new Set())
+            expect(none.size).toBe(0)
+          }
+          await store.close()
+        },
+      ),
+      { numRuns: 150 },
+    )
+  })
+
+  it('read a doc row as a Yjs state, or a place, or name it damaged: whatever its bytes', async () => {
+    const store = new MemoryStore()
+    await store.start()
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 40 }),
+          fc.uint8Array({ maxLength: 40 }).map((b) => Uint8Array.of(0x00, 0x85, ...b)),
+          fc
+            .tuple(fc.string({ maxLength: 4 }), fc.integer(), fc.integer(), fc.integer(), fc.integer())
+            .map((t) => Uint8Array.of(0x00, ...encodeCanonical(t))),
+        ),
+        async (row) => {
+          let place: ReturnType<typeof docPlaceOf>
+          try {
+            place = docPlaceOf(row)
+          } catch (err) {
+            expect(err).toMatchObject({ code: 'STORAGE_FAILED' })
+            return
+          }
+          if (place === undefined) {
+            expect(await docStates(store, [row])).toEqual([row])
+            return
+          }
+          // A place in no stored entry is damage, named.
+          await expect(docStates(store, [row])).rejects.toMatchObject({ code: 'STORAGE_FAILED' })
+        },
+      ),
+      { numRuns: 300 },
+    )
+    await store.close()
+  })
+
   it('give back each entry as signed, by key and by range, and each record from its row', async () => {
     await fc.assert(
       fc.asyncProperty(

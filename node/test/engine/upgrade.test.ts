@@ -21,7 +21,14 @@ import {
 import { afterEach, expect, it, vi } from 'vitest'
 import { auditStore } from '../../src/audit.ts'
 import { Engine } from '../../src/engine/engine.ts'
-import { deleteEntryRows, readEntries, readEntry, readRecords } from '../../src/engine/entry-rows.ts'
+import {
+  deleteEntryRows,
+  docPlaceOf,
+  docStates,
+  readEntries,
+  readEntry,
+  readRecords,
+} from '../../src/engine/entry-rows.ts'
 import { K, recordIdOf, seqKey } from '../../src/engine/keys.ts'
 import { STORE_FORMAT, storeFormat } from '../../src/engine/migrate.ts'
 import { decodeSummaryRow, indexKeysOf } from '../../src/engine/summary-row.ts'
@@ -70,16 +77,37 @@ async function migratedFixture() {
   return { ...fixture, store, root, vv }
 }
 
-/** A store's doc rows (each its Yjs state, by key), and each doc's hash (by doc id). */
+/**
+ * A store's docs: each one's Yjs state by key (read where its row names a place in an entry),
+ * each one's hash by doc id, and how many rows name a place (data format 6).
+ */
 async function docRows(store: LevelStore) {
+  const keys: string[] = []
+  const rows: Uint8Array[] = []
+  for await (const [key, row] of store.range(prefixRange('doc/'))) {
+    keys.push(key)
+    rows.push(row)
+  }
+  const resolved = await docStates(store, rows)
   const states = new Map<string, Uint8Array>()
   const hashes = new Map<string, Uint8Array>()
-  for await (const [key, state] of store.range(prefixRange('doc/'))) {
+  keys.forEach((key, i) => {
     const docId = key.slice('doc/'.length)
-    states.set(key, state)
-    hashes.set(docId, docHash(docId, loadDoc(state, 1, docId)))
-  }
-  return { states, hashes }
+    states.set(key, resolved[i]!)
+    hashes.set(docId, docHash(docId, loadDoc(resolved[i], 1, docId)))
+  })
+  return { states, hashes, places: rows.filter((r) => docPlaceOf(r) !== undefined).length }
+}
+
+/**
+ * The docs after a rebuild hold what they held, and a doc that took one update from empty is
+ * kept as that update's place in its entry (data format 6), not a copy.
+ */
+async function expectDocsKept(store: LevelStore, states: ReadonlyMap<string, Uint8Array>) {
+  const after = await docRows(store)
+  expect(after.states).toEqual(states)
+  expect(states.size).toBeGreaterThan(0)
+  expect(after.places).toBeGreaterThan(0)
 }
 
 /** Opens an engine over `store`, noting each migration it reports. */
@@ -163,6 +191,7 @@ it('opens a store of format 2, each doc hash in a row of its own: rebuilt withou
   const ops: BatchOp[] = []
   const { states, hashes } = await docRows(store)
   for (const [docId, hash] of hashes) ops.push({ type: 'put', key: `dh/${docId}`, value: hash })
+  for (const [key, state] of states) ops.push({ type: 'put', key, value: state })
   expect(ops.length).toBeGreaterThan(0)
   ops.push({ type: 'put', key: K.format, value: new TextEncoder().encode('2') })
   await store.write(ops)
@@ -177,12 +206,7 @@ it('opens a store of format 2, each doc hash in a row of its own: rebuilt withou
   const hashRows: string[] = []
   for await (const [key] of store.range(prefixRange('dh/'))) hashRows.push(key)
   expect(hashRows).toEqual([])
-  let docs = 0
-  for await (const [key, row] of store.range(prefixRange('doc/'))) {
-    docs++
-    expect(row).toEqual(states.get(key))
-  }
-  expect(docs).toBe(states.size)
+  await expectDocsKept(store, states)
   await engine.stop()
   const report = await auditStore(store, ed, { charter })
   expect(report.problems).toEqual([])
@@ -310,9 +334,7 @@ it('opens a store of format 4, summaries in JSON naming their index keys, record
   for await (const [key] of store.range(prefixRange(K.records))) recordKeys.push(key)
   expect(recordKeys).toHaveLength(recordRows)
   for (const key of recordKeys) expect(key.length).toBe(K.records.length + 43)
-  // Doc rows hold the state alone again.
-  for await (const [key, row] of store.range(prefixRange('doc/'))) expect(row).toEqual(states.get(key))
-  expect(states.size).toBeGreaterThan(0)
+  await expectDocsKept(store, states)
   await engine.stop()
   const report = await auditStore(store, ed, { charter })
   expect(report.problems).toEqual([])
@@ -355,5 +377,45 @@ it('finishes a migration from format 1 whose rebuild was cut short, when the nod
   expect(engine.stateRoot()).toBe(root)
   expect(await travelDocumentNumber(engine, f.people[0]!.citizen)).toBe(f.people[0]!.passport)
   await engine.stop()
+  await store.close()
+})
+
+it('opens a store of format 5, doc rows whole, payload keys in hex: a doc of one update kept as its place, payloads moved', async () => {
+  const { f, nodeKeys, charter, store, root } = await migratedFixture()
+  // Format 5 as its node wrote it: each doc row its whole Yjs state, each payload under its
+  // digest in hex, with its citizen as text.
+  const { states } = await docRows(store)
+  const ops: BatchOp[] = [...states].map(([key, state]) => ({ type: 'put' as const, key, value: state }))
+  const payloads = new Map<string, Uint8Array>()
+  for await (const [key, value] of store.range(prefixRange('pay/'))) {
+    expect(value[0]).toBe(2)
+    const owner = utf8ToBytes(Buffer.from(value.subarray(1, 17)).toString('hex'))
+    const old = Uint8Array.of(1, owner.length, ...owner, ...value.subarray(17))
+    const hexKey = `pay/${Buffer.from(key.slice('pay/'.length), 'base64url').toString('hex')}`
+    ops.push({ type: 'del', key }, { type: 'put', key: hexKey, value: old })
+    payloads.set(key, value)
+  }
+  expect(payloads.size).toBeGreaterThanOrEqual(f.people.length)
+  ops.push({ type: 'put', key: K.format, value: new TextEncoder().encode('5') })
+  await store.write(ops)
+  expect((await docRows(store)).places).toBe(0)
+
+  const { engine, migrated } = await openWatching(store, nodeKeys, charter)
+  expect(migrated).toEqual([{ from: 5, to: STORE_FORMAT, sealed: 0 }])
+  expect(engine.stateRoot()).toBe(root)
+  await expectDocsKept(store, states)
+  // Each payload is back under its short key, in the compact form (the rebuild seals it anew),
+  // and opens.
+  const moved = new Map<string, Uint8Array>()
+  for await (const [key, value] of store.range(prefixRange('pay/'))) moved.set(key, value)
+  expect([...moved.keys()]).toEqual([...payloads.keys()])
+  for (const [key, value] of moved) {
+    expect(value[0]).toBe(2)
+    expect(value.length).toBe(payloads.get(key)!.length)
+  }
+  for (const p of f.people) expect(await travelDocumentNumber(engine, p.citizen)).toBe(p.passport)
+  await engine.stop()
+  const report = await auditStore(store, ed, { charter })
+  expect(report.problems).toEqual([])
   await store.close()
 })
