@@ -9,6 +9,7 @@
  *   pay/<digest b64>        personal-data payload, sealed under its citizen's key (vault.ts); the
  *                           digest's bytes in base64url (data format 6; hex before)
  *   ck/<bucket>/<citizen>   the citizen's data key, sealed under its bucket's key (vault.ts)
+ *                           (ids in keys: base64url, `idKeyPart`; hex before data format 6)
  *   gone/<citizen>          the id of the record that erased the citizen here (vault.ts)
  *   ret/<at:13>/<digest>    a payload kept only for the retention period: its citizen and record id
  *   miss/<digest hex>       a payload a stored record names but this node lacks: its record id
@@ -39,21 +40,24 @@
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
 
-const HASH_HEX = /^[0-9a-f]{64}$/
+const ID_HEX = /^(?:[0-9a-f]{32}|[0-9a-f]{64})$/
 
 /**
- * A record id or payload digest as its `rec/` or `pay/` key spells it: its 32 bytes in base64url
- * (43 characters, where hex took 64). A string that is not 64 hex digits (none the engine stores;
- * one asked for by a caller) is spelled as it is after `!`, which base64url never writes, so it
- * names no stored row.
+ * An id as a key spells it: a citizen id (16 bytes), a record id or a payload digest (32 bytes)
+ * in base64url, 22 or 43 characters where hex took 32 or 64 (data formats 5 and 6). Any other id
+ * (the alerts doc; one asked for by a caller) is spelled as it is after `!`, which base64url never
+ * writes: two ids never share a key, and an id a caller makes up names only itself.
  */
-const hashKeyPart = (hex: string) =>
-  HASH_HEX.test(hex) ? Buffer.from(hex, 'hex').toString('base64url') : `!${hex}`
+export const idKeyPart = (id: string): string =>
+  ID_HEX.test(id) ? Buffer.from(id, 'hex').toString('base64url') : `!${id}`
+
+/** The id a key part spells (`idKeyPart`'s inverse). */
+export const idOfKeyPart = (part: string): string =>
+  part.startsWith('!') ? part.slice(1) : Buffer.from(part, 'base64url').toString('hex')
 
 /** The record id a `rec/` key names (`K.record`'s inverse). */
 export function recordIdOf(key: string): string {
-  const part = key.slice(K.records.length)
-  return part.startsWith('!') ? part.slice(1) : Buffer.from(part, 'base64url').toString('hex')
+  return idOfKeyPart(key.slice(K.records.length))
 }
 
 export const K = {
@@ -61,10 +65,10 @@ export const K = {
   entryRow: (origin: string, seq: number, k: number) =>
     `ent/${origin}/${seqKey(seq)}/${String(k).padStart(5, '0')}`,
   entries: (origin: string) => `ent/${origin}/`,
-  record: (id: string) => `rec/${hashKeyPart(id)}`,
+  record: (id: string) => `rec/${idKeyPart(id)}`,
   records: 'rec/',
-  payload: (digestHex: string) => `pay/${hashKeyPart(digestHex)}`,
-  citizenKey: (bucket: number, citizen: string) => `${K.citizenBucket(bucket)}${citizen}`,
+  payload: (digestHex: string) => `pay/${idKeyPart(digestHex)}`,
+  citizenKey: (bucket: number, citizen: string) => `${K.citizenBucket(bucket)}${idKeyPart(citizen)}`,
   citizenBucket: (bucket: number) => `ck/${bucket.toString(16).padStart(2, '0')}/`,
   citizenKeys: 'ck/',
   gone: (citizen: string) => `gone/${citizen}`,
@@ -74,8 +78,8 @@ export const K = {
   retainedAll: 'ret/',
   missing: (digestHex: string) => `miss/${digestHex}`,
   missingAll: 'miss/',
-  doc: (id: string) => `doc/${id}`,
-  summary: (citizen: string) => `sum/${citizen}`,
+  doc: (id: string) => `doc/${idKeyPart(id)}`,
+  summary: (citizen: string) => `sum/${idKeyPart(citizen)}`,
   case: (caseId: string) => `case/${caseId}`,
   alert: (alertId: string) => `alert/${alertId}`,
   alerts: 'alert/',

@@ -12,7 +12,8 @@
  *                           Yjs state alone (its hash computed when it is loaded, doc-cache.ts)
  *   6                       a doc that took one update from empty kept as that update's place in
  *                           its stored entry (entry-rows.ts `DocPlace`), not a second copy; a
- *                           payload's key its digest in base64url, its citizen in 16 bytes
+ *                           payload's key its digest in base64url, its citizen in 16 bytes; ids
+ *                           in the keys of data keys, summaries, docs and indexes in base64url
  *
  * From 1 to 2: every stored payload is sealed under its citizen's key (in batches, resumable:
  * a sealed payload is left as it is), then the derived state is rebuilt from the feeds (rebuild.ts,
@@ -30,9 +31,10 @@
  * From 4 to 5: the derived state is rebuilt from the feeds, which writes summaries, index rows,
  * `rec/` rows and doc rows anew in their new form (all derived).
  *
- * From 5 to 6: every payload moves to its base64url key, its citizen kept as bytes (in batches,
- * each row's move in one write), and the derived state is rebuilt from the feeds, which writes
- * the doc rows anew, as places where they can be.
+ * From 5 to 6: every payload moves to its base64url key, its citizen kept as bytes, and every
+ * citizen's data key to its key with the citizen in base64url (in batches, each row's move in
+ * one write); then the derived state is rebuilt from the feeds, which writes summaries, docs
+ * (as places where they can be) and indexes under their new keys.
  *
  * A store of a newer format than this node knows is refused (`STORE_FORMAT_NEWER`) instead of
  * being read wrongly: the node was downgraded.
@@ -42,7 +44,7 @@ import { NodeError } from '../errors.ts'
 import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
 import { decodeText } from './codec.ts'
 import { entryKeyOf, putEntryRows } from './entry-rows.ts'
-import { K } from './keys.ts'
+import { idKeyPart, K } from './keys.ts'
 import { compactSealed, isSealedPayload, type Vault } from './vault.ts'
 
 export const STORE_FORMAT = 6
@@ -108,8 +110,31 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
     vault.handed(ops)
   }
   if (from < 4) await splitEntries(store)
-  if (from < 6) await renamePayloads(store)
+  if (from < 6) {
+    await renamePayloads(store)
+    await renameCitizenKeys(store)
+  }
   return { from, sealed }
+}
+
+const HEX_CITIZEN_KEY = /^(ck\/[0-9a-f]{2}\/)([0-9a-f]{32})$/
+
+/**
+ * Moves every citizen's data key from `ck/<bucket>/<citizen in hex>` to its key with the citizen
+ * in base64url (`K.citizenKey`, format 6), each move in one write, as `renamePayloads` does.
+ */
+async function renameCitizenKeys(store: Store): Promise<void> {
+  let ops: BatchOp[] = []
+  for await (const [key, value] of store.range(prefixRange(K.citizenKeys))) {
+    const m = HEX_CITIZEN_KEY.exec(key)
+    if (!m) continue
+    ops.push({ type: 'put', key: `${m[1]}${idKeyPart(m[2]!)}`, value }, { type: 'del', key })
+    if (ops.length >= 2 * BATCH) {
+      await store.write(ops)
+      ops = []
+    }
+  }
+  if (ops.length > 0) await store.write(ops)
 }
 
 /** A payload's key before data format 6: its digest in hex. */

@@ -9,7 +9,7 @@ import { prefixRange } from '../storage/store.ts'
 import { decodeText } from './codec.ts'
 import type { DocCache } from './doc-cache.ts'
 import { readEntries, readEntry, readRecord, readRecords } from './entry-rows.ts'
-import { K } from './keys.ts'
+import { idKeyPart, idOfKeyPart, K } from './keys.ts'
 import type { Projections } from './projections.ts'
 import type { CitizenSummary, StoredRecord } from './types.ts'
 import type { IndexKind, Vault } from './vault.ts'
@@ -101,13 +101,16 @@ export class EngineReads {
     return [...new Set(d.doc.getArray<string>('records').toArray())]
   }
 
-  /** Keys of an index prefix (e.g. `ix/nat/AT/`), after `after`, at most `limit`. */
+  /**
+   * The ids an index prefix (e.g. `ix/nat/AT/`) lists, in key order, after the id `after` (a
+   * page's last), at most `limit`.
+   */
   async indexKeys(prefix: string, limit: number, after?: string): Promise<string[]> {
     const out: string[] = []
     const range = after
-      ? { gt: `${prefix}${after}`, lt: `${prefix}\uffff`, limit }
+      ? { gt: `${prefix}${idKeyPart(after)}`, lt: `${prefix}\uffff`, limit }
       : prefixRange(prefix, { limit })
-    for await (const [k] of this.store.range(range)) out.push(k.slice(prefix.length))
+    for await (const [k] of this.store.range(range)) out.push(idOfKeyPart(k.slice(prefix.length)))
     return out
   }
 }

@@ -16,6 +16,7 @@
  */
 import { decodeCanonical, encodeCanonical, fromHex, toHex } from '@legation/protocol'
 import { storeDamaged } from './codec.ts'
+import { idKeyPart } from './keys.ts'
 import type { CaseSummary } from './types.ts'
 
 export interface StoredSummary {
@@ -118,16 +119,19 @@ export function decodeSummaryRow(raw: Uint8Array): StoredSummary {
 /**
  * The index keys a summary puts: by nationality, travel document, presence, case state. The
  * personal values (travel document, country of presence) go in as their blind tokens. Their
- * rows hold nothing: what an index answers is in its keys.
+ * rows hold nothing: what an index answers is in its keys, the citizen or case id last, spelled
+ * as keys spell ids (`idKeyPart`; `Reads.indexKeys` spells them back).
  */
-export function indexKeysOf(citizen: string, s: IndexedParts): string[] {
+export function indexKeysOf(citizenId: string, s: IndexedParts): string[] {
   const ix: string[] = []
+  const citizen = idKeyPart(citizenId)
   if (s.nationality) ix.push(`ix/nat/${s.nationality}/${citizen}`)
   if (s.t.td) ix.push(`ix/td/${s.t.td}/${citizen}`)
   if (s.t.pres) ix.push(`ix/pres/${s.t.pres}/${citizen}`)
   for (const [caseId, c] of Object.entries(s.cases)) {
-    ix.push(`ix/case/${c.state}/${caseId}`)
-    if (s.nationality) ix.push(`ix/ncase/${s.nationality}/${c.state}/${caseId}`)
+    const id = idKeyPart(caseId)
+    ix.push(`ix/case/${c.state}/${id}`)
+    if (s.nationality) ix.push(`ix/ncase/${s.nationality}/${c.state}/${id}`)
   }
   return ix
 }

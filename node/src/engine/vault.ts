@@ -40,7 +40,7 @@ import { LRUCache } from 'lru-cache'
 import { NodeError } from '../errors.ts'
 import { type BatchOp, prefixRange, type SideFile, type Store } from '../storage/store.ts'
 import { decodeText } from './codec.ts'
-import { K } from './keys.ts'
+import { idOfKeyPart, K } from './keys.ts'
 
 const CIPHER = 'chacha20-poly1305'
 export const KEY_BYTES = 32
@@ -259,7 +259,7 @@ export class Vault {
     if (this.#made.size === 0) return
     for (const op of ops) {
       if (op.type === 'put' && op.key.startsWith(K.citizenKeys)) {
-        this.#made.delete(op.key.slice(op.key.indexOf('/', K.citizenKeys.length) + 1))
+        this.#made.delete(idOfKeyPart(op.key.slice(op.key.indexOf('/', K.citizenKeys.length) + 1)))
       }
     }
   }
@@ -269,7 +269,7 @@ export class Vault {
     this.#ring.get(b)!.push(fresh)
     await this.#saveRing()
     for await (const [k, v] of this.#store.range(prefixRange(K.citizenBucket(b)))) {
-      const citizen = k.slice(K.citizenBucket(b).length)
+      const citizen = idOfKeyPart(k.slice(K.citizenBucket(b).length))
       if (citizen === except) continue
       const key = this.#unwrap(b, citizen, v)
       if (key) ops.push({ type: 'put', key: k, value: this.#wrap(b, citizen, key) })

@@ -217,7 +217,7 @@ describe('engine: durability', () => {
     // Each keeps it where its entry holds it already: the row names the place, a few bytes.
     const update = decodeEntry(a.sent[0]!.bytes).body.changes[0]!.update
     for (const { store } of [a, b]) {
-      const row = (await store.get(`doc/${reg.citizenId}`))!
+      const row = (await store.get(K.doc(reg.citizenId)))!
       expect(docPlaceOf(row)).toMatchObject({ origin: a.engine.nodeId, seq: 1, length: update.length })
       expect(row.length).toBeLessThan(64)
       expect(toHex((await docStates(store, [row]))[0]!)).toBe(toHex(update))
@@ -232,7 +232,7 @@ describe('engine: durability', () => {
     expect(b.engine.stateRoot()).toBe(a.engine.stateRoot())
     expect(Object.keys((await b.engine.getSummary(reg.citizenId))!.cases)).toEqual([opened.id])
     // A doc that already held something is stored whole: both records are in the row.
-    const row = (await b.store.get(`doc/${reg.citizenId}`))!
+    const row = (await b.store.get(K.doc(reg.citizenId)))!
     expect(docView(loadDoc(row)).records.sort()).toEqual([reg.id, opened.id].sort())
     await a.close()
     await b.close()
@@ -1035,7 +1035,7 @@ describe('engine: summaries', () => {
     // keys for the ones to replace (the case's would stay in the work queue for ever).
     const store = new HeldReadStore()
     const { engine, reg, officer } = await reopenedWithCitizen(store)
-    const read = store.holdNext(`sum/${reg.citizenId}`)
+    const read = store.holdNext(K.summary(reg.citizenId))
     const before = engine.getSummary(reg.citizenId)
     await read.reached
     const opened = officer.record('case.opened', reg.citizenId, { caseType: 'emergency-travel-document' })

@@ -16,7 +16,7 @@ import { Level } from 'level'
 import { afterEach, describe, expect, it } from 'vitest'
 import { accessRecords } from '../../src/engine/access-records.ts'
 import { Engine } from '../../src/engine/engine.ts'
-import { K } from '../../src/engine/keys.ts'
+import { idKeyPart, K } from '../../src/engine/keys.ts'
 import { open, seal } from '../../src/engine/vault.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
@@ -343,7 +343,7 @@ describe('privacy: erasure', () => {
     for (const s of sent) expect(await b.applyRemote(s.bytes, s.payloads)).toBe('applied')
     const wrappedKey = async (s: LevelStore, citizen: string) => {
       for await (const [key, v] of s.range(prefixRange(K.citizenKeys)))
-        if (key.endsWith(`/${citizen}`)) return { key, v }
+        if (key.endsWith(`/${idKeyPart(citizen)}`)) return { key, v }
       return undefined
     }
     // What a forensic reader of B's files could still find after the erasure: LevelDB keeps

@@ -6,7 +6,7 @@
 import { encodeCanonical, toHex } from '@legation/protocol'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { K, recordIdOf } from '../../src/engine/keys.ts'
+import { idKeyPart, idOfKeyPart, K, recordIdOf } from '../../src/engine/keys.ts'
 import {
   decodeSummaryRow,
   encodeSummaryRow,
@@ -17,6 +17,11 @@ import {
 /** Record ids as the engine makes them (64 hex digits), and anything else a caller could pass. */
 const hexId = fc.uint8Array({ minLength: 32, maxLength: 32 }).map(toHex)
 const id = fc.oneof(hexId, fc.string({ minLength: 1, maxLength: 70 }))
+/** Any id a key may spell: a citizen's (32 hex digits), a record's (64), anything else. */
+const anyId = fc.oneof(
+  id,
+  fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b).toString('hex')),
+)
 const token = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b).toString('base64url'))
 const time = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })
 
@@ -68,12 +73,16 @@ describe('summary rows', () => {
       t: { td: 'TD', pres: 'PR' },
       cases: { [caseId]: { type: 'lost-passport', state: 'submitted', opened: 1, updated: 2 } },
     })
+    // Ids in base64url: the citizen's 16 bytes in 22 characters, the case's 32 in 43.
+    const c = Buffer.from(citizen, 'hex').toString('base64url')
+    const e = Buffer.from(caseId, 'hex').toString('base64url')
+    expect([c.length, e.length]).toEqual([22, 43])
     expect(keys).toEqual([
-      `ix/nat/AUT/${citizen}`,
-      `ix/td/TD/${citizen}`,
-      `ix/pres/PR/${citizen}`,
-      `ix/case/submitted/${caseId}`,
-      `ix/ncase/AUT/submitted/${caseId}`,
+      `ix/nat/AUT/${c}`,
+      `ix/td/TD/${c}`,
+      `ix/pres/PR/${c}`,
+      `ix/case/submitted/${e}`,
+      `ix/ncase/AUT/submitted/${e}`,
     ])
     expect(indexKeysOf(citizen, { nationality: null, t: {}, cases: {} })).toEqual([])
   })
@@ -115,5 +124,19 @@ describe('record keys', () => {
         expect(K.record(a)).not.toBe(K.record(b))
       }),
     )
+  })
+
+  it('spell every id a key holds so that it maps back, and no two ids alike', () => {
+    fc.assert(
+      fc.property(anyId, anyId, (a, b) => {
+        expect(idOfKeyPart(idKeyPart(a))).toBe(a)
+        if (a !== b) expect(idKeyPart(a)).not.toBe(idKeyPart(b))
+      }),
+    )
+    expect(idKeyPart('ab'.repeat(16))).toHaveLength(22)
+    expect(K.summary('ab'.repeat(16))).toBe(
+      `sum/${Buffer.from('ab'.repeat(16), 'hex').toString('base64url')}`,
+    )
+    expect(K.doc('alerts')).toBe('doc/!alerts')
   })
 })

@@ -29,7 +29,7 @@ import {
   readEntry,
   readRecords,
 } from '../../src/engine/entry-rows.ts'
-import { K, recordIdOf, seqKey } from '../../src/engine/keys.ts'
+import { idOfKeyPart, K, recordIdOf, seqKey } from '../../src/engine/keys.ts'
 import { STORE_FORMAT, storeFormat } from '../../src/engine/migrate.ts'
 import { decodeSummaryRow, indexKeysOf } from '../../src/engine/summary-row.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
@@ -78,7 +78,7 @@ async function migratedFixture() {
 }
 
 /**
- * A store's docs: each one's Yjs state by key (read where its row names a place in an entry),
+ * A store's docs: each one's Yjs state by doc id (read where its row names a place in an entry),
  * each one's hash by doc id, and how many rows name a place (data format 6).
  */
 async function docRows(store: LevelStore) {
@@ -92,8 +92,8 @@ async function docRows(store: LevelStore) {
   const states = new Map<string, Uint8Array>()
   const hashes = new Map<string, Uint8Array>()
   keys.forEach((key, i) => {
-    const docId = key.slice('doc/'.length)
-    states.set(key, resolved[i]!)
+    const docId = idOfKeyPart(key.slice('doc/'.length))
+    states.set(docId, resolved[i]!)
     hashes.set(docId, docHash(docId, loadDoc(resolved[i], 1, docId)))
   })
   return { states, hashes, places: rows.filter((r) => docPlaceOf(r) !== undefined).length }
@@ -191,7 +191,7 @@ it('opens a store of format 2, each doc hash in a row of its own: rebuilt withou
   const ops: BatchOp[] = []
   const { states, hashes } = await docRows(store)
   for (const [docId, hash] of hashes) ops.push({ type: 'put', key: `dh/${docId}`, value: hash })
-  for (const [key, state] of states) ops.push({ type: 'put', key, value: state })
+  for (const [docId, state] of states) ops.push({ type: 'put', key: K.doc(docId), value: state })
   expect(ops.length).toBeGreaterThan(0)
   ops.push({ type: 'put', key: K.format, value: new TextEncoder().encode('2') })
   await store.write(ops)
@@ -276,7 +276,7 @@ it('opens a store of format 4, summaries in JSON naming their index keys, record
   const ops: BatchOp[] = []
   const summaries = new Map<string, unknown>()
   for await (const [key, row] of store.range(prefixRange('sum/'))) {
-    const citizen = key.slice('sum/'.length)
+    const citizen = idOfKeyPart(key.slice('sum/'.length))
     const s = decodeSummaryRow(row)
     const old = {
       nationality: s.nationality,
@@ -297,7 +297,7 @@ it('opens a store of format 4, summaries in JSON naming their index keys, record
   const { states, hashes } = await docRows(store)
   for (const [docId, hash] of hashes) {
     const key = K.doc(docId)
-    ops.push({ type: 'put', key, value: new Uint8Array([...hash, ...states.get(key)!]) })
+    ops.push({ type: 'put', key, value: new Uint8Array([...hash, ...states.get(docId)!]) })
   }
   let recordRows = 0
   for await (const [key, row] of store.range(prefixRange(K.records))) {
@@ -326,8 +326,9 @@ it('opens a store of format 4, summaries in JSON naming their index keys, record
   for await (const [key, row] of store.range(prefixRange('sum/'))) {
     expect(row[0]).not.toBe('{'.charCodeAt(0))
     const s = decodeSummaryRow(row)
-    const old = summaries.get(key.slice('sum/'.length)) as { ix: string[] }
-    expect(indexKeysOf(key.slice('sum/'.length), s)).toEqual(old.ix)
+    const citizen = idOfKeyPart(key.slice('sum/'.length))
+    const old = summaries.get(citizen) as { ix: string[] }
+    expect(indexKeysOf(citizen, s)).toEqual(old.ix)
   }
   for await (const [, row] of store.range(prefixRange('ix/'))) expect(row.length).toBe(0)
   const recordKeys: string[] = []
@@ -380,21 +381,35 @@ it('finishes a migration from format 1 whose rebuild was cut short, when the nod
   await store.close()
 })
 
-it('opens a store of format 5, doc rows whole, payload keys in hex: a doc of one update kept as its place, payloads moved', async () => {
+it('opens a store of format 5, ids in keys in hex, doc rows whole: keys moved, a doc of one update kept as its place', async () => {
   const { f, nodeKeys, charter, store, root } = await migratedFixture()
-  // Format 5 as its node wrote it: each doc row its whole Yjs state, each payload under its
-  // digest in hex, with its citizen as text.
+  // Format 5 as its node wrote it: ids in the keys of data keys, summaries, docs and indexes in
+  // hex, each doc row its whole Yjs state, each payload under its digest in hex with its citizen
+  // as text.
+  const hex = (part: string) =>
+    part.startsWith('!') ? part.slice(1) : Buffer.from(part, 'base64url').toString('hex')
   const { states } = await docRows(store)
-  const ops: BatchOp[] = [...states].map(([key, state]) => ({ type: 'put' as const, key, value: state }))
+  const ops: BatchOp[] = []
+  for (const [docId, state] of states)
+    ops.push({ type: 'del', key: K.doc(docId) }, { type: 'put', key: `doc/${docId}`, value: state })
   const payloads = new Map<string, Uint8Array>()
   for await (const [key, value] of store.range(prefixRange('pay/'))) {
     expect(value[0]).toBe(2)
     const owner = utf8ToBytes(Buffer.from(value.subarray(1, 17)).toString('hex'))
     const old = Uint8Array.of(1, owner.length, ...owner, ...value.subarray(17))
-    const hexKey = `pay/${Buffer.from(key.slice('pay/'.length), 'base64url').toString('hex')}`
-    ops.push({ type: 'del', key }, { type: 'put', key: hexKey, value: old })
+    ops.push({ type: 'del', key }, { type: 'put', key: `pay/${hex(key.slice(4))}`, value: old })
     payloads.set(key, value)
   }
+  const moves = new Map<string, string>()
+  for (const prefix of ['ck/', 'sum/', 'ix/']) {
+    for await (const [key, value] of store.range(prefixRange(prefix))) {
+      const cut = key.lastIndexOf('/') + 1
+      const old = `${key.slice(0, cut)}${hex(key.slice(cut))}`
+      ops.push({ type: 'del', key }, { type: 'put', key: old, value })
+      moves.set(key, old)
+    }
+  }
+  expect([...moves.keys()].filter((k) => k.startsWith('ck/'))).toHaveLength(f.people.length)
   expect(payloads.size).toBeGreaterThanOrEqual(f.people.length)
   ops.push({ type: 'put', key: K.format, value: new TextEncoder().encode('5') })
   await store.write(ops)
@@ -404,6 +419,11 @@ it('opens a store of format 5, doc rows whole, payload keys in hex: a doc of one
   expect(migrated).toEqual([{ from: 5, to: STORE_FORMAT, sealed: 0 }])
   expect(engine.stateRoot()).toBe(root)
   await expectDocsKept(store, states)
+  // Every key is back in its short form, none left in the old.
+  for (const [key, old] of moves) {
+    expect(await store.get(key)).toBeDefined()
+    expect(await store.get(old)).toBeUndefined()
+  }
   // Each payload is back under its short key, in the compact form (the rebuild seals it anew),
   // and opens.
   const moved = new Map<string, Uint8Array>()
