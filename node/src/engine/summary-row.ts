@@ -12,7 +12,8 @@
  * `pres` is the id of the presence registration in force, whose sealed payload holds where the
  * citizen is (read back with the summary: alerts and their boards need it); the tokens are what
  * the index keys hold of the travel document and the country of presence (vault.ts
- * `indexToken`), already on disk in the keys themselves.
+ * `indexToken`), already on disk in the keys themselves: as their bytes (data format 6; text
+ * before).
  */
 import { decodeCanonical, encodeCanonical, fromHex, toHex } from '@legation/protocol'
 import { storeDamaged } from './codec.ts'
@@ -45,12 +46,24 @@ function unpackId(v: unknown): string {
 
 const orNull = <T>(v: T | undefined): T | null => v ?? null
 
+/** A blind token (base64url text, vault.ts `indexToken`) as its bytes; anything else as it is. */
+function packToken(t: string | undefined): Uint8Array | string | null {
+  if (t === undefined) return null
+  const b = Buffer.from(t, 'base64url')
+  return b.toString('base64url') === t ? new Uint8Array(b) : t
+}
+
+function unpackToken(v: unknown): string | undefined {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64url')
+  return text(v)
+}
+
 export function encodeSummaryRow(s: StoredSummary): Uint8Array {
   return encodeCanonical([
     s.nationality,
     s.r.pres === undefined ? null : packId(s.r.pres),
-    orNull(s.t.td),
-    orNull(s.t.pres),
+    packToken(s.t.td),
+    packToken(s.t.pres),
     Object.entries(s.cases).map(([id, c]) => [packId(id), c.type, c.state, c.opened, c.updated]),
     Object.entries(s.welfare).map(([id, status]) => [packId(id), status]),
   ])
@@ -109,8 +122,8 @@ export function decodeSummaryRow(raw: Uint8Array): StoredSummary {
     t: {},
   }
   if (pres !== null) s.r.pres = unpackId(pres)
-  const tdT = text(tdToken)
-  const presT = text(presToken)
+  const tdT = unpackToken(tdToken)
+  const presT = unpackToken(presToken)
   if (tdT !== undefined) s.t.td = tdT
   if (presT !== undefined) s.t.pres = presT
   return s

@@ -63,6 +63,15 @@ describe('summary rows', () => {
     }
     // The JSON of format 4 took ~240 bytes with only the travel document (docs/performance.md).
     expect(encodeSummaryRow(s).length).toBeLessThan(100)
+    // Tokens as their bytes (format 6): 12 bytes each where their text took 16.
+    const now: StoredSummary = { ...s, t: { td: 'Ab-_'.repeat(4), pres: 'xY09'.repeat(4) } }
+    const row = encodeSummaryRow(now)
+    expect(decodeSummaryRow(row)).toEqual(now)
+    // The array, "DVB", the presence id (32 bytes), two tokens of 12 bytes, two empty lists.
+    expect(row.length).toBe(1 + 4 + 34 + 2 * 13 + 2)
+    // A token that is not base64url as this node writes it is kept as text, and reads back.
+    const odd: StoredSummary = { ...s, t: { td: 'not base64url' } }
+    expect(decodeSummaryRow(encodeSummaryRow(odd))).toEqual(odd)
   })
 
   it('put the keys every search reads: nationality, blind tokens, case states', () => {
