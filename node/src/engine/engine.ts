@@ -64,7 +64,7 @@ import {
   LocalWriter,
   type LocalWriterInit,
 } from './local-writer.ts'
-import { markFormat, migrate, STORE_FORMAT } from './migrate.ts'
+import { beginMigration, markFormat, migrate, STORE_FORMAT } from './migrate.ts'
 import { Projections } from './projections.ts'
 import { EngineReads } from './reads.ts'
 import { Receipts } from './receipts.ts'
@@ -280,9 +280,11 @@ export class Engine extends EngineReads {
     // A node the charter no longer certifies (its state expelled, it removed) still starts: it
     // serves what it holds and takes no writes (NODE_NOT_CERTIFIED). One never certified does not.
     await this.#trust.load(this.#keys ? this.nodeId : undefined)
+    // An older store: keys moved before the vault reads them, payloads sealed, derived state
+    // rebuilt below (migrate.ts).
+    const from = await beginMigration(this.store)
     await this.vault.load()
-    // An older store: payloads sealed now, derived state rebuilt below (migrate.ts).
-    const migrated = await migrate(this.store, this.vault)
+    const migrated = await migrate(this.store, this.vault, from)
     await this.#durability.load()
     await this.#evidence.load()
     // A rebuild was interrupted, or an amendment adopted just before a stop voids entries held.

@@ -36,6 +36,7 @@
  *   meta/rebuild            present while derived state is being rebuilt from the feeds (rebuild.ts)
  *   meta/format             the store's data format (migrate.ts); absent: format 1
  *   meta/compact            present from a migration's format mark until its compaction is done
+ *   meta/migrating          during a migration, the format it started from (migrate.ts)
  *   meta/restored           present from a restore until the node has its own feed back (backup/restore-fence.ts)
  */
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
@@ -95,5 +96,6 @@ export const K = {
   rebuild: 'meta/rebuild',
   format: 'meta/format',
   compact: 'meta/compact',
+  migrating: 'meta/migrating',
   restored: 'meta/restored',
 } as const

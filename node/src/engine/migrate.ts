@@ -37,7 +37,9 @@
  * (as places where they can be) and indexes under their new keys.
  *
  * A store of a newer format than this node knows is refused (`STORE_FORMAT_NEWER`) instead of
- * being read wrongly: the node was downgraded.
+ * being read wrongly: the node was downgraded. A migration writes the new format's mark before it
+ * changes anything (`beginMigration`), and `meta/migrating` the format it started from, so that
+ * an older node refuses a store half migrated and this one goes on where it stopped.
  */
 import { decodeCanonical, type SignedRecord, toHex } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
@@ -59,22 +61,56 @@ export async function storeFormat(store: Store): Promise<number> {
 }
 
 /**
- * Brings the store to STORE_FORMAT: seals its payloads and marks its derived state for a rebuild
- * (the engine rebuilds at start, then `markFormat`). Answers the format it found and how many
- * payloads it sealed.
+ * The first step of bringing a store to STORE_FORMAT, taken before its vault is read: answers
+ * the format the store is in. A store older than this node's is marked as of STORE_FORMAT at
+ * once, so that an older node refuses it from now on, with `meta/migrating` keeping the format
+ * the migration started from until `markFormat` ends it; then the keys format 6 spells anew move
+ * (payloads, citizens' data keys), since the vault reads data keys by their new keys.
  */
-export async function migrate(store: Store, vault: Vault): Promise<{ from: number; sealed: number }> {
+export async function beginMigration(store: Store): Promise<number> {
   // A rebuild deletes the feed state before it writes it again: a store stopped in between is
   // not a new one.
-  const [state, rebuilding, format] = await store.getMany([K.state, K.rebuild, K.format])
+  const [state, rebuilding, format, started] = await store.getMany([
+    K.state,
+    K.rebuild,
+    K.format,
+    K.migrating,
+  ])
   const fresh = state === undefined && rebuilding === undefined && format === undefined
-  const from = fresh ? STORE_FORMAT : await storeFormat(store)
+  const from = fresh
+    ? STORE_FORMAT
+    : started !== undefined
+      ? Number(decodeText(started))
+      : await storeFormat(store)
   if (from > STORE_FORMAT) {
     throw new NodeError(
       'STORE_FORMAT_NEWER',
       `the store is in data format ${from}; this node reads up to ${STORE_FORMAT}: run the newer version`,
     )
   }
+  if (from < STORE_FORMAT && started === undefined) {
+    await store.write([
+      { type: 'put', key: K.format, value: new TextEncoder().encode(String(STORE_FORMAT)) },
+      { type: 'put', key: K.migrating, value: new TextEncoder().encode(String(from)) },
+    ])
+  }
+  if (from < 6) {
+    await renamePayloads(store)
+    await renameCitizenKeys(store)
+  }
+  return from
+}
+
+/**
+ * Brings the store from format `from` (`beginMigration`) to STORE_FORMAT: seals its payloads,
+ * cuts its entries into rows and marks its derived state for a rebuild (the engine rebuilds at
+ * start, then `markFormat`). Answers the format it found and how many payloads it sealed.
+ */
+export async function migrate(
+  store: Store,
+  vault: Vault,
+  from: number,
+): Promise<{ from: number; sealed: number }> {
   let sealed = 0
   if (from >= 2 && from < STORE_FORMAT) {
     // Doc rows gain their hash (format 3), record rows become places (format 4), summaries,
@@ -93,10 +129,10 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
       const digest = record.header.payload
       if (!digest) continue
       const hex = toHex(digest)
-      const stored = await store.get(hexPayloadKey(hex))
+      const stored = await store.get(K.payload(hex))
       if (!stored || isSealedPayload(stored)) continue
       const value = await vault.sealPayload(record.header.subject, hex, stored, ops)
-      if (value) ops.push({ type: 'put', key: hexPayloadKey(hex), value })
+      if (value) ops.push({ type: 'put', key: K.payload(hex), value })
       sealed++
       if (ops.length >= BATCH) {
         await store.write(ops)
@@ -110,10 +146,6 @@ export async function migrate(store: Store, vault: Vault): Promise<{ from: numbe
     vault.handed(ops)
   }
   if (from < 4) await splitEntries(store)
-  if (from < 6) {
-    await renamePayloads(store)
-    await renameCitizenKeys(store)
-  }
   return { from, sealed }
 }
 
@@ -137,8 +169,6 @@ async function renameCitizenKeys(store: Store): Promise<void> {
   if (ops.length > 0) await store.write(ops)
 }
 
-/** A payload's key before data format 6: its digest in hex. */
-const hexPayloadKey = (hex: string) => `pay/${hex}`
 const HEX_PAYLOAD_KEY = /^pay\/[0-9a-f]{64}$/
 
 /**
@@ -185,17 +215,17 @@ async function splitEntries(store: Store): Promise<void> {
 const MAX_RECORD_ROW_BYTES = 1024 * 1024
 
 /**
- * Marks the store as of STORE_FORMAT once its migration and rebuild are durable, then compacts
- * it, so that what the migration replaced (plain values, whole entries, record copies) leaves
- * LevelDB's files too. The mark comes first: an older node refuses the store from then on (its
- * rows are of this format already), and `meta/compact` owes a compaction cut short to the next
- * start.
+ * Ends a migration once it and its rebuild are durable (`meta/migrating` goes; the format mark
+ * stays, written by `beginMigration`), then compacts the store, so that what the migration
+ * replaced (plain values, whole entries, record copies) leaves LevelDB's files too.
+ * `meta/compact` owes a compaction cut short to the next start.
  */
 export async function markFormat(store: Store): Promise<void> {
-  const [raw, pending] = await store.getMany([K.format, K.compact])
-  if (!raw || Number(decodeText(raw)) !== STORE_FORMAT) {
+  const [raw, pending, migrating] = await store.getMany([K.format, K.compact, K.migrating])
+  if (!raw || Number(decodeText(raw)) !== STORE_FORMAT || migrating !== undefined) {
     await store.write([
       { type: 'put', key: K.format, value: new TextEncoder().encode(String(STORE_FORMAT)) },
+      { type: 'del', key: K.migrating },
       { type: 'put', key: K.compact, value: new Uint8Array([1]) },
     ])
   } else if (pending === undefined) {

@@ -80,7 +80,7 @@ export interface StoreUpkeepStats {
 
 export interface StoreUpkeep extends Startable {
   readonly stats: StoreUpkeepStats
-  /** Compacts the whole store now, whatever was written; waits for one running already. */
+  /** Compacts the whole store now, whatever was written; waits for one running already; not once stopping. */
   compactNow(): Promise<void>
 }
 
@@ -125,7 +125,15 @@ class Upkeep implements StoreUpkeep {
   async start(): Promise<void> {
     this.#stopping = false
     this.#base = this.#store.writes.bytes
-    this.#timer = setInterval(() => void this.#check(), Math.max(25, this.#idleMs / 4))
+    this.#timer = setInterval(
+      () => {
+        // A size estimate that fails (the store closing, an I/O error) is retried at the next tick.
+        this.#check().catch((err) =>
+          this.#log.warn(errorFields(err), 'store upkeep could not check the store'),
+        )
+      },
+      Math.max(25, this.#idleMs / 4),
+    )
     this.#timer.unref()
   }
 
@@ -142,6 +150,7 @@ class Upkeep implements StoreUpkeep {
 
   async compactNow(): Promise<void> {
     while (this.#running) await this.#running
+    if (this.#stopping) return
     await this.#compact('asked')
   }
 

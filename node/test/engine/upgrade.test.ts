@@ -30,15 +30,17 @@ import {
   readRecords,
 } from '../../src/engine/entry-rows.ts'
 import { idOfKeyPart, K, recordIdOf, seqKey } from '../../src/engine/keys.ts'
-import { STORE_FORMAT, storeFormat } from '../../src/engine/migrate.ts'
+import { beginMigration, STORE_FORMAT, storeFormat } from '../../src/engine/migrate.ts'
 import { decodeSummaryRow, indexKeysOf } from '../../src/engine/summary-row.ts'
+import { Vault } from '../../src/engine/vault.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
-import { type BatchOp, prefixRange } from '../../src/storage/store.ts'
+import { type BatchOp, prefixRange, type Store } from '../../src/storage/store.ts'
 import { allBytes, ed, travelDocumentNumber } from '../fixtures.ts'
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'store-v0')
 const dirs: string[] = []
 afterEach(async () => {
+  vi.restoreAllMocks()
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
@@ -381,11 +383,12 @@ it('finishes a migration from format 1 whose rebuild was cut short, when the nod
   await store.close()
 })
 
-it('opens a store of format 5, ids in keys in hex, doc rows whole: keys moved, a doc of one update kept as its place', async () => {
-  const { f, nodeKeys, charter, store, root } = await migratedFixture()
-  // Format 5 as its node wrote it: ids in the keys of data keys, summaries, docs and indexes in
-  // hex, each doc row its whole Yjs state, each payload under its digest in hex with its citizen
-  // as text.
+/**
+ * Rewrites a store of this node's format as a node of format 5 wrote it: ids in the keys of data
+ * keys, summaries, docs and indexes in hex, each doc row its whole Yjs state, each payload under
+ * its digest in hex with its citizen as text. Answers what it moved, by new key.
+ */
+async function asFormat5(store: LevelStore, people: number) {
   const hex = (part: string) =>
     part.startsWith('!') ? part.slice(1) : Buffer.from(part, 'base64url').toString('hex')
   const { states } = await docRows(store)
@@ -409,16 +412,38 @@ it('opens a store of format 5, ids in keys in hex, doc rows whole: keys moved, a
       moves.set(key, old)
     }
   }
-  expect([...moves.keys()].filter((k) => k.startsWith('ck/'))).toHaveLength(f.people.length)
-  expect(payloads.size).toBeGreaterThanOrEqual(f.people.length)
+  expect([...moves.keys()].filter((k) => k.startsWith('ck/'))).toHaveLength(people)
+  expect(payloads.size).toBeGreaterThanOrEqual(people)
   ops.push({ type: 'put', key: K.format, value: new TextEncoder().encode('5') })
   await store.write(ops)
+  return { states, payloads, moves }
+}
+
+/** Whether any citizen's data key is still under its format-5 key (the citizen in hex). */
+async function hexDataKeys(store: Store): Promise<number> {
+  let n = 0
+  for await (const [key] of store.range(prefixRange('ck/'))) if (/^ck\/..\/[0-9a-f]{32}$/.test(key)) n++
+  return n
+}
+
+it('opens a store of format 5, ids in keys in hex, doc rows whole: keys moved, a doc of one update kept as its place', async () => {
+  const { f, nodeKeys, charter, store, root } = await migratedFixture()
+  const { states, payloads, moves } = await asFormat5(store, f.people.length)
+  // The data keys move before the vault reads them: it rewraps a bucket whose key rotation a
+  // stop cut short, by its keys.
+  const seen: number[] = []
+  const load = Vault.prototype.load
+  vi.spyOn(Vault.prototype, 'load').mockImplementation(async function (this: Vault) {
+    seen.push(await hexDataKeys(store))
+    return load.call(this)
+  })
   expect((await docRows(store)).places).toBe(0)
 
   const { engine, migrated } = await openWatching(store, nodeKeys, charter)
   expect(migrated).toEqual([{ from: 5, to: STORE_FORMAT, sealed: 0 }])
   expect(engine.stateRoot()).toBe(root)
   await expectDocsKept(store, states)
+  expect(seen).toEqual([0])
   // Every key is back in its short form, none left in the old.
   for (const [key, old] of moves) {
     expect(await store.get(key)).toBeDefined()
@@ -437,5 +462,34 @@ it('opens a store of format 5, ids in keys in hex, doc rows whole: keys moved, a
   await engine.stop()
   const report = await auditStore(store, ed, { charter })
   expect(report.problems).toEqual([])
+  await store.close()
+})
+
+it('marks a store it migrates at once, so that an older node refuses it half done, and goes on after a stop', async () => {
+  const { f, nodeKeys, charter, store, root } = await migratedFixture()
+  await asFormat5(store, f.people.length)
+  // The node stops after its first write: the marks.
+  let writes = 0
+  const stopping: Store = {
+    get: (k) => store.get(k),
+    getMany: (k) => store.getMany(k),
+    range: (o) => store.range(o),
+    sideFile: (n) => store.sideFile(n),
+    close: async () => {},
+    write: (ops) => (writes++ === 0 ? store.write(ops) : Promise.reject(new Error('the node stopped'))),
+  }
+  await expect(beginMigration(stopping)).rejects.toThrow('the node stopped')
+  // A node of format 5 refuses what it reads now (its keys half moved); this one goes on.
+  expect(await storeFormat(store)).toBe(STORE_FORMAT)
+  expect(new TextDecoder().decode(await store.get(K.migrating))).toBe('5')
+  expect(await hexDataKeys(store)).toBe(f.people.length)
+
+  const { engine, migrated } = await openWatching(store, nodeKeys, charter)
+  expect(migrated).toEqual([{ from: 5, to: STORE_FORMAT, sealed: 0 }])
+  expect(engine.stateRoot()).toBe(root)
+  for (const p of f.people) expect(await travelDocumentNumber(engine, p.citizen)).toBe(p.passport)
+  expect(await hexDataKeys(store)).toBe(0)
+  expect(await store.get(K.migrating)).toBeUndefined()
+  await engine.stop()
   await store.close()
 })

@@ -134,6 +134,11 @@ describe('store upkeep', () => {
     await upkeep.compactNow()
     expect(upkeep.stats.compactions).toBe(1)
     expect(levels().filter((n) => n > 0)).toHaveLength(1)
+    // Not once it stops: the store is about to close.
+    await upkeep.stop()
+    await load(store, 1)
+    await upkeep.compactNow()
+    expect(upkeep.stats.compactions).toBe(1)
     expect(() => storeUpkeep({ idleMs: 0 })).toThrow(RangeError)
     expect(() => storeUpkeep({ minBytes: -1 })).toThrow(RangeError)
   }, 60_000)
