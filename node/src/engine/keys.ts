@@ -1,5 +1,7 @@
 /**
  * The key layout of a node's store. One place, so that storage, backup and audit agree.
+ * Ids in `rec/`, `pay/`, `ck/`, `doc/`, `sum/` and `ix/` keys are spelled by `idKeyPart`: a
+ * citizen's 16 bytes or a record's or digest's 32 in base64url (hex before data format 6).
  *
  *   ent/<origin>/<seq:12>/<k:5>  a signed entry (canonical CBOR), cut before each of its
  *                           records: row 0 the record count and the bytes before the first,
@@ -9,8 +11,7 @@
  *   pay/<digest b64>        personal-data payload, sealed under its citizen's key (vault.ts); the
  *                           digest's bytes in base64url (data format 6; hex before)
  *   ck/<bucket>/<citizen>   the citizen's data key, sealed under its bucket's key (vault.ts)
- *                           (ids in keys: base64url, `idKeyPart`; hex before data format 6)
- *   gone/<citizen>          the id of the record that erased the citizen here (vault.ts)
+ *   gone/<citizen hex>      the id of the record that erased the citizen here (vault.ts)
  *   ret/<at:13>/<digest>    a payload kept only for the retention period: its citizen and record id
  *   miss/<digest hex>       a payload a stored record names but this node lacks: its record id
  *   doc/<docId>             a doc's Yjs state (from data format 3 to 4 its hash first), or for

@@ -1,5 +1,5 @@
 /**
- * A citizen's summary as stored (`sum/<citizen>`, data format 5): canonical CBOR, an array of
+ * A citizen's summary as stored (`sum/<citizen>`, data formats 5 and 6): canonical CBOR, an array of
  * its parts, with ids as their 32 bytes. It was JSON until format 4, with the index keys it put
  * listed in full and the id of the record holding the travel document: ~240 bytes for a
  * registered citizen, now ~32 (63 B on disk with its key at 100,000 citizens, against 148). The
