@@ -95,8 +95,8 @@ export async function beginMigration(store: Store): Promise<number> {
     ])
   }
   if (from < 6) {
-    await renamePayloads(store)
-    await renameCitizenKeys(store)
+    await movePayloads(store)
+    await moveCitizenKeys(store)
   }
   return from
 }
@@ -149,18 +149,21 @@ export async function migrate(
   return { from, sealed }
 }
 
-const HEX_CITIZEN_KEY = /^(ck\/[0-9a-f]{2}\/)([0-9a-f]{32})$/
-
 /**
- * Moves every citizen's data key from `ck/<bucket>/<citizen in hex>` to its key with the citizen
- * in base64url (`K.citizenKey`, format 6), each move in one write, as `renamePayloads` does.
+ * Moves the rows under `prefix` that `moved` gives a new key (and value) to, deleting each old
+ * row in the same write (format 6): a migration cut short goes on where it stopped, rows moved
+ * already having keys `moved` passes over.
  */
-async function renameCitizenKeys(store: Store): Promise<void> {
+async function moveRows(
+  store: Store,
+  prefix: string,
+  moved: (key: string, value: Uint8Array) => BatchOp | undefined,
+): Promise<void> {
   let ops: BatchOp[] = []
-  for await (const [key, value] of store.range(prefixRange(K.citizenKeys))) {
-    const m = HEX_CITIZEN_KEY.exec(key)
-    if (!m) continue
-    ops.push({ type: 'put', key: `${m[1]}${idKeyPart(m[2]!)}`, value }, { type: 'del', key })
+  for await (const [key, value] of store.range(prefixRange(prefix))) {
+    const put = moved(key, value)
+    if (!put) continue
+    ops.push(put, { type: 'del', key })
     if (ops.length >= 2 * BATCH) {
       await store.write(ops)
       ops = []
@@ -169,25 +172,23 @@ async function renameCitizenKeys(store: Store): Promise<void> {
   if (ops.length > 0) await store.write(ops)
 }
 
+const HEX_CITIZEN_KEY = /^(ck\/[0-9a-f]{2}\/)([0-9a-f]{32})$/
 const HEX_PAYLOAD_KEY = /^pay\/[0-9a-f]{64}$/
 
-/**
- * Moves every payload from its hex key to its base64url one (`K.payload`), its owner in the
- * compact form (`compactSealed`), deleting the old row in the same write (format 6): a migration
- * cut short goes on where it stopped, rows moved already having keys it passes over.
- */
-async function renamePayloads(store: Store): Promise<void> {
-  let ops: BatchOp[] = []
-  for await (const [key, value] of store.range(prefixRange('pay/'))) {
-    if (!HEX_PAYLOAD_KEY.test(key)) continue
-    ops.push({ type: 'put', key: K.payload(key.slice(4)), value: compactSealed(value) }, { type: 'del', key })
-    if (ops.length >= 2 * BATCH) {
-      await store.write(ops)
-      ops = []
-    }
-  }
-  if (ops.length > 0) await store.write(ops)
-}
+/** Every citizen's data key, from `ck/<bucket>/<citizen in hex>` to its key now (`K.citizenKey`). */
+const moveCitizenKeys = (store: Store) =>
+  moveRows(store, K.citizenKeys, (key, value) => {
+    const m = HEX_CITIZEN_KEY.exec(key)
+    return m ? { type: 'put', key: `${m[1]}${idKeyPart(m[2]!)}`, value } : undefined
+  })
+
+/** Every payload, from its hex key to its base64url one (`K.payload`), its owner in the compact form. */
+const movePayloads = (store: Store) =>
+  moveRows(store, 'pay/', (key, value) =>
+    HEX_PAYLOAD_KEY.test(key)
+      ? { type: 'put', key: K.payload(key.slice(4)), value: compactSealed(value) }
+      : undefined,
+  )
 
 /**
  * Cuts every entry kept whole (`ent/<origin>/<seq:12>`, data format 3 and before) into its rows,
