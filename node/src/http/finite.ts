@@ -11,22 +11,30 @@ import { NodeError } from '../errors.ts'
 /** How deep a body is searched for numbers: every number a route reads sits above this. */
 const MAX_DEPTH = 4
 
-function nonFinite(value: unknown, path: string, depth: number): string | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path
-  if (depth >= MAX_DEPTH || value === null || typeof value !== 'object') return undefined
-  for (const [k, v] of Object.entries(value)) {
-    const found = nonFinite(v, `${path}/${k}`, depth + 1)
-    if (found) return found
+/**
+ * The path of the first number in `value` that is not finite, or undefined. Byte strings (a CBOR
+ * body's) are skipped: they hold bytes, not numbers a route reads, and walking them key by key
+ * cost a batch of 500 records more than its decoding. The path is spelled only once found.
+ */
+function nonFinite(value: unknown, depth: number): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : ''
+  if (depth >= MAX_DEPTH || value === null || typeof value !== 'object' || ArrayBuffer.isView(value))
+    return undefined
+  for (const k in value) {
+    if (!Object.hasOwn(value, k)) continue
+    const found = nonFinite((value as Record<string, unknown>)[k], depth + 1)
+    if (found !== undefined) return `/${k}${found}`
   }
   return undefined
 }
 
 export function refuseNonFiniteNumbers(app: FastifyInstance): void {
   app.addHook('preHandler', async (request: FastifyRequest) => {
-    const where =
-      nonFinite(request.query, 'querystring', 0) ??
-      nonFinite(request.params, 'params', 0) ??
-      nonFinite(request.body, 'body', 0)
+    const at = (part: string, value: unknown) => {
+      const found = nonFinite(value, 0)
+      return found === undefined ? undefined : `${part}${found}`
+    }
+    const where = at('querystring', request.query) ?? at('params', request.params) ?? at('body', request.body)
     if (where) {
       throw new NodeError('VALIDATION_FAILED', undefined, { details: [`${where}: must be a finite number`] })
     }
