@@ -34,6 +34,38 @@ describe('a closed stdout', () => {
   })
 })
 
+describe('starting the CLI', () => {
+  it('loads the modules its commands need, not the node daemon’s mesh or HTTP server', async () => {
+    // Every command line pays for what cli.ts imports: the whole node (libp2p, fastify) cost
+    // each `legation …` ~1,500 modules where ~450 do.
+    const hook = `import { registerHooks } from 'node:module'
+      const urls = []
+      registerHooks({ load(url, context, next) { urls.push(url); return next(url, context) } })
+      process.on('exit', () => process.stderr.write(JSON.stringify(urls)))`
+    const child = spawn(
+      process.execPath,
+      ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, BIN, '--help'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    expect(code).toBe(0)
+    const urls = JSON.parse(stderr) as string[]
+    // The CLI's own commands, the protocol and the node's keystore and store are loaded.
+    expect(urls.some((u) => u.includes('/admin-cli/src/commands/backup.ts'))).toBe(true)
+    expect(urls.some((u) => u.includes('/node/src/storage/level-store.ts'))).toBe(true)
+    const heavy = urls.filter((u) =>
+      /node_modules\/(libp2p|@libp2p|fastify|@fastify)\/|\/node\/src\/(mesh|http|replication)\//.test(u),
+    )
+    expect(heavy).toEqual([])
+  })
+})
+
 describe('legation --version', () => {
   it('prints the version in admin-cli/package.json', async () => {
     const r = await legation(['--version'])

@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { readCharterChain } from '@legation/node'
+import { readCharterChain } from '@legation/node/charter-file'
 import type { CharterAdoption, NodeInfo as NodeInfoSchema } from '@legation/node/http/schemas'
 import {
   addNode,

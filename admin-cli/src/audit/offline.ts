@@ -6,7 +6,8 @@
  */
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { auditStore, LevelStore } from '@legation/node'
+import { auditStore } from '@legation/node/audit'
+import { LevelStore } from '@legation/node/level-store'
 import { type Ed25519, isProtocolError, type SignedCharter } from '@legation/protocol'
 import { CliError } from '../errors.ts'
 import { type AuditReport, checkResults, type FoundWithMaterial } from './report.ts'

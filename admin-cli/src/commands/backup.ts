@@ -9,7 +9,7 @@ import { access, mkdtemp, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { finished } from 'node:stream/promises'
-import { auditStore, LevelStore } from '@legation/node'
+import { auditStore } from '@legation/node/audit'
 import {
   type BackupManifest,
   type BackupTrailer,
@@ -17,6 +17,7 @@ import {
   readBackup,
   restoreBackup,
 } from '@legation/node/backup'
+import { LevelStore } from '@legation/node/level-store'
 import { signRequest } from '@legation/protocol'
 import { nativeEd25519 } from '@legation/protocol/native-crypto'
 import { type Command, Option } from 'commander'
