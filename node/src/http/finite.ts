@@ -18,7 +18,7 @@ const MAX_DEPTH = 4
  */
 function nonFinite(value: unknown, depth: number): string | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? undefined : ''
-  if (depth >= MAX_DEPTH || value === null || typeof value !== 'object' || ArrayBuffer.isView(value))
+  if (depth >= MAX_DEPTH || value === null || typeof value !== 'object' || value instanceof Uint8Array)
     return undefined
   for (const k in value) {
     if (!Object.hasOwn(value, k)) continue
