@@ -317,8 +317,8 @@ describe('HTTP API', () => {
       expect(res.statusCode, path).toBe(400)
       expect(res.headers['content-type'], path).toMatch(/^application\/problem\+json/)
       expect(res.json().code, path).toBe('VALIDATION_FAILED')
-      if (path.includes('citizens'))
-        expect(res.json().errors, path).toEqual(['querystring/limit: must be a finite number'])
+      // Refused by the hook (ajv, coercing, lets Infinity through), which names the parameter.
+      expect(res.json().errors, path).toEqual(['querystring/limit: must be a finite number'])
     }
     // A body number that JSON.parse reads as Infinity.
     const body = Buffer.from(`{"record":"AAAA","writeConcern":1e999}`)
