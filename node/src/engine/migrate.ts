@@ -41,7 +41,7 @@
  * changes anything (`beginMigration`), and `meta/migrating` the format it started from, so that
  * an older node refuses a store half migrated and this one goes on where it stopped.
  */
-import { decodeCanonical, type SignedRecord, toHex } from '@legation/protocol'
+import { decodeCanonical, type SignedRecord, toHex, utf8ToBytes } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
 import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
 import { decodeText } from './codec.ts'
@@ -50,6 +50,9 @@ import { idKeyPart, K } from './keys.ts'
 import { compactSealed, isSealedPayload, type Vault } from './vault.ts'
 
 export const STORE_FORMAT = 6
+
+/** The write that marks a store as of STORE_FORMAT. */
+const FORMAT_MARK: BatchOp = { type: 'put', key: K.format, value: utf8ToBytes(String(STORE_FORMAT)) }
 const BATCH = 500
 /** Bytes of entries rewritten per write when they are cut into rows (format 4). */
 const SPLIT_BATCH_BYTES = 8 * 1024 * 1024
@@ -89,10 +92,7 @@ export async function beginMigration(store: Store): Promise<number> {
     )
   }
   if (from < STORE_FORMAT && started === undefined) {
-    await store.write([
-      { type: 'put', key: K.format, value: new TextEncoder().encode(String(STORE_FORMAT)) },
-      { type: 'put', key: K.migrating, value: new TextEncoder().encode(String(from)) },
-    ])
+    await store.write([FORMAT_MARK, { type: 'put', key: K.migrating, value: utf8ToBytes(String(from)) }])
   }
   if (from < 6) {
     await movePayloads(store)
@@ -225,7 +225,7 @@ export async function markFormat(store: Store): Promise<void> {
   const [raw, pending, migrating] = await store.getMany([K.format, K.compact, K.migrating])
   if (!raw || Number(decodeText(raw)) !== STORE_FORMAT || migrating !== undefined) {
     await store.write([
-      { type: 'put', key: K.format, value: new TextEncoder().encode(String(STORE_FORMAT)) },
+      FORMAT_MARK,
       { type: 'del', key: K.migrating },
       { type: 'put', key: K.compact, value: new Uint8Array([1]) },
     ])
