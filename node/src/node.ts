@@ -130,7 +130,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       migrated: ({ from, to, sealed }) =>
         log.warn(
           { from, to, sealed },
-          'migrated the store to a newer data format (payloads sealed, derived state rebuilt)',
+          'migrated the store to a newer data format (what each format changed: migrate.ts)',
         ),
       rebuilt: ({ before, after, ownWaiting }) => {
         const dropped = Object.entries(before).reduce((n, [o, s]) => n + s - (after[o] ?? 0), 0)

@@ -31,7 +31,7 @@ import type { DocCache } from './doc-cache.ts'
 import { docPlaces, putEntryRows, putRecordRefs, readEntry, readRecord } from './entry-rows.ts'
 import type { FeedTrees } from './feed-trees.ts'
 import { K } from './keys.ts'
-import type { Projections } from './projections.ts'
+import { INDEX_ROW, type Projections } from './projections.ts'
 import { newTx, type Tx, type TxDoc, txRecord } from './tx.ts'
 import type { PersistentState } from './types.ts'
 import type { Vault } from './vault.ts'
@@ -194,12 +194,20 @@ export class Durability {
       ops.push({ type: 'put', key: K.doc(docId), value: (d.state && places.get(d.state)) || state })
     }
     // Summaries and indexes follow the merged docs — but for docs only a logged read changed:
-    // an access.logged record sets no field, so their summaries stay as they are.
+    // an access.logged record sets no field, so their summaries stay as they are. A logged read
+    // is listed under its citizen, so that the file is read without its reads and the access
+    // log without the file.
     const onlyReads = new Set<string>()
     const other = new Set<string>()
-    for (const { record } of tx.records.values()) {
+    for (const [id, { record }] of tx.records) {
       const s = record.header.subject
-      if (s) (record.header.kind === 'access.logged' ? onlyReads : other).add(s)
+      if (!s) continue
+      if (record.header.kind === 'access.logged') {
+        onlyReads.add(s)
+        ops.push({ type: 'put', key: K.accessLog(s, id), value: INDEX_ROW })
+      } else {
+        other.add(s)
+      }
     }
     const unchanged = (d: string) => onlyReads.has(d) && !other.has(d)
     // What the authorization context noted of those is not a summary to cache.

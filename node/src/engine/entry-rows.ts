@@ -280,6 +280,11 @@ export function putRecordRefs(
   }
 }
 
+/** The record a record row (row 1 on of an entry) starts with. */
+export function recordOfRow(row: Uint8Array): SignedRecord {
+  return decodeCanonical(row.subarray(0, firstItemLength(row)), MAX_RECORD_BYTES) as SignedRecord
+}
+
 /** A stored record (with the entry that carries it), read by key; undefined if not stored. */
 export async function readRecord(store: Store, id: string): Promise<StoredRecord | undefined> {
   const [r] = await readRecords(store, [id])
@@ -300,8 +305,7 @@ export async function readRecords(
     const row = rows[i++]
     if (row === undefined)
       throw storeDamaged(`record row ${ref.origin}/${seqKey(ref.seq)}/${ref.index} is missing`)
-    const record = decodeCanonical(row.subarray(0, firstItemLength(row)), MAX_RECORD_BYTES) as SignedRecord
-    return { origin: ref.origin, seq: ref.seq, record }
+    return { origin: ref.origin, seq: ref.seq, record: recordOfRow(row) }
   })
 }
 

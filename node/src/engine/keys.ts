@@ -1,6 +1,6 @@
 /**
  * The key layout of a node's store. One place, so that storage, backup and audit agree.
- * Ids in `rec/`, `pay/`, `ck/`, `doc/`, `sum/` and `ix/` keys are spelled by `idKeyPart`: a
+ * Ids in `rec/`, `pay/`, `ck/`, `doc/`, `sum/`, `acc/` and `ix/` keys are spelled by `idKeyPart`: a
  * citizen's 16 bytes or a record's or digest's 32 in base64url (hex before data format 6).
  *
  *   ent/<origin>/<seq:12>/<k:5>  a signed entry (canonical CBOR), cut before each of its
@@ -21,6 +21,9 @@
  *   sum/<citizenId>         derived summary (canonical CBOR, summary-row.ts); the presence by
  *                           its record, the travel document only as its index token
  *   case/<caseId>           citizen id of the case
+ *   acc/<citizen>/<recordId>  an access.logged record about the citizen (derived, rebuilt from
+ *                           the feeds; data format 7); keys only: a file's reads are found
+ *                           without reading every record of the file
  *   alert/<alertId>         marker of a crisis alert
  *   ix/...                  secondary indexes (derived, rebuilt from docs), keys only (the rows
  *                           are empty); personal values (travel document, country of presence)
@@ -83,6 +86,9 @@ export const K = {
   doc: (id: string) => `doc/${idKeyPart(id)}`,
   summary: (citizen: string) => `sum/${idKeyPart(citizen)}`,
   case: (caseId: string) => `case/${caseId}`,
+  accessLog: (citizen: string, recordId: string) => `${K.accessLogOf(citizen)}${idKeyPart(recordId)}`,
+  accessLogOf: (citizen: string) => `acc/${idKeyPart(citizen)}/`,
+  accessLogs: 'acc/',
   alert: (alertId: string) => `alert/${alertId}`,
   alerts: 'alert/',
   evidence: (kind: string, id: string) => `evid/${kind}/${id}`,

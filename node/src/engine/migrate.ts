@@ -14,6 +14,8 @@
  *                           its stored entry (entry-rows.ts `DocPlace`), not a second copy; a
  *                           payload's key its digest in base64url, its citizen in 16 bytes; ids
  *                           in the keys of data keys, summaries, docs and indexes in base64url
+ *   7                       each access.logged record listed under its citizen (`acc/`), so that
+ *                           a file is read without its logged reads
  *
  * From 1 to 2: every stored payload is sealed under its citizen's key (in batches, resumable:
  * a sealed payload is left as it is), then the derived state is rebuilt from the feeds (rebuild.ts,
@@ -36,20 +38,25 @@
  * one write); then the derived state is rebuilt from the feeds, which writes summaries, docs
  * (as places where they can be) and indexes under their new keys.
  *
+ * From 6 to 7: the stored entries' rows are read once and each access.logged record found is
+ * listed under its citizen (in batches; a migration cut short lists again what it had listed).
+ * From an older format, the rebuild lists them.
+ *
  * A store of a newer format than this node knows is refused (`STORE_FORMAT_NEWER`) instead of
  * being read wrongly: the node was downgraded. A migration writes the new format's mark before it
  * changes anything (`beginMigration`), and `meta/migrating` the format it started from, so that
  * an older node refuses a store half migrated and this one goes on where it stopped.
  */
-import { decodeCanonical, type SignedRecord, toHex, utf8ToBytes } from '@legation/protocol'
+import { decodeCanonical, recordId, type SignedRecord, toHex, utf8ToBytes } from '@legation/protocol'
 import { NodeError } from '../errors.ts'
 import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
 import { decodeText } from './codec.ts'
-import { entryKeyOf, putEntryRows } from './entry-rows.ts'
+import { entryKeyOf, putEntryRows, recordOfRow } from './entry-rows.ts'
 import { idKeyPart, K } from './keys.ts'
+import { INDEX_ROW } from './projections.ts'
 import { compactSealed, isSealedPayload, type Vault } from './vault.ts'
 
-export const STORE_FORMAT = 6
+export const STORE_FORMAT = 7
 
 /** The write that marks a store as of STORE_FORMAT. */
 const FORMAT_MARK: BatchOp = { type: 'put', key: K.format, value: utf8ToBytes(String(STORE_FORMAT)) }
@@ -112,7 +119,7 @@ export async function migrate(
   from: number,
 ): Promise<{ from: number; sealed: number }> {
   let sealed = 0
-  if (from >= 2 && from < STORE_FORMAT) {
+  if (from >= 2 && from < 6) {
     // Doc rows gain their hash (format 3), record rows become places (format 4), summaries,
     // index rows, record keys and doc rows shrink (format 5), doc rows name their update's place
     // (format 6): written anew by the rebuild.
@@ -146,6 +153,7 @@ export async function migrate(
     vault.handed(ops)
   }
   if (from < 4) await splitEntries(store)
+  if (from === 6) await listAccessLogs(store)
   return { from, sealed }
 }
 
@@ -207,6 +215,31 @@ async function splitEntries(store: Store): Promise<void> {
       await store.write(ops)
       ops = []
       bytes = 0
+    }
+  }
+  if (ops.length > 0) await store.write(ops)
+}
+
+const ACCESS_LOGGED = utf8ToBytes('access.logged')
+
+/**
+ * Lists every stored access.logged record under its citizen (`K.accessLog`, format 7), from the
+ * entries' record rows: a row that does not hold the kind's name is not decoded.
+ */
+async function listAccessLogs(store: Store): Promise<void> {
+  let ops: BatchOp[] = []
+  for await (const [key, row] of store.range(prefixRange('ent/'))) {
+    if (
+      !entryKeyOf(key).row ||
+      Buffer.from(row.buffer, row.byteOffset, row.byteLength).indexOf(ACCESS_LOGGED) < 0
+    )
+      continue
+    const { header } = recordOfRow(row)
+    if (header.kind !== 'access.logged' || !header.subject) continue
+    ops.push({ type: 'put', key: K.accessLog(header.subject, recordId(header)), value: INDEX_ROW })
+    if (ops.length >= 2 * BATCH) {
+      await store.write(ops)
+      ops = []
     }
   }
   if (ops.length > 0) await store.write(ops)

@@ -232,7 +232,7 @@ export async function identityRecordsOf(
 }
 
 /** An index row holds nothing: what an index answers is in its key. */
-const INDEX_ROW = new Uint8Array(0)
+export const INDEX_ROW = new Uint8Array(0)
 
 /** A stored summary as the engine reads it, its personal values not read back (null). */
 export function summaryOf(citizen: string, stored: StoredSummary): CitizenSummary {

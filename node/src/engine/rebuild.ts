@@ -39,7 +39,7 @@ import type { Vault } from './vault.ts'
  * Key prefixes of what is derived from the feeds, deleted before they are applied again (`dh/`:
  * docs' hashes of data format 2, computed when a doc is loaded since format 5).
  */
-const DERIVED = ['rec/', 'miss/', 'doc/', 'dh/', 'sum/', 'case/', 'alert/', 'ix/', 'mkt/'] as const
+const DERIVED = ['rec/', 'miss/', 'doc/', 'dh/', 'sum/', 'case/', 'alert/', 'ix/', 'acc/', 'mkt/'] as const
 /** Entries of one origin applied together, and keys deleted per write. */
 const CHUNK = 256
 const DELETE_BATCH = 1_000

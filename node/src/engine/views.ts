@@ -79,13 +79,31 @@ async function payloadOf(engine: Engine, r: SignedRecord): Promise<Record<string
   return bytes ? (decodeCanonical(bytes) as Record<string, unknown>) : undefined
 }
 
-export async function timeline(
-  engine: Engine,
-  docId: string,
-): Promise<Array<TimelineItem & { record: SignedRecord }>> {
-  const ids = await engine.docRecords(docId)
-  const items: Array<TimelineItem & { record: SignedRecord }> = []
-  // One batched read for the whole file (a file grows with each logged read of it).
+type Item = TimelineItem & { record: SignedRecord }
+
+/** Every record of a doc, oldest first: for a citizen, the file and every logged read of it. */
+export async function timeline(engine: Engine, docId: string): Promise<Item[]> {
+  return itemsOf(engine, await engine.docRecords(docId))
+}
+
+/**
+ * A citizen's file, oldest first, without the reads of it: a file read often holds far more
+ * logged reads than anything else, and they are not read (their ids are listed apart, `acc/`).
+ * One logged so recently that it is not durable yet is read, and left out by its kind.
+ */
+async function fileTimeline(engine: Engine, citizen: string): Promise<Item[]> {
+  const [ids, reads] = await Promise.all([engine.docRecords(citizen), engine.accessLogRecords(citizen)])
+  const skip = new Set(reads)
+  const items = await itemsOf(
+    engine,
+    ids.filter((id) => !skip.has(id)),
+  )
+  return items.filter((i) => i.kind !== 'access.logged')
+}
+
+async function itemsOf(engine: Engine, ids: readonly string[]): Promise<Item[]> {
+  const items: Item[] = []
+  // One batched read for them all.
   for (const [i, r] of (await engine.getRecords(ids)).entries()) {
     if (!r) continue
     const id = ids[i]!
@@ -106,7 +124,7 @@ export async function citizenView(engine: Engine, id: string): Promise<CitizenVi
   const summary = await engine.getSummary(id)
   if (!summary || summary.nationality === null) return undefined
   // Reads of the file are in its access log, not its timeline.
-  const items = (await timeline(engine, id)).filter((i) => i.kind !== 'access.logged')
+  const items = await fileTimeline(engine, id)
   const byId = new Map(items.map((i) => [i.id, i.record]))
   // Identity under the rule (only the nationality state changes it), as the summary has it.
   const identity = foldIdentity(
@@ -203,7 +221,7 @@ export async function citizenExport(engine: Engine, id: string): Promise<Citizen
 /** Who read the citizen's personal data, when, why and what it showed, oldest first. */
 export async function accessLog(engine: Engine, citizen: string): Promise<AccessLogItem[]> {
   const out: AccessLogItem[] = []
-  for (const i of await timeline(engine, citizen)) {
+  for (const i of await itemsOf(engine, await engine.accessLogRecords(citizen))) {
     if (i.kind !== 'access.logged') continue
     const b = i.record.header.body as RecordBody<'access.logged'>
     out.push({
@@ -224,7 +242,7 @@ async function caseFromItems(
   caseId: string,
   citizen: string,
   summary: CitizenSummary,
-  items: Array<TimelineItem & { record: SignedRecord }>,
+  items: Item[],
   engine: Engine,
 ): Promise<CaseView | undefined> {
   const c = summary.cases[caseId]
@@ -251,7 +269,7 @@ export async function caseView(engine: Engine, caseId: string): Promise<CaseView
   if (!citizen) return undefined
   const summary = await engine.getSummary(citizen)
   if (!summary) return undefined
-  return caseFromItems(caseId, citizen, summary, await timeline(engine, citizen), engine)
+  return caseFromItems(caseId, citizen, summary, await fileTimeline(engine, citizen), engine)
 }
 
 export interface AlertView {

@@ -18,6 +18,7 @@ import { accessRecords } from '../../src/engine/access-records.ts'
 import { Engine } from '../../src/engine/engine.ts'
 import { idKeyPart, K } from '../../src/engine/keys.ts'
 import { open, seal } from '../../src/engine/vault.ts'
+import { accessLog, caseView, citizenView } from '../../src/engine/views.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { prefixRange } from '../../src/storage/store.ts'
@@ -248,6 +249,75 @@ describe('privacy: the read log', () => {
     const r = copied.receipt
     const body = { node: r.node, origin: r.origin, seq: r.seq, entry: fromHex(r.entry) }
     expect(verifyReceipt(ed, { body, sig: fromBase64url(r.sig) }, node.publicKey)).toBe(true)
+  })
+})
+
+/** A store in memory that counts the records read from it. */
+class CountingStore extends MemoryStore {
+  recordsRead = 0
+  override getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    this.recordsRead += keys.filter((k) => k.startsWith(K.records)).length
+    return super.getMany(keys)
+  }
+}
+
+describe('privacy: a file and the reads of it', () => {
+  it('lists a file’s reads apart: the file and its case read none of them, the access log all, at a replica too, and after a rebuild', async () => {
+    const bloc = testBloc(2)
+    const stores = [new CountingStore(), new CountingStore()]
+    const open = (i: number) =>
+      Engine.open({ store: stores[i]!, ed, nodeKeys: bloc.nodes[i]!.keys, charter: bloc.chain })
+    const a = await open(0)
+    let b = await open(1)
+    const sent: Array<{ bytes: Uint8Array; payloads: Map<string, Uint8Array> }> = []
+    a.onEntry((_e, bytes, payloads) => sent.push({ bytes, payloads: new Map(payloads) }))
+    const m = records(bloc.officer('AAA'), person(1))
+    expect((await a.submit([m.reg, m.presence, m.opened])).every((o) => o.ok)).toBe(true)
+    const officers = Array.from({ length: 30 }, () => randomBytes(32).toString('hex'))
+    // Read in three sittings: three entries of ten logged reads each.
+    for (let i = 0; i < 3; i++) {
+      await a.logAccess(
+        officers.slice(i * 10, i * 10 + 10).map((officer) => ({
+          citizen: m.citizenId,
+          officer,
+          state: 'BBB',
+          purpose: 'consular-assistance' as const,
+          shown: 'file' as const,
+        })),
+      )
+    }
+    for (const s of sent) expect(await b.applyRemote(s.bytes, s.payloads)).toBe('applied')
+
+    const expectApart = async (e: Engine, store: CountingStore) => {
+      store.recordsRead = 0
+      const file = await citizenView(e, m.citizenId)
+      expect(file?.timeline.map((i) => i.kind).sort()).toEqual([
+        'case.opened',
+        'citizen.registered',
+        'presence.registered',
+      ])
+      expect(file?.cases.map((c) => c.id)).toEqual([m.opened.id])
+      expect((await caseView(e, m.opened.id))?.citizen).toBe(m.citizenId)
+      // The file's three records, once for the file and once for its case: none of the reads.
+      expect(store.recordsRead).toBe(6)
+      const log = await accessLog(e, m.citizenId)
+      expect(log.map((l) => l.officer).sort()).toEqual([...officers].sort())
+      expect(new Set(log.map((l) => l.node))).toEqual(new Set([a.nodeId]))
+    }
+    await expectApart(a, stores[0]!)
+    await expectApart(b, stores[1]!)
+
+    // The list is derived: a rebuild writes it anew, dropping what does not belong in it.
+    await b.stop()
+    await stores[1]!.write([
+      { type: 'put', key: K.accessLog(m.citizenId, m.reg.id), value: new Uint8Array(0) },
+      { type: 'put', key: K.rebuild, value: new Uint8Array([1]) },
+    ])
+    b = await open(1)
+    expect(await stores[1]!.get(K.rebuild)).toBeUndefined()
+    await expectApart(b, stores[1]!)
+    await a.stop()
+    await b.stop()
   })
 })
 

@@ -33,6 +33,7 @@ import { idOfKeyPart, K, recordIdOf, seqKey } from '../../src/engine/keys.ts'
 import { beginMigration, STORE_FORMAT, storeFormat } from '../../src/engine/migrate.ts'
 import { decodeSummaryRow, indexKeysOf } from '../../src/engine/summary-row.ts'
 import { Vault } from '../../src/engine/vault.ts'
+import { accessLog } from '../../src/engine/views.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { type BatchOp, prefixRange, type Store } from '../../src/storage/store.ts'
 import { allBytes, ed, travelDocumentNumber } from '../fixtures.ts'
@@ -490,6 +491,62 @@ it('marks a store it migrates at once, so that an older node refuses it half don
   for (const p of f.people) expect(await travelDocumentNumber(engine, p.citizen)).toBe(p.passport)
   expect(await hexDataKeys(store)).toBe(0)
   expect(await store.get(K.migrating)).toBeUndefined()
+  await engine.stop()
+  await store.close()
+})
+
+it('opens a store of format 6, a file’s reads not listed apart: lists them from the entries, with no rebuild', async () => {
+  const { f, nodeKeys, charter, store } = await migratedFixture()
+  const first = await Engine.open({ store, ed, nodeKeys, charter })
+  // Each citizen's file read twice, by two officers.
+  await first.logAccess(
+    f.people.flatMap((p) =>
+      ['a', 'b'].map((o) => ({
+        citizen: p.citizen,
+        officer: o.repeat(64),
+        state: 'AAA',
+        purpose: 'legal-obligation' as const,
+        shown: 'file' as const,
+      })),
+    ),
+  )
+  const logs = await Promise.all(f.people.map((p) => accessLog(first, p.citizen)))
+  const root = first.stateRoot()
+  await first.stop()
+  // The store as a node of format 6 left it: no list of reads.
+  const ops: BatchOp[] = []
+  for await (const [key] of store.range(prefixRange(K.accessLogs))) ops.push({ type: 'del', key })
+  expect(ops).toHaveLength(2 * f.people.length)
+  ops.push({ type: 'put', key: K.format, value: utf8ToBytes('6') })
+  await store.write(ops)
+
+  const written = new Set<string>()
+  const watched: Store = {
+    get: (k) => store.get(k),
+    getMany: (k) => store.getMany(k),
+    range: (o) => store.range(o),
+    sideFile: (n) => store.sideFile(n),
+    close: async () => {},
+    write: (w) => {
+      for (const op of w) written.add(op.key)
+      return store.write(w)
+    },
+  }
+  const migrated: unknown[] = []
+  const engine = await Engine.open({
+    store: watched,
+    ed,
+    nodeKeys,
+    charter,
+    observer: { migrated: (r) => migrated.push(r) },
+  })
+  expect(migrated).toEqual([{ from: 6, to: STORE_FORMAT, sealed: 0 }])
+  expect(written.has(K.rebuild)).toBe(false)
+  expect(engine.stateRoot()).toBe(root)
+  for (const [i, p] of f.people.entries()) {
+    expect(logs[i]).toHaveLength(2)
+    expect(await accessLog(engine, p.citizen)).toEqual(logs[i])
+  }
   await engine.stop()
   await store.close()
 })
