@@ -50,6 +50,9 @@ export class NodeUrls implements Startable {
   readonly #log: Logger
   /** The newest announcement of each node, by node id. */
   readonly #known = new Map<string, NodeUrl>()
+  /** Changes to `#known` so far, and `urls()` as of a number of them and a charter. */
+  #changes = 0
+  #urls: { known: number; charter: object; urls: readonly string[] } | undefined
 
   constructor(init: NodeUrlsInit, components: NodeUrlsComponents) {
     this.#init = init
@@ -63,6 +66,7 @@ export class NodeUrls implements Startable {
       const at = (this.#c.clock ?? Date.now)()
       const own = signNodeUrl(ed, { node: engine.nodeId, url: this.#init.publicUrl, at }, nodeKeys.secretKey)
       this.#known.set(engine.nodeId, own)
+      this.#changes++
     }
     registrar.handle('nodeUrls', {
       onMessage: (msg) => {
@@ -86,11 +90,18 @@ export class NodeUrls implements Startable {
     return [...this.#known.values()].filter((a) => certified.has(a.body.node))
   }
 
-  /** The announced addresses, this node's first. */
-  urls(): string[] {
-    const self = this.#c.engine.nodeId
-    const list = this.list().sort((a, b) => Number(b.body.node === self) - Number(a.body.node === self))
-    return [...new Set(list.map((a) => a.body.url))]
+  /**
+   * The announced addresses, this node's first: the same array until an announcement or the
+   * charter in force changes it (every HTTP answer's headers are made from it).
+   */
+  urls(): readonly string[] {
+    const charter = this.#c.engine.charter
+    if (this.#urls?.known !== this.#changes || this.#urls.charter !== charter) {
+      const self = this.#c.engine.nodeId
+      const list = this.list().sort((a, b) => Number(b.body.node === self) - Number(a.body.node === self))
+      this.#urls = { known: this.#changes, charter, urls: [...new Set(list.map((a) => a.body.url))] }
+    }
+    return this.#urls.urls
   }
 
   /** Keeps `a` if it is new and valid; answers whether it was. A forged one is the peer's misbehaviour. */
@@ -104,6 +115,7 @@ export class NodeUrls implements Startable {
       throw new ProtocolError('SIGNATURE_INVALID', 'node address announcement does not verify')
     }
     this.#known.set(a.body.node, a)
+    this.#changes++
     this.#log.info({ node: a.body.node, url: a.body.url }, 'a node announced its public address')
     return true
   }

@@ -3,7 +3,15 @@
  * and relays the valid announcements of certified nodes, the newest of each, and treats a
  * forged one as the peer's misbehaviour.
  */
-import { generateKeyPair, keyId, type SyncMessage, signNodeUrl } from '@legation/protocol'
+import {
+  expelMember,
+  generateKeyPair,
+  keyId,
+  type SyncMessage,
+  signAmendment,
+  signNodeUrl,
+  verifyCharterChain,
+} from '@legation/protocol'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { Engine } from '../src/engine/engine.ts'
@@ -43,7 +51,7 @@ async function setup() {
   const from = { peerId: 'peer', nodeId: keyId(bloc.nodes[1]!.keys.publicKey) }
   const announce = (i: number, url: string, at: number, keys = bloc.nodes[i]!.keys) =>
     signNodeUrl(ed, { node: keyId(bloc.nodes[i]!.keys.publicKey), url, at }, keys.secretKey)
-  return { bloc, urls, handler: () => handler!, sent, from, announce }
+  return { bloc, engine, urls, handler: () => handler!, sent, from, announce }
 }
 
 describe('node addresses', () => {
@@ -82,6 +90,17 @@ describe('node addresses', () => {
       stranger.secretKey,
     )
     await handler().onMessage({ t: 'nodeUrls', list: [unknown] }, from)
+    expect(urls.urls()).toEqual(['https://node-0.example'])
+  })
+
+  it('drops the address of a node the charter no longer certifies, once it is amended', async () => {
+    const { urls, handler, from, announce, bloc, engine } = await setup()
+    await handler().onMessage({ t: 'nodeUrls', list: [announce(2, 'https://node-2.example', 10)] }, from)
+    expect(urls.urls()).toEqual(['https://node-0.example', 'https://node-2.example'])
+    const prev = verifyCharterChain(ed, bloc.chain).at(-1)!
+    const draft = expelMember(prev, bloc.nodes[2]!.state, { issuedAt: Date.now() })
+    const signers = ['AAA', 'BBB'].map((code) => ({ code, secretKey: bloc.stateKeys[code]!.secretKey }))
+    expect(await engine.adoptCharter([...bloc.chain, signAmendment(ed, draft, signers)])).toBe(true)
     expect(urls.urls()).toEqual(['https://node-0.example'])
   })
 })

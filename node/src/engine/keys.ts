@@ -46,6 +46,9 @@
 export const seqKey = (n: number) => n.toString().padStart(12, '0')
 
 const ID_HEX = /^(?:[0-9a-f]{32}|[0-9a-f]{64})$/
+/** Where ids are converted: the longest a key spells is 32 bytes (43 characters in base64url). */
+const scratch = Buffer.allocUnsafe(32)
+const SCRATCH_BASE64 = 43
 
 /**
  * An id as a key spells it: a citizen id (16 bytes), a record id or a payload digest (32 bytes)
@@ -53,12 +56,20 @@ const ID_HEX = /^(?:[0-9a-f]{32}|[0-9a-f]{64})$/
  * (the alerts doc; one asked for by a caller) is spelled as it is after `!`, which base64url never
  * writes: two ids never share a key, and an id a caller makes up names only itself.
  */
-export const idKeyPart = (id: string): string =>
-  ID_HEX.test(id) ? Buffer.from(id, 'hex').toString('base64url') : `!${id}`
+export function idKeyPart(id: string): string {
+  if (!ID_HEX.test(id)) return `!${id}`
+  // Through one scratch buffer: a record's keys spell its citizen's id five times or more.
+  const n = scratch.write(id, 'hex')
+  return scratch.toString('base64url', 0, n)
+}
 
 /** The id a key part spells (`idKeyPart`'s inverse). */
-export const idOfKeyPart = (part: string): string =>
-  part.startsWith('!') ? part.slice(1) : Buffer.from(part, 'base64url').toString('hex')
+export function idOfKeyPart(part: string): string {
+  if (part.startsWith('!')) return part.slice(1)
+  if (part.length > SCRATCH_BASE64) return Buffer.from(part, 'base64url').toString('hex')
+  const n = scratch.write(part, 'base64url')
+  return scratch.toString('hex', 0, n)
+}
 
 /** The record id a `rec/` key names (`K.record`'s inverse). */
 export function recordIdOf(key: string): string {

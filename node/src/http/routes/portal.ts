@@ -83,11 +83,16 @@ export async function registerSecurityHeaders(app: FastifyInstance, init: Portal
     referrerPolicy: { policy: 'no-referrer' },
   })
   // The headers change only when the bloc's addresses do: helmet's middleware runs once per
-  // set of addresses, into a record of what it sets, and not per request (~85 µs each).
-  let made: { key: string; headers: Array<[string, string]> } | undefined
+  // set of addresses, into a record of what it sets, and not per request (~85 µs each). The
+  // addresses are compared as announced, a few strings, before anything is built from them.
+  let made: { announced: readonly string[]; key: string; headers: Array<[string, string]> } | undefined
   app.addHook('onRequest', (_req, reply, done) => {
-    const key = blocUrlsOf(init).join(' ')
-    if (made?.key !== key) made = { key, headers: headersSetBy(headers) }
+    const announced = init.announced?.() ?? []
+    if (made === undefined || !sameItems(made.announced, announced)) {
+      const key = blocUrlsOf(init).join(' ')
+      const kept = made?.key === key ? made.headers : undefined
+      made = { announced: [...announced], key, headers: kept ?? headersSetBy(headers) }
+    }
     for (const [name, value] of made.headers) reply.raw.setHeader(name, value)
     done()
   })
@@ -101,6 +106,12 @@ export async function registerSecurityHeaders(app: FastifyInstance, init: Portal
     exposedHeaders: ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
     maxAge: 600,
   })
+}
+
+function sameItems(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /** The headers a helmet middleware sets, in order, from a response that only records them. */
