@@ -51,7 +51,7 @@ import { decodeCanonical, recordId, type SignedRecord, toHex, utf8ToBytes } from
 import { NodeError } from '../errors.ts'
 import { type BatchOp, prefixRange, type Store } from '../storage/store.ts'
 import { decodeText } from './codec.ts'
-import { entryKeyOf, putEntryRows, recordOfRow } from './entry-rows.ts'
+import { entryKeyOf, hasRecords, putEntryRows, recordOfRow } from './entry-rows.ts'
 import { idKeyPart, K } from './keys.ts'
 import { INDEX_ROW } from './projections.ts'
 import { compactSealed, isSealedPayload, type Vault } from './vault.ts'
@@ -224,10 +224,22 @@ const ACCESS_LOGGED = utf8ToBytes('access.logged')
 
 /**
  * Lists every stored access.logged record under its citizen (`K.accessLog`, format 7), from the
- * entries' record rows: a row that does not hold the kind's name is not decoded.
+ * entries' record rows: a row that does not hold the kind's name in it is not decoded, and a
+ * record not stored (in an entry a rebuild kept and has not applied again) is not listed.
  */
 async function listAccessLogs(store: Store): Promise<void> {
-  let ops: BatchOp[] = []
+  let found: Array<{ citizen: string; id: string }> = []
+  const list = async () => {
+    const stored = await hasRecords(
+      store,
+      found.map((r) => r.id),
+    )
+    const ops: BatchOp[] = []
+    for (const [i, r] of found.entries())
+      if (stored[i]) ops.push({ type: 'put', key: K.accessLog(r.citizen, r.id), value: INDEX_ROW })
+    if (ops.length > 0) await store.write(ops)
+    found = []
+  }
   for await (const [key, row] of store.range(prefixRange('ent/'))) {
     if (
       !entryKeyOf(key).row ||
@@ -236,13 +248,10 @@ async function listAccessLogs(store: Store): Promise<void> {
       continue
     const { header } = recordOfRow(row)
     if (header.kind !== 'access.logged' || !header.subject) continue
-    ops.push({ type: 'put', key: K.accessLog(header.subject, recordId(header)), value: INDEX_ROW })
-    if (ops.length >= 2 * BATCH) {
-      await store.write(ops)
-      ops = []
-    }
+    found.push({ citizen: header.subject, id: recordId(header) })
+    if (found.length >= 2 * BATCH) await list()
   }
-  if (ops.length > 0) await store.write(ops)
+  await list()
 }
 
 /** Largest `rec/` row of data format 3 and before read back (a record and its place). */

@@ -192,7 +192,9 @@ export async function citizenExport(engine: Engine, id: string): Promise<Citizen
   const file = await citizenView(engine, id)
   if (!file) return undefined
   const records: CitizenExport['records'] = []
-  for (const i of await timeline(engine, id)) {
+  // Every record of the doc, the logged reads among them: the export's access log is those.
+  const all = await timeline(engine, id)
+  for (const i of all) {
     const payload = i.record.header.payload ? await engine.getPayload(i.record.header.payload) : undefined
     records.push({
       id: i.id,
@@ -214,14 +216,22 @@ export async function citizenExport(engine: Engine, id: string): Promise<Citizen
     exportedAt: Date.now(),
     file,
     records,
-    accessLog: await accessLog(engine, id),
+    accessLog: accessLogOf(all),
   }
 }
 
-/** Who read the citizen's personal data, when, why and what it showed, oldest first. */
+/**
+ * Who read the citizen's personal data, when, why and what it showed, oldest first: the reads
+ * listed under the citizen, as far as they are durable.
+ */
 export async function accessLog(engine: Engine, citizen: string): Promise<AccessLogItem[]> {
+  return accessLogOf(await itemsOf(engine, await engine.accessLogRecords(citizen)))
+}
+
+/** The logged reads among a doc's items, oldest first as they come. */
+function accessLogOf(items: readonly Item[]): AccessLogItem[] {
   const out: AccessLogItem[] = []
-  for (const i of await itemsOf(engine, await engine.accessLogRecords(citizen))) {
+  for (const i of items) {
     if (i.kind !== 'access.logged') continue
     const b = i.record.header.body as RecordBody<'access.logged'>
     out.push({

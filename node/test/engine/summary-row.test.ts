@@ -150,4 +150,23 @@ describe('record keys', () => {
     // A part longer than any id a key spells still reads back whole.
     expect(idOfKeyPart(Buffer.alloc(64, 7).toString('base64url'))).toBe('07'.repeat(64))
   })
+
+  it('spell ids as Buffer does, whatever the input', () => {
+    const hex = fc.constantFrom(16, 32).chain((n) => fc.uint8Array({ minLength: n, maxLength: n }))
+    fc.assert(
+      fc.property(hex, fc.boolean(), (bytes, upper) => {
+        const id = Buffer.from(bytes).toString('hex')
+        const asked = upper ? id.toUpperCase() : id
+        const spelled = idKeyPart(asked)
+        // Uppercase hex is not an id a key shortens: it is kept as it is.
+        expect(spelled).toBe(asked === id ? Buffer.from(bytes).toString('base64url') : `!${asked}`)
+      }),
+    )
+    fc.assert(
+      fc.property(fc.string({ maxLength: 90 }), (part) => {
+        fc.pre(!part.startsWith('!'))
+        expect(idOfKeyPart(part)).toBe(Buffer.from(part, 'base64url').toString('hex'))
+      }),
+    )
+  })
 })

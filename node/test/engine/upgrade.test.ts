@@ -513,10 +513,13 @@ it('opens a store of format 6, a file’s reads not listed apart: lists them fro
   const logs = await Promise.all(f.people.map((p) => accessLog(first, p.citizen)))
   const root = first.stateRoot()
   await first.stop()
-  // The store as a node of format 6 left it: no list of reads.
+  // The store as a node of format 6 left it: no list of reads. One read's record is not
+  // stored (as in an entry a rebuild kept and has not applied again): it is not listed.
   const ops: BatchOp[] = []
   for await (const [key] of store.range(prefixRange(K.accessLogs))) ops.push({ type: 'del', key })
   expect(ops).toHaveLength(2 * f.people.length)
+  const unstored = logs[0]![0]!
+  ops.push({ type: 'del', key: K.record(unstored.id) })
   ops.push({ type: 'put', key: K.format, value: utf8ToBytes('6') })
   await store.write(ops)
 
@@ -545,8 +548,9 @@ it('opens a store of format 6, a file’s reads not listed apart: lists them fro
   expect(engine.stateRoot()).toBe(root)
   for (const [i, p] of f.people.entries()) {
     expect(logs[i]).toHaveLength(2)
-    expect(await accessLog(engine, p.citizen)).toEqual(logs[i])
+    expect(await accessLog(engine, p.citizen)).toEqual(i === 0 ? logs[i]!.slice(1) : logs[i])
   }
+  expect(await store.get(K.accessLog(f.people[0]!.citizen, unstored.id))).toBeUndefined()
   await engine.stop()
   await store.close()
 })

@@ -25,6 +25,7 @@ const PREFIXES = [
   'dh/',
   'sum/',
   'ix/',
+  'acc/',
   'mkt/',
   'case/',
   'alert/',
