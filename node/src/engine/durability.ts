@@ -195,8 +195,7 @@ export class Durability {
     }
     // Summaries and indexes follow the merged docs — but for docs only a logged read changed:
     // an access.logged record sets no field, so their summaries stay as they are. A logged read
-    // is listed under its citizen, so that the file is read without its reads and the access
-    // log without the file.
+    // is listed under its citizen, so that the file is read without its reads (views.ts).
     const onlyReads = new Set<string>()
     const other = new Set<string>()
     for (const [id, { record }] of tx.records) {

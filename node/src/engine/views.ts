@@ -89,7 +89,8 @@ export async function timeline(engine: Engine, docId: string): Promise<Item[]> {
 /**
  * A citizen's file, oldest first, without the reads of it: a file read often holds far more
  * logged reads than anything else, and they are not read (their ids are listed apart, `acc/`).
- * One logged so recently that it is not durable yet is read, and left out by its kind.
+ * One not listed (logged so recently that it is not durable yet) is read, and left out by its
+ * kind. A listed id is a logged read's: a record's id hashes its header, kind included.
  */
 async function fileTimeline(engine: Engine, citizen: string): Promise<Item[]> {
   const [ids, reads] = await Promise.all([engine.docRecords(citizen), engine.accessLogRecords(citizen)])
@@ -192,7 +193,7 @@ export async function citizenExport(engine: Engine, id: string): Promise<Citizen
   const file = await citizenView(engine, id)
   if (!file) return undefined
   const records: CitizenExport['records'] = []
-  // Every record of the doc, the logged reads among them: the export's access log is those.
+  // Every record of the doc, the logged reads among them: the export's access log.
   const all = await timeline(engine, id)
   for (const i of all) {
     const payload = i.record.header.payload ? await engine.getPayload(i.record.header.payload) : undefined
@@ -221,11 +222,12 @@ export async function citizenExport(engine: Engine, id: string): Promise<Citizen
 }
 
 /**
- * Who read the citizen's personal data, when, why and what it showed, oldest first: the reads
- * listed under the citizen, as far as they are durable.
+ * Who read the citizen's personal data, when, why and what it showed, oldest first: from the
+ * citizen's doc itself, not from the list of reads kept to skip them (`acc/`), so that no read is
+ * left out whatever becomes of that list. A doc's reads are most of it when it is large.
  */
 export async function accessLog(engine: Engine, citizen: string): Promise<AccessLogItem[]> {
-  return accessLogOf(await itemsOf(engine, await engine.accessLogRecords(citizen)))
+  return accessLogOf(await timeline(engine, citizen))
 }
 
 /** The logged reads among a doc's items, oldest first as they come. */
