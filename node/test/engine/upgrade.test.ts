@@ -113,8 +113,20 @@ async function expectDocsKept(store: LevelStore, states: ReadonlyMap<string, Uin
   expect(after.places).toBeGreaterThan(0)
 }
 
+/** `store` read as it is, written through `write` (which may watch, or fail), never closed. */
+function writingThrough(store: Store, write: Store['write']): Store {
+  return {
+    get: (k) => store.get(k),
+    getMany: (k) => store.getMany(k),
+    range: (o) => store.range(o),
+    sideFile: (n) => store.sideFile(n),
+    close: async () => {},
+    write,
+  }
+}
+
 /** Opens an engine over `store`, noting each migration it reports. */
-async function openWatching(store: LevelStore, nodeKeys: KeyPair, charter: SignedCharter[]) {
+async function openWatching(store: Store, nodeKeys: KeyPair, charter: SignedCharter[]) {
   const migrated: unknown[] = []
   const engine = await Engine.open({
     store,
@@ -471,14 +483,9 @@ it('marks a store it migrates at once, so that an older node refuses it half don
   await asFormat5(store, f.people.length)
   // The node stops after its first write: the marks.
   let writes = 0
-  const stopping: Store = {
-    get: (k) => store.get(k),
-    getMany: (k) => store.getMany(k),
-    range: (o) => store.range(o),
-    sideFile: (n) => store.sideFile(n),
-    close: async () => {},
-    write: (ops) => (writes++ === 0 ? store.write(ops) : Promise.reject(new Error('the node stopped'))),
-  }
+  const stopping = writingThrough(store, (ops) =>
+    writes++ === 0 ? store.write(ops) : Promise.reject(new Error('the node stopped')),
+  )
   await expect(beginMigration(stopping)).rejects.toThrow('the node stopped')
   // A node of format 5 refuses what it reads now (its keys half moved); this one goes on.
   expect(await storeFormat(store)).toBe(STORE_FORMAT)
@@ -524,25 +531,11 @@ it('opens a store of format 6, a file’s reads not listed apart: lists them fro
   await store.write(ops)
 
   const written = new Set<string>()
-  const watched: Store = {
-    get: (k) => store.get(k),
-    getMany: (k) => store.getMany(k),
-    range: (o) => store.range(o),
-    sideFile: (n) => store.sideFile(n),
-    close: async () => {},
-    write: (w) => {
-      for (const op of w) written.add(op.key)
-      return store.write(w)
-    },
-  }
-  const migrated: unknown[] = []
-  const engine = await Engine.open({
-    store: watched,
-    ed,
-    nodeKeys,
-    charter,
-    observer: { migrated: (r) => migrated.push(r) },
+  const watched = writingThrough(store, (w) => {
+    for (const op of w) written.add(op.key)
+    return store.write(w)
   })
+  const { engine, migrated } = await openWatching(watched, nodeKeys, charter)
   expect(migrated).toEqual([{ from: 6, to: STORE_FORMAT, sealed: 0 }])
   expect(written.has(K.rebuild)).toBe(false)
   expect(engine.stateRoot()).toBe(root)
