@@ -105,12 +105,8 @@ export class EngineReads {
    * The ids of the access.logged records about a citizen, in key order (not by time), as far
    * as they are durable: one range of keys, no record read.
    */
-  async accessLogRecords(citizen: string): Promise<string[]> {
-    const prefix = K.accessLogOf(citizen)
-    const out: string[] = []
-    for await (const [k] of this.store.range(prefixRange(prefix)))
-      out.push(idOfKeyPart(k.slice(prefix.length)))
-    return out
+  accessLogRecords(citizen: string): Promise<string[]> {
+    return this.indexKeys(K.accessLogOf(citizen), Number.POSITIVE_INFINITY)
   }
 
   /**

@@ -85,13 +85,11 @@ export async function registerSecurityHeaders(app: FastifyInstance, init: Portal
   // The headers change only when the bloc's addresses do: helmet's middleware runs once per
   // set of addresses, into a record of what it sets, and not per request (~85 µs each). The
   // addresses are compared as announced, a few strings, before anything is built from them.
-  let made: { announced: readonly string[]; key: string; headers: Array<[string, string]> } | undefined
+  let made: { announced: readonly string[]; headers: Array<[string, string]> } | undefined
   app.addHook('onRequest', (_req, reply, done) => {
     const announced = init.announced?.() ?? []
     if (made === undefined || !sameItems(made.announced, announced)) {
-      const key = blocUrlsOf(init).join(' ')
-      const kept = made?.key === key ? made.headers : undefined
-      made = { announced: [...announced], key, headers: kept ?? headersSetBy(headers) }
+      made = { announced: [...announced], headers: headersSetBy(headers) }
     }
     for (const [name, value] of made.headers) reply.raw.setHeader(name, value)
     done()
