@@ -18,9 +18,9 @@ import { describe, expect, it } from 'vitest'
 import { auditStore } from '../src/audit.ts'
 import { Engine } from '../src/engine/engine.ts'
 import { deleteEntryRows, putEntryRows, readEntry } from '../src/engine/entry-rows.ts'
-import { K } from '../src/engine/keys.ts'
+import { K, recordIdOf } from '../src/engine/keys.ts'
 import { MemoryStore } from '../src/storage/memory-store.ts'
-import type { Store } from '../src/storage/store.ts'
+import { prefixRange, type Store } from '../src/storage/store.ts'
 import { ed, registration, testBloc } from './fixtures.ts'
 
 async function storeWith(records: number) {
@@ -120,6 +120,49 @@ describe('auditStore', () => {
     expect(after.length).toBeGreaterThanOrEqual(2)
     expect(kinds(report).filter(([k]) => k === 'record-revoked')).toEqual(after)
     expect(report.findings[0]!.material!.revocations).toEqual([revocation])
+  })
+
+  it('names a reads-logged list that is not the replay’s: a listed id that would hide a record, a read not listed', async () => {
+    const bloc = testBloc(1)
+    const store = new MemoryStore()
+    const engine = await Engine.open({ store, ed, nodeKeys: bloc.nodes[0]!.keys, charter: bloc.chain })
+    const reg = registration(bloc.officer('AAA'))
+    expect((await engine.submit([reg]))[0]?.ok).toBe(true)
+    const read = {
+      officer: 'ab'.repeat(32),
+      state: 'AAA',
+      purpose: 'consular-assistance',
+      shown: 'file',
+    } as const
+    await engine.logAccess([{ citizen: reg.citizenId, ...read }])
+    await engine.stop()
+    // A clean store with a logged read: the replay lists it as the store does.
+    expect((await auditStore(store, ed)).findings).toEqual([])
+    const listed: string[] = []
+    for await (const [key] of store.range(prefixRange(K.accessLogOf(reg.citizenId)))) listed.push(key)
+    expect(listed).toHaveLength(1)
+    const readId = recordIdOf(K.records + listed[0]!.slice(K.accessLogOf(reg.citizenId).length))
+
+    // The read unlisted, the registration listed in its place (as store damage or a bug would).
+    await store.write([
+      { type: 'del', key: listed[0]! },
+      { type: 'put', key: K.accessLog(reg.citizenId, reg.id), value: new Uint8Array() },
+    ])
+    const report = await auditStore(store, ed)
+    expect(report.ok).toBe(false)
+    expect(report.findings.map((f) => [f.kind, f.record])).toEqual(
+      expect.arrayContaining([
+        ['derived-mismatch', reg.id],
+        ['derived-mismatch', readId],
+      ]),
+    )
+    expect(report.findings).toHaveLength(2)
+    expect(report.findings.find((f) => f.record === reg.id)!.detail).toContain('would leave record')
+    expect(report.findings.find((f) => f.record === readId)!.detail).toContain('does not list')
+    // The state root covers neither list: it still matches.
+    expect(report.replayedRoot).toBe(report.storedRoot)
+    // Without a replay there is nothing to compare the list with.
+    expect((await auditStore(store, ed, { replay: false })).findings).toEqual([])
   })
 
   it('refuses to audit a store of another bloc under the auditor’s charter', async () => {

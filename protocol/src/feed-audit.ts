@@ -65,6 +65,8 @@ export const AUDIT_FINDING_KINDS = {
   'evidence-invalid': 'evidence the node keeps does not prove what it says',
   'state-root-mismatch': 'the state root stored is not the one a replay of the entries gives',
   'replay-refused': 'replaying the stored entries, a fresh engine refuses an entry',
+  'derived-mismatch':
+    'a list the node derives from its entries to shape what it serves (the reads logged of each citizen) is not the one a replay of the entries gives',
   'charter-mismatch': 'the node follows a charter chain that is not the auditor’s',
   'cosignature-quorum': 'a checkpoint called bloc-final lacks a quorum of member states’ cosignatures',
 } as const satisfies Record<string, string>

@@ -87,8 +87,8 @@ export const CHECKS: ReadonlyArray<{ name: string; kinds: readonly AuditFindingK
   { name: 'evidence', kinds: ['evidence-invalid'], what: 'evidence the nodes keep proves what it says' },
   {
     name: 'state-root',
-    kinds: ['state-root-mismatch', 'replay-refused'],
-    what: 'a replay of the entries gives the state root stored',
+    kinds: ['state-root-mismatch', 'replay-refused', 'derived-mismatch'],
+    what: 'a replay of the entries gives the state root stored, and the reads-logged lists',
   },
   {
     name: 'cosignature-quorum',
