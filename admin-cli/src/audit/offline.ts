@@ -82,6 +82,8 @@ export async function auditDataDir(
   if (r.evidence > 0) notices.push(`the store keeps ${r.evidence} piece(s) of evidence`)
   if (r.witnessed === 0)
     notices.push('the store keeps no witnessed checkpoint: its stored trees were checked')
+  if (r.accessLogsSkipped !== null && opts.replay !== false)
+    notices.push(`the reads-logged lists were not compared with the replay's: ${r.accessLogsSkipped}`)
   return {
     found,
     report: {

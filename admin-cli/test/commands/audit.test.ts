@@ -349,6 +349,21 @@ describe('legation audit (offline)', () => {
     })
   })
 
+  it('says in a notice that a store of a data format before 7 has no reads-logged list to compare yet', async () => {
+    const { dir, charter } = await storeDir(1)
+    const store = await LevelStore.open(join(dir, 'db'))
+    // The store's data format mark (docs/operations.md), as a store written before format 7 has it.
+    await store.write([{ type: 'put', key: 'meta/format', value: new TextEncoder().encode('6') }])
+    await store.close()
+    const r = await legation(['audit', '--data-dir', dir, '--charter', charter, '--json'])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout).notices).toEqual(
+      expect.arrayContaining([
+        "the reads-logged lists were not compared with the replay's: data format 6: a node lists them at its next start",
+      ]),
+    )
+  })
+
   it('needs exactly one of --node and --data-dir, and --charter', async () => {
     const r = await legation(['audit', '--charter', '/nonexistent'])
     expect(r.code).toBe(2)
