@@ -13,6 +13,7 @@ import {
   ALERTS_DOC,
   accumulate,
   compareHlc,
+  createDoc,
   decodeEntry,
   docHash,
   EMPTY_ACCUMULATOR,
@@ -356,15 +357,20 @@ export class Durability {
         : new NodeError('STORAGE_FAILED', undefined, { cause: err })
   }
 
-  /** A transaction's doc, loaded (and cached) on first use, with this node's client id. */
-  async txDoc(tx: Tx, docId: string, clientId: number): Promise<TxDoc> {
+  /**
+   * A transaction's doc, loaded (and cached) on first use, with this node's client id. A doc not
+   * stored yet is the cache's shared empty doc (`DocCache.empty`), to be read only: `write` asks
+   * for one this transaction may write to.
+   */
+  async txDoc(tx: Tx, docId: string, clientId: number, write = false): Promise<TxDoc> {
     let d = tx.docs.get(docId)
     if (!d) {
       const loaded = await this.#docs.load(docId)
       d = { doc: loaded.doc, hash: loaded.hash, changed: false }
-      d.doc.clientID = clientId
+      if (d.doc !== this.#docs.empty) d.doc.clientID = clientId
       tx.docs.set(docId, d)
     }
+    if (write && d.doc === this.#docs.empty) d.doc = createDoc(clientId, docId)
     return d
   }
 }

@@ -333,7 +333,7 @@ export class LocalWriter {
     }
     const changes: Change[] = []
     for (const [docId, list] of byDoc) {
-      const d = await c.durability.txDoc(tx, docId, c.clientId())
+      const d = await c.durability.txDoc(tx, docId, c.clientId(), true)
       const empty = isEmptyDoc(d.doc)
       d.changed = true
       const update = applyLocal(

@@ -15,12 +15,13 @@ import {
 } from '@legation/protocol'
 import { describe, expect, it } from 'vitest'
 import { DocCache, docMemoryBytes } from '../../src/engine/doc-cache.ts'
+import { Engine } from '../../src/engine/engine.ts'
 import { HeldEntries } from '../../src/engine/held-entries.ts'
 import { K } from '../../src/engine/keys.ts'
 import { Trust } from '../../src/engine/trust.ts'
 import type { Prepared } from '../../src/engine/types.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
-import { ed, type TestBloc, testBloc } from '../fixtures.ts'
+import { ed, registration, type TestBloc, testBloc } from '../fixtures.ts'
 
 /** A held entry as remote application makes one; only its place and size matter here. */
 function prepared(origin: string, seq: number, size: number): Prepared {
@@ -86,14 +87,43 @@ describe('held entries', () => {
 
 describe('doc cache', () => {
   it('keeps the docs in use: a doc read again outlives one read once (LRU, not FIFO)', async () => {
-    const cache = new DocCache({ docCacheSize: 2 }, { store: new MemoryStore(), clientId: () => 7 })
+    const store = new MemoryStore()
+    const stored = createDoc(1, 'a')
+    stored.getArray<string>('records').push(['0'.repeat(64)])
+    await store.write([{ type: 'put', key: K.doc('a'), value: encodeDoc(stored) }])
+    const cache = new DocCache({ docCacheSize: 2 }, { store, clientId: () => 7 })
     const a = await cache.load('a')
     const b = await cache.load('b')
     expect(await cache.load('a')).toBe(a) // a is now the most recently used
     await cache.load('c') // evicts b, the least recently used
     expect(await cache.load('a')).toBe(a)
     expect(await cache.load('b')).not.toBe(b)
+    // A stored doc is decoded as this node's to write to; one not stored yet is the shared empty doc.
     expect(a.doc.clientID).toBe(7)
+    expect(a.doc.getArray('records').length).toBe(1)
+    expect(b.doc).toBe(cache.empty)
+  })
+
+  it('never writes the shared empty doc: new citizens, at their origin and at a replica, get docs of their own', async () => {
+    const bloc = testBloc(2)
+    const open = (i: number) =>
+      Engine.open({ store: new MemoryStore(), ed, nodeKeys: bloc.nodes[i]!.keys, charter: bloc.chain })
+    const [a, b] = [await open(0), await open(1)]
+    const sent: Array<{ bytes: Uint8Array; payloads: Map<string, Uint8Array> }> = []
+    a.onEntry((_e, bytes, payloads) => sent.push({ bytes, payloads: new Map(payloads) }))
+    const officer = bloc.officer('AAA')
+    // Two new citizens in one entry: two docs that were not stored, written in one transaction.
+    const regs = [registration(officer), registration(officer)]
+    const out = await a.submit(regs)
+    expect(out.filter((o) => !o.ok)).toEqual([])
+    for (const s of sent) expect(await b.applyRemote(s.bytes, s.payloads)).toBe('applied')
+    for (const e of [a, b]) {
+      for (const r of regs) expect(await e.docRecords(r.citizenId)).toEqual([r.id])
+      expect(await e.docRecords('ff'.repeat(32))).toEqual([])
+    }
+    expect(b.stateRoot()).toBe(a.stateRoot())
+    await a.stop()
+    await b.stop()
   })
 
   it('holds fewer docs when they are large: its memory is bounded, not only its count', async () => {
