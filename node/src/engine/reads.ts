@@ -113,12 +113,22 @@ export class EngineReads {
    * The ids an index prefix (e.g. `ix/nat/AT/`) lists, in key order, after the id `after` (a
    * page's last), at most `limit`.
    */
-  async indexKeys(prefix: string, limit: number, after?: string): Promise<string[]> {
-    const out: string[] = []
-    const range = after
-      ? { gt: `${prefix}${idKeyPart(after)}`, lt: `${prefix}\uffff`, limit }
-      : prefixRange(prefix, { limit })
-    for await (const [k] of this.store.range(range)) out.push(idOfKeyPart(k.slice(prefix.length)))
-    return out
+  indexKeys(prefix: string, limit: number, after?: string): Promise<string[]> {
+    return listedIds(this.store, prefix, limit, after)
   }
+}
+
+/** The ids keys under `prefix` end in, in key order, after the id `after`, at most `limit`. */
+export async function listedIds(
+  store: Store,
+  prefix: string,
+  limit: number,
+  after?: string,
+): Promise<string[]> {
+  const out: string[] = []
+  const range = after
+    ? { gt: `${prefix}${idKeyPart(after)}`, lt: `${prefix}\uffff`, limit }
+    : prefixRange(prefix, { limit })
+  for await (const [k] of store.range(range)) out.push(idOfKeyPart(k.slice(prefix.length)))
+  return out
 }

@@ -330,6 +330,34 @@ describe('privacy: a file and the reads of it', () => {
   })
 })
 
+describe('privacy: a change to a file read often', () => {
+  it('does not read the file’s logged reads to apply the identity rule, and folds identity as before', async () => {
+    const bloc = testBloc(1)
+    const store = new CountingStore()
+    const e = await Engine.open({ store, ed, nodeKeys: bloc.nodes[0]!.keys, charter: bloc.chain })
+    const officer = bloc.officer('AAA')
+    const m = records(officer, person(2))
+    expect((await e.submit([m.reg])).every((o) => o.ok)).toBe(true)
+    const read = { state: 'AAA', purpose: 'consular-assistance', shown: 'file' } as const
+    await e.logAccess(
+      Array.from({ length: 40 }, () => ({
+        citizen: m.citizenId,
+        officer: randomBytes(32).toString('hex'),
+        ...read,
+      })),
+    )
+    expect(await e.accessLogRecords(m.citizenId)).toHaveLength(40)
+    store.recordsRead = 0
+    expect((await e.submit([m.presence]))[0]?.ok).toBe(true)
+    // The registration (the identity rule) and the presence (the summary): none of the 40 reads.
+    expect(store.recordsRead).toBeLessThan(10)
+    const summary = await e.getSummary(m.citizenId)
+    expect(summary?.nationality).toBe('AAA')
+    expect(summary?.presence?.country).toBe('FJ')
+    await e.stop()
+  })
+})
+
 describe('privacy: the key ring', () => {
   it('a store whose ring is missing, damaged or another node’s does not start (nothing is lost)', async () => {
     const dir = await tempDir()
