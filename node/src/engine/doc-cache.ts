@@ -44,6 +44,8 @@ export interface CachedDoc {
  * of one record (167 B encoded), 7.7 KiB for ten (1.25 KB), 69 KiB for a hundred (8.3 KB).
  */
 export const docMemoryBytes = (encodedBytes: number): number => 4096 + 9 * encodedBytes
+/** What the cache entry of a citizen not stored yet holds, estimated: the shared empty doc is not its own. */
+const ABSENT_DOC_BYTES = 128
 
 export interface DocCacheInit {
   /** @default DEFAULT_DOC_CACHE */
@@ -88,7 +90,8 @@ export class DocCache {
     this.#docs = new LRUCache({
       max: init.docCacheSize ?? DEFAULT_DOC_CACHE,
       maxSize: init.docCacheBytes ?? DEFAULT_DOC_CACHE_BYTES,
-      sizeCalculation: (d) => docMemoryBytes(d.bytes),
+      // A citizen not stored yet holds no doc of its own: the entry alone.
+      sizeCalculation: (d) => (d.doc === this.empty ? ABSENT_DOC_BYTES : docMemoryBytes(d.bytes)),
     })
     this.#headers = new LRUCache({ max: init.headerCacheSize ?? DEFAULT_HEADER_CACHE })
   }

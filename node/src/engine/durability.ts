@@ -188,6 +188,8 @@ export class Durability {
     let acc = tx.acc
     const docRows = new Map<TxDoc, { hash: Uint8Array; bytes: number }>()
     for (const [docId, d] of changed) {
+      // A writer takes a doc of its own (txDoc with write): the shared one stays empty for all.
+      if (d.doc === this.#docs.empty) throw new Error(`doc ${docId} changed on the shared empty doc`)
       const h = docHash(docId, d.doc)
       const state = d.state ?? encodeDoc(d.doc)
       docRows.set(d, { hash: h, bytes: state.length })

@@ -147,6 +147,14 @@ describe('doc cache', () => {
     const fresh = new DocCache({ docCacheSize: 1000, docCacheBytes: budget }, { store, clientId: () => 7 })
     const empty = await Promise.all(Array.from({ length: 30 }, (_, i) => fresh.load(`e${i}`)))
     for (const [i, d] of empty.entries()) expect(await fresh.load(`e${i}`)).toBe(d)
+    // Nor do they push a stored doc out: they hold the one shared empty doc, not one each.
+    const mixed = new DocCache(
+      { docCacheSize: 1000, docCacheBytes: docMemoryBytes(state.length) + 10 * 4096 },
+      { store, clientId: () => 7 },
+    )
+    const kept = await mixed.load('a')
+    for (let i = 0; i < 100; i++) await mixed.load(`unknown${i}`)
+    expect(await mixed.load('a')).toBe(kept)
     // A doc larger than the whole budget is not kept at all; what is kept stays.
     const small = new DocCache(
       { docCacheBytes: docMemoryBytes(state.length) - 1 },
