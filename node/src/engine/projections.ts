@@ -24,7 +24,7 @@ import type { Store } from '../storage/store.ts'
 import { DEFAULT_DOC_CACHE } from './doc-cache.ts'
 import { readRecord } from './entry-rows.ts'
 import { K } from './keys.ts'
-import { listedIds } from './reads.ts'
+import { withoutListedReads } from './reads.ts'
 import { decodeSummaryRow, encodeSummaryRow, indexKeysOf, type StoredSummary } from './summary-row.ts'
 import { type Tx, txPayload, txRecord } from './tx.ts'
 import type { CitizenSummary } from './types.ts'
@@ -138,17 +138,14 @@ export class Projections {
   }
 
   /**
-   * The citizen's registrations and updates among the doc's records. The reads logged of the
-   * citizen, most of a file read often, are listed apart (`acc/`) and are not read: a change to
-   * a file read 3,000 times read 3,000 records to find its few registrations. A read not listed
-   * yet (its write not durable) is read and left out by its kind, as before. A small doc (a new
-   * citizen's) is read whole: one range read would cost more than its few records.
+   * The citizen's registrations and updates among the doc's records, without reading the reads
+   * logged of the citizen (`withoutListedReads`): a change to a file read 3,000 times read 3,000
+   * records to find its few registrations. A small doc (a new citizen's) is read whole: one
+   * range read would cost more than its few records.
    */
   async #identityRecords(tx: Tx, citizen: string): Promise<IdentityRecord[]> {
     const ids = tx.docs.get(citizen)!.doc.getArray<string>('records').toArray()
-    if (ids.length <= READ_ALL_UP_TO) return identityRecordsOf(ids, (id) => txRecord(this.#store, tx, id))
-    const reads = new Set(await listedIds(this.#store, K.accessLogOf(citizen), Number.POSITIVE_INFINITY))
-    const rest = ids.filter((id) => !reads.has(id))
+    const rest = ids.length <= READ_ALL_UP_TO ? ids : await withoutListedReads(this.#store, citizen, ids)
     return identityRecordsOf(rest, (id) => txRecord(this.#store, tx, id))
   }
 

@@ -101,6 +101,11 @@ export class EngineReads {
     return [...new Set(d.doc.getArray<string>('records').toArray())]
   }
 
+  /** The citizen's doc's records without the reads of it listed apart (`withoutListedReads`). */
+  fileRecords(citizen: string): Promise<string[]> {
+    return withoutListedReads(this.store, citizen, this.docRecords(citizen))
+  }
+
   /**
    * The ids of the access.logged records about a citizen, in key order (not by time), as far
    * as they are durable: one range of keys, no record read.
@@ -131,4 +136,23 @@ export async function listedIds(
     : prefixRange(prefix, { limit })
   for await (const [k] of store.range(range)) out.push(idOfKeyPart(k.slice(prefix.length)))
   return out
+}
+
+/**
+ * `ids` (a citizen's doc's records) without those listed as the citizen's logged reads (`acc/`),
+ * most of a file read often. A listed id is a logged read's (a record's id hashes its header,
+ * kind included); a read not listed yet (its write not durable) stays in, for the caller to
+ * leave out by its kind.
+ */
+export async function withoutListedReads(
+  store: Store,
+  citizen: string,
+  ids: readonly string[] | Promise<readonly string[]>,
+): Promise<string[]> {
+  const [all, listed] = await Promise.all([
+    ids,
+    listedIds(store, K.accessLogOf(citizen), Number.POSITIVE_INFINITY),
+  ])
+  const skip = new Set(listed)
+  return all.filter((id) => !skip.has(id))
 }

@@ -88,17 +88,11 @@ export async function timeline(engine: Engine, docId: string): Promise<Item[]> {
 
 /**
  * A citizen's file, oldest first, without the reads of it: a file read often holds far more
- * logged reads than anything else, and they are not read (their ids are listed apart, `acc/`).
- * One not listed (logged so recently that it is not durable yet) is read, and left out by its
- * kind. A listed id is a logged read's: a record's id hashes its header, kind included.
+ * logged reads than anything else, and they are not read (`withoutListedReads`). One not listed
+ * yet is read, and left out by its kind.
  */
 async function fileTimeline(engine: Engine, citizen: string): Promise<Item[]> {
-  const [ids, reads] = await Promise.all([engine.docRecords(citizen), engine.accessLogRecords(citizen)])
-  const skip = new Set(reads)
-  const items = await itemsOf(
-    engine,
-    ids.filter((id) => !skip.has(id)),
-  )
+  const items = await itemsOf(engine, await engine.fileRecords(citizen))
   return items.filter((i) => i.kind !== 'access.logged')
 }
 
