@@ -6,6 +6,8 @@ import {
   ALERTS_DOC,
   accumulate,
   applyLocal,
+  contentsHash,
+  contentsOf,
   createDoc,
   depsSatisfied,
   docHash,
@@ -15,6 +17,7 @@ import {
   FIELDS,
   type KnownRecord,
   loadDoc,
+  newDocContents,
   RECORDS,
   type RecordHeader,
   stateRoot,
@@ -328,6 +331,186 @@ describe('the Yjs doc model', () => {
     expect(docView(next).records).toEqual([alert.id])
     const wrong = local(createDoc(A), [anaReg])
     expectCode(() => validateRemoteUpdate(createDoc(B), ALERTS_DOC, wrong, A, known), 'ENTRY_INVALID')
+  })
+})
+
+describe('a new doc read off its first update (newDocContents)', () => {
+  /**
+   * Both ways of taking an update into a doc not stored yet: read off its structs, and the full
+   * validation on a Y.Doc. Where the first answers, the second must accept, with the same
+   * contents, timeline order included, and the same hash.
+   */
+  function bothWays(docId: string, u: Uint8Array, origin = A, k = known) {
+    const fast = newDocContents(docId, u, origin, k)
+    let full: Y.Doc | undefined
+    try {
+      full = validateRemoteUpdate(createDoc(B), docId, u, origin, k)
+    } catch (err) {
+      if (fast) throw new Error(`read off its structs, refused in full: ${(err as Error).message}`)
+    }
+    if (fast) {
+      expect(fast).toEqual(contentsOf(full!))
+      expect(toHex(contentsHash(docId, fast))).toBe(toHex(docHash(docId, full!)))
+    }
+    return { fast, full }
+  }
+
+  it('reads an honest first update as Yjs applies it', () => {
+    const cases: [string, Rec[]][] = [
+      ['a registration', [anaReg]],
+      ['a registration and a presence', [anaReg, anaPres1]],
+      ['a registration, a presence and a welfare check-in', [anaReg, anaPres1, anaPool[7]!]],
+      ['an update and a presence', [anaUpd1, anaPres1]],
+      ['a presence alone', [anaPres1]],
+    ]
+    for (const [what, recs] of cases) {
+      const { fast } = bothWays(ana.id, local(createDoc(A), recs))
+      expect(fast?.records, what).toEqual(recs.map((r) => r.id))
+    }
+    const alerts = bothWays(ALERTS_DOC, local(createDoc(A), [alert]))
+    expect(alerts.fast?.records).toEqual([alert.id])
+    expect(alerts.fast?.fields.size).toBe(0)
+  })
+
+  it('leaves to Yjs a slot set twice, and an update that is not a first one', () => {
+    // The update takes the registration's contact and names: Yjs deletes the first values.
+    const twice = bothWays(ana.id, local(createDoc(A), [anaReg, anaUpd2]))
+    expect(twice.fast).toBeUndefined()
+    expect(twice.full && docView(twice.full).fields.contact).toBe(anaUpd2.id)
+    // A second update starts past clock 0: applied alone, it waits on the first (refused).
+    const docA = createDoc(A)
+    local(docA, [anaReg])
+    const second = bothWays(ana.id, local(docA, [anaUpd1]))
+    expect(second.fast).toBeUndefined()
+    expect(second.full).toBeUndefined()
+  })
+
+  it('answers nothing for what the full validation refuses', () => {
+    const refused: [string, Uint8Array, number][] = [
+      ['another client’s structs', local(createDoc(B), [anaReg]), A],
+      ['another citizen’s record', craft(createDoc(A), A, (d) => d.getArray(RECORDS).push([bobReg.id])), A],
+      ['an unknown record', craft(createDoc(A), A, (d) => d.getArray(RECORDS).push(['ff'.repeat(32)])), A],
+      ['a number', craft(createDoc(A), A, (d) => d.getArray(RECORDS).push([42])), A],
+      [
+        'a field outside the timeline',
+        craft(createDoc(A), A, (d) => d.getMap(FIELDS).set('names', anaReg.id)),
+        A,
+      ],
+      [
+        'a slot the record may not set',
+        craft(createDoc(A), A, (d) => {
+          d.getArray(RECORDS).push([anaReg.id])
+          d.getMap(FIELDS).set('presence', anaReg.id)
+        }),
+        A,
+      ],
+      ['a new shared type', craft(createDoc(A), A, (d) => d.getMap('notes').set('x', anaReg.id)), A],
+      [
+        'keyed values in the timeline',
+        craft(createDoc(A), A, (d) => d.getMap(RECORDS).set('x', anaReg.id)),
+        A,
+      ],
+      ['no update at all', Uint8Array.of(1, 2, 3), A],
+    ]
+    for (const [what, u, origin] of refused) {
+      const { fast, full } = bothWays(ana.id, u, origin)
+      expect(fast, what).toBeUndefined()
+      expect(full, what).toBeUndefined()
+    }
+    // An alert in a citizen's doc, a registration in the alerts doc.
+    expect(bothWays(ana.id, local(createDoc(A), [alert])).fast).toBeUndefined()
+    expect(bothWays(ALERTS_DOC, local(createDoc(A), [anaReg])).fast).toBeUndefined()
+  })
+
+  /**
+   * A V1 update made struct by struct, as a rogue origin could write it: groups of items, each
+   * group from the clock of its first item, and no deletions. (`writeLen` writes a varuint.)
+   */
+  function encodeGroups(groups: readonly (readonly Y.Item[])[]): Uint8Array {
+    const enc = new Y.UpdateEncoderV1()
+    enc.writeLen(groups.length)
+    for (const items of groups) {
+      enc.writeLen(items.length)
+      enc.writeClient(items[0]!.id.client)
+      enc.writeLen(items[0]!.id.clock)
+      for (const item of items) item.write(enc, 0)
+    }
+    enc.writeLen(0)
+    return enc.toUint8Array()
+  }
+  const itemsOf = (u: Uint8Array) => Y.decodeUpdate(u).structs as Y.Item[]
+  const fieldItem = (clock: number, slot: string, id: string) =>
+    new Y.Item(Y.createID(A, clock), null, null, null, null, FIELDS as never, slot, new Y.ContentAny([id]))
+
+  it('leaves to Yjs every shape whose result it does not read off as Yjs would', () => {
+    // Each of these is accepted or refused by Yjs with other contents than a plain reading gives.
+    const chain = itemsOf(local(createDoc(A), [anaReg, anaPres1, anaPool[7]!]))
+    expect(encodeGroups([chain])).toEqual(local(createDoc(A), [anaReg, anaPres1, anaPool[7]!]))
+    const last = chain.at(-1)!
+    // The last item placed after the first one rather than after the one before it.
+    const misplaced = chain.map((s) =>
+      s === last ? new Y.Item(s.id, null, Y.createID(A, 0), null, null, null, null, s.content) : s,
+    )
+    // A slot set twice at the start of the fields: Yjs keeps the first value.
+    const [timeline] = itemsOf(local(createDoc(A), [anaReg, anaUpd1]))
+    const both = new Y.Item(
+      Y.createID(A, 0),
+      null,
+      null,
+      null,
+      null,
+      RECORDS as never,
+      null,
+      new Y.ContentAny([anaReg.id, anaUpd1.id]),
+    )
+    const twice = [both, fieldItem(2, 'contact', anaReg.id), fieldItem(3, 'contact', anaUpd1.id)]
+    // A group of the same client repeated: Yjs keeps the last one, which then starts past 0.
+    const [head, ...rest] = itemsOf(local(createDoc(A), [anaReg]))
+    // A deletion: the timeline's second record deleted, in a doc that keeps deleted content.
+    const keeps = new Y.Doc({ gc: false })
+    keeps.clientID = A
+    keeps.transact(() => keeps.getArray(RECORDS).push([anaReg.id, anaPres1.id]))
+    keeps.transact(() => keeps.getArray(RECORDS).delete(1, 1))
+    // The first update of a doc whose client wrote before (clock 0 taken by another change).
+    const after = createDoc(A)
+    after.getMap(FIELDS).set('x', 'y')
+    const late = local(after, [anaReg])
+    const cases: [string, Uint8Array][] = [
+      ['an item placed elsewhere than after the one before', encodeGroups([misplaced])],
+      ['a slot set twice', encodeGroups([twice])],
+      ['a group repeated', encodeGroups([[head!], rest])],
+      ['a deletion', Y.encodeStateAsUpdate(keeps)],
+      ['a first update that starts past clock 0', late],
+    ]
+    expect(timeline).toBeDefined()
+    for (const [what, u] of cases) expect(bothWays(ana.id, u).fast, what).toBeUndefined()
+  })
+
+  it('agrees with Yjs on honest updates and on their mutations', () => {
+    const honest = fc
+      .subarray([anaReg, anaUpd1, anaPres1, anaUpd2, ...anaPool.slice(4)], { minLength: 1 })
+      .map((recs) => local(createDoc(A), recs))
+    const mutation = fc.record({
+      at: fc.nat(),
+      byte: fc.integer({ min: 0, max: 255 }),
+      how: fc.constantFrom('set', 'insert', 'delete'),
+    })
+    let read = 0
+    fc.assert(
+      fc.property(honest, fc.array(mutation, { maxLength: 3 }), (u, mutations) => {
+        let bytes = [...u]
+        for (const m of mutations) {
+          const i = m.at % (bytes.length + 1)
+          if (m.how === 'set' && i < bytes.length) bytes[i] = m.byte
+          else if (m.how === 'insert') bytes.splice(i, 0, m.byte)
+          else bytes = bytes.filter((_, j) => j !== i)
+        }
+        if (bothWays(ana.id, Uint8Array.from(bytes)).fast) read++
+      }),
+      { numRuns: 1500 },
+    )
+    // Honest updates, left unmutated, are a part of the runs: most of them are read off.
+    expect(read).toBeGreaterThan(100)
   })
 })
 
