@@ -91,7 +91,7 @@ export class DocCache {
       max: init.docCacheSize ?? DEFAULT_DOC_CACHE,
       maxSize: init.docCacheBytes ?? DEFAULT_DOC_CACHE_BYTES,
       // A citizen not stored yet holds no doc of its own: the entry alone.
-      sizeCalculation: (d) => (d.doc === this.empty ? ABSENT_DOC_BYTES : docMemoryBytes(d.bytes)),
+      sizeCalculation: (d) => (d.bytes === 0 ? ABSENT_DOC_BYTES : docMemoryBytes(d.bytes)),
     })
     this.#headers = new LRUCache({ max: init.headerCacheSize ?? DEFAULT_HEADER_CACHE })
   }
@@ -179,6 +179,23 @@ export class DocCache {
   set(docId: string, d: CachedDoc): void {
     this.#generation++
     this.#docs.set(docId, d)
+  }
+
+  /**
+   * Caches a doc a transaction left as its state only (a new citizen's doc a replica read off
+   * its first update): decoded when first used. Sized as if decoded, which it may soon be.
+   */
+  setState(docId: string, state: Uint8Array, hash: Uint8Array): void {
+    let doc: Y.Doc | undefined
+    const clientId = this.#clientId
+    this.set(docId, {
+      get doc() {
+        doc ??= loadDoc(state, clientId(), docId)
+        return doc
+      },
+      hash,
+      bytes: state.length,
+    })
   }
 
   /** Keeps a record's header (answers the copy kept). */

@@ -15,12 +15,12 @@ import {
   compareHlc,
   createDoc,
   decodeEntry,
-  docHash,
   EMPTY_ACCUMULATOR,
   encodeDoc,
   fromHex,
   HLC_ZERO,
   type Hlc,
+  loadDoc,
   toHex,
   utf8ToBytes,
 } from '@legation/protocol'
@@ -33,7 +33,7 @@ import { docPlaces, putEntryRows, putRecordRefs, readEntry, readRecord } from '.
 import type { FeedTrees } from './feed-trees.ts'
 import { K } from './keys.ts'
 import { INDEX_ROW, type Projections } from './projections.ts'
-import { newTx, type Tx, type TxDoc, txRecord } from './tx.ts'
+import { newTx, type Tx, TxDoc, txRecord } from './tx.ts'
 import type { PersistentState } from './types.ts'
 import type { Vault } from './vault.ts'
 
@@ -189,8 +189,8 @@ export class Durability {
     const docRows = new Map<TxDoc, { hash: Uint8Array; bytes: number }>()
     for (const [docId, d] of changed) {
       // A writer takes a doc of its own (txDoc with write): the shared one stays empty for all.
-      if (d.doc === this.#docs.empty) throw new Error(`doc ${docId} changed on the shared empty doc`)
-      const h = docHash(docId, d.doc)
+      if (d.decoded === this.#docs.empty) throw new Error(`doc ${docId} changed on the shared empty doc`)
+      const h = d.hashNow(docId)
       const state = d.state ?? encodeDoc(d.doc)
       docRows.set(d, { hash: h, bytes: state.length })
       acc = accumulate(acc, docId, d.hash.length ? d.hash : undefined, h)
@@ -236,7 +236,12 @@ export class Durability {
     this.#trees.commit(trees)
     this.#head = state
     this.#headAcc = acc
-    for (const [docId, d] of changed) this.#docs.set(docId, { doc: d.doc, ...docRows.get(d)! })
+    for (const [docId, d] of changed) {
+      const { hash, bytes } = docRows.get(d)!
+      // A doc read off its update is cached as that update, decoded if it is used again.
+      if (d.decoded) this.#docs.set(docId, { doc: d.decoded, hash, bytes })
+      else this.#docs.setState(docId, d.state!, hash)
+    }
     this.#projections.remember(tx)
     const durable = written.then(
       () => {
@@ -368,8 +373,17 @@ export class Durability {
     let d = tx.docs.get(docId)
     if (!d) {
       const loaded = await this.#docs.load(docId)
-      d = { doc: loaded.doc, hash: loaded.hash, changed: false }
-      if (d.doc !== this.#docs.empty) d.doc.clientID = clientId
+      const empty = this.#docs.empty
+      d = new TxDoc(
+        loaded.hash,
+        loaded.bytes > 0,
+        () => {
+          const doc = loaded.doc
+          if (doc !== empty) doc.clientID = clientId
+          return doc
+        },
+        (state) => loadDoc(state, clientId, docId),
+      )
       tx.docs.set(docId, d)
     }
     if (write && d.doc === this.#docs.empty) d.doc = createDoc(clientId, docId)

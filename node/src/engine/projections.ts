@@ -144,7 +144,7 @@ export class Projections {
    * range read would cost more than its few records.
    */
   async #identityRecords(tx: Tx, citizen: string): Promise<IdentityRecord[]> {
-    const ids = tx.docs.get(citizen)!.doc.getArray<string>('records').toArray()
+    const ids = tx.docs.get(citizen)!.records()
     const rest = ids.length <= READ_ALL_UP_TO ? ids : await withoutListedReads(this.#store, citizen, ids)
     return identityRecordsOf(rest, (id) => txRecord(this.#store, tx, id))
   }
@@ -159,7 +159,7 @@ export class Projections {
     previous: Pick<CitizenSummary, 'ix'> | undefined,
   ): Promise<void> {
     const record = (id: string) => txRecord(this.#store, tx, id)
-    const fields = tx.docs.get(citizen)!.doc.getMap<string>('fields')
+    const fields = tx.docs.get(citizen)!.fields()
     const s = emptySummary()
     const refs: StoredSummary['r'] = {}
     let travelDocument: string | undefined

@@ -13,6 +13,7 @@ import {
   ALERTS_DOC,
   compareHlc,
   DEFAULT_MAX_DRIFT_MS,
+  type DocContents,
   decodeEntry,
   depsSatisfied,
   type Ed25519,
@@ -24,6 +25,8 @@ import {
   hlcReceive,
   isEmptyDoc,
   type KnownRecord,
+  loadDoc,
+  newDocContents,
   openEntry,
   openPayload,
   ProtocolError,
@@ -82,6 +85,11 @@ export interface RemoteApplierComponents {
 }
 
 type Item = Prepared | RemoteResult | ProtocolError
+
+/** A doc's change validated, waiting for the whole entry: a Y.Doc, or contents read off a first update. */
+type Staged =
+  | { doc: Y.Doc; state: Uint8Array | undefined; contents?: undefined }
+  | { doc?: undefined; state: Uint8Array; contents: DocContents }
 
 export class RemoteApplier {
   readonly #c: RemoteApplierComponents
@@ -403,18 +411,35 @@ export class RemoteApplier {
     await c.docs.prefetch(b.changes.map((ch) => ch.doc))
     // Every change is validated before the transaction takes any of them: an entry applies whole.
     const clientId = c.clientId()
-    const next = new Map<TxDoc, { doc: Y.Doc; state: Uint8Array | undefined }>()
+    const next = new Map<TxDoc, Staged>()
     for (const change of b.changes) {
       const current = await c.durability.txDoc(tx, change.doc, clientId)
-      const staged = next.get(current)?.doc ?? current.doc
+      const prev = next.get(current)
+      // A new citizen's first update, as an honest origin writes it, is read off its structs: no
+      // Y.Doc is built, hashed and cached for it (`newDocContents`).
+      const contents =
+        !prev && current.empty ? newDocContents(change.doc, change.update, origin.clientId, known) : undefined
+      if (contents) {
+        next.set(current, { contents, state: change.update })
+        continue
+      }
+      const staged = !prev
+        ? current.doc
+        : prev.contents === undefined
+          ? prev.doc
+          : loadDoc(prev.state, clientId, change.doc)
       const doc = validateRemoteUpdate(staged, change.doc, change.update, origin.clientId, known)
       doc.clientID = clientId
       // A doc that was empty holds the update and nothing else: the update is its state.
       next.set(current, { doc, state: isEmptyDoc(staged) ? change.update : undefined })
     }
-    for (const [current, { doc, state }] of next) {
-      current.doc = doc
-      current.state = state
+    for (const [current, staged] of next) {
+      if (staged.contents !== undefined) {
+        current.readOff(staged.state, staged.contents)
+        continue
+      }
+      current.doc = staged.doc
+      current.state = staged.state
       current.changed = true
     }
     // A record relayed twice (two nodes accepted the same signed record) keeps its first place.

@@ -4,8 +4,14 @@
  * within a transaction see its own writes first (`txRecord`, `txPayload`).
  */
 import {
+  contentsHash,
+  type DocContents,
   decodeCanonical,
+  docHash,
+  FIELDS,
   type Hlc,
+  isEmptyDoc,
+  RECORDS,
   type RecordHeader,
   type SignedEntry,
   type SignedRecord,
@@ -54,17 +60,92 @@ export interface Tx {
   acc: Uint8Array
 }
 
-/** A doc as a transaction sees it; only changed docs are hashed and written. */
-export interface TxDoc {
-  doc: Y.Doc
+/** A doc's fields as they are read: from a Y.Map, or from contents read off an update. */
+export interface FieldsRead {
+  get(slot: string): string | undefined
+  entries(): Iterable<[string, string]>
+}
+
+/**
+ * A doc as a transaction sees it; only changed docs are hashed and written. The Y.Doc is
+ * decoded when first asked for: a new citizen's doc that a replica read off its first update
+ * (`readOff`) is hashed, stored and summarized from its contents, and never decoded unless a
+ * later change needs it.
+ */
+export class TxDoc {
   /** Its hash before the transaction (empty for a new doc). */
-  hash: Uint8Array
-  changed: boolean
+  readonly hash: Uint8Array
+  changed = false
   /**
    * The doc's Yjs state to store, when it is known without encoding the doc: a doc that was
    * empty took one update in this transaction, and that update is its whole state.
    */
-  state?: Uint8Array | undefined
+  state: Uint8Array | undefined
+  /** What the doc holds, when read off its update without decoding it (`readOff`). */
+  #contents: DocContents | undefined
+  #doc: Y.Doc | undefined
+  readonly #load: () => Y.Doc
+  readonly #stored: boolean
+  readonly #decode: (state: Uint8Array) => Y.Doc
+
+  /**
+   * `load` gives the doc as it was before the transaction (`stored`: whether it is stored);
+   * `decode` makes a doc of a state this transaction gave it.
+   */
+  constructor(hash: Uint8Array, stored: boolean, load: () => Y.Doc, decode: (state: Uint8Array) => Y.Doc) {
+    this.hash = hash
+    this.#stored = stored
+    this.#load = load
+    this.#decode = decode
+  }
+
+  get doc(): Y.Doc {
+    if (!this.#doc) {
+      this.#doc = this.#contents ? this.#decode(this.state!) : this.#load()
+      this.#contents = undefined
+    }
+    return this.#doc
+  }
+
+  /** A doc that replaces this one (the caller says whether it changed, and its state). */
+  set doc(doc: Y.Doc) {
+    this.#doc = doc
+    this.#contents = undefined
+  }
+
+  /** The Y.Doc if it was decoded already (asked for, or given), without decoding it. */
+  get decoded(): Y.Doc | undefined {
+    return this.#doc
+  }
+
+  /** Whether the doc holds nothing, told without decoding a doc not stored yet. */
+  get empty(): boolean {
+    if (this.#doc) return isEmptyDoc(this.#doc)
+    return !this.#contents && !this.#stored
+  }
+
+  /** A doc not stored yet takes an update read off as `contents`: the update is its state. */
+  readOff(update: Uint8Array, contents: DocContents): void {
+    this.#doc = undefined
+    this.#contents = contents
+    this.state = update
+    this.changed = true
+  }
+
+  /** Its timeline (record ids, in order). */
+  records(): readonly string[] {
+    return this.#contents?.records ?? this.doc.getArray<string>(RECORDS).toArray()
+  }
+
+  /** Its fields (slot → record id). */
+  fields(): FieldsRead {
+    return this.#contents?.fields ?? this.doc.getMap<string>(FIELDS)
+  }
+
+  /** Its hash as it is now. */
+  hashNow(docId: string): Uint8Array {
+    return this.#contents ? contentsHash(docId, this.#contents) : docHash(docId, this.doc)
+  }
 }
 
 /** A transaction that builds on `head` (the state every earlier transaction leaves). */

@@ -126,6 +126,58 @@ describe('doc cache', () => {
     await b.stop()
   })
 
+  it('a replica takes a new citizen’s first update as its doc, and builds on it as on any doc', async () => {
+    // A new citizen's doc is read off its first update at a replica, not decoded (`newDocContents`):
+    // what it hashes, stores, caches and summarizes must be what the origin has, change after change.
+    const bloc = testBloc(2)
+    const storeB = new MemoryStore()
+    const open = (i: number, store: MemoryStore) =>
+      Engine.open({ store, ed, nodeKeys: bloc.nodes[i]!.keys, charter: bloc.chain })
+    const a = await open(0, new MemoryStore())
+    let b = await open(1, storeB)
+    const sent: Array<{ bytes: Uint8Array; payloads: Map<string, Uint8Array> }> = []
+    a.onEntry((_e, bytes, payloads) => sent.push({ bytes, payloads: new Map(payloads) }))
+    const officer = bloc.officer('AAA')
+    const presence = (citizenId: string, region: string) =>
+      officer.record(
+        'presence.registered',
+        citizenId,
+        { from: Date.now() - 1000, until: null },
+        { salt: officer.salt(), country: 'FJ', region },
+      )
+    const [r1, r2, r3] = [registration(officer), registration(officer), registration(officer)]
+    const roots: string[] = []
+    for (const subs of [[r1, r2], [presence(r1.citizenId, 'Suva')], [r3], [presence(r3.citizenId, 'Nadi')]]) {
+      expect((await a.submit(subs)).filter((o) => !o.ok)).toEqual([])
+      roots.push(a.stateRoot())
+    }
+    expect(sent).toHaveLength(4)
+    // Two new citizens in one entry; then a later change to one of them, in a transaction of its own.
+    expect(await b.applyRemote(sent[0]!.bytes, sent[0]!.payloads)).toBe('applied')
+    expect(b.stateRoot()).toBe(roots[0])
+    expect(await b.applyRemote(sent[1]!.bytes, sent[1]!.payloads)).toBe('applied')
+    expect(b.stateRoot()).toBe(roots[1])
+    // A new citizen and a change to it, in one transaction.
+    const both = new Map([...sent[2]!.payloads, ...sent[3]!.payloads])
+    expect(await b.applyRemoteMany([sent[2]!.bytes, sent[3]!.bytes], both)).toEqual(['applied', 'applied'])
+    expect(b.stateRoot()).toBe(roots[3])
+    const same = async (e: Engine) => {
+      for (const r of [r1, r2, r3])
+        expect(await e.docRecords(r.citizenId)).toEqual(await a.docRecords(r.citizenId))
+      expect((await e.getSummary(r1.citizenId))?.presence?.region).toBe('Suva')
+      expect((await e.getSummary(r2.citizenId))?.nationality).toBe('AAA')
+      expect((await e.getSummary(r3.citizenId))?.presence?.region).toBe('Nadi')
+    }
+    await same(b)
+    // As stored: a restart reads the docs from the store.
+    await b.stop()
+    b = await open(1, storeB)
+    expect(b.stateRoot()).toBe(roots[3])
+    await same(b)
+    await a.stop()
+    await b.stop()
+  })
+
   it('holds fewer docs when they are large: its memory is bounded, not only its count', async () => {
     // A citizen read by many officers: a doc of 300 records (each logged read is one).
     const big = createDoc(1, 'big')
