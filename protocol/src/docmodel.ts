@@ -249,7 +249,8 @@ export function contentsOf(doc: Y.Doc): DocContents {
  * not hold (~30 µs and ~30 KB of garbage a record): the update is the doc's state as it is.
  *
  * The shape, in which Yjs's result is plain: one group of structs, all the origin's, from clock
- * 0 without a gap; no deletions; every struct an item of one `ContentAny`; the timeline's items
+ * 0 without a gap; no deletions; every struct an item of a `ContentAny` of one value or more; the
+ * timeline's items
  * a chain (the first at the start of `records`, each next one right after the one before, as a
  * push appends), each value of the timeline named by the update's own records about this doc;
  * each field set once, at the start of `fields` under its slot, to a record in the timeline
@@ -282,6 +283,9 @@ export function newDocContents(
     clock += s.length
     if (!(s.content instanceof Y.ContentAny) || s.rightOrigin !== null) return undefined
     const values = s.content.arr
+    // An item of no values ends where the struct before it ends: an origin naming that end
+    // would name the struct before (a field, say), and Yjs fails on such items besides.
+    if (values.length === 0) return undefined
     const o = s.origin
     // A decoded item, not applied to any doc, names a root type by its name.
     const parent = s.parent as unknown

@@ -185,7 +185,9 @@ export class DocCache {
    * Caches a doc a transaction left as its state only (a new citizen's doc a replica read off
    * its first update): decoded when first used. Sized as if decoded, which it may soon be.
    */
-  setState(docId: string, state: Uint8Array, hash: Uint8Array): void {
+  setState(docId: string, update: Uint8Array, hash: Uint8Array): void {
+    // A copy: the update is a view into its entry, and the entry into the frame it came in.
+    const state = update.slice()
     let doc: Y.Doc | undefined
     const clientId = this.#clientId
     this.set(docId, {
