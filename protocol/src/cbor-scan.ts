@@ -6,7 +6,7 @@ import { MAJOR_ARRAY, MAJOR_BYTES, MAJOR_MAP, MAJOR_TEXT, MAX_DEPTH, malformed, 
 import { EncodingError } from './errors.ts'
 
 /**
- * The byte strings at `path` in one CBOR item (map keys; `*` for every item of an array),
+ * The byte strings at `path` in one CBOR item (map keys, ASCII; `*` for every item of an array),
  * read without decoding anything else: a few small fields of a large value this node already
  * checked (an entry from its own store, whose payload digests a catch-up frame needs) cost a
  * scan, not the hundreds of objects of a decode. Values of another type at the path are passed
@@ -123,10 +123,12 @@ class Scan {
     } else if (step !== '*' && major === MAJOR_MAP) {
       for (let i = 0; i < n; i++) {
         this.head()
-        let key: string | undefined
-        if (this.major === MAJOR_TEXT) key = this.r.textOf(this.n)
+        let found = false
+        // Compared in place: a string made of every key passed over was most of what a scan
+        // of an entry allocated (a catch-up server scans each entry it sends).
+        if (this.major === MAJOR_TEXT) found = this.r.textIs(this.n, step)
         else this.skip(depth + 1)
-        if (key === step) {
+        if (found) {
           this.collect(path, at + 1, leaf, depth + 1)
         } else {
           this.head()

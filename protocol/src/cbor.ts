@@ -385,6 +385,20 @@ export class Reader {
     }
   }
 
+  /**
+   * Whether the text string of `n` bytes here is `ascii` (an ASCII string), read past without
+   * making a string: a scan looking for one key among many (cbor-scan.ts).
+   */
+  textIs(n: number, ascii: string): boolean {
+    this.need(n)
+    const start = this.pos
+    this.pos += n
+    if (n !== ascii.length) return false
+    const buf = this.buf
+    for (let i = 0; i < n; i++) if (buf[start + i] !== ascii.charCodeAt(i)) return false
+    return true
+  }
+
   /** A map key: a short ASCII one from the cache of keys read before (cbor-keys.ts). */
   keyOf(n: number): string {
     if (n > MAX_CACHED_KEY_BYTES) return this.textOf(n)
