@@ -143,6 +143,13 @@ async function partitionHeal(net: TestNetwork, sizes: Sizes) {
  * per record, and what serving it cost each of the others. `timeline`: its CPU every 250 ms
  * (`cpuTimeline`). The bench's row, and `npm run bench:catchup` (bench-catchup.ts).
  */
+/** The bytes of `entries` messages a node queued to send (catch-up's frames and pushes). */
+async function syncBytesSent(node: TestNode): Promise<number> {
+  const res = await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })
+  const m = /^legation_sync_bytes_sent_total\{type="entries"\} (\d+)/m.exec(await res.text())
+  return Number(m?.[1] ?? 0)
+}
+
 export async function catchUp(
   net: TestNetwork,
   records: number,
@@ -162,6 +169,7 @@ export async function catchUp(
   }
   await net.waitForConvergence({ timeoutMs: 600_000, nodes: [0, 1, 2, 3] })
   const serversBefore = await Promise.all(servers.map((n) => threadSeconds(n.pid!)))
+  const sentBefore = await Promise.all(servers.map(syncBytesSent))
   const t = performance.now()
   await late.start()
   const ready = performance.now()
@@ -175,6 +183,7 @@ export async function catchUp(
   }
   const done = performance.now()
   const serversAfter = await Promise.all(servers.map((n) => threadSeconds(n.pid!)))
+  const sentAfter = await Promise.all(servers.map(syncBytesSent))
   return {
     records,
     secondsFromProcessStart: Number(((done - t) / 1000).toFixed(2)),
@@ -183,6 +192,9 @@ export async function catchUp(
     cpuMicrosecondsPerRecord: perRecord(before, await threadSeconds(late.pid!), records),
     serversCpuMicrosecondsPerRecord: servers.map((_, i) =>
       perRecord(serversBefore[i]!, serversAfter[i]!, records),
+    ),
+    serversEntryBytesSentPerRecord: Math.round(
+      sentAfter.reduce((sum, b, i) => sum + b - sentBefore[i]!, 0) / records,
     ),
     rssMiB: await rssMiB(late.pid),
     ...(points === undefined ? {} : { timelineMainSlashOthers: points }),
