@@ -8,7 +8,8 @@
  * value in a doc must name a verified record about that doc's subject.
  *
  * A node writes a doc with its own Yjs client id only (bound in its certificate). A remote
- * update is applied to a throw-away copy first and accepted only if it keeps these rules.
+ * update is applied to a throw-away copy first and accepted only if it keeps these rules (or,
+ * for a doc not stored yet, read off its structs under the same rules: `newDocContents`).
  */
 import * as Y from 'yjs'
 import { toHex } from './bytes.ts'
