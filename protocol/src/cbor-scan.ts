@@ -6,7 +6,7 @@ import { MAJOR_ARRAY, MAJOR_BYTES, MAJOR_MAP, MAJOR_TEXT, MAX_DEPTH, malformed, 
 import { EncodingError } from './errors.ts'
 
 /**
- * The byte strings at `path` in one CBOR item (map keys, ASCII; `*` for every item of an array),
+ * The byte strings at `path` in one CBOR item (map keys; `*` for every item of an array),
  * read without decoding anything else: a few small fields of a large value this node already
  * checked (an entry from its own store, whose payload digests a catch-up frame needs) cost a
  * scan, not the hundreds of objects of a decode. Values of another type at the path are passed

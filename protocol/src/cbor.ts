@@ -386,16 +386,18 @@ export class Reader {
   }
 
   /**
-   * Whether the text string of `n` bytes here is `ascii` (an ASCII string), read past without
-   * making a string: a scan looking for one key among many (cbor-scan.ts).
+   * Whether the text string of `n` bytes here is `text`, read past: a scan looking for one key
+   * among many (cbor-scan.ts). An ASCII `text`, as every key a scan looks for is, is compared
+   * byte by byte without making a string.
    */
-  textIs(n: number, ascii: string): boolean {
+  textIs(n: number, text: string): boolean {
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return this.textOf(n) === text
     this.need(n)
     const start = this.pos
     this.pos += n
-    if (n !== ascii.length) return false
+    if (n !== text.length) return false
     const buf = this.buf
-    for (let i = 0; i < n; i++) if (buf[start + i] !== ascii.charCodeAt(i)) return false
+    for (let i = 0; i < n; i++) if (buf[start + i] !== text.charCodeAt(i)) return false
     return true
   }
 

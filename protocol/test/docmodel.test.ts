@@ -491,7 +491,13 @@ describe('a new doc read off its first update (newDocContents)', () => {
       none(3, Y.createID(A, 1)),
       timelineItem(3, [anaUpd1.id], Y.createID(A, 2)),
     ]
+    // Content of another kind than ContentAny (ContentJSON holds an array of values too).
+    const kind = (content: Y.Item['content']) =>
+      encodeGroups([[new Y.Item(Y.createID(A, 0), null, null, null, null, RECORDS as never, null, content)]])
     const cases: [string, Uint8Array][] = [
+      ['JSON content', kind(new Y.ContentJSON([anaReg.id]))],
+      ['a string', kind(new Y.ContentString(anaReg.id))],
+      ['a nested type', kind(new Y.ContentType(new Y.Map()))],
       ['an item of no values at the end of the timeline', encodeGroups([emptyAtEnd])],
       ['an item after an empty one, into a field', encodeGroups([intoAField])],
       ['an item after an empty one, over a field', encodeGroups([overAField])],

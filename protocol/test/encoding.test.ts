@@ -367,6 +367,10 @@ describe('bytesAt: byte strings read off the encoding', () => {
   it('refuses truncated, trailing and malformed input as a decode does, with EncodingError only', () => {
     const bytes = encodeCanonical({ a: [{ payload: Uint8Array.of(1, 2) }, { payload: null }] })
     expect(bytesAt(bytes, ['a', '*', 'payload'])).toEqual([Uint8Array.of(1, 2)])
+    // A key that is not ASCII is found by its UTF-8 spelling, and not by a byte of its code.
+    const accented = encodeCanonical({ é: Uint8Array.of(3), e: Uint8Array.of(4) })
+    expect(bytesAt(accented, ['é'])).toEqual([Uint8Array.of(3)])
+    expect(bytesAt(Uint8Array.of(0xa1, 0x61, 0xe9, 0x41, 5), ['é'])).toEqual([])
     for (let cut = 0; cut < bytes.length; cut++) {
       expectCode(() => bytesAt(bytes.subarray(0, cut), ['a', '*', 'payload']), 'ENCODING_MALFORMED')
     }

@@ -67,8 +67,9 @@ export class DocCache {
    * The doc of every citizen not stored yet: one, shared, never written; a transaction that
    * writes to a new doc takes a doc of its own (`Durability.txDoc`), and a remote update is
    * validated on a copy that replaces it anyway. A `new Y.Doc` costs ~4.6 µs, nearly all of it
-   * Yjs drawing a random client id from the CSPRNG that every doc of ours then overwrites: a
-   * replica's new citizen cost two of them, this one and the copy.
+   * Yjs drawing a random client id from the CSPRNG that every doc of ours then overwrites. A
+   * replica's new citizen in an honest origin's shape costs none: its doc is read off its
+   * update and kept as that update (`setState`) until something uses it.
    */
   readonly empty: Y.Doc = createDoc(0)
   readonly #store: Store

@@ -316,8 +316,10 @@ export class Durability {
       await this.#durable
       await this.#vault.erase(citizen, id, tx.ops)
       this.#projections.forget(citizen)
-      const d = tx.docs.get(citizen)?.doc ?? (await this.#docs.load(citizen)).doc
-      for (const rid of new Set(d.getArray<string>('records').toArray())) {
+      const ids =
+        tx.docs.get(citizen)?.records() ??
+        (await this.#docs.load(citizen)).doc.getArray<string>('records').toArray()
+      for (const rid of new Set(ids)) {
         const r = await txRecord(this.#store, tx, rid)
         const digest = r?.header.payload
         if (!digest) continue

@@ -81,8 +81,9 @@ export class TxDoc {
    * empty took one update in this transaction, and that update is its whole state.
    */
   state: Uint8Array | undefined
-  /** What the doc holds, when read off its update without decoding it (`readOff`). */
+  /** What the doc holds, when read off its update without decoding it (`readOff`), and that update. */
   #contents: DocContents | undefined
+  #update: Uint8Array | undefined
   #doc: Y.Doc | undefined
   readonly #load: () => Y.Doc
   readonly #stored: boolean
@@ -101,8 +102,9 @@ export class TxDoc {
 
   get doc(): Y.Doc {
     if (!this.#doc) {
-      this.#doc = this.#contents ? this.#decode(this.state!) : this.#load()
+      this.#doc = this.#update ? this.#decode(this.#update) : this.#load()
       this.#contents = undefined
+      this.#update = undefined
     }
     return this.#doc
   }
@@ -111,6 +113,7 @@ export class TxDoc {
   set doc(doc: Y.Doc) {
     this.#doc = doc
     this.#contents = undefined
+    this.#update = undefined
   }
 
   /** The Y.Doc if it was decoded already (asked for, or given), without decoding it. */
@@ -128,6 +131,7 @@ export class TxDoc {
   readOff(update: Uint8Array, contents: DocContents): void {
     this.#doc = undefined
     this.#contents = contents
+    this.#update = update
     this.state = update
     this.changed = true
   }

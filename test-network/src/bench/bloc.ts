@@ -138,18 +138,22 @@ async function partitionHeal(net: TestNetwork, sizes: Sizes) {
 }
 
 /**
+ * The bytes of `entries` messages a node queued to send: catch-up's frames, pushes, and
+ * answers to `wantPayload`, with their message framing. NaN if the counter is not there.
+ */
+async function syncBytesSent(node: TestNode): Promise<number> {
+  const res = await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })
+  if (!res.ok) throw new Error(`metrics of node ${node.index}: HTTP ${res.status}`)
+  const m = /^legation_sync_bytes_sent_total\{type="entries"\} (\d+)/m.exec(await res.text())
+  return m ? Number(m[1]) : Number.NaN
+}
+
+/**
  * Node 4 of a 5-node bloc stops while `records` registrations are written in batches of 500 at
  * the other four, then starts: the time from its process start to identical state roots, its CPU
  * per record, and what serving it cost each of the others. `timeline`: its CPU every 250 ms
  * (`cpuTimeline`). The bench's row, and `npm run bench:catchup` (bench-catchup.ts).
  */
-/** The bytes of `entries` messages a node queued to send (catch-up's frames and pushes). */
-async function syncBytesSent(node: TestNode): Promise<number> {
-  const res = await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })
-  const m = /^legation_sync_bytes_sent_total\{type="entries"\} (\d+)/m.exec(await res.text())
-  return Number(m?.[1] ?? 0)
-}
-
 export async function catchUp(
   net: TestNetwork,
   records: number,
@@ -168,8 +172,8 @@ export async function catchUp(
     )
   }
   await net.waitForConvergence({ timeoutMs: 600_000, nodes: [0, 1, 2, 3] })
-  const serversBefore = await Promise.all(servers.map((n) => threadSeconds(n.pid!)))
   const sentBefore = await Promise.all(servers.map(syncBytesSent))
+  const serversBefore = await Promise.all(servers.map((n) => threadSeconds(n.pid!)))
   const t = performance.now()
   await late.start()
   const ready = performance.now()
