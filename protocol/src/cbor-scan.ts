@@ -126,7 +126,7 @@ class Scan {
         let found = false
         // Compared in place: a string made of every key passed over was most of what a scan
         // of an entry allocated (a catch-up server scans each entry it sends).
-        if (this.major === MAJOR_TEXT) found = this.r.textIs(this.n, step)
+        if (this.major === MAJOR_TEXT) found = textIs(this.r, this.n, step)
         else this.skip(depth + 1)
         if (found) {
           this.collect(path, at + 1, leaf, depth + 1)
@@ -139,4 +139,18 @@ class Scan {
       this.skip(depth)
     }
   }
+}
+
+/**
+ * Whether the text string of `n` bytes at `r` is `text`, read past: an ASCII `text`, as every
+ * key a scan looks for is, is compared byte by byte without making a string.
+ */
+function textIs(r: Reader, n: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return r.textOf(n) === text
+  r.need(n)
+  const start = r.pos
+  r.pos += n
+  if (n !== text.length) return false
+  for (let i = 0; i < n; i++) if (r.buf[start + i] !== text.charCodeAt(i)) return false
+  return true
 }

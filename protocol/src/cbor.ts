@@ -385,22 +385,6 @@ export class Reader {
     }
   }
 
-  /**
-   * Whether the text string of `n` bytes here is `text`, read past: a scan looking for one key
-   * among many (cbor-scan.ts). An ASCII `text`, as every key a scan looks for is, is compared
-   * byte by byte without making a string.
-   */
-  textIs(n: number, text: string): boolean {
-    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return this.textOf(n) === text
-    this.need(n)
-    const start = this.pos
-    this.pos += n
-    if (n !== text.length) return false
-    const buf = this.buf
-    for (let i = 0; i < n; i++) if (buf[start + i] !== text.charCodeAt(i)) return false
-    return true
-  }
-
   /** A map key: a short ASCII one from the cache of keys read before (cbor-keys.ts). */
   keyOf(n: number): string {
     if (n > MAX_CACHED_KEY_BYTES) return this.textOf(n)
