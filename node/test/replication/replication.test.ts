@@ -172,6 +172,36 @@ describe('replication: catch-up and push', () => {
     expect(y.engine.stateRoot()).toBe(o.engine.stateRoot())
   })
 
+  it('a node catching up slower than its peers answer asks no range twice while it works through their frames', async () => {
+    const bloc = testBloc(3)
+    const [o, x] = await Promise.all([startNode(bloc, 0), startNode(bloc, 1)])
+    await connect(o, x)
+    for (let i = 0; i < 6; i++)
+      expect((await o.engine.submit([registration(bloc.officer('AAA'))]))[0]?.ok).toBe(true)
+    await expect.poll(() => x.engine.versionVector()[o.engine.nodeId], WAIT).toBe(6)
+    // Y catches up one entry a frame, a want timing out after 500 ms; its disk holds every write
+    // for three timeouts, so both peers' frames queue up behind the first and their answers sit
+    // unread.
+    const store = new GatedStore()
+    const y = await startNode(bloc, 2, { store, init: { entriesPerFrame: 1 } })
+    let entries = 0
+    y.mesh.onFrame((_peerId, frame) => {
+      const msg = decodeSyncMessage(frame)
+      if (msg.t === 'entries') entries += msg.entries.length
+    })
+    store.armed = true
+    await connect(o, x, y)
+    await expect.poll(() => store.gates.length, WAIT).toBeGreaterThan(0)
+    await new Promise((r) => setTimeout(r, 1_500))
+    store.armed = false
+    for (const gate of store.gates) gate.open()
+    await expect.poll(() => y.engine.versionVector()[o.engine.nodeId], WAIT).toBe(6)
+    expect(y.engine.stateRoot()).toBe(o.engine.stateRoot())
+    // A few status intervals more: a range asked twice would have arrived by now.
+    await new Promise((r) => setTimeout(r, 500))
+    expect(entries).toBe(6)
+  })
+
   it('pulls at once what its origin says it has but did not push, without waiting for a want timeout', async () => {
     const bloc = testBloc(3)
     const [o, x] = await Promise.all([startNode(bloc, 0), startNode(bloc, 1)])
