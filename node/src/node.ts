@@ -181,7 +181,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         peerMisbehaved: (_peer, code) => metrics.peerMisbehaviour.inc({ code }),
         peersChanged: (n) => metrics.peersConnected.set(n),
         lag: (peer, lag) => metrics.replicationLag.set({ peer }, lag),
-        sent: (type, bytes) => metrics.syncBytesSent.inc({ type }, bytes),
+        sent: (type, bytes) => {
+          metrics.syncBytesSent.inc({ type }, bytes)
+          // Entries sent are a peer's catch-up or this node's own writes: no time to compact.
+          if (type === 'entries') upkeep.busy()
+        },
       },
     })
     p2p = { policy, mesh, replication }

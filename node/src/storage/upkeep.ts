@@ -15,6 +15,11 @@
  * whole store, so it waits until the writes since the last are a good part of it. A busy node
  * never pauses that long, and LevelDB keeps up with a steady load by itself.
  *
+ * Serving a peer's catch-up counts as busy (`busy`), as writes do. Nodes that had just stopped
+ * writing compacted while they served a late node its history, and the catch-up waited for
+ * their compactions' CPU and disk: on the bench's two shared cores, each of four serving nodes
+ * spent about 30 µs more per record caught up (docs/performance.md).
+ *
  * It compacts in slices of about 1/32 of the store, split by key prefix, so that a stop waits for
  * one slice, not the whole (LevelDB cannot cut a compaction short, and the store does not close
  * under one).
@@ -82,6 +87,11 @@ export interface StoreUpkeep extends Startable {
   readonly stats: StoreUpkeepStats
   /** Compacts the whole store now, whatever was written; waits for one running already; not once stopping. */
   compactNow(): Promise<void>
+  /**
+   * The node is serving a load that is not writes (a peer's catch-up): a compaction waits until
+   * `idleMs` after the last of it, as after a write. One running already goes on.
+   */
+  busy(): void
 }
 
 export function storeUpkeep(init: StoreUpkeepInit = {}): (components: StoreUpkeepComponents) => StoreUpkeep {
@@ -105,6 +115,8 @@ class Upkeep implements StoreUpkeep {
   #declinedAt = -1
   #compactions = 0
   #lastSeconds = 0
+  /** When `busy` was last called (`performance.now()`). */
+  #busyAt = Number.NEGATIVE_INFINITY
 
   constructor(idleMs: number, minBytes: number, components: StoreUpkeepComponents) {
     this.#store = components.store
@@ -154,12 +166,16 @@ class Upkeep implements StoreUpkeep {
     await this.#compact('asked')
   }
 
+  busy(): void {
+    this.#busyAt = performance.now()
+  }
+
   async #check(): Promise<void> {
     if (this.#running || this.#stopping) return
     const { bytes, lastAt } = this.#store.writes
     const since = bytes - this.#base
     if (since < this.#minBytes || bytes === this.#declinedAt) return
-    if (performance.now() - lastAt < this.#idleMs) return
+    if (performance.now() - Math.max(lastAt, this.#busyAt) < this.#idleMs) return
     const size = (await this.#store.approximateBytes('', '\uffff')) ?? 0
     if (since < size * COMPACT_STORE_SHARE) {
       this.#declinedAt = bytes

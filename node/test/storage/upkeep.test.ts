@@ -105,6 +105,21 @@ describe('store upkeep', () => {
     expect(upkeep.stats).toMatchObject({ compactions: 0, compacting: false })
   })
 
+  it('waits while the node is busy serving, as it waits for writes, and compacts once that is over', async () => {
+    const { store } = await diskStore()
+    const upkeep = started(storeUpkeep({ idleMs: 300, minBytes: 2 ** 20 })({ store }))
+    await upkeep.start()
+    await load(store, 4)
+    // A peer's catch-up served for four pauses' worth after the writes stopped.
+    const end = Date.now() + 1_200
+    while (Date.now() < end) {
+      upkeep.busy()
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(upkeep.stats).toMatchObject({ compactions: 0, compacting: false })
+    await until(() => upkeep.stats.compactions === 1, 30_000)
+  })
+
   it('stops between slices: a stop does not wait for the whole compaction, and loses nothing', async () => {
     const { store, path } = await diskStore()
     const { logger, lines } = recordingLogger()
