@@ -338,7 +338,7 @@ export const ConfigSchema = Type.Object(
           SECOND,
           DAY,
           DEFAULT_COMPACT_IDLE_MS,
-          'How long writes must pause before the node compacts its whole store after a load of writes, in ms',
+          'How long writes (and entries sent to a peer catching up) must pause before the node compacts its whole store after a load of writes, in ms',
         ),
         compactAfterBytes: int(
           0,

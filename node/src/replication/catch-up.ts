@@ -57,9 +57,9 @@ export class CatchUp {
   readonly #awaitingPush = new Map<string, { seq: number; at: number }>()
   /**
    * Per origin, the highest seq received without a gap (in frames being applied, not yet
-   * necessarily applied), when it last moved and from which peer: the next want starts after it.
+   * necessarily applied), and when it last moved: the next want starts after it.
    */
-  readonly #received = new Map<string, { seq: number; at: number; peerId: string }>()
+  readonly #received = new Map<string, { seq: number; at: number }>()
   /**
    * Versions of entries this node does not hold yet that peers announced (by their receipts),
    * by `origin/seq`, then entry hash (hex) → peer: checked once the entry is applied here.
@@ -105,7 +105,8 @@ export class CatchUp {
     const now = this.#clock()
     // Received but never applied (its frame was dropped with a peer, say): ask again.
     for (const [origin, r] of this.#received) {
-      if ((vv[origin] ?? 0) >= r.seq || !this.#worthWaiting(r.peerId, r.at, now))
+      // Its entries may be held for an earlier range that another peer's frame brings.
+      if ((vv[origin] ?? 0) >= r.seq || !this.#worthWaiting(r.at, now, this.#applying.size > 0))
         this.#received.delete(origin)
     }
     this.pull()
@@ -270,12 +271,8 @@ export class CatchUp {
     for (const origin of origins) {
       if (closed[origin] !== undefined) continue
       const inFlight = this.#wants.get(origin)
-      if (
-        inFlight &&
-        this.#peers.has(inFlight.peerId) &&
-        this.#worthWaiting(inFlight.peerId, inFlight.at, now)
-      )
-        continue
+      const to = inFlight && this.#peers.get(inFlight.peerId)
+      if (to && this.#worthWaiting(inFlight.at, now, to.applyingNow > 0)) continue
       const have = Math.max(mine[origin] ?? 0, this.#received.get(origin)?.seq ?? 0)
       // An equivocating origin is asked for only up to its cut (the version that stands).
       const stop = quarantined.get(origin)
@@ -472,7 +469,7 @@ export class CatchUp {
       const r = this.#received.get(origin)
       const upTo = Math.max(mine[origin] ?? 0, r?.seq ?? 0)
       // Only without a gap: a pushed entry far ahead must not hide the range before it.
-      if (seq === upTo + 1) this.#received.set(origin, { seq, at: now, peerId: p.peerId })
+      if (seq === upTo + 1) this.#received.set(origin, { seq, at: now })
       if (this.#wants.get(origin)?.peerId === p.peerId) this.#wants.delete(origin)
     }
     this.pull()
@@ -489,18 +486,18 @@ export class CatchUp {
   }
 
   /**
-   * Whether a want sent to a peer, or a frame read from it, at `at` is still worth waiting for:
-   * within a want timeout, or within four while this node is still applying frames of that
-   * peer's. Those hold back what the peer sent after them (its stream is read again only as
-   * they finish), so on a backlogged node an answer sat unread past the timeout, was asked of
-   * another peer and came twice (6 of 80 entries of a 40,000-record catch-up), and a range read
-   * but still queued was asked again. Four bound a peer that keeps frames coming but never the
-   * answer, as they bound the wait for an origin's push.
+   * Whether a want sent at `at`, or a range read then, is still worth waiting for: within a want
+   * timeout, or within four while this node is still applying frames that hold it back (`busy`):
+   * the peer's, for a want (its stream is read again only as they finish); any, for a range
+   * read (its entries wait for an earlier range another peer's frame brings). On a backlogged
+   * node an answer sat unread past the timeout, was asked of another peer and came twice, and
+   * a range read but still queued was asked again: 6 of 86 entries of a 40,000-record catch-up
+   * came twice. Four bound a peer that keeps frames coming but never the answer, as they bound
+   * the wait for an origin's push.
    */
-  #worthWaiting(peerId: string, at: number, now: number): boolean {
+  #worthWaiting(at: number, now: number, busy: boolean): boolean {
     const age = now - at
-    if (age < this.#timeoutMs()) return true
-    return (this.#peers.get(peerId)?.applyingNow ?? 0) > 0 && age < 4 * this.#timeoutMs()
+    return age < this.#timeoutMs() || (busy && age < 4 * this.#timeoutMs())
   }
 
   #timeoutMs(): number {
