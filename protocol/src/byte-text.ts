@@ -11,3 +11,6 @@ export const bytesOfHex = (hex: string): Uint8Array => hexToBytes(hex)
 export const base64urlOf = (bytes: Uint8Array): string => base64urlnopad.encode(bytes)
 /** Bytes of base64url text of a valid alphabet and length, padding bits zero. */
 export const bytesOfBase64url = (text: string): Uint8Array => base64urlnopad.decode(text)
+const utf8 = new TextEncoder()
+/** UTF-8 bytes of text, lone surrogates as U+FFFD. */
+export const bytesOfUtf8 = (text: string): Uint8Array => utf8.encode(text)

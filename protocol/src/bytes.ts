@@ -1,9 +1,15 @@
 /** Small byte helpers shared by the whole protocol. */
-import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js'
-import { base64urlOf, bytesOfBase64url, bytesOfHex, hexOf } from '#byte-text'
+import { concatBytes } from '@noble/hashes/utils.js'
+import { base64urlOf, bytesOfBase64url, bytesOfHex, bytesOfUtf8, hexOf } from '#byte-text'
 import { EncodingError } from './errors.ts'
 
-export { concatBytes, utf8ToBytes }
+export { concatBytes }
+
+/** UTF-8 bytes of text (a fresh array); anything but a string is a TypeError. */
+export function utf8ToBytes(text: string): Uint8Array {
+  if (typeof text !== 'string') throw new TypeError('string expected')
+  return bytesOfUtf8(text)
+}
 
 export function toHex(bytes: Uint8Array): string {
   return hexOf(bytes)

@@ -302,6 +302,17 @@ describe('hex and base64url', () => {
       }),
       { numRuns: 300 },
     )
+    // Any text, lone surrogates included: the same UTF-8, in a fresh plain array.
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 100 }), (text) => {
+        const bytes = native.bytesOfUtf8(text)
+        expect(bytes).toEqual(plain.bytesOfUtf8(text))
+        expect(bytes).toEqual(new TextEncoder().encode(text))
+        expect(Object.getPrototypeOf(bytes)).toBe(Uint8Array.prototype)
+        expect(bytes.byteOffset).toBe(0)
+      }),
+      { numRuns: 1_000 },
+    )
   })
 
   it('refuses every base64url spelling with padding bits set, whatever its length', () => {
