@@ -255,9 +255,16 @@ describe('privacy: the read log', () => {
 /** A store in memory that counts the records read from it. */
 class CountingStore extends MemoryStore {
   recordsRead = 0
+  /** Citizens' wrapped data keys read. */
+  keysRead = 0
   override getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     this.recordsRead += keys.filter((k) => k.startsWith(K.records)).length
+    this.keysRead += keys.filter((k) => k.startsWith(K.citizenKeys)).length
     return super.getMany(keys)
+  }
+  override get(key: string): Promise<Uint8Array | undefined> {
+    if (key.startsWith(K.citizenKeys)) this.keysRead++
+    return super.get(key)
   }
 }
 
@@ -430,6 +437,26 @@ describe('privacy: erasure', () => {
     const erased = officer.record('citizen.erased', a.citizenId, { reason: 'court-order' })
     expect((await engine.submit([erased]))[0]!.ok).toBe(true)
     expect((await engine.getPayloads(digests)).map((p) => p !== undefined)).toEqual([true, false, true])
+  })
+
+  it('keeps a data key it made: the next record and the payloads served read no wrapped key; an erasure still destroys it', async () => {
+    const bloc = testBloc(1)
+    const store = new CountingStore()
+    const e = await Engine.open({ store, ed, nodeKeys: bloc.nodes[0]!.keys, charter: bloc.chain })
+    const officer = bloc.officer('AAA')
+    const m = records(officer, person(3))
+    expect((await e.submit([m.reg]))[0]?.ok).toBe(true)
+    store.keysRead = 0
+    expect((await e.submit([m.presence]))[0]?.ok).toBe(true)
+    const digests = [m.reg, m.presence].map((r) => r.record.header.payload!)
+    expect((await e.getPayloads(digests)).map((p) => p?.length)).toEqual(
+      [m.reg, m.presence].map((r) => r.payload!.length),
+    )
+    expect(store.keysRead).toBe(0)
+    const erased = officer.record('citizen.erased', m.citizenId, { reason: 'court-order' })
+    expect((await e.submit([erased]))[0]?.ok).toBe(true)
+    expect(await e.getPayloads(digests)).toEqual([undefined, undefined])
+    await e.stop()
   })
 
   it('destroys the key and payloads on every replica, keeps history verifiable, and nothing brings them back', async () => {
