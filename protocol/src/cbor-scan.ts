@@ -37,6 +37,16 @@ export function itemStarts(bytes: Uint8Array, path: readonly string[]): number[]
   return out
 }
 
+/** Each item at `path` (as `bytesAt`), whole, as views into `bytes`, in order. */
+export function itemsAt(bytes: Uint8Array, path: readonly string[]): Uint8Array[] {
+  const out: Uint8Array[] = []
+  walk(bytes, path, (scan, start, depth) => {
+    scan.skip(depth)
+    out.push(bytes.subarray(start, scan.r.pos))
+  })
+  return out
+}
+
 /** The length of the CBOR item `bytes` starts with (what follows it is not read). */
 export function firstItemLength(bytes: Uint8Array): number {
   const scan = new Scan(new Reader(bytes))

@@ -6,7 +6,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox'
 import { concatBytes, equalBytes } from './bytes.ts'
-import { bytesAt, itemStarts } from './cbor-scan.ts'
+import { bytesAt, itemStarts, itemsAt } from './cbor-scan.ts'
 import type { CertifiedNode, CharterView } from './charter.ts'
 import type { Ed25519 } from './crypto.ts'
 import {
@@ -117,6 +117,29 @@ export function entryUpdates(bytes: Uint8Array): Uint8Array[] {
 const ENTRY_UPDATES = ['body', 'changes', '*', 'update'] as const
 
 export { firstItemLength } from './cbor-scan.ts'
+
+const RECORD_HEADERS = ['body', 'changes', '*', 'records', '*', 'header'] as const
+const RECORD_CERTS = ['body', 'changes', '*', 'records', '*', 'cert'] as const
+
+/**
+ * Adds to `into` the canonical bytes of each record's header and certificate in an entry, as
+ * views into `bytes`, for `verifyRecord` to hash and check them as they are
+ * (`VerifyContext.known`): encoding them again was a fifth of a replica's record checks. Only
+ * for an entry `decodeEntry` decoded from these very bytes: canonical, so each part's bytes
+ * are its encoding, and of the entry's shape, so the n-th header in them is the n-th record's.
+ */
+export function recordEncodings(entry: SignedEntry, bytes: Uint8Array, into: KnownEncodings): void {
+  const records = entry.body.changes.flatMap((c) => c.records)
+  const headers = itemsAt(bytes, RECORD_HEADERS)
+  const certs = itemsAt(bytes, RECORD_CERTS)
+  if (headers.length !== records.length || certs.length !== records.length) {
+    throw new Error('recordEncodings: bytes that are not the decoded entry')
+  }
+  for (const [i, r] of records.entries()) {
+    into.set(r.header, headers[i]!)
+    if (r.cert !== null) into.set(r.cert, certs[i]!)
+  }
+}
 
 /** Decodes and checks an entry's shape (no signature check). */
 export function decodeEntry(bytes: Uint8Array): SignedEntry {

@@ -33,7 +33,15 @@ import {
   NATIONAL_APPROVAL,
   PROFILE_FIELDS,
 } from './domain.ts'
-import { contentId, DOMAINS, decodeCanonical, domainHash, encodeCanonical, signingInput } from './encoding.ts'
+import {
+  contentId,
+  DOMAINS,
+  decodeCanonical,
+  domainHash,
+  encodeCanonical,
+  type KnownEncodings,
+  signingInput,
+} from './encoding.ts'
 import { CertificateError, RecordError, SignatureError } from './errors.ts'
 import { identityRuleRefuses, signerOf } from './identity.ts'
 import { keyId } from './keys.ts'
@@ -389,6 +397,12 @@ export interface VerifyContext {
    * many records with one certificate, and verifying it again each time would double the cost.
    */
   readonly verifiedCerts?: BoundedSet
+  /**
+   * Canonical bytes the caller holds of a record's header and certificate (an entry's, read off
+   * the bytes it was decoded from: `recordEncodings`): hashed and checked as they are, not
+   * encoded again. The caller vouches that each is the encoding of its object.
+   */
+  readonly known?: KnownEncodings
 }
 
 /**
@@ -430,7 +444,7 @@ export function verifyRecord(
   const charter = ctx.charter(h.charter)
   if (!charter) throw new RecordError('RECORD_UNKNOWN_SUBJECT', 'record names an unknown charter version')
   if (charter.bloc !== bloc) throw new RecordError('BLOC_MISMATCH', 'record names a charter of another bloc')
-  const headerBytes = encodeCanonical(h)
+  const headerBytes = ctx.known?.get(h) ?? encodeCanonical(h)
   if (!ctx.ed.verify(record.sig, signingInput(DOMAINS.record, headerBytes), h.author)) {
     throw new SignatureError('SIGNATURE_INVALID', 'record signature does not verify')
   }
@@ -476,7 +490,9 @@ function authorize(ctx: VerifyContext, charter: CharterView, record: SignedRecor
   if (cert.bloc !== h.bloc)
     throw new CertificateError('BLOC_MISMATCH', 'officer certificate is for another bloc')
   // The id covers the whole signed certificate; with the state key it names one verification.
-  const certId = contentId(DOMAINS.certificate, record.cert)
+  const certId = toHex(
+    domainHash(DOMAINS.certificate, ctx.known?.get(record.cert) ?? encodeCanonical(record.cert)),
+  )
   const cacheKey = `${certId}/${toHex(member.stateKey)}`
   if (!ctx.verifiedCerts?.has(cacheKey)) {
     verifyCertificateSignature(ed, record.cert, member.stateKey)

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   applyLocal,
@@ -11,15 +12,19 @@ import {
   entryHash,
   entryPayloadDigests,
   isEquivocation,
+  type KnownEncodings,
   keyId,
   MAX_ENTRY_BYTES,
+  recordEncodings,
   removeNode,
   type SignedEntry,
   signAmendment,
   signEntry,
   toHex,
+  type VerifyContext,
   verifyAmendment,
   verifyEntrySignature,
+  verifyRecord,
 } from '../src/index.ts'
 import { DAY, expectCode, makeBloc, registration, registrationPayload, T0, testKeyPair } from './fixtures.ts'
 
@@ -95,6 +100,76 @@ describe('feed entries', () => {
     )
     expect(decoded).toHaveLength(2) // the alert names no payload
     expect(entryPayloadDigests(bytes)).toEqual(decoded)
+  })
+
+  it('reads each record’s header and certificate bytes off the entry it was decoded from, as their encodings', () => {
+    const alert = officer.client.record('alert.issued', null, {
+      country: 'KE',
+      region: null,
+      severity: 'advisory',
+      title: 'Elections',
+      message: 'Avoid crowds.',
+    })
+    // Signed by the citizen: no certificate.
+    const own = citizen.record(
+      'citizen.registered',
+      citizen.id,
+      registration(citizen.keys.publicKey, 'BE'),
+      registrationPayload(2),
+    )
+    const bytes = encodeEntry(
+      sign(
+        body(1, null, {
+          changes: [
+            { doc: citizen.id, update, records: [reg.record, own.record] },
+            { doc: 'alerts', update, records: [alert.record] },
+          ],
+        }),
+      ),
+    )
+    const entry = decodeEntry(bytes)
+    const known: KnownEncodings = new WeakMap()
+    recordEncodings(entry, bytes, known)
+    const records = entry.body.changes.flatMap((c) => c.records)
+    expect(records.map((r) => r.cert === null)).toEqual([false, true, false])
+    for (const r of records) {
+      expect(known.get(r.header)).toEqual(encodeCanonical(r.header))
+      if (r.cert) expect(known.get(r.cert)).toEqual(encodeCanonical(r.cert))
+      // The same verdict, id and authority (or error) as when encoded again.
+      const verdict = (ctx: VerifyContext) => {
+        try {
+          return verifyRecord(ctx, r, BLOC)
+        } catch (err) {
+          return (err as { code: string }).code
+        }
+      }
+      expect(verdict({ ...bloc.ctx, known })).toEqual(verdict(bloc.ctx))
+    }
+    // Bytes of another entry are refused, not misread.
+    expect(() => recordEncodings(entry, encodeEntry(e1), new WeakMap())).toThrow()
+    // Any bytes decodeEntry accepts (here: the entry with bytes changed) read the same way.
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(bytes.length - 1), fc.nat(255)), { minLength: 1, maxLength: 3 }),
+        (edits) => {
+          const changed = bytes.slice()
+          for (const [at, v] of edits) changed[at] = v
+          let decoded: SignedEntry
+          try {
+            decoded = decodeEntry(changed)
+          } catch {
+            return
+          }
+          const k: KnownEncodings = new WeakMap()
+          recordEncodings(decoded, changed, k)
+          for (const r of decoded.body.changes.flatMap((c) => c.records)) {
+            expect(k.get(r.header)).toEqual(encodeCanonical(r.header))
+            if (r.cert) expect(k.get(r.cert)).toEqual(encodeCanonical(r.cert))
+          }
+        },
+      ),
+      { numRuns: 2_000 },
+    )
   })
 
   it('chain: seq 1 first, then each entry names the hash of the previous one', () => {

@@ -12,6 +12,7 @@
 import {
   type BoundedSet,
   type Ed25519,
+  type KnownEncodings,
   ProtocolError,
   SignatureError,
   verifyRecord,
@@ -65,7 +66,11 @@ export class BatchVerifier {
    * own signature, if it is one of those, is not verified. A record that merely names this node
    * as its author, or carries a copy of such a signature, is verified.
    */
-  async records(values: readonly unknown[], signedHere?: ReadonlySet<Uint8Array>): Promise<Verification[]> {
+  async records(
+    values: readonly unknown[],
+    signedHere?: ReadonlySet<Uint8Array>,
+    known?: KnownEncodings,
+  ): Promise<Verification[]> {
     const bloc = this.#trust.bloc
     const charter = (h: string) => this.#trust.charterByHash(h)
     const real = this.#trust.verifiedCerts
@@ -104,7 +109,7 @@ export class BatchVerifier {
         result = {
           ok: true,
           ...verifyRecord(
-            { ed: this.deferred(checks, own ? sig : undefined), charter, verifiedCerts: staged },
+            { ed: this.deferred(checks, own ? sig : undefined), charter, verifiedCerts: staged, known },
             value,
             bloc,
           ),

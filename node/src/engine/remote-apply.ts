@@ -24,12 +24,14 @@ import {
   type Hlc,
   hlcReceive,
   isEmptyDoc,
+  type KnownEncodings,
   type KnownRecord,
   loadDoc,
   newDocContents,
   openEntry,
   openPayload,
   ProtocolError,
+  recordEncodings,
   SignatureError,
   type SignedRecord,
   toHex,
@@ -201,9 +203,12 @@ export class RemoteApplier {
       }
     }
     const records = opened.map(({ o }) => o.entry.body.changes.flatMap((ch) => ch.records))
+    // Headers and certificates are hashed and checked as the entry's bytes hold them.
+    const known: KnownEncodings = new WeakMap()
+    for (const { o, bytes } of opened) recordEncodings(o.entry, bytes, known)
     const [entrySigs, verified] = await Promise.all([
       c.verify.check(opened.flatMap((o) => o.checks)),
-      c.verify.records(records.flat()),
+      c.verify.records(records.flat(), undefined, known),
     ])
     let k = 0
     let e = 0
