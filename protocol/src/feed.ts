@@ -141,6 +141,27 @@ export function recordEncodings(entry: SignedEntry, bytes: Uint8Array, into: Kno
   }
 }
 
+/**
+ * As `recordEncodings`, for records submitted with the bytes `decodeCanonical` decoded each
+ * from (`bytes`, when the caller has them), their shape not checked yet: a header or
+ * certificate that is not an object is left out.
+ */
+export function submittedEncodings(
+  submissions: ReadonlyArray<{ readonly record: unknown; readonly bytes?: Uint8Array | undefined }>,
+): KnownEncodings {
+  const into: KnownEncodings = new WeakMap()
+  for (const { record, bytes } of submissions) {
+    if (!bytes || typeof record !== 'object' || record === null) continue
+    const { header, cert } = record as { header?: unknown; cert?: unknown }
+    // A canonical map holds each key once: one item, or none.
+    const [h] = itemsAt(bytes, ['header'])
+    if (h && typeof header === 'object' && header !== null) into.set(header, h)
+    const [c] = itemsAt(bytes, ['cert'])
+    if (c && typeof cert === 'object' && cert !== null) into.set(cert, c)
+  }
+  return into
+}
+
 /** Decodes and checks an entry's shape (no signature check). */
 export function decodeEntry(bytes: Uint8Array): SignedEntry {
   return parseEntryShape.parse(decodeCanonical(bytes, MAX_ENTRY_BYTES), 'entry') as SignedEntry

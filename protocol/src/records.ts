@@ -10,6 +10,7 @@
 
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
 import { equalBytes, toHex } from './bytes.ts'
+import type { KnownEncodings } from './cbor.ts'
 import {
   assertValidAt,
   type OfficerCertificate,
@@ -33,15 +34,7 @@ import {
   NATIONAL_APPROVAL,
   PROFILE_FIELDS,
 } from './domain.ts'
-import {
-  contentId,
-  DOMAINS,
-  decodeCanonical,
-  domainHash,
-  encodeCanonical,
-  type KnownEncodings,
-  signingInput,
-} from './encoding.ts'
+import { contentId, DOMAINS, decodeCanonical, domainHash, encodeCanonical, signingInput } from './encoding.ts'
 import { CertificateError, RecordError, SignatureError } from './errors.ts'
 import { identityRuleRefuses, signerOf } from './identity.ts'
 import { keyId } from './keys.ts'
@@ -397,11 +390,7 @@ export interface VerifyContext {
    * many records with one certificate, and verifying it again each time would double the cost.
    */
   readonly verifiedCerts?: BoundedSet
-  /**
-   * Canonical bytes the caller holds of a record's header and certificate (an entry's, read off
-   * the bytes it was decoded from: `recordEncodings`): hashed and checked as they are, not
-   * encoded again. The caller vouches that each is the encoding of its object.
-   */
+  /** Canonical bytes of headers and certificates the caller holds (`recordEncodings`), used as they are. */
   readonly known?: KnownEncodings
 }
 
@@ -490,9 +479,8 @@ function authorize(ctx: VerifyContext, charter: CharterView, record: SignedRecor
   if (cert.bloc !== h.bloc)
     throw new CertificateError('BLOC_MISMATCH', 'officer certificate is for another bloc')
   // The id covers the whole signed certificate; with the state key it names one verification.
-  const certId = toHex(
-    domainHash(DOMAINS.certificate, ctx.known?.get(record.cert) ?? encodeCanonical(record.cert)),
-  )
+  const certBytes = ctx.known?.get(record.cert) ?? encodeCanonical(record.cert)
+  const certId = toHex(domainHash(DOMAINS.certificate, certBytes))
   const cacheKey = `${certId}/${toHex(member.stateKey)}`
   if (!ctx.verifiedCerts?.has(cacheKey)) {
     verifyCertificateSignature(ed, record.cert, member.stateKey)

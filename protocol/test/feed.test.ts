@@ -4,6 +4,7 @@ import {
   applyLocal,
   checkChain,
   createDoc,
+  decodeCanonical,
   decodeEntry,
   depsSatisfied,
   type EntryBody,
@@ -20,6 +21,7 @@ import {
   type SignedEntry,
   signAmendment,
   signEntry,
+  submittedEncodings,
   toHex,
   type VerifyContext,
   verifyAmendment,
@@ -169,6 +171,29 @@ describe('feed entries', () => {
         },
       ),
       { numRuns: 2_000 },
+    )
+  })
+
+  it('reads a submitted record’s header and certificate bytes off the bytes it was decoded from, whatever its shape', () => {
+    const own = citizen.record(
+      'citizen.registered',
+      citizen.id,
+      registration(citizen.keys.publicKey, 'BE'),
+      registrationPayload(3),
+    )
+    const subs = [reg.record, own.record, 7, { header: 'text', cert: null }, { sig: 1 }].map((r) => {
+      const bytes = encodeCanonical(r)
+      return { record: decodeCanonical(bytes) as Record<string, unknown>, bytes }
+    })
+    const known = submittedEncodings([...subs, { record: reg.record }])
+    const [officers, citizens] = subs as Array<{ record: { header: object; cert: object | null } }>
+    expect(known.get(officers!.record.header)).toEqual(encodeCanonical(reg.record.header))
+    expect(known.get(officers!.record.cert!)).toEqual(encodeCanonical(reg.record.cert))
+    expect(known.get(citizens!.record.header)).toEqual(encodeCanonical(own.record.header))
+    // Without its bytes, a record is encoded as before.
+    expect(known.get(reg.record.header)).toBeUndefined()
+    expect(verifyRecord({ ...bloc.ctx, known }, officers!.record, BLOC)).toEqual(
+      verifyRecord(bloc.ctx, reg.record, BLOC),
     )
   })
 

@@ -33,6 +33,7 @@ import {
   type SignedPlacement,
   type SignedReceipt,
   stateRoot,
+  submittedEncodings,
   type VersionVector,
 } from '@legation/protocol'
 import { RestoreFence } from '../backup/restore-fence.ts'
@@ -494,7 +495,8 @@ export class Engine extends EngineReads {
       return subs.map(() => ({ ok: false, id: null, error }))
     }
     const records = subs.map((s) => s.record)
-    return this.#writer.enqueue(subs, await this.#verify.records(records, signedHere))
+    const verified = await this.#verify.records(records, signedHere, submittedEncodings(subs))
+    return this.#writer.enqueue(subs, verified)
   }
 
   /** This node's signed statement that it stored entry (origin, seq) durably. */
