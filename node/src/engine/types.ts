@@ -21,7 +21,8 @@ export interface Submission {
   readonly payload: Uint8Array | null
   /**
    * The canonical bytes the caller decoded `record` from, if it did: the entry and the stored
-   * record take them as they are instead of encoding the record again.
+   * record take them as they are instead of encoding the record again, and the record's header
+   * and certificate are checked and hashed as they hold them. They must be `record`'s.
    */
   readonly bytes?: Uint8Array
 }

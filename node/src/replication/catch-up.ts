@@ -40,6 +40,9 @@ export interface CatchUpOptions {
 
 type Payload = { d: Uint8Array; p: Uint8Array }
 
+/** What became of an entry that is applied, or will be without being asked for again. */
+const ON_ITS_WAY = new Set<unknown>(['applied', 'pending', 'duplicate'])
+
 /** Announced versions of entries not held yet that are remembered (least recently used forgotten). */
 const ANNOUNCED_KEPT = 4096
 
@@ -425,11 +428,13 @@ export class CatchUp {
       })
       .then((results) => {
         this.#receipts.applied(read, results, p.nodeId ?? undefined)
-        // A refused entry is not on its way: its range is asked for again now (of another
-        // peer), not after a want timeout, which would keep the honest version away that long.
+        // An entry neither applied nor held (refused, deferred, another version) is not on its
+        // way: its range is asked for again now (of another peer), not after a want timeout,
+        // which would keep the honest version away that long (up to four while frames are
+        // being applied: a peer sending entries that are never applied must not hold it there).
         for (const [i, r] of results.entries()) {
           const head = read[i]
-          if (head && r instanceof ProtocolError && (this.#received.get(head.origin)?.seq ?? 0) >= head.seq)
+          if (head && !ON_ITS_WAY.has(r) && (this.#received.get(head.origin)?.seq ?? 0) >= head.seq)
             this.#received.delete(head.origin)
         }
         const refused = results.find((r) => r instanceof ProtocolError)

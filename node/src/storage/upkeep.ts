@@ -40,6 +40,8 @@ export const DEFAULT_COMPACT_IDLE_MS = 10_000
 export const DEFAULT_COMPACT_MIN_BYTES = 64 * 2 ** 20
 /** The share of the store's size that must have been written since the last compaction. */
 export const COMPACT_STORE_SHARE = 0.25
+/** Pauses of `idleMs` serving (`busy`) may defer a compaction by, at most: 10 min by default. */
+const BUSY_DEFERS_AT_MOST = 60
 /** Slices a compaction is cut into, by size (a stop waits for one). */
 const SLICES = 32
 /** Key characters a prefix is split on one at a time (keys are ASCII: hex, base64url, `/`, `!`). */
@@ -89,7 +91,8 @@ export interface StoreUpkeep extends Startable {
   compactNow(): Promise<void>
   /**
    * The node is serving a load that is not writes (a peer's catch-up): a compaction waits until
-   * `idleMs` after the last of it, as after a write. One running already goes on.
+   * `idleMs` after the last of it, as after a write, up to 60 × `idleMs` after the last write.
+   * One running already goes on.
    */
   busy(): void
 }
@@ -175,7 +178,11 @@ class Upkeep implements StoreUpkeep {
     const { bytes, lastAt } = this.#store.writes
     const since = bytes - this.#base
     if (since < this.#minBytes || bytes === this.#declinedAt) return
-    if (performance.now() - Math.max(lastAt, this.#busyAt) < this.#idleMs) return
+    const now = performance.now()
+    if (now - lastAt < this.#idleMs) return
+    // Serving defers it, but not for good: a peer that asks for history without end must not
+    // keep the store's compaction debt (and its reads' latency) for ever.
+    if (now - this.#busyAt < this.#idleMs && now - lastAt < BUSY_DEFERS_AT_MOST * this.#idleMs) return
     const size = (await this.#store.approximateBytes('', '\uffff')) ?? 0
     if (since < size * COMPACT_STORE_SHARE) {
       this.#declinedAt = bytes

@@ -120,6 +120,21 @@ describe('store upkeep', () => {
     await until(() => upkeep.stats.compactions === 1, 30_000)
   })
 
+  it('is deferred by serving for 60 pauses at most: a peer asking without end does not hold it off', async () => {
+    const { store } = await diskStore()
+    const upkeep = started(storeUpkeep({ idleMs: 50, minBytes: 2 ** 20 })({ store }))
+    await upkeep.start()
+    await load(store, 4)
+    const t = Date.now()
+    // Busy all along: it compacts once 60 pauses (3 s) have passed since the last write.
+    while (upkeep.stats.compactions === 0 && Date.now() - t < 20_000) {
+      upkeep.busy()
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    expect(upkeep.stats.compactions).toBe(1)
+    expect(Date.now() - t).toBeGreaterThanOrEqual(2_900)
+  })
+
   it('stops between slices: a stop does not wait for the whole compaction, and loses nothing', async () => {
     const { store, path } = await diskStore()
     const { logger, lines } = recordingLogger()
