@@ -66,6 +66,15 @@ function body(seq: number, prev: Uint8Array | null, extra: Partial<EntryBody> = 
 }
 const sign = (b: EntryBody, secret = atNode.keys.secretKey): SignedEntry => signEntry(ed, b, secret)
 
+/** A record about no citizen, whose record names no payload. */
+const alert = officer.client.record('alert.issued', null, {
+  country: 'KE',
+  region: null,
+  severity: 'advisory',
+  title: 'Elections',
+  message: 'Avoid crowds.',
+})
+
 const e1 = sign(body(1, null))
 const e2 = sign(body(2, entryHash(e1.body)))
 
@@ -80,13 +89,6 @@ describe('feed entries', () => {
   })
 
   it('names the payload digests of its records, read off its bytes, as its decoded form does', () => {
-    const alert = officer.client.record('alert.issued', null, {
-      country: 'KE',
-      region: null,
-      severity: 'advisory',
-      title: 'Elections',
-      message: 'Avoid crowds.',
-    })
     const bytes = encodeEntry(
       sign(
         body(1, null, {
@@ -105,13 +107,6 @@ describe('feed entries', () => {
   })
 
   it('reads each record’s header and certificate bytes off the entry it was decoded from, as their encodings', () => {
-    const alert = officer.client.record('alert.issued', null, {
-      country: 'KE',
-      region: null,
-      severity: 'advisory',
-      title: 'Elections',
-      message: 'Avoid crowds.',
-    })
     // Signed by the citizen: no certificate.
     const own = citizen.record(
       'citizen.registered',
