@@ -124,9 +124,10 @@ const RECORD_CERTS = ['body', 'changes', '*', 'records', '*', 'cert'] as const
 /**
  * Adds to `into` the canonical bytes of each record's header and certificate in an entry, as
  * views into `bytes`, for `verifyRecord` to hash and check them as they are
- * (`VerifyContext.known`): encoding them again was a fifth of a replica's record checks. Only
- * for an entry `decodeEntry` decoded from these very bytes: canonical, so each part's bytes
- * are its encoding, and of the entry's shape, so the n-th header in them is the n-th record's.
+ * (`VerifyContext.known`): encoding them again was over a quarter of a replica's record
+ * checks. Only for an entry `decodeEntry` decoded from these very bytes: canonical, so each
+ * part's bytes are its encoding, and of the entry's shape, so the n-th header in them is the
+ * n-th record's.
  */
 export function recordEncodings(entry: SignedEntry, bytes: Uint8Array, into: KnownEncodings): void {
   const records = entry.body.changes.flatMap((c) => c.records)
