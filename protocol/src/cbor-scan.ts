@@ -29,12 +29,7 @@ export function bytesAt(bytes: Uint8Array, path: readonly string[]): Uint8Array[
  * concatenation. Not checked for canonical form; malformed input throws as `decode` does.
  */
 export function itemStarts(bytes: Uint8Array, path: readonly string[]): number[] {
-  const out: number[] = []
-  walk(bytes, path, (scan, start, depth) => {
-    out.push(start)
-    scan.skip(depth)
-  })
-  return out
+  return itemsAt(bytes, path).map((item) => item.byteOffset - bytes.byteOffset)
 }
 
 /** Each item at `path` (as `bytesAt`), whole, as views into `bytes`, in order. */
