@@ -179,11 +179,11 @@ describe('replication: catch-up and push', () => {
     for (let i = 0; i < 6; i++)
       expect((await o.engine.submit([registration(bloc.officer('AAA'))]))[0]?.ok).toBe(true)
     await expect.poll(() => x.engine.versionVector()[o.engine.nodeId], WAIT).toBe(6)
-    // Y catches up one entry a frame, a want timing out after 500 ms; its disk holds every write
-    // for three timeouts, so both peers' frames queue up behind the first and their answers sit
-    // unread.
+    // Y catches up one entry a frame, a want timing out after 1 s; its disk holds every write
+    // for 2.5 s, so both peers' frames queue up behind the first and their answers sit unread
+    // (the wait for them is bounded at four timeouts: 1.5 s to spare on a loaded machine).
     const store = new GatedStore()
-    const y = await startNode(bloc, 2, { store, init: { entriesPerFrame: 1 } })
+    const y = await startNode(bloc, 2, { store, init: { entriesPerFrame: 1, wantTimeoutIntervals: 10 } })
     let entries = 0
     y.mesh.onFrame((_peerId, frame) => {
       const msg = decodeSyncMessage(frame)
@@ -192,7 +192,7 @@ describe('replication: catch-up and push', () => {
     store.armed = true
     await connect(o, x, y)
     await expect.poll(() => store.gates.length, WAIT).toBeGreaterThan(0)
-    await new Promise((r) => setTimeout(r, 1_500))
+    await new Promise((r) => setTimeout(r, 2_500))
     store.armed = false
     for (const gate of store.gates) gate.open()
     await expect.poll(() => y.engine.versionVector()[o.engine.nodeId], WAIT).toBe(6)
