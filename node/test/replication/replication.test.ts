@@ -202,6 +202,33 @@ describe('replication: catch-up and push', () => {
     expect(entries).toBe(6)
   })
 
+  it('a range read but not yet applied is not asked again while frames are being applied', async () => {
+    const bloc = testBloc(2)
+    const o = await startNode(bloc, 0)
+    for (let i = 0; i < 3; i++)
+      expect((await o.engine.submit([registration(bloc.officer('AAA'))]))[0]?.ok).toBe(true)
+    // Y's want times out after 1 s and its disk holds the frame's write for 2.5 s (the wait is
+    // bounded at four timeouts). Once the frame is read, no want is in flight for O's feed: only
+    // the range read stands for it.
+    const store = new GatedStore()
+    const y = await startNode(bloc, 1, { store, init: { wantTimeoutIntervals: 10 } })
+    let entries = 0
+    y.mesh.onFrame((_peerId, frame) => {
+      const msg = decodeSyncMessage(frame)
+      if (msg.t === 'entries') entries += msg.entries.length
+    })
+    store.armed = true
+    await connect(o, y)
+    await expect.poll(() => store.gates.length, WAIT).toBeGreaterThan(0)
+    await new Promise((r) => setTimeout(r, 2_500))
+    store.armed = false
+    for (const gate of store.gates) gate.open()
+    await expect.poll(() => y.engine.versionVector()[o.engine.nodeId], WAIT).toBe(3)
+    expect(y.engine.stateRoot()).toBe(o.engine.stateRoot())
+    await new Promise((r) => setTimeout(r, 500))
+    expect(entries).toBe(3)
+  })
+
   it('pulls at once what its origin says it has but did not push, without waiting for a want timeout', async () => {
     const bloc = testBloc(3)
     const [o, x] = await Promise.all([startNode(bloc, 0), startNode(bloc, 1)])
