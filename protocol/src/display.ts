@@ -48,13 +48,15 @@ export function isDisplaySafe(text: string, oneLine: boolean): boolean {
 export function unsafeDisplayText(value: unknown, path = '', depth = 0): string | undefined {
   if (depth > 4 || value === null || typeof value !== 'object' || value instanceof Uint8Array)
     return undefined
-  for (const [k, v] of Object.entries(value)) {
-    const at = `${path}/${k}`
+  // Only the path of a text refused is built: every record accepted walks its body and payload.
+  const fields = value as Record<string, unknown>
+  for (const k of Object.keys(fields)) {
+    const v = fields[k]
     if (typeof v === 'string') {
-      if (!isDisplaySafe(v, LINE_KEYS.has(k))) return at
+      if (!isDisplaySafe(v, LINE_KEYS.has(k))) return `${path}/${k}`
     } else {
-      const deeper = unsafeDisplayText(v, at, depth + 1)
-      if (deeper) return deeper
+      const deeper = unsafeDisplayText(v, '', depth + 1)
+      if (deeper !== undefined) return `${path}/${k}${deeper}`
     }
   }
   return undefined
