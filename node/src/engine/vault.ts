@@ -163,17 +163,24 @@ export class Vault {
    * then cost no read each.
    */
   async prefetch(citizens: Iterable<string>): Promise<void> {
+    for (const [c, key] of await this.#readKeys(citizens)) this.#keys.set(c, key)
+  }
+
+  /** The data keys of those of `citizens` not in memory, read in one batch and unwrapped. */
+  async #readKeys(citizens: Iterable<string>): Promise<Map<string, Uint8Array>> {
+    const read = new Map<string, Uint8Array>()
     const unknown = [...new Set(citizens)].filter(
       (c) => !this.#keys.has(c) && !this.#made.has(c) && !this.#erased.has(c) && !this.#absent.has(c),
     )
-    if (unknown.length === 0) return
+    if (unknown.length === 0) return read
     const wrapped = await this.#store.getMany(unknown.map((c) => K.citizenKey(bucketOf(c), c)))
     for (const [i, c] of unknown.entries()) {
       const w = wrapped[i]
       const key = w && this.#unwrap(bucketOf(c), c, w)
-      if (key) this.#keys.set(c, key)
+      if (key) read.set(c, key)
       else this.#absent.add(c)
     }
+    return read
   }
 
   /**
@@ -218,14 +225,31 @@ export class Vault {
     return open(key, body, payloadAad(digestHex, owner))
   }
 
-  /** `openPayload` for many stored payloads, their citizens' keys looked up in one read. */
+  /**
+   * `openPayload` for many stored payloads (what serving a peer's catch-up reads), their
+   * citizens' keys looked up in one read. Keys read for it serve this call only and are not
+   * cached: a catch-up reads a node's history once, oldest first, and with more citizens than
+   * the cache holds, each key it cached pushed out one that a later frame needed, so every key
+   * was read and unwrapped (all 100,000 of a 100,000-record catch-up, at each node serving it).
+   */
   async openPayloads(
     digestHexes: readonly string[],
     stored: readonly (Uint8Array | undefined)[],
   ): Promise<(Uint8Array | undefined)[]> {
-    await this.prefetch(stored.flatMap((s) => (s ? [ownerOf(s)] : [])))
+    const parts = stored.map((s) => s && sealedParts(s))
+    const read = await this.#readKeys(parts.flatMap((p) => (p ? [p.owner] : [])))
     const out: (Uint8Array | undefined)[] = []
-    for (const [i, s] of stored.entries()) out.push(s && (await this.openPayload(digestHexes[i]!, s)))
+    for (const [i, p] of parts.entries()) {
+      if (!p) {
+        out.push(undefined)
+        continue
+      }
+      const { owner, body } = p
+      // Not of a citizen erased meanwhile (the key is destroyed); one cached then, and pushed
+      // out of the cache meanwhile, is read on its own.
+      const key = this.#erased.has(owner) ? undefined : (read.get(owner) ?? (await this.#keyOf(owner)))
+      out.push(key && open(key, body, payloadAad(digestHexes[i]!, owner)))
+    }
     return out
   }
 
@@ -376,8 +400,6 @@ function sealedParts(stored: Uint8Array): { owner: string; body: Uint8Array } {
   const n = stored[1]!
   return { owner: decodeText(stored.subarray(2, 2 + n)), body: stored.subarray(2 + n) }
 }
-
-const ownerOf = (stored: Uint8Array) => sealedParts(stored).owner
 
 /**
  * A sealed payload in its compact form (data format 6): its owner as 16 bytes if it is a citizen

@@ -17,12 +17,12 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { accessRecords } from '../../src/engine/access-records.ts'
 import { Engine } from '../../src/engine/engine.ts'
 import { idKeyPart, K } from '../../src/engine/keys.ts'
-import { open, seal } from '../../src/engine/vault.ts'
+import { open, seal, Vault } from '../../src/engine/vault.ts'
 import { accessLog, caseView, citizenExport, citizenView } from '../../src/engine/views.ts'
 import { LevelStore } from '../../src/storage/level-store.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
-import { prefixRange } from '../../src/storage/store.ts'
-import { allBytes, countingEd, ed, testBloc, travelDocumentNumber } from '../fixtures.ts'
+import { type BatchOp, prefixRange } from '../../src/storage/store.ts'
+import { allBytes, countingEd, ed, registration, testBloc, travelDocumentNumber } from '../fixtures.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -457,6 +457,44 @@ describe('privacy: erasure', () => {
     expect((await e.submit([erased]))[0]?.ok).toBe(true)
     expect(await e.getPayloads(digests)).toEqual([undefined, undefined])
     await e.stop()
+  })
+
+  it('serves a history of more citizens than its key cache holds, oldest first, without pushing out the keys of the newest', async () => {
+    const store = new CountingStore()
+    const vault = new Vault(randomBytes(32), { store }, { keyCacheSize: 4 })
+    await vault.load()
+    const officer = testBloc(1).officer('AAA')
+    const written: Array<{ hex: string; plain: Uint8Array }> = []
+    for (let i = 0; i < 8; i++) {
+      const citizen = registration(officer).citizenId
+      const plain = randomBytes(40)
+      const hex = toHex(randomBytes(32))
+      const ops: BatchOp[] = []
+      ops.push({
+        type: 'put',
+        key: K.payload(hex),
+        value: (await vault.sealPayload(citizen, hex, plain, ops))!,
+      })
+      await store.write(ops)
+      vault.handed(ops)
+      written.push({ hex, plain })
+    }
+    // The newest four citizens' keys are cached. A catch-up served two frames at a time, oldest first:
+    store.keysRead = 0
+    const served: Array<Uint8Array | undefined> = []
+    for (let i = 0; i < 8; i += 2) {
+      const frame = written.slice(i, i + 2)
+      const sealed = await store.getMany(frame.map((w) => K.payload(w.hex)))
+      served.push(
+        ...(await vault.openPayloads(
+          frame.map((w) => w.hex),
+          sealed,
+        )),
+      )
+    }
+    expect(served).toEqual(written.map((w) => new Uint8Array(w.plain)))
+    // The oldest four keys were read; the newest four were still cached when their frames came.
+    expect(store.keysRead).toBe(4)
   })
 
   it('destroys the key and payloads on every replica, keeps history verifiable, and nothing brings them back', async () => {
