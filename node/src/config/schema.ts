@@ -135,7 +135,7 @@ const Replication = Type.Object(
       1,
       10_000,
       DEFAULT_MAX_QUEUED_FRAMES,
-      'Frames queued for one peer before pushes to it are dropped (it catches up by asking)',
+      'Frames queued for one peer before pushes to it are dropped (it catches up by asking; an answer to its want takes the oldest push’s place)',
     ),
     framesInFlight: int(1, 64, DEFAULT_FRAMES_IN_FLIGHT, 'Frames from one peer verified and applied at once'),
     receiptWindowMs: int(

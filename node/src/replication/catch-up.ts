@@ -381,7 +381,7 @@ export class CatchUp {
     const last = from + entries.length - 1
     if ((p.vv[origin] ?? 0) < last) p.vv[origin] = last
     p.answered.set(origin, { last, at: now })
-    this.#peers.send(p.peerId, { t: 'entries', entries, payloads: [...payloads.values()] })
+    this.#peers.send(p.peerId, { t: 'entries', entries, payloads: [...payloads.values()] }, true)
   }
 
   /**
@@ -405,7 +405,7 @@ export class CatchUp {
     }
     if (payloads.length === 0) return
     p.payloadsAnsweredAt = now
-    this.#peers.send(p.peerId, { t: 'entries', entries: [], payloads })
+    this.#peers.send(p.peerId, { t: 'entries', entries: [], payloads }, true)
   }
 
   /**

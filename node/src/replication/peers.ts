@@ -2,7 +2,8 @@
  * The peers replication talks to: what each is known to have, and one send queue per peer.
  *
  * A peer's queue is capped: a slow peer's pushed entries are dropped rather than buffered
- * without end (it pulls what it missed after the next status), and other messages thin out
+ * without end (it pulls what it missed after the next status), an answer to its want taking
+ * the place of the oldest pushed entries rather than being dropped, and other messages thin out
  * what can be sent again (entries, statuses, wants) rather than grow the queue. Messages sent
  * once — revocations, evidence, receipts, the charter, duties done — are never dropped; a peer
  * that lets even those pile up is disconnected, and told everything again when it reconnects.
@@ -25,6 +26,8 @@ interface Queued {
   readonly frame: Uint8Array
   /** Sent again (or asked again) if lost: may be shed. */
   readonly resent: boolean
+  /** Entries this node pushed unasked: the first to make room for an answer. */
+  readonly pushed: boolean
 }
 
 import type { MeshLogger } from '../mesh/index.ts'
@@ -143,30 +146,49 @@ export class Peers {
     return [...this.#peers.values()].flatMap((p) => (p.nodeId ? [p.nodeId] : []))
   }
 
-  send(peerId: string, msg: SyncMessage): void {
+  /**
+   * Queues `msg` for the peer. `answer`: entries the peer asked for (a want, a wantPayload).
+   * When the queue is full, an answer takes the place of the oldest entries pushed unasked:
+   * the peer pulls a pushed entry it missed at once (it sees the entries after it, or the
+   * origin's status), while an answer it never gets is asked again only after a want timeout,
+   * up to four while this peer's frames keep it busy. A slow peer under live load, its queue
+   * full of pushes, would otherwise lose most answers and catch up in steps of that timeout.
+   */
+  send(peerId: string, msg: SyncMessage, answer = false): void {
     const p = this.#peers.get(peerId)
     if (!p) return
     const resent = RESENT.has(msg.t)
+    const pushed = msg.t === 'entries' && !answer
     if (p.queue.length >= this.#maxQueued) {
       // A slow peer: it pulls what it misses after the next status. Shed what is sent again.
-      if (msg.t === 'entries') return
-      let n = 0
-      p.queue = p.queue.filter((q) => !q.resent || n++ % 2 === 0)
-      if (p.queue.length >= this.#maxQueued * CONTROL_QUEUE_FACTOR) {
-        this.#log?.warn({ peer: peerId, queued: p.queue.length }, 'peer reads nothing; disconnecting')
-        // Dropped from the peers once the mesh says it is gone (replication's disconnect handler):
-        // should the disconnect fail, the peer is still served and dropped again later.
-        p.queue = []
-        void this.#mesh.disconnect(peerId).catch((err: unknown) => {
-          this.#log?.warn({ peer: peerId, err }, 'could not disconnect a peer that reads nothing')
-        })
-        return
-      }
+      if (msg.t === 'entries') {
+        const oldest = answer ? p.queue.findIndex((q) => q.pushed) : -1
+        if (oldest < 0) return
+        p.queue.splice(oldest, 1)
+      } else if (this.#thinned(p)) return
     }
     const frame = encodeSyncMessage(msg)
     this.#sent?.(msg.t, frame.length)
-    p.queue.push({ frame, resent })
+    p.queue.push({ frame, resent, pushed })
     if (!p.sending) void this.#drain(p)
+  }
+
+  /**
+   * A full queue: every other message that is sent again is dropped. Whether the peer is being
+   * disconnected instead, as one that reads nothing: even what is sent once piles up.
+   */
+  #thinned(p: PeerState): boolean {
+    let n = 0
+    p.queue = p.queue.filter((q) => !q.resent || n++ % 2 === 0)
+    if (p.queue.length < this.#maxQueued * CONTROL_QUEUE_FACTOR) return false
+    this.#log?.warn({ peer: p.peerId, queued: p.queue.length }, 'peer reads nothing; disconnecting')
+    // Dropped from the peers once the mesh says it is gone (replication's disconnect handler):
+    // should the disconnect fail, the peer is still served and dropped again later.
+    p.queue = []
+    void this.#mesh.disconnect(p.peerId).catch((err: unknown) => {
+      this.#log?.warn({ peer: p.peerId, err }, 'could not disconnect a peer that reads nothing')
+    })
+    return true
   }
 
   /** Sends to every peer but `except`. */

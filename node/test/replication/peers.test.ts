@@ -62,6 +62,45 @@ describe('a slow peer’s send queue', () => {
     expect(sent.at(-1)).toEqual(status(40))
   })
 
+  it('sends the answer to a want in place of the oldest pushed entries when full, and drops pushes', async () => {
+    const { mesh, sent, release } = slowMesh()
+    const peers = new Peers(mesh, 8, undefined)
+    peers.add('p', { nodeId: 'ef'.repeat(32), state: 'AAA' })
+    const entries = (n: number): SyncMessage => ({
+      t: 'entries',
+      entries: [new Uint8Array([n])],
+      payloads: [],
+    })
+    peers.send('p', entries(0)) // in flight
+    for (let i = 1; i <= 20; i++) peers.send('p', entries(i))
+    // The queue holds pushes 1–8; an answer, then an answer to a wantPayload, take the places of 1 and 2.
+    peers.send('p', entries(100), true)
+    peers.send(
+      'p',
+      { t: 'entries', entries: [], payloads: [{ d: new Uint8Array([7]), p: new Uint8Array([8]) }] },
+      true,
+    )
+    peers.send('p', entries(21))
+    await release()
+    const firsts = sent.map((m) => (m.t === 'entries' ? (m.entries[0]?.[0] ?? -1) : null))
+    expect(firsts).toEqual([0, 3, 4, 5, 6, 7, 8, 100, -1])
+  })
+
+  it('drops an answer when the queue is full of what is not pushed entries', async () => {
+    const { mesh, sent, release } = slowMesh()
+    const peers = new Peers(mesh, 4, undefined)
+    peers.add('p', { nodeId: 'ef'.repeat(32), state: 'AAA' })
+    const answer = (n: number): SyncMessage => ({
+      t: 'entries',
+      entries: [new Uint8Array([n])],
+      payloads: [],
+    })
+    peers.send('p', answer(0), true) // in flight
+    for (let i = 1; i <= 6; i++) peers.send('p', answer(i), true)
+    await release()
+    expect(sent.map((m) => m.t === 'entries' && m.entries[0]?.[0])).toEqual([0, 1, 2, 3, 4])
+  })
+
   it('drops a peer that lets even the messages sent once pile up', async () => {
     const { mesh, disconnected } = slowMesh()
     const peers = new Peers(mesh, 2, undefined)
