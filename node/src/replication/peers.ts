@@ -54,6 +54,11 @@ export interface PeerState {
   readonly applying: Array<Promise<void>>
   /** How many frames of entries from this peer are being verified and applied now. */
   applyingNow: number
+  /**
+   * When a frame of entries from this peer last finished being applied here: the peer's stream
+   * is read on from then, so what it sent after that frame is on its way.
+   */
+  appliedAt: number
   /** When this node last read a hello, a status or a frame of entries from this peer. */
   lastHeardAt: number
   /**
@@ -121,6 +126,7 @@ export class Peers {
       vv: {},
       applying: [],
       applyingNow: 0,
+      appliedAt: Number.NEGATIVE_INFINITY,
       lastHeardAt: Number.NEGATIVE_INFINITY,
       pushesFrom: undefined,
       answered: new Map(),
