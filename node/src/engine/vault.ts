@@ -163,7 +163,7 @@ export class Vault {
    * then cost no read each.
    */
   async prefetch(citizens: Iterable<string>): Promise<void> {
-    for (const [c, key] of await this.#readKeys(citizens)) this.#keys.set(c, key)
+    for (const [c, key] of await this.#readKeys(citizens)) if (!this.#erased.has(c)) this.#keys.set(c, key)
   }
 
   /** The data keys of those of `citizens` not in memory, read in one batch and unwrapped. */
@@ -176,11 +176,24 @@ export class Vault {
     const wrapped = await this.#store.getMany(unknown.map((c) => K.citizenKey(bucketOf(c), c)))
     for (const [i, c] of unknown.entries()) {
       const w = wrapped[i]
-      const key = w && this.#unwrap(bucketOf(c), c, w)
+      const key = w && (await this.#unwrapRead(bucketOf(c), c, w))
       if (key) read.set(c, key)
-      else this.#absent.add(c)
+      else if (!w) this.#absent.add(c)
     }
     return read
+  }
+
+  /**
+   * A data key read from the store, unwrapped. One wrapped under a generation the ring no longer
+   * holds was read while an erasure re-wrapped its bucket and the old generation was retired:
+   * the store holds it under the new one by then, and it is read again. Taken for no key, it
+   * would be replaced by a fresh one, and every payload sealed under it lost.
+   */
+  async #unwrapRead(b: number, citizen: string, wrapped: Uint8Array): Promise<Uint8Array | undefined> {
+    const key = this.#unwrap(b, citizen, wrapped)
+    if (key || this.#ring.get(b)?.some((k) => k.gen === generationOf(wrapped))) return key
+    const again = await this.#store.get(K.citizenKey(b, citizen))
+    return again && this.#unwrap(b, citizen, again)
   }
 
   /**
@@ -227,10 +240,12 @@ export class Vault {
 
   /**
    * `openPayload` for many stored payloads (what serving a peer's catch-up reads), their
-   * citizens' keys looked up in one read. Keys read for it serve this call only and are not
-   * cached: a catch-up reads a node's history once, oldest first, and with more citizens than
-   * the cache holds, each key it cached pushed out one that a later frame needed, so every key
-   * was read and unwrapped (all 100,000 of a 100,000-record catch-up, at each node serving it).
+   * citizens' keys looked up in one read. Keys read for it are cached only while the cache has
+   * room, pushing none out: a catch-up reads a node's history once, oldest first, and with more
+   * citizens than the cache holds, each key it cached pushed out one that a later frame needed,
+   * so every key was read and unwrapped (all 100,000 of a 100,000-record catch-up, at each node
+   * serving it). A cache with room (after a restart, say) still keeps what it served, for the
+   * next frame that names the citizen and the next peer catching up.
    */
   async openPayloads(
     digestHexes: readonly string[],
@@ -238,6 +253,10 @@ export class Vault {
   ): Promise<(Uint8Array | undefined)[]> {
     const parts = stored.map((s) => s && sealedParts(s))
     const read = await this.#readKeys(parts.flatMap((p) => (p ? [p.owner] : [])))
+    for (const [c, key] of read) {
+      if (this.#keys.size >= this.#keys.max) break
+      if (!this.#erased.has(c)) this.#keys.set(c, key)
+    }
     const out: (Uint8Array | undefined)[] = []
     for (const [i, p] of parts.entries()) {
       if (!p) {
@@ -325,8 +344,10 @@ export class Vault {
     if (this.#erased.has(citizen) || this.#absent.has(citizen)) return undefined
     const b = bucketOf(citizen)
     const wrapped = await this.#store.get(K.citizenKey(b, citizen))
-    const key = wrapped && this.#unwrap(b, citizen, wrapped)
-    if (key) this.#keys.set(citizen, key)
+    const key = wrapped && (await this.#unwrapRead(b, citizen, wrapped))
+    // An erasure applied while it was read has destroyed it.
+    if (!key || this.#erased.has(citizen)) return undefined
+    this.#keys.set(citizen, key)
     return key
   }
 
@@ -367,7 +388,7 @@ export class Vault {
   }
 
   #unwrap(b: number, citizen: string, wrapped: Uint8Array): Uint8Array | undefined {
-    const gen = new DataView(wrapped.buffer, wrapped.byteOffset, 4).getUint32(0)
+    const gen = generationOf(wrapped)
     const ringKey = this.#ring.get(b)?.find((k) => k.gen === gen)
     return ringKey && open(ringKey.key, wrapped.subarray(4), utf8ToBytes(`ck/${citizen}`))
   }
@@ -393,6 +414,11 @@ function sealedHead(owner: string): Uint8Array {
 }
 
 /** The citizen (or `BLOC_SUBJECT`) a sealed payload belongs to, and its sealed bytes. */
+/** The generation of its bucket's key a wrapped data key is sealed under. */
+function generationOf(wrapped: Uint8Array): number {
+  return new DataView(wrapped.buffer, wrapped.byteOffset, 4).getUint32(0)
+}
+
 function sealedParts(stored: Uint8Array): { owner: string; body: Uint8Array } {
   if (stored[0] === SEALED_PAYLOAD_ID && stored.length >= 17)
     return { owner: Buffer.from(stored.subarray(1, 17)).toString('hex'), body: stored.subarray(17) }

@@ -13,7 +13,7 @@ import {
 } from '@legation/protocol'
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { Level } from 'level'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { accessRecords } from '../../src/engine/access-records.ts'
 import { Engine } from '../../src/engine/engine.ts'
 import { idKeyPart, K } from '../../src/engine/keys.ts'
@@ -268,6 +268,22 @@ class CountingStore extends MemoryStore {
   }
 }
 
+/** A store whose batched reads, while `holding`, answer what the store held when asked only once released. */
+class HeldReadsStore extends MemoryStore {
+  holding = false
+  readonly held: Array<() => void> = []
+  override async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    const values = await super.getMany(keys)
+    if (this.holding) await new Promise<void>((release) => this.held.push(release))
+    return values
+  }
+  override async get(key: string): Promise<Uint8Array | undefined> {
+    const value = await super.get(key)
+    if (this.holding) await new Promise<void>((release) => this.held.push(release))
+    return value
+  }
+}
+
 describe('privacy: a file and the reads of it', () => {
   it('lists a file’s reads apart: the file and its case read none of them, the access log all, at a replica too, and after a rebuild', async () => {
     const bloc = testBloc(2)
@@ -461,7 +477,8 @@ describe('privacy: erasure', () => {
 
   it('serves a history of more citizens than its key cache holds, oldest first, without pushing out the keys of the newest', async () => {
     const store = new CountingStore()
-    const vault = new Vault(randomBytes(32), { store }, { keyCacheSize: 4 })
+    const root = randomBytes(32)
+    const vault = new Vault(root, { store }, { keyCacheSize: 4 })
     await vault.load()
     const officer = testBloc(1).officer('AAA')
     const written: Array<{ hex: string; plain: Uint8Array }> = []
@@ -495,6 +512,74 @@ describe('privacy: erasure', () => {
     expect(served).toEqual(written.map((w) => new Uint8Array(w.plain)))
     // The oldest four keys were read; the newest four were still cached when their frames came.
     expect(store.keysRead).toBe(4)
+    // After a restart, a cache with room keeps what it served: the next peer's catch-up reads none.
+    const restarted = new Vault(root, { store }, { keyCacheSize: 8 })
+    await restarted.load()
+    const sealed = await store.getMany(written.map((w) => K.payload(w.hex)))
+    for (const expected of [8, 8]) {
+      const got = await restarted.openPayloads(
+        written.map((w) => w.hex),
+        sealed,
+      )
+      expect(got).toEqual(served)
+      expect(store.keysRead).toBe(4 + expected)
+    }
+  })
+
+  it('keeps a data key read while an erasure re-wrapped its bucket and retired the old key: read again, not replaced', async () => {
+    const store = new HeldReadsStore()
+    const root = randomBytes(32)
+    const sealer = new Vault(root, { store })
+    await sealer.load()
+    // Two citizens of one bucket (their ids' first byte): Z is erased, X's key is re-wrapped.
+    const [x, z] = [`ab${toHex(randomBytes(15))}`, `ab${toHex(randomBytes(15))}`]
+    const plain = randomBytes(40)
+    const hex = toHex(randomBytes(32))
+    const ops: BatchOp[] = []
+    const sealed = (await sealer.sealPayload(x, hex, plain, ops))!
+    await sealer.sealPayload(z, toHex(randomBytes(32)), randomBytes(40), ops)
+    await store.write(ops)
+    // After a restart, X's key is read to serve its payload; the read returns what the store
+    // held then (wrapped under the bucket's first key) only after Z's erasure is durable and
+    // that key destroyed.
+    const vault = new Vault(root, { store })
+    await vault.load()
+    store.holding = true
+    const serving = vault.openPayloads([hex], [sealed])
+    await vi.waitUntil(() => store.held.length === 1)
+    store.holding = false
+    const erasure: BatchOp[] = []
+    await vault.erase(z, 'cd'.repeat(32), erasure)
+    await store.write(erasure)
+    await vault.retire()
+    for (const release of store.held.splice(0)) release()
+    expect(await serving).toEqual([new Uint8Array(plain)])
+    // X's next record is sealed under the same key: no fresh key replaces it.
+    const next: BatchOp[] = []
+    await vault.sealPayload(x, toHex(randomBytes(32)), randomBytes(40), next)
+    expect(next.filter((op) => op.key.startsWith(K.citizenKeys))).toEqual([])
+    expect(await vault.openPayload(hex, sealed)).toEqual(new Uint8Array(plain))
+    // The same race on a record's own read of its key: a fresh key would replace X's.
+    const [y, w] = [`cd${toHex(randomBytes(15))}`, `cd${toHex(randomBytes(15))}`]
+    const first: BatchOp[] = []
+    const ySealed = (await vault.sealPayload(y, hex, plain, first))!
+    await vault.sealPayload(w, toHex(randomBytes(32)), randomBytes(40), first)
+    await store.write(first)
+    const again = new Vault(root, { store })
+    await again.load()
+    store.holding = true
+    const sealing: BatchOp[] = []
+    const yNext = again.sealPayload(y, toHex(randomBytes(32)), randomBytes(40), sealing)
+    await vi.waitUntil(() => store.held.length === 1)
+    store.holding = false
+    const erasing: BatchOp[] = []
+    await again.erase(w, 'ef'.repeat(32), erasing)
+    await store.write(erasing)
+    await again.retire()
+    for (const release of store.held.splice(0)) release()
+    await yNext
+    expect(sealing.filter((op) => op.key.startsWith(K.citizenKeys))).toEqual([])
+    expect(await again.openPayload(hex, ySealed)).toEqual(new Uint8Array(plain))
   })
 
   it('destroys the key and payloads on every replica, keeps history verifiable, and nothing brings them back', async () => {
