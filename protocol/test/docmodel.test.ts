@@ -18,6 +18,7 @@ import {
   type KnownRecord,
   loadDoc,
   newDocContents,
+  newDocUpdate,
   RECORDS,
   type RecordHeader,
   stateRoot,
@@ -581,6 +582,56 @@ describe('a new doc read off its first update (newDocContents)', () => {
     )
     // Honest updates, left unmutated, are a part of the runs: most of them are read off.
     expect(read).toBeGreaterThan(100)
+  })
+})
+
+describe('a new doc’s first update written without a Y.Doc (newDocUpdate)', () => {
+  /** Records about one doc, some setting no slot (their pushes merge into one item). */
+  const kinds = [
+    ...anaPool,
+    alert,
+    issued('Floods', 'Move to higher ground.'),
+    issued('Strike', 'No trains.'),
+  ]
+
+  it('writes the bytes applyLocal writes on an empty doc, and the contents the doc then holds', () => {
+    let written = 0
+    fc.assert(
+      fc.property(
+        fc.shuffledSubarray(kinds, { minLength: 1 }),
+        fc.oneof(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.constantFrom(0, 127, 128, 2 ** 31)),
+        (recs, client) => {
+          const doc = createDoc(client, ana.id)
+          const update = local(doc, recs)
+          const w = newDocUpdate(client, recs, headerOf)
+          if (w) {
+            written++
+            expect(w.update).toEqual(update)
+            expect(w.contents).toEqual(contentsOf(doc))
+            expect(toHex(contentsHash(ana.id, w.contents))).toBe(toHex(docHash(ana.id, doc)))
+          } else {
+            // Only where Yjs deleted a value: a slot set twice.
+            expect(Y.decodeUpdate(update).ds.clients.size).toBeGreaterThan(0)
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    )
+    expect(written).toBeGreaterThan(200)
+  })
+
+  it('writes what a replica reads off, for a registration and what follows it in one group', () => {
+    for (const recs of [[anaReg], [anaReg, anaPres1], [anaPres1, anaPool[7]!], [alert]]) {
+      const w = newDocUpdate(A, recs, headerOf)!
+      const docId = recs[0] === alert ? ALERTS_DOC : ana.id
+      expect(newDocContents(docId, w.update, A, known)).toEqual(w.contents)
+      expect(docView(loadDoc(w.update, A, docId))).toEqual(
+        docView(validateRemoteUpdate(createDoc(B), docId, w.update, A, known)),
+      )
+    }
+    // A registration then an update of its contact in one group: the slot is set twice.
+    expect(newDocUpdate(A, [anaReg, anaUpd2], headerOf)).toBeUndefined()
+    expect(newDocUpdate(A, [], headerOf)).toBeUndefined()
   })
 })
 

@@ -27,6 +27,7 @@ import {
   MAX_CHANGES_PER_ENTRY,
   MAX_ENTRY_BYTES,
   MAX_RECORDS_PER_CHANGE,
+  newDocUpdate,
   openPayload,
   ProtocolError,
   RecordError,
@@ -333,15 +334,22 @@ export class LocalWriter {
     }
     const changes: Change[] = []
     for (const [docId, list] of byDoc) {
-      const d = await c.durability.txDoc(tx, docId, c.clientId(), true)
-      const empty = isEmptyDoc(d.doc)
-      d.changed = true
-      const update = applyLocal(
-        d.doc,
-        list.map((v) => ({ id: v.id, header: v.sub.record.header })),
-        (id) => tx.records.get(id)?.record.header ?? heads.get(id),
-      )
-      d.state = empty ? update : undefined
+      const records = list.map((v) => ({ id: v.id, header: v.sub.record.header }))
+      const headerOf = (id: string) => tx.records.get(id)?.record.header ?? heads.get(id)
+      let d = await c.durability.txDoc(tx, docId, c.clientId())
+      // A doc not stored yet (a new citizen's) takes its first update without a Y.Doc.
+      const written = d.empty && !d.decoded ? newDocUpdate(c.clientId(), records, headerOf) : undefined
+      let update: Uint8Array
+      if (written) {
+        d.readOff(written.update, written.contents)
+        update = written.update
+      } else {
+        d = await c.durability.txDoc(tx, docId, c.clientId(), true)
+        const empty = isEmptyDoc(d.doc)
+        d.changed = true
+        update = applyLocal(d.doc, records, headerOf)
+        d.state = empty ? update : undefined
+      }
       changes.push({ doc: docId, update, records: list.map((v) => v.sub.record) })
     }
     const head = c.durability.head
