@@ -102,17 +102,7 @@ export function applyLocal(
       for (const r of records) {
         timeline.push([r.id])
         for (const slot of recordSlots(r.header, r.id)) {
-          const cur = fields.get(slot)
-          const curHeader = cur === undefined ? undefined : cur === r.id ? undefined : headerOf(cur)
-          // A case transition was authorized against the case's current state, so it is that
-          // state's successor whatever the clocks say; other slots keep the newer record.
-          if (
-            cur === undefined ||
-            r.header.kind === 'case.transition' ||
-            (curHeader && isNewer({ at: r.header.at, id: r.id }, { at: curHeader.at, id: cur }))
-          ) {
-            fields.set(slot, r.id)
-          }
+          if (takesSlot(r, fields.get(slot), headerOf)) fields.set(slot, r.id)
         }
       }
     })
@@ -121,6 +111,21 @@ export function applyLocal(
   }
   if (!update) throw new EntryError('ENTRY_INVALID', 'no document change')
   return update
+}
+
+/**
+ * Whether record `r` takes a slot that now names `cur` (undefined: empty). A case transition was
+ * authorized against the case's current state, so it is that state's successor whatever the
+ * clocks say; other slots keep the newer record.
+ */
+function takesSlot(
+  r: LocalRecord,
+  cur: string | undefined,
+  headerOf: (id: string) => RecordHeader | undefined,
+): boolean {
+  if (cur === undefined || r.header.kind === 'case.transition') return true
+  const curHeader = cur === r.id ? undefined : headerOf(cur)
+  return curHeader !== undefined && isNewer({ at: r.header.at, id: r.id }, { at: curHeader.at, id: cur })
 }
 
 /** An item's kind of content in Yjs's encoding of structs (`ContentAny`), and its info flags. */
@@ -169,12 +174,7 @@ export function newDocUpdate(
     last = clock++
     for (const slot of recordSlots(r.header, r.id)) {
       const cur = fields.get(slot)
-      const curHeader = cur === undefined ? undefined : cur === r.id ? undefined : headerOf(cur)
-      if (
-        cur === undefined ||
-        r.header.kind === 'case.transition' ||
-        (curHeader && isNewer({ at: r.header.at, id: r.id }, { at: curHeader.at, id: cur }))
-      ) {
+      if (takesSlot(r, cur, headerOf)) {
         if (cur !== undefined) return undefined
         fields.set(slot, r.id)
         items.push({ slot, id: r.id })
