@@ -54,8 +54,11 @@ export class CatchUp {
   readonly #log: MeshLogger | undefined
   readonly #opts: CatchUpOptions
   readonly #misbehaved: (p: PeerState, err: unknown) => void
-  /** One want in flight per origin: to which peer, since when. */
-  readonly #wants = new Map<string, { peerId: string; at: number }>()
+  /**
+   * One want in flight per origin: to which peer, since when, and whether that peer's frames
+   * were being applied when it was sent (its answer then waits behind them).
+   */
+  readonly #wants = new Map<string, { peerId: string; at: number; behind: boolean }>()
   /** Per origin, the first seq missing while this node waits for the origin's own push of it, and since when. */
   readonly #awaitingPush = new Map<string, { seq: number; at: number }>()
   /**
@@ -73,8 +76,6 @@ export class CatchUp {
   #caughtUp = false
   /** Every frame being applied, whatever became of its peer: stop() waits for them. */
   readonly #applying = new Set<Promise<void>>()
-  /** When a frame last finished being applied here. */
-  #appliedAt = Number.NEGATIVE_INFINITY
   #ticks = 0
   /** Which peer the next wantPayload goes to (not #ticks: a multiple of the interval would pick one peer). */
   #payloadTurn = 0
@@ -111,7 +112,7 @@ export class CatchUp {
     // Received but never applied (its frame was dropped with a peer, say): ask again.
     for (const [origin, r] of this.#received) {
       // Its entries may be held for an earlier range that another peer's frame brings.
-      if ((vv[origin] ?? 0) >= r.seq || !this.#worthWaiting(r.at, now, this.#busy(now)))
+      if ((vv[origin] ?? 0) >= r.seq || !this.#worthWaiting(r.at, now, this.#applying.size > 0))
         this.#received.delete(origin)
     }
     this.pull()
@@ -277,7 +278,7 @@ export class CatchUp {
       if (closed[origin] !== undefined) continue
       const inFlight = this.#wants.get(origin)
       const to = inFlight && this.#peers.get(inFlight.peerId)
-      if (to && this.#worthWaiting(inFlight.at, now, this.#busyWith(to, now))) continue
+      if (to && this.#worthWaiting(inFlight.at, now, this.#busyWith(to, inFlight.behind, now))) continue
       const have = Math.max(mine[origin] ?? 0, this.#received.get(origin)?.seq ?? 0)
       // An equivocating origin is asked for only up to its cut (the version that stands).
       const stop = quarantined.get(origin)
@@ -292,7 +293,7 @@ export class CatchUp {
         this.#wants.delete(origin)
         continue
       }
-      this.#wants.set(origin, { peerId: best.peerId, at: now })
+      this.#wants.set(origin, { peerId: best.peerId, at: now, behind: best.applyingNow > 0 })
       load.set(best.peerId, (load.get(best.peerId) ?? 0) + 1)
       this.#peers.send(best.peerId, { t: 'want', origin, from: have + 1, limit: this.#opts.entriesPerFrame })
     }
@@ -458,7 +459,6 @@ export class CatchUp {
         this.#applying.delete(done)
         p.applyingNow--
         p.appliedAt = this.#clock()
-        this.#appliedAt = p.appliedAt
       })
     this.#applying.add(done)
     p.applyingNow++
@@ -510,18 +510,14 @@ export class CatchUp {
   }
 
   /**
-   * Whether this node is applying the peer's frames, or finished one within two status intervals:
-   * two frames finished together leave none in progress until the peer's next is read, and a
-   * tick then asked again for what that next frame held (one entry in seven came twice in a
-   * test with both cores busy).
+   * Whether this node is applying the peer's frames, or, for a want sent while it was
+   * (`behind`), finished one within two status intervals: two frames finished together leave
+   * none in progress until the peer's next is read, and a tick then asked another peer for what
+   * that next frame held (one entry in seven came twice in a test with both cores busy). A want
+   * sent with no frame of the peer in progress has no backlog to wait behind.
    */
-  #busyWith(p: PeerState, now: number): boolean {
-    return p.applyingNow > 0 || now - p.appliedAt < 2 * this.#opts.statusIntervalMs
-  }
-
-  /** `#busyWith` for any peer's frames. */
-  #busy(now: number): boolean {
-    return this.#applying.size > 0 || now - this.#appliedAt < 2 * this.#opts.statusIntervalMs
+  #busyWith(p: PeerState, behind: boolean, now: number): boolean {
+    return p.applyingNow > 0 || (behind && now - p.appliedAt < 2 * this.#opts.statusIntervalMs)
   }
 
   #timeoutMs(): number {
