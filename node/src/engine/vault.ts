@@ -185,13 +185,14 @@ export class Vault {
 
   /**
    * A data key read from the store, unwrapped. One wrapped under a generation the ring no longer
-   * holds was read while an erasure re-wrapped its bucket and the old generation was retired:
-   * the store holds it under the new one by then, and it is read again. Taken for no key, it
-   * would be replaced by a fresh one, and every payload sealed under it lost.
+   * holds (the only way `#unwrap` finds no key) was read while an erasure re-wrapped its bucket
+   * and the old generation was retired: the store holds it under the new one by then, and it is
+   * read again. Taken for no key, it would be replaced by a fresh one, and every payload sealed
+   * under it lost.
    */
   async #unwrapRead(b: number, citizen: string, wrapped: Uint8Array): Promise<Uint8Array | undefined> {
     const key = this.#unwrap(b, citizen, wrapped)
-    if (key || this.#ring.get(b)?.some((k) => k.gen === generationOf(wrapped))) return key
+    if (key) return key
     const again = await this.#store.get(K.citizenKey(b, citizen))
     return again && this.#unwrap(b, citizen, again)
   }
@@ -388,7 +389,7 @@ export class Vault {
   }
 
   #unwrap(b: number, citizen: string, wrapped: Uint8Array): Uint8Array | undefined {
-    const gen = generationOf(wrapped)
+    const gen = new DataView(wrapped.buffer, wrapped.byteOffset, 4).getUint32(0)
     const ringKey = this.#ring.get(b)?.find((k) => k.gen === gen)
     return ringKey && open(ringKey.key, wrapped.subarray(4), utf8ToBytes(`ck/${citizen}`))
   }
@@ -414,11 +415,6 @@ function sealedHead(owner: string): Uint8Array {
 }
 
 /** The citizen (or `BLOC_SUBJECT`) a sealed payload belongs to, and its sealed bytes. */
-/** The generation of its bucket's key a wrapped data key is sealed under. */
-function generationOf(wrapped: Uint8Array): number {
-  return new DataView(wrapped.buffer, wrapped.byteOffset, 4).getUint32(0)
-}
-
 function sealedParts(stored: Uint8Array): { owner: string; body: Uint8Array } {
   if (stored[0] === SEALED_PAYLOAD_ID && stored.length >= 17)
     return { owner: Buffer.from(stored.subarray(1, 17)).toString('hex'), body: stored.subarray(17) }
