@@ -75,6 +75,9 @@ export function isEmptyDoc(doc: Y.Doc): boolean {
   return doc.store.clients.size === 0 && doc.store.pendingStructs === null && doc.store.pendingDs === null
 }
 
+/** What a slot's contest reads of the record that holds it: its time. */
+export type RecordTime = Pick<RecordHeader, 'at'>
+
 export interface LocalRecord {
   readonly id: string
   readonly header: RecordHeader
@@ -83,12 +86,12 @@ export interface LocalRecord {
 /**
  * Applies newly accepted records to a doc as this node (whose client id the doc carries)
  * and returns the Yjs update to put in the node's next feed entry.
- * `headerOf` finds the record a slot currently names, to keep the newer one.
+ * `headerOf` finds the time of the record a slot currently names, to keep the newer one.
  */
 export function applyLocal(
   doc: Y.Doc,
   records: readonly LocalRecord[],
-  headerOf: (id: string) => RecordHeader | undefined,
+  headerOf: (id: string) => RecordTime | undefined,
 ): Uint8Array {
   let update: Uint8Array | undefined
   const capture = (u: Uint8Array) => {
@@ -121,7 +124,7 @@ export function applyLocal(
 function takesSlot(
   r: LocalRecord,
   cur: string | undefined,
-  headerOf: (id: string) => RecordHeader | undefined,
+  headerOf: (id: string) => RecordTime | undefined,
 ): boolean {
   if (cur === undefined || r.header.kind === 'case.transition') return true
   const curHeader = cur === r.id ? undefined : headerOf(cur)
@@ -152,7 +155,7 @@ const HAS_PARENT_SUB = 0x20
 export function newDocUpdate(
   clientId: number,
   records: readonly LocalRecord[],
-  headerOf: (id: string) => RecordHeader | undefined,
+  headerOf: (id: string) => RecordTime | undefined,
 ): { update: Uint8Array; contents: DocContents } | undefined {
   if (records.length === 0) return undefined
   type Pushed = { ids: string[]; origin: number | null }

@@ -1,13 +1,13 @@
 /**
  * The doc cache: citizens' Yjs docs kept decoded in memory (decoding one costs far more than
- * reading it), and the headers of records their fields name (applying a local record compares
+ * reading it), and the times of records their fields name (applying a local record compares
  * it with them, synchronously). Both are LRU: a doc in use stays, a doc not touched for long goes.
  *
  * Docs are bounded by count and by the memory they are estimated to hold. A citizen's doc grows
  * with every record about them, an officer's logged read among them: 5,000 docs of a hundred
  * records each would be ~350 MiB, against ~25 MiB for docs of one record.
  */
-import { copyValue, createDoc, docHash, loadDoc, type RecordHeader } from '@legation/protocol'
+import { createDoc, docHash, loadDoc, type RecordTime } from '@legation/protocol'
 import { LRUCache } from 'lru-cache'
 import type * as Y from 'yjs'
 import type { Store } from '../storage/store.ts'
@@ -18,7 +18,11 @@ import { K } from './keys.ts'
 export const DEFAULT_DOC_CACHE = 5_000
 /** Memory the decoded docs may hold, in bytes (estimated: `docMemoryBytes`). */
 export const DEFAULT_DOC_CACHE_BYTES = 48 * 1024 * 1024
-/** Record headers kept in memory for validating updates. */
+/**
+ * Records whose time (their header's `at`) is kept in memory, for applying local records to
+ * the fields that name them. Only the time: a whole header kept was ~1.2 KB of the heap a
+ * record, which every collection of the young generation copied before it settled.
+ */
 export const DEFAULT_HEADER_CACHE = 50_000
 
 /** The cache's sizes by default, as `integerOptions` checks them (engine.ts). */
@@ -75,7 +79,7 @@ export class DocCache {
   readonly #store: Store
   readonly #clientId: () => number
   readonly #docs: LRUCache<string, CachedDoc>
-  readonly #headers: LRUCache<string, RecordHeader>
+  readonly #times: LRUCache<string, RecordTime>
   /**
    * Counts the changes made to the cached docs by transactions (`set`, `clear`). A doc read from
    * the store is cached only if none happened while it was read: reads load docs outside the
@@ -94,10 +98,10 @@ export class DocCache {
       // A citizen not stored yet holds no doc of its own: the entry alone.
       sizeCalculation: (d) => (d.bytes === 0 ? ABSENT_DOC_BYTES : docMemoryBytes(d.bytes)),
     })
-    this.#headers = new LRUCache({ max: init.headerCacheSize ?? DEFAULT_HEADER_CACHE })
+    this.#times = new LRUCache({ max: init.headerCacheSize ?? DEFAULT_HEADER_CACHE })
   }
 
-  /** A doc, decoded (from the cache, or read and cached); the headers it names are not read. */
+  /** A doc, decoded (from the cache, or read and cached); the times of records it names are not read. */
   async load(docId: string): Promise<CachedDoc> {
     const cached = this.#docs.get(docId)
     if (cached) return cached
@@ -134,23 +138,23 @@ export class DocCache {
   }
 
   /**
-   * The headers of the records these fields of the docs name now, which applying local records
+   * The times of the records these fields of the docs name now, which applying local records
    * compares the new ones with (`applyLocal`): from the cache, or read (one batched read). Only
    * the fields the new records fill: none for a logged read, which fills none; validating a
    * remote update needs none either (`validateRemoteUpdate`).
    */
-  async fieldHeaders(
+  async fieldTimes(
     wanted: Iterable<readonly [CachedDoc, Iterable<string>]>,
-  ): Promise<Map<string, RecordHeader>> {
-    const out = new Map<string, RecordHeader>()
+  ): Promise<Map<string, RecordTime>> {
+    const out = new Map<string, RecordTime>()
     const need: string[] = []
     for (const [d, slots] of wanted) {
       const fields = d.doc.getMap<string>('fields')
       for (const slot of slots) {
         const id = fields.get(slot)
         if (id === undefined || out.has(id)) continue
-        const h = this.#headers.get(id)
-        if (h) out.set(id, h)
+        const t = this.#times.get(id)
+        if (t) out.set(id, t)
         else need.push(id)
       }
     }
@@ -158,7 +162,7 @@ export class DocCache {
       const ids = [...new Set(need)]
       const stored = await readRecords(this.#store, ids)
       stored.forEach((r, i) => {
-        if (r) out.set(ids[i]!, this.rememberHeader(ids[i]!, r.record.header))
+        if (r) out.set(ids[i]!, this.rememberTime(ids[i]!, r.record.header.at))
       })
     }
     return out
@@ -201,21 +205,20 @@ export class DocCache {
     })
   }
 
-  /** Keeps a record's header (answers the copy kept). */
-  rememberHeader(id: string, h: RecordHeader): RecordHeader {
-    // A copy: the decoded header's bytes are views into its whole entry, which must not be kept.
-    const kept = copyValue(h)
-    this.#headers.set(id, kept)
+  /** Keeps a record's time (answers what is kept). */
+  rememberTime(id: string, at: number): RecordTime {
+    const kept = { at }
+    this.#times.set(id, kept)
     return kept
   }
 
   /**
-   * Forgets every doc and record header (after a failed write, cached docs may be ahead of the
+   * Forgets every doc and record time (after a failed write, cached docs may be ahead of the
    * disk; before a rebuild, records of void entries must not be known).
    */
   clear(): void {
     this.#generation++
     this.#docs.clear()
-    this.#headers.clear()
+    this.#times.clear()
   }
 }

@@ -279,8 +279,8 @@ export class LocalWriter {
       }
     }
     // One round of batched reads for the whole group, all at once: copies already stored, the
-    // facts authorization reads, and the docs the records go to with the headers those fields name.
-    const [existing, ctx, heads] = await Promise.all([
+    // facts authorization reads, and the docs the records go to with the times of records those fields name.
+    const [existing, ctx, times] = await Promise.all([
       hasRecords(
         c.store,
         group.map((v) => v.id),
@@ -294,7 +294,7 @@ export class LocalWriter {
       ),
       c.docs
         .prefetch([...new Set(group.map((v) => v.sub.record.header.subject ?? ALERTS_DOC))])
-        .then((docs) => c.docs.fieldHeaders([...slots].map(([docId, s]) => [docs.get(docId)!, s] as const))),
+        .then((docs) => c.docs.fieldTimes([...slots].map(([docId, s]) => [docs.get(docId)!, s] as const))),
     ])
     for (const [i, v] of group.entries()) {
       if (existing[i] || seenInGroup.has(v.id)) {
@@ -335,7 +335,7 @@ export class LocalWriter {
     const changes: Change[] = []
     for (const [docId, list] of byDoc) {
       const records = list.map((v) => ({ id: v.id, header: v.sub.record.header }))
-      const headerOf = (id: string) => tx.records.get(id)?.record.header ?? heads.get(id)
+      const headerOf = (id: string) => tx.records.get(id)?.record.header ?? times.get(id)
       let d = await c.durability.txDoc(tx, docId, c.clientId())
       // A doc not stored yet (a new citizen's) takes its first update without a Y.Doc.
       const written = d.empty && !d.decoded ? newDocUpdate(c.clientId(), records, headerOf) : undefined
@@ -386,10 +386,10 @@ export class LocalWriter {
     for (const [id, r] of tx.records) {
       r.seq = seq
       // The fields these records now fill: this node's next write to those docs compares with
-      // them. A peer's records are not kept so (catch-up would copy each header for nothing),
+      // their times. A peer's records are not kept so (catch-up would keep one for each record),
       // nor records that fill no field (each logged read is one); a write after them reads the
-      // few it needs (DocCache.fieldHeaders).
-      if (recordSlots(r.record.header, id).length > 0) c.docs.rememberHeader(id, r.record.header)
+      // few it needs (DocCache.fieldTimes).
+      if (recordSlots(r.record.header, id).length > 0) c.docs.rememberTime(id, r.record.header.at)
     }
     tx.state.vv[c.nodeId] = seq
     tx.state.heads[c.nodeId] = hash

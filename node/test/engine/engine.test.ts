@@ -336,7 +336,7 @@ describe('engine: a citizen with a long file', () => {
     expect(Object.keys((await b.getSummary(reg.citizenId))!.cases)).toHaveLength(6)
   })
 
-  it('keeps the newer record in a field however few record headers it caches', async () => {
+  it('keeps the newer record in a field however few record times it caches', async () => {
     const bloc = testBloc(1)
     const engine = await engineFor(bloc, 0, new MemoryStore(), { headerCacheSize: 1 })
     const citizenKeys = generateKeyPair(ed)
@@ -354,6 +354,32 @@ describe('engine: a citizen with a long file', () => {
       expect((await engine.submit([presence]))[0]?.ok).toBe(true)
       expect((await engine.getSummary(citizen.id))?.presence?.region).toBe(region)
     }
+  })
+
+  it.each([
+    ['its time cached', undefined],
+    ['its time read again', 1],
+  ])('keeps a field’s newer record against an older one written after it, %s', async (_, headerCacheSize) => {
+    const bloc = testBloc(1)
+    const engine = await engineFor(bloc, 0, new MemoryStore(), { headerCacheSize })
+    const citizenKeys = generateKeyPair(ed)
+    const citizen = bloc.citizen(citizenKeys)
+    const officer = bloc.officer('AAA')
+    expect((await engine.submit([registration(officer, 'AAA', citizenKeys)]))[0]?.ok).toBe(true)
+    const now = Date.now()
+    const presence = (region: string, at: number) =>
+      citizen.record(
+        'presence.registered',
+        citizen.id,
+        { from: now, until: null },
+        { salt: citizen.salt(), country: 'KE', region },
+        at,
+      )
+    expect((await engine.submit([presence('Nairobi', now - 60_000)]))[0]?.ok).toBe(true)
+    // Another citizen's record in between: a cache of one no longer holds the first one's time.
+    expect((await engine.submit([registration(officer)]))[0]?.ok).toBe(true)
+    expect((await engine.submit([presence('Mombasa', now - 120_000)]))[0]?.ok).toBe(true)
+    expect((await engine.getSummary(citizen.id))?.presence?.region).toBe('Nairobi')
   })
 })
 
