@@ -5,9 +5,11 @@
  */
 import {
   createDoc,
+  encodeCanonical,
   encodeDoc,
   generateKeyPair,
   keyId,
+  openEntry,
   type SignedEntry,
   setQuorum,
   signAmendment,
@@ -22,6 +24,14 @@ import { Trust } from '../../src/engine/trust.ts'
 import type { Prepared } from '../../src/engine/types.ts'
 import { MemoryStore } from '../../src/storage/memory-store.ts'
 import { ed, registration, type TestBloc, testBloc } from '../fixtures.ts'
+
+/** Every byte string in a decoded value. */
+function byteStrings(value: unknown, out: Uint8Array[] = []): Uint8Array[] {
+  if (value instanceof Uint8Array) out.push(value)
+  else if (value !== null && typeof value === 'object')
+    for (const v of Object.values(value)) byteStrings(v, out)
+  return out
+}
 
 /** A held entry as remote application makes one; only its place and size matter here. */
 function prepared(origin: string, seq: number, size: number): Prepared {
@@ -82,6 +92,37 @@ describe('held entries', () => {
     expect(held.hold(prepared('a', 2, 8))).toBe(false)
     item.bytes.fill(0) // the frame's buffer is reused
     expect(held.get('a', 2)!.bytes).toEqual(new Uint8Array(8).fill(2))
+  })
+
+  it('keeps a decoded entry none of whose byte strings is a view into the frame it came in', async () => {
+    const bloc = testBloc(1)
+    const engine = await Engine.open({
+      store: new MemoryStore(),
+      ed,
+      nodeKeys: bloc.nodes[0]!.keys,
+      charter: bloc.chain,
+    })
+    let sent: Uint8Array | undefined
+    engine.onEntry((_e, bytes) => {
+      sent = bytes
+    })
+    expect((await engine.submit([registration(bloc.officer('AAA'))]))[0]?.ok).toBe(true)
+    await engine.stop()
+    // The entry as it comes in: bytes amid a larger frame, decoded into views of them.
+    const frame = new Uint8Array(sent!.length + 10)
+    frame.set(sent!, 5)
+    const opened = openEntry(frame.subarray(5, 5 + sent!.length))
+    const { origin, seq } = opened.entry.body
+    const held = new HeldEntries()
+    expect(held.hold({ ...opened, payloads: new Map(), ids: [] })).toBe(true)
+    const decoded = encodeCanonical(opened.entry)
+    frame.fill(0)
+    const kept = held.get(origin, seq)!
+    expect(encodeCanonical(kept.entry)).toEqual(decoded)
+    const strings = byteStrings(kept.entry)
+    // The signature, the record's signature, the officer's certificate, the doc's update…
+    expect(strings.length).toBeGreaterThan(4)
+    for (const b of strings) expect(b.buffer).not.toBe(frame.buffer)
   })
 })
 
