@@ -380,6 +380,10 @@ describe('engine: a citizen with a long file', () => {
     expect((await engine.submit([registration(officer)]))[0]?.ok).toBe(true)
     expect((await engine.submit([presence('Mombasa', now - 120_000)]))[0]?.ok).toBe(true)
     expect((await engine.getSummary(citizen.id))?.presence?.region).toBe('Nairobi')
+    // …and a newer one takes it (with a cache of one, the time of the older one written last is
+    // what it holds: the field's record is read again).
+    expect((await engine.submit([presence('Kisumu', now)]))[0]?.ok).toBe(true)
+    expect((await engine.getSummary(citizen.id))?.presence?.region).toBe('Kisumu')
   })
 })
 
