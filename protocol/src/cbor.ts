@@ -351,7 +351,7 @@ export class Reader {
     this.need(n)
     const start = this.pos
     this.pos += n
-    // A view into the decode's own copy of its input (see decode): one allocation per message,
+    // A view into the decode's own copy of its input (see decodeCopy): one allocation per message,
     // not one per signature, key and digest.
     return this.buf.subarray(start, start + n)
   }
@@ -551,9 +551,11 @@ function half(bits: number): number {
 
 /**
  * Decodes canonical bytes in one pass. Throws ENCODING_MALFORMED for anything that is not
- * CBOR of the subset, ENCODING_NON_CANONICAL for another spelling of a value of it.
+ * CBOR of the subset, ENCODING_NON_CANONICAL for another spelling of a value of it. Answers
+ * the value and the copy of the input it made: the value's byte strings are views into it, so
+ * a caller that keeps the value and the message keeps one copy of the bytes, not two.
  */
-export function decode(bytes: Uint8Array): unknown {
+export function decodeCopy(bytes: Uint8Array): { value: unknown; copy: Uint8Array } {
   if (bytes.length === 0) throw malformed('empty input')
   // The input is copied once, into a plain Uint8Array (never a Node Buffer). The value's byte
   // strings are views into that copy: they do not change with the caller's buffer (a socket's,
@@ -572,7 +574,7 @@ export function decode(bytes: Uint8Array): unknown {
   }
   if (r.pos !== bytes.length) throw malformed('trailing bytes')
   if (r.nonCanonical !== null) throw new EncodingError('ENCODING_NON_CANONICAL', r.nonCanonical)
-  return value
+  return { value, copy }
 }
 
 /**

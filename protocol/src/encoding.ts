@@ -10,7 +10,7 @@
 
 import { sha256 } from '#sha256'
 import { concatBytes, toHex, utf8ToBytes } from './bytes.ts'
-import { copyValue, decode, encode, type KnownEncodings, MAX_DEPTH } from './cbor.ts'
+import { copyValue, decodeCopy, encode, type KnownEncodings, MAX_DEPTH } from './cbor.ts'
 import { EncodingError } from './errors.ts'
 
 export { copyValue, type KnownEncodings, MAX_DEPTH }
@@ -43,9 +43,21 @@ export function encodeCanonical(value: unknown, known?: KnownEncodings): Uint8Ar
  * unsorted keys, floats, tags, too deep or too large — is an EncodingError.
  */
 export function decodeCanonical(bytes: Uint8Array, maxBytes = DEFAULT_MAX_DECODE_BYTES): unknown {
+  return decodeCanonicalCopy(bytes, maxBytes).value
+}
+
+/**
+ * `decodeCanonical`, with the decode's own copy of the bytes, into which the value's byte
+ * strings are views: the bytes to keep with the value (the caller's may be a view into a
+ * larger message, or a buffer that is reused).
+ */
+export function decodeCanonicalCopy(
+  bytes: Uint8Array,
+  maxBytes = DEFAULT_MAX_DECODE_BYTES,
+): { value: unknown; copy: Uint8Array } {
   if (!(bytes instanceof Uint8Array)) throw new EncodingError('ENCODING_MALFORMED', 'expected bytes')
   if (bytes.length > maxBytes) throw new EncodingError('ENCODING_TOO_LARGE')
-  return decode(bytes)
+  return decodeCopy(bytes)
 }
 
 /**

@@ -12,6 +12,7 @@ import type { Ed25519 } from './crypto.ts'
 import {
   DOMAINS,
   decodeCanonical,
+  decodeCanonicalCopy,
   domainHash,
   encodeCanonical,
   type KnownEncodings,
@@ -201,12 +202,17 @@ export function sealEntry(
   }
 }
 
-/** Decodes canonical entry bytes (shape checked) and gives the body's bytes and the hash. */
+/**
+ * Decodes canonical entry bytes (shape checked) and gives the body's bytes and the hash. The
+ * bytes it gives are the decode's own copy, into which the entry's byte strings are views: an
+ * entry kept with its bytes holds one copy of them, and no view into the frame it came in.
+ */
 export function openEntry(bytes: Uint8Array): SealedEntry & { readonly bodyBytes: Uint8Array } {
-  const entry = decodeEntry(bytes)
-  // decodeEntry proved the bytes canonical, so the layout above holds.
-  const bodyBytes = bytes.subarray(BODY_OFFSET)
-  return { entry, bytes, bodyBytes, hash: domainHash(DOMAINS.entry, bodyBytes) }
+  const { value, copy } = decodeCanonicalCopy(bytes, MAX_ENTRY_BYTES)
+  const entry = parseEntryShape.parse(value, 'entry') as SignedEntry
+  // The decode proved the bytes canonical, so the layout above holds.
+  const bodyBytes = copy.subarray(BODY_OFFSET)
+  return { entry, bytes: copy, bodyBytes, hash: domainHash(DOMAINS.entry, bodyBytes) }
 }
 
 /** Like verifyEntrySignature, for an opened entry: no re-encoding of the body. */

@@ -3,7 +3,7 @@
  * dependencies, kept (by origin and seq) until those arrive. Bounded by count and by bytes —
  * a hostile peer's 1 MiB entries would otherwise pin tens of gigabytes; past either budget an
  * entry is not held, and is fetched again later, in order. What an entry costs is counted
- * whole: its bytes, its decoded form (with a decode's own copy of them) and its payloads. An entry held
+ * whole: its bytes, its decoded form (about as large again) and its payloads. An entry held
  * longer than `maxPendingAgeMs` is let go: a peer that never fills the gap must not pin memory
  * for good (the entry is fetched again once the gap is filled).
  */
@@ -28,7 +28,7 @@ export interface HeldEntriesInit {
   maxPendingAgeMs?: number
 }
 
-/** What holding an entry costs in memory: its bytes, its decoded copy, and its payloads. */
+/** What holding an entry costs in memory: its bytes, its decoded form, and its payloads. */
 function costOf(item: Prepared, payloads: ReadonlyMap<string, Uint8Array>): number {
   let n = 2 * item.bytes.length
   for (const p of payloads.values()) n += p.length
@@ -80,8 +80,8 @@ export class HeldEntries {
 
   /**
    * Holds an entry unless one is held at its place or a budget is spent. It keeps its own copy
-   * of its bytes and payloads, and its decoded form (which has its own): nothing that is a view
-   * into the frame it came in.
+   * of its payloads; its bytes and decoded form are the entry's own (`Prepared.bytes`): nothing
+   * it keeps is a view into the frame the entry came in.
    */
   hold(item: Prepared): boolean {
     const { origin, seq } = item.entry.body
@@ -92,13 +92,11 @@ export class HeldEntries {
     if (this.#count >= this.#maxCount || this.#bytes + cost > this.#maxBytes) return false
     const bySeq = this.#byOrigin.get(origin) ?? new Map<number, Held>()
     this.#byOrigin.set(origin, bySeq)
+    // The entry and its bytes are kept as they are: the bytes are the entry's own copy, into
+    // which its decoded byte strings are views (`openEntry`), and pin no frame. (Copying the
+    // decoded entry cost a buffer per byte string, ~5 % of what a catching-up node allocated.)
     bySeq.set(seq, {
       ...item,
-      // A view into the frame the entry came in: copied. The decoded entry is kept as it is: a
-      // decode copies its input, so its byte strings are views into a copy of the entry's bytes
-      // alone (protocol's `decode`), which pins no frame; copying it again cost a buffer per
-      // byte string, ~5 % of what a catching-up node allocated.
-      bytes: item.bytes.slice(),
       payloads: new Map([...payloads].map(([d, p]) => [d, p.slice()])),
       cost,
       at: this.#clock(),

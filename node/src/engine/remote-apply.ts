@@ -175,7 +175,8 @@ export class RemoteApplier {
       checks: SigCheck[]
     }> = []
     for (const { i, o } of read) {
-      const bytes = list[i]!
+      // The entry's own copy of its bytes (openEntry's), not a view into the frame.
+      const bytes = o.bytes
       try {
         const b = o.entry.body
         // Relays deliver most entries more than once: a byte-identical copy needs no verification.

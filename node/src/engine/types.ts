@@ -96,6 +96,7 @@ export interface EntryHead {
 /** A remote entry decoded and verified (entry and record signatures), ready to apply. */
 export interface Prepared {
   readonly entry: SignedEntry
+  /** The entry's own copy of its bytes (`openEntry`'s), into which `entry`'s byte strings are views. */
   readonly bytes: Uint8Array
   readonly hash: Uint8Array
   readonly payloads: Map<string, Uint8Array>
