@@ -552,15 +552,14 @@ function half(bits: number): number {
 /**
  * Decodes canonical bytes in one pass. Throws ENCODING_MALFORMED for anything that is not
  * CBOR of the subset, ENCODING_NON_CANONICAL for another spelling of a value of it. Answers
- * the value and the copy of the input it made: the value's byte strings are views into it, so
- * a caller that keeps the value and the message keeps one copy of the bytes, not two.
+ * the value and the copy of the input it made, into which the value's byte strings are views.
  */
 export function decodeCopy(bytes: Uint8Array): { value: unknown; copy: Uint8Array } {
   if (bytes.length === 0) throw malformed('empty input')
-  // The input is copied once, into a plain Uint8Array (never a Node Buffer). The value's byte
-  // strings are views into that copy: they do not change with the caller's buffer (a socket's,
-  // reused), and cost one allocation per message. A value keeps its message's copy alive: to
-  // keep part of one for long, take a copy (copyValue).
+  // The input is copied once, into a plain Uint8Array (never a Node Buffer): the value's byte
+  // strings do not change with the caller's buffer (a socket's, reused), and cost one
+  // allocation per message. A value keeps its message's copy alive: to keep the value and the
+  // message, keep this copy.
   const copy = new Uint8Array(bytes.length)
   copy.set(bytes)
   const r = new Reader(copy)
@@ -575,28 +574,4 @@ export function decodeCopy(bytes: Uint8Array): { value: unknown; copy: Uint8Arra
   if (r.pos !== bytes.length) throw malformed('trailing bytes')
   if (r.nonCanonical !== null) throw new EncodingError('ENCODING_NON_CANONICAL', r.nonCanonical)
   return { value, copy }
-}
-
-/**
- * A deep copy of a decoded value whose byte strings are their own small buffers: for keeping
- * a part of a large decoded message (a record's header, say) without keeping all of it.
- */
-export function copyValue<T>(value: T): T {
-  if (value instanceof Uint8Array) return value.slice() as T
-  if (Array.isArray(value)) return value.map(copyValue) as T
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) {
-      if (k === '__proto__')
-        Object.defineProperty(out, k, {
-          value: copyValue(v),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        })
-      else out[k] = copyValue(v)
-    }
-    return out as T
-  }
-  return value
 }

@@ -10,10 +10,10 @@
 
 import { sha256 } from '#sha256'
 import { concatBytes, toHex, utf8ToBytes } from './bytes.ts'
-import { copyValue, decodeCopy, encode, type KnownEncodings, MAX_DEPTH } from './cbor.ts'
+import { decodeCopy, encode, type KnownEncodings, MAX_DEPTH } from './cbor.ts'
 import { EncodingError } from './errors.ts'
 
-export { copyValue, type KnownEncodings, MAX_DEPTH }
+export { type KnownEncodings, MAX_DEPTH }
 
 export type CanonicalValue =
   | null
