@@ -86,12 +86,12 @@ export interface LocalRecord {
 /**
  * Applies newly accepted records to a doc as this node (whose client id the doc carries)
  * and returns the Yjs update to put in the node's next feed entry.
- * `headerOf` finds the time of the record a slot currently names, to keep the newer one.
+ * `timeOf` finds the time of the record a slot currently names, to keep the newer one.
  */
 export function applyLocal(
   doc: Y.Doc,
   records: readonly LocalRecord[],
-  headerOf: (id: string) => RecordTime | undefined,
+  timeOf: (id: string) => RecordTime | undefined,
 ): Uint8Array {
   let update: Uint8Array | undefined
   const capture = (u: Uint8Array) => {
@@ -105,7 +105,7 @@ export function applyLocal(
       for (const r of records) {
         timeline.push([r.id])
         for (const slot of recordSlots(r.header, r.id)) {
-          if (takesSlot(r, fields.get(slot), headerOf)) fields.set(slot, r.id)
+          if (takesSlot(r, fields.get(slot), timeOf)) fields.set(slot, r.id)
         }
       }
     })
@@ -124,11 +124,11 @@ export function applyLocal(
 function takesSlot(
   r: LocalRecord,
   cur: string | undefined,
-  headerOf: (id: string) => RecordTime | undefined,
+  timeOf: (id: string) => RecordTime | undefined,
 ): boolean {
   if (cur === undefined || r.header.kind === 'case.transition') return true
-  const curHeader = cur === r.id ? undefined : headerOf(cur)
-  return curHeader !== undefined && isNewer({ at: r.header.at, id: r.id }, { at: curHeader.at, id: cur })
+  const curTime = cur === r.id ? undefined : timeOf(cur)
+  return curTime !== undefined && isNewer({ at: r.header.at, id: r.id }, { at: curTime.at, id: cur })
 }
 
 /** An item's kind of content in Yjs's encoding of structs (`ContentAny`), and its info flags. */
@@ -155,7 +155,7 @@ const HAS_PARENT_SUB = 0x20
 export function newDocUpdate(
   clientId: number,
   records: readonly LocalRecord[],
-  headerOf: (id: string) => RecordTime | undefined,
+  timeOf: (id: string) => RecordTime | undefined,
 ): { update: Uint8Array; contents: DocContents } | undefined {
   if (records.length === 0) return undefined
   type Pushed = { ids: string[]; origin: number | null }
@@ -177,7 +177,7 @@ export function newDocUpdate(
     last = clock++
     for (const slot of recordSlots(r.header, r.id)) {
       const cur = fields.get(slot)
-      if (takesSlot(r, cur, headerOf)) {
+      if (takesSlot(r, cur, timeOf)) {
         if (cur !== undefined) return undefined
         fields.set(slot, r.id)
         items.push({ slot, id: r.id })

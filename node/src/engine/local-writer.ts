@@ -335,10 +335,10 @@ export class LocalWriter {
     const changes: Change[] = []
     for (const [docId, list] of byDoc) {
       const records = list.map((v) => ({ id: v.id, header: v.sub.record.header }))
-      const headerOf = (id: string) => tx.records.get(id)?.record.header ?? times.get(id)
+      const timeOf = (id: string) => tx.records.get(id)?.record.header ?? times.get(id)
       let d = await c.durability.txDoc(tx, docId, c.clientId())
       // A doc not stored yet (a new citizen's) takes its first update without a Y.Doc.
-      const written = d.empty && !d.decoded ? newDocUpdate(c.clientId(), records, headerOf) : undefined
+      const written = d.empty && !d.decoded ? newDocUpdate(c.clientId(), records, timeOf) : undefined
       let update: Uint8Array
       if (written) {
         d.readOff(written.update, written.contents)
@@ -347,7 +347,7 @@ export class LocalWriter {
         d = await c.durability.txDoc(tx, docId, c.clientId(), true)
         const empty = isEmptyDoc(d.doc)
         d.changed = true
-        update = applyLocal(d.doc, records, headerOf)
+        update = applyLocal(d.doc, records, timeOf)
         d.state = empty ? update : undefined
       }
       changes.push({ doc: docId, update, records: list.map((v) => v.sub.record) })
