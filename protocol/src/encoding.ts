@@ -8,8 +8,9 @@
  * Grammar and test vectors: docs/protocol.md.
  */
 
+import { joinedForOnce } from '#joined'
 import { sha256 } from '#sha256'
-import { concatBytes, toHex, utf8ToBytes } from './bytes.ts'
+import { toHex, utf8ToBytes } from './bytes.ts'
 import { decodeCopy, encode, type KnownEncodings, MAX_DEPTH } from './cbor.ts'
 import { EncodingError } from './errors.ts'
 
@@ -96,9 +97,12 @@ function prefix(use: 'sig' | 'hash', domain: Domain): Uint8Array {
   return p
 }
 
-/** The exact bytes an Ed25519 signature covers: `"legation/v1/sig/<domain>" 0x00 body`. */
+/**
+ * The exact bytes an Ed25519 signature covers: `"legation/v1/sig/<domain>" 0x00 body`. For
+ * signing or verifying at once, never to keep (in Node the bytes are a slice of a shared pool).
+ */
 export function signingInput(domain: Domain, body: Uint8Array): Uint8Array {
-  return concatBytes(prefix('sig', domain), body)
+  return joinedForOnce(prefix('sig', domain), body)
 }
 
 /** SHA-256 over `"legation/v1/hash/<domain>" 0x00 body`. */

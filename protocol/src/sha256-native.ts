@@ -20,9 +20,9 @@ const COPY_UP_TO = 4096
 const scratch = Buffer.allocUnsafeSlow(COPY_UP_TO)
 
 export function sha256(...parts: readonly Uint8Array[]): Uint8Array {
-  let d: Buffer
+  let d: string
   if (parts.length === 1) {
-    d = hash('sha256', parts[0]!, 'buffer')
+    d = hash('sha256', parts[0]!, 'binary')
   } else {
     let n = 0
     for (const p of parts) n += p.length
@@ -32,12 +32,25 @@ export function sha256(...parts: readonly Uint8Array[]): Uint8Array {
         scratch.set(p, at)
         at += p.length
       }
-      d = hash('sha256', scratch.subarray(0, n), 'buffer')
+      d = hash('sha256', scratch.subarray(0, n), 'binary')
     } else {
       const h = createHash('sha256')
       for (const p of parts) h.update(p)
-      d = h.digest()
+      d = h.digest('binary')
     }
   }
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
+  return bytesOfBinaryDigest(d)
+}
+
+/**
+ * The digest as a Uint8Array of its own, from its `binary` (latin1) spelling: one character per
+ * byte. Asked for as a Buffer, each digest got an array buffer of its own outside the heap: ~1.6 µs
+ * of CPU more per digest here (1.96 against 0.33 µs for 100 bytes), most of it in allocating,
+ * accounting and later sweeping that buffer. 32 bytes fit in the heap, where they cost what
+ * any small object does.
+ */
+function bytesOfBinaryDigest(d: string): Uint8Array {
+  const out = new Uint8Array(32)
+  for (let i = 0; i < 32; i++) out[i] = d.charCodeAt(i)
+  return out
 }

@@ -19,6 +19,8 @@ import {
   toHex,
   utf8ToBytes,
 } from '../src/index.ts'
+import * as joined from '../src/joined.ts'
+import * as joinedNative from '../src/joined-native.ts'
 import { expectCode } from './fixtures.ts'
 
 const decodeHex = (hex: string) => decodeCanonical(fromHex(hex))
@@ -312,6 +314,23 @@ describe('hex and base64url', () => {
         expect(bytes.byteOffset).toBe(0)
       }),
       { numRuns: 1_000 },
+    )
+  })
+
+  it('joins bytes for a signature the same in Node (from Buffer’s pool) as in browsers', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ maxLength: 3000 }), (a, b) => {
+        const out = joinedNative.joinedForOnce(a, b)
+        expect(out).toEqual(joined.joinedForOnce(a, b))
+        expect(out).toEqual(new Uint8Array([...a, ...b]))
+        expect(Object.getPrototypeOf(out)).toBe(Uint8Array.prototype)
+        // Its own bytes: the inputs changed afterwards leave it as it was.
+        const before = out.slice()
+        a.fill(0xa5)
+        b.fill(0x5a)
+        expect(out).toEqual(before)
+      }),
+      { numRuns: 300 },
     )
   })
 

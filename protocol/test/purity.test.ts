@@ -47,6 +47,7 @@ const NATIVE = new Map([
   ['native-crypto.ts', 'node:crypto'],
   ['sha256-native.ts', 'node:crypto'],
   ['byte-text-native.ts', 'node:buffer'],
+  ['joined-native.ts', 'node:buffer'],
 ])
 /** Package imports (`#name`) as a browser resolves them: the `default` condition. */
 const IMPORTS = JSON.parse(readFileSync(join(SRC, '../package.json'), 'utf8')).imports as Record<
