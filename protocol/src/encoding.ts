@@ -11,7 +11,7 @@
 import { joinedForOnce } from '#joined'
 import { sha256 } from '#sha256'
 import { toHex, utf8ToBytes } from './bytes.ts'
-import { decodeCopy, encode, type KnownEncodings, MAX_DEPTH } from './cbor.ts'
+import { decodeCopy, encode, type KnownEncodings, MAX_DEPTH, withEncoded } from './cbor.ts'
 import { EncodingError } from './errors.ts'
 
 export { type KnownEncodings, MAX_DEPTH }
@@ -110,7 +110,12 @@ export function domainHash(domain: Domain, ...parts: Uint8Array[]): Uint8Array {
   return sha256(prefix('hash', domain), ...parts)
 }
 
+/** The domain hash of a value's canonical bytes, hashed as they are encoded (never kept). */
+export function hashOfCanonical(domain: Domain, value: unknown): Uint8Array {
+  return withEncoded(value, (bytes) => domainHash(domain, bytes))
+}
+
 /** Content address (lower-case hex of the domain hash) of a value's canonical bytes. */
 export function contentId(domain: Domain, value: unknown): string {
-  return toHex(domainHash(domain, encodeCanonical(value)))
+  return toHex(hashOfCanonical(domain, value))
 }

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import * as plain from '../src/byte-text.ts'
 import * as native from '../src/byte-text-native.ts'
+import { withEncoded } from '../src/cbor.ts'
 import { bytesAt, firstItemLength, itemStarts } from '../src/cbor-scan.ts'
 import {
   type CanonicalValue,
@@ -13,6 +14,7 @@ import {
   encodeCanonical,
   fromBase64url,
   fromHex,
+  hashOfCanonical,
   MAX_DEPTH,
   signingInput,
   toBase64url,
@@ -57,6 +59,26 @@ describe('canonical encoding', () => {
         const back = decodeCanonical(bytes)
         expect(back).toEqual(v)
         expect(toHex(encodeCanonical(back))).toBe(toHex(bytes))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('hashes a value as its canonical bytes hash, an encode inside the hashing left apart', () => {
+    fc.assert(
+      fc.property(canonicalValue, canonicalValue, (v, w) => {
+        expect(toHex(hashOfCanonical(DOMAINS.doc, v))).toBe(
+          toHex(domainHash(DOMAINS.doc, encodeCanonical(v))),
+        )
+        // The scratch bytes handed out are the value's while an encode runs inside the call.
+        const inner = withEncoded(v, (bytes) => {
+          const before = toHex(bytes)
+          const other = encodeCanonical(w)
+          expect(toHex(bytes)).toBe(before)
+          return { before, other }
+        })
+        expect(inner.before).toBe(toHex(encodeCanonical(v)))
+        expect(toHex(inner.other)).toBe(toHex(encodeCanonical(w)))
       }),
       { numRuns: 300 },
     )

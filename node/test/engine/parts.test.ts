@@ -145,6 +145,26 @@ describe('doc cache', () => {
     expect(b.doc).toBe(cache.empty)
   })
 
+  it('keeps a state that is a view into a frame as a copy of its own, and one that is its own buffer as it is', async () => {
+    const source = createDoc(1, 'a')
+    source.getArray<string>('records').push(['1'.repeat(64), '2'.repeat(64)])
+    const update = encodeDoc(source)
+    const cache = new DocCache({ docCacheSize: 10 }, { store: new MemoryStore(), clientId: () => 7 })
+    // A replica's: the update inside the frame it came in, which is then reused.
+    const frame = new Uint8Array(update.length + 100)
+    frame.set(update, 40)
+    cache.setState('a', frame.subarray(40, 40 + update.length), new Uint8Array(32))
+    frame.fill(0)
+    // An origin's: an update that is its whole buffer.
+    const own = update.slice()
+    cache.setState('b', own, new Uint8Array(32))
+    for (const id of ['a', 'b']) {
+      const d = await cache.load(id)
+      expect(d.doc.getArray('records').toArray()).toEqual(['1'.repeat(64), '2'.repeat(64)])
+      expect(d.bytes).toBe(update.length)
+    }
+  })
+
   it('never writes the shared empty doc: new citizens, at their origin and at a replica, get docs of their own', async () => {
     const bloc = testBloc(2)
     const open = (i: number) =>
