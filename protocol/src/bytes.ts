@@ -53,6 +53,12 @@ export function toBase64url(bytes: Uint8Array): string {
  * bits (a second spelling of the same bytes) is ENCODING_NON_CANONICAL: one spelling per value.
  */
 export function fromBase64url(text: string): Uint8Array {
+  checkBase64url(text)
+  return bytesOfBase64url(text)
+}
+
+/** `fromBase64url`'s checks alone, for a caller that decodes the text itself. */
+export function checkBase64url(text: string): void {
   if (typeof text !== 'string' || !B64URL_RE.test(text) || text.length % 4 === 1) {
     throw new EncodingError('ENCODING_MALFORMED', 'expected unpadded base64url')
   }
@@ -62,7 +68,6 @@ export function fromBase64url(text: string): Uint8Array {
   if (rest !== 0 && (B64URL_VALUE.indexOf(text[text.length - 1]!) & (rest === 2 ? 0x0f : 0x03)) !== 0) {
     throw new EncodingError('ENCODING_NON_CANONICAL', 'non-canonical base64url')
   }
-  return bytesOfBase64url(text)
 }
 
 const B64URL_VALUE = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'

@@ -99,7 +99,8 @@ function prefix(use: 'sig' | 'hash', domain: Domain): Uint8Array {
 
 /**
  * The exact bytes an Ed25519 signature covers: `"legation/v1/sig/<domain>" 0x00 body`. For
- * signing or verifying at once, never to keep (in Node the bytes are a slice of a shared pool).
+ * signing or verifying (a batch's checks may wait for the verifier a moment); never stored,
+ * changed or transferred: in Node the bytes are a slice of Buffer's shared pool.
  */
 export function signingInput(domain: Domain, body: Uint8Array): Uint8Array {
   return joinedForOnce(prefix('sig', domain), body)

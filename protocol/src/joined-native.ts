@@ -5,9 +5,10 @@
  * A fresh Uint8Array of more than 64 bytes gets an array buffer of its own outside the heap,
  * and allocating, accounting and later sweeping it costs ~5 µs of CPU here (for the ~1.1 KB a
  * record's signature covers), against ~0.7 µs for a slice of Buffer's shared pool. A record
- * takes two such inputs on its way into a node (its own signature and its entry's). A slice
- * of the pool keeps the pool's 8 KiB alive while it lives, so the result must not be kept: it
- * is hashed, signed or verified (copied into the verifier's message) and dropped.
+ * takes two such inputs on its way into a node (its own signature and its entry's). Each call
+ * gets bytes of its own, but a slice of the pool keeps the pool's 8 KiB alive while it lives:
+ * the result is signed or verified (a batch's checks wait for the verifier a moment), never
+ * stored, changed or transferred.
  */
 import { Buffer } from 'node:buffer'
 

@@ -506,6 +506,8 @@ export function seal(
   out.set(head, 0)
   out.set(nonce, head.length)
   const body = c.update(plain)
+  // A stream cipher: as long as the plaintext (the array is sized for that).
+  if (body.length !== plain.length) throw new Error(`${CIPHER} wrote ${body.length} bytes of ${plain.length}`)
   out.set(body, head.length + NONCE_BYTES)
   c.final()
   out.set(c.getAuthTag(), head.length + NONCE_BYTES + body.length)

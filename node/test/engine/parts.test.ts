@@ -145,7 +145,7 @@ describe('doc cache', () => {
     expect(b.doc).toBe(cache.empty)
   })
 
-  it('keeps a state that is a view into a frame as a copy of its own, and one that is its own buffer as it is', async () => {
+  it('keeps a state that is a view into a frame as a copy of its own; one that is its whole buffer reads back the same', async () => {
     const source = createDoc(1, 'a')
     source.getArray<string>('records').push(['1'.repeat(64), '2'.repeat(64)])
     const update = encodeDoc(source)

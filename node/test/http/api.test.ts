@@ -447,6 +447,8 @@ describe('HTTP API', () => {
         'VALIDATION_FAILED',
       ],
       [{ method: 'POST', url: '/v1/records', payload: { record: 'AAAA' } }, 400, 'ENCODING_MALFORMED'],
+      // 'oA' spells the CBOR of an empty map; 'oB' the same byte with padding bits set.
+      [{ method: 'POST', url: '/v1/records', payload: { record: 'oB' } }, 400, 'ENCODING_NON_CANONICAL'],
       [
         { method: 'POST', url: '/v1/records', payload: { record: toBase64url(new Uint8Array([0xa0])) } },
         400,
