@@ -496,7 +496,7 @@ export class Engine extends EngineReads {
     }
     const records = subs.map((s) => s.record)
     const verified = await this.#verify.records(records, signedHere, submittedEncodings(subs))
-    return this.#writer.enqueue(subs, verified)
+    return this.#writer.enqueue(subs, verified, signedHere === undefined) // logged reads: no receipt
   }
 
   /** This node's signed statement that it stored entry (origin, seq) durably. */

@@ -109,6 +109,8 @@ interface Queued {
   payload: Record<string, unknown> | null
   id: string
   authority: Authority
+  /** Whether the writer reads the receipt (a client does; a logged read does not). */
+  receipt: boolean
   resolve: (o: SubmitOutcome) => void
 }
 
@@ -131,8 +133,15 @@ export class LocalWriter {
     this.#citizenMaxAgeMs = init.citizenRecordMaxAgeMs ?? DEFAULT_CITIZEN_RECORD_MAX_AGE_MS
   }
 
-  /** Queues verified submissions; each resolves once durable (or refused). */
-  enqueue(subs: readonly Submission[], verified: readonly Verification[]): Promise<SubmitOutcome[]> {
+  /**
+   * Queues verified submissions; each resolves once durable (or refused). `receipts`: whether
+   * the writer reads their receipts, whose signature is then made while the entry is synced.
+   */
+  enqueue(
+    subs: readonly Submission[],
+    verified: readonly Verification[],
+    receipts = true,
+  ): Promise<SubmitOutcome[]> {
     return Promise.all(
       subs.map((sub, i) => {
         const v = verified[i]!
@@ -171,6 +180,7 @@ export class LocalWriter {
             payload,
             id: v.id,
             authority: v.authority,
+            receipt: receipts,
             resolve,
           })
           this.#schedule()
@@ -397,10 +407,15 @@ export class LocalWriter {
     tx.state.clocks[c.nodeId] = hlc
     tx.entries.push({ origin: c.nodeId, seq, bytes, hash: entryHashBytes, entry })
     const { durable } = await c.durability.finish(tx)
+    // The receipts' signature is made while the batch is synced: one client writing one record
+    // at a time would otherwise wait for it after the sync, when this thread was idle during
+    // it. It is handed out only once the entry is durable.
+    const sig = accepted.some((v) => v.receipt) ? c.receipts.presign(c.nodeId, seq, hash) : undefined
     // Acknowledged, and sent to peers, only once on disk. The transaction queue is free
     // meanwhile: the next group is being built while this one is synced.
     void durable.then(
       () => {
+        if (sig !== undefined) c.receipts.keep(c.nodeId, seq, sig)
         const now = performance.now()
         for (const v of accepted) {
           v.resolve({

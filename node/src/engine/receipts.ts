@@ -46,12 +46,25 @@ export class Receipts {
     }) as typeof receipt & { readonly sig: string }
   }
 
+  /**
+   * The base64url signature of this node's receipt for entry (origin, seq), made now and not
+   * kept: for an entry not durable yet, kept (`keep`) once it is.
+   */
+  presign(origin: string, seq: number, entry: string): string {
+    return toBase64url(this.sign(origin, seq, fromHex(entry)).sig)
+  }
+
+  /** Keeps a signature `presign` made, for the receipts of that entry's records. */
+  keep(origin: string, seq: number, sig: string): void {
+    this.#sigs.set(`${origin}/${seq}`, sig)
+  }
+
   /** The base64url signature of this node's receipt for entry (origin, seq), kept per entry. */
   #entrySig(origin: string, seq: number, entry: string): string {
     const key = `${origin}/${seq}`
     let sig = this.#sigs.get(key)
     if (!sig) {
-      sig = toBase64url(this.sign(origin, seq, fromHex(entry)).sig)
+      sig = this.presign(origin, seq, entry)
       this.#sigs.set(key, sig)
     }
     return sig

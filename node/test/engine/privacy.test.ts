@@ -209,7 +209,7 @@ describe('privacy: the read log', () => {
     const kinds = await Promise.all(ids.map(async (id) => (await engine.getRecord(id))?.record.header.kind))
     expect(kinds.filter((k) => k === 'access.logged')).toHaveLength(1)
   })
-  it('a logged read costs the node two signatures, its record’s and its entry’s: none checked again, no receipt', async () => {
+  it('a logged read costs the node two signatures, its record’s and its entry’s: none checked again, no receipt; a client’s write, its entry’s and its receipt’s', async () => {
     const bloc = testBloc(1)
     const { ed: counting, count: n } = countingEd()
     const node = bloc.nodes[0]!.keys
@@ -237,6 +237,7 @@ describe('privacy: the read log', () => {
     ])
     const flipped = made!.record.sig.slice()
     flipped[9]! ^= 1
+    n.sign = 0
     const [refused, copied] = await engine.submit([
       { record: { ...made!.record, sig: flipped }, payload: null },
       { record: { ...made!.record, sig: made!.record.sig.slice() }, payload: null },
@@ -244,11 +245,14 @@ describe('privacy: the read log', () => {
     expect(!refused?.ok && refused?.error.code).toBe('SIGNATURE_INVALID')
     expect(copied?.ok).toBe(true)
     expect(n.verify).toBe(2)
-    // A client's write still gets its signed receipt.
+    // A client's write still gets its signed receipt, signed with its entry (while the entry
+    // was synced), not when the reply reads it.
+    expect(n.sign).toBe(2)
     if (!copied?.ok) throw new Error('unreachable')
     const r = copied.receipt
     const body = { node: r.node, origin: r.origin, seq: r.seq, entry: fromHex(r.entry) }
     expect(verifyReceipt(ed, { body, sig: fromBase64url(r.sig) }, node.publicKey)).toBe(true)
+    expect(n.sign).toBe(2)
   })
 })
 
