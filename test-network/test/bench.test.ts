@@ -58,6 +58,8 @@ describe('npm run bench -- --smoke', () => {
     expect(r.ingest!.singleWrites.withPeer.cold.records).toBe(s.singlesWarmup)
     expect(r.ingest!.singleWrites.withPeer.cpuMicrosecondsPerRecord.main).toBeGreaterThan(0)
     expect(r.ingest!.singleWrites.withPeer.peerHadAllSecondsAfterLast).toBeGreaterThanOrEqual(0)
+    expect(r.ingest!.singleWrites.withPeer.paced.records).toBe(s.singlesPaced)
+    expect(r.ingest!.singleWrites.withPeer.paced.latencyMs.p50).toBeGreaterThan(0)
     expect(r.ingest!.batches.records).toBe(s.batchRecords)
     expect(r.ingest!.batchesCbor.records).toBe(s.batchRecords)
     expect(r.ingest!.batchesCbor.cpuMicrosecondsPerRecord.main).toBeGreaterThan(0)

@@ -46,10 +46,40 @@ async function oneAtATime(node: TestNode, records: readonly BuiltRecord[], deadl
   }
 }
 
+/** How long after each answer a paced write is sent: the writer, its peer and the disk are idle by then. */
+const PACED_GAP_MS = 8
+
+/**
+ * `records` single writes at `node`, each `PACED_GAP_MS` after the answer to the one before:
+ * the p50/p99 of one durable write when nothing else is being done. Back to back, a write also
+ * waits for what the last one left to do (its push to peers, its peer's receipt).
+ */
+async function paced(node: TestNode, records: readonly BuiltRecord[], deadline: number) {
+  const latencies: number[] = []
+  const client = new BenchClient(node.url)
+  try {
+    for (const rec of records) {
+      if (Date.now() > deadline) throw new Error('benchmark deadline passed')
+      const t = performance.now()
+      await post(client, rec)
+      latencies.push(performance.now() - t)
+      await sleep(PACED_GAP_MS)
+    }
+  } finally {
+    client.close()
+  }
+  return {
+    records: records.length,
+    gapMs: PACED_GAP_MS,
+    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
+  }
+}
+
 /**
  * Single records one at a time at a node with a live peer, OrbitDB's shape: the writer pushes
  * each entry to its peer and gets its receipt back, and the peer's apply shares the machine's
- * cores. Also how long after the last write the peer held every record. Timed after
+ * cores. Also how long after the last write the peer held every record, and the latency of
+ * writes paced apart (`paced`). Timed after
  * `singlesWarmup` writes of the same shape (OrbitDB's get as many), as a node runs in service:
  * a new node's first writes run code V8 has not optimised yet. Those are reported as `cold`.
  */
@@ -63,11 +93,13 @@ async function oneAtATimeWithPeer(sizes: Sizes, deadline: number) {
     const figures = await oneAtATime(net.nodes[0]!, make(sizes.singles), deadline)
     const t = performance.now()
     await net.waitForConvergence({ timeoutMs: 120_000 })
+    const peerHadAllSecondsAfterLast = Number(((performance.now() - t) / 1000).toFixed(2))
     return {
       ...figures,
-      peerHadAllSecondsAfterLast: Number(((performance.now() - t) / 1000).toFixed(2)),
+      peerHadAllSecondsAfterLast,
       warmupWrites: sizes.singlesWarmup,
       cold,
+      paced: await paced(net.nodes[0]!, make(sizes.singlesPaced), deadline),
     }
   })
 }

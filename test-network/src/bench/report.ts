@@ -100,6 +100,8 @@ export function rows(r: BenchResults): Row[] {
     ])
     if (peer) {
       const cold = (peer as { cold?: typeof one }).cold
+      // Runs before this figure have none.
+      const paced = (peer as { paced?: { gapMs: number; latencyMs: { p50: number; p99: number } } }).paced
       const orbitCold = orbit(r, 'singleWritesCold.writesPerSecond')
       out.push([
         'Single records, one client, durable, a live peer (OrbitDB’s shape)',
@@ -107,7 +109,7 @@ export function rows(r: BenchResults): Row[] {
           cold
             ? `; a new node's first ${n(cold.records)}: ${n(cold.recordsPerSecond)} rec/s, p50 ${cold.latencyMs.p50} ms, ${n(cold.cpuMicrosecondsPerRecord.total)} µs CPU/rec${orbitCold ? `; OrbitDB ${n(orbitCold)}/s` : ''}`
             : ''
-        }`,
+        }${paced ? `; writes ${paced.gapMs} ms apart: p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms` : ''}`,
         'faster than OrbitDB',
         verdict(orbitSingle === undefined ? undefined : peer.recordsPerSecond > orbitSingle),
       ])

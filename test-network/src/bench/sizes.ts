@@ -7,6 +7,11 @@ export interface Sizes {
    * cold figure); OrbitDB's single writes get as many.
    */
   singlesWarmup: number
+  /**
+   * Single writes at a node with a live peer, each sent a few milliseconds after the answer to
+   * the one before: one write's latency when the bloc is not still busy with the last one.
+   */
+  singlesPaced: number
   concurrent: number
   batchRecords: number
   /** Writes whose replication to the 4 other nodes of a 5-node bloc is timed. */
@@ -42,6 +47,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
     verify: 20_000,
     singles: 1000,
     singlesWarmup: 1000,
+    singlesPaced: 300,
     concurrent: 4000,
     batchRecords: 20_000,
     replication: 200,
@@ -60,6 +66,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
     verify: 20_000,
     singles: 200,
     singlesWarmup: 200,
+    singlesPaced: 100,
     concurrent: 1000,
     batchRecords: 5000,
     replication: 40,
@@ -78,6 +85,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', Sizes> = {
     verify: 500,
     singles: 5,
     singlesWarmup: 5,
+    singlesPaced: 5,
     concurrent: 64,
     batchRecords: 500,
     replication: 3,
