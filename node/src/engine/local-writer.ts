@@ -410,7 +410,13 @@ export class LocalWriter {
     // The receipts' signature is made while the batch is synced: one client writing one record
     // at a time would otherwise wait for it after the sync, when this thread was idle during
     // it. It is handed out only once the entry is durable.
-    const sig = accepted.some((v) => v.receipt) ? c.receipts.presign(c.nodeId, seq, hash) : undefined
+    let sig: string | undefined
+    try {
+      if (accepted.some((v) => v.receipt)) sig = c.receipts.presign(c.nodeId, seq, hash)
+    } catch {
+      // Made when the reply reads the receipt instead, failing there as it did before: the
+      // transaction is committed, and its outcome must still be answered below.
+    }
     // Acknowledged, and sent to peers, only once on disk. The transaction queue is free
     // meanwhile: the next group is being built while this one is synced.
     void durable.then(

@@ -181,8 +181,8 @@ export class Peers {
       // turn still has to do goes first. A node's own entry is queued once it is durable, in
       // the turn whose microtasks write the replies to its writers, and writing a frame
       // through the mesh costs ~0.5 ms of this thread, which a client writing one record at
-      // a time would otherwise wait for. Immediates run before this loop reads the next
-      // request, and whatever this turn queues after it (a status) still leaves after it.
+      // a time would otherwise wait for. Immediates run before the loop waits for I/O again,
+      // and whatever this turn queues after it (a status) still leaves after it.
       p.sending = true
       setImmediate(() => void this.#drain(p))
     }
