@@ -176,16 +176,7 @@ export class Peers {
     const frame = encodeSyncMessage(msg)
     this.#sent?.(msg.t, frame.length)
     p.queue.push({ frame, resent, pushed })
-    if (!p.sending) {
-      // Handed to the mesh in the next turn of the event loop, in the queue's order: what this
-      // turn still has to do goes first. A node's own entry is queued once it is durable, in
-      // the turn whose microtasks write the replies to its writers, and writing a frame
-      // through the mesh costs ~0.5 ms of this thread, which a client writing one record at
-      // a time would otherwise wait for. Immediates run before the loop waits for I/O again,
-      // and whatever this turn queues after it (a status) still leaves after it.
-      p.sending = true
-      setImmediate(() => void this.#drain(p))
-    }
+    if (!p.sending) void this.#drain(p)
   }
 
   /**
@@ -212,6 +203,7 @@ export class Peers {
   }
 
   async #drain(p: PeerState): Promise<void> {
+    p.sending = true
     try {
       while (p.queue.length > 0 && this.#peers.get(p.peerId) === p) {
         const { frame } = p.queue.shift()!

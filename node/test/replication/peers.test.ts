@@ -29,7 +29,6 @@ function slowMesh() {
   }
   /** Lets every send through, including those queued meanwhile. */
   const release = async () => {
-    await turn()
     for (let i = 0; i < 10_000 && waiting.length > 0; i++) {
       waiting.shift()!()
       await new Promise((r) => setImmediate(r))
@@ -37,9 +36,6 @@ function slowMesh() {
   }
   return { mesh, sent, release, disconnected }
 }
-
-/** The next turn of the event loop: a peer's queue is handed to the mesh then. */
-const turn = () => new Promise((resolve) => setImmediate(resolve))
 
 const status = (n: number): SyncMessage => ({ t: 'status', vv: { ['ab'.repeat(32)]: n } })
 const evidence: SyncMessage = { t: 'evidence', a: new Uint8Array([1]), b: new Uint8Array([2]) }
@@ -50,8 +46,7 @@ describe('a slow peer’s send queue', () => {
     const { mesh, sent, release } = slowMesh()
     const peers = new Peers(mesh, 8, undefined)
     peers.add('p', { nodeId: 'ef'.repeat(32), state: 'AAA' })
-    peers.send('p', status(0))
-    await turn() // in flight
+    peers.send('p', status(0)) // in flight
     for (let i = 1; i <= 40; i++) {
       peers.send('p', status(i))
       if (i === 10) peers.send('p', evidence)
@@ -76,8 +71,7 @@ describe('a slow peer’s send queue', () => {
       entries: [new Uint8Array([n])],
       payloads: [],
     })
-    peers.send('p', entries(0))
-    await turn() // in flight
+    peers.send('p', entries(0)) // in flight
     for (let i = 1; i <= 20; i++) peers.send('p', entries(i))
     // The queue holds pushes 1–8; an answer, then an answer to a wantPayload, take the places of 1 and 2.
     peers.send('p', entries(100), true)
@@ -101,8 +95,7 @@ describe('a slow peer’s send queue', () => {
       entries: [new Uint8Array([n])],
       payloads: [],
     })
-    peers.send('p', answer(0), true)
-    await turn() // in flight
+    peers.send('p', answer(0), true) // in flight
     for (let i = 1; i <= 6; i++) peers.send('p', answer(i), true)
     await release()
     expect(sent.map((m) => m.t === 'entries' && m.entries[0]?.[0])).toEqual([0, 1, 2, 3, 4])
