@@ -65,7 +65,7 @@ export class Receipts {
     let sig = this.#sigs.get(key)
     if (!sig) {
       sig = this.presign(origin, seq, entry)
-      this.#sigs.set(key, sig)
+      this.keep(origin, seq, sig)
     }
     return sig
   }

@@ -27,23 +27,39 @@ async function measured(node: TestNode, records: number, work: () => Promise<voi
   return { recordsPerSecond: Math.round(records / seconds), cpuMicrosecondsPerRecord: cpu }
 }
 
-/** `records` single records one at a time at `node`: its rate, its CPU per record, and the p50/p99 of one durable write. */
-async function oneAtATime(node: TestNode, records: readonly BuiltRecord[], deadline: number) {
+/**
+ * `records` single writes at `node`, one at a time, each `gapMs` after the answer to the one
+ * before: the p50/p99 of one durable write.
+ */
+async function writesOneAtATime(
+  node: TestNode,
+  records: readonly BuiltRecord[],
+  deadline: number,
+  gapMs = 0,
+) {
   const latencies: number[] = []
   const client = new BenchClient(node.url)
-  const figures = await measured(node, records.length, async () => {
+  try {
     for (const rec of records) {
       if (Date.now() > deadline) throw new Error('benchmark deadline passed')
       const t = performance.now()
       await post(client, rec)
       latencies.push(performance.now() - t)
+      if (gapMs > 0) await sleep(gapMs)
     }
-  }).finally(() => client.close())
-  return {
-    ...figures,
-    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
-    records: records.length,
+  } finally {
+    client.close()
   }
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+}
+
+/** `records` single records one at a time at `node`: its rate, its CPU per record, and the p50/p99 of one durable write. */
+async function oneAtATime(node: TestNode, records: readonly BuiltRecord[], deadline: number) {
+  let latencyMs: { p50: number; p99: number } | undefined
+  const figures = await measured(node, records.length, async () => {
+    latencyMs = await writesOneAtATime(node, records, deadline)
+  })
+  return { ...figures, latencyMs: latencyMs!, records: records.length }
 }
 
 /** How long after each answer a paced write is sent: the writer, its peer and the disk are idle by then. */
@@ -55,24 +71,8 @@ const PACED_GAP_MS = 8
  * waits for what the last one left to do (its push to peers, its peer's receipt).
  */
 async function paced(node: TestNode, records: readonly BuiltRecord[], deadline: number) {
-  const latencies: number[] = []
-  const client = new BenchClient(node.url)
-  try {
-    for (const rec of records) {
-      if (Date.now() > deadline) throw new Error('benchmark deadline passed')
-      const t = performance.now()
-      await post(client, rec)
-      latencies.push(performance.now() - t)
-      await sleep(PACED_GAP_MS)
-    }
-  } finally {
-    client.close()
-  }
-  return {
-    records: records.length,
-    gapMs: PACED_GAP_MS,
-    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
-  }
+  const latencyMs = await writesOneAtATime(node, records, deadline, PACED_GAP_MS)
+  return { records: records.length, gapMs: PACED_GAP_MS, latencyMs }
 }
 
 /**
