@@ -12,7 +12,7 @@
  * instead of the entry itself (catch-up.ts). Those receipts wait up to `announceDelayMs` and
  * leave together, one message per peer: one each per entry cost every node of a 5-node bloc
  * ~1 message sent, 1 received and 1 signature check per replicated write (~12 % of a
- * replica's CPU per write, docs/performance.md). Nothing waits for them: an equivocation is
+ * replica's CPU per write, docs/performance-history.md). Nothing waits for them: an equivocation is
  * found when they cross, or when the next entry does not chain.
  *
  * A receipt a node sends about its own copy comes on the channel that authenticates that node,

@@ -7,7 +7,7 @@
  * after about a hundred looks into it for keys it does not hold (`allowed_seeks`). The first
  * reads after the load then wait behind compaction writes, an officer's logged read for its
  * fsync: at a million citizens a file's p99 was 23.3 ms at rest and 17.7 ms after a restart,
- * once the reads in between had paid the debt (docs/performance.md).
+ * once the reads in between had paid the debt (docs/performance-history.md).
  *
  * So when writes have paused for `idleMs` after at least `minBytes`, and at least a quarter of
  * the store's size, were written since the last compaction, the node compacts the whole store
@@ -18,7 +18,7 @@
  * Serving a peer's catch-up counts as busy (`busy`), as writes do. Nodes that had just stopped
  * writing compacted while they served a late node its history, and the catch-up waited for
  * their compactions' CPU and disk: on the bench's two shared cores, each of four serving nodes
- * spent about 30 µs more per record caught up (docs/performance.md).
+ * spent about 30 µs more per record caught up (docs/performance-history.md).
  *
  * It compacts in slices of about 1/32 of the store, split by key prefix, so that a stop waits for
  * one slice, not the whole (LevelDB cannot cut a compaction short, and the store does not close

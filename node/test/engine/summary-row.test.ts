@@ -61,7 +61,7 @@ describe('summary rows', () => {
       r: { pres: 'cd'.repeat(32) },
       t: { td: 'A'.repeat(22), pres: 'B'.repeat(22) },
     }
-    // The JSON of format 4 took ~240 bytes with only the travel document (docs/performance.md).
+    // The JSON of format 4 took ~240 bytes with only the travel document (docs/performance-history.md).
     expect(encodeSummaryRow(s).length).toBeLessThan(100)
     // Tokens as their bytes (format 6): 12 bytes each where their text took 16.
     const now: StoredSummary = { ...s, t: { td: 'Ab-_'.repeat(4), pres: 'xY09'.repeat(4) } }
